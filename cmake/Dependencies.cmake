@@ -1,0 +1,23 @@
+# Every dependency is a Debian package (see README); tools/setup installs them.
+find_package(Threads REQUIRED)
+find_package(Eigen3 3.4 REQUIRED NO_MODULE)
+find_package(nlohmann_json 3.10 REQUIRED)
+
+find_path(MPFR_INCLUDE_DIR mpfr.h REQUIRED)
+option(KVFID_STATIC_NUMERICS "Link MPFR and GMP statically (for binaries carried to another machine)" OFF)
+if(KVFID_STATIC_NUMERICS)
+  find_library(MPFR_LIBRARY NAMES libmpfr.a REQUIRED)
+  find_library(GMP_LIBRARY NAMES libgmp.a REQUIRED)
+else()
+  find_library(MPFR_LIBRARY NAMES mpfr REQUIRED)
+  find_library(GMP_LIBRARY NAMES gmp REQUIRED)
+endif()
+add_library(kvfid::mpfr INTERFACE IMPORTED)
+target_include_directories(kvfid::mpfr INTERFACE ${MPFR_INCLUDE_DIR})
+target_link_libraries(kvfid::mpfr INTERFACE ${MPFR_LIBRARY} ${GMP_LIBRARY})
+
+if(BUILD_TESTING OR NOT DEFINED BUILD_TESTING)
+  find_package(GTest REQUIRED)
+  find_package(rapidcheck REQUIRED)
+endif()
+find_package(benchmark QUIET)

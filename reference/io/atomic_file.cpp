@@ -1,0 +1,88 @@
+#include "reference/io/atomic_file.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "reference/io/input_error.h"
+
+namespace kvfid {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temp_name(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+
+void write_and_sync(const std::string& path, std::string_view bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw InputError(path, std::string("cannot write: ") + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      throw InputError(path, std::string("write failed: ") + std::strerror(err));
+    }
+    done += std::size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(path.c_str());
+    throw InputError(path, std::string("write failed: ") + std::strerror(err));
+  }
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, std::string_view bytes) {
+  const std::string tmp = temp_name(path);
+  write_and_sync(tmp, bytes);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw InputError(path, std::string("cannot rename into place: ") + std::strerror(err));
+  }
+}
+
+void write_files_atomic(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files) {
+  std::error_code ec;
+  fs::path target(dir);
+  fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (target.filename().empty()) {  // "out/" names the folder "out"
+    target = target.parent_path();
+    parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  }
+  if (!fs::is_directory(parent, ec)) throw InputError(dir, "parent folder does not exist");
+  if (fs::exists(target, ec) && !fs::is_directory(target, ec)) throw InputError(dir, "exists and is not a folder");
+
+  const fs::path staging = temp_name(target.string());
+  fs::remove_all(staging, ec);
+  if (!fs::create_directory(staging, ec))
+    throw InputError(dir, "cannot create a folder beside it: " + ec.message());
+  try {
+    for (const auto& [name, bytes] : files) write_and_sync((staging / name).string(), bytes);
+  } catch (...) {
+    fs::remove_all(staging, ec);
+    throw;
+  }
+  // Each rename is atomic; files land only after every one of them was written.
+  fs::create_directories(target, ec);
+  for (const auto& [name, bytes] : files) {
+    if (std::rename((staging / name).c_str(), (target / name).c_str()) != 0) {
+      int err = errno;
+      fs::remove_all(staging, ec);
+      throw InputError((target / name).string(), std::string("cannot move into place: ") + std::strerror(err));
+    }
+  }
+  fs::remove_all(staging, ec);
+}
+
+}  // namespace kvfid

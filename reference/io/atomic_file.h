@@ -1,0 +1,18 @@
+#pragma once
+// Outputs appear whole or not at all: data goes to a temporary beside the target
+// and is renamed into place only after it was written and flushed.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvfid {
+
+// Throws InputError(path, ...) when the folder is missing or not writable.
+void write_file_atomic(const std::string& path, std::string_view bytes);
+
+// Writes several files into `dir` so that a failure leaves none of them: all are
+// written to a temporary sibling folder first, then moved into `dir` (created if
+// missing). Names are plain file names, no slashes.
+void write_files_atomic(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files);
+
+}  // namespace kvfid

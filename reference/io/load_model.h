@@ -1,0 +1,15 @@
+#pragma once
+// One loader path for the reference and the engine.
+#include <string>
+
+#include "reference/model/model.h"
+
+namespace kvfid {
+
+// PATH is a llama2.c v0 checkpoint (a file) or a Hugging Face style folder
+// (config.json with LlamaForCausalLM or Qwen2ForCausalLM + model.safetensors with
+// F32/F16/BF16 tensors under HF names). Checks every dimension against the config and
+// rejects NaN/Inf weights. Throws InputError naming the file and the problem.
+Model load_model(const std::string& path);
+
+}  // namespace kvfid

@@ -1,0 +1,53 @@
+#pragma once
+// safetensors: an 8-byte little-endian header length N, N bytes of JSON
+// {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}},
+// then the tensor bytes. Readable by numpy, torch and the safetensors package.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kvfid {
+
+enum class DType { F64, F32, F16, BF16, I64, I32, U8 };
+
+std::size_t dtype_size(DType t);
+std::string dtype_name(DType t);  // as in safetensors: "F64", "BF16", ...
+
+struct Tensor {
+  DType dtype = DType::F64;
+  std::vector<std::int64_t> shape;
+  std::vector<std::uint8_t> bytes;  // little-endian, row-major
+
+  std::int64_t numel() const;
+};
+
+Tensor tensor_f64(std::vector<std::int64_t> shape, const std::vector<double>& values);
+Tensor tensor_f32(std::vector<std::int64_t> shape, const std::vector<float>& values);
+
+// Exact float64 values of an F64/F32/F16/BF16 tensor. `where` names it in errors.
+std::vector<double> tensor_values(const Tensor& t, const std::string& where);
+
+struct SafetensorsFile {
+  std::string path;
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> metadata;
+
+  bool has(const std::string& name) const { return tensors.count(name) != 0; }
+  // Throws InputError(path, "missing tensor NAME") when absent.
+  const Tensor& get(const std::string& name) const;
+};
+
+// Validates the header (size, JSON, dtypes, shapes against offsets, bounds, no overlap
+// or gap) and throws InputError(path, ...) naming the first problem.
+SafetensorsFile read_safetensors(const std::string& path);
+
+// Serializes in the order given; deterministic for identical input.
+std::string encode_safetensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                               const std::map<std::string, std::string>& metadata = {});
+// encode_safetensors, written atomically.
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace kvfid

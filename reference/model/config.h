@@ -1,0 +1,56 @@
+#pragma once
+// One description for the Llama family (llama2.c checkpoints, HF Llama and Qwen2).
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace kvfid {
+
+enum class Arch { llama, qwen2 };
+
+// How RoPE pairs the dimensions of a head.
+// interleaved: pairs (2i, 2i+1), as llama2.c and Meta's original checkpoints.
+// rotate_half: pairs (i, i + head_dim/2), as HF Llama and Qwen2.
+enum class RopeStyle { interleaved, rotate_half };
+
+struct ModelConfig {
+  Arch arch = Arch::llama;
+  int vocab = 0;
+  int dim = 0;
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  int hidden = 0;   // SwiGLU intermediate size
+  int max_seq = 0;  // context limit
+  // eps and theta are the float64 values parsed from the model's description;
+  // the reference treats them as exact.
+  double rms_norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  RopeStyle rope = RopeStyle::interleaved;
+  bool tied_classifier = true;
+  bool qkv_bias = false;
+
+  int q_dim() const { return n_heads * head_dim; }
+  int kv_dim() const { return n_kv_heads * head_dim; }
+  int group() const { return n_heads / n_kv_heads; }  // query heads per KV head
+  int kv_head_of(int q_head) const { return q_head / group(); }
+
+  // Throws InputError(source, ...) when dimensions are missing or inconsistent.
+  void validate(const std::string& source) const;
+  // Parameters, counting a tied classifier once.
+  std::int64_t parameter_count() const;
+  // KV-cache bytes for one token over all layers, K and V, at the given bits per
+  // element (block formats pass their effective bits, e.g. Q8_0 = 8.5).
+  double kv_bytes_per_token(double bits_per_element) const;
+};
+
+std::string to_string(Arch arch);
+std::string to_string(RopeStyle rope);
+Arch arch_from_string(const std::string& s, const std::string& source);
+RopeStyle rope_from_string(const std::string& s, const std::string& source);
+
+nlohmann::json to_json(const ModelConfig& config);
+
+}  // namespace kvfid

@@ -1,0 +1,57 @@
+#pragma once
+// Every subcommand is a CommandSpec: its options are declared once and serve both
+// parsing and `--help`, so the help can never disagree with what is accepted.
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace kvfid::cli {
+
+// Exit statuses shared by every subcommand.
+inline constexpr int kExitPass = 0;
+inline constexpr int kExitFidelityFailure = 1;
+inline constexpr int kExitBadInput = 2;
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct OptionSpec {
+  std::string name;        // without the leading "--"
+  std::string value_name;  // empty for a boolean switch
+  std::string help;
+  bool required = false;
+};
+
+class ParsedArgs {
+ public:
+  bool has(const std::string& name) const { return values_.count(name) || switches_.count(name); }
+  std::string str(const std::string& name) const;  // required value; throws UsageError when absent
+  std::string str_or(const std::string& name, const std::string& fallback) const;
+  long long integer_or(const std::string& name, long long fallback) const;
+  double number_or(const std::string& name, double fallback) const;
+
+ private:
+  friend ParsedArgs parse_args(const struct CommandSpec&, const std::vector<std::string>&);
+  std::map<std::string, std::string> values_;
+  std::set<std::string> switches_;
+};
+
+struct CommandSpec {
+  std::string name;
+  std::string summary;      // one line, shown by `kvfid --help`
+  std::string description;  // a paragraph, shown by `kvfid NAME --help`
+  std::vector<OptionSpec> options;
+  int (*run)(const ParsedArgs& args);
+};
+
+ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& argv);
+std::string help_text(const CommandSpec& spec);
+
+// Comma-separated integers, e.g. "1,2,3" (token ids, chunk sizes).
+std::vector<long long> parse_int_list(const std::string& text, const std::string& what);
+
+}  // namespace kvfid::cli

@@ -1,0 +1,38 @@
+#pragma once
+// The certified golden: the forward pass in MPFR, every value proven to round
+// correctly to float64 (recomputed with guard bits, checked with mpfr_can_round, the
+// precision raised until every value passes, or an error).
+#include <stdexcept>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/golden/taps.h"
+#include "reference/model/model.h"
+
+namespace kvfid {
+
+class Progress;
+
+struct GoldenOptions {
+  int precision_bits = 128;      // working precision of the first attempt
+  int guard_bits = 64;           // the check recomputes at precision + guard
+  int max_precision_bits = 1024; // give up (CertificationError) beyond this
+  TapSelection taps = TapSelection::all;
+  int threads = 0;               // 0: all hardware threads; results never depend on it
+  Progress* progress = nullptr;  // optional, reports on stderr
+};
+
+struct GoldenResult {
+  TapSet taps;                   // float64, each value the correct rounding of the exact forward
+  nlohmann::json certification;  // precision used, attempts, values certified, weakest margin
+};
+
+class CertificationError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, const GoldenOptions& options);
+
+}  // namespace kvfid

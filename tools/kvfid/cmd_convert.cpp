@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 // write_hf_model checks this too; checking first fails fast instead of after a long load.
 void check_out_folder(const std::string& out) {
   std::error_code ec;
-  const fs::path target = fs::path(out).lexically_normal();
+  fs::path target = fs::path(out).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "out/" names the folder "out"
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   if (!fs::is_directory(parent, ec)) throw InputError(out, "parent folder does not exist");
   if (fs::exists(target, ec) && !fs::is_directory(target, ec)) throw InputError(out, "exists and is not a folder");

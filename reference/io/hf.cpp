@@ -239,7 +239,7 @@ ModelConfig read_hf_config(const std::string& dir) {
   c.n_heads = r.positive_int("num_attention_heads");
   c.n_kv_heads = r.positive_int_or("num_key_value_heads", c.n_heads);
   c.vocab = r.positive_int("vocab_size");
-  if (!j.contains("head_dim") && c.dim % c.n_heads != 0)
+  if ((!j.contains("head_dim") || j["head_dim"].is_null()) && c.dim % c.n_heads != 0)
     throw InputError(path, "hidden_size " + std::to_string(c.dim) + " is not a multiple of num_attention_heads " +
                                std::to_string(c.n_heads) + " and no head_dim is given");
   c.head_dim = r.positive_int_or("head_dim", c.dim / c.n_heads);

@@ -13,3 +13,11 @@ namespace kvfid {
 Model load_model(const std::string& path);
 
 }  // namespace kvfid
+
+namespace kvfid {
+
+// The configuration alone: config.json of a folder (its weights may be absent) or
+// the header of a checkpoint (checked against the file size). For `kvfid info`.
+ModelConfig load_model_config(const std::string& path);
+
+}  // namespace kvfid

@@ -2,8 +2,14 @@
 
 namespace kvfid::cli {
 
+extern const CommandSpec kInfoCommand;
+extern const CommandSpec kConvertCommand;
+
 const std::vector<const CommandSpec*>& all_commands() {
-  static const std::vector<const CommandSpec*> commands = {};
+  static const std::vector<const CommandSpec*> commands = {
+      &kInfoCommand,
+      &kConvertCommand,
+  };
   return commands;
 }
 

@@ -1,0 +1,362 @@
+#include "reference/io/hf.h"
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/formats/minifloat.h"
+#include "reference/io/atomic_file.h"
+#include "reference/io/input_error.h"
+#include "reference/io/safetensors.h"
+#include "reference/io/weight_checks.h"
+
+namespace kvfid {
+
+namespace {
+namespace fs = std::filesystem;
+using Shape = std::vector<std::int64_t>;
+
+// transformers' defaults for fields a config.json may omit (LlamaConfig, Qwen2Config).
+constexpr double kHfDefaultRmsEps = 1e-6;
+constexpr double kHfDefaultRopeTheta = 10000.0;
+constexpr int kLlamaDefaultMaxPositions = 2048;
+constexpr int kQwen2DefaultMaxPositions = 32768;
+
+std::string join(const std::string& dir, const char* file) { return (fs::path(dir) / file).string(); }
+
+std::string shape_text(const Shape& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+class ConfigReader {
+ public:
+  ConfigReader(const nlohmann::json& j, const std::string& path) : j_(j), path_(path) {}
+
+  int positive_int(const char* key) const {
+    if (!j_.contains(key)) throw InputError(path_, std::string("missing field \"") + key + "\"");
+    return positive_int_value(key);
+  }
+  int positive_int_or(const char* key, int fallback) const {
+    return j_.contains(key) && !j_[key].is_null() ? positive_int_value(key) : fallback;
+  }
+  double positive_number_or(const char* key, double fallback) const {
+    if (!j_.contains(key) || j_[key].is_null()) return fallback;
+    if (!j_[key].is_number() || !(j_[key].get<double>() > 0))
+      throw InputError(path_, std::string("field \"") + key + "\" must be a positive number, got " + j_[key].dump());
+    return j_[key].get<double>();
+  }
+  bool boolean_or(const char* key, bool fallback) const {
+    if (!j_.contains(key) || j_[key].is_null()) return fallback;
+    if (!j_[key].is_boolean())
+      throw InputError(path_, std::string("field \"") + key + "\" must be true or false, got " + j_[key].dump());
+    return j_[key].get<bool>();
+  }
+  // Features kvfid does not model: present and not at their neutral value, they are
+  // refused rather than silently ignored.
+  void refuse_unless(const char* key, const nlohmann::json& neutral, const char* why) const {
+    if (j_.contains(key) && !j_[key].is_null() && j_[key] != neutral)
+      throw InputError(path_, std::string("field \"") + key + "\" = " + j_[key].dump() + " is not supported (" + why + ")");
+  }
+
+ private:
+  int positive_int_value(const char* key) const {
+    const auto& v = j_[key];
+    if (!v.is_number_integer() || v.get<long long>() <= 0 || v.get<long long>() > std::numeric_limits<int>::max())
+      throw InputError(path_, std::string("field \"") + key + "\" must be a positive integer, got " + v.dump());
+    return int(v.get<long long>());
+  }
+  const nlohmann::json& j_;
+  const std::string& path_;
+};
+
+// HF names of one layer's tensors, with the LayerWeights member each fills.
+struct LayerTensor {
+  const char* suffix;
+  Matrix LayerWeights::*matrix;
+  std::vector<double> LayerWeights::*vector;
+};
+constexpr LayerTensor kLayerTensors[] = {
+    {"input_layernorm.weight", nullptr, &LayerWeights::attn_norm},
+    {"self_attn.q_proj.weight", &LayerWeights::wq, nullptr},
+    {"self_attn.k_proj.weight", &LayerWeights::wk, nullptr},
+    {"self_attn.v_proj.weight", &LayerWeights::wv, nullptr},
+    {"self_attn.o_proj.weight", &LayerWeights::wo, nullptr},
+    {"post_attention_layernorm.weight", nullptr, &LayerWeights::ffn_norm},
+    {"mlp.gate_proj.weight", &LayerWeights::w1, nullptr},
+    {"mlp.up_proj.weight", &LayerWeights::w3, nullptr},
+    {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
+};
+constexpr LayerTensor kBiasTensors[] = {
+    {"self_attn.q_proj.bias", nullptr, &LayerWeights::bq},
+    {"self_attn.k_proj.bias", nullptr, &LayerWeights::bk},
+    {"self_attn.v_proj.bias", nullptr, &LayerWeights::bv},
+};
+
+std::string layer_name(int l, const char* suffix) { return "model.layers." + std::to_string(l) + "." + suffix; }
+
+// The shape config.json implies for a layer tensor.
+Shape layer_shape(const ModelConfig& c, const std::string& suffix) {
+  const std::int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), hid = c.hidden;
+  if (suffix == "input_layernorm.weight" || suffix == "post_attention_layernorm.weight") return {d};
+  if (suffix == "self_attn.q_proj.weight") return {q, d};
+  if (suffix == "self_attn.k_proj.weight" || suffix == "self_attn.v_proj.weight") return {kv, d};
+  if (suffix == "self_attn.o_proj.weight") return {d, q};
+  if (suffix == "mlp.gate_proj.weight" || suffix == "mlp.up_proj.weight") return {hid, d};
+  if (suffix == "mlp.down_proj.weight") return {d, hid};
+  if (suffix == "self_attn.q_proj.bias") return {q};
+  if (suffix == "self_attn.k_proj.bias" || suffix == "self_attn.v_proj.bias") return {kv};
+  throw std::logic_error("no shape for " + suffix);
+}
+
+class TensorReader {
+ public:
+  explicit TensorReader(const std::string& path) : file_(read_safetensors(path)) {}
+
+  std::vector<double> values(const std::string& name, const Shape& expected) {
+    const Tensor& t = file_.get(name);
+    if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
+      throw InputError(file_.path, "tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
+                                       "; kvfid reads F32, F16 and BF16 weights");
+    if (t.shape != expected)
+      throw InputError(file_.path, "tensor '" + name + "' has shape " + shape_text(t.shape) + " but config.json implies " +
+                                       shape_text(expected));
+    std::vector<double> v = tensor_values(t, file_.path);
+    check_finite(v, file_.path, name);
+    used_.insert(name);
+    return v;
+  }
+  Matrix matrix(const std::string& name, int rows, int cols) {
+    Matrix m;
+    m.rows = rows, m.cols = cols;
+    m.data = values(name, {rows, cols});
+    return m;
+  }
+  bool has(const std::string& name) const { return file_.has(name); }
+  // A tensor kvfid would not use (an o_proj bias, say) means a model it cannot run.
+  void refuse_unused() const {
+    for (const auto& [name, t] : file_.tensors)
+      if (!used_.count(name))
+        throw InputError(file_.path, "unexpected tensor '" + name + "' (not part of a " +
+                                         "Llama/Qwen2 model as config.json describes it)");
+  }
+  const std::string& path() const { return file_.path; }
+
+ private:
+  SafetensorsFile file_;
+  std::set<std::string> used_;
+};
+
+// Storage checks for the writer.
+Tensor encode(const std::string& name, Shape shape, const std::vector<double>& values, FloatFormat storage,
+              const std::string& dir) {
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (round_to_format(values[i], storage) != values[i]) {
+      std::ostringstream v;
+      v.precision(17);
+      v << values[i];
+      throw InputError(dir, "tensor '" + name + "' element " + std::to_string(i) + " = " + v.str() +
+                                " is not exactly representable in " + to_string(storage) + "; choose a wider --dtype");
+    }
+  Tensor t;
+  t.shape = std::move(shape);
+  switch (storage) {
+    case FloatFormat::f32: {
+      std::vector<float> f(values.begin(), values.end());
+      return tensor_f32(t.shape, f);
+    }
+    case FloatFormat::f16:
+    case FloatFormat::bf16: {
+      t.dtype = storage == FloatFormat::f16 ? DType::F16 : DType::BF16;
+      t.bytes.resize(values.size() * 2);
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        const std::uint16_t bits = storage == FloatFormat::f16 ? double_to_f16(values[i]) : double_to_bf16(values[i]);
+        t.bytes[2 * i] = std::uint8_t(bits & 0xff);
+        t.bytes[2 * i + 1] = std::uint8_t(bits >> 8);
+      }
+      return t;
+    }
+  }
+  throw std::logic_error("unknown storage format");
+}
+
+void require_shape(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("write_hf_model: " + what + " disagrees with the model's config");
+}
+
+const char* torch_dtype_name(FloatFormat f) {
+  switch (f) {
+    case FloatFormat::f32: return "float32";
+    case FloatFormat::f16: return "float16";
+    case FloatFormat::bf16: return "bfloat16";
+  }
+  return "float32";
+}
+
+}  // namespace
+
+ModelConfig read_hf_config(const std::string& dir) {
+  const std::string path = join(dir, kHfConfigFile);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError(dir, "not a folder");
+  if (!fs::is_regular_file(path, ec)) throw InputError(path, "missing: a model folder needs config.json");
+  std::ifstream in(path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path, std::string("not valid JSON (") + e.what() + ")");
+  }
+  if (!j.is_object()) throw InputError(path, "not a JSON object");
+  if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
+      !j["architectures"][0].is_string())
+    throw InputError(path, "missing field \"architectures\" (a list naming the model class)");
+
+  ModelConfig c;
+  const std::string arch = j["architectures"][0].get<std::string>();
+  if (arch == "LlamaForCausalLM") {
+    c.arch = Arch::llama;
+  } else if (arch == "Qwen2ForCausalLM") {
+    c.arch = Arch::qwen2;
+  } else {
+    throw InputError(path, "unknown architecture '" + arch + "' (expected LlamaForCausalLM or Qwen2ForCausalLM)");
+  }
+  const ConfigReader r(j, path);
+  r.refuse_unless("rope_scaling", nullptr, "kvfid implements plain RoPE");
+  r.refuse_unless("hidden_act", "silu", "kvfid implements SwiGLU with SiLU");
+  r.refuse_unless("attention_bias", false, "kvfid models no attention bias on Llama");
+  r.refuse_unless("mlp_bias", false, "kvfid models no MLP bias");
+  r.refuse_unless("use_sliding_window", false, "kvfid implements full attention");
+  c.dim = r.positive_int("hidden_size");
+  c.hidden = r.positive_int("intermediate_size");
+  c.n_layers = r.positive_int("num_hidden_layers");
+  c.n_heads = r.positive_int("num_attention_heads");
+  c.n_kv_heads = r.positive_int_or("num_key_value_heads", c.n_heads);
+  c.vocab = r.positive_int("vocab_size");
+  if ((!j.contains("head_dim") || j["head_dim"].is_null()) && c.dim % c.n_heads != 0)
+    throw InputError(path, "hidden_size " + std::to_string(c.dim) + " is not a multiple of num_attention_heads " +
+                               std::to_string(c.n_heads) + " and no head_dim is given");
+  c.head_dim = r.positive_int_or("head_dim", c.dim / c.n_heads);
+  c.max_seq = r.positive_int_or("max_position_embeddings",
+                                c.arch == Arch::llama ? kLlamaDefaultMaxPositions : kQwen2DefaultMaxPositions);
+  c.rms_norm_eps = r.positive_number_or("rms_norm_eps", kHfDefaultRmsEps);
+  c.rope_theta = r.positive_number_or("rope_theta", kHfDefaultRopeTheta);
+  c.tied_classifier = r.boolean_or("tie_word_embeddings", false);
+  c.rope = RopeStyle::rotate_half;
+  c.qkv_bias = c.arch == Arch::qwen2;
+  c.validate(path);
+  return c;
+}
+
+Model read_hf_model(const std::string& dir) {
+  Model m;
+  m.config = read_hf_config(dir);
+  const ModelConfig& c = m.config;
+  const std::string weights = join(dir, kHfWeightsFile);
+  std::error_code ec;
+  if (!fs::is_regular_file(weights, ec)) {
+    if (fs::exists(join(dir, "model.safetensors.index.json"), ec))
+      throw InputError(weights, "missing; sharded checkpoints (model.safetensors.index.json) are not supported");
+    throw InputError(weights, "missing: a model folder needs model.safetensors beside config.json");
+  }
+  TensorReader r(weights);
+  m.source = dir;
+  m.embedding = r.matrix("model.embed_tokens.weight", c.vocab, c.dim);
+  for (int l = 0; l < c.n_layers; ++l) {
+    LayerWeights w;
+    for (const LayerTensor& t : kLayerTensors) {
+      const Shape s = layer_shape(c, t.suffix);
+      if (t.matrix) w.*t.matrix = r.matrix(layer_name(l, t.suffix), int(s[0]), int(s[1]));
+      else w.*t.vector = r.values(layer_name(l, t.suffix), s);
+    }
+    if (c.qkv_bias)
+      for (const LayerTensor& t : kBiasTensors) w.*t.vector = r.values(layer_name(l, t.suffix), layer_shape(c, t.suffix));
+    m.layers.push_back(std::move(w));
+  }
+  m.final_norm = r.values("model.norm.weight", {c.dim});
+  if (!c.tied_classifier) {
+    m.classifier = r.matrix("lm_head.weight", c.vocab, c.dim);
+  } else {
+    m.classifier = m.embedding;
+    // Some exports store the tied head anyway; HF ignores it, so it must be the embedding.
+    if (r.has("lm_head.weight") && r.matrix("lm_head.weight", c.vocab, c.dim).data != m.embedding.data)
+      throw InputError(r.path(), "tensor 'lm_head.weight' differs from the embedding but config.json ties them");
+  }
+  r.refuse_unused();
+  return m;
+}
+
+std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
+  if (c.rope != RopeStyle::rotate_half)
+    throw std::invalid_argument("HF folders use rotate-half RoPE; permute an interleaved model first");
+  nlohmann::json j = {
+      {"architectures", {c.arch == Arch::llama ? "LlamaForCausalLM" : "Qwen2ForCausalLM"}},
+      {"model_type", c.arch == Arch::llama ? "llama" : "qwen2"},
+      {"hidden_size", c.dim},
+      {"intermediate_size", c.hidden},
+      {"num_hidden_layers", c.n_layers},
+      {"num_attention_heads", c.n_heads},
+      {"num_key_value_heads", c.n_kv_heads},
+      {"head_dim", c.head_dim},
+      {"hidden_act", "silu"},
+      {"rms_norm_eps", c.rms_norm_eps},
+      {"rope_theta", c.rope_theta},
+      {"max_position_embeddings", c.max_seq},
+      {"vocab_size", c.vocab},
+      {"tie_word_embeddings", c.tied_classifier},
+      {"torch_dtype", torch_dtype_name(storage)},
+  };
+  if (c.arch == Arch::llama) j["attention_bias"] = false;
+  return j.dump(2) + "\n";
+}
+
+void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage) {
+  const ModelConfig& c = m.config;
+  if (c.rope != RopeStyle::rotate_half)
+    throw std::invalid_argument("write_hf_model: the model uses interleaved RoPE, which HF folders cannot express; "
+                                "apply permute_to_rotate_half first");
+  if (c.qkv_bias != (c.arch == Arch::qwen2))
+    throw std::invalid_argument("write_hf_model: q/k/v bias goes with Qwen2 and only Qwen2 in HF folders");
+  const std::int64_t d = c.dim;
+  auto fits = [](const Matrix& x, std::int64_t rows, std::int64_t cols) {
+    return x.rows == rows && x.cols == cols && std::int64_t(x.data.size()) == rows * cols;
+  };
+  require_shape(fits(m.embedding, c.vocab, d), "the embedding");
+  require_shape(fits(m.classifier, c.vocab, d), "the classifier");
+  require_shape(std::int64_t(m.final_norm.size()) == d, "the final norm");
+  require_shape(std::int64_t(m.layers.size()) == c.n_layers, "the layer count");
+  if (c.tied_classifier && m.classifier.data != m.embedding.data)
+    throw std::invalid_argument("write_hf_model: a tied classifier must equal the embedding");
+
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  auto add = [&](const std::string& name, Shape shape, const std::vector<double>& values) {
+    tensors.emplace_back(name, encode(name, std::move(shape), values, storage, dir));
+  };
+  add("model.embed_tokens.weight", {c.vocab, d}, m.embedding.data);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& w = m.layers[std::size_t(l)];
+    auto add_layer = [&](const LayerTensor& t) {
+      const Shape s = layer_shape(c, t.suffix);
+      const std::vector<double>& v = t.matrix ? (w.*t.matrix).data : w.*t.vector;
+      if (t.matrix) require_shape(fits(w.*t.matrix, s[0], s[1]), layer_name(l, t.suffix));
+      else require_shape(std::int64_t(v.size()) == s[0], layer_name(l, t.suffix));
+      add(layer_name(l, t.suffix), s, v);
+    };
+    for (const LayerTensor& t : kLayerTensors) add_layer(t);
+    if (c.qkv_bias)
+      for (const LayerTensor& t : kBiasTensors) add_layer(t);
+  }
+  add("model.norm.weight", {d}, m.final_norm);
+  if (!c.tied_classifier) add("lm_head.weight", {c.vocab, d}, m.classifier.data);
+
+  write_files_atomic(dir, {{kHfConfigFile, hf_config_json(c, storage)},
+                           {kHfWeightsFile, encode_safetensors(tensors, {{"format", "pt"}})}});
+}
+
+}  // namespace kvfid

@@ -1,0 +1,30 @@
+#pragma once
+// Hugging Face style model folders: config.json (LlamaForCausalLM or
+// Qwen2ForCausalLM) + model.safetensors with HF tensor names. Such a folder loads
+// in transformers unchanged, and kvfid reads back exactly what it wrote.
+#include <string>
+
+#include "reference/formats/float_format.h"
+#include "reference/model/model.h"
+
+namespace kvfid {
+
+inline constexpr const char* kHfConfigFile = "config.json";
+inline constexpr const char* kHfWeightsFile = "model.safetensors";
+
+// Only config.json is read, so this works on the config of a model whose weights
+// are not present. Throws InputError naming config.json and the problem.
+ModelConfig read_hf_config(const std::string& dir);
+// Every tensor is checked against the config (shape, dtype F32/F16/BF16, finite);
+// missing and unexpected tensors are named.
+Model read_hf_model(const std::string& dir);
+
+// The config.json text that describes `config` (rotate-half RoPE only).
+std::string hf_config_json(const ModelConfig& config, FloatFormat storage);
+// Writes config.json and model.safetensors into `dir`, both or neither. Refuses
+// (std::invalid_argument) a model with interleaved RoPE, which HF cannot express;
+// refuses (InputError naming the tensor) a value `storage` cannot hold exactly, so
+// the folder always holds exactly the in-memory model.
+void write_hf_model(const std::string& dir, const Model& model, FloatFormat storage);
+
+}  // namespace kvfid

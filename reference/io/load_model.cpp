@@ -1,0 +1,40 @@
+#include "reference/io/load_model.h"
+
+#include <filesystem>
+
+#include "reference/io/hf.h"
+#include "reference/io/input_error.h"
+#include "reference/io/llama2c.h"
+#include "reference/io/sha256.h"
+
+namespace kvfid {
+
+namespace {
+namespace fs = std::filesystem;
+
+enum class ModelKind { hf_folder, llama2c_file };
+
+ModelKind kind_of(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st)) throw InputError(path, "no such file or folder");
+  if (fs::is_directory(st)) return ModelKind::hf_folder;
+  if (fs::is_regular_file(st)) return ModelKind::llama2c_file;
+  throw InputError(path, "neither a llama2.c checkpoint file nor a model folder");
+}
+
+}  // namespace
+
+Model load_model(const std::string& path) {
+  const ModelKind kind = kind_of(path);
+  Model m = kind == ModelKind::hf_folder ? read_hf_model(path) : read_llama2c(path);
+  m.source = path;
+  m.sha256 = sha256_file(kind == ModelKind::hf_folder ? (fs::path(path) / kHfWeightsFile).string() : path);
+  return m;
+}
+
+ModelConfig load_model_config(const std::string& path) {
+  return kind_of(path) == ModelKind::hf_folder ? read_hf_config(path) : read_llama2c_config(path);
+}
+
+}  // namespace kvfid

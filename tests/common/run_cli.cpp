@@ -1,0 +1,69 @@
+#include "tests/common/run_cli.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/common/test_env.h"
+
+namespace kvfid::test {
+
+namespace {
+namespace fs = std::filesystem;
+
+// POSIX shell single quoting: only ' itself needs care.
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+CliResult run_command(const std::vector<std::string>& argv) {
+  static std::atomic<int> counter{0};
+  const fs::path dir = fs::temp_directory_path() / ("kvfid-cli-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string tag = std::to_string(counter++);
+  const fs::path out = dir / (tag + ".out"), err = dir / (tag + ".err");
+  std::string command;
+  for (const auto& a : argv) command += quote(a) + " ";
+  command += "</dev/null >" + quote(out.string()) + " 2>" + quote(err.string());
+  const int status = std::system(command.c_str());
+  if (status == -1) throw std::runtime_error("cannot run: " + command);
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  fs::remove(out);
+  fs::remove(err);
+  return r;
+}
+
+CliResult run_kvfid(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {kvfid_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv);
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace kvfid::test

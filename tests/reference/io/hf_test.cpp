@@ -1,0 +1,117 @@
+#include "reference/io/hf.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "reference/io/input_error.h"
+#include "reference/io/safetensors.h"
+#include "reference/synth/synthetic_model.h"
+#include "tests/common/model_files.h"
+#include "tests/common/test_env.h"
+
+namespace kvfid {
+namespace {
+namespace fs = std::filesystem;
+
+struct StorageCase {
+  FloatFormat storage;
+  SynthPrecision precision;
+  DType dtype;
+};
+constexpr StorageCase kStorageCases[] = {{FloatFormat::f32, SynthPrecision::f32, DType::F32},
+                                         {FloatFormat::f16, SynthPrecision::f16, DType::F16},
+                                         {FloatFormat::bf16, SynthPrecision::bf16, DType::BF16}};
+
+TEST(HfModel, RoundTripIsExactForEveryStorageFormat) {
+  SCOPED_TRACE(test::seed_trace());
+  const std::string root = test::scratch_dir("hf_roundtrip");
+  for (const StorageCase& sc : kStorageCases) {
+    SCOPED_TRACE(to_string(sc.storage));
+    const Model m = make_synthetic_model(synthetic_shape("tiny-llama"), test::test_seed(), {.precision = sc.precision});
+    const std::string dir = root + "/" + to_string(sc.storage);
+    write_hf_model(dir, m, sc.storage);
+    const SafetensorsFile st = read_safetensors(dir + "/" + kHfWeightsFile);
+    EXPECT_EQ(st.get("model.layers.1.mlp.down_proj.weight").dtype, sc.dtype);
+    EXPECT_EQ(st.get("model.layers.1.mlp.down_proj.weight").shape, (std::vector<std::int64_t>{64, 172}));
+    test::expect_same_model(m, read_hf_model(dir));
+  }
+}
+
+TEST(HfModel, Qwen2BiasRoundTrips) {
+  SCOPED_TRACE(test::seed_trace());
+  const std::string dir = test::scratch_dir("hf_qwen2");
+  const Model m = make_synthetic_model(synthetic_shape("tiny-qwen2"), test::test_seed());
+  ASSERT_TRUE(m.config.qkv_bias);
+  write_hf_model(dir, m, FloatFormat::f32);
+  const SafetensorsFile st = read_safetensors(dir + "/" + kHfWeightsFile);
+  EXPECT_EQ(st.get("model.layers.0.self_attn.k_proj.bias").shape, (std::vector<std::int64_t>{16}));
+  const Model back = read_hf_model(dir);
+  EXPECT_EQ(back.config.arch, Arch::qwen2);
+  EXPECT_EQ(back.config.rope_theta, 1000000.0);
+  EXPECT_EQ(back.config.rms_norm_eps, 1e-6);
+  test::expect_same_model(m, back);
+}
+
+TEST(HfModel, TiedClassifierIsStoredOnceUntiedTwice) {
+  SCOPED_TRACE(test::seed_trace());
+  const std::string root = test::scratch_dir("hf_tied");
+  for (bool tied : {true, false}) {
+    ModelConfig c = synthetic_shape("tiny-mqa");
+    c.tied_classifier = tied;
+    const Model m = make_synthetic_model(c, test::test_seed());
+    const std::string dir = root + (tied ? "/tied" : "/untied");
+    write_hf_model(dir, m, FloatFormat::f32);
+    EXPECT_EQ(read_safetensors(dir + "/" + kHfWeightsFile).has("lm_head.weight"), !tied);
+    const Model back = read_hf_model(dir);
+    EXPECT_EQ(back.config.tied_classifier, tied);
+    test::expect_same_model(m, back);
+  }
+}
+
+TEST(HfModel, ConfigReadsWithoutWeightsAndAppliesDefaults) {
+  const std::string dir = test::scratch_dir("hf_config_only");
+  // A minimal config: transformers' defaults fill what is omitted.
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 256,
+      "intermediate_size": 688, "num_hidden_layers": 3, "num_attention_heads": 8, "vocab_size": 1000})");
+  const ModelConfig c = read_hf_config(dir);
+  EXPECT_EQ(c.n_kv_heads, 8);
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.rms_norm_eps, 1e-6);
+  EXPECT_EQ(c.rope_theta, 10000.0);
+  EXPECT_EQ(c.max_seq, 2048);
+  EXPECT_FALSE(c.tied_classifier);
+  EXPECT_EQ(c.rope, RopeStyle::rotate_half);
+  EXPECT_THROW(read_hf_model(dir), InputError);  // no model.safetensors
+}
+
+TEST(HfModel, WriterRefusesInterleavedRope) {
+  ModelConfig c = synthetic_shape("tiny-llama");
+  c.rope = RopeStyle::interleaved;
+  const Model m = make_synthetic_model(c, test::test_seed());
+  const std::string dir = test::scratch_dir("hf_interleaved") + "/out";
+  EXPECT_THROW(write_hf_model(dir, m, FloatFormat::f32), std::invalid_argument);
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST(HfModel, WriterRefusesLossyStorageNamingTheTensor) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = make_synthetic_model(synthetic_shape("tiny-llama"), test::test_seed());  // f32 values
+  const std::string parent = test::scratch_dir("hf_lossy");
+  for (FloatFormat narrow : {FloatFormat::f16, FloatFormat::bf16}) {
+    const std::string dir = parent + "/" + to_string(narrow);
+    try {
+      write_hf_model(dir, m, narrow);
+      ADD_FAILURE() << "f32 weights were written as " << to_string(narrow);
+    } catch (const InputError& e) {
+      EXPECT_NE(e.problem().find("tensor 'model.embed_tokens.weight'"), std::string::npos) << e.what();
+      EXPECT_NE(e.problem().find("not exactly representable"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(dir));
+  }
+  EXPECT_TRUE(fs::is_empty(parent));  // no staging folder left behind
+}
+
+}  // namespace
+}  // namespace kvfid

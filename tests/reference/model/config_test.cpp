@@ -1,0 +1,54 @@
+#include "reference/model/config.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "reference/io/load_model.h"
+#include "tests/common/test_env.h"
+
+namespace kvfid {
+namespace {
+
+// Qwen2.5-7B's published config.json dimensions.
+ModelConfig qwen25_7b() {
+  ModelConfig c;
+  c.arch = Arch::qwen2;
+  c.vocab = 152064, c.dim = 3584, c.n_layers = 28, c.n_heads = 28, c.n_kv_heads = 4, c.head_dim = 128;
+  c.hidden = 18944, c.max_seq = 131072, c.rms_norm_eps = 1e-6, c.rope_theta = 1e6;
+  c.rope = RopeStyle::rotate_half, c.tied_classifier = false, c.qkv_bias = true;
+  return c;
+}
+
+TEST(ModelConfig, Qwen25_7BKvCacheIs56KiBPerTokenInFp16) {
+  const ModelConfig c = qwen25_7b();
+  c.validate("qwen2.5-7b");
+  // 2 (K, V) x 28 layers x 4 KV heads x 128 dims x 2 bytes.
+  EXPECT_EQ(c.kv_bytes_per_token(16), 57344.0);
+  EXPECT_EQ(c.kv_bytes_per_token(16) / 1024, 56.0);
+  EXPECT_EQ(c.kv_bytes_per_token(4.5), 57344.0 * 4.5 / 16);
+}
+
+TEST(ModelConfig, Qwen25_7BParameterCountIsTheSumOfItsTensors) {
+  // The tensors Qwen2.5-7B ships, shape by shape, summed without the config formula.
+  const std::int64_t d = 3584, kv = 4 * 128, hid = 18944, vocab = 152064;
+  const std::int64_t per_layer = (d * d + d)      // q_proj weight + bias
+                                 + 2 * (kv * d + kv)  // k_proj, v_proj weight + bias
+                                 + d * d              // o_proj
+                                 + 2 * hid * d + d * hid  // gate, up, down
+                                 + 2 * d;             // input and post-attention norms
+  const std::int64_t total = vocab * d + 28 * per_layer + d + vocab * d;  // embed, layers, norm, lm_head
+  EXPECT_EQ(qwen25_7b().parameter_count(), total);
+}
+
+TEST(ModelConfig, Stories260KParameterCountIsItsFloatsWithoutFreqCis) {
+  auto path = test::stories260k_path();
+  if (!path) GTEST_SKIP() << test::kStoriesMissing;
+  const ModelConfig c = load_model_config(*path);
+  const std::int64_t floats = std::int64_t(std::filesystem::file_size(*path) - 28) / 4;
+  const std::int64_t freq_cis = std::int64_t(c.max_seq) * c.head_dim;  // real + imag, head_dim/2 each
+  EXPECT_EQ(c.parameter_count(), floats - freq_cis);
+}
+
+}  // namespace
+}  // namespace kvfid

@@ -1,0 +1,53 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "reference/io/load_model.h"
+#include "tests/common/model_files.h"
+#include "tests/common/run_cli.h"
+#include "tests/common/test_env.h"
+
+namespace kvfid {
+namespace {
+
+// Qwen2.5-7B's config.json as published, without its 15 GB of weights.
+constexpr const char* kQwen25_7bConfig = R"({
+  "architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+  "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 3584, "initializer_range": 0.02,
+  "intermediate_size": 18944, "max_position_embeddings": 131072, "max_window_layers": 28,
+  "model_type": "qwen2", "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4,
+  "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 131072, "tie_word_embeddings": false,
+  "torch_dtype": "bfloat16", "transformers_version": "4.43.1", "use_cache": true,
+  "use_sliding_window": false, "vocab_size": 152064})";
+
+TEST(CmdInfo, ConfigOnlyFolderOfABigModel) {
+  const std::string dir = test::scratch_dir("info_qwen");
+  test::write_bytes(dir + "/config.json", kQwen25_7bConfig);
+  const auto r = test::run_kvfid({"info", "--model", dir, "--json", dir + "/info.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("arch: qwen2\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("n_kv_heads: 4\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FP16  57344 bytes  56 KiB\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FP32  114688 bytes  112 KiB\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Q8_0  30464 bytes  29.75 KiB\n"), std::string::npos) << r.out;  // 57344 * 8.5 / 16
+
+  const auto j = nlohmann::json::parse(test::read_bytes(dir + "/info.json"));
+  EXPECT_EQ(j["kv_cache_per_token"]["FP16"]["bytes"].get<double>(), 57344.0);
+  EXPECT_EQ(j["kv_cache_per_token"]["Q4_0"]["bits_per_element"].get<double>(), 4.5);
+  EXPECT_EQ(j["config"]["head_dim"].get<int>(), 128);
+  EXPECT_EQ(j["parameter_count"].get<std::int64_t>(), load_model_config(dir).parameter_count());
+}
+
+TEST(CmdInfo, Stories260KHeader) {
+  auto path = test::stories260k_path();
+  if (!path) GTEST_SKIP() << test::kStoriesMissing;
+  const auto r = test::run_kvfid({"info", "--model", *path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ModelConfig c = load_model_config(*path);
+  EXPECT_NE(r.out.find("parameters: " + std::to_string(c.parameter_count()) + "\n"), std::string::npos) << r.out;
+  // 2 x 5 layers x 4 KV heads x 8 dims x 4 bytes.
+  EXPECT_NE(r.out.find("FP32  1280 bytes  1.25 KiB\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rope: interleaved\n"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace kvfid

@@ -77,7 +77,7 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
                                                   TapSelection selection, const RowMatrix<double>& residual_error);
 
 // Worst-case bounds compound: every layer multiplies the bound by roughly the
-// condition of attention and the FFN (measured on the tiny fixtures: ~1e2 to 1e4 per
+// condition of attention and the FFN (measured on the tiny fixtures: ~1e3 to 1e4 per
 // layer), so end to end they are tight only for the first layer's taps. A layer-local
 // check restarts the float64 forward at each layer from the reference's own residual
 // stream (the golden's layers.(L-1).out, whose error is half an ulp per element) and

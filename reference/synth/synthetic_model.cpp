@@ -106,7 +106,12 @@ Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const Synth
     w.w2 = g.matrix(c.dim, c.hidden, hidden_scale);
     m.layers.push_back(std::move(w));
   }
-  m.final_norm = g.vector(c.dim, 1.0, 0.1);
+  // A tied classifier is the embedding, drawn at scale 1 rather than 1/sqrt(dim); its
+  // final-norm gain carries that factor instead, or the logits would be sqrt(dim) times
+  // those of an untied model (measured: max |logit| 395 for tiny-mqa over the long
+  // prompt, a one-hot softmax that no fidelity metric can see into).
+  const double final_scale = c.tied_classifier ? in_scale : 1.0;
+  m.final_norm = g.vector(c.dim, final_scale, 0.1 * final_scale);
   m.classifier = c.tied_classifier ? m.embedding : g.matrix(c.vocab, c.dim, in_scale);
   return m;
 }

@@ -3,11 +3,13 @@
 namespace kvfid::cli {
 
 extern const CommandSpec kInfoCommand;
+extern const CommandSpec kFixtureCommand;
 extern const CommandSpec kConvertCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
       &kInfoCommand,
+      &kFixtureCommand,
       &kConvertCommand,
   };
   return commands;

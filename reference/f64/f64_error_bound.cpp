@@ -1,0 +1,234 @@
+#include "reference/f64/f64_error_bound.h"
+
+#include <algorithm>
+
+namespace kvfid {
+
+namespace {
+
+using Mat = RowMatrix<double>;
+
+constexpr double u = kUnitRoundoff;
+
+double gamma(double n) { return n * u / (1 - n * u); }
+
+// Relative error of a libm result, measured against the computed result.
+constexpr double kLibmRel = 2 * kLibmUlps * u / (1 - 2 * kLibmUlps * u);
+
+// Relative rounding error of one operation, measured against its computed result.
+constexpr double kOpRel = u / (1 - u);
+
+Eigen::Map<const Mat> view(const Matrix& m) { return Eigen::Map<const Mat>(m.data.data(), m.rows, m.cols); }
+
+// y = x W^T (+ b) with x^ = x, E(x) = ex; both [T, in].
+Mat project_bound(const Mat& x, const Mat& ex, const Matrix& w, const std::vector<double>& bias) {
+  const Mat w_abs = view(w).cwiseAbs();  // [out, in]
+  const double g = gamma(double(w.cols) + (bias.empty() ? 0 : 1));
+  Mat e = g * (x.cwiseAbs() * w_abs.transpose()) + ex * w_abs.transpose();  // [T, out]
+  if (!bias.empty())
+    for (Eigen::Index t = 0; t < e.rows(); ++t)
+      for (Eigen::Index o = 0; o < e.cols(); ++o) e(t, o) += g * std::fabs(bias[o]);
+  return e;
+}
+
+// x' = x + y computed as one rounded addition.
+Mat residual_bound(const Mat& ex, const Mat& ey, const Mat& sum) { return ex + ey + kOpRel * sum.cwiseAbs(); }
+
+Mat rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const std::vector<double>& gain, double eps) {
+  const double n = double(x.cols());
+  const double g = gamma(n + 6);
+  Mat e(x.rows(), x.cols());  // [T, dim]
+  for (Eigen::Index t = 0; t < x.rows(); ++t) {
+    const double norm = x.row(t).norm(), err_norm = ex.row(t).norm();
+    const double lo = std::max(0.0, norm - err_norm), hi = norm + err_norm;
+    const double r_max = 1 / std::sqrt(lo * lo / n + eps);
+    const double dr = r_max * r_max * r_max * hi / n * err_norm;
+    for (Eigen::Index i = 0; i < x.cols(); ++i)
+      e(t, i) = std::fabs(gain[i]) * (ex(t, i) * r_max + std::fabs(x(t, i)) * dr) + g / (1 - g) * std::fabs(y(t, i));
+  }
+  return e;
+}
+
+struct RopeErrors {
+  Mat cos, sin;  // [T, head_dim/2]
+};
+
+RopeErrors rope_table_bound(const ForwardTrace<double>& tr, const ModelConfig& c) {
+  const Eigen::Index T = tr.angle.rows(), pairs = tr.angle.cols();
+  RopeErrors r{Mat(T, pairs), Mat(T, pairs)};
+  for (Eigen::Index i = 0; i < pairs; ++i) {
+    const double exponent = double(2 * i) / double(c.head_dim);
+    // The rounded exponent is exact iff its product with head_dim gives back 2i exactly.
+    const bool exact_exponent = std::fma(exponent, double(c.head_dim), -double(2 * i)) == 0;
+    const double exponent_rel = exact_exponent ? 0 : std::expm1(exponent * u * std::log(c.rope_theta));
+    const double rho = (1 + exponent_rel) * (1 + kLibmRel) * (1 + u) - 1;  // angle, relative
+    for (Eigen::Index t = 0; t < T; ++t) {
+      const double e_angle = std::fabs(tr.angle(t, i)) * rho / (1 - rho);
+      const double cs = std::fabs(tr.cos(t, i)), sn = std::fabs(tr.sin(t, i));
+      // |cos phi^ - cos phi| <= E(phi) max |sin| on the interval, and vice versa.
+      r.cos(t, i) = kLibmRel * cs + e_angle * std::min(1.0, sn * (1 + kLibmRel) + e_angle);
+      r.sin(t, i) = kLibmRel * sn + e_angle * std::min(1.0, cs * (1 + kLibmRel) + e_angle);
+    }
+  }
+  return r;
+}
+
+// E of x after RoPE, from x before it (x_lin, ex_lin: [T, heads*head_dim]).
+Mat rope_bound(const Mat& x_lin, const Mat& ex_lin, const ForwardTrace<double>& tr, const RopeErrors& rt,
+               const ModelConfig& c) {
+  Mat e(x_lin.rows(), x_lin.cols());
+  const int heads = int(x_lin.cols()) / c.head_dim;
+  for (Eigen::Index t = 0; t < x_lin.rows(); ++t)
+    for (int h = 0; h < heads; ++h)
+      for (int i = 0; i < c.head_dim / 2; ++i) {
+        const auto [pa, pb] = rope_pair(c, i);
+        const int ia = h * c.head_dim + pa, ib = h * c.head_dim + pb;
+        const double a = std::fabs(x_lin(t, ia)), b = std::fabs(x_lin(t, ib));
+        const double ea = ex_lin(t, ia), eb = ex_lin(t, ib);
+        const double cs = std::fabs(tr.cos(t, i)), sn = std::fabs(tr.sin(t, i));
+        const double ec = rt.cos(t, i), es = rt.sin(t, i);
+        // a c - b s and a s + b c: each product's error is |a| E(c) + E(a) |c^| etc.
+        const double propagated_a = (a + ea) * ec + cs * ea + (b + eb) * es + sn * eb;
+        const double propagated_b = (a + ea) * es + sn * ea + (b + eb) * ec + cs * eb;
+        e(t, ia) = propagated_a + gamma(2) * (a * cs + b * sn);
+        e(t, ib) = propagated_b + gamma(2) * (a * sn + b * cs);
+      }
+  return e;
+}
+
+struct AttentionErrors {
+  std::vector<Mat> probs;  // n_heads x [T, T]
+  Mat out;                 // [T, n_heads*head_dim]
+};
+
+AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, const Mat& ek, const Mat& ev,
+                                const ModelConfig& c) {
+  const int T = int(L.q.rows()), hd = c.head_dim;
+  const double inv_sqrt_hd = 1 / std::sqrt(double(hd));
+  AttentionErrors r{std::vector<Mat>(c.n_heads, Mat::Zero(T, T)), Mat::Zero(T, c.q_dim())};
+  std::vector<double> e_score(T), e_exp(T), rho(T);
+  for (int h = 0; h < c.n_heads; ++h) {
+    const int q_off = h * hd, kv_off = c.kv_head_of(h) * hd;
+    const Mat& s = L.scores[h];
+    const Mat& p = L.probs[h];
+    for (int t = 0; t < T; ++t) {
+      for (int j = 0; j <= t; ++j) {
+        double abs_dot = 0, propagated = 0;
+        for (int d = 0; d < hd; ++d) {
+          const double q = std::fabs(L.q(t, q_off + d)), k = std::fabs(L.k(j, kv_off + d));
+          const double e_q = eq(t, q_off + d), e_k = ek(j, kv_off + d);
+          abs_dot += q * k;
+          propagated += q * e_k + e_q * k + e_q * e_k;
+        }
+        e_score[j] = (gamma(hd + 2) * abs_dot + propagated) * inv_sqrt_hd;
+      }
+      // Recompute the forward's shifted exponentials (same operations, same values).
+      double max = s(t, 0);
+      for (int j = 1; j <= t; ++j) max = std::max(max, s(t, j));
+      double sum = 0, sum_err = 0;
+      for (int j = 0; j <= t; ++j) {
+        const double shifted = s(t, j) - max;
+        const double e_shifted = e_score[j] + kOpRel * std::fabs(shifted);
+        e_exp[j] = std::exp(shifted);
+        rho[j] = std::expm1(e_shifted) + kLibmRel * std::exp(e_shifted);
+        sum += e_exp[j];
+        sum_err += e_exp[j] * rho[j] / (1 - rho[j]);
+      }
+      sum_err += gamma(t) * sum / (1 - gamma(t));
+      const double sum_rel = sum_err / sum;
+      for (int j = 0; j <= t; ++j) {
+        const double rel = (1 + rho[j]) * (1 + sum_rel) * (1 + u) - 1;
+        r.probs[h](t, j) = rel * p(t, j) / (1 - rel);
+      }
+      for (int d = 0; d < hd; ++d) {
+        double abs_dot = 0, propagated = 0;
+        for (int j = 0; j <= t; ++j) {
+          const double pj = p(t, j), ep = r.probs[h](t, j);
+          const double v = std::fabs(L.v(j, kv_off + d)), e_v = ev(j, kv_off + d);
+          abs_dot += pj * v;
+          propagated += pj * e_v + ep * v + ep * e_v;
+        }
+        r.out(t, q_off + d) = gamma(t + 1) * abs_dot + propagated;
+      }
+    }
+  }
+  return r;
+}
+
+Mat silu_bound(const Mat& act, const Mat& e_gate) {
+  const double rel = (1 + u) / ((1 - kLibmRel) * (1 - u)) - 1;
+  return kSiluLipschitz * e_gate + rel / (1 - rel) * act.cwiseAbs();
+}
+
+// a * b rounded once.
+Mat product_bound(const Mat& a, const Mat& ea, const Mat& b, const Mat& eb, const Mat& prod) {
+  return (a.cwiseAbs() + ea).cwiseProduct(eb) + ea.cwiseProduct(b.cwiseAbs()) + kOpRel * prod.cwiseAbs();
+}
+
+std::vector<double> finish(const Mat& e) {
+  std::vector<double> out(e.size());
+  for (Eigen::Index i = 0; i < e.size(); ++i) out[i] = e.data()[i] * kEvaluationSlack + kUnderflowFloor;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> f64_error_bounds(const Model& model, const ForwardTrace<double>& tr,
+                                                  TapSelection selection, const RowMatrix<double>& residual_error) {
+  const ModelConfig& c = model.config;
+  const int T = int(tr.logits.rows());
+  const RopeErrors rope_errors = rope_table_bound(tr, c);
+  std::vector<std::vector<double>> layer_taps;
+  Mat ex = residual_error.size() ? residual_error : Mat::Zero(T, c.dim);  // [T, dim]
+  for (std::size_t i = 0; i < tr.layers.size(); ++i) {
+    const LayerTrace<double>& L = tr.layers[i];
+    const LayerWeights& w = model.layers[tr.first_layer + i];
+    const Mat eh = rms_norm_bound(L.x_in, ex, L.h, w.attn_norm, c.rms_norm_eps);
+    const Mat eq = rope_bound(L.q_lin, project_bound(L.h, eh, w.wq, w.bq), tr, rope_errors, c);
+    const Mat ek = rope_bound(L.k_lin, project_bound(L.h, eh, w.wk, w.bk), tr, rope_errors, c);
+    const Mat ev = project_bound(L.h, eh, w.wv, w.bv);
+    const AttentionErrors ea = attention_bound(L, eq, ek, ev, c);
+    const Mat e_mid = residual_bound(ex, project_bound(L.attn_out, ea.out, w.wo, {}), L.x_mid);
+    const Mat eh2 = rms_norm_bound(L.x_mid, e_mid, L.h2, w.ffn_norm, c.rms_norm_eps);
+    const Mat e_gate = project_bound(L.h2, eh2, w.w1, {});
+    const Mat e_up = project_bound(L.h2, eh2, w.w3, {});
+    const Mat e_act = silu_bound(L.act, e_gate);
+    const Mat e_mix = product_bound(L.act, e_act, L.up, e_up, L.mix);
+    ex = residual_bound(e_mid, project_bound(L.mix, e_mix, w.w2, {}), L.out);
+    if (selection == TapSelection::all) {
+      layer_taps.push_back(finish(eq));
+      layer_taps.push_back(finish(ek));
+      layer_taps.push_back(finish(ev));
+      std::vector<double> probs;  // [n_heads, T, T]
+      for (const Mat& p : ea.probs) {
+        std::vector<double> head = finish(p);
+        // Above the diagonal both sides are exactly zero.
+        for (int t = 0; t < T; ++t)
+          for (int j = t + 1; j < T; ++j) head[std::size_t(t) * T + j] = 0;
+        probs.insert(probs.end(), head.begin(), head.end());
+      }
+      layer_taps.push_back(std::move(probs));
+      layer_taps.push_back(finish(ea.out));
+      layer_taps.push_back(finish(ex));
+    }
+  }
+  const Mat e_final = rms_norm_bound(tr.final_in, ex, tr.final_h, model.final_norm, c.rms_norm_eps);
+  std::vector<std::vector<double>> taps = {finish(project_bound(tr.final_h, e_final, model.classifier, {}))};
+  taps.insert(taps.end(), std::make_move_iterator(layer_taps.begin()), std::make_move_iterator(layer_taps.end()));
+  return taps;
+}
+
+TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, TapSelection selection) {
+  const ForwardTrace<double> trace = trace_forward<double>(model, tokens);
+  return to_tap_set(model.config, int(tokens.size()), selection, 0, f64_error_bounds(model, trace, selection, {}));
+}
+
+F64TapsWithBounds forward_f64_from(const Model& model, int first_layer, const RowMatrix<double>& residual,
+                                   const RowMatrix<double>& residual_error, TapSelection selection) {
+  const ForwardTrace<double> trace = trace_forward_from<double>(model, first_layer, residual);
+  const int T = int(residual.rows());
+  return {to_tap_set(model.config, T, selection, first_layer, tap_values(trace, model.config, selection)),
+          to_tap_set(model.config, T, selection, first_layer, f64_error_bounds(model, trace, selection, residual_error))};
+}
+
+}  // namespace kvfid

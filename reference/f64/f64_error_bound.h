@@ -1,0 +1,100 @@
+#pragma once
+// An a-priori bound, per tap element, on |forward_f64 value - exact value|, where
+// "exact" is the forward pass in real arithmetic on the stored weights (what the MPFR
+// golden rounds to float64).
+//
+// Model of the arithmetic (assumptions):
+//  * IEEE binary64, round to nearest, no FMA contraction (-ffp-contract=off): every
+//    +, -, *, /, sqrt returns op(a, b)(1 + d) with |d| <= u = 2^-53.
+//  * glibc exp, pow, sin, cos are not correctly rounded; glibc aims for "a few ulp"
+//    and its table of known maximum errors lists at most a couple of ulp for these in
+//    binary64 on x86_64. We assume kLibmUlps ulps of the correctly rounded result,
+//    i.e. a relative error of at most 2 kLibmUlps u.
+//  * No overflow; underflow only adds absolute errors of 2^-1075 per operation, far
+//    below kUnderflowFloor (added to every bound) for weights of ordinary size.
+//  * Dot products of length n, summed in any order (Eigen's kernels block and
+//    vectorize): |fl(x.y) - x.y| <= gamma_n sum |x_i y_i|, gamma_n = n u / (1 - n u)
+//    (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., 3.1).
+//
+// Propagation. Alongside the computed values v^ (taken from the float64 trace) we carry
+// E(v) >= |v^ - v| per element. Exact magnitudes are bounded by |v| <= |v^| + E(v).
+//  * Projection y = W x (+ b), W and b exact:
+//      E(y) = gamma_{n(+1)} (|W| |x^| (+ |b|)) + |W| E(x).
+//  * Residual x' = x + y: E(x') = E(x) + E(y) + u/(1-u) |x'^|.
+//  * RMSNorm y_i = g_i x_i r(x), r(x) = (|x|^2/n + eps)^(-1/2). Input part: by the mean
+//    value theorem on grad r = -r^3 x / n, |r(x^) - r(x)| <= r_max^3 N_hi / n |E(x)|_2
+//    with N_hi = |x^|_2 + |E(x)|_2 and r_max = r at N_lo = max(0, |x^|_2 - |E(x)|_2); then
+//    |g_i| (E_i r_max + |x^_i| |dr|). Rounding part: the sum of squares, / n, + eps,
+//    sqrt, reciprocal, * x_i, * g_i compose to a relative gamma_{n+6}.
+//  * RoPE angle phi = t theta^(-2i/d): the exponent 2i/d (rounded unless exact, which
+//    an FMA residual detects) moves theta^(-e) by a relative expm1(e u ln theta); pow
+//    and * t add the libm and one rounding. cos/sin then err by the libm relative error
+//    plus E(phi) times a bound on |sin|/|cos| over the interval. The rotation
+//    (a c - b s, a s + b c) propagates E(a), E(b), E(c), E(s) to first and second order
+//    and rounds with gamma_2 (|a^ c^| + |b^ s^|).
+//  * Scores s = q.k / sqrt(d): gamma_{d+2} sum |q^ k^| / sqrt(d) + sum (|q^| E(k) +
+//    E(q) |k^| + E(q) E(k)) / sqrt(d).
+//  * Softmax: it is shift invariant, so the exact p uses the same computed max m^.
+//    E(s_j - m^) = E(s_j) + u |d^_j|; exp then errs by a relative
+//    rho_j = expm1(E(d_j)) + libm e^E(d_j); the sum by A = gamma_{n-1} sum e^ +
+//    sum e^_j rho_j / (1 - rho_j); p_j by the relative r_j = (1+rho_j)(1+A/S^)(1+u) - 1.
+//  * Attention output: a dot product of length t+1 with both factors inexact.
+//  * SwiGLU: silu is 1.0998-Lipschitz (max of |silu'|, at z ~ 2.4), so the input part is
+//    kSiluLipschitz E(z); the rounding part is relative (1+u)/((1-libm)(1-u)) - 1 (exp,
+//    1 + e, the division). The product act * up as for RoPE products.
+// The bound is evaluated in float64 itself; its own rounding perturbs it by a relative
+// O(n u) per step, covered by kEvaluationSlack.
+//
+// Against a golden that is the exact value correctly rounded to float64, allow the
+// bound plus half an ulp of the golden (f64_allowance_against_golden).
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "reference/f64/forward_trace.h"
+#include "reference/golden/taps.h"
+#include "reference/model/model.h"
+
+namespace kvfid {
+
+inline constexpr double kUnitRoundoff = 0x1p-53;
+// Assumed worst error of glibc exp, pow, sin, cos in binary64, in ulps (see above).
+inline constexpr double kLibmUlps = 4.0;
+// max_z |d/dz z/(1+e^-z)| = 1.0998 (at z ~ 2.3994), rounded up.
+inline constexpr double kSiluLipschitz = 1.1;
+// Covers the rounding of the bound's own float64 evaluation (relative O(n u) ~ 1e-12).
+inline constexpr double kEvaluationSlack = 1.0 + 0x1p-20;
+// Covers underflow's absolute errors (2^-1075 per operation, see above).
+inline constexpr double kUnderflowFloor = 0x1p-900;
+
+// Bounds for the taps of forward_f64(model, tokens, selection): same names and shapes.
+TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, TapSelection selection);
+
+// The same from a float64 trace (the bound is a function of the computed values), in
+// trace_tap_specs order. residual_error ([T, dim], or empty for zero) bounds the error
+// of the residual stream the trace started from.
+std::vector<std::vector<double>> f64_error_bounds(const Model& model, const ForwardTrace<double>& trace,
+                                                  TapSelection selection, const RowMatrix<double>& residual_error);
+
+// Worst-case bounds compound: every layer multiplies the bound by roughly the
+// condition of attention and the FFN (measured on the tiny fixtures: ~1e3 to 1e4 per
+// layer), so end to end they are tight only for the first layer's taps. A layer-local
+// check restarts the float64 forward at each layer from the reference's own residual
+// stream (the golden's layers.(L-1).out, whose error is half an ulp per element) and
+// compares only layer L's taps (or, with first_layer = n_layers, the logits); there the
+// bound is within a few orders of magnitude of the observed error.
+struct F64TapsWithBounds {
+  TapSet values;  // taps of layers first_layer.. and the logits (trace_tap_specs)
+  TapSet bounds;  // same names and shapes
+};
+F64TapsWithBounds forward_f64_from(const Model& model, int first_layer, const RowMatrix<double>& residual,
+                                   const RowMatrix<double>& residual_error, TapSelection selection);
+
+// |forward_f64 - golden| may reach the bound plus the golden's own rounding (half an
+// ulp of the exact value, which is at most half the spacing above |golden|).
+inline double f64_allowance_against_golden(double bound, double golden) {
+  const double g = std::fabs(golden);
+  return bound + (std::nextafter(g, std::numeric_limits<double>::infinity()) - g) / 2;
+}
+
+}  // namespace kvfid

@@ -1,0 +1,215 @@
+#include "reference/f64/forward_trace.h"
+
+#include <cmath>
+
+#include "reference/io/input_error.h"
+#include "reference/io/prompt.h"
+
+namespace kvfid {
+
+namespace {
+
+// The model's float64 weights viewed (not copied) as a row-major matrix.
+Eigen::Map<const RowMatrix<double>> view(const Matrix& m) {
+  return Eigen::Map<const RowMatrix<double>>(m.data.data(), m.rows, m.cols);
+}
+
+// [T, out] = X W^T (+ b per row). Every element is one dot product of length `in`,
+// summed in whatever order Eigen's product kernel picks; the bias is added after.
+template <class Scalar>
+RowMatrix<Scalar> project(const RowMatrix<Scalar>& x, const Matrix& w, const std::vector<double>& bias) {
+  RowMatrix<Scalar> y = x * view(w).template cast<Scalar>().transpose();  // [T, out]
+  if (!bias.empty())
+    for (Eigen::Index t = 0; t < y.rows(); ++t)
+      for (Eigen::Index o = 0; o < y.cols(); ++o) y(t, o) += Scalar(bias[o]);
+  return y;
+}
+
+// Row-wise x / sqrt(mean(x^2) + eps) * gain, in this order of operations:
+// sum of squares, / n, + eps, sqrt, reciprocal, * x, * gain (f64_error_bound.cpp
+// counts exactly these roundings).
+template <class Scalar>
+RowMatrix<Scalar> rms_norm(const RowMatrix<Scalar>& x, const std::vector<double>& gain, double eps) {
+  RowMatrix<Scalar> y(x.rows(), x.cols());  // [T, dim]
+  const Scalar n = Scalar(x.cols());
+  for (Eigen::Index t = 0; t < x.rows(); ++t) {
+    Scalar sum_sq = 0;
+    for (Eigen::Index i = 0; i < x.cols(); ++i) sum_sq += x(t, i) * x(t, i);
+    const Scalar inv = Scalar(1) / std::sqrt(sum_sq / n + Scalar(eps));
+    for (Eigen::Index i = 0; i < x.cols(); ++i) y(t, i) = (x(t, i) * inv) * Scalar(gain[i]);
+  }
+  return y;
+}
+
+template <class Scalar>
+void rope_tables(ForwardTrace<Scalar>& tr, const ModelConfig& c, int T) {
+  const int pairs = c.head_dim / 2;
+  tr.angle.resize(T, pairs);
+  tr.cos.resize(T, pairs);
+  tr.sin.resize(T, pairs);
+  for (int i = 0; i < pairs; ++i) {
+    const Scalar exponent = Scalar(2 * i) / Scalar(c.head_dim);
+    const Scalar freq = std::pow(Scalar(c.rope_theta), -exponent);
+    for (int t = 0; t < T; ++t) {
+      tr.angle(t, i) = Scalar(t) * freq;
+      tr.cos(t, i) = std::cos(tr.angle(t, i));
+      tr.sin(t, i) = std::sin(tr.angle(t, i));
+    }
+  }
+}
+
+// Rotates every head of `x` ([T, heads*head_dim]) in place: (a, b) -> (a cos - b sin,
+// a sin + b cos) on each rope_pair.
+template <class Scalar>
+void apply_rope(RowMatrix<Scalar>& x, const ForwardTrace<Scalar>& tr, const ModelConfig& c) {
+  const int pairs = c.head_dim / 2;
+  const int heads = int(x.cols()) / c.head_dim;
+  for (Eigen::Index t = 0; t < x.rows(); ++t)
+    for (int h = 0; h < heads; ++h)
+      for (int i = 0; i < pairs; ++i) {
+        const auto [pa, pb] = rope_pair(c, i);
+        const int ia = h * c.head_dim + pa, ib = h * c.head_dim + pb;
+        const Scalar a = x(t, ia), b = x(t, ib), cs = tr.cos(t, i), sn = tr.sin(t, i);
+        x(t, ia) = a * cs - b * sn;
+        x(t, ib) = a * sn + b * cs;
+      }
+}
+
+// Causal GQA attention of one layer: fills scores, probs and attn_out.
+template <class Scalar>
+void attention(LayerTrace<Scalar>& L, const ModelConfig& c, int T) {
+  const int hd = c.head_dim;
+  const Scalar sqrt_hd = std::sqrt(Scalar(hd));
+  L.scores.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
+  L.probs.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
+  L.attn_out = RowMatrix<Scalar>::Zero(T, c.q_dim());
+  for (int h = 0; h < c.n_heads; ++h) {
+    const int q_off = h * hd, kv_off = c.kv_head_of(h) * hd;
+    RowMatrix<Scalar>& s = L.scores[h];  // [T, T]
+    RowMatrix<Scalar>& p = L.probs[h];   // [T, T]
+    for (int t = 0; t < T; ++t) {
+      for (int j = 0; j <= t; ++j) {
+        Scalar dot = 0;
+        for (int d = 0; d < hd; ++d) dot += L.q(t, q_off + d) * L.k(j, kv_off + d);
+        s(t, j) = dot / sqrt_hd;
+      }
+      Scalar max = s(t, 0);
+      for (int j = 1; j <= t; ++j) max = std::max(max, s(t, j));
+      Scalar sum = 0;
+      for (int j = 0; j <= t; ++j) {
+        p(t, j) = std::exp(s(t, j) - max);
+        sum += p(t, j);
+      }
+      for (int j = 0; j <= t; ++j) p(t, j) /= sum;
+      for (int d = 0; d < hd; ++d) {
+        Scalar acc = 0;
+        for (int j = 0; j <= t; ++j) acc += p(t, j) * L.v(j, kv_off + d);
+        L.attn_out(t, q_off + d) = acc;
+      }
+    }
+  }
+}
+
+template <class Scalar>
+Scalar silu(Scalar z) {
+  return z / (Scalar(1) + std::exp(-z));
+}
+
+}  // namespace
+
+template <class Scalar>
+ForwardTrace<Scalar> trace_forward(const Model& model, const std::vector<int>& tokens) {
+  validate_tokens(tokens, model.config, "forward");
+  RowMatrix<Scalar> x(tokens.size(), model.config.dim);  // [T, dim]
+  for (std::size_t t = 0; t < tokens.size(); ++t)
+    for (int i = 0; i < model.config.dim; ++i) x(t, i) = Scalar(model.embedding.at(tokens[t], i));
+  return trace_forward_from(model, 0, x);
+}
+
+template <class Scalar>
+ForwardTrace<Scalar> trace_forward_from(const Model& model, int first_layer, const RowMatrix<Scalar>& residual) {
+  const ModelConfig& c = model.config;
+  const int T = int(residual.rows());
+  if (first_layer < 0 || first_layer > c.n_layers || residual.cols() != c.dim || T < 1 || T > c.max_seq)
+    throw InputError("forward", "cannot start at layer " + std::to_string(first_layer) + " with a residual of " +
+                                    std::to_string(T) + "x" + std::to_string(residual.cols()));
+  ForwardTrace<Scalar> tr;
+  tr.first_layer = first_layer;
+  rope_tables(tr, c, T);
+
+  RowMatrix<Scalar> x = residual;  // [T, dim]
+  for (int l = first_layer; l < c.n_layers; ++l) {
+    const LayerWeights& w = model.layers[l];
+    LayerTrace<Scalar> L;
+    L.x_in = x;
+    L.h = rms_norm(L.x_in, w.attn_norm, c.rms_norm_eps);
+    L.q_lin = project(L.h, w.wq, w.bq);
+    L.k_lin = project(L.h, w.wk, w.bk);
+    L.v = project(L.h, w.wv, w.bv);
+    L.q = L.q_lin;
+    L.k = L.k_lin;
+    apply_rope(L.q, tr, c);
+    apply_rope(L.k, tr, c);
+    attention(L, c, T);
+    L.x_mid = L.x_in + project(L.attn_out, w.wo, {});
+    L.h2 = rms_norm(L.x_mid, w.ffn_norm, c.rms_norm_eps);
+    L.gate = project(L.h2, w.w1, {});
+    L.up = project(L.h2, w.w3, {});
+    L.act = L.gate.unaryExpr([](Scalar z) { return silu(z); });
+    L.mix = L.act.cwiseProduct(L.up);
+    L.out = L.x_mid + project(L.mix, w.w2, {});
+    x = L.out;
+    tr.layers.push_back(std::move(L));
+  }
+  tr.final_in = x;
+  tr.final_h = rms_norm(tr.final_in, model.final_norm, c.rms_norm_eps);
+  tr.logits = project(tr.final_h, model.classifier, {});
+  return tr;
+}
+
+std::vector<TapSpec> trace_tap_specs(const ModelConfig& config, int tokens, TapSelection selection, int first_layer) {
+  std::vector<TapSpec> specs;
+  for (TapSpec& s : tap_specs(config, tokens, selection)) {
+    bool skipped = false;
+    for (int l = 0; l < first_layer; ++l) skipped = skipped || s.name.rfind(tap_layer_name(l, ""), 0) == 0;
+    if (!skipped) specs.push_back(std::move(s));
+  }
+  return specs;
+}
+
+TapSet to_tap_set(const ModelConfig& config, int tokens, TapSelection selection, int first_layer,
+                  std::vector<std::vector<double>> values) {
+  const std::vector<TapSpec> specs = trace_tap_specs(config, tokens, selection, first_layer);
+  TapSet taps;
+  for (std::size_t i = 0; i < specs.size(); ++i) taps.push_back({specs[i].name, specs[i].shape, std::move(values[i])});
+  return taps;
+}
+
+template <class Scalar>
+std::vector<std::vector<Scalar>> tap_values(const ForwardTrace<Scalar>& tr, const ModelConfig& c,
+                                            TapSelection selection) {
+  auto flat = [](const RowMatrix<Scalar>& m) { return std::vector<Scalar>(m.data(), m.data() + m.size()); };
+  std::vector<std::vector<Scalar>> values = {flat(tr.logits)};
+  if (selection == TapSelection::logits) return values;
+  for (const LayerTrace<Scalar>& L : tr.layers) {
+    values.push_back(flat(L.q));  // [T, n_heads*head_dim] is [T, n_heads, head_dim] row-major
+    values.push_back(flat(L.k));
+    values.push_back(flat(L.v));
+    std::vector<Scalar> probs;  // [n_heads, T, T]
+    for (int h = 0; h < c.n_heads; ++h) probs.insert(probs.end(), L.probs[h].data(), L.probs[h].data() + L.probs[h].size());
+    values.push_back(std::move(probs));
+    values.push_back(flat(L.attn_out));
+    values.push_back(flat(L.out));
+  }
+  return values;
+}
+
+template ForwardTrace<double> trace_forward<double>(const Model&, const std::vector<int>&);
+template ForwardTrace<long double> trace_forward<long double>(const Model&, const std::vector<int>&);
+template ForwardTrace<double> trace_forward_from<double>(const Model&, int, const RowMatrix<double>&);
+template ForwardTrace<long double> trace_forward_from<long double>(const Model&, int, const RowMatrix<long double>&);
+template std::vector<std::vector<double>> tap_values(const ForwardTrace<double>&, const ModelConfig&, TapSelection);
+template std::vector<std::vector<long double>> tap_values(const ForwardTrace<long double>&, const ModelConfig&,
+                                                          TapSelection);
+
+}  // namespace kvfid

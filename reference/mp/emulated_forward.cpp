@@ -10,7 +10,8 @@ TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, cons
                         TapSelection selection) {
   validate_tokens(tokens, model.config, "emulated forward tokens");
   const MpWeights weights =
-      to_mp_weights(model, [format = emulation.weights](double w) { return round_to_format(w, format); });
+      to_mp_weights(model, [format = emulation.weights](double w) { return round_to_format(w, format); },
+                    kWeightPrecisionBits);
   MpForwardOptions forward;
   forward.arith = MpArith::ieee(emulation.arithmetic);
   forward.kv_format = emulation.kv;

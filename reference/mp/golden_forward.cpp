@@ -34,7 +34,7 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
   if (options.precision_bits > options.max_precision_bits)
     throw CertificationError("golden: precision_bits " + std::to_string(options.precision_bits) +
                              " exceeds max_precision_bits " + std::to_string(options.max_precision_bits));
-  const MpWeights weights = to_mp_weights(model, [](double w) { return w; });
+  const auto exact = [](double w) { return w; };
   MpForwardOptions forward;
   forward.taps = options.taps;
   forward.threads = resolve_thread_count(options.threads);
@@ -46,10 +46,12 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
       options.progress->set_stage("attempt " + std::to_string(attempt) + ", " + std::to_string(precision) + "+" +
                                   std::to_string(options.guard_bits) + " bits");
     }
-    forward.arith = MpArith::exact(precision + options.guard_bits);
-    const std::vector<MpTap> high = mp_forward(model, weights, tokens, forward);
-    forward.arith = MpArith::exact(precision);
-    const std::vector<MpTap> low = mp_forward(model, weights, tokens, forward);
+    auto run_at = [&](int bits) {
+      forward.arith = MpArith::exact(bits);
+      return mp_forward(model, to_mp_weights(model, exact, weight_precision_for(bits)), tokens, forward);
+    };
+    const std::vector<MpTap> high = run_at(precision + options.guard_bits);
+    const std::vector<MpTap> low = run_at(precision);
 
     CertificationTally tally;
     const std::optional<UncertifiedValue> failure = certify_taps(low, high, precision, tally);

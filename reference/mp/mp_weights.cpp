@@ -4,19 +4,25 @@ namespace kvfid {
 
 namespace {
 
-MpArray convert(const std::vector<double>& v, const std::function<double(double)>& store) {
-  MpArray out(v.size(), kWeightPrecisionBits);
-  for (std::size_t i = 0; i < v.size(); ++i) mpfr_set_d(out[i], store(v[i]), MPFR_RNDN);  // exact
+struct Store {
+  const std::function<double(double)>& value;
+  mpfr_prec_t precision;
+};
+
+MpArray convert(const std::vector<double>& v, const Store& store) {
+  MpArray out(v.size(), store.precision);
+  for (std::size_t i = 0; i < v.size(); ++i) mpfr_set_d(out[i], store.value(v[i]), MPFR_RNDN);  // exact
   return out;
 }
 
-MpMatrix convert(const Matrix& m, const std::function<double(double)>& store) {
+MpMatrix convert(const Matrix& m, const Store& store) {
   return MpMatrix{m.rows, m.cols, convert(m.data, store)};
 }
 
 }  // namespace
 
-MpWeights to_mp_weights(const Model& model, const std::function<double(double)>& store) {
+MpWeights to_mp_weights(const Model& model, const std::function<double(double)>& store_value, mpfr_prec_t precision) {
+  const Store store{store_value, precision};
   MpWeights w;
   w.embedding = convert(model.embedding, store);
   for (const LayerWeights& l : model.layers)

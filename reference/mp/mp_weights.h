@@ -1,7 +1,8 @@
 #pragma once
 // The model's weights as MPFR numbers, converted once per run. Every value is held
-// exactly at 53 bits (a float64, possibly first rounded to a storage format by the
-// caller): weights are operands, never results, so they need no working precision.
+// exactly (a float64, possibly first rounded to a storage format by the caller), at
+// 53 bits or more: the golden converts them at its working precision because MPFR's
+// fma is fastest when every operand has the same precision.
 #include <functional>
 #include <vector>
 
@@ -11,6 +12,11 @@
 namespace kvfid {
 
 inline constexpr mpfr_prec_t kWeightPrecisionBits = 53;  // float64 embeds exactly
+
+// The precision weights are held at for a forward working at `working_precision`.
+inline mpfr_prec_t weight_precision_for(mpfr_prec_t working_precision) {
+  return working_precision > kWeightPrecisionBits ? working_precision : kWeightPrecisionBits;
+}
 
 struct MpMatrix {
   int rows = 0;
@@ -42,8 +48,8 @@ struct MpWeights {
 };
 
 // `store` maps each stored weight to the value the forward uses (identity for the
-// golden, a rounding to the emulated weight format otherwise).
-MpWeights to_mp_weights(const Model& model, const std::function<double(double)>& store);
+// golden, a rounding to the emulated weight format otherwise). precision >= 53.
+MpWeights to_mp_weights(const Model& model, const std::function<double(double)>& store, mpfr_prec_t precision);
 
 // A float64 held exactly (constants such as eps, theta and dimensions).
 MpArray mp_constant(double value);

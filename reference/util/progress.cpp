@@ -68,8 +68,10 @@ void Progress::report(bool force) {
     return;
   }
   const auto now = Clock::now();
+  if (force && done_ == last_line_done_) return;  // the final state is already on screen
   if (!force && std::chrono::duration<double>(now - last_line_).count() < line_interval_) return;
   last_line_ = now;
+  last_line_done_ = done_;
   out_ << status_text() << '\n' << std::flush;
 }
 

@@ -36,6 +36,7 @@ class Progress {
   bool finished_ = false;
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_line_ = start_;
+  std::int64_t last_line_done_ = -1;  // done_ when the last plain line was written
 };
 
 }  // namespace kvfid

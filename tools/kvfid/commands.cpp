@@ -2,8 +2,12 @@
 
 namespace kvfid::cli {
 
+extern const CommandSpec kGoldenCommand;
+
 const std::vector<const CommandSpec*>& all_commands() {
-  static const std::vector<const CommandSpec*> commands = {};
+  static const std::vector<const CommandSpec*> commands = {
+      &kGoldenCommand,
+  };
   return commands;
 }
 

@@ -5,12 +5,14 @@ namespace kvfid::cli {
 extern const CommandSpec kInfoCommand;
 extern const CommandSpec kFixtureCommand;
 extern const CommandSpec kConvertCommand;
+extern const CommandSpec kGoldenCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
       &kInfoCommand,
       &kFixtureCommand,
       &kConvertCommand,
+      &kGoldenCommand,
   };
   return commands;
 }

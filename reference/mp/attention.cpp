@@ -1,0 +1,38 @@
+#include "reference/mp/attention.h"
+
+#include "reference/mp/mp_parallel.h"
+#include "reference/mp/mp_weights.h"
+#include "reference/mp/softmax.h"
+
+namespace kvfid {
+
+void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v, int tokens,
+                      const ModelConfig& config, const MpArith& arith, int threads) {
+  const int hd = config.head_dim, q_dim = config.q_dim(), kv_dim = config.kv_dim();
+  const MpArray head_dim = mp_constant(hd);
+  MpArray scale(1, arith.precision());  // sqrt(head_dim), rounded once
+  arith.sqrt(scale[0], head_dim[0]);
+  // Items are (head, position), head-major, so every thread gets the same mix of
+  // short and long rows.
+  parallel_for(std::int64_t(config.n_heads) * tokens, threads, [&](std::int64_t begin, std::int64_t end) {
+    MpArray scratch(3, arith.precision());
+    mpfr_ptr product = scratch[0], softmax_scratch = scratch[1];
+    for (std::int64_t item = begin; item < end; ++item) {
+      const int h = int(item / tokens), t = int(item % tokens);
+      const int kv_h = config.kv_head_of(h);
+      mpfr_ptr row = probs[std::size_t(item) * tokens];  // [tokens]
+      mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
+      for (int j = 0; j <= t; ++j) {
+        arith.dot(row + j, query, 1, k[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd, product);
+        arith.div(row + j, row + j, scale[0]);
+      }
+      softmax_in_place(row, t + 1, arith, softmax_scratch);
+      for (int j = t + 1; j < tokens; ++j) mpfr_set_zero(row + j, 1);
+      for (int d = 0; d < hd; ++d)
+        arith.dot(out[std::size_t(t) * q_dim + std::size_t(h) * hd + d], row, 1, v[std::size_t(kv_h) * hd + d], kv_dim,
+                  t + 1, product);
+    }
+  });
+}
+
+}  // namespace kvfid

@@ -1,0 +1,58 @@
+#include "reference/mp/certify.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "reference/mp/mp_array.h"
+
+namespace kvfid {
+
+std::optional<long> certified_error_bits(mpfr_srcptr low, mpfr_srcptr high, mpfr_prec_t low_precision,
+                                         mpfr_ptr difference) {
+  if (!mpfr_number_p(high) || !mpfr_number_p(low) || mpfr_zero_p(high)) return std::nullopt;
+  if (mpfr_equal_p(low, high)) {
+    // Bound: one ulp at P, 2^(EXP(y)-P), whose EXP is EXP(y)-P+1.
+    return long(low_precision) - 2;
+  }
+  mpfr_sub(difference, low, high, MPFR_RNDA);
+  return long(mpfr_get_exp(high) - mpfr_get_exp(difference) - 1);
+}
+
+bool rounds_correctly(mpfr_srcptr y, long error_bits) {
+  if (mpfr_can_round(y, error_bits, MPFR_RNDN, MPFR_RNDZ, kCertifiedBits)) return true;
+  // The directed test also decides on which side of y the truth lies, which it cannot
+  // when y is itself a float64 (probabilities of exactly 1, for one). Round-to-nearest
+  // only needs the bound to stay clear of the midpoints between float64 neighbours,
+  // which mpfr_can_round checks with RNDN at 53 bits; kept to normal float64 values,
+  // whose grid has 53 bits.
+  const bool normal_float64 = mpfr_min_prec(y) <= 53 && mpfr_get_exp(y) >= -1021 && mpfr_get_exp(y) <= 1024;
+  return normal_float64 && mpfr_can_round(y, error_bits, MPFR_RNDN, MPFR_RNDN, 53);
+}
+
+std::optional<UncertifiedValue> certify_taps(const std::vector<MpTap>& low, const std::vector<MpTap>& high,
+                                             mpfr_prec_t low_precision, CertificationTally& tally) {
+  if (low.size() != high.size()) throw std::logic_error("certify_taps: the two runs produced different taps");
+  MpArray difference(1, kDifferencePrecisionBits);
+  for (std::size_t t = 0; t < high.size(); ++t) {
+    const MpTap& lo = low[t];
+    const MpTap& hi = high[t];
+    if (lo.name != hi.name || lo.values.size() != hi.values.size())
+      throw std::logic_error("certify_taps: tap '" + hi.name + "' differs in name or size between the runs");
+    for (std::size_t i = 0; i < hi.values.size(); ++i) {
+      mpfr_srcptr y = hi.values[i];
+      if (mpfr_zero_p(y) && mpfr_zero_p(lo.values[i])) {
+        ++tally.values_certified;
+        continue;
+      }
+      const std::optional<long> err = certified_error_bits(lo.values[i], y, low_precision, difference[0]);
+      if (!err || !rounds_correctly(y, *err))
+        return UncertifiedValue{hi.name, std::int64_t(i), err.value_or(-1)};
+      const long margin = *err - kCertifiedBits;
+      tally.min_margin_bits = std::min(margin, tally.min_margin_bits.value_or(margin));
+      ++tally.values_certified;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace kvfid

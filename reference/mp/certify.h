@@ -1,0 +1,49 @@
+#pragma once
+// The correct-rounding check of the golden: a value y computed at P + guard bits is
+// taken with the error bound |y_P - y_(P+guard)| (one ulp at P when both agree) and
+// passes when mpfr_can_round proves every number within that bound rounds to the same
+// float64 (to 53 + 1 bits toward zero, MPFR's own test idiom for round-to-nearest; see
+// rounds_correctly for values that are float64s themselves).
+// Exact zeros in both runs (the masked half of the attention probabilities) pass.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reference/mp/mp_forward.h"
+
+namespace kvfid {
+
+inline constexpr int kCertifiedBits = 53 + 1;  // float64 significand, plus one for round-to-nearest
+
+struct CertificationTally {
+  std::int64_t values_certified = 0;
+  std::optional<long> min_margin_bits;  // smallest (error bits - kCertifiedBits) over nonzero values
+};
+
+struct UncertifiedValue {
+  std::string tap;
+  std::int64_t index = 0;  // row-major
+  long error_bits = 0;     // what the bound allowed (needs > kCertifiedBits)
+};
+
+// The difference only matters through its exponent; rounded away from zero it can only
+// overstate the error.
+inline constexpr mpfr_prec_t kDifferencePrecisionBits = 64;
+
+// Error bits of y: EXP(y) - EXP(|y_P - y|) - 1; nullopt when no bound can be stated
+// (y zero but not its companion, or not finite). `difference` is scratch of
+// kDifferencePrecisionBits.
+std::optional<long> certified_error_bits(mpfr_srcptr low, mpfr_srcptr high, mpfr_prec_t low_precision,
+                                         mpfr_ptr difference);
+
+// Whether every number within 2^(EXP(y) - error_bits) of y rounds to nearest float64 as
+// y does: mpfr_can_round(y, err, RNDN, RNDZ, 54), or, when y is itself a normal float64
+// (where that directed test must fail), mpfr_can_round(y, err, RNDN, RNDN, 53).
+bool rounds_correctly(mpfr_srcptr y, long error_bits);
+
+// Checks every value; returns the first that fails, or nullopt when all pass.
+std::optional<UncertifiedValue> certify_taps(const std::vector<MpTap>& low, const std::vector<MpTap>& high,
+                                             mpfr_prec_t low_precision, CertificationTally& tally);
+
+}  // namespace kvfid

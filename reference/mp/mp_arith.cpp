@@ -1,0 +1,42 @@
+#include "reference/mp/mp_arith.h"
+
+#include "reference/formats/minifloat.h"
+
+namespace kvfid {
+
+ExponentRangeScope::ExponentRangeScope() : saved_emin_(mpfr_get_emin()), saved_emax_(mpfr_get_emax()) {
+  mpfr_set_emin(mpfr_get_emin_min());
+  mpfr_set_emax(mpfr_get_emax_max());
+}
+
+ExponentRangeScope::~ExponentRangeScope() {
+  mpfr_set_emin(saved_emin_);
+  mpfr_set_emax(saved_emax_);
+}
+
+MpArith MpArith::exact(mpfr_prec_t precision_bits) {
+  return MpArith(precision_bits, std::nullopt, mpfr_get_emin_min(), mpfr_get_emax_max());
+}
+
+MpArith MpArith::ieee(FloatFormat format) {
+  // A format with `man` stored bits and bias b: largest finite < 2^(b+1), so emax = b+1;
+  // smallest subnormal 2^(1-b-man) = 0.5 * 2^(2-b-man), so emin = 2-b-man (for binary32:
+  // emin -148, emax 128, as in MPFR's manual).
+  const int man = significand_bits(format) - 1;
+  const int bias = format == FloatFormat::f16 ? kFp16.bias() : kBf16.bias();  // bf16 shares binary32's exponent
+  return MpArith(man + 1, format, 2 - bias - man, bias + 1);
+}
+
+void MpArith::round_into_format(mpfr_ptr r, int ternary) const {
+  // The operation rounded to the format's precision in the wide range; now bring the
+  // result into the format's range: overflow to Inf, then the subnormal grid. Both
+  // steps use the ternary value, so nothing is rounded twice.
+  mpfr_set_emin(emin_);
+  mpfr_set_emax(emax_);
+  ternary = mpfr_check_range(r, ternary, MPFR_RNDN);
+  mpfr_subnormalize(r, ternary, MPFR_RNDN);
+  mpfr_set_emin(mpfr_get_emin_min());
+  mpfr_set_emax(mpfr_get_emax_max());
+}
+
+}  // namespace kvfid

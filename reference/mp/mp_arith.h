@@ -1,0 +1,87 @@
+#pragma once
+// How every operation of the MPFR forward rounds its result. Two policies share one
+// algorithm:
+//   exact(P)      the golden: round to P bits; dot products accumulate with mpfr_fma
+//   ieee(format)  the emulation: round to the format exactly as IEEE hardware would
+//                 (its precision, its exponent range, its subnormals); dot products
+//                 multiply and add separately, in order.
+// Operands may have any precision (weights and constants are exact float64 values);
+// only results are rounded. Threads using an MpArith must run inside an
+// ExponentRangeScope (MPFR keeps the exponent range per thread).
+#include <cstddef>
+#include <optional>
+
+#include <mpfr.h>
+
+#include "reference/formats/float_format.h"
+
+namespace kvfid {
+
+// Puts the calling thread in MPFR's widest exponent range and restores the previous
+// range on exit. Computation happens in the wide range; an IEEE policy narrows it only
+// while it rounds a result into its format.
+class ExponentRangeScope {
+ public:
+  ExponentRangeScope();
+  ~ExponentRangeScope();
+  ExponentRangeScope(const ExponentRangeScope&) = delete;
+  ExponentRangeScope& operator=(const ExponentRangeScope&) = delete;
+
+ private:
+  mpfr_exp_t saved_emin_;
+  mpfr_exp_t saved_emax_;
+};
+
+class MpArith {
+ public:
+  static MpArith exact(mpfr_prec_t precision_bits);
+  static MpArith ieee(FloatFormat format);
+
+  mpfr_prec_t precision() const { return precision_; }
+  std::optional<FloatFormat> format() const { return format_; }
+
+  // Rounds r (just computed with ternary value `ternary` at this precision) into the
+  // format's exponent range, subnormals included. Nothing to do for exact().
+  void finish(mpfr_ptr r, int ternary) const {
+    if (format_) round_into_format(r, ternary);
+  }
+
+  void set(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_set(r, a, MPFR_RNDN)); }
+  void set_d(mpfr_ptr r, double a) const { finish(r, mpfr_set_d(r, a, MPFR_RNDN)); }
+  void add(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_add(r, a, b, MPFR_RNDN)); }
+  void sub(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_sub(r, a, b, MPFR_RNDN)); }
+  void mul(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_mul(r, a, b, MPFR_RNDN)); }
+  void div(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_div(r, a, b, MPFR_RNDN)); }
+  void sqrt(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_sqrt(r, a, MPFR_RNDN)); }
+  void exp(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_exp(r, a, MPFR_RNDN)); }
+  void sin(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_sin(r, a, MPFR_RNDN)); }
+  void cos(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_cos(r, a, MPFR_RNDN)); }
+  void pow(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_pow(r, a, b, MPFR_RNDN)); }
+
+  // out = sum_{j<n} a[j*a_stride] * b[j*b_stride], accumulated in order j = 0..n-1.
+  // `product` is scratch of this precision (used by the ieee policy only).
+  void dot(mpfr_ptr out, mpfr_srcptr a, std::ptrdiff_t a_stride, mpfr_srcptr b, std::ptrdiff_t b_stride, int n,
+           mpfr_ptr product) const {
+    mpfr_set_zero(out, 1);
+    if (!format_) {
+      for (int j = 0; j < n; ++j, a += a_stride, b += b_stride) mpfr_fma(out, a, b, out, MPFR_RNDN);
+      return;
+    }
+    for (int j = 0; j < n; ++j, a += a_stride, b += b_stride) {
+      mul(product, a, b);
+      add(out, out, product);
+    }
+  }
+
+ private:
+  MpArith(mpfr_prec_t precision, std::optional<FloatFormat> format, mpfr_exp_t emin, mpfr_exp_t emax)
+      : precision_(precision), format_(format), emin_(emin), emax_(emax) {}
+  void round_into_format(mpfr_ptr r, int ternary) const;
+
+  mpfr_prec_t precision_;
+  std::optional<FloatFormat> format_;
+  mpfr_exp_t emin_;  // MPFR exponents (value in [2^(e-1), 2^e)) of the format's
+  mpfr_exp_t emax_;  // smallest subnormal and of its largest finite value
+};
+
+}  // namespace kvfid

@@ -1,0 +1,119 @@
+#include "reference/mp/mp_forward.h"
+
+#include <map>
+#include <stdexcept>
+
+#include "reference/mp/attention.h"
+#include "reference/mp/mp_parallel.h"
+#include "reference/mp/projection.h"
+#include "reference/mp/rms_norm.h"
+#include "reference/mp/rope.h"
+#include "reference/mp/swiglu.h"
+#include "reference/util/progress.h"
+
+namespace kvfid {
+
+namespace {
+
+void add_in_place(MpArray& x, const MpArray& y, const MpArith& arith, int threads) {
+  parallel_for(std::int64_t(x.size()), threads, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) arith.add(x[i], x[i], y[i]);
+  });
+}
+
+// A cache store in `format` followed by a load back: every value of the arithmetic's
+// formats is a float64, so float64 carries it exactly both ways.
+void store_in_cache_format(MpArray& x, FloatFormat format) {
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double stored = round_to_format(mpfr_get_d(x[i], MPFR_RNDN), format);
+    if (mpfr_set_d(x[i], stored, MPFR_RNDN) != 0)
+      throw std::logic_error("KV cache value not representable at the arithmetic's precision");
+  }
+}
+
+MpArray copy_of(const MpArray& a) {
+  MpArray c(a.size(), a.precision());
+  for (std::size_t i = 0; i < a.size(); ++i) mpfr_set(c[i], a[i], MPFR_RNDN);  // exact: same precision
+  return c;
+}
+
+}  // namespace
+
+int forward_progress_steps(const ModelConfig& config) { return config.n_layers + 1; }
+
+std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
+                              const MpForwardOptions& options) {
+  ExponentRangeScope range;
+  const ModelConfig& c = model.config;
+  const MpArith& arith = options.arith;
+  const mpfr_prec_t prec = arith.precision();
+  const int threads = options.threads;
+  const int T = int(tokens.size());
+  const std::size_t tokens_n = tokens.size();
+  const MpArray eps = mp_constant(c.rms_norm_eps);
+  const MpArray theta = mp_constant(c.rope_theta);
+  const MpArray no_bias;
+  std::map<std::string, MpArray> produced;
+
+  MpArray x(tokens_n * c.dim, prec);  // [T, dim] residual stream
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < c.dim; ++i)
+      arith.set(x[std::size_t(t) * c.dim + i], weights.embedding.values[std::size_t(tokens[t]) * c.dim + i]);
+  const RopeTable rope = make_rope_table(T, c.head_dim, theta[0], arith);
+  MpArray normed(tokens_n * c.dim, prec);       // [T, dim]
+  MpArray block_out(tokens_n * c.dim, prec);    // [T, dim] what a block adds to the residual
+  MpArray gate(tokens_n * c.hidden, prec);      // [T, hidden]
+  MpArray up(tokens_n * c.hidden, prec);        // [T, hidden]
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const MpLayerWeights& w = weights.layers[l];
+    rms_norm(normed, x, w.attn_norm, eps[0], T, arith, threads);
+    MpArray q(tokens_n * c.q_dim(), prec);   // [T, n_heads, head_dim]
+    MpArray k(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
+    MpArray v(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
+    project(q, w.wq, normed, w.bq, T, arith, threads);
+    project(k, w.wk, normed, w.bk, T, arith, threads);
+    project(v, w.wv, normed, w.bv, T, arith, threads);
+    apply_rope(q, rope, T, c.n_heads, c.rope, arith, threads);
+    apply_rope(k, rope, T, c.n_kv_heads, c.rope, arith, threads);
+    if (options.kv_format) {
+      store_in_cache_format(k, *options.kv_format);
+      store_in_cache_format(v, *options.kv_format);
+    }
+    MpArray probs(std::size_t(c.n_heads) * tokens_n * tokens_n, prec);  // [n_heads, T, T]
+    MpArray attn_out(tokens_n * c.q_dim(), prec);                       // [T, n_heads * head_dim]
+    causal_attention(probs, attn_out, q, k, v, T, c, arith, threads);
+    project(block_out, w.wo, attn_out, no_bias, T, arith, threads);
+    add_in_place(x, block_out, arith, threads);
+
+    rms_norm(normed, x, w.ffn_norm, eps[0], T, arith, threads);
+    project(gate, w.w1, normed, no_bias, T, arith, threads);
+    project(up, w.w3, normed, no_bias, T, arith, threads);
+    swiglu_in_place(gate, up, arith, threads);
+    project(block_out, w.w2, gate, no_bias, T, arith, threads);
+    add_in_place(x, block_out, arith, threads);
+
+    if (options.taps == TapSelection::all) {
+      produced[tap_layer_name(l, "q")] = std::move(q);
+      produced[tap_layer_name(l, "k")] = std::move(k);
+      produced[tap_layer_name(l, "v")] = std::move(v);
+      produced[tap_layer_name(l, "attn.probs")] = std::move(probs);
+      produced[tap_layer_name(l, "attn.out")] = std::move(attn_out);
+      produced[tap_layer_name(l, "out")] = copy_of(x);
+    }
+    if (options.progress) options.progress->advance();
+  }
+
+  rms_norm(normed, x, weights.final_norm, eps[0], T, arith, threads);
+  MpArray logits(tokens_n * c.vocab, prec);  // [T, vocab]
+  project(logits, weights.classifier, normed, no_bias, T, arith, threads);
+  produced["logits"] = std::move(logits);
+  if (options.progress) options.progress->advance();
+
+  std::vector<MpTap> taps;
+  for (const TapSpec& spec : tap_specs(c, T, options.taps))
+    taps.push_back(MpTap{spec.name, spec.shape, std::move(produced.at(spec.name))});
+  return taps;
+}
+
+}  // namespace kvfid

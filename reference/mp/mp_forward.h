@@ -1,0 +1,45 @@
+#pragma once
+// The forward pass in MPFR, shared by the golden (exact arithmetic at P bits) and the
+// emulation (IEEE arithmetic in a narrow format). Every token is processed at once,
+// layer by layer; causality comes from the attention mask, so each value is what a
+// token-by-token decode computes.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reference/formats/float_format.h"
+#include "reference/golden/taps.h"
+#include "reference/model/model.h"
+#include "reference/mp/mp_arith.h"
+#include "reference/mp/mp_array.h"
+#include "reference/mp/mp_weights.h"
+
+namespace kvfid {
+
+class Progress;
+
+struct MpForwardOptions {
+  MpArith arith = MpArith::exact(128);
+  // When set, K and V are rounded to this format as they enter the cache; the k and v
+  // taps hold the cached values.
+  std::optional<FloatFormat> kv_format;
+  TapSelection taps = TapSelection::all;
+  int threads = 1;               // as resolved by resolve_thread_count
+  Progress* progress = nullptr;  // advanced once per layer and once for the head
+};
+
+struct MpTap {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  MpArray values;  // row-major, at the arithmetic's precision
+};
+
+// Steps one forward reports to a Progress.
+int forward_progress_steps(const ModelConfig& config);
+
+// Taps in tap_specs order. Tokens must already be valid for the model.
+std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
+                              const MpForwardOptions& options);
+
+}  // namespace kvfid

@@ -1,0 +1,23 @@
+#pragma once
+// Rotary position embedding: pair i of a head at position t turns by
+// t * theta^(-2i/head_dim); (a, b) -> (a cos - b sin, a sin + b cos).
+#include "reference/model/config.h"
+#include "reference/mp/mp_arith.h"
+#include "reference/mp/mp_array.h"
+
+namespace kvfid {
+
+struct RopeTable {
+  int half = 0;  // head_dim / 2
+  MpArray cos;   // [tokens, half]
+  MpArray sin;   // [tokens, half]
+};
+
+// theta: one exact value. Positions are 0..tokens-1.
+RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith);
+
+// x: [tokens, heads, head_dim], rotated in place.
+void apply_rope(MpArray& x, const RopeTable& table, int tokens, int heads, RopeStyle style, const MpArith& arith,
+                int threads);
+
+}  // namespace kvfid

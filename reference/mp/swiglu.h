@@ -1,0 +1,12 @@
+#pragma once
+// The SwiGLU gate of the feed-forward block: gate <- silu(gate) * up, with
+// silu(z) = z / (1 + exp(-z)).
+#include "reference/mp/mp_arith.h"
+#include "reference/mp/mp_array.h"
+
+namespace kvfid {
+
+// gate, up: [tokens, hidden], same size; gate is overwritten.
+void swiglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int threads);
+
+}  // namespace kvfid

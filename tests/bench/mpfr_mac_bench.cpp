@@ -1,0 +1,92 @@
+// MPFR multiply-accumulate throughput, one core: a bare mpfr_fma loop against the
+// golden forward's projection kernel at the same working precision. The kernel should
+// keep at least 80% of the bare rate. A third loop shows why the golden holds its weights
+// at the working precision rather than at their exact 53 bits: mixed precisions miss
+// MPFR's fast path.
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include <benchmark/benchmark.h>
+
+#include "reference/mp/mp_arith.h"
+#include "reference/mp/projection.h"
+
+namespace kvfid {
+namespace {
+
+constexpr mpfr_prec_t kPrecision = 128;  // the golden's first attempt
+constexpr int kRows = 172;               // stories260K's FFN width
+constexpr int kCols = 64;                // and its model width
+constexpr double kTargetRatio = 0.8;     // the requirement
+
+void fill(MpArray& a, int salt) {
+  for (std::size_t i = 0; i < a.size(); ++i)
+    mpfr_set_si_2exp(a[i], long((i * 2654435761u + salt) % 2001) - 1000, -10, MPFR_RNDN);
+}
+
+// The bound: operands of the working precision, one accumulator, no bookkeeping.
+void raw_fma(benchmark::State& state, mpfr_prec_t weight_precision) {
+  MpArray w(std::size_t(kRows) * kCols, weight_precision), x(kCols, kPrecision), acc(1, kPrecision);
+  fill(w, 1);
+  fill(x, 2);
+  for (auto _ : state) {
+    for (int r = 0; r < kRows; ++r) {
+      mpfr_set_zero(acc[0], 1);
+      for (int c = 0; c < kCols; ++c) mpfr_fma(acc[0], w[std::size_t(r) * kCols + c], x[c], acc[0], MPFR_RNDN);
+      benchmark::DoNotOptimize(acc[0]);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kRows * kCols);
+}
+
+void projection_kernel(benchmark::State& state) {
+  ExponentRangeScope range;
+  MpMatrix w{kRows, kCols, MpArray(std::size_t(kRows) * kCols, weight_precision_for(kPrecision))};
+  MpArray x(kCols, kPrecision), y(kRows, kPrecision);
+  const MpArray no_bias;
+  fill(w.values, 1);
+  fill(x, 2);
+  const MpArith arith = MpArith::exact(kPrecision);
+  for (auto _ : state) {
+    project(y, w, x, no_bias, 1, arith, 1);
+    benchmark::DoNotOptimize(y[0]);
+  }
+  state.SetItemsProcessed(state.iterations() * kRows * kCols);
+}
+
+BENCHMARK_CAPTURE(raw_fma, all_operands_128_bits, kPrecision);
+BENCHMARK_CAPTURE(raw_fma, weights_53_bits, kWeightPrecisionBits);
+BENCHMARK(projection_kernel);
+
+// The console report, plus MACs/s per benchmark for the ratio printed at the end.
+class RateReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& run : runs) {
+      auto it = run.counters.find("items_per_second");
+      if (it != run.counters.end()) rates[run.benchmark_name()] = it->second;
+    }
+  }
+  std::map<std::string, double> rates;
+};
+
+}  // namespace
+}  // namespace kvfid
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  kvfid::RateReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  const auto& r = reporter.rates;
+  for (const auto& [name, rate] : r) std::printf("%-40s %.3e MACs/s\n", name.c_str(), rate);
+  const auto raw = r.find("raw_fma/all_operands_128_bits"), kernel = r.find("projection_kernel");
+  if (raw != r.end() && kernel != r.end()) {
+    const double ratio = kernel->second / raw->second;
+    std::printf("projection kernel / raw mpfr_fma at %ld bits: %.3f (target >= %.1f)\n", long(kvfid::kPrecision), ratio,
+                kvfid::kTargetRatio);
+  }
+  benchmark::Shutdown();
+  return 0;
+}

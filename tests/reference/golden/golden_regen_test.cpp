@@ -1,0 +1,63 @@
+// Every committed golden small enough to recompute quickly is recomputed from its
+// manifest and must reproduce golden.safetensors byte for byte: the golden is a
+// function of (model, tokens, taps), never of the machine, the thread count or the
+// precision it happened to be certified at.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "reference/golden/golden_io.h"
+#include "reference/io/load_model.h"
+#include "reference/mp/golden_forward.h"
+#include "tests/common/test_env.h"
+
+namespace kvfid {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kMaxRegeneratedTokens = 64;  // keeps the whole check to seconds
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
+  int checked = 0, missing_model = 0;
+  if (fs::is_directory(test::golden_dir()))
+    for (const fs::directory_entry& entry : fs::directory_iterator(test::golden_dir())) {
+      const fs::path manifest_path = entry.path() / kGoldenManifestFile;
+      if (!fs::exists(manifest_path)) continue;
+      const nlohmann::json manifest = nlohmann::json::parse(file_bytes(manifest_path));
+      const std::vector<int> tokens = manifest.at("tokens").get<std::vector<int>>();
+      if (tokens.size() > kMaxRegeneratedTokens) continue;
+      const fs::path model_path = fs::path(test::source_dir()) / manifest.at("model").get<std::string>();
+      if (!fs::exists(model_path)) {
+        ++missing_model;
+        continue;
+      }
+      SCOPED_TRACE(entry.path().string());
+      const Model model = load_model(model_path.string());
+      EXPECT_EQ(model.sha256, manifest.at("model_sha256").get<std::string>());
+      GoldenOptions options;
+      options.precision_bits = manifest.at("certification").at("precision_bits").get<int>();
+      options.guard_bits = manifest.at("certification").at("guard_bits").get<int>();
+      options.taps = tap_selection_from_string(manifest.at("taps").get<std::string>(), manifest_path.string());
+      const GoldenResult again = compute_golden(model, tokens, options);
+      EXPECT_TRUE(encode_taps_f64(again.taps) == file_bytes(entry.path() / kGoldenTensorsFile))
+          << "recomputed taps differ from the committed " << kGoldenTensorsFile;
+      ++checked;
+    }
+  if (checked == 0 && missing_model > 0) GTEST_SKIP() << test::kStoriesMissing;
+  EXPECT_GT(checked, 0) << "no golden/*/" << kGoldenManifestFile << " with at most " << kMaxRegeneratedTokens
+                        << " tokens under " << test::golden_dir();
+}
+
+}  // namespace
+}  // namespace kvfid

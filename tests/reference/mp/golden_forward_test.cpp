@@ -1,0 +1,116 @@
+#include "reference/mp/golden_forward.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "reference/synth/synthetic_model.h"
+#include "tests/common/test_env.h"
+#include "tests/reference/mp/mp_test_util.h"
+
+namespace kvfid {
+namespace {
+
+const std::vector<int> kTokens = {3, 17, 0, 31, 17, 9};
+
+GoldenOptions fast_options() {
+  GoldenOptions o;
+  o.threads = 2;
+  return o;
+}
+
+TEST(GoldenForward, OneLayerSyntheticModelIsCertified) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
+  const GoldenResult g = compute_golden(model, kTokens, fast_options());
+
+  const std::vector<TapSpec> specs = tap_specs(model.config, int(kTokens.size()), TapSelection::all);
+  ASSERT_EQ(g.taps.size(), specs.size());
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(g.taps[i].name, specs[i].name);
+    EXPECT_EQ(g.taps[i].shape, specs[i].shape);
+    ASSERT_EQ(std::int64_t(g.taps[i].values.size()), g.taps[i].numel());
+    total += g.taps[i].numel();
+    bool any_nonzero = false;
+    for (double v : g.taps[i].values) {
+      ASSERT_TRUE(std::isfinite(v)) << g.taps[i].name;
+      any_nonzero |= v != 0;
+    }
+    EXPECT_TRUE(any_nonzero) << g.taps[i].name << " is all zero";
+  }
+  EXPECT_EQ(g.certification.at("precision_bits"), 128);
+  EXPECT_EQ(g.certification.at("guard_bits"), 64);
+  EXPECT_EQ(g.certification.at("attempts"), 1);
+  EXPECT_EQ(g.certification.at("values_certified"), total);
+  EXPECT_GE(g.certification.at("min_margin_bits").get<long>(), 0);
+
+  // Causal probabilities: zeros above the diagonal, rows summing to 1 within float64 rounding.
+  const TapTensor* probs = find_tap(g.taps, "layers.0.attn.probs");
+  ASSERT_NE(probs, nullptr);
+  const int T = int(kTokens.size());
+  for (int h = 0; h < model.config.n_heads; ++h)
+    for (int t = 0; t < T; ++t) {
+      double sum = 0;
+      for (int j = 0; j < T; ++j) {
+        const double p = probs->values[(std::size_t(h) * T + t) * T + j];
+        if (j > t) {
+          EXPECT_EQ(p, 0.0);
+        }
+        sum += p;
+      }
+      constexpr double kRowSumTolerance = 1e-15;  // T correctly rounded terms summed in float64: ~T ulps
+      EXPECT_NEAR(sum, 1.0, kRowSumTolerance);
+    }
+}
+
+TEST(GoldenForward, RefusesWhenThePrecisionCannotCertify) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
+  GoldenOptions o = fast_options();
+  o.precision_bits = 20;
+  o.guard_bits = 4;
+  o.max_precision_bits = 20;
+  try {
+    compute_golden(model, kTokens, o);
+    FAIL() << "20 bits certified float64 values";
+  } catch (const CertificationError& e) {
+    EXPECT_NE(std::string(e.what()).find("tap '"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("index"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GoldenForward, EscalatesAndAgreesAcrossPrecisions) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
+  GoldenOptions low = fast_options();
+  low.precision_bits = 20;
+  low.guard_bits = 4;
+  const GoldenResult escalated = compute_golden(model, kTokens, low);
+  EXPECT_GT(escalated.certification.at("attempts").get<int>(), 1);
+  EXPECT_GT(escalated.certification.at("precision_bits").get<int>(), 20);
+
+  GoldenOptions at_256 = fast_options();
+  at_256.precision_bits = 256;
+  const GoldenResult g128 = compute_golden(model, kTokens, fast_options());
+  const GoldenResult g256 = compute_golden(model, kTokens, at_256);
+  ASSERT_EQ(g128.taps.size(), g256.taps.size());
+  for (std::size_t i = 0; i < g128.taps.size(); ++i) {
+    EXPECT_EQ(g128.taps[i].values, g256.taps[i].values) << g128.taps[i].name;
+    EXPECT_EQ(g128.taps[i].values, escalated.taps[i].values) << g128.taps[i].name;
+  }
+}
+
+TEST(GoldenForward, LogitsSelectionMatchesAll) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
+  GoldenOptions o = fast_options();
+  o.taps = TapSelection::logits;
+  const GoldenResult logits_only = compute_golden(model, kTokens, o);
+  const GoldenResult all = compute_golden(model, kTokens, fast_options());
+  ASSERT_EQ(logits_only.taps.size(), 1u);
+  EXPECT_EQ(logits_only.taps[0].values, find_tap(all.taps, "logits")->values);
+}
+
+}  // namespace
+}  // namespace kvfid

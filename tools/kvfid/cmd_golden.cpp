@@ -1,0 +1,98 @@
+// kvfid golden: the certified MPFR forward of a model over a token list, written as a
+// golden folder (golden.safetensors + manifest.json).
+#include <iostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/golden/golden_io.h"
+#include "reference/io/load_model.h"
+#include "reference/io/prompt.h"
+#include "reference/mp/golden_forward.h"
+#include "reference/util/progress.h"
+#include "tools/kvfid/command.h"
+
+namespace kvfid::cli {
+
+extern const CommandSpec kGoldenCommand;
+
+namespace {
+
+// The command line in a canonical form (options in the order --help lists them), for the
+// manifest: enough to rerun the same computation.
+std::string command_line(const ParsedArgs& args) {
+  std::string line = "kvfid " + kGoldenCommand.name;
+  for (const OptionSpec& o : kGoldenCommand.options) {
+    if (!args.has(o.name)) continue;
+    line += " --" + o.name;
+    if (o.value_name.empty()) continue;
+    const std::string value = args.str(o.name);
+    line += value.find_first_of(" \t'\"") == std::string::npos ? " " + value : " '" + value + "'";
+  }
+  return line;
+}
+
+int run_golden(const ParsedArgs& args) {
+  if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
+  GoldenOptions options;
+  const long long bits = args.integer_or("bits", options.precision_bits);
+  if (bits < 2 || bits > options.max_precision_bits)
+    throw UsageError("--bits must be between 2 and " + std::to_string(options.max_precision_bits));
+  const long long threads = args.integer_or("threads", 0);
+  if (threads < 0) throw UsageError("--threads must be 0 (all cores) or positive");
+  options.precision_bits = int(bits);
+  options.threads = int(threads);
+  options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
+
+  const std::string model_path = args.str("model");
+  const Model model = load_model(model_path);
+  const std::vector<int> tokens = args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens")
+                                                     : read_prompt_file(args.str("prompt"));
+  validate_tokens(tokens, model.config, args.has("tokens") ? "--tokens" : args.str("prompt"));
+
+  Progress progress = Progress::on_stderr("kvfid golden");
+  options.progress = &progress;
+  GoldenResult golden;
+  try {
+    golden = compute_golden(model, tokens, options);
+  } catch (const CertificationError& e) {
+    progress.finish();
+    std::cerr << "kvfid golden: " << e.what() << '\n';
+    return kExitFidelityFailure;
+  }
+  const nlohmann::json manifest = {{"model", model_path},
+                                   {"model_sha256", model.sha256},
+                                   {"config", to_json(model.config)},
+                                   {"tokens", tokens},
+                                   {"taps", to_string(options.taps)},
+                                   {"precision_bits", golden.certification.at("precision_bits")},
+                                   {"certification", golden.certification},
+                                   {"kvfid_version", KVFID_VERSION},
+                                   {"command", command_line(args)}};
+  write_golden(args.str("out"), golden.taps, manifest);
+  std::cerr << "kvfid golden: " << golden.certification.at("values_certified") << " values certified at "
+            << golden.certification.at("precision_bits") << " bits, written to " << args.str("out") << '\n';
+  return kExitPass;
+}
+
+}  // namespace
+
+extern const CommandSpec kGoldenCommand = {
+    "golden",
+    "certified reference logits and taps for a token list (MPFR)",
+    "Runs the model's forward pass in MPFR over the given tokens and proves every output value "
+    "rounds correctly to float64: the pass is repeated with guard bits and each value checked with "
+    "mpfr_can_round; the precision doubles until all pass (exit 1 if that exceeds 1024 bits). "
+    "Writes DIR/golden.safetensors (F64 taps) and DIR/manifest.json. Uses every core by default; "
+    "the result does not depend on the thread count.",
+    {{"model", "PATH", "llama2.c checkpoint or Hugging Face folder", true},
+     {"tokens", "IDS", "comma-separated token ids, e.g. 1,2,3"},
+     {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)"},
+     {"out", "DIR", "golden folder to write (created if missing)", true},
+     {"bits", "N", "working precision of the first attempt (default 128)"},
+     {"taps", "all|logits", "which taps to record (default all)"},
+     {"threads", "N", "threads to use, 0 = all cores (default 0)"}},
+    run_golden,
+};
+
+}  // namespace kvfid::cli

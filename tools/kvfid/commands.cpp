@@ -2,8 +2,12 @@
 
 namespace kvfid::cli {
 
+extern const CommandSpec kRunCommand;
+
 const std::vector<const CommandSpec*>& all_commands() {
-  static const std::vector<const CommandSpec*> commands = {};
+  static const std::vector<const CommandSpec*> commands = {
+      &kRunCommand,
+  };
   return commands;
 }
 

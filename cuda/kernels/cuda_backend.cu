@@ -144,6 +144,16 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_capacity,
                float* stats, int n_kv_heads) {
   const int hd = a.base.head_dim;
   const std::size_t shared = kernels::AttnShared::floats(a.group, hd) * 4;
+  const std::size_t prefill_shared = shared + (std::size_t(a.group) * hd + 2 * a.group) * 4;
+  // Beyond 48 KiB of dynamic shared memory a kernel must opt in (large GQA groups).
+  static const bool opted_in = [&] {
+    int limit = 0;
+    KVFID_CUDA(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_decode_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_prefill_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    return true;
+  }();
+  (void)opted_in;
   if (decode) {
     const int max_splits = num::split_count(max_capacity);
     float* ws = partial.get(std::size_t(n) * a.n_heads * max_splits * (2 + hd));
@@ -152,8 +162,7 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_capacity,
     kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, att, stats);
     KVFID_LAUNCHED("attn_combine_kernel");
   } else {
-    const std::size_t extra = (std::size_t(a.group) * hd + 2 * a.group) * 4;
-    kernels::attn_prefill_kernel<K><<<dim3(n, n_kv_heads), kernels::kAttnThreads, shared + extra>>>(a, att, stats);
+    kernels::attn_prefill_kernel<K><<<dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared>>>(a, att, stats);
     KVFID_LAUNCHED("attn_prefill_kernel");
   }
 }

@@ -223,7 +223,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   const kernels::RopeArgs rope{s.rope_cos.p, s.rope_sin.p, hd / 2, c.rope == RopeStyle::interleaved};
   const num::KvLayout base{c.n_layers, c.n_kv_heads, hd, 0};
   const bool decode = is_decode_step(rows);
-  if (out) out->layers.assign(want_taps ? c.n_layers : 0, LayerTaps{});
+  if (out) out->layers.resize(want_taps ? c.n_layers : 0);
   for (int l = 0; l < c.n_layers; ++l) {
     const DeviceLayerWeights& w = s.w.layers[l];
     rmsnorm(x, w.attn_norm, s.eps, c.dim, n, xn);

@@ -120,8 +120,7 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
   grow(probs_, num::kSplit);
   grow(acc_, hd);
   grow(split_acc_, hd);
-  out.layers.clear();
-  if (want_taps) out.layers.resize(c.n_layers);
+  out.layers.resize(want_taps ? c.n_layers : 0);  // kept between steps: assign() reuses capacity
 
   // Embedding: the token's row, decoded to FP32.
   const auto* emb = m_.embedding.data<W>();

@@ -169,6 +169,7 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_capacity,
 
 void to_host(std::vector<float>& dst, const float* src, std::size_t count) {
   dst.resize(count);
+  if (count == 0) return;
   KVFID_CUDA(cudaMemcpy(dst.data(), src, count * 4, cudaMemcpyDeviceToHost));
 }
 
@@ -183,6 +184,12 @@ void CudaEngine::forward(const std::vector<StepRow>& rows, bool want_taps, StepO
     if (r.seq < 0 || r.seq >= int(s.seqs.size())) throw InputError("engine", "unknown sequence id");
     if (r.pos >= s.seqs[r.seq].second) throw InputError("engine", "sequence capacity exceeded");
     if (r.token < 0 || r.token >= s.c.vocab) throw InputError("engine", "token id outside the vocabulary");
+  }
+  if (taps_out) taps_out->layers.resize(want_taps ? s.c.n_layers : 0);
+  if (rows.empty()) {  // no kernel may be launched with an empty grid
+    if (taps_out)
+      for (LayerTaps& t : taps_out->layers) t = LayerTaps{};
+    return;
   }
   num::dispatch_fmt(s.wf, [&]<Fmt W>() {
     num::dispatch_fmt(s.kvf, [&]<Fmt K>() { forward_impl<W, K>(s, rows, want_taps, taps_out); });
@@ -223,7 +230,6 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   const kernels::RopeArgs rope{s.rope_cos.p, s.rope_sin.p, hd / 2, c.rope == RopeStyle::interleaved};
   const num::KvLayout base{c.n_layers, c.n_kv_heads, hd, 0};
   const bool decode = is_decode_step(rows);
-  if (out) out->layers.resize(want_taps ? c.n_layers : 0);
   for (int l = 0; l < c.n_layers; ++l) {
     const DeviceLayerWeights& w = s.w.layers[l];
     rmsnorm(x, w.attn_norm, s.eps, c.dim, n, xn);

@@ -11,6 +11,11 @@ if(NOT KVFID_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
+    # Only sm_90 (H100/H200) unless the user names others: it keeps nvcc's time down,
+    # and CMake would otherwise pick the compiler's default (sm_75 for nvcc 13).
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90)
+    endif()
     enable_language(CUDA)
     set(KVFID_HAVE_CUDA ON)
   elseif(KVFID_CUDA STREQUAL "ON")
@@ -19,11 +24,12 @@ if(NOT KVFID_CUDA STREQUAL "OFF")
 endif()
 
 if(KVFID_HAVE_CUDA)
-  set(CMAKE_CUDA_STANDARD 20)
+  # CMake 3.25's table of nvcc dialects stops at C++17: the kernels' dialect level is
+  # declared as 17 and its flag made nvcc's C++20 one.
+  set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
-  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
-    set(CMAKE_CUDA_ARCHITECTURES 90)
-  endif()
+  set(CMAKE_CUDA17_STANDARD_COMPILE_OPTION -std=c++20)
+  set(CMAKE_CUDA17_EXTENSION_COMPILE_OPTION -std=c++20)
   find_package(CUDAToolkit REQUIRED)
   # Bit-exactness with the CPU twin: no contraction of a*b+c into FMA (only explicit fmaf),
   # IEEE division and square root, denormals kept.

@@ -6,6 +6,7 @@ extern const CommandSpec kInfoCommand;
 extern const CommandSpec kFixtureCommand;
 extern const CommandSpec kConvertCommand;
 extern const CommandSpec kGoldenCommand;
+extern const CommandSpec kRunCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
@@ -13,6 +14,7 @@ const std::vector<const CommandSpec*>& all_commands() {
       &kFixtureCommand,
       &kConvertCommand,
       &kGoldenCommand,
+      &kRunCommand,
   };
   return commands;
 }

@@ -1,0 +1,64 @@
+#pragma once
+// The per-row reduction of attention, shared by the prefill and decode kernels and the
+// twin. A query row at position p attends to keys 0..p, cut into splits of kSplit keys
+// at fixed boundaries (multiples of kSplit: never derived from batch or context size).
+// Within split s (keys j0 = s*kSplit .. j1 = min(j0+kSplit, p+1)):
+//   score_j = (sum_d q[d] k_j[d], fma in increasing d from +0) * scale
+//   m_s     = max_j score_j            (warp butterfly per 32 keys, then warps in order)
+//   p_j     = exp(score_j - m_s)
+//   l_s     = sum_j p_j                (butterfly per 32 keys, padded with +0, then
+//                                       warp sums added in increasing warp order)
+//   acc_s[d]= sum_j p_j v_j[d]         (fma in increasing j from +0)
+// Splits are folded in increasing order by fold_split() (the online-softmax update,
+// which is also the flash-decoding combine), and out[d] = acc[d] / l.
+// Prefill folds as it goes; decode computes splits in parallel and folds them after:
+// the same operations on the same operands, hence the same bits.
+#include "cuda/common/portable_math.h"
+#include "cuda/common/storage.h"
+#include "cuda/common/warp_reduce.h"
+
+namespace kvfid::num {
+
+inline constexpr int kSplit = 256;                // keys per split (a compile-time constant)
+inline constexpr int kSplitWarps = kSplit / kWarp;
+
+KVFID_HD int split_count(int keys) { return (keys + kSplit - 1) / kSplit; }
+
+template <Fmt F>
+KVFID_HD float attn_score(const float* q, const typename Storage<F>::T* k, int head_dim, float scale) {
+  float s = 0.0f;
+  for (int d = 0; d < head_dim; ++d) s = fma(q[d], Storage<F>::load(k[d]), s);
+  return s * scale;
+}
+
+// Running softmax state of one (row, head): the maximum and the sum; the weighted
+// value sums live beside it, one per dimension.
+struct SoftmaxStats {
+  float m;
+  float l;
+};
+
+// The factors by which the running state (m, l, acc) and a new split (ms, ls, acc_s)
+// are scaled when folded: acc' = acc * a + acc_s * b, l' = l * a + ls * b.
+struct FoldFactors {
+  float a;
+  float b;
+  float m;  // the new maximum
+};
+
+KVFID_HD FoldFactors fold_factors(float m, float ms) {
+  const float mn = max(m, ms);
+  return {exp_portable(m - mn), exp_portable(ms - mn), mn};
+}
+KVFID_HD float fold_value(float running, float split, FoldFactors f) { return fma(running, f.a, split * f.b); }
+KVFID_HD SoftmaxStats fold_stats(SoftmaxStats running, SoftmaxStats split) {
+  const FoldFactors f = fold_factors(running.m, split.m);
+  return {f.m, fold_value(running.l, split.l, f)};
+}
+
+// The attention probability tap: p_j = exp(score_j - m) / l with the row's final m, l.
+KVFID_HD float attn_prob(float score, SoftmaxStats final_stats) {
+  return div(exp_portable(score - final_stats.m), final_stats.l);
+}
+
+}  // namespace kvfid::num

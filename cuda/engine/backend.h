@@ -1,0 +1,48 @@
+#pragma once
+// What the twin and the CUDA engine both implement: sequences with their own KV cache,
+// and a step that appends tokens to some of them. A step's rows are tokens (a prefill
+// chunk contributes several rows of one sequence, a decode step one row per sequence);
+// every row is computed with the same per-element reduction order, so the result of a
+// row never depends on what else the step holds.
+#include <memory>
+#include <vector>
+
+#include "cuda/engine/engine_options.h"
+#include "reference/model/model.h"
+
+namespace kvfid {
+
+struct StepRow {
+  int seq;    // sequence id from add_sequence
+  int token;  // token id
+  int pos;    // its position; rows of one sequence come in increasing position
+};
+
+// Per-layer intermediate values of a step, FP32, rows in step order.
+struct LayerTaps {
+  std::vector<float> q;         // [rows, n_heads, head_dim] after bias and RoPE
+  std::vector<float> k;         // [rows, n_kv_heads, head_dim] as the cache holds it
+  std::vector<float> v;         // [rows, n_kv_heads, head_dim] as the cache holds it
+  std::vector<float> stats;     // [rows, n_heads, 2] final softmax max m and sum l
+  std::vector<float> attn_out;  // [rows, n_heads * head_dim]
+  std::vector<float> out;       // [rows, dim]
+};
+
+struct StepOutput {
+  std::vector<float> logits;     // [rows, vocab]
+  std::vector<LayerTaps> layers; // [n_layers] when taps were asked for, else empty
+};
+
+class EngineBackend {
+ public:
+  virtual ~EngineBackend() = default;
+  // A new empty sequence able to hold `capacity` tokens; returns its id.
+  virtual int add_sequence(int capacity) = 0;
+  virtual void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) = 0;
+};
+
+std::unique_ptr<EngineBackend> make_twin_backend(const Model& model, const EngineOptions& options);
+// Throws BackendUnavailable without a CUDA build or a device.
+std::unique_ptr<EngineBackend> make_cuda_backend(const Model& model, const EngineOptions& options);
+
+}  // namespace kvfid

@@ -1,0 +1,35 @@
+#include "cuda/engine/engine.h"
+
+#include "reference/io/input_error.h"
+
+namespace kvfid {
+
+Engine::Engine(const Model& model, const EngineOptions& options)
+    : config_(model.config),
+      backend_(options.backend == Backend::cuda ? make_cuda_backend(model, options)
+                                                : make_twin_backend(model, options)) {}
+
+int Engine::add_sequence(int capacity) {
+  const int id = backend_->add_sequence(capacity);
+  lengths_.push_back(0);
+  return id;
+}
+
+const StepOutput& Engine::step(const std::vector<SequenceInput>& inputs, bool want_taps) {
+  rows_.clear();
+  std::vector<int> next = lengths_;
+  for (const SequenceInput& in : inputs) {
+    if (in.seq < 0 || in.seq >= int(lengths_.size()))
+      throw InputError("engine", "unknown sequence id " + std::to_string(in.seq));
+    for (int t : in.tokens) {
+      if (t < 0 || t >= config_.vocab)
+        throw InputError("engine", "token id " + std::to_string(t) + " outside [0, " + std::to_string(config_.vocab) + ")");
+      rows_.push_back({in.seq, t, next[in.seq]++});
+    }
+  }
+  backend_->step(rows_, want_taps, out_);
+  lengths_ = std::move(next);
+  return out_;
+}
+
+}  // namespace kvfid

@@ -1,0 +1,36 @@
+#pragma once
+// The engine as a library: sequences, each with its own KV cache, advanced by steps
+// that append tokens to any subset of them (prefill chunks, decode tokens, or both).
+#include <memory>
+#include <vector>
+
+#include "cuda/engine/backend.h"
+
+namespace kvfid {
+
+struct SequenceInput {
+  int seq;                  // id from add_sequence
+  std::vector<int> tokens;  // appended at the sequence's current length
+};
+
+class Engine {
+ public:
+  Engine(const Model& model, const EngineOptions& options);
+
+  int add_sequence(int capacity);
+  int length(int seq) const { return lengths_.at(seq); }
+  const ModelConfig& config() const { return config_; }
+
+  // One step over all inputs; out.logits rows follow the inputs' tokens in order.
+  // Throws InputError for an unknown sequence, a bad token or an overfull cache.
+  const StepOutput& step(const std::vector<SequenceInput>& inputs, bool want_taps = false);
+
+ private:
+  ModelConfig config_;
+  std::unique_ptr<EngineBackend> backend_;
+  std::vector<int> lengths_;
+  std::vector<StepRow> rows_;
+  StepOutput out_;
+};
+
+}  // namespace kvfid

@@ -1,0 +1,81 @@
+#include "cuda/engine/engine_forward.h"
+
+#include <algorithm>
+
+#include "cuda/common/attention_math.h"
+#include "cuda/engine/engine.h"
+#include "cuda/engine/packed_model.h"
+#include "reference/io/input_error.h"
+#include "reference/io/prompt.h"
+
+namespace kvfid {
+
+namespace {
+
+// Copies step rows [rows, width] into tap rows starting at `first`.
+void put_rows(TapTensor& tap, const std::vector<float>& rows, int first, int width) {
+  std::copy(rows.begin(), rows.end(), tap.values.begin() + std::size_t(first) * width);
+}
+
+// attn.probs [n_heads, T, T] from the q and k taps and each row's final (m, l):
+// p_j = exp(score_j - m) / l, score_j recomputed by the kernels' own score function
+// on the cache's values, so the probabilities are those the attention weighted by.
+void fill_probs(TapTensor& probs, const TapTensor& q, const TapTensor& k, const std::vector<float>& stats,
+                const ModelConfig& c) {
+  const int T = int(q.shape[0]), hd = c.head_dim;
+  const float scale = attention_scale(c);
+  std::vector<float> qf(hd), kf(std::size_t(T) * c.kv_dim());
+  for (std::size_t i = 0; i < kf.size(); ++i) kf[i] = float(k.values[i]);
+  for (int h = 0; h < c.n_heads; ++h)
+    for (int t = 0; t < T; ++t) {
+      for (int d = 0; d < hd; ++d) qf[d] = float(q.values[(std::size_t(t) * c.n_heads + h) * hd + d]);
+      const num::SoftmaxStats s{stats[(std::size_t(t) * c.n_heads + h) * 2], stats[(std::size_t(t) * c.n_heads + h) * 2 + 1]};
+      for (int j = 0; j <= t; ++j) {
+        const float* kj = kf.data() + (std::size_t(j) * c.n_kv_heads + c.kv_head_of(h)) * hd;
+        probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(num::attn_score<num::Fmt::f32>(qf.data(), kj, hd, scale), s);
+      }
+    }
+}
+
+}  // namespace
+
+TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const EngineOptions& options) {
+  const ModelConfig& c = model.config;
+  validate_tokens(tokens, c, "tokens");
+  if (options.chunk < 0) throw InputError("--chunk", "chunk size must be >= 0");
+  const int T = int(tokens.size());
+  const int chunk = options.chunk == 0 ? T : options.chunk;
+  const bool all = options.taps == TapSelection::all;
+
+  TapSet taps;
+  for (const TapSpec& s : tap_specs(c, T, options.taps)) {
+    TapTensor t{s.name, s.shape, {}};
+    t.values.assign(std::size_t(t.numel()), 0.0);
+    taps.push_back(std::move(t));
+  }
+  auto tap = [&](const std::string& name) -> TapTensor& { return *const_cast<TapTensor*>(find_tap(taps, name)); };
+  std::vector<std::vector<float>> stats(all ? c.n_layers : 0, std::vector<float>(std::size_t(T) * c.n_heads * 2));
+
+  Engine engine(model, options);
+  const int seq = engine.add_sequence(T);
+  for (int first = 0; first < T; first += chunk) {
+    const int count = std::min(chunk, T - first);
+    const StepOutput& out = engine.step({{seq, std::vector<int>(tokens.begin() + first, tokens.begin() + first + count)}}, all);
+    put_rows(tap("logits"), out.logits, first, c.vocab);
+    if (!all) continue;
+    for (int l = 0; l < c.n_layers; ++l) {
+      const LayerTaps& lt = out.layers[l];
+      put_rows(tap(tap_layer_name(l, "q")), lt.q, first, c.q_dim());
+      put_rows(tap(tap_layer_name(l, "k")), lt.k, first, c.kv_dim());
+      put_rows(tap(tap_layer_name(l, "v")), lt.v, first, c.kv_dim());
+      put_rows(tap(tap_layer_name(l, "attn.out")), lt.attn_out, first, c.q_dim());
+      put_rows(tap(tap_layer_name(l, "out")), lt.out, first, c.dim);
+      std::copy(lt.stats.begin(), lt.stats.end(), stats[l].begin() + std::size_t(first) * c.n_heads * 2);
+    }
+  }
+  for (int l = 0; all && l < c.n_layers; ++l)
+    fill_probs(tap(tap_layer_name(l, "attn.probs")), tap(tap_layer_name(l, "q")), tap(tap_layer_name(l, "k")), stats[l], c);
+  return taps;
+}
+
+}  // namespace kvfid

@@ -1,0 +1,21 @@
+#pragma once
+// RoPE cos/sin tables, computed once on the host in float64 and rounded to FP32, so
+// the twin and the GPU rotate with identical numbers. Pair i of a head (i < head_dim/2)
+// rotates by angle pos * theta^(-2i/head_dim); which two dimensions form pair i
+// depends on the style (num::rope_dims in cuda/common/rope.h).
+#include <vector>
+
+#include "reference/model/config.h"
+
+namespace kvfid {
+
+struct RopeTable {
+  int pairs = 0;       // head_dim / 2
+  int positions = 0;
+  std::vector<float> cos;  // [positions, pairs]
+  std::vector<float> sin;  // [positions, pairs]
+};
+
+RopeTable make_rope_table(const ModelConfig& config, int positions);
+
+}  // namespace kvfid

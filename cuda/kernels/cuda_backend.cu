@@ -1,0 +1,361 @@
+// The CUDA engine: device buffers, kernel launches, and the EngineBackend that uploads
+// a kvfid::Model. All arithmetic is in kernels.cuh.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <string>
+
+#include "cuda/engine/packed_model.h"
+#include "cuda/engine/rope_table.h"
+#include "cuda/kernels/cuda_engine.h"
+#include "cuda/kernels/kernels.cuh"
+#include "reference/io/input_error.h"
+
+namespace kvfid {
+namespace {
+
+using kernels::RowInfo;
+using num::Fmt;
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
+}
+#define KVFID_CUDA(call) check((call), #call)
+#define KVFID_LAUNCHED(name) check(cudaGetLastError(), name)
+
+template <class T>
+T* device_alloc(std::size_t count) {
+  void* p = nullptr;
+  KVFID_CUDA(cudaMalloc(&p, std::max<std::size_t>(count, 1) * sizeof(T)));
+  return static_cast<T*>(p);
+}
+
+// A device buffer that grows (never shrinks) to the largest size asked for.
+template <class T>
+struct Grow {
+  T* p = nullptr;
+  std::size_t n = 0;
+  T* get(std::size_t count) {
+    if (count > n) {
+      cudaFree(p);
+      p = nullptr;
+      p = device_alloc<T>(count);
+      n = count;
+    }
+    return p;
+  }
+  ~Grow() { cudaFree(p); }
+};
+
+}  // namespace
+
+void require_cuda_device() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess)
+    throw BackendUnavailable(std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorString(e) +
+                             "); use --engine twin");
+  if (count == 0) throw BackendUnavailable("no CUDA device present; use --engine twin");
+}
+
+struct CudaEngine::State {
+  ModelConfig c;
+  Fmt wf, kvf;
+  DeviceWeights w;
+  float eps = 0, scale = 0;
+  int rope_positions = 0;
+  Grow<float> rope_cos, rope_sin;  // [positions, head_dim/2]
+  std::vector<std::pair<void*, int>> seqs;  // cache (KvLayout) and capacity
+  int max_capacity = 0;
+  // Step buffers, rows-major as in the twin.
+  Grow<float> x, xn, q, k, v, att, h1, h3, logits, stats, partial;
+  Grow<int> tokens;
+  Grow<RowInfo> rows;
+  std::vector<RowInfo> rows_host;
+  std::vector<int> tokens_host;
+
+  ~State() {
+    for (auto& s : seqs) cudaFree(s.first);
+  }
+};
+
+CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, Fmt kv, const DeviceWeights& device_weights)
+    : s_(std::make_unique<State>()) {
+  require_cuda_device();
+  s_->c = config;
+  s_->wf = weights;
+  s_->kvf = kv;
+  s_->w = device_weights;
+  s_->eps = float(config.rms_norm_eps);
+  s_->scale = attention_scale(config);
+}
+
+CudaEngine::~CudaEngine() = default;
+
+int CudaEngine::add_sequence(int capacity) {
+  State& s = *s_;
+  if (capacity < 1 || capacity > s.c.max_seq)
+    throw InputError("engine", "sequence capacity " + std::to_string(capacity) + " outside [1, max_seq=" +
+                                   std::to_string(s.c.max_seq) + "]");
+  if (capacity > s.rope_positions) {
+    const RopeTable t = make_rope_table(s.c, capacity);
+    KVFID_CUDA(cudaMemcpy(s.rope_cos.get(t.cos.size()), t.cos.data(), t.cos.size() * 4, cudaMemcpyHostToDevice));
+    KVFID_CUDA(cudaMemcpy(s.rope_sin.get(t.sin.size()), t.sin.data(), t.sin.size() * 4, cudaMemcpyHostToDevice));
+    s.rope_positions = capacity;
+  }
+  const num::KvLayout lay{s.c.n_layers, s.c.n_kv_heads, s.c.head_dim, capacity};
+  const std::size_t bytes = lay.elements() * num::bytes_of(s.kvf);
+  void* cache = device_alloc<std::uint8_t>(bytes);
+  KVFID_CUDA(cudaMemset(cache, 0, bytes));
+  s.seqs.push_back({cache, capacity});
+  s.max_capacity = std::max(s.max_capacity, capacity);
+  return int(s.seqs.size()) - 1;
+}
+
+namespace {
+
+template <Fmt W>
+void matvec(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
+  using T = typename num::Storage<W>::T;
+  const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kernels::kTokTile - 1) / kernels::kTokTile);
+  kernels::matvec_kernel<W><<<grid, kernels::kMatvecWarps * num::kWarp>>>(static_cast<const T*>(w), x, bias, y, n, rows,
+                                                                          cols, accumulate, cols % num::kVec == 0);
+  KVFID_LAUNCHED("matvec_kernel");
+}
+
+void rmsnorm(const float* x, const float* w, float eps, int dim, int rows, float* y) {
+  constexpr int kRowsPerBlock = 4;
+  kernels::rmsnorm_kernel<<<(rows + kRowsPerBlock - 1) / kRowsPerBlock, kRowsPerBlock * num::kWarp>>>(x, w, eps, dim,
+                                                                                                      rows, y);
+  KVFID_LAUNCHED("rmsnorm_kernel");
+}
+
+// Decode when every sequence in the step contributes one row (a decode step),
+// prefill otherwise; the two give identical bits (attention_math.h).
+bool is_decode_step(const std::vector<StepRow>& rows) {
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (rows[i].seq == rows[j].seq) return false;
+  return true;
+}
+
+template <Fmt K>
+void attention(const kernels::AttnArgs& a, int n, bool decode, int max_capacity, Grow<float>& partial, float* att,
+               float* stats, int n_kv_heads) {
+  const int hd = a.base.head_dim;
+  const std::size_t shared = kernels::AttnShared::floats(a.group, hd) * 4;
+  const std::size_t prefill_shared = shared + (std::size_t(a.group) * hd + 2 * a.group) * 4;
+  // Beyond 48 KiB of dynamic shared memory a kernel must opt in (large GQA groups).
+  static const bool opted_in = [&] {
+    int limit = 0;
+    KVFID_CUDA(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_decode_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_prefill_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    return true;
+  }();
+  (void)opted_in;
+  if (decode) {
+    const int max_splits = num::split_count(max_capacity);
+    float* ws = partial.get(std::size_t(n) * a.n_heads * max_splits * (2 + hd));
+    kernels::attn_decode_kernel<K><<<dim3(n, n_kv_heads, max_splits), kernels::kAttnThreads, shared>>>(a, max_splits, ws);
+    KVFID_LAUNCHED("attn_decode_kernel");
+    kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, att, stats);
+    KVFID_LAUNCHED("attn_combine_kernel");
+  } else {
+    kernels::attn_prefill_kernel<K><<<dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared>>>(a, att, stats);
+    KVFID_LAUNCHED("attn_prefill_kernel");
+  }
+}
+
+void to_host(std::vector<float>& dst, const float* src, std::size_t count) {
+  dst.resize(count);
+  if (count == 0) return;
+  KVFID_CUDA(cudaMemcpy(dst.data(), src, count * 4, cudaMemcpyDeviceToHost));
+}
+
+template <Fmt W, Fmt K>
+void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out);
+
+}  // namespace
+
+void CudaEngine::forward(const std::vector<StepRow>& rows, bool want_taps, StepOutput* taps_out) {
+  State& s = *s_;
+  for (const StepRow& r : rows) {
+    if (r.seq < 0 || r.seq >= int(s.seqs.size())) throw InputError("engine", "unknown sequence id");
+    if (r.pos >= s.seqs[r.seq].second) throw InputError("engine", "sequence capacity exceeded");
+    if (r.token < 0 || r.token >= s.c.vocab) throw InputError("engine", "token id outside the vocabulary");
+  }
+  if (taps_out) taps_out->layers.resize(want_taps ? s.c.n_layers : 0);
+  if (rows.empty()) {  // no kernel may be launched with an empty grid
+    if (taps_out)
+      for (LayerTaps& t : taps_out->layers) t = LayerTaps{};
+    return;
+  }
+  num::dispatch_fmt(s.wf, [&]<Fmt W>() {
+    num::dispatch_fmt(s.kvf, [&]<Fmt K>() { forward_impl<W, K>(s, rows, want_taps, taps_out); });
+  });
+}
+
+namespace {
+
+template <Fmt W, Fmt K>
+void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out) {
+  const ModelConfig& c = s.c;
+  const int n = int(rows.size());
+  const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  s.rows_host.resize(n);
+  s.tokens_host.resize(n);
+  for (int r = 0; r < n; ++r) {
+    s.rows_host[r] = {s.seqs[rows[r].seq].first, s.seqs[rows[r].seq].second, rows[r].pos};
+    s.tokens_host[r] = rows[r].token;
+  }
+  RowInfo* rows_d = s.rows.get(n);
+  int* tokens_d = s.tokens.get(n);
+  KVFID_CUDA(cudaMemcpy(rows_d, s.rows_host.data(), n * sizeof(RowInfo), cudaMemcpyHostToDevice));
+  KVFID_CUDA(cudaMemcpy(tokens_d, s.tokens_host.data(), n * sizeof(int), cudaMemcpyHostToDevice));
+  float* x = s.x.get(std::size_t(n) * c.dim);
+  float* xn = s.xn.get(std::size_t(n) * c.dim);
+  float* q = s.q.get(std::size_t(n) * qd);
+  float* k = s.k.get(std::size_t(n) * kvd);
+  float* v = s.v.get(std::size_t(n) * kvd);
+  float* att = s.att.get(std::size_t(n) * qd);
+  float* h1 = s.h1.get(std::size_t(n) * c.hidden);
+  float* h3 = s.h3.get(std::size_t(n) * c.hidden);
+  float* stats = s.stats.get(std::size_t(n) * c.n_heads * 2);
+  float* logits = s.logits.get(std::size_t(n) * c.vocab);
+
+  using T = typename num::Storage<W>::T;
+  kernels::embed_kernel<W><<<n, 256>>>(static_cast<const T*>(s.w.embedding), tokens_d, c.dim, x);
+  KVFID_LAUNCHED("embed_kernel");
+  const kernels::RopeArgs rope{s.rope_cos.p, s.rope_sin.p, hd / 2, c.rope == RopeStyle::interleaved};
+  const num::KvLayout base{c.n_layers, c.n_kv_heads, hd, 0};
+  const bool decode = is_decode_step(rows);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const DeviceLayerWeights& w = s.w.layers[l];
+    rmsnorm(x, w.attn_norm, s.eps, c.dim, n, xn);
+    matvec<W>(w.wq, xn, w.bq, q, n, qd, c.dim, false);
+    matvec<W>(w.wk, xn, w.bk, k, n, kvd, c.dim, false);
+    matvec<W>(w.wv, xn, w.bv, v, n, kvd, c.dim, false);
+    kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads);
+    KVFID_LAUNCHED("rope_store_kernel");
+    const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale};
+    attention<K>(a, n, decode, s.max_capacity, s.partial, att, stats, c.n_kv_heads);
+    matvec<W>(w.wo, att, nullptr, x, n, c.dim, qd, true);
+    rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);
+    matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);
+    matvec<W>(w.w3, xn, nullptr, h3, n, c.hidden, c.dim, false);
+    const std::size_t hn = std::size_t(n) * c.hidden;
+    kernels::swiglu_kernel<<<int(std::min<std::size_t>((hn + 255) / 256, 4096)), 256>>>(h1, h3, hn);
+    KVFID_LAUNCHED("swiglu_kernel");
+    matvec<W>(w.w2, h1, nullptr, x, n, c.dim, c.hidden, true);
+    if (want_taps && out) {
+      LayerTaps& t = out->layers[l];
+      to_host(t.q, q, std::size_t(n) * qd);
+      to_host(t.k, k, std::size_t(n) * kvd);
+      to_host(t.v, v, std::size_t(n) * kvd);
+      to_host(t.stats, stats, std::size_t(n) * c.n_heads * 2);
+      to_host(t.attn_out, att, std::size_t(n) * qd);
+      to_host(t.out, x, std::size_t(n) * c.dim);
+    }
+  }
+  rmsnorm(x, s.w.final_norm, s.eps, c.dim, n, xn);
+  matvec<W>(s.w.classifier, xn, nullptr, logits, n, c.vocab, c.dim, false);
+}
+
+}  // namespace
+
+void CudaEngine::copy_logits(int rows, std::vector<float>& logits) const {
+  to_host(logits, s_->logits.p, std::size_t(rows) * s_->c.vocab);
+}
+
+void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
+  State& s = *s_;
+  const int n = int(rows.size());
+  s.rows_host.resize(n);
+  for (int r = 0; r < n; ++r) s.rows_host[r] = {s.seqs[rows[r].seq].first, s.seqs[rows[r].seq].second, rows[r].pos};
+  RowInfo* rows_d = s.rows.get(n);
+  KVFID_CUDA(cudaMemcpy(rows_d, s.rows_host.data(), n * sizeof(RowInfo), cudaMemcpyHostToDevice));
+  const ModelConfig& c = s.c;
+  float* q = s.q.get(std::size_t(n) * c.q_dim());
+  float* att = s.att.get(std::size_t(n) * c.q_dim());
+  float* stats = s.stats.get(std::size_t(n) * c.n_heads * 2);
+  const kernels::AttnArgs a{q, rows_d, {c.n_layers, c.n_kv_heads, c.head_dim, 0}, 0, c.n_heads, c.group(), s.scale};
+  num::dispatch_fmt(s.kvf, [&]<Fmt K>() { attention<K>(a, n, true, s.max_capacity, s.partial, att, stats, c.n_kv_heads); });
+}
+
+void CudaEngine::synchronize() const { KVFID_CUDA(cudaDeviceSynchronize()); }
+
+namespace {
+
+// Owns device copies of a packed model.
+class UploadedModel {
+ public:
+  explicit UploadedModel(const PackedModel& m) {
+    w.embedding = upload(m.embedding.bytes);
+    for (const PackedLayer& l : m.layers) {
+      DeviceLayerWeights d;
+      d.attn_norm = upload_f(l.attn_norm);
+      d.wq = upload(l.wq.bytes);
+      d.wk = upload(l.wk.bytes);
+      d.wv = upload(l.wv.bytes);
+      d.bq = l.bq.empty() ? nullptr : upload_f(l.bq);
+      d.bk = l.bk.empty() ? nullptr : upload_f(l.bk);
+      d.bv = l.bv.empty() ? nullptr : upload_f(l.bv);
+      d.wo = upload(l.wo.bytes);
+      d.ffn_norm = upload_f(l.ffn_norm);
+      d.w1 = upload(l.w1.bytes);
+      d.w3 = upload(l.w3.bytes);
+      d.w2 = upload(l.w2.bytes);
+      w.layers.push_back(d);
+    }
+    w.final_norm = upload_f(m.final_norm);
+    w.classifier = upload(m.classifier.bytes);
+  }
+  ~UploadedModel() {
+    for (void* p : buffers_) cudaFree(p);
+  }
+  DeviceWeights w;
+
+ private:
+  const void* upload(const std::vector<std::uint8_t>& bytes) {
+    void* p = device_alloc<std::uint8_t>(bytes.size());
+    buffers_.push_back(p);
+    KVFID_CUDA(cudaMemcpy(p, bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
+    return p;
+  }
+  const float* upload_f(const std::vector<float>& v) {
+    void* p = device_alloc<float>(v.size());
+    buffers_.push_back(p);
+    KVFID_CUDA(cudaMemcpy(p, v.data(), v.size() * 4, cudaMemcpyHostToDevice));
+    return static_cast<const float*>(p);
+  }
+  std::vector<void*> buffers_;
+};
+
+class CudaBackend final : public EngineBackend {
+ public:
+  CudaBackend(const Model& model, const EngineOptions& options)
+      : packed_((require_cuda_device(), pack_model(model, options.weights))),
+        uploaded_(packed_),
+        engine_(model.config, packed_.weights, to_fmt(options.kv), uploaded_.w) {}
+
+  int add_sequence(int capacity) override { return engine_.add_sequence(capacity); }
+
+  void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) override {
+    engine_.forward(rows, want_taps, &out);
+    engine_.copy_logits(int(rows.size()), out.logits);
+  }
+
+ private:
+  PackedModel packed_;
+  UploadedModel uploaded_;
+  CudaEngine engine_;
+};
+
+}  // namespace
+
+std::unique_ptr<EngineBackend> make_cuda_backend(const Model& model, const EngineOptions& options) {
+  return std::make_unique<CudaBackend>(model, options);
+}
+
+}  // namespace kvfid

@@ -1,0 +1,59 @@
+#pragma once
+// The CUDA engine over weights already on the device. The model path (backend.h,
+// make_cuda_backend) uploads a kvfid::Model into it; the benchmark fills the device
+// buffers itself. Plain C++: no CUDA headers needed to use it.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cuda/common/storage.h"
+#include "cuda/engine/backend.h"
+
+namespace kvfid {
+
+// Device pointers; the engine does not own them. Matrices are [rows, cols] in the
+// weight format, vectors FP32.
+struct DeviceLayerWeights {
+  const float* attn_norm = nullptr;                                  // [dim]
+  const void *wq = nullptr, *wk = nullptr, *wv = nullptr;            // [q_dim|kv_dim, dim]
+  const float *bq = nullptr, *bk = nullptr, *bv = nullptr;           // may be null (no bias)
+  const void* wo = nullptr;                                          // [dim, q_dim]
+  const float* ffn_norm = nullptr;                                   // [dim]
+  const void *w1 = nullptr, *w3 = nullptr;                           // [hidden, dim]
+  const void* w2 = nullptr;                                          // [dim, hidden]
+};
+
+struct DeviceWeights {
+  const void* embedding = nullptr;  // [vocab, dim]
+  std::vector<DeviceLayerWeights> layers;
+  const float* final_norm = nullptr;  // [dim]
+  const void* classifier = nullptr;   // [vocab, dim]
+};
+
+class CudaEngine {
+ public:
+  // Throws BackendUnavailable when no device is usable.
+  CudaEngine(const ModelConfig& config, num::Fmt weights, num::Fmt kv, const DeviceWeights& device_weights);
+  ~CudaEngine();
+  CudaEngine(const CudaEngine&) = delete;
+  CudaEngine& operator=(const CudaEngine&) = delete;
+
+  int add_sequence(int capacity);
+  // Runs the step on the device; logits stay there until copy_logits.
+  void forward(const std::vector<StepRow>& rows, bool want_taps, StepOutput* taps_out);
+  void copy_logits(int rows, std::vector<float>& logits) const;
+  // Decode attention alone for `rows` rows (one per sequence, each at the given
+  // length), for timing; layer 0's cache.
+  void attention_only(const std::vector<StepRow>& rows);
+  void synchronize() const;
+
+  struct State;  // device buffers and sequences (cuda_backend.cu)
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
+// Throws BackendUnavailable with the reason when no CUDA device can be used.
+void require_cuda_device();
+
+}  // namespace kvfid

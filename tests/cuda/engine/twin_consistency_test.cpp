@@ -1,0 +1,129 @@
+// The twin's exactness properties: the same bits whatever the chunking, decoding token
+// by token, batching, or run; across GQA ratios, head sizes, RoPE styles and formats.
+// And that it computes the right function: logits within FP32 rounding of a float64
+// forward written out plainly here.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "cuda/common/ieee.h"
+#include "cuda/engine/engine.h"
+#include "cuda/engine/engine_forward.h"
+#include "tests/common/test_env.h"
+#include "tests/cuda/engine/engine_test_util.h"
+
+namespace kvfid {
+namespace {
+
+using test::bitwise_difference;
+using test::gross_failure;
+
+EngineOptions twin(FloatFormat weights = FloatFormat::f32, FloatFormat kv = FloatFormat::f32, int chunk = 0) {
+  EngineOptions o;
+  o.backend = Backend::twin;
+  o.weights = weights;
+  o.kv = kv;
+  o.chunk = chunk;
+  return o;
+}
+
+TEST(EngineTwin, RunToRunDeterministic) {
+  const Model m = test::tiny_model(test::tiny_config(4, 2, 16, RopeStyle::rotate_half, true), test::test_seed());
+  const auto tokens = test::prompt_tokens(40, m.config.vocab, 5);
+  const TapSet a = engine_forward(m, tokens, twin());
+  ASSERT_EQ(gross_failure(a), "");
+  EXPECT_EQ(bitwise_difference(a, engine_forward(m, tokens, twin())), "");
+}
+
+// 300 tokens cross the 256-key split boundary, so the fold of splits is exercised; chunk
+// 1 is token-by-token decoding, 256 ends a chunk exactly on the split boundary.
+TEST(EngineTwin, ChunkedPrefillAndDecodeEqualOneShot) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = test::tiny_model(test::tiny_config(4, 2, 8, RopeStyle::interleaved, false), test::test_seed());
+  const auto tokens = test::prompt_tokens(300, m.config.vocab, test::test_seed());
+  const TapSet whole = engine_forward(m, tokens, twin());
+  ASSERT_EQ(gross_failure(whole), "");
+  for (int chunk : {1, 3, 7, 54, 97, 256}) {
+    SCOPED_TRACE("chunk " + std::to_string(chunk));
+    EXPECT_EQ(bitwise_difference(whole, engine_forward(m, tokens, twin(FloatFormat::f32, FloatFormat::f32, chunk))), "");
+  }
+}
+
+// Attention shapes: GQA ratios 1, 2, 4, 7; head sizes that are odd multiples of 2; both
+// RoPE pairings; bias; every weight and KV format.
+TEST(EngineTwin, ShapesAndFormatsChunkInvariant) {
+  SCOPED_TRACE(test::seed_trace());
+  struct Shape {
+    int heads, kv_heads, head_dim;
+    RopeStyle rope;
+    bool bias;
+  };
+  const Shape shapes[] = {{2, 2, 18, RopeStyle::interleaved, false},
+                          {4, 2, 54, RopeStyle::rotate_half, true},
+                          {4, 1, 18, RopeStyle::rotate_half, false},
+                          {7, 1, 10, RopeStyle::interleaved, true}};
+  const FloatFormat formats[] = {FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16};
+  int index = 0;
+  for (const Shape& s : shapes) {
+    const Model m = test::tiny_model(test::tiny_config(s.heads, s.kv_heads, s.head_dim, s.rope, s.bias), test::test_seed() + index);
+    const auto tokens = test::prompt_tokens(23, m.config.vocab, test::test_seed() + index);
+    const FloatFormat w = formats[index % 3], kv = formats[(index + 1) % 3];
+    ++index;
+    SCOPED_TRACE("heads " + std::to_string(s.heads) + "/" + std::to_string(s.kv_heads) + " head_dim " +
+                 std::to_string(s.head_dim) + " weights " + to_string(w) + " kv " + to_string(kv));
+    const TapSet whole = engine_forward(m, tokens, twin(w, kv));
+    ASSERT_EQ(gross_failure(whole), "");
+    for (int chunk : {1, 5}) EXPECT_EQ(bitwise_difference(whole, engine_forward(m, tokens, twin(w, kv, chunk))), "");
+  }
+}
+
+// Sequences advanced together (prefill chunks and decode tokens mixed in one step) give
+// the bits each gives alone.
+TEST(EngineTwin, BatchEqualsAlone) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = test::tiny_model(test::tiny_config(4, 1, 16, RopeStyle::rotate_half, false), test::test_seed());
+  const int V = m.config.vocab;
+  const std::vector<std::vector<int>> prompts = {test::prompt_tokens(9, V, 1), test::prompt_tokens(30, V, 2),
+                                                 test::prompt_tokens(4, V, 3)};
+  const int decode_steps = 6;
+  auto decode_token = [&](int seq, int d) { return (d * 7 + seq * 3) % V; };
+  // Alone: the prompt, then decode_steps fixed tokens.
+  std::vector<std::vector<float>> alone(prompts.size());
+  for (int i = 0; i < int(prompts.size()); ++i) {
+    Engine e(m, twin());
+    const int s = e.add_sequence(64);
+    alone[i] = e.step({{s, prompts[i]}}).logits;
+    for (int d = 0; d < decode_steps; ++d) {
+      const auto& l = e.step({{s, {decode_token(i, d)}}}).logits;
+      alone[i].insert(alone[i].end(), l.begin(), l.end());
+    }
+  }
+  // Together: sequence 0 prefills alone; then 2 and 1 prefill in the step where 0 makes
+  // its first decode; then all decode, listed in a varying order, 0 one token ahead.
+  Engine e(m, twin());
+  for (std::size_t i = 0; i < prompts.size(); ++i) ASSERT_EQ(e.add_sequence(64), int(i));
+  std::vector<std::vector<float>> together(prompts.size());
+  auto run = [&](const std::vector<SequenceInput>& in) {
+    const StepOutput& out = e.step(in);
+    std::size_t row = 0;
+    for (const SequenceInput& s : in)
+      for (std::size_t t = 0; t < s.tokens.size(); ++t, ++row)
+        together[s.seq].insert(together[s.seq].end(), out.logits.begin() + row * V, out.logits.begin() + (row + 1) * V);
+  };
+  run({{0, prompts[0]}});
+  run({{2, prompts[2]}, {0, {decode_token(0, 0)}}, {1, prompts[1]}});
+  for (int d = 1; d < decode_steps; ++d) {
+    if (d % 2) run({{1, {decode_token(1, d - 1)}}, {0, {decode_token(0, d)}}, {2, {decode_token(2, d - 1)}}});
+    else run({{0, {decode_token(0, d)}}, {2, {decode_token(2, d - 1)}}, {1, {decode_token(1, d - 1)}}});
+  }
+  run({{2, {decode_token(2, decode_steps - 1)}}, {1, {decode_token(1, decode_steps - 1)}}});
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    SCOPED_TRACE("sequence " + std::to_string(i));
+    ASSERT_EQ(alone[i].size(), together[i].size());
+    for (std::size_t j = 0; j < alone[i].size(); ++j)
+      ASSERT_EQ(num::bits_of(alone[i][j]), num::bits_of(together[i][j])) << "logit " << j;
+  }
+}
+
+}  // namespace
+}  // namespace kvfid

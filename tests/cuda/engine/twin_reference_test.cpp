@@ -1,0 +1,122 @@
+// The twin computes the Llama/Qwen2 forward: its logits agree, to FP32 rounding, with a
+// plain float64 forward written here from the model description (catches a wrong RoPE
+// pairing, GQA mapping, norm or activation, which the bit-exact tests cannot).
+#include <algorithm>
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "cuda/engine/engine_forward.h"
+#include "tests/common/test_env.h"
+#include "tests/cuda/engine/engine_test_util.h"
+
+namespace kvfid {
+namespace {
+
+// Measured baseline: 1.5e-7 (interleaved) and 1.9e-7 (rotate_half) of the logits' scale,
+// as expected of FP32 rounding (2^-24 = 6e-8) accumulated over two layers. A formula
+// error (wrong pairing, head or norm) moves logits by O(1) of their scale. 1e-5 leaves
+// 50x margin over the baseline and five orders below a real error.
+constexpr double kMaxRelativeLogitError = 1e-5;
+
+std::vector<double> matvec(const Matrix& w, const std::vector<double>& x) {
+  std::vector<double> y(w.rows, 0.0);
+  for (int r = 0; r < w.rows; ++r)
+    for (int c = 0; c < w.cols; ++c) y[r] += w.at(r, c) * x[c];
+  return y;
+}
+
+std::vector<double> rmsnorm(const std::vector<double>& x, const std::vector<double>& w, double eps) {
+  double ss = 0;
+  for (double v : x) ss += v * v;
+  const double inv = 1.0 / std::sqrt(ss / double(x.size()) + eps);
+  std::vector<double> y(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) y[i] = x[i] * inv * w[i];
+  return y;
+}
+
+void rope(std::vector<double>& v, int heads, const ModelConfig& c, int pos) {
+  for (int h = 0; h < heads; ++h)
+    for (int i = 0; i < c.head_dim / 2; ++i) {
+      const int a = c.rope == RopeStyle::interleaved ? 2 * i : i;
+      const int b = c.rope == RopeStyle::interleaved ? 2 * i + 1 : i + c.head_dim / 2;
+      const double angle = pos * std::pow(c.rope_theta, -2.0 * i / c.head_dim);
+      const double x = v[h * c.head_dim + a], y = v[h * c.head_dim + b];
+      v[h * c.head_dim + a] = x * std::cos(angle) - y * std::sin(angle);
+      v[h * c.head_dim + b] = x * std::sin(angle) + y * std::cos(angle);
+    }
+}
+
+std::vector<std::vector<double>> reference_logits(const Model& m, const std::vector<int>& tokens) {
+  const ModelConfig& c = m.config;
+  const int T = int(tokens.size()), hd = c.head_dim;
+  std::vector<std::vector<double>> x(T);
+  for (int t = 0; t < T; ++t) x[t].assign(m.embedding.row(tokens[t]), m.embedding.row(tokens[t]) + c.dim);
+  for (const LayerWeights& w : m.layers) {
+    std::vector<std::vector<double>> q(T), k(T), v(T);
+    for (int t = 0; t < T; ++t) {
+      const auto xn = rmsnorm(x[t], w.attn_norm, c.rms_norm_eps);
+      q[t] = matvec(w.wq, xn), k[t] = matvec(w.wk, xn), v[t] = matvec(w.wv, xn);
+      for (std::size_t i = 0; i < w.bq.size(); ++i) q[t][i] += w.bq[i];
+      for (std::size_t i = 0; i < w.bk.size(); ++i) k[t][i] += w.bk[i];
+      for (std::size_t i = 0; i < w.bv.size(); ++i) v[t][i] += w.bv[i];
+      rope(q[t], c.n_heads, c, t);
+      rope(k[t], c.n_kv_heads, c, t);
+    }
+    for (int t = 0; t < T; ++t) {
+      std::vector<double> att(c.q_dim(), 0.0);
+      for (int h = 0; h < c.n_heads; ++h) {
+        const int kvh = h / (c.n_heads / c.n_kv_heads);
+        std::vector<double> s(t + 1);
+        for (int j = 0; j <= t; ++j) {
+          double d = 0;
+          for (int i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[j][kvh * hd + i];
+          s[j] = d / std::sqrt(double(hd));
+        }
+        const double mx = *std::max_element(s.begin(), s.end());
+        double sum = 0;
+        for (double& e : s) sum += (e = std::exp(e - mx));
+        for (int j = 0; j <= t; ++j)
+          for (int i = 0; i < hd; ++i) att[h * hd + i] += s[j] / sum * v[j][kvh * hd + i];
+      }
+      const auto o = matvec(w.wo, att);
+      for (int i = 0; i < c.dim; ++i) x[t][i] += o[i];
+      const auto xn = rmsnorm(x[t], w.ffn_norm, c.rms_norm_eps);
+      auto g = matvec(w.w1, xn);
+      const auto u = matvec(w.w3, xn);
+      for (int i = 0; i < c.hidden; ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
+      const auto d = matvec(w.w2, g);
+      for (int i = 0; i < c.dim; ++i) x[t][i] += d[i];
+    }
+  }
+  std::vector<std::vector<double>> logits(T);
+  for (int t = 0; t < T; ++t) logits[t] = matvec(m.classifier, rmsnorm(x[t], m.final_norm, c.rms_norm_eps));
+  return logits;
+}
+
+TEST(EngineTwinReference, LogitsMatchFloat64Forward) {
+  SCOPED_TRACE(test::seed_trace());
+  for (RopeStyle rope : {RopeStyle::interleaved, RopeStyle::rotate_half}) {
+    const Model m = test::tiny_model(test::tiny_config(4, 2, 18, rope, rope == RopeStyle::rotate_half), test::test_seed());
+    const auto tokens = test::prompt_tokens(20, m.config.vocab, 11);
+    EngineOptions o;
+    o.taps = TapSelection::logits;
+    const TapSet taps = engine_forward(m, tokens, o);
+    const auto ref = reference_logits(m, tokens);
+    double scale = 0, worst = 0;
+    for (const auto& row : ref)
+      for (double v : row) scale = std::max(scale, std::fabs(v));
+    ASSERT_GT(scale, 0);
+    for (int t = 0; t < int(tokens.size()); ++t)
+      for (int i = 0; i < m.config.vocab; ++i) {
+        const double got = taps[0].values[std::size_t(t) * m.config.vocab + i];
+        ASSERT_TRUE(std::isfinite(got));
+        worst = std::max(worst, std::fabs(got - ref[t][i]) / scale);
+      }
+    EXPECT_LE(worst, kMaxRelativeLogitError) << to_string(rope);
+    std::printf("%s: max |twin - float64| / max|logit| = %.3g\n", to_string(rope).c_str(), worst);
+  }
+}
+
+}  // namespace
+}  // namespace kvfid

@@ -1,0 +1,60 @@
+// kvfid run end to end on the real stories260K model: the dump holds the golden's tap
+// names and shapes, chunking leaves every value unchanged, bad input exits 2 and
+// writes nothing.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "reference/golden/taps.h"
+#include "reference/io/safetensors.h"
+#include "tests/common/test_env.h"
+
+namespace kvfid {
+namespace {
+
+int run_kvfid(const std::string& args) {
+  const std::string cmd = test::kvfid_binary() + " " + args + " >/dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(CmdRun, DumpsGoldenTapsAndChunkingChangesNoBit) {
+  const auto model = test::stories260k_path();
+  if (!model) GTEST_SKIP() << test::kStoriesMissing;
+  const std::string dir = test::scratch_dir("cmd_run");
+  const std::string tokens = "--tokens 1,403,407,261,134,300,17,42,9,300,5";
+  ASSERT_EQ(run_kvfid("run --model " + *model + " " + tokens + " --engine twin --out " + dir + "/whole.safetensors"), 0);
+  ASSERT_EQ(run_kvfid("run --model " + *model + " " + tokens + " --chunk 3 --kv f32 --out " + dir + "/chunked.safetensors"), 0);
+  const SafetensorsFile whole = read_safetensors(dir + "/whole.safetensors");
+  const SafetensorsFile chunked = read_safetensors(dir + "/chunked.safetensors");
+  ModelConfig c;  // stories260K's shape (../shared/models/README.md)
+  c.vocab = 512, c.dim = 64, c.n_layers = 5, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 8;
+  const std::vector<TapSpec> specs = tap_specs(c, 11, TapSelection::all);
+  ASSERT_EQ(whole.tensors.size(), specs.size());
+  for (const TapSpec& s : specs) {
+    ASSERT_TRUE(whole.has(s.name)) << s.name;
+    EXPECT_EQ(whole.get(s.name).dtype, DType::F32);
+    EXPECT_EQ(whole.get(s.name).shape, s.shape) << s.name;
+    EXPECT_EQ(whole.get(s.name).bytes, chunked.get(s.name).bytes) << s.name;
+  }
+}
+
+TEST(CmdRun, BadInputExitsTwoAndWritesNothing) {
+  const auto model = test::stories260k_path();
+  if (!model) GTEST_SKIP() << test::kStoriesMissing;
+  const std::string dir = test::scratch_dir("cmd_run_bad");
+  const std::string out = " --out " + dir + "/x.safetensors";
+  EXPECT_EQ(run_kvfid("run --model " + *model + " --tokens 1,2" + " --engine gpu" + out), 2);
+  EXPECT_EQ(run_kvfid("run --model " + *model + " --tokens 1,99999" + out), 2);
+  EXPECT_EQ(run_kvfid("run --model " + *model + " --tokens 1,2 --chunk -1" + out), 2);
+  EXPECT_EQ(run_kvfid("run --model " + *model + " --tokens 1,2 --kv q4" + out), 2);
+  EXPECT_EQ(run_kvfid("run --model " + *model + out), 2);
+  EXPECT_EQ(run_kvfid("run --model " + dir + "/missing.bin --tokens 1" + out), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x.safetensors"));
+}
+
+}  // namespace
+}  // namespace kvfid

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# On the GPU machine, over a build folder made elsewhere with `cmake --preset gpu`
+# (static MPFR/GMP, gtest and cudart; nothing to install): the device summary, the
+# gpu-labelled tests, compute-sanitizer memcheck and racecheck on a GPU test binary,
+# and the decode benchmark. Prints a summary to stdout, and to $OUT/summary.txt when
+# OUT is set.
+#   usage: tools/gpu/run.sh [BUILD_DIR]        (default build/gpu)
+#   env:   KVFID_COMMIT  the commit the build is of (else BUILD_DIR/COMMIT, else git)
+#          BENCH_REPEATS repeats per benchmark figure (default 20)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+build=${1:-build/gpu}
+out=${OUT:-}
+logs=$(mktemp -d)
+summary=$logs/summary.txt
+say() { echo "$*" | tee -a "$summary"; }
+
+commit=${KVFID_COMMIT:-$(cat "$build/COMMIT" 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown)}
+say "kvfid GPU run"
+say "commit: $commit"
+say "build: $build"
+if command -v nvidia-smi >/dev/null; then
+  say "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | head -1)"
+else
+  say "device: nvidia-smi not found"
+fi
+
+overall=0
+test_binary=$build/tests/cuda/gpu_engine_test
+[ -x "$test_binary" ] || { say "FAIL: $test_binary missing (build with: cmake --preset gpu && cmake --build --preset gpu)"; overall=1; }
+
+# The gpu-labelled tests: through ctest when it is there and the build's paths resolve
+# here, else each tests/cuda/gpu_* binary directly (gtest's own runner).
+if command -v ctest >/dev/null && ctest --test-dir "$build" -N -L gpu >/dev/null 2>&1 &&
+   [ "$(ctest --test-dir "$build" -N -L gpu | grep -c 'Test *#')" -gt 0 ]; then
+  ctest --test-dir "$build" -L gpu --output-on-failure >"$logs/gpu_tests.log" 2>&1
+  rc=$?
+  say "gpu tests (ctest -L gpu): $([ $rc = 0 ] && echo PASS || echo FAIL) -- $(grep -E 'tests passed|tests failed' "$logs/gpu_tests.log" | tail -1)"
+else
+  rc=0
+  for bin in "$build"/tests/cuda/gpu_*; do
+    [ -x "$bin" ] || continue
+    "$bin" >>"$logs/gpu_tests.log" 2>&1 || rc=1
+  done
+  say "gpu tests (gtest binaries): $([ $rc = 0 ] && echo PASS || echo FAIL) -- $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$logs/gpu_tests.log" | tr '\n' ' ')"
+fi
+# On the GPU machine a skipped GPU test means the device was not usable: a failure here.
+if grep -qiE '\*\*\*Skipped|^\[  SKIPPED \]' "$logs/gpu_tests.log"; then
+  say "  FAIL: GPU tests skipped: $(grep -m1 -iE 'Skipped|unavailable|no usable|not built' "$logs/gpu_tests.log")"
+  rc=1
+fi
+[ $rc = 0 ] || overall=1
+
+# compute-sanitizer on the shapes test (every kernel, several launch shapes; a few
+# seconds natively, minutes under the tools).
+sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+if [ -x "$sanitizer" ] && [ -x "$test_binary" ]; then
+  for tool in memcheck racecheck; do
+    "$sanitizer" --tool "$tool" --error-exitcode 3 "$test_binary" --gtest_filter='GpuEngine.MatchesTwinAcrossShapes' \
+      >"$logs/$tool.log" 2>&1
+    rc=$?
+    say "compute-sanitizer $tool: $([ $rc = 0 ] && echo CLEAN || echo "FAIL (exit $rc)") -- $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$logs/$tool.log" | tail -1)"
+    [ $rc = 0 ] || overall=1
+  done
+else
+  say "compute-sanitizer: not available here ($sanitizer)"
+fi
+
+bench=$build/bin/kvfid_decode_bench
+if [ -x "$bench" ]; then
+  "$bench" "${BENCH_REPEATS:-20}" >"$logs/bench.log" 2>&1
+  rc=$?
+  say "benchmark: $([ $rc = 0 ] && echo done || echo "FAIL (exit $rc)")"
+  sed 's/^/  /' "$logs/bench.log" | tee -a "$summary"
+  [ $rc = 0 ] || overall=1
+else
+  say "benchmark: $bench missing"
+  overall=1
+fi
+
+say "overall: $([ $overall = 0 ] && echo PASS || echo FAIL)"
+if [ -n "$out" ]; then
+  mkdir -p "$out"
+  cp "$summary" "$out/summary.txt"
+  for f in gpu_tests memcheck racecheck bench; do [ -f "$logs/$f.log" ] && cp "$logs/$f.log" "$out/$f.log"; done
+fi
+exit $overall

@@ -1,0 +1,85 @@
+// kvfid run: the engine under test (CPU twin or CUDA) over a prompt, its taps dumped as
+// F32 safetensors under the golden's names, so `kvfid check`-style comparisons read it
+// like any other engine's dump.
+#include <iostream>
+
+#include "cuda/engine/engine_forward.h"
+#include "reference/io/input_error.h"
+#include "reference/io/load_model.h"
+#include "reference/io/prompt.h"
+#include "reference/io/safetensors.h"
+#include "tools/kvfid/command.h"
+
+namespace kvfid::cli {
+namespace {
+
+Backend backend_from_string(const std::string& s) {
+  if (s == "twin") return Backend::twin;
+  if (s == "cuda") return Backend::cuda;
+  throw InputError("--engine", "unknown engine '" + s + "' (expected twin or cuda)");
+}
+
+int run_engine(const ParsedArgs& args) {
+  if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
+  EngineOptions options;
+  options.backend = backend_from_string(args.str_or("engine", "twin"));
+  options.weights = float_format_from_string(args.str_or("weights", "f32"), "--weights");
+  options.kv = float_format_from_string(args.str_or("kv", "f32"), "--kv");
+  const long long chunk = args.integer_or("chunk", 0);
+  if (chunk < 0) throw InputError("--chunk", "must be >= 0 (0 = the whole prompt at once)");
+  options.chunk = int(std::min<long long>(chunk, 1 << 30));
+  options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
+  const std::string out = args.str("out");
+
+  const Model model = load_model(args.str("model"));
+  const std::vector<int> tokens =
+      args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens") : read_prompt_file(args.str("prompt"));
+  validate_tokens(tokens, model.config, args.has("tokens") ? "--tokens" : args.str("prompt"));
+
+  std::cerr << "kvfid run: " << tokens.size() << " tokens on the " << args.str_or("engine", "twin") << " engine\n";
+  TapSet taps;
+  try {
+    taps = engine_forward(model, tokens, options);
+  } catch (const BackendUnavailable& e) {
+    std::cerr << "kvfid run: " << e.what() << '\n';
+    return kExitBadInput;
+  }
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const TapTensor& t : taps) tensors.emplace_back(t.name, tensor_f32(t.shape, std::vector<float>(t.values.begin(), t.values.end())));
+  write_safetensors(out, tensors,
+                    {{"engine", args.str_or("engine", "twin")},
+                     {"weights", to_string(options.weights)},
+                     {"kv", to_string(options.kv)},
+                     {"chunk", std::to_string(options.chunk)},
+                     {"model", model.source},
+                     {"model_sha256", model.sha256},
+                     {"tokens", std::to_string(tokens.size())}});
+  std::cerr << "kvfid run: wrote " << taps.size() << " taps to " << out << '\n';
+  return kExitPass;
+}
+
+}  // namespace
+
+extern const CommandSpec kRunCommand;  // listed in commands.cpp
+const CommandSpec kRunCommand{
+    "run",
+    "run the engine (CPU twin or CUDA) and dump its taps",
+    "Runs the optimized engine over the prompt -- its bit-exact CPU twin or the CUDA kernels -- "
+    "prefilling in chunks of --chunk tokens (0: all at once; 1: token-by-token decoding), and writes "
+    "the taps as F32 safetensors under the golden's names (logits; per layer q, k, v as the KV cache "
+    "holds them, attn.probs, attn.out, out).",
+    {
+        {"model", "PATH", "llama2.c checkpoint or Hugging Face folder", true},
+        {"tokens", "IDS", "comma-separated token ids (or use --prompt)"},
+        {"prompt", "FILE", "file of token ids (or use --tokens)"},
+        {"engine", "twin|cuda", "which engine runs (default twin)"},
+        {"weights", "f32|f16|bf16", "weight storage format (default f32)"},
+        {"kv", "f32|f16|bf16", "KV-cache storage format (default f32)"},
+        {"chunk", "N", "prefill chunk size; 0 = whole prompt (default 0)"},
+        {"taps", "all|logits", "which taps to write (default all)"},
+        {"out", "FILE.safetensors", "where to write the taps", true},
+    },
+    run_engine,
+};
+
+}  // namespace kvfid::cli

@@ -31,7 +31,7 @@ std::string file_bytes(const fs::path& p) {
 TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
   int checked = 0, missing_model = 0;
   if (fs::is_directory(test::golden_dir()))
-    for (const fs::directory_entry& entry : fs::directory_iterator(test::golden_dir())) {
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(test::golden_dir())) {
       const fs::path manifest_path = entry.path() / kGoldenManifestFile;
       if (!fs::exists(manifest_path)) continue;
       const nlohmann::json manifest = nlohmann::json::parse(file_bytes(manifest_path));
@@ -55,7 +55,7 @@ TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
       ++checked;
     }
   if (checked == 0 && missing_model > 0) GTEST_SKIP() << test::kStoriesMissing;
-  EXPECT_GT(checked, 0) << "no golden/*/" << kGoldenManifestFile << " with at most " << kMaxRegeneratedTokens
+  EXPECT_GT(checked, 0) << "no golden/**/" << kGoldenManifestFile << " with at most " << kMaxRegeneratedTokens
                         << " tokens under " << test::golden_dir();
 }
 

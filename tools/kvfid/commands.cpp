@@ -7,14 +7,13 @@ extern const CommandSpec kFixtureCommand;
 extern const CommandSpec kConvertCommand;
 extern const CommandSpec kGoldenCommand;
 extern const CommandSpec kRunCommand;
+extern const CommandSpec kCheckCommand;
+extern const CommandSpec kCompareCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
-      &kInfoCommand,
-      &kFixtureCommand,
-      &kConvertCommand,
-      &kGoldenCommand,
-      &kRunCommand,
+      &kInfoCommand, &kFixtureCommand, &kConvertCommand, &kGoldenCommand,
+      &kRunCommand,  &kCheckCommand,   &kCompareCommand,
   };
   return commands;
 }

@@ -1,0 +1,43 @@
+#pragma once
+// A candidate's taps judged against the golden, with the baseline setting each bound:
+// gross findings first, then one row per tap and metric.
+#include <string>
+#include <vector>
+
+#include "reference/formats/float_format.h"
+#include "reference/golden/taps.h"
+#include "reference/metrics/gross_check.h"
+
+namespace kvfid {
+
+struct ReportRow {
+  std::string tap;
+  std::string metric;  // max_abs, sqrt_nmse, max_ulps, kl_mean, kl_max, top1_agreement, max_dp
+  double value = 0;
+  double baseline = 0;  // the same metric of the baseline against the golden
+  double bound = 0;     // NaN for reported-only rows
+  bool gated = false;
+  bool pass = true;     // value <= bound; always true for reported-only rows
+  std::string where;    // e.g. "[3, 0, 7]" for a max over values, "[5]" for a position; else empty
+  std::string unit;     // e.g. "ULP f16", "nats"; empty for plain values
+};
+
+struct FidelityReport {
+  std::vector<GrossFinding> findings;
+  std::vector<ReportRow> rows;
+
+  bool pass() const;    // no failing finding and no failing row
+  int failures() const; // failing findings + failing rows
+};
+
+struct ReportOptions {
+  FloatFormat kv_format = FloatFormat::f32;  // k and v taps count ULPs in the KV storage format
+};
+
+// Every golden tap, in the golden's order. The baseline is produced by kvfid itself, so
+// any gross finding in it (even a missing intermediate tap) fails: it leaves a bound
+// undefined.
+FidelityReport build_fidelity_report(const TapSet& golden, const TapSet& candidate, const TapSet& baseline,
+                                     const ReportOptions& options);
+
+}  // namespace kvfid

@@ -1,0 +1,72 @@
+// kvfid check: run the engine on the golden's tokens and judge its taps.
+#include <iostream>
+
+#include "cuda/engine/engine_forward.h"
+#include "reference/formats/float_format.h"
+#include "reference/golden/golden_io.h"
+#include "reference/io/input_error.h"
+#include "tools/kvfid/command.h"
+#include "tools/kvfid/fidelity_command.h"
+
+namespace kvfid::cli {
+
+namespace {
+
+Backend backend_from_string(const std::string& s) {
+  if (s == "twin") return Backend::twin;
+  if (s == "cuda") return Backend::cuda;
+  throw InputError("--engine", "unknown engine '" + s + "' (expected twin or cuda)");
+}
+
+int run_check(const ParsedArgs& args) {
+  const std::string golden_dir = args.str("golden");
+  const std::string model_path = args.str("model");
+  EngineOptions engine;
+  engine.backend = backend_from_string(args.str("engine"));
+  engine.weights = float_format_from_string(args.str_or("weights", "f32"), "--weights");
+  engine.kv = float_format_from_string(args.str_or("kv", "f32"), "--kv");
+  const long long chunk = args.integer_or("chunk", 0);
+  if (chunk < 0) throw InputError("--chunk", "must be 0 (whole prompt) or a positive chunk size");
+  engine.chunk = int(chunk);
+  check_report_paths(args);
+
+  const Golden golden = read_golden(golden_dir);
+  std::cerr << "kvfid check: loading " << model_path << '\n';
+  const Model model = load_golden_model(model_path, golden, golden_dir);
+  engine.taps = golden_tap_selection(golden);
+
+  std::cerr << "kvfid check: engine " << args.str("engine") << " over " << golden.tokens.size() << " tokens\n";
+  TapSet candidate;
+  try {
+    candidate = engine_forward(model, golden.tokens, engine);
+  } catch (const BackendUnavailable& e) {
+    throw InputError("--engine", e.what());
+  }
+  // The engine accumulates in FP32 whatever it stores, so its baseline computes in FP32
+  // with the same weight and KV storage.
+  const Emulation baseline{FloatFormat::f32, engine.weights, engine.kv};
+  const nlohmann::json options = {{"golden", golden_dir},      {"model", model_path},
+                                  {"engine", args.str("engine")}, {"weights", to_string(engine.weights)},
+                                  {"kv", to_string(engine.kv)},   {"chunk", engine.chunk}};
+  return report_fidelity({"check", golden, model, baseline, options}, candidate, args);
+}
+
+}  // namespace
+
+extern const CommandSpec kCheckCommand{
+    "check",
+    "run the engine on a golden's tokens and gate its taps",
+    "Runs the engine (the CPU twin or CUDA) on the golden's tokens with the chosen weight and\n"
+    "KV-cache storage, and judges its taps as `kvfid compare` does, against the baseline of the\n"
+    "plain algorithm in FP32 with the same storage. The model's sha256 must be the golden's.",
+    {{"model", "PATH", "the model the golden was made from", true},
+     {"golden", "DIR", "golden folder (kvfid golden)", true},
+     {"engine", "NAME", "twin (the bit-exact CPU twin) or cuda", true},
+     {"weights", "FORMAT", "weight storage: f32, f16 or bf16 (default f32)"},
+     {"kv", "FORMAT", "KV-cache storage: f32, f16 or bf16 (default f32)"},
+     {"chunk", "N", "prefill chunk size (default 0: the whole prompt at once)"},
+     json_report_option(),
+     junit_report_option()},
+    run_check};
+
+}  // namespace kvfid::cli

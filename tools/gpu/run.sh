@@ -6,6 +6,7 @@
 # OUT is set.
 #   usage: tools/gpu/run.sh [BUILD_DIR]        (default build/gpu)
 #   env:   KVFID_COMMIT  the commit the build is of (else BUILD_DIR/COMMIT, else git)
+#          KVFID_STORIES path of stories260K.bin (its goldens are checked when present)
 #          BENCH_REPEATS repeats per benchmark figure (default 20)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -67,6 +68,40 @@ else
   say "compute-sanitizer: not available here ($sanitizer)"
 fi
 
+# Every committed golden on the GPU: the CUDA engine's taps equal the twin's bit for bit
+# (one-shot prefill and token-by-token decode, every weight/KV format), and the GPU
+# passes `kvfid check`.
+kvfid=$build/bin/kvfid
+stories=${KVFID_STORIES:-../shared/models/stories260K.bin}
+if [ -x "$kvfid" ]; then
+  bitwise_fail=0 check_fail=0 runs=0
+  for manifest in golden/*/*/manifest.json; do
+    dir=$(dirname "$manifest")
+    model=$(sed -n 's/^ *"model": "\(.*\)",$/\1/p' "$manifest")
+    case "$model" in *stories260K.bin) model=$stories ;; esac
+    [ -e "$model" ] || { say "  skip $dir: model $model not here"; continue; }
+    prompt=$(sed -n 's/^ *"command": ".*--prompt \([^ ]*\).*/\1/p' "$manifest")
+    for fmt in f32 f16 bf16; do
+      for chunk in 0 1; do
+        runs=$((runs + 1))
+        "$kvfid" run --model "$model" --prompt "$prompt" --engine twin --weights $fmt --kv $fmt --chunk $chunk \
+          --out "$logs/twin.safetensors" >>"$logs/fixtures.log" 2>&1 &&
+        "$kvfid" run --model "$model" --prompt "$prompt" --engine cuda --weights $fmt --kv $fmt --chunk $chunk \
+          --out "$logs/cuda.safetensors" >>"$logs/fixtures.log" 2>&1 &&
+        cmp -s "$logs/twin.safetensors" "$logs/cuda.safetensors" ||
+          { bitwise_fail=$((bitwise_fail + 1)); echo "DIFFERS: $dir $fmt chunk $chunk" >>"$logs/fixtures.log"; }
+      done
+      "$kvfid" check --model "$model" --golden "$dir" --engine cuda --weights $fmt --kv $fmt >>"$logs/fixtures.log" 2>&1 ||
+        { check_fail=$((check_fail + 1)); echo "CHECK FAILED: $dir $fmt" >>"$logs/fixtures.log"; }
+    done
+  done
+  say "goldens: cuda == twin bitwise in $((runs - bitwise_fail))/$runs runs; kvfid check --engine cuda failed $check_fail times"
+  [ $bitwise_fail = 0 ] && [ $check_fail = 0 ] && [ $runs -gt 0 ] || overall=1
+else
+  say "FAIL: $kvfid missing"
+  overall=1
+fi
+
 bench=$build/bin/kvfid_decode_bench
 if [ -x "$bench" ]; then
   "$bench" "${BENCH_REPEATS:-20}" >"$logs/bench.log" 2>&1
@@ -83,6 +118,6 @@ say "overall: $([ $overall = 0 ] && echo PASS || echo FAIL)"
 if [ -n "$out" ]; then
   mkdir -p "$out"
   cp "$summary" "$out/summary.txt"
-  for f in gpu_tests memcheck racecheck bench; do [ -f "$logs/$f.log" ] && cp "$logs/$f.log" "$out/$f.log"; done
+  for f in gpu_tests memcheck racecheck fixtures bench; do [ -f "$logs/$f.log" ] && cp "$logs/$f.log" "$out/$f.log"; done
 fi
 exit $overall

@@ -88,7 +88,7 @@ if [ -x "$kvfid" ]; then
           --out "$logs/twin.safetensors" >>"$logs/fixtures.log" 2>&1 &&
         "$kvfid" run --model "$model" --prompt "$prompt" --engine cuda --weights $fmt --kv $fmt --chunk $chunk \
           --out "$logs/cuda.safetensors" >>"$logs/fixtures.log" 2>&1 &&
-        cmp -s "$logs/twin.safetensors" "$logs/cuda.safetensors" ||
+        "$kvfid" bitwise --expected "$logs/twin.safetensors" --actual "$logs/cuda.safetensors" >>"$logs/fixtures.log" 2>&1 ||
           { bitwise_fail=$((bitwise_fail + 1)); echo "DIFFERS: $dir $fmt chunk $chunk" >>"$logs/fixtures.log"; }
       done
       "$kvfid" check --model "$model" --golden "$dir" --engine cuda --weights $fmt --kv $fmt >>"$logs/fixtures.log" 2>&1 ||

@@ -9,11 +9,12 @@ extern const CommandSpec kGoldenCommand;
 extern const CommandSpec kRunCommand;
 extern const CommandSpec kCheckCommand;
 extern const CommandSpec kCompareCommand;
+extern const CommandSpec kBitwiseCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
       &kInfoCommand, &kFixtureCommand, &kConvertCommand, &kGoldenCommand,
-      &kRunCommand,  &kCheckCommand,   &kCompareCommand,
+      &kRunCommand,  &kCheckCommand,   &kCompareCommand, &kBitwiseCommand,
   };
   return commands;
 }

@@ -18,6 +18,9 @@ struct EngineOptions {
   TapSelection taps = TapSelection::all;
 };
 
+// "twin" or "cuda"; throws InputError(source, ...) otherwise.
+Backend backend_from_string(const std::string& name, const std::string& source);
+
 // Thrown when the CUDA backend is asked for but no GPU (or no CUDA build) is there;
 // GPU tests skip with its message.
 class BackendUnavailable : public std::runtime_error {

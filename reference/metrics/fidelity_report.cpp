@@ -26,26 +26,26 @@ ReportRow reported_row(const std::string& tap, const std::string& metric, double
 
 // Returns the tap's max |golden|, the scale of its floors.
 double add_value_rows(const TapTensor& golden, const TapTensor& candidate, const TapTensor& baseline,
-                      FloatFormat format, std::vector<ReportRow>& rows) {
+                      FloatFormat format, FloatFormat arithmetic, std::vector<ReportRow>& rows) {
   const TapError e = tap_error(golden, candidate, format);
   const TapError b = tap_error(golden, baseline, format);
   const std::string& tap = golden.name;
   rows.push_back(gated_row(tap, "max_abs", e.max_abs, b.max_abs,
-                           gate_bound(b.max_abs, max_abs_floor(e.max_abs_golden, format), GateOrder::linear),
+                           gate_bound(b.max_abs, max_abs_floor(e.max_abs_golden, arithmetic), GateOrder::linear),
                            format_index(golden.shape, e.max_abs_at), ""));
   rows.push_back(gated_row(tap, "sqrt_nmse", std::sqrt(e.nmse), std::sqrt(b.nmse),
-                           gate_bound(std::sqrt(b.nmse), relative_rms_floor(format), GateOrder::linear), "", ""));
+                           gate_bound(std::sqrt(b.nmse), relative_rms_floor(arithmetic), GateOrder::linear), "", ""));
   rows.push_back(reported_row(tap, "max_ulps", e.max_ulps, b.max_ulps, format_index(golden.shape, e.max_ulps_at),
                               "ULP " + to_string(format)));
   return e.max_abs_golden;
 }
 
-// Logits are FP32 activations: their KL floor comes from their FP32 max-abs floor.
+// The KL floor comes from the logits' max-abs floor in the arithmetic's ULPs.
 void add_logit_rows(const TapTensor& golden, const TapTensor& candidate, const TapTensor& baseline,
-                    double max_abs_golden, std::vector<ReportRow>& rows) {
+                    double max_abs_golden, FloatFormat arithmetic, std::vector<ReportRow>& rows) {
   const LogitMetrics e = logit_metrics(golden, candidate);
   const LogitMetrics b = logit_metrics(golden, baseline);
-  const double floor = kl_floor(max_abs_floor(max_abs_golden, FloatFormat::f32));
+  const double floor = kl_floor(max_abs_floor(max_abs_golden, arithmetic));
   const std::string& tap = golden.name;
   rows.push_back(gated_row(tap, "kl_mean", e.kl_mean, b.kl_mean, gate_bound(b.kl_mean, floor, GateOrder::quadratic),
                            "", "nats"));
@@ -80,8 +80,9 @@ FidelityReport build_fidelity_report(const TapSet& golden, const TapSet& candida
     if (!measurable) continue;
     const TapTensor& c = *find_tap(candidate, g.name);
     const TapTensor& b = *find_tap(baseline, g.name);
-    const double max_abs_golden = add_value_rows(g, c, b, ulp_format_of_tap(g.name, options.kv_format), report.rows);
-    if (g.name == "logits") add_logit_rows(g, c, b, max_abs_golden, report.rows);
+    const double max_abs_golden = add_value_rows(g, c, b, ulp_format_of_tap(g.name, options.kv_format),
+                                                  options.arithmetic, report.rows);
+    if (g.name == "logits") add_logit_rows(g, c, b, max_abs_golden, options.arithmetic, report.rows);
   }
   return report;
 }

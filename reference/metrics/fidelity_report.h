@@ -31,7 +31,12 @@ struct FidelityReport {
 };
 
 struct ReportOptions {
-  FloatFormat kv_format = FloatFormat::f32;  // k and v taps count ULPs in the KV storage format
+  FloatFormat kv_format = FloatFormat::f32;   // k and v taps count ULPs in the KV storage format
+  // The bounds' rounding floors are ULPs of the arithmetic, never of a storage format:
+  // the baseline already stores weights and K/V exactly as the engine does, so storage
+  // rounding is inside the baseline's error and only the arithmetic's own last
+  // roundings need a floor. (A floor in BF16 ULPs would let a K tap be 8x the baseline.)
+  FloatFormat arithmetic = FloatFormat::f32;
 };
 
 // Every golden tap, in the golden's order. The baseline is produced by kvfid itself, so

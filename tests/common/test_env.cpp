@@ -1,5 +1,6 @@
 #include "tests/common/test_env.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
@@ -27,6 +28,13 @@ std::optional<std::string> stories260k_path() {
   fs::path p = fs::path(source_dir()).parent_path() / "shared" / "models" / "stories260K.bin";
   if (fs::exists(p)) return p.string();
   return std::nullopt;
+}
+
+std::string param_name(const std::string& label) {
+  std::string name = label;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
 }
 
 std::uint64_t test_seed() {

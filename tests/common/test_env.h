@@ -21,6 +21,9 @@ inline constexpr const char* kStoriesMissing =
 
 // Seed for randomized tests: KVFID_SEED overrides the fixed default. Tests print it
 // on failure (SCOPED_TRACE(seed_trace())) so any failure can be replayed.
+// A gtest parameter name from a label such as "tiny-qwen2" (gtest allows [A-Za-z0-9_]).
+std::string param_name(const std::string& label);
+
 inline constexpr std::uint64_t kDefaultSeed = 20261123;
 std::uint64_t test_seed();
 std::string seed_trace();

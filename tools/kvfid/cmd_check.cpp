@@ -12,17 +12,11 @@ namespace kvfid::cli {
 
 namespace {
 
-Backend backend_from_string(const std::string& s) {
-  if (s == "twin") return Backend::twin;
-  if (s == "cuda") return Backend::cuda;
-  throw InputError("--engine", "unknown engine '" + s + "' (expected twin or cuda)");
-}
-
 int run_check(const ParsedArgs& args) {
   const std::string golden_dir = args.str("golden");
   const std::string model_path = args.str("model");
   EngineOptions engine;
-  engine.backend = backend_from_string(args.str("engine"));
+  engine.backend = backend_from_string(args.str("engine"), "--engine");
   engine.weights = float_format_from_string(args.str_or("weights", "f32"), "--weights");
   engine.kv = float_format_from_string(args.str_or("kv", "f32"), "--kv");
   const long long chunk = args.integer_or("chunk", 0);

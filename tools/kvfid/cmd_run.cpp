@@ -13,16 +13,10 @@
 namespace kvfid::cli {
 namespace {
 
-Backend backend_from_string(const std::string& s) {
-  if (s == "twin") return Backend::twin;
-  if (s == "cuda") return Backend::cuda;
-  throw InputError("--engine", "unknown engine '" + s + "' (expected twin or cuda)");
-}
-
 int run_engine(const ParsedArgs& args) {
   if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
   EngineOptions options;
-  options.backend = backend_from_string(args.str_or("engine", "twin"));
+  options.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
   options.weights = float_format_from_string(args.str_or("weights", "f32"), "--weights");
   options.kv = float_format_from_string(args.str_or("kv", "f32"), "--kv");
   const long long chunk = args.integer_or("chunk", 0);

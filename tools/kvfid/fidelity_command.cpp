@@ -71,7 +71,7 @@ int report_fidelity(const FidelityRun& run, const TapSet& candidate, const Parse
   const TapSelection selection = golden_tap_selection(run.golden);
   const TapSet baseline = emulated_forward(run.model, run.golden.tokens, e, selection);
   const TapSet golden = in_canonical_order(run.golden.taps, run.model.config, int(run.golden.tokens.size()), selection);
-  const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {e.kv});
+  const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {e.kv, e.arithmetic});
 
   std::cout << format_report_table(report);
   if (args.has("json")) {

@@ -105,12 +105,7 @@ TEST_P(BoundOnShape, LayerLocalHoldsAgainstExtendedPrecision) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, BoundOnShape, ::testing::ValuesIn(synthetic_shape_names()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n)
-                             if (ch == '-') ch = '_';
-                           return n;
-                         });
+                         [](const auto& info) { return test::param_name(info.param); });
 
 }  // namespace
 }  // namespace kvfid

@@ -102,12 +102,8 @@ TEST_P(Fixture, ResidualStreamHasMassiveDimensions) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Synthetic, Fixture, ::testing::ValuesIn(synthetic_shape_names()), [](const auto& info) {
-  std::string n = info.param;
-  for (char& ch : n)
-    if (ch == '-') ch = '_';
-  return n;
-});
+INSTANTIATE_TEST_SUITE_P(Synthetic, Fixture, ::testing::ValuesIn(synthetic_shape_names()),
+                         [](const auto& info) { return test::param_name(info.param); });
 
 }  // namespace
 }  // namespace kvfid

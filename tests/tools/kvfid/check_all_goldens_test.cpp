@@ -1,0 +1,86 @@
+// kvfid check --engine twin against every committed golden short enough to run in CI,
+// with weights and KV cache both stored in each of f32, f16 and bf16: the engine's
+// CPU twin must pass the fidelity gate (exit 0) on all of them.
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "reference/golden/golden_io.h"
+#include "tests/common/run_cli.h"
+#include "tests/common/test_env.h"
+
+namespace kvfid {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Goldens over more tokens (the 256- and 512-token ones) are left to the GPU script;
+// at most 128 keeps this whole file to tens of seconds on 2 cores.
+constexpr std::size_t kMaxTokens = 128;
+
+struct GoldenCase {
+  std::string dir;    // relative to golden/
+  std::string model;  // the manifest's model, relative to the project root
+};
+
+nlohmann::json read_manifest(const fs::path& dir) {
+  std::ifstream in(dir / kGoldenManifestFile);
+  return nlohmann::json::parse(in);
+}
+
+std::vector<std::string> short_goldens() {
+  std::vector<std::string> out;
+  if (!fs::is_directory(test::golden_dir())) return out;
+  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(test::golden_dir())) {
+    if (!entry.is_directory() || !fs::exists(entry.path() / kGoldenManifestFile)) continue;
+    if (read_manifest(entry.path()).at("tokens").size() <= kMaxTokens)
+      out.push_back(fs::relative(entry.path(), test::golden_dir()).generic_string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class CheckAllGoldens : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(CheckAllGoldens, TwinPasses) {
+  const auto& [golden, format] = GetParam();
+  const fs::path dir = fs::path(test::golden_dir()) / golden;
+  const std::string model_rel = read_manifest(dir).at("model").get<std::string>();
+  const fs::path model = fs::path(test::source_dir()) / model_rel;
+  if (!fs::exists(model)) {
+    // Only the shared real model may be absent (a fresh clone has no ../shared).
+    ASSERT_EQ(model_rel.rfind("../shared/", 0), 0u) << model << " missing";
+    GTEST_SKIP() << test::kStoriesMissing;
+  }
+  const auto r = test::run_kvfid({"check", "--model", model.string(), "--golden", dir.string(), "--engine", "twin",
+                                  "--weights", format, "--kv", format});
+  EXPECT_EQ(r.exit_code, 0) << golden << " --weights " << format << " --kv " << format << "\n" << r.out << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Committed, CheckAllGoldens,
+                         ::testing::Combine(::testing::ValuesIn(short_goldens()),
+                                            ::testing::Values("f32", "f16", "bf16")),
+                         [](const auto& info) {
+                           std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                           for (char& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return n;
+                         });
+
+// The list comes from the committed golden/ tree; an empty list would make the
+// parameterized test vanish silently.
+TEST(CheckAllGoldensList, FindsTheFixtureGoldens) {
+  const std::vector<std::string> found = short_goldens();
+  for (const char* expected : {"tiny-llama/short", "tiny-mqa/medium", "tiny-qwen2/short"})
+    EXPECT_NE(std::find(found.begin(), found.end(), expected), found.end()) << expected;
+}
+
+}  // namespace
+}  // namespace kvfid

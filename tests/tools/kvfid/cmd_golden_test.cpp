@@ -1,0 +1,193 @@
+// kvfid golden through the built binary: a golden folder that reads back with the
+// right taps and a complete manifest, the same bytes on every run, and bad input
+// refused with exit 2, one stderr line naming the culprit, and nothing written.
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "reference/golden/golden_io.h"
+#include "reference/io/load_model.h"
+#include "reference/io/prompt.h"
+#include "tests/common/model_files.h"
+#include "tests/common/run_cli.h"
+#include "tests/common/test_env.h"
+#include "tests/tools/kvfid/safetensors_bytes.h"
+
+namespace kvfid {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kBadInput = 2;
+constexpr int kDefaultPrecisionBits = 128;  // kvfid golden's documented --bits default
+
+std::string tiny_llama() { return test::fixtures_dir() + "/tiny-llama"; }
+std::string short_prompt() { return test::fixtures_dir() + "/prompts/short.tokens"; }
+std::string committed_short_golden() { return test::golden_dir() + "/tiny-llama/short"; }
+
+std::set<std::string> entries(const std::string& dir) {
+  std::set<std::string> names;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+  return names;
+}
+
+TEST(CmdGolden, WritesAGoldenThatReadsBackWithItsManifest) {
+  const std::string out = test::scratch_dir("cmd_golden_ok") + "/g";
+  const std::vector<int> tokens = {39, 113, 89, 42, 2};
+  const auto r = test::run_kvfid({"golden", "--model", tiny_llama(), "--tokens", "39,113,89,42,2", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(entries(out), (std::set<std::string>{kGoldenTensorsFile, kGoldenManifestFile}));
+
+  const Golden g = read_golden(out);
+  const Model model = load_model(tiny_llama());
+  const std::vector<TapSpec> specs = tap_specs(model.config, int(tokens.size()), TapSelection::all);
+  ASSERT_EQ(g.taps.size(), specs.size());
+  std::int64_t numel = 0;
+  for (const TapSpec& s : specs) {
+    const TapTensor* t = find_tap(g.taps, s.name);
+    ASSERT_NE(t, nullptr) << s.name;
+    EXPECT_EQ(t->shape, s.shape) << s.name;
+    numel += t->numel();
+  }
+  EXPECT_EQ(g.manifest.at("model"), tiny_llama());
+  EXPECT_EQ(g.manifest.at("model_sha256"), model.sha256);
+  EXPECT_EQ(g.manifest.at("model_sha256").get<std::string>().size(), 64u);
+  EXPECT_EQ(g.tokens, tokens);
+  EXPECT_EQ(g.manifest.at("taps"), "all");
+  const nlohmann::json& cert = g.manifest.at("certification");
+  EXPECT_GE(g.manifest.at("precision_bits").get<int>(), kDefaultPrecisionBits);
+  EXPECT_EQ(g.manifest.at("precision_bits"), cert.at("precision_bits"));
+  EXPECT_EQ(cert.at("values_certified").get<std::int64_t>(), numel) << "every tap value is certified";
+  EXPECT_GE(cert.at("attempts").get<int>(), 1);
+}
+
+TEST(CmdGolden, LogitsOnlyWritesOnlyTheLogits) {
+  const std::string out = test::scratch_dir("cmd_golden_logits") + "/g";
+  const auto r = test::run_kvfid({"golden", "--model", tiny_llama(), "--tokens", "1,2,3", "--out", out, "--taps", "logits"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Golden g = read_golden(out);
+  ASSERT_EQ(g.taps.size(), 1u);
+  EXPECT_EQ(g.taps[0].name, "logits");
+  EXPECT_EQ(g.taps[0].shape, (std::vector<std::int64_t>{3, 256}));
+  EXPECT_EQ(g.manifest.at("taps"), "logits");
+}
+
+// The golden is a function of (model, tokens, taps) only: two runs, with different
+// thread counts, give the same bytes, and those are the committed golden's.
+TEST(CmdGolden, SameInputGivesByteIdenticalTensors) {
+  const std::string dir = test::scratch_dir("cmd_golden_twice");
+  for (const std::string threads : {"0", "1"}) {
+    const auto r = test::run_kvfid(
+        {"golden", "--model", tiny_llama(), "--prompt", short_prompt(), "--out", dir + "/t" + threads, "--threads", threads});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const std::string first = test::read_bytes(dir + "/t0/" + kGoldenTensorsFile);
+  EXPECT_FALSE(first.empty());
+  EXPECT_TRUE(first == test::read_bytes(dir + "/t1/" + kGoldenTensorsFile)) << "two runs differ";
+  EXPECT_TRUE(first == test::read_bytes(committed_short_golden() + "/" + kGoldenTensorsFile))
+      << "differs from the committed golden of the same model and prompt";
+}
+
+// Each refusal: exit 2, exactly one stderr line holding `culprit` and `problem`, and the
+// scratch folder exactly as it was (no --out folder, no temporary sibling).
+class CmdGoldenRefusal : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::scratch_dir("cmd_golden_refusal");
+    out_ = dir_ + "/g";
+  }
+  void expect_refusal(const std::vector<std::string>& args, const std::string& culprit, const std::string& problem) {
+    const std::set<std::string> before = entries(dir_);
+    std::vector<std::string> argv = {"golden"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const test::CliResult r = test::run_kvfid(argv);
+    EXPECT_EQ(r.exit_code, kBadInput) << r.err;
+    const std::vector<std::string> lines = test::split_lines(r.err);
+    ASSERT_EQ(lines.size(), 1u) << r.err;
+    EXPECT_NE(lines[0].find(culprit), std::string::npos) << "'" << culprit << "' not in: " << lines[0];
+    EXPECT_NE(lines[0].find(problem), std::string::npos) << "'" << problem << "' not in: " << lines[0];
+    EXPECT_EQ(r.out, "");
+    EXPECT_FALSE(fs::exists(out_));
+    EXPECT_EQ(entries(dir_), before) << "something was written beside --out";
+  }
+  std::string dir_;
+  std::string out_;
+};
+
+TEST_F(CmdGoldenRefusal, TokenOutOfRange) {
+  expect_refusal({"--model", tiny_llama(), "--tokens", "1,256,3", "--out", out_}, "--tokens", "out of range");
+}
+
+TEST_F(CmdGoldenRefusal, TokenOutOfRangeInAPromptFile) {
+  const std::string prompt = dir_ + "/bad.tokens";
+  test::write_bytes(prompt, "# one id past tiny-llama's vocab of 256\n5, 256\n");
+  expect_refusal({"--model", tiny_llama(), "--prompt", prompt, "--out", out_}, prompt, "out of range");
+}
+
+TEST_F(CmdGoldenRefusal, MoreTokensThanTheContext) {
+  std::string ids = "1";
+  for (int i = 1; i < 257; ++i) ids += ",1";  // tiny-llama's max_seq is 256
+  expect_refusal({"--model", tiny_llama(), "--tokens", ids, "--out", out_}, "--tokens", "exceed the model's context");
+}
+
+TEST_F(CmdGoldenRefusal, EmptyTokenList) {
+  expect_refusal({"--model", tiny_llama(), "--tokens", "", "--out", out_}, "--tokens", "no tokens");
+}
+
+TEST_F(CmdGoldenRefusal, BothTokensAndPrompt) {
+  expect_refusal({"--model", tiny_llama(), "--tokens", "1,2", "--prompt", short_prompt(), "--out", out_}, "--prompt",
+                 "exactly one");
+}
+
+TEST_F(CmdGoldenRefusal, GarbageModelFile) {
+  const std::string model = dir_ + "/garbage.bin";
+  test::write_bytes(model, std::string(4096, '\x5a'));
+  // Which header check trips first depends on the garbage, so only the file is required.
+  expect_refusal({"--model", model, "--tokens", "1,2", "--out", out_}, model, model);
+}
+
+TEST_F(CmdGoldenRefusal, ModelWithANaNWeight) {
+  const std::string model = dir_ + "/nan-model";
+  fs::copy(tiny_llama(), model);
+  const std::string weights = model + "/model.safetensors";
+  std::string bytes = test::read_bytes(weights);
+  const std::string tensor = "model.layers.0.self_attn.q_proj.weight";
+  const test::TensorBytes where = test::locate_tensor(bytes, tensor);
+  ASSERT_EQ(where.dtype, "F32");
+  constexpr std::size_t kElement = 5;
+  ASSERT_GT(where.size, 4 * kElement);
+  const unsigned char quiet_nan_f32[4] = {0x00, 0x00, 0xc0, 0x7f};  // 0x7fc00000, little-endian
+  for (int i = 0; i < 4; ++i) bytes[where.offset + 4 * kElement + i] = char(quiet_nan_f32[i]);
+  test::write_bytes(weights, bytes);
+  expect_refusal({"--model", model, "--tokens", "1,2", "--out", out_}, weights, "NaN");
+}
+
+TEST_F(CmdGoldenRefusal, OutputFolderUnderARegularFile) {
+  // Tests may run as root, where permission bits do not stop writes; a regular file
+  // as the parent makes the folder unwritable for everyone.
+  const std::string file = dir_ + "/plain-file";
+  test::write_bytes(file, "not a folder\n");
+  const std::set<std::string> before = entries(dir_);
+  const std::string out = file + "/g";
+  const auto r = test::run_kvfid({"golden", "--model", tiny_llama(), "--tokens", "1,2", "--out", out});
+  EXPECT_EQ(r.exit_code, kBadInput) << r.err;
+  const std::vector<std::string> lines = test::split_lines(r.err);
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find(out), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("parent folder does not exist"), std::string::npos) << lines[0];
+  EXPECT_EQ(entries(dir_), before);
+  EXPECT_EQ(test::read_bytes(file), "not a folder\n");
+}
+
+TEST_F(CmdGoldenRefusal, UnknownTapsValue) {
+  expect_refusal({"--model", tiny_llama(), "--tokens", "1,2", "--out", out_, "--taps", "some"}, "--taps",
+                 "unknown tap selection");
+}
+
+}  // namespace
+}  // namespace kvfid

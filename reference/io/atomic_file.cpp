@@ -52,17 +52,29 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   }
 }
 
-void write_files_atomic(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files) {
+namespace {
+
+// "out/" names the folder "out".
+fs::path folder_path(const std::string& dir) {
+  fs::path target = fs::path(dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();
+  return target;
+}
+
+}  // namespace
+
+void check_output_folder(const std::string& dir) {
   std::error_code ec;
-  fs::path target(dir);
-  fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (target.filename().empty()) {  // "out/" names the folder "out"
-    target = target.parent_path();
-    parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  }
+  const fs::path target = folder_path(dir);
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   if (!fs::is_directory(parent, ec)) throw InputError(dir, "parent folder does not exist");
   if (fs::exists(target, ec) && !fs::is_directory(target, ec)) throw InputError(dir, "exists and is not a folder");
+}
 
+void write_files_atomic(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files) {
+  check_output_folder(dir);
+  std::error_code ec;
+  const fs::path target = folder_path(dir);
   const fs::path staging = temp_name(target.string());
   fs::remove_all(staging, ec);
   if (!fs::create_directory(staging, ec))

@@ -10,6 +10,11 @@ namespace kvfid {
 // Throws InputError(path, ...) when the folder is missing or not writable.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
+// The folder write_files_atomic(dir, ...) needs: its parent exists and `dir` is not a
+// file. Commands call it before long work so bad output paths fail fast. Throws
+// InputError(dir, ...).
+void check_output_folder(const std::string& dir);
+
 // Writes several files into `dir` so that a failure leaves none of them: all are
 // written to a temporary sibling folder first, then moved into `dir` (created if
 // missing). Names are plain file names, no slashes.

@@ -1,9 +1,9 @@
 // kvfid convert: any supported model -> a Hugging Face style folder.
-#include <filesystem>
 #include <iostream>
 
 #include "reference/formats/float_format.h"
 #include "reference/io/hf.h"
+#include "reference/io/atomic_file.h"
 #include "reference/io/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/model/rope_permute.h"
@@ -12,22 +12,11 @@
 namespace kvfid::cli {
 
 namespace {
-namespace fs = std::filesystem;
-
-// write_hf_model checks this too; checking first fails fast instead of after a long load.
-void check_out_folder(const std::string& out) {
-  std::error_code ec;
-  fs::path target = fs::path(out).lexically_normal();
-  if (target.filename().empty()) target = target.parent_path();  // "out/" names the folder "out"
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent, ec)) throw InputError(out, "parent folder does not exist");
-  if (fs::exists(target, ec) && !fs::is_directory(target, ec)) throw InputError(out, "exists and is not a folder");
-}
 
 int run_convert(const ParsedArgs& args) {
   const std::string out = args.str("out");
   const FloatFormat storage = float_format_from_string(args.str_or("dtype", "f32"), "--dtype");
-  check_out_folder(out);
+  check_output_folder(out);
   std::cerr << "kvfid convert: loading " << args.str("model") << '\n';
   const Model model = permute_to_rotate_half(load_model(args.str("model")));
   std::cerr << "kvfid convert: writing " << out << '\n';

@@ -1,12 +1,12 @@
 // kvfid golden: the certified MPFR forward of a model over a token list, written as a
 // golden folder (golden.safetensors + manifest.json).
-#include <filesystem>
 #include <iostream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "reference/golden/golden_io.h"
+#include "reference/io/atomic_file.h"
 #include "reference/io/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
@@ -19,18 +19,6 @@ namespace kvfid::cli {
 extern const CommandSpec kGoldenCommand;
 
 namespace {
-namespace fs = std::filesystem;
-
-// write_golden checks this too; checking first refuses before a long computation
-// (and before its progress lines) instead of after it.
-void check_out_folder(const std::string& out) {
-  std::error_code ec;
-  fs::path target = fs::path(out).lexically_normal();
-  if (target.filename().empty()) target = target.parent_path();  // "out/" names the folder "out"
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent, ec)) throw InputError(out, "parent folder does not exist");
-  if (fs::exists(target, ec) && !fs::is_directory(target, ec)) throw InputError(out, "exists and is not a folder");
-}
 
 // The command line in a canonical form (options in the order --help lists them), for the
 // manifest: enough to rerun the same computation.
@@ -57,7 +45,7 @@ int run_golden(const ParsedArgs& args) {
   options.precision_bits = int(bits);
   options.threads = int(threads);
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
-  check_out_folder(args.str("out"));
+  check_output_folder(args.str("out"));
 
   const std::string model_path = args.str("model");
   const Model model = load_model(model_path);

@@ -68,7 +68,7 @@ struct CudaEngine::State {
   std::vector<std::pair<void*, int>> seqs;  // cache (KvLayout) and capacity
   int max_capacity = 0;
   // Step buffers, rows-major as in the twin.
-  Grow<float> x, xn, q, k, v, att, h1, h3, logits, stats, partial;
+  Grow<float> x, xn, q, k, v, att, h1, h3, logits, logprobs, stats, partial;
   Grow<int> tokens;
   Grow<RowInfo> rows;
   std::vector<RowInfo> rows_host;
@@ -268,6 +268,17 @@ void CudaEngine::copy_logits(int rows, std::vector<float>& logits) const {
   to_host(logits, s_->logits.p, std::size_t(rows) * s_->c.vocab);
 }
 
+void CudaEngine::copy_logprobs(int rows, std::vector<float>& logprobs) {
+  State& s = *s_;
+  const std::size_t count = std::size_t(rows) * s.c.vocab;
+  float* lp = s.logprobs.get(count);
+  if (rows > 0) {  // no kernel may be launched with an empty grid
+    kernels::log_softmax_kernel<<<rows, num::kLogSoftmaxThreads>>>(s.logits.p, s.c.vocab, lp);
+    KVFID_LAUNCHED("log_softmax_kernel");
+  }
+  to_host(logprobs, lp, count);
+}
+
 void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
   State& s = *s_;
   const int n = int(rows.size());
@@ -344,6 +355,10 @@ class CudaBackend final : public EngineBackend {
   void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) override {
     engine_.forward(rows, want_taps, &out);
     engine_.copy_logits(int(rows.size()), out.logits);
+  }
+
+  void log_softmax(const StepOutput& last, std::vector<float>& logprobs) override {
+    engine_.copy_logprobs(int(last.logits.size() / packed_.config.vocab), logprobs);
   }
 
  private:

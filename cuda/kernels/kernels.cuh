@@ -5,6 +5,7 @@
 
 #include "cuda/common/attention_math.h"
 #include "cuda/common/kv_layout.h"
+#include "cuda/common/log_softmax.h"
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
 
@@ -359,6 +360,28 @@ __global__ void __launch_bounds__(kAttnThreads) attn_prefill_kernel(AttnArgs a, 
     stats[(head0 + threadIdx.x) * 2] = run_m[threadIdx.x];
     stats[(head0 + threadIdx.x) * 2 + 1] = run_l[threadIdx.x];
   }
+}
+
+// One block per row: logprobs[r, :] = log-softmax of logits[r, :] in log_softmax.h's order.
+__global__ void __launch_bounds__(num::kLogSoftmaxThreads)
+    log_softmax_kernel(const float* logits, int vocab, float* logprobs) {
+  __shared__ float warps[num::kLogSoftmaxWarps];  // per-warp maxima, then sums
+  __shared__ float row_max, log_sum;
+  const int t = threadIdx.x, warp = t / num::kWarp, lane = t % num::kWarp;
+  const float* x = logits + std::size_t(blockIdx.x) * vocab;
+  const float wm = num::butterfly_device<num::Max>(num::log_softmax_thread_max(x, vocab, t));
+  if (lane == 0) warps[warp] = wm;
+  __syncthreads();
+  if (t == 0) row_max = num::fold_warps<num::Max>(warps);
+  __syncthreads();
+  const float m = row_max;
+  const float ws = num::butterfly_device<num::Add>(num::log_softmax_thread_sum(x, vocab, t, m));
+  if (lane == 0) warps[warp] = ws;
+  __syncthreads();
+  if (t == 0) log_sum = num::log_portable(num::fold_warps<num::Add>(warps));
+  __syncthreads();
+  float* out = logprobs + std::size_t(blockIdx.x) * vocab;
+  for (int k = t; k < vocab; k += num::kLogSoftmaxThreads) out[k] = num::log_softmax_value(x[k], m, log_sum);
 }
 
 }  // namespace kvfid::kernels

@@ -1,4 +1,5 @@
-// The CUDA engine against the twin, bit for bit, on every prefill/decode path. Skips
+// The CUDA engine against the twin, bit for bit, on every prefill/decode path (the tap
+// sets include the engine's logprobs, so the log-softmax kernel is covered too). Skips
 // with the reason when this build has no CUDA or the machine no device.
 #include <gtest/gtest.h>
 
@@ -104,6 +105,37 @@ TEST(GpuEngine, BatchedDecodeMatchesTwinAlone) {
   for (int i = 0; i < int(lengths.size()); ++i)
     for (int j = 0; j < V; ++j)
       ASSERT_EQ(num::bits_of(out.logits[std::size_t(i) * V + j]), num::bits_of(alone[i][j])) << "sequence " << i << " logit " << j;
+}
+
+// Engine::logprobs on the GPU (the log-softmax kernel over the device logits) equals the
+// twin's, bit for bit, after a mixed prefill step and after batched decode steps. The
+// vocabulary of 3001 gives each of the row's 256 threads several elements and a ragged
+// end; the prefill row count (35) exercises many blocks.
+TEST(GpuEngine, LogprobsMatchTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  ModelConfig c = test::tiny_config(4, 2, 16, RopeStyle::interleaved, false);
+  c.vocab = 3001;
+  const Model m = test::tiny_model(c, test::test_seed());
+  Engine gpu(m, options(Backend::cuda, FloatFormat::f16, FloatFormat::bf16, 0));
+  Engine twin(m, options(Backend::twin, FloatFormat::f16, FloatFormat::bf16, 0));
+  std::vector<SequenceInput> step = {{0, test::prompt_tokens(30, c.vocab, 7)}, {1, test::prompt_tokens(5, c.vocab, 8)}};
+  for (int s = 0; s < 2; ++s) {
+    ASSERT_EQ(gpu.add_sequence(64), s);
+    ASSERT_EQ(twin.add_sequence(64), s);
+  }
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE("step " + std::to_string(round));
+    gpu.step(step);
+    twin.step(step);
+    const std::vector<float>& expected = twin.logprobs();
+    const std::vector<float>& actual = gpu.logprobs();
+    ASSERT_EQ(actual.size(), expected.size());
+    ASSERT_EQ(actual.size(), std::size_t(round == 0 ? 35 : 2) * c.vocab);
+    for (std::size_t j = 0; j < expected.size(); ++j)
+      ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "logprob " << j;
+    step = {{1, {round + 1}}, {0, {2 * round + 5}}};
+  }
 }
 
 }  // namespace

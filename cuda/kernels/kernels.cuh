@@ -16,8 +16,15 @@ using num::Storage;
 
 inline constexpr int kMatvecWarps = 8;           // output rows per block, one warp each
 inline constexpr int kTokTile = 8;               // tokens a warp applies a weight row to
+inline constexpr int kLoadsAhead = 4;            // decode: 16-byte weight loads a lane issues before using them
 inline constexpr int kAttnThreads = num::kSplit; // one thread per key of a split
 inline constexpr int kHeadChunk = 8;             // query heads scored per pass over a key
+inline constexpr int kOutTile = 4;               // value outputs a thread accumulates together
+inline constexpr int kKeyTile = 4;               // keys whose values a thread loads before using them
+// Attention blocks resident per SM the register allocation must allow (at most 64
+// registers a thread): a 32K-token decode step has 4 KV heads x 128 splits = 512
+// blocks, about 4 per SM of an H100.
+inline constexpr int kAttnBlocksPerSm = 4;
 
 // Where a step row's token lives: its sequence's cache and position.
 struct RowInfo {
@@ -26,22 +33,43 @@ struct RowInfo {
   int pos;
 };
 
+// kVec consecutive elements as stored: one 16-byte load for FP16/BF16, two for FP32
+// (p aligned to 16 bytes). Loading and decoding are separate so that a lane can issue
+// several loads before it waits for the first.
 template <Fmt W>
-__device__ __forceinline__ void load8(const typename Storage<W>::T* p, float* out) {
+struct Raw8 {
+  uint4 u[W == Fmt::f32 ? 2 : 1];
+};
+
+template <Fmt W>
+__device__ __forceinline__ Raw8<W> load_raw8(const typename Storage<W>::T* p) {
+  Raw8<W> r;
+#pragma unroll
+  for (int i = 0; i < (W == Fmt::f32 ? 2 : 1); ++i) r.u[i] = reinterpret_cast<const uint4*>(p)[i];
+  return r;
+}
+
+template <Fmt W>
+__device__ __forceinline__ void decode8(const Raw8<W>& r, float* out) {
   if constexpr (W == Fmt::f32) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0];
-    const float4 b = reinterpret_cast<const float4*>(p)[1];
-    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
-    out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      out[4 * i] = __uint_as_float(r.u[i].x), out[4 * i + 1] = __uint_as_float(r.u[i].y);
+      out[4 * i + 2] = __uint_as_float(r.u[i].z), out[4 * i + 3] = __uint_as_float(r.u[i].w);
+    }
   } else {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    const unsigned int words[4] = {u.x, u.y, u.z, u.w};
+    const unsigned int words[4] = {r.u[0].x, r.u[0].y, r.u[0].z, r.u[0].w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       out[2 * i] = Storage<W>::load(std::uint16_t(words[i] & 0xFFFFu));
       out[2 * i + 1] = Storage<W>::load(std::uint16_t(words[i] >> 16));
     }
   }
+}
+
+template <Fmt W>
+__device__ __forceinline__ void load8(const typename Storage<W>::T* p, float* out) {
+  decode8<W>(load_raw8<W>(p), out);
 }
 
 template <Fmt W>
@@ -62,50 +90,68 @@ __global__ void rmsnorm_kernel(const float* x, const float* w, float eps, int di
   for (int i = lane; i < dim; i += num::kWarp) y[std::size_t(r) * dim + i] = num::rms_apply(xr[i], inv, w[i]);
 }
 
+// acc[t] += w[base..base+8) . x[t, base..base+8) for the tile's tokens, fma in
+// increasing element order: one step of row_dot_lane.
+template <Fmt W, int kTokens>
+__device__ __forceinline__ void matvec_step(const Raw8<W>& raw, const float* xb, int cols, int base, int nt,
+                                            float* acc) {
+  float wv[num::kVec];
+  decode8<W>(raw, wv);
+#pragma unroll
+  for (int t = 0; t < kTokens; ++t)
+    if (t < nt) {
+      float xv[num::kVec];
+      load8<Fmt::f32>(xb + std::size_t(t) * cols + base, xv);
+#pragma unroll
+      for (int e = 0; e < num::kVec; ++e) acc[t] = num::fma(wv[e], xv[e], acc[t]);
+    }
+}
+
 // y[t, o] (=|+=) W[o, :] . x[t, :] (+ bias[o]). One warp per output row o, applied to
-// up to kTokTile tokens so the weights are read once per tile. Each (t, o) follows
-// row_dot_lane per lane and the butterfly; `vec` (cols a multiple of 8) only changes
-// how the same elements are loaded, not the order they are added in.
-template <Fmt W>
+// up to kTokens tokens so the weights are read once per tile (kTokens = 1 for decode,
+// which needs fewer registers). Each (t, o) follows row_dot_lane per lane and the
+// butterfly; `vec` (cols a multiple of 8) only changes how the same elements are
+// loaded -- 16 bytes at a time; for decode, kLoadsAhead steps' loads issued before the
+// first is used (a tile of 8 tokens has 64 fmas per load to hide it, and the registers
+// are better spent on occupancy) -- not the order they are added in.
+template <Fmt W, int kTokens>
 __global__ void __launch_bounds__(kMatvecWarps * num::kWarp)
     matvec_kernel(const typename Storage<W>::T* w, const float* x, const float* bias, float* y, int n, int rows,
                   int cols, bool accumulate, bool vec) {
   const int lane = threadIdx.x % num::kWarp;
   const int o = blockIdx.x * kMatvecWarps + threadIdx.x / num::kWarp;
-  const int t0 = blockIdx.y * kTokTile;
+  const int t0 = blockIdx.y * kTokens;
   if (o >= rows) return;  // uniform over the warp
-  const int nt = min(kTokTile, n - t0);
-  float acc[kTokTile];
+  const int nt = min(kTokens, n - t0);
+  float acc[kTokens];
 #pragma unroll
-  for (int t = 0; t < kTokTile; ++t) acc[t] = 0.0f;
+  for (int t = 0; t < kTokens; ++t) acc[t] = 0.0f;
   const auto* wr = w + std::size_t(o) * cols;
   const float* xb = x + std::size_t(t0) * cols;
   if (vec) {
-    for (int base = lane * num::kVec; base < cols; base += num::kRowStep) {
-      float wv[num::kVec];
-      load8<W>(wr + base, wv);
+    constexpr int kAhead = kTokens == 1 ? kLoadsAhead : 1;
+    int base = lane * num::kVec;
+    for (; base + (kAhead - 1) * num::kRowStep < cols; base += kAhead * num::kRowStep) {
+      Raw8<W> raw[kAhead];
 #pragma unroll
-      for (int t = 0; t < kTokTile; ++t)
-        if (t < nt) {
-          float xv[num::kVec];
-          load8<Fmt::f32>(xb + std::size_t(t) * cols + base, xv);
+      for (int a = 0; a < kAhead; ++a) raw[a] = load_raw8<W>(wr + base + a * num::kRowStep);
 #pragma unroll
-          for (int e = 0; e < num::kVec; ++e) acc[t] = num::fma(wv[e], xv[e], acc[t]);
-        }
+      for (int a = 0; a < kAhead; ++a) matvec_step<W, kTokens>(raw[a], xb, cols, base + a * num::kRowStep, nt, acc);
     }
+    for (; base < cols; base += num::kRowStep) matvec_step<W, kTokens>(load_raw8<W>(wr + base), xb, cols, base, nt, acc);
   } else {
     for (int base = lane * num::kVec; base < cols; base += num::kRowStep) {
       const int end = min(base + num::kVec, cols);
       for (int k = base; k < end; ++k) {
         const float wk = Storage<W>::load(wr[k]);
 #pragma unroll
-        for (int t = 0; t < kTokTile; ++t)
+        for (int t = 0; t < kTokens; ++t)
           if (t < nt) acc[t] = num::fma(wk, xb[std::size_t(t) * cols + k], acc[t]);
       }
     }
   }
 #pragma unroll
-  for (int t = 0; t < kTokTile; ++t)
+  for (int t = 0; t < kTokens; ++t)
     if (t < nt) {
       float d = num::butterfly_device<num::Add>(acc[t]);
       if (lane == 0) {
@@ -183,7 +229,11 @@ struct AttnShared {
 };
 
 // One split (keys [j0, j1)) for the `group` query heads sharing KV head kvh, by a block
-// of kSplit threads, thread t owning key j0 + t. The order is attention_math.h's.
+// of kSplit threads, thread t owning key j0 + t for the scores. The order is
+// attention_math.h's. The value sums: thread t owns outputs (h, d) number
+// t, t + kSplit, ... (consecutive threads, consecutive d: coalesced value loads) and
+// advances kOutTile of them together, key by key in increasing order, with kKeyTile
+// keys' values loaded ahead -- each output still one fma chain over j from +0.
 // emit(h, d, acc) receives each split value sum; sh.m and sh.l hold m_s and l_s.
 template <Fmt K, class Emit>
 __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>::T* kc,
@@ -199,11 +249,23 @@ __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>
     for (int hh = 0; hh < kHeadChunk; ++hh) s[hh] = 0.0f;
     if (valid) {
       const auto* kr = kc + lay.row(kvh, j);
-      for (int d = 0; d < hd; ++d) {
-        const float kd = Storage<K>::load(kr[d]);
+      if (hd % num::kVec == 0) {  // rows 16-byte aligned: the same elements, 8 per load
+        for (int d0 = 0; d0 < hd; d0 += num::kVec) {
+          float kd[num::kVec];
+          load8<K>(kr + d0, kd);
 #pragma unroll
-        for (int hh = 0; hh < kHeadChunk; ++hh)
-          if (h0 + hh < group) s[hh] = num::fma(sh.q[(h0 + hh) * hd + d], kd, s[hh]);
+          for (int e = 0; e < num::kVec; ++e)
+#pragma unroll
+            for (int hh = 0; hh < kHeadChunk; ++hh)
+              if (h0 + hh < group) s[hh] = num::fma(sh.q[(h0 + hh) * hd + d0 + e], kd[e], s[hh]);
+        }
+      } else {
+        for (int d = 0; d < hd; ++d) {
+          const float kd = Storage<K>::load(kr[d]);
+#pragma unroll
+          for (int hh = 0; hh < kHeadChunk; ++hh)
+            if (h0 + hh < group) s[hh] = num::fma(sh.q[(h0 + hh) * hd + d], kd, s[hh]);
+        }
       }
     }
 #pragma unroll
@@ -234,11 +296,38 @@ __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>
     for (int w = 1; w < num::kSplitWarps; ++w) l = l + sh.red[t * num::kSplitWarps + w];
     sh.l[t] = l;
   }
-  for (int idx = t; idx < group * hd; idx += blockDim.x) {
-    const int h = idx / hd, d = idx % hd;
-    float a = 0.0f;
-    for (int jj = j0; jj < j1; ++jj) a = num::fma(sh.p[h * num::kSplit + (jj - j0)], Storage<K>::load(vc[lay.row(kvh, jj) + d]), a);
-    emit(h, d, a);
+  const int outputs = group * hd;
+  const auto* v0 = vc + lay.row(kvh, j0);  // [keys, head_dim] of this split
+  for (int first = t; first < outputs; first += kAttnThreads * kOutTile) {
+    float acc[kOutTile];
+    const float* prob[kOutTile];            // p of the output's head, indexed by key - j0
+    const typename Storage<K>::T* col[kOutTile];  // v[.][d] of the output, indexed by (key - j0) * hd
+#pragma unroll
+    for (int i = 0; i < kOutTile; ++i) {
+      const int idx = min(first + i * kAttnThreads, outputs - 1);  // past the end: a harmless duplicate
+      acc[i] = 0.0f;
+      prob[i] = sh.p + (idx / hd) * num::kSplit;
+      col[i] = v0 + idx % hd;
+    }
+    for (int k0 = 0; k0 < j1 - j0; k0 += kKeyTile) {
+      const int nk = min(kKeyTile, j1 - j0 - k0);
+      float v[kKeyTile][kOutTile];
+#pragma unroll
+      for (int kk = 0; kk < kKeyTile; ++kk)
+#pragma unroll
+        for (int i = 0; i < kOutTile; ++i)
+          v[kk][i] = kk < nk ? Storage<K>::load(col[i][std::size_t(k0 + kk) * hd]) : 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < kKeyTile; ++kk)
+        if (kk < nk)
+#pragma unroll
+          for (int i = 0; i < kOutTile; ++i) acc[i] = num::fma(prob[i][k0 + kk], v[kk][i], acc[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < kOutTile; ++i) {
+      const int idx = first + i * kAttnThreads;
+      if (idx < outputs) emit(idx / hd, idx % hd, acc[i]);
+    }
   }
   __syncthreads();
 }
@@ -263,7 +352,7 @@ __device__ inline void load_q(const AttnArgs& a, const AttnShared& sh, int r, in
 // Flash-decoding: block (row, kv head, split) writes that split's (m, l, acc) to
 // partial [rows, n_heads, max_splits, 2 + head_dim].
 template <Fmt K>
-__global__ void __launch_bounds__(kAttnThreads) attn_decode_kernel(AttnArgs a, int max_splits, float* partial) {
+__global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_decode_kernel(AttnArgs a, int max_splits, float* partial) {
   using KT = typename Storage<K>::T;
   extern __shared__ float smem[];
   const int r = blockIdx.x, kvh = blockIdx.y, sp = blockIdx.z;
@@ -314,7 +403,7 @@ __global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, i
 // running state as it goes (online softmax); the same split values and the same fold
 // as decode + combine.
 template <Fmt K>
-__global__ void __launch_bounds__(kAttnThreads) attn_prefill_kernel(AttnArgs a, float* att, float* stats) {
+__global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_kernel(AttnArgs a, float* att, float* stats) {
   using KT = typename Storage<K>::T;
   extern __shared__ float smem[];
   const int r = blockIdx.x, kvh = blockIdx.y;

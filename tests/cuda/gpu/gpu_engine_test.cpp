@@ -58,7 +58,10 @@ TEST(GpuEngine, MatchesTwinOnAllPaths) {
     }
 }
 
-// GQA ratios 1, 2, 4, 7, odd-multiple head sizes, both RoPE styles.
+// GQA ratios 1, 2, 4, 7, 16, odd-multiple head sizes, both RoPE styles. The 16 x 72
+// shape gives the attention block more query heads than one scoring pass takes
+// (kHeadChunk) and more value outputs than one accumulation pass (kAttnThreads x
+// kOutTile = 1024).
 TEST(GpuEngine, MatchesTwinAcrossShapes) {
   SKIP_WITHOUT_CUDA();
   SCOPED_TRACE(test::seed_trace());
@@ -69,7 +72,7 @@ TEST(GpuEngine, MatchesTwinAcrossShapes) {
   };
   for (const Shape& s : {Shape{2, 2, 18, RopeStyle::interleaved, false}, Shape{4, 2, 54, RopeStyle::rotate_half, true},
                          Shape{4, 1, 18, RopeStyle::rotate_half, false}, Shape{7, 1, 10, RopeStyle::interleaved, true},
-                         Shape{14, 2, 64, RopeStyle::rotate_half, true}}) {
+                         Shape{14, 2, 64, RopeStyle::rotate_half, true}, Shape{16, 1, 72, RopeStyle::interleaved, false}}) {
     SCOPED_TRACE("heads " + std::to_string(s.heads) + "/" + std::to_string(s.kv_heads) + " head_dim " +
                  std::to_string(s.head_dim));
     const Model m = test::tiny_model(test::tiny_config(s.heads, s.kv_heads, s.head_dim, s.rope, s.bias), test::test_seed());

@@ -154,12 +154,30 @@ int most_splits(const std::vector<StepRow>& rows) {
   return splits;
 }
 
+int multiprocessors() {
+  static const int count = [] {
+    int c = 0;
+    KVFID_CUDA(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, 0));
+    return c;
+  }();
+  return count;
+}
+
+// Query heads per decode attention block: the whole group when (row, KV head, split)
+// blocks already number twice the multiprocessors, else the group spread over enough
+// blocks for that (a 4K-token step of a 4-KV-head model has only 64 such blocks).
+int decode_heads_per_block(int group, int blocks) {
+  const int wanted = 2 * multiprocessors();
+  if (blocks >= wanted) return group;
+  const int head_blocks = std::min(group, (wanted + blocks - 1) / blocks);
+  return (group + head_blocks - 1) / head_blocks;
+}
+
 template <Fmt K>
 void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, Grow<float>& partial, float* att,
                float* stats, int n_kv_heads) {
   const int hd = a.base.head_dim;
-  const std::size_t shared = kernels::AttnShared::floats(a.group, hd) * 4;
-  const std::size_t prefill_shared = shared + (std::size_t(a.group) * hd + 2 * a.group) * 4;
+  const std::size_t prefill_shared = (kernels::AttnShared::floats(a.group, hd) + std::size_t(a.group) * hd + 2 * a.group) * 4;
   // Beyond 48 KiB of dynamic shared memory a kernel must opt in (large GQA groups).
   static const bool opted_in = [&] {
     int limit = 0;
@@ -171,7 +189,11 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, G
   (void)opted_in;
   if (decode) {
     float* ws = partial.get(std::size_t(n) * a.n_heads * max_splits * (2 + hd));
-    kernels::attn_decode_kernel<K><<<dim3(n, n_kv_heads, max_splits), kernels::kAttnThreads, shared>>>(a, max_splits, ws);
+    const int per_block = decode_heads_per_block(a.group, n * n_kv_heads * max_splits);
+    const int head_blocks = (a.group + per_block - 1) / per_block;
+    const std::size_t shared = kernels::AttnShared::floats(per_block, hd) * 4;
+    kernels::attn_decode_kernel<K><<<dim3(n, n_kv_heads * head_blocks, max_splits), kernels::kAttnThreads, shared>>>(
+        a, max_splits, per_block, ws);
     KVFID_LAUNCHED("attn_decode_kernel");
     kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, att, stats);
     KVFID_LAUNCHED("attn_combine_kernel");

@@ -342,34 +342,43 @@ struct AttnArgs {
   float scale;
 };
 
-__device__ inline void load_q(const AttnArgs& a, const AttnShared& sh, int r, int kvh) {
+// The q rows of query heads head0 .. head0 + count of step row r into shared memory.
+__device__ inline void load_q(const AttnArgs& a, const AttnShared& sh, int r, int head0, int count) {
   const int hd = a.base.head_dim;
-  const float* src = a.q + (std::size_t(r) * a.n_heads + std::size_t(kvh) * a.group) * hd;
-  for (int i = threadIdx.x; i < a.group * hd; i += blockDim.x) sh.q[i] = src[i];
+  const float* src = a.q + (std::size_t(r) * a.n_heads + head0) * hd;
+  for (int i = threadIdx.x; i < count * hd; i += blockDim.x) sh.q[i] = src[i];
   __syncthreads();
 }
 
-// Flash-decoding: block (row, kv head, split) writes that split's (m, l, acc) to
-// partial [rows, n_heads, max_splits, 2 + head_dim].
+// Flash-decoding: block (row, kv head x head block, split) writes that split's
+// (m, l, acc) for up to heads_per_block of the KV head's query heads to
+// partial [rows, n_heads, max_splits, 2 + head_dim]. A query head's values do not
+// depend on which others share its block, so splitting a group over several blocks
+// (more blocks in flight when the context is short) changes no bit.
 template <Fmt K>
-__global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_decode_kernel(AttnArgs a, int max_splits, float* partial) {
+__global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
+    attn_decode_kernel(AttnArgs a, int max_splits, int heads_per_block, float* partial) {
   using KT = typename Storage<K>::T;
   extern __shared__ float smem[];
-  const int r = blockIdx.x, kvh = blockIdx.y, sp = blockIdx.z;
+  const int head_blocks = (a.group + heads_per_block - 1) / heads_per_block;
+  const int r = blockIdx.x, kvh = blockIdx.y / head_blocks, sp = blockIdx.z;
+  const int first = (blockIdx.y % head_blocks) * heads_per_block;  // within the group
+  const int count = min(heads_per_block, a.group - first);
   const RowInfo row = a.rows[r];
   if (sp >= num::split_count(row.pos + 1)) return;
   const int hd = a.base.head_dim;
   num::KvLayout lay = a.base;
   lay.capacity = row.capacity;
-  const AttnShared sh = AttnShared::carve(smem, a.group, hd);
-  load_q(a, sh, r, kvh);
+  const AttnShared sh = AttnShared::carve(smem, count, hd);
+  const int head0 = kvh * a.group + first;
+  load_q(a, sh, r, head0, count);
   const std::size_t stride = 2 + hd;
-  float* out = partial + ((std::size_t(r) * a.n_heads + std::size_t(kvh) * a.group) * max_splits + sp) * stride;
+  float* out = partial + ((std::size_t(r) * a.n_heads + head0) * max_splits + sp) * stride;
   const int j0 = sp * num::kSplit, j1 = min(j0 + num::kSplit, row.pos + 1);
   attn_split_block<K>(sh, static_cast<const KT*>(row.cache) + lay.k_offset(a.layer),
-                      static_cast<const KT*>(row.cache) + lay.v_offset(a.layer), lay, kvh, j0, j1, a.group, a.scale,
+                      static_cast<const KT*>(row.cache) + lay.v_offset(a.layer), lay, kvh, j0, j1, count, a.scale,
                       [&](int h, int d, float acc) { out[std::size_t(h) * max_splits * stride + 2 + d] = acc; });
-  if (threadIdx.x < a.group) {
+  if (threadIdx.x < count) {
     out[std::size_t(threadIdx.x) * max_splits * stride] = sh.m[threadIdx.x];
     out[std::size_t(threadIdx.x) * max_splits * stride + 1] = sh.l[threadIdx.x];
   }
@@ -415,7 +424,7 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_k
   float* run_acc = smem + AttnShared::floats(g, hd);  // [group, head_dim]
   float* run_m = run_acc + g * hd;                     // [group]
   float* run_l = run_m + g;                            // [group]
-  load_q(a, sh, r, kvh);
+  load_q(a, sh, r, kvh * g, g);
   const KT* kc = static_cast<const KT*>(row.cache) + lay.k_offset(a.layer);
   const KT* vc = static_cast<const KT*>(row.cache) + lay.v_offset(a.layer);
   const int splits = num::split_count(row.pos + 1);

@@ -110,6 +110,40 @@ TEST(GpuEngine, BatchedDecodeMatchesTwinAlone) {
       ASSERT_EQ(num::bits_of(out.logits[std::size_t(i) * V + j]), num::bits_of(alone[i][j])) << "sequence " << i << " logit " << j;
 }
 
+// Decode attention spreads a KV head's query heads over several blocks when a step has
+// few (row, KV head, split) blocks (cuda_backend.cu: decode_heads_per_block). With 7
+// query heads per KV head and 2 splits, batches of 1, 22 and 45 sequences give 2, 44
+// and 90 such blocks: on an H100 (132 SMs) 1, 2 and 3 query heads per block, the last
+// block of a group holding fewer. Each batch decodes twice on the GPU and the twin,
+// compared bit for bit.
+TEST(GpuEngine, DecodeHeadSpreadChangesNoBit) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = test::tiny_model(test::tiny_config(7, 1, 10, RopeStyle::interleaved, true), test::test_seed());
+  const int V = m.config.vocab;
+  for (int batch : {1, 22, 45}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    Engine gpu(m, options(Backend::cuda, FloatFormat::f16, FloatFormat::f16, 0));
+    Engine twin(m, options(Backend::twin, FloatFormat::f16, FloatFormat::f16, 0));
+    std::vector<SequenceInput> step;
+    for (int i = 0; i < batch; ++i) {
+      ASSERT_EQ(gpu.add_sequence(300), i);
+      ASSERT_EQ(twin.add_sequence(300), i);
+      step.push_back({i, test::prompt_tokens(250 + i % 20, V, test::test_seed() + i)});  // 1 or 2 splits
+    }
+    gpu.step(step);
+    twin.step(step);
+    for (int d = 0; d < 2; ++d) {
+      for (int i = 0; i < batch; ++i) step[i].tokens = {(i + 5 * d) % V};
+      const std::vector<float>& expected = twin.step(step).logits;
+      const std::vector<float>& actual = gpu.step(step).logits;
+      ASSERT_EQ(actual.size(), std::size_t(batch) * V);
+      for (std::size_t j = 0; j < expected.size(); ++j)
+        ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "decode " << d << " logit " << j;
+    }
+  }
+}
+
 // Engine::logprobs on the GPU (the log-softmax kernel over the device logits) equals the
 // twin's, bit for bit, after a mixed prefill step and after batched decode steps. The
 // vocabulary of 3001 gives each of the row's 256 threads several elements and a ragged

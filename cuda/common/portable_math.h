@@ -1,6 +1,6 @@
 #pragma once
-// exp and SiLU from basic IEEE operations only (no libm, no __expf), so the host and
-// the device compute the same bits. Accuracy against the exact exp is measured in
+// exp, log and SiLU from basic IEEE operations only (no libm, no __expf, no __logf),
+// so the host and the device compute the same bits. Accuracy against the exact exp is measured in
 // tests/cuda/common/portable_math_test.cpp.
 #include <cstdint>
 
@@ -43,6 +43,52 @@ KVFID_HD float exp_portable(float x) {
   if (ki > 127) return (p * pow2_normal(127)) * pow2_normal(ki - 127);
   if (ki < -126) return (p * pow2_normal(ki + 64)) * pow2_normal(-64);
   return p * pow2_normal(ki);
+}
+
+// log(x) = k ln2 + log(1 + f), with x = 2^k (1 + f) and 1 + f in [sqrt(1/2), sqrt(2)).
+//  - Reduction by bit manipulation: subnormals are first scaled by 2^25 (exact); the
+//    significand gets exponent 0 (or -1 when above sqrt(2)), so f = m - 1 is exact
+//    (Sterbenz) and |f| < 0.4143.
+//  - log(1 + f) = 2 atanh(s), s = f / (2 + f), |s| < 0.1716:
+//      2 atanh(s) = 2s + s R(s^2),  R(z) = 2z/3 + 2z^2/5 + 2z^3/7 + 2z^4/9 (+ truncated
+//      2z^5/11 < 2.1e-9 relative to 2s, below 0.04 ulp).
+//    Since 2s = f - s f and s f = hf - s hf with hf = f^2/2, log(1 + f) =
+//    f - (hf - s (hf + R)): the exact f comes first and every rounded term is below
+//    0.21 |f|, so their rounding errors reach the result damped (the fdlibm arrangement).
+//  - k ln2: ln2 split as in exp_portable, k ln2hi exact (|k| <= 152, 16-bit hi); the
+//    lo part joins the small terms, the hi part is added last.
+// Special values: log(+-0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN stays NaN.
+KVFID_HD float log_portable(float x) {
+  if (x != x) return x;
+  if (x == 0.0f) return -infinity();
+  if (x < 0.0f) return float_of(0x7FC00000u);  // quiet NaN
+  if (x == infinity()) return x;
+  int k = 0;
+  if (x < pow2_normal(-126)) {
+    x = x * pow2_normal(25);
+    k = -25;
+  }
+  std::uint32_t u = bits_of(x);
+  k += int(u >> 23) - 127;
+  u = (u & 0x007FFFFFu) | 0x3F800000u;  // significand in [1, 2)
+  if (u > 0x3FB504F3u) {                // above sqrt(2) (0x3FB504F3 = RN(sqrt 2), below it)
+    u -= 0x00800000u;                   // halve: [sqrt(1/2), 1)
+    k += 1;
+  }
+  const float f = float_of(u) - 1.0f;
+  const float s = div(f, 2.0f + f);
+  const float z = s * s;
+  float r = 2.22222222222222222e-1f;  // 2/9
+  r = fma(r, z, 2.85714285714285714e-1f);  // 2/7
+  r = fma(r, z, 4.0e-1f);                  // 2/5
+  r = fma(r, z, 6.66666666666666667e-1f);  // 2/3
+  r = r * z;
+  const float hf = 0.5f * (f * f);
+  constexpr float kLn2Hi = 0.693145751953125f;       // 0x3F317200, as in exp_portable
+  constexpr float kLn2Lo = 1.42860682030941723e-6f;  // ln2 - kLn2Hi
+  const float kf = float(k);
+  const float small = fma(s, hf + r, kf * kLn2Lo);   // s (hf + R) + k ln2lo
+  return fma(kf, kLn2Hi, f - (hf - small));
 }
 
 // SiLU(x) = x * sigmoid(x) = x / (1 + exp(-x)); for x -> -inf the denominator is Inf

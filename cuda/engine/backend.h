@@ -39,6 +39,10 @@ class EngineBackend {
   // A new empty sequence able to hold `capacity` tokens; returns its id.
   virtual int add_sequence(int capacity) = 0;
   virtual void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) = 0;
+  // logprobs [rows, vocab]: the log-softmax (cuda/common/log_softmax.h) of each logits
+  // row of the latest step, whose output is `last` (the twin reads last.logits; the GPU
+  // its device copy of them, the same bits).
+  virtual void log_softmax(const StepOutput& last, std::vector<float>& logprobs) = 0;
 };
 
 std::unique_ptr<EngineBackend> make_twin_backend(const Model& model, const EngineOptions& options);

@@ -27,9 +27,18 @@ const StepOutput& Engine::step(const std::vector<SequenceInput>& inputs, bool wa
       rows_.push_back({in.seq, t, next[in.seq]++});
     }
   }
+  logprobs_current_ = false;
   backend_->step(rows_, want_taps, out_);
   lengths_ = std::move(next);
   return out_;
+}
+
+const std::vector<float>& Engine::logprobs() {
+  if (!logprobs_current_) {
+    backend_->log_softmax(out_, logprobs_);
+    logprobs_current_ = true;
+  }
+  return logprobs_;
 }
 
 }  // namespace kvfid

@@ -24,6 +24,10 @@ class Engine {
   // One step over all inputs; out.logits rows follow the inputs' tokens in order.
   // Throws InputError for an unknown sequence, a bad token or an overfull cache.
   const StepOutput& step(const std::vector<SequenceInput>& inputs, bool want_taps = false);
+  // Log-probabilities of the latest step's rows, [rows, vocab]: the log-softmax of each
+  // logits row, computed by the backend (on the GPU for the CUDA engine) when first
+  // asked for after a step.
+  const std::vector<float>& logprobs();
 
  private:
   ModelConfig config_;
@@ -31,6 +35,8 @@ class Engine {
   std::vector<int> lengths_;
   std::vector<StepRow> rows_;
   StepOutput out_;
+  std::vector<float> logprobs_;  // [rows, vocab] of the latest step once asked for
+  bool logprobs_current_ = false;
 };
 
 }  // namespace kvfid

@@ -39,6 +39,12 @@ void fill_probs(TapTensor& probs, const TapTensor& q, const TapTensor& k, const 
 
 }  // namespace
 
+std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, TapSelection selection) {
+  std::vector<TapSpec> specs = tap_specs(config, tokens, selection);
+  specs.push_back({kLogprobsTap, {tokens, config.vocab}});
+  return specs;
+}
+
 TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const EngineOptions& options) {
   const ModelConfig& c = model.config;
   validate_tokens(tokens, c, "tokens");
@@ -48,7 +54,7 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
   const bool all = options.taps == TapSelection::all;
 
   TapSet taps;
-  for (const TapSpec& s : tap_specs(c, T, options.taps)) {
+  for (const TapSpec& s : engine_tap_specs(c, T, options.taps)) {
     TapTensor t{s.name, s.shape, {}};
     t.values.assign(std::size_t(t.numel()), 0.0);
     taps.push_back(std::move(t));
@@ -62,6 +68,7 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
     const int count = std::min(chunk, T - first);
     const StepOutput& out = engine.step({{seq, std::vector<int>(tokens.begin() + first, tokens.begin() + first + count)}}, all);
     put_rows(tap("logits"), out.logits, first, c.vocab);
+    put_rows(tap(kLogprobsTap), engine.logprobs(), first, c.vocab);
     if (!all) continue;
     for (int l = 0; l < c.n_layers; ++l) {
       const LayerTaps& lt = out.layers[l];

@@ -66,9 +66,8 @@ struct CudaEngine::State {
   int rope_positions = 0;
   Grow<float> rope_cos, rope_sin;  // [positions, head_dim/2]
   std::vector<std::pair<void*, int>> seqs;  // cache (KvLayout) and capacity
-  int max_capacity = 0;
   // Step buffers, rows-major as in the twin.
-  Grow<float> x, xn, q, k, v, att, h1, h3, logits, stats, partial;
+  Grow<float> x, xn, q, k, v, att, h1, h3, logits, logprobs, stats, partial;
   Grow<int> tokens;
   Grow<RowInfo> rows;
   std::vector<RowInfo> rows_host;
@@ -108,19 +107,26 @@ int CudaEngine::add_sequence(int capacity) {
   void* cache = device_alloc<std::uint8_t>(bytes);
   KVFID_CUDA(cudaMemset(cache, 0, bytes));
   s.seqs.push_back({cache, capacity});
-  s.max_capacity = std::max(s.max_capacity, capacity);
   return int(s.seqs.size()) - 1;
 }
 
 namespace {
 
+template <Fmt W, int kTokens>
+void matvec_tiled(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
+  using T = typename num::Storage<W>::T;
+  const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kTokens - 1) / kTokens);
+  kernels::matvec_kernel<W, kTokens><<<grid, kernels::kMatvecWarps * num::kWarp>>>(
+      static_cast<const T*>(w), x, bias, y, n, rows, cols, accumulate, cols % num::kVec == 0);
+  KVFID_LAUNCHED("matvec_kernel");
+}
+
+// Decode (one row) takes the one-token kernel; the tile size changes which tokens share
+// a weight load, never the order of any output's sum.
 template <Fmt W>
 void matvec(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
-  using T = typename num::Storage<W>::T;
-  const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kernels::kTokTile - 1) / kernels::kTokTile);
-  kernels::matvec_kernel<W><<<grid, kernels::kMatvecWarps * num::kWarp>>>(static_cast<const T*>(w), x, bias, y, n, rows,
-                                                                          cols, accumulate, cols % num::kVec == 0);
-  KVFID_LAUNCHED("matvec_kernel");
+  if (n == 1) matvec_tiled<W, 1>(w, x, bias, y, n, rows, cols, accumulate);
+  else matvec_tiled<W, kernels::kTokTile>(w, x, bias, y, n, rows, cols, accumulate);
 }
 
 void rmsnorm(const float* x, const float* w, float eps, int dim, int rows, float* y) {
@@ -139,12 +145,39 @@ bool is_decode_step(const std::vector<StepRow>& rows) {
   return true;
 }
 
+// The most attention splits any row of the step has: the decode grid's depth (a row
+// with fewer leaves its extra blocks at once; no block is launched for splits no row
+// has, whatever the sequences' capacities).
+int most_splits(const std::vector<StepRow>& rows) {
+  int splits = 1;
+  for (const StepRow& r : rows) splits = std::max(splits, num::split_count(r.pos + 1));
+  return splits;
+}
+
+int multiprocessors() {
+  static const int count = [] {
+    int c = 0;
+    KVFID_CUDA(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, 0));
+    return c;
+  }();
+  return count;
+}
+
+// Query heads per decode attention block: the whole group when (row, KV head, split)
+// blocks already number twice the multiprocessors, else the group spread over enough
+// blocks for that (a 4K-token step of a 4-KV-head model has only 64 such blocks).
+int decode_heads_per_block(int group, int blocks) {
+  const int wanted = 2 * multiprocessors();
+  if (blocks >= wanted) return group;
+  const int head_blocks = std::min(group, (wanted + blocks - 1) / blocks);
+  return (group + head_blocks - 1) / head_blocks;
+}
+
 template <Fmt K>
-void attention(const kernels::AttnArgs& a, int n, bool decode, int max_capacity, Grow<float>& partial, float* att,
+void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, Grow<float>& partial, float* att,
                float* stats, int n_kv_heads) {
   const int hd = a.base.head_dim;
-  const std::size_t shared = kernels::AttnShared::floats(a.group, hd) * 4;
-  const std::size_t prefill_shared = shared + (std::size_t(a.group) * hd + 2 * a.group) * 4;
+  const std::size_t prefill_shared = (kernels::AttnShared::floats(a.group, hd) + std::size_t(a.group) * hd + 2 * a.group) * 4;
   // Beyond 48 KiB of dynamic shared memory a kernel must opt in (large GQA groups).
   static const bool opted_in = [&] {
     int limit = 0;
@@ -155,9 +188,12 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_capacity,
   }();
   (void)opted_in;
   if (decode) {
-    const int max_splits = num::split_count(max_capacity);
     float* ws = partial.get(std::size_t(n) * a.n_heads * max_splits * (2 + hd));
-    kernels::attn_decode_kernel<K><<<dim3(n, n_kv_heads, max_splits), kernels::kAttnThreads, shared>>>(a, max_splits, ws);
+    const int per_block = decode_heads_per_block(a.group, n * n_kv_heads * max_splits);
+    const int head_blocks = (a.group + per_block - 1) / per_block;
+    const std::size_t shared = kernels::AttnShared::floats(per_block, hd) * 4;
+    kernels::attn_decode_kernel<K><<<dim3(n, n_kv_heads * head_blocks, max_splits), kernels::kAttnThreads, shared>>>(
+        a, max_splits, per_block, ws);
     KVFID_LAUNCHED("attn_decode_kernel");
     kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, att, stats);
     KVFID_LAUNCHED("attn_combine_kernel");
@@ -239,7 +275,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
     kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads);
     KVFID_LAUNCHED("rope_store_kernel");
     const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale};
-    attention<K>(a, n, decode, s.max_capacity, s.partial, att, stats, c.n_kv_heads);
+    attention<K>(a, n, decode, most_splits(rows), s.partial, att, stats, c.n_kv_heads);
     matvec<W>(w.wo, att, nullptr, x, n, c.dim, qd, true);
     rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);
     matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);
@@ -268,6 +304,17 @@ void CudaEngine::copy_logits(int rows, std::vector<float>& logits) const {
   to_host(logits, s_->logits.p, std::size_t(rows) * s_->c.vocab);
 }
 
+void CudaEngine::copy_logprobs(int rows, std::vector<float>& logprobs) {
+  State& s = *s_;
+  const std::size_t count = std::size_t(rows) * s.c.vocab;
+  float* lp = s.logprobs.get(count);
+  if (rows > 0) {  // no kernel may be launched with an empty grid
+    kernels::log_softmax_kernel<<<rows, num::kLogSoftmaxThreads>>>(s.logits.p, s.c.vocab, lp);
+    KVFID_LAUNCHED("log_softmax_kernel");
+  }
+  to_host(logprobs, lp, count);
+}
+
 void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
   State& s = *s_;
   const int n = int(rows.size());
@@ -280,7 +327,7 @@ void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
   float* att = s.att.get(std::size_t(n) * c.q_dim());
   float* stats = s.stats.get(std::size_t(n) * c.n_heads * 2);
   const kernels::AttnArgs a{q, rows_d, {c.n_layers, c.n_kv_heads, c.head_dim, 0}, 0, c.n_heads, c.group(), s.scale};
-  num::dispatch_fmt(s.kvf, [&]<Fmt K>() { attention<K>(a, n, true, s.max_capacity, s.partial, att, stats, c.n_kv_heads); });
+  num::dispatch_fmt(s.kvf, [&]<Fmt K>() { attention<K>(a, n, true, most_splits(rows), s.partial, att, stats, c.n_kv_heads); });
 }
 
 void CudaEngine::synchronize() const { KVFID_CUDA(cudaDeviceSynchronize()); }
@@ -344,6 +391,10 @@ class CudaBackend final : public EngineBackend {
   void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) override {
     engine_.forward(rows, want_taps, &out);
     engine_.copy_logits(int(rows.size()), out.logits);
+  }
+
+  void log_softmax(const StepOutput& last, std::vector<float>& logprobs) override {
+    engine_.copy_logprobs(int(last.logits.size() / packed_.config.vocab), logprobs);
   }
 
  private:

@@ -42,6 +42,8 @@ class CudaEngine {
   // Runs the step on the device; logits stay there until copy_logits.
   void forward(const std::vector<StepRow>& rows, bool want_taps, StepOutput* taps_out);
   void copy_logits(int rows, std::vector<float>& logits) const;
+  // The log-softmax of the latest step's logits rows, computed on the device.
+  void copy_logprobs(int rows, std::vector<float>& logprobs);
   // Decode attention alone for `rows` rows (one per sequence, each at the given
   // length), for timing; layer 0's cache.
   void attention_only(const std::vector<StepRow>& rows);

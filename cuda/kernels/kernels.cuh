@@ -5,6 +5,7 @@
 
 #include "cuda/common/attention_math.h"
 #include "cuda/common/kv_layout.h"
+#include "cuda/common/log_softmax.h"
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
 
@@ -15,8 +16,15 @@ using num::Storage;
 
 inline constexpr int kMatvecWarps = 8;           // output rows per block, one warp each
 inline constexpr int kTokTile = 8;               // tokens a warp applies a weight row to
+inline constexpr int kLoadsAhead = 4;            // decode: 16-byte weight loads a lane issues before using them
 inline constexpr int kAttnThreads = num::kSplit; // one thread per key of a split
 inline constexpr int kHeadChunk = 8;             // query heads scored per pass over a key
+inline constexpr int kOutTile = 4;               // value outputs a thread accumulates together
+inline constexpr int kKeyTile = 4;               // keys whose values a thread loads before using them
+// Attention blocks resident per SM the register allocation must allow (at most 64
+// registers a thread): a 32K-token decode step has 4 KV heads x 128 splits = 512
+// blocks, about 4 per SM of an H100.
+inline constexpr int kAttnBlocksPerSm = 4;
 
 // Where a step row's token lives: its sequence's cache and position.
 struct RowInfo {
@@ -25,22 +33,43 @@ struct RowInfo {
   int pos;
 };
 
+// kVec consecutive elements as stored: one 16-byte load for FP16/BF16, two for FP32
+// (p aligned to 16 bytes). Loading and decoding are separate so that a lane can issue
+// several loads before it waits for the first.
 template <Fmt W>
-__device__ __forceinline__ void load8(const typename Storage<W>::T* p, float* out) {
+struct Raw8 {
+  uint4 u[W == Fmt::f32 ? 2 : 1];
+};
+
+template <Fmt W>
+__device__ __forceinline__ Raw8<W> load_raw8(const typename Storage<W>::T* p) {
+  Raw8<W> r;
+#pragma unroll
+  for (int i = 0; i < (W == Fmt::f32 ? 2 : 1); ++i) r.u[i] = reinterpret_cast<const uint4*>(p)[i];
+  return r;
+}
+
+template <Fmt W>
+__device__ __forceinline__ void decode8(const Raw8<W>& r, float* out) {
   if constexpr (W == Fmt::f32) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0];
-    const float4 b = reinterpret_cast<const float4*>(p)[1];
-    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
-    out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      out[4 * i] = __uint_as_float(r.u[i].x), out[4 * i + 1] = __uint_as_float(r.u[i].y);
+      out[4 * i + 2] = __uint_as_float(r.u[i].z), out[4 * i + 3] = __uint_as_float(r.u[i].w);
+    }
   } else {
-    const uint4 u = *reinterpret_cast<const uint4*>(p);
-    const unsigned int words[4] = {u.x, u.y, u.z, u.w};
+    const unsigned int words[4] = {r.u[0].x, r.u[0].y, r.u[0].z, r.u[0].w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       out[2 * i] = Storage<W>::load(std::uint16_t(words[i] & 0xFFFFu));
       out[2 * i + 1] = Storage<W>::load(std::uint16_t(words[i] >> 16));
     }
   }
+}
+
+template <Fmt W>
+__device__ __forceinline__ void load8(const typename Storage<W>::T* p, float* out) {
+  decode8<W>(load_raw8<W>(p), out);
 }
 
 template <Fmt W>
@@ -61,50 +90,68 @@ __global__ void rmsnorm_kernel(const float* x, const float* w, float eps, int di
   for (int i = lane; i < dim; i += num::kWarp) y[std::size_t(r) * dim + i] = num::rms_apply(xr[i], inv, w[i]);
 }
 
+// acc[t] += w[base..base+8) . x[t, base..base+8) for the tile's tokens, fma in
+// increasing element order: one step of row_dot_lane.
+template <Fmt W, int kTokens>
+__device__ __forceinline__ void matvec_step(const Raw8<W>& raw, const float* xb, int cols, int base, int nt,
+                                            float* acc) {
+  float wv[num::kVec];
+  decode8<W>(raw, wv);
+#pragma unroll
+  for (int t = 0; t < kTokens; ++t)
+    if (t < nt) {
+      float xv[num::kVec];
+      load8<Fmt::f32>(xb + std::size_t(t) * cols + base, xv);
+#pragma unroll
+      for (int e = 0; e < num::kVec; ++e) acc[t] = num::fma(wv[e], xv[e], acc[t]);
+    }
+}
+
 // y[t, o] (=|+=) W[o, :] . x[t, :] (+ bias[o]). One warp per output row o, applied to
-// up to kTokTile tokens so the weights are read once per tile. Each (t, o) follows
-// row_dot_lane per lane and the butterfly; `vec` (cols a multiple of 8) only changes
-// how the same elements are loaded, not the order they are added in.
-template <Fmt W>
+// up to kTokens tokens so the weights are read once per tile (kTokens = 1 for decode,
+// which needs fewer registers). Each (t, o) follows row_dot_lane per lane and the
+// butterfly; `vec` (cols a multiple of 8) only changes how the same elements are
+// loaded -- 16 bytes at a time; for decode, kLoadsAhead steps' loads issued before the
+// first is used (a tile of 8 tokens has 64 fmas per load to hide it, and the registers
+// are better spent on occupancy) -- not the order they are added in.
+template <Fmt W, int kTokens>
 __global__ void __launch_bounds__(kMatvecWarps * num::kWarp)
     matvec_kernel(const typename Storage<W>::T* w, const float* x, const float* bias, float* y, int n, int rows,
                   int cols, bool accumulate, bool vec) {
   const int lane = threadIdx.x % num::kWarp;
   const int o = blockIdx.x * kMatvecWarps + threadIdx.x / num::kWarp;
-  const int t0 = blockIdx.y * kTokTile;
+  const int t0 = blockIdx.y * kTokens;
   if (o >= rows) return;  // uniform over the warp
-  const int nt = min(kTokTile, n - t0);
-  float acc[kTokTile];
+  const int nt = min(kTokens, n - t0);
+  float acc[kTokens];
 #pragma unroll
-  for (int t = 0; t < kTokTile; ++t) acc[t] = 0.0f;
+  for (int t = 0; t < kTokens; ++t) acc[t] = 0.0f;
   const auto* wr = w + std::size_t(o) * cols;
   const float* xb = x + std::size_t(t0) * cols;
   if (vec) {
-    for (int base = lane * num::kVec; base < cols; base += num::kRowStep) {
-      float wv[num::kVec];
-      load8<W>(wr + base, wv);
+    constexpr int kAhead = kTokens == 1 ? kLoadsAhead : 1;
+    int base = lane * num::kVec;
+    for (; base + (kAhead - 1) * num::kRowStep < cols; base += kAhead * num::kRowStep) {
+      Raw8<W> raw[kAhead];
 #pragma unroll
-      for (int t = 0; t < kTokTile; ++t)
-        if (t < nt) {
-          float xv[num::kVec];
-          load8<Fmt::f32>(xb + std::size_t(t) * cols + base, xv);
+      for (int a = 0; a < kAhead; ++a) raw[a] = load_raw8<W>(wr + base + a * num::kRowStep);
 #pragma unroll
-          for (int e = 0; e < num::kVec; ++e) acc[t] = num::fma(wv[e], xv[e], acc[t]);
-        }
+      for (int a = 0; a < kAhead; ++a) matvec_step<W, kTokens>(raw[a], xb, cols, base + a * num::kRowStep, nt, acc);
     }
+    for (; base < cols; base += num::kRowStep) matvec_step<W, kTokens>(load_raw8<W>(wr + base), xb, cols, base, nt, acc);
   } else {
     for (int base = lane * num::kVec; base < cols; base += num::kRowStep) {
       const int end = min(base + num::kVec, cols);
       for (int k = base; k < end; ++k) {
         const float wk = Storage<W>::load(wr[k]);
 #pragma unroll
-        for (int t = 0; t < kTokTile; ++t)
+        for (int t = 0; t < kTokens; ++t)
           if (t < nt) acc[t] = num::fma(wk, xb[std::size_t(t) * cols + k], acc[t]);
       }
     }
   }
 #pragma unroll
-  for (int t = 0; t < kTokTile; ++t)
+  for (int t = 0; t < kTokens; ++t)
     if (t < nt) {
       float d = num::butterfly_device<num::Add>(acc[t]);
       if (lane == 0) {
@@ -182,7 +229,11 @@ struct AttnShared {
 };
 
 // One split (keys [j0, j1)) for the `group` query heads sharing KV head kvh, by a block
-// of kSplit threads, thread t owning key j0 + t. The order is attention_math.h's.
+// of kSplit threads, thread t owning key j0 + t for the scores. The order is
+// attention_math.h's. The value sums: thread t owns outputs (h, d) number
+// t, t + kSplit, ... (consecutive threads, consecutive d: coalesced value loads) and
+// advances kOutTile of them together, key by key in increasing order, with kKeyTile
+// keys' values loaded ahead -- each output still one fma chain over j from +0.
 // emit(h, d, acc) receives each split value sum; sh.m and sh.l hold m_s and l_s.
 template <Fmt K, class Emit>
 __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>::T* kc,
@@ -198,11 +249,23 @@ __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>
     for (int hh = 0; hh < kHeadChunk; ++hh) s[hh] = 0.0f;
     if (valid) {
       const auto* kr = kc + lay.row(kvh, j);
-      for (int d = 0; d < hd; ++d) {
-        const float kd = Storage<K>::load(kr[d]);
+      if (hd % num::kVec == 0) {  // rows 16-byte aligned: the same elements, 8 per load
+        for (int d0 = 0; d0 < hd; d0 += num::kVec) {
+          float kd[num::kVec];
+          load8<K>(kr + d0, kd);
 #pragma unroll
-        for (int hh = 0; hh < kHeadChunk; ++hh)
-          if (h0 + hh < group) s[hh] = num::fma(sh.q[(h0 + hh) * hd + d], kd, s[hh]);
+          for (int e = 0; e < num::kVec; ++e)
+#pragma unroll
+            for (int hh = 0; hh < kHeadChunk; ++hh)
+              if (h0 + hh < group) s[hh] = num::fma(sh.q[(h0 + hh) * hd + d0 + e], kd[e], s[hh]);
+        }
+      } else {
+        for (int d = 0; d < hd; ++d) {
+          const float kd = Storage<K>::load(kr[d]);
+#pragma unroll
+          for (int hh = 0; hh < kHeadChunk; ++hh)
+            if (h0 + hh < group) s[hh] = num::fma(sh.q[(h0 + hh) * hd + d], kd, s[hh]);
+        }
       }
     }
 #pragma unroll
@@ -233,11 +296,38 @@ __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>
     for (int w = 1; w < num::kSplitWarps; ++w) l = l + sh.red[t * num::kSplitWarps + w];
     sh.l[t] = l;
   }
-  for (int idx = t; idx < group * hd; idx += blockDim.x) {
-    const int h = idx / hd, d = idx % hd;
-    float a = 0.0f;
-    for (int jj = j0; jj < j1; ++jj) a = num::fma(sh.p[h * num::kSplit + (jj - j0)], Storage<K>::load(vc[lay.row(kvh, jj) + d]), a);
-    emit(h, d, a);
+  const int outputs = group * hd;
+  const auto* v0 = vc + lay.row(kvh, j0);  // [keys, head_dim] of this split
+  for (int first = t; first < outputs; first += kAttnThreads * kOutTile) {
+    float acc[kOutTile];
+    const float* prob[kOutTile];            // p of the output's head, indexed by key - j0
+    const typename Storage<K>::T* col[kOutTile];  // v[.][d] of the output, indexed by (key - j0) * hd
+#pragma unroll
+    for (int i = 0; i < kOutTile; ++i) {
+      const int idx = min(first + i * kAttnThreads, outputs - 1);  // past the end: a harmless duplicate
+      acc[i] = 0.0f;
+      prob[i] = sh.p + (idx / hd) * num::kSplit;
+      col[i] = v0 + idx % hd;
+    }
+    for (int k0 = 0; k0 < j1 - j0; k0 += kKeyTile) {
+      const int nk = min(kKeyTile, j1 - j0 - k0);
+      float v[kKeyTile][kOutTile];
+#pragma unroll
+      for (int kk = 0; kk < kKeyTile; ++kk)
+#pragma unroll
+        for (int i = 0; i < kOutTile; ++i)
+          v[kk][i] = kk < nk ? Storage<K>::load(col[i][std::size_t(k0 + kk) * hd]) : 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < kKeyTile; ++kk)
+        if (kk < nk)
+#pragma unroll
+          for (int i = 0; i < kOutTile; ++i) acc[i] = num::fma(prob[i][k0 + kk], v[kk][i], acc[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < kOutTile; ++i) {
+      const int idx = first + i * kAttnThreads;
+      if (idx < outputs) emit(idx / hd, idx % hd, acc[i]);
+    }
   }
   __syncthreads();
 }
@@ -252,34 +342,43 @@ struct AttnArgs {
   float scale;
 };
 
-__device__ inline void load_q(const AttnArgs& a, const AttnShared& sh, int r, int kvh) {
+// The q rows of query heads head0 .. head0 + count of step row r into shared memory.
+__device__ inline void load_q(const AttnArgs& a, const AttnShared& sh, int r, int head0, int count) {
   const int hd = a.base.head_dim;
-  const float* src = a.q + (std::size_t(r) * a.n_heads + std::size_t(kvh) * a.group) * hd;
-  for (int i = threadIdx.x; i < a.group * hd; i += blockDim.x) sh.q[i] = src[i];
+  const float* src = a.q + (std::size_t(r) * a.n_heads + head0) * hd;
+  for (int i = threadIdx.x; i < count * hd; i += blockDim.x) sh.q[i] = src[i];
   __syncthreads();
 }
 
-// Flash-decoding: block (row, kv head, split) writes that split's (m, l, acc) to
-// partial [rows, n_heads, max_splits, 2 + head_dim].
+// Flash-decoding: block (row, kv head x head block, split) writes that split's
+// (m, l, acc) for up to heads_per_block of the KV head's query heads to
+// partial [rows, n_heads, max_splits, 2 + head_dim]. A query head's values do not
+// depend on which others share its block, so splitting a group over several blocks
+// (more blocks in flight when the context is short) changes no bit.
 template <Fmt K>
-__global__ void __launch_bounds__(kAttnThreads) attn_decode_kernel(AttnArgs a, int max_splits, float* partial) {
+__global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
+    attn_decode_kernel(AttnArgs a, int max_splits, int heads_per_block, float* partial) {
   using KT = typename Storage<K>::T;
   extern __shared__ float smem[];
-  const int r = blockIdx.x, kvh = blockIdx.y, sp = blockIdx.z;
+  const int head_blocks = (a.group + heads_per_block - 1) / heads_per_block;
+  const int r = blockIdx.x, kvh = blockIdx.y / head_blocks, sp = blockIdx.z;
+  const int first = (blockIdx.y % head_blocks) * heads_per_block;  // within the group
+  const int count = min(heads_per_block, a.group - first);
   const RowInfo row = a.rows[r];
   if (sp >= num::split_count(row.pos + 1)) return;
   const int hd = a.base.head_dim;
   num::KvLayout lay = a.base;
   lay.capacity = row.capacity;
-  const AttnShared sh = AttnShared::carve(smem, a.group, hd);
-  load_q(a, sh, r, kvh);
+  const AttnShared sh = AttnShared::carve(smem, count, hd);
+  const int head0 = kvh * a.group + first;
+  load_q(a, sh, r, head0, count);
   const std::size_t stride = 2 + hd;
-  float* out = partial + ((std::size_t(r) * a.n_heads + std::size_t(kvh) * a.group) * max_splits + sp) * stride;
+  float* out = partial + ((std::size_t(r) * a.n_heads + head0) * max_splits + sp) * stride;
   const int j0 = sp * num::kSplit, j1 = min(j0 + num::kSplit, row.pos + 1);
   attn_split_block<K>(sh, static_cast<const KT*>(row.cache) + lay.k_offset(a.layer),
-                      static_cast<const KT*>(row.cache) + lay.v_offset(a.layer), lay, kvh, j0, j1, a.group, a.scale,
+                      static_cast<const KT*>(row.cache) + lay.v_offset(a.layer), lay, kvh, j0, j1, count, a.scale,
                       [&](int h, int d, float acc) { out[std::size_t(h) * max_splits * stride + 2 + d] = acc; });
-  if (threadIdx.x < a.group) {
+  if (threadIdx.x < count) {
     out[std::size_t(threadIdx.x) * max_splits * stride] = sh.m[threadIdx.x];
     out[std::size_t(threadIdx.x) * max_splits * stride + 1] = sh.l[threadIdx.x];
   }
@@ -313,7 +412,7 @@ __global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, i
 // running state as it goes (online softmax); the same split values and the same fold
 // as decode + combine.
 template <Fmt K>
-__global__ void __launch_bounds__(kAttnThreads) attn_prefill_kernel(AttnArgs a, float* att, float* stats) {
+__global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_kernel(AttnArgs a, float* att, float* stats) {
   using KT = typename Storage<K>::T;
   extern __shared__ float smem[];
   const int r = blockIdx.x, kvh = blockIdx.y;
@@ -325,7 +424,7 @@ __global__ void __launch_bounds__(kAttnThreads) attn_prefill_kernel(AttnArgs a, 
   float* run_acc = smem + AttnShared::floats(g, hd);  // [group, head_dim]
   float* run_m = run_acc + g * hd;                     // [group]
   float* run_l = run_m + g;                            // [group]
-  load_q(a, sh, r, kvh);
+  load_q(a, sh, r, kvh * g, g);
   const KT* kc = static_cast<const KT*>(row.cache) + lay.k_offset(a.layer);
   const KT* vc = static_cast<const KT*>(row.cache) + lay.v_offset(a.layer);
   const int splits = num::split_count(row.pos + 1);
@@ -359,6 +458,28 @@ __global__ void __launch_bounds__(kAttnThreads) attn_prefill_kernel(AttnArgs a, 
     stats[(head0 + threadIdx.x) * 2] = run_m[threadIdx.x];
     stats[(head0 + threadIdx.x) * 2 + 1] = run_l[threadIdx.x];
   }
+}
+
+// One block per row: logprobs[r, :] = log-softmax of logits[r, :] in log_softmax.h's order.
+__global__ void __launch_bounds__(num::kLogSoftmaxThreads)
+    log_softmax_kernel(const float* logits, int vocab, float* logprobs) {
+  __shared__ float warps[num::kLogSoftmaxWarps];  // per-warp maxima, then sums
+  __shared__ float row_max, log_sum;
+  const int t = threadIdx.x, warp = t / num::kWarp, lane = t % num::kWarp;
+  const float* x = logits + std::size_t(blockIdx.x) * vocab;
+  const float wm = num::butterfly_device<num::Max>(num::log_softmax_thread_max(x, vocab, t));
+  if (lane == 0) warps[warp] = wm;
+  __syncthreads();
+  if (t == 0) row_max = num::fold_warps<num::Max>(warps);
+  __syncthreads();
+  const float m = row_max;
+  const float ws = num::butterfly_device<num::Add>(num::log_softmax_thread_sum(x, vocab, t, m));
+  if (lane == 0) warps[warp] = ws;
+  __syncthreads();
+  if (t == 0) log_sum = num::log_portable(num::fold_warps<num::Add>(warps));
+  __syncthreads();
+  float* out = logprobs + std::size_t(blockIdx.x) * vocab;
+  for (int k = t; k < vocab; k += num::kLogSoftmaxThreads) out[k] = num::log_softmax_value(x[k], m, log_sum);
 }
 
 }  // namespace kvfid::kernels

@@ -5,6 +5,7 @@
 
 #include "cuda/common/attention_math.h"
 #include "cuda/common/kv_layout.h"
+#include "cuda/common/log_softmax.h"
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
 #include "cuda/engine/backend.h"
@@ -46,6 +47,14 @@ class TwinBackend final : public EngineBackend {
     num::dispatch_fmt(m_.weights, [&]<Fmt W>() {
       num::dispatch_fmt(kv_, [&]<Fmt K>() { run<W, K>(rows, want_taps, out); });
     });
+  }
+
+  // One row at a time, as the GPU's one block per row.
+  void log_softmax(const StepOutput& last, std::vector<float>& logprobs) override {
+    const int vocab = m_.config.vocab;
+    logprobs.resize(last.logits.size());
+    for (std::size_t r = 0; r < last.logits.size() / vocab; ++r)
+      num::log_softmax_host(last.logits.data() + r * vocab, vocab, logprobs.data() + r * vocab);
   }
 
  private:

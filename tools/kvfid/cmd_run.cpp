@@ -61,7 +61,8 @@ const CommandSpec kRunCommand{
     "Runs the optimized engine over the prompt -- its bit-exact CPU twin or the CUDA kernels -- "
     "prefilling in chunks of --chunk tokens (0: all at once; 1: token-by-token decoding), and writes "
     "the taps as F32 safetensors under the golden's names (logits; per layer q, k, v as the KV cache "
-    "holds them, attn.probs, attn.out, out).",
+    "holds them, attn.probs, attn.out, out), plus the engine's log-softmax of the logits as "
+    "logprobs [T, vocab] (no golden has it: checks ignore it, kvfid bitwise compares it).",
     {
         {"model", "PATH", "llama2.c checkpoint or Hugging Face folder", true},
         {"tokens", "IDS", "comma-separated token ids (or use --prompt)"},
@@ -70,7 +71,7 @@ const CommandSpec kRunCommand{
         {"weights", "f32|f16|bf16", "weight storage format (default f32)"},
         {"kv", "f32|f16|bf16", "KV-cache storage format (default f32)"},
         {"chunk", "N", "prefill chunk size; 0 = whole prompt (default 0)"},
-        {"taps", "all|logits", "which taps to write (default all)"},
+        {"taps", "all|logits", "which golden taps to write besides logprobs (default all)"},
         {"out", "FILE.safetensors", "where to write the taps", true},
     },
     run_engine,

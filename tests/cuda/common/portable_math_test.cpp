@@ -1,24 +1,21 @@
-// exp_portable and silu against float64 libm (whose error, below 1e-16 relative, is
-// negligible at FP32 resolution).
+// exp_portable, log_portable and silu against float64 libm (whose error, below 1e-16
+// relative, is negligible at FP32 resolution).
 #include "cuda/common/portable_math.h"
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include <gtest/gtest.h>
+
+#include "tests/cuda/common/portable_math_bounds.h"
 
 namespace kvfid {
 namespace {
 
-// Measured on the sweep below: 0.918 ulp at most (normal results). The claim is a
-// faithful exp: below 1 ulp. Error model: Taylor truncation < 0.1 ulp; r = x - k ln2
-// carries ~2^-24 |r| from the ln2 split; the Horner fmas add ~0.5 ulp (the last one)
-// plus smaller terms damped by powers of |r| < 0.35; scaling by 2^k is exact. A wrong
-// coefficient or split costs far more than one ulp.
-constexpr double kExpMaxUlp = 1.0;
-// Subnormal results carry fewer bits; in units of 2^-149 the measured error is 0.81:
-// the normal-range error plus the one final rounding (0.5) stays below 1 unit.
-constexpr double kExpSubnormalMaxUnits = 1.0;
+using test::kExpMaxUlp;
+using test::kExpSubnormalMaxUnits;
+using test::kLogMaxUlp;
 // SiLU = x / (1 + exp(-x)): exp's < 1 ulp damped by exp(-x)/(1+exp(-x)) < 1 in the add,
 // plus 0.5 ulp each for the add and the divide: < 2 ulp; measured 1.976, bound 2.0.
 constexpr double kSiluMaxUlp = 2.0;
@@ -67,6 +64,49 @@ TEST(EnginePortableMath, ExpAccuracy) {
   EXPECT_LE(worst, kExpMaxUlp) << "at x = " << worst_x;
   EXPECT_LE(worst_sub, kExpSubnormalMaxUnits);
   std::printf("exp_portable: max error %.3f ulp (normal results), %.3f units of 2^-149 (subnormal)\n", worst, worst_sub);
+}
+
+TEST(EnginePortableMath, LogSpecialValues) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(num::log_portable(1.0f), 0.0f);
+  EXPECT_FALSE(std::signbit(num::log_portable(1.0f)));
+  EXPECT_EQ(num::log_portable(0.0f), -kInf);
+  EXPECT_EQ(num::log_portable(-0.0f), -kInf);
+  EXPECT_EQ(num::log_portable(kInf), kInf);
+  EXPECT_TRUE(std::isnan(num::log_portable(-1.0f)));
+  EXPECT_TRUE(std::isnan(num::log_portable(-kInf)));
+  EXPECT_TRUE(std::isnan(num::log_portable(std::nanf(""))));
+}
+
+// Error of log_portable(x) in ulps of the exact log(x); x == 1 (log 0) must give +0.
+double log_error_ulp(float x) {
+  const double exact = std::log(double(x));
+  const double got = num::log_portable(x);
+  if (exact == 0) return got == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return std::fabs(got - exact) / ulp_f32(exact);
+}
+
+// Every 61st positive finite float (subnormals, normals, all binades), every power of
+// two from 2^-149 to 2^127, and the 2^20 floats on each side of 1 (where log(x) ~ x - 1
+// is tiny and a relative error shows at once).
+TEST(EnginePortableMath, LogAccuracy) {
+  double worst = 0;
+  float worst_x = 0;
+  auto measure = [&](float x) {
+    const double err = log_error_ulp(x);
+    if (err > worst) {
+      worst = err;
+      worst_x = x;
+    }
+  };
+  for (std::uint32_t u = 1; u < 0x7F800000u; u += 61) measure(from_bits(u));
+  for (int e = -149; e <= 127; ++e) measure(std::ldexp(1.0f, e));
+  for (std::uint32_t i = 0; i < (1u << 20); ++i) {
+    measure(from_bits(0x3F800000u + i));
+    measure(from_bits(0x3F800000u - i));
+  }
+  EXPECT_LE(worst, kLogMaxUlp) << "at x = " << worst_x;
+  std::printf("log_portable: max error %.3f ulp (at %a)\n", worst, double(worst_x));
 }
 
 TEST(EnginePortableMath, SiluAccuracy) {

@@ -1,7 +1,7 @@
 // The twin's exactness properties: the same bits whatever the chunking, decoding token
 // by token, batching, or run; across GQA ratios, head sizes, RoPE styles and formats.
-// And that it computes the right function: logits within FP32 rounding of a float64
-// forward written out plainly here.
+// engine_forward's taps include the engine's logprobs, so each bitwise comparison covers
+// the log-softmax too. (That the logits are the right function: twin_reference_test.)
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
 #include "tests/common/test_env.h"
+#include "tests/cuda/common/log_softmax_reference.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
 namespace kvfid {
@@ -88,27 +89,34 @@ TEST(EngineTwin, BatchEqualsAlone) {
   const int decode_steps = 6;
   auto decode_token = [&](int seq, int d) { return (d * 7 + seq * 3) % V; };
   // Alone: the prompt, then decode_steps fixed tokens.
-  std::vector<std::vector<float>> alone(prompts.size());
+  // Per sequence: its logits rows, then (in alone_lp / together_lp) its logprobs rows.
+  std::vector<std::vector<float>> alone(prompts.size()), alone_lp(prompts.size());
   for (int i = 0; i < int(prompts.size()); ++i) {
     Engine e(m, twin());
     const int s = e.add_sequence(64);
     alone[i] = e.step({{s, prompts[i]}}).logits;
+    alone_lp[i] = e.logprobs();
     for (int d = 0; d < decode_steps; ++d) {
       const auto& l = e.step({{s, {decode_token(i, d)}}}).logits;
       alone[i].insert(alone[i].end(), l.begin(), l.end());
+      const auto& lp = e.logprobs();
+      alone_lp[i].insert(alone_lp[i].end(), lp.begin(), lp.end());
     }
   }
   // Together: sequence 0 prefills alone; then 2 and 1 prefill in the step where 0 makes
   // its first decode; then all decode, listed in a varying order, 0 one token ahead.
   Engine e(m, twin());
   for (std::size_t i = 0; i < prompts.size(); ++i) ASSERT_EQ(e.add_sequence(64), int(i));
-  std::vector<std::vector<float>> together(prompts.size());
+  std::vector<std::vector<float>> together(prompts.size()), together_lp(prompts.size());
   auto run = [&](const std::vector<SequenceInput>& in) {
     const StepOutput& out = e.step(in);
+    const std::vector<float>& lp = e.logprobs();
     std::size_t row = 0;
     for (const SequenceInput& s : in)
-      for (std::size_t t = 0; t < s.tokens.size(); ++t, ++row)
+      for (std::size_t t = 0; t < s.tokens.size(); ++t, ++row) {
         together[s.seq].insert(together[s.seq].end(), out.logits.begin() + row * V, out.logits.begin() + (row + 1) * V);
+        together_lp[s.seq].insert(together_lp[s.seq].end(), lp.begin() + row * V, lp.begin() + (row + 1) * V);
+      }
   };
   run({{0, prompts[0]}});
   run({{2, prompts[2]}, {0, {decode_token(0, 0)}}, {1, prompts[1]}});
@@ -122,7 +130,47 @@ TEST(EngineTwin, BatchEqualsAlone) {
     ASSERT_EQ(alone[i].size(), together[i].size());
     for (std::size_t j = 0; j < alone[i].size(); ++j)
       ASSERT_EQ(num::bits_of(alone[i][j]), num::bits_of(together[i][j])) << "logit " << j;
+    ASSERT_EQ(alone_lp[i].size(), alone[i].size());
+    ASSERT_EQ(together_lp[i].size(), alone[i].size());
+    for (std::size_t j = 0; j < alone[i].size(); ++j)
+      ASSERT_EQ(num::bits_of(alone_lp[i][j]), num::bits_of(together_lp[i][j])) << "logprob " << j;
   }
+}
+
+// The logprobs tap is the log-softmax of the logits tap: within the derived bound of a
+// float64 log-softmax of the same FP32 logits, exp summing to 1 within its bound. A
+// vocabulary of 1000 gives every GPU thread of the row several elements.
+TEST(EngineTwin, LogprobsAreTheLogSoftmaxOfTheLogits) {
+  SCOPED_TRACE(test::seed_trace());
+  ModelConfig c = test::tiny_config(4, 2, 16, RopeStyle::rotate_half, true);
+  c.vocab = 1000;
+  const Model m = test::tiny_model(c, test::test_seed());
+  const auto tokens = test::prompt_tokens(12, c.vocab, test::test_seed());
+  EngineOptions o = twin(FloatFormat::bf16, FloatFormat::f16);
+  o.taps = TapSelection::logits;
+  const TapSet taps = engine_forward(m, tokens, o);
+  ASSERT_EQ(gross_failure(taps), "");
+  const TapTensor* logits = find_tap(taps, "logits");
+  const TapTensor* logprobs = find_tap(taps, kLogprobsTap);
+  ASSERT_NE(logits, nullptr);
+  ASSERT_NE(logprobs, nullptr);
+  ASSERT_EQ(logprobs->shape, logits->shape);
+  double worst_ratio = 0;
+  for (int t = 0; t < int(tokens.size()); ++t) {
+    std::vector<float> row(c.vocab);
+    for (int k = 0; k < c.vocab; ++k) row[k] = float(logits->values[std::size_t(t) * c.vocab + k]);
+    const test::LogSoftmaxReference ref = test::log_softmax_reference(row.data(), c.vocab);
+    double sum = 0;
+    for (int k = 0; k < c.vocab; ++k) {
+      const double lp = logprobs->values[std::size_t(t) * c.vocab + k];
+      const double err = std::fabs(lp - ref.exact[k]);
+      ASSERT_LE(err, ref.bound[k]) << "row " << t << " token " << k;
+      worst_ratio = std::max(worst_ratio, err / ref.bound[k]);
+      sum += std::exp(lp);
+    }
+    EXPECT_LE(std::fabs(sum - 1), ref.sum_bound) << "row " << t;
+  }
+  std::printf("twin logprobs: largest error / bound %.3f\n", worst_ratio);
 }
 
 }  // namespace

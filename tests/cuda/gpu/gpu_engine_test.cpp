@@ -1,4 +1,5 @@
-// The CUDA engine against the twin, bit for bit, on every prefill/decode path. Skips
+// The CUDA engine against the twin, bit for bit, on every prefill/decode path (the tap
+// sets include the engine's logprobs, so the log-softmax kernel is covered too). Skips
 // with the reason when this build has no CUDA or the machine no device.
 #include <gtest/gtest.h>
 
@@ -57,7 +58,10 @@ TEST(GpuEngine, MatchesTwinOnAllPaths) {
     }
 }
 
-// GQA ratios 1, 2, 4, 7, odd-multiple head sizes, both RoPE styles.
+// GQA ratios 1, 2, 4, 7, 16, odd-multiple head sizes, both RoPE styles. The 16 x 72
+// shape gives the attention block more query heads than one scoring pass takes
+// (kHeadChunk) and more value outputs than one accumulation pass (kAttnThreads x
+// kOutTile = 1024).
 TEST(GpuEngine, MatchesTwinAcrossShapes) {
   SKIP_WITHOUT_CUDA();
   SCOPED_TRACE(test::seed_trace());
@@ -68,7 +72,7 @@ TEST(GpuEngine, MatchesTwinAcrossShapes) {
   };
   for (const Shape& s : {Shape{2, 2, 18, RopeStyle::interleaved, false}, Shape{4, 2, 54, RopeStyle::rotate_half, true},
                          Shape{4, 1, 18, RopeStyle::rotate_half, false}, Shape{7, 1, 10, RopeStyle::interleaved, true},
-                         Shape{14, 2, 64, RopeStyle::rotate_half, true}}) {
+                         Shape{14, 2, 64, RopeStyle::rotate_half, true}, Shape{16, 1, 72, RopeStyle::interleaved, false}}) {
     SCOPED_TRACE("heads " + std::to_string(s.heads) + "/" + std::to_string(s.kv_heads) + " head_dim " +
                  std::to_string(s.head_dim));
     const Model m = test::tiny_model(test::tiny_config(s.heads, s.kv_heads, s.head_dim, s.rope, s.bias), test::test_seed());
@@ -104,6 +108,71 @@ TEST(GpuEngine, BatchedDecodeMatchesTwinAlone) {
   for (int i = 0; i < int(lengths.size()); ++i)
     for (int j = 0; j < V; ++j)
       ASSERT_EQ(num::bits_of(out.logits[std::size_t(i) * V + j]), num::bits_of(alone[i][j])) << "sequence " << i << " logit " << j;
+}
+
+// Decode attention spreads a KV head's query heads over several blocks when a step has
+// few (row, KV head, split) blocks (cuda_backend.cu: decode_heads_per_block). With 7
+// query heads per KV head and 2 splits, batches of 1, 22 and 45 sequences give 2, 44
+// and 90 such blocks: on an H100 (132 SMs) 1, 2 and 3 query heads per block, the last
+// block of a group holding fewer. Each batch decodes twice on the GPU and the twin,
+// compared bit for bit.
+TEST(GpuEngine, DecodeHeadSpreadChangesNoBit) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = test::tiny_model(test::tiny_config(7, 1, 10, RopeStyle::interleaved, true), test::test_seed());
+  const int V = m.config.vocab;
+  for (int batch : {1, 22, 45}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    Engine gpu(m, options(Backend::cuda, FloatFormat::f16, FloatFormat::f16, 0));
+    Engine twin(m, options(Backend::twin, FloatFormat::f16, FloatFormat::f16, 0));
+    std::vector<SequenceInput> step;
+    for (int i = 0; i < batch; ++i) {
+      ASSERT_EQ(gpu.add_sequence(300), i);
+      ASSERT_EQ(twin.add_sequence(300), i);
+      step.push_back({i, test::prompt_tokens(250 + i % 20, V, test::test_seed() + i)});  // 1 or 2 splits
+    }
+    gpu.step(step);
+    twin.step(step);
+    for (int d = 0; d < 2; ++d) {
+      for (int i = 0; i < batch; ++i) step[i].tokens = {(i + 5 * d) % V};
+      const std::vector<float>& expected = twin.step(step).logits;
+      const std::vector<float>& actual = gpu.step(step).logits;
+      ASSERT_EQ(actual.size(), std::size_t(batch) * V);
+      for (std::size_t j = 0; j < expected.size(); ++j)
+        ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "decode " << d << " logit " << j;
+    }
+  }
+}
+
+// Engine::logprobs on the GPU (the log-softmax kernel over the device logits) equals the
+// twin's, bit for bit, after a mixed prefill step and after batched decode steps. The
+// vocabulary of 3001 gives each of the row's 256 threads several elements and a ragged
+// end; the prefill row count (35) exercises many blocks.
+TEST(GpuEngine, LogprobsMatchTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  ModelConfig c = test::tiny_config(4, 2, 16, RopeStyle::interleaved, false);
+  c.vocab = 3001;
+  const Model m = test::tiny_model(c, test::test_seed());
+  Engine gpu(m, options(Backend::cuda, FloatFormat::f16, FloatFormat::bf16, 0));
+  Engine twin(m, options(Backend::twin, FloatFormat::f16, FloatFormat::bf16, 0));
+  std::vector<SequenceInput> step = {{0, test::prompt_tokens(30, c.vocab, 7)}, {1, test::prompt_tokens(5, c.vocab, 8)}};
+  for (int s = 0; s < 2; ++s) {
+    ASSERT_EQ(gpu.add_sequence(64), s);
+    ASSERT_EQ(twin.add_sequence(64), s);
+  }
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE("step " + std::to_string(round));
+    gpu.step(step);
+    twin.step(step);
+    const std::vector<float>& expected = twin.logprobs();
+    const std::vector<float>& actual = gpu.logprobs();
+    ASSERT_EQ(actual.size(), expected.size());
+    ASSERT_EQ(actual.size(), std::size_t(round == 0 ? 35 : 2) * c.vocab);
+    for (std::size_t j = 0; j < expected.size(); ++j)
+      ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "logprob " << j;
+    step = {{1, {round + 1}}, {0, {2 * round + 5}}};
+  }
 }
 
 }  // namespace

@@ -83,6 +83,18 @@ TEST(GrossCheck, ReportVerdictFollowsTheFindings) {
   for (const auto& row : r.rows) EXPECT_NE(row.tap, "layers.0.q");
 }
 
+// Engines may dump taps no golden has (the engine's logprobs): the report walks the
+// golden's taps, so such a tap is neither measured nor able to fail, even when broken.
+TEST(GrossCheck, ACandidateTapTheGoldenLacksIsIgnored) {
+  const TapSet golden = {make_tap("logits", {1, 2}, {1, 2})};
+  const TapSet candidate = {golden[0], make_tap("logprobs", {1, 2}, {kNaN, kInf})};
+  const FidelityReport r = build_fidelity_report(golden, candidate, golden, {});
+  EXPECT_TRUE(r.pass());
+  EXPECT_TRUE(r.findings.empty());
+  ASSERT_FALSE(r.rows.empty());
+  for (const auto& row : r.rows) EXPECT_EQ(row.tap, "logits");
+}
+
 TEST(GrossCheck, AnyBaselineFindingFailsBecauseItLeavesNoBound) {
   const TapSet golden = {make_tap("logits", {1, 2}, {1, 2}), make_tap("layers.0.q", {2}, {3, 4})};
   const TapSet baseline_without_q = {golden[0]};

@@ -1,5 +1,5 @@
 // kvfid run end to end on the real stories260K model: the dump holds the golden's tap
-// names and shapes, chunking leaves every value unchanged, bad input exits 2 and
+// names and shapes plus the engine's logprobs, chunking leaves every value unchanged, bad input exits 2 and
 // writes nothing.
 #include <sys/wait.h>
 
@@ -32,7 +32,8 @@ TEST(CmdRun, DumpsGoldenTapsAndChunkingChangesNoBit) {
   const SafetensorsFile chunked = read_safetensors(dir + "/chunked.safetensors");
   ModelConfig c;  // stories260K's shape (../shared/models/README.md)
   c.vocab = 512, c.dim = 64, c.n_layers = 5, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 8;
-  const std::vector<TapSpec> specs = tap_specs(c, 11, TapSelection::all);
+  std::vector<TapSpec> specs = tap_specs(c, 11, TapSelection::all);
+  specs.push_back({"logprobs", {11, c.vocab}});  // the engine's own tap (cuda/engine/engine_forward.h)
   ASSERT_EQ(whole.tensors.size(), specs.size());
   for (const TapSpec& s : specs) {
     ASSERT_TRUE(whole.has(s.name)) << s.name;

@@ -171,12 +171,8 @@ TEST_P(F64VsGolden, EveryTapWithinTheFloat64Bound) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Committed, F64VsGolden, ::testing::ValuesIn(all_tap_goldens()), [](const auto& info) {
-  std::string n = info.param;
-  for (char& ch : n)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return n;
-});
+INSTANTIATE_TEST_SUITE_P(Committed, F64VsGolden, ::testing::ValuesIn(all_tap_goldens()),
+                         [](const auto& info) { return test::param_name(info.param); });
 
 // The list above comes from the committed golden/ tree; an empty list would make the
 // parameterized test vanish silently.

@@ -68,10 +68,7 @@ INSTANTIATE_TEST_SUITE_P(Committed, CheckAllGoldens,
                          ::testing::Combine(::testing::ValuesIn(short_goldens()),
                                             ::testing::Values("f32", "f16", "bf16")),
                          [](const auto& info) {
-                           std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param);
-                           for (char& ch : n)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return n;
+                           return test::param_name(std::get<0>(info.param) + "_" + std::get<1>(info.param));
                          });
 
 // The list comes from the committed golden/ tree; an empty list would make the

@@ -4,7 +4,8 @@
 //  - attention over identical keys returns the mean of the values (through the engine:
 //    a model whose K projection is zero), within the bound of summing them in FP32;
 //  - the engine passes the `kvfid check` gate (baseline rule of build_fidelity_report)
-//    against the MPFR golden on tiny generated models.
+//    against the MPFR golden on the fixture shapes (tiny-llama, tiny-qwen2, tiny-mqa)
+//    with random seeds, tokens and KV formats.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -199,22 +200,28 @@ std::string report_failures(const FidelityReport& report) {
 
 TEST(PropertyErrorBounds, EnginePassesGateAgainstMpfrGolden) {
   KVFID_REQUIRE_BACKEND();
-  check_property(20, [] {
-    ModelCase mc = *gen_tiny_model_case();
+  check_property(6, [] {
+    const std::string shape = *rc::gen::elementOf(synthetic_shape_names());
+    const std::uint32_t seed = *rc::gen::arbitrary<std::uint32_t>();
     // FP32 weights only: for f16/bf16 weights the baseline (emulated_forward) rounds the
     // norm weights and biases to the weight format too, while the engine keeps them in
-    // FP32 (packed_model.h), so the two store different models and the baseline rule
-    // does not bound the engine (found by this property: weights bf16, kv f16, one
-    // token, layers.0.k max_abs 0.0035 > bound 0.0026). Reported, not fixed here.
-    mc.weights = FloatFormat::f32;
-    const auto tokens = *gen_tokens(*rc::gen::inRange(1, 6), mc.vocab);
-    const Model m = mc.model(kMaxSeq);
+    // FP32 (packed_model.h), so the two run different models and the baseline does not
+    // bound the engine. Found by this property (tiny-mqa, seed 0, tokens [0, 0, 0, 0],
+    // bf16 weights: layers.0.k max_abs 0.0289 > bound 0.0196); reported, not fixed here.
+    const FloatFormat weights = FloatFormat::f32;
+    const FloatFormat kv = *rc::gen::element(FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16);
+    const Model m = make_synthetic_model(synthetic_shape(shape), seed);
+    const auto tokens = *gen_tokens(*rc::gen::inRange(4, 13), m.config.vocab);
+    EngineOptions options;
+    options.backend = kBackendUnderTest;
+    options.weights = weights;
+    options.kv = kv;
     GoldenOptions golden_options;
     golden_options.threads = 1;  // ctest runs two tests at once on two cores
     const TapSet golden = compute_golden(m, tokens, golden_options).taps;
-    const TapSet candidate = engine_forward(m, tokens, mc.options(kBackendUnderTest));
-    const TapSet baseline = emulated_forward(m, tokens, {FloatFormat::f32, mc.weights, mc.kv}, TapSelection::all);
-    const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {mc.kv, FloatFormat::f32});
+    const TapSet candidate = engine_forward(m, tokens, options);
+    const TapSet baseline = emulated_forward(m, tokens, {FloatFormat::f32, weights, kv}, TapSelection::all);
+    const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {kv, FloatFormat::f32});
     if (!report.pass()) RC_FAIL(report_failures(report));
   });
 }

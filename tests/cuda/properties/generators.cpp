@@ -82,21 +82,6 @@ rc::Gen<ModelCase> gen_model_case() {
       gen::set(&ModelCase::seed, gen::arbitrary<std::uint32_t>()));
 }
 
-rc::Gen<ModelCase> gen_tiny_model_case() {
-  using namespace rc;
-  return gen::map(gen_model_case(), [](ModelCase c) {
-    // The drawn case folded into the tiny ranges, keeping formats, RoPE, bias and weights.
-    c.n_kv_heads = 1;
-    c.group = c.group == 1 ? 1 : 2;
-    c.head_dim = 2 + 2 * (c.head_dim / 2 % 3);
-    c.n_layers = 1;
-    c.dim = 4 + c.dim % 13;
-    c.hidden = 4 + c.hidden % 13;
-    c.vocab = 8 + c.vocab % 17;
-    return c;
-  });
-}
-
 rc::Gen<int> gen_length(int max) {
   using namespace rc;
   // Short lengths grow with RapidCheck's size (the first cases are the smallest); the

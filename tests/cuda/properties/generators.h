@@ -13,6 +13,11 @@
 #include "reference/model/model.h"
 #include "reference/synth/synthetic_model.h"
 
+namespace kvfid {
+// RapidCheck prints a generated format with it (found by argument-dependent lookup).
+inline void showValue(FloatFormat f, std::ostream& os) { os << to_string(f); }
+}  // namespace kvfid
+
 namespace kvfid::test {
 
 // Everything that defines a generated model and how the engine stores it.
@@ -40,8 +45,6 @@ void showValue(const ModelCase& c, std::ostream& os);  // RapidCheck prints coun
 
 // Small models: dim 8..48, hidden 8..96, one or two layers, vocab 16..96.
 rc::Gen<ModelCase> gen_model_case();
-// Models small enough for the MPFR golden: one layer, dim 4..16, head_dim 2..6.
-rc::Gen<ModelCase> gen_tiny_model_case();
 // Sequence lengths in [1, max]: three cases in four up to 40, the rest anywhere up to
 // max or near it (from 16 below the 256-key attention split, num::kSplit, so that
 // max = 300 crosses it in about one case in ten).

@@ -38,6 +38,10 @@ class EngineBackend {
   virtual ~EngineBackend() = default;
   // A new empty sequence able to hold `capacity` tokens; returns its id.
   virtual int add_sequence(int capacity) = 0;
+  // A new sequence of `capacity` tokens whose cache starts as a copy of the first
+  // `prefix_length` cached tokens of `source` (prefix reuse); returns its id. The
+  // caller (Engine) has checked the ids and lengths.
+  virtual int fork_sequence(int source, int prefix_length, int capacity) = 0;
   virtual void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) = 0;
   // logprobs [rows, vocab]: the log-softmax (cuda/common/log_softmax.h) of each logits
   // row of the latest step, whose output is `last` (the twin reads last.logits; the GPU

@@ -15,6 +15,17 @@ int Engine::add_sequence(int capacity) {
   return id;
 }
 
+int Engine::fork_sequence(int source, int prefix_length, int capacity) {
+  if (source < 0 || source >= int(lengths_.size()))
+    throw InputError("engine", "unknown sequence id " + std::to_string(source));
+  if (prefix_length < 0 || prefix_length > lengths_[source] || prefix_length > capacity)
+    throw InputError("engine", "prefix length " + std::to_string(prefix_length) + " outside [0, min(source length " +
+                                   std::to_string(lengths_[source]) + ", capacity " + std::to_string(capacity) + ")]");
+  const int id = backend_->fork_sequence(source, prefix_length, capacity);
+  lengths_.push_back(prefix_length);
+  return id;
+}
+
 const StepOutput& Engine::step(const std::vector<SequenceInput>& inputs, bool want_taps) {
   rows_.clear();
   std::vector<int> next = lengths_;

@@ -18,6 +18,11 @@ class Engine {
   Engine(const Model& model, const EngineOptions& options);
 
   int add_sequence(int capacity);
+  // A new sequence holding a copy of the first `prefix_length` cached tokens of
+  // `source` (a shared prompt prefix computed once); it continues at that length,
+  // independent of the source. Throws InputError for an unknown source, a prefix
+  // longer than the source's length or than `capacity`.
+  int fork_sequence(int source, int prefix_length, int capacity);
   int length(int seq) const { return lengths_.at(seq); }
   const ModelConfig& config() const { return config_; }
 

@@ -110,6 +110,20 @@ int CudaEngine::add_sequence(int capacity) {
   return int(s.seqs.size()) - 1;
 }
 
+int CudaEngine::fork_sequence(int source, int prefix_length, int capacity) {
+  const int id = add_sequence(capacity);
+  State& s = *s_;
+  // Every (layer, K|V, kv head) block is [capacity, head_dim]: one strided copy of the
+  // first prefix_length rows of each, device to device.
+  const std::size_t row_bytes = std::size_t(s.c.head_dim) * num::bytes_of(s.kvf);
+  const std::size_t blocks = 2 * std::size_t(s.c.n_layers) * s.c.n_kv_heads;
+  if (prefix_length > 0)
+    KVFID_CUDA(cudaMemcpy2D(s.seqs[id].first, capacity * row_bytes, s.seqs[source].first,
+                            s.seqs[source].second * row_bytes, prefix_length * row_bytes, blocks,
+                            cudaMemcpyDeviceToDevice));
+  return id;
+}
+
 namespace {
 
 template <Fmt W, int kTokens>
@@ -387,6 +401,9 @@ class CudaBackend final : public EngineBackend {
         engine_(model.config, packed_.weights, to_fmt(options.kv), uploaded_.w) {}
 
   int add_sequence(int capacity) override { return engine_.add_sequence(capacity); }
+  int fork_sequence(int source, int prefix_length, int capacity) override {
+    return engine_.fork_sequence(source, prefix_length, capacity);
+  }
 
   void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) override {
     engine_.forward(rows, want_taps, &out);

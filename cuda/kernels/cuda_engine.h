@@ -39,6 +39,8 @@ class CudaEngine {
   CudaEngine& operator=(const CudaEngine&) = delete;
 
   int add_sequence(int capacity);
+  // A new sequence whose cache starts as a copy of source's first prefix_length tokens.
+  int fork_sequence(int source, int prefix_length, int capacity);
   // Runs the step on the device; logits stay there until copy_logits.
   void forward(const std::vector<StepRow>& rows, bool want_taps, StepOutput* taps_out);
   void copy_logits(int rows, std::vector<float>& logits) const;

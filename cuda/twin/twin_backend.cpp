@@ -43,6 +43,20 @@ class TwinBackend final : public EngineBackend {
     return int(seqs_.size()) - 1;
   }
 
+  int fork_sequence(int source, int prefix_length, int capacity) override {
+    const int id = add_sequence(capacity);
+    const TwinSequence& from = seqs_[source];
+    TwinSequence& to = seqs_[id];
+    // Every (layer, K|V, kv head) block is [capacity, head_dim]: copy its first
+    // prefix_length rows.
+    const std::size_t elem = num::bytes_of(kv_), head_dim = std::size_t(from.layout.head_dim);
+    const std::size_t blocks = 2 * std::size_t(from.layout.n_layers) * from.layout.n_kv_heads;
+    for (std::size_t b = 0; b < blocks; ++b)
+      std::memcpy(to.cache.data() + b * to.layout.capacity * head_dim * elem,
+                  from.cache.data() + b * from.layout.capacity * head_dim * elem, prefix_length * head_dim * elem);
+    return id;
+  }
+
   void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) override {
     num::dispatch_fmt(m_.weights, [&]<Fmt W>() {
       num::dispatch_fmt(kv_, [&]<Fmt K>() { run<W, K>(rows, want_taps, out); });

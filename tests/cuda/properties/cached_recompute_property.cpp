@@ -1,0 +1,39 @@
+// Property 1: decoding token t on top of the KV cache (filled by any split of the
+// prompt) gives the bits of a fresh one-shot prefill of tokens[0..t], row t: logits and
+// every layer tap.
+#include "cuda/common/attention_math.h"
+#include "tests/cuda/properties/generators.h"
+#include "tests/cuda/properties/property_check.h"
+#include "tests/cuda/properties/sequence_rows.h"
+
+namespace kvfid::test {
+namespace {
+
+constexpr int kMaxSeq = 512;
+
+TEST(PropertyCachedEqualsRecomputed, DecodeOnCacheEqualsFreshPrefill) {
+  KVFID_REQUIRE_BACKEND();
+  check_property(100, [] {
+    const ModelCase mc = *gen_model_case();
+    const int t = *gen_length() - 1;  // position of the decoded token
+    const auto tokens = *gen_tokens(t + 1, mc.vocab);
+    const Model m = mc.model(kMaxSeq);
+    const EngineOptions options = mc.options(kBackendUnderTest);
+    RC_CLASSIFY(t >= num::kSplit, "decode attends across the 256-key split");
+
+    Engine cached(m, options);
+    const int seq = cached.add_sequence(t + 1);
+    if (t > 0) run_chunks(cached, seq, std::vector<int>(tokens.begin(), tokens.begin() + t), *gen_partition(t));
+    SequenceRows decoded;
+    append_rows(decoded, cached.step({{seq, {tokens[t]}}}, true), 0, 1, m.config);
+
+    const SequenceRows fresh = run_one_shot(m, options, tokens);
+    const std::string gross = rows_gross_failure(fresh);
+    if (!gross.empty()) RC_FAIL(gross);
+    const std::string d = rows_difference(decoded, 0, fresh, t, 1, m.config);
+    if (!d.empty()) RC_FAIL(d);
+  });
+}
+
+}  // namespace
+}  // namespace kvfid::test

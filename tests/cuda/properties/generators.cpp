@@ -1,0 +1,117 @@
+#include "tests/cuda/properties/generators.h"
+
+#include <algorithm>
+
+#include "cuda/common/attention_math.h"
+
+namespace kvfid::test {
+
+namespace {
+
+const char* name_of(SynthPrecision p) {
+  switch (p) {
+    case SynthPrecision::f32: return "f32";
+    case SynthPrecision::f16: return "f16";
+    case SynthPrecision::bf16: return "bf16";
+  }
+  return "?";
+}
+
+}  // namespace
+
+ModelConfig ModelCase::config(int max_seq) const {
+  ModelConfig c;
+  c.arch = bias ? Arch::qwen2 : Arch::llama;
+  c.vocab = vocab;
+  c.dim = dim;
+  c.n_layers = n_layers;
+  c.n_heads = n_kv_heads * group;
+  c.n_kv_heads = n_kv_heads;
+  c.head_dim = head_dim;
+  c.hidden = hidden;
+  c.max_seq = max_seq;
+  c.rms_norm_eps = bias ? 1e-6 : 1e-5;
+  c.rope_theta = bias ? 1e6 : 1e4;
+  c.rope = rope;
+  c.tied_classifier = !bias;
+  c.qkv_bias = bias;
+  return c;
+}
+
+Model ModelCase::model(int max_seq) const { return make_synthetic_model(config(max_seq), seed, synth); }
+
+EngineOptions ModelCase::options(Backend backend) const {
+  EngineOptions o;
+  o.backend = backend;
+  o.weights = weights;
+  o.kv = kv;
+  return o;
+}
+
+void showValue(const ModelCase& c, std::ostream& os) {
+  os << "{heads " << c.n_kv_heads * c.group << "/" << c.n_kv_heads << " (group " << c.group << "), head_dim "
+     << c.head_dim << ", layers " << c.n_layers << ", dim " << c.dim << ", hidden " << c.hidden << ", vocab "
+     << c.vocab << ", rope " << to_string(c.rope) << ", bias " << c.bias << ", weights " << to_string(c.weights)
+     << ", kv " << to_string(c.kv) << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
+     << c.synth.k_outlier_channels << " x" << c.synth.k_outlier_scale << ", massive dims " << c.synth.massive_dims
+     << " x" << c.synth.massive_scale << "}, seed " << c.seed << "}";
+}
+
+rc::Gen<ModelCase> gen_model_case() {
+  using namespace rc;
+  const auto formats = gen::element(FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16);
+  const Gen<SynthOptions> synth = gen::build<SynthOptions>(
+      gen::set(&SynthOptions::precision, gen::element(SynthPrecision::f32, SynthPrecision::f16, SynthPrecision::bf16)),
+      gen::set(&SynthOptions::k_outlier_channels, gen::inRange(0, 4)),
+      gen::set(&SynthOptions::k_outlier_scale, gen::element(1.0, 8.0, 32.0)),
+      gen::set(&SynthOptions::massive_dims, gen::inRange(0, 3)),
+      gen::set(&SynthOptions::massive_scale, gen::element(1.0, 16.0, 64.0)));
+  return gen::build<ModelCase>(
+      gen::set(&ModelCase::n_kv_heads, gen::inRange(1, 3)),
+      gen::set(&ModelCase::group, gen::element(1, 2, 4, 7)),
+      gen::set(&ModelCase::head_dim, gen::element(2, 4, 6, 8, 10, 16, 18, 32, 54)),
+      gen::set(&ModelCase::n_layers, gen::inRange(1, 3)),
+      gen::set(&ModelCase::dim, gen::inRange(8, 49)),
+      gen::set(&ModelCase::hidden, gen::inRange(8, 97)),
+      gen::set(&ModelCase::vocab, gen::inRange(16, 97)),
+      gen::set(&ModelCase::rope, gen::element(RopeStyle::interleaved, RopeStyle::rotate_half)),
+      gen::set(&ModelCase::bias, gen::arbitrary<bool>()),
+      gen::set(&ModelCase::weights, formats),
+      gen::set(&ModelCase::kv, formats),
+      gen::set(&ModelCase::synth, synth),
+      gen::set(&ModelCase::seed, gen::arbitrary<std::uint32_t>()));
+}
+
+rc::Gen<int> gen_length(int max) {
+  using namespace rc;
+  // Short lengths grow with RapidCheck's size (the first cases are the smallest); the
+  // long ones are drawn at full size, so even a small budget crosses the split.
+  const int near_split = std::clamp(num::kSplit - 16, 1, max);
+  return gen::weightedOneOf<int>({{6, gen::inRange(1, std::min(max, 40) + 1)},
+                                  {1, gen::resize(100, gen::inRange(1, max + 1))},
+                                  {1, gen::resize(100, gen::inRange(near_split, max + 1))}});
+}
+
+rc::Gen<std::vector<int>> gen_tokens(int count, int vocab) {
+  return rc::gen::container<std::vector<int>>(std::size_t(count), rc::gen::inRange(0, vocab));
+}
+
+rc::Gen<std::vector<int>> gen_partition(int total) {
+  using namespace rc;
+  // Chunk sizes drawn small or anywhere up to the whole, cut to sum to `total`; the
+  // empty draw (what shrinking aims for) is the whole prompt as one chunk.
+  const Gen<int> size = gen::weightedOneOf<int>({{3, gen::inRange(1, 8)}, {1, gen::inRange(1, total + 1)}});
+  return gen::map(gen::container<std::vector<int>>(size), [total](const std::vector<int>& sizes) {
+    std::vector<int> chunks;
+    int left = total;
+    for (int s : sizes) {
+      if (left == 0) break;
+      chunks.push_back(std::min(s, left));
+      left -= chunks.back();
+    }
+    if (left > 0) chunks.push_back(left);
+    return chunks;
+  });
+}
+
+}  // namespace kvfid::test

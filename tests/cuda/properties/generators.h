@@ -1,0 +1,56 @@
+#pragma once
+// RapidCheck generators for the engine's property suite: model shapes and weights,
+// sequence lengths, prompt splits, tokens and batch schedules. Every generator
+// shrinks toward the simplest case (one layer, MHA, the smallest head, f32, the
+// shortest sequence, the prompt in one chunk), so a failure is reported minimal.
+#include <cstdint>
+#include <ostream>
+#include <vector>
+
+#include <rapidcheck.h>
+
+#include "cuda/engine/engine_options.h"
+#include "reference/model/model.h"
+#include "reference/synth/synthetic_model.h"
+
+namespace kvfid {
+// RapidCheck prints a generated format with it (found by argument-dependent lookup).
+inline void showValue(FloatFormat f, std::ostream& os) { os << to_string(f); }
+}  // namespace kvfid
+
+namespace kvfid::test {
+
+// Everything that defines a generated model and how the engine stores it.
+struct ModelCase {
+  int n_kv_heads = 1;
+  int group = 1;     // query heads per KV head: 1 (MHA), 2, 4, 7; n_kv_heads 1 makes it MQA
+  int head_dim = 2;  // even (RoPE pairs), including odd multiples of 2 (18, 54)
+  int n_layers = 1;
+  int dim = 8;
+  int hidden = 8;
+  int vocab = 16;
+  RopeStyle rope = RopeStyle::interleaved;
+  bool bias = false;  // qkv bias (Qwen2 style)
+  FloatFormat weights = FloatFormat::f32;
+  FloatFormat kv = FloatFormat::f32;
+  SynthOptions synth;  // outlier K channels, massive residual dimensions, stored precision
+  std::uint32_t seed = 0;
+
+  ModelConfig config(int max_seq) const;
+  Model model(int max_seq) const;
+  EngineOptions options(Backend backend) const;
+};
+
+void showValue(const ModelCase& c, std::ostream& os);  // RapidCheck prints counterexamples with it
+
+// Small models: dim 8..48, hidden 8..96, one or two layers, vocab 16..96.
+rc::Gen<ModelCase> gen_model_case();
+// Sequence lengths in [1, max]: three cases in four up to 40, the rest anywhere up to
+// max or near it (from 16 below the 256-key attention split, num::kSplit, so that
+// max = 300 crosses it in about one case in ten).
+rc::Gen<int> gen_length(int max = 300);
+rc::Gen<std::vector<int>> gen_tokens(int count, int vocab);
+// A random partition of `total` tokens into consecutive chunk sizes (each >= 1).
+rc::Gen<std::vector<int>> gen_partition(int total);
+
+}  // namespace kvfid::test

@@ -1,0 +1,63 @@
+#pragma once
+// The plug-in contract of a quantized (block) format. A format is one header defining
+// a struct with the static members below; adding it to the list in registry.h makes
+// the engine (twin and CUDA), the reference, `kvfid quantize` and the derived test
+// suite (tests/reference/formats/quant/) use it, with no test written by hand.
+//
+//   static constexpr const char* kName;   the name users write (--kv q8_0)
+//   static constexpr int kBlock;          elements per block
+//   static constexpr int kBytes;          bytes per block, the format's own layout
+//   static constexpr bool kExhaustive;    codes few enough (<= 2^16 per element) that
+//                                         the derived tests decode every one
+//   KVFID_HD static void encode(const float* x, std::uint8_t* block, const CodecParams& p);
+//                                         x: [kBlock] finite floats -> block: [kBytes]
+//   KVFID_HD static float decode(const std::uint8_t* block, int i, const CodecParams& p);
+//                                         element i as the engine computes it: FP32
+//                                         arithmetic, the same bits on host and device
+//   static double decode_exact(const std::uint8_t* block, int i, const CodecParams& p);
+//                                         the value code i stands for, exactly (the
+//                                         header argues why float64 holds it)
+//   static double error_bound(const float* x, int i, const CodecParams& p);
+//                                         the claimed bound on |x[i] - decode_exact|,
+//                                         derived in the header from the encoding rule
+//
+// encode and decode use only integer operations and correctly rounded IEEE float
+// operations (cuda/common/ieee.h), so host and device produce the same bytes and bits.
+// A non-finite input is outside every format's domain: callers check first
+// (reference/metrics/gross_check.h) and the derived tests document what each format
+// does with one.
+#include <concepts>
+#include <cstdint>
+
+#include "cuda/common/hd.h"
+
+namespace kvfid::quant {
+
+// Parameters fixed before encoding, shared by all blocks of a tensor (or of one KV head):
+// the static scale of the scaled FP8 formats (value = code * scale). Block formats carry
+// their own scales in the block and ignore it.
+struct CodecParams {
+  float scale = 1.0f;
+};
+
+template <class C>
+concept Codec = requires(const float* x, std::uint8_t* block, const std::uint8_t* cblock, int i,
+                         const CodecParams& p) {
+  { C::kName } -> std::convertible_to<const char*>;
+  { C::kBlock } -> std::convertible_to<int>;
+  { C::kBytes } -> std::convertible_to<int>;
+  { C::kExhaustive } -> std::convertible_to<bool>;
+  { C::encode(x, block, p) } -> std::same_as<void>;
+  { C::decode(cblock, i, p) } -> std::same_as<float>;
+  { C::decode_exact(cblock, i, p) } -> std::same_as<double>;
+  { C::error_bound(x, i, p) } -> std::same_as<double>;
+};
+
+// Little-endian 16-bit field access (block layouts are little-endian, as ggml's).
+KVFID_HD std::uint16_t load_u16(const std::uint8_t* p) { return std::uint16_t(p[0] | (p[1] << 8)); }
+KVFID_HD void store_u16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = std::uint8_t(v & 0xFFu);
+  p[1] = std::uint8_t(v >> 8);
+}
+
+}  // namespace kvfid::quant

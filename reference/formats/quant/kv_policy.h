@@ -1,0 +1,56 @@
+#pragma once
+// How the KV cache stores each layer's K and V, and which stored form a query reads.
+//
+// Every cached token has a cold form (its K/V encoded in the layer's format) and, under
+// a hot window or KIVI, a hot form (FP16). A query at position t reads keys
+// [0, cold_end) in the cold form and [cold_end, t] in the hot form. cold_end depends
+// only on t (never on how the tokens were batched or chunked), so cached decode,
+// chunked prefill and one-shot prefill read the same values: the property suite's
+// bitwise equalities hold under every policy.
+//
+// Spec grammar (the --kv flag; parse_kv_policy): parts joined by '+'
+//   FMT            K and V of every layer in FMT (a name from registry.h)
+//   k=FMT, v=FMT   K or V only
+//   edges=N:FMT    the first and last N layers in FMT (K and V), the rest as above
+//   hot=W          the most recent W tokens (the query's own included) read in FP16
+//   kivi           keys quantized per channel over groups of B tokens (B = the K
+//                  format's block); a group's keys stay FP16 until its B-th token arrives
+//   scale=S        the static scale of scaled formats (FP8): value = code * S
+// e.g. "f16", "q8_0", "k=int8_32+v=int4_32", "int4_32+edges=2:f16+hot=64", "int4a_32+kivi".
+#include <string>
+#include <vector>
+
+#include "cuda/common/hd.h"
+#include "reference/formats/quant/codec.h"
+
+namespace kvfid::quant {
+
+struct KvSlot {
+  int format = 0;             // index in registry.h's Codecs
+  std::vector<float> scales;  // CodecParams::scale per KV head: [n_kv_heads]
+};
+
+struct KvPolicy {
+  std::vector<KvSlot> k;  // [n_layers]
+  std::vector<KvSlot> v;  // [n_layers]
+  int hot_window = 0;     // 0: off
+  bool kivi = false;
+  std::string spec;       // as given, for reports
+};
+
+// Throws InputError(source, ...) naming the offending part.
+KvPolicy parse_kv_policy(const std::string& spec, int n_layers, int n_kv_heads, const std::string& source);
+
+// The first key position a query at position t reads in hot form (see above); `group`
+// is the KIVI group (0 without KIVI, or for V).
+KVFID_HD int cold_end(int t, int hot_window, int group) {
+  int end = t + 1;
+  if (hot_window > 0) end = t + 1 - hot_window < 0 ? 0 : t + 1 - hot_window;
+  if (group > 0) {
+    const int complete = (t + 1) / group * group;  // keys in groups whose last token is <= t
+    end = complete < end ? complete : end;
+  }
+  return end;
+}
+
+}  // namespace kvfid::quant

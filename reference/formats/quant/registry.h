@@ -1,0 +1,49 @@
+#pragma once
+// Every quantized format kvfid knows: registering a new one is adding its header to
+// the includes and its type to `Codecs`. Host code looks formats up by name through
+// FormatInfo; kernels get the codec type from with_codec (one instantiation each).
+#include <string>
+#include <vector>
+
+#include "reference/formats/quant/codec.h"
+#include "reference/formats/quant/plain_float.h"
+#include "reference/formats/quant/q8_0.h"
+
+namespace kvfid::quant {
+
+template <Codec... Cs>
+struct CodecList {
+  static constexpr int size = sizeof...(Cs);
+};
+
+using Codecs = CodecList<F32Codec, F16Codec, BF16Codec, Q8_0>;
+
+// A format seen from host code: its constants and its functions.
+struct FormatInfo {
+  int index;  // position in Codecs, for with_codec
+  const char* name;
+  int block;
+  int bytes;
+  bool exhaustive;
+  void (*encode)(const float* x, std::uint8_t* block, const CodecParams& p);
+  float (*decode)(const std::uint8_t* block, int i, const CodecParams& p);
+  double (*decode_exact)(const std::uint8_t* block, int i, const CodecParams& p);
+  double (*error_bound)(const float* x, int i, const CodecParams& p);
+};
+
+const std::vector<FormatInfo>& all_formats();
+// Throws InputError(source, "unknown format NAME; known: ...").
+const FormatInfo& format_by_name(const std::string& name, const std::string& source);
+
+// Calls fn.template operator()<C>() with the codec whose index is `index`.
+template <class Fn, Codec... Cs>
+void with_codec_in(int index, Fn&& fn, CodecList<Cs...>) {
+  int i = 0;
+  ((i++ == index ? (fn.template operator()<Cs>(), true) : false) || ...);
+}
+template <class Fn>
+void with_codec(int index, Fn&& fn) {
+  with_codec_in(index, fn, Codecs{});
+}
+
+}  // namespace kvfid::quant

@@ -1,5 +1,7 @@
 #include "reference/model/config.h"
 
+#include <nlohmann/json.hpp>
+
 #include "reference/io/input_error.h"
 
 namespace kvfid {

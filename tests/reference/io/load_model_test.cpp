@@ -1,6 +1,7 @@
 #include "reference/io/load_model.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "reference/io/hf.h"
 #include "reference/io/input_error.h"

@@ -87,8 +87,10 @@ struct ScaledFp8 {
   static constexpr int kBytes = 1;
   static constexpr bool kExhaustive = true;  // 256 codes
 
+  // A NaN skips the division: x86 keeps a NaN operand's sign through it and CUDA
+  // returns its canonical positive NaN, so the code's sign would differ.
   KVFID_HD static void encode(const float* x, std::uint8_t* block, const CodecParams& p) {
-    block[0] = Bits::from_f32_saturating(num::div(x[0], p.scale));
+    block[0] = Bits::from_f32_saturating(x[0] != x[0] ? x[0] : num::div(x[0], p.scale));
   }
 
   // One rounding: the FP8 value is exact in FP32, the product is rounded once.

@@ -14,11 +14,13 @@
 // grid's ends, and the bound is max(half a step, clipping) rather than the sum
 // half a step + qmax |d - dh| + |lo - mh| (about 0.5 vs 0.69 steps for int8a).
 // Why the ends are pinned: the decoded block then spans exactly [mh, mh + qmax dh],
-// whose re-encoding gives back mh, dh and every q. Without the pin an FP16 rounding
-// of lo larger than half a step (offset-dominated blocks, or a subnormal dh) would
-// give the minimum q = 1 and the decoded block a different range, so
-// encode(decode(encode(x))) != encode(x). Pinning costs nothing in the bound: the
-// pinned elements' errors, |lo - mh| and |hi - mh - qmax dh|, are the clipping terms.
+// whose re-encoding gives back mh, dh and every q. Without the pin, a block whose
+// minimum is large against its spread (|lo| 2^-11 > dh / 2: an offset-dominated key
+// channel, say) would give its minimum q >= 1, and the decoded block would re-encode
+// with another minimum: encode(decode(encode(x))) != encode(x) (the derived
+// idempotence test fails on such blocks without the pin). Pinning costs nothing in the
+// bound: the pinned elements' errors, |lo - mh| and |hi - mh - qmax dh|, are the
+// clipping terms.
 // A minimum that rounds to -0 in FP16 is stored as +0 (same values, canonical bytes).
 //
 // decode in FP32 is fma(q, dh, mh): one rounding of the exact q dh + mh.

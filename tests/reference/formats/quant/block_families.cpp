@@ -178,6 +178,13 @@ std::vector<TestBlock> adversarial_blocks(const quant::FormatInfo& f, const quan
     for (int i = 0; i < n; ++i) x[i] = (i % 2 ? -1.0f : 1.0f) * (0.25f + 0.125f * float(i % 7));
     out.push_back({"mixed signs", x});
   }
+  {
+    // amax = 9 * 2^-18 ~ 3.4e-5: every block format's scale (at most amax / 7) is below
+    // 2^-14, in FP16's subnormal range, where its rounding is relatively large.
+    std::vector<float> x(n);
+    for (int i = 0; i < n; ++i) x[i] = float((i * 37) % 19 - 9) * 0x1p-18f;
+    out.push_back({"FP16-subnormal scales", x});
+  }
   add_near_maximum(f, p, out);
   add_ties(f, p, out);
   return out;

@@ -32,10 +32,11 @@ std::vector<float> decode_block(const quant::FormatInfo& f, const std::vector<st
 std::vector<TestBlock> random_blocks(int block, std::uint64_t seed, int elements);
 
 // Offset-dominated blocks (mean 40 sigma, as a key channel with a large bias): a
-// stress for asymmetric formats' FP16 minimum.
+// stress for asymmetric formats' FP16 minimum, whose rounding exceeds half a step.
 std::vector<TestBlock> offset_blocks(int block, std::uint64_t seed, int elements);
 
-// All equal, one outlier, zeros of both signs, FP32 subnormals, mixed signs, values at
+// All equal, one outlier, zeros of both signs, FP32 subnormals, mixed signs, values
+// small enough that block scales are FP16 subnormals, values at
 // and around the largest magnitude the format holds (found by probing it, see
 // largest_finite_input), and exact ties between adjacent levels of the format's grid.
 std::vector<TestBlock> adversarial_blocks(const quant::FormatInfo& f, const quant::CodecParams& p);

@@ -51,9 +51,9 @@ TYPED_TEST(CodecIdempotence, ReencodingTheDecodedBlockGivesTheSameBytes) {
   SCOPED_TRACE(test::seed_trace());
   const auto& f = test::info_of<TypeParam>();
   for (const quant::CodecParams& p : test::test_params()) {
-    // Offset-dominated blocks are left out: int_asymmetric.h explains why no FP16
-    // minimum can make them idempotent in every case.
     auto blocks = test::random_blocks(TypeParam::kBlock, test::test_seed(), kElementsPerFamily);
+    for (auto& b : test::offset_blocks(TypeParam::kBlock, test::test_seed() + 1, kElementsPerFamily))
+      blocks.push_back(std::move(b));
     for (auto& b : test::adversarial_blocks(f, p)) blocks.push_back(std::move(b));
     for (const auto& b : blocks) {
       const auto first = encode<TypeParam>(b.x, p);

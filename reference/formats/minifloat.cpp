@@ -4,14 +4,30 @@
 
 namespace kvfid {
 
+namespace {
+
+std::uint32_t sign_bit(MiniFloatSpec s) { return 1u << (s.exp_bits + s.man_bits); }
+std::uint32_t exp_all_ones(MiniFloatSpec s) { return (1u << s.exp_bits) - 1; }
+std::uint32_t man_all_ones(MiniFloatSpec s) { return (1u << s.man_bits) - 1; }
+
+// The quiet NaN an encoder produces (positive): the top mantissa bit for IEEE-style
+// formats, the all-ones code for finite_only ones (their only NaN).
+std::uint32_t quiet_nan(MiniFloatSpec s) {
+  return (exp_all_ones(s) << s.man_bits) | (s.finite_only ? man_all_ones(s) : 1u << (s.man_bits - 1));
+}
+
+}  // namespace
+
 double minifloat_decode(std::uint32_t bits, MiniFloatSpec s) {
-  const std::uint32_t man_mask = (1u << s.man_bits) - 1;
-  const std::uint32_t exp_max = (1u << s.exp_bits) - 1;
-  const bool negative = (bits >> (s.exp_bits + s.man_bits)) & 1u;
+  const std::uint32_t man_mask = man_all_ones(s);
+  const std::uint32_t exp_max = exp_all_ones(s);
+  const bool negative = (bits & sign_bit(s)) != 0;
   const std::uint32_t e = (bits >> s.man_bits) & exp_max;
   const std::uint32_t m = bits & man_mask;
   double v;
-  if (e == exp_max) {
+  if (e == exp_max && s.finite_only && m == man_mask) {
+    v = std::nan("");
+  } else if (e == exp_max && !s.finite_only) {
     v = m ? std::nan("") : INFINITY;
   } else if (e == 0) {
     v = std::ldexp(double(m), 1 - s.bias() - s.man_bits);
@@ -22,12 +38,13 @@ double minifloat_decode(std::uint32_t bits, MiniFloatSpec s) {
 }
 
 std::uint32_t minifloat_encode_rne(double x, MiniFloatSpec s) {
-  const std::uint32_t sign = std::signbit(x) ? 1u << (s.exp_bits + s.man_bits) : 0u;
-  const std::uint32_t exp_max = (1u << s.exp_bits) - 1;
-  const std::uint32_t inf = sign | (exp_max << s.man_bits);
-  if (std::isnan(x)) return (exp_max << s.man_bits) | (1u << (s.man_bits - 1));
+  const std::uint32_t sign = std::signbit(x) ? sign_bit(s) : 0u;
+  const std::uint32_t exp_max = exp_all_ones(s);
+  // Overflow: Inf, or NaN for a format without Inf (OCP's non-saturating conversion).
+  const std::uint32_t overflow = sign | (s.finite_only ? quiet_nan(s) : exp_max << s.man_bits);
+  if (std::isnan(x)) return quiet_nan(s);
   const double a = std::fabs(x);
-  if (std::isinf(a)) return inf;
+  if (std::isinf(a)) return overflow;
   const int emin = 1 - s.bias();
   int e = std::ilogb(a);  // unbiased exponent of a (a == 0 gives a huge negative value)
   if (a == 0 || e < emin) e = emin;
@@ -41,8 +58,20 @@ std::uint32_t minifloat_encode_rne(double x, MiniFloatSpec s) {
   const std::uint32_t mi = std::uint32_t(m);
   if (mi < (1u << s.man_bits)) return sign | mi;  // subnormal (or zero)
   const std::uint32_t biased = std::uint32_t(e + s.bias());
-  if (biased >= exp_max) return inf;
-  return sign | (biased << s.man_bits) | (mi & ((1u << s.man_bits) - 1));
+  const std::uint32_t man = mi & man_all_ones(s);
+  if (biased > exp_max || (biased == exp_max && (!s.finite_only || man == man_all_ones(s)))) return overflow;
+  return sign | (biased << s.man_bits) | man;
+}
+
+std::uint32_t minifloat_max_finite_code(MiniFloatSpec s) {
+  return s.finite_only ? (exp_all_ones(s) << s.man_bits) | (man_all_ones(s) - 1)
+                       : ((exp_all_ones(s) - 1) << s.man_bits) | man_all_ones(s);
+}
+
+std::uint32_t minifloat_encode_saturating(double x, MiniFloatSpec s) {
+  const std::uint32_t code = minifloat_encode_rne(x, s);
+  if (std::isnan(x) || std::isfinite(minifloat_decode(code, s))) return code;
+  return (std::signbit(x) ? sign_bit(s) : 0u) | minifloat_max_finite_code(s);
 }
 
 }  // namespace kvfid

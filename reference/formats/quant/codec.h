@@ -7,8 +7,10 @@
 //   static constexpr const char* kName;   the name users write (--kv q8_0)
 //   static constexpr int kBlock;          elements per block
 //   static constexpr int kBytes;          bytes per block, the format's own layout
-//   static constexpr bool kExhaustive;    codes few enough (<= 2^16 per element) that
-//                                         the derived tests decode every one
+//   static constexpr bool kExhaustive;    codes few enough that the derived tests visit
+//                                         every one: all byte patterns of a one-element
+//                                         block (kBytes <= 2), or every quant level of
+//                                         a block format at a few fixed scales
 //   KVFID_HD static void encode(const float* x, std::uint8_t* block, const CodecParams& p);
 //                                         x: [kBlock] finite floats -> block: [kBytes]
 //   KVFID_HD static float decode(const std::uint8_t* block, int i, const CodecParams& p);

@@ -2,6 +2,10 @@
 // ggml's Q8_0, byte for byte: blocks of 32 as { FP16 d; int8 qs[32] } (34 bytes).
 // d = amax / 127 in float32, id = 1/d (0 when d is 0), q = round-half-away(x * id);
 // only the stored d is rounded to FP16, the quants come from the float32 d.
+// Out of domain (defined on host and device, where ggml's int8 cast is not): a NaN
+// element is skipped by amax and gets q = 0 (round_half_away(NaN) is 0); when d <
+// 2^-128, id overflows to Inf and the quants of nonzero elements saturate (rounding.h)
+// -- such a d is 0 in FP16, so the block decodes to zeros whatever the quants hold.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -17,7 +21,7 @@ struct Q8_0 {
   static constexpr const char* kName = "q8_0";
   static constexpr int kBlock = 32;
   static constexpr int kBytes = 2 + kBlock;
-  static constexpr bool kExhaustive = false;  // the FP16 scale makes 2^24 codes per element
+  static constexpr bool kExhaustive = true;  // 255 quant levels per scale
 
   KVFID_HD static void encode(const float* x, std::uint8_t* block, const CodecParams&) {
     float amax = 0.0f;

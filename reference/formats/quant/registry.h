@@ -6,7 +6,11 @@
 #include <vector>
 
 #include "reference/formats/quant/codec.h"
+#include "reference/formats/quant/fp8.h"
+#include "reference/formats/quant/int_asymmetric.h"
+#include "reference/formats/quant/int_symmetric.h"
 #include "reference/formats/quant/plain_float.h"
+#include "reference/formats/quant/q4_0.h"
 #include "reference/formats/quant/q8_0.h"
 
 namespace kvfid::quant {
@@ -16,7 +20,8 @@ struct CodecList {
   static constexpr int size = sizeof...(Cs);
 };
 
-using Codecs = CodecList<F32Codec, F16Codec, BF16Codec, Q8_0>;
+using Codecs = CodecList<F32Codec, F16Codec, BF16Codec, Q8_0, Q4_0, Fp8E4M3, Fp8E5M2, Int8_32, Int8_64, Int4_32,
+                         Int4_64, Int8a_32, Int8a_64, Int4a_32, Int4a_64>;
 
 // A format seen from host code: its constants and its functions.
 struct FormatInfo {

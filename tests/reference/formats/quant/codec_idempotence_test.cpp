@@ -1,0 +1,139 @@
+// Derived tests, run for every codec in registry.h: decoding and re-encoding a block
+// gives back its bytes, and (for kExhaustive formats) every code the format can emit
+// decodes to a value that encodes to that code again.
+#include <algorithm>
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "tests/common/test_env.h"
+#include "tests/reference/formats/quant/block_families.h"
+#include "tests/reference/formats/quant/codec_types.h"
+#include "tests/reference/formats/quant/derived_check.h"
+
+namespace kvfid {
+namespace {
+
+constexpr int kElementsPerFamily = 2048;  // as in codec_roundtrip_test.cpp
+// IEEE-style formats give up one exponent value, 1/2^E of the codes, to Inf and NaN;
+// the smallest E among the one-element formats is E4M3's 4 (which keeps all but 2 of
+// its 256 codes finite). A decoder that maps more than 1/16 of the codes to non-finite
+// values is broken, and the per-code checks would skip them.
+constexpr double kMinFiniteCodeFraction = 1.0 - 1.0 / 16;
+
+template <class C>
+class CodecIdempotence : public ::testing::Test {};
+TYPED_TEST_SUITE(CodecIdempotence, test::AllCodecs, test::CodecName);
+
+template <class C>
+std::vector<std::uint8_t> encode(const std::vector<float>& x, const quant::CodecParams& p) {
+  std::vector<std::uint8_t> bytes(C::kBytes);
+  C::encode(x.data(), bytes.data(), p);
+  return bytes;
+}
+
+template <class C>
+std::vector<float> decode(const std::vector<std::uint8_t>& bytes, const quant::CodecParams& p) {
+  std::vector<float> y(C::kBlock);
+  for (int i = 0; i < C::kBlock; ++i) y[i] = C::decode(bytes.data(), i, p);
+  return y;
+}
+
+bool all_zero(const std::vector<float>& y) {
+  return std::all_of(y.begin(), y.end(), [](float v) { return v == 0.0f; });
+}
+
+// encode(decode(encode(x))) == encode(x), byte for byte. One exception, for the ggml
+// formats, whose quants come from the float32 scale even when it rounds to 0 in FP16: a
+// block that decodes to zeros only may re-encode to another encoding of zeros, which
+// must then be a fixed point itself.
+TYPED_TEST(CodecIdempotence, ReencodingTheDecodedBlockGivesTheSameBytes) {
+  SCOPED_TRACE(test::seed_trace());
+  const auto& f = test::info_of<TypeParam>();
+  for (const quant::CodecParams& p : test::test_params()) {
+    auto blocks = test::random_blocks(TypeParam::kBlock, test::test_seed(), kElementsPerFamily);
+    for (auto& b : test::offset_blocks(TypeParam::kBlock, test::test_seed() + 1, kElementsPerFamily))
+      blocks.push_back(std::move(b));
+    for (auto& b : test::adversarial_blocks(f, p)) blocks.push_back(std::move(b));
+    for (const auto& b : blocks) {
+      const auto first = encode<TypeParam>(b.x, p);
+      const auto decoded = decode<TypeParam>(first, p);
+      const auto second = encode<TypeParam>(decoded, p);
+      if (second == first) continue;
+      ASSERT_TRUE(all_zero(decoded)) << test::describe(b, p, 0, first) << ": re-encodes to "
+                                     << test::hex_bytes(second);
+      ASSERT_TRUE(all_zero(decode<TypeParam>(second, p))) << b.family;
+      ASSERT_EQ(encode<TypeParam>(decode<TypeParam>(second, p), p), second) << b.family;
+    }
+  }
+}
+
+template <class C>
+class CodecExhaustive : public ::testing::Test {};
+TYPED_TEST_SUITE(CodecExhaustive, test::AllCodecs, test::CodecName);
+
+// One-element formats: every byte pattern. A finite value re-encodes to its own code
+// (signed zeros included); decode is decode_exact rounded to FP32 for every code.
+template <class C>
+void check_every_code(const quant::CodecParams& p) {
+  static_assert(C::kBytes <= 2, "exhaustive one-element formats have at most 2^16 codes");
+  const std::uint32_t codes = 1u << (8 * C::kBytes);
+  std::uint32_t finite = 0;
+  std::vector<std::uint8_t> bytes(C::kBytes), again(C::kBytes);
+  for (std::uint32_t code = 0; code < codes; ++code) {
+    for (int b = 0; b < C::kBytes; ++b) bytes[b] = std::uint8_t(code >> (8 * b));
+    const float v = C::decode(bytes.data(), 0, p);
+    const double exact = C::decode_exact(bytes.data(), 0, p);
+    if (std::isnan(exact)) {
+      ASSERT_TRUE(std::isnan(v)) << "code " << code;
+    } else {
+      ASSERT_EQ(num::bits_of(v), num::bits_of(float(exact))) << "code " << code;
+    }
+    if (!std::isfinite(v)) continue;
+    ++finite;
+    C::encode(&v, again.data(), p);
+    ASSERT_EQ(again, bytes) << "code " << code << " decodes to " << v << ", which encodes to " << test::hex_bytes(again);
+  }
+  EXPECT_GE(double(finite), kMinFiniteCodeFraction * codes);
+}
+
+// Block formats: at each pinned scale, element `at` swept over [-a, a] finds the levels
+// of the grid (all of them: the sweep is finer than half the smallest gap); each level
+// put back into the block decodes to itself, and the block re-encodes to its bytes.
+template <class C>
+void check_every_level(const quant::FormatInfo& f, const quant::CodecParams& p, float a, int at) {
+  const test::Sweep sweep = test::sweep_levels(f, p, a, at);
+  ASSERT_GE(sweep.levels.size(), 2u);
+  for (std::size_t k = 0; k + 1 < sweep.levels.size(); ++k)
+    ASSERT_GT(sweep.levels[k + 1] - sweep.levels[k], 2 * sweep.step)
+        << "levels " << sweep.levels[k] << " and " << sweep.levels[k + 1] << " too close for the sweep";
+  for (double level : sweep.levels) {
+    std::vector<float> x = test::pinned_block(C::kBlock, a);
+    x[at] = float(level);
+    const auto bytes = encode<C>(x, p);
+    ASSERT_EQ(C::decode_exact(bytes.data(), at, p), level) << "pin " << a << ", element " << at;
+    ASSERT_EQ(encode<C>(decode<C>(bytes, p), p), bytes) << "pin " << a << ", level " << level;
+  }
+}
+
+TYPED_TEST(CodecExhaustive, EveryCodeDecodesToAValueThatEncodesToIt) {
+  if constexpr (!TypeParam::kExhaustive) {
+    GTEST_SKIP() << TypeParam::kName << " declares kExhaustive false (too many codes)";
+  } else {
+    const auto& f = test::info_of<TypeParam>();
+    for (const quant::CodecParams& p : test::test_params()) {
+      SCOPED_TRACE(testing::Message() << "scale " << p.scale);
+      if constexpr (TypeParam::kBlock == 1) {
+        check_every_code<TypeParam>(p);
+      } else {
+        // Element 2 and the last element: for the nibble formats the low nibble of one
+        // byte and the high nibble of another.
+        for (float a : test::kPins)
+          for (int at : {2, TypeParam::kBlock - 1}) check_every_level<TypeParam>(f, p, a, at);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kvfid

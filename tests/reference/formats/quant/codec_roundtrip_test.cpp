@@ -1,0 +1,56 @@
+// Derived tests, run for every codec in registry.h: the per-element bound each format
+// claims holds on random and adversarial blocks, the FP32 decode is the exact value
+// rounded once, and the bound is not vacuous.
+#include <gtest/gtest.h>
+
+#include "tests/common/test_env.h"
+#include "tests/reference/formats/quant/block_families.h"
+#include "tests/reference/formats/quant/codec_types.h"
+#include "tests/reference/formats/quant/derived_check.h"
+
+namespace kvfid {
+namespace {
+
+// Random values per family and scale: 2048 gives every format thousands of elements
+// (dozens of blocks of 64) in a few milliseconds, even under ASan.
+constexpr int kElementsPerFamily = 2048;
+// Each bound is half a step of the format's grid plus lower-order terms (the FP16
+// rounding of a scale, FP32 roundings in encode), and among thousands of random
+// elements some land within a few percent of a tie, where the error is half a step.
+// So the worst error seen must use at least half of the bound; less would mean a
+// bound so loose that checking it proves little.
+constexpr double kMinBoundUse = 0.5;
+
+template <class C>
+class CodecRoundTrip : public ::testing::Test {};
+TYPED_TEST_SUITE(CodecRoundTrip, test::AllCodecs, test::CodecName);
+
+TYPED_TEST(CodecRoundTrip, WithinTheBoundOnRandomBlocks) {
+  SCOPED_TRACE(test::seed_trace());
+  for (const quant::CodecParams& p : test::test_params()) {
+    auto blocks = test::random_blocks(TypeParam::kBlock, test::test_seed(), kElementsPerFamily);
+    for (auto& b : test::offset_blocks(TypeParam::kBlock, test::test_seed() + 1, kElementsPerFamily))
+      blocks.push_back(std::move(b));
+    double worst_use = 0;
+    bool any_bound = false;
+    for (const auto& b : blocks) {
+      const auto r = test::check_block<TypeParam>(b, p);
+      ASSERT_EQ(r.failure, "");
+      worst_use = std::max(worst_use, r.worst_use);
+      any_bound = any_bound || r.any_bound;
+    }
+    if (any_bound) {
+      EXPECT_GE(worst_use, kMinBoundUse) << "scale " << p.scale << ": the bound is loose";
+    }
+  }
+}
+
+TYPED_TEST(CodecRoundTrip, WithinTheBoundOnAdversarialBlocks) {
+  const auto& f = test::info_of<TypeParam>();
+  for (const quant::CodecParams& p : test::test_params()) {
+    for (const auto& b : test::adversarial_blocks(f, p)) ASSERT_EQ(test::check_block<TypeParam>(b, p).failure, "");
+  }
+}
+
+}  // namespace
+}  // namespace kvfid

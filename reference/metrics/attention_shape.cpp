@@ -1,0 +1,28 @@
+#include "reference/metrics/attention_shape.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace kvfid {
+
+AttentionShape attention_shape(const ModelConfig& config, int tokens) {
+  return {tokens, config.n_heads, config.n_kv_heads, config.head_dim};
+}
+
+void check_attention_shape(const AttentionShape& shape, const char* what) {
+  if (shape.tokens <= 0 || shape.n_heads <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 ||
+      shape.n_heads % shape.n_kv_heads != 0)
+    throw std::invalid_argument(std::string(what) + ": attention shape must be positive with n_kv_heads dividing n_heads");
+}
+
+void check_values(std::span<const double> values, std::size_t expected, const char* what) {
+  if (values.size() != expected)
+    throw std::invalid_argument(std::string(what) + ": " + std::to_string(values.size()) + " values, expected " +
+                                std::to_string(expected));
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]))
+      throw std::invalid_argument(std::string(what) + ": non-finite value at flat index " + std::to_string(i));
+}
+
+}  // namespace kvfid

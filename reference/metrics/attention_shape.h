@@ -1,0 +1,31 @@
+#pragma once
+// The dimensions of one layer's attention taps, which the KV metrics take as plain
+// arrays: q [T, n_heads, head_dim], k and v [T, n_kv_heads, head_dim].
+#include <cstddef>
+#include <span>
+
+#include "reference/model/config.h"
+
+namespace kvfid {
+
+struct AttentionShape {
+  int tokens = 0;      // T
+  int n_heads = 0;     // query heads
+  int n_kv_heads = 0;  // divides n_heads: query head h reads KV head h / (n_heads / n_kv_heads)
+  int head_dim = 0;
+
+  int kv_head_of(int query_head) const { return query_head / (n_heads / n_kv_heads); }
+  std::size_t q_values() const { return std::size_t(tokens) * std::size_t(n_heads) * std::size_t(head_dim); }
+  std::size_t kv_values() const { return std::size_t(tokens) * std::size_t(n_kv_heads) * std::size_t(head_dim); }
+};
+
+// The shape of a forward over `tokens` tokens of this model.
+AttentionShape attention_shape(const ModelConfig& config, int tokens);
+
+// Throw std::invalid_argument (a caller's bug: the gross checks come first) naming
+// `what` when the shape has a non-positive dimension or n_kv_heads does not divide
+// n_heads, or when `values` does not hold `expected` values, all finite.
+void check_attention_shape(const AttentionShape& shape, const char* what);
+void check_values(std::span<const double> values, std::size_t expected, const char* what);
+
+}  // namespace kvfid

@@ -1,0 +1,210 @@
+// kvfid quant: how much a weight format and one or more KV-cache policies cost, measured
+// against the exact golden of the unquantized model (the truth for total error).
+#include <cmath>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cuda/engine/engine.h"
+#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/golden/golden_io.h"
+#include "reference/io/atomic_file.h"
+#include "reference/io/input_error.h"
+#include "reference/io/load_model.h"
+#include "reference/io/prompt.h"
+#include "reference/metrics/quant_report.h"
+#include "reference/metrics/quant_report_json.h"
+#include "reference/metrics/quant_report_table.h"
+#include "reference/metrics/report_json.h"
+#include "reference/model/weight_storage.h"
+#include "reference/mp/golden_forward.h"
+#include "reference/util/progress.h"
+#include "tools/kvfid/command.h"
+#include "tools/kvfid/fidelity_command.h"
+
+namespace kvfid::cli {
+
+namespace {
+
+std::vector<std::string> split_specs(const std::string& list) {
+  std::vector<std::string> specs;
+  std::stringstream in(list);
+  for (std::string spec; std::getline(in, spec, ',');) {
+    if (spec.empty()) throw InputError("--kv", "empty KV configuration in '" + list + "'");
+    specs.push_back(spec);
+  }
+  if (specs.empty()) throw InputError("--kv", "no KV configuration given");
+  return specs;
+}
+
+// What one engine run leaves for the report: its logits and, per layer, the cache as
+// its queries read it.
+struct EngineRun {
+  std::vector<double> logits;  // [T, vocab]
+  std::vector<std::vector<double>> k_cold, k_hot, v_cold;  // [n_layers][T, n_kv_heads, head_dim]
+  std::vector<std::vector<int>> k_cold_end;                // [n_layers][T]
+};
+
+// [n_kv_heads, T, head_dim] (the cache's layout) -> [T, n_kv_heads, head_dim] (the taps').
+std::vector<double> token_major(const std::vector<float>& cache, const ModelConfig& c, int T) {
+  std::vector<double> out(cache.size());
+  for (int h = 0; h < c.n_kv_heads; ++h)
+    for (int t = 0; t < T; ++t)
+      for (int d = 0; d < c.head_dim; ++d)
+        out[(std::size_t(t) * c.n_kv_heads + h) * c.head_dim + d] =
+            cache[(std::size_t(h) * T + t) * c.head_dim + d];
+  return out;
+}
+
+EngineRun run_engine(const Model& model, const std::vector<int>& tokens, const EngineOptions& options) {
+  const ModelConfig& c = model.config;
+  const int T = int(tokens.size());
+  Engine engine(model, options);
+  const int seq = engine.add_sequence(T);
+  const StepOutput& out = engine.step({{seq, tokens}});
+  EngineRun run;
+  run.logits.assign(out.logits.begin(), out.logits.end());
+  const quant::KvPolicy policy = quant::resolve_kv_policy(options.kv, options.kv_scales, c, "--kv");
+  for (int l = 0; l < c.n_layers; ++l) {
+    const CacheValues cache = engine.cache_values(seq, l);
+    run.k_cold.push_back(token_major(cache.k, c, T));
+    run.v_cold.push_back(token_major(cache.v, c, T));
+    run.k_hot.push_back(cache.k_hot.empty() ? std::vector<double>{} : token_major(cache.k_hot, c, T));
+    std::vector<int> ends(T);
+    for (int t = 0; t < T; ++t) ends[t] = quant::cold_end(t, policy.hot_window, quant::kivi_group(policy, l));
+    run.k_cold_end.push_back(std::move(ends));
+  }
+  return run;
+}
+
+// NaN/Inf or all-zero logits make every statistic meaningless: reported on their own.
+std::string gross_logits_problem(const std::vector<double>& logits) {
+  bool any_nonzero = false;
+  for (double x : logits) {
+    if (!std::isfinite(x)) return "NaN or Inf in the logits";
+    any_nonzero = any_nonzero || x != 0;
+  }
+  return any_nonzero ? "" : "all logits are zero";
+}
+
+const std::vector<double>& tap_values(const TapSet& taps, const std::string& name) {
+  const TapTensor* t = find_tap(taps, name);
+  if (!t) throw InputError("--baseline", "the golden has no tap '" + name + "' (make it with --taps all)");
+  return t->values;
+}
+
+std::vector<KvLayerError> kv_errors(const TapSet& golden, const EngineRun& run, const ModelConfig& c, int T) {
+  const AttentionShape shape = attention_shape(c, T);
+  std::vector<KvLayerError> layers;
+  for (int l = 0; l < c.n_layers; ++l) {
+    KeysAsRead keys{run.k_cold[l]};
+    if (!run.k_hot[l].empty()) keys = KeysAsRead{run.k_cold[l], run.k_hot[l], run.k_cold_end[l]};
+    layers.push_back(kv_layer_error(tap_values(golden, tap_layer_name(l, "q")), tap_values(golden, tap_layer_name(l, "k")),
+                                    tap_values(golden, tap_layer_name(l, "v")), keys, run.v_cold[l], shape));
+  }
+  return layers;
+}
+
+int run_quant(const ParsedArgs& args) {
+  const std::string model_path = args.str("model");
+  const std::string prompt_path = args.str("prompt");
+  EngineOptions base;
+  base.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
+  base.taps = TapSelection::logits;
+  const std::string weights = args.str_or("weights", "f32");
+  const std::vector<std::string> kv_specs = split_specs(args.str("kv"));
+  check_report_paths(args);
+
+  const Model model = load_model(model_path);
+  const ModelConfig& c = model.config;
+  check_weight_format_fits(weight_format_from_string(weights, "--weights"), c, "--weights");
+  for (const std::string& spec : kv_specs) quant::resolve_kv_policy(spec, {}, c, "--kv");
+  const std::vector<int> tokens = read_prompt_file(prompt_path);
+  validate_tokens(tokens, c, prompt_path);
+  const int T = int(tokens.size());
+
+  Golden golden;
+  if (args.has("baseline")) {
+    golden = read_golden(args.str("baseline"));
+    load_golden_model(model_path, golden, args.str("baseline"));
+    if (golden.tokens != tokens) throw InputError("--baseline", "the golden was made from other tokens than " + prompt_path);
+  } else {
+    Progress progress = Progress::on_stderr("kvfid quant: golden");
+    GoldenOptions options;
+    options.progress = &progress;
+    GoldenResult result = compute_golden(model, tokens, options);
+    golden.taps = std::move(result.taps);
+    golden.manifest = {{"model", model_path}, {"tokens", tokens}, {"certification", result.certification}};
+    golden.tokens = tokens;
+  }
+  const std::vector<double>& golden_logits = tap_values(golden.taps, "logits");
+
+  // Every configuration, plus the runs the error budget needs: weights alone (KV in
+  // FP32) once, and each KV policy with FP32 weights.
+  auto engine_options = [&](const std::string& w, const std::string& kv) {
+    EngineOptions o = base;
+    o.weights = w;
+    o.kv = kv;
+    return o;
+  };
+  auto statistics = [&](const EngineRun& run, const std::string& label) {
+    const std::string problem = gross_logits_problem(run.logits);
+    if (!problem.empty()) throw std::runtime_error(label + ": " + problem);
+    return logit_statistics(golden_logits, run.logits, c.vocab, tokens);
+  };
+  try {
+    std::cerr << "kvfid quant: weights " << weights << " alone\n";
+    const LogitStatistics weights_only = statistics(run_engine(model, tokens, engine_options(weights, "f32")), "weights only");
+    QuantReport report{weights, {}};
+    for (const std::string& spec : kv_specs) {
+      std::cerr << "kvfid quant: KV " << spec << " (alone, then with weights " << weights << ")\n";
+      const LogitStatistics kv_only = statistics(run_engine(model, tokens, engine_options("f32", spec)), spec + " alone");
+      const EngineRun both = run_engine(model, tokens, engine_options(weights, spec));
+      QuantColumn column{spec, statistics(both, spec), kv_errors(golden.taps, both, c, T), std::nullopt};
+      column.budget = error_budget(weights_only, kv_only, column.logits);
+      report.columns.push_back(std::move(column));
+    }
+    std::cout << "kvfid quant: " << model_path << ", " << T << " tokens of " << prompt_path << ", engine "
+              << args.str_or("engine", "twin") << "; against the exact golden of the unquantized model\n"
+              << format_quant_report(report);
+    if (args.has("json")) {
+      const nlohmann::json options = {{"model", model_path}, {"prompt", prompt_path}, {"weights", weights},
+                                      {"kv", kv_specs},      {"engine", args.str_or("engine", "twin")}};
+      write_file_atomic(args.str("json"),
+                        quant_report_to_json(report, "quant", options, golden_manifest_summary(golden.manifest)).dump(2) + "\n");
+    }
+  } catch (const BackendUnavailable& e) {
+    throw InputError("--engine", e.what());
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const InputError*>(&e)) throw;
+    std::cerr << "kvfid quant: FAIL: " << e.what() << '\n';
+    return kExitFidelityFailure;
+  }
+  return kExitPass;
+}
+
+}  // namespace
+
+extern const CommandSpec kQuantCommand{
+    "quant",
+    "the cost of a weight format and KV-cache policies against the exact golden",
+    "Runs the engine with the weights in --weights and the KV cache under each policy of --kv\n"
+    "(comma-separated, one column each; grammar in reference/formats/quant/kv_policy.h, e.g.\n"
+    "q8_0, int4_32+edges=2:f16, int4a_32+kivi, int8_32+hot=16) and measures it against the exact\n"
+    "golden of the unquantized model: llama.cpp's KL-divergence statistics over the prompt, per\n"
+    "layer and head the K/V round-trip RMSE, the q.k distortion and the attention KL, and an\n"
+    "error budget (weights alone, the KV cache alone, both). The golden is computed unless\n"
+    "--baseline names one (all taps, same model and tokens). Exit 1 on NaN/Inf or all-zero logits.",
+    {{"model", "PATH", "the model (llama2.c .bin or HF folder)", true},
+     {"prompt", "FILE", "token ids, one line, comma- or space-separated", true},
+     {"kv", "SPEC[,SPEC...]", "KV-cache policies to compare side by side", true},
+     {"weights", "FORMAT", "weight storage: f32 (default), f16, bf16, q8_0, q4_0"},
+     {"engine", "NAME", "twin (default) or cuda"},
+     {"baseline", "DIR", "a golden folder of this model and prompt (kvfid golden --taps all)"},
+     json_report_option()},
+    run_quant};
+
+}  // namespace kvfid::cli

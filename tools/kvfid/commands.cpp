@@ -10,11 +10,13 @@ extern const CommandSpec kRunCommand;
 extern const CommandSpec kCheckCommand;
 extern const CommandSpec kCompareCommand;
 extern const CommandSpec kBitwiseCommand;
+extern const CommandSpec kDriftCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
       &kInfoCommand, &kFixtureCommand, &kConvertCommand, &kGoldenCommand,
       &kRunCommand,  &kCheckCommand,   &kCompareCommand, &kBitwiseCommand,
+      &kDriftCommand,
   };
   return commands;
 }

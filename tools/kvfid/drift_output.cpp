@@ -274,7 +274,7 @@ std::string drift_summary_text(const Result& result) {
     name_width = std::max(name_width, b.budget.combined.source.size());
     auto line = [&](const BudgetEntry& e, const std::string& kl_share, const std::string& logit_share) {
       out << "  " << e.source << std::string(name_width + 2 - e.source.size(), ' ') << "KL " << brief(e.kl) << ' '
-          << kl_share << "  max|dlogit| " << brief(e.logit_error) << ' ' << logit_share << '\n';
+          << kl_share << "  max|dlogit| " << brief(e.logit_error) << (logit_share.empty() ? "" : " " + logit_share) << '\n';
     };
     auto percent = [](double share) {
       char buf[16];

@@ -61,7 +61,7 @@ SeriesSummary summarize(const Series& s) {
 
 nlohmann::json budget_json(const Budget& b) {
   nlohmann::json sources = nlohmann::json::array();
-  for (const BudgetShare& s : b.budget.sources)
+  for (const DriftBudgetShare& s : b.budget.sources)
     sources.push_back({{"source", s.entry.source},
                        {"kl", s.entry.kl},
                        {"kl_share", s.kl_share},
@@ -270,9 +270,9 @@ std::string drift_summary_text(const Result& result) {
   for (const Budget& b : result.budgets) {
     out << "error budget at position " << b.position << ", KV " << b.kv_spec << " (share of the sum of single sources):\n";
     std::size_t name_width = b.floor.source.size();
-    for (const BudgetShare& s : b.budget.sources) name_width = std::max(name_width, s.entry.source.size());
+    for (const DriftBudgetShare& s : b.budget.sources) name_width = std::max(name_width, s.entry.source.size());
     name_width = std::max(name_width, b.budget.combined.source.size());
-    auto line = [&](const BudgetEntry& e, const std::string& kl_share, const std::string& logit_share) {
+    auto line = [&](const DriftBudgetEntry& e, const std::string& kl_share, const std::string& logit_share) {
       out << "  " << e.source << std::string(name_width + 2 - e.source.size(), ' ') << "KL " << brief(e.kl) << ' '
           << kl_share << "  max|dlogit| " << brief(e.logit_error) << (logit_share.empty() ? "" : " " + logit_share) << '\n';
     };
@@ -281,7 +281,7 @@ std::string drift_summary_text(const Result& result) {
       std::snprintf(buf, sizeof buf, "(%5.1f%%)", 100 * share);
       return std::string(buf);
     };
-    for (const BudgetShare& s : b.budget.sources) line(s.entry, percent(s.kl_share), percent(s.logit_error_share));
+    for (const DriftBudgetShare& s : b.budget.sources) line(s.entry, percent(s.kl_share), percent(s.logit_error_share));
     line(b.budget.combined, "        ", "");
     line(b.floor, "        ", "");
   }

@@ -13,7 +13,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-BudgetEntry entry_at(const AttributionRun& run, const Series& series, int position) {
+DriftBudgetEntry entry_at(const AttributionRun& run, const Series& series, int position) {
   const NextTokenDrift& d = series.positions.at(position).next_token;
   return {run.name, d.kl, d.max_abs_logit_error};
 }
@@ -35,7 +35,7 @@ int Result::engine_non_finite_positions() const {
 
 std::vector<Budget> error_budgets(const std::vector<AttributionRun>& runs, const std::vector<Series>& series,
                                   const std::vector<std::string>& kv_specs, int position) {
-  auto find = [&](const std::string& role, const std::string& kv_spec) -> BudgetEntry {
+  auto find = [&](const std::string& role, const std::string& kv_spec) -> DriftBudgetEntry {
     for (std::size_t i = 0; i < runs.size(); ++i)
       if (runs[i].role == role && runs[i].kv_spec == kv_spec) return entry_at(runs[i], series.at(i), position);
     throw std::logic_error("error_budgets: no attribution run '" + role + "' for KV '" + kv_spec + "'");

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "reference/metrics/error_budget.h"
+#include "reference/metrics/drift_budget.h"
 #include "reference/model/model.h"
 #include "tools/kvfid/drift_engine_runs.h"
 #include "tools/kvfid/drift_reference_runs.h"
@@ -25,8 +25,8 @@ struct Request {
 struct Budget {
   std::string kv_spec;
   int position = 0;
-  ErrorBudget budget;   // sources: weights, kv, arithmetic; combined: all
-  BudgetEntry floor;    // F32 arithmetic alone, contained in the weights and kv sources
+  DriftErrorBudget budget;   // sources: weights, kv, arithmetic; combined: all
+  DriftBudgetEntry floor;    // F32 arithmetic alone, contained in the weights and kv sources
 };
 
 struct Result {

@@ -1,4 +1,4 @@
-#include "reference/metrics/error_budget.h"
+#include "reference/metrics/drift_budget.h"
 
 namespace kvfid {
 
@@ -13,14 +13,14 @@ std::optional<double> ratio(double sum, double combined) {
 
 }  // namespace
 
-ErrorBudget attribute_error(const std::vector<BudgetEntry>& singles, const BudgetEntry& combined) {
+DriftErrorBudget attribute_error(const std::vector<DriftBudgetEntry>& singles, const DriftBudgetEntry& combined) {
   double kl_sum = 0, logit_sum = 0;
-  for (const BudgetEntry& e : singles) {
+  for (const DriftBudgetEntry& e : singles) {
     kl_sum += e.kl;
     logit_sum += e.logit_error;
   }
-  ErrorBudget b;
-  for (const BudgetEntry& e : singles) b.sources.push_back({e, share(e.kl, kl_sum), share(e.logit_error, logit_sum)});
+  DriftErrorBudget b;
+  for (const DriftBudgetEntry& e : singles) b.sources.push_back({e, share(e.kl, kl_sum), share(e.logit_error, logit_sum)});
   b.combined = combined;
   b.kl_sum_over_combined = ratio(kl_sum, combined.kl);
   b.logit_error_sum_over_combined = ratio(logit_sum, combined.logit_error);

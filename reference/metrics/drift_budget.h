@@ -10,21 +10,21 @@
 
 namespace kvfid {
 
-struct BudgetEntry {
+struct DriftBudgetEntry {
   std::string source;       // e.g. "weights f16"
   double kl = 0;            // KL(golden || run) at the measured position, nats
   double logit_error = 0;   // max |logit error| at the measured position
 };
 
-struct BudgetShare {
-  BudgetEntry entry;
+struct DriftBudgetShare {
+  DriftBudgetEntry entry;
   double kl_share = 0;           // kl / (sum of the single sources' kl); 0 when that sum is 0
   double logit_error_share = 0;  // likewise for logit_error
 };
 
-struct ErrorBudget {
-  std::vector<BudgetShare> sources;  // the single sources, in the order given
-  BudgetEntry combined;              // every source at once
+struct DriftErrorBudget {
+  std::vector<DriftBudgetShare> sources;  // the single sources, in the order given
+  DriftBudgetEntry combined;              // every source at once
   // (sum over single sources) / combined: 1 when the parts add up to the whole, below 1
   // when the combination is worse than its parts, above when errors cancel; nullopt
   // when the combined value is 0.
@@ -32,6 +32,6 @@ struct ErrorBudget {
   std::optional<double> logit_error_sum_over_combined;
 };
 
-ErrorBudget attribute_error(const std::vector<BudgetEntry>& singles, const BudgetEntry& combined);
+DriftErrorBudget attribute_error(const std::vector<DriftBudgetEntry>& singles, const DriftBudgetEntry& combined);
 
 }  // namespace kvfid

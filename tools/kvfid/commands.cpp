@@ -11,12 +11,14 @@ extern const CommandSpec kCheckCommand;
 extern const CommandSpec kCompareCommand;
 extern const CommandSpec kBitwiseCommand;
 extern const CommandSpec kQuantizeCommand;
+extern const CommandSpec kDriftCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
       &kInfoCommand, &kFixtureCommand, &kConvertCommand, &kGoldenCommand,
       &kRunCommand,  &kCheckCommand,   &kCompareCommand, &kBitwiseCommand,
       &kQuantizeCommand,
+      &kDriftCommand,
   };
   return commands;
 }

@@ -1,0 +1,59 @@
+#include "reference/metrics/attention_stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+namespace kvfid {
+
+double attention_entropy(const double* p, int n) {
+  double h = 0;
+  for (int j = 0; j < n; ++j)
+    if (p[j] > 0) h -= p[j] * std::log(p[j]);
+  return h;
+}
+
+AttentionSummary attention_summary_from_probs(const TapTensor& probs, int t) {
+  if (probs.shape.size() != 3 || probs.shape[1] != probs.shape[2] || probs.values.size() != std::size_t(probs.numel()))
+    throw std::invalid_argument("attention_summary_from_probs: '" + probs.name + "' is not [n_heads, T, T]");
+  const int heads = int(probs.shape[0]), T = int(probs.shape[1]);
+  if (t < 0 || t >= T) throw std::invalid_argument("attention_summary_from_probs: position outside the tap");
+  AttentionSummary s;
+  for (int h = 0; h < heads; ++h) {
+    const double* row = probs.values.data() + (std::size_t(h) * T + t) * T;  // [T], keys 0..t
+    s.entropy += attention_entropy(row, t + 1);
+    s.newest_weight += row[t];
+  }
+  s.entropy /= heads;
+  s.newest_weight /= heads;
+  return s;
+}
+
+AttentionSummary attention_summary_from_qk(const double* q, const double* k, int keys, const ModelConfig& config) {
+  if (keys < 1) throw std::invalid_argument("attention_summary_from_qk: a query attends to at least one key");
+  const int hd = config.head_dim;
+  const double scale = 1.0 / std::sqrt(double(hd));
+  std::vector<double> p(static_cast<std::size_t>(keys));  // [keys] one head's weights
+  AttentionSummary s;
+  for (int h = 0; h < config.n_heads; ++h) {
+    const double* qh = q + std::size_t(h) * hd;  // [head_dim]
+    for (int j = 0; j < keys; ++j) {
+      const double* kj = k + (std::size_t(j) * config.n_kv_heads + config.kv_head_of(h)) * hd;  // [head_dim]
+      double dot = 0;
+      for (int d = 0; d < hd; ++d) dot += qh[d] * kj[d];
+      p[j] = dot * scale;
+    }
+    const double top = *std::max_element(p.begin(), p.end());
+    double sum = 0;
+    for (double& v : p) sum += v = std::exp(v - top);
+    for (double& v : p) v /= sum;
+    s.entropy += attention_entropy(p.data(), keys);
+    s.newest_weight += p[std::size_t(keys) - 1];
+  }
+  s.entropy /= config.n_heads;
+  s.newest_weight /= config.n_heads;
+  return s;
+}
+
+}  // namespace kvfid

@@ -1,0 +1,103 @@
+// kvfid drift: how the engine's next-token distribution and attention drift from the
+// exact golden along a long sequence, per KV-cache format, with the error budget split
+// by source; writes drift.csv, drift.json and drift.svg.
+#include <filesystem>
+#include <iostream>
+
+#include "cuda/engine/engine.h"
+#include "reference/io/atomic_file.h"
+#include "reference/io/input_error.h"
+#include "reference/io/load_model.h"
+#include "reference/io/prompt.h"
+#include "reference/mp/golden_forward.h"
+#include "tools/kvfid/command.h"
+#include "tools/kvfid/drift_formats.h"
+#include "tools/kvfid/drift_output.h"
+
+namespace kvfid::cli {
+namespace {
+
+int run_drift_command(const ParsedArgs& args) {
+  drift::Request request;
+  request.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
+  request.weights = args.str_or("weights", "f32");
+  drift::drift_engine_options(request.backend, request.weights, drift::kExactStorage);  // checks --weights
+  request.kv_specs = drift::parse_kv_spec_list(args.str_or("kv", "f16"), "--kv");
+  request.progress = true;
+  const std::string out = args.str("out");
+  check_output_folder(out);
+
+  const std::string model_path = args.str("model"), prompt_path = args.str("prompt");
+  const Model model = load_model(model_path);
+  const std::vector<int> prompt = read_prompt_file(prompt_path);
+  validate_tokens(prompt, model.config, prompt_path);
+  const long long positions = args.integer_or("positions", (long long)prompt.size());
+  if (positions < 1 || positions > model.config.max_seq)
+    throw InputError("--positions", std::to_string(positions) + " is outside [1, " + std::to_string(model.config.max_seq) +
+                                        "] (the model's context)");
+
+  drift::Result result;
+  try {
+    // An unavailable backend (CUDA without a GPU) fails here, before any output or long work.
+    { Engine probe(model, drift::drift_engine_options(request.backend, request.weights, request.kv_specs.front())); }
+    const std::vector<int> tokens = drift::drift_sequence(model, prompt, int(positions), request.backend);
+    std::cerr << "kvfid drift: " << tokens.size() << " positions (" << std::min<std::size_t>(prompt.size(), tokens.size())
+              << " from the prompt), KV " << args.str_or("kv", "f16") << ", weights " << request.weights << ", "
+              << args.str_or("engine", "twin") << " engine\n";
+    result = drift::run_drift(model, tokens, int(std::min<std::size_t>(prompt.size(), tokens.size())), request);
+  } catch (const BackendUnavailable& e) {
+    std::cerr << "kvfid drift: " << e.what() << '\n';
+    return kExitBadInput;
+  } catch (const CertificationError& e) {
+    std::cerr << "kvfid drift: " << e.what() << '\n';
+    return kExitFidelityFailure;
+  }
+
+  const drift::ReportContext context{model_path, std::filesystem::path(model_path).lexically_normal().filename().string(),
+                                     model.sha256, to_json(model.config), args.str_or("engine", "twin")};
+  const nlohmann::json json = drift::drift_json(result, context);
+  write_files_atomic(out, {{"drift.csv", drift::drift_csv(result, model.config.n_layers)},
+                           {"drift.json", json.dump(1) + "\n"},
+                           {"drift.svg", render_svg(drift::drift_plot(result, context))}});
+  std::cout << drift::drift_summary_text(result);
+  std::cout << "wrote drift.csv, drift.json and drift.svg to " << out << '\n';
+  if (result.engine_non_finite_positions() > 0) {
+    std::cout << "FAIL: the engine produced NaN or Inf logits at " << result.engine_non_finite_positions()
+              << " positions\n";
+    return kExitFidelityFailure;
+  }
+  return result.invariant() ? kExitPass : kExitFidelityFailure;
+}
+
+}  // namespace
+
+extern const CommandSpec kDriftCommand;  // listed in commands.cpp
+const CommandSpec kDriftCommand{
+    "drift",
+    "per-position drift of KV-cache formats over a long context, with an error budget",
+    "Measures, at every position t of a token sequence, how far the engine's next-token distribution is "
+    "from the certified golden (KL(golden || engine), max |logit error|, top-1 agreement) and how its "
+    "attention differs (entropy per layer and the weight on the newest token, against 1/(t+1)). The "
+    "sequence is the prompt, extended to --positions tokens by greedy decoding on the engine with F32 "
+    "weights and cache when the prompt is shorter (or cut to its first --positions tokens). The golden "
+    "is one MPFR forward over the whole sequence. Per KV spec the engine runs twice: cached decode (one "
+    "token per step) and full recompute at each position (a fresh prefill of tokens 0..t); in the "
+    "engine's invariant mode the two must agree bit for bit, else the exit status is 1. The error "
+    "budget reruns the sequence in the MPFR emulation with only the weights rounded, only the KV cache, "
+    "only the arithmetic (FP16 everywhere, exact storage), and all at once, and reports each source's "
+    "share at the last position. Writes DIR/drift.csv (one row per configuration and position), "
+    "DIR/drift.json (every series and a summary) and DIR/drift.svg (KL per position, log scale); the "
+    "columns are described in tools/kvfid/drift_output.h.",
+    {
+        {"model", "PATH", "llama2.c checkpoint or Hugging Face folder", true},
+        {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)", true},
+        {"engine", "twin|cuda", "which engine runs (default twin)"},
+        {"kv", "SPEC[,SPEC...]", "KV-cache formats, one curve pair each (default f16)"},
+        {"weights", "f32|f16|bf16", "engine weight storage; the budget's weights source (default f32)"},
+        {"positions", "N", "sequence length (default: the prompt's length)"},
+        {"out", "DIR", "folder for drift.csv, drift.json, drift.svg (created if missing)", true},
+    },
+    run_drift_command,
+};
+
+}  // namespace kvfid::cli

@@ -1,0 +1,153 @@
+#include "tools/kvfid/drift_engine_runs.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "cuda/engine/engine.h"
+#include "reference/util/progress.h"
+#include "tools/kvfid/drift_formats.h"
+
+namespace kvfid::drift {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<double> to_double(const float* v, std::size_t n) { return std::vector<double>(v, v + n); }
+
+// Measures position t from the engine's logits row [vocab], each layer's query row
+// [n_heads, head_dim] and the layer's cached keys [t+1, n_kv_heads, head_dim].
+void record_position(EngineRun& run, const GoldenSeries& golden, int t, const float* logits,
+                     const std::vector<const float*>& q_rows, const std::vector<const float*>& keys,
+                     const ModelConfig& c) {
+  const std::vector<double> row = to_double(logits, std::size_t(c.vocab));  // [vocab]
+  bool non_finite = false;
+  PositionRecord r;
+  r.next_token = position_drift(golden, t, row.data(), c.vocab, non_finite);
+  if (non_finite) ++run.series.non_finite_positions;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::vector<double> q = to_double(q_rows[l], std::size_t(c.q_dim()));                 // [n_heads, head_dim]
+    const std::vector<double> k = to_double(keys[l], std::size_t(t + 1) * std::size_t(c.kv_dim()));  // [t+1, n_kv_heads, head_dim]
+    r.attention.push_back(attention_summary_from_qk(q.data(), k.data(), t + 1, c));
+  }
+  run.series.positions.push_back(std::move(r));
+  run.logits.insert(run.logits.end(), logits, logits + c.vocab);
+}
+
+void run_cached_decode(EngineRun& run, const Model& model, const EngineOptions& options, const std::vector<int>& tokens,
+                       const GoldenSeries& golden, Progress* progress) {
+  const ModelConfig& c = model.config;
+  const int T = int(tokens.size());
+  Engine engine(model, options);
+  const int seq = engine.add_sequence(T);
+  std::vector<std::vector<float>> keys(c.n_layers, std::vector<float>(std::size_t(T) * c.kv_dim()));  // [n_layers][T, n_kv_heads, head_dim]
+  std::vector<const float*> q_rows(c.n_layers), key_rows(c.n_layers);
+  for (int t = 0; t < T; ++t) {
+    const StepOutput& out = engine.step({{seq, {tokens[t]}}}, true);
+    for (int l = 0; l < c.n_layers; ++l) {
+      std::copy(out.layers[l].k.begin(), out.layers[l].k.end(), keys[l].begin() + std::size_t(t) * c.kv_dim());
+      q_rows[l] = out.layers[l].q.data();
+      key_rows[l] = keys[l].data();
+    }
+    record_position(run, golden, t, out.logits.data(), q_rows, key_rows, c);
+    if (progress) progress->advance();
+  }
+}
+
+void run_recompute(EngineRun& run, const Model& model, const EngineOptions& options, const std::vector<int>& tokens,
+                   const GoldenSeries& golden, Progress* progress) {
+  const ModelConfig& c = model.config;
+  std::vector<const float*> q_rows(c.n_layers), key_rows(c.n_layers);
+  for (int t = 0; t < int(tokens.size()); ++t) {
+    Engine engine(model, options);  // fresh: nothing cached from an earlier position
+    const int seq = engine.add_sequence(t + 1);
+    const StepOutput& out = engine.step({{seq, std::vector<int>(tokens.begin(), tokens.begin() + t + 1)}}, true);
+    for (int l = 0; l < c.n_layers; ++l) {
+      q_rows[l] = out.layers[l].q.data() + std::size_t(t) * c.q_dim();
+      key_rows[l] = out.layers[l].k.data();
+    }
+    record_position(run, golden, t, out.logits.data() + std::size_t(t) * c.vocab, q_rows, key_rows, c);
+    if (progress) progress->advance(t + 1);
+  }
+}
+
+}  // namespace
+
+std::string to_string(Schedule schedule) { return schedule == Schedule::cached_decode ? "cached-decode" : "recompute"; }
+
+std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
+                                                       const std::vector<std::string>& kv_specs) {
+  std::vector<EngineConfiguration> configurations;
+  for (const std::string& kv : kv_specs)
+    for (Schedule s : {Schedule::cached_decode, Schedule::recompute})
+      configurations.push_back({kv + " " + to_string(s), weights, kv, s, true, drift_engine_options(backend, weights, kv)});
+  return configurations;
+}
+
+std::int64_t engine_work(const EngineConfiguration& configuration, int positions) {
+  const std::int64_t T = positions;
+  return configuration.schedule == Schedule::cached_decode ? T : T * (T + 1) / 2;
+}
+
+EngineRun run_engine_configuration(const Model& model, const EngineConfiguration& configuration,
+                                   const std::vector<int>& tokens, const GoldenSeries& golden, Progress* progress) {
+  const auto start = Clock::now();
+  EngineRun run;
+  run.series.name = configuration.name;
+  run.series.kind = "engine";
+  run.series.schedule = to_string(configuration.schedule);
+  run.series.weights = configuration.weights;
+  run.series.kv = configuration.kv_spec;
+  run.series.arithmetic = "f32";
+  if (progress) progress->set_stage(configuration.name);
+  if (configuration.schedule == Schedule::cached_decode)
+    run_cached_decode(run, model, configuration.options, tokens, golden, progress);
+  else
+    run_recompute(run, model, configuration.options, tokens, golden, progress);
+  run.series.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return run;
+}
+
+InvarianceVerdict compare_logits_bitwise(const std::string& kv_spec, const EngineRun& cached, const EngineRun& recompute,
+                                         int vocab) {
+  InvarianceVerdict v{kv_spec, cached.series.name, recompute.series.name};
+  if (const auto at = first_bit_difference(cached.logits, recompute.logits)) {
+    v.bitwise_equal = false;
+    v.first_position = int(*at / std::size_t(vocab));
+    v.first_token = int(*at % std::size_t(vocab));
+  }
+  return v;
+}
+
+std::vector<InvarianceVerdict> invariance_verdicts(const std::vector<EngineConfiguration>& configurations,
+                                                   const std::vector<EngineRun>& runs, int vocab) {
+  std::vector<InvarianceVerdict> verdicts;
+  for (std::size_t i = 0; i < configurations.size(); ++i) {
+    const EngineConfiguration& a = configurations[i];
+    if (!a.invariant_mode || a.schedule != Schedule::cached_decode) continue;
+    for (std::size_t j = 0; j < configurations.size(); ++j) {
+      const EngineConfiguration& b = configurations[j];
+      if (b.invariant_mode && b.schedule == Schedule::recompute && b.kv_spec == a.kv_spec)
+        verdicts.push_back(compare_logits_bitwise(a.kv_spec, runs.at(i), runs.at(j), vocab));
+    }
+  }
+  return verdicts;
+}
+
+std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prompt, int positions, Backend backend) {
+  if (positions <= int(prompt.size())) return std::vector<int>(prompt.begin(), prompt.begin() + positions);
+  const int vocab = model.config.vocab;
+  Engine engine(model, drift_engine_options(backend, kExactStorage, kExactStorage));
+  const int seq = engine.add_sequence(positions);
+  std::vector<int> tokens = prompt;
+  const StepOutput* out = &engine.step({{seq, prompt}});
+  const float* last = out->logits.data() + (prompt.size() - 1) * std::size_t(vocab);  // [vocab]
+  while (true) {
+    tokens.push_back(int(std::max_element(last, last + vocab) - last));
+    if (int(tokens.size()) == positions) return tokens;
+    out = &engine.step({{seq, {tokens.back()}}});
+    last = out->logits.data();
+  }
+}
+
+}  // namespace kvfid::drift

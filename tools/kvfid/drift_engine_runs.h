@@ -1,0 +1,81 @@
+#pragma once
+// The engine along a token sequence, in the ways `kvfid drift` compares:
+//   cached decode  one sequence; token 0 prefilled, then one token per step, each
+//                  position reading the K/V the cache holds from the earlier steps
+//   recompute      for every t a fresh engine prefilling tokens[0..t] at once
+//                  (O(T^2) rows in all; the twin is fast enough on small models)
+// In the engine's invariant mode (split boundaries at fixed multiples, never derived
+// from the context length) both give the same bits at every position: the drift
+// between them must be exactly zero. A length-dependent split mode, when the engine
+// gains one, is one more configuration: cached decode with those options and
+// invariant_mode = false.
+#include <string>
+#include <vector>
+
+#include "cuda/engine/engine_options.h"
+#include "reference/model/model.h"
+#include "tools/kvfid/drift_series.h"
+
+namespace kvfid {
+class Progress;
+}
+
+namespace kvfid::drift {
+
+enum class Schedule { cached_decode, recompute };
+std::string to_string(Schedule schedule);  // "cached-decode", "recompute"
+
+struct EngineConfiguration {
+  std::string name;            // unique, e.g. "f16 cached-decode"
+  std::string weights;         // weight format, as given
+  std::string kv_spec;         // KV-cache spec, as given
+  Schedule schedule = Schedule::cached_decode;
+  bool invariant_mode = true;  // the engine's default split mode
+  EngineOptions options;       // from drift_engine_options
+};
+
+// Per KV spec, in order: cached decode, then recompute.
+std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
+                                                       const std::vector<std::string>& kv_specs);
+
+// Rows of work a configuration does over T positions (T for cached decode, T(T+1)/2
+// prefill rows for recompute), for progress.
+std::int64_t engine_work(const EngineConfiguration& configuration, int positions);
+
+struct EngineRun {
+  Series series;
+  std::vector<float> logits;  // [T, vocab] exactly as the engine returned them
+};
+
+// Runs one configuration over `tokens`, measuring every position against `golden`.
+// Each position's attention summaries are recomputed in double from the engine's q
+// row and the K rows its cache holds (attention_summary_from_qk): they show how the
+// rounded queries and stored keys move the attention, apart from the engine's own
+// softmax arithmetic. Throws BackendUnavailable for the CUDA engine without a GPU.
+EngineRun run_engine_configuration(const Model& model, const EngineConfiguration& configuration,
+                                   const std::vector<int>& tokens, const GoldenSeries& golden, Progress* progress);
+
+struct InvarianceVerdict {
+  std::string kv_spec;
+  std::string cached;     // configuration names
+  std::string recompute;
+  bool bitwise_equal = true;
+  int first_position = -1;  // the first position whose logits differ; -1 when equal
+  int first_token = -1;     // the vocabulary index of the first differing logit there
+};
+
+// Compares two runs' logits [T, vocab] bit for bit.
+InvarianceVerdict compare_logits_bitwise(const std::string& kv_spec, const EngineRun& cached, const EngineRun& recompute,
+                                         int vocab);
+
+// For each KV spec, its invariant-mode cached decode against its recompute.
+std::vector<InvarianceVerdict> invariance_verdicts(const std::vector<EngineConfiguration>& configurations,
+                                                   const std::vector<EngineRun>& runs, int vocab);
+
+// The sequence drift measures: the prompt's first `positions` tokens, or, when the
+// prompt is shorter, the prompt extended by greedy decoding (argmax, first index on
+// ties) on `backend` with F32 weights and an F32 cache. The continuation depends on
+// neither --kv nor --weights, so every configuration sees the same tokens.
+std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prompt, int positions, Backend backend);
+
+}  // namespace kvfid::drift

@@ -1,0 +1,291 @@
+#include "tools/kvfid/drift_output.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace kvfid::drift {
+
+namespace {
+
+// 17 significant digits: every double reads back to the same value.
+std::string num(double v) {
+  if (std::isnan(v)) return "nan";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// Short form for the stdout table.
+std::string brief(double v) {
+  if (std::isnan(v)) return "nan";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3e", v);
+  return buf;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+struct SeriesSummary {
+  double kl_last = 0;
+  double kl_max = 0;
+  int kl_max_position = 0;
+  double kl_mean = 0;
+  double logit_error_max = 0;
+  double top1_agreement = 0;
+};
+
+// Over the positions with finite metrics; NaN positions are counted in non_finite_positions.
+SeriesSummary summarize(const Series& s) {
+  SeriesSummary m;
+  int measured = 0, agreeing = 0;
+  for (int t = 0; t < int(s.positions.size()); ++t) {
+    const NextTokenDrift& d = s.positions[t].next_token;
+    if (std::isnan(d.kl)) continue;
+    ++measured;
+    m.kl_mean += d.kl;
+    if (d.kl > m.kl_max || measured == 1) m.kl_max = d.kl, m.kl_max_position = t;
+    m.logit_error_max = std::max(m.logit_error_max, d.max_abs_logit_error);
+    agreeing += d.top1_agrees();
+  }
+  if (measured > 0) m.kl_mean /= measured, m.top1_agreement = double(agreeing) / measured;
+  m.kl_last = s.positions.empty() ? 0 : s.positions.back().next_token.kl;
+  return m;
+}
+
+nlohmann::json budget_json(const Budget& b) {
+  nlohmann::json sources = nlohmann::json::array();
+  for (const DriftBudgetShare& s : b.budget.sources)
+    sources.push_back({{"source", s.entry.source},
+                       {"kl", s.entry.kl},
+                       {"kl_share", s.kl_share},
+                       {"max_abs_logit_error", s.entry.logit_error},
+                       {"logit_error_share", s.logit_error_share}});
+  auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  return {{"kv", b.kv_spec},
+          {"position", b.position},
+          {"sources", sources},
+          {"combined", {{"source", b.budget.combined.source}, {"kl", b.budget.combined.kl}, {"max_abs_logit_error", b.budget.combined.logit_error}}},
+          {"floor", {{"source", b.floor.source}, {"kl", b.floor.kl}, {"max_abs_logit_error", b.floor.logit_error}}},
+          {"kl_sum_over_combined", optional(b.budget.kl_sum_over_combined)},
+          {"logit_error_sum_over_combined", optional(b.budget.logit_error_sum_over_combined)}};
+}
+
+// [n_layers][T] of one attention quantity.
+template <class Get>
+nlohmann::json per_layer(const std::vector<std::vector<AttentionSummary>>& by_position, int n_layers, Get get) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (int l = 0; l < n_layers; ++l) {
+    nlohmann::json values = nlohmann::json::array();
+    for (const auto& at : by_position) values.push_back(get(at.at(l)));
+    layers.push_back(values);
+  }
+  return layers;
+}
+
+std::string kv_list(const std::vector<std::string>& specs) {
+  std::string s;
+  for (const std::string& k : specs) s += (s.empty() ? "" : ", ") + k;
+  return s;
+}
+
+}  // namespace
+
+std::string drift_csv(const Result& result, int n_layers) {
+  std::ostringstream out;
+  out << "configuration,kind,schedule,weights,kv,arithmetic,position,token,kl,max_abs_logit_error,golden_top1,top1,"
+         "top1_agrees,uniform_weight";
+  for (int l = 0; l < n_layers; ++l)
+    out << ",entropy_" << l << ",golden_entropy_" << l << ",newest_weight_" << l << ",golden_newest_weight_" << l;
+  out << '\n';
+  for (const Series& s : result.series)
+    for (int t = 0; t < int(s.positions.size()); ++t) {
+      const PositionRecord& r = s.positions[t];
+      const NextTokenDrift& d = r.next_token;
+      out << csv_field(s.name) << ',' << s.kind << ',' << s.schedule << ',' << csv_field(s.weights) << ','
+          << csv_field(s.kv) << ',' << s.arithmetic << ',' << t << ',' << result.tokens[t] << ',' << num(d.kl) << ','
+          << num(d.max_abs_logit_error) << ',' << d.golden_top1 << ',' << d.candidate_top1 << ',' << int(d.top1_agrees())
+          << ',' << num(1.0 / double(t + 1));
+      for (int l = 0; l < n_layers; ++l) {
+        const AttentionSummary& g = result.golden.attention.at(t).at(l);
+        if (r.attention.empty())
+          out << ",," << num(g.entropy) << ",," << num(g.newest_weight);
+        else
+          out << ',' << num(r.attention[l].entropy) << ',' << num(g.entropy) << ',' << num(r.attention[l].newest_weight)
+              << ',' << num(g.newest_weight);
+      }
+      out << '\n';
+    }
+  return out.str();
+}
+
+std::string invariance_line(const Result& result) {
+  std::vector<std::string> specs;
+  for (const InvarianceVerdict& v : result.invariance) specs.push_back(v.kv_spec);
+  if (result.invariant())
+    return "invariance: cached decode and recompute logits are bitwise equal at all " +
+           std::to_string(result.tokens.size()) + " positions (KV " + kv_list(specs) + "): drift exactly zero";
+  std::string line = "invariance: FAILED:";
+  for (const InvarianceVerdict& v : result.invariance)
+    if (!v.bitwise_equal)
+      line += " KV " + v.kv_spec + ": '" + v.cached + "' and '" + v.recompute + "' logits first differ at position " +
+              std::to_string(v.first_position) + " (vocabulary index " + std::to_string(v.first_token) + ");";
+  line.pop_back();
+  return line;
+}
+
+nlohmann::json drift_json(const Result& result, const ReportContext& context) {
+  const int n_layers = context.model_config.value("n_layers", 0);
+  nlohmann::json series = nlohmann::json::array(), kl_last = nlohmann::json::object(), kl_max = nlohmann::json::object();
+  for (const Series& s : result.series) {
+    const SeriesSummary m = summarize(s);
+    nlohmann::json kl = nlohmann::json::array(), err = nlohmann::json::array(), top1 = nlohmann::json::array();
+    std::vector<std::vector<AttentionSummary>> attention;
+    for (const PositionRecord& r : s.positions) {
+      kl.push_back(r.next_token.kl);
+      err.push_back(r.next_token.max_abs_logit_error);
+      top1.push_back(r.next_token.candidate_top1);
+      if (!r.attention.empty()) attention.push_back(r.attention);
+    }
+    nlohmann::json j = {{"name", s.name},
+                        {"kind", s.kind},
+                        {"schedule", s.schedule},
+                        {"weights", s.weights},
+                        {"kv", s.kv},
+                        {"arithmetic", s.arithmetic},
+                        {"seconds", s.seconds},
+                        {"non_finite_positions", s.non_finite_positions},
+                        {"summary",
+                         {{"kl_last", m.kl_last},
+                          {"kl_max", m.kl_max},
+                          {"kl_max_position", m.kl_max_position},
+                          {"kl_mean", m.kl_mean},
+                          {"max_abs_logit_error_max", m.logit_error_max},
+                          {"top1_agreement", m.top1_agreement}}},
+                        {"kl", kl},
+                        {"max_abs_logit_error", err},
+                        {"top1", top1}};
+    if (!attention.empty()) {
+      j["attention_entropy"] = per_layer(attention, n_layers, [](const AttentionSummary& a) { return a.entropy; });
+      j["newest_weight"] = per_layer(attention, n_layers, [](const AttentionSummary& a) { return a.newest_weight; });
+    }
+    series.push_back(j);
+    kl_last[s.name] = m.kl_last;
+    kl_max[s.name] = {{"kl", m.kl_max}, {"position", m.kl_max_position}};
+  }
+
+  nlohmann::json golden_top1 = nlohmann::json::array();
+  for (const Series& s : result.series)
+    if (!s.positions.empty()) {
+      for (const PositionRecord& r : s.positions) golden_top1.push_back(r.next_token.golden_top1);
+      break;
+    }
+  nlohmann::json invariance = nlohmann::json::array();
+  for (const InvarianceVerdict& v : result.invariance)
+    invariance.push_back({{"kv", v.kv_spec},
+                          {"cached", v.cached},
+                          {"recompute", v.recompute},
+                          {"bitwise_equal", v.bitwise_equal},
+                          {"first_position", v.first_position},
+                          {"first_vocabulary_index", v.first_token}});
+  nlohmann::json budgets = nlohmann::json::array();
+  for (const Budget& b : result.budgets) budgets.push_back(budget_json(b));
+
+  return {{"command", "drift"},
+          {"kvfid_version", KVFID_VERSION},
+          {"model", context.model_path},
+          {"model_sha256", context.model_sha256},
+          {"config", context.model_config},
+          {"engine", context.engine},
+          {"weights", result.request.weights},
+          {"kv", result.request.kv_specs},
+          {"positions", result.tokens.size()},
+          {"prompt_tokens", result.prompt_tokens},
+          {"continuation", result.prompt_tokens < int(result.tokens.size())
+                               ? nlohmann::json("greedy argmax on the " + context.engine + " engine, f32 weights, f32 KV cache")
+                               : nlohmann::json(nullptr)},
+          {"tokens", result.tokens},
+          {"summary",
+           {{"kl_last", kl_last},
+            {"kl_max", kl_max},
+            {"cached_recompute_bitwise_equal", result.invariant()},
+            {"invariance", invariance_line(result)},
+            {"engine_non_finite_positions", result.engine_non_finite_positions()},
+            {"timings_seconds", result.timings}}},
+          {"invariance", invariance},
+          {"error_budget", budgets},
+          {"golden",
+           {{"certification", result.golden.certification},
+            {"top1", golden_top1},
+            {"attention_entropy", per_layer(result.golden.attention, n_layers, [](const AttentionSummary& a) { return a.entropy; })},
+            {"newest_weight",
+             per_layer(result.golden.attention, n_layers, [](const AttentionSummary& a) { return a.newest_weight; })}}},
+          {"series", series}};
+}
+
+LinePlot drift_plot(const Result& result, const ReportContext& context) {
+  LinePlot plot;
+  plot.title = "KL(golden || run) per position: " + context.model_name + ", weights " + result.request.weights + ", KV " +
+               kv_list(result.request.kv_specs) + " (" + context.engine + ")";
+  plot.x_label = "position t (next-token distribution after tokens 0..t)";
+  plot.y_label = "KL(golden || run), nats";
+  plot.log_y = true;
+  for (const Series& s : result.series) {
+    PlotSeries p;
+    p.label = s.name;
+    // Solid for cached decode, dashed for recompute (drawn over it: in the invariant mode
+    // the two coincide), dotted for the emulated budget runs.
+    p.dash = s.schedule == "cached-decode" ? "" : s.schedule == "recompute" ? "6 4" : "2 3";
+    for (int t = 0; t < int(s.positions.size()); ++t) {
+      p.x.push_back(t);
+      p.y.push_back(s.positions[t].next_token.kl);
+    }
+    plot.series.push_back(std::move(p));
+  }
+  return plot;
+}
+
+std::string drift_summary_text(const Result& result) {
+  std::ostringstream out;
+  std::size_t width = 14;
+  for (const Series& s : result.series) width = std::max(width, s.name.size());
+  auto pad = [&](const std::string& s) { return s + std::string(width + 2 - std::min(width, s.size()), ' '); };
+  out << pad("configuration") << "KL last     KL max      at    max|dlogit|  top-1   seconds\n";
+  for (const Series& s : result.series) {
+    const SeriesSummary m = summarize(s);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%-11s %-11s %-5d %-12s %6.2f%%  %.1f", brief(m.kl_last).c_str(), brief(m.kl_max).c_str(),
+                  m.kl_max_position, brief(m.logit_error_max).c_str(), 100 * m.top1_agreement, s.seconds);
+    out << pad(s.name) << buf;
+    if (s.non_finite_positions > 0) out << "  (" << s.non_finite_positions << " positions with NaN/Inf logits)";
+    out << '\n';
+  }
+  out << invariance_line(result) << '\n';
+  for (const Budget& b : result.budgets) {
+    out << "error budget at position " << b.position << ", KV " << b.kv_spec << " (share of the sum of single sources):\n";
+    std::size_t name_width = b.floor.source.size();
+    for (const DriftBudgetShare& s : b.budget.sources) name_width = std::max(name_width, s.entry.source.size());
+    name_width = std::max(name_width, b.budget.combined.source.size());
+    auto line = [&](const DriftBudgetEntry& e, const std::string& kl_share, const std::string& logit_share) {
+      out << "  " << e.source << std::string(name_width + 2 - e.source.size(), ' ') << "KL " << brief(e.kl) << ' '
+          << kl_share << "  max|dlogit| " << brief(e.logit_error) << (logit_share.empty() ? "" : " " + logit_share) << '\n';
+    };
+    auto percent = [](double share) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "(%5.1f%%)", 100 * share);
+      return std::string(buf);
+    };
+    for (const DriftBudgetShare& s : b.budget.sources) line(s.entry, percent(s.kl_share), percent(s.logit_error_share));
+    line(b.budget.combined, "        ", "");
+    line(b.floor, "        ", "");
+  }
+  return out.str();
+}
+
+}  // namespace kvfid::drift

@@ -1,0 +1,56 @@
+#pragma once
+// The three files `kvfid drift` writes, and its report on stdout.
+//
+// drift.csv: a header line, then one row per configuration and position, columns
+//   configuration        the series name (engine configurations, then "budget: ..." runs)
+//   kind                 engine | attribution
+//   schedule             cached-decode | recompute | emulated (one MPFR forward over the sequence)
+//   weights, kv, arithmetic  the run's formats
+//   position             t, 0-based: the distribution of token t+1 after tokens[0..t]
+//   token                tokens[t]
+//   kl                   KL(golden || run) of the next-token distribution, nats
+//   max_abs_logit_error  max over the vocabulary of |run - golden|
+//   golden_top1, top1    the argmaxes (first index on ties); top1_agrees 1 or 0
+//   uniform_weight       1/(t+1): each key's weight under uniform attention
+//   then per layer L:
+//   entropy_L            the run's attention entropy (nats, mean over heads), recomputed
+//                        in double from its query and cached keys
+//   golden_entropy_L     the golden's, from its attn.probs tap
+//   newest_weight_L      the run's weight on the newest key (mean over heads)
+//   golden_newest_weight_L
+// Attention columns are empty for attribution runs (logits only). Metrics of a
+// position whose logits were not finite read "nan". Numbers carry 17 significant digits.
+//
+// drift.json: the same series as arrays, the golden's attention, the invariance
+// verdicts, the error budgets and a summary (KL at the last position and the maximum
+// per configuration, the invariance verdict, timings).
+//
+// drift.svg: KL per position on a log scale, one line per configuration.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/util/svg_plot.h"
+#include "tools/kvfid/drift_run.h"
+
+namespace kvfid::drift {
+
+// What the reports say about the model and engine besides the result.
+struct ReportContext {
+  std::string model_path;
+  std::string model_name;  // for the title, e.g. "stories260K.bin"
+  std::string model_sha256;
+  nlohmann::json model_config;
+  std::string engine;      // "twin" or "cuda"
+};
+
+std::string drift_csv(const Result& result, int n_layers);
+nlohmann::json drift_json(const Result& result, const ReportContext& context);
+LinePlot drift_plot(const Result& result, const ReportContext& context);
+// One line: the verdict on cached decode against recompute.
+std::string invariance_line(const Result& result);
+// The stdout report: per configuration the KL at the last position, the maximum, the
+// top-1 agreement and the time; the invariance line; the error budgets.
+std::string drift_summary_text(const Result& result);
+
+}  // namespace kvfid::drift

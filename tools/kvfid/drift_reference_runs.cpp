@@ -1,0 +1,79 @@
+#include "tools/kvfid/drift_reference_runs.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "reference/mp/golden_forward.h"
+#include "tools/kvfid/drift_formats.h"
+
+namespace kvfid::drift {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+TapTensor& tap_named(TapSet& taps, const std::string& name) {
+  for (TapTensor& t : taps)
+    if (t.name == name) return t;
+  throw std::logic_error("golden has no tap '" + name + "'");
+}
+
+}  // namespace
+
+GoldenSeries golden_series(const Model& model, const std::vector<int>& tokens, Progress* progress) {
+  const auto start = Clock::now();
+  const ModelConfig& c = model.config;
+  GoldenOptions options;
+  options.taps = TapSelection::all;
+  options.progress = progress;
+  GoldenResult golden = compute_golden(model, tokens, options);
+  GoldenSeries g;
+  g.certification = std::move(golden.certification);
+  g.logits = std::move(tap_named(golden.taps, "logits").values);
+  g.attention.assign(tokens.size(), std::vector<AttentionSummary>(std::size_t(c.n_layers)));
+  for (int l = 0; l < c.n_layers; ++l) {
+    TapTensor& probs = tap_named(golden.taps, tap_layer_name(l, "attn.probs"));  // [n_heads, T, T]
+    for (int t = 0; t < int(tokens.size()); ++t) g.attention[t][l] = attention_summary_from_probs(probs, t);
+    std::vector<double>().swap(probs.values);  // no longer needed
+  }
+  g.seconds = seconds_since(start);
+  return g;
+}
+
+std::vector<AttributionRun> attribution_runs(const std::string& weights, const std::vector<std::string>& kv_specs) {
+  const std::string exact = kExactStorage, narrow = to_string(kAttributionArithmetic);
+  auto run = [&](std::string name, std::string role, std::string kv_spec, std::string w, std::string kv, FloatFormat a) {
+    return AttributionRun{std::move(name), std::move(role), kv_spec, w, kv, to_string(a), drift_emulation(a, w, kv)};
+  };
+  std::vector<AttributionRun> runs = {
+      run("budget: floor (f32 arithmetic)", "floor", "", exact, exact, FloatFormat::f32),
+      run("budget: weights " + weights, "weights", "", weights, exact, FloatFormat::f32),
+      run("budget: arithmetic " + narrow, "arithmetic", "", exact, exact, kAttributionArithmetic),
+  };
+  for (const std::string& kv : kv_specs) {
+    runs.push_back(run("budget: kv " + kv, "kv", kv, exact, kv, FloatFormat::f32));
+    runs.push_back(run("budget: all (" + narrow + " arithmetic, weights " + weights + ", kv " + kv + ")", "all", kv,
+                       weights, kv, kAttributionArithmetic));
+  }
+  return runs;
+}
+
+Series attribution_series(const Model& model, const std::vector<int>& tokens, const AttributionRun& run,
+                          const GoldenSeries& golden) {
+  const auto start = Clock::now();
+  const int vocab = model.config.vocab;
+  const TapSet taps = emulated_forward(model, tokens, run.emulation, TapSelection::logits);
+  const TapTensor& logits = *find_tap(taps, "logits");  // [T, vocab]
+  Series s{run.name, "attribution", "emulated", run.weights, run.kv, run.arithmetic, {}, 0, 0};
+  for (int t = 0; t < int(tokens.size()); ++t) {
+    bool non_finite = false;
+    s.positions.push_back({position_drift(golden, t, logits.values.data() + std::size_t(t) * vocab, vocab, non_finite), {}});
+    if (non_finite) ++s.non_finite_positions;
+  }
+  s.seconds = seconds_since(start);
+  return s;
+}
+
+}  // namespace kvfid::drift

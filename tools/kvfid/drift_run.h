@@ -1,0 +1,57 @@
+#pragma once
+// `kvfid drift` as a library: the golden once over the sequence, every engine
+// configuration, the attribution's emulations, the invariance verdicts and the error
+// budgets. The writers (drift_output.h) turn the result into drift.csv/.json/.svg.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/metrics/drift_budget.h"
+#include "reference/model/model.h"
+#include "tools/kvfid/drift_engine_runs.h"
+#include "tools/kvfid/drift_reference_runs.h"
+
+namespace kvfid::drift {
+
+struct Request {
+  Backend backend = Backend::twin;
+  std::string weights = "f32";        // engine weight storage; the attribution's "weights" source
+  std::vector<std::string> kv_specs;  // one engine curve pair and one attribution pair per spec
+  bool progress = false;              // progress lines on stderr
+};
+
+// The attribution of one KV spec's error at the last position.
+struct Budget {
+  std::string kv_spec;
+  int position = 0;
+  DriftErrorBudget budget;   // sources: weights, kv, arithmetic; combined: all
+  DriftBudgetEntry floor;    // F32 arithmetic alone, contained in the weights and kv sources
+};
+
+struct Result {
+  Request request;
+  std::vector<int> tokens;  // [T]
+  int prompt_tokens = 0;    // tokens[0, prompt_tokens) came from the prompt, the rest from greedy decoding
+  GoldenSeries golden;
+  std::vector<Series> series;  // the engine configurations in order, then the attribution runs
+  std::vector<InvarianceVerdict> invariance;
+  std::vector<Budget> budgets;  // one per KV spec
+  nlohmann::json timings;       // seconds: golden, each series, total
+
+  // Every invariant-mode cached decode equals its recompute bit for bit.
+  bool invariant() const;
+  // Positions of engine runs whose logits held NaN or Inf (gross failures).
+  int engine_non_finite_positions() const;
+};
+
+// `tokens` from drift_sequence; `prompt_tokens` how many of them the prompt gave.
+// Throws BackendUnavailable (CUDA without a GPU) and CertificationError.
+Result run_drift(const Model& model, const std::vector<int>& tokens, int prompt_tokens, const Request& request);
+
+// The budgets at `position` from the attribution series (names and roles as
+// attribution_runs gives them, in the same order).
+std::vector<Budget> error_budgets(const std::vector<AttributionRun>& runs, const std::vector<Series>& series,
+                                  const std::vector<std::string>& kv_specs, int position);
+
+}  // namespace kvfid::drift

@@ -1,0 +1,44 @@
+#pragma once
+// What `kvfid drift` measures along one token sequence, per run: at every position t
+// (the distribution of token t+1 after tokens[0..t]) the next-token drift against the
+// golden and, for runs with attention taps, each layer's attention summary.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/metrics/attention_stats.h"
+#include "reference/metrics/drift_metrics.h"
+
+namespace kvfid::drift {
+
+struct PositionRecord {
+  NextTokenDrift next_token;                // NaN metrics when the run's logits were not finite there
+  std::vector<AttentionSummary> attention;  // [n_layers]; empty for logits-only runs
+};
+
+struct Series {
+  std::string name;        // unique: names the CSV rows, the JSON series and the plotted line
+  std::string kind;        // "engine" or "attribution"
+  std::string schedule;    // "cached-decode", "recompute" or "emulated" (one MPFR forward over the sequence)
+  std::string weights;     // weight storage format
+  std::string kv;          // KV-cache spec
+  std::string arithmetic;  // "f32" for the engine; the emulation's format otherwise
+  std::vector<PositionRecord> positions;  // [T]
+  int non_finite_positions = 0;           // positions whose logits held NaN or Inf
+  double seconds = 0;
+};
+
+// The exact reference along the sequence, from one golden forward over all of it.
+struct GoldenSeries {
+  std::vector<double> logits;                            // [T, vocab]
+  std::vector<std::vector<AttentionSummary>> attention;  // [T][n_layers], from the attn.probs taps
+  nlohmann::json certification;
+  double seconds = 0;
+};
+
+// The drift of one position's candidate logits [vocab] against the golden's row t;
+// NaN metrics (and `non_finite` set) when the candidate holds NaN or Inf.
+NextTokenDrift position_drift(const GoldenSeries& golden, int t, const double* candidate, int vocab, bool& non_finite);
+
+}  // namespace kvfid::drift

@@ -4,6 +4,7 @@
 // chunk contributes several rows of one sequence, a decode step one row per sequence);
 // every row is computed with the same per-element reduction order, so the result of a
 // row never depends on what else the step holds.
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -33,6 +34,19 @@ struct StepOutput {
   std::vector<LayerTaps> layers; // [n_layers] when taps were asked for, else empty
 };
 
+// One layer's cache of one sequence in cold form: the value each cached token's K and V
+// stand for once quantized (decode() of its codes; the FP16 hot value for the keys of an
+// incomplete KIVI group, which have no codes yet), whatever a query would read now.
+struct CacheValues {
+  std::vector<float> k;     // [n_kv_heads, length, head_dim]
+  std::vector<float> v;     // [n_kv_heads, length, head_dim]
+  // The hot forms (FP32 holding FP16) a query reads keys and values at or past its
+  // cold_end in (kv_policy.h), the same shape; empty when no query reads one.
+  std::vector<float> k_hot, v_hot;
+  std::size_t k_bytes = 0;  // bytes the cache holds the keys in (KvPlan::held_bytes)
+  std::size_t v_bytes = 0;
+};
+
 class EngineBackend {
  public:
   virtual ~EngineBackend() = default;
@@ -43,6 +57,8 @@ class EngineBackend {
   // caller (Engine) has checked the ids and lengths.
   virtual int fork_sequence(int source, int prefix_length, int capacity) = 0;
   virtual void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) = 0;
+  // The first `length` tokens of layer `layer` of sequence `seq` (ids checked by Engine).
+  virtual CacheValues cache_values(int seq, int layer, int length) = 0;
   // logprobs [rows, vocab]: the log-softmax (cuda/common/log_softmax.h) of each logits
   // row of the latest step, whose output is `last` (the twin reads last.logits; the GPU
   // its device copy of them, the same bits).

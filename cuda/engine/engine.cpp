@@ -52,4 +52,11 @@ const std::vector<float>& Engine::logprobs() {
   return logprobs_;
 }
 
+CacheValues Engine::cache_values(int seq, int layer) {
+  if (seq < 0 || seq >= int(lengths_.size())) throw InputError("engine", "unknown sequence id " + std::to_string(seq));
+  if (layer < 0 || layer >= config_.n_layers)
+    throw InputError("engine", "layer " + std::to_string(layer) + " outside [0, " + std::to_string(config_.n_layers) + ")");
+  return backend_->cache_values(seq, layer, lengths_[seq]);
+}
+
 }  // namespace kvfid

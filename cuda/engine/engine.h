@@ -33,6 +33,9 @@ class Engine {
   // logits row, computed by the backend (on the GPU for the CUDA engine) when first
   // asked for after a step.
   const std::vector<float>& logprobs();
+  // Layer `layer` of sequence `seq`'s cache in cold form, every cached token (backend.h),
+  // for the quantization report. Throws InputError for an unknown sequence or layer.
+  CacheValues cache_values(int seq, int layer);
 
  private:
   ModelConfig config_;

@@ -4,6 +4,7 @@
 
 #include "cuda/common/attention_math.h"
 #include "cuda/engine/engine.h"
+#include "cuda/engine/kv_plan.h"
 #include "cuda/engine/packed_model.h"
 #include "reference/io/input_error.h"
 #include "reference/io/prompt.h"
@@ -17,21 +18,24 @@ void put_rows(TapTensor& tap, const std::vector<float>& rows, int first, int wid
   std::copy(rows.begin(), rows.end(), tap.values.begin() + std::size_t(first) * width);
 }
 
-// attn.probs [n_heads, T, T] from the q and k taps and each row's final (m, l):
-// p_j = exp(score_j - m) / l, score_j recomputed by the kernels' own score function
-// on the cache's values, so the probabilities are those the attention weighted by.
-void fill_probs(TapTensor& probs, const TapTensor& q, const TapTensor& k, const std::vector<float>& stats,
-                const ModelConfig& c) {
+// attn.probs [n_heads, T, T] from the q tap, the cached keys and each row's final
+// (m, l): p_j = exp(score_j - m) / l, score_j recomputed by the kernels' own score
+// function on the key query t read (cold before cold_end, else hot: kv_plan.h), so the
+// probabilities are those the attention weighted by. A key's cold and hot forms never
+// change once its query has read them, so the cache after the last step serves every row.
+void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, const std::vector<float>& stats,
+                const ModelConfig& c, int hot_window, int k_group) {
   const int T = int(q.shape[0]), hd = c.head_dim;
   const float scale = attention_scale(c);
-  std::vector<float> qf(hd), kf(std::size_t(T) * c.kv_dim());
-  for (std::size_t i = 0; i < kf.size(); ++i) kf[i] = float(k.values[i]);
+  std::vector<float> qf(hd);
   for (int h = 0; h < c.n_heads; ++h)
     for (int t = 0; t < T; ++t) {
       for (int d = 0; d < hd; ++d) qf[d] = float(q.values[(std::size_t(t) * c.n_heads + h) * hd + d]);
       const num::SoftmaxStats s{stats[(std::size_t(t) * c.n_heads + h) * 2], stats[(std::size_t(t) * c.n_heads + h) * 2 + 1]};
+      const int cold_end = quant::cold_end(t, hot_window, k_group);
       for (int j = 0; j <= t; ++j) {
-        const float* kj = kf.data() + (std::size_t(j) * c.n_kv_heads + c.kv_head_of(h)) * hd;
+        const std::vector<float>& keys = j < cold_end ? cache.k : cache.k_hot;  // [n_kv_heads, T, head_dim]
+        const float* kj = keys.data() + (std::size_t(c.kv_head_of(h)) * T + j) * hd;
         probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(num::attn_score<num::Fmt::f32>(qf.data(), kj, hd, scale), s);
       }
     }
@@ -80,8 +84,11 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
       std::copy(lt.stats.begin(), lt.stats.end(), stats[l].begin() + std::size_t(first) * c.n_heads * 2);
     }
   }
-  for (int l = 0; all && l < c.n_layers; ++l)
-    fill_probs(tap(tap_layer_name(l, "attn.probs")), tap(tap_layer_name(l, "q")), tap(tap_layer_name(l, "k")), stats[l], c);
+  if (!all) return taps;
+  const KvPlan plan = make_kv_plan(options.kv, options.kv_scales, c);
+  for (int l = 0; l < c.n_layers; ++l)
+    fill_probs(tap(tap_layer_name(l, "attn.probs")), tap(tap_layer_name(l, "q")), engine.cache_values(seq, l), stats[l],
+               c, plan.policy.hot_window, plan.k_group[l]);
   return taps;
 }
 

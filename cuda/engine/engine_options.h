@@ -2,6 +2,7 @@
 // What a user picks when running the engine under test.
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "reference/formats/float_format.h"
 #include "reference/golden/taps.h"
@@ -12,9 +13,18 @@ enum class Backend { twin, cuda };
 
 struct EngineOptions {
   Backend backend = Backend::twin;
-  FloatFormat weights = FloatFormat::f32;  // storage; arithmetic accumulates in FP32
-  FloatFormat kv = FloatFormat::f32;       // KV-cache storage
-  int chunk = 0;                           // prefill chunk size; 0 = the whole prompt at once
+  // Weight storage (reference/model/weight_storage.h): f32, f16 or bf16 held as such,
+  // or a block format of the quantized-format registry (q8_0, ...) dequantized to FP32
+  // once when packed (packed_model.cpp says why that is what an in-kernel dequantize
+  // computes). Arithmetic accumulates in FP32 either way. Checked at construction.
+  std::string weights = "f32";
+  // KV-cache policy (reference/formats/quant/kv_policy.h's grammar: "f16", "q8_0",
+  // "k=q8_0+v=f16+hot=64", ...), parsed with the model's config at construction.
+  std::string kv = "f32";
+  // Replaces the policy's static scales (the FP8 formats'): [n_layers, 2 (K, V),
+  // n_kv_heads]; empty: the spec's.
+  std::vector<float> kv_scales = {};
+  int chunk = 0;  // prefill chunk size; 0 = the whole prompt at once
   TapSelection taps = TapSelection::all;
 };
 

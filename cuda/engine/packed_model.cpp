@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "reference/formats/minifloat.h"
+#include "reference/io/input_error.h"
 
 namespace kvfid {
 
@@ -16,12 +17,47 @@ num::Fmt to_fmt(FloatFormat f) {
   return num::Fmt::f32;
 }
 
-PackedMatrix pack_matrix(const Matrix& m, FloatFormat format) {
+namespace {
+
+// A block format is dequantized here, once, to FP32, and the matvec reads FP32 weights.
+// That is bit-identical to dequantizing inside the matvec kernel (llama.cpp's way): a
+// kernel would compute each weight as the codec's decode() -- one FP32 value, a pure
+// function of the block -- and feed it to the same fma chain in the same order; doing it
+// earlier changes no operand. decode() is the stored value itself (decode_exact, what
+// the reference computes with) for every registered block format meant for weights:
+// q8_0's decode is an FP16 scale (11 significant bits) times an int8 quant (7 bits),
+// 18 bits, exact in FP32's 24. A format whose FP32 decode rounds (an asymmetric
+// d * q + m) would make the engine compute with a weight that is not the stored one,
+// so every decoded weight is checked against decode_exact and such a format refused.
+PackedMatrix pack_blocks(const Matrix& m, const quant::FormatInfo& f, const std::string& what) {
+  PackedMatrix p;
+  p.rows = m.rows;
+  p.cols = m.cols;
+  p.bytes.resize(m.data.size() * 4);
+  const std::vector<std::uint8_t> codes = encode_matrix(m, f);  // [rows, cols / block, bytes]
+  const quant::CodecParams params;
+  for (std::size_t i = 0; i < m.data.size(); ++i) {  // element i is element i % block of block i / block
+    const std::uint8_t* block = codes.data() + i / f.block * f.bytes;
+    const float w = f.decode(block, int(i % f.block), params);
+    const double exact = f.decode_exact(block, int(i % f.block), params);
+    if (double(w) != exact)
+      throw InputError("--weights", "format " + std::string(f.name) + " cannot be dequantized to FP32 exactly: " + what +
+                                        " element " + std::to_string(i) + " decodes to " + std::to_string(w) +
+                                        " in FP32 but stands for " + std::to_string(exact));
+    std::memcpy(p.bytes.data() + 4 * i, &w, 4);
+  }
+  return p;
+}
+
+}  // namespace
+
+PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std::string& what) {
+  if (!format.plain) return pack_blocks(m, quant::all_formats()[format.codec], what);
   PackedMatrix p;
   p.rows = m.rows;
   p.cols = m.cols;
   const std::size_t n = m.data.size();
-  if (format == FloatFormat::f32) {
+  if (*format.plain == FloatFormat::f32) {
     p.bytes.resize(n * 4);
     for (std::size_t i = 0; i < n; ++i) {
       const float f = float(m.data[i]);  // double -> float conversion rounds to nearest even
@@ -31,7 +67,7 @@ PackedMatrix pack_matrix(const Matrix& m, FloatFormat format) {
   }
   // Directly from float64 with the exact codec: rounding through FP32 first could
   // double-round.
-  const MiniFloatSpec spec = format == FloatFormat::f16 ? kFp16 : kBf16;
+  const MiniFloatSpec spec = *format.plain == FloatFormat::f16 ? kFp16 : kBf16;
   p.bytes.resize(n * 2);
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint16_t h = std::uint16_t(minifloat_encode_rne(m.data[i], spec));
@@ -44,31 +80,35 @@ std::vector<float> pack_vector(const std::vector<double>& v) { return std::vecto
 
 float attention_scale(const ModelConfig& c) { return float(1.0 / std::sqrt(double(c.head_dim))); }
 
-PackedModel pack_model(const Model& model, FloatFormat weights) {
+PackedModel pack_model(const Model& model, const std::string& weights) {
   const ModelConfig& c = model.config;
   c.validate(model.source.empty() ? "model" : model.source);
+  const WeightFormat format = weight_format_from_string(weights, "--weights");
+  check_weight_format_fits(format, c, "--weights");
   PackedModel p;
   p.config = c;
-  p.weights = to_fmt(weights);
-  p.embedding = pack_matrix(model.embedding, weights);
-  for (const LayerWeights& w : model.layers) {
+  p.weights = format.plain ? to_fmt(*format.plain) : num::Fmt::f32;
+  p.embedding = pack_matrix(model.embedding, format, "embedding");
+  for (std::size_t i = 0; i < model.layers.size(); ++i) {
+    const LayerWeights& w = model.layers[i];
+    const std::string layer = "layer " + std::to_string(i) + " ";
     PackedLayer l;
     l.attn_norm = pack_vector(w.attn_norm);
-    l.wq = pack_matrix(w.wq, weights);
-    l.wk = pack_matrix(w.wk, weights);
-    l.wv = pack_matrix(w.wv, weights);
+    l.wq = pack_matrix(w.wq, format, layer + "wq");
+    l.wk = pack_matrix(w.wk, format, layer + "wk");
+    l.wv = pack_matrix(w.wv, format, layer + "wv");
     l.bq = pack_vector(w.bq);
     l.bk = pack_vector(w.bk);
     l.bv = pack_vector(w.bv);
-    l.wo = pack_matrix(w.wo, weights);
+    l.wo = pack_matrix(w.wo, format, layer + "wo");
     l.ffn_norm = pack_vector(w.ffn_norm);
-    l.w1 = pack_matrix(w.w1, weights);
-    l.w3 = pack_matrix(w.w3, weights);
-    l.w2 = pack_matrix(w.w2, weights);
+    l.w1 = pack_matrix(w.w1, format, layer + "w1");
+    l.w3 = pack_matrix(w.w3, format, layer + "w3");
+    l.w2 = pack_matrix(w.w2, format, layer + "w2");
     p.layers.push_back(std::move(l));
   }
   p.final_norm = pack_vector(model.final_norm);
-  p.classifier = pack_matrix(model.classifier, weights);
+  p.classifier = pack_matrix(model.classifier, format, "classifier");
   p.eps = float(c.rms_norm_eps);
   p.attn_scale = attention_scale(c);
   return p;

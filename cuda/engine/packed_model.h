@@ -1,13 +1,16 @@
 #pragma once
-// The model converted once to the engine's storage: matrices in the chosen weight
-// format (round to nearest even from the exact float64 values), norm weights and
-// biases in FP32 (small vectors kept at FP32, as llama.cpp and vLLM do).
+// The model converted once to the engine's storage (reference/model/weight_storage.h):
+// matrices in a plain weight format (round to nearest even from the exact float64
+// values) or, for a block format, its codes decoded to FP32; norm weights and biases in
+// FP32 (small vectors kept at FP32, as llama.cpp and vLLM do).
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cuda/common/storage.h"
 #include "reference/formats/float_format.h"
 #include "reference/model/model.h"
+#include "reference/model/weight_storage.h"
 
 namespace kvfid {
 
@@ -16,7 +19,7 @@ num::Fmt to_fmt(FloatFormat f);
 struct PackedMatrix {
   int rows = 0;
   int cols = 0;
-  std::vector<std::uint8_t> bytes;  // [rows, cols] elements of the weight format
+  std::vector<std::uint8_t> bytes;  // [rows, cols] elements of PackedModel::weights
 
   template <num::Fmt F>
   const typename num::Storage<F>::T* data() const {
@@ -36,7 +39,7 @@ struct PackedLayer {
 
 struct PackedModel {
   ModelConfig config;
-  num::Fmt weights = num::Fmt::f32;
+  num::Fmt weights = num::Fmt::f32;  // what the matrices hold: FP32 for a block format
   PackedMatrix embedding;  // [vocab, dim]
   std::vector<PackedLayer> layers;
   std::vector<float> final_norm;  // [dim]
@@ -45,9 +48,13 @@ struct PackedModel {
   float attn_scale = 0;           // 1/sqrt(head_dim) computed in double, rounded to FP32
 };
 
-PackedMatrix pack_matrix(const Matrix& m, FloatFormat format);
+// `what` names the matrix in errors. Throws InputError("--weights", ...) when a block
+// format's FP32 decode of some weight is not its exact value (packed_model.cpp).
+PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std::string& what);
 std::vector<float> pack_vector(const std::vector<double>& v);  // RNE to FP32
-PackedModel pack_model(const Model& model, FloatFormat weights);
+// `weights` names the format (EngineOptions::weights); InputError("--weights", ...) for
+// an unknown one or one whose blocks do not tile every matrix row.
+PackedModel pack_model(const Model& model, const std::string& weights);
 // 1/sqrt(head_dim) computed in float64 and rounded once to FP32.
 float attention_scale(const ModelConfig& config);
 

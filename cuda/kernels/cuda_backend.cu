@@ -9,6 +9,7 @@
 #include "cuda/engine/rope_table.h"
 #include "cuda/kernels/cuda_engine.h"
 #include "cuda/kernels/kernels.cuh"
+#include "reference/formats/quant/registry.h"
 #include "reference/io/input_error.h"
 
 namespace kvfid {
@@ -58,14 +59,27 @@ void require_cuda_device() {
   if (count == 0) throw BackendUnavailable("no CUDA device present; use --engine twin");
 }
 
+// A sequence's device buffers (kv_plan.h); the tiered ones null on the fast path.
+struct DeviceSequence {
+  void* cache = nullptr;  // KvLayout in the fast format, or the FP32 cold planes
+  int capacity = 0;
+  float* hot = nullptr;             // KvLayout FP32 (hot plane)
+  float* raw = nullptr;             // KIVI: [n_layers] KvLayout K planes, FP32
+  std::uint8_t* codes = nullptr;    // slot regions at KvPlan::code_offsets
+  std::uint8_t** code_table = nullptr;  // [n_layers, 2] device pointers into codes
+  std::vector<std::size_t> code_offsets;
+};
+
 struct CudaEngine::State {
   ModelConfig c;
-  Fmt wf, kvf;
+  Fmt wf;
+  KvPlan plan;
   DeviceWeights w;
   float eps = 0, scale = 0;
   int rope_positions = 0;
   Grow<float> rope_cos, rope_sin;  // [positions, head_dim/2]
-  std::vector<std::pair<void*, int>> seqs;  // cache (KvLayout) and capacity
+  Grow<float> kv_scales;           // [n_layers, 2, n_kv_heads] (tiered path)
+  std::vector<DeviceSequence> seqs;
   // Step buffers, rows-major as in the twin.
   Grow<float> x, xn, q, k, v, att, h1, h3, logits, logprobs, stats, partial;
   Grow<int> tokens;
@@ -74,20 +88,32 @@ struct CudaEngine::State {
   std::vector<int> tokens_host;
 
   ~State() {
-    for (auto& s : seqs) cudaFree(s.first);
+    for (DeviceSequence& q : seqs) {
+      cudaFree(q.cache);
+      cudaFree(q.hot);
+      cudaFree(q.raw);
+      cudaFree(q.codes);
+      cudaFree(q.code_table);
+    }
   }
 };
 
-CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, Fmt kv, const DeviceWeights& device_weights)
+CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights)
     : s_(std::make_unique<State>()) {
   require_cuda_device();
   s_->c = config;
   s_->wf = weights;
-  s_->kvf = kv;
+  s_->plan = kv;
   s_->w = device_weights;
   s_->eps = float(config.rms_norm_eps);
   s_->scale = attention_scale(config);
+  if (!kv.fast)
+    KVFID_CUDA(cudaMemcpy(s_->kv_scales.get(kv.scales.size()), kv.scales.data(), kv.scales.size() * 4,
+                          cudaMemcpyHostToDevice));
 }
+
+CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, Fmt kv, const DeviceWeights& device_weights)
+    : CudaEngine(config, weights, make_kv_plan(to_string(FloatFormat(int(kv))), {}, config), device_weights) {}
 
 CudaEngine::~CudaEngine() = default;
 
@@ -103,24 +129,61 @@ int CudaEngine::add_sequence(int capacity) {
     s.rope_positions = capacity;
   }
   const num::KvLayout lay{s.c.n_layers, s.c.n_kv_heads, s.c.head_dim, capacity};
-  const std::size_t bytes = lay.elements() * num::bytes_of(s.kvf);
-  void* cache = device_alloc<std::uint8_t>(bytes);
-  KVFID_CUDA(cudaMemset(cache, 0, bytes));
-  s.seqs.push_back({cache, capacity});
+  DeviceSequence q;
+  q.capacity = capacity;
+  auto zeroed = [](std::size_t bytes) {
+    void* p = device_alloc<std::uint8_t>(bytes);
+    KVFID_CUDA(cudaMemset(p, 0, std::max<std::size_t>(bytes, 1)));
+    return p;
+  };
+  q.cache = zeroed(lay.elements() * (s.plan.fast ? num::bytes_of(*s.plan.fast) : 4));
+  if (!s.plan.fast) {
+    if (s.plan.hot_plane) q.hot = static_cast<float*>(zeroed(lay.elements() * 4));
+    if (s.plan.policy.kivi) q.raw = static_cast<float*>(zeroed(lay.plane() * s.c.n_layers * 4));
+    q.code_offsets = s.plan.code_offsets(s.c.kv_dim(), capacity);
+    q.codes = static_cast<std::uint8_t*>(zeroed(q.code_offsets.back()));
+    std::vector<std::uint8_t*> table;  // [n_layers, 2]
+    for (std::size_t i = 0; i + 1 < q.code_offsets.size(); ++i) table.push_back(q.codes + q.code_offsets[i]);
+    q.code_table = device_alloc<std::uint8_t*>(table.size());
+    KVFID_CUDA(cudaMemcpy(q.code_table, table.data(), table.size() * sizeof(std::uint8_t*), cudaMemcpyHostToDevice));
+  }
+  s.seqs.push_back(std::move(q));
   return int(s.seqs.size()) - 1;
 }
 
 int CudaEngine::fork_sequence(int source, int prefix_length, int capacity) {
   const int id = add_sequence(capacity);
   State& s = *s_;
-  // Every (layer, K|V, kv head) block is [capacity, head_dim]: one strided copy of the
-  // first prefix_length rows of each, device to device.
-  const std::size_t row_bytes = std::size_t(s.c.head_dim) * num::bytes_of(s.kvf);
-  const std::size_t blocks = 2 * std::size_t(s.c.n_layers) * s.c.n_kv_heads;
-  if (prefix_length > 0)
-    KVFID_CUDA(cudaMemcpy2D(s.seqs[id].first, capacity * row_bytes, s.seqs[source].first,
-                            s.seqs[source].second * row_bytes, prefix_length * row_bytes, blocks,
-                            cudaMemcpyDeviceToDevice));
+  const DeviceSequence& from = s.seqs[source];
+  const DeviceSequence& to = s.seqs[id];
+  if (prefix_length == 0) return id;
+  // Every (layer, K|V, kv head) block of a plane is [capacity, head_dim]: one strided
+  // copy of the first prefix_length rows of each, device to device.
+  auto copy_rows = [&](void* dst, const void* src, std::size_t blocks, std::size_t elem) {
+    const std::size_t row_bytes = std::size_t(s.c.head_dim) * elem;
+    KVFID_CUDA(cudaMemcpy2D(dst, capacity * row_bytes, src, from.capacity * row_bytes, prefix_length * row_bytes,
+                            blocks, cudaMemcpyDeviceToDevice));
+  };
+  const std::size_t plane_blocks = 2 * std::size_t(s.c.n_layers) * s.c.n_kv_heads;
+  copy_rows(to.cache, from.cache, plane_blocks, s.plan.fast ? num::bytes_of(*s.plan.fast) : 4);
+  if (s.plan.fast) return id;
+  if (s.plan.hot_plane) copy_rows(to.hot, from.hot, plane_blocks, 4);
+  if (s.plan.policy.kivi) copy_rows(to.raw, from.raw, plane_blocks / 2, 4);
+  // Codes: the prefix's token rows; for KIVI keys the groups the prefix completes (a
+  // group it cuts is encoded again when the fork's own token ends it).
+  const int kv_dim = s.c.kv_dim();
+  for (int l = 0; l < s.c.n_layers; ++l)
+    for (int values = 0; values < 2; ++values) {
+      const num::KvCodeSlot& slot = values ? s.plan.v_codes[l] : s.plan.k_codes[l];
+      std::uint8_t* dst = to.codes + to.code_offsets[2 * l + values];
+      const std::uint8_t* src = from.codes + from.code_offsets[2 * l + values];
+      const std::size_t complete = std::size_t(prefix_length / slot.block) * slot.bytes;
+      if (!slot.along_tokens)
+        KVFID_CUDA(cudaMemcpy(dst, src, slot.row_block(kv_dim, prefix_length, 0), cudaMemcpyDeviceToDevice));
+      else if (complete > 0)
+        KVFID_CUDA(cudaMemcpy2D(dst, slot.group_block(capacity, 1, 0), src, slot.group_block(from.capacity, 1, 0),
+                                complete, kv_dim, cudaMemcpyDeviceToDevice));
+    }
   return id;
 }
 
@@ -187,7 +250,7 @@ int decode_heads_per_block(int group, int blocks) {
   return (group + head_blocks - 1) / head_blocks;
 }
 
-template <Fmt K>
+template <Fmt K, bool kTiered>
 void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, Grow<float>& partial, float* att,
                float* stats, int n_kv_heads) {
   const int hd = a.base.head_dim;
@@ -196,8 +259,8 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, G
   static const bool opted_in = [&] {
     int limit = 0;
     KVFID_CUDA(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
-    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_decode_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
-    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_prefill_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_decode_kernel<K, kTiered>, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_prefill_kernel<K, kTiered>, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
     return true;
   }();
   (void)opted_in;
@@ -206,13 +269,13 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, G
     const int per_block = decode_heads_per_block(a.group, n * n_kv_heads * max_splits);
     const int head_blocks = (a.group + per_block - 1) / per_block;
     const std::size_t shared = kernels::AttnShared::floats(per_block, hd) * 4;
-    kernels::attn_decode_kernel<K><<<dim3(n, n_kv_heads * head_blocks, max_splits), kernels::kAttnThreads, shared>>>(
+    kernels::attn_decode_kernel<K, kTiered><<<dim3(n, n_kv_heads * head_blocks, max_splits), kernels::kAttnThreads, shared>>>(
         a, max_splits, per_block, ws);
     KVFID_LAUNCHED("attn_decode_kernel");
     kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, att, stats);
     KVFID_LAUNCHED("attn_combine_kernel");
   } else {
-    kernels::attn_prefill_kernel<K><<<dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared>>>(a, att, stats);
+    kernels::attn_prefill_kernel<K, kTiered><<<dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared>>>(a, att, stats);
     KVFID_LAUNCHED("attn_prefill_kernel");
   }
 }
@@ -223,8 +286,13 @@ void to_host(std::vector<float>& dst, const float* src, std::size_t count) {
   KVFID_CUDA(cudaMemcpy(dst.data(), src, count * 4, cudaMemcpyDeviceToHost));
 }
 
-template <Fmt W, Fmt K>
+template <Fmt W, Fmt K, bool kTiered>
 void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out);
+
+// The step's rows as the kernels see them.
+kernels::RowInfo row_info(const DeviceSequence& q, int pos) {
+  return {q.cache, q.capacity, pos, q.hot, q.raw, q.code_table};
+}
 
 }  // namespace
 
@@ -232,7 +300,7 @@ void CudaEngine::forward(const std::vector<StepRow>& rows, bool want_taps, StepO
   State& s = *s_;
   for (const StepRow& r : rows) {
     if (r.seq < 0 || r.seq >= int(s.seqs.size())) throw InputError("engine", "unknown sequence id");
-    if (r.pos >= s.seqs[r.seq].second) throw InputError("engine", "sequence capacity exceeded");
+    if (r.pos >= s.seqs[r.seq].capacity) throw InputError("engine", "sequence capacity exceeded");
     if (r.token < 0 || r.token >= s.c.vocab) throw InputError("engine", "token id outside the vocabulary");
   }
   if (taps_out) taps_out->layers.resize(want_taps ? s.c.n_layers : 0);
@@ -242,13 +310,51 @@ void CudaEngine::forward(const std::vector<StepRow>& rows, bool want_taps, StepO
     return;
   }
   num::dispatch_fmt(s.wf, [&]<Fmt W>() {
-    num::dispatch_fmt(s.kvf, [&]<Fmt K>() { forward_impl<W, K>(s, rows, want_taps, taps_out); });
+    if (!s.plan.fast) return forward_impl<W, Fmt::f32, true>(s, rows, want_taps, taps_out);
+    num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() { forward_impl<W, K, false>(s, rows, want_taps, taps_out); });
   });
 }
 
 namespace {
 
-template <Fmt W, Fmt K>
+// The tiered path's store of layer l (kv_plan.h), kernel by kernel in the twin's
+// order (store_tiered): RoPE; hot and raw forms; V's and (without KIVI) K's row blocks;
+// (KIVI) the key groups rows complete; then k and v become the rows' own reads.
+void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float* v, const kernels::RowInfo* rows_d,
+                  const kernels::RopeArgs& rope, const num::KvLayout& base) {
+  const ModelConfig& c = s.c;
+  const KvPlan& plan = s.plan;
+  kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
+  KVFID_LAUNCHED("rope_kernel");
+  if (plan.hot_plane || plan.policy.kivi) {
+    kernels::store_hot_raw_kernel<<<n, 128>>>(k, v, rows_d, base, l, plan.hot_plane, plan.policy.kivi);
+    KVFID_LAUNCHED("store_hot_raw_kernel");
+  }
+  const float* k_scales = s.kv_scales.p + std::size_t(2 * l) * c.n_kv_heads;
+  const float* v_scales = k_scales + c.n_kv_heads;
+  constexpr int kThreads = 128;
+  auto encode_rows = [&](int format, const float* x, bool values, const float* scales) {
+    quant::with_codec(format, [&]<class C>() {
+      const int blocks = c.kv_dim() / C::kBlock;
+      kernels::encode_rows_kernel<C><<<dim3(n, (blocks + kThreads - 1) / kThreads), kThreads>>>(x, rows_d, base, l,
+                                                                                               values, scales);
+      KVFID_LAUNCHED("encode_rows_kernel");
+    });
+  };
+  encode_rows(plan.policy.v[l].format, v, true, v_scales);
+  if (!plan.policy.kivi) {
+    encode_rows(plan.policy.k[l].format, k, false, k_scales);
+  } else {
+    quant::with_codec(plan.policy.k[l].format, [&]<class C>() {
+      kernels::encode_key_groups_kernel<C><<<n, kThreads>>>(rows_d, base, l, k_scales);
+      KVFID_LAUNCHED("encode_key_groups_kernel");
+    });
+  }
+  kernels::own_read_kernel<<<n, 128>>>(k, v, rows_d, base, l, plan.policy.hot_window, plan.k_group[l]);
+  KVFID_LAUNCHED("own_read_kernel");
+}
+
+template <Fmt W, Fmt K, bool kTiered>
 void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out) {
   const ModelConfig& c = s.c;
   const int n = int(rows.size());
@@ -256,7 +362,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   s.rows_host.resize(n);
   s.tokens_host.resize(n);
   for (int r = 0; r < n; ++r) {
-    s.rows_host[r] = {s.seqs[rows[r].seq].first, s.seqs[rows[r].seq].second, rows[r].pos};
+    s.rows_host[r] = row_info(s.seqs[rows[r].seq], rows[r].pos);
     s.tokens_host[r] = rows[r].token;
   }
   RowInfo* rows_d = s.rows.get(n);
@@ -286,10 +392,15 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
     matvec<W>(w.wq, xn, w.bq, q, n, qd, c.dim, false);
     matvec<W>(w.wk, xn, w.bk, k, n, kvd, c.dim, false);
     matvec<W>(w.wv, xn, w.bv, v, n, kvd, c.dim, false);
-    kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads);
-    KVFID_LAUNCHED("rope_store_kernel");
-    const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale};
-    attention<K>(a, n, decode, most_splits(rows), s.partial, att, stats, c.n_kv_heads);
+    if constexpr (kTiered) {
+      store_tiered(s, l, n, q, k, v, rows_d, rope, base);
+    } else {
+      kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads);
+      KVFID_LAUNCHED("rope_store_kernel");
+    }
+    const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale, s.plan.policy.hot_window,
+                              s.plan.k_group[l]};
+    attention<K, kTiered>(a, n, decode, most_splits(rows), s.partial, att, stats, c.n_kv_heads);
     matvec<W>(w.wo, att, nullptr, x, n, c.dim, qd, true);
     rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);
     matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);
@@ -333,15 +444,43 @@ void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
   State& s = *s_;
   const int n = int(rows.size());
   s.rows_host.resize(n);
-  for (int r = 0; r < n; ++r) s.rows_host[r] = {s.seqs[rows[r].seq].first, s.seqs[rows[r].seq].second, rows[r].pos};
+  for (int r = 0; r < n; ++r) s.rows_host[r] = row_info(s.seqs[rows[r].seq], rows[r].pos);
   RowInfo* rows_d = s.rows.get(n);
   KVFID_CUDA(cudaMemcpy(rows_d, s.rows_host.data(), n * sizeof(RowInfo), cudaMemcpyHostToDevice));
   const ModelConfig& c = s.c;
   float* q = s.q.get(std::size_t(n) * c.q_dim());
   float* att = s.att.get(std::size_t(n) * c.q_dim());
   float* stats = s.stats.get(std::size_t(n) * c.n_heads * 2);
-  const kernels::AttnArgs a{q, rows_d, {c.n_layers, c.n_kv_heads, c.head_dim, 0}, 0, c.n_heads, c.group(), s.scale};
-  num::dispatch_fmt(s.kvf, [&]<Fmt K>() { attention<K>(a, n, true, most_splits(rows), s.partial, att, stats, c.n_kv_heads); });
+  const kernels::AttnArgs a{q,         rows_d,  {c.n_layers, c.n_kv_heads, c.head_dim, 0}, 0, c.n_heads, c.group(),
+                            s.scale,   s.plan.policy.hot_window, s.plan.k_group[0]};
+  if (!s.plan.fast) return attention<Fmt::f32, true>(a, n, true, most_splits(rows), s.partial, att, stats, c.n_kv_heads);
+  num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() {
+    attention<K, false>(a, n, true, most_splits(rows), s.partial, att, stats, c.n_kv_heads);
+  });
+}
+
+CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
+  const State& s = *s_;
+  const DeviceSequence& q = s.seqs[seq];
+  const num::KvLayout lay{s.c.n_layers, s.c.n_kv_heads, s.c.head_dim, q.capacity};
+  // The layer's K and V planes (adjacent in KvLayout), decoded to FP32 on the host.
+  std::vector<float> planes(2 * lay.plane());
+  if (s.plan.fast) {
+    num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() {
+      std::vector<typename num::Storage<K>::T> stored(planes.size());
+      KVFID_CUDA(cudaMemcpy(stored.data(), static_cast<const typename num::Storage<K>::T*>(q.cache) + lay.k_offset(layer),
+                            stored.size() * sizeof(stored[0]), cudaMemcpyDeviceToHost));
+      for (std::size_t i = 0; i < planes.size(); ++i) planes[i] = num::Storage<K>::load(stored[i]);
+    });
+    return gather_cache_values(s.plan, lay, layer, length, planes.data(), planes.data() + lay.plane(), nullptr, nullptr);
+  }
+  KVFID_CUDA(cudaMemcpy(planes.data(), static_cast<const float*>(q.cache) + lay.k_offset(layer), planes.size() * 4,
+                        cudaMemcpyDeviceToHost));
+  std::vector<float> hot(s.plan.hot_plane ? planes.size() : 0);
+  if (s.plan.hot_plane)
+    KVFID_CUDA(cudaMemcpy(hot.data(), q.hot + lay.k_offset(layer), hot.size() * 4, cudaMemcpyDeviceToHost));
+  return gather_cache_values(s.plan, lay, layer, length, planes.data(), planes.data() + lay.plane(),
+                             s.plan.hot_plane ? hot.data() : nullptr, s.plan.hot_plane ? hot.data() + lay.plane() : nullptr);
 }
 
 void CudaEngine::synchronize() const { KVFID_CUDA(cudaDeviceSynchronize()); }
@@ -398,7 +537,7 @@ class CudaBackend final : public EngineBackend {
   CudaBackend(const Model& model, const EngineOptions& options)
       : packed_((require_cuda_device(), pack_model(model, options.weights))),
         uploaded_(packed_),
-        engine_(model.config, packed_.weights, to_fmt(options.kv), uploaded_.w) {}
+        engine_(model.config, packed_.weights, make_kv_plan(options.kv, options.kv_scales, model.config), uploaded_.w) {}
 
   int add_sequence(int capacity) override { return engine_.add_sequence(capacity); }
   int fork_sequence(int source, int prefix_length, int capacity) override {
@@ -409,6 +548,8 @@ class CudaBackend final : public EngineBackend {
     engine_.forward(rows, want_taps, &out);
     engine_.copy_logits(int(rows.size()), out.logits);
   }
+
+  CacheValues cache_values(int seq, int layer, int length) override { return engine_.cache_values(seq, layer, length); }
 
   void log_softmax(const StepOutput& last, std::vector<float>& logprobs) override {
     engine_.copy_logprobs(int(last.logits.size() / packed_.config.vocab), logprobs);

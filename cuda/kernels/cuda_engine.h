@@ -8,6 +8,7 @@
 
 #include "cuda/common/storage.h"
 #include "cuda/engine/backend.h"
+#include "cuda/engine/kv_plan.h"
 
 namespace kvfid {
 
@@ -32,7 +33,10 @@ struct DeviceWeights {
 
 class CudaEngine {
  public:
-  // Throws BackendUnavailable when no device is usable.
+  // Throws BackendUnavailable when no device is usable. `kv` lays out the KV cache
+  // (kv_plan.h: the fast path or the tiered one).
+  CudaEngine(const ModelConfig& config, num::Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights);
+  // The fast path's cache in one plain format.
   CudaEngine(const ModelConfig& config, num::Fmt weights, num::Fmt kv, const DeviceWeights& device_weights);
   ~CudaEngine();
   CudaEngine(const CudaEngine&) = delete;
@@ -46,6 +50,8 @@ class CudaEngine {
   void copy_logits(int rows, std::vector<float>& logits) const;
   // The log-softmax of the latest step's logits rows, computed on the device.
   void copy_logprobs(int rows, std::vector<float>& logprobs);
+  // Layer `layer` of sequence `seq`'s first `length` tokens in cold form (backend.h).
+  CacheValues cache_values(int seq, int layer, int length) const;
   // Decode attention alone for `rows` rows (one per sequence, each at the given
   // length), for timing; layer 0's cache.
   void attention_only(const std::vector<StepRow>& rows);

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include "cuda/common/attention_math.h"
+#include "cuda/common/kv_encode.h"
 #include "cuda/common/kv_layout.h"
 #include "cuda/common/log_softmax.h"
 #include "cuda/common/rope.h"
@@ -28,9 +29,13 @@ inline constexpr int kAttnBlocksPerSm = 4;
 
 // Where a step row's token lives: its sequence's cache and position.
 struct RowInfo {
-  void* cache;  // the sequence's KvLayout buffer
+  void* cache;  // the sequence's KvLayout buffer (tiered path: the FP32 cold planes)
   int capacity;
   int pos;
+  // Tiered path only (cuda/engine/kv_plan.h), else null:
+  float* hot;                  // KvLayout FP32 hot planes, null without a hot plane
+  float* raw;                  // KIVI: [n_layers] KvLayout K planes of the FP32 keys
+  std::uint8_t* const* codes;  // [n_layers, 2 (K, V)] pointers to the slots' code regions
 };
 
 // kVec consecutive elements as stored: one 16-byte load for FP16/BF16, two for FP32
@@ -174,6 +179,21 @@ struct RopeArgs {
   bool interleaved;
 };
 
+// RoPE on row r's q and k by the block's threads (each pair rotated by one thread).
+__device__ __forceinline__ void rope_row(float* q, float* k, int r, int pos, const RopeArgs& rope,
+                                         const num::KvLayout& base, int n_heads) {
+  const int hd = base.head_dim, qd = n_heads * hd, kvd = base.n_kv_heads * hd;
+  const float* c = rope.cos + std::size_t(pos) * rope.pairs;
+  const float* s = rope.sin + std::size_t(pos) * rope.pairs;
+  for (int idx = threadIdx.x; idx < (n_heads + base.n_kv_heads) * rope.pairs; idx += blockDim.x) {
+    const int h = idx / rope.pairs, i = idx % rope.pairs;
+    float* head = h < n_heads ? q + std::size_t(r) * qd + h * hd : k + std::size_t(r) * kvd + (h - n_heads) * hd;
+    int a, b;
+    num::rope_dims(rope.interleaved, hd, i, a, b);
+    num::rope_pair(head[a], head[b], c[i], s[i]);
+  }
+}
+
 // One block per row: RoPE on q and k, then K and V stored into the row's cache at its
 // position; k and v are overwritten with the cache's decoded values (what attention
 // reads, and what the taps report).
@@ -183,16 +203,8 @@ __global__ void rope_store_kernel(float* q, float* k, float* v, const RowInfo* r
   using KT = typename Storage<K>::T;
   const int r = blockIdx.x;
   const RowInfo row = rows[r];
-  const int hd = base.head_dim, qd = n_heads * hd, kvd = base.n_kv_heads * hd;
-  const float* c = rope.cos + std::size_t(row.pos) * rope.pairs;
-  const float* s = rope.sin + std::size_t(row.pos) * rope.pairs;
-  for (int idx = threadIdx.x; idx < (n_heads + base.n_kv_heads) * rope.pairs; idx += blockDim.x) {
-    const int h = idx / rope.pairs, i = idx % rope.pairs;
-    float* head = h < n_heads ? q + std::size_t(r) * qd + h * hd : k + std::size_t(r) * kvd + (h - n_heads) * hd;
-    int a, b;
-    num::rope_dims(rope.interleaved, hd, i, a, b);
-    num::rope_pair(head[a], head[b], c[i], s[i]);
-  }
+  const int hd = base.head_dim, kvd = base.n_kv_heads * hd;
+  rope_row(q, k, r, row.pos, rope, base, n_heads);
   __syncthreads();
   num::KvLayout lay = base;
   lay.capacity = row.capacity;
@@ -205,6 +217,90 @@ __global__ void rope_store_kernel(float* q, float* k, float* v, const RowInfo* r
     vc[at] = Storage<K>::store(v[std::size_t(r) * kvd + idx]);
     k[std::size_t(r) * kvd + idx] = Storage<K>::load(kc[at]);
     v[std::size_t(r) * kvd + idx] = Storage<K>::load(vc[at]);
+  }
+}
+
+// The tiered path's stores (cuda/engine/kv_plan.h), as separate kernels because a KIVI
+// key group is encoded from raw keys that other rows of the same step store: each
+// launch sees every earlier one complete. The twin (store_tiered) runs the same
+// cuda/common/kv_encode.h functions on the same FP32 inputs, so codes, cold values and
+// taps are the same bits.
+
+// One block per row: RoPE on q and k (the fast path does it in rope_store_kernel).
+__global__ void rope_kernel(float* q, float* k, const RowInfo* rows, RopeArgs rope, num::KvLayout base, int n_heads) {
+  rope_row(q, k, blockIdx.x, rows[blockIdx.x].pos, rope, base, n_heads);
+}
+
+// One block per row: the hot forms of K and V (under a hot window or KIVI) and the raw
+// FP32 keys (under KIVI) at the row's position.
+__global__ void store_hot_raw_kernel(const float* k, const float* v, const RowInfo* rows, num::KvLayout base, int layer,
+                                     bool hot, bool kivi) {
+  const int r = blockIdx.x;
+  const RowInfo row = rows[r];
+  num::KvLayout lay = base;
+  lay.capacity = row.capacity;
+  const int hd = base.head_dim, kvd = base.n_kv_heads * hd;
+  for (int idx = threadIdx.x; idx < kvd; idx += blockDim.x) {
+    const std::size_t at = lay.row(idx / hd, row.pos) + idx % hd;
+    if (hot) {
+      row.hot[lay.k_offset(layer) + at] = num::hot_value(k[std::size_t(r) * kvd + idx]);
+      row.hot[lay.v_offset(layer) + at] = num::hot_value(v[std::size_t(r) * kvd + idx]);
+    }
+    if (kivi) row.raw[lay.plane() * layer + at] = k[std::size_t(r) * kvd + idx];
+  }
+}
+
+// Block (row, chunk of blocks): thread b encodes block b of the row's K or V
+// (`values`) with codec C (one thread per block, encode_row_block).
+template <class C>
+__global__ void encode_rows_kernel(const float* x, const RowInfo* rows, num::KvLayout base, int layer, bool values,
+                                   const float* scales) {
+  const int r = blockIdx.x;
+  const int kvd = base.n_kv_heads * base.head_dim;
+  const int b = blockIdx.y * blockDim.x + threadIdx.x;
+  if (b >= kvd / C::kBlock) return;
+  const RowInfo row = rows[r];
+  num::KvLayout lay = base;
+  lay.capacity = row.capacity;
+  float* cold = static_cast<float*>(row.cache) + (values ? lay.v_offset(layer) : lay.k_offset(layer));
+  num::encode_row_block<C>(x + std::size_t(r) * kvd, b, row.pos, lay, scales, row.codes[2 * layer + values], cold);
+}
+
+// KIVI: block per row, thread per key channel: a row whose token completes a group of
+// C::kBlock tokens encodes that group of every channel (encode_key_group) from the raw
+// keys, which store_hot_raw_kernel has written for the whole step.
+template <class C>
+__global__ void encode_key_groups_kernel(const RowInfo* rows, num::KvLayout base, int layer, const float* scales) {
+  const RowInfo row = rows[blockIdx.x];
+  if ((row.pos + 1) % C::kBlock != 0) return;  // uniform over the block
+  num::KvLayout lay = base;
+  lay.capacity = row.capacity;
+  const int kvd = base.n_kv_heads * base.head_dim;
+  for (int ch = threadIdx.x; ch < kvd; ch += blockDim.x)
+    num::encode_key_group<C>(row.raw + lay.plane() * layer, ch, row.pos / C::kBlock, lay, scales,
+                             row.codes[2 * layer], static_cast<float*>(row.cache) + lay.k_offset(layer));
+}
+
+// One block per row: k and v become what the row's own query reads for its own key and
+// value (the taps; attention reads the planes).
+__global__ void own_read_kernel(float* k, float* v, const RowInfo* rows, num::KvLayout base, int layer, int hot_window,
+                                int k_group) {
+  const int r = blockIdx.x;
+  const RowInfo row = rows[r];
+  num::KvLayout lay = base;
+  lay.capacity = row.capacity;
+  const int hd = base.head_dim, kvd = base.n_kv_heads * hd;
+  const float* cold = static_cast<const float*>(row.cache);
+  // Without a hot plane cold_end is past the own key: the hot pointer is never read.
+  const float* hot = row.hot ? row.hot : cold;
+  const float* k_read = num::plane_read(cold + lay.k_offset(layer), hot + lay.k_offset(layer), row.pos, row.pos,
+                                        hot_window, k_group);
+  const float* v_read =
+      num::plane_read(cold + lay.v_offset(layer), hot + lay.v_offset(layer), row.pos, row.pos, hot_window, 0);
+  for (int idx = threadIdx.x; idx < kvd; idx += blockDim.x) {
+    const std::size_t at = lay.row(idx / hd, row.pos) + idx % hd;
+    k[std::size_t(r) * kvd + idx] = k_read[at];
+    v[std::size_t(r) * kvd + idx] = v_read[at];
   }
 }
 
@@ -228,6 +324,23 @@ struct AttnShared {
   }
 };
 
+// What the tiered path's attention reads besides the cold planes (kc, vc): the hot
+// planes of the layer and the row's cold_end for keys and for values (kv_policy.h).
+// The fast path passes an unused one.
+struct TieredRead {
+  const float* k_hot;
+  const float* v_hot;
+  int k_end;
+  int v_end;
+};
+
+// The plane key j is read from: the fast path's only one, or by cold_end.
+template <bool kTiered, class T>
+__device__ __forceinline__ const T* key_plane(const T* cold, const TieredRead& t, int j) {
+  if constexpr (kTiered) return j < t.k_end ? cold : t.k_hot;  // T is float on the tiered path
+  else return cold;
+}
+
 // One split (keys [j0, j1)) for the `group` query heads sharing KV head kvh, by a block
 // of kSplit threads, thread t owning key j0 + t for the scores. The order is
 // attention_math.h's. The value sums: thread t owns outputs (h, d) number
@@ -235,10 +348,13 @@ struct AttnShared {
 // advances kOutTile of them together, key by key in increasing order, with kKeyTile
 // keys' values loaded ahead -- each output still one fma chain over j from +0.
 // emit(h, d, acc) receives each split value sum; sh.m and sh.l hold m_s and l_s.
-template <Fmt K, class Emit>
+// kTiered (K = f32): key and value j come from the cold plane before the row's
+// cold_end and from the hot plane after it -- the same operands in the same order
+// as the twin's TieredKv, and otherwise the fast path's code.
+template <Fmt K, bool kTiered, class Emit>
 __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>::T* kc,
-                                 const typename Storage<K>::T* vc, const num::KvLayout& lay, int kvh, int j0, int j1,
-                                 int group, float scale, Emit emit) {
+                                 const typename Storage<K>::T* vc, const TieredRead& tiers, const num::KvLayout& lay,
+                                 int kvh, int j0, int j1, int group, float scale, Emit emit) {
   const int hd = lay.head_dim;
   const int t = threadIdx.x, warp = t / num::kWarp, lane = t % num::kWarp;
   const int j = j0 + t;
@@ -248,7 +364,7 @@ __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>
 #pragma unroll
     for (int hh = 0; hh < kHeadChunk; ++hh) s[hh] = 0.0f;
     if (valid) {
-      const auto* kr = kc + lay.row(kvh, j);
+      const auto* kr = key_plane<kTiered>(kc, tiers, j) + lay.row(kvh, j);
       if (hd % num::kVec == 0) {  // rows 16-byte aligned: the same elements, 8 per load
         for (int d0 = 0; d0 < hd; d0 += num::kVec) {
           float kd[num::kVec];
@@ -302,21 +418,28 @@ __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>
     float acc[kOutTile];
     const float* prob[kOutTile];            // p of the output's head, indexed by key - j0
     const typename Storage<K>::T* col[kOutTile];  // v[.][d] of the output, indexed by (key - j0) * hd
+    const typename Storage<K>::T* hot_col[kOutTile];  // the same in the hot plane (tiered only)
 #pragma unroll
     for (int i = 0; i < kOutTile; ++i) {
       const int idx = min(first + i * kAttnThreads, outputs - 1);  // past the end: a harmless duplicate
       acc[i] = 0.0f;
       prob[i] = sh.p + (idx / hd) * num::kSplit;
       col[i] = v0 + idx % hd;
+      if constexpr (kTiered) hot_col[i] = tiers.v_hot + lay.row(kvh, j0) + idx % hd;
     }
+    (void)hot_col;
     for (int k0 = 0; k0 < j1 - j0; k0 += kKeyTile) {
       const int nk = min(kKeyTile, j1 - j0 - k0);
       float v[kKeyTile][kOutTile];
 #pragma unroll
       for (int kk = 0; kk < kKeyTile; ++kk)
 #pragma unroll
-        for (int i = 0; i < kOutTile; ++i)
-          v[kk][i] = kk < nk ? Storage<K>::load(col[i][std::size_t(k0 + kk) * hd]) : 0.0f;
+        for (int i = 0; i < kOutTile; ++i) {
+          if constexpr (kTiered)
+            v[kk][i] = kk < nk ? (j0 + k0 + kk < tiers.v_end ? col[i] : hot_col[i])[std::size_t(k0 + kk) * hd] : 0.0f;
+          else
+            v[kk][i] = kk < nk ? Storage<K>::load(col[i][std::size_t(k0 + kk) * hd]) : 0.0f;
+        }
 #pragma unroll
       for (int kk = 0; kk < kKeyTile; ++kk)
         if (kk < nk)
@@ -340,7 +463,17 @@ struct AttnArgs {
   int n_heads;
   int group;
   float scale;
+  int hot_window = 0;    // tiered path: the policy's hot window
+  int k_group = 0;       // tiered path: cold_end's group for this layer's keys
 };
+
+// The tiered reads of row `row` in layer a.layer (unused on the fast path).
+__device__ inline TieredRead tiered_read(const AttnArgs& a, const RowInfo& row, const num::KvLayout& lay) {
+  const float* cold = static_cast<const float*>(row.cache);
+  const float* hot = row.hot ? row.hot : cold;  // no hot plane: cold_end is past every key
+  return {hot + lay.k_offset(a.layer), hot + lay.v_offset(a.layer), quant::cold_end(row.pos, a.hot_window, a.k_group),
+          quant::cold_end(row.pos, a.hot_window, 0)};
+}
 
 // The q rows of query heads head0 .. head0 + count of step row r into shared memory.
 __device__ inline void load_q(const AttnArgs& a, const AttnShared& sh, int r, int head0, int count) {
@@ -355,7 +488,7 @@ __device__ inline void load_q(const AttnArgs& a, const AttnShared& sh, int r, in
 // partial [rows, n_heads, max_splits, 2 + head_dim]. A query head's values do not
 // depend on which others share its block, so splitting a group over several blocks
 // (more blocks in flight when the context is short) changes no bit.
-template <Fmt K>
+template <Fmt K, bool kTiered>
 __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
     attn_decode_kernel(AttnArgs a, int max_splits, int heads_per_block, float* partial) {
   using KT = typename Storage<K>::T;
@@ -375,9 +508,10 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
   const std::size_t stride = 2 + hd;
   float* out = partial + ((std::size_t(r) * a.n_heads + head0) * max_splits + sp) * stride;
   const int j0 = sp * num::kSplit, j1 = min(j0 + num::kSplit, row.pos + 1);
-  attn_split_block<K>(sh, static_cast<const KT*>(row.cache) + lay.k_offset(a.layer),
-                      static_cast<const KT*>(row.cache) + lay.v_offset(a.layer), lay, kvh, j0, j1, count, a.scale,
-                      [&](int h, int d, float acc) { out[std::size_t(h) * max_splits * stride + 2 + d] = acc; });
+  attn_split_block<K, kTiered>(sh, static_cast<const KT*>(row.cache) + lay.k_offset(a.layer),
+                               static_cast<const KT*>(row.cache) + lay.v_offset(a.layer),
+                               kTiered ? tiered_read(a, row, lay) : TieredRead{}, lay, kvh, j0, j1, count, a.scale,
+                               [&](int h, int d, float acc) { out[std::size_t(h) * max_splits * stride + 2 + d] = acc; });
   if (threadIdx.x < count) {
     out[std::size_t(threadIdx.x) * max_splits * stride] = sh.m[threadIdx.x];
     out[std::size_t(threadIdx.x) * max_splits * stride + 1] = sh.l[threadIdx.x];
@@ -411,7 +545,7 @@ __global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, i
 // Prefill: block (row, kv head) walks the splits in order, folding each into its
 // running state as it goes (online softmax); the same split values and the same fold
 // as decode + combine.
-template <Fmt K>
+template <Fmt K, bool kTiered>
 __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_kernel(AttnArgs a, float* att, float* stats) {
   using KT = typename Storage<K>::T;
   extern __shared__ float smem[];
@@ -427,10 +561,11 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_k
   load_q(a, sh, r, kvh * g, g);
   const KT* kc = static_cast<const KT*>(row.cache) + lay.k_offset(a.layer);
   const KT* vc = static_cast<const KT*>(row.cache) + lay.v_offset(a.layer);
+  const TieredRead tiers = kTiered ? tiered_read(a, row, lay) : TieredRead{};
   const int splits = num::split_count(row.pos + 1);
   for (int sp = 0; sp < splits; ++sp) {
     const int j0 = sp * num::kSplit, j1 = min(j0 + num::kSplit, row.pos + 1);
-    attn_split_block<K>(sh, kc, vc, lay, kvh, j0, j1, g, a.scale, [&](int h, int d, float acc) {
+    attn_split_block<K, kTiered>(sh, kc, vc, tiers, lay, kvh, j0, j1, g, a.scale, [&](int h, int d, float acc) {
       if (sp == 0) {
         run_acc[h * hd + d] = acc;
       } else {

@@ -4,13 +4,16 @@
 #include <cstring>
 
 #include "cuda/common/attention_math.h"
+#include "cuda/common/kv_encode.h"
 #include "cuda/common/kv_layout.h"
 #include "cuda/common/log_softmax.h"
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
 #include "cuda/engine/backend.h"
+#include "cuda/engine/kv_plan.h"
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
+#include "reference/formats/quant/registry.h"
 #include "reference/io/input_error.h"
 
 namespace kvfid {
@@ -21,14 +24,45 @@ using num::Storage;
 
 struct TwinSequence {
   num::KvLayout layout;
-  int length = 0;
-  std::vector<std::uint8_t> cache;  // KvLayout: per layer K then V
+  // Fast path: KvLayout in the fast format, per layer K then V. Tiered path
+  // (kv_plan.h): the cold planes, KvLayout of FP32.
+  std::vector<std::uint8_t> cache;
+  std::vector<float> hot;                  // tiered with a hot plane: KvLayout, FP32
+  std::vector<float> raw;                  // tiered under KIVI: [n_layers] KvLayout K planes, FP32
+  std::vector<std::uint8_t> codes;         // tiered: slot regions at code_offsets
+  std::vector<std::size_t> code_offsets;   // KvPlan::code_offsets
+  float* cold_plane(int layer, bool values) {
+    return reinterpret_cast<float*>(cache.data()) + (values ? layout.v_offset(layer) : layout.k_offset(layer));
+  }
+  float* hot_plane(int layer, bool values) { return hot.data() + (values ? layout.v_offset(layer) : layout.k_offset(layer)); }
+  float* raw_plane(int layer) { return raw.data() + layout.plane() * layer; }
+  std::uint8_t* slot_codes(int layer, bool values) { return codes.data() + code_offsets[2 * layer + values]; }
+};
+
+// Where a query reads its keys and values: the fast path's one plane per K and V in
+// the storage format.
+template <Fmt K>
+struct PlainKv {
+  const typename Storage<K>::T* k;
+  const typename Storage<K>::T* v;
+  const num::KvLayout& lay;
+  const typename Storage<K>::T* key(int kvh, int j) const { return k + lay.row(kvh, j); }
+  const typename Storage<K>::T* value(int kvh, int j) const { return v + lay.row(kvh, j); }
+};
+
+// The tiered path: FP32 cold and hot planes, the plane chosen per key by cold_end.
+struct TieredKv {
+  const float *k_cold, *k_hot, *v_cold, *v_hot;
+  int k_end, v_end;  // cold_end for this query's keys and values
+  const num::KvLayout& lay;
+  const float* key(int kvh, int j) const { return (j < k_end ? k_cold : k_hot) + lay.row(kvh, j); }
+  const float* value(int kvh, int j) const { return (j < v_end ? v_cold : v_hot) + lay.row(kvh, j); }
 };
 
 class TwinBackend final : public EngineBackend {
  public:
   TwinBackend(const Model& model, const EngineOptions& options)
-      : m_(pack_model(model, options.weights)), kv_(to_fmt(options.kv)) {}
+      : m_(pack_model(model, options.weights)), plan_(make_kv_plan(options.kv, options.kv_scales, model.config)) {}
 
   int add_sequence(int capacity) override {
     const ModelConfig& c = m_.config;
@@ -38,29 +72,75 @@ class TwinBackend final : public EngineBackend {
     if (capacity > rope_.positions) rope_ = make_rope_table(c, capacity);
     TwinSequence s;
     s.layout = {c.n_layers, c.n_kv_heads, c.head_dim, capacity};
-    s.cache.assign(s.layout.elements() * num::bytes_of(kv_), 0);
+    s.cache.assign(s.layout.elements() * (plan_.fast ? num::bytes_of(*plan_.fast) : 4), 0);
+    if (!plan_.fast) {
+      if (plan_.hot_plane) s.hot.assign(s.layout.elements(), 0.0f);
+      if (plan_.policy.kivi) s.raw.assign(s.layout.plane() * c.n_layers, 0.0f);
+      s.code_offsets = plan_.code_offsets(c.kv_dim(), capacity);
+      s.codes.assign(s.code_offsets.back(), 0);
+    }
     seqs_.push_back(std::move(s));
     return int(seqs_.size()) - 1;
   }
 
   int fork_sequence(int source, int prefix_length, int capacity) override {
     const int id = add_sequence(capacity);
-    const TwinSequence& from = seqs_[source];
+    TwinSequence& from = seqs_[source];  // after add_sequence, which may move seqs_
     TwinSequence& to = seqs_[id];
-    // Every (layer, K|V, kv head) block is [capacity, head_dim]: copy its first
-    // prefix_length rows.
-    const std::size_t elem = num::bytes_of(kv_), head_dim = std::size_t(from.layout.head_dim);
-    const std::size_t blocks = 2 * std::size_t(from.layout.n_layers) * from.layout.n_kv_heads;
-    for (std::size_t b = 0; b < blocks; ++b)
-      std::memcpy(to.cache.data() + b * to.layout.capacity * head_dim * elem,
-                  from.cache.data() + b * from.layout.capacity * head_dim * elem, prefix_length * head_dim * elem);
+    // Every (layer, K|V, kv head) block of a plane is [capacity, head_dim]: copy its
+    // first prefix_length rows.
+    auto copy_rows = [&](std::uint8_t* dst, const std::uint8_t* src, std::size_t blocks, std::size_t elem) {
+      const std::size_t head_dim = std::size_t(from.layout.head_dim);
+      for (std::size_t b = 0; b < blocks; ++b)
+        std::memcpy(dst + b * to.layout.capacity * head_dim * elem, src + b * from.layout.capacity * head_dim * elem,
+                    prefix_length * head_dim * elem);
+    };
+    const std::size_t plane_blocks = 2 * std::size_t(from.layout.n_layers) * from.layout.n_kv_heads;
+    copy_rows(to.cache.data(), from.cache.data(), plane_blocks, plan_.fast ? num::bytes_of(*plan_.fast) : 4);
+    if (plan_.fast) return id;
+    auto bytes = [](auto& v) { return reinterpret_cast<std::uint8_t*>(v.data()); };
+    if (plan_.hot_plane) copy_rows(bytes(to.hot), bytes(from.hot), plane_blocks, 4);
+    if (plan_.policy.kivi)
+      copy_rows(bytes(to.raw), bytes(from.raw), plane_blocks / 2, 4);
+    // Codes: the prefix's token rows; for KIVI keys only the groups the prefix
+    // completes (a group it cuts is encoded again when the fork's own token ends it).
+    const int kv_dim = m_.config.kv_dim();
+    for (int l = 0; l < m_.config.n_layers; ++l)
+      for (bool values : {false, true}) {
+        const num::KvCodeSlot& slot = values ? plan_.v_codes[l] : plan_.k_codes[l];
+        const std::uint8_t* src = from.codes.data() + from.code_offsets[2 * l + values];
+        std::uint8_t* dst = to.slot_codes(l, values);
+        if (!slot.along_tokens) {
+          std::memcpy(dst, src, slot.row_block(kv_dim, prefix_length, 0));
+          continue;
+        }
+        for (int ch = 0; ch < kv_dim; ++ch)
+          std::memcpy(dst + slot.group_block(capacity, ch, 0), src + slot.group_block(from.layout.capacity, ch, 0),
+                      std::size_t(prefix_length / slot.block) * slot.bytes);
+      }
     return id;
   }
 
   void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) override {
     num::dispatch_fmt(m_.weights, [&]<Fmt W>() {
-      num::dispatch_fmt(kv_, [&]<Fmt K>() { run<W, K>(rows, want_taps, out); });
+      if (!plan_.fast) return run<W, Fmt::f32, true>(rows, want_taps, out);
+      num::dispatch_fmt(*plan_.fast, [&]<Fmt K>() { run<W, K, false>(rows, want_taps, out); });
     });
+  }
+
+  CacheValues cache_values(int seq, int layer, int length) override {
+    TwinSequence& s = seqs_[seq];
+    if (!plan_.fast)
+      return gather_cache_values(plan_, s.layout, layer, length, s.cold_plane(layer, false), s.cold_plane(layer, true),
+                                 plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
+                                 plan_.hot_plane ? s.hot_plane(layer, true) : nullptr);
+    std::vector<float> decoded(2 * s.layout.plane());  // the layer's K and V planes, FP32
+    num::dispatch_fmt(*plan_.fast, [&]<Fmt K>() {
+      const auto* planes = reinterpret_cast<const typename Storage<K>::T*>(s.cache.data()) + s.layout.k_offset(layer);
+      for (std::size_t i = 0; i < decoded.size(); ++i) decoded[i] = Storage<K>::load(planes[i]);
+    });
+    return gather_cache_values(plan_, s.layout, layer, length, decoded.data(), decoded.data() + s.layout.plane(),
+                               nullptr, nullptr);
   }
 
   // One row at a time, as the GPU's one block per row.
@@ -72,11 +152,17 @@ class TwinBackend final : public EngineBackend {
   }
 
  private:
-  template <Fmt W, Fmt K>
+  template <Fmt W, Fmt K, bool kTiered>
   void run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out);
+  // Row r's attention for query head h over keys 0..keys-1 (attention_math.h's order).
+  template <Fmt K, class Source>
+  void attend(const Source& kv, const float* q, int kvh, int keys, float* out, float* stats);
+  // The tiered store of one row (kv_plan.h); k, v: its [kv_dim] K (after RoPE) and V,
+  // replaced by what its own query reads (the taps).
+  void store_tiered(TwinSequence& s, int layer, int pos, float* k, float* v);
 
   PackedModel m_;
-  Fmt kv_;
+  KvPlan plan_;
   RopeTable rope_;
   std::vector<TwinSequence> seqs_;
   // Step buffers, reused between steps (grown, never shrunk).
@@ -115,7 +201,97 @@ void rope(float* v, int heads, int head_dim, bool interleaved, const RopeTable& 
     }
 }
 
-template <Fmt W, Fmt K>
+// The tiered store (kv_plan.h) of one row, in the order the CUDA kernels keep: the hot
+// and raw forms and the token's row blocks, then (KIVI) the key group the token
+// completes, whose other tokens' raw keys were stored by earlier rows or steps.
+void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float* v) {
+  const ModelConfig& c = m_.config;
+  const int kvd = c.kv_dim(), hd = c.head_dim;
+  const quant::KvPolicy& policy = plan_.policy;
+  const float* k_scales = plan_.scales.data() + std::size_t(2 * l) * c.n_kv_heads;
+  const float* v_scales = k_scales + c.n_kv_heads;
+  float *k_cold = s.cold_plane(l, false), *v_cold = s.cold_plane(l, true);
+  for (int i = 0; i < kvd; ++i) {
+    const std::size_t at = s.layout.row(i / hd, pos) + i % hd;
+    if (plan_.hot_plane) {
+      s.hot_plane(l, false)[at] = num::hot_value(k[i]);
+      s.hot_plane(l, true)[at] = num::hot_value(v[i]);
+    }
+    if (policy.kivi) s.raw_plane(l)[at] = k[i];
+  }
+  quant::with_codec(policy.v[l].format, [&]<class C>() {
+    for (int b = 0; b < kvd / C::kBlock; ++b)
+      num::encode_row_block<C>(v, b, pos, s.layout, v_scales, s.slot_codes(l, true), v_cold);
+  });
+  quant::with_codec(policy.k[l].format, [&]<class C>() {
+    if (!policy.kivi) {
+      for (int b = 0; b < kvd / C::kBlock; ++b)
+        num::encode_row_block<C>(k, b, pos, s.layout, k_scales, s.slot_codes(l, false), k_cold);
+    } else if ((pos + 1) % C::kBlock == 0) {
+      for (int ch = 0; ch < kvd; ++ch)
+        num::encode_key_group<C>(s.raw_plane(l), ch, pos / C::kBlock, s.layout, k_scales, s.slot_codes(l, false), k_cold);
+    }
+  });
+  const float* k_read = num::plane_read(k_cold, plan_.hot_plane ? s.hot_plane(l, false) : k_cold, pos, pos,
+                                        policy.hot_window, plan_.k_group[l]);
+  const float* v_read =
+      num::plane_read(v_cold, plan_.hot_plane ? s.hot_plane(l, true) : v_cold, pos, pos, policy.hot_window, 0);
+  for (int i = 0; i < kvd; ++i) {
+    const std::size_t at = s.layout.row(i / hd, pos) + i % hd;
+    k[i] = k_read[at];
+    v[i] = v_read[at];
+  }
+}
+
+template <Fmt K, class Source>
+void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, float* out, float* stats) {
+  const int hd = m_.config.head_dim;
+  num::SoftmaxStats run{};
+  for (int sp = 0; sp < num::split_count(keys); ++sp) {
+    const int j0 = sp * num::kSplit, j1 = std::min(j0 + num::kSplit, keys);
+    for (int j = j0; j < j1; ++j) scores_[j - j0] = num::attn_score<K>(q, kv.key(kvh, j), hd, m_.attn_scale);
+    // Max and sum: butterfly per warp of 32 keys (padding: -inf for the max, +0
+    // for the sum, the values idle GPU lanes hold), then warps in order. Warps
+    // wholly past j1 only contribute those identities, so they are skipped.
+    float lanes[num::kWarp];
+    float m = 0, lsum = 0;
+    for (int wj = 0; wj * num::kWarp < j1 - j0; ++wj) {
+      for (int i = 0; i < num::kWarp; ++i) {
+        const int j = wj * num::kWarp + i;
+        lanes[i] = j < j1 - j0 ? scores_[j] : -num::infinity();
+      }
+      const float wm = num::butterfly_host<num::Max>(lanes);
+      m = wj == 0 ? wm : num::max(m, wm);
+    }
+    for (int j = 0; j < j1 - j0; ++j) probs_[j] = num::exp_portable(scores_[j] - m);
+    for (int wj = 0; wj * num::kWarp < j1 - j0; ++wj) {
+      for (int i = 0; i < num::kWarp; ++i) {
+        const int j = wj * num::kWarp + i;
+        lanes[i] = j < j1 - j0 ? probs_[j] : 0.0f;
+      }
+      const float ws = num::butterfly_host<num::Add>(lanes);
+      lsum = wj == 0 ? ws : lsum + ws;
+    }
+    for (int d = 0; d < hd; ++d) {
+      float a = 0.0f;
+      for (int j = j0; j < j1; ++j) a = num::fma(probs_[j - j0], Storage<K>::load(kv.value(kvh, j)[d]), a);
+      split_acc_[d] = a;
+    }
+    if (sp == 0) {
+      run = {m, lsum};
+      std::copy_n(split_acc_.data(), hd, acc_.data());
+    } else {
+      const num::FoldFactors f = num::fold_factors(run.m, m);
+      for (int d = 0; d < hd; ++d) acc_[d] = num::fold_value(acc_[d], split_acc_[d], f);
+      run = {f.m, num::fold_value(run.l, lsum, f)};
+    }
+  }
+  for (int d = 0; d < hd; ++d) out[d] = num::div(acc_[d], run.l);
+  stats[0] = run.m;
+  stats[1] = run.l;
+}
+
+template <Fmt W, Fmt K, bool kTiered>
 void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) {
   using KT = typename Storage<K>::T;
   const ModelConfig& c = m_.config;
@@ -163,70 +339,47 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
       rope(q_.data() + std::size_t(r) * qd, c.n_heads, hd, interleaved, rope_, rows[r].pos);
       rope(k_.data() + std::size_t(r) * kvd, c.n_kv_heads, hd, interleaved, rope_, rows[r].pos);
       TwinSequence& s = seqs_[rows[r].seq];
-      KT* kc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.k_offset(l);
-      KT* vc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.v_offset(l);
-      for (int h = 0; h < c.n_kv_heads; ++h)
-        for (int d = 0; d < hd; ++d) {
-          const std::size_t at = s.layout.row(h, rows[r].pos) + d;
-          kc[at] = Storage<K>::store(k_[std::size_t(r) * kvd + h * hd + d]);
-          vc[at] = Storage<K>::store(v_[std::size_t(r) * kvd + h * hd + d]);
-          k_[std::size_t(r) * kvd + h * hd + d] = Storage<K>::load(kc[at]);
-          v_[std::size_t(r) * kvd + h * hd + d] = Storage<K>::load(vc[at]);
-        }
+      float* kr = k_.data() + std::size_t(r) * kvd;
+      float* vr = v_.data() + std::size_t(r) * kvd;
+      if constexpr (kTiered) {
+        store_tiered(s, l, rows[r].pos, kr, vr);
+      } else {
+        KT* kc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.k_offset(l);
+        KT* vc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.v_offset(l);
+        for (int h = 0; h < c.n_kv_heads; ++h)
+          for (int d = 0; d < hd; ++d) {
+            const std::size_t at = s.layout.row(h, rows[r].pos) + d;
+            kc[at] = Storage<K>::store(kr[h * hd + d]);
+            vc[at] = Storage<K>::store(vr[h * hd + d]);
+            kr[h * hd + d] = Storage<K>::load(kc[at]);
+            vr[h * hd + d] = Storage<K>::load(vc[at]);
+          }
+      }
     }
     // Attention (attention_math.h): per row and query head, splits folded in order.
     for (int r = 0; r < n; ++r) {
-      const TwinSequence& s = seqs_[rows[r].seq];
-      const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
-      const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
-      const int keys = rows[r].pos + 1;
+      TwinSequence& s = seqs_[rows[r].seq];
+      const int pos = rows[r].pos;
       for (int h = 0; h < c.n_heads; ++h) {
-        const int kvh = h / group;
         const float* q = q_.data() + std::size_t(r) * qd + h * hd;
-        num::SoftmaxStats run{};
-        for (int sp = 0; sp < num::split_count(keys); ++sp) {
-          const int j0 = sp * num::kSplit, j1 = std::min(j0 + num::kSplit, keys);
-          for (int j = j0; j < j1; ++j)
-            scores_[j - j0] = num::attn_score<K>(q, kc + s.layout.row(kvh, j), hd, m_.attn_scale);
-          // Max and sum: butterfly per warp of 32 keys (padding: -inf for the max, +0
-          // for the sum, the values idle GPU lanes hold), then warps in order. Warps
-          // wholly past j1 only contribute those identities, so they are skipped.
-          float lanes[num::kWarp];
-          float m = 0, lsum = 0;
-          for (int wj = 0; wj * num::kWarp < j1 - j0; ++wj) {
-            for (int i = 0; i < num::kWarp; ++i) {
-              const int j = wj * num::kWarp + i;
-              lanes[i] = j < j1 - j0 ? scores_[j] : -num::infinity();
-            }
-            const float wm = num::butterfly_host<num::Max>(lanes);
-            m = wj == 0 ? wm : num::max(m, wm);
-          }
-          for (int j = 0; j < j1 - j0; ++j) probs_[j] = num::exp_portable(scores_[j] - m);
-          for (int wj = 0; wj * num::kWarp < j1 - j0; ++wj) {
-            for (int i = 0; i < num::kWarp; ++i) {
-              const int j = wj * num::kWarp + i;
-              lanes[i] = j < j1 - j0 ? probs_[j] : 0.0f;
-            }
-            const float ws = num::butterfly_host<num::Add>(lanes);
-            lsum = wj == 0 ? ws : lsum + ws;
-          }
-          for (int d = 0; d < hd; ++d) {
-            float a = 0.0f;
-            for (int j = j0; j < j1; ++j) a = num::fma(probs_[j - j0], Storage<K>::load(vc[s.layout.row(kvh, j) + d]), a);
-            split_acc_[d] = a;
-          }
-          if (sp == 0) {
-            run = {m, lsum};
-            std::copy_n(split_acc_.data(), hd, acc_.data());
-          } else {
-            const num::FoldFactors f = num::fold_factors(run.m, m);
-            for (int d = 0; d < hd; ++d) acc_[d] = num::fold_value(acc_[d], split_acc_[d], f);
-            run = {f.m, num::fold_value(run.l, lsum, f)};
-          }
+        float* o = att_.data() + std::size_t(r) * qd + h * hd;
+        float* st = stats_.data() + (std::size_t(r) * c.n_heads + h) * 2;
+        if constexpr (kTiered) {
+          float* k_cold = s.cold_plane(l, false);
+          float* v_cold = s.cold_plane(l, true);
+          const TieredKv kv{k_cold,
+                            plan_.hot_plane ? s.hot_plane(l, false) : k_cold,
+                            v_cold,
+                            plan_.hot_plane ? s.hot_plane(l, true) : v_cold,
+                            quant::cold_end(pos, plan_.policy.hot_window, plan_.k_group[l]),
+                            quant::cold_end(pos, plan_.policy.hot_window, 0),
+                            s.layout};
+          attend<K>(kv, q, h / group, pos + 1, o, st);
+        } else {
+          const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
+          const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
+          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, pos + 1, o, st);
         }
-        for (int d = 0; d < hd; ++d) att_[std::size_t(r) * qd + h * hd + d] = num::div(acc_[d], run.l);
-        stats_[(std::size_t(r) * c.n_heads + h) * 2] = run.m;
-        stats_[(std::size_t(r) * c.n_heads + h) * 2 + 1] = run.l;
       }
     }
     matvec<W>(w.wo, {}, att_.data(), n, proj_.data());

@@ -1,12 +1,13 @@
 #include "reference/mp/attention.h"
 
+#include "reference/formats/quant/kv_policy.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 #include "reference/mp/softmax.h"
 
 namespace kvfid {
 
-void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v, int tokens,
+void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
                       const ModelConfig& config, const MpArith& arith, int threads) {
   const int hd = config.head_dim, q_dim = config.q_dim(), kv_dim = config.kv_dim();
   const MpArray head_dim = mp_constant(hd);
@@ -22,15 +23,24 @@ void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpAr
       const int kv_h = config.kv_head_of(h);
       mpfr_ptr row = probs[std::size_t(item) * tokens];  // [tokens]
       mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
+      const int k_end = quant::cold_end(t, kv.hot_window, kv.k_group);
+      const int v_end = quant::cold_end(t, kv.hot_window, 0);
       for (int j = 0; j <= t; ++j) {
+        const MpArray& k = j < k_end ? kv.k_cold : kv.k_hot;
         arith.dot(row + j, query, 1, k[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd, product);
         arith.div(row + j, row + j, scale[0]);
       }
       softmax_in_place(row, t + 1, arith, softmax_scratch);
       for (int j = t + 1; j < tokens; ++j) mpfr_set_zero(row + j, 1);
-      for (int d = 0; d < hd; ++d)
-        arith.dot(out[std::size_t(t) * q_dim + std::size_t(h) * hd + d], row, 1, v[std::size_t(kv_h) * hd + d], kv_dim,
-                  t + 1, product);
+      // Values [0, v_end) cold, then [v_end, t] hot, in one accumulation order.
+      for (int d = 0; d < hd; ++d) {
+        mpfr_ptr o = out[std::size_t(t) * q_dim + std::size_t(h) * hd + d];
+        const std::size_t column = std::size_t(kv_h) * hd + d;
+        arith.dot(o, row, 1, kv.v_cold[column], kv_dim, v_end, product);
+        if (v_end <= t)
+          arith.dot_continue(o, row + v_end, 1, kv.v_hot[std::size_t(v_end) * kv_dim + column], kv_dim, t + 1 - v_end,
+                             product);
+      }
     }
   });
 }

@@ -8,10 +8,28 @@
 
 namespace kvfid {
 
-// q: [tokens, n_heads, head_dim]; k, v: [tokens, n_kv_heads, head_dim].
+// The cache a query reads (reference/formats/quant/kv_policy.h): query t reads key j
+// from k_cold when j < cold_end(t, hot_window, k_group), else from k_hot, and value j
+// from v_cold when j < cold_end(t, hot_window, 0), else from v_hot. Each array is
+// [tokens, n_kv_heads, head_dim], of any precision.
+struct AttentionKv {
+  const MpArray& k_cold;
+  const MpArray& k_hot;
+  const MpArray& v_cold;
+  const MpArray& v_hot;
+  int hot_window = 0;
+  int k_group = 0;
+};
+
+// q: [tokens, n_heads, head_dim].
 // probs: [n_heads, tokens, tokens], exact zeros above the diagonal;
 // out: [tokens, n_heads * head_dim]. All results at the arithmetic's precision.
-void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v, int tokens,
+void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
                       const ModelConfig& config, const MpArith& arith, int threads);
+// One store: every key and value read from k and v ([tokens, n_kv_heads, head_dim]).
+inline void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v,
+                             int tokens, const ModelConfig& config, const MpArith& arith, int threads) {
+  causal_attention(probs, out, q, AttentionKv{k, k, v, v}, tokens, config, arith, threads);
+}
 
 }  // namespace kvfid

@@ -1,6 +1,8 @@
 #include "reference/mp/emulated_forward.h"
 
+#include "reference/formats/quant/kv_policy_fit.h"
 #include "reference/io/prompt.h"
+#include "reference/model/weight_storage.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/mp_parallel.h"
 
@@ -9,12 +11,11 @@ namespace kvfid {
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                         TapSelection selection) {
   validate_tokens(tokens, model.config, "emulated forward tokens");
-  const MpWeights weights =
-      to_mp_weights(model, [format = emulation.weights](double w) { return round_to_format(w, format); },
-                    kWeightPrecisionBits);
+  const MpWeights weights = to_mp_weights(
+      stored_model(model, weight_format_from_string(emulation.weights, "--weights"), "--weights"), kWeightPrecisionBits);
   MpForwardOptions forward;
   forward.arith = MpArith::ieee(emulation.arithmetic);
-  forward.kv_format = emulation.kv;
+  forward.kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config, "--kv");
   forward.taps = selection;
   forward.threads = resolve_thread_count(0);
   TapSet taps;

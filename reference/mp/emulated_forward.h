@@ -3,6 +3,7 @@
 // the error a straightforward implementation at that precision makes, measured
 // against the exact golden. It is the baseline of the engine's gate
 // (FlashAttention's rule: engine error <= k x baseline error).
+#include <string>
 #include <vector>
 
 #include "reference/formats/float_format.h"
@@ -11,10 +12,16 @@
 
 namespace kvfid {
 
+// The storage is the engine's (golden_forward.h's GoldenOptions names it the same way).
 struct Emulation {
   FloatFormat arithmetic = FloatFormat::f32;  // every +, -, *, /, sqrt, exp result
-  FloatFormat weights = FloatFormat::f32;     // weights rounded once on load
-  FloatFormat kv = FloatFormat::f32;          // K and V rounded when stored in the cache
+  // Weight format (reference/model/weight_storage.h): matrices stored in it, norm
+  // weights and biases in FP32, as the engine packs them.
+  std::string weights = "f32";
+  // KV policy (reference/formats/quant/kv_policy.h): K and V stored per it as they
+  // enter the cache (reference/mp/kv_store.h); kv_scales as EngineOptions::kv_scales.
+  std::string kv = "f32";
+  std::vector<float> kv_scales = {};
 };
 
 // Same taps and shapes as the golden; values are the emulated results, exactly.

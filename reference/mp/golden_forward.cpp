@@ -2,7 +2,9 @@
 
 #include <string>
 
+#include "reference/formats/quant/kv_policy_fit.h"
 #include "reference/io/prompt.h"
+#include "reference/model/weight_storage.h"
 #include "reference/mp/certify.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/mp_parallel.h"
@@ -34,8 +36,13 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
   if (options.precision_bits > options.max_precision_bits)
     throw CertificationError("golden: precision_bits " + std::to_string(options.precision_bits) +
                              " exceeds max_precision_bits " + std::to_string(options.max_precision_bits));
-  const auto exact = [](double w) { return w; };
+  const Model stored = options.weights.empty()
+                           ? Model{}
+                           : stored_model(model, weight_format_from_string(options.weights, "--weights"), "--weights");
+  const Model& weights = options.weights.empty() ? model : stored;
   MpForwardOptions forward;
+  if (!options.kv.empty())
+    forward.kv = quant::resolve_kv_policy(options.kv, options.kv_scales, model.config, "--kv");
   forward.taps = options.taps;
   forward.threads = resolve_thread_count(options.threads);
   forward.progress = options.progress;
@@ -48,7 +55,7 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
     }
     auto run_at = [&](int bits) {
       forward.arith = MpArith::exact(bits);
-      return mp_forward(model, to_mp_weights(model, exact, weight_precision_for(bits)), tokens, forward);
+      return mp_forward(model, to_mp_weights(weights, weight_precision_for(bits)), tokens, forward);
     };
     const std::vector<MpTap> high = run_at(precision + options.guard_bits);
     const std::vector<MpTap> low = run_at(precision);

@@ -3,6 +3,7 @@
 // correctly to float64 (recomputed with guard bits, checked with mpfr_can_round, the
 // precision raised until every value passes, or an error).
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,14 @@ struct GoldenOptions {
   int max_precision_bits = 1024; // give up (CertificationError) beyond this
   TapSelection taps = TapSelection::all;
   int threads = 0;               // 0: all hardware threads; results never depend on it
+  // The golden of a stored model: the exact forward of the values the engine under test
+  // holds, weights in `weights` (reference/model/weight_storage.h) and the KV cache per
+  // the policy `kv` (reference/formats/quant/kv_policy.h, with kv_scales as
+  // EngineOptions::kv_scales). Empty: the model's own weights and exact K and V, the
+  // truth that total error is measured against.
+  std::string weights = {};
+  std::string kv = {};
+  std::vector<float> kv_scales = {};
   Progress* progress = nullptr;  // optional, reports on stderr
 };
 

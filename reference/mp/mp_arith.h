@@ -63,6 +63,13 @@ class MpArith {
   void dot(mpfr_ptr out, mpfr_srcptr a, std::ptrdiff_t a_stride, mpfr_srcptr b, std::ptrdiff_t b_stride, int n,
            mpfr_ptr product) const {
     mpfr_set_zero(out, 1);
+    dot_continue(out, a, a_stride, b, b_stride, n, product);
+  }
+  // The same accumulation carried on from out's current value: dot over n1 terms, then
+  // dot_continue over the next n2, performs the operations of one dot over n1 + n2
+  // (the attention reads values from two stores this way).
+  void dot_continue(mpfr_ptr out, mpfr_srcptr a, std::ptrdiff_t a_stride, mpfr_srcptr b, std::ptrdiff_t b_stride,
+                    int n, mpfr_ptr product) const {
     if (!format_) {
       for (int j = 0; j < n; ++j, a += a_stride, b += b_stride) mpfr_fma(out, a, b, out, MPFR_RNDN);
       return;

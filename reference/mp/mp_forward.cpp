@@ -1,9 +1,9 @@
 #include "reference/mp/mp_forward.h"
 
 #include <map>
-#include <stdexcept>
 
 #include "reference/mp/attention.h"
+#include "reference/mp/kv_store.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/projection.h"
 #include "reference/mp/rms_norm.h"
@@ -19,16 +19,6 @@ void add_in_place(MpArray& x, const MpArray& y, const MpArith& arith, int thread
   parallel_for(std::int64_t(x.size()), threads, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) arith.add(x[i], x[i], y[i]);
   });
-}
-
-// A cache store in `format` followed by a load back: every value of the arithmetic's
-// formats is a float64, so float64 carries it exactly both ways.
-void store_in_cache_format(MpArray& x, FloatFormat format) {
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double stored = round_to_format(mpfr_get_d(x[i], MPFR_RNDN), format);
-    if (mpfr_set_d(x[i], stored, MPFR_RNDN) != 0)
-      throw std::logic_error("KV cache value not representable at the arithmetic's precision");
-  }
 }
 
 MpArray copy_of(const MpArray& a) {
@@ -76,13 +66,16 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
     project(v, w.wv, normed, w.bv, T, arith, threads);
     apply_rope(q, rope, T, c.n_heads, c.rope, arith, threads);
     apply_rope(k, rope, T, c.n_kv_heads, c.rope, arith, threads);
-    if (options.kv_format) {
-      store_in_cache_format(k, *options.kv_format);
-      store_in_cache_format(v, *options.kv_format);
-    }
     MpArray probs(std::size_t(c.n_heads) * tokens_n * tokens_n, prec);  // [n_heads, T, T]
     MpArray attn_out(tokens_n * c.q_dim(), prec);                       // [T, n_heads * head_dim]
-    causal_attention(probs, attn_out, q, k, v, T, c, arith, threads);
+    if (options.kv) {
+      const MpKvStore store = store_kv(k, v, *options.kv, l, T, c);
+      causal_attention(probs, attn_out, q, store.view(), T, c, arith, threads);
+      k = own_keys(store, T, c.kv_dim());
+      v = own_values(store, T, c.kv_dim());
+    } else {
+      causal_attention(probs, attn_out, q, k, v, T, c, arith, threads);
+    }
     project(block_out, w.wo, attn_out, no_bias, T, arith, threads);
     add_in_place(x, block_out, arith, threads);
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "reference/formats/float_format.h"
+#include "reference/formats/quant/kv_policy.h"
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 #include "reference/mp/mp_arith.h"
@@ -21,9 +21,10 @@ class Progress;
 
 struct MpForwardOptions {
   MpArith arith = MpArith::exact(128);
-  // When set, K and V are rounded to this format as they enter the cache; the k and v
-  // taps hold the cached values.
-  std::optional<FloatFormat> kv_format;
+  // When set, K and V are stored per the policy as they enter the cache (kv_store.h)
+  // and every query reads the form its position calls for; the k and v taps hold what
+  // each row's own query reads for its own key and value. Unset: K and V as computed.
+  std::optional<quant::KvPolicy> kv;
   TapSelection taps = TapSelection::all;
   int threads = 1;               // as resolved by resolve_thread_count
   Progress* progress = nullptr;  // advanced once per layer and once for the head

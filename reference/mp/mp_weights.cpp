@@ -4,34 +4,27 @@ namespace kvfid {
 
 namespace {
 
-struct Store {
-  const std::function<double(double)>& value;
-  mpfr_prec_t precision;
-};
-
-MpArray convert(const std::vector<double>& v, const Store& store) {
-  MpArray out(v.size(), store.precision);
-  for (std::size_t i = 0; i < v.size(); ++i) mpfr_set_d(out[i], store.value(v[i]), MPFR_RNDN);  // exact
+MpArray convert(const std::vector<double>& v, mpfr_prec_t precision) {
+  MpArray out(v.size(), precision);
+  for (std::size_t i = 0; i < v.size(); ++i) mpfr_set_d(out[i], v[i], MPFR_RNDN);  // exact
   return out;
 }
 
-MpMatrix convert(const Matrix& m, const Store& store) {
-  return MpMatrix{m.rows, m.cols, convert(m.data, store)};
-}
+MpMatrix convert(const Matrix& m, mpfr_prec_t precision) { return MpMatrix{m.rows, m.cols, convert(m.data, precision)}; }
 
 }  // namespace
 
-MpWeights to_mp_weights(const Model& model, const std::function<double(double)>& store_value, mpfr_prec_t precision) {
-  const Store store{store_value, precision};
+MpWeights to_mp_weights(const Model& model, mpfr_prec_t precision) {
+  const mpfr_prec_t p = precision;
   MpWeights w;
-  w.embedding = convert(model.embedding, store);
+  w.embedding = convert(model.embedding, p);
   for (const LayerWeights& l : model.layers)
-    w.layers.push_back(MpLayerWeights{convert(l.attn_norm, store), convert(l.wq, store), convert(l.wk, store),
-                                      convert(l.wv, store), convert(l.bq, store), convert(l.bk, store),
-                                      convert(l.bv, store), convert(l.wo, store), convert(l.ffn_norm, store),
-                                      convert(l.w1, store), convert(l.w3, store), convert(l.w2, store)});
-  w.final_norm = convert(model.final_norm, store);
-  w.classifier = convert(model.classifier, store);
+    w.layers.push_back(MpLayerWeights{convert(l.attn_norm, p), convert(l.wq, p), convert(l.wk, p),
+                                      convert(l.wv, p), convert(l.bq, p), convert(l.bk, p),
+                                      convert(l.bv, p), convert(l.wo, p), convert(l.ffn_norm, p),
+                                      convert(l.w1, p), convert(l.w3, p), convert(l.w2, p)});
+  w.final_norm = convert(model.final_norm, p);
+  w.classifier = convert(model.classifier, p);
   return w;
 }
 

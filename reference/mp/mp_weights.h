@@ -1,9 +1,8 @@
 #pragma once
 // The model's weights as MPFR numbers, converted once per run. Every value is held
-// exactly (a float64, possibly first rounded to a storage format by the caller), at
-// 53 bits or more: the golden converts them at its working precision because MPFR's
+// exactly (a float64; a forward of a stored model passes stored_model(...) from
+// reference/model/weight_storage.h), at 53 bits or more: the golden converts them at its working precision because MPFR's
 // fma is fastest when every operand has the same precision.
-#include <functional>
 #include <vector>
 
 #include "reference/model/model.h"
@@ -47,9 +46,8 @@ struct MpWeights {
   MpMatrix classifier;  // [vocab, dim]
 };
 
-// `store` maps each stored weight to the value the forward uses (identity for the
-// golden, a rounding to the emulated weight format otherwise). precision >= 53.
-MpWeights to_mp_weights(const Model& model, const std::function<double(double)>& store, mpfr_prec_t precision);
+// Every weight exactly, at `precision` >= 53.
+MpWeights to_mp_weights(const Model& model, mpfr_prec_t precision);
 
 // A float64 held exactly (constants such as eps, theta and dimensions).
 MpArray mp_constant(double value);

@@ -5,6 +5,7 @@
 #include "reference/formats/float_format.h"
 #include "reference/golden/golden_io.h"
 #include "reference/io/input_error.h"
+#include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 
@@ -17,8 +18,8 @@ int run_check(const ParsedArgs& args) {
   const std::string model_path = args.str("model");
   EngineOptions engine;
   engine.backend = backend_from_string(args.str("engine"), "--engine");
-  engine.weights = float_format_from_string(args.str_or("weights", "f32"), "--weights");
-  engine.kv = float_format_from_string(args.str_or("kv", "f32"), "--kv");
+  engine.weights = weight_format_from_string(args.str_or("weights", "f32"), "--weights").name;
+  engine.kv = args.str_or("kv", "f32");  // parsed with the model's config by the engine
   const long long chunk = args.integer_or("chunk", 0);
   if (chunk < 0) throw InputError("--chunk", "must be 0 (whole prompt) or a positive chunk size");
   engine.chunk = int(chunk);
@@ -38,10 +39,10 @@ int run_check(const ParsedArgs& args) {
   }
   // The engine accumulates in FP32 whatever it stores, so its baseline computes in FP32
   // with the same weight and KV storage.
-  const Emulation baseline{FloatFormat::f32, engine.weights, engine.kv};
+  const Emulation baseline{FloatFormat::f32, engine.weights, engine.kv, engine.kv_scales};
   const nlohmann::json options = {{"golden", golden_dir},      {"model", model_path},
-                                  {"engine", args.str("engine")}, {"weights", to_string(engine.weights)},
-                                  {"kv", to_string(engine.kv)},   {"chunk", engine.chunk}};
+                                  {"engine", args.str("engine")}, {"weights", engine.weights},
+                                  {"kv", engine.kv},              {"chunk", engine.chunk}};
   return report_fidelity({"check", golden, model, baseline, options}, candidate, args);
 }
 
@@ -56,8 +57,8 @@ extern const CommandSpec kCheckCommand{
     {{"model", "PATH", "the model the golden was made from", true},
      {"golden", "DIR", "golden folder (kvfid golden)", true},
      {"engine", "NAME", "twin (the bit-exact CPU twin) or cuda", true},
-     {"weights", "FORMAT", "weight storage: f32, f16 or bf16 (default f32)"},
-     {"kv", "FORMAT", "KV-cache storage: f32, f16 or bf16 (default f32)"},
+     {"weights", "FORMAT", "weight storage: f32, f16, bf16 or a block format such as q8_0 (default f32)"},
+     {"kv", "POLICY", "KV-cache policy: a format (f32, f16, bf16, q8_0, ...) or e.g. k=q8_0+v=f16+hot=64 (default f32)"},
      {"chunk", "N", "prefill chunk size (default 0: the whole prompt at once)"},
      json_report_option(),
      junit_report_option()},

@@ -4,6 +4,7 @@
 #include "reference/formats/float_format.h"
 #include "reference/golden/golden_io.h"
 #include "reference/io/input_error.h"
+#include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 
@@ -22,8 +23,8 @@ int run_compare(const ParsedArgs& args) {
   const std::string golden_dir = args.str("golden");
   const std::string candidate_path = args.str("candidate");
   const Emulation baseline{float_format_from_string(args.str_or("arith", "f32"), "--arith"),
-                           float_format_from_string(args.str_or("weights", "f32"), "--weights"),
-                           float_format_from_string(args.str_or("kv", "f32"), "--kv")};
+                           weight_format_from_string(args.str_or("weights", "f32"), "--weights").name,
+                           args.str_or("kv", "f32")};  // a KV policy, parsed with the model's config
   check_report_paths(args);
 
   const Golden golden = read_golden(golden_dir);
@@ -36,8 +37,8 @@ int run_compare(const ParsedArgs& args) {
                                   {"candidate", candidate_path},
                                   {"model", model_path},
                                   {"arith", to_string(baseline.arithmetic)},
-                                  {"weights", to_string(baseline.weights)},
-                                  {"kv", to_string(baseline.kv)}};
+                                  {"weights", baseline.weights},
+                                  {"kv", baseline.kv}};
   return report_fidelity({"compare", golden, model, baseline, options}, candidate, args);
 }
 
@@ -54,8 +55,8 @@ extern const CommandSpec kCompareCommand{
     "one FAIL line per failure.",
     {{"golden", "DIR", "golden folder (kvfid golden)", true},
      {"candidate", "FILE", "the engine's taps, a .safetensors file (F32 or F64)", true},
-     {"weights", "FORMAT", "weight storage of the baseline: f32, f16 or bf16 (default f32)"},
-     {"kv", "FORMAT", "KV-cache storage of the baseline: f32, f16 or bf16 (default f32); k and v taps count ULPs in it"},
+     {"weights", "FORMAT", "weight storage of the baseline: f32, f16, bf16 or a block format such as q8_0 (default f32)"},
+     {"kv", "POLICY", "KV-cache policy of the baseline: a format or e.g. k=q8_0+v=f16+hot=64 (default f32); k and v taps count ULPs in a plain one, else in f32"},
      {"arith", "FORMAT", "arithmetic of the baseline: f32, f16 or bf16 (default f32)"},
      {"model", "PATH", "the model (default: the path in the golden's manifest); its sha256 must match"},
      json_report_option(),

@@ -8,6 +8,7 @@
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/io/safetensors.h"
+#include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
 
 namespace kvfid::cli {
@@ -17,8 +18,8 @@ int run_engine(const ParsedArgs& args) {
   if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
   EngineOptions options;
   options.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
-  options.weights = float_format_from_string(args.str_or("weights", "f32"), "--weights");
-  options.kv = float_format_from_string(args.str_or("kv", "f32"), "--kv");
+  options.weights = weight_format_from_string(args.str_or("weights", "f32"), "--weights").name;
+  options.kv = args.str_or("kv", "f32");  // parsed with the model's config by the engine
   const long long chunk = args.integer_or("chunk", 0);
   if (chunk < 0) throw InputError("--chunk", "must be >= 0 (0 = the whole prompt at once)");
   options.chunk = int(std::min<long long>(chunk, 1 << 30));
@@ -42,8 +43,8 @@ int run_engine(const ParsedArgs& args) {
   for (const TapTensor& t : taps) tensors.emplace_back(t.name, tensor_f32(t.shape, std::vector<float>(t.values.begin(), t.values.end())));
   write_safetensors(out, tensors,
                     {{"engine", args.str_or("engine", "twin")},
-                     {"weights", to_string(options.weights)},
-                     {"kv", to_string(options.kv)},
+                     {"weights", options.weights},
+                     {"kv", options.kv},
                      {"chunk", std::to_string(options.chunk)},
                      {"model", model.source},
                      {"model_sha256", model.sha256},
@@ -68,8 +69,8 @@ const CommandSpec kRunCommand{
         {"tokens", "IDS", "comma-separated token ids (or use --prompt)"},
         {"prompt", "FILE", "file of token ids (or use --tokens)"},
         {"engine", "twin|cuda", "which engine runs (default twin)"},
-        {"weights", "f32|f16|bf16", "weight storage format (default f32)"},
-        {"kv", "f32|f16|bf16", "KV-cache storage format (default f32)"},
+        {"weights", "FORMAT", "weight storage: f32, f16, bf16 or a block format such as q8_0 (default f32)"},
+        {"kv", "POLICY", "KV-cache policy: a format (f32, f16, bf16, q8_0, ...) or e.g. k=q8_0+v=f16+hot=64 (default f32)"},
         {"chunk", "N", "prefill chunk size; 0 = whole prompt (default 0)"},
         {"taps", "all|logits", "which golden taps to write besides logprobs (default all)"},
         {"out", "FILE.safetensors", "where to write the taps", true},

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "reference/formats/quant/kv_policy_fit.h"
 #include "reference/io/atomic_file.h"
 #include "reference/io/input_error.h"
 #include "reference/io/load_model.h"
@@ -66,12 +67,16 @@ TapSet in_canonical_order(const TapSet& taps, const ModelConfig& config, int tok
 int report_fidelity(const FidelityRun& run, const TapSet& candidate, const ParsedArgs& args) {
   const Emulation& e = run.baseline;
   std::cerr << "kvfid " << run.command << ": baseline: the plain algorithm with arithmetic " << to_string(e.arithmetic)
-            << ", weights " << to_string(e.weights) << ", KV " << to_string(e.kv) << " over " << run.golden.tokens.size()
+            << ", weights " << e.weights << ", KV " << e.kv << " over " << run.golden.tokens.size()
             << " tokens\n";
   const TapSelection selection = golden_tap_selection(run.golden);
   const TapSet baseline = emulated_forward(run.model, run.golden.tokens, e, selection);
   const TapSet golden = in_canonical_order(run.golden.taps, run.model.config, int(run.golden.tokens.size()), selection);
-  const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {e.kv, e.arithmetic});
+  // k and v taps count ULPs in the cache's plain format when it has one, else in FP32.
+  const FloatFormat kv_ulps =
+      quant::uniform_plain_format(quant::resolve_kv_policy(e.kv, e.kv_scales, run.model.config, "--kv"))
+          .value_or(FloatFormat::f32);
+  const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {kv_ulps, e.arithmetic});
 
   std::cout << format_report_table(report);
   if (args.has("json")) {

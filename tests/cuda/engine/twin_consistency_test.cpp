@@ -22,8 +22,8 @@ using test::gross_failure;
 EngineOptions twin(FloatFormat weights = FloatFormat::f32, FloatFormat kv = FloatFormat::f32, int chunk = 0) {
   EngineOptions o;
   o.backend = Backend::twin;
-  o.weights = weights;
-  o.kv = kv;
+  o.weights = to_string(weights);
+  o.kv = to_string(kv);
   o.chunk = chunk;
   return o;
 }

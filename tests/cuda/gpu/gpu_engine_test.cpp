@@ -6,6 +6,7 @@
 #include "cuda/common/ieee.h"
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
+#include "reference/formats/quant/registry.h"
 #include "tests/common/test_env.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
@@ -34,8 +35,8 @@ std::string cuda_unavailable_reason() {
 EngineOptions options(Backend b, FloatFormat w, FloatFormat kv, int chunk) {
   EngineOptions o;
   o.backend = b;
-  o.weights = w;
-  o.kv = kv;
+  o.weights = to_string(w);
+  o.kv = to_string(kv);
   o.chunk = chunk;
   return o;
 }
@@ -173,6 +174,80 @@ TEST(GpuEngine, LogprobsMatchTwin) {
       ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "logprob " << j;
     step = {{1, {round + 1}}, {0, {2 * round + 5}}};
   }
+}
+
+// The tiered KV path (cuda/engine/kv_plan.h) against the twin, bit for bit: every
+// registered format as the whole cache, a hot window, KIVI (groups of 32 completing
+// inside prefill chunks and during token-by-token decode), split K/V formats, FP8-style
+// scales, and q8_0 weights; prompts crossing the 256-key split.
+TEST(GpuEngine, TieredKvPoliciesMatchTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  ModelConfig c = test::tiny_config(4, 2, 16, RopeStyle::rotate_half, true);  // kv_dim 32
+  c.hidden = 160;  // every matrix width a multiple of 32, for q8_0 weights
+  const Model m = test::tiny_model(c, test::test_seed());
+  const auto tokens = test::prompt_tokens(270, m.config.vocab, test::test_seed());
+  std::vector<std::pair<std::string, std::string>> cases;  // (weights, kv)
+  for (const quant::FormatInfo& f : quant::all_formats())
+    if (c.kv_dim() % f.block == 0) cases.push_back({"f32", f.name});
+  for (const char* kv : {"k=q8_0+v=bf16+hot=37", "q8_0+kivi", "k=q8_0+v=f16+kivi+hot=5", "f16+hot=300",
+                         "k=bf16+v=q8_0+scale=0.5"})
+    cases.push_back({"f16", kv});
+  cases.push_back({"q8_0", "q8_0+hot=3"});
+  for (const auto& [weights, kv] : cases) {
+    EngineOptions o;
+    o.weights = weights;
+    o.kv = kv;
+    o.backend = Backend::twin;
+    const TapSet ref = engine_forward(m, tokens, o);
+    ASSERT_EQ(test::gross_failure(ref), "") << kv;
+    o.backend = Backend::cuda;
+    for (int chunk : {0, 1, 7, 256}) {
+      SCOPED_TRACE("weights " + weights + " kv " + kv + " chunk " + std::to_string(chunk));
+      o.chunk = chunk;
+      EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, o)), "");
+    }
+  }
+}
+
+// Forking a sequence in the middle of a KIVI group, then batched decode of source and
+// fork, on the GPU and the twin: every step's logits and both caches (cache_values)
+// agree bit for bit.
+TEST(GpuEngine, TieredForkAndCacheValuesMatchTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = test::tiny_model(test::tiny_config(4, 2, 16, RopeStyle::interleaved, false), test::test_seed());
+  const int V = m.config.vocab;
+  EngineOptions o;
+  o.kv = "q8_0+kivi+hot=3";
+  o.backend = Backend::cuda;
+  Engine gpu(m, o);
+  o.backend = Backend::twin;
+  Engine twin(m, o);
+  for (Engine* e : {&gpu, &twin}) {
+    ASSERT_EQ(e->add_sequence(120), 0);
+    e->step({{0, test::prompt_tokens(45, V, 4)}});
+    ASSERT_EQ(e->fork_sequence(0, 40, 100), 1);  // cuts the group of tokens 32..63
+  }
+  for (int d = 0; d < 30; ++d) {
+    const std::vector<SequenceInput> step = {{1, {(3 * d) % V}}, {0, {(5 * d + 1) % V}}};
+    const std::vector<float> expected = twin.step(step).logits;
+    const std::vector<float>& actual = gpu.step(step).logits;
+    ASSERT_EQ(actual.size(), expected.size());
+    for (std::size_t j = 0; j < expected.size(); ++j)
+      ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "decode " << d << " logit " << j;
+  }
+  for (int seq : {0, 1})
+    for (int l = 0; l < m.config.n_layers; ++l) {
+      const CacheValues a = gpu.cache_values(seq, l), b = twin.cache_values(seq, l);
+      for (const auto field : {&CacheValues::k, &CacheValues::v, &CacheValues::k_hot, &CacheValues::v_hot}) {
+        ASSERT_EQ((a.*field).size(), (b.*field).size());
+        for (std::size_t i = 0; i < (a.*field).size(); ++i)
+          ASSERT_EQ(num::bits_of((a.*field)[i]), num::bits_of((b.*field)[i])) << "seq " << seq << " layer " << l << " " << i;
+      }
+      EXPECT_EQ(a.k_bytes, b.k_bytes);
+      EXPECT_EQ(a.v_bytes, b.v_bytes);
+    }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Property 3: a sequence's outputs do not depend on which other sequences share its
 // steps, their lengths, how many there are, their ids or the order the step lists
-// them: the subject's rows, fed in the same chunks, are the bits it gets alone.
+// them: the subject's rows, fed in the same chunks, are the bits it gets alone; under
+// any KV policy (gen_kv_policy).
 #include <algorithm>
 #include <random>
 
@@ -43,7 +44,10 @@ int total_tokens(const Work& w) {
 TEST(PropertyBatchInvariance, SequenceOutputsIndependentOfBatch) {
   KVFID_REQUIRE_BACKEND();
   check_property(60, [] {
-    const ModelCase mc = *gen_model_case();
+    ModelCase mc = *gen_model_case();
+    mc.kv_policy = *gen_kv_policy(mc);  // holds under every policy: cold_end depends on positions only
+    RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
+    RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     const Model m = mc.model(kMaxSeq);
     const EngineOptions options = mc.options(kBackendUnderTest);
     Work subject = make_work(mc.vocab, 280);

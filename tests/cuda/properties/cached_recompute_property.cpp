@@ -1,6 +1,7 @@
 // Property 1: decoding token t on top of the KV cache (filled by any split of the
 // prompt) gives the bits of a fresh one-shot prefill of tokens[0..t], row t: logits and
-// every layer tap.
+// every layer tap; under any KV policy (gen_kv_policy), as kv_policy.h's cold_end
+// depends on positions only.
 #include "cuda/common/attention_math.h"
 #include "tests/cuda/properties/generators.h"
 #include "tests/cuda/properties/property_check.h"
@@ -14,7 +15,10 @@ constexpr int kMaxSeq = 512;
 TEST(PropertyCachedEqualsRecomputed, DecodeOnCacheEqualsFreshPrefill) {
   KVFID_REQUIRE_BACKEND();
   check_property(100, [] {
-    const ModelCase mc = *gen_model_case();
+    ModelCase mc = *gen_model_case();
+    mc.kv_policy = *gen_kv_policy(mc);  // holds under every policy: cold_end depends on positions only
+    RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
+    RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     const int t = *gen_length() - 1;  // position of the decoded token
     const auto tokens = *gen_tokens(t + 1, mc.vocab);
     const Model m = mc.model(kMaxSeq);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cuda/common/attention_math.h"
+#include "reference/formats/quant/registry.h"
 
 namespace kvfid::test {
 
@@ -43,8 +44,8 @@ Model ModelCase::model(int max_seq) const { return make_synthetic_model(config(m
 EngineOptions ModelCase::options(Backend backend) const {
   EngineOptions o;
   o.backend = backend;
-  o.weights = weights;
-  o.kv = kv;
+  o.weights = to_string(weights);
+  o.kv = kv_policy.empty() ? to_string(kv) : kv_policy;
   return o;
 }
 
@@ -52,7 +53,7 @@ void showValue(const ModelCase& c, std::ostream& os) {
   os << "{heads " << c.n_kv_heads * c.group << "/" << c.n_kv_heads << " (group " << c.group << "), head_dim "
      << c.head_dim << ", layers " << c.n_layers << ", dim " << c.dim << ", hidden " << c.hidden << ", vocab "
      << c.vocab << ", rope " << to_string(c.rope) << ", bias " << c.bias << ", weights " << to_string(c.weights)
-     << ", kv " << to_string(c.kv) << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
+     << ", kv " << (c.kv_policy.empty() ? to_string(c.kv) : c.kv_policy) << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
      << c.synth.k_outlier_channels << " x" << c.synth.k_outlier_scale << ", massive dims " << c.synth.massive_dims
      << " x" << c.synth.massive_scale << "}, seed " << c.seed << "}";
 }
@@ -80,6 +81,30 @@ rc::Gen<ModelCase> gen_model_case() {
       gen::set(&ModelCase::kv, formats),
       gen::set(&ModelCase::synth, synth),
       gen::set(&ModelCase::seed, gen::arbitrary<std::uint32_t>()));
+}
+
+rc::Gen<std::string> gen_kv_policy(const ModelCase& c) {
+  using namespace rc;
+  const int kv_dim = c.n_kv_heads * c.head_dim, n_layers = c.n_layers;
+  std::vector<std::string> tiling, blocked;  // formats whose blocks tile kv_dim; with blocks > 1
+  for (const quant::FormatInfo& f : quant::all_formats()) {
+    if (kv_dim % f.block == 0) tiling.push_back(f.name);
+    if (f.block > 1) blocked.push_back(f.name);
+  }
+  const Gen<std::string> policy = gen::exec([=] {
+    const bool kivi = !blocked.empty() && *gen::weightedElement<bool>({{3, false}, {1, true}});
+    std::string spec = "k=" + *gen::elementOf(kivi ? blocked : tiling) + "+v=" + *gen::elementOf(tiling);
+    // Under KIVI some layer must keep the blocked K format: edges leave a middle layer.
+    const int max_edges = kivi ? (n_layers - 1) / 2 : n_layers;
+    if (max_edges >= 1 && *gen::weightedElement<bool>({{2, false}, {1, true}}))
+      spec += "+edges=" + std::to_string(*gen::inRange(1, max_edges + 1)) + ":" + *gen::elementOf(tiling);
+    if (*gen::arbitrary<bool>()) spec += "+hot=" + std::to_string(*gen::inRange(1, 49));
+    if (kivi) spec += "+kivi";
+    if (*gen::weightedElement<bool>({{3, false}, {1, true}}))
+      spec += "+scale=" + *gen::elementOf(std::vector<std::string>{"0.5", "2", "0.0078125"});
+    return spec;
+  });
+  return gen::weightedOneOf<std::string>({{1, gen::just(std::string())}, {3, policy}});
 }
 
 rc::Gen<int> gen_length(int max) {

@@ -5,6 +5,7 @@
 // shortest sequence, the prompt in one chunk), so a failure is reported minimal.
 #include <cstdint>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include <rapidcheck.h>
@@ -33,6 +34,7 @@ struct ModelCase {
   bool bias = false;  // qkv bias (Qwen2 style)
   FloatFormat weights = FloatFormat::f32;
   FloatFormat kv = FloatFormat::f32;
+  std::string kv_policy;  // when not empty, the KV policy (kv_policy.h) instead of kv
   SynthOptions synth;  // outlier K channels, massive residual dimensions, stored precision
   std::uint32_t seed = 0;
 
@@ -48,6 +50,12 @@ rc::Gen<ModelCase> gen_model_case();
 // Sequence lengths in [1, max]: three cases in four up to 40, the rest anywhere up to
 // max or near it (from 16 below the 256-key attention split, num::kSplit, so that
 // max = 300 crosses it in about one case in ten).
+// A KV policy (reference/formats/quant/kv_policy.h) the case's shapes allow, or one in
+// four times "" (the case's plain kv format): a registered format each for K and V
+// (block formats only where their blocks tile kv_dim), and maybe edges=N:FMT, hot=W
+// (1..48, so windows both shorter and longer than the prompt occur), kivi (K in a
+// format of blocks longer than one), scale=S. Every registered format can be drawn.
+rc::Gen<std::string> gen_kv_policy(const ModelCase& c);
 rc::Gen<int> gen_length(int max = 300);
 rc::Gen<std::vector<int>> gen_tokens(int count, int vocab);
 // A random partition of `total` tokens into consecutive chunk sizes (each >= 1).

@@ -1,6 +1,7 @@
 // Property 9: prefix reuse. Sequence B starts from a copy of the first n cached tokens
 // of sequence A (Engine::fork_sequence) and continues with its own tokens; A continues
-// too. Both give the bits of running each alone from scratch.
+// too. Both give the bits of running each alone from scratch, under any KV policy
+// (gen_kv_policy; a fork cutting a KIVI group encodes it again from the raw keys).
 #include "reference/io/input_error.h"
 #include "tests/cuda/properties/generators.h"
 #include "tests/cuda/properties/property_check.h"
@@ -14,7 +15,10 @@ constexpr int kMaxSeq = 512;
 TEST(PropertyPrefixReuse, ForkedSequenceEqualsSeparateRuns) {
   KVFID_REQUIRE_BACKEND();
   check_property(60, [] {
-    const ModelCase mc = *gen_model_case();
+    ModelCase mc = *gen_model_case();
+    mc.kv_policy = *gen_kv_policy(mc);  // holds under every policy: cold_end depends on positions only
+    RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
+    RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     const Model m = mc.model(kMaxSeq);
     const EngineOptions options = mc.options(kBackendUnderTest);
     const int a_length = *gen_length(280);

@@ -17,7 +17,7 @@ TEST(MpForward, ThreadCountDoesNotChangeABit) {
   c.qkv_bias = true;
   c.rope = RopeStyle::rotate_half;
   const Model model = make_synthetic_model(c, test::test_seed());
-  const MpWeights weights = to_mp_weights(model, [](double w) { return w; }, 128);
+  const MpWeights weights = to_mp_weights(model, 128);
   const std::vector<int> tokens = {5, 1, 30, 2, 2};
   for (const MpArith& arith : {MpArith::exact(128), MpArith::ieee(FloatFormat::f16)}) {
     MpForwardOptions o;

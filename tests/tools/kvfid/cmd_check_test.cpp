@@ -14,6 +14,16 @@ TEST(CmdCheck, TheTwinPassesTheGateAtEachKvFormat) {
   }
 }
 
+// Quantized KV policies against the unquantized golden: the baseline stores K and V
+// the same way, so the gate measures the engine's own error on top of quantization.
+TEST(CmdCheck, TheTwinPassesTheGateUnderQuantizedKvPolicies) {
+  const auto& s = test::fidelity_scratch();
+  for (const char* kv : {"q8_0", "k=q8_0+v=f16+hot=2", "q8_0+edges=1:bf16"}) {
+    const auto r = test::run_kvfid({"check", "--model", s.model, "--golden", s.golden, "--engine", "twin", "--kv", kv});
+    EXPECT_EQ(r.exit_code, 0) << "--kv " << kv << "\n" << r.out << r.err;
+  }
+}
+
 TEST(CmdCheck, ChunkedPrefillPassesToo) {
   const auto& s = test::fidelity_scratch();
   const auto r = test::run_kvfid({"check", "--model", s.model, "--golden", s.golden, "--engine", "twin", "--chunk", "2"});
@@ -27,6 +37,15 @@ TEST(CmdCheck, BadFlagsExitTwo) {
                 .exit_code,
             2);
   EXPECT_EQ(test::run_kvfid({"check", "--model", s.model, "--golden", s.golden}).exit_code, 2);  // --engine required
+  // tiny-llama's hidden size 172 is no multiple of q8_0's 32; kv_dim 64 is, hot=0 is no window.
+  const auto weights = test::run_kvfid({"check", "--model", s.model, "--golden", s.golden, "--engine", "twin",
+                                        "--weights", "q8_0"});
+  EXPECT_EQ(weights.exit_code, 2);
+  EXPECT_NE(weights.err.find("172 columns of hidden"), std::string::npos) << weights.err;
+  const auto kv = test::run_kvfid({"check", "--model", s.model, "--golden", s.golden, "--engine", "twin", "--kv",
+                                   "q8_0+hot=0"});
+  EXPECT_EQ(kv.exit_code, 2);
+  EXPECT_NE(kv.err.find("--kv"), std::string::npos) << kv.err;
 }
 
 }  // namespace

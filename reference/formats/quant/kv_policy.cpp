@@ -1,0 +1,137 @@
+#include "reference/formats/quant/kv_policy.h"
+
+#include <cmath>
+#include <optional>
+
+#include "reference/formats/quant/registry.h"
+#include "reference/io/input_error.h"
+
+namespace kvfid::quant {
+
+namespace {
+
+// What the parts of a spec say before they are spread over the layers.
+struct Parts {
+  std::optional<int> both, k, v;  // registry indices
+  std::optional<std::pair<int, int>> edges;  // (N, format)
+  std::optional<int> hot;
+  bool kivi = false;
+  std::optional<float> scale;
+};
+
+class SpecParser {
+ public:
+  SpecParser(const std::string& spec, const std::string& source) : spec_(spec), source_(source) {}
+
+  [[noreturn]] void fail(const std::string& part, const std::string& problem) const {
+    throw InputError(source_, "KV policy '" + spec_ + "', part '" + part + "': " + problem);
+  }
+
+  int format(const std::string& part, const std::string& name) const {
+    std::string known;
+    for (const FormatInfo& f : all_formats()) {
+      if (name == f.name) return f.index;
+      known += (known.empty() ? "" : ", ") + std::string(f.name);
+    }
+    fail(part, "unknown format '" + name + "'; known: " + known);
+  }
+
+  // A decimal integer >= 1 that fits an int: digits only, no sign, no spaces.
+  int positive(const std::string& part, const std::string& text) const {
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+      fail(part, "'" + text + "' is not a positive integer");
+    const int n = std::stoi(text);
+    if (n < 1) fail(part, "'" + text + "' is not a positive integer");
+    return n;
+  }
+
+  float scale(const std::string& part, const std::string& text) const {
+    float s = 0;
+    std::size_t used = 0;
+    try {
+      s = std::stof(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size() || !std::isfinite(s) || !(s > 0))
+      fail(part, "'" + text + "' is not a finite positive number");
+    return s;
+  }
+
+  template <class T>
+  void set_once(std::optional<T>& slot, T value, const std::string& part, const char* what) const {
+    if (slot) fail(part, std::string("a second ") + what);
+    slot = value;
+  }
+
+  Parts parse() const {
+    if (spec_.empty()) throw InputError(source_, "empty KV policy (expected e.g. f16, q8_0 or k=q8_0+v=f16)");
+    Parts p;
+    std::size_t begin = 0;
+    while (true) {
+      const std::size_t end = spec_.find('+', begin);
+      const std::string part = spec_.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+      if (part.empty()) throw InputError(source_, "KV policy '" + spec_ + "' has an empty part (two '+' in a row, or one at an end)");
+      apply(p, part);
+      if (end == std::string::npos) break;
+      begin = end + 1;
+    }
+    return p;
+  }
+
+ private:
+  void apply(Parts& p, const std::string& part) const {
+    if (part == "kivi") {
+      if (p.kivi) fail(part, "kivi given twice");
+      p.kivi = true;
+      return;
+    }
+    const std::size_t eq = part.find('=');
+    if (eq == std::string::npos) return set_once(p.both, format(part, part), part, "format for K and V");
+    const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key == "k") return set_once(p.k, format(part, value), part, "K format");
+    if (key == "v") return set_once(p.v, format(part, value), part, "V format");
+    if (key == "hot") return set_once(p.hot, positive(part, value), part, "hot window");
+    if (key == "scale") return set_once(p.scale, scale(part, value), part, "scale");
+    if (key == "edges") {
+      const std::size_t colon = value.find(':');
+      if (colon == std::string::npos) fail(part, "expected edges=N:FORMAT");
+      const int n = positive(part, value.substr(0, colon));
+      return set_once(p.edges, std::pair<int, int>{n, format(part, value.substr(colon + 1))}, part, "edges setting");
+    }
+    fail(part, "unknown setting '" + key + "' (expected k, v, edges, hot or scale)");
+  }
+
+  const std::string& spec_;
+  const std::string& source_;
+};
+
+}  // namespace
+
+KvPolicy parse_kv_policy(const std::string& spec, int n_layers, int n_kv_heads, const std::string& source) {
+  if (n_layers < 1 || n_kv_heads < 1) throw InputError(source, "KV policy for a model without layers or KV heads");
+  const SpecParser parser(spec, source);
+  const Parts p = parser.parse();
+  const int f32 = parser.format(spec, "f32");  // what nothing names stays in
+  const int k_format = p.k.value_or(p.both.value_or(f32));
+  const int v_format = p.v.value_or(p.both.value_or(f32));
+  const std::vector<float> scales(std::size_t(n_kv_heads), p.scale.value_or(1.0f));
+  KvPolicy policy;
+  for (int l = 0; l < n_layers; ++l) {
+    const bool edge = p.edges && (l < p.edges->first || l >= n_layers - p.edges->first);
+    policy.k.push_back({edge ? p.edges->second : k_format, scales});
+    policy.v.push_back({edge ? p.edges->second : v_format, scales});
+  }
+  policy.hot_window = p.hot.value_or(0);
+  policy.kivi = p.kivi;
+  policy.spec = spec;
+  if (policy.kivi) {
+    bool blocked = false;
+    for (const KvSlot& s : policy.k) blocked = blocked || all_formats()[s.format].block > 1;
+    if (!blocked)
+      parser.fail("kivi", "KIVI groups keys by their format's block, but no layer's K format has blocks of more than one element");
+  }
+  return policy;
+}
+
+}  // namespace kvfid::quant

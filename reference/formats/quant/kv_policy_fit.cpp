@@ -1,0 +1,59 @@
+#include "reference/formats/quant/kv_policy_fit.h"
+
+#include <cmath>
+#include <tuple>
+
+#include "reference/formats/quant/registry.h"
+#include "reference/io/input_error.h"
+
+namespace kvfid::quant {
+
+KvPolicy resolve_kv_policy(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config,
+                           const std::string& source) {
+  KvPolicy policy = parse_kv_policy(spec, config.n_layers, config.n_kv_heads, source);
+  if (!scales.empty()) {
+    const std::size_t expected = std::size_t(config.n_layers) * 2 * config.n_kv_heads;
+    if (scales.size() != expected)
+      throw InputError(source, "KV scales: expected " + std::to_string(expected) + " values ([n_layers=" +
+                                   std::to_string(config.n_layers) + ", 2, n_kv_heads=" +
+                                   std::to_string(config.n_kv_heads) + "]), got " + std::to_string(scales.size()));
+    for (std::size_t i = 0; i < scales.size(); ++i)
+      if (!std::isfinite(scales[i]) || !(scales[i] > 0))
+        throw InputError(source, "KV scale " + std::to_string(i) + " is " + std::to_string(scales[i]) +
+                                     "; scales must be finite and positive");
+    for (int l = 0; l < config.n_layers; ++l)
+      for (int h = 0; h < config.n_kv_heads; ++h) {
+        policy.k[l].scales[h] = scales[(std::size_t(l) * 2 + 0) * config.n_kv_heads + h];
+        policy.v[l].scales[h] = scales[(std::size_t(l) * 2 + 1) * config.n_kv_heads + h];
+      }
+  }
+  const int kv_dim = config.kv_dim();
+  for (int l = 0; l < config.n_layers; ++l)
+    for (const auto& [slot, name, along_tokens] :
+         {std::tuple{&policy.k[l], "K", policy.kivi}, std::tuple{&policy.v[l], "V", false}}) {
+      const FormatInfo& f = all_formats()[slot->format];
+      if (!along_tokens && kv_dim % f.block != 0)
+        throw InputError(source, "KV policy '" + spec + "': layer " + std::to_string(l) + " " + name + " format " +
+                                     f.name + " has blocks of " + std::to_string(f.block) +
+                                     " elements, which do not tile the K/V row of kv_dim=" + std::to_string(kv_dim) +
+                                     " elements");
+    }
+  return policy;
+}
+
+int kivi_group(const KvPolicy& policy, int layer) {
+  return policy.kivi ? all_formats()[policy.k[layer].format].block : 0;
+}
+
+std::optional<FloatFormat> uniform_plain_format(const KvPolicy& policy) {
+  if (policy.hot_window > 0 || policy.kivi || policy.k.empty()) return std::nullopt;
+  const int format = policy.k[0].format;
+  for (std::size_t l = 0; l < policy.k.size(); ++l)
+    if (policy.k[l].format != format || policy.v[l].format != format) return std::nullopt;
+  const std::string name = all_formats()[format].name;
+  for (FloatFormat f : {FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16})
+    if (name == to_string(f)) return f;
+  return std::nullopt;
+}
+
+}  // namespace kvfid::quant

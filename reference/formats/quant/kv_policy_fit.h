@@ -1,0 +1,31 @@
+#pragma once
+// A KV policy applied to a model: the spec parsed for its layers and heads, the static
+// scales optionally replaced, and the shapes checked. The engine and the reference
+// forwards resolve a policy the same way, so they store the same cache.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reference/formats/float_format.h"
+#include "reference/formats/quant/kv_policy.h"
+#include "reference/model/config.h"
+
+namespace kvfid::quant {
+
+// parse_kv_policy for `config`, then: when `scales` is not empty it replaces every slot's
+// static scales ([n_layers, 2 (K, V), n_kv_heads], finite and positive); every slot's
+// blocks must tile the token's K/V row of kv_dim = n_kv_heads * head_dim elements
+// (under KIVI the K blocks run along tokens instead, so any block fits). Throws
+// InputError(source, ...) naming what does not fit.
+KvPolicy resolve_kv_policy(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config,
+                           const std::string& source);
+
+// cold_end's group for layer l's keys: the K format's block under KIVI, else 0.
+int kivi_group(const KvPolicy& policy, int layer);
+
+// The plain float format (f32, f16 or bf16) of every K and V slot when they all share
+// one and there is neither a hot window nor KIVI: such a cache is one plane in that
+// format, as before quantization (the engine's fast path). Empty otherwise.
+std::optional<FloatFormat> uniform_plain_format(const KvPolicy& policy);
+
+}  // namespace kvfid::quant

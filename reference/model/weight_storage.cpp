@@ -1,0 +1,82 @@
+#include "reference/model/weight_storage.h"
+
+#include "reference/io/input_error.h"
+
+namespace kvfid {
+
+WeightFormat weight_format_from_string(const std::string& name, const std::string& source) {
+  for (const char* plain : {"f32", "fp32", "f16", "fp16", "bf16"})
+    if (name == plain) {
+      const FloatFormat f = float_format_from_string(name, source);
+      return {to_string(f), f, -1};
+    }
+  const quant::FormatInfo& f = quant::format_by_name(name, source);
+  return {f.name, std::nullopt, f.index};
+}
+
+void check_weight_format_fits(const WeightFormat& format, const ModelConfig& config, const std::string& source) {
+  if (format.plain) return;
+  const int block = quant::all_formats()[format.codec].block;
+  for (const auto& [cols, what] : {std::pair{config.dim, "dim (embedding, wq, wk, wv, w1, w3, classifier)"},
+                                   std::pair{config.q_dim(), "q_dim (wo)"}, std::pair{config.hidden, "hidden (w2)"}})
+    if (cols % block != 0)
+      throw InputError(source, "weight format " + format.name + " has blocks of " + std::to_string(block) +
+                                   " elements, which do not divide the " + std::to_string(cols) + " columns of " +
+                                   what);
+}
+
+std::vector<std::uint8_t> encode_matrix(const Matrix& m, const quant::FormatInfo& format) {
+  const int blocks_per_row = m.cols / format.block;
+  std::vector<std::uint8_t> bytes(std::size_t(m.rows) * blocks_per_row * format.bytes);  // [rows, blocks, bytes]
+  std::vector<float> x(std::size_t(format.block));
+  const quant::CodecParams params;
+  for (int r = 0; r < m.rows; ++r)
+    for (int b = 0; b < blocks_per_row; ++b) {
+      for (int i = 0; i < format.block; ++i) x[i] = float(m.at(r, b * format.block + i));  // RN to FP32
+      format.encode(x.data(), bytes.data() + (std::size_t(r) * blocks_per_row + b) * format.bytes, params);
+    }
+  return bytes;
+}
+
+namespace {
+
+Matrix stored_matrix(const Matrix& m, const WeightFormat& format) {
+  Matrix s(m.rows, m.cols);
+  if (format.plain) {
+    for (std::size_t i = 0; i < m.data.size(); ++i) s.data[i] = round_to_format(m.data[i], *format.plain);
+    return s;
+  }
+  const quant::FormatInfo& f = quant::all_formats()[format.codec];
+  const std::vector<std::uint8_t> bytes = encode_matrix(m, f);
+  const quant::CodecParams params;
+  for (std::size_t i = 0; i < m.data.size(); ++i)  // element i is element i % block of block i / block
+    s.data[i] = f.decode_exact(bytes.data() + i / f.block * f.bytes, int(i % f.block), params);
+  return s;
+}
+
+std::vector<double> in_fp32(const std::vector<double>& v) {
+  std::vector<double> r(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) r[i] = double(float(v[i]));
+  return r;
+}
+
+}  // namespace
+
+Model stored_model(const Model& model, const WeightFormat& format, const std::string& source) {
+  check_weight_format_fits(format, model.config, source);
+  Model s = model;
+  s.embedding = stored_matrix(model.embedding, format);
+  for (LayerWeights& l : s.layers) {
+    l.attn_norm = in_fp32(l.attn_norm);
+    l.ffn_norm = in_fp32(l.ffn_norm);
+    l.bq = in_fp32(l.bq);
+    l.bk = in_fp32(l.bk);
+    l.bv = in_fp32(l.bv);
+    for (Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w3, &l.w2}) *w = stored_matrix(*w, format);
+  }
+  s.final_norm = in_fp32(model.final_norm);
+  s.classifier = stored_matrix(model.classifier, format);
+  return s;
+}
+
+}  // namespace kvfid

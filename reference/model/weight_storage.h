@@ -1,0 +1,42 @@
+#pragma once
+// How the engine under test stores a model's weights, and the model it therefore runs.
+// A weight format is either a plain float format (f32|fp32, f16|fp16, bf16: each matrix
+// element rounded once, to nearest even, from its exact value) or a block format of the
+// quantized-format registry (q8_0, ...: each matrix row cut into blocks of the format's
+// kBlock elements, encoded from the weights rounded to FP32, as ggml quantizes an F32
+// tensor). Norm weights and biases are kept in FP32 under every format (small vectors,
+// as llama.cpp and vLLM keep them).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reference/formats/float_format.h"
+#include "reference/formats/quant/registry.h"
+#include "reference/model/model.h"
+
+namespace kvfid {
+
+struct WeightFormat {
+  std::string name;                  // canonical: f32, f16, bf16 or a registry name
+  std::optional<FloatFormat> plain;  // set for the plain float formats
+  int codec = -1;                    // otherwise the block format's index in quant::Codecs
+};
+
+// Throws InputError(source, ...) for a name that is neither.
+WeightFormat weight_format_from_string(const std::string& name, const std::string& source);
+
+// Throws InputError(source, ...) unless a block format's kBlock divides the column count
+// of every matrix (dim, q_dim and hidden), so that blocks never straddle rows.
+void check_weight_format_fits(const WeightFormat& format, const ModelConfig& config, const std::string& source);
+
+// A matrix in a block format, row by row: [rows, cols / block] blocks of the format's
+// bytes, each encoded (default CodecParams) from its elements rounded to FP32.
+std::vector<std::uint8_t> encode_matrix(const Matrix& m, const quant::FormatInfo& format);
+
+// The model whose float64 values are exactly what the engine stores: matrices rounded
+// to the plain format, or encoded and decoded exactly (decode_exact); norm weights and
+// biases rounded to FP32. Checks the format fits (source names the flag).
+Model stored_model(const Model& model, const WeightFormat& format, const std::string& source);
+
+}  // namespace kvfid

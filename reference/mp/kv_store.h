@@ -1,0 +1,38 @@
+#pragma once
+// One layer's K and V as the engine's cache stores them under a KV policy
+// (reference/formats/quant/kv_policy.h), exactly: of each value x (after RoPE for K)
+//   cold = decode_exact(encode(RN32(x)))   blocks along the token's K/V row, or under
+//                                           KIVI (keys) along tokens per channel,
+//                                           for groups whose last token is present
+//   hot  = RN16(x)                          kept only under a hot window or KIVI
+// RN32 and RN16 round the exact value once (through float64 rounded to odd, which has
+// more than two bits beyond either format), as the engine's FP32 value is the rounding
+// of its own computation.
+#include "reference/formats/quant/kv_policy.h"
+#include "reference/model/config.h"
+#include "reference/mp/attention.h"
+#include "reference/mp/mp_array.h"
+
+namespace kvfid {
+
+struct MpKvStore {
+  MpArray k_cold, v_cold;  // [tokens, n_kv_heads, head_dim] at max(53, precision) bits
+  MpArray k_hot, v_hot;    // the same shape, or empty when no query reads a hot form
+  int hot_window = 0;
+  int k_group = 0;  // cold_end's group for keys (kivi_group)
+
+  AttentionKv view() const {
+    return {k_cold, k_hot.size() ? k_hot : k_cold, v_cold, v_hot.size() ? v_hot : v_cold, hot_window, k_group};
+  }
+};
+
+// k, v: [tokens, n_kv_heads, head_dim], the layer's exact (or emulated) values.
+MpKvStore store_kv(const MpArray& k, const MpArray& v, const quant::KvPolicy& policy, int layer, int tokens,
+                   const ModelConfig& config);
+
+// The k and v taps: row t holds what query t reads for its own key and value.
+// [tokens, n_kv_heads, head_dim] each, at the store's precision.
+MpArray own_keys(const MpKvStore& store, int tokens, int kv_dim);
+MpArray own_values(const MpKvStore& store, int tokens, int kv_dim);
+
+}  // namespace kvfid

@@ -1,0 +1,165 @@
+// parse_kv_policy: every part of the grammar (kv_policy.h), how parts combine, and
+// every error, each naming the offending part; cold_end on examples worked by hand.
+#include "reference/formats/quant/kv_policy.h"
+
+#include <gtest/gtest.h>
+
+#include "reference/formats/quant/registry.h"
+#include "reference/io/input_error.h"
+
+namespace kvfid::quant {
+namespace {
+
+// Formats [n_layers] of K or V.
+std::vector<std::string> names(const std::vector<KvSlot>& slots) {
+  std::vector<std::string> r;
+  for (const KvSlot& s : slots) r.push_back(all_formats()[s.format].name);
+  return r;
+}
+
+using Names = std::vector<std::string>;
+
+TEST(KvPolicyParse, OneFormatForEverything) {
+  const KvPolicy p = parse_kv_policy("q8_0", 3, 2, "--kv");
+  EXPECT_EQ(names(p.k), (Names{"q8_0", "q8_0", "q8_0"}));
+  EXPECT_EQ(names(p.v), (Names{"q8_0", "q8_0", "q8_0"}));
+  EXPECT_EQ(p.hot_window, 0);
+  EXPECT_FALSE(p.kivi);
+  EXPECT_EQ(p.spec, "q8_0");
+  for (const KvSlot& s : p.k) EXPECT_EQ(s.scales, (std::vector<float>{1.0f, 1.0f}));
+}
+
+TEST(KvPolicyParse, EveryRegisteredFormatIsAName) {
+  for (const FormatInfo& f : all_formats()) {
+    const KvPolicy p = parse_kv_policy(f.name, 1, 1, "--kv");
+    EXPECT_EQ(p.k[0].format, f.index) << f.name;
+    EXPECT_EQ(p.v[0].format, f.index) << f.name;
+  }
+}
+
+TEST(KvPolicyParse, KAndVSeparately) {
+  const KvPolicy p = parse_kv_policy("k=q8_0+v=f16", 2, 1, "--kv");
+  EXPECT_EQ(names(p.k), (Names{"q8_0", "q8_0"}));
+  EXPECT_EQ(names(p.v), (Names{"f16", "f16"}));
+}
+
+TEST(KvPolicyParse, WhatNothingNamesStaysF32) {
+  EXPECT_EQ(names(parse_kv_policy("k=q8_0", 1, 1, "--kv").v), (Names{"f32"}));
+  EXPECT_EQ(names(parse_kv_policy("v=bf16", 1, 1, "--kv").k), (Names{"f32"}));
+  const KvPolicy hot = parse_kv_policy("hot=5", 1, 1, "--kv");
+  EXPECT_EQ(names(hot.k), (Names{"f32"}));
+  EXPECT_EQ(hot.hot_window, 5);
+}
+
+TEST(KvPolicyParse, KOrVOverridesTheSharedFormatInAnyOrder) {
+  for (const char* spec : {"q8_0+v=f16", "v=f16+q8_0"}) {
+    const KvPolicy p = parse_kv_policy(spec, 1, 1, "--kv");
+    EXPECT_EQ(names(p.k), (Names{"q8_0"})) << spec;
+    EXPECT_EQ(names(p.v), (Names{"f16"})) << spec;
+  }
+}
+
+TEST(KvPolicyParse, EdgesTakeTheFirstAndLastLayers) {
+  const KvPolicy p = parse_kv_policy("q8_0+edges=2:f16", 6, 1, "--kv");
+  EXPECT_EQ(names(p.k), (Names{"f16", "f16", "q8_0", "q8_0", "f16", "f16"}));
+  EXPECT_EQ(names(p.v), (Names{"f16", "f16", "q8_0", "q8_0", "f16", "f16"}));
+  // Edges win over k= and v= on their layers, whatever the order.
+  const KvPolicy q = parse_kv_policy("edges=1:bf16+k=q8_0+v=f16", 3, 1, "--kv");
+  EXPECT_EQ(names(q.k), (Names{"bf16", "q8_0", "bf16"}));
+  EXPECT_EQ(names(q.v), (Names{"bf16", "f16", "bf16"}));
+  // Edges covering every layer (2N >= n_layers) leave no middle.
+  EXPECT_EQ(names(parse_kv_policy("q8_0+edges=2:f16", 3, 1, "--kv").k), (Names{"f16", "f16", "f16"}));
+}
+
+TEST(KvPolicyParse, HotWindowKiviAndScale) {
+  const KvPolicy p = parse_kv_policy("q8_0+hot=64+kivi+scale=0.25", 2, 3, "--kv");
+  EXPECT_EQ(p.hot_window, 64);
+  EXPECT_TRUE(p.kivi);
+  for (const auto* slots : {&p.k, &p.v})
+    for (const KvSlot& s : *slots) EXPECT_EQ(s.scales, (std::vector<float>{0.25f, 0.25f, 0.25f}));
+  EXPECT_EQ(p.spec, "q8_0+hot=64+kivi+scale=0.25");
+}
+
+TEST(KvPolicyParse, KiviWithBlockedKeysOnSomeLayer) {
+  const KvPolicy p = parse_kv_policy("k=q8_0+v=f16+edges=1:f16+kivi", 3, 1, "--kv");
+  EXPECT_EQ(names(p.k), (Names{"f16", "q8_0", "f16"}));
+  EXPECT_TRUE(p.kivi);
+}
+
+// Each bad spec and the text its message must contain (the offending part, or what
+// is wrong with the whole).
+struct BadSpec {
+  const char* spec;
+  const char* names;
+};
+
+TEST(KvPolicyParse, EveryErrorNamesItsPart) {
+  const BadSpec cases[] = {
+      {"", "empty KV policy"},
+      {"f16+", "empty part"},
+      {"+f16", "empty part"},
+      {"f16++hot=2", "empty part"},
+      {"q9_9", "part 'q9_9': unknown format 'q9_9'; known: f32"},
+      {"k=", "part 'k=': unknown format ''"},
+      {"v=f8", "part 'v=f8': unknown format 'f8'"},
+      {"f16+q8_0", "part 'q8_0': a second format for K and V"},
+      {"k=f16+k=q8_0", "part 'k=q8_0': a second K format"},
+      {"v=f16+v=q8_0", "part 'v=q8_0': a second V format"},
+      {"hot=4+hot=8", "part 'hot=8': a second hot window"},
+      {"kivi+q8_0+kivi", "part 'kivi': kivi given twice"},
+      {"scale=1+scale=2", "part 'scale=2': a second scale"},
+      {"edges=1:f16+edges=2:f16", "part 'edges=2:f16': a second edges setting"},
+      {"hot=0", "part 'hot=0': '0' is not a positive integer"},
+      {"hot=-3", "part 'hot=-3': '-3' is not a positive integer"},
+      {"hot=x", "part 'hot=x': 'x' is not a positive integer"},
+      {"hot=", "part 'hot=': '' is not a positive integer"},
+      {"hot=99999999999", "'99999999999' is not a positive integer"},
+      {"edges=2", "part 'edges=2': expected edges=N:FORMAT"},
+      {"edges=0:f16", "part 'edges=0:f16': '0' is not a positive integer"},
+      {"edges=:f16", "part 'edges=:f16': '' is not a positive integer"},
+      {"edges=1:zz", "part 'edges=1:zz': unknown format 'zz'"},
+      {"scale=0", "part 'scale=0': '0' is not a finite positive number"},
+      {"scale=-1", "'-1' is not a finite positive number"},
+      {"scale=inf", "'inf' is not a finite positive number"},
+      {"scale=nan", "'nan' is not a finite positive number"},
+      {"scale=2x", "'2x' is not a finite positive number"},
+      {"scale=", "'' is not a finite positive number"},
+      {"window=4", "part 'window=4': unknown setting 'window'"},
+      {"f16+kivi", "part 'kivi': KIVI groups keys by their format's block"},
+      {"k=q8_0+edges=1:f16+kivi", "part 'kivi': KIVI groups keys"},  // 2 layers: all edges
+  };
+  for (const BadSpec& c : cases) {
+    try {
+      parse_kv_policy(c.spec, 2, 1, "--kv");
+      ADD_FAILURE() << "'" << c.spec << "' was accepted";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("--kv"), std::string::npos) << what;
+      EXPECT_NE(what.find(c.names), std::string::npos) << "'" << c.spec << "': " << what;
+    }
+  }
+}
+
+TEST(KvPolicyParse, RejectsAModelWithoutLayersOrHeads) {
+  EXPECT_THROW(parse_kv_policy("f16", 0, 1, "--kv"), InputError);
+  EXPECT_THROW(parse_kv_policy("f16", 1, 0, "--kv"), InputError);
+}
+
+// cold_end(t, W, B), worked by hand: keys [0, cold_end) are read cold.
+TEST(KvPolicyColdEnd, HandWorkedExamples) {
+  EXPECT_EQ(cold_end(0, 0, 0), 1);    // no window, no KIVI: everything cold, the own key too
+  EXPECT_EQ(cold_end(9, 0, 0), 10);
+  EXPECT_EQ(cold_end(9, 4, 0), 6);    // keys 6..9 hot: the 4 most recent, the own one included
+  EXPECT_EQ(cold_end(2, 4, 0), 0);    // fewer keys than the window: all hot
+  EXPECT_EQ(cold_end(3, 4, 0), 0);
+  EXPECT_EQ(cold_end(4, 4, 0), 1);
+  EXPECT_EQ(cold_end(30, 0, 32), 0);  // group 0..31 incomplete until token 31
+  EXPECT_EQ(cold_end(31, 0, 32), 32); // token 31 completes it: all 32 cold, the own key too
+  EXPECT_EQ(cold_end(40, 0, 32), 32);
+  EXPECT_EQ(cold_end(63, 0, 32), 64);
+  EXPECT_EQ(cold_end(40, 4, 32), 32); // the group bound is the tighter
+  EXPECT_EQ(cold_end(63, 4, 32), 60); // the window is the tighter
+}
+
+}  // namespace
+}  // namespace kvfid::quant

@@ -39,7 +39,10 @@ int run_drift_command(const ParsedArgs& args) {
   drift::Result result;
   try {
     // An unavailable backend (CUDA without a GPU) fails here, before any output or long work.
-    { Engine probe(model, drift::drift_engine_options(request.backend, request.weights, request.kv_specs.front())); }
+    // Constructing each engine also checks that the weight format and every KV policy fit
+    // the model (blocks tiling its rows), naming the flag.
+    for (const std::string& spec : request.kv_specs)
+      Engine probe(model, drift::drift_engine_options(request.backend, request.weights, spec));
     const std::vector<int> tokens = drift::drift_sequence(model, prompt, int(positions), request.backend);
     std::cerr << "kvfid drift: " << tokens.size() << " positions (" << std::min<std::size_t>(prompt.size(), tokens.size())
               << " from the prompt), KV " << args.str_or("kv", "f16") << ", weights " << request.weights << ", "

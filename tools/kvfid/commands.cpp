@@ -11,6 +11,7 @@ extern const CommandSpec kCheckCommand;
 extern const CommandSpec kCompareCommand;
 extern const CommandSpec kBitwiseCommand;
 extern const CommandSpec kQuantizeCommand;
+extern const CommandSpec kQuantCommand;
 extern const CommandSpec kDriftCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
@@ -18,6 +19,7 @@ const std::vector<const CommandSpec*>& all_commands() {
       &kInfoCommand, &kFixtureCommand, &kConvertCommand, &kGoldenCommand,
       &kRunCommand,  &kCheckCommand,   &kCompareCommand, &kBitwiseCommand,
       &kQuantizeCommand,
+      &kQuantCommand,
       &kDriftCommand,
   };
   return commands;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "reference/formats/quant/kv_policy.h"
 #include "reference/io/input_error.h"
+#include "reference/model/weight_storage.h"
 
 namespace kvfid::drift {
 
@@ -26,8 +28,9 @@ std::vector<std::string> parse_kv_spec_list(const std::string& text, const std::
 EngineOptions drift_engine_options(Backend backend, const std::string& weights, const std::string& kv_spec) {
   EngineOptions options;
   options.backend = backend;
-  options.weights = float_format_from_string(weights, "--weights");
-  options.kv = float_format_from_string(kv_spec, "--kv");
+  options.weights = weight_format_from_string(weights, "--weights").name;
+  quant::parse_kv_policy(kv_spec, 1, 1, "--kv");  // the grammar; the model's shapes are checked by the engine
+  options.kv = kv_spec;
   options.taps = TapSelection::all;
   return options;
 }
@@ -35,8 +38,9 @@ EngineOptions drift_engine_options(Backend backend, const std::string& weights, 
 Emulation drift_emulation(FloatFormat arithmetic, const std::string& weights, const std::string& kv_spec) {
   Emulation e;
   e.arithmetic = arithmetic;
-  e.weights = float_format_from_string(weights, "--weights");
-  e.kv = float_format_from_string(kv_spec, "--kv");
+  e.weights = weight_format_from_string(weights, "--weights").name;
+  quant::parse_kv_policy(kv_spec, 1, 1, "--kv");
+  e.kv = kv_spec;
   return e;
 }
 

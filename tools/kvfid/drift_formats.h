@@ -1,10 +1,9 @@
 #pragma once
 // The one place where `kvfid drift` turns format names into engine options and MPFR
-// emulations. Today a KV spec and a weight format are plain float formats (f32, f16,
-// bf16). When EngineOptions::kv and Emulation::kv take a KV policy spec
-// (reference/formats/quant/kv_policy.h: "q8_0", "int4_32+hot=64", ...) and the weights
-// a format name, only drift_formats.cpp changes; every other drift file passes specs
-// through as strings.
+// emulations: a KV spec is a KV policy (reference/formats/quant/kv_policy.h: "f16",
+// "q8_0", "int4_32+hot=64", ...) and a weight format a name (f32, f16, bf16, q8_0,
+// q4_0; reference/model/weight_storage.h); every other drift file passes them through
+// as strings.
 #include <string>
 #include <vector>
 

@@ -138,8 +138,8 @@ TEST(CmdDrift, CsvMatchesAnIndependentRecomputation) {
       for (int t : {0, kPositions / 2, kPositions - 1}) {
         SCOPED_TRACE(kv + " " + schedule + " t=" + std::to_string(t));
         EngineOptions options;
-        options.weights = float_format_from_string(kWeights, "test");
-        options.kv = float_format_from_string(kv, "test");
+        options.weights = kWeights;
+        options.kv = kv;
         options.taps = TapSelection::all;
         const TapSet e = engine_forward(model, std::vector<int>(tokens.begin(), tokens.begin() + t + 1), options);
         const double* x = find_tap(e, "logits")->values.data() + std::size_t(t) * vocab;  // [vocab]
@@ -198,7 +198,7 @@ TEST(CmdDrift, BudgetRowsMatchTheEmulation) {
   GoldenOptions go;
   go.taps = TapSelection::logits;
   const TapTensor golden = *find_tap(compute_golden(model, tokens, go).taps, "logits");
-  const TapSet kv_only = emulated_forward(model, tokens, {FloatFormat::f32, FloatFormat::f32, FloatFormat::f16}, TapSelection::logits);
+  const TapSet kv_only = emulated_forward(model, tokens, Emulation{FloatFormat::f32, "f32", "f16", {}}, TapSelection::logits);
   const int t = kPositions - 1, vocab = model.config.vocab;
   const double kl = kl_divergence_of_logits(golden.values.data() + std::size_t(t) * vocab,
                                             find_tap(kv_only, "logits")->values.data() + std::size_t(t) * vocab, std::size_t(vocab));

@@ -161,10 +161,10 @@ TEST(DriftBudget, EachKvSpecGetsItsOwnKvAndCombinedRuns) {
   EXPECT_EQ(bf16.budget.sources[2].entry.kl, 3.0);  // arithmetic (run 2)
   EXPECT_EQ(bf16.budget.combined.kl, 7.0);          // all with bf16 (run 6)
   EXPECT_EQ(bf16.floor.kl, 1.0);
-  EXPECT_EQ(runs[5].emulation.kv, FloatFormat::bf16);
-  EXPECT_EQ(runs[5].emulation.weights, FloatFormat::f32);
+  EXPECT_EQ(runs[5].emulation.kv, "bf16");
+  EXPECT_EQ(runs[5].emulation.weights, "f32");
   EXPECT_EQ(runs[6].emulation.arithmetic, FloatFormat::f16);
-  EXPECT_EQ(runs[6].emulation.weights, FloatFormat::bf16);
+  EXPECT_EQ(runs[6].emulation.weights, "bf16");
 }
 
 }  // namespace

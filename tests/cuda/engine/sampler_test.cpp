@@ -1,6 +1,7 @@
 #include "cuda/engine/sampler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 #include <set>
@@ -59,6 +60,41 @@ TEST(EngineSampler, TopKAndTopPRestrictTheCandidates) {
   EXPECT_GT(seen.size(), 1u);
   // A nucleus smaller than the top token's mass keeps only the top token.
   for (int pos = 0; pos < 50; ++pos) EXPECT_EQ(sample_token(l.data(), n, {1.0f, 0, 1e-6f, 9}, 0, pos, s), order[0]);
+}
+
+// The nucleus is the shortest prefix of the sorted tokens whose mass reaches top_p: the
+// token that crosses the threshold belongs to it. Probabilities 0.4, 0.3, 0.2, 0.1: top_p
+// 0.65 keeps exactly {0, 1} (cumulative 0.4 < 0.65 <= 0.7), top_p 0.35 keeps {0}. The
+// margins (0.05 of the mass) dwarf FP32 rounding, so the kept sets are exact. Among 400
+// draws from {0: 4/7, 1: 3/7} each token appears unless the draws are astronomically
+// unlikely ((4/7)^400 < 1e-97), whatever the seed.
+TEST(EngineSampler, TopPKeepsTheTokenThatCrossesTheThreshold) {
+  SCOPED_TRACE(test::seed_trace());
+  const std::vector<float> l = {std::log(4.0f), std::log(3.0f), std::log(2.0f), std::log(1.0f)};
+  SamplerScratch s;
+  std::vector<int> count(4, 0);
+  for (int pos = 0; pos < 400; ++pos) ++count.at(sample_token(l.data(), 4, {1.0f, 0, 0.65f, test::test_seed()}, 1, pos, s));
+  EXPECT_GT(count[0], 0);
+  EXPECT_GT(count[1], 0) << "the token whose mass crosses top_p must stay in the nucleus";
+  EXPECT_EQ(count[2] + count[3], 0) << "tokens after the crossing one must be cut";
+  for (int pos = 0; pos < 100; ++pos) EXPECT_EQ(sample_token(l.data(), 4, {1.0f, 0, 0.35f, test::test_seed()}, 1, pos, s), 0);
+}
+
+// At a low temperature the scaled logits (here up to 1600) are far beyond exp's range:
+// subtracting the maximum first gives weights exp(0) = 1, exp(-10), and exactly 0 for
+// the rest (arguments below -104 round to +0), so only tokens 0 and 1 can be drawn
+// (the draw u * mass, u < 1, always falls inside the first two tokens' mass).
+TEST(EngineSampler, LowTemperatureStaysInsideExpRange) {
+  SCOPED_TRACE(test::seed_trace());
+  const std::vector<float> l = {80.0f, 79.5f, 60.0f, 0.0f, -50.0f};
+  SamplerScratch s;
+  int top = 0;
+  for (int pos = 0; pos < 200; ++pos) {
+    const int t = sample_token(l.data(), 5, {0.05f, 0, 1.0f, test::test_seed()}, 2, pos, s);
+    ASSERT_TRUE(t == 0 || t == 1) << "token " << t << " has probability 0 at temperature 0.05";
+    top += t == 0;
+  }
+  EXPECT_GT(top, 0);
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 //  - with a fixed seed, the tokens a request samples are the same whatever batch its
 //    sequence runs in (engine logits + counter-based draws keyed by request and position);
 //  - top-k = 1 is greedy, whatever the temperature and top-p;
-//  - temperature 1, top-p 1, no top-k samples from the full softmax distribution: a
-//    chi-square goodness-of-fit test on seeded draws.
+//  - top-p 1, no top-k samples from softmax(logits / temperature) (temperatures 1, 0.5
+//    and 2): a chi-square goodness-of-fit test on seeded draws.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -124,30 +124,37 @@ TEST(PropertySampling, TopOneIsGreedy) {
 
 // Chi-square with 6 degrees of freedom (7 tokens): the survival function has the closed
 // form Q(x) = exp(-x/2) (1 + x/2 + (x/2)^2 / 2), and Q(38.25834) = 1.0e-6 (bisection; 38.2584 rounds it up), so a correct
-// sampler fails this test with probability below alpha = 1e-6 per run (per seed).
+// sampler fails one run with probability below alpha = 1e-6 (per seed), and the six runs
+// below (three temperatures, two top_k) together below 6e-6.
 constexpr double kChiSquareDf6Alpha1e6 = 38.2584;
-constexpr int kDraws = 20000;  // the smallest expected count is 20000 * 0.04 = 800 >> 5
+// At temperature 0.5 the smallest probability is exp(-2) / 16.70 = 0.0081, so the smallest
+// expected count is 20000 * 0.0081 = 162 >> 5 (the chi-square approximation's rule).
+constexpr int kDraws = 20000;
 
+// Temperature T samples softmax(logits / T): 1 (the full distribution), and 0.5 and 2,
+// which sharpen and flatten it.
 TEST(PropertySampling, FullDistributionGoodnessOfFit) {
   SCOPED_TRACE(seed_trace());
   const double x = kChiSquareDf6Alpha1e6 / 2;
   ASSERT_LE(std::exp(-x) * (1 + x + x * x / 2), 1.0e-6);
   const std::vector<float> logits = {1.0f, 0.5f, 0.0f, -0.25f, -0.5f, -1.0f, 0.75f};
   const int V = int(logits.size());
-  std::vector<double> expected(V);
-  double z = 0;
-  for (int i = 0; i < V; ++i) z += std::exp(double(logits[i]));
-  for (int i = 0; i < V; ++i) expected[i] = kDraws * std::exp(double(logits[i])) / z;
   SamplerScratch scratch;
-  for (const int top_k : {0, V}) {
-    const SamplingParams full{1.0f, top_k, 1.0f, test_seed()};
-    std::vector<int> count(V, 0);
-    for (int draw = 0; draw < kDraws; ++draw) ++count.at(sample_token(logits.data(), V, full, 7, std::uint64_t(draw), scratch));
-    double chi2 = 0;
-    for (int i = 0; i < V; ++i) chi2 += (count[i] - expected[i]) * (count[i] - expected[i]) / expected[i];
-    std::printf("[property] sampling goodness of fit (top_k %d): chi-square %.2f over %d draws, threshold %.4f (alpha 1e-6)\n",
-                top_k, chi2, kDraws, kChiSquareDf6Alpha1e6);
-    EXPECT_LT(chi2, kChiSquareDf6Alpha1e6) << "top_k " << top_k;
+  for (const float temperature : {1.0f, 0.5f, 2.0f}) {
+    std::vector<double> expected(V);
+    double z = 0;
+    for (int i = 0; i < V; ++i) z += std::exp(double(logits[i]) / temperature);
+    for (int i = 0; i < V; ++i) expected[i] = kDraws * std::exp(double(logits[i]) / temperature) / z;
+    for (const int top_k : {0, V}) {
+      const SamplingParams full{temperature, top_k, 1.0f, test_seed()};
+      std::vector<int> count(V, 0);
+      for (int draw = 0; draw < kDraws; ++draw) ++count.at(sample_token(logits.data(), V, full, 7, std::uint64_t(draw), scratch));
+      double chi2 = 0;
+      for (int i = 0; i < V; ++i) chi2 += (count[i] - expected[i]) * (count[i] - expected[i]) / expected[i];
+      std::printf("[property] sampling goodness of fit (temperature %.1f, top_k %d): chi-square %.2f over %d draws, "
+                  "threshold %.4f (alpha 1e-6)\n", temperature, top_k, chi2, kDraws, kChiSquareDf6Alpha1e6);
+      EXPECT_LT(chi2, kChiSquareDf6Alpha1e6) << "temperature " << temperature << ", top_k " << top_k;
+    }
   }
 }
 

@@ -21,12 +21,13 @@ std::optional<long> certified_error_bits(mpfr_srcptr low, mpfr_srcptr high, mpfr
 bool rounds_correctly(mpfr_srcptr y, long error_bits) {
   if (mpfr_can_round(y, error_bits, MPFR_RNDN, MPFR_RNDZ, kCertifiedBits)) return true;
   // The directed test also decides on which side of y the truth lies, which it cannot
-  // when y is itself a float64 (probabilities of exactly 1, for one). Round-to-nearest
-  // only needs the bound to stay clear of the midpoints between float64 neighbours,
-  // which mpfr_can_round checks with RNDN at 53 bits; kept to normal float64 values,
-  // whose grid has 53 bits.
-  const bool normal_float64 = mpfr_min_prec(y) <= 53 && mpfr_get_exp(y) >= -1021 && mpfr_get_exp(y) <= 1024;
-  return normal_float64 && mpfr_can_round(y, error_bits, MPFR_RNDN, MPFR_RNDN, 53);
+  // when the truth is itself a float64 (probabilities of exactly 1; sums of FP8-stored
+  // values), whether y landed on it or a rounding error away from it. Round-to-nearest
+  // only needs the interval y +- 2^(EXP(y)-err) to stay clear of the midpoints between
+  // float64 neighbours, which mpfr_can_round checks with RNDN at 53 bits; kept to the
+  // normal float64 range, whose grid has 53 bits.
+  const bool normal_range = mpfr_get_exp(y) >= -1021 && mpfr_get_exp(y) <= 1024;
+  return normal_range && mpfr_can_round(y, error_bits, MPFR_RNDN, MPFR_RNDN, 53);
 }
 
 std::optional<UncertifiedValue> certify_taps(const std::vector<MpTap>& low, const std::vector<MpTap>& high,

@@ -17,7 +17,11 @@ int sample_token(const float* logits, int vocab, const SamplingParams& p, std::u
   }
   auto& c = scratch.candidates;
   c.resize(vocab);
-  for (int i = 0; i < vocab; ++i) c[i] = {num::div(logits[i], p.temperature), i};
+  // Candidates are ranked by the raw logit, not by logit / temperature: dividing can
+  // round two adjacent logits to one value and hand the tie to the lower id, so top-k
+  // would cut a different set than greedy picks. Division by T > 0 is monotone, so the
+  // scaled values below stay in this order.
+  for (int i = 0; i < vocab; ++i) c[i] = {logits[i], i};
   // A strict total order (value descending, id ascending): the sorted sequence, and so
   // every sum below, does not depend on the sorting algorithm.
   const auto before = [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
@@ -25,11 +29,11 @@ int sample_token(const float* logits, int vocab, const SamplingParams& p, std::u
   };
   const int k = p.top_k > 0 && p.top_k < vocab ? p.top_k : vocab;
   std::partial_sort(c.begin(), c.begin() + k, c.end(), before);
-  // Unnormalized probabilities exp(x - max), summed in sorted order.
-  const float m = c[0].first;
+  // Unnormalized probabilities exp(x/T - max/T), summed in sorted order.
+  const float m = num::div(c[0].first, p.temperature);
   float total = 0.0f;
   for (int i = 0; i < k; ++i) {
-    c[i].first = num::exp_portable(c[i].first - m);
+    c[i].first = num::exp_portable(num::div(c[i].first, p.temperature) - m);
     total = total + c[i].first;
   }
   int kept = k;

@@ -16,7 +16,7 @@ struct SamplingParams {
 };
 
 struct SamplerScratch {
-  std::vector<std::pair<float, int>> candidates;  // [vocab] (scaled logit, id)
+  std::vector<std::pair<float, int>> candidates;  // [vocab] (logit, then its unnormalized probability; id)
 };
 
 int sample_token(const float* logits, int vocab, const SamplingParams& params, std::uint64_t sequence,

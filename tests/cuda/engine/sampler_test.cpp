@@ -27,6 +27,18 @@ TEST(EngineSampler, GreedyIsArgmaxLowestOnTies) {
   EXPECT_EQ(sample_token(l.data(), 4, {}, 0, 0, s), 1);
 }
 
+// Logits one and two ulps apart (found by PropertySampling.TopOneIsGreedy): divided by
+// 0.7 they round to one value, so ranking the scaled values would hand the top slot to
+// the lowest id. top-k = 1 must still keep the token greedy picks, the largest raw logit.
+TEST(EngineSampler, TopOneKeepsTheGreedyTokenWhenScalingTiesLogits) {
+  const float base = -30.0f;
+  const float up1 = std::nextafter(base, 0.0f), up2 = std::nextafter(up1, 0.0f);
+  const std::vector<float> l = {up1, base, base, base, base, up2};
+  ASSERT_EQ(l[0] / 0.7f, l[5] / 0.7f) << "the case needs the scaled logits to tie";
+  SamplerScratch s;
+  for (std::uint64_t pos = 0; pos < 20; ++pos) EXPECT_EQ(sample_token(l.data(), 6, {0.7f, 1, 1.0f, 5}, 0, pos, s), 5);
+}
+
 // The token is a function of (logits, params, sequence, position) only.
 TEST(EngineSampler, CounterBasedAndDeterministic) {
   SCOPED_TRACE(test::seed_trace());

@@ -1,9 +1,11 @@
 #include "reference/metrics/fidelity_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "reference/metrics/gate.h"
+#include "reference/metrics/kv_storage_floor.h"
 #include "reference/metrics/logit_metrics.h"
 #include "reference/metrics/tap_error.h"
 #include "reference/metrics/tensor_index.h"
@@ -26,15 +28,20 @@ ReportRow reported_row(const std::string& tap, const std::string& metric, double
 
 // Returns the tap's max |golden|, the scale of its floors.
 double add_value_rows(const TapTensor& golden, const TapTensor& candidate, const TapTensor& baseline,
-                      FloatFormat format, FloatFormat arithmetic, std::vector<ReportRow>& rows) {
+                      FloatFormat format, FloatFormat arithmetic, const std::optional<StorageFloor>& storage,
+                      std::vector<ReportRow>& rows) {
   const TapError e = tap_error(golden, candidate, format);
   const TapError b = tap_error(golden, baseline, format);
   const std::string& tap = golden.name;
-  rows.push_back(gated_row(tap, "max_abs", e.max_abs, b.max_abs,
-                           gate_bound(b.max_abs, max_abs_floor(e.max_abs_golden, arithmetic), GateOrder::linear),
-                           format_index(golden.shape, e.max_abs_at), ""));
+  const StorageFloor s = storage.value_or(StorageFloor{});
+  rows.push_back(gated_row(
+      tap, "max_abs", e.max_abs, b.max_abs,
+      gate_bound(b.max_abs, std::max(max_abs_floor(e.max_abs_golden, arithmetic), s.max_abs), GateOrder::linear),
+      format_index(golden.shape, e.max_abs_at), ""));
   rows.push_back(gated_row(tap, "sqrt_nmse", std::sqrt(e.nmse), std::sqrt(b.nmse),
-                           gate_bound(std::sqrt(b.nmse), relative_rms_floor(arithmetic), GateOrder::linear), "", ""));
+                           gate_bound(std::sqrt(b.nmse), std::max(relative_rms_floor(arithmetic), s.sqrt_nmse),
+                                      GateOrder::linear),
+                           "", ""));
   rows.push_back(reported_row(tap, "max_ulps", e.max_ulps, b.max_ulps, format_index(golden.shape, e.max_ulps_at),
                               "ULP " + to_string(format)));
   return e.max_abs_golden;
@@ -80,8 +87,10 @@ FidelityReport build_fidelity_report(const TapSet& golden, const TapSet& candida
     if (!measurable) continue;
     const TapTensor& c = *find_tap(candidate, g.name);
     const TapTensor& b = *find_tap(baseline, g.name);
+    const std::optional<StorageFloor> storage =
+        options.kv_policy ? kv_storage_floor(g, *options.kv_policy) : std::nullopt;
     const double max_abs_golden = add_value_rows(g, c, b, ulp_format_of_tap(g.name, options.kv_format),
-                                                  options.arithmetic, report.rows);
+                                                  options.arithmetic, storage, report.rows);
     if (g.name == "logits") add_logit_rows(g, c, b, max_abs_golden, options.arithmetic, report.rows);
   }
   return report;

@@ -1,10 +1,12 @@
 #pragma once
 // A candidate's taps judged against the golden, with the baseline setting each bound:
 // gross findings first, then one row per tap and metric.
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "reference/formats/float_format.h"
+#include "reference/formats/quant/kv_policy.h"
 #include "reference/golden/taps.h"
 #include "reference/metrics/gross_check.h"
 
@@ -37,6 +39,9 @@ struct ReportOptions {
   // rounding is inside the baseline's error and only the arithmetic's own last
   // roundings need a floor. (A floor in BF16 ULPs would let a K tap be 8x the baseline.)
   FloatFormat arithmetic = FloatFormat::f32;
+  // The cache's policy: the k and v taps' value bounds are also held above one storage
+  // step of their format (kv_storage_floor.h). Empty: no such floor.
+  std::optional<quant::KvPolicy> kv_policy = std::nullopt;
 };
 
 // Every golden tap, in the golden's order. The baseline is produced by kvfid itself, so

@@ -72,11 +72,10 @@ int report_fidelity(const FidelityRun& run, const TapSet& candidate, const Parse
   const TapSelection selection = golden_tap_selection(run.golden);
   const TapSet baseline = emulated_forward(run.model, run.golden.tokens, e, selection);
   const TapSet golden = in_canonical_order(run.golden.taps, run.model.config, int(run.golden.tokens.size()), selection);
+  const quant::KvPolicy policy = quant::resolve_kv_policy(e.kv, e.kv_scales, run.model.config, "--kv");
   // k and v taps count ULPs in the cache's plain format when it has one, else in FP32.
-  const FloatFormat kv_ulps =
-      quant::uniform_plain_format(quant::resolve_kv_policy(e.kv, e.kv_scales, run.model.config, "--kv"))
-          .value_or(FloatFormat::f32);
-  const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {kv_ulps, e.arithmetic});
+  const FloatFormat kv_ulps = quant::uniform_plain_format(policy).value_or(FloatFormat::f32);
+  const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {kv_ulps, e.arithmetic, policy});
 
   std::cout << format_report_table(report);
   if (args.has("json")) {

@@ -3,14 +3,10 @@
 // stores) pass the same gate as `kvfid check` (reference/metrics/gate.h: the engine at
 // most kGateFactor times as wrong as the plain FP32 algorithm over the same storage,
 // bounds above their rounding floors; the k and v taps, stored values, also above one
-// storage step: storage_floor below). Cases: every registered format as the whole
-// cache (on a fixture whose K/V row its blocks tile, else as KIVI keys), and the
-// policy shapes -- per-layer edges, a hot window, KIVI with and without one, split
+// storage step: reference/metrics/kv_storage_floor.h). Cases: every registered format
+// as the whole cache (on a fixture whose K/V row its blocks tile, else as KIVI keys),
+// and the policy shapes -- per-layer edges, a hot window, KIVI with and without one, split
 // K and V formats -- plus q8_0 weights.
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-
 #include <gtest/gtest.h>
 
 #include "cuda/engine/engine_forward.h"
@@ -19,7 +15,6 @@
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/metrics/fidelity_report.h"
-#include "reference/metrics/gate.h"
 #include "reference/mp/emulated_forward.h"
 #include "reference/mp/golden_forward.h"
 #include "tests/common/test_env.h"
@@ -54,52 +49,6 @@ std::vector<GateCase> gate_cases() {
   return cases;
 }
 
-// The k and v taps hold stored values, and so does the golden of the stored
-// configuration. The engine's FP32 K or V differs from the exact value by a few FP32
-// roundings; where the exact value lies that close to a rounding boundary of the
-// storage format, the engine stores the neighbouring code -- one storage step away --
-// and so does the baseline, at other elements: discrete flips that no FP32 accuracy
-// avoids, so the baseline's error does not bound the engine's there. A step is at most
-// twice the format's round-trip bound (codec error_bound: both stored values lie within
-// it of inputs a hair apart), largest for a block of the tap's largest magnitude; the
-// floor is that, times kGateFactor as every floor of gate.h. For sqrt(NMSE): every
-// value off by the max-abs floor gives that floor over the tap's RMS.
-struct StorageFloor {
-  double max_abs = 0;
-  double sqrt_nmse = 0;
-};
-
-StorageFloor storage_floor(const TapTensor& golden, const std::vector<int>& formats) {
-  double max_abs = 0, squares = 0;
-  for (double g : golden.values) {
-    max_abs = std::max(max_abs, std::abs(g));
-    squares += g * g;
-  }
-  double step = 0;
-  for (int index : formats) {
-    const quant::FormatInfo& f = quant::all_formats()[index];
-    const std::vector<float> block(std::size_t(f.block), float(max_abs));
-    step = std::max(step, 2 * f.error_bound(block.data(), 0, {}));
-  }
-  const double floor = kGateFactor * step;
-  return {floor, squares > 0 ? floor / std::sqrt(squares / double(golden.values.size())) : 0};
-}
-
-// The formats a layer's k or v tap can hold: the slot's, and FP16 when queries read a
-// hot form (under a hot window or KIVI every row's own key may be hot).
-std::vector<int> tap_formats(const std::string& tap, const quant::KvPolicy& policy) {
-  const std::size_t dot = tap.rfind('.');
-  const int layer = std::stoi(tap.substr(std::string("layers.").size(), dot - std::string("layers.").size()));
-  const bool values = tap.substr(dot + 1) == "v";
-  std::vector<int> formats = {values ? policy.v[layer].format : policy.k[layer].format};
-  if (policy.hot_window > 0 || policy.kivi) formats.push_back(quant::format_by_name("f16", "test").index);
-  return formats;
-}
-
-bool is_kv_tap(const std::string& tap) {
-  return tap.rfind("layers.", 0) == 0 && (tap.ends_with(".k") || tap.ends_with(".v"));
-}
-
 class QuantGate : public ::testing::TestWithParam<GateCase> {};
 
 TEST_P(QuantGate, TwinPassesAgainstTheGoldenOfItsStorage) {
@@ -117,23 +66,14 @@ TEST_P(QuantGate, TwinPassesAgainstTheGoldenOfItsStorage) {
   engine.kv = c.kv;
   const TapSet candidate = engine_forward(model, tokens, engine);
   const TapSet baseline = emulated_forward(model, tokens, {FloatFormat::f32, c.weights, c.kv}, TapSelection::all);
-  const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {FloatFormat::f32, FloatFormat::f32});
+  const quant::KvPolicy policy = quant::resolve_kv_policy(c.kv, {}, model.config, "test");
+  const FidelityReport report =
+      build_fidelity_report(golden, candidate, baseline, {FloatFormat::f32, FloatFormat::f32, policy});
   ASSERT_FALSE(report.rows.empty());
   for (const GrossFinding& f : report.findings) ADD_FAILURE() << f.subject << " " << f.tap << ": " << f.detail;
-  const quant::KvPolicy policy = quant::resolve_kv_policy(c.kv, {}, model.config, "test");
-  for (const ReportRow& r : report.rows) {
-    double bound = r.bound;
-    if (is_kv_tap(r.tap) && (r.metric == "max_abs" || r.metric == "sqrt_nmse")) {
-      const StorageFloor floor = storage_floor(*find_tap(golden, r.tap), tap_formats(r.tap, policy));
-      bound = std::max(bound, r.metric == "max_abs" ? floor.max_abs : floor.sqrt_nmse);
-    }
-    if (!r.pass && within_bound(r.value, bound))
-      std::printf("[storage floor] %s %s %.3g within %.3g (gate bound %.3g, baseline %.3g)\n", r.tap.c_str(),
-                  r.metric.c_str(), r.value, bound, r.bound, r.baseline);
-    EXPECT_TRUE(r.pass || within_bound(r.value, bound))
-        << r.tap << " " << r.metric << " " << r.value << " > bound " << bound << " (gate bound " << r.bound
-        << ", baseline " << r.baseline << ")";
-  }
+  for (const ReportRow& r : report.rows)
+    EXPECT_TRUE(r.pass) << r.tap << " " << r.metric << " " << r.value << " > bound " << r.bound << " (baseline "
+                        << r.baseline << ")";
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, QuantGate, ::testing::ValuesIn(gate_cases()), [](const auto& info) {

@@ -2,13 +2,13 @@
 // against the exact golden of the unquantized model (the truth for total error).
 #include <cmath>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cuda/engine/engine.h"
+#include "reference/formats/quant/kv_calibration.h"
 #include "reference/formats/quant/kv_policy_fit.h"
 #include "reference/golden/golden_io.h"
 #include "reference/io/atomic_file.h"
@@ -28,17 +28,6 @@
 namespace kvfid::cli {
 
 namespace {
-
-std::vector<std::string> split_specs(const std::string& list) {
-  std::vector<std::string> specs;
-  std::stringstream in(list);
-  for (std::string spec; std::getline(in, spec, ',');) {
-    if (spec.empty()) throw InputError("--kv", "empty KV configuration in '" + list + "'");
-    specs.push_back(spec);
-  }
-  if (specs.empty()) throw InputError("--kv", "no KV configuration given");
-  return specs;
-}
 
 // What one engine run leaves for the report: its logits and, per layer, the cache as
 // its queries read it.
@@ -115,7 +104,10 @@ int run_quant(const ParsedArgs& args) {
   base.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
   base.taps = TapSelection::logits;
   const std::string weights = args.str_or("weights", "f32");
-  const std::vector<std::string> kv_specs = split_specs(args.str("kv"));
+  const std::vector<std::string> kv_specs = quant::split_kv_spec_list(args.str("kv"), "--kv");
+  const std::string scales = args.str_or("kv-scales", "spec");
+  if (scales != "spec" && scales != "amax")
+    throw InputError("--kv-scales", "'" + scales + "' is neither 'spec' nor 'amax'");
   check_report_paths(args);
 
   const Model model = load_model(model_path);
@@ -144,10 +136,13 @@ int run_quant(const ParsedArgs& args) {
 
   // Every configuration, plus the runs the error budget needs: weights alone (KV in
   // FP32) once, and each KV policy with FP32 weights.
+  // --kv-scales amax: each scaled slot's per-head scale from the golden's K and V.
   auto engine_options = [&](const std::string& w, const std::string& kv) {
     EngineOptions o = base;
     o.weights = w;
     o.kv = kv;
+    if (scales == "amax")
+      o.kv_scales = quant::amax_kv_scales(quant::resolve_kv_policy(kv, {}, c, "--kv"), c, golden.taps, "--kv-scales");
     return o;
   };
   auto statistics = [&](const EngineRun& run, const std::string& label) {
@@ -169,10 +164,14 @@ int run_quant(const ParsedArgs& args) {
     }
     std::cout << "kvfid quant: " << model_path << ", " << T << " tokens of " << prompt_path << ", engine "
               << args.str_or("engine", "twin") << "; against the exact golden of the unquantized model\n"
+              << (scales == "amax" ? "FP8 scales: per head, the amax of this prompt's exact K and V (calibrated on the "
+                                     "measured tokens: the optimistic case)\n"
+                                   : "")
               << format_quant_report(report);
     if (args.has("json")) {
       const nlohmann::json options = {{"model", model_path}, {"prompt", prompt_path}, {"weights", weights},
-                                      {"kv", kv_specs},      {"engine", args.str_or("engine", "twin")}};
+                                      {"kv", kv_specs},      {"engine", args.str_or("engine", "twin")},
+                                      {"kv_scales", scales}};
       write_file_atomic(args.str("json"),
                         quant_report_to_json(report, "quant", options, golden_manifest_summary(golden.manifest)).dump(2) + "\n");
     }
@@ -203,6 +202,10 @@ extern const CommandSpec kQuantCommand{
      {"kv", "SPEC[,SPEC...]", "KV-cache policies to compare side by side", true},
      {"weights", "FORMAT", "weight storage: f32 (default), f16, bf16, q8_0, q4_0"},
      {"engine", "NAME", "twin (default) or cuda"},
+     {"kv-scales", "spec|amax",
+      "static scales of scaled formats (FP8): the policy's scale= (default spec, 1 when absent), or amax: per "
+      "layer, K/V and head, the prompt's largest |value| onto the format's largest (calibrated on the measured "
+      "tokens, so optimistic)"},
      {"baseline", "DIR", "a golden folder of this model and prompt (kvfid golden --taps all)"},
      json_report_option()},
     run_quant};

@@ -1,7 +1,5 @@
 #include "tools/kvfid/drift_formats.h"
 
-#include <algorithm>
-
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/io/input_error.h"
 #include "reference/model/weight_storage.h"
@@ -9,19 +7,8 @@
 namespace kvfid::drift {
 
 std::vector<std::string> parse_kv_spec_list(const std::string& text, const std::string& source) {
-  std::vector<std::string> specs;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    const std::string spec = text.substr(start, comma - start);
-    if (spec.empty()) throw InputError(source, "empty KV spec in '" + text + "' (expected e.g. f16,bf16)");
-    if (std::find(specs.begin(), specs.end(), spec) != specs.end())
-      throw InputError(source, "KV spec '" + spec + "' is given twice");
-    drift_engine_options(Backend::twin, kExactStorage, spec);  // throws for an unknown spec
-    specs.push_back(spec);
-    start = comma + 1;
-  }
+  const std::vector<std::string> specs = quant::split_kv_spec_list(text, source);
+  for (const std::string& spec : specs) drift_engine_options(Backend::twin, kExactStorage, spec);  // the grammar
   return specs;
 }
 

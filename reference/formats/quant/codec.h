@@ -23,6 +23,12 @@
 //                                         the claimed bound on |x[i] - decode_exact|,
 //                                         derived in the header from the encoding rule
 //
+// A scaled format (value = code * CodecParams::scale, e.g. FP8) also defines
+//   static constexpr double kUnitScaleMax;  its largest finite magnitude at scale 1, so
+//                                         scale = amax / kUnitScaleMax maps a tensor's
+//                                         largest value onto it (kv_calibration.h)
+// and every other format ignores CodecParams::scale (the derived tests check both).
+//
 // encode and decode use only integer operations and correctly rounded IEEE float
 // operations (cuda/common/ieee.h), so host and device produce the same bytes and bits.
 // A non-finite input is outside every format's domain: callers check first

@@ -36,6 +36,9 @@ struct Fp8Bits {
   static constexpr std::uint32_t kManMask = (1u << kMan) - 1;
   static constexpr std::uint32_t kMaxFinite =
       kFiniteOnly ? (kExpMax << kMan) | (kManMask - 1) : ((kExpMax - 1) << kMan) | kManMask;
+  // The largest finite value, (1 + m / 2^kMan) 2^(e - kBias) of the kMaxFinite code.
+  static constexpr double kMaxValue = double((1u << kMan) + (kMaxFinite & kManMask)) / double(1u << kMan) *
+                                      double(1u << ((kMaxFinite >> kMan) - kBias));
   static constexpr std::uint32_t kNaN = kFiniteOnly ? (kExpMax << kMan) | kManMask : (kExpMax << kMan) | (1u << (kMan - 1));
 
   KVFID_HD static float to_f32(std::uint8_t code) {
@@ -86,6 +89,7 @@ struct ScaledFp8 {
   static constexpr int kBlock = 1;
   static constexpr int kBytes = 1;
   static constexpr bool kExhaustive = true;  // 256 codes
+  static constexpr double kUnitScaleMax = Bits::kMaxValue;
 
   // A NaN skips the division: x86 keeps a NaN operand's sign through it and CUDA
   // returns its canonical positive NaN, so the code's sign would differ.

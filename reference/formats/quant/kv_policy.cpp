@@ -1,5 +1,6 @@
 #include "reference/formats/quant/kv_policy.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -132,6 +133,20 @@ KvPolicy parse_kv_policy(const std::string& spec, int n_layers, int n_kv_heads, 
       parser.fail("kivi", "KIVI groups keys by their format's block, but no layer's K format has blocks of more than one element");
   }
   return policy;
+}
+
+std::vector<std::string> split_kv_spec_list(const std::string& list, const std::string& source) {
+  std::vector<std::string> specs;
+  for (std::size_t begin = 0;;) {
+    const std::size_t comma = list.find(',', begin);
+    std::string spec = list.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+    if (spec.empty()) throw InputError(source, "empty KV spec in '" + list + "' (expected e.g. f16,q8_0)");
+    if (std::find(specs.begin(), specs.end(), spec) != specs.end())
+      throw InputError(source, "KV spec '" + spec + "' is given twice");
+    specs.push_back(std::move(spec));
+    if (comma == std::string::npos) return specs;
+    begin = comma + 1;
+  }
 }
 
 }  // namespace kvfid::quant

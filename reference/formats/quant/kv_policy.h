@@ -41,6 +41,11 @@ struct KvPolicy {
 // Throws InputError(source, ...) naming the offending part.
 KvPolicy parse_kv_policy(const std::string& spec, int n_layers, int n_kv_heads, const std::string& source);
 
+// A comma-separated list of specs (--kv a,b,c: one column or curve each), split and
+// checked for empty entries ("a,", "a,,b") and repeats; the specs themselves are not
+// parsed. Throws InputError(source, ...).
+std::vector<std::string> split_kv_spec_list(const std::string& list, const std::string& source);
+
 // The first key position a query at position t reads in hot form (see above); `group`
 // is the KIVI group (0 without KIVI, or for V).
 KVFID_HD int cold_end(int t, int hot_window, int group) {

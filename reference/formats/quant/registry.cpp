@@ -5,11 +5,17 @@
 namespace kvfid::quant {
 namespace {
 
+template <Codec C>
+constexpr double unit_scale_max() {
+  if constexpr (requires { C::kUnitScaleMax; }) return C::kUnitScaleMax;
+  else return 0;
+}
+
 template <Codec... Cs>
 std::vector<FormatInfo> describe(CodecList<Cs...>) {
   int index = 0;
-  return {FormatInfo{index++, Cs::kName, Cs::kBlock, Cs::kBytes, Cs::kExhaustive, &Cs::encode, &Cs::decode,
-                     &Cs::decode_exact, &Cs::error_bound}...};
+  return {FormatInfo{index++, Cs::kName, Cs::kBlock, Cs::kBytes, Cs::kExhaustive, unit_scale_max<Cs>(), &Cs::encode,
+                     &Cs::decode, &Cs::decode_exact, &Cs::error_bound}...};
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ struct FormatInfo {
   int block;
   int bytes;
   bool exhaustive;
+  double unit_scale_max;  // a scaled format's kUnitScaleMax; 0 when the format ignores the scale
   void (*encode)(const float* x, std::uint8_t* block, const CodecParams& p);
   float (*decode)(const std::uint8_t* block, int i, const CodecParams& p);
   double (*decode_exact)(const std::uint8_t* block, int i, const CodecParams& p);

@@ -49,6 +49,15 @@ void expect_every_f16_value_encodes_as_the_exact_codec() {
   }
 }
 
+// OCP 8-bit floating point specification: E4M3's largest normal is 448 (S.1111.110),
+// E5M2's 57344 (S.11110.11).
+TEST(Fp8, LargestValuesAreTheOcpSpecs) {
+  static_assert(quant::Fp8E4M3::kUnitScaleMax == 448.0);
+  static_assert(quant::Fp8E5M2::kUnitScaleMax == 57344.0);
+  EXPECT_EQ(E4M3::to_f32(std::uint8_t(E4M3::kMaxFinite)), 448.0f);
+  EXPECT_EQ(E5M2::to_f32(std::uint8_t(E5M2::kMaxFinite)), 57344.0f);
+}
+
 TEST(Fp8, E4M3DecodesEveryCodeExactly) { expect_every_code_decodes_exactly<E4M3>(); }
 TEST(Fp8, E5M2DecodesEveryCodeExactly) { expect_every_code_decodes_exactly<E5M2>(); }
 TEST(Fp8, E4M3EncodesEveryFp16ValueAsTheExactCodec) { expect_every_f16_value_encodes_as_the_exact_codec<E4M3>(); }

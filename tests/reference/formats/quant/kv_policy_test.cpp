@@ -161,5 +161,19 @@ TEST(KvPolicyColdEnd, HandWorkedExamples) {
   EXPECT_EQ(cold_end(63, 4, 32), 60); // the window is the tighter
 }
 
+TEST(KvSpecList, SplitsAtEveryCommaAndRefusesEmptyOrRepeatedSpecs) {
+  EXPECT_EQ(split_kv_spec_list("f16", "--kv"), std::vector<std::string>{"f16"});
+  EXPECT_EQ(split_kv_spec_list("f16,int4_32+hot=16,k=q8_0+v=f16", "--kv"),
+            (std::vector<std::string>{"f16", "int4_32+hot=16", "k=q8_0+v=f16"}));
+  for (const char* bad : {"", ",", "f16,", ",f16", "f16,,q8_0", "f16,q8_0,f16"}) {
+    try {
+      split_kv_spec_list(bad, "--kv");
+      ADD_FAILURE() << "'" << bad << "' accepted";
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("--kv", 0), 0u) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kvfid::quant

@@ -10,26 +10,28 @@
 #include "cuda/common/kv_layout.h"
 #include "reference/formats/quant/codec.h"
 #include "reference/formats/quant/kv_policy.h"
+#include "reference/formats/quant/row_blocks.h"
 
 namespace kvfid::num {
 
 // The hot form: FP32 holding the FP16 rounding of x.
 KVFID_HD float hot_value(float x) { return f16_to_f32(f32_to_f16(x)); }
 
-// Block b of token pos's K or V row: encodes row[b*B .. b*B+B) (row: [kv_dim], FP32)
-// into the slot's codes and writes each element's decode() into the cold plane
-// (KvLayout plane of this layer's K or V). scales: [n_kv_heads], the block's static
-// scale is its first element's head's.
+// Block b of token pos's K or V row: encodes row[b*B .. b*B+B) (row: [kv_dim], FP32;
+// past kv_dim the last block is padded, quant/row_blocks.h) into the slot's codes and
+// writes each real element's decode() into the cold plane (KvLayout plane of this
+// layer's K or V). scales: [n_kv_heads], the block's static scale is its first
+// element's head's.
 template <class C>
 KVFID_HD void encode_row_block(const float* row, int b, int pos, const KvLayout& lay, const float* scales,
                                std::uint8_t* codes, float* cold) {
   const int hd = lay.head_dim, kv_dim = lay.n_kv_heads * hd;
   float x[C::kBlock];
-  for (int i = 0; i < C::kBlock; ++i) x[i] = row[b * C::kBlock + i];
+  quant::gather_padded_block(row, kv_dim, C::kBlock, b, x);
   const quant::CodecParams p{scales[b * C::kBlock / hd]};
   std::uint8_t* block = codes + KvCodeSlot{C::kBlock, C::kBytes, false}.row_block(kv_dim, pos, b);
   C::encode(x, block, p);
-  for (int i = 0; i < C::kBlock; ++i) {
+  for (int i = 0; i < quant::real_elements(kv_dim, C::kBlock, b); ++i) {
     const int e = b * C::kBlock + i;
     cold[lay.row(e / hd, pos) + e % hd] = C::decode(block, i, p);
   }

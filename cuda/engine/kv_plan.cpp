@@ -5,6 +5,7 @@
 #include "cuda/engine/packed_model.h"
 #include "reference/formats/quant/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
+#include "reference/formats/quant/row_blocks.h"
 
 namespace kvfid {
 
@@ -37,7 +38,7 @@ std::vector<std::size_t> KvPlan::code_offsets(int kv_dim, int capacity) const {
 std::size_t KvPlan::held_bytes(int layer, bool values, int kv_dim, int length) const {
   if (fast) return std::size_t(length) * kv_dim * num::bytes_of(*fast);
   const num::KvCodeSlot& s = values ? v_codes[layer] : k_codes[layer];
-  if (!s.along_tokens) return std::size_t(length) * (kv_dim / s.block) * s.bytes;
+  if (!s.along_tokens) return std::size_t(length) * quant::row_block_count(kv_dim, s.block) * s.bytes;
   const int complete = length / s.block;  // groups with codes
   return std::size_t(complete) * kv_dim * s.bytes + std::size_t(length - complete * s.block) * kv_dim * 2;
 }

@@ -10,6 +10,7 @@
 #include "cuda/kernels/cuda_engine.h"
 #include "cuda/kernels/kernels.cuh"
 #include "reference/formats/quant/registry.h"
+#include "reference/formats/quant/row_blocks.h"
 #include "reference/io/input_error.h"
 
 namespace kvfid {
@@ -335,7 +336,7 @@ void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float*
   constexpr int kThreads = 128;
   auto encode_rows = [&](int format, const float* x, bool values, const float* scales) {
     quant::with_codec(format, [&]<class C>() {
-      const int blocks = c.kv_dim() / C::kBlock;
+      const int blocks = quant::row_block_count(c.kv_dim(), C::kBlock);
       kernels::encode_rows_kernel<C><<<dim3(n, (blocks + kThreads - 1) / kThreads), kThreads>>>(x, rows_d, base, l,
                                                                                                values, scales);
       KVFID_LAUNCHED("encode_rows_kernel");

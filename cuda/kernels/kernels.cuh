@@ -258,7 +258,7 @@ __global__ void encode_rows_kernel(const float* x, const RowInfo* rows, num::KvL
   const int r = blockIdx.x;
   const int kvd = base.n_kv_heads * base.head_dim;
   const int b = blockIdx.y * blockDim.x + threadIdx.x;
-  if (b >= kvd / C::kBlock) return;
+  if (b >= quant::row_block_count(kvd, C::kBlock)) return;
   const RowInfo row = rows[r];
   num::KvLayout lay = base;
   lay.capacity = row.capacity;

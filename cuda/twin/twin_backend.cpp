@@ -14,6 +14,7 @@
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
 #include "reference/formats/quant/registry.h"
+#include "reference/formats/quant/row_blocks.h"
 #include "reference/io/input_error.h"
 
 namespace kvfid {
@@ -220,12 +221,12 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
     if (policy.kivi) s.raw_plane(l)[at] = k[i];
   }
   quant::with_codec(policy.v[l].format, [&]<class C>() {
-    for (int b = 0; b < kvd / C::kBlock; ++b)
+    for (int b = 0; b < quant::row_block_count(kvd, C::kBlock); ++b)
       num::encode_row_block<C>(v, b, pos, s.layout, v_scales, s.slot_codes(l, true), v_cold);
   });
   quant::with_codec(policy.k[l].format, [&]<class C>() {
     if (!policy.kivi) {
-      for (int b = 0; b < kvd / C::kBlock; ++b)
+      for (int b = 0; b < quant::row_block_count(kvd, C::kBlock); ++b)
         num::encode_row_block<C>(k, b, pos, s.layout, k_scales, s.slot_codes(l, false), k_cold);
     } else if ((pos + 1) % C::kBlock == 0) {
       for (int ch = 0; ch < kvd; ++ch)

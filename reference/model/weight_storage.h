@@ -28,6 +28,11 @@ WeightFormat weight_format_from_string(const std::string& name, const std::strin
 
 // Throws InputError(source, ...) unless a block format's kBlock divides the column count
 // of every matrix (dim, q_dim and hidden), so that blocks never straddle rows.
+// Unlike the KV cache's row blocks (kvfid's own layout, padded where the block does not
+// divide kv_dim: quant/row_blocks.h), weights keep ggml's layout and its rule of whole
+// blocks per row: llama.cpp's quantizer stops on a q4_0 or q8_0 tensor whose rows are
+// not ("Unsupported tensor size encountered"; it has fallback types for k- and i-quants
+// only), so a padded weight matrix would measure a model no GGUF file can hold.
 void check_weight_format_fits(const WeightFormat& format, const ModelConfig& config, const std::string& source);
 
 // A matrix in a block format, row by row: [rows, cols / block] blocks of the format's

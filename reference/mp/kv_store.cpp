@@ -7,6 +7,7 @@
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
+#include "reference/formats/quant/row_blocks.h"
 
 namespace kvfid {
 
@@ -29,36 +30,42 @@ double round_to_odd_double(mpfr_srcptr x) {
 float rn32(mpfr_srcptr x) { return float(round_to_odd_double(x)); }  // double -> float rounds to nearest even
 double rn16(mpfr_srcptr x) { return minifloat_round(round_to_odd_double(x), kFp16); }
 
-// Encodes blocks of `block` elements taken `stride` apart, starting at each of `starts`,
-// and writes each element's exact decoding into `cold` at the same flat index.
-// x: the RN32 values [tokens, kv_dim]; params per block from its first element's head.
-void encode_blocks(const quant::FormatInfo& f, const std::vector<float>& x, std::size_t first, std::size_t stride,
-                   const quant::CodecParams& params, MpArray& cold) {
-  std::vector<float> in(std::size_t(f.block));
+// Encodes one block from `in` ([block], FP32) and writes the exact decoding of its
+// first `real` elements into `cold` at the flat indices first, first + stride, ....
+void encode_block(const quant::FormatInfo& f, const std::vector<float>& in, int real, std::size_t first,
+                  std::size_t stride, const quant::CodecParams& params, MpArray& cold) {
   std::vector<std::uint8_t> code(std::size_t(f.bytes));
-  for (int i = 0; i < f.block; ++i) in[i] = x[first + i * stride];
   f.encode(in.data(), code.data(), params);
-  for (int i = 0; i < f.block; ++i)
+  for (int i = 0; i < real; ++i)
     mpfr_set_d(cold[first + i * stride], f.decode_exact(code.data(), i, params), MPFR_RNDN);  // exact: float64 at >= 53 bits
 }
 
-// cold: blocks along each token's row (along_tokens false) or, per channel, along
-// groups of `block` tokens (KIVI keys; the last incomplete group has no cold form).
+// cold: blocks along each token's row (along_tokens false; a last block past kv_dim
+// padded as quant/row_blocks.h rules, the engine's rule) or, per channel, along groups
+// of `block` tokens (KIVI keys; the last incomplete group has no cold form). A block's
+// static scale is its first element's head's.
 MpArray cold_form(const MpArray& exact, const quant::KvSlot& slot, bool along_tokens, int tokens, int kv_dim,
                   int head_dim, mpfr_prec_t precision) {
   const quant::FormatInfo& f = quant::all_formats()[slot.format];
   std::vector<float> x(exact.size());  // [tokens, kv_dim]
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = rn32(exact[i]);
   MpArray cold(exact.size(), precision);
+  std::vector<float> in(std::size_t(f.block));  // [block]
   if (along_tokens) {
     for (int g = 0; g < tokens / f.block; ++g)
-      for (int c = 0; c < kv_dim; ++c)
-        encode_blocks(f, x, std::size_t(g) * f.block * kv_dim + c, kv_dim, {slot.scales[c / head_dim]}, cold);
+      for (int c = 0; c < kv_dim; ++c) {
+        const std::size_t first = std::size_t(g) * f.block * kv_dim + c;
+        for (int i = 0; i < f.block; ++i) in[i] = x[first + std::size_t(i) * kv_dim];
+        encode_block(f, in, f.block, first, kv_dim, {slot.scales[c / head_dim]}, cold);
+      }
   } else {
     for (int t = 0; t < tokens; ++t)
-      for (int b = 0; b < kv_dim / f.block; ++b)
-        encode_blocks(f, x, std::size_t(t) * kv_dim + std::size_t(b) * f.block, 1,
-                      {slot.scales[b * f.block / head_dim]}, cold);
+      for (int b = 0; b < quant::row_block_count(kv_dim, f.block); ++b) {
+        const std::size_t row = std::size_t(t) * kv_dim;
+        quant::gather_padded_block(x.data() + row, kv_dim, f.block, b, in.data());
+        encode_block(f, in, quant::real_elements(kv_dim, f.block, b), row + std::size_t(b) * f.block, 1,
+                     {slot.scales[b * f.block / head_dim]}, cold);
+      }
   }
   return cold;
 }

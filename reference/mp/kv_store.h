@@ -1,9 +1,12 @@
 #pragma once
 // One layer's K and V as the engine's cache stores them under a KV policy
 // (reference/formats/quant/kv_policy.h), exactly: of each value x (after RoPE for K)
-//   cold = decode_exact(encode(RN32(x)))   blocks along the token's K/V row, or under
-//                                           KIVI (keys) along tokens per channel,
-//                                           for groups whose last token is present
+//   cold = decode_exact(encode(RN32(x)))   blocks along the token's K/V row (a last
+//                                           block past kv_dim padded by repeating the
+//                                           row's last element, quant/row_blocks.h),
+//                                           or under KIVI (keys) along tokens per
+//                                           channel, for groups whose last token is
+//                                           present
 //   hot  = RN16(x)                          kept only under a hot window or KIVI
 // RN32 and RN16 round the exact value once (through float64 rounded to odd, which has
 // more than two bits beyond either format), as the engine's FP32 value is the rounding

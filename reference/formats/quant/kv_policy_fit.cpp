@@ -1,7 +1,6 @@
 #include "reference/formats/quant/kv_policy_fit.h"
 
 #include <cmath>
-#include <tuple>
 
 #include "reference/formats/quant/registry.h"
 #include "reference/io/input_error.h"
@@ -27,17 +26,6 @@ KvPolicy resolve_kv_policy(const std::string& spec, const std::vector<float>& sc
         policy.v[l].scales[h] = scales[(std::size_t(l) * 2 + 1) * config.n_kv_heads + h];
       }
   }
-  const int kv_dim = config.kv_dim();
-  for (int l = 0; l < config.n_layers; ++l)
-    for (const auto& [slot, name, along_tokens] :
-         {std::tuple{&policy.k[l], "K", policy.kivi}, std::tuple{&policy.v[l], "V", false}}) {
-      const FormatInfo& f = all_formats()[slot->format];
-      if (!along_tokens && kv_dim % f.block != 0)
-        throw InputError(source, "KV policy '" + spec + "': layer " + std::to_string(l) + " " + name + " format " +
-                                     f.name + " has blocks of " + std::to_string(f.block) +
-                                     " elements, which do not tile the K/V row of kv_dim=" + std::to_string(kv_dim) +
-                                     " elements");
-    }
   return policy;
 }
 

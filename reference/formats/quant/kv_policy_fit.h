@@ -1,6 +1,6 @@
 #pragma once
 // A KV policy applied to a model: the spec parsed for its layers and heads, the static
-// scales optionally replaced, and the shapes checked. The engine and the reference
+// scales optionally replaced and their shape checked. The engine and the reference
 // forwards resolve a policy the same way, so they store the same cache.
 #include <optional>
 #include <string>
@@ -13,10 +13,11 @@
 namespace kvfid::quant {
 
 // parse_kv_policy for `config`, then: when `scales` is not empty it replaces every slot's
-// static scales ([n_layers, 2 (K, V), n_kv_heads], finite and positive); every slot's
-// blocks must tile the token's K/V row of kv_dim = n_kv_heads * head_dim elements
-// (under KIVI the K blocks run along tokens instead, so any block fits). Throws
-// InputError(source, ...) naming what does not fit.
+// static scales ([n_layers, 2 (K, V), n_kv_heads], finite and positive). Any block
+// fits any model: a token's K/V row of kv_dim = n_kv_heads * head_dim elements that
+// the block does not divide gets a padded last block (row_blocks.h), and under KIVI
+// the K blocks run along tokens. Throws InputError(source, ...) naming the spec's or
+// the scales' problem.
 KvPolicy resolve_kv_policy(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config,
                            const std::string& source);
 

@@ -1,16 +1,21 @@
 // The twin's quantized storage (kv_plan.h, packed_model.cpp): what the KV taps and
 // Engine::cache_values hold under each kind of policy, the tiered path against the
-// fast path where their values agree, quantized weights, and the construction errors.
+// fast path where their values agree, padded row blocks against the reference's store,
+// quantized weights, and the construction errors.
 #include <cstring>
+#include <utility>
 
 #include <gtest/gtest.h>
 
 #include "cuda/common/kv_encode.h"
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
+#include "reference/formats/quant/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/io/input_error.h"
 #include "reference/model/weight_storage.h"
+#include "reference/mp/kv_store.h"
+#include "reference/mp/mp_arith.h"
 #include "tests/common/test_env.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
@@ -50,13 +55,16 @@ Layer0 layer0(const Model& m, const std::string& kv) {
 }
 
 // [T, kv_dim] -> [n_kv_heads, T, head_dim], the cache's order.
-std::vector<float> head_major(const std::vector<float>& rows, const ModelConfig& c) {
+std::vector<float> head_major_rows(const std::vector<float>& rows, const ModelConfig& c, int T) {
   std::vector<float> r(rows.size());
-  for (int t = 0; t < kTokens; ++t)
+  for (int t = 0; t < T; ++t)
     for (int h = 0; h < c.n_kv_heads; ++h)
       for (int d = 0; d < c.head_dim; ++d)
-        r[(std::size_t(h) * kTokens + t) * c.head_dim + d] = rows[std::size_t(t) * c.kv_dim() + h * c.head_dim + d];
+        r[(std::size_t(h) * T + t) * c.head_dim + d] = rows[std::size_t(t) * c.kv_dim() + h * c.head_dim + d];
   return r;
+}
+std::vector<float> head_major(const std::vector<float>& rows, const ModelConfig& c) {
+  return head_major_rows(rows, c, kTokens);
 }
 
 // Each 32-element token row through q8_0 (encode, then the FP32 decode).
@@ -172,9 +180,61 @@ TEST(KvPolicyTwin, Q8WeightsRunTheStoredModel) {
   EXPECT_NE(bitwise_difference(q8, engine_forward(m, tokens, options("f16", "f32"))), "");
 }
 
+// Rows the block does not divide (kv_dim 16 against every block format, 40 = 2 heads of
+// 20 against 32 and 64): the twin's cold values are the FP32 decode of what the
+// reference's store (reference/mp/kv_store.cpp) decodes exactly from the same FP32 K
+// and V -- its float64 value rounded once to FP32 (decode() is that rounding: exact for
+// the scale-times-quant formats, one fma for the asymmetric ones) -- and the cache
+// holds ceil(kv_dim / block) blocks per token row.
+TEST(KvPolicyTwin, PaddedRowBlocksMatchTheReferenceStore) {
+  SCOPED_TRACE(test::seed_trace());
+  ExponentRangeScope range;
+  constexpr int kRows = 5;
+  for (const auto& [kv_heads, head_dim] : {std::pair{1, 16}, std::pair{2, 20}}) {
+    const Model m = test::tiny_model(test::tiny_config(4, kv_heads, head_dim, RopeStyle::rotate_half, true),
+                                     test::test_seed());
+    const ModelConfig& c = m.config;
+    const int kvd = c.kv_dim();
+    const auto tokens = test::prompt_tokens(kRows, c.vocab, 11);
+    auto run = [&](const std::string& kv) {
+      Engine e(m, options(kv));
+      const int seq = e.add_sequence(kRows);
+      const StepOutput& out = e.step({{seq, tokens}}, true);
+      return Layer0{out.layers[0].k, out.layers[0].v, e.cache_values(seq, 0)};
+    };
+    const Layer0 f32 = run("f32");  // layer 0's FP32 K and V, the same under every policy
+    MpArray k(f32.k.size(), 53), v(f32.v.size(), 53);  // [kRows, kv_dim]
+    for (std::size_t i = 0; i < f32.k.size(); ++i) {
+      mpfr_set_flt(k[i], f32.k[i], MPFR_RNDN);
+      mpfr_set_flt(v[i], f32.v[i], MPFR_RNDN);
+    }
+    for (const quant::FormatInfo& f : quant::all_formats()) {
+      if (f.block == 1 || kvd % f.block == 0) continue;
+      SCOPED_TRACE(std::string(f.name) + " kv_dim " + std::to_string(kvd));
+      const Layer0 q = run(f.name);
+      const quant::KvPolicy policy = quant::resolve_kv_policy(f.name, {}, c, "test");
+      const MpKvStore ref = store_kv(k, v, policy, 0, kRows, c);
+      std::vector<float> k_ref(k.size()), v_ref(v.size());  // [kRows, kv_dim]
+      for (std::size_t i = 0; i < k.size(); ++i) {
+        k_ref[i] = float(mpfr_get_d(ref.k_cold[i], MPFR_RNDN));  // exact double, then one rounding
+        v_ref[i] = float(mpfr_get_d(ref.v_cold[i], MPFR_RNDN));
+      }
+      std::vector<float> k_head(head_major_rows(k_ref, c, kRows)), v_head(head_major_rows(v_ref, c, kRows));
+      EXPECT_TRUE(same_bits(q.cache.k, k_head));
+      EXPECT_TRUE(same_bits(q.cache.v, v_head));
+      EXPECT_TRUE(same_bits(q.k, k_ref));  // no hot window: the taps are the cold form
+      EXPECT_FALSE(same_bits(q.k, f32.k));  // quantization happened
+      const std::size_t row_bytes = std::size_t((kvd + f.block - 1) / f.block) * f.bytes;
+      EXPECT_EQ(q.cache.k_bytes, kRows * row_bytes);
+      EXPECT_EQ(q.cache.v_bytes, kRows * row_bytes);
+    }
+  }
+}
+
 TEST(KvPolicyTwin, ConstructionRejectsWhatDoesNotFit) {
   const Model narrow = test::tiny_model(test::tiny_config(4, 1, 16, RopeStyle::interleaved, false), 1);  // kv_dim 16
-  EXPECT_THROW(Engine(narrow, options("q8_0")), InputError);
+  EXPECT_NO_THROW(Engine(narrow, options("q8_0")));      // one padded block per row (row_blocks.h)
+  EXPECT_NO_THROW(Engine(narrow, options("int4a_64")));
   EXPECT_NO_THROW(Engine(narrow, options("k=q8_0+v=f16+kivi")));  // KIVI keys run along tokens
   EXPECT_THROW(Engine(narrow, options("f16+hot=0")), InputError);
   EXPECT_THROW(Engine(narrow, options("f8")), InputError);

@@ -4,9 +4,10 @@
 // most kGateFactor times as wrong as the plain FP32 algorithm over the same storage,
 // bounds above their rounding floors; the k and v taps, stored values, also above one
 // storage step: reference/metrics/kv_storage_floor.h). Cases: every registered format
-// as the whole cache (on a fixture whose K/V row its blocks tile, else as KIVI keys),
-// and the policy shapes -- per-layer edges, a hot window, KIVI with and without one, split
-// K and V formats -- plus q8_0 weights.
+// as the whole cache on tiny-llama, and every block format also on tiny-qwen2, whose
+// K/V row of 16 elements gets one padded block each (quant/row_blocks.h); and the
+// policy shapes -- per-layer edges, a hot window, KIVI with and without one, split K
+// and V formats, padded blocks under a hot window -- plus q8_0 weights.
 #include <gtest/gtest.h>
 
 #include "cuda/engine/engine_forward.h"
@@ -37,13 +38,14 @@ std::vector<GateCase> gate_cases() {
   std::vector<GateCase> cases;
   // tiny-llama's K/V row has 64 elements, tiny-qwen2's and tiny-mqa's 16.
   for (const quant::FormatInfo& f : quant::all_formats()) {
-    if (64 % f.block == 0) cases.push_back({"tiny-llama", "f32", f.name, 12});
-    else cases.push_back({"tiny-qwen2", "f32", "k=" + std::string(f.name) + "+v=f16+kivi", 34});
+    cases.push_back({"tiny-llama", "f32", f.name, 12});
+    if (f.block > 1) cases.push_back({"tiny-qwen2", "f32", f.name, 12});
   }
   cases.push_back({"tiny-llama", "f32", "q8_0+edges=1:f16", 12});
   cases.push_back({"tiny-llama", "f32", "k=q8_0+v=bf16+hot=5", 12});
   cases.push_back({"tiny-llama", "f32", "q8_0+kivi", 34});
   cases.push_back({"tiny-qwen2", "f32", "k=q8_0+v=bf16+kivi+hot=3", 34});
+  cases.push_back({"tiny-qwen2", "f32", "k=int4a_64+v=q4_0+hot=4", 12});
   cases.push_back({"tiny-mqa", "q8_0", "f32", 12});  // tiny-mqa's matrix widths (64, 160) are multiples of 32
   cases.push_back({"tiny-mqa", "q8_0", "k=q8_0+v=f16+kivi+hot=6", 34});
   return cases;

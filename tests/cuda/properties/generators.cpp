@@ -85,19 +85,21 @@ rc::Gen<ModelCase> gen_model_case() {
 
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c) {
   using namespace rc;
-  const int kv_dim = c.n_kv_heads * c.head_dim, n_layers = c.n_layers;
-  std::vector<std::string> tiling, blocked;  // formats whose blocks tile kv_dim; with blocks > 1
+  const int n_layers = c.n_layers;
+  // Every format fits any kv_dim (a row the block does not divide gets a padded last
+  // block, quant/row_blocks.h); KIVI needs a K format with blocks > 1.
+  std::vector<std::string> all, blocked;
   for (const quant::FormatInfo& f : quant::all_formats()) {
-    if (kv_dim % f.block == 0) tiling.push_back(f.name);
+    all.push_back(f.name);
     if (f.block > 1) blocked.push_back(f.name);
   }
   const Gen<std::string> policy = gen::exec([=] {
     const bool kivi = !blocked.empty() && *gen::weightedElement<bool>({{3, false}, {1, true}});
-    std::string spec = "k=" + *gen::elementOf(kivi ? blocked : tiling) + "+v=" + *gen::elementOf(tiling);
+    std::string spec = "k=" + *gen::elementOf(kivi ? blocked : all) + "+v=" + *gen::elementOf(all);
     // Under KIVI some layer must keep the blocked K format: edges leave a middle layer.
     const int max_edges = kivi ? (n_layers - 1) / 2 : n_layers;
     if (max_edges >= 1 && *gen::weightedElement<bool>({{2, false}, {1, true}}))
-      spec += "+edges=" + std::to_string(*gen::inRange(1, max_edges + 1)) + ":" + *gen::elementOf(tiling);
+      spec += "+edges=" + std::to_string(*gen::inRange(1, max_edges + 1)) + ":" + *gen::elementOf(all);
     if (*gen::arbitrary<bool>()) spec += "+hot=" + std::to_string(*gen::inRange(1, 49));
     if (kivi) spec += "+kivi";
     if (*gen::weightedElement<bool>({{3, false}, {1, true}}))

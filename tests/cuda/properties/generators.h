@@ -50,9 +50,10 @@ rc::Gen<ModelCase> gen_model_case();
 // Sequence lengths in [1, max]: three cases in four up to 40, the rest anywhere up to
 // max or near it (from 16 below the 256-key attention split, num::kSplit, so that
 // max = 300 crosses it in about one case in ten).
-// A KV policy (reference/formats/quant/kv_policy.h) the case's shapes allow, or one in
+// A KV policy (reference/formats/quant/kv_policy.h) for the case's layers, or one in
 // four times "" (the case's plain kv format): a registered format each for K and V
-// (block formats only where their blocks tile kv_dim), and maybe edges=N:FMT, hot=W
+// (a block format on a kv_dim it does not divide pads each row's last block), and
+// maybe edges=N:FMT, hot=W
 // (1..48, so windows both shorter and longer than the prompt occur), kivi (K in a
 // format of blocks longer than one), scale=S. Every registered format can be drawn.
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c);

@@ -3,6 +3,9 @@
 // reading key j for query t from the form cold_end chooses.
 #include "reference/mp/kv_store.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include <gtest/gtest.h>
 
 #include "reference/formats/minifloat.h"
@@ -73,6 +76,43 @@ TEST(KvStore, ColdIsTheExactDecodingOfTheFp32RoundingAndHotIsFp16) {
   // hot=2: every row's own key is among its 2 most recent, so the taps are hot.
   const MpArray own_k = own_keys(s, T, c.kv_dim());
   for (std::size_t i = 0; i < k.size(); ++i) ASSERT_EQ(value(own_k, i), value(s.k_hot, i)) << i;
+}
+
+// kv_dim 40 against blocks of 32 and 64: each row's last block holds its real elements
+// followed by copies of the row's last one (row_blocks.h), built here by hand; cold
+// holds the exact decoding of the real elements only.
+TEST(KvStore, RowsTheBlockDoesNotDivideGetARepeatPaddedLastBlock) {
+  SCOPED_TRACE(test::seed_trace());
+  ExponentRangeScope range;
+  ModelConfig c = config();
+  c.head_dim = 20;  // kv_dim 40
+  const int T = 3, kvd = c.kv_dim();
+  const MpArray k = exact_values(std::size_t(T) * kvd, test::test_seed());
+  // V in [1, 5): padding with zeros instead would move int4a's minimum and be seen.
+  const MpArray v = [&] {
+    MpArray a = exact_values(std::size_t(T) * kvd, test::test_seed() + 1);
+    for (std::size_t i = 0; i < a.size(); ++i) mpfr_add_ui(a[i], a[i], 3, MPFR_RNDN);  // exact at 128 bits
+    return a;
+  }();
+  for (const char* spec : {"k=q8_0+v=int4a_32", "k=int4_64+v=q4_0"}) {
+    SCOPED_TRACE(spec);
+    const quant::KvPolicy policy = quant::resolve_kv_policy(spec, {}, c, "test");
+    const MpKvStore s = store_kv(k, v, policy, 0, T, c);
+    for (const auto& [exact, cold, slot] : {std::tuple{&k, &s.k_cold, &policy.k[0]}, std::tuple{&v, &s.v_cold, &policy.v[0]}}) {
+      const quant::FormatInfo& f = quant::all_formats()[slot->format];
+      std::vector<float> in(std::size_t(f.block));
+      std::vector<std::uint8_t> code(std::size_t(f.bytes));
+      for (int t = 0; t < T; ++t)
+        for (int start = 0; start < kvd; start += f.block) {
+          const std::size_t row = std::size_t(t) * kvd;
+          for (int i = 0; i < f.block; ++i)
+            in[i] = mpfr_get_flt((*exact)[row + std::min(start + i, kvd - 1)], MPFR_RNDN);
+          f.encode(in.data(), code.data(), {});
+          for (int i = 0; start + i < kvd && i < f.block; ++i)
+            ASSERT_EQ(value(*cold, row + start + i), f.decode_exact(code.data(), i, {})) << f.name << " " << t << " " << start + i;
+        }
+    }
+  }
 }
 
 TEST(KvStore, WithoutHotWindowNoHotFormAndTapsAreCold) {

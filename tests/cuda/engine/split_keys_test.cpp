@@ -46,8 +46,12 @@ TEST(SplitKeys, ByLengthIsTheSmallestWholeWarpSizeGivingTheWantedSplits) {
       SCOPED_TRACE(std::to_string(units) + " units, context " + std::to_string(context));
       const int s = split_keys(SplitMode::by_length, units, context);
       const int wanted = (kSplitTargetBlocks + units - 1) / units;
-      if (s < num::kSplit) EXPECT_LE(num::split_count(context, s), wanted);
-      if (s > kSplitGranule) EXPECT_GT(num::split_count(context, s - kSplitGranule), wanted);
+      if (s < num::kSplit) {
+        EXPECT_LE(num::split_count(context, s), wanted);
+      }
+      if (s > kSplitGranule) {
+        EXPECT_GT(num::split_count(context, s - kSplitGranule), wanted);
+      }
     }
   for (int units : {kSplitTargetBlocks, kSplitTargetBlocks + 1, 1000})
     EXPECT_EQ(split_keys(SplitMode::by_length, units, kMaxContext), num::kSplit) << "the grid is full without splitting";

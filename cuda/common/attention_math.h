@@ -1,8 +1,10 @@
 #pragma once
 // The per-row reduction of attention, shared by the prefill and decode kernels and the
-// twin. A query row at position p attends to keys 0..p, cut into splits of kSplit keys
-// at fixed boundaries (multiples of kSplit: never derived from batch or context size).
-// Within split s (keys j0 = s*kSplit .. j1 = min(j0+kSplit, p+1)):
+// twin. A query row at position p attends to keys 0..p, cut into splits of S keys at
+// boundaries at multiples of S. S is the step's (cuda/engine/split_keys.h): kSplit in
+// the invariant split mode, so never derived from batch or context size; in the
+// by-length mode a multiple of 32 up to kSplit chosen from the step's shape.
+// Within split s (keys j0 = s*S .. j1 = min(j0+S, p+1)):
 //   score_j = (sum_d q[d] k_j[d], fma in increasing d from +0) * scale
 //   m_s     = max_j score_j            (warp butterfly per 32 keys, then warps in order)
 //   p_j     = exp(score_j - m_s)
@@ -19,10 +21,10 @@
 
 namespace kvfid::num {
 
-inline constexpr int kSplit = 256;                // keys per split (a compile-time constant)
+inline constexpr int kSplit = 256;                // keys per split at most (and in the invariant mode)
 inline constexpr int kSplitWarps = kSplit / kWarp;
 
-KVFID_HD int split_count(int keys) { return (keys + kSplit - 1) / kSplit; }
+KVFID_HD int split_count(int keys, int split = kSplit) { return (keys + split - 1) / split; }
 
 template <Fmt F>
 KVFID_HD float attn_score(const float* q, const typename Storage<F>::T* k, int head_dim, float scale) {

@@ -10,4 +10,12 @@ Backend backend_from_string(const std::string& name, const std::string& source) 
   throw InputError(source, "unknown engine '" + name + "' (expected twin or cuda)");
 }
 
+SplitMode split_mode_from_string(const std::string& name, const std::string& source) {
+  for (SplitMode m : {SplitMode::invariant, SplitMode::by_length})
+    if (name == to_string(m)) return m;
+  throw InputError(source, "unknown split mode '" + name + "' (expected invariant or by-length)");
+}
+
+std::string to_string(SplitMode mode) { return mode == SplitMode::invariant ? "invariant" : "by-length"; }
+
 }  // namespace kvfid

@@ -11,6 +11,13 @@ namespace kvfid {
 
 enum class Backend { twin, cuda };
 
+// How attention cuts a row's keys into splits (cuda/engine/split_keys.h).
+//   invariant  fixed splits of num::kSplit keys: a row's bits never depend on the step
+//              it is in, so cached decode, chunked prefill and recompute agree bitwise
+//   by_length  the split size follows the step's rows and longest context, as
+//              flash-decoding engines pick num_splits: not batch- or schedule-invariant
+enum class SplitMode { invariant, by_length };
+
 struct EngineOptions {
   Backend backend = Backend::twin;
   // Weight storage (reference/model/weight_storage.h): f32, f16 or bf16 held as such,
@@ -25,11 +32,16 @@ struct EngineOptions {
   // n_kv_heads]; empty: the spec's.
   std::vector<float> kv_scales = {};
   int chunk = 0;  // prefill chunk size; 0 = the whole prompt at once
+  SplitMode split = SplitMode::invariant;
   TapSelection taps = TapSelection::all;
 };
 
 // "twin" or "cuda"; throws InputError(source, ...) otherwise.
 Backend backend_from_string(const std::string& name, const std::string& source);
+
+// "invariant" or "by-length" (to_string's names); throws InputError(source, ...) otherwise.
+SplitMode split_mode_from_string(const std::string& name, const std::string& source);
+std::string to_string(SplitMode mode);
 
 // Thrown when the CUDA backend is asked for but no GPU (or no CUDA build) is there;
 // GPU tests skip with its message.

@@ -7,6 +7,7 @@
 
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
+#include "cuda/engine/split_keys.h"
 #include "cuda/kernels/cuda_engine.h"
 #include "cuda/kernels/kernels.cuh"
 #include "reference/formats/quant/registry.h"
@@ -75,6 +76,7 @@ struct CudaEngine::State {
   ModelConfig c;
   Fmt wf;
   KvPlan plan;
+  SplitMode split_mode = SplitMode::invariant;
   DeviceWeights w;
   float eps = 0, scale = 0;
   int rope_positions = 0;
@@ -99,12 +101,14 @@ struct CudaEngine::State {
   }
 };
 
-CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights)
+CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights,
+                       SplitMode split)
     : s_(std::make_unique<State>()) {
   require_cuda_device();
   s_->c = config;
   s_->wf = weights;
   s_->plan = kv;
+  s_->split_mode = split;
   s_->w = device_weights;
   s_->eps = float(config.rms_norm_eps);
   s_->scale = attention_scale(config);
@@ -223,12 +227,12 @@ bool is_decode_step(const std::vector<StepRow>& rows) {
   return true;
 }
 
-// The most attention splits any row of the step has: the decode grid's depth (a row
-// with fewer leaves its extra blocks at once; no block is launched for splits no row
-// has, whatever the sequences' capacities).
-int most_splits(const std::vector<StepRow>& rows) {
+// The most attention splits of `split` keys any row of the step has: the decode grid's
+// depth (a row with fewer leaves its extra blocks at once; no block is launched for
+// splits no row has, whatever the sequences' capacities).
+int most_splits(const std::vector<StepRow>& rows, int split) {
   int splits = 1;
-  for (const StepRow& r : rows) splits = std::max(splits, num::split_count(r.pos + 1));
+  for (const StepRow& r : rows) splits = std::max(splits, num::split_count(r.pos + 1, split));
   return splits;
 }
 
@@ -273,7 +277,8 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, G
     kernels::attn_decode_kernel<K, kTiered><<<dim3(n, n_kv_heads * head_blocks, max_splits), kernels::kAttnThreads, shared>>>(
         a, max_splits, per_block, ws);
     KVFID_LAUNCHED("attn_decode_kernel");
-    kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, att, stats);
+    kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, a.split,
+                                                                          att, stats);
     KVFID_LAUNCHED("attn_combine_kernel");
   } else {
     kernels::attn_prefill_kernel<K, kTiered><<<dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared>>>(a, att, stats);
@@ -387,6 +392,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   const kernels::RopeArgs rope{s.rope_cos.p, s.rope_sin.p, hd / 2, c.rope == RopeStyle::interleaved};
   const num::KvLayout base{c.n_layers, c.n_kv_heads, hd, 0};
   const bool decode = is_decode_step(rows);
+  const int split = step_split_keys(s.split_mode, rows, c.n_kv_heads);  // keys per attention split
   for (int l = 0; l < c.n_layers; ++l) {
     const DeviceLayerWeights& w = s.w.layers[l];
     rmsnorm(x, w.attn_norm, s.eps, c.dim, n, xn);
@@ -400,8 +406,8 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
       KVFID_LAUNCHED("rope_store_kernel");
     }
     const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale, s.plan.policy.hot_window,
-                              s.plan.k_group[l]};
-    attention<K, kTiered>(a, n, decode, most_splits(rows), s.partial, att, stats, c.n_kv_heads);
+                              s.plan.k_group[l], split};
+    attention<K, kTiered>(a, n, decode, most_splits(rows, split), s.partial, att, stats, c.n_kv_heads);
     matvec<W>(w.wo, att, nullptr, x, n, c.dim, qd, true);
     rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);
     matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);
@@ -452,12 +458,12 @@ void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
   float* q = s.q.get(std::size_t(n) * c.q_dim());
   float* att = s.att.get(std::size_t(n) * c.q_dim());
   float* stats = s.stats.get(std::size_t(n) * c.n_heads * 2);
-  const kernels::AttnArgs a{q,         rows_d,  {c.n_layers, c.n_kv_heads, c.head_dim, 0}, 0, c.n_heads, c.group(),
-                            s.scale,   s.plan.policy.hot_window, s.plan.k_group[0]};
-  if (!s.plan.fast) return attention<Fmt::f32, true>(a, n, true, most_splits(rows), s.partial, att, stats, c.n_kv_heads);
-  num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() {
-    attention<K, false>(a, n, true, most_splits(rows), s.partial, att, stats, c.n_kv_heads);
-  });
+  const int split = step_split_keys(s.split_mode, rows, c.n_kv_heads);
+  const kernels::AttnArgs a{q,       rows_d, {c.n_layers, c.n_kv_heads, c.head_dim, 0}, 0, c.n_heads, c.group(),
+                            s.scale, s.plan.policy.hot_window, s.plan.k_group[0], split};
+  const int splits = most_splits(rows, split);
+  if (!s.plan.fast) return attention<Fmt::f32, true>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads);
+  num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() { attention<K, false>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads); });
 }
 
 CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
@@ -538,7 +544,8 @@ class CudaBackend final : public EngineBackend {
   CudaBackend(const Model& model, const EngineOptions& options)
       : packed_((require_cuda_device(), pack_model(model, options.weights))),
         uploaded_(packed_),
-        engine_(model.config, packed_.weights, make_kv_plan(options.kv, options.kv_scales, model.config), uploaded_.w) {}
+        engine_(model.config, packed_.weights, make_kv_plan(options.kv, options.kv_scales, model.config), uploaded_.w,
+                options.split) {}
 
   int add_sequence(int capacity) override { return engine_.add_sequence(capacity); }
   int fork_sequence(int source, int prefix_length, int capacity) override {

@@ -34,8 +34,10 @@ struct DeviceWeights {
 class CudaEngine {
  public:
   // Throws BackendUnavailable when no device is usable. `kv` lays out the KV cache
-  // (kv_plan.h: the fast path or the tiered one).
-  CudaEngine(const ModelConfig& config, num::Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights);
+  // (kv_plan.h: the fast path or the tiered one); `split` picks each step's attention
+  // split size (split_keys.h).
+  CudaEngine(const ModelConfig& config, num::Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights,
+             SplitMode split = SplitMode::invariant);
   // The fast path's cache in one plain format.
   CudaEngine(const ModelConfig& config, num::Fmt weights, num::Fmt kv, const DeviceWeights& device_weights);
   ~CudaEngine();

@@ -18,7 +18,7 @@ using num::Storage;
 inline constexpr int kMatvecWarps = 8;           // output rows per block, one warp each
 inline constexpr int kTokTile = 8;               // tokens a warp applies a weight row to
 inline constexpr int kLoadsAhead = 4;            // decode: 16-byte weight loads a lane issues before using them
-inline constexpr int kAttnThreads = num::kSplit; // one thread per key of a split
+inline constexpr int kAttnThreads = num::kSplit; // one thread per key of the largest split
 inline constexpr int kHeadChunk = 8;             // query heads scored per pass over a key
 inline constexpr int kOutTile = 4;               // value outputs a thread accumulates together
 inline constexpr int kKeyTile = 4;               // keys whose values a thread loads before using them
@@ -341,8 +341,9 @@ __device__ __forceinline__ const T* key_plane(const T* cold, const TieredRead& t
   else return cold;
 }
 
-// One split (keys [j0, j1)) for the `group` query heads sharing KV head kvh, by a block
-// of kSplit threads, thread t owning key j0 + t for the scores. The order is
+// One split (keys [j0, j1), at most kSplit of them) for the `group` query heads sharing
+// KV head kvh, by a block of kSplit threads, thread t owning key j0 + t for the scores
+// (threads past j1 hold the identities: -inf scores, +0 probabilities). The order is
 // attention_math.h's. The value sums: thread t owns outputs (h, d) number
 // t, t + kSplit, ... (consecutive threads, consecutive d: coalesced value loads) and
 // advances kOutTile of them together, key by key in increasing order, with kKeyTile
@@ -465,6 +466,7 @@ struct AttnArgs {
   float scale;
   int hot_window = 0;    // tiered path: the policy's hot window
   int k_group = 0;       // tiered path: cold_end's group for this layer's keys
+  int split = num::kSplit;  // keys per split (cuda/engine/split_keys.h), at most kSplit
 };
 
 // The tiered reads of row `row` in layer a.layer (unused on the fast path).
@@ -498,7 +500,7 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
   const int first = (blockIdx.y % head_blocks) * heads_per_block;  // within the group
   const int count = min(heads_per_block, a.group - first);
   const RowInfo row = a.rows[r];
-  if (sp >= num::split_count(row.pos + 1)) return;
+  if (sp >= num::split_count(row.pos + 1, a.split)) return;
   const int hd = a.base.head_dim;
   num::KvLayout lay = a.base;
   lay.capacity = row.capacity;
@@ -507,7 +509,7 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
   load_q(a, sh, r, head0, count);
   const std::size_t stride = 2 + hd;
   float* out = partial + ((std::size_t(r) * a.n_heads + head0) * max_splits + sp) * stride;
-  const int j0 = sp * num::kSplit, j1 = min(j0 + num::kSplit, row.pos + 1);
+  const int j0 = sp * a.split, j1 = min(j0 + a.split, row.pos + 1);
   attn_split_block<K, kTiered>(sh, static_cast<const KT*>(row.cache) + lay.k_offset(a.layer),
                                static_cast<const KT*>(row.cache) + lay.v_offset(a.layer),
                                kTiered ? tiered_read(a, row, lay) : TieredRead{}, lay, kvh, j0, j1, count, a.scale,
@@ -520,9 +522,9 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
 
 // The combine: block (row, query head) folds the splits in increasing order.
 __global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, int n_heads, int hd, int max_splits,
-                                    float* att, float* stats) {
+                                    int split, float* att, float* stats) {
   const int r = blockIdx.x, h = blockIdx.y;
-  const int splits = num::split_count(rows[r].pos + 1);
+  const int splits = num::split_count(rows[r].pos + 1, split);
   const std::size_t stride = 2 + hd;
   const float* p = partial + (std::size_t(r) * n_heads + h) * max_splits * stride;
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
@@ -562,9 +564,9 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_k
   const KT* kc = static_cast<const KT*>(row.cache) + lay.k_offset(a.layer);
   const KT* vc = static_cast<const KT*>(row.cache) + lay.v_offset(a.layer);
   const TieredRead tiers = kTiered ? tiered_read(a, row, lay) : TieredRead{};
-  const int splits = num::split_count(row.pos + 1);
+  const int splits = num::split_count(row.pos + 1, a.split);
   for (int sp = 0; sp < splits; ++sp) {
-    const int j0 = sp * num::kSplit, j1 = min(j0 + num::kSplit, row.pos + 1);
+    const int j0 = sp * a.split, j1 = min(j0 + a.split, row.pos + 1);
     attn_split_block<K, kTiered>(sh, kc, vc, tiers, lay, kvh, j0, j1, g, a.scale, [&](int h, int d, float acc) {
       if (sp == 0) {
         run_acc[h * hd + d] = acc;

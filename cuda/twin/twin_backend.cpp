@@ -13,6 +13,7 @@
 #include "cuda/engine/kv_plan.h"
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
+#include "cuda/engine/split_keys.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
 #include "reference/io/input_error.h"
@@ -63,7 +64,9 @@ struct TieredKv {
 class TwinBackend final : public EngineBackend {
  public:
   TwinBackend(const Model& model, const EngineOptions& options)
-      : m_(pack_model(model, options.weights)), plan_(make_kv_plan(options.kv, options.kv_scales, model.config)) {}
+      : m_(pack_model(model, options.weights)),
+        plan_(make_kv_plan(options.kv, options.kv_scales, model.config)),
+        split_mode_(options.split) {}
 
   int add_sequence(int capacity) override {
     const ModelConfig& c = m_.config;
@@ -155,15 +158,17 @@ class TwinBackend final : public EngineBackend {
  private:
   template <Fmt W, Fmt K, bool kTiered>
   void run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out);
-  // Row r's attention for query head h over keys 0..keys-1 (attention_math.h's order).
+  // Row r's attention for query head h over keys 0..keys-1 in splits of `split` keys
+  // (attention_math.h's order).
   template <Fmt K, class Source>
-  void attend(const Source& kv, const float* q, int kvh, int keys, float* out, float* stats);
+  void attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats);
   // The tiered store of one row (kv_plan.h); k, v: its [kv_dim] K (after RoPE) and V,
   // replaced by what its own query reads (the taps).
   void store_tiered(TwinSequence& s, int layer, int pos, float* k, float* v);
 
   PackedModel m_;
   KvPlan plan_;
+  SplitMode split_mode_;
   RopeTable rope_;
   std::vector<TwinSequence> seqs_;
   // Step buffers, reused between steps (grown, never shrunk).
@@ -245,11 +250,11 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
 }
 
 template <Fmt K, class Source>
-void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, float* out, float* stats) {
+void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats) {
   const int hd = m_.config.head_dim;
   num::SoftmaxStats run{};
-  for (int sp = 0; sp < num::split_count(keys); ++sp) {
-    const int j0 = sp * num::kSplit, j1 = std::min(j0 + num::kSplit, keys);
+  for (int sp = 0; sp < num::split_count(keys, split); ++sp) {
+    const int j0 = sp * split, j1 = std::min(j0 + split, keys);
     for (int j = j0; j < j1; ++j) scores_[j - j0] = num::attn_score<K>(q, kv.key(kvh, j), hd, m_.attn_scale);
     // Max and sum: butterfly per warp of 32 keys (padding: -inf for the max, +0
     // for the sum, the values idle GPU lanes hold), then warps in order. Warps
@@ -329,6 +334,7 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
       x_[std::size_t(r) * c.dim + i] = Storage<W>::load(emb[std::size_t(rows[r].token) * c.dim + i]);
 
   const bool interleaved = c.rope == RopeStyle::interleaved;
+  const int split = step_split_keys(split_mode_, rows, c.n_kv_heads);  // keys per attention split
   for (int l = 0; l < c.n_layers; ++l) {
     const PackedLayer& w = m_.layers[l];
     rmsnorm(x_.data(), w.attn_norm, m_.eps, n, xn_.data());
@@ -357,7 +363,8 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
           }
       }
     }
-    // Attention (attention_math.h): per row and query head, splits folded in order.
+    // Attention (attention_math.h): per row and query head, splits of the step's size
+    // folded in order.
     for (int r = 0; r < n; ++r) {
       TwinSequence& s = seqs_[rows[r].seq];
       const int pos = rows[r].pos;
@@ -375,11 +382,11 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
                             quant::cold_end(pos, plan_.policy.hot_window, plan_.k_group[l]),
                             quant::cold_end(pos, plan_.policy.hot_window, 0),
                             s.layout};
-          attend<K>(kv, q, h / group, pos + 1, o, st);
+          attend<K>(kv, q, h / group, pos + 1, split, o, st);
         } else {
           const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
           const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
-          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, pos + 1, o, st);
+          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, pos + 1, split, o, st);
         }
       }
     }

@@ -83,9 +83,12 @@ const CommandSpec kDriftCommand{
     "attention differs (entropy per layer and the weight on the newest token, against 1/(t+1)). The "
     "sequence is the prompt, extended to --positions tokens by greedy decoding on the engine with F32 "
     "weights and cache when the prompt is shorter (or cut to its first --positions tokens). The golden "
-    "is one MPFR forward over the whole sequence. Per KV spec the engine runs twice: cached decode (one "
-    "token per step) and full recompute at each position (a fresh prefill of tokens 0..t); in the "
-    "engine's invariant mode the two must agree bit for bit, else the exit status is 1. The error "
+    "is one MPFR forward over the whole sequence. Per KV spec the engine runs three times: cached decode "
+    "(one token per step) and full recompute at each position (a fresh prefill of tokens 0..t), both in "
+    "the engine's invariant split mode, where the two must agree bit for bit, else the exit status is 1; "
+    "and cached decode in the by-length split mode (each step's attention split size chosen from its "
+    "rows and longest context, as flash-decoding engines choose theirs), whose differences from "
+    "recompute are reported (positions differing, max |logit difference|) as the expected finding. The error "
     "budget reruns the sequence in the MPFR emulation with only the weights rounded, only the KV cache, "
     "only the arithmetic (FP16 everywhere, exact storage), and all at once, and reports each source's "
     "share at the last position. Writes DIR/drift.csv (one row per configuration and position), "
@@ -95,7 +98,7 @@ const CommandSpec kDriftCommand{
         {"model", "PATH", "llama2.c checkpoint or Hugging Face folder", true},
         {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)", true},
         {"engine", "twin|cuda", "which engine runs (default twin)"},
-        {"kv", "SPEC[,SPEC...]", "KV-cache formats, one curve pair each (default f16)"},
+        {"kv", "SPEC[,SPEC...]", "KV-cache formats, three engine curves each (default f16)"},
         {"weights", "f32|f16|bf16", "engine weight storage; the budget's weights source (default f32)"},
         {"positions", "N", "sequence length (default: the prompt's length)"},
         {"out", "DIR", "folder for drift.csv, drift.json, drift.svg (created if missing)", true},

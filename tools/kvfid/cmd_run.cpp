@@ -23,6 +23,7 @@ int run_engine(const ParsedArgs& args) {
   const long long chunk = args.integer_or("chunk", 0);
   if (chunk < 0) throw InputError("--chunk", "must be >= 0 (0 = the whole prompt at once)");
   options.chunk = int(std::min<long long>(chunk, 1 << 30));
+  options.split = split_mode_from_string(args.str_or("split", "invariant"), "--split");
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
   const std::string out = args.str("out");
 
@@ -46,6 +47,7 @@ int run_engine(const ParsedArgs& args) {
                      {"weights", options.weights},
                      {"kv", options.kv},
                      {"chunk", std::to_string(options.chunk)},
+                     {"split", to_string(options.split)},
                      {"model", model.source},
                      {"model_sha256", model.sha256},
                      {"tokens", std::to_string(tokens.size())}});
@@ -72,6 +74,9 @@ const CommandSpec kRunCommand{
         {"weights", "FORMAT", "weight storage: f32, f16, bf16 or a block format such as q8_0 (default f32)"},
         {"kv", "POLICY", "KV-cache policy: a format (f32, f16, bf16, q8_0, ...) or e.g. k=q8_0+v=f16+hot=64 (default f32)"},
         {"chunk", "N", "prefill chunk size; 0 = whole prompt (default 0)"},
+        {"split", "invariant|by-length",
+         "attention split size: fixed 256 keys (bits independent of chunking and batching) or chosen per step "
+         "from its rows and longest context, as flash-decoding engines do (default invariant)"},
         {"taps", "all|logits", "which golden taps to write besides logprobs (default all)"},
         {"out", "FILE.safetensors", "where to write the taps", true},
     },

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 
 #include "cuda/engine/engine.h"
 #include "reference/util/progress.h"
@@ -78,9 +80,16 @@ std::string to_string(Schedule schedule) { return schedule == Schedule::cached_d
 std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
                                                        const std::vector<std::string>& kv_specs) {
   std::vector<EngineConfiguration> configurations;
-  for (const std::string& kv : kv_specs)
+  for (const std::string& kv : kv_specs) {
+    const EngineOptions invariant = drift_engine_options(backend, weights, kv);
     for (Schedule s : {Schedule::cached_decode, Schedule::recompute})
-      configurations.push_back({kv + " " + to_string(s), weights, kv, s, true, drift_engine_options(backend, weights, kv)});
+      configurations.push_back({kv + " " + to_string(s), weights, kv, s, invariant});
+    EngineOptions by_length = invariant;
+    by_length.split = SplitMode::by_length;
+    configurations.push_back(
+        {kv + " " + to_string(Schedule::cached_decode) + " " + to_string(SplitMode::by_length), weights, kv,
+         Schedule::cached_decode, by_length});
+  }
   return configurations;
 }
 
@@ -96,6 +105,7 @@ EngineRun run_engine_configuration(const Model& model, const EngineConfiguration
   run.series.name = configuration.name;
   run.series.kind = "engine";
   run.series.schedule = to_string(configuration.schedule);
+  run.series.split = to_string(configuration.options.split);
   run.series.weights = configuration.weights;
   run.series.kv = configuration.kv_spec;
   run.series.arithmetic = "f32";
@@ -110,11 +120,23 @@ EngineRun run_engine_configuration(const Model& model, const EngineConfiguration
 
 InvarianceVerdict compare_logits_bitwise(const std::string& kv_spec, const EngineRun& cached, const EngineRun& recompute,
                                          int vocab) {
-  InvarianceVerdict v{kv_spec, cached.series.name, recompute.series.name};
+  InvarianceVerdict v;
+  v.kv_spec = kv_spec;
+  v.cached = cached.series.name;
+  v.recompute = recompute.series.name;
   if (const auto at = first_bit_difference(cached.logits, recompute.logits)) {
     v.bitwise_equal = false;
     v.first_position = int(*at / std::size_t(vocab));
     v.first_token = int(*at % std::size_t(vocab));
+  }
+  const std::size_t rows = std::min(cached.logits.size(), recompute.logits.size()) / std::size_t(vocab);
+  for (std::size_t row = 0; row < rows; ++row) {
+    const float* a = cached.logits.data() + row * vocab;     // [vocab]
+    const float* b = recompute.logits.data() + row * vocab;  // [vocab]
+    if (std::memcmp(a, b, std::size_t(vocab) * sizeof(float)) == 0) continue;
+    ++v.differing_positions;
+    for (int i = 0; i < vocab; ++i)
+      v.max_abs_logit_difference = std::max(v.max_abs_logit_difference, std::fabs(double(a[i]) - double(b[i])));
   }
   return v;
 }
@@ -122,15 +144,18 @@ InvarianceVerdict compare_logits_bitwise(const std::string& kv_spec, const Engin
 std::vector<InvarianceVerdict> invariance_verdicts(const std::vector<EngineConfiguration>& configurations,
                                                    const std::vector<EngineRun>& runs, int vocab) {
   std::vector<InvarianceVerdict> verdicts;
-  for (std::size_t i = 0; i < configurations.size(); ++i) {
-    const EngineConfiguration& a = configurations[i];
-    if (!a.invariant_mode || a.schedule != Schedule::cached_decode) continue;
-    for (std::size_t j = 0; j < configurations.size(); ++j) {
-      const EngineConfiguration& b = configurations[j];
-      if (b.invariant_mode && b.schedule == Schedule::recompute && b.kv_spec == a.kv_spec)
-        verdicts.push_back(compare_logits_bitwise(a.kv_spec, runs.at(i), runs.at(j), vocab));
+  for (SplitMode mode : {SplitMode::invariant, SplitMode::by_length})
+    for (std::size_t i = 0; i < configurations.size(); ++i) {
+      const EngineConfiguration& a = configurations[i];
+      if (a.options.split != mode || a.schedule != Schedule::cached_decode) continue;
+      for (std::size_t j = 0; j < configurations.size(); ++j) {
+        const EngineConfiguration& b = configurations[j];
+        if (b.schedule == Schedule::recompute && b.kv_spec == a.kv_spec) {
+          verdicts.push_back(compare_logits_bitwise(a.kv_spec, runs.at(i), runs.at(j), vocab));
+          verdicts.back().split = mode;
+        }
+      }
     }
-  }
   return verdicts;
 }
 

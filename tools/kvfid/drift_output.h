@@ -5,6 +5,8 @@
 //   configuration        the series name (engine configurations, then "budget: ..." runs)
 //   kind                 engine | attribution
 //   schedule             cached-decode | recompute | emulated (one MPFR forward over the sequence)
+//   split                the engine's attention split mode: invariant | by-length;
+//                        empty for emulations
 //   weights, kv, arithmetic  the run's formats
 //   position             t, 0-based: the distribution of token t+1 after tokens[0..t]
 //   token                tokens[t]
@@ -22,10 +24,13 @@
 // position whose logits were not finite read "nan". Numbers carry 17 significant digits.
 //
 // drift.json: the same series as arrays, the golden's attention, the invariance
-// verdicts, the error budgets and a summary (KL at the last position and the maximum
-// per configuration, the invariance verdict, timings).
+// verdicts (per KV spec and split mode: bitwise equal or not, the first difference,
+// how many positions differ and the largest |logit difference|), the error budgets and
+// a summary (KL at the last position and the maximum per configuration, both modes'
+// verdict lines, timings).
 //
-// drift.svg: KL per position on a log scale, one line per configuration.
+// drift.svg: KL per position on a log scale, one line per configuration: solid cached
+// decode, dashed recompute, dash-dotted by-length cached decode, dotted budget runs.
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -47,10 +52,12 @@ struct ReportContext {
 std::string drift_csv(const Result& result, int n_layers);
 nlohmann::json drift_json(const Result& result, const ReportContext& context);
 LinePlot drift_plot(const Result& result, const ReportContext& context);
-// One line: the verdict on cached decode against recompute.
+// One line: the verdict on invariant-mode cached decode against recompute.
 std::string invariance_line(const Result& result);
+// One line: how by-length cached decode differs from recompute (expected, not a failure).
+std::string by_length_line(const Result& result);
 // The stdout report: per configuration the KL at the last position, the maximum, the
-// top-1 agreement and the time; the invariance line; the error budgets.
+// top-1 agreement and the time; the invariance and by-length lines; the error budgets.
 std::string drift_summary_text(const Result& result);
 
 }  // namespace kvfid::drift

@@ -66,7 +66,7 @@ Series attribution_series(const Model& model, const std::vector<int>& tokens, co
   const int vocab = model.config.vocab;
   const TapSet taps = emulated_forward(model, tokens, run.emulation, TapSelection::logits);
   const TapTensor& logits = *find_tap(taps, "logits");  // [T, vocab]
-  Series s{run.name, "attribution", "emulated", run.weights, run.kv, run.arithmetic, {}, 0, 0};
+  Series s{run.name, "attribution", "emulated", "", run.weights, run.kv, run.arithmetic, {}, 0, 0};
   for (int t = 0; t < int(tokens.size()); ++t) {
     bool non_finite = false;
     s.positions.push_back({position_drift(golden, t, logits.values.data() + std::size_t(t) * vocab, vocab, non_finite), {}});

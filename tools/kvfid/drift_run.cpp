@@ -22,7 +22,7 @@ DriftBudgetEntry entry_at(const AttributionRun& run, const Series& series, int p
 
 bool Result::invariant() const {
   for (const InvarianceVerdict& v : invariance)
-    if (!v.bitwise_equal) return false;
+    if (v.split == SplitMode::invariant && !v.bitwise_equal) return false;
   return true;
 }
 

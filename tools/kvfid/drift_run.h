@@ -17,7 +17,7 @@ namespace kvfid::drift {
 struct Request {
   Backend backend = Backend::twin;
   std::string weights = "f32";        // engine weight storage; the attribution's "weights" source
-  std::vector<std::string> kv_specs;  // one engine curve pair and one attribution pair per spec
+  std::vector<std::string> kv_specs;  // three engine curves and one attribution pair per spec
   bool progress = false;              // progress lines on stderr
 };
 
@@ -35,11 +35,12 @@ struct Result {
   int prompt_tokens = 0;    // tokens[0, prompt_tokens) came from the prompt, the rest from greedy decoding
   GoldenSeries golden;
   std::vector<Series> series;  // the engine configurations in order, then the attribution runs
-  std::vector<InvarianceVerdict> invariance;
+  std::vector<InvarianceVerdict> invariance;  // invariant-mode verdicts, then by-length ones
   std::vector<Budget> budgets;  // one per KV spec
   nlohmann::json timings;       // seconds: golden, each series, total
 
-  // Every invariant-mode cached decode equals its recompute bit for bit.
+  // Every invariant-mode cached decode equals its recompute bit for bit (a by-length
+  // cached decode that differs is the expected finding, not a failure).
   bool invariant() const;
   // Positions of engine runs whose logits held NaN or Inf (gross failures).
   int engine_non_finite_positions() const;

@@ -21,6 +21,7 @@ struct Series {
   std::string name;        // unique: names the CSV rows, the JSON series and the plotted line
   std::string kind;        // "engine" or "attribution"
   std::string schedule;    // "cached-decode", "recompute" or "emulated" (one MPFR forward over the sequence)
+  std::string split;       // the engine's split mode, "invariant" or "by-length"; empty for emulations
   std::string weights;     // weight storage format
   std::string kv;          // KV-cache spec
   std::string arithmetic;  // "f32" for the engine; the emulation's format otherwise

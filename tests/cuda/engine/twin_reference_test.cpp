@@ -3,6 +3,8 @@
 // pairing, GQA mapping, norm or activation, which the bit-exact tests cannot).
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -15,7 +17,8 @@ namespace {
 
 // Measured baseline, of the logits' scale (seeds 1, 2, 3, 99, 12345 and the default):
 // 1.8e-7 to 3.1e-7 over 20 tokens, 2.3e-7 to 7.1e-7 over 300 tokens, as expected of
-// FP32 rounding (2^-24 = 6e-8) accumulated over two layers. A formula error (wrong
+// FP32 rounding (2^-24 = 6e-8) accumulated over two layers; the by-length split mode's
+// 32-key splits (300 tokens decoded one by one) 2.2e-7 to 6.7e-7 over the same seeds. A formula error (wrong
 // pairing, head, norm or split fold) moves logits by O(1) of their scale. 1e-5 leaves
 // 14x margin over the worst baseline and five orders below a real error.
 constexpr double kMaxRelativeLogitError = 1e-5;
@@ -96,16 +99,22 @@ std::vector<std::vector<double>> reference_logits(const Model& m, const std::vec
 }
 
 // 20 tokens fit in one attention split; 300 cross the 256-key split boundary, so the
-// fold of splits (attention_math.h) is checked against the plain softmax too.
-class EngineTwinReference : public ::testing::TestWithParam<int> {};
+// fold of splits (attention_math.h) is checked against the plain softmax too. The
+// by-length split mode decodes token by token (one-row steps, where it cuts 300 keys
+// into 32-key splits: split_keys.h), under the same bound: a split size changes only
+// the FP32 rounding of the fold, not the function.
+class EngineTwinReference : public ::testing::TestWithParam<std::tuple<int, SplitMode>> {};
 
 TEST_P(EngineTwinReference, LogitsMatchFloat64Forward) {
   SCOPED_TRACE(test::seed_trace());
   for (RopeStyle rope : {RopeStyle::interleaved, RopeStyle::rotate_half}) {
     const Model m = test::tiny_model(test::tiny_config(4, 2, 18, rope, rope == RopeStyle::rotate_half), test::test_seed());
-    const auto tokens = test::prompt_tokens(GetParam(), m.config.vocab, 11);
+    const auto [count, split] = GetParam();
+    const auto tokens = test::prompt_tokens(count, m.config.vocab, 11);
     EngineOptions o;
     o.taps = TapSelection::logits;
+    o.split = split;
+    o.chunk = split == SplitMode::by_length ? 1 : 0;
     const TapSet taps = engine_forward(m, tokens, o);
     const auto ref = reference_logits(m, tokens);
     double scale = 0, worst = 0;
@@ -119,11 +128,18 @@ TEST_P(EngineTwinReference, LogitsMatchFloat64Forward) {
         worst = std::max(worst, std::fabs(got - ref[t][i]) / scale);
       }
     EXPECT_LE(worst, kMaxRelativeLogitError) << to_string(rope);
-    std::printf("%s, %d tokens: max |twin - float64| / max|logit| = %.3g\n", to_string(rope).c_str(), GetParam(), worst);
+    std::printf("%s, %d tokens, %s split: max |twin - float64| / max|logit| = %.3g\n", to_string(rope).c_str(), count,
+                to_string(split).c_str(), worst);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tokens, EngineTwinReference, ::testing::Values(20, 300));
+INSTANTIATE_TEST_SUITE_P(Tokens, EngineTwinReference,
+                         ::testing::Combine(::testing::Values(20, 300),
+                                            ::testing::Values(SplitMode::invariant, SplitMode::by_length)),
+                         [](const auto& info) {
+                           return std::to_string(std::get<0>(info.param)) + "_" +
+                                  (std::get<1>(info.param) == SplitMode::invariant ? "invariant" : "by_length");
+                         });
 
 }  // namespace
 }  // namespace kvfid

@@ -145,6 +145,60 @@ TEST(GpuEngine, DecodeHeadSpreadChangesNoBit) {
   }
 }
 
+// The by-length split mode (cuda/engine/split_keys.h): the GPU cuts every step into the
+// twin's split size, so they agree bit for bit, on the fast and the tiered path. 270
+// tokens of a 2-KV-head model: token-by-token decode cuts them into 32-key splits, 7-token
+// chunks (14 blocks: 10 splits wanted) into 32-key ones too, one-shot prefill and
+// 256-token chunks take the fixed 256. Then batched decode of 1, 30 and 45 sequences of
+// 250..269 tokens on a 1-KV-head model: 32-, 64- and 96-key splits (132 / 30 -> 5 splits
+// of 54 or 55 keys -> 64; 132 / 45 -> 3 splits of 90 or 91 -> 96), the last a size no
+// power of two gives.
+TEST(GpuEngine, ByLengthSplitMatchesTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = test::tiny_model(test::tiny_config(4, 2, 16, RopeStyle::rotate_half, true), test::test_seed());
+  const auto tokens = test::prompt_tokens(270, m.config.vocab, test::test_seed());
+  for (const char* kv : {"f16", "q8_0+hot=5"})
+    for (int chunk : {0, 1, 7, 256}) {
+      SCOPED_TRACE(std::string("kv ") + kv + " chunk " + std::to_string(chunk));
+      EngineOptions o;
+      o.kv = kv;
+      o.split = SplitMode::by_length;
+      o.chunk = chunk;
+      const TapSet ref = engine_forward(m, tokens, o);
+      ASSERT_EQ(test::gross_failure(ref), "");
+      o.backend = Backend::cuda;
+      EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, o)), "");
+    }
+
+  const Model mqa = test::tiny_model(test::tiny_config(7, 1, 10, RopeStyle::interleaved, true), test::test_seed());
+  const int V = mqa.config.vocab;
+  for (int batch : {1, 30, 45}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    EngineOptions o = options(Backend::cuda, FloatFormat::f16, FloatFormat::f16, 0);
+    o.split = SplitMode::by_length;
+    Engine gpu(mqa, o);
+    o.backend = Backend::twin;
+    Engine twin(mqa, o);
+    std::vector<SequenceInput> step;
+    for (int i = 0; i < batch; ++i) {
+      ASSERT_EQ(gpu.add_sequence(300), i);
+      ASSERT_EQ(twin.add_sequence(300), i);
+      step.push_back({i, test::prompt_tokens(250 + i % 20, V, test::test_seed() + i)});
+    }
+    gpu.step(step);
+    twin.step(step);
+    for (int d = 0; d < 2; ++d) {
+      for (int i = 0; i < batch; ++i) step[i].tokens = {(i + 5 * d) % V};
+      const std::vector<float>& expected = twin.step(step).logits;
+      const std::vector<float>& actual = gpu.step(step).logits;
+      ASSERT_EQ(actual.size(), std::size_t(batch) * V);
+      for (std::size_t j = 0; j < expected.size(); ++j)
+        ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "decode " << d << " logit " << j;
+    }
+  }
+}
+
 // Engine::logprobs on the GPU (the log-softmax kernel over the device logits) equals the
 // twin's, bit for bit, after a mixed prefill step and after batched decode steps. The
 // vocabulary of 3001 gives each of the row's 256 threads several elements and a ragged

@@ -29,9 +29,9 @@ namespace fs = std::filesystem;
 constexpr int kPositions = 12;  // the 8-token short prompt plus 4 greedy tokens
 const std::vector<std::string> kKv = {"f16", "bf16"};
 constexpr const char* kWeights = "bf16";
-// Series: per KV spec cached decode and recompute (4), the shared budget runs (floor,
-// weights, arithmetic) and per KV spec its kv and all runs (4).
-constexpr int kSeries = 11;
+// Series: per KV spec cached decode, recompute and by-length cached decode (6), the
+// shared budget runs (floor, weights, arithmetic) and per KV spec its kv and all runs (4).
+constexpr int kSeries = 13;
 
 // Attention entropies are sums of a few dozen double terms, computed here in a
 // different order than the library's: 1e-12 relative is thousands of double ulps of
@@ -101,10 +101,24 @@ TEST(CmdDrift, RunsAndReportsExactInvariance) {
   EXPECT_NE(o.cli.out.find("invariance: cached decode and recompute logits are bitwise equal at all 12 positions"),
             std::string::npos)
       << o.cli.out;
+  // 12 positions: no context passes 32 keys, so the by-length split cuts none of them
+  // differently either.
+  EXPECT_NE(o.cli.out.find("by-length split (cached decode against recompute; differences expected, not a failure): "
+                           "KV f16: bitwise equal at all 12 positions; KV bf16: bitwise equal at all 12 positions"),
+            std::string::npos)
+      << o.cli.out;
   const nlohmann::json j = nlohmann::json::parse(test::read_bytes(o.dir + "/drift.json"));
   EXPECT_EQ(j.at("summary").at("cached_recompute_bitwise_equal"), true);
-  ASSERT_EQ(j.at("invariance").size(), kKv.size());
-  for (const auto& v : j.at("invariance")) EXPECT_EQ(v.at("bitwise_equal"), true);
+  EXPECT_NE(j.at("summary").at("by_length_split").get<std::string>().find("KV bf16: bitwise equal"), std::string::npos);
+  ASSERT_EQ(j.at("invariance").size(), 2 * kKv.size());
+  for (std::size_t i = 0; i < j.at("invariance").size(); ++i) {
+    const auto& v = j.at("invariance").at(i);
+    EXPECT_EQ(v.at("split"), i < kKv.size() ? "invariant" : "by-length");
+    EXPECT_EQ(v.at("kv"), kKv[i % kKv.size()]);
+    EXPECT_EQ(v.at("bitwise_equal"), true);
+    EXPECT_EQ(v.at("differing_positions"), 0);
+    EXPECT_EQ(v.at("max_abs_logit_difference"), 0.0);
+  }
   EXPECT_EQ(j.at("positions"), kPositions);
   EXPECT_EQ(j.at("prompt_tokens"), 8);
   EXPECT_EQ(j.at("series").size(), std::size_t(kSeries));
@@ -134,19 +148,24 @@ TEST(CmdDrift, CsvMatchesAnIndependentRecomputation) {
   const GoldenResult golden = compute_golden(model, tokens, go);
   const TapTensor& g = *find_tap(golden.taps, "logits");
   for (const std::string& kv : kKv)
-    for (const char* schedule : {"cached-decode", "recompute"})
+    for (const char* schedule : {"cached-decode", "recompute", "cached-decode by-length"})
       for (int t : {0, kPositions / 2, kPositions - 1}) {
         SCOPED_TRACE(kv + " " + schedule + " t=" + std::to_string(t));
         EngineOptions options;
         options.weights = kWeights;
         options.kv = kv;
         options.taps = TapSelection::all;
+        if (std::string(schedule) == "cached-decode by-length") {  // token by token, as that run decodes
+          options.split = SplitMode::by_length;
+          options.chunk = 1;
+        }
         const TapSet e = engine_forward(model, std::vector<int>(tokens.begin(), tokens.begin() + t + 1), options);
         const double* x = find_tap(e, "logits")->values.data() + std::size_t(t) * vocab;  // [vocab]
         const double* gr = g.values.data() + std::size_t(t) * vocab;                      // [vocab]
         double max_err = 0;
         for (int i = 0; i < vocab; ++i) max_err = std::max(max_err, std::fabs(x[i] - gr[i]));
         const CsvRow& row = rows.at({kv + " " + schedule, t});
+        EXPECT_EQ(row.at("split"), to_string(options.split));
         EXPECT_EQ(std::stoi(row.at("token")), tokens[t]);
         EXPECT_EQ(std::stod(row.at("kl")), kl_divergence_of_logits(gr, x, std::size_t(vocab)));
         EXPECT_EQ(std::stod(row.at("max_abs_logit_error")), max_err);
@@ -204,6 +223,7 @@ TEST(CmdDrift, BudgetRowsMatchTheEmulation) {
                                             find_tap(kv_only, "logits")->values.data() + std::size_t(t) * vocab, std::size_t(vocab));
   const CsvRow& row = rows.at({"budget: kv f16", t});
   EXPECT_EQ(row.at("kind"), "attribution");
+  EXPECT_EQ(row.at("split"), "");  // the emulation has no attention splits
   EXPECT_EQ(row.at("entropy_0"), "");  // logits-only runs have no attention
   EXPECT_EQ(std::stod(row.at("kl")), kl);
   const auto& budget = j.at("error_budget").at(0);
@@ -223,6 +243,13 @@ TEST(CmdDrift, SvgHasOneLinePerConfigurationAndNamesModelAndFormats) {
   const auto lines = doc.named("polyline");
   ASSERT_EQ(lines.size(), std::size_t(kSeries));
   EXPECT_EQ(lines[0]->attributes.at("data-label"), "f16 cached-decode");
+  EXPECT_EQ(lines[0]->attributes.count("stroke-dasharray"), 0u);
+  EXPECT_EQ(lines[1]->attributes.at("stroke-dasharray"), "6 4");
+  // The by-length curve: its own line style, and a legend entry naming it.
+  EXPECT_EQ(lines[2]->attributes.at("data-label"), "f16 cached-decode by-length");
+  EXPECT_EQ(lines[2]->attributes.at("stroke-dasharray"), "9 3 2 3");
+  const auto texts = doc.named("text");
+  EXPECT_TRUE(std::any_of(texts.begin(), texts.end(), [](const auto* e) { return e->text == "f16 cached-decode by-length"; }));
   const std::string title = doc.with_class("title").at(0)->text;
   EXPECT_NE(title.find("tiny-llama"), std::string::npos) << title;
   EXPECT_NE(title.find("f16, bf16"), std::string::npos) << title;

@@ -1,8 +1,10 @@
 // kvfid run end to end on the real stories260K model: the dump holds the golden's tap
-// names and shapes plus the engine's logprobs, chunking leaves every value unchanged, bad input exits 2 and
+// names and shapes plus the engine's logprobs, chunking leaves every value unchanged (and
+// changes the logits past 32 keys under --split by-length), bad input exits 2 and
 // writes nothing.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -43,6 +45,32 @@ TEST(CmdRun, DumpsGoldenTapsAndChunkingChangesNoBit) {
   }
 }
 
+// 40 tokens decoded one by one: stories260K's 4 KV heads give a one-row step 4 blocks,
+// so --split by-length cuts contexts past 32 keys into 32-key splits (cuda/engine/
+// split_keys.h) where the invariant mode keeps one: rows 0..31 the same bits, some later
+// row not.
+TEST(CmdRun, ByLengthSplitChangesDecodeRowsPast32Keys) {
+  const auto model = test::stories260k_path();
+  if (!model) GTEST_SKIP() << test::kStoriesMissing;
+  const std::string dir = test::scratch_dir("cmd_run_split");
+  std::string tokens = "--tokens 1";
+  for (int i = 1; i < 40; ++i) tokens += "," + std::to_string((37 * i) % 500 + 2);
+  const std::string common = "run --model " + *model + " " + tokens + " --chunk 1 --taps logits";
+  ASSERT_EQ(run_kvfid(common + " --out " + dir + "/invariant.safetensors"), 0);
+  ASSERT_EQ(run_kvfid(common + " --split by-length --out " + dir + "/by_length.safetensors"), 0);
+  const SafetensorsFile invariant = read_safetensors(dir + "/invariant.safetensors");
+  const SafetensorsFile by_length = read_safetensors(dir + "/by_length.safetensors");
+  EXPECT_EQ(invariant.metadata.at("split"), "invariant");
+  EXPECT_EQ(by_length.metadata.at("split"), "by-length");
+  const std::vector<std::uint8_t>& a = invariant.get("logits").bytes;  // [40, 512] F32
+  const std::vector<std::uint8_t>& b = by_length.get("logits").bytes;
+  ASSERT_EQ(a.size(), std::size_t(40 * 512 * 4));
+  ASSERT_EQ(b.size(), a.size());
+  const std::size_t row = 512 * 4;
+  EXPECT_TRUE(std::equal(a.begin(), a.begin() + 32 * row, b.begin())) << "rows of at most 32 keys are one split in both";
+  EXPECT_FALSE(std::equal(a.begin() + 32 * row, a.end(), b.begin() + 32 * row)) << "by-length changed no bit";
+}
+
 TEST(CmdRun, BadInputExitsTwoAndWritesNothing) {
   const auto model = test::stories260k_path();
   if (!model) GTEST_SKIP() << test::kStoriesMissing;
@@ -52,6 +80,7 @@ TEST(CmdRun, BadInputExitsTwoAndWritesNothing) {
   EXPECT_EQ(run_kvfid("run --model " + *model + " --tokens 1,99999" + out), 2);
   EXPECT_EQ(run_kvfid("run --model " + *model + " --tokens 1,2 --chunk -1" + out), 2);
   EXPECT_EQ(run_kvfid("run --model " + *model + " --tokens 1,2 --kv q4" + out), 2);
+  EXPECT_EQ(run_kvfid("run --model " + *model + " --tokens 1,2 --split by_length" + out), 2);
   EXPECT_EQ(run_kvfid("run --model " + *model + out), 2);
   EXPECT_EQ(run_kvfid("run --model " + dir + "/missing.bin --tokens 1" + out), 2);
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.safetensors"));

@@ -1,6 +1,7 @@
 // The drift runner's engine side: cached decode equals recompute bit for bit on the
-// tiny fixtures (the invariant mode), the verdict notices a single flipped bit, the
-// greedy continuation is the F32 engine's argmax, and the error budget picks its runs.
+// tiny fixtures (the invariant mode) while the by-length split mode's cached decode
+// differs where its splits do, the verdict notices a single flipped bit, the greedy
+// continuation is the F32 engine's argmax, and the error budget picks its runs.
 #include "tools/kvfid/drift_engine_runs.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "cuda/engine/engine_forward.h"
+#include "cuda/engine/split_keys.h"
 #include "reference/f64/forward_f64.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
@@ -46,12 +48,17 @@ class DriftFixture : public ::testing::TestWithParam<std::string> {};
 
 // 40 positions cross no 256-key split; the property suite covers longer rows. What this
 // adds is the runner's own plumbing: the rows it compares are the ones the schedules produce.
+// The by-length mode's one-row decode steps cut contexts past 32 keys into 32-key splits
+// (4 or 1 KV heads: far fewer than 132 blocks), the recompute's prefills of 33..40 rows
+// do not: positions 32..39 are where the two may differ, and do.
 TEST_P(DriftFixture, CachedDecodeEqualsRecomputeBitForBit) {
   const Model model = load_model(test::fixtures_dir() + "/" + GetParam());
   const std::vector<int> tokens = prompt("long.tokens", 40);
+  const int T = int(tokens.size());
   const GoldenSeries golden = f64_golden(model, tokens);
   const auto configurations = engine_configurations(Backend::twin, "f32", {"f16", "bf16"});
-  ASSERT_EQ(configurations.size(), 4u);
+  ASSERT_EQ(configurations.size(), 6u);
+  ASSERT_EQ(split_keys(SplitMode::by_length, model.config.n_kv_heads, T), kSplitGranule);
   std::vector<EngineRun> runs;
   for (const EngineConfiguration& c : configurations) runs.push_back(run_engine_configuration(model, c, tokens, golden, nullptr));
   for (const EngineRun& r : runs) {
@@ -62,13 +69,37 @@ TEST_P(DriftFixture, CachedDecodeEqualsRecomputeBitForBit) {
     EXPECT_GT(r.series.positions.back().next_token.kl, 0.0) << "f16/bf16 caches cannot match the float64 logits exactly";
   }
   const auto verdicts = invariance_verdicts(configurations, runs, model.config.vocab);
-  ASSERT_EQ(verdicts.size(), 2u);
-  for (const InvarianceVerdict& v : verdicts) {
-    EXPECT_TRUE(v.bitwise_equal) << v.kv_spec << " differs at position " << v.first_position;
-    EXPECT_EQ(v.first_position, -1);
+  ASSERT_EQ(verdicts.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    const InvarianceVerdict& v = verdicts[i];
+    SCOPED_TRACE(v.kv_spec + " " + to_string(v.split));
+    EXPECT_EQ(v.kv_spec, i % 2 == 0 ? "f16" : "bf16");
+    EXPECT_EQ(v.split, i < 2 ? SplitMode::invariant : SplitMode::by_length);
+    if (v.split == SplitMode::invariant) {
+      EXPECT_TRUE(v.bitwise_equal) << "differs at position " << v.first_position;
+      EXPECT_EQ(v.first_position, -1);
+      EXPECT_EQ(v.differing_positions, 0);
+      EXPECT_EQ(v.max_abs_logit_difference, 0.0);
+      continue;
+    }
+    EXPECT_EQ(v.cached, v.kv_spec + " cached-decode by-length");
+    EXPECT_EQ(v.recompute, v.kv_spec + " recompute");
+    EXPECT_FALSE(v.bitwise_equal) << "by-length decode equals recompute bit for bit";
+    EXPECT_GE(v.first_position, kSplitGranule) << "contexts of at most 32 keys are one split either way";
+    EXPECT_GT(v.differing_positions, 0);
+    EXPECT_LE(v.differing_positions, T - kSplitGranule);
+    // A split size changes only the FP32 rounding of the fold: far less than the cache
+    // format's own error against the float64 golden.
+    double cache_error = 0;
+    for (const PositionRecord& p : runs[i == 2 ? 0 : 3].series.positions)
+      cache_error = std::max(cache_error, p.next_token.max_abs_logit_error);
+    EXPECT_GT(v.max_abs_logit_difference, 0.0);
+    EXPECT_LT(v.max_abs_logit_difference, cache_error);
   }
+  EXPECT_EQ(runs[2].series.split, "by-length");
+  EXPECT_EQ(runs[0].series.split, "invariant");
   // The two caches differ from each other, so the comparison is not vacuous.
-  EXPECT_NE(runs[0].logits, runs[2].logits);
+  EXPECT_NE(runs[0].logits, runs[3].logits);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, DriftFixture, ::testing::Values("tiny-llama", "tiny-qwen2"),
@@ -92,21 +123,42 @@ TEST(DriftInvariance, OneFlippedBitFailsTheVerdict) {
   EXPECT_FALSE(compare_logits_bitwise("f16", a, run_with_logits("f16 recompute", signed_zero), vocab).bitwise_equal);
 }
 
+// Configurations per spec: cached decode, recompute, cached decode by-length.
 TEST(DriftInvariance, VerdictsPairEachCachedRunWithItsRecomputeAndReportFailures) {
   const int vocab = 2;
   const auto configurations = engine_configurations(Backend::twin, "f32", {"f16", "bf16"});
-  std::vector<float> same = {1.0f, 2.0f, 3.0f, 4.0f}, other = {1.0f, 2.0f, 3.0f, 4.5f};
+  ASSERT_EQ(configurations.size(), 6u);
+  EXPECT_EQ(configurations[2].name, "f16 cached-decode by-length");
+  EXPECT_EQ(configurations[2].options.split, SplitMode::by_length);
+  EXPECT_EQ(configurations[1].options.split, SplitMode::invariant);
+  std::vector<float> same = {1.0f, 2.0f, 3.0f, 4.0f}, other = {1.0f, 2.0f, 3.0f, 4.5f};  // [2, vocab]
+  std::vector<float> both_rows = {1.0f, 2.25f, 3.0f, 3.0f};                               // [2, vocab]
   std::vector<EngineRun> runs = {run_with_logits(configurations[0].name, same), run_with_logits(configurations[1].name, same),
-                                 run_with_logits(configurations[2].name, same), run_with_logits(configurations[3].name, other)};
+                                 run_with_logits(configurations[2].name, both_rows),
+                                 run_with_logits(configurations[3].name, same), run_with_logits(configurations[4].name, other),
+                                 run_with_logits(configurations[5].name, other)};
   const auto verdicts = invariance_verdicts(configurations, runs, vocab);
-  ASSERT_EQ(verdicts.size(), 2u);
+  ASSERT_EQ(verdicts.size(), 4u);
   EXPECT_EQ(verdicts[0].kv_spec, "f16");
   EXPECT_TRUE(verdicts[0].bitwise_equal);
   EXPECT_EQ(verdicts[1].kv_spec, "bf16");
+  EXPECT_EQ(verdicts[1].split, SplitMode::invariant);
   EXPECT_EQ(verdicts[1].cached, "bf16 cached-decode");
   EXPECT_EQ(verdicts[1].recompute, "bf16 recompute");
   EXPECT_FALSE(verdicts[1].bitwise_equal);
   EXPECT_EQ(verdicts[1].first_position, 1);
+  EXPECT_EQ(verdicts[1].differing_positions, 1);
+  EXPECT_EQ(verdicts[1].max_abs_logit_difference, 0.5);
+  EXPECT_EQ(verdicts[2].split, SplitMode::by_length);
+  EXPECT_EQ(verdicts[2].cached, "f16 cached-decode by-length");
+  EXPECT_EQ(verdicts[2].recompute, "f16 recompute");
+  EXPECT_FALSE(verdicts[2].bitwise_equal);
+  EXPECT_EQ(verdicts[2].first_position, 0);
+  EXPECT_EQ(verdicts[2].first_token, 1);
+  EXPECT_EQ(verdicts[2].differing_positions, 2);
+  EXPECT_EQ(verdicts[2].max_abs_logit_difference, 1.0);
+  EXPECT_EQ(verdicts[3].split, SplitMode::by_length);
+  EXPECT_TRUE(verdicts[3].bitwise_equal);
 
   Result r;
   r.tokens = {5, 6};
@@ -116,9 +168,15 @@ TEST(DriftInvariance, VerdictsPairEachCachedRunWithItsRecomputeAndReportFailures
   EXPECT_NE(line.find("FAILED"), std::string::npos) << line;
   EXPECT_NE(line.find("bf16"), std::string::npos) << line;
   EXPECT_NE(line.find("position 1"), std::string::npos) << line;
-  r.invariance.pop_back();
+  EXPECT_EQ(line.find("by-length"), std::string::npos) << "by-length differences are no failure: " << line;
+  const std::string by_length = by_length_line(r);
+  EXPECT_NE(by_length.find("KV f16: differs at 2 of 2 positions (first 0), max |logit difference| 1.000e+00"),
+            std::string::npos)
+      << by_length;
+  EXPECT_NE(by_length.find("KV bf16: bitwise equal at all 2 positions"), std::string::npos) << by_length;
+  r.invariance.erase(r.invariance.begin() + 1);  // the failing invariant verdict; the differing by-length one stays
   EXPECT_TRUE(r.invariant());
-  EXPECT_NE(invariance_line(r).find("bitwise equal at all 2 positions"), std::string::npos) << invariance_line(r);
+  EXPECT_NE(invariance_line(r).find("bitwise equal at all 2 positions (KV f16)"), std::string::npos) << invariance_line(r);
 }
 
 TEST(DriftSequence, ContinuesThePromptWithTheF32EngineArgmax) {

@@ -24,6 +24,9 @@ int run_drift_command(const ParsedArgs& args) {
   drift::drift_engine_options(request.backend, request.weights, drift::kExactStorage);  // checks --weights
   request.kv_specs = drift::parse_kv_spec_list(args.str_or("kv", "f16"), "--kv");
   request.progress = true;
+  const long long every = args.integer_or("recompute-every", 1);
+  if (every < 1) throw InputError("--recompute-every", std::to_string(every) + " is not a positive position count");
+  request.recompute_every = int(std::min<long long>(every, 1 << 30));
   const std::string out = args.str("out");
   check_output_folder(out);
 
@@ -84,7 +87,8 @@ const CommandSpec kDriftCommand{
     "sequence is the prompt, extended to --positions tokens by greedy decoding on the engine with F32 "
     "weights and cache when the prompt is shorter (or cut to its first --positions tokens). The golden "
     "is one MPFR forward over the whole sequence. Per KV spec the engine runs three times: cached decode "
-    "(one token per step) and full recompute at each position (a fresh prefill of tokens 0..t), both in "
+    "(one token per step) and full recompute at each position (a fresh prefill of tokens 0..t; with "
+    "--recompute-every N at every Nth and the last), both in "
     "the engine's invariant split mode, where the two must agree bit for bit, else the exit status is 1; "
     "and cached decode in the by-length split mode (each step's attention split size chosen from its "
     "rows and longest context, as flash-decoding engines choose theirs), whose differences from "
@@ -101,6 +105,9 @@ const CommandSpec kDriftCommand{
         {"kv", "SPEC[,SPEC...]", "KV-cache formats, three engine curves each (default f16)"},
         {"weights", "f32|f16|bf16", "engine weight storage; the budget's weights source (default f32)"},
         {"positions", "N", "sequence length (default: the prompt's length)"},
+        {"recompute-every", "N",
+         "run the recompute's fresh prefill only at every Nth position and the last (default 1: at each); its "
+         "cost grows as the square of the length, and the bitwise verdict covers the positions it ran"},
         {"out", "DIR", "folder for drift.csv, drift.json, drift.svg (created if missing)", true},
     },
     run_drift_command,

@@ -25,6 +25,7 @@ void record_position(EngineRun& run, const GoldenSeries& golden, int t, const fl
   const std::vector<double> row = to_double(logits, std::size_t(c.vocab));  // [vocab]
   bool non_finite = false;
   PositionRecord r;
+  r.position = t;
   r.next_token = position_drift(golden, t, row.data(), c.vocab, non_finite);
   if (non_finite) ++run.series.non_finite_positions;
   for (int l = 0; l < c.n_layers; ++l) {
@@ -56,11 +57,13 @@ void run_cached_decode(EngineRun& run, const Model& model, const EngineOptions& 
   }
 }
 
-void run_recompute(EngineRun& run, const Model& model, const EngineOptions& options, const std::vector<int>& tokens,
-                   const GoldenSeries& golden, Progress* progress) {
+void run_recompute(EngineRun& run, const Model& model, const EngineOptions& options, int every,
+                   const std::vector<int>& tokens, const GoldenSeries& golden, Progress* progress) {
   const ModelConfig& c = model.config;
   std::vector<const float*> q_rows(c.n_layers), key_rows(c.n_layers);
-  for (int t = 0; t < int(tokens.size()); ++t) {
+  const int T = int(tokens.size());
+  for (int t = 0; t < T; ++t) {
+    if (!recomputed_at(t, T, every)) continue;
     Engine engine(model, options);  // fresh: nothing cached from an earlier position
     const int seq = engine.add_sequence(t + 1);
     const StepOutput& out = engine.step({{seq, std::vector<int>(tokens.begin(), tokens.begin() + t + 1)}}, true);
@@ -77,25 +80,30 @@ void run_recompute(EngineRun& run, const Model& model, const EngineOptions& opti
 
 std::string to_string(Schedule schedule) { return schedule == Schedule::cached_decode ? "cached-decode" : "recompute"; }
 
+bool recomputed_at(int t, int T, int every) { return (t + 1) % every == 0 || t == T - 1; }
+
 std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
-                                                       const std::vector<std::string>& kv_specs) {
+                                                       const std::vector<std::string>& kv_specs, int recompute_every) {
   std::vector<EngineConfiguration> configurations;
   for (const std::string& kv : kv_specs) {
     const EngineOptions invariant = drift_engine_options(backend, weights, kv);
     for (Schedule s : {Schedule::cached_decode, Schedule::recompute})
-      configurations.push_back({kv + " " + to_string(s), weights, kv, s, invariant});
+      configurations.push_back({kv + " " + to_string(s), weights, kv, s, invariant, recompute_every});
     EngineOptions by_length = invariant;
     by_length.split = SplitMode::by_length;
     configurations.push_back(
         {kv + " " + to_string(Schedule::cached_decode) + " " + to_string(SplitMode::by_length), weights, kv,
-         Schedule::cached_decode, by_length});
+         Schedule::cached_decode, by_length, recompute_every});
   }
   return configurations;
 }
 
 std::int64_t engine_work(const EngineConfiguration& configuration, int positions) {
-  const std::int64_t T = positions;
-  return configuration.schedule == Schedule::cached_decode ? T : T * (T + 1) / 2;
+  if (configuration.schedule == Schedule::cached_decode) return positions;
+  std::int64_t rows = 0;
+  for (int t = 0; t < positions; ++t)
+    if (recomputed_at(t, positions, configuration.recompute_every)) rows += t + 1;
+  return rows;
 }
 
 EngineRun run_engine_configuration(const Model& model, const EngineConfiguration& configuration,
@@ -113,7 +121,7 @@ EngineRun run_engine_configuration(const Model& model, const EngineConfiguration
   if (configuration.schedule == Schedule::cached_decode)
     run_cached_decode(run, model, configuration.options, tokens, golden, progress);
   else
-    run_recompute(run, model, configuration.options, tokens, golden, progress);
+    run_recompute(run, model, configuration.options, configuration.recompute_every, tokens, golden, progress);
   run.series.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return run;
 }
@@ -124,16 +132,21 @@ InvarianceVerdict compare_logits_bitwise(const std::string& kv_spec, const Engin
   v.kv_spec = kv_spec;
   v.cached = cached.series.name;
   v.recompute = recompute.series.name;
-  if (const auto at = first_bit_difference(cached.logits, recompute.logits)) {
-    v.bitwise_equal = false;
-    v.first_position = int(*at / std::size_t(vocab));
-    v.first_token = int(*at % std::size_t(vocab));
-  }
-  const std::size_t rows = std::min(cached.logits.size(), recompute.logits.size()) / std::size_t(vocab);
-  for (std::size_t row = 0; row < rows; ++row) {
-    const float* a = cached.logits.data() + row * vocab;     // [vocab]
+  const std::size_t cached_rows = cached.logits.size() / std::size_t(vocab);
+  for (std::size_t row = 0; row < recompute.series.positions.size(); ++row) {
+    const std::size_t t = std::size_t(recompute.series.positions[row].position);
+    if (t >= cached_rows) break;
+    ++v.compared_positions;
+    const float* a = cached.logits.data() + t * vocab;       // [vocab]
     const float* b = recompute.logits.data() + row * vocab;  // [vocab]
     if (std::memcmp(a, b, std::size_t(vocab) * sizeof(float)) == 0) continue;
+    if (v.bitwise_equal) {
+      v.bitwise_equal = false;
+      v.first_position = int(t);
+      int i = 0;
+      while (std::memcmp(a + i, b + i, sizeof(float)) == 0) ++i;  // the rows differ, so i < vocab
+      v.first_token = i;
+    }
     ++v.differing_positions;
     for (int i = 0; i < vocab; ++i)
       v.max_abs_logit_difference = std::max(v.max_abs_logit_difference, std::fabs(double(a[i]) - double(b[i])));

@@ -32,15 +32,23 @@ struct EngineConfiguration {
   std::string kv_spec;         // KV-cache spec, as given
   Schedule schedule = Schedule::cached_decode;
   EngineOptions options;       // from drift_engine_options, with the split mode
+  int recompute_every = 1;     // recompute schedule: see recomputed_at
 };
 
-// Per KV spec, in order: cached decode, recompute (both in the invariant split mode),
-// then cached decode in the by-length split mode.
-std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
-                                                       const std::vector<std::string>& kv_specs);
+// Whether a recompute every `every` positions runs a fresh prefill at position t of T:
+// at every t with t + 1 a multiple of `every`, and at the last. every = 1: at all.
+bool recomputed_at(int t, int T, int every);
 
-// Rows of work a configuration does over T positions (T for cached decode, T(T+1)/2
-// prefill rows for recompute), for progress.
+// Per KV spec, in order: cached decode, recompute (both in the invariant split mode),
+// then cached decode in the by-length split mode. The recompute runs every
+// `recompute_every` positions (recomputed_at).
+std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
+                                                       const std::vector<std::string>& kv_specs,
+                                                       int recompute_every = 1);
+
+// Rows of work a configuration does over T positions (T for cached decode, the sum of
+// t + 1 over the recomputed positions for recompute: T(T+1)/2 at every position), for
+// progress.
 std::int64_t engine_work(const EngineConfiguration& configuration, int positions);
 
 struct EngineRun {
@@ -64,12 +72,14 @@ struct InvarianceVerdict {
   bool bitwise_equal = true;
   int first_position = -1;  // the first position whose logits differ; -1 when equal
   int first_token = -1;     // the vocabulary index of the first differing logit there
-  int differing_positions = 0;           // positions whose logits differ in any bit
-  double max_abs_logit_difference = 0;   // max over positions and vocabulary of |cached - recompute|
+  int compared_positions = 0;            // the positions the recompute ran at
+  int differing_positions = 0;           // of those, the ones whose logits differ in any bit
+  double max_abs_logit_difference = 0;   // max over them and the vocabulary of |cached - recompute|
 };
 
-// Compares two runs' logits [T, vocab] bit for bit (the verdict's split is left as the
-// default for the caller to set).
+// Compares the cached decode's logits [T, vocab] bit for bit with the recompute's at
+// each position it ran (the verdict's split is left as the default for the caller to
+// set).
 InvarianceVerdict compare_logits_bitwise(const std::string& kv_spec, const EngineRun& cached, const EngineRun& recompute,
                                          int vocab);
 

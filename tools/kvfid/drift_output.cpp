@@ -45,12 +45,12 @@ struct SeriesSummary {
 SeriesSummary summarize(const Series& s) {
   SeriesSummary m;
   int measured = 0, agreeing = 0;
-  for (int t = 0; t < int(s.positions.size()); ++t) {
-    const NextTokenDrift& d = s.positions[t].next_token;
+  for (const PositionRecord& r : s.positions) {
+    const NextTokenDrift& d = r.next_token;
     if (std::isnan(d.kl)) continue;
     ++measured;
     m.kl_mean += d.kl;
-    if (d.kl > m.kl_max || measured == 1) m.kl_max = d.kl, m.kl_max_position = t;
+    if (d.kl > m.kl_max || measured == 1) m.kl_max = d.kl, m.kl_max_position = r.position;
     m.logit_error_max = std::max(m.logit_error_max, d.max_abs_logit_error);
     agreeing += d.top1_agrees();
   }
@@ -89,6 +89,16 @@ nlohmann::json per_layer(const std::vector<std::vector<AttentionSummary>>& by_po
   return layers;
 }
 
+// "512 positions", or "32 recomputed positions (every 16th and the last) of 512".
+std::string compared(const Result& result) {
+  const int T = int(result.tokens.size()), every = result.request.recompute_every;
+  if (every == 1) return std::to_string(T) + " positions";
+  int n = 0;
+  for (int t = 0; t < T; ++t) n += recomputed_at(t, T, every);
+  return std::to_string(n) + " recomputed positions (every " + std::to_string(every) + "th and the last) of " +
+         std::to_string(T);
+}
+
 std::string kv_list(const std::vector<std::string>& specs) {
   std::string s;
   for (const std::string& k : specs) s += (s.empty() ? "" : ", ") + k;
@@ -105,8 +115,8 @@ std::string drift_csv(const Result& result, int n_layers) {
     out << ",entropy_" << l << ",golden_entropy_" << l << ",newest_weight_" << l << ",golden_newest_weight_" << l;
   out << '\n';
   for (const Series& s : result.series)
-    for (int t = 0; t < int(s.positions.size()); ++t) {
-      const PositionRecord& r = s.positions[t];
+    for (const PositionRecord& r : s.positions) {
+      const int t = r.position;
       const NextTokenDrift& d = r.next_token;
       out << csv_field(s.name) << ',' << s.kind << ',' << s.schedule << ',' << s.split << ',' << csv_field(s.weights) << ','
           << csv_field(s.kv) << ',' << s.arithmetic << ',' << t << ',' << result.tokens[t] << ',' << num(d.kl) << ','
@@ -130,8 +140,8 @@ std::string invariance_line(const Result& result) {
   for (const InvarianceVerdict& v : result.invariance)
     if (v.split == SplitMode::invariant) specs.push_back(v.kv_spec);
   if (result.invariant())
-    return "invariance: cached decode and recompute logits are bitwise equal at all " +
-           std::to_string(result.tokens.size()) + " positions (KV " + kv_list(specs) + "): drift exactly zero";
+    return "invariance: cached decode and recompute logits are bitwise equal at all " + compared(result) +
+           " (KV " + kv_list(specs) + "): drift exactly zero";
   std::string line = "invariance: FAILED:";
   for (const InvarianceVerdict& v : result.invariance)
     if (v.split == SplitMode::invariant && !v.bitwise_equal)
@@ -147,11 +157,10 @@ std::string by_length_line(const Result& result) {
     if (v.split != SplitMode::by_length) continue;
     line += " KV " + v.kv_spec + ": ";
     if (v.bitwise_equal)
-      line += "bitwise equal at all " + std::to_string(result.tokens.size()) + " positions;";
+      line += "bitwise equal at all " + compared(result) + ";";
     else
-      line += "differs at " + std::to_string(v.differing_positions) + " of " + std::to_string(result.tokens.size()) +
-              " positions (first " + std::to_string(v.first_position) + "), max |logit difference| " +
-              brief(v.max_abs_logit_difference) + ";";
+      line += "differs at " + std::to_string(v.differing_positions) + " of " + compared(result) + " (first " +
+              std::to_string(v.first_position) + "), max |logit difference| " + brief(v.max_abs_logit_difference) + ";";
   }
   line.pop_back();
   return line;
@@ -162,9 +171,11 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
   nlohmann::json series = nlohmann::json::array(), kl_last = nlohmann::json::object(), kl_max = nlohmann::json::object();
   for (const Series& s : result.series) {
     const SeriesSummary m = summarize(s);
-    nlohmann::json kl = nlohmann::json::array(), err = nlohmann::json::array(), top1 = nlohmann::json::array();
+    nlohmann::json at = nlohmann::json::array(), kl = nlohmann::json::array(), err = nlohmann::json::array(),
+                   top1 = nlohmann::json::array();
     std::vector<std::vector<AttentionSummary>> attention;
     for (const PositionRecord& r : s.positions) {
+      at.push_back(r.position);
       kl.push_back(r.next_token.kl);
       err.push_back(r.next_token.max_abs_logit_error);
       top1.push_back(r.next_token.candidate_top1);
@@ -186,6 +197,7 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
                           {"kl_mean", m.kl_mean},
                           {"max_abs_logit_error_max", m.logit_error_max},
                           {"top1_agreement", m.top1_agreement}}},
+                        {"positions", at},
                         {"kl", kl},
                         {"max_abs_logit_error", err},
                         {"top1", top1}};
@@ -200,7 +212,7 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
 
   nlohmann::json golden_top1 = nlohmann::json::array();
   for (const Series& s : result.series)
-    if (!s.positions.empty()) {
+    if (s.positions.size() == result.tokens.size()) {  // a series measured at every position
       for (const PositionRecord& r : s.positions) golden_top1.push_back(r.next_token.golden_top1);
       break;
     }
@@ -213,6 +225,7 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
                           {"bitwise_equal", v.bitwise_equal},
                           {"first_position", v.first_position},
                           {"first_vocabulary_index", v.first_token},
+                          {"compared_positions", v.compared_positions},
                           {"differing_positions", v.differing_positions},
                           {"max_abs_logit_difference", v.max_abs_logit_difference}});
   nlohmann::json budgets = nlohmann::json::array();
@@ -227,6 +240,7 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
           {"weights", result.request.weights},
           {"kv", result.request.kv_specs},
           {"positions", result.tokens.size()},
+          {"recompute_every", result.request.recompute_every},
           {"prompt_tokens", result.prompt_tokens},
           {"continuation", result.prompt_tokens < int(result.tokens.size())
                                ? nlohmann::json("greedy argmax on the " + context.engine + " engine, f32 weights, f32 KV cache")
@@ -268,9 +282,9 @@ LinePlot drift_plot(const Result& result, const ReportContext& context) {
              : s.schedule == "cached-decode" ? ""
              : s.schedule == "recompute"     ? "6 4"
                                              : "2 3";
-    for (int t = 0; t < int(s.positions.size()); ++t) {
-      p.x.push_back(t);
-      p.y.push_back(s.positions[t].next_token.kl);
+    for (const PositionRecord& r : s.positions) {
+      p.x.push_back(r.position);
+      p.y.push_back(r.next_token.kl);
     }
     plot.series.push_back(std::move(p));
   }

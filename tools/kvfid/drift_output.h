@@ -1,7 +1,8 @@
 #pragma once
 // The three files `kvfid drift` writes, and its report on stdout.
 //
-// drift.csv: a header line, then one row per configuration and position, columns
+// drift.csv: a header line, then one row per configuration and position it measured
+// (every position, except a recompute run with --recompute-every N), columns
 //   configuration        the series name (engine configurations, then "budget: ..." runs)
 //   kind                 engine | attribution
 //   schedule             cached-decode | recompute | emulated (one MPFR forward over the sequence)

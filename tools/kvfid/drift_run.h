@@ -19,6 +19,9 @@ struct Request {
   std::string weights = "f32";        // engine weight storage; the attribution's "weights" source
   std::vector<std::string> kv_specs;  // three engine curves and one attribution pair per spec
   bool progress = false;              // progress lines on stderr
+  // The recompute's fresh prefill runs at every position (1) or every Nth and the last
+  // (recomputed_at): its cost grows as T^2, a cached decode's as T.
+  int recompute_every = 1;
 };
 
 // The attribution of one KV spec's error at the last position.

@@ -13,6 +13,7 @@
 namespace kvfid::drift {
 
 struct PositionRecord {
+  int position = 0;                         // t
   NextTokenDrift next_token;                // NaN metrics when the run's logits were not finite there
   std::vector<AttentionSummary> attention;  // [n_layers]; empty for logits-only runs
 };
@@ -25,7 +26,7 @@ struct Series {
   std::string weights;     // weight storage format
   std::string kv;          // KV-cache spec
   std::string arithmetic;  // "f32" for the engine; the emulation's format otherwise
-  std::vector<PositionRecord> positions;  // [T]
+  std::vector<PositionRecord> positions;  // [T], in order; a strided recompute's only at the positions it recomputed
   int non_finite_positions = 0;           // positions whose logits held NaN or Inf
   double seconds = 0;
 };

@@ -278,6 +278,8 @@ TEST(CmdDrift, BadInputExitsTwoNamingTheProblem) {
       {{"--model", model, "--prompt", prompt, "--positions", "0", "--out", out}, "--positions"},
       {{"--model", model, "--prompt", prompt, "--positions", "257", "--out", out}, "--positions"},  // context 256
       {{"--model", model, "--prompt", prompt, "--positions", "x", "--out", out}, "--positions"},
+      {{"--model", model, "--prompt", prompt, "--recompute-every", "0", "--out", out}, "--recompute-every"},
+      {{"--model", model, "--prompt", prompt, "--recompute-every", "-3", "--out", out}, "--recompute-every"},
       {{"--model", model, "--prompt", prompt, "--engine", "gpu", "--out", out}, "--engine"},
       {{"--model", model, "--prompt", prompt, "--out", dir + "/missing/deeper/out"}, "missing"},
       {{"--model", model, "--out", out}, "--prompt"},
@@ -293,6 +295,40 @@ TEST(CmdDrift, BadInputExitsTwoNamingTheProblem) {
     EXPECT_NE(lines[0].find(c.named), std::string::npos);
     EXPECT_FALSE(fs::exists(out));
   }
+}
+
+// --recompute-every 5 over 12 positions: fresh prefills at positions 4, 9 and the last,
+// 11, only; the cached decode still covers all 12 and is compared at those three.
+TEST(CmdDrift, StridedRecomputeRunsAndComparesOnlyItsPositions) {
+  const std::string out = test::scratch_dir("cmd_drift_strided") + "/out";
+  const test::CliResult r =
+      test::run_kvfid({"drift", "--model", test::fixtures_dir() + "/tiny-llama", "--prompt",
+                       test::fixtures_dir() + "/prompts/short.tokens", "--kv", "f16", "--positions",
+                       std::to_string(kPositions), "--recompute-every", "5", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("bitwise equal at all 3 recomputed positions (every 5th and the last) of 12 (KV f16)"),
+            std::string::npos)
+      << r.out;
+  const nlohmann::json j = nlohmann::json::parse(test::read_bytes(out + "/drift.json"));
+  EXPECT_EQ(j.at("recompute_every"), 5);
+  ASSERT_EQ(j.at("invariance").size(), 2u);  // invariant and by-length cached decode
+  for (const auto& v : j.at("invariance")) EXPECT_EQ(v.at("compared_positions"), 3);
+  for (const auto& s : j.at("series")) {
+    const std::vector<int> at = s.at("positions").get<std::vector<int>>();
+    if (s.at("schedule") == "recompute") EXPECT_EQ(at, (std::vector<int>{4, 9, 11})) << s.at("name");
+    else EXPECT_EQ(at.size(), std::size_t(kPositions)) << s.at("name");
+    EXPECT_EQ(s.at("kl").size(), at.size());
+  }
+  // The recompute's CSV rows are its three positions, with the cached decode's KL there
+  // (invariant mode: the same logits).
+  const auto rows = read_csv(out + "/drift.csv");
+  int recompute_rows = 0;
+  for (const auto& [key, row] : rows)
+    if (row.at("schedule") == "recompute") {
+      ++recompute_rows;
+      EXPECT_EQ(row.at("kl"), rows.at({"f16 cached-decode", key.second}).at("kl")) << key.second;
+    }
+  EXPECT_EQ(recompute_rows, 3);
 }
 
 // Without a GPU (or a CUDA build) the CUDA engine is unavailable: exit 2 with its

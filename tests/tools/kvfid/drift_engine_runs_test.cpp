@@ -37,9 +37,14 @@ GoldenSeries f64_golden(const Model& model, const std::vector<int>& tokens) {
   return g;
 }
 
-EngineRun run_with_logits(const std::string& name, std::vector<float> logits) {
+// A run measured at every position of its logits [T, vocab], or at `positions`.
+EngineRun run_with_logits(const std::string& name, std::vector<float> logits, int vocab,
+                          std::vector<int> positions = {}) {
   EngineRun r;
   r.series.name = name;
+  if (positions.empty())
+    for (int t = 0; t < int(logits.size()) / vocab; ++t) positions.push_back(t);
+  for (int t : positions) r.series.positions.push_back({t, {}, {}});
   r.logits = std::move(logits);
   return r;
 }
@@ -108,19 +113,51 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, DriftFixture, ::testing::Values("tiny-llama",
 TEST(DriftInvariance, OneFlippedBitFailsTheVerdict) {
   const int vocab = 4;
   std::vector<float> logits = {0.5f, -1.0f, 2.0f, 0.0f, 1.0f, 1.5f, -2.0f, 3.0f, 0.25f, 0.75f, 1.25f, -0.5f};  // [3, vocab]
-  const EngineRun a = run_with_logits("f16 cached-decode", logits);
-  EXPECT_TRUE(compare_logits_bitwise("f16", a, run_with_logits("f16 recompute", logits), vocab).bitwise_equal);
+  const EngineRun a = run_with_logits("f16 cached-decode", logits, vocab);
+  EXPECT_TRUE(compare_logits_bitwise("f16", a, run_with_logits("f16 recompute", logits, vocab), vocab).bitwise_equal);
 
   std::vector<float> flipped = logits;
   flipped[2 * vocab + 1] = std::nextafter(flipped[2 * vocab + 1], 0.0f);  // one ulp: the last bit
-  const InvarianceVerdict v = compare_logits_bitwise("f16", a, run_with_logits("f16 recompute", flipped), vocab);
+  const InvarianceVerdict v = compare_logits_bitwise("f16", a, run_with_logits("f16 recompute", flipped, vocab), vocab);
   EXPECT_FALSE(v.bitwise_equal);
   EXPECT_EQ(v.first_position, 2);
   EXPECT_EQ(v.first_token, 1);
 
   std::vector<float> signed_zero = logits;
   signed_zero[3] = -0.0f;  // equal as numbers, not as bits
-  EXPECT_FALSE(compare_logits_bitwise("f16", a, run_with_logits("f16 recompute", signed_zero), vocab).bitwise_equal);
+  EXPECT_FALSE(compare_logits_bitwise("f16", a, run_with_logits("f16 recompute", signed_zero, vocab), vocab).bitwise_equal);
+}
+
+// A strided recompute holds rows only at its positions: row i is compared with the
+// cached decode's row at positions[i], and only there.
+TEST(DriftInvariance, AStridedRecomputeIsComparedAtItsOwnPositions) {
+  const int vocab = 2;
+  const EngineRun cached = run_with_logits("f16 cached-decode", {1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}, vocab);  // [3, vocab]
+  const InvarianceVerdict equal =
+      compare_logits_bitwise("f16", cached, run_with_logits("f16 recompute", {3.0f, 4.0f, 5.0f, 6.0f}, vocab, {1, 2}), vocab);
+  EXPECT_TRUE(equal.bitwise_equal);
+  EXPECT_EQ(equal.compared_positions, 2);
+  const InvarianceVerdict differs =
+      compare_logits_bitwise("f16", cached, run_with_logits("f16 recompute", {5.0f, 6.5f}, vocab, {2}), vocab);
+  EXPECT_FALSE(differs.bitwise_equal);
+  EXPECT_EQ(differs.compared_positions, 1);
+  EXPECT_EQ(differs.first_position, 2);
+  EXPECT_EQ(differs.first_token, 1);
+  EXPECT_EQ(differs.max_abs_logit_difference, 0.5);
+}
+
+TEST(DriftInvariance, RecomputeEveryNRunsAtMultiplesAndTheLastPosition) {
+  std::vector<int> at;
+  for (int t = 0; t < 12; ++t)
+    if (recomputed_at(t, 12, 5)) at.push_back(t);
+  EXPECT_EQ(at, (std::vector<int>{4, 9, 11}));
+  for (int t = 0; t < 12; ++t) EXPECT_TRUE(recomputed_at(t, 12, 1));
+  EngineConfiguration c;
+  c.schedule = Schedule::recompute;
+  c.recompute_every = 5;
+  EXPECT_EQ(engine_work(c, 12), 5 + 10 + 12);  // prefill rows at positions 4, 9, 11
+  c.recompute_every = 1;
+  EXPECT_EQ(engine_work(c, 12), 12 * 13 / 2);
 }
 
 // Configurations per spec: cached decode, recompute, cached decode by-length.
@@ -133,10 +170,10 @@ TEST(DriftInvariance, VerdictsPairEachCachedRunWithItsRecomputeAndReportFailures
   EXPECT_EQ(configurations[1].options.split, SplitMode::invariant);
   std::vector<float> same = {1.0f, 2.0f, 3.0f, 4.0f}, other = {1.0f, 2.0f, 3.0f, 4.5f};  // [2, vocab]
   std::vector<float> both_rows = {1.0f, 2.25f, 3.0f, 3.0f};                               // [2, vocab]
-  std::vector<EngineRun> runs = {run_with_logits(configurations[0].name, same), run_with_logits(configurations[1].name, same),
-                                 run_with_logits(configurations[2].name, both_rows),
-                                 run_with_logits(configurations[3].name, same), run_with_logits(configurations[4].name, other),
-                                 run_with_logits(configurations[5].name, other)};
+  std::vector<EngineRun> runs = {run_with_logits(configurations[0].name, same, vocab), run_with_logits(configurations[1].name, same, vocab),
+                                 run_with_logits(configurations[2].name, both_rows, vocab),
+                                 run_with_logits(configurations[3].name, same, vocab), run_with_logits(configurations[4].name, other, vocab),
+                                 run_with_logits(configurations[5].name, other, vocab)};
   const auto verdicts = invariance_verdicts(configurations, runs, vocab);
   ASSERT_EQ(verdicts.size(), 4u);
   EXPECT_EQ(verdicts[0].kv_spec, "f16");

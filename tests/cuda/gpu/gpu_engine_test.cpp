@@ -111,6 +111,27 @@ TEST(GpuEngine, BatchedDecodeMatchesTwinAlone) {
       ASSERT_EQ(num::bits_of(out.logits[std::size_t(i) * V + j]), num::bits_of(alone[i][j])) << "sequence " << i << " logit " << j;
 }
 
+// `batch` sequences of 250..269 tokens prefilled on both engines, then two batched
+// decode steps, the GPU's logits bit for bit the twin's.
+void expect_batched_decode_matches(Engine& gpu, Engine& twin, int batch, int V) {
+  std::vector<SequenceInput> step;
+  for (int i = 0; i < batch; ++i) {
+    ASSERT_EQ(gpu.add_sequence(300), i);
+    ASSERT_EQ(twin.add_sequence(300), i);
+    step.push_back({i, test::prompt_tokens(250 + i % 20, V, test::test_seed() + i)});
+  }
+  gpu.step(step);
+  twin.step(step);
+  for (int d = 0; d < 2; ++d) {
+    for (int i = 0; i < batch; ++i) step[i].tokens = {(i + 5 * d) % V};
+    const std::vector<float>& expected = twin.step(step).logits;
+    const std::vector<float>& actual = gpu.step(step).logits;
+    ASSERT_EQ(actual.size(), std::size_t(batch) * V);
+    for (std::size_t j = 0; j < expected.size(); ++j)
+      ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "decode " << d << " logit " << j;
+  }
+}
+
 // Decode attention spreads a KV head's query heads over several blocks when a step has
 // few (row, KV head, split) blocks (cuda_backend.cu: decode_heads_per_block). With 7
 // query heads per KV head and 2 splits, batches of 1, 22 and 45 sequences give 2, 44
@@ -126,22 +147,7 @@ TEST(GpuEngine, DecodeHeadSpreadChangesNoBit) {
     SCOPED_TRACE("batch " + std::to_string(batch));
     Engine gpu(m, options(Backend::cuda, FloatFormat::f16, FloatFormat::f16, 0));
     Engine twin(m, options(Backend::twin, FloatFormat::f16, FloatFormat::f16, 0));
-    std::vector<SequenceInput> step;
-    for (int i = 0; i < batch; ++i) {
-      ASSERT_EQ(gpu.add_sequence(300), i);
-      ASSERT_EQ(twin.add_sequence(300), i);
-      step.push_back({i, test::prompt_tokens(250 + i % 20, V, test::test_seed() + i)});  // 1 or 2 splits
-    }
-    gpu.step(step);
-    twin.step(step);
-    for (int d = 0; d < 2; ++d) {
-      for (int i = 0; i < batch; ++i) step[i].tokens = {(i + 5 * d) % V};
-      const std::vector<float>& expected = twin.step(step).logits;
-      const std::vector<float>& actual = gpu.step(step).logits;
-      ASSERT_EQ(actual.size(), std::size_t(batch) * V);
-      for (std::size_t j = 0; j < expected.size(); ++j)
-        ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "decode " << d << " logit " << j;
-    }
+    expect_batched_decode_matches(gpu, twin, batch, V);  // 250..269 tokens: 1 or 2 fixed splits
   }
 }
 
@@ -180,22 +186,7 @@ TEST(GpuEngine, ByLengthSplitMatchesTwin) {
     Engine gpu(mqa, o);
     o.backend = Backend::twin;
     Engine twin(mqa, o);
-    std::vector<SequenceInput> step;
-    for (int i = 0; i < batch; ++i) {
-      ASSERT_EQ(gpu.add_sequence(300), i);
-      ASSERT_EQ(twin.add_sequence(300), i);
-      step.push_back({i, test::prompt_tokens(250 + i % 20, V, test::test_seed() + i)});
-    }
-    gpu.step(step);
-    twin.step(step);
-    for (int d = 0; d < 2; ++d) {
-      for (int i = 0; i < batch; ++i) step[i].tokens = {(i + 5 * d) % V};
-      const std::vector<float>& expected = twin.step(step).logits;
-      const std::vector<float>& actual = gpu.step(step).logits;
-      ASSERT_EQ(actual.size(), std::size_t(batch) * V);
-      for (std::size_t j = 0; j < expected.size(); ++j)
-        ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "decode " << d << " logit " << j;
-    }
+    expect_batched_decode_matches(gpu, twin, batch, V);
   }
 }
 

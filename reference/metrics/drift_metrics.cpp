@@ -25,7 +25,7 @@ NextTokenDrift next_token_drift(const double* golden, const double* candidate, s
   return d;
 }
 
-std::optional<std::size_t> first_bit_difference(const std::vector<float>& a, const std::vector<float>& b) {
+std::optional<std::size_t> first_bit_difference(std::span<const float> a, std::span<const float> b) {
   const std::size_t common = std::min(a.size(), b.size());
   for (std::size_t i = 0; i < common; ++i)
     if (std::bit_cast<std::uint32_t>(a[i]) != std::bit_cast<std::uint32_t>(b[i])) return i;

@@ -4,7 +4,7 @@
 // bitwise comparison behind its invariance verdict (cached decode = recompute).
 #include <cstddef>
 #include <optional>
-#include <vector>
+#include <span>
 
 namespace kvfid {
 
@@ -23,6 +23,6 @@ NextTokenDrift next_token_drift(const double* golden, const double* candidate, s
 // The first index at which `a` and `b` differ in any bit (so +0 and -0 differ, and a NaN
 // equals only the same NaN); the shorter length when one is a prefix of the other;
 // nullopt when they are bitwise equal.
-std::optional<std::size_t> first_bit_difference(const std::vector<float>& a, const std::vector<float>& b);
+std::optional<std::size_t> first_bit_difference(std::span<const float> a, std::span<const float> b);
 
 }  // namespace kvfid

@@ -21,7 +21,7 @@ std::optional<KvTap> parse_kv_tap(const std::string& name) {
   const std::string prefix = "layers.";
   if (name.rfind(prefix, 0) != 0 || !(name.ends_with(".k") || name.ends_with(".v"))) return std::nullopt;
   const std::string layer = name.substr(prefix.size(), name.size() - prefix.size() - 2);
-  if (layer.empty() || !std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (layer.empty() || layer.size() > 9 || !std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
   return KvTap{std::stoi(layer), name.back() == 'v'};
 }

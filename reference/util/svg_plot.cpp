@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "reference/util/xml_escape.h"
+
 namespace kvfid {
 
 namespace {
@@ -27,21 +29,6 @@ constexpr double kNoPositiveFloor = 1e-30;
 // Tableau 10 plus two darker tones: distinct on white and to most colour-blind readers.
 constexpr const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                                     "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a"};
-
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string coord(double v) {
   char buf[32];
@@ -163,7 +150,7 @@ std::string render_svg(const LinePlot& plot) {
       << "\" viewBox=\"0 0 " << coord(width) << ' ' << coord(height) << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<rect x=\"0\" y=\"0\" width=\"" << coord(width) << "\" height=\"" << coord(height) << "\" fill=\"white\"/>\n"
       << "<text class=\"title\" x=\"" << coord(kLeft + kPlotWidth / 2) << "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">"
-      << escape(plot.title) << "</text>\n";
+      << xml_escape(plot.title) << "</text>\n";
 
   // Grid and ticks.
   out << "<g class=\"grid\" stroke=\"#e0e0e0\" stroke-width=\"1\">\n";
@@ -185,24 +172,24 @@ std::string render_svg(const LinePlot& plot) {
   out << "</g>\n";
   for (std::size_t i = 0; i < xa.ticks.size(); ++i)
     out << "<text class=\"x-tick\" x=\"" << coord(px(xa.ticks[i])) << "\" y=\"" << coord(kTop + kPlotHeight + 19)
-        << "\" text-anchor=\"middle\">" << escape(xa.labels[i]) << "</text>\n";
+        << "\" text-anchor=\"middle\">" << xml_escape(xa.labels[i]) << "</text>\n";
   for (std::size_t i = 0; i < ya.ticks.size(); ++i)
     out << "<text class=\"y-tick\" x=\"" << coord(kLeft - 8) << "\" y=\"" << coord(py(ya.ticks[i]) + 4)
-        << "\" text-anchor=\"end\">" << escape(ya.labels[i]) << "</text>\n";
+        << "\" text-anchor=\"end\">" << xml_escape(ya.labels[i]) << "</text>\n";
   out << "<text class=\"x-label\" x=\"" << coord(kLeft + kPlotWidth / 2) << "\" y=\"" << coord(kTop + kPlotHeight + 46)
-      << "\" text-anchor=\"middle\">" << escape(plot.x_label) << "</text>\n";
+      << "\" text-anchor=\"middle\">" << xml_escape(plot.x_label) << "</text>\n";
   const double y_label_x = 22, y_label_y = kTop + kPlotHeight / 2;
   out << "<text class=\"y-label\" x=\"" << coord(y_label_x) << "\" y=\"" << coord(y_label_y) << "\" text-anchor=\"middle\" "
       << "transform=\"rotate(-90 " << coord(y_label_x) << ' ' << coord(y_label_y) << ")\">"
-      << escape(plot.y_label + (plot.log_y ? " (log scale)" : "")) << "</text>\n";
+      << xml_escape(plot.y_label + (plot.log_y ? " (log scale)" : "")) << "</text>\n";
 
   // One polyline per series.
   out << "<g class=\"series\" fill=\"none\" stroke-width=\"1.6\">\n";
   for (std::size_t s = 0; s < plot.series.size(); ++s) {
     const PlotSeries& series = plot.series[s];
     const char* colour = kColours[s % std::size(kColours)];
-    out << "<polyline data-label=\"" << escape(series.label) << "\" stroke=\"" << colour << '"'
-        << (series.dash.empty() ? "" : " stroke-dasharray=\"" + escape(series.dash) + '"') << " points=\"";
+    out << "<polyline data-label=\"" << xml_escape(series.label) << "\" stroke=\"" << colour << '"'
+        << (series.dash.empty() ? "" : " stroke-dasharray=\"" + xml_escape(series.dash) + '"') << " points=\"";
     bool first = true;
     for (std::size_t i = 0; i < series.x.size(); ++i) {
       if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i])) continue;
@@ -219,14 +206,14 @@ std::string render_svg(const LinePlot& plot) {
     const double y = kTop + 10 + kLegendRow * double(s);
     out << "<line x1=\"" << coord(legend_x) << "\" y1=\"" << coord(y) << "\" x2=\"" << coord(legend_x + 28) << "\" y2=\""
         << coord(y) << "\" stroke=\"" << kColours[s % std::size(kColours)] << "\" stroke-width=\"2\""
-        << (plot.series[s].dash.empty() ? "" : " stroke-dasharray=\"" + escape(plot.series[s].dash) + '"') << "/>\n"
-        << "<text x=\"" << coord(legend_x + 34) << "\" y=\"" << coord(y + 4) << "\">" << escape(plot.series[s].label)
+        << (plot.series[s].dash.empty() ? "" : " stroke-dasharray=\"" + xml_escape(plot.series[s].dash) + '"') << "/>\n"
+        << "<text x=\"" << coord(legend_x + 34) << "\" y=\"" << coord(y + 4) << "\">" << xml_escape(plot.series[s].label)
         << "</text>\n";
   }
   out << "</g>\n";
   if (any_clamped)
     out << "<text class=\"note\" x=\"" << coord(legend_x) << "\" y=\""
-        << coord(kTop + 10 + kLegendRow * double(plot.series.size() + 1)) << "\" font-size=\"11\">" << escape(note)
+        << coord(kTop + 10 + kLegendRow * double(plot.series.size() + 1)) << "\" font-size=\"11\">" << xml_escape(note)
         << "</text>\n";
   out << "</svg>\n";
   return out.str();

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 
 #include "cuda/engine/engine.h"
+#include "reference/metrics/drift_metrics.h"
 #include "reference/util/progress.h"
 #include "tools/kvfid/drift_formats.h"
 
@@ -139,13 +139,12 @@ InvarianceVerdict compare_logits_bitwise(const std::string& kv_spec, const Engin
     ++v.compared_positions;
     const float* a = cached.logits.data() + t * vocab;       // [vocab]
     const float* b = recompute.logits.data() + row * vocab;  // [vocab]
-    if (std::memcmp(a, b, std::size_t(vocab) * sizeof(float)) == 0) continue;
+    const auto at = first_bit_difference({a, std::size_t(vocab)}, {b, std::size_t(vocab)});
+    if (!at) continue;
     if (v.bitwise_equal) {
       v.bitwise_equal = false;
       v.first_position = int(t);
-      int i = 0;
-      while (std::memcmp(a + i, b + i, sizeof(float)) == 0) ++i;  // the rows differ, so i < vocab
-      v.first_token = i;
+      v.first_token = int(*at);
     }
     ++v.differing_positions;
     for (int i = 0; i < vocab; ++i)

@@ -68,4 +68,16 @@ KVFID_HD void store_u16(std::uint8_t* p, std::uint16_t v) {
   p[1] = std::uint8_t(v >> 8);
 }
 
+// Element i of kBlock 4-bit quants packed in ggml's order: element j in the low nibble
+// of qs[j] and element j + kBlock/2 in the high nibble.
+template <int kBlock>
+KVFID_HD int packed_nibble(const std::uint8_t* qs, int i) {
+  return i < kBlock / 2 ? qs[i] & 0x0F : qs[i - kBlock / 2] >> 4;
+}
+
+// Half an FP16 ulp at a (0 <= a < 65504), the most FP16 rounding moves a: relative
+// 2^-11 for normals, absolute 2^-25 (half the subnormal spacing) below 2^-14. The FP16
+// scale and minimum fields of the block codecs' error bounds.
+inline double fp16_rounding(double a) { return a >= 0x1p-14 ? a * 0x1p-11 : 0x1p-25; }
+
 }  // namespace kvfid::quant

@@ -125,10 +125,8 @@ struct AsymmetricInt {
  private:
   KVFID_HD static int get(const std::uint8_t* block, int i) {
     if constexpr (kBits == 8) return block[4 + i];
-    return i < kBlock / 2 ? block[4 + i] & 0x0F : block[4 + i - kBlock / 2] >> 4;
+    return packed_nibble<kBlock>(block + 4, i);
   }
-
-  static double fp16_rounding(double a) { return a >= 0x1p-14 ? a * 0x1p-11 : 0x1p-25; }
 };
 
 struct Int8a_32 : AsymmetricInt<8, 32> {

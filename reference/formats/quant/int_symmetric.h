@@ -84,10 +84,8 @@ struct SymmetricInt {
  private:
   KVFID_HD static int get(const std::uint8_t* block, int i) {
     if constexpr (kBits == 8) return std::int8_t(block[2 + i]);
-    return (i < kBlock / 2 ? block[2 + i] & 0x0F : block[2 + i - kBlock / 2] >> 4) - 8;
+    return packed_nibble<kBlock>(block + 2, i) - 8;
   }
-
-  static double fp16_rounding(double a) { return a >= 0x1p-14 ? a * 0x1p-11 : 0x1p-25; }
 };
 
 struct Int8_32 : SymmetricInt<8, 32> {

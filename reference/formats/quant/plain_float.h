@@ -43,8 +43,7 @@ struct F16Codec {
   }
   // Half an ulp: relative 2^-11 for normals, absolute 2^-25 in the subnormal range.
   static double error_bound(const float* x, int, const CodecParams&) {
-    const double a = x[0] < 0 ? -double(x[0]) : double(x[0]);
-    return a >= 0x1p-14 ? a * 0x1p-11 : 0x1p-25;
+    return fp16_rounding(x[0] < 0 ? -double(x[0]) : double(x[0]));
   }
 };
 

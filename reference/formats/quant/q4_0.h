@@ -50,11 +50,11 @@ struct Q4_0 {
 
   // (q - 8) has 4 significant bits and d 11: the product is exact in FP32.
   KVFID_HD static float decode(const std::uint8_t* block, int i, const CodecParams&) {
-    return float(nibble(block, i) - 8) * num::f16_to_f32(load_u16(block));
+    return float(packed_nibble<kBlock>(block + 2, i) - 8) * num::f16_to_f32(load_u16(block));
   }
 
   static double decode_exact(const std::uint8_t* block, int i, const CodecParams&) {
-    return double(nibble(block, i) - 8) * f16_to_double(load_u16(block));  // 15 bits: exact
+    return double(packed_nibble<kBlock>(block + 2, i) - 8) * f16_to_double(load_u16(block));  // 15 bits: exact
   }
 
   // With D = |M|/8 and v = x/d = -8x/M (M != 0; M = 0 means an all-zero block, exact):
@@ -82,19 +82,12 @@ struct Q4_0 {
   }
 
  private:
-  KVFID_HD static int nibble(const std::uint8_t* block, int i) {
-    return i < kBlock / 2 ? block[2 + i] & 0x0F : block[2 + i - kBlock / 2] >> 4;
-  }
-
   // min(15, trunc(x * id + 8.5)); the lower clamp only acts when id is Inf (see above).
   KVFID_HD static int quant(float x, float id) {
     const float v = (x == x ? x : 0.0f) * id;
     const int q = trunc_saturating(v + 8.5f);
     return q < 0 ? 0 : q > 15 ? 15 : q;
   }
-
-  // Half an FP16 ulp at a (a < 65504): the most FP16 rounding moves a.
-  static double fp16_rounding(double a) { return a >= 0x1p-14 ? a * 0x1p-11 : 0x1p-25; }
 };
 
 }  // namespace kvfid::quant

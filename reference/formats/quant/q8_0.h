@@ -51,8 +51,7 @@ struct Q8_0 {
     double amax = 0;
     for (int i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(double(x[i])));
     const double d = amax / 127;
-    const double fp16_rounding = d >= 0x1p-14 ? d * 0x1p-11 : 0x1p-25;
-    return d * (0.5 + 128 * 3 * 0x1p-24) + 127 * fp16_rounding;
+    return d * (0.5 + 128 * 3 * 0x1p-24) + 127 * fp16_rounding(d);
   }
 };
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -84,10 +85,11 @@ TEST(DriftMetrics, FirstBitDifferenceFindsOneFlippedBit) {
 }
 
 TEST(DriftMetrics, FirstBitDifferenceSeesSignedZerosAndLengths) {
-  EXPECT_EQ(first_bit_difference({1.0f, 0.0f}, {1.0f, -0.0f}), std::optional<std::size_t>(1));
+  using Row = std::vector<float>;
+  EXPECT_EQ(first_bit_difference(Row{1.0f, 0.0f}, Row{1.0f, -0.0f}), std::optional<std::size_t>(1));
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_FALSE(first_bit_difference({nan}, {nan}).has_value());  // the same bits
-  EXPECT_EQ(first_bit_difference({1.0f, 2.0f}, {1.0f}), std::optional<std::size_t>(1));
+  EXPECT_FALSE(first_bit_difference(Row{nan}, Row{nan}).has_value());  // the same bits
+  EXPECT_EQ(first_bit_difference(Row{1.0f, 2.0f}, Row{1.0f}), std::optional<std::size_t>(1));
 }
 
 }  // namespace

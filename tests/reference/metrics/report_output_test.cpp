@@ -128,11 +128,6 @@ TEST(ReportOutput, JunitHasOneTestcasePerRowAndFindingAndOneFailurePerFailure) {
   EXPECT_NE(xml.find("classname=\"odd&lt;&amp;&quot;&apos;&gt;\xEF\xBF\xBD\""), std::string::npos);
 }
 
-TEST(ReportOutput, XmlEscapeCoversTheFiveEntitiesAndControlCharacters) {
-  EXPECT_EQ(xml_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
-  EXPECT_EQ(xml_escape("tab\tok\x02"), "tab\tok\xEF\xBF\xBD");
-}
-
 TEST(ReportOutput, TableAlignsColumnsAndPrintsOneLinePerFailure) {
   const Fixture f = failing_fixture();
   const std::string table = format_report_table(f.report);

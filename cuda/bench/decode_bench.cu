@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "cuda/kernels/cuda_engine.h"
 
 namespace {
 
-using kvfid::num::Fmt;
+using kvfid::engine::num::Fmt;
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
@@ -34,7 +34,7 @@ __global__ void fill_random_f16(std::uint16_t* p, std::size_t n, std::uint64_t s
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
     const float u = float(z >> 40) * 5.9604644775390625e-8f;  // [0, 1)
-    p[i] = kvfid::num::f32_to_f16((2.0f * u - 1.0f) * scale);
+    p[i] = kvfid::engine::num::f32_to_f16((2.0f * u - 1.0f) * scale);
   }
 }
 
@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 20;
   const int warmups = 3;
   try {
-    kvfid::require_cuda_device();
+    kvfid::engine::require_cuda_device();
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, 0), "properties");
     std::printf("device: %s (sm_%d%d, %.1f GiB)\n", prop.name, prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0);
@@ -113,18 +113,18 @@ int main(int argc, char** argv) {
     cudaFree(src);
     cudaFree(dst);
 
-    kvfid::ModelConfig c;
-    c.arch = kvfid::Arch::qwen2;
+    kvfid::ref::ModelConfig c;
+    c.arch = kvfid::ref::Arch::qwen2;
     c.vocab = 152064, c.dim = 3584, c.n_layers = 28, c.n_heads = 28, c.n_kv_heads = 4, c.head_dim = 128;
     c.hidden = 18944, c.max_seq = 32768, c.rms_norm_eps = 1e-6, c.rope_theta = 1e6;
-    c.rope = kvfid::RopeStyle::rotate_half, c.tied_classifier = false, c.qkv_bias = false;
+    c.rope = kvfid::ref::RopeStyle::rotate_half, c.tied_classifier = false, c.qkv_bias = false;
 
     DeviceArena arena;
-    kvfid::DeviceWeights w;
+    kvfid::engine::DeviceWeights w;
     w.embedding = arena.matrix(c.vocab, c.dim);
     const std::size_t embedding_bytes = arena.matrix_bytes;  // only one row is read per token
     for (int l = 0; l < c.n_layers; ++l) {
-      kvfid::DeviceLayerWeights d;
+      kvfid::engine::DeviceLayerWeights d;
       d.attn_norm = arena.ones(c.dim);
       d.wq = arena.matrix(c.q_dim(), c.dim);
       d.wk = arena.matrix(c.kv_dim(), c.dim);
@@ -142,11 +142,11 @@ int main(int argc, char** argv) {
     const double weight_bytes = double(arena.matrix_bytes - embedding_bytes);
     std::printf("model: %.2f GB of FP16 matrices read per decode step\n", weight_bytes / 1e9);
 
-    kvfid::CudaEngine engine(c, Fmt::f16, Fmt::f16, w);
+    kvfid::engine::CudaEngine engine(c, Fmt::f16, Fmt::f16, w);
     const int seq = engine.add_sequence(c.max_seq);  // zero-filled cache: timing does not depend on values
     std::vector<float> logits;
     for (int ctx : {1, 1024, 4096}) {
-      const std::vector<kvfid::StepRow> rows = {{seq, 42, ctx - 1}};
+      const std::vector<kvfid::engine::StepRow> rows = {{seq, 42, ctx - 1}};
       const double ms = median_ms(warmups, repeats, [&] { engine.forward(rows, false, nullptr); });
       const double kv_bytes = 2.0 * c.n_layers * c.n_kv_heads * double(ctx) * c.head_dim * 2;
       const double gbs = (weight_bytes + kv_bytes) / (ms * 1e6);
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
     }
     engine.copy_logits(1, logits);
     for (int ctx : {4096, 32768}) {
-      const std::vector<kvfid::StepRow> rows = {{seq, 42, ctx - 1}};
+      const std::vector<kvfid::engine::StepRow> rows = {{seq, 42, ctx - 1}};
       const double ms = median_ms(warmups, repeats, [&] { engine.attention_only(rows); });
       const double bytes = 2.0 * c.n_kv_heads * double(ctx) * c.head_dim * 2;  // one layer's K and V
       const double gbs = bytes / (ms * 1e6);

@@ -1,4 +1,5 @@
 #pragma once
+// Op map (attention; docs/ops.md): reference reference/mp/attention.h, softmax.h | shared cuda/common/attention_math.h, portable_math.h | kernel attn_prefill_kernel, attn_decode_kernel, attn_combine_kernel | twin TwinBackend::attend | tests MpKernels.*, tests/cuda/properties/
 // The per-row reduction of attention, shared by the prefill and decode kernels and the
 // twin. A query row at position p attends to keys 0..p, cut into splits of S keys at
 // boundaries at multiples of S. S is the step's (cuda/engine/split_keys.h): kSplit in
@@ -19,7 +20,7 @@
 #include "cuda/common/storage.h"
 #include "cuda/common/warp_reduce.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
 
 inline constexpr int kSplit = 256;                // keys per split at most (and in the invariant mode)
 inline constexpr int kSplitWarps = kSplit / kWarp;
@@ -63,4 +64,4 @@ KVFID_HD float attn_prob(float score, SoftmaxStats final_stats) {
   return div(exp_portable(score - final_stats.m), final_stats.l);
 }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

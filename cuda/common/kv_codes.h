@@ -6,10 +6,11 @@
 // along tokens per channel ([kv_dim, groups] blocks, `block` tokens a group).
 #include <cstddef>
 
-#include "cuda/common/hd.h"
+#include "reference/numeric/hd.h"
 #include "reference/formats/quant/row_blocks.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct KvCodeSlot {
   int block = 1;              // elements per block
@@ -31,4 +32,4 @@ struct KvCodeSlot {
   }
 };
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

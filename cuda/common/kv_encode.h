@@ -1,18 +1,21 @@
 #pragma once
+// Op map (KV store; docs/ops.md): reference reference/mp/kv_store.h | shared cuda/common/kv_encode.h, kv_codes.h, kv_layout.h | kernel encode_rows_kernel, encode_key_groups_kernel, own_read_kernel | twin TwinBackend::store_tiered | tests KvStore*, EngineKvPolicy*
 // The tiered KV path's stores (cuda/engine/kv_plan.h), one block or value at a time,
 // shared by the twin and the CUDA kernels so both run the same code: a codec's encode
 // and decode use only integer and correctly rounded IEEE operations (codec.h), so the
 // two produce the same code bytes and the same FP32 cold values.
 #include <cstdint>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "cuda/common/kv_codes.h"
 #include "cuda/common/kv_layout.h"
 #include "reference/formats/quant/codec.h"
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/formats/quant/row_blocks.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
+using namespace kvfid::ref::num;  // the numeric core's conversions
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 // The hot form: FP32 holding the FP16 rounding of x.
 KVFID_HD float hot_value(float x) { return f16_to_f32(f32_to_f16(x)); }
@@ -56,4 +59,4 @@ KVFID_HD const float* plane_read(const float* cold, const float* hot, int j, int
   return j < quant::cold_end(t, hot_window, group) ? cold : hot;
 }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

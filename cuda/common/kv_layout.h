@@ -5,9 +5,9 @@
 // attention kernels stream them; `capacity` is fixed when the sequence is created.
 #include <cstddef>
 
-#include "cuda/common/hd.h"
+#include "reference/numeric/hd.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
 
 struct KvLayout {
   int n_layers;
@@ -25,4 +25,4 @@ struct KvLayout {
   }
 };
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

@@ -1,4 +1,5 @@
 #pragma once
+// Op map (log-softmax; docs/ops.md): reference none (derived bound in tests/cuda/common/log_softmax_reference.h) | shared cuda/common/log_softmax.h | kernel log_softmax_kernel | twin TwinBackend::log_softmax | tests EngineLogSoftmax.*
 // Log-softmax of one row of logits, lp_k = x_k - max - log(sum_j exp(x_j - max)), in the
 // one order the CUDA kernel and the twin share. A row belongs to a block of
 // kLogSoftmaxThreads threads; thread t owns elements k = t, t + kLogSoftmaxThreads, ...
@@ -14,7 +15,7 @@
 #include "cuda/common/portable_math.h"
 #include "cuda/common/warp_reduce.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
 
 inline constexpr int kLogSoftmaxThreads = 256;
 inline constexpr int kLogSoftmaxWarps = kLogSoftmaxThreads / kWarp;
@@ -57,4 +58,4 @@ inline void log_softmax_host(const float* x, int n, float* out) {
   for (int k = 0; k < n; ++k) out[k] = log_softmax_value(x[k], row_max, log_sum);
 }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

@@ -4,9 +4,9 @@
 // function of the seed and that counter, whatever the batch holds.
 #include <cstdint>
 
-#include "cuda/common/hd.h"
+#include "reference/numeric/hd.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
 
 struct Philox4x32 {
   std::uint32_t v[4];
@@ -43,4 +43,4 @@ KVFID_HD float philox_uniform(std::uint64_t seed, std::uint64_t sequence, std::u
   return float(r.v[0] >> 8) * 5.9604644775390625e-8f;  // 2^-24
 }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

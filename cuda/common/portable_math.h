@@ -1,12 +1,15 @@
 #pragma once
+// Op map (SwiGLU; docs/ops.md): reference reference/mp/swiglu.h | shared cuda/common/portable_math.h (silu) | kernel swiglu_kernel | twin TwinBackend::run (FFN) | tests EnginePortableMath.SiluAccuracy, EngineTwinReference.*
 // exp, log and SiLU from basic IEEE operations only (no libm, no __expf, no __logf),
 // so the host and the device compute the same bits. Accuracy against the exact exp is measured in
 // tests/cuda/common/portable_math_test.cpp.
 #include <cstdint>
 
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
+using namespace kvfid::ref::num;  // the numeric core's conversions
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 // 2^e as a float for e in [-126, 127] (a normal number: exact).
 KVFID_HD float pow2_normal(int e) { return float_of(std::uint32_t(e + 127) << 23); }
@@ -95,4 +98,4 @@ KVFID_HD float log_portable(float x) {
 // and the result -0, the correct limit.
 KVFID_HD float silu(float x) { return div(x, 1.0f + exp_portable(-x)); }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

@@ -1,9 +1,10 @@
 #pragma once
+// Op map (RoPE; docs/ops.md): reference reference/mp/rope.h | shared cuda/common/rope.h, tables cuda/engine/rope_table.h | kernel rope_kernel, rope_store_kernel | twin rope() | tests MpKernels.Rope*, RopeConvention*
 // RoPE arithmetic shared by the kernels and the twin; the cos/sin tables come from the
 // host (cuda/engine/rope_table.h) so both use identical angles.
-#include "cuda/common/hd.h"
+#include "reference/numeric/hd.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
 
 // The two dimensions of pair i: interleaved (2i, 2i+1), rotate_half (i, i + head_dim/2).
 KVFID_HD void rope_dims(bool interleaved, int head_dim, int i, int& a, int& b) {
@@ -20,4 +21,4 @@ KVFID_HD void rope_pair(float& a, float& b, float c, float s) {
   b = nb;
 }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

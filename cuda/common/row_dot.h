@@ -1,4 +1,5 @@
 #pragma once
+// Op map (projection; docs/ops.md): reference reference/mp/projection.h | shared cuda/common/row_dot.h, warp_reduce.h | kernel matvec_kernel | twin matvec() | tests EngineWarpReduce.*, EngineTwinReference.*
 // The reduction order of every matrix-vector product (projections, classifier) and of
 // the RMSNorm sum of squares: one warp per output element.
 //   Lane assignment: element k belongs to lane (k / kVec) % 32, so a lane reads kVec
@@ -10,7 +11,7 @@
 #include "cuda/common/storage.h"
 #include "cuda/common/warp_reduce.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
 
 inline constexpr int kVec = 8;                 // consecutive elements per lane per step
 inline constexpr int kRowStep = kVec * kWarp;  // elements a warp covers per step
@@ -44,4 +45,4 @@ KVFID_HD float rms_inverse(float sum_squares, int n, float eps) {
 }
 KVFID_HD float rms_apply(float x, float inv, float w) { return (x * inv) * w; }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

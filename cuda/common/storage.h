@@ -4,9 +4,11 @@
 // to the right width; Storage<F>::load/store are the only conversions.
 #include <cstdint>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
+using namespace kvfid::ref::num;  // the numeric core's conversions
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 // Matches kvfid::FloatFormat's enumerators (f32, f16, bf16), kept separate so that
 // device code needs no host headers.
@@ -46,4 +48,4 @@ inline void dispatch_fmt(Fmt f, Fn&& fn) {
   }
 }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

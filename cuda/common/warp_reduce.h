@@ -1,4 +1,5 @@
 #pragma once
+// Op map (projection; docs/ops.md): reference reference/mp/projection.h | shared cuda/common/row_dot.h, warp_reduce.h | kernel matvec_kernel | twin matvec() | tests EngineWarpReduce.*, EngineTwinReference.*
 // The one reduction tree of the engine: the warp butterfly. With 32 lane values,
 // for offset 16, 8, 4, 2, 1: lane[i] = op(lane[i], lane[i ^ offset]).
 // On the device that is __shfl_xor_sync; on the host the same operations in the same
@@ -6,9 +7,11 @@
 // and the engine reads lane 0. Its value only needs lanes i < offset at each level,
 // so the host model computes those: lane[i] = op(lane[i], lane[i + offset]), i < offset
 // -- exactly the operands, in the same argument order, lane 0 sees on the device.
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 
-namespace kvfid::num {
+namespace kvfid::engine::num {
+using namespace kvfid::ref::num;  // the numeric core's conversions
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 inline constexpr int kWarp = 32;
 
@@ -35,4 +38,4 @@ __device__ __forceinline__ float butterfly_device(float v, Op op = Op()) {
 }
 #endif
 
-}  // namespace kvfid::num
+}  // namespace kvfid::engine::num

@@ -11,7 +11,8 @@
 #include "cuda/engine/engine_options.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct StepRow {
   int seq;    // sequence id from add_sequence
@@ -69,4 +70,4 @@ std::unique_ptr<EngineBackend> make_twin_backend(const Model& model, const Engin
 // Throws BackendUnavailable without a CUDA build or a device.
 std::unique_ptr<EngineBackend> make_cuda_backend(const Model& model, const EngineOptions& options);
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -1,8 +1,9 @@
 #include "cuda/engine/engine.h"
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 Engine::Engine(const Model& model, const EngineOptions& options)
     : config_(model.config),
@@ -59,4 +60,4 @@ CacheValues Engine::cache_values(int seq, int layer) {
   return backend_->cache_values(seq, layer, lengths_[seq]);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

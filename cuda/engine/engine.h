@@ -6,7 +6,7 @@
 
 #include "cuda/engine/backend.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 
 struct SequenceInput {
   int seq;                  // id from add_sequence
@@ -47,4 +47,4 @@ class Engine {
   bool logprobs_current_ = false;
 };
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

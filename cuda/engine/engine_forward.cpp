@@ -6,10 +6,11 @@
 #include "cuda/engine/engine.h"
 #include "cuda/engine/kv_plan.h"
 #include "cuda/engine/packed_model.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/prompt.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 
@@ -92,4 +93,4 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
   return taps;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -10,7 +10,8 @@
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 inline constexpr const char* kLogprobsTap = "logprobs";
 
@@ -19,4 +20,4 @@ std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, Tap
 
 TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const EngineOptions& options);
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

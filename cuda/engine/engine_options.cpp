@@ -1,8 +1,9 @@
 #include "cuda/engine/engine_options.h"
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 Backend backend_from_string(const std::string& name, const std::string& source) {
   if (name == "twin") return Backend::twin;
@@ -18,4 +19,4 @@ SplitMode split_mode_from_string(const std::string& name, const std::string& sou
 
 std::string to_string(SplitMode mode) { return mode == SplitMode::invariant ? "invariant" : "by-length"; }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -7,7 +7,8 @@
 #include "reference/formats/float_format.h"
 #include "reference/golden/taps.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 enum class Backend { twin, cuda };
 
@@ -50,4 +51,4 @@ class BackendUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -3,11 +3,12 @@
 #include <algorithm>
 
 #include "cuda/engine/packed_model.h"
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 KvPlan make_kv_plan(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config) {
   KvPlan p;
@@ -65,4 +66,4 @@ CacheValues gather_cache_values(const KvPlan& plan, const num::KvLayout& layout,
   return r;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -31,7 +31,8 @@
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/model/config.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct KvPlan {
   quant::KvPolicy policy;
@@ -59,4 +60,4 @@ CacheValues gather_cache_values(const KvPlan& plan, const num::KvLayout& layout,
 // Resolves the policy for `config` (quant::resolve_kv_policy; InputError("--kv", ...)).
 KvPlan make_kv_plan(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config);
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

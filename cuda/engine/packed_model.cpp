@@ -4,9 +4,10 @@
 #include <cstring>
 
 #include "reference/formats/minifloat.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 num::Fmt to_fmt(FloatFormat f) {
   switch (f) {
@@ -114,4 +115,4 @@ PackedModel pack_model(const Model& model, const std::string& weights) {
   return p;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -12,7 +12,8 @@
 #include "reference/model/model.h"
 #include "reference/model/weight_storage.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 num::Fmt to_fmt(FloatFormat f);
 
@@ -58,4 +59,4 @@ PackedModel pack_model(const Model& model, const std::string& weights);
 // 1/sqrt(head_dim) computed in float64 and rounded once to FP32.
 float attention_scale(const ModelConfig& config);
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace kvfid {
+namespace kvfid::engine {
 
 RopeTable make_rope_table(const ModelConfig& c, int positions) {
   RopeTable t;
@@ -21,4 +21,4 @@ RopeTable make_rope_table(const ModelConfig& c, int positions) {
   return t;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

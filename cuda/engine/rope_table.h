@@ -1,4 +1,5 @@
 #pragma once
+// Op map (RoPE; docs/ops.md): reference reference/mp/rope.h | shared cuda/common/rope.h, tables cuda/engine/rope_table.h | kernel rope_kernel, rope_store_kernel | twin rope() | tests MpKernels.Rope*, RopeConvention*
 // RoPE cos/sin tables, computed once on the host in float64 and rounded to FP32, so
 // the twin and the GPU rotate with identical numbers. Pair i of a head (i < head_dim/2)
 // rotates by angle pos * theta^(-2i/head_dim); which two dimensions form pair i
@@ -7,7 +8,8 @@
 
 #include "reference/model/config.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct RopeTable {
   int pairs = 0;       // head_dim / 2
@@ -18,4 +20,4 @@ struct RopeTable {
 
 RopeTable make_rope_table(const ModelConfig& config, int positions);
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -5,7 +5,7 @@
 #include "cuda/common/philox.h"
 #include "cuda/common/portable_math.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 
 int sample_token(const float* logits, int vocab, const SamplingParams& p, std::uint64_t sequence,
                  std::uint64_t position, SamplerScratch& scratch) {
@@ -59,4 +59,4 @@ int sample_token(const float* logits, int vocab, const SamplingParams& p, std::u
   return c[kept - 1].second;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

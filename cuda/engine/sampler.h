@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::engine {
 
 struct SamplingParams {
   float temperature = 0.0f;  // <= 0: greedy (argmax, lowest id on ties)
@@ -22,4 +22,4 @@ struct SamplerScratch {
 int sample_token(const float* logits, int vocab, const SamplingParams& params, std::uint64_t sequence,
                  std::uint64_t position, SamplerScratch& scratch);
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

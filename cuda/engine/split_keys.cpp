@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace kvfid {
+namespace kvfid::engine {
 
 int split_keys(SplitMode mode, int grid_units, int longest_context) {
   if (mode == SplitMode::invariant || grid_units >= kSplitTargetBlocks) return num::kSplit;
@@ -18,4 +18,4 @@ int step_split_keys(SplitMode mode, const std::vector<StepRow>& rows, int n_kv_h
   return split_keys(mode, std::max(1, int(rows.size()) * n_kv_heads), longest);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

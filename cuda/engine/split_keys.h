@@ -8,7 +8,7 @@
 #include "cuda/common/attention_math.h"
 #include "cuda/engine/backend.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 
 // The number of blocks the by-length mode aims to have in flight: the streaming
 // multiprocessors of an H100 SXM (132), the GPU flash-decoding heuristics tune for
@@ -34,4 +34,4 @@ int split_keys(SplitMode mode, int grid_units, int longest_context);
 // largest pos + 1.
 int step_split_keys(SplitMode mode, const std::vector<StepRow>& rows, int n_kv_heads);
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -12,9 +12,10 @@
 #include "cuda/kernels/kernels.cuh"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 using kernels::RowInfo;
@@ -575,4 +576,4 @@ std::unique_ptr<EngineBackend> make_cuda_backend(const Model& model, const Engin
   return std::make_unique<CudaBackend>(model, options);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

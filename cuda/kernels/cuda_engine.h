@@ -10,7 +10,7 @@
 #include "cuda/engine/backend.h"
 #include "cuda/engine/kv_plan.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 
 // Device pointers; the engine does not own them. Matrices are [rows, cols] in the
 // weight format, vectors FP32.
@@ -68,4 +68,4 @@ class CudaEngine {
 // Throws BackendUnavailable with the reason when no CUDA device can be used.
 void require_cuda_device();
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

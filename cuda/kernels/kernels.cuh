@@ -10,7 +10,7 @@
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
 
-namespace kvfid::kernels {
+namespace kvfid::engine::kernels {
 
 using num::Fmt;
 using num::Storage;
@@ -619,4 +619,4 @@ __global__ void __launch_bounds__(num::kLogSoftmaxThreads)
   for (int k = t; k < vocab; k += num::kLogSoftmaxThreads) out[k] = num::log_softmax_value(x[k], m, log_sum);
 }
 
-}  // namespace kvfid::kernels
+}  // namespace kvfid::engine::kernels

@@ -16,9 +16,10 @@
 #include "cuda/engine/split_keys.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 using num::Fmt;
@@ -419,4 +420,4 @@ std::unique_ptr<EngineBackend> make_twin_backend(const Model& model, const Engin
   return std::make_unique<TwinBackend>(model, options);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::engine

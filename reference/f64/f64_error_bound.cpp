@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -231,4 +231,4 @@ F64TapsWithBounds forward_f64_from(const Model& model, int first_layer, const Ro
           to_tap_set(model.config, T, selection, first_layer, f64_error_bounds(model, trace, selection, residual_error))};
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

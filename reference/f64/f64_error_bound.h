@@ -55,7 +55,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 inline constexpr double kUnitRoundoff = 0x1p-53;
 // Assumed worst error of glibc exp, pow, sin, cos in binary64, in ulps (see above).
@@ -97,4 +97,4 @@ inline double f64_allowance_against_golden(double bound, double golden) {
   return bound + (std::nextafter(g, std::numeric_limits<double>::infinity()) - g) / 2;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -8,10 +8,10 @@
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // Same taps, names and shapes as the golden (tap_specs). Throws InputError("forward",
 // ...) when a token is out of range or the prompt exceeds the context.
 TapSet forward_f64(const Model& model, const std::vector<int>& tokens, TapSelection selection);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -2,10 +2,10 @@
 
 #include <cmath>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/prompt.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -212,4 +212,4 @@ template std::vector<std::vector<double>> tap_values(const ForwardTrace<double>&
 template std::vector<std::vector<long double>> tap_values(const ForwardTrace<long double>&, const ModelConfig&,
                                                           TapSelection);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -22,7 +22,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 template <class Scalar>
 using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -91,4 +91,4 @@ std::vector<std::vector<Scalar>> tap_values(const ForwardTrace<Scalar>& trace, c
 TapSet to_tap_set(const ModelConfig& config, int tokens, TapSelection selection, int first_layer,
                   std::vector<std::vector<double>> values);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

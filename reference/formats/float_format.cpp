@@ -2,9 +2,9 @@
 
 #include <cmath>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 constexpr MiniFloatSpec kFp32{8, 23};
@@ -48,4 +48,4 @@ double ulp_of(double x, FloatFormat f) {
   return std::ldexp(1.0, e - s.man_bits);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,7 +5,7 @@
 
 #include "reference/formats/minifloat.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 enum class FloatFormat { f32, f16, bf16 };
 
@@ -18,4 +18,4 @@ double round_to_format(double x, FloatFormat f);
 // The spacing of the format at |x| (one unit in the last place), for errors in ULPs.
 double ulp_of(double x, FloatFormat f);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

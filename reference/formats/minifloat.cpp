@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -74,4 +74,4 @@ std::uint32_t minifloat_encode_saturating(double x, MiniFloatSpec s) {
   return (std::signbit(x) ? sign_bit(s) : 0u) | minifloat_max_finite_code(s);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

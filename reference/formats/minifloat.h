@@ -6,7 +6,7 @@
 // values up to 448, and only S.1111.111 is NaN.
 #include <cstdint>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct MiniFloatSpec {
   int exp_bits;
@@ -41,4 +41,4 @@ inline std::uint16_t double_to_f16(double x) { return std::uint16_t(minifloat_en
 inline double bf16_to_double(std::uint16_t h) { return minifloat_decode(h, kBf16); }
 inline std::uint16_t double_to_bf16(double x) { return std::uint16_t(minifloat_encode_rne(x, kBf16)); }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

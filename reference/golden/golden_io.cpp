@@ -3,10 +3,10 @@
 #include <fstream>
 
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/safetensors.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::string encode_taps_f64(const TapSet& taps) {
   std::vector<std::pair<std::string, Tensor>> tensors;
@@ -44,4 +44,4 @@ Golden read_golden(const std::string& dir) {
   return g;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

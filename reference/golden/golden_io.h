@@ -8,7 +8,7 @@
 
 #include "reference/golden/taps.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct Golden {
   TapSet taps;
@@ -29,4 +29,4 @@ Golden read_golden(const std::string& dir);
 std::string encode_taps_f64(const TapSet& taps);
 TapSet read_taps(const std::string& safetensors_path);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

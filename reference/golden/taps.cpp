@@ -1,8 +1,8 @@
 #include "reference/golden/taps.h"
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::int64_t TapTensor::numel() const {
   std::int64_t n = 1;
@@ -43,4 +43,4 @@ TapSelection tap_selection_from_string(const std::string& s, const std::string& 
 
 std::string to_string(TapSelection s) { return s == TapSelection::all ? "all" : "logits"; }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -15,7 +15,7 @@
 
 #include "reference/model/config.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 enum class TapSelection { all, logits };
 
@@ -46,4 +46,4 @@ const TapTensor* find_tap(const TapSet& taps, const std::string& name);
 TapSelection tap_selection_from_string(const std::string& s, const std::string& source);
 std::string to_string(TapSelection s);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

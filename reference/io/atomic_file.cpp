@@ -9,9 +9,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace fs = std::filesystem;
 
 namespace {
@@ -97,4 +97,4 @@ void write_files_atomic(const std::string& dir, const std::vector<std::pair<std:
   fs::remove_all(staging, ec);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // Throws InputError(path, ...) when the folder is missing or not writable.
 void write_file_atomic(const std::string& path, std::string_view bytes);
@@ -20,4 +20,4 @@ void check_output_folder(const std::string& dir);
 // missing). Names are plain file names, no slashes.
 void write_files_atomic(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -11,11 +11,11 @@
 
 #include "reference/formats/minifloat.h"
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/safetensors.h"
 #include "reference/io/weight_checks.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 namespace fs = std::filesystem;
@@ -359,4 +359,4 @@ void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage)
                            {kHfWeightsFile, encode_safetensors(tensors, {{"format", "pt"}})}});
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

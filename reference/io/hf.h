@@ -7,7 +7,7 @@
 #include "reference/formats/float_format.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 inline constexpr const char* kHfConfigFile = "config.json";
 inline constexpr const char* kHfWeightsFile = "model.safetensors";
@@ -27,4 +27,4 @@ std::string hf_config_json(const ModelConfig& config, FloatFormat storage);
 // the folder always holds exactly the in-memory model.
 void write_hf_model(const std::string& dir, const Model& model, FloatFormat storage);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -6,12 +6,12 @@
 #include <fstream>
 #include <limits>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/weight_checks.h"
 
 static_assert(std::endian::native == std::endian::little, "llama2.c checkpoints are read in place as little-endian");
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 namespace fs = std::filesystem;
@@ -199,4 +199,4 @@ Model read_llama2c(const std::string& path) {
   return m;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

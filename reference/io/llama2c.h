@@ -7,7 +7,7 @@
 
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct Llama2cHeader {
   std::int32_t dim = 0;
@@ -34,4 +34,4 @@ ModelConfig read_llama2c_config(const std::string& path);
 // The freq_cis tables are skipped: kvfid computes RoPE itself.
 Model read_llama2c(const std::string& path);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

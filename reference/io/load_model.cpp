@@ -3,11 +3,11 @@
 #include <filesystem>
 
 #include "reference/io/hf.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/llama2c.h"
 #include "reference/io/sha256.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 namespace fs = std::filesystem;
@@ -37,4 +37,4 @@ ModelConfig load_model_config(const std::string& path) {
   return kind_of(path) == ModelKind::hf_folder ? read_hf_config(path) : read_llama2c_config(path);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -4,7 +4,7 @@
 
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // PATH is a llama2.c v0 checkpoint (a file) or a Hugging Face style folder
 // (config.json with LlamaForCausalLM or Qwen2ForCausalLM + model.safetensors with
@@ -12,12 +12,12 @@ namespace kvfid {
 // rejects NaN/Inf weights. Throws InputError naming the file and the problem.
 Model load_model(const std::string& path);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // The configuration alone: config.json of a folder (its weights may be absent) or
 // the header of a checkpoint (checked against the file size). For `kvfid info`.
 ModelConfig load_model_config(const std::string& path);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,9 +5,9 @@
 #include <sstream>
 #include <string_view>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::vector<int> parse_token_list(const std::string& text, const std::string& source) {
   std::vector<int> tokens;
@@ -51,4 +51,4 @@ void validate_tokens(const std::vector<int>& tokens, const ModelConfig& config, 
                                    " is out of range for vocab " + std::to_string(config.vocab));
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

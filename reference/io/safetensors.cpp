@@ -10,11 +10,11 @@
 
 #include "reference/formats/minifloat.h"
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
 static_assert(std::endian::native == std::endian::little, "kvfid reads and writes little-endian tensors in place");
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -204,4 +204,4 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   write_file_atomic(path, encode_safetensors(tensors, metadata));
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

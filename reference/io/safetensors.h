@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 enum class DType { F64, F32, F16, BF16, I64, I32, U8 };
 
@@ -50,4 +50,4 @@ std::string encode_safetensors(const std::vector<std::pair<std::string, Tensor>>
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

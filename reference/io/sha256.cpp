@@ -3,9 +3,9 @@
 #include <cstring>
 #include <fstream>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -103,4 +103,4 @@ std::string sha256_file(const std::string& path) {
   return h.hex_digest();
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

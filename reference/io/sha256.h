@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 class Sha256 {
  public:
@@ -26,4 +26,4 @@ std::string sha256_hex(std::string_view bytes);
 // Streams the file; throws InputError(path, ...) when it cannot be read.
 std::string sha256_file(const std::string& path);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -2,9 +2,9 @@
 
 #include <cmath>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 void check_finite(const std::vector<double>& values, const std::string& source, const std::string& tensor_name) {
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -15,4 +15,4 @@ void check_finite(const std::vector<double>& values, const std::string& source, 
   }
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // Throws InputError(source, "tensor 'NAME' element I is NaN|Inf|-Inf") at the first
 // non-finite value.
 void check_finite(const std::vector<double>& values, const std::string& source, const std::string& tensor_name);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 AttentionShape attention_shape(const ModelConfig& config, int tokens) {
   return {tokens, config.n_heads, config.n_kv_heads, config.head_dim};
@@ -25,4 +25,4 @@ void check_values(std::span<const double> values, std::size_t expected, const ch
       throw std::invalid_argument(std::string(what) + ": non-finite value at flat index " + std::to_string(i));
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

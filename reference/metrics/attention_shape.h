@@ -6,7 +6,7 @@
 
 #include "reference/model/config.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct AttentionShape {
   int tokens = 0;      // T
@@ -28,4 +28,4 @@ AttentionShape attention_shape(const ModelConfig& config, int tokens);
 void check_attention_shape(const AttentionShape& shape, const char* what);
 void check_values(std::span<const double> values, std::size_t expected, const char* what);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 double attention_entropy(const double* p, int n) {
   double h = 0;
@@ -56,4 +56,4 @@ AttentionSummary attention_summary_from_qk(const double* q, const double* k, int
   return s;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -6,7 +6,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/config.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct AttentionSummary {
   double entropy = 0;        // mean over heads of -sum_j p_j ln p_j, nats
@@ -29,4 +29,4 @@ AttentionSummary attention_summary_from_probs(const TapTensor& probs, int t);
 // alone, not the arithmetic of whichever softmax produced the engine's output.
 AttentionSummary attention_summary_from_qk(const double* q, const double* k, int keys, const ModelConfig& config);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,6 +1,6 @@
 #include "reference/metrics/drift_budget.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -27,4 +27,4 @@ DriftErrorBudget attribute_error(const std::vector<DriftBudgetEntry>& singles, c
   return b;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

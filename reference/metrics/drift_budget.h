@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct DriftBudgetEntry {
   std::string source;       // e.g. "weights f16"
@@ -34,4 +34,4 @@ struct DriftErrorBudget {
 
 DriftErrorBudget attribute_error(const std::vector<DriftBudgetEntry>& singles, const DriftBudgetEntry& combined);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

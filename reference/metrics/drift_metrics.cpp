@@ -7,7 +7,7 @@
 
 #include "reference/metrics/logit_metrics.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -33,4 +33,4 @@ std::optional<std::size_t> first_bit_difference(std::span<const float> a, std::s
   return std::nullopt;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

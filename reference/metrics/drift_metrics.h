@@ -6,7 +6,7 @@
 #include <optional>
 #include <span>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct NextTokenDrift {
   double kl = 0;                   // KL(softmax(golden) || softmax(candidate)), nats
@@ -25,4 +25,4 @@ NextTokenDrift next_token_drift(const double* golden, const double* candidate, s
 // nullopt when they are bitwise equal.
 std::optional<std::size_t> first_bit_difference(std::span<const float> a, std::span<const float> b);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -2,7 +2,7 @@
 
 #include <limits>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 BudgetEntry budget_entry(const LogitStatistics& run) {
   return {run.kld, run.kld_max, run.ln_ppl_ratio, run.same_top};
@@ -19,4 +19,4 @@ ErrorBudget error_budget(const LogitStatistics& weights_only, const LogitStatist
   return b;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

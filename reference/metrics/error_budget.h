@@ -10,7 +10,7 @@
 // errors, or beyond second order), below 1 they partly cancel.
 #include "reference/metrics/logit_statistics.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // The headline figures of one run.
 struct BudgetEntry {
@@ -34,4 +34,4 @@ BudgetEntry budget_entry(const LogitStatistics& run);
 ErrorBudget error_budget(const LogitStatistics& weights_only, const LogitStatistics& kv_only,
                          const LogitStatistics& both);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

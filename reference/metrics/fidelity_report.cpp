@@ -10,7 +10,7 @@
 #include "reference/metrics/tap_error.h"
 #include "reference/metrics/tensor_index.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -96,4 +96,4 @@ FidelityReport build_fidelity_report(const TapSet& golden, const TapSet& candida
   return report;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

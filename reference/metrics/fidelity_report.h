@@ -10,7 +10,7 @@
 #include "reference/golden/taps.h"
 #include "reference/metrics/gross_check.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct ReportRow {
   std::string tap;
@@ -50,4 +50,4 @@ struct ReportOptions {
 FidelityReport build_fidelity_report(const TapSet& golden, const TapSet& candidate, const TapSet& baseline,
                                      const ReportOptions& options);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

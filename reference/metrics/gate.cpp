@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 double gate_bound(double baseline, double floor, GateOrder order) {
   if (!std::isfinite(baseline)) return std::numeric_limits<double>::quiet_NaN();
@@ -22,4 +22,4 @@ double relative_rms_floor(FloatFormat format) { return kFloorUlps * ulp_of(1.0, 
 
 double kl_floor(double logits_max_abs_floor) { return 0.5 * logits_max_abs_floor * logits_max_abs_floor; }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

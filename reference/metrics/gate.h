@@ -4,7 +4,7 @@
 // can reach.
 #include "reference/formats/float_format.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // k. FlashAttention's rule: its tests assert that FlashAttention's error against an
 // FP32 reference is at most twice the error of a plain PyTorch implementation at the
@@ -48,4 +48,4 @@ double relative_rms_floor(FloatFormat format);
 // every logit error at most F, Var_p(d) <= F^2, so KL <= F^2 / 2 to second order.
 double kl_floor(double logits_max_abs_floor);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

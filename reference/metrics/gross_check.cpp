@@ -5,7 +5,7 @@
 
 #include "reference/metrics/tensor_index.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -61,4 +61,4 @@ std::vector<GrossFinding> gross_check_tap(const std::string& subject, const TapT
   return {};
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -7,7 +7,7 @@
 
 #include "reference/golden/taps.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 enum class GrossKind { missing, shape_mismatch, non_finite, all_zero };
 
@@ -28,4 +28,4 @@ struct GrossFinding {
 std::vector<GrossFinding> gross_check_tap(const std::string& subject, const TapTensor& golden,
                                           const TapTensor* tap);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -8,7 +8,7 @@
 
 #include "reference/metrics/logit_metrics.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -100,4 +100,4 @@ std::vector<KeyDistortion> key_distortion_per_query_head(std::span<const double>
   return out;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

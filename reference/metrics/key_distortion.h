@@ -15,7 +15,7 @@
 
 #include "reference/metrics/attention_shape.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // The key a query at position t reads for key position j <= t: its cold (stored,
 // decoded) form when j < cold_end[t], else its hot form (a hot window or a KIVI group
@@ -50,4 +50,4 @@ std::vector<KeyDistortion> key_distortion_per_query_head(std::span<const double>
                                                          std::span<const double> golden_k, const KeysAsRead& keys,
                                                          const AttentionShape& shape);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

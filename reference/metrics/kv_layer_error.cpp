@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 KvLayerError kv_layer_error(std::span<const double> golden_q, std::span<const double> golden_k,
                             std::span<const double> golden_v, const KeysAsRead& stored_k,
@@ -36,4 +36,4 @@ KvSummary summarize_kv(const std::vector<KvLayerError>& layers) {
   return s;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -9,7 +9,7 @@
 #include "reference/metrics/key_distortion.h"
 #include "reference/metrics/kv_round_trip.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct KvLayerError {
   std::vector<RoundTripError> k;            // [n_kv_heads]
@@ -37,4 +37,4 @@ struct KvSummary {
 // Throws std::invalid_argument for no layers or a layer without heads.
 KvSummary summarize_kv(const std::vector<KvLayerError>& layers);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

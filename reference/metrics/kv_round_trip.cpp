@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <limits>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 double RoundTripError::relative_rmse() const {
   if (rms_golden > 0) return rmse / rms_golden;
@@ -35,4 +35,4 @@ std::vector<RoundTripError> round_trip_error_per_head(std::span<const double> go
   return out;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -10,7 +10,7 @@
 
 #include "reference/metrics/attention_shape.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct RoundTripError {
   double rmse = 0;        // sqrt(mean (stored - golden)^2) over the head's T * head_dim values
@@ -27,4 +27,4 @@ struct RoundTripError {
 std::vector<RoundTripError> round_trip_error_per_head(std::span<const double> golden, std::span<const double> stored,
                                                       const AttentionShape& shape);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

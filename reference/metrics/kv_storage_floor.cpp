@@ -8,7 +8,7 @@
 #include "reference/formats/quant/registry.h"
 #include "reference/metrics/gate.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -53,4 +53,4 @@ std::optional<StorageFloor> kv_storage_floor(const TapTensor& golden, const quan
   return StorageFloor{floor, squares > 0 ? floor / std::sqrt(squares / double(golden.values.size())) : 0};
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -17,7 +17,7 @@
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/golden/taps.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct StorageFloor {
   double max_abs = 0;
@@ -30,4 +30,4 @@ struct StorageFloor {
 // KIVI's not yet grouped keys). Empty for every other tap.
 std::optional<StorageFloor> kv_storage_floor(const TapTensor& golden, const quant::KvPolicy& policy);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

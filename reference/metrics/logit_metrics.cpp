@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -88,4 +88,4 @@ LogitMetrics logit_metrics(const TapTensor& golden, const TapTensor& candidate) 
   return m;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -6,7 +6,7 @@
 
 #include "reference/golden/taps.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct LogitMetrics {
   double kl_mean = 0;               // mean over positions of KL(golden || candidate), nats
@@ -24,4 +24,4 @@ double kl_divergence_of_logits(const double* golden, const double* candidate, st
 // throws std::invalid_argument otherwise.
 LogitMetrics logit_metrics(const TapTensor& golden, const TapTensor& candidate);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

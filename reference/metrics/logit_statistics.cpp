@@ -9,7 +9,7 @@
 
 #include "reference/metrics/logit_metrics.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -111,4 +111,4 @@ LogitStatistics logit_statistics(std::span<const double> base_logprobs, std::spa
   return s;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -14,7 +14,7 @@
 
 #include "reference/metrics/sample_stats.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // The percentiles llama.cpp prints besides the maximum and the minimum, in percent and
 // in its order (50 is the median).
@@ -74,4 +74,4 @@ struct LogitStatistics {
 LogitStatistics logit_statistics(std::span<const double> base_logprobs, std::span<const double> test_logprobs,
                                  int vocab, std::span<const int> tokens);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -9,7 +9,7 @@
 #include "reference/metrics/kv_layer_error.h"
 #include "reference/metrics/logit_statistics.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct QuantColumn {
   std::string label;                   // the KV configuration as given, e.g. "q8_0", "int4_32+edges=2:f16"
@@ -23,4 +23,4 @@ struct QuantReport {
   std::vector<QuantColumn> columns;
 };
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

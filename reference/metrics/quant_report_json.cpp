@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -120,4 +120,4 @@ nlohmann::json quant_report_to_json(const QuantReport& report, const std::string
           {"golden", golden_summary},       {"weights", report.weights}, {"columns", columns}};
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

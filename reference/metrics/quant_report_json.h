@@ -8,7 +8,7 @@
 
 #include "reference/metrics/quant_report.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // {"positions", "ppl_test": {"value", "standard_error"}, ..., "kld_percentiles":
 //  [{"level", "value"}], ..., "per_position": {"kld", "dp", "nll_test", "nll_base",
@@ -21,4 +21,4 @@ nlohmann::json logit_statistics_to_json(const LogitStatistics& s);
 nlohmann::json quant_report_to_json(const QuantReport& report, const std::string& command,
                                     const nlohmann::json& options, const nlohmann::json& golden_summary);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

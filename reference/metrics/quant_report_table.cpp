@@ -9,7 +9,7 @@
 
 #include "reference/metrics/text_table.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -184,4 +184,4 @@ std::string format_quant_report(const QuantReport& report) {
   return out;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -8,7 +8,7 @@
 
 #include "reference/metrics/quant_report.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // One column per KV configuration: the logit statistics in llama.cpp's order, then the
 // KV summary (when any column has KV errors) and the error budget (when any has one),
@@ -27,4 +27,4 @@ std::string format_error_budget_line(const ErrorBudget& budget);
 // format_quant_table, then format_kv_tables of every column.
 std::string format_quant_report(const QuantReport& report);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

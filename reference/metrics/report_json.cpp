@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -39,4 +39,4 @@ nlohmann::json report_to_json(const FidelityReport& report, const std::string& c
           {"findings", findings},           {"rows", rows}};
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

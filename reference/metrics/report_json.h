@@ -5,7 +5,7 @@
 
 #include "reference/metrics/fidelity_report.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // The manifest without its token list (replaced by "n_tokens"); everything else kept,
 // since it says which model, precision and certification the golden stands for.
@@ -16,4 +16,4 @@ nlohmann::json golden_manifest_summary(const nlohmann::json& manifest);
 nlohmann::json report_to_json(const FidelityReport& report, const std::string& command,
                               const nlohmann::json& options, const nlohmann::json& golden_summary);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

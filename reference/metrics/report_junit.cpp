@@ -3,7 +3,7 @@
 #include "reference/metrics/report_lines.h"
 #include "reference/util/xml_escape.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -35,4 +35,4 @@ std::string report_to_junit(const FidelityReport& report, const std::string& sui
          xml_escape(suite_name) + "\"" + counts + ">\n" + cases + "  </testsuite>\n</testsuites>\n";
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,8 +5,8 @@
 
 #include "reference/metrics/fidelity_report.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::string report_to_junit(const FidelityReport& report, const std::string& suite_name);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -39,4 +39,4 @@ std::string describe_finding(const GrossFinding& finding) {
          finding.tap + " " + to_string(finding.kind) + ": " + finding.detail;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

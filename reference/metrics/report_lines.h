@@ -5,7 +5,7 @@
 
 #include "reference/metrics/fidelity_report.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // "3.142e-02", or "-" for NaN (no value).
 std::string format_value(double v, int digits_after_point = 3);
@@ -17,4 +17,4 @@ std::string describe_failure(const ReportRow& row);
 // "note layers.0.k missing: tap absent; not compared"; baseline findings say so.
 std::string describe_finding(const GrossFinding& finding);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

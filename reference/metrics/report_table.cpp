@@ -6,7 +6,7 @@
 
 #include "reference/metrics/report_lines.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -51,4 +51,4 @@ std::string format_report_table(const FidelityReport& report) {
   return out;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

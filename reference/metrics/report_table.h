@@ -5,8 +5,8 @@
 
 #include "reference/metrics/fidelity_report.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::string format_report_table(const FidelityReport& report);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,7 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -57,4 +57,4 @@ double pearson_correlation(std::span<const double> a, std::span<const double> b)
   return double(ab / std::sqrt(aa * bb));
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -4,7 +4,7 @@
 // standard error, percentiles and a correlation.
 #include <span>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // A value with its standard error; the error is NaN when the sample cannot give one.
 struct Estimate {
@@ -31,4 +31,4 @@ double percentile_of_sorted(std::span<const double> sorted, double fraction);
 // sample has no spread. Throws std::invalid_argument when the sizes differ.
 double pearson_correlation(std::span<const double> a, std::span<const double> b);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -4,7 +4,7 @@
 #include <limits>
 #include <stdexcept>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -47,4 +47,4 @@ TapError tap_error(const TapTensor& golden, const TapTensor& tap, FloatFormat ul
   return e;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -6,7 +6,7 @@
 #include "reference/formats/float_format.h"
 #include "reference/golden/taps.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct TapError {
   double max_abs = 0;             // max |x - g|
@@ -25,4 +25,4 @@ TapError tap_error(const TapTensor& golden, const TapTensor& tap, FloatFormat ul
 // the cache holds), FP32 for every other activation.
 FloatFormat ulp_format_of_tap(const std::string& tap_name, FloatFormat kv_format);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,6 +1,6 @@
 #include "reference/metrics/tensor_index.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::string format_index(const std::vector<std::int64_t>& shape, std::int64_t flat) {
   std::vector<std::int64_t> coord(shape.size(), 0);
@@ -14,4 +14,4 @@ std::string format_index(const std::vector<std::int64_t>& shape, std::int64_t fl
   return s + "]";
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

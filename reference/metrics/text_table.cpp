@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::size_t display_width(const std::string& text) {
   return std::size_t(std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
@@ -29,4 +29,4 @@ std::string format_text_table(const std::vector<std::vector<std::string>>& rows,
   return out;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

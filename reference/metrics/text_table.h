@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 enum class Align { left, right };
 
@@ -15,4 +15,4 @@ std::string format_text_table(const std::vector<std::vector<std::string>>& rows,
 // The number of UTF-8 code points in text (the bytes that do not continue a sequence).
 std::size_t display_width(const std::string& text);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -2,9 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 void ModelConfig::validate(const std::string& source) const {
   auto need_positive = [&](int v, const char* name) {
@@ -67,4 +67,4 @@ nlohmann::json to_json(const ModelConfig& c) {
           {"tied_classifier", c.tied_classifier}, {"qkv_bias", c.qkv_bias}};
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 enum class Arch { llama, qwen2 };
 
@@ -53,4 +53,4 @@ RopeStyle rope_from_string(const std::string& s, const std::string& source);
 
 nlohmann::json to_json(const ModelConfig& config);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -6,7 +6,7 @@
 
 #include "reference/model/config.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // Row-major [rows, cols]; a projection computes y = W x, so rows = out, cols = in.
 struct Matrix {
@@ -46,4 +46,4 @@ struct Model {
   std::string sha256;              // of the file holding the weights
 };
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

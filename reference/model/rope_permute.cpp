@@ -1,6 +1,6 @@
 #include "reference/model/rope_permute.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -45,4 +45,4 @@ Model permute_to_rotate_half(const Model& model) {
   return out;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,7 +5,7 @@
 // lands at i and 2i+1 at i + head_dim/2 turns one into the other exactly.
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // Destination row within a head of the source row `row_in_head` (interleaved order).
 int rotate_half_position(int row_in_head, int head_dim);
@@ -15,4 +15,4 @@ int rotate_half_position(int row_in_head, int head_dim);
 // head. A model already in rotate-half order is returned unchanged.
 Model permute_to_rotate_half(const Model& model);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,8 +1,8 @@
 #include "reference/model/weight_storage.h"
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 WeightFormat weight_format_from_string(const std::string& name, const std::string& source) {
   for (const char* plain : {"f32", "fp32", "f16", "fp16", "bf16"})
@@ -79,4 +79,4 @@ Model stored_model(const Model& model, const WeightFormat& format, const std::st
   return s;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

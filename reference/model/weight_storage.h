@@ -15,7 +15,7 @@
 #include "reference/formats/quant/registry.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct WeightFormat {
   std::string name;                  // canonical: f32, f16, bf16 or a registry name
@@ -44,4 +44,4 @@ std::vector<std::uint8_t> encode_matrix(const Matrix& m, const quant::FormatInfo
 // biases rounded to FP32. Checks the format fits (source names the flag).
 Model stored_model(const Model& model, const WeightFormat& format, const std::string& source);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

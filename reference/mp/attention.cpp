@@ -5,7 +5,7 @@
 #include "reference/mp/mp_weights.h"
 #include "reference/mp/softmax.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
                       const ModelConfig& config, const MpArith& arith, int threads) {
@@ -45,4 +45,4 @@ void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const Atte
   });
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

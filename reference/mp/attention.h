@@ -1,4 +1,5 @@
 #pragma once
+// Op map (attention; docs/ops.md): reference reference/mp/attention.h, softmax.h | shared cuda/common/attention_math.h, portable_math.h | kernel attn_prefill_kernel, attn_decode_kernel, attn_combine_kernel | twin TwinBackend::attend | tests MpKernels.*, tests/cuda/properties/
 // Causal multi-head attention over every position at once. Query head h reads KV head
 // config.kv_head_of(h); scores q.k_j / sqrt(head_dim) for j <= t, softmax, then the
 // probability-weighted sum of values.
@@ -6,7 +7,7 @@
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // The cache a query reads (reference/formats/quant/kv_policy.h): query t reads key j
 // from k_cold when j < cold_end(t, hot_window, k_group), else from k_hot, and value j
@@ -32,4 +33,4 @@ inline void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, con
   causal_attention(probs, out, q, AttentionKv{k, k, v, v}, tokens, config, arith, threads);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,7 +5,7 @@
 
 #include "reference/mp/mp_array.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::optional<long> certified_error_bits(mpfr_srcptr low, mpfr_srcptr high, mpfr_prec_t low_precision,
                                          mpfr_ptr difference) {
@@ -56,4 +56,4 @@ std::optional<UncertifiedValue> certify_taps(const std::vector<MpTap>& low, cons
   return std::nullopt;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -12,7 +12,7 @@
 
 #include "reference/mp/mp_forward.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 inline constexpr int kCertifiedBits = 53 + 1;  // float64 significand, plus one for round-to-nearest
 
@@ -46,4 +46,4 @@ bool rounds_correctly(mpfr_srcptr y, long error_bits);
 std::optional<UncertifiedValue> certify_taps(const std::vector<MpTap>& low, const std::vector<MpTap>& high,
                                              mpfr_prec_t low_precision, CertificationTally& tally);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

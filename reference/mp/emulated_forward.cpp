@@ -1,12 +1,12 @@
 #include "reference/mp/emulated_forward.h"
 
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/prompt.h"
 #include "reference/model/weight_storage.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/mp_parallel.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                         TapSelection selection) {
@@ -24,4 +24,4 @@ TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, cons
   return taps;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -10,7 +10,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // The storage is the engine's (golden_forward.h's GoldenOptions names it the same way).
 struct Emulation {
@@ -28,4 +28,4 @@ struct Emulation {
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                         TapSelection selection);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/prompt.h"
 #include "reference/model/weight_storage.h"
 #include "reference/mp/certify.h"
@@ -10,7 +10,7 @@
 #include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -81,4 +81,4 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
   }
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -11,7 +11,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 class Progress;
 
@@ -44,4 +44,4 @@ class CertificationError : public std::runtime_error {
 
 GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, const GoldenOptions& options);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

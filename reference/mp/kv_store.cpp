@@ -5,11 +5,11 @@
 #include <vector>
 
 #include "reference/formats/minifloat.h"
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -113,4 +113,4 @@ MpArray own_values(const MpKvStore& s, int tokens, int kv_dim) {
   return own(kv.v_cold, kv.v_hot, s.hot_window, 0, tokens, kv_dim);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,4 +1,5 @@
 #pragma once
+// Op map (KV store; docs/ops.md): reference reference/mp/kv_store.h | shared cuda/common/kv_encode.h, kv_codes.h, kv_layout.h | kernel encode_rows_kernel, encode_key_groups_kernel, own_read_kernel | twin TwinBackend::store_tiered | tests KvStore*, EngineKvPolicy*
 // One layer's K and V as the engine's cache stores them under a KV policy
 // (reference/formats/quant/kv_policy.h), exactly: of each value x (after RoPE for K)
 //   cold = decode_exact(encode(RN32(x)))   blocks along the token's K/V row (a last
@@ -16,7 +17,7 @@
 #include "reference/mp/attention.h"
 #include "reference/mp/mp_array.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct MpKvStore {
   MpArray k_cold, v_cold;  // [tokens, n_kv_heads, head_dim] at max(53, precision) bits
@@ -38,4 +39,4 @@ MpKvStore store_kv(const MpArray& k, const MpArray& v, const quant::KvPolicy& po
 MpArray own_keys(const MpKvStore& store, int tokens, int kv_dim);
 MpArray own_values(const MpKvStore& store, int tokens, int kv_dim);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

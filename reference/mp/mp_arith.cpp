@@ -2,7 +2,7 @@
 
 #include "reference/formats/minifloat.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 ExponentRangeScope::ExponentRangeScope() : saved_emin_(mpfr_get_emin()), saved_emax_(mpfr_get_emax()) {
   mpfr_set_emin(mpfr_get_emin_min());
@@ -39,4 +39,4 @@ void MpArith::round_into_format(mpfr_ptr r, int ternary) const {
   mpfr_set_emax(mpfr_get_emax_max());
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

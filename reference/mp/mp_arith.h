@@ -15,7 +15,7 @@
 
 #include "reference/formats/float_format.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // Puts the calling thread in MPFR's widest exponent range and restores the previous
 // range on exit. Computation happens in the wide range; an IEEE policy narrows it only
@@ -91,4 +91,4 @@ class MpArith {
   mpfr_exp_t emax_;  // smallest subnormal and of its largest finite value
 };
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

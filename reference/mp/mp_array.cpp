@@ -1,6 +1,6 @@
 #include "reference/mp/mp_array.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 MpArray::MpArray(std::size_t size, mpfr_prec_t precision) : precision_(precision), numbers_(size) {
   const std::size_t bytes = mpfr_custom_get_size(precision);
@@ -19,4 +19,4 @@ std::vector<double> to_doubles(const MpArray& a) {
   return out;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -8,7 +8,7 @@
 
 #include <mpfr.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 class MpArray {
  public:
@@ -35,4 +35,4 @@ class MpArray {
 // Exact float64 values of an array (each element is first rounded to nearest by MPFR).
 std::vector<double> to_doubles(const MpArray& a);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

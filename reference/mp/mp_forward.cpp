@@ -11,7 +11,7 @@
 #include "reference/mp/swiglu.h"
 #include "reference/util/progress.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -109,4 +109,4 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
   return taps;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -15,7 +15,7 @@
 #include "reference/mp/mp_array.h"
 #include "reference/mp/mp_weights.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 class Progress;
 
@@ -43,4 +43,4 @@ int forward_progress_steps(const ModelConfig& config);
 std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
                               const MpForwardOptions& options);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -9,7 +9,7 @@
 
 #include "reference/mp/mp_arith.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 int resolve_thread_count(int requested) {
   if (!mpfr_buildopt_tls_p()) return 1;
@@ -42,4 +42,4 @@ void parallel_for(std::int64_t n, int threads, const std::function<void(std::int
     if (e) std::rethrow_exception(e);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

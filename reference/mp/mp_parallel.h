@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // Threads to use for a request: 0 means every hardware thread. A single thread when
 // this MPFR keeps its state in globals instead of thread-local storage.
@@ -16,4 +16,4 @@ int resolve_thread_count(int requested);
 // (the calling thread takes the first). `threads` as returned by resolve_thread_count.
 void parallel_for(std::int64_t n, int threads, const std::function<void(std::int64_t, std::int64_t)>& body);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

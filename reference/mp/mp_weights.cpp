@@ -1,6 +1,6 @@
 #include "reference/mp/mp_weights.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -34,4 +34,4 @@ MpArray mp_constant(double value) {
   return c;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -8,7 +8,7 @@
 #include "reference/model/model.h"
 #include "reference/mp/mp_array.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 inline constexpr mpfr_prec_t kWeightPrecisionBits = 53;  // float64 embeds exactly
 
@@ -52,4 +52,4 @@ MpWeights to_mp_weights(const Model& model, mpfr_prec_t precision);
 // A float64 held exactly (constants such as eps, theta and dimensions).
 MpArray mp_constant(double value);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

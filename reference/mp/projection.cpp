@@ -2,7 +2,7 @@
 
 #include "reference/mp/mp_parallel.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 void project(MpArray& out, const MpMatrix& w, const MpArray& x, const MpArray& bias, int tokens, const MpArith& arith,
              int threads) {
@@ -17,4 +17,4 @@ void project(MpArray& out, const MpMatrix& w, const MpArray& x, const MpArray& b
   });
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

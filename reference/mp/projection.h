@@ -1,4 +1,5 @@
 #pragma once
+// Op map (projection; docs/ops.md): reference reference/mp/projection.h | shared cuda/common/row_dot.h, warp_reduce.h | kernel matvec_kernel | twin matvec() | tests EngineWarpReduce.*, EngineTwinReference.*
 // The matrix-vector products of the forward, for every token at once:
 // out[t] = W x[t] (+ bias). This is the hot kernel: one dot product per output value,
 // accumulated in column order, output values split across threads.
@@ -6,11 +7,11 @@
 #include "reference/mp/mp_array.h"
 #include "reference/mp/mp_weights.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // out: [tokens, W.rows] at the arithmetic's precision; x: [tokens, W.cols];
 // bias: [W.rows] or empty.
 void project(MpArray& out, const MpMatrix& w, const MpArray& x, const MpArray& bias, int tokens, const MpArith& arith,
              int threads);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -3,7 +3,7 @@
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 void rms_norm(MpArray& out, const MpArray& x, const MpArray& weight, mpfr_srcptr eps, int tokens, const MpArith& arith,
               int threads) {
@@ -26,4 +26,4 @@ void rms_norm(MpArray& out, const MpArray& x, const MpArray& weight, mpfr_srcptr
   });
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -3,7 +3,7 @@
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith) {
   const int half = head_dim / 2;
@@ -54,4 +54,4 @@ void apply_rope(MpArray& x, const RopeTable& table, int tokens, int heads, RopeS
   });
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,11 +1,12 @@
 #pragma once
+// Op map (RoPE; docs/ops.md): reference reference/mp/rope.h | shared cuda/common/rope.h, tables cuda/engine/rope_table.h | kernel rope_kernel, rope_store_kernel | twin rope() | tests MpKernels.Rope*, RopeConvention*
 // Rotary position embedding: pair i of a head at position t turns by
 // t * theta^(-2i/head_dim); (a, b) -> (a cos - b sin, a sin + b cos).
 #include "reference/model/config.h"
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct RopeTable {
   int half = 0;  // head_dim / 2
@@ -20,4 +21,4 @@ RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpA
 void apply_rope(MpArray& x, const RopeTable& table, int tokens, int heads, RopeStyle style, const MpArith& arith,
                 int threads);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,6 +1,6 @@
 #include "reference/mp/softmax.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 void softmax_in_place(mpfr_ptr x, int n, const MpArith& arith, mpfr_ptr scratch) {
   mpfr_ptr max = scratch, sum = scratch + 1;
@@ -17,4 +17,4 @@ void softmax_in_place(mpfr_ptr x, int n, const MpArith& arith, mpfr_ptr scratch)
   for (int j = 0; j < n; ++j) arith.div(x + j, x + j, sum);
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

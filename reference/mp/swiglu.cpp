@@ -3,7 +3,7 @@
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 void swiglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int threads) {
   const MpArray one = mp_constant(1.0);
@@ -21,4 +21,4 @@ void swiglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int
   });
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,12 +1,13 @@
 #pragma once
+// Op map (SwiGLU; docs/ops.md): reference reference/mp/swiglu.h | shared cuda/common/portable_math.h (silu) | kernel swiglu_kernel | twin TwinBackend::run (FFN) | tests EnginePortableMath.SiluAccuracy, EngineTwinReference.*
 // The SwiGLU gate of the feed-forward block: gate <- silu(gate) * up, with
 // silu(z) = z / (1 + exp(-z)).
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // gate, up: [tokens, hidden], same size; gate is overwritten.
 void swiglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int threads);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -3,9 +3,9 @@
 #include <cmath>
 
 #include "reference/formats/minifloat.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -142,4 +142,4 @@ ModelConfig synthetic_shape(const std::string& name) {
   return c;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

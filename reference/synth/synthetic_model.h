@@ -9,7 +9,7 @@
 
 #include "reference/model/model.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // Storage precision of the generated values: the model on disk is exactly this.
 enum class SynthPrecision { f32, f16, bf16 };
@@ -32,4 +32,4 @@ std::vector<std::string> synthetic_shape_names();
 // Throws InputError("--shape", ...) for an unknown name.
 ModelConfig synthetic_shape(const std::string& name);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

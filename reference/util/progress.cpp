@@ -5,7 +5,7 @@
 #include <sstream>
 #include <unistd.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -75,4 +75,4 @@ void Progress::report(bool force) {
   out_ << status_text() << '\n' << std::flush;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -7,7 +7,7 @@
 #include <iosfwd>
 #include <string>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 class Progress {
  public:
@@ -39,4 +39,4 @@ class Progress {
   std::int64_t last_line_done_ = -1;  // done_ when the last plain line was written
 };
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

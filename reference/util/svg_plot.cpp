@@ -9,7 +9,7 @@
 
 #include "reference/util/xml_escape.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 namespace {
 
@@ -219,4 +219,4 @@ std::string render_svg(const LinePlot& plot) {
   return out.str();
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 struct PlotSeries {
   std::string label;
@@ -34,4 +34,4 @@ double effective_log_floor(const LinePlot& plot);
 // log_floor is not positive.
 std::string render_svg(const LinePlot& plot);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,6 +1,6 @@
 #include "reference/util/xml_escape.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 
 std::string xml_escape(std::string_view text) {
   std::string out;
@@ -22,4 +22,4 @@ std::string xml_escape(std::string_view text) {
   return out;
 }
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -3,10 +3,10 @@
 #include <string>
 #include <string_view>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 // & < > " ' become entities; control characters XML 1.0 cannot carry at all become
 // U+FFFD.
 std::string xml_escape(std::string_view text);
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -12,7 +12,7 @@
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/projection.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 constexpr mpfr_prec_t kPrecision = 128;  // the golden's first attempt
@@ -73,19 +73,19 @@ class RateReporter : public benchmark::ConsoleReporter {
 };
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  kvfid::RateReporter reporter;
+  kvfid::ref::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const auto& r = reporter.rates;
   for (const auto& [name, rate] : r) std::printf("%-40s %.3e MACs/s\n", name.c_str(), rate);
   const auto raw = r.find("raw_fma/all_operands_128_bits"), kernel = r.find("projection_kernel");
   if (raw != r.end() && kernel != r.end()) {
     const double ratio = kernel->second / raw->second;
-    std::printf("projection kernel / raw mpfr_fma at %ld bits: %.3f (target >= %.1f)\n", long(kvfid::kPrecision), ratio,
-                kvfid::kTargetRatio);
+    std::printf("projection kernel / raw mpfr_fma at %ld bits: %.3f (target >= %.1f)\n", long(kvfid::ref::kPrecision), ratio,
+                kvfid::ref::kTargetRatio);
   }
   benchmark::Shutdown();
   return 0;

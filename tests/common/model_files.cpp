@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 namespace {
 

@@ -8,6 +8,7 @@
 #include "reference/synth/synthetic_model.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // fixtures and helpers speak the specification's types
 
 // A llama2.c v0 checkpoint of `model` (interleaved RoPE, head_dim = dim / n_heads,
 // values exactly representable in float32). freq_cis tables are written as zeros.

@@ -10,7 +10,8 @@
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 namespace fs = std::filesystem;
 
@@ -99,4 +100,4 @@ TEST(CliUsage, InfoHelpExitsZero) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

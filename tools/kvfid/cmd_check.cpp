@@ -4,12 +4,14 @@
 #include "cuda/engine/engine_forward.h"
 #include "reference/formats/float_format.h"
 #include "reference/golden/golden_io.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 
 namespace {
 

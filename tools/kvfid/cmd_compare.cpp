@@ -3,12 +3,13 @@
 
 #include "reference/formats/float_format.h"
 #include "reference/golden/golden_io.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 

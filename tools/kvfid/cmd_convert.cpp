@@ -4,12 +4,13 @@
 #include "reference/formats/float_format.h"
 #include "reference/io/hf.h"
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/model/rope_permute.h"
 #include "tools/kvfid/command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 

@@ -6,7 +6,7 @@
 
 #include "cuda/engine/engine.h"
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/mp/golden_forward.h"
@@ -15,6 +15,8 @@
 #include "tools/kvfid/drift_output.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 namespace {
 
 int run_drift_command(const ParsedArgs& args) {

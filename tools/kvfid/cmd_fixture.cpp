@@ -3,11 +3,12 @@
 
 #include "reference/formats/float_format.h"
 #include "reference/io/hf.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/synth/synthetic_model.h"
 #include "tools/kvfid/command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 

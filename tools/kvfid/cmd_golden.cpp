@@ -7,7 +7,7 @@
 
 #include "reference/golden/golden_io.h"
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/mp/golden_forward.h"
@@ -15,6 +15,7 @@
 #include "tools/kvfid/command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 extern const CommandSpec kGoldenCommand;
 

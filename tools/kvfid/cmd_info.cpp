@@ -9,6 +9,7 @@
 #include "tools/kvfid/command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 

@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cuda/engine/engine.h"
-#include "reference/formats/quant/kv_calibration.h"
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_calibration.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/golden/golden_io.h"
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/metrics/quant_report.h"
@@ -26,6 +26,8 @@
 #include "tools/kvfid/fidelity_command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 
 namespace {
 

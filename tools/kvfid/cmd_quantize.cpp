@@ -12,10 +12,11 @@
 
 #include "reference/formats/quant/registry.h"
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "tools/kvfid/command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 

@@ -1,18 +1,34 @@
 // kvfid run: the engine under test (CPU twin or CUDA) over a prompt, its taps dumped as
 // F32 safetensors under the golden's names, so `kvfid check`-style comparisons read it
-// like any other engine's dump.
+// like any other engine's dump; with --generate, also the tokens the engine samples
+// after the prompt (cuda/engine/generate.h).
 #include <iostream>
+#include <map>
 
 #include "cuda/engine/engine_forward.h"
-#include "reference/io/input_error.h"
+#include "cuda/engine/generate.h"
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/io/safetensors.h"
 #include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
+#include "tools/kvfid/sampling_spec.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 namespace {
+
+constexpr const char* kGeneratedTensor = "generated";
+
+// The sampled ids as an I32 tensor [n] (safetensors' little-endian bytes).
+Tensor tokens_tensor(const std::vector<int>& ids) {
+  Tensor t{DType::I32, {std::int64_t(ids.size())}, std::vector<std::uint8_t>(ids.size() * 4)};
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    for (int b = 0; b < 4; ++b) t.bytes[i * 4 + b] = std::uint8_t(std::uint32_t(ids[i]) >> (8 * b));
+  return t;
+}
 
 int run_engine(const ParsedArgs& args) {
   if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
@@ -26,6 +42,10 @@ int run_engine(const ParsedArgs& args) {
   options.split = split_mode_from_string(args.str_or("split", "invariant"), "--split");
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
   const std::string out = args.str("out");
+  if (args.has("sample") && !args.has("generate")) throw UsageError("--sample needs --generate N");
+  const long long generate = args.integer_or("generate", 0);
+  if (generate < 0 || generate > (1 << 20)) throw InputError("--generate", "must be in [0, 2^20]");
+  const SamplingParams sampling = args.has("sample") ? parse_sampling_spec(args.str("sample"), "--sample") : SamplingParams{};
 
   const Model model = load_model(args.str("model"));
   const std::vector<int> tokens =
@@ -34,23 +54,31 @@ int run_engine(const ParsedArgs& args) {
 
   std::cerr << "kvfid run: " << tokens.size() << " tokens on the " << args.str_or("engine", "twin") << " engine\n";
   TapSet taps;
+  std::vector<int> generated;
   try {
     taps = engine_forward(model, tokens, options);
+    if (generate > 0) generated = generate_tokens(model, {tokens}, options, sampling, int(generate)).front();
   } catch (const BackendUnavailable& e) {
     std::cerr << "kvfid run: " << e.what() << '\n';
     return kExitBadInput;
   }
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const TapTensor& t : taps) tensors.emplace_back(t.name, tensor_f32(t.shape, std::vector<float>(t.values.begin(), t.values.end())));
-  write_safetensors(out, tensors,
-                    {{"engine", args.str_or("engine", "twin")},
-                     {"weights", options.weights},
-                     {"kv", options.kv},
-                     {"chunk", std::to_string(options.chunk)},
-                     {"split", to_string(options.split)},
-                     {"model", model.source},
-                     {"model_sha256", model.sha256},
-                     {"tokens", std::to_string(tokens.size())}});
+  std::map<std::string, std::string> metadata{{"engine", args.str_or("engine", "twin")},
+                                              {"weights", options.weights},
+                                              {"kv", options.kv},
+                                              {"chunk", std::to_string(options.chunk)},
+                                              {"split", to_string(options.split)},
+                                              {"model", model.source},
+                                              {"model_sha256", model.sha256},
+                                              {"tokens", std::to_string(tokens.size())}};
+  if (options.taps == TapSelection::all)
+    metadata["attn_probs"] = "host-derived from the engine's q, cached keys and attention softmax statistics (m, l)";
+  if (generate > 0) {
+    tensors.emplace_back(kGeneratedTensor, tokens_tensor(generated));
+    metadata["sample"] = to_string(sampling);
+  }
+  write_safetensors(out, tensors, metadata);
   std::cerr << "kvfid run: wrote " << taps.size() << " taps to " << out << '\n';
   return kExitPass;
 }
@@ -78,6 +106,11 @@ const CommandSpec kRunCommand{
          "attention split size: fixed 256 keys (bits independent of chunking and batching) or chosen per step "
          "from its rows and longest context, as flash-decoding engines do (default invariant)"},
         {"taps", "all|logits", "which golden taps to write besides logprobs (default all)"},
+        {"generate", "N", "after the prompt, draw N tokens one decode step at a time and write them as the I32 tensor "
+                          "'generated' [N] (default 0)"},
+        {"sample", "temperature=T,top_k=K,top_p=P,seed=S",
+         "how --generate draws (default greedy): Philox-keyed by seed, sequence and position, so the tokens are the "
+         "same on the twin and CUDA and whatever else is batched"},
         {"out", "FILE.safetensors", "where to write the taps", true},
     },
     run_engine,

@@ -9,7 +9,9 @@
 #include "reference/util/progress.h"
 #include "tools/kvfid/drift_formats.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 
 namespace {
 
@@ -187,4 +189,4 @@ std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prom
   }
 }
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

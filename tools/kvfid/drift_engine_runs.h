@@ -17,11 +17,16 @@
 #include "reference/model/model.h"
 #include "tools/kvfid/drift_series.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 class Progress;
+}  // namespace kvfid::ref
+
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 }
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
 
 enum class Schedule { cached_decode, recompute };
 std::string to_string(Schedule schedule);  // "cached-decode", "recompute"
@@ -94,4 +99,4 @@ std::vector<InvarianceVerdict> invariance_verdicts(const std::vector<EngineConfi
 // neither --kv nor --weights, so every configuration sees the same tokens.
 std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prompt, int positions, Backend backend);
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

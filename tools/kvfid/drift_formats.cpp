@@ -1,10 +1,11 @@
 #include "tools/kvfid/drift_formats.h"
 
 #include "reference/formats/quant/kv_policy.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/model/weight_storage.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 std::vector<std::string> parse_kv_spec_list(const std::string& text, const std::string& source) {
   const std::vector<std::string> specs = quant::split_kv_spec_list(text, source);
@@ -31,4 +32,4 @@ Emulation drift_emulation(FloatFormat arithmetic, const std::string& weights, co
   return e;
 }
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

@@ -10,7 +10,9 @@
 #include "cuda/engine/engine_options.h"
 #include "reference/mp/emulated_forward.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 
 // Storage that changes no value: the single-source attribution runs keep the weights
 // or the KV cache in it. Exact because every weight the loaders accept is F32, F16 or
@@ -30,4 +32,4 @@ EngineOptions drift_engine_options(Backend backend, const std::string& weights, 
 // stored in `weights` and the KV cache in `kv_spec`. Same errors as above.
 Emulation drift_emulation(FloatFormat arithmetic, const std::string& weights, const std::string& kv_spec);
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
 
 namespace {
 
@@ -329,4 +329,4 @@ std::string drift_summary_text(const Result& result) {
   return out.str();
 }
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

@@ -39,7 +39,8 @@
 #include "reference/util/svg_plot.h"
 #include "tools/kvfid/drift_run.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 // What the reports say about the model and engine besides the result.
 struct ReportContext {
@@ -61,4 +62,4 @@ std::string by_length_line(const Result& result);
 // top-1 agreement and the time; the invariance and by-length lines; the error budgets.
 std::string drift_summary_text(const Result& result);
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

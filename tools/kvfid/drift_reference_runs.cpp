@@ -6,7 +6,8 @@
 #include "reference/mp/golden_forward.h"
 #include "tools/kvfid/drift_formats.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 
@@ -76,4 +77,4 @@ Series attribution_series(const Model& model, const std::vector<int>& tokens, co
   return s;
 }
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

@@ -14,11 +14,15 @@
 #include "reference/mp/emulated_forward.h"
 #include "tools/kvfid/drift_series.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 class Progress;
+}  // namespace kvfid::ref
+
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 }
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
 
 // compute_golden with every tap; the attn.probs taps [n_heads, T, T] are reduced to
 // per-position summaries and dropped. Throws CertificationError when the golden
@@ -51,4 +55,4 @@ std::vector<AttributionRun> attribution_runs(const std::string& weights, const s
 Series attribution_series(const Model& model, const std::vector<int>& tokens, const AttributionRun& run,
                           const GoldenSeries& golden);
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

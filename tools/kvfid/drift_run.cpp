@@ -7,7 +7,9 @@
 #include "cuda/engine/engine.h"
 #include "reference/util/progress.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 
 namespace {
 
@@ -95,4 +97,4 @@ Result run_drift(const Model& model, const std::vector<int>& tokens, int prompt_
   return r;
 }
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

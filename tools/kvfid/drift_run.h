@@ -12,7 +12,8 @@
 #include "tools/kvfid/drift_engine_runs.h"
 #include "tools/kvfid/drift_reference_runs.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct Request {
   Backend backend = Backend::twin;
@@ -58,4 +59,4 @@ Result run_drift(const Model& model, const std::vector<int>& tokens, int prompt_
 std::vector<Budget> error_budgets(const std::vector<AttributionRun>& runs, const std::vector<Series>& series,
                                   const std::vector<std::string>& kv_specs, int position);
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
 
 NextTokenDrift position_drift(const GoldenSeries& golden, int t, const double* candidate, int vocab, bool& non_finite) {
   non_finite = false;
@@ -17,4 +17,4 @@ NextTokenDrift position_drift(const GoldenSeries& golden, int t, const double* c
   return next_token_drift(golden.logits.data() + std::size_t(t) * vocab, candidate, std::size_t(vocab));
 }
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

@@ -10,7 +10,8 @@
 #include "reference/metrics/attention_stats.h"
 #include "reference/metrics/drift_metrics.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct PositionRecord {
   int position = 0;                         // t
@@ -43,4 +44,4 @@ struct GoldenSeries {
 // NaN metrics (and `non_finite` set) when the candidate holds NaN or Inf.
 NextTokenDrift position_drift(const GoldenSeries& golden, int t, const double* candidate, int vocab, bool& non_finite);
 
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

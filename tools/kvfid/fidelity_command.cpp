@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <iostream>
 
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/atomic_file.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/metrics/fidelity_report.h"
@@ -14,6 +14,7 @@
 #include "reference/metrics/report_table.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace fs = std::filesystem;
 

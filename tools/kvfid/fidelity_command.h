@@ -12,6 +12,7 @@
 #include "tools/kvfid/command.h"
 
 namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 
 // The report options both commands accept.
 OptionSpec json_report_option();

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "tools/kvfid/commands.h"
 
 using namespace kvfid::cli;
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     return command->run(parse_args(*command, rest));
   } catch (const UsageError& e) {
     std::cerr << "kvfid " << command->name << ": " << e.what() << " (see kvfid " << command->name << " --help)\n";
-  } catch (const kvfid::InputError& e) {
+  } catch (const kvfid::ref::InputError& e) {
     std::cerr << "kvfid " << command->name << ": " << e.what() << '\n';
   }
   return kExitBadInput;

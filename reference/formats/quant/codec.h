@@ -30,16 +30,16 @@
 // and every other format ignores CodecParams::scale (the derived tests check both).
 //
 // encode and decode use only integer operations and correctly rounded IEEE float
-// operations (cuda/common/ieee.h), so host and device produce the same bytes and bits.
+// operations (reference/numeric/ieee.h), so host and device produce the same bytes and bits.
 // A non-finite input is outside every format's domain: callers check first
 // (reference/metrics/gross_check.h) and the derived tests document what each format
 // does with one.
 #include <concepts>
 #include <cstdint>
 
-#include "cuda/common/hd.h"
+#include "reference/numeric/hd.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 // Parameters fixed before encoding, shared by all blocks of a tensor (or of one KV head):
 // the static scale of the scaled FP8 formats (value = code * scale). Block formats carry
@@ -80,4 +80,4 @@ KVFID_HD int packed_nibble(const std::uint8_t* qs, int i) {
 // scale and minimum fields of the block codecs' error bounds.
 inline double fp16_rounding(double a) { return a >= 0x1p-14 ? a * 0x1p-11 : 0x1p-25; }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -10,7 +10,7 @@
 // CUDA's __NV_SATFINITE do, so a cache never holds Inf. NaN encodes to NaN (the
 // format's NaN code, sign kept). The scale must be a positive finite float.
 //
-// The bit conversions are integer-only (as cuda/common/convert.h), identical on host
+// The bit conversions are integer-only (as reference/numeric/convert.h), identical on host
 // and device; they are checked exhaustively against the exact codecs of
 // reference/formats/minifloat.h (tests/reference/formats/quant/fp8_test.cpp, and on the
 // device in tests/cuda/gpu/gpu_quant_test.cpp).
@@ -18,11 +18,11 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/codec.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 // FP8 with kExp exponent bits and kMan mantissa bits; kFiniteOnly: OCP "fn" (no Inf,
 // the all-ones exponent holds normals, only the all-ones code is NaN).
@@ -137,4 +137,4 @@ struct Fp8E5M2 : ScaledFp8<Fp8Bits<5, 2, false>> {
   static constexpr const char* kName = "fp8_e5m2";
 };
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -39,12 +39,12 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/codec.h"
 #include "reference/formats/quant/rounding.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 template <int kBits, int kBlockSize>
 struct AsymmetricInt {
@@ -142,4 +142,4 @@ struct Int4a_64 : AsymmetricInt<4, 64> {
   static constexpr const char* kName = "int4a_64";
 };
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

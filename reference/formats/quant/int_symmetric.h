@@ -21,12 +21,12 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/codec.h"
 #include "reference/formats/quant/rounding.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 template <int kBits, int kBlockSize>
 struct SymmetricInt {
@@ -101,4 +101,4 @@ struct Int4_64 : SymmetricInt<4, 64> {
   static constexpr const char* kName = "int4_64";
 };
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

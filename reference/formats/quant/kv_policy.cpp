@@ -5,9 +5,9 @@
 #include <optional>
 
 #include "reference/formats/quant/registry.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 namespace {
 
@@ -149,4 +149,4 @@ std::vector<std::string> split_kv_spec_list(const std::string& list, const std::
   }
 }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "cuda/common/hd.h"
+#include "reference/numeric/hd.h"
 #include "reference/formats/quant/codec.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 struct KvSlot {
   int format = 0;             // index in registry.h's Codecs
@@ -58,4 +58,4 @@ KVFID_HD int cold_end(int t, int hot_window, int group) {
   return end;
 }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -4,11 +4,11 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/codec.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 struct F32Codec {
   static constexpr const char* kName = "f32";
@@ -69,4 +69,4 @@ struct BF16Codec {
   }
 };
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -19,12 +19,12 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/codec.h"
 #include "reference/formats/quant/rounding.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 struct Q4_0 {
   static constexpr const char* kName = "q4_0";
@@ -90,4 +90,4 @@ struct Q4_0 {
   }
 };
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

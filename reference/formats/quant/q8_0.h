@@ -10,12 +10,12 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/codec.h"
 #include "reference/formats/quant/rounding.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 struct Q8_0 {
   static constexpr const char* kName = "q8_0";
@@ -55,4 +55,4 @@ struct Q8_0 {
   }
 };
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -1,8 +1,8 @@
 #include "reference/formats/quant/registry.h"
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 namespace {
 
 template <Codec C>
@@ -34,4 +34,4 @@ const FormatInfo& format_by_name(const std::string& name, const std::string& sou
   throw InputError(source, "unknown format '" + name + "'; known: " + known);
 }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -13,7 +13,7 @@
 #include "reference/formats/quant/q4_0.h"
 #include "reference/formats/quant/q8_0.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 template <Codec... Cs>
 struct CodecList {
@@ -52,4 +52,4 @@ void with_codec(int index, Fn&& fn) {
   with_codec_in(index, fn, Codecs{});
 }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -8,9 +8,9 @@
 // undefined behaviour there, where x86 (0x80000000) and CUDA (saturation) disagree:
 // the saturation keeps host and device bytes identical. (2^30 also truncates to 0 in
 // an int8 or a nibble, as x86's 0x80000000 does in ggml's own cast.)
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 inline constexpr float kRoundingRange = 0x1p30f;
 
@@ -46,4 +46,4 @@ KVFID_HD int round_half_even(float v) {
   return t;
 }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

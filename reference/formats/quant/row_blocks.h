@@ -22,9 +22,9 @@
 // treat as they treat any NaN element.
 #include <cstddef>
 
-#include "cuda/common/hd.h"
+#include "reference/numeric/hd.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 // Blocks covering a row of n elements.
 KVFID_HD constexpr int row_block_count(int n, int block) { return (n + block - 1) / block; }
@@ -42,4 +42,4 @@ KVFID_HD void gather_padded_block(const float* row, int n, int block, int b, flo
   for (int i = 0; i < block; ++i) x[i] = row[i < real ? b * block + i : n - 1];
 }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

@@ -7,6 +7,7 @@
 #include "tests/cuda/common/portable_math_bounds.h"
 
 namespace kvfid::test {
+using namespace kvfid::engine;  // the engine under test
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include "tests/common/test_env.h"
 #include "tests/cuda/common/log_softmax_reference.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 namespace {
 
 // Empty when every value is within its bound and exp of the values sums to 1 within
@@ -82,4 +82,4 @@ TEST(EngineLogSoftmax, DegenerateRows) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

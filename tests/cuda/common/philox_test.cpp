@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::engine {
 namespace {
 
 void expect_kat(num::Philox4x32 ctr, std::uint32_t k0, std::uint32_t k1, num::Philox4x32 want) {
@@ -32,4 +32,4 @@ TEST(EnginePhilox, UniformDependsOnSeedSequenceAndPosition) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -10,7 +10,7 @@
 
 #include "tests/cuda/common/portable_math_bounds.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 namespace {
 
 using test::kExpMaxUlp;
@@ -129,4 +129,4 @@ TEST(EnginePortableMath, SiluAccuracy) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -8,7 +8,7 @@
 #include "cuda/common/row_dot.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 namespace {
 
 // What the device does: all 32 lanes, each level reading the previous level's values.
@@ -80,4 +80,4 @@ TEST(EngineWarpReduce, RowDotOrder) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -6,6 +6,7 @@
 #include "reference/synth/synthetic_model.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 ModelConfig tiny_config(int n_heads, int n_kv_heads, int head_dim, RopeStyle rope, bool bias, int max_seq) {
   ModelConfig c;

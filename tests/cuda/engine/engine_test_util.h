@@ -8,6 +8,7 @@
 #include "reference/model/model.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 // A tiny model of the given attention shape (dim = n_heads * head_dim).
 ModelConfig tiny_config(int n_heads, int n_kv_heads, int head_dim, RopeStyle rope, bool bias, int max_seq = 512);

@@ -10,16 +10,17 @@
 #include "cuda/common/kv_encode.h"
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/model/weight_storage.h"
 #include "reference/mp/kv_store.h"
 #include "reference/mp/mp_arith.h"
 #include "tests/common/test_env.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 using test::bitwise_difference;
@@ -259,4 +260,4 @@ TEST(KvPolicyTwin, CacheValuesRejectsUnknownSequenceOrLayer) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "cuda/engine/engine_forward.h"
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
@@ -20,7 +20,8 @@
 #include "reference/mp/golden_forward.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 struct GateCase {
@@ -83,4 +84,4 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, QuantGate, ::testing::ValuesIn(gate_cases()),
 });
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

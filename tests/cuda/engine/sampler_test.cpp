@@ -10,7 +10,7 @@
 
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 namespace {
 
 std::vector<float> random_logits(int n, std::uint64_t seed) {
@@ -110,4 +110,4 @@ TEST(EngineSampler, LowTemperatureStaysInsideExpRange) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

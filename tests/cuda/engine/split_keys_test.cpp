@@ -6,9 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 // Every grid size up to past the target and contexts up to 32K keys (a long-context decode).
@@ -91,4 +92,4 @@ TEST(SplitKeys, ModeNamesRoundTripAndUnknownNamesAreInputErrors) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -5,14 +5,15 @@
 // (That by-length logits are still the right function: twin_reference_test.)
 #include <gtest/gtest.h>
 
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
 #include "cuda/engine/split_keys.h"
 #include "tests/common/test_env.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 EngineOptions twin(SplitMode split, int chunk) {
@@ -97,4 +98,4 @@ TEST(SplitModeTwin, ByLengthDecodeDependsOnTheBatch) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -6,14 +6,15 @@
 
 #include <gtest/gtest.h>
 
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
 #include "tests/common/test_env.h"
 #include "tests/cuda/common/log_softmax_reference.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 using test::bitwise_difference;
@@ -174,4 +175,4 @@ TEST(EngineTwin, LogprobsAreTheLogSoftmaxOfTheLogits) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

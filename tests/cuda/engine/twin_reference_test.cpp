@@ -12,7 +12,7 @@
 #include "tests/common/test_env.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
-namespace kvfid {
+namespace kvfid::engine {
 namespace {
 
 // Measured baseline, of the logits' scale (seeds 1, 2, 3, 99, 12345 and the default):
@@ -142,4 +142,4 @@ INSTANTIATE_TEST_SUITE_P(Tokens, EngineTwinReference,
                          });
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -6,10 +6,13 @@
 #include <stdexcept>
 #include <string>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "cuda/kernels/cuda_engine.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
+using namespace kvfid::engine;  // the engine under test
+namespace num = kvfid::engine::num;  // the engine's arithmetic (which sees the numeric core's too)
 
 namespace {
 

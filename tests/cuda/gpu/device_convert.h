@@ -1,5 +1,5 @@
 #pragma once
-// cuda/common/convert.h's conversions run on the device, element by element, for
+// reference/numeric/convert.h's conversions run on the device, element by element, for
 // gpu_convert_test. Each throws BackendUnavailable when no device can be used.
 #include <cstdint>
 #include <vector>

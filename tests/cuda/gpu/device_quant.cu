@@ -10,6 +10,8 @@
 #include "reference/formats/quant/registry.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
+using namespace kvfid::engine;  // the engine under test
 
 namespace {
 

@@ -8,6 +8,7 @@
 #include "reference/formats/quant/codec.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 // x: [n_blocks * block] -> [n_blocks * bytes], format = index in Codecs.
 std::vector<std::uint8_t> device_encode(int format, const std::vector<float>& x, const quant::CodecParams& p);

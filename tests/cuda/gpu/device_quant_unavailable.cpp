@@ -4,6 +4,7 @@
 #include "tests/cuda/gpu/device_quant.h"
 
 namespace kvfid::test {
+using namespace kvfid::engine;  // the engine under test
 
 namespace {
 constexpr const char* kNoCuda = "this build has no CUDA kernels (KVFID_CUDA=OFF or no nvcc)";

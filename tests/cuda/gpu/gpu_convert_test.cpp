@@ -4,12 +4,13 @@
 // Skips with the reason without a CUDA build or a device.
 #include <gtest/gtest.h>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "cuda/engine/engine_options.h"
 #include "cuda/kernels/cuda_engine.h"
 #include "tests/cuda/gpu/device_convert.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 std::vector<std::uint16_t> all_16_bit_patterns() {
@@ -68,4 +69,4 @@ TEST(GpuConvert, EncodesAsTheHost) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

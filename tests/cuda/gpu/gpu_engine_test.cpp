@@ -3,14 +3,16 @@
 // with the reason when this build has no CUDA or the machine no device.
 #include <gtest/gtest.h>
 
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
+#include "cuda/engine/generate.h"
 #include "reference/formats/quant/registry.h"
 #include "tests/common/test_env.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 using test::bitwise_difference;
@@ -295,5 +297,19 @@ TEST(GpuEngine, TieredForkAndCacheValuesMatchTwin) {
     }
 }
 
+// Sampled generation reads the GPU's logits through the host sampler: the same tokens
+// as the twin for a batch of prompts of different lengths, greedy and sampled.
+TEST(GpuEngine, GenerateMatchesTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = test::tiny_model(test::tiny_config(4, 2, 16, RopeStyle::rotate_half, true), test::test_seed());
+  const std::vector<std::vector<int>> prompts = {test::prompt_tokens(37, m.config.vocab, test::test_seed()),
+                                                 test::prompt_tokens(5, m.config.vocab, test::test_seed() + 1)};
+  for (const SamplingParams& p : {SamplingParams{}, SamplingParams{0.9f, 50, 0.9f, 5}}) {
+    const auto twin = generate_tokens(m, prompts, options(Backend::twin, FloatFormat::f16, FloatFormat::f16, 0), p, 12);
+    EXPECT_EQ(generate_tokens(m, prompts, options(Backend::cuda, FloatFormat::f16, FloatFormat::f16, 0), p, 12), twin);
+  }
+}
+
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -8,14 +8,15 @@
 
 #include <gtest/gtest.h>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "cuda/engine/engine_options.h"
 #include "reference/formats/quant/registry.h"
 #include "tests/common/test_env.h"
 #include "tests/cuda/gpu/device_quant.h"
 #include "tests/reference/formats/quant/block_families.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 constexpr int kElementsPerFamily = 4096;
@@ -120,4 +121,4 @@ TEST(GpuQuant, SmallOneElementFormatsEveryCodeAndEveryFp16Value) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::engine

@@ -7,6 +7,8 @@
 #include "tests/cuda/properties/sequence_rows.h"
 
 namespace kvfid::test {
+namespace num = kvfid::engine::num;  // the engine's arithmetic (which sees the numeric core's too)
+using namespace kvfid::engine;  // the engine under test
 namespace {
 
 constexpr int kMaxSeq = 512;

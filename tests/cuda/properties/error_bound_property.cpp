@@ -21,6 +21,9 @@
 #include "tests/cuda/properties/sequence_rows.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
+using namespace kvfid::engine;  // the engine under test
+namespace num = kvfid::engine::num;  // the engine's arithmetic (which sees the numeric core's too)
 namespace {
 
 constexpr int kMaxSeq = 512;

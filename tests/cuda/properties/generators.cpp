@@ -6,6 +6,9 @@
 #include "reference/formats/quant/registry.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
+using namespace kvfid::engine;  // the engine under test
+namespace num = kvfid::engine::num;  // the engine's arithmetic (which sees the numeric core's too)
 
 namespace {
 

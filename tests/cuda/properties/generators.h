@@ -14,12 +14,15 @@
 #include "reference/model/model.h"
 #include "reference/synth/synthetic_model.h"
 
-namespace kvfid {
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
 // RapidCheck prints a generated format with it (found by argument-dependent lookup).
 inline void showValue(FloatFormat f, std::ostream& os) { os << to_string(f); }
-}  // namespace kvfid
+}  // namespace kvfid::engine
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
+using namespace kvfid::engine;  // the engine under test
 
 // Everything that defines a generated model and how the engine stores it.
 struct ModelCase {

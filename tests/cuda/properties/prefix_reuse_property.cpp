@@ -2,12 +2,13 @@
 // of sequence A (Engine::fork_sequence) and continues with its own tokens; A continues
 // too. Both give the bits of running each alone from scratch, under any KV policy
 // (gen_kv_policy; a fork cutting a KIVI group encodes it again from the raw keys).
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "tests/cuda/properties/generators.h"
 #include "tests/cuda/properties/property_check.h"
 #include "tests/cuda/properties/sequence_rows.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 namespace {
 
 constexpr int kMaxSeq = 512;

@@ -9,6 +9,8 @@
 #include "tests/common/test_env.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
+using namespace kvfid::engine;  // the engine under test
 
 namespace {
 

@@ -22,6 +22,7 @@
 #include "cuda/engine/engine_options.h"
 
 namespace kvfid::test {
+using namespace kvfid::engine;  // the engine under test
 
 #ifdef KVFID_PROPERTY_ON_CUDA
 inline constexpr Backend kBackendUnderTest = Backend::cuda;

@@ -16,6 +16,7 @@
 #include "tests/cuda/properties/property_check.h"
 
 namespace kvfid::test {
+using namespace kvfid::engine;  // the engine under test
 namespace {
 
 constexpr int kMaxSeq = 512;

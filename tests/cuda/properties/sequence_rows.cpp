@@ -3,9 +3,11 @@
 #include <cmath>
 #include <sstream>
 
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 
 namespace kvfid::test {
+namespace num = kvfid::ref::num;  // the numeric core (bits_of)
+using namespace kvfid::ref;  // the specification's types
 
 namespace {
 

@@ -8,6 +8,7 @@
 #include "cuda/engine/engine.h"
 
 namespace kvfid::test {
+using namespace kvfid::engine;  // the engine under test
 
 struct SequenceRows {
   int rows = 0;

@@ -12,7 +12,7 @@
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // The x87 forward runs the same operations with u = 2^-64, so by the same derivation
@@ -108,4 +108,4 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, BoundOnShape, ::testing::ValuesIn(synthetic_
                          [](const auto& info) { return test::param_name(info.param); });
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -37,7 +37,7 @@
 #include "reference/io/load_model.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 namespace fs = std::filesystem;
@@ -183,4 +183,4 @@ TEST(F64VsGoldenList, FindsTheFixtureGoldens) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -6,12 +6,12 @@
 
 #include "reference/f64/f64_error_bound.h"
 #include "reference/f64/forward_trace.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/prompt.h"
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 constexpr double u = kUnitRoundoff;
@@ -184,4 +184,4 @@ TEST(ForwardF64, RmsNormOfAConstantVector) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -12,7 +12,7 @@
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Any activation's square must still fit FP16 (max 65504), so even an engine squaring
@@ -106,4 +106,4 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, Fixture, ::testing::ValuesIn(synthetic_shape
                          [](const auto& info) { return test::param_name(info.param); });
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

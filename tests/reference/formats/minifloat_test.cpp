@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 TEST(Minifloat, Fp16KnownCodes) {
@@ -80,4 +80,4 @@ TEST(Minifloat, Bf16MatchesBitRule) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

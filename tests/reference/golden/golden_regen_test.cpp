@@ -14,7 +14,7 @@
 #include "reference/mp/golden_forward.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 namespace fs = std::filesystem;
@@ -60,4 +60,4 @@ TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -11,13 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "reference/io/hf.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/io/safetensors.h"
 #include "tests/common/model_files.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 namespace fs = std::filesystem;
 
@@ -161,4 +161,4 @@ TEST_F(BadHf, NonPositiveDimensionIsRefused) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

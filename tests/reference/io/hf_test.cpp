@@ -5,13 +5,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/safetensors.h"
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/model_files.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 namespace fs = std::filesystem;
 
@@ -114,4 +114,4 @@ TEST(HfModel, WriterRefusesLossyStorageNamingTheTensor) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

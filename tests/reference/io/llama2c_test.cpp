@@ -4,12 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "tests/common/model_files.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // shared/models/README.md
@@ -115,4 +115,4 @@ TEST(Llama2c, HeaderConsistencyIsChecked) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

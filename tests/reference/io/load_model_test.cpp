@@ -4,13 +4,13 @@
 #include <nlohmann/json.hpp>
 
 #include "reference/io/hf.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/io/sha256.h"
 #include "reference/model/rope_permute.h"
 #include "tests/common/model_files.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 TEST(LoadModel, FileIsLlama2cFolderIsHf) {
@@ -59,4 +59,4 @@ TEST(LoadModel, MissingPathIsInputErrorNamingIt) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

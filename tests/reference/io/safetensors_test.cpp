@@ -5,10 +5,10 @@
 
 #include <gtest/gtest.h>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 std::string write_bytes(const std::string& dir, const std::string& name, const std::string& bytes) {
@@ -65,4 +65,4 @@ TEST(Safetensors, AtomicWriteToMissingFolderLeavesNothing) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -2,11 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "tests/common/model_files.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // FIPS 180-2, Appendix B: the three SHA-256 examples.
@@ -49,4 +49,4 @@ TEST(Sha256, FileMatchesBytesAndMissingFileIsInputError) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

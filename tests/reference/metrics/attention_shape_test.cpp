@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 TEST(AttentionShape, FromAModelConfigWithGroupedQueryHeads) {
@@ -31,4 +31,4 @@ TEST(AttentionShape, RejectsImpossibleShapesAndValues) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

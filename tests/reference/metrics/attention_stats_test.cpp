@@ -9,7 +9,7 @@
 
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // A handful of double operations per weight over at most a few dozen keys: agreement
@@ -96,4 +96,4 @@ TEST(AttentionStats, RejectsMisshapenInput) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 TEST(DriftErrorBudget, SharesAreFractionsOfTheSumOfSingleSources) {
@@ -29,4 +29,4 @@ TEST(DriftErrorBudget, NoErrorAnywhereGivesZeroSharesAndNoRatio) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -9,7 +9,7 @@
 
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // KL by its definition, sum_i p_i (ln p_i - ln q_i), in long double: a second formula
@@ -93,4 +93,4 @@ TEST(DriftMetrics, FirstBitDifferenceSeesSignedZerosAndLengths) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 LogitStatistics with_kld(double kld) {
@@ -62,4 +62,4 @@ TEST(ErrorBudget, UncorrelatedSmallErrorsAddUp) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

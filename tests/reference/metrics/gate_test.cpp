@@ -10,7 +10,7 @@
 #include "tests/common/test_env.h"
 #include "tests/reference/metrics/tap_builders.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using test::make_tap;
@@ -113,4 +113,4 @@ TEST(Gate, KlIsBoundedByKSquaredTimesTheBaseline) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -8,7 +8,7 @@
 #include "reference/metrics/fidelity_report.h"
 #include "tests/reference/metrics/tap_builders.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using test::make_tap;
@@ -105,4 +105,4 @@ TEST(GrossCheck, AnyBaselineFindingFailsBecauseItLeavesNoBound) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -10,7 +10,7 @@
 
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Products and sums in long double, one division or sqrt rounded to double; the
@@ -182,4 +182,4 @@ TEST(KeyDistortion, AgreesWithANaiveRecomputation) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

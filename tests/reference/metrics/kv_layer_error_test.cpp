@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 TEST(KvLayerError, RoundTripComparesTheColdFormAndAttentionTheKeysAsRead) {
@@ -43,4 +43,4 @@ TEST(KvLayerError, SummaryTakesMaximaAndMeansOverLayersAndHeads) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

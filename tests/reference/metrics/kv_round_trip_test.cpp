@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Sums in long double, one sqrt and one division rounded to double: a few ULPs.
@@ -49,4 +49,4 @@ TEST(KvRoundTrip, RejectsSizesOtherThanTheShapeAndNonFiniteValues) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

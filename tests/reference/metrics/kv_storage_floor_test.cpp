@@ -8,7 +8,7 @@
 #include "reference/metrics/gate.h"
 #include "tests/reference/metrics/tap_builders.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using test::make_tap;
@@ -60,4 +60,4 @@ TEST(KvStorageFloor, TheReportHoldsKAndVBoundsAboveIt) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -9,7 +9,7 @@
 #include "tests/common/test_env.h"
 #include "tests/reference/metrics/tap_builders.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using test::make_tap;
@@ -101,4 +101,4 @@ TEST(LogitMetrics, TopOneAgreementIsTheFractionOfPositionsWhoseArgmaxAgrees) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

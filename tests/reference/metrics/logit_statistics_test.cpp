@@ -11,7 +11,7 @@
 
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // The statistics sum in long double and round once to double, then go through an exp,
@@ -305,4 +305,4 @@ TEST(LogitStatistics, AgreesWithANaiveOnePassRecomputation) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

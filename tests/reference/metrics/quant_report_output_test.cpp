@@ -12,7 +12,7 @@
 #include "reference/metrics/quant_report_table.h"
 #include "reference/metrics/text_table.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Column "f16": the two-token case of logit_statistics_test (KL at one of two
@@ -155,4 +155,4 @@ TEST(QuantReportJson, ParsesBackWithEveryColumnAndNullsForMissingValues) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

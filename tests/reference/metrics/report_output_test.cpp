@@ -11,7 +11,7 @@
 #include "reference/metrics/report_table.h"
 #include "tests/reference/metrics/tap_builders.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using test::make_tap;
@@ -153,4 +153,4 @@ TEST(ReportOutput, TableAlignsColumnsAndPrintsOneLinePerFailure) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

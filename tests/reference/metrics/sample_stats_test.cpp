@@ -10,7 +10,7 @@
 
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // The statistics sum in long double and round once to double, then take at most a
@@ -105,4 +105,4 @@ TEST(SampleStats, PearsonCorrelationOfKnownPairs) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

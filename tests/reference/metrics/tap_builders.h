@@ -7,6 +7,7 @@
 #include "reference/golden/taps.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 inline TapTensor make_tap(const std::string& name, std::vector<std::int64_t> shape, std::vector<double> values) {
   return {name, std::move(shape), std::move(values)};

@@ -8,7 +8,7 @@
 
 #include "tests/reference/metrics/tap_builders.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using test::make_tap;
@@ -75,4 +75,4 @@ TEST(TapError, KAndVTapsCountUlpsInTheKvFormat) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

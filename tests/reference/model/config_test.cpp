@@ -7,7 +7,7 @@
 #include "reference/io/load_model.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Qwen2.5-7B's published config.json dimensions.
@@ -51,4 +51,4 @@ TEST(ModelConfig, Stories260KParameterCountIsItsFloatsWithoutFreqCis) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -11,7 +11,7 @@
 #include "reference/mp/golden_forward.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Long enough for RoPE to rotate by many radians at the fastest frequency (angle = t).
@@ -43,4 +43,4 @@ TEST(RopeConventionGolden, Stories260kInterleavedEqualsConvertedRotateHalf) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

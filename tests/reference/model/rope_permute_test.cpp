@@ -9,7 +9,7 @@
 #include "tests/common/model_files.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // y = W x + b in plain double. [rows]
@@ -104,4 +104,4 @@ TEST(RopePermute, PositionMapIsABijectionPerHead) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -7,12 +7,12 @@
 
 #include <gtest/gtest.h>
 
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // A shape whose every matrix width (dim 64, q_dim 64, hidden 96) is a multiple of 32.
@@ -106,4 +106,4 @@ TEST(WeightStorage, NormsAndBiasesStayFp32UnderEveryFormat) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -11,7 +11,7 @@
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 const std::vector<int> kTokens = {3, 17, 0, 31, 17, 9, 4, 4};
@@ -134,4 +134,4 @@ TEST(EmulatedForward, KvPolicyStoresBlockCodes) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -8,7 +8,7 @@
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 const std::vector<int> kTokens = {3, 17, 0, 31, 17, 9};
@@ -113,4 +113,4 @@ TEST(GoldenForward, LogitsSelectionMatchesAll) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -9,7 +9,7 @@
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 constexpr mpfr_prec_t kPrecision = 128;
@@ -117,4 +117,4 @@ TEST(MpKernels, AttentionOverOneTokenReturnsItsValue) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

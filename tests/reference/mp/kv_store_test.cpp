@@ -9,12 +9,12 @@
 #include <gtest/gtest.h>
 
 #include "reference/formats/minifloat.h"
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 constexpr mpfr_prec_t kPrecision = 128;
@@ -186,4 +186,4 @@ TEST(KvStore, AttentionReadsTheFormColdEndPicks) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

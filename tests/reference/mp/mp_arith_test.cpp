@@ -9,7 +9,7 @@
 #include "reference/mp/mp_array.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 float random_float(std::uint64_t& s) {
@@ -79,4 +79,4 @@ TEST(MpArith, F16ProductsMatchTheFormatsRounding) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

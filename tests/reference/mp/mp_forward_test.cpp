@@ -6,7 +6,7 @@
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Each value is computed by one thread in a fixed order, so the MPFR results (not just
@@ -35,4 +35,4 @@ TEST(MpForward, ThreadCountDoesNotChangeABit) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

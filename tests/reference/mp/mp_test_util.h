@@ -7,6 +7,7 @@
 #include "reference/mp/mp_array.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 // A small Llama shape for fast forwards: GQA (2 query heads per KV head), one layer.
 inline ModelConfig tiny_config(int layers = 1) {

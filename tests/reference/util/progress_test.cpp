@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 TEST(Progress, PlainLinesCarryTheCount) {
@@ -47,4 +47,4 @@ TEST(Progress, InteractiveRedrawsABar) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

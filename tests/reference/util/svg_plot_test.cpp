@@ -8,7 +8,7 @@
 
 #include "tests/reference/util/xml_elements.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using test::parse_xml;
@@ -161,4 +161,4 @@ TEST(SvgPlot, XmlReaderRejectsMalformedDocuments) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

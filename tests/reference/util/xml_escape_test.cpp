@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 TEST(XmlEscape, CoversTheFiveEntitiesAndControlCharacters) {
@@ -11,4 +11,4 @@ TEST(XmlEscape, CoversTheFiveEntitiesAndControlCharacters) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -16,7 +16,8 @@
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 namespace fs = std::filesystem;
@@ -80,4 +81,4 @@ TEST(CheckAllGoldensList, FindsTheFixtureGoldens) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

@@ -13,7 +13,7 @@
 #include "tests/common/test_env.h"
 #include "tests/tools/kvfid/safetensors_bytes.h"
 
-namespace kvfid {
+namespace kvfid::cli {
 namespace {
 
 constexpr int kPass = 0;
@@ -110,4 +110,4 @@ TEST(CmdBitwise, MissingFileExitsTwoNamingIt) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

@@ -3,7 +3,7 @@
 #include "tests/common/run_cli.h"
 #include "tests/tools/kvfid/fidelity_scratch.h"
 
-namespace kvfid {
+namespace kvfid::cli {
 namespace {
 
 TEST(CmdCheck, TheTwinPassesTheGateAtEachKvFormat) {
@@ -49,4 +49,4 @@ TEST(CmdCheck, BadFlagsExitTwo) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

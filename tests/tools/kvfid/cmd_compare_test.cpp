@@ -12,7 +12,8 @@
 #include "tests/common/test_env.h"
 #include "tests/tools/kvfid/fidelity_scratch.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 // A relative change of 1e-3 in one value is about 8000 FP32 ULPs: far beyond twice the
@@ -102,4 +103,4 @@ TEST(CmdCompare, AnotherModelThanTheGoldensIsBadInputNamingBothHashes) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

@@ -7,7 +7,8 @@
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 TEST(CmdConvert, Stories260KBecomesTheSameModelWithRotateHalfRope) {
@@ -34,4 +35,4 @@ TEST(CmdConvert, HfFolderConvertsToBf16Exactly) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

@@ -21,7 +21,9 @@
 #include "tests/common/test_env.h"
 #include "tests/reference/util/xml_elements.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 namespace {
 
 namespace fs = std::filesystem;
@@ -344,4 +346,4 @@ TEST(CmdDrift, CudaEngineWithoutGpuExitsTwo) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

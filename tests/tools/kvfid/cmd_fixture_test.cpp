@@ -9,7 +9,7 @@
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::cli {
 namespace {
 
 std::string file_bytes(const std::string& path) {
@@ -54,4 +54,4 @@ TEST(CmdFixture, UnknownShapeIsBadInput) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

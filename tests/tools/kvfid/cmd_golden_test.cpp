@@ -18,7 +18,8 @@
 #include "tests/common/test_env.h"
 #include "tests/tools/kvfid/safetensors_bytes.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 namespace fs = std::filesystem;
@@ -190,4 +191,4 @@ TEST_F(CmdGoldenRefusal, UnknownTapsValue) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

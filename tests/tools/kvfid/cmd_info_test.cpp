@@ -6,7 +6,8 @@
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 // Qwen2.5-7B's config.json as published, without its 15 GB of weights.
@@ -50,4 +51,4 @@ TEST(CmdInfo, Stories260KHeader) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cuda/engine/engine_forward.h"
-#include "reference/formats/quant/kv_calibration.h"
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_calibration.h"
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/metrics/logit_metrics.h"
@@ -18,7 +18,9 @@
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 namespace {
 
 namespace fs = std::filesystem;
@@ -115,4 +117,4 @@ TEST(CmdQuant, BadInputExitsTwoWithOneLineAndNoReport) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

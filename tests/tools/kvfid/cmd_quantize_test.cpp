@@ -13,7 +13,8 @@
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 namespace fs = std::filesystem;
 
@@ -178,4 +179,4 @@ TEST_F(CmdQuantizeRefusal, OutputFolderMissing) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

@@ -14,7 +14,8 @@
 #include "reference/io/safetensors.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid {
+namespace kvfid::cli {
+using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 int run_kvfid(const std::string& args) {
@@ -86,5 +87,43 @@ TEST(CmdRun, BadInputExitsTwoAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.safetensors"));
 }
 
+// --generate on the committed tiny-qwen2 fixture: the tokens come back as I32
+// [N] with the canonical sampling spec, the same for the same spec (whatever the
+// chunking), and greedy's first token is the argmax of the prompt's last logits row.
+TEST(CmdRun, GenerateWritesSampledTokens) {
+  const std::string dir = test::scratch_dir("cmd_run_generate");
+  const std::string common = "run --model fixtures/tiny-qwen2 --tokens 3,17,100,42,7 --taps logits --generate 6";
+  ASSERT_EQ(run_kvfid(common + " --sample temperature=0.8,top_k=40,top_p=0.95,seed=9 --out " + dir + "/a.safetensors"), 0);
+  ASSERT_EQ(run_kvfid(common + " --chunk 2 --sample seed=9,top_p=0.95,top_k=40,temperature=0.8 --out " + dir +
+                      "/b.safetensors"), 0);
+  ASSERT_EQ(run_kvfid(common + " --out " + dir + "/greedy.safetensors"), 0);
+  const SafetensorsFile a = read_safetensors(dir + "/a.safetensors");
+  const SafetensorsFile b = read_safetensors(dir + "/b.safetensors");
+  const SafetensorsFile greedy = read_safetensors(dir + "/greedy.safetensors");
+  ASSERT_TRUE(a.has("generated"));
+  EXPECT_EQ(a.get("generated").dtype, DType::I32);
+  EXPECT_EQ(a.get("generated").shape, std::vector<std::int64_t>{6});
+  EXPECT_EQ(a.get("generated").bytes, b.get("generated").bytes);
+  EXPECT_EQ(a.metadata.at("sample"), "temperature=0.800000012,top_k=40,top_p=0.949999988,seed=9");
+  EXPECT_EQ(greedy.metadata.at("sample"), "temperature=0,top_k=0,top_p=1,seed=0");
+  const std::vector<double> logits = tensor_values(greedy.get("logits"), "logits");  // [5, vocab]
+  const std::size_t vocab = logits.size() / 5;
+  const auto last = logits.begin() + std::ptrdiff_t(4 * vocab);
+  const int argmax = int(std::max_element(last, last + std::ptrdiff_t(vocab)) - last);  // first of the largest
+  const std::vector<std::uint8_t>& g = greedy.get("generated").bytes;
+  EXPECT_EQ(int(g[0] | g[1] << 8 | g[2] << 16 | g[3] << 24), argmax);
+}
+
+TEST(CmdRun, BadSamplingExitsTwoAndWritesNothing) {
+  const std::string dir = test::scratch_dir("cmd_run_bad_sample");
+  const std::string common = "run --model fixtures/tiny-qwen2 --tokens 3,17 --out " + dir + "/x.safetensors";
+  EXPECT_EQ(run_kvfid(common + " --sample temperature=1"), 2);  // without --generate
+  for (const char* spec : {"temperature=-1", "top_p=0", "top_p=1.5", "top_k=-3", "seed=x", "tempo=1", "seed=1,seed=2",
+                           "temperature", "temperature=nan"})
+    EXPECT_EQ(run_kvfid(common + " --generate 2 --sample " + spec), 2) << spec;
+  EXPECT_EQ(run_kvfid(common + " --generate -1"), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x.safetensors"));
+}
+
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::cli

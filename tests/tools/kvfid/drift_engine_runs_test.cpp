@@ -20,7 +20,9 @@
 #include "tools/kvfid/drift_run.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid::drift {
+namespace kvfid::cli::drift {
+using namespace kvfid::ref;  // the layers below: the specification,
+using namespace kvfid::engine;  // and the engine
 namespace {
 
 std::vector<int> prompt(const std::string& name, int count) {
@@ -263,4 +265,4 @@ TEST(DriftBudget, EachKvSpecGetsItsOwnKvAndCombinedRuns) {
 }
 
 }  // namespace
-}  // namespace kvfid::drift
+}  // namespace kvfid::cli::drift

@@ -6,9 +6,10 @@
 #include <random>
 #include <stdexcept>
 
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 namespace {
 

@@ -10,6 +10,7 @@
 #include "reference/formats/quant/registry.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 struct TestBlock {
   std::string family;    // names the block in failure messages

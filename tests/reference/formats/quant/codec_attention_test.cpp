@@ -12,7 +12,7 @@
 #include "tests/reference/formats/quant/block_families.h"
 #include "tests/reference/formats/quant/codec_types.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 constexpr int kHeadDim = 64;  // a multiple of every registered block size (1, 32, 64)
@@ -155,4 +155,4 @@ TYPED_TEST(CodecAttention, OutputErrorWithinTheDerivedBound) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

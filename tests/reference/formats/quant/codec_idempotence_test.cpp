@@ -11,7 +11,7 @@
 #include "tests/reference/formats/quant/codec_types.h"
 #include "tests/reference/formats/quant/derived_check.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 constexpr int kElementsPerFamily = 2048;  // as in codec_roundtrip_test.cpp
@@ -136,4 +136,4 @@ TYPED_TEST(CodecExhaustive, EveryCodeDecodesToAValueThatEncodesToIt) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

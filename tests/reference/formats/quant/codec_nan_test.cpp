@@ -16,7 +16,7 @@
 #include "tests/reference/formats/quant/codec_types.h"
 #include "tests/reference/formats/quant/derived_check.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 constexpr int kTrials = 64;
@@ -60,4 +60,4 @@ TYPED_TEST(CodecNan, NanEncodesToNanOrAsZero) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -8,7 +8,7 @@
 #include "tests/reference/formats/quant/codec_types.h"
 #include "tests/reference/formats/quant/derived_check.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Random values per family and scale: 2048 gives every format thousands of elements
@@ -53,4 +53,4 @@ TYPED_TEST(CodecRoundTrip, WithinTheBoundOnAdversarialBlocks) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -10,7 +10,7 @@
 #include "tests/common/test_env.h"
 #include "tests/reference/formats/quant/codec_types.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 // Scales that are powers of two (products exact) and not (one rounding each way).
@@ -66,4 +66,4 @@ TYPED_TEST(CodecScale, OtherFormatsIgnoreTheScale) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

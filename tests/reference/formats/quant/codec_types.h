@@ -10,6 +10,7 @@
 #include "tests/common/test_env.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 template <class List>
 struct GtestTypesOf;

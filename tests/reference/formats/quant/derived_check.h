@@ -8,11 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 #include "reference/formats/quant/codec.h"
 #include "tests/reference/formats/quant/block_families.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 // The test's own float64 arithmetic (the error |x - decode_exact| and the bound
 // formula) rounds a few times by 2^-53 each; 2^-45 relative is ample, and far below

@@ -8,11 +8,11 @@
 
 #include <gtest/gtest.h>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/fp8.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using E4M3 = quant::Fp8Bits<4, 3, true>;
@@ -117,4 +117,4 @@ TEST(Fp8, CodecAppliesTheScale) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

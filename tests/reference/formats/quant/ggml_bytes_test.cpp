@@ -12,7 +12,7 @@
 #include "reference/formats/quant/q4_0.h"
 #include "reference/formats/quant/q8_0.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 using quant::Q4_0;
@@ -133,4 +133,4 @@ TEST(GgmlBytes, Q4_0QuantsComeFromTheFloat32Scale) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

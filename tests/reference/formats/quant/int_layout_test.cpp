@@ -8,7 +8,7 @@
 #include "reference/formats/quant/int_asymmetric.h"
 #include "reference/formats/quant/int_symmetric.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 template <class C>
@@ -79,4 +79,4 @@ TEST(IntLayout, Int4a_32) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "reference/formats/quant/registry.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 namespace {
 
 // Formats [n_layers] of K or V.
@@ -176,4 +176,4 @@ TEST(KvSpecList, SplitsAtEveryCommaAndRefusesEmptyOrRepeatedSpecs) {
 }
 
 }  // namespace
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

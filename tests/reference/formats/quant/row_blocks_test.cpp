@@ -12,11 +12,11 @@
 
 #include <gtest/gtest.h>
 
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 #include "reference/formats/quant/registry.h"
 #include "tests/common/test_env.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 namespace {
 
 TEST(RowBlocks, CountAndRealElements) {
@@ -190,4 +190,4 @@ TEST(RowBlocks, EveryCodecsRealElementsIgnoreWhichRealElementPads) {
 }
 
 }  // namespace
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

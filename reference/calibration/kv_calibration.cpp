@@ -1,12 +1,12 @@
-#include "reference/formats/quant/kv_calibration.h"
+#include "reference/calibration/kv_calibration.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "reference/formats/quant/registry.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 namespace {
 
@@ -50,4 +50,4 @@ std::vector<float> amax_kv_scales(const KvPolicy& policy, const ModelConfig& c, 
   return scales;
 }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

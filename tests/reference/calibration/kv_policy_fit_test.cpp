@@ -1,13 +1,13 @@
 // resolve_kv_policy: any block fits the K/V row, and the scale override; kivi_group and
 // uniform_plain_format, which decide the engine's KV path.
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 
 #include <gtest/gtest.h>
 
 #include "reference/formats/quant/registry.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 namespace {
 
 ModelConfig config(int n_layers, int n_kv_heads, int head_dim) {
@@ -86,4 +86,4 @@ TEST(KvPolicyFit, UniformPlainFormatOnlyWithoutHotWindowOrKivi) {
 }
 
 }  // namespace
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

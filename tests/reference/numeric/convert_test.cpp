@@ -1,5 +1,5 @@
 // The engine's FP16/BF16 conversions against the exact codecs of reference/formats.
-#include "cuda/common/convert.h"
+#include "reference/numeric/convert.h"
 
 #include <cmath>
 #include <cstring>
@@ -8,7 +8,7 @@
 
 #include "reference/formats/minifloat.h"
 
-namespace kvfid {
+namespace kvfid::ref {
 namespace {
 
 float as_float(std::uint32_t u) {
@@ -71,4 +71,4 @@ TEST(EngineConvert, EncodeSweep) {
 }
 
 }  // namespace
-}  // namespace kvfid
+}  // namespace kvfid::ref

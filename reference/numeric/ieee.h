@@ -10,13 +10,13 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cuda/common/hd.h"
+#include "reference/numeric/hd.h"
 
 #if !KVFID_ON_DEVICE
 #include <cmath>
 #endif
 
-namespace kvfid::num {
+namespace kvfid::ref::num {
 
 KVFID_HD float fma(float a, float b, float c) {
 #if KVFID_ON_DEVICE
@@ -68,4 +68,4 @@ KVFID_HD float infinity() { return float_of(0x7F800000u); }
 // engine only takes maxima of finite scores, where this is the exact maximum.
 KVFID_HD float max(float a, float b) { return a < b ? b : a; }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::ref::num

@@ -12,7 +12,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/config.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 // [n_layers, 2 (K, V), n_kv_heads], the layout of EngineOptions::kv_scales: for a slot
 // whose format is scaled (FormatInfo::unit_scale_max > 0), amax / unit_scale_max over
@@ -23,4 +23,4 @@ namespace kvfid::quant {
 std::vector<float> amax_kv_scales(const KvPolicy& policy, const ModelConfig& config, const TapSet& taps,
                                   const std::string& source);
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

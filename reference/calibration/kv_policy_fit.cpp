@@ -1,11 +1,11 @@
-#include "reference/formats/quant/kv_policy_fit.h"
+#include "reference/calibration/kv_policy_fit.h"
 
 #include <cmath>
 
 #include "reference/formats/quant/registry.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 KvPolicy resolve_kv_policy(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config,
                            const std::string& source) {
@@ -44,4 +44,4 @@ std::optional<FloatFormat> uniform_plain_format(const KvPolicy& policy) {
   return std::nullopt;
 }
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

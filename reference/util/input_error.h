@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace kvfid {
+namespace kvfid::ref {
 
 class InputError : public std::runtime_error {
  public:
@@ -18,4 +18,4 @@ class InputError : public std::runtime_error {
   std::string problem_;
 };
 
-}  // namespace kvfid
+}  // namespace kvfid::ref

@@ -1,11 +1,11 @@
-#include "reference/formats/quant/kv_calibration.h"
+#include "reference/calibration/kv_calibration.h"
 
 #include <gtest/gtest.h>
 
 #include "reference/formats/quant/registry.h"
-#include "reference/io/input_error.h"
+#include "reference/util/input_error.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 namespace {
 
 // One layer, two KV heads of two dimensions, three tokens.
@@ -62,4 +62,4 @@ TEST(KvCalibration, AMissingOrMisshapenTapIsBadInput) {
 }
 
 }  // namespace
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

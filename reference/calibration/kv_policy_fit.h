@@ -10,7 +10,7 @@
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/model/config.h"
 
-namespace kvfid::quant {
+namespace kvfid::ref::quant {
 
 // parse_kv_policy for `config`, then: when `scales` is not empty it replaces every slot's
 // static scales ([n_layers, 2 (K, V), n_kv_heads], finite and positive). Any block
@@ -29,4 +29,4 @@ int kivi_group(const KvPolicy& policy, int layer);
 // format, as before quantization (the engine's fast path). Empty otherwise.
 std::optional<FloatFormat> uniform_plain_format(const KvPolicy& policy);
 
-}  // namespace kvfid::quant
+}  // namespace kvfid::ref::quant

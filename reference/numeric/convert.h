@@ -11,9 +11,9 @@
 // included; FP16 subnormals become FP32 normals, untouched by flush-to-zero).
 #include <cstdint>
 
-#include "cuda/common/ieee.h"
+#include "reference/numeric/ieee.h"
 
-namespace kvfid::num {
+namespace kvfid::ref::num {
 
 KVFID_HD float f16_to_f32(std::uint16_t h) {
 #if KVFID_ON_DEVICE
@@ -77,4 +77,4 @@ KVFID_HD std::uint16_t f32_to_bf16(float f) {
   return std::uint16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
-}  // namespace kvfid::num
+}  // namespace kvfid::ref::num

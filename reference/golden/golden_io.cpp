@@ -40,6 +40,8 @@ Golden read_golden(const std::string& dir) {
   const auto tokens = g.manifest.find("tokens");
   if (tokens == g.manifest.end()) throw InputError(manifest_path, "not a kvfid manifest: it has no \"tokens\"");
   g.tokens = tokens_from_json(*tokens, manifest_path);
+  // Every golden is of at least one token; said here, before any command loads a model for it.
+  if (g.tokens.empty()) throw InputError(manifest_path, "no tokens");
   const std::string tensors_path = dir + "/" + kGoldenTensorsFile;
   g.taps = read_taps(tensors_path);
   if (!find_tap(g.taps, "logits")) throw InputError(tensors_path, "has no 'logits' tensor");

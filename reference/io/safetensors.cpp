@@ -5,8 +5,8 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
-#include <tuple>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 

@@ -45,6 +45,7 @@ TEST_F(GoldenManifest, TokenIdsOutsideZeroToIntMaxAreRefusedNamingTheManifest) {
     EXPECT_NE(refusal(R"({"tokens": [3, )" + bad + "]}").find("at position 1 is not a token id"), std::string::npos)
         << bad;
   EXPECT_NE(refusal(R"({"model": "m.bin"})").find("no \"tokens\""), std::string::npos);
+  EXPECT_NE(refusal(R"({"tokens": []})").find("no tokens"), std::string::npos);
   EXPECT_NE(refusal(R"({"tokens": "1 2"})").find("not a list of token ids"), std::string::npos);
   EXPECT_NE(refusal("[1, 2]").find("not a JSON object"), std::string::npos);
 }

@@ -1,7 +1,6 @@
 #include "reference/io/hf.h"
 
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -12,8 +11,10 @@
 #include "reference/formats/minifloat.h"
 #include "reference/io/atomic_file.h"
 #include "reference/util/input_error.h"
+#include "reference/io/json_input.h"
 #include "reference/io/safetensors.h"
 #include "reference/io/weight_checks.h"
+#include "reference/util/brief_text.h"
 
 namespace kvfid::ref {
 
@@ -49,27 +50,27 @@ class ConfigReader {
   double positive_number_or(const char* key, double fallback) const {
     if (!j_.contains(key) || j_[key].is_null()) return fallback;
     if (!j_[key].is_number() || !(j_[key].get<double>() > 0))
-      throw InputError(path_, std::string("field \"") + key + "\" must be a positive number, got " + j_[key].dump());
+      throw InputError(path_, std::string("field \"") + key + "\" must be a positive number, got " + brief_json(j_[key]));
     return j_[key].get<double>();
   }
   bool boolean_or(const char* key, bool fallback) const {
     if (!j_.contains(key) || j_[key].is_null()) return fallback;
     if (!j_[key].is_boolean())
-      throw InputError(path_, std::string("field \"") + key + "\" must be true or false, got " + j_[key].dump());
+      throw InputError(path_, std::string("field \"") + key + "\" must be true or false, got " + brief_json(j_[key]));
     return j_[key].get<bool>();
   }
   // Features kvfid does not model: present and not at their neutral value, they are
   // refused rather than silently ignored.
   void refuse_unless(const char* key, const nlohmann::json& neutral, const char* why) const {
     if (j_.contains(key) && !j_[key].is_null() && j_[key] != neutral)
-      throw InputError(path_, std::string("field \"") + key + "\" = " + j_[key].dump() + " is not supported (" + why + ")");
+      throw InputError(path_, std::string("field \"") + key + "\" = " + brief_json(j_[key]) + " is not supported (" + why + ")");
   }
 
  private:
   int positive_int_value(const char* key) const {
     const auto& v = j_[key];
     if (!v.is_number_integer() || v.get<long long>() <= 0 || v.get<long long>() > std::numeric_limits<int>::max())
-      throw InputError(path_, std::string("field \"") + key + "\" must be a positive integer, got " + v.dump());
+      throw InputError(path_, std::string("field \"") + key + "\" must be a positive integer, got " + brief_json(v));
     return int(v.get<long long>());
   }
   const nlohmann::json& j_;
@@ -143,7 +144,7 @@ class TensorReader {
   void refuse_unused() const {
     for (const auto& [name, t] : file_.tensors)
       if (!used_.count(name))
-        throw InputError(file_.path, "unexpected tensor '" + name + "' (not part of a " +
+        throw InputError(file_.path, "unexpected tensor '" + brief_text(name) + "' (not part of a " +
                                          "Llama/Qwen2 model as config.json describes it)");
   }
   const std::string& path() const { return file_.path; }
@@ -206,13 +207,7 @@ ModelConfig read_hf_config(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw InputError(dir, "not a folder");
   if (!fs::is_regular_file(path, ec)) throw InputError(path, "missing: a model folder needs config.json");
-  std::ifstream in(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path, std::string("not valid JSON (") + e.what() + ")");
-  }
+  const nlohmann::json j = parse_json_input(read_text_file(path), path, "this file");
   if (!j.is_object()) throw InputError(path, "not a JSON object");
   if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
       !j["architectures"][0].is_string())
@@ -225,7 +220,7 @@ ModelConfig read_hf_config(const std::string& dir) {
   } else if (arch == "Qwen2ForCausalLM") {
     c.arch = Arch::qwen2;
   } else {
-    throw InputError(path, "unknown architecture '" + arch + "' (expected LlamaForCausalLM or Qwen2ForCausalLM)");
+    throw InputError(path, "unknown architecture '" + brief_text(arch) + "' (expected LlamaForCausalLM or Qwen2ForCausalLM)");
   }
   const ConfigReader r(j, path);
   r.refuse_unless("rope_scaling", nullptr, "kvfid implements plain RoPE");

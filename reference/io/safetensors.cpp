@@ -4,13 +4,18 @@
 #include <bit>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "reference/formats/minifloat.h"
 #include "reference/io/atomic_file.h"
 #include "reference/util/input_error.h"
+#include "reference/io/json_input.h"
+#include "reference/util/brief_text.h"
+#include "reference/util/checked_arith.h"
 
 static_assert(std::endian::native == std::endian::little, "kvfid reads and writes little-endian tensors in place");
 
@@ -110,47 +115,53 @@ SafetensorsFile read_safetensors(const std::string& path) {
   if (header_len > kMaxHeaderBytes || header_len > raw.size() - 8)
     throw InputError(path, "not a safetensors file: header length " + std::to_string(header_len) +
                                " exceeds the file size " + std::to_string(raw.size()));
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(raw.begin() + 8, raw.begin() + 8 + std::ptrdiff_t(header_len));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path, std::string("not a safetensors file: header is not valid JSON (") + e.what() + ")");
-  }
+  const nlohmann::json header = parse_json_input(std::string_view(raw).substr(8, header_len), path,
+                                                 "not a safetensors file: header");
   if (!header.is_object()) throw InputError(path, "not a safetensors file: header is not a JSON object");
 
   SafetensorsFile file;
   file.path = path;
   const std::uint8_t* data = reinterpret_cast<const std::uint8_t*>(raw.data()) + 8 + header_len;
   const std::uint64_t data_len = raw.size() - 8 - header_len;
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+  struct Range {
+    std::uint64_t begin, end;
+    std::string name;
+    bool operator<(const Range& o) const { return std::tie(begin, end) < std::tie(o.begin, o.end); }
+  };
+  std::vector<Range> ranges;
   for (auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) throw InputError(path, "__metadata__ is not an object");
       for (auto& [k, v] : entry.items()) {
-        if (!v.is_string()) throw InputError(path, "__metadata__ value for '" + k + "' is not a string");
+        if (!v.is_string()) throw InputError(path, "__metadata__ value for '" + brief_text(k) + "' is not a string");
         file.metadata[k] = v.get<std::string>();
       }
       continue;
     }
-    const std::string where = "tensor '" + name + "'";
+    const std::string where = "tensor '" + brief_text(name) + "'";
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
       throw InputError(path, where + " lacks dtype, shape or data_offsets");
     const auto& jd = entry["dtype"];
     const auto* d = jd.is_string() ? std::find_if(std::begin(kDTypes), std::end(kDTypes),
                                                   [&](const DTypeInfo& x) { return jd.get<std::string>() == x.name; })
                                    : std::end(kDTypes);
-    if (d == std::end(kDTypes)) throw InputError(path, where + " has unsupported dtype " + jd.dump());
+    if (d == std::end(kDTypes)) throw InputError(path, where + " has unsupported dtype " + brief_json(jd));
     Tensor t;
     t.dtype = d->type;
     if (!entry["shape"].is_array()) throw InputError(path, where + " shape is not an array");
-    std::uint64_t numel = 1;
+    // The element count as Tensor::numel() will compute it, dimension by dimension, and
+    // the byte count: every step must fit int64 (a [2^61] F64 shape needs 2^64 bytes,
+    // which must not wrap to 0 and match an empty range).
+    std::optional<std::int64_t> numel = 1;
     for (const auto& s : entry["shape"]) {
       if (!s.is_number_unsigned()) throw InputError(path, where + " has a negative or non-integer dimension");
-      std::uint64_t dim = s.get<std::uint64_t>();
-      if (dim != 0 && numel > (std::uint64_t(1) << 62) / dim) throw InputError(path, where + " shape overflows");
-      numel *= dim;
+      const std::uint64_t dim = s.get<std::uint64_t>();
+      numel = dim > std::uint64_t(INT64_MAX) ? std::nullopt : checked_mul(numel, std::int64_t(dim));
+      if (!numel) throw InputError(path, where + " shape overflows 64 bits");
       t.shape.push_back(std::int64_t(dim));
     }
+    const std::optional<std::int64_t> bytes = checked_mul(*numel, std::int64_t(d->size));
+    if (!bytes) throw InputError(path, where + " shape needs more than 2^63 bytes");
     const auto& off = entry["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw InputError(path, where + " data_offsets is not a pair of non-negative integers");
@@ -158,18 +169,26 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (begin > end || end > data_len)
       throw InputError(path, where + " data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                                  ") lie outside the " + std::to_string(data_len) + " data bytes (truncated file?)");
-    if (end - begin != numel * d->size)
+    if (end - begin != std::uint64_t(*bytes))
       throw InputError(path, where + " holds " + std::to_string(end - begin) + " bytes but its shape needs " +
-                                 std::to_string(numel * d->size));
+                                 std::to_string(*bytes));
     t.bytes.assign(data + begin, data + end);
-    ranges.emplace_back(begin, end);
+    ranges.push_back({begin, end, where});
     file.tensors.emplace(name, std::move(t));
   }
+  // The data must be tiled exactly: every byte belongs to one tensor.
   std::sort(ranges.begin(), ranges.end());
   std::uint64_t covered = 0;
-  for (const auto& [b, e] : ranges) {
-    if (b != covered) throw InputError(path, "tensor data overlaps or leaves a gap at byte " + std::to_string(b));
-    covered = e;
+  const std::string* previous = nullptr;
+  for (const Range& r : ranges) {
+    if (r.begin < covered)
+      throw InputError(path, r.name + " data [" + std::to_string(r.begin) + ", " + std::to_string(r.end) +
+                                 ") overlaps " + *previous + " (which ends at byte " + std::to_string(covered) + ")");
+    if (r.begin > covered)
+      throw InputError(path, "data bytes [" + std::to_string(covered) + ", " + std::to_string(r.begin) +
+                                 ") belong to no tensor (a hole before " + r.name + ")");
+    covered = r.end;
+    previous = &r.name;
   }
   if (covered != data_len)
     throw InputError(path, std::to_string(data_len - covered) + " trailing bytes after the last tensor");

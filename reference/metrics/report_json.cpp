@@ -21,11 +21,26 @@ nlohmann::json to_json(const GrossFinding& f) {
 }  // namespace
 
 nlohmann::json golden_manifest_summary(const nlohmann::json& manifest) {
-  nlohmann::json summary = manifest.is_object() ? manifest : nlohmann::json::object();
-  if (summary.contains("tokens")) {
-    summary["n_tokens"] = summary["tokens"].size();
-    summary.erase("tokens");
+  // Named fields only, and of those only scalars (one level into "config" and
+  // "certification"): the manifest is user input, and copying it whole would let a
+  // hostile one make the report arbitrarily large.
+  static constexpr const char* kFields[] = {"model",    "model_sha256",  "taps",   "precision_bits",
+                                            "kvfid_version", "command"};
+  static constexpr const char* kSections[] = {"config", "certification"};
+  const auto is_scalar = [](const nlohmann::json& v) { return v.is_string() || v.is_number() || v.is_boolean(); };
+  nlohmann::json summary = nlohmann::json::object();
+  if (!manifest.is_object()) return summary;
+  for (const char* field : kFields)
+    if (const auto it = manifest.find(field); it != manifest.end() && is_scalar(*it)) summary[field] = *it;
+  for (const char* section : kSections) {
+    const auto it = manifest.find(section);
+    if (it == manifest.end() || !it->is_object()) continue;
+    nlohmann::json& out = summary[section] = nlohmann::json::object();
+    for (const auto& [key, value] : it->items())
+      if (is_scalar(value)) out[key] = value;
   }
+  if (const auto tokens = manifest.find("tokens"); tokens != manifest.end() && tokens->is_array())
+    summary["n_tokens"] = tokens->size();
   return summary;
 }
 

@@ -7,8 +7,9 @@
 
 namespace kvfid::ref {
 
-// The manifest without its token list (replaced by "n_tokens"); everything else kept,
-// since it says which model, precision and certification the golden stands for.
+// What the manifest says of the golden (model, sha256, taps, precision, version, command,
+// the scalar fields of config and certification) and "n_tokens" for its token list;
+// nothing else of it, so the summary is bounded by what it names.
 nlohmann::json golden_manifest_summary(const nlohmann::json& manifest);
 
 // {"kvfid_version", "command", "options", "golden", "pass", "failures", "findings": [...],

@@ -1,10 +1,39 @@
 #include "reference/model/config.h"
 
+#include <limits>
+#include <optional>
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
 
 #include "reference/util/input_error.h"
+#include "reference/util/checked_arith.h"
 
 namespace kvfid::ref {
+
+namespace {
+
+// The most elements kvfid accepts in one weight matrix: 2^40, 256 times the largest
+// real one (a 256k vocab x 16k dim embedding is 2^32), and small enough that its bytes
+// at 8 per element and any sum of a few such counts stay far inside int64.
+constexpr std::int64_t kMaxMatrixElements = std::int64_t(1) << 40;
+
+// parameter_count() in arithmetic that cannot wrap: each matrix is at most 2^40
+// elements once validate() has checked them, but n_layers of them can still exceed 2^63.
+std::optional<std::int64_t> checked_parameter_count(const ModelConfig& c) {
+  const std::int64_t d = c.dim, q = std::int64_t(c.n_heads) * c.head_dim, kv = std::int64_t(c.n_kv_heads) * c.head_dim;
+  std::optional<std::int64_t> per_layer = 2 * d;                                 // two RMSNorm weights
+  per_layer = checked_add(per_layer, checked_mul(d, q + 2 * kv));                // wq, wk, wv
+  per_layer = checked_add(per_layer, checked_mul(q, d));                         // wo
+  per_layer = checked_add(per_layer, checked_mul(checked_mul(3, d), c.hidden));  // w1, w2, w3
+  if (c.qkv_bias) per_layer = checked_add(per_layer, q + 2 * kv);
+  const std::optional<std::int64_t> table = checked_mul(std::int64_t(c.vocab), d);
+  std::optional<std::int64_t> total = checked_add(checked_mul(std::int64_t(c.n_layers), per_layer), checked_add(table, d));
+  if (!c.tied_classifier) total = checked_add(total, table);
+  return total;
+}
+
+}  // namespace
 
 void ModelConfig::validate(const std::string& source) const {
   auto need_positive = [&](int v, const char* name) {
@@ -24,18 +53,33 @@ void ModelConfig::validate(const std::string& source) const {
   if (head_dim % 2 != 0) throw InputError(source, "head_dim " + std::to_string(head_dim) + " is odd; RoPE needs pairs");
   if (!(rms_norm_eps > 0)) throw InputError(source, "rms_norm_eps must be positive");
   if (!(rope_theta > 1)) throw InputError(source, "rope_theta must be greater than 1");
+  // Every size the model implies, in 64-bit arithmetic that cannot wrap: the head
+  // products are used as int throughout, the matrices must be addressable, and
+  // parameter_count() must be exact (65536 heads of 65536 would wrap an int to 0).
+  const auto need_int = [&](std::optional<std::int64_t> v, const std::string& what) {
+    if (!v || *v > std::numeric_limits<int>::max())
+      throw InputError(source, what + " exceeds " + std::to_string(std::numeric_limits<int>::max()));
+  };
+  need_int(checked_mul(std::int64_t(n_heads), head_dim), "n_heads x head_dim (" + std::to_string(n_heads) + " x " +
+                                                             std::to_string(head_dim) + ")");
+  need_int(checked_mul(std::int64_t(n_kv_heads), head_dim), "n_kv_heads x head_dim (" + std::to_string(n_kv_heads) +
+                                                                " x " + std::to_string(head_dim) + ")");
+  const struct {
+    const char* name;
+    std::int64_t rows, cols;
+  } matrices[] = {{"vocab x dim", vocab, dim}, {"q_dim x dim", q_dim(), dim}, {"kv_dim x dim", kv_dim(), dim},
+                  {"hidden x dim", hidden, dim}};
+  for (const auto& m : matrices)
+    if (*checked_mul(m.rows, m.cols) > kMaxMatrixElements)
+      throw InputError(source, std::string(m.name) + " = " + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
+                                   " exceeds the 2^40 elements kvfid allows a matrix");
+  if (!checked_parameter_count(*this)) throw InputError(source, "the parameter count overflows 64 bits");
 }
 
 std::int64_t ModelConfig::parameter_count() const {
-  std::int64_t d = dim, per_layer = 0;
-  per_layer += 2 * d;                                   // two RMSNorm weights
-  per_layer += d * q_dim() + 2 * d * kv_dim();          // wq, wk, wv
-  per_layer += std::int64_t(q_dim()) * d;               // wo
-  per_layer += 3 * d * hidden;                          // w1, w2, w3
-  if (qkv_bias) per_layer += q_dim() + 2 * kv_dim();
-  std::int64_t total = std::int64_t(vocab) * d + n_layers * per_layer + d;
-  if (!tied_classifier) total += std::int64_t(vocab) * d;
-  return total;
+  const std::optional<std::int64_t> n = checked_parameter_count(*this);
+  if (!n) throw std::logic_error("parameter_count of a config that validate() refuses");
+  return *n;
 }
 
 double ModelConfig::kv_bytes_per_token(double bits_per_element) const {

@@ -118,6 +118,8 @@ int run_quant(const ParsedArgs& args) {
   for (const std::string& spec : kv_specs) quant::resolve_kv_policy(spec, {}, c, "--kv");
   const std::vector<int> tokens = read_prompt_file(prompt_path);
   validate_tokens(tokens, c, prompt_path);
+  if (tokens.size() < 2)
+    throw InputError(prompt_path, "1 token; kvfid quant needs at least 2 (it scores each token's prediction of the next)");
   const int T = int(tokens.size());
 
   Golden golden;

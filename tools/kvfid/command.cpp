@@ -71,6 +71,9 @@ ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& a
       if (i + 1 >= argv.size()) throw UsageError("--" + name + " needs a value (" + o->value_name + ")");
       value = argv[++i];
     }
+    // An empty value names nothing (--model '' would otherwise surface as a nameless
+    // file error); no option takes one.
+    if (value.empty()) throw UsageError("--" + name + " is empty; it needs a value (" + o->value_name + ")");
     out.values_[name] = value;
   }
   for (const auto& o : spec.options)

@@ -160,5 +160,28 @@ TEST_F(BadHf, NonPositiveDimensionIsRefused) {
   expect_rejected(dir_, config_path(), {"num_hidden_layers"});
 }
 
+TEST_F(BadHf, DeeplyNestedConfigIsOneLineNotAStackOverflow) {
+  std::string text = test::read_bytes(config_path());
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  text.insert(text.rfind('}'), ", \"rope_scaling\": " + deep);
+  test::write_bytes(config_path(), text);
+  expect_rejected(dir_, config_path(), {"nests deeper than 64 levels"});
+}
+
+TEST_F(BadHf, UnsupportedValuesAreDescribedNotSerialized) {
+  edit_config([](nlohmann::json& j) { j["rope_scaling"] = {{"factor", std::string(100'000, 'x')}}; });
+  expect_rejected(dir_, config_path(), {"field \"rope_scaling\" = an object of 1 members is not supported"});
+  edit_config([](nlohmann::json& j) { j["rope_scaling"] = nullptr, j["rms_norm_eps"] = std::string(100'000, 'y'); });
+  expect_rejected(dir_, config_path(), {"\"" + std::string(40, 'y') + "... (100000 bytes)\""});
+}
+
+TEST_F(BadHf, HeadsTimesHeadDimThatOverflowsIntIsRefused) {
+  // 65536 x 65536 wrapped an int to 0: kvfid info printed 0 KV bytes per token.
+  edit_config([](nlohmann::json& j) {
+    j["num_attention_heads"] = 65536, j["num_key_value_heads"] = 65536, j["head_dim"] = 65536;
+  });
+  expect_rejected(dir_, config_path(), {"n_heads x head_dim (65536 x 65536) exceeds 2147483647"});
+}
+
 }  // namespace
 }  // namespace kvfid::ref

@@ -88,6 +88,30 @@ TEST(ReportOutput, FixtureHasTheIntendedVerdicts) {
   EXPECT_EQ(f.report.findings.size(), 2u);
 }
 
+TEST(ReportOutput, GoldenSummaryCopiesOnlyTheNamedScalarsOfTheManifest) {
+  // A manifest is user input: a 201 KB one copied whole into compare --json's report
+  // (and indented at every level by dump(2)) once took 4.2 GB.
+  nlohmann::json deep = 1;
+  for (int i = 0; i < 60; ++i) deep = nlohmann::json::array({deep});
+  const nlohmann::json manifest = {
+      {"model", "m.bin"},
+      {"model_sha256", "abc"},
+      {"precision_bits", 128},
+      {"tokens", {1, 2, 3}},
+      {"padding", deep},
+      {"taps", deep},
+      {"config", {{"dim", 64}, {"nested", deep}}},
+      {"certification", {{"min_margin_bits", 59}, {"method", "m"}, {"extra", {1, 2}}}}};
+  const nlohmann::json expected = {{"model", "m.bin"},
+                                   {"model_sha256", "abc"},
+                                   {"precision_bits", 128},
+                                   {"n_tokens", 3},
+                                   {"config", {{"dim", 64}}},
+                                   {"certification", {{"min_margin_bits", 59}, {"method", "m"}}}};
+  EXPECT_EQ(golden_manifest_summary(manifest), expected);
+  EXPECT_EQ(golden_manifest_summary(deep), nlohmann::json::object());
+}
+
 TEST(ReportOutput, JsonParsesBackWithEveryRowAndTheVerdict) {
   const Fixture f = failing_fixture();
   const nlohmann::json manifest = {{"model", "m.bin"}, {"model_sha256", "abc"}, {"tokens", {1, 2}}};

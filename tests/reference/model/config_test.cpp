@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "tests/common/test_env.h"
 
@@ -27,6 +28,49 @@ TEST(ModelConfig, Qwen25_7BKvCacheIs56KiBPerTokenInFp16) {
   EXPECT_EQ(c.kv_bytes_per_token(16), 57344.0);
   EXPECT_EQ(c.kv_bytes_per_token(16) / 1024, 56.0);
   EXPECT_EQ(c.kv_bytes_per_token(4.5), 57344.0 * 4.5 / 16);
+}
+
+// Sizes the dimensions imply are checked in 64 bits: a config whose products wrap an
+// int (or int64) is refused naming its source, never loaded with wrong sizes.
+void expect_refused(const ModelConfig& c, const std::string& fragment) {
+  try {
+    c.validate("cfg.json");
+    ADD_FAILURE() << "accepted; expected '" << fragment << "'";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), "cfg.json");
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelConfig, HeadProductsThatOverflowIntAreRefused) {
+  ModelConfig c = qwen25_7b();
+  c.n_heads = 65536, c.n_kv_heads = 65536, c.head_dim = 65536;  // 2^32: wraps an int to 0
+  expect_refused(c, "n_heads x head_dim (65536 x 65536)");
+  c = qwen25_7b();
+  c.n_heads = 2, c.n_kv_heads = 1, c.head_dim = 1 << 30;  // q_dim 2^31 wraps, kv_dim 2^30 does not
+  expect_refused(c, "n_heads x head_dim");
+}
+
+TEST(ModelConfig, MatricesBeyondTwoToTheFortyElementsAreRefused) {
+  ModelConfig c = qwen25_7b();
+  c.vocab = 1 << 30, c.dim = 1 << 12;  // 2^42 embedding elements
+  expect_refused(c, "vocab x dim");
+  c = qwen25_7b();
+  c.hidden = 1 << 29;  // 2^29 x 3584 > 2^40
+  expect_refused(c, "hidden x dim");
+}
+
+TEST(ModelConfig, ParameterCountThatOverflowsInt64IsRefused) {
+  // Every matrix at the 2^40 limit or under, but 2^31 - 1 layers of them: ~2^73 parameters.
+  ModelConfig c = qwen25_7b();
+  c.dim = 1 << 20, c.n_heads = 16, c.n_kv_heads = 16, c.head_dim = 1 << 16, c.hidden = 1 << 20;
+  c.vocab = 256, c.n_layers = 2147483647;
+  expect_refused(c, "parameter count overflows");
+  c.n_layers = 1024;  // 2^10 layers of ~7 x 2^40: fits, and is counted exactly
+  c.validate("cfg.json");
+  // norms, wq+wk+wv, wo, w1+w2+w3, q/k/v bias (qkv_bias: Qwen2)
+  const std::int64_t d = 1 << 20, per_layer = 2 * d + 3 * d * d + d * d + 3 * d * d + 3 * d;
+  EXPECT_EQ(c.parameter_count(), 1024 * per_layer + 2 * 256 * d + d);
 }
 
 TEST(ModelConfig, Qwen25_7BParameterCountIsTheSumOfItsTensors) {

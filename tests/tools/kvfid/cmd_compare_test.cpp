@@ -1,5 +1,6 @@
 #include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -100,6 +101,89 @@ TEST(CmdCompare, AnotherModelThanTheGoldensIsBadInputNamingBothHashes) {
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_NE(r.err.find("model_sha256"), std::string::npos) << r.err;
   EXPECT_EQ(test::split_lines(r.err).size(), 2u) << r.err;  // progress line + the one-line error
+}
+
+// A copy of the scratch golden whose manifest.json is `edit` applied to its text.
+std::string golden_with_manifest(const std::string& dir, const std::function<std::string(std::string)>& edit) {
+  const std::string golden = dir + "/golden";
+  std::filesystem::copy(test::fidelity_scratch().golden, golden);
+  test::write_bytes(golden + "/manifest.json", edit(test::read_bytes(golden + "/manifest.json")));
+  return golden;
+}
+
+// The manifest text with its token list replaced by `tokens` (raw JSON).
+std::string with_tokens(std::string manifest, const std::string& tokens) {
+  const std::size_t begin = manifest.find('[', manifest.find("\"tokens\"")), end = manifest.find(']', begin);
+  return manifest.replace(begin, end - begin + 1, tokens);
+}
+
+void expect_refused_without_report(const test::CliResult& r, const std::string& names, const std::string& report) {
+  EXPECT_EQ(r.exit_code, 2) << r.err.substr(0, 400);
+  const auto lines = test::split_lines(r.err);
+  ASSERT_EQ(lines.size(), 1u) << r.err.substr(0, 400);
+  EXPECT_NE(lines[0].find(names), std::string::npos) << lines[0];
+  EXPECT_LT(lines[0].size(), 400u);
+  EXPECT_FALSE(std::filesystem::exists(report));
+}
+
+TEST(CmdCompare, ManifestTokensOutsideZeroToIntMaxAreBadInputNamingTheManifest) {
+  // -1 (and 2^31, read as INT_MIN) once indexed the embedding out of bounds.
+  const auto& s = test::fidelity_scratch();
+  for (const std::string tokens : {"[1, -1]", "[1, 2147483648]", "[1, 2.5]"}) {
+    const std::string dir = test::scratch_dir("compare_bad_tokens");
+    const std::string golden = golden_with_manifest(dir, [&](std::string m) { return with_tokens(m, tokens); });
+    expect_refused_without_report(
+        test::run_kvfid({"compare", "--golden", golden, "--candidate", s.candidate, "--json", dir + "/r.json"}),
+        golden + "/manifest.json", dir + "/r.json");
+    expect_refused_without_report(test::run_kvfid({"check", "--golden", golden, "--model", s.model, "--engine", "twin",
+                                                   "--json", dir + "/r.json"}),
+                                  golden + "/manifest.json", dir + "/r.json");
+  }
+}
+
+TEST(CmdCompare, DeeplyNestedManifestIsBadInputNotASegfault) {
+  const auto& s = test::fidelity_scratch();
+  const std::string dir = test::scratch_dir("compare_deep_manifest");
+  const std::string golden = golden_with_manifest(dir, [](std::string m) {
+    return m.insert(m.find('{') + 1, "\"x\": " + std::string(100'000, '[') + std::string(100'000, ']') + ", ");
+  });
+  expect_refused_without_report(
+      test::run_kvfid({"compare", "--golden", golden, "--candidate", s.candidate, "--json", dir + "/r.json"}),
+      golden + "/manifest.json", dir + "/r.json");
+}
+
+TEST(CmdCompare, CandidateWhoseShapeTimesElementSizeWrapsIsBadInput) {
+  // [2^61] F64 needs 2^64 bytes, which wrapped to the 0 of offsets [0, 0]: compare then
+  // died on an uncaught std::length_error.
+  const auto& s = test::fidelity_scratch();
+  const std::string dir = test::scratch_dir("compare_wrapping_shape");
+  const std::string header = R"({"logits":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,0]}})";
+  std::string bytes(8, '\0');
+  bytes[0] = char(header.size());
+  const std::string candidate = dir + "/c.safetensors";
+  test::write_bytes(candidate, bytes + header);
+  expect_refused_without_report(
+      test::run_kvfid({"compare", "--golden", s.golden, "--candidate", candidate, "--json", dir + "/r.json"}), candidate,
+      dir + "/r.json");
+}
+
+TEST(CmdCompare, JsonReportCopiesOnlyTheManifestFieldsItNeeds) {
+  // 200 KB of nested padding in the manifest once drove compare --json to 4.2 GB.
+  const auto& s = test::fidelity_scratch();
+  const std::string dir = test::scratch_dir("compare_large_manifest");
+  std::string padding = "[";
+  for (int i = 0; i < 5000; ++i) padding += std::string(i ? "," : "") + std::string(20, '[') + std::string(20, ']');
+  padding += "]";
+  const std::string golden =
+      golden_with_manifest(dir, [&](std::string m) { return m.insert(m.find('{') + 1, "\"padding\": " + padding + ", "); });
+  const auto r = test::run_kvfid({"compare", "--golden", golden, "--candidate", s.candidate, "--json", dir + "/r.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string report = test::read_bytes(dir + "/r.json");
+  EXPECT_LT(report.size(), 200'000u);
+  const auto json = nlohmann::json::parse(report);
+  EXPECT_FALSE(json.at("golden").contains("padding"));
+  EXPECT_EQ(json.at("golden").at("n_tokens"), s.tokens.size());
+  EXPECT_EQ(json.at("golden").at("model_sha256"), nlohmann::json::parse(test::read_bytes(s.golden + "/manifest.json")).at("model_sha256"));
 }
 
 }  // namespace

@@ -137,7 +137,8 @@ TEST_F(CmdGoldenRefusal, MoreTokensThanTheContext) {
 }
 
 TEST_F(CmdGoldenRefusal, EmptyTokenList) {
-  expect_refusal({"--model", tiny_llama(), "--tokens", "", "--out", out_}, "--tokens", "no tokens");
+  // An empty value is refused for every option at parsing, naming the flag.
+  expect_refusal({"--model", tiny_llama(), "--tokens", "", "--out", out_}, "--tokens", "is empty");
 }
 
 TEST_F(CmdGoldenRefusal, BothTokensAndPrompt) {

@@ -116,5 +116,19 @@ TEST(CmdQuant, BadInputExitsTwoWithOneLineAndNoReport) {
   }
 }
 
+TEST(CmdQuant, OneTokenPromptIsBadInputNamingThePrompt) {
+  // kvfid quant scores each token's prediction of the next; with one token it once
+  // aborted on an uncaught std::invalid_argument.
+  const std::string dir = test::scratch_dir("cmd_quant_one_token");
+  const std::string one = dir + "/one.tokens";
+  test::write_bytes(one, "7\n");
+  const test::CliResult cli =
+      test::run_kvfid({"quant", "--model", model_dir(), "--prompt", one, "--kv", "f16", "--json", dir + "/r.json"});
+  EXPECT_EQ(cli.exit_code, kBadInput) << cli.err;
+  ASSERT_EQ(test::split_lines(cli.err).size(), 1u) << cli.err;
+  EXPECT_NE(cli.err.find(one + ": 1 token"), std::string::npos) << cli.err;
+  EXPECT_FALSE(fs::exists(dir + "/r.json"));
+}
+
 }  // namespace
 }  // namespace kvfid::cli

@@ -1,0 +1,45 @@
+#include "tests/fuzz/fuzz_util.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <unistd.h>
+
+namespace kvfid::fuzz {
+
+namespace {
+
+std::string make_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : (tmp ? tmp : "/tmp");
+  std::string pattern = base + "/kvfid-fuzz-XXXXXX";
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("fuzz: cannot create a scratch folder under " + base);
+  return pattern;
+}
+
+struct ScratchDir {
+  std::string path = make_dir();
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+}  // namespace
+
+const std::string& scratch_dir() {
+  static const ScratchDir dir;
+  return dir.path;
+}
+
+std::string write_scratch(const std::string& name, std::string_view bytes) {
+  const std::string path = scratch_dir() + "/" + name;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), std::streamsize(bytes.size()));
+  if (!out) throw std::runtime_error("fuzz: cannot write " + path);
+  return path;
+}
+
+}  // namespace kvfid::fuzz

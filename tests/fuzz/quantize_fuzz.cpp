@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!same_float(float(f.decode_exact(payload + b, i, p)), f.decode(payload + b, i, p))) __builtin_trap();
     return 0;
   }
-  if (n % 4 != 0 || n / 4 % std::size_t(f.block) != 0) return 0;  // the CLI refuses it
+  if (n == 0 || n % 4 != 0 || n / 4 % std::size_t(f.block) != 0) return 0;  // nothing to do, or the CLI refuses it
   std::vector<float> x(n / 4);  // [values]
   std::memcpy(x.data(), payload, n);
   for (float v : x)

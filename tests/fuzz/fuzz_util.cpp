@@ -42,4 +42,13 @@ std::string write_scratch(const std::string& name, std::string_view bytes) {
   return path;
 }
 
+void use_sizes(const ModelConfig& config) {
+  volatile std::int64_t sink = config.q_dim();
+  sink = config.kv_dim();
+  sink = config.group();
+  sink = config.parameter_count();
+  sink = std::int64_t(config.kv_bytes_per_token(16));
+  (void)sink;
+}
+
 }  // namespace kvfid::fuzz

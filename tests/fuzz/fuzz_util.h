@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "reference/model/config.h"
+
 namespace kvfid::fuzz {
 
 // A folder of this process's own, created on first use, removed at exit: under
@@ -18,6 +20,10 @@ const std::string& scratch_dir();
 
 // Writes `bytes` to scratch_dir()/name, replacing it; returns the path.
 std::string write_scratch(const std::string& name, std::string_view bytes);
+
+// Every size an accepted config describes, as `kvfid info` and the loaders compute them
+// (an accepted config whose sizes overflow is a finding).
+void use_sizes(const ModelConfig& config);
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};

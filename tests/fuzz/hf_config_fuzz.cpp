@@ -13,6 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   kvfid::fuzz::write_scratch(kvfid::kHfConfigFile, kvfid::fuzz::as_text(data, size));
   try {
     const kvfid::ModelConfig config = kvfid::read_hf_config(kvfid::fuzz::scratch_dir());
+    kvfid::fuzz::use_sizes(config);
     (void)kvfid::to_json(config).dump();
   } catch (const kvfid::InputError&) {
   }

@@ -16,7 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static_assert(sizeof(header) == kvfid::kLlama2cHeaderBytes);
     std::memcpy(&header, data, sizeof(header));  // the file is little-endian, as is x86
     try {
-      (void)kvfid::llama2c_file_bytes(kvfid::llama2c_config(header, "header"), "header");
+      const kvfid::ModelConfig config = kvfid::llama2c_config(header, "header");
+      kvfid::fuzz::use_sizes(config);
+      (void)kvfid::llama2c_file_bytes(config, "header");
     } catch (const kvfid::InputError&) {
     }
   }

@@ -16,14 +16,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static_assert(sizeof(header) == kvfid::kLlama2cHeaderBytes);
     std::memcpy(&header, data, sizeof(header));  // the file is little-endian, as is x86
     try {
+      // As the reader: a header whose file would overflow 64 bits is refused before any
+      // other size is computed.
       const kvfid::ModelConfig config = kvfid::llama2c_config(header, "header");
-      kvfid::fuzz::use_sizes(config);
       (void)kvfid::llama2c_file_bytes(config, "header");
+      kvfid::fuzz::use_sizes(config);
     } catch (const kvfid::InputError&) {
     }
   }
   try {
-    (void)kvfid::read_llama2c_config(path);
+    kvfid::fuzz::use_sizes(kvfid::read_llama2c_config(path));
     (void)kvfid::read_llama2c(path);
   } catch (const kvfid::InputError&) {
   }

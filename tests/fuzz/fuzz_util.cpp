@@ -12,8 +12,13 @@ namespace kvfid::fuzz {
 namespace {
 
 std::string make_dir() {
+  // tools/fuzz names a folder of the run's own: a crashing input aborts before the
+  // destructor below, and its scratch folder should not outlive the run there.
+  const char* run = std::getenv("KVFID_FUZZ_SCRATCH");
   const char* tmp = std::getenv("TMPDIR");
-  const std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : (tmp ? tmp : "/tmp");
+  const std::string base = run && *run ? run
+                           : std::filesystem::is_directory("/dev/shm") ? "/dev/shm"
+                                                                      : (tmp ? tmp : "/tmp");
   std::string pattern = base + "/kvfid-fuzz-XXXXXX";
   if (!mkdtemp(pattern.data())) throw std::runtime_error("fuzz: cannot create a scratch folder under " + base);
   return pattern;

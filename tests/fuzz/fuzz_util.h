@@ -15,7 +15,8 @@
 namespace kvfid::fuzz {
 
 // A folder of this process's own, created on first use, removed at exit: under
-// /dev/shm when it exists (a file write per input costs microseconds there), else $TMPDIR.
+// $KVFID_FUZZ_SCRATCH when set (tools/fuzz), else /dev/shm when it exists (a file write
+// per input costs microseconds there), else $TMPDIR.
 const std::string& scratch_dir();
 
 // Writes `bytes` to scratch_dir()/name, replacing it; returns the path.

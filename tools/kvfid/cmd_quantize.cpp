@@ -77,8 +77,18 @@ std::string quantize(const std::string& in, const std::string& raw, const quant:
                                "; quantized formats take finite values only");
   }
   std::string out(n / f.block * f.bytes, '\0');  // [n / block][bytes]
-  for (std::size_t b = 0; b < n / f.block; ++b)
-    f.encode(x.data() + b * f.block, reinterpret_cast<std::uint8_t*>(out.data()) + b * f.bytes, p);
+  for (std::size_t b = 0; b < n / f.block; ++b) {
+    auto* block = reinterpret_cast<std::uint8_t*>(out.data()) + b * f.bytes;
+    f.encode(x.data() + b * f.block, block, p);
+    // A finite value beyond the format's range (f16 above 65504, or a block whose FP16
+    // scale or minimum overflows: q8_0 past 127 * 65504) encodes to a code that decodes
+    // to infinity or NaN, which no user asked for.
+    for (int i = 0; i < f.block; ++i)
+      if (!std::isfinite(f.decode_exact(block, i, p)))
+        throw InputError(in, "values " + std::to_string(b * f.block) + " to " + std::to_string((b + 1) * f.block - 1) +
+                                 " exceed what " + f.name + " can hold: value " + std::to_string(b * f.block + i) +
+                                 " would decode to " + (std::isnan(f.decode_exact(block, i, p)) ? "NaN" : "infinity"));
+  }
   return out;
 }
 
@@ -122,7 +132,8 @@ extern const CommandSpec kQuantizeCommand = {
     "headers in reference/formats/quant/ describe the others). With --decode, reads blocks and\n"
     "writes float32: each value is the exact value of its code rounded once to float32, the same\n"
     "bits the engine's FP32 decode gives. The value count must be a whole number of blocks, and\n"
-    "every value finite; otherwise nothing is written.",
+    "every value finite and within the format's range (a block whose code would decode to\n"
+    "infinity or NaN is refused); otherwise nothing is written.",
     {{"format", "NAME", "format name, e.g. q8_0, q4_0, int4_32, fp8_e4m3 (an unknown name lists them all)",
       true},
      {"in", "FILE", "raw float32 values (raw blocks with --decode)", true},

@@ -11,6 +11,7 @@
 
 #include "reference/golden/golden_io.h"
 #include "reference/io/load_model.h"
+#include "reference/mp/certify.h"
 #include "reference/mp/golden_forward.h"
 #include "tests/common/test_env.h"
 
@@ -57,6 +58,37 @@ TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
   if (checked == 0 && missing_model > 0) GTEST_SKIP() << test::kStoriesMissing;
   EXPECT_GT(checked, 0) << "no golden/**/" << kGoldenManifestFile << " with at most " << kMaxRegeneratedTokens
                         << " tokens under " << test::golden_dir();
+}
+
+// Every committed manifest's certification is consistent with its golden: the recorded
+// precision is the requested one (--bits in its command, else 128) doubled once per
+// attempt after the first, every value of golden.safetensors is counted, and the
+// weakest margin is one agreeing runs at that precision allow or less (err <= P - 2).
+TEST(GoldenRegen, CommittedManifestsRecordTheirCertification) {
+  constexpr int kDefaultBits = 128;  // kvfid golden's --bits default
+  int checked = 0;
+  if (fs::is_directory(test::golden_dir()))
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(test::golden_dir())) {
+      if (!fs::exists(entry.path() / kGoldenManifestFile)) continue;
+      SCOPED_TRACE(entry.path().string());
+      const Golden g = read_golden(entry.path().string());
+      const nlohmann::json& cert = g.manifest.at("certification");
+      const std::string command = g.manifest.at("command").get<std::string>();
+      const std::size_t bits_at = command.find("--bits ");
+      const int requested = bits_at == std::string::npos ? kDefaultBits : std::stoi(command.substr(bits_at + 7));
+      const int precision = cert.at("precision_bits").get<int>();
+      const int attempts = cert.at("attempts").get<int>();
+      ASSERT_GE(attempts, 1);
+      EXPECT_EQ(precision, requested << (attempts - 1));
+      EXPECT_EQ(g.manifest.at("precision_bits"), precision);
+      std::int64_t numel = 0;
+      for (const TapTensor& t : g.taps) numel += t.numel();
+      EXPECT_EQ(cert.at("values_certified").get<std::int64_t>(), numel);
+      EXPECT_GE(cert.at("min_margin_bits").get<long>(), 0);
+      EXPECT_LE(cert.at("min_margin_bits").get<long>(), precision - 2 - kCertifiedBits);
+      ++checked;
+    }
+  EXPECT_GT(checked, 0) << "no golden/**/" << kGoldenManifestFile << " under " << test::golden_dir();
 }
 
 }  // namespace

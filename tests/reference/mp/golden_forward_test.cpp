@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include "reference/mp/certify.h"
+#include "reference/mp/mp_forward.h"
+#include "reference/mp/mp_weights.h"
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
@@ -99,6 +102,46 @@ TEST(GoldenForward, EscalatesAndAgreesAcrossPrecisions) {
     EXPECT_EQ(g128.taps[i].values, g256.taps[i].values) << g128.taps[i].name;
     EXPECT_EQ(g128.taps[i].values, escalated.taps[i].values) << g128.taps[i].name;
   }
+}
+
+// The recorded certification is that of the precision actually used: recomputing the two
+// runs at the recorded precision and precision + guard bits, independently of
+// compute_golden, gives the recorded tally, and the attempt before it (half the
+// precision) failed. A golden that checked a run against itself, or recorded another
+// attempt's figures, disagrees here.
+std::vector<MpTap> forward_at(const Model& model, int bits) {
+  MpForwardOptions forward;
+  forward.arith = MpArith::exact(bits);
+  forward.threads = 2;
+  return mp_forward(model, to_mp_weights(model, weight_precision_for(bits)), kTokens, forward);
+}
+
+TEST(GoldenForward, RecordedCertificationIsThatOfThePrecisionUsed) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
+  GoldenOptions o = fast_options();
+  o.precision_bits = 20;
+  o.guard_bits = 8;
+  const GoldenResult g = compute_golden(model, kTokens, o);
+  const int precision = g.certification.at("precision_bits").get<int>();
+  const int attempts = g.certification.at("attempts").get<int>();
+  ASSERT_GT(attempts, 1) << "20 bits cannot certify float64 values";
+  EXPECT_EQ(precision, o.precision_bits << (attempts - 1)) << "the precision doubles per attempt";
+  EXPECT_EQ(g.certification.at("guard_bits"), o.guard_bits);
+
+  CertificationTally tally;
+  EXPECT_FALSE(certify_taps(forward_at(model, precision), forward_at(model, precision + o.guard_bits), precision, tally));
+  EXPECT_EQ(g.certification.at("values_certified").get<std::int64_t>(), tally.values_certified);
+  ASSERT_TRUE(tally.min_margin_bits);
+  EXPECT_EQ(g.certification.at("min_margin_bits").get<long>(), *tally.min_margin_bits);
+  // Agreeing runs bound a value by P - 2 bits, differing ones by fewer.
+  EXPECT_LE(*tally.min_margin_bits, precision - 2 - kCertifiedBits);
+  EXPECT_GE(*tally.min_margin_bits, 0);
+
+  CertificationTally before;
+  EXPECT_TRUE(certify_taps(forward_at(model, precision / 2), forward_at(model, precision / 2 + o.guard_bits),
+                           precision / 2, before))
+      << "the attempt at " << precision / 2 << " bits passes too: compute_golden should have stopped there";
 }
 
 TEST(GoldenForward, LogitsSelectionMatchesAll) {

@@ -94,6 +94,43 @@ TEST(CmdGolden, SameInputGivesByteIdenticalTensors) {
       << "differs from the committed golden of the same model and prompt";
 }
 
+// A low --bits request escalates (doubling until the guard-bits rerun certifies every
+// value) and ends at the committed golden's bytes, computed at 128 bits: the golden does
+// not depend on the precision it started from. The starting points make attempts at 58,
+// 72 and 74 bits, where agreeing runs (an error bound of P - 2 bits) would already pass
+// the 54-bit test for most or all values while the forward at P is not yet accurate to
+// float64 rounding everywhere: only a real P + guard comparison decides there. (A build
+// that compares the run at P with itself certifies --bits 37 at 74 bits, and its bytes
+// differ from the committed golden's.)
+TEST(CmdGolden, LowBitsEscalatesToTheCommittedGoldensBytes) {
+  for (const int low_bits : {29, 36, 37}) {
+    SCOPED_TRACE(testing::Message() << "--bits " << low_bits);
+    const std::string out = test::scratch_dir("cmd_golden_low_bits_" + std::to_string(low_bits)) + "/g";
+    const auto r = test::run_kvfid({"golden", "--model", tiny_llama(), "--prompt", short_prompt(), "--out", out,
+                                    "--bits", std::to_string(low_bits)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(test::read_bytes(out + "/" + kGoldenTensorsFile) ==
+                test::read_bytes(committed_short_golden() + "/" + kGoldenTensorsFile))
+        << "differs from the committed 128-bit golden";
+
+    const Golden g = read_golden(out);
+    const nlohmann::json& cert = g.manifest.at("certification");
+    const int attempts = cert.at("attempts").get<int>();
+    const int precision = cert.at("precision_bits").get<int>();
+    EXPECT_GT(attempts, 1) << low_bits << " bits certified float64 values";
+    EXPECT_EQ(precision, low_bits << (attempts - 1)) << "the precision doubles per attempt";
+    EXPECT_EQ(g.manifest.at("precision_bits"), precision);
+    EXPECT_NE(g.manifest.at("command").get<std::string>().find("--bits " + std::to_string(low_bits)),
+              std::string::npos);
+    std::int64_t numel = 0;
+    for (const TapTensor& t : g.taps) numel += t.numel();
+    EXPECT_EQ(cert.at("values_certified").get<std::int64_t>(), numel);
+    // A margin is err - 54 and err <= P - 2 (agreeing runs), so it is at most P - 56.
+    EXPECT_GE(cert.at("min_margin_bits").get<long>(), 0);
+    EXPECT_LE(cert.at("min_margin_bits").get<long>(), precision - 56);
+  }
+}
+
 // Each refusal: exit 2, exactly one stderr line holding `culprit` and `problem`, and the
 // scratch folder exactly as it was (no --out folder, no temporary sibling).
 class CmdGoldenRefusal : public ::testing::Test {

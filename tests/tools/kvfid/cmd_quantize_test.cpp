@@ -142,6 +142,24 @@ TEST_F(CmdQuantizeRefusal, NonFiniteValuesNamedByIndex) {
   }
 }
 
+// Finite values a format cannot hold (found by tests/fuzz's quantize target): f16 above
+// 65504 rounds to infinity; q8_0's FP16 scale amax / 127 overflows past 127 * 65504;
+// int4a_32's FP16 step (max - min) / 15 past 15 * 65504. Each was written as blocks
+// that decode to infinity or NaN; now refused with the block's values named.
+TEST_F(CmdQuantizeRefusal, FiniteValuesBeyondTheFormatsRange) {
+  for (const auto& [format, big] : {std::pair<std::string, float>{"f16", 1e5f}, {"q8_0", 1e7f}, {"int4a_32", 1e6f}}) {
+    SCOPED_TRACE(format);
+    std::vector<float> x(64, 0.5f);  // two blocks of 32, one for f16's block of 1
+    x[37] = big;
+    x[40] = -big;
+    const std::string in = input("x.f32", float_bytes(x));
+    const auto r = test::run_kvfid({"quantize", "--format", format, "--in", in, "--out", out_});
+    expect_refusal(r, in, out_);
+    EXPECT_NE(r.err.find("exceed what " + format + " can hold"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(format == "f16" ? "value 37 " : "values 32 to 63"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(CmdQuantizeRefusal, UnknownFormatListsTheKnownOnes) {
   const std::string in = input("x.f32", float_bytes(std::vector<float>(32, 1.0f)));
   const auto r = test::run_kvfid({"quantize", "--format", "q3_k", "--in", in, "--out", out_});

@@ -1,0 +1,42 @@
+// The KV-policy grammar (--kv): parsed for two model shapes, and resolved for one with
+// per-head scales; an accepted policy must have a slot, with one scale per KV head, for
+// every layer.
+#include <cstddef>
+#include <cstdint>
+
+#include "reference/calibration/kv_policy_fit.h"
+#include "reference/util/input_error.h"
+#include "tests/fuzz/fuzz_util.h"
+
+namespace {
+
+void check_shape(const kvfid::ref::quant::KvPolicy& p, int layers, int heads) {
+  if (int(p.k.size()) != layers || int(p.v.size()) != layers) __builtin_trap();
+  for (const auto* slots : {&p.k, &p.v})
+    for (const kvfid::ref::quant::KvSlot& s : *slots)
+      if (int(s.scales.size()) != heads) __builtin_trap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string spec(kvfid::ref::fuzz::as_text(data, size));
+  for (const auto& [layers, heads] : {std::pair{1, 1}, std::pair{6, 2}}) {
+    try {
+      check_shape(kvfid::ref::quant::parse_kv_policy(spec, layers, heads, "--kv"), layers, heads);
+    } catch (const kvfid::ref::InputError&) {
+    }
+  }
+  kvfid::ref::ModelConfig c;
+  c.vocab = 32, c.dim = 16, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 4, c.hidden = 24;
+  c.max_seq = 32;
+  const std::vector<float> scales = {0.5f, 2, 1, 4, 0.25f, 8, 1, 1};  // [2 layers, K/V, 2 heads]
+  try {
+    const kvfid::ref::quant::KvPolicy p = kvfid::ref::quant::resolve_kv_policy(spec, scales, c, "--kv");
+    check_shape(p, c.n_layers, c.n_kv_heads);
+    for (int l = 0; l < c.n_layers; ++l) (void)kvfid::ref::quant::kivi_group(p, l);
+    (void)kvfid::ref::quant::uniform_plain_format(p);
+  } catch (const kvfid::ref::InputError&) {
+  }
+  return 0;
+}

@@ -20,13 +20,12 @@ constexpr std::uint64_t kMaxTerms = std::uint64_t(1) << 63;  // see Range in the
 // than the first do not regrow it every time.
 constexpr std::int64_t kGrowthSlackLimbs = 2;
 
-// Serialized form: magic, version, terms (u64), base (i64), limb count (u64), limbs (u64
-// each); all little-endian.
+// Serialized form, all little-endian: magic, version, terms (u64), sign (u8: 1 negative),
+// base (i64: limb index of the lowest limb), limb count (u64), |value|'s limbs (u64 each),
+// lowest and highest limb nonzero; zero is sign 0, base 0, no limbs.
 constexpr char kMagic[4] = {'K', 'V', 'X', 'A'};
 constexpr unsigned char kVersion = 1;
-constexpr std::size_t kHeaderBytes = 4 + 1 + 8 + 8 + 8;
-
-bool negative_limbs(const std::vector<mp_limb_t>& limbs) { return !limbs.empty() && (limbs.back() >> 63) != 0; }
+constexpr std::size_t kHeaderBytes = 4 + 1 + 8 + 1 + 8 + 8;
 
 void put_u64(std::string& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
@@ -49,10 +48,56 @@ bool regular(mpfr_srcptr x) {
   throw std::domain_error("exact dot product: an operand is NaN or infinite");
 }
 
+// *a += v + carry_in; returns the carry out.
+inline mp_limb_t add_with_carry(mp_limb_t* a, mp_limb_t v, mp_limb_t carry) {
+  const unsigned __int128 t = (unsigned __int128)*a + v + carry;
+  *a = mp_limb_t(t);
+  return mp_limb_t(t >> 64);
+}
+
+// The carry into a, up to (not past) end.
+inline void propagate(mp_limb_t* a, const mp_limb_t* end, mp_limb_t carry) {
+  for (; carry && a != end; ++a) carry = ++*a == 0;
+}
+
+// a[0..nq] += q[0..nq) * 2^s (0 <= s < 64), then the carry up to end.
+void shift_add(mp_limb_t* a, const mp_limb_t* end, const mp_limb_t* q, std::size_t nq, unsigned s) {
+  mp_limb_t prev = 0, carry = 0;
+  for (std::size_t i = 0; i <= nq; ++i) {
+    const mp_limb_t cur = i < nq ? q[i] : 0;
+    // (prev >> 1) >> (63 - s) is prev >> (64 - s) for s > 0 and 0 for s = 0, without the
+    // undefined shift by 64.
+    carry = add_with_carry(a + i, (cur << s) | ((prev >> 1) >> (63 - s)), carry);
+    prev = cur;
+  }
+  propagate(a + nq + 1, end, carry);
+}
+
+// a[0..nx+1] += m * X * 2^s, X = x[0..nx), then the carry up to end: multiply, shift and
+// add in one pass, nothing stored between. kLimbs > 0 fixes nx (unrolled loops for the
+// golden's common precisions); 0 takes it at run time.
+template <std::size_t kLimbs>
+void multiply_shift_add(mp_limb_t* a, const mp_limb_t* end, const mp_limb_t* x, std::size_t nx, std::uint64_t m,
+                        unsigned s) {
+  if constexpr (kLimbs > 0) nx = kLimbs;
+  mp_limb_t mul_carry = 0, prev = 0, carry = 0;
+  for (std::size_t i = 0; i < nx; ++i) {
+    const unsigned __int128 p = (unsigned __int128)x[i] * m + mul_carry;
+    mul_carry = mp_limb_t(p >> 64);
+    const mp_limb_t cur = mp_limb_t(p);
+    carry = add_with_carry(a + i, (cur << s) | ((prev >> 1) >> (63 - s)), carry);
+    prev = cur;
+  }
+  carry = add_with_carry(a + nx, (mul_carry << s) | ((prev >> 1) >> (63 - s)), carry);
+  carry = add_with_carry(a + nx + 1, (mul_carry >> 1) >> (63 - s), carry);
+  propagate(a + nx + 2, end, carry);
+}
+
 }  // namespace
 
 void ExactAccumulator::clear() {
-  limbs_.clear();
+  pos_.clear();
+  neg_.clear();
   base_ = 0;
   terms_ = 0;
 }
@@ -62,51 +107,25 @@ void ExactAccumulator::count_terms(std::uint64_t n) {
   terms_ += n;
 }
 
-void ExactAccumulator::cover(std::int64_t lo, std::int64_t hi) {
-  const std::int64_t top = base_ + std::int64_t(limbs_.size());  // first limb above the window
-  if (!limbs_.empty() && lo >= base_ && hi + 1 < top) return;    // hi + 1 < top: a headroom limb above hi
-  const std::int64_t new_lo = limbs_.empty() ? lo - kGrowthSlackLimbs : std::min(base_, lo - kGrowthSlackLimbs);
-  const std::int64_t new_top = limbs_.empty() ? hi + 2 + kGrowthSlackLimbs : std::max(top, hi + 2 + kGrowthSlackLimbs);
+void ExactAccumulator::grow(std::int64_t lo, std::int64_t hi) {
+  const std::int64_t top = base_ + std::int64_t(pos_.size());  // first limb above the window
+  const std::int64_t new_lo = pos_.empty() ? lo - kGrowthSlackLimbs : std::min(base_, lo - kGrowthSlackLimbs);
+  const std::int64_t new_top = pos_.empty() ? hi + 2 + kGrowthSlackLimbs : std::max(top, hi + 2 + kGrowthSlackLimbs);
   if (new_top - new_lo > kMaxWindowLimbs)
     throw std::range_error("exact dot product: the terms' exponents span more than " +
                            std::to_string(kMaxWindowBits) + " bits");
-  std::vector<mp_limb_t> grown(std::size_t(new_top - new_lo), 0);
-  if (!limbs_.empty()) {  // the old limbs in place, sign-extended upwards
-    std::copy(limbs_.begin(), limbs_.end(), grown.begin() + (base_ - new_lo));
-    std::fill(grown.begin() + (top - new_lo), grown.end(), negative_limbs(limbs_) ? ~mp_limb_t(0) : 0);
+  if (pos_.empty()) {  // keeps the capacity a cleared accumulator still holds
+    pos_.assign(std::size_t(new_top - new_lo), 0);
+    neg_.assign(std::size_t(new_top - new_lo), 0);
+    base_ = new_lo;
+    return;
   }
-  limbs_.swap(grown);
+  for (std::vector<mp_limb_t>* v : {&pos_, &neg_}) {
+    std::vector<mp_limb_t> grown(std::size_t(new_top - new_lo), 0);
+    std::copy(v->begin(), v->end(), grown.begin() + (base_ - new_lo));
+    v->swap(grown);
+  }
   base_ = new_lo;
-}
-
-void ExactAccumulator::add_scaled(const mp_limb_t* q, std::size_t nq, std::int64_t e, bool negative) {
-  const std::int64_t k = e >> 6;  // floor(e / 64): C++20 shifts signed values arithmetically
-  const unsigned s = unsigned(e & 63);
-  cover(k, k + std::int64_t(nq));  // q * 2^s fills limbs k..k+nq
-  mp_limb_t* a = limbs_.data() + (k - base_);
-  mp_limb_t* const end = limbs_.data() + limbs_.size();
-  mp_limb_t prev = 0, carry = 0;
-  for (std::size_t i = 0; i <= nq; ++i, ++a) {
-    const mp_limb_t cur = i < nq ? q[i] : 0;
-    const mp_limb_t v = s ? (cur << s) | (prev >> (64 - s)) : cur;
-    prev = cur;
-    const mp_limb_t old = *a;
-    if (!negative) {
-      const mp_limb_t t = old + v;
-      *a = t + carry;
-      carry = mp_limb_t(t < old) | mp_limb_t(*a < t);
-    } else {
-      const mp_limb_t t = old - v;
-      *a = t - carry;
-      carry = mp_limb_t(old < v) | mp_limb_t(t < carry);
-    }
-  }
-  // The carry (or borrow) runs up, wrapping at the top: the two's-complement sum is exact
-  // modulo 2^(64*size), and the headroom argument keeps the true sum inside that range.
-  if (!negative)
-    for (; carry && a != end; ++a) carry = ++*a == 0;
-  else
-    for (; carry && a != end; ++a) carry = (*a)-- == 0;
 }
 
 void ExactAccumulator::add(double w, mpfr_srcptr x) {
@@ -120,18 +139,23 @@ void ExactAccumulator::add(double w, mpfr_srcptr x) {
   const std::uint64_t m = (bits & ((std::uint64_t(1) << 52) - 1)) | (biased ? std::uint64_t(1) << 52 : 0);
   const std::int64_t ew = (biased ? biased : 1) - 1075;
   const std::size_t nx = limbs_of(x);
-  const mp_limb_t* xs = significand(x);
-  product_.resize(nx + 1);
-  mp_limb_t carry = 0;
-  for (std::size_t i = 0; i < nx; ++i) {
-    const unsigned __int128 p = (unsigned __int128)xs[i] * m + carry;
-    product_[i] = mp_limb_t(p);
-    carry = mp_limb_t(p >> 64);
-  }
-  product_[nx] = carry;
-  // |x| = X * 2^(EXP(x) - 64 nx); EXP(x) lies within +-2^62, so e cannot overflow.
+  // |x| = X * 2^(EXP(x) - 64 nx); EXP(x) lies within +-2^62, so e cannot overflow. The
+  // product m * X has nx + 1 limbs; shifted by e mod 64 it spans limbs k..k+nx+1.
   const std::int64_t e = ew + std::int64_t(mpfr_get_exp(x)) - 64 * std::int64_t(nx);
-  add_scaled(product_.data(), nx + 1, e, (bits >> 63) != std::uint64_t(mpfr_signbit(x) ? 1 : 0));
+  const std::int64_t k = e >> 6;  // floor(e / 64): C++20 shifts signed values arithmetically
+  cover(k, k + std::int64_t(nx) + 1);
+  std::vector<mp_limb_t>& sum = (bits >> 63) != std::uint64_t(mpfr_signbit(x) ? 1 : 0) ? neg_ : pos_;
+  mp_limb_t* a = sum.data() + (k - base_);
+  const mp_limb_t* end = sum.data() + sum.size();
+  const mp_limb_t* xs = significand(x);
+  const unsigned s = unsigned(e & 63);
+  switch (nx) {
+    case 1: return multiply_shift_add<1>(a, end, xs, nx, m, s);
+    case 2: return multiply_shift_add<2>(a, end, xs, nx, m, s);
+    case 3: return multiply_shift_add<3>(a, end, xs, nx, m, s);
+    case 4: return multiply_shift_add<4>(a, end, xs, nx, m, s);
+    default: return multiply_shift_add<0>(a, end, xs, nx, m, s);
+  }
 }
 
 void ExactAccumulator::add(mpfr_srcptr a, mpfr_srcptr b) {
@@ -150,79 +174,75 @@ void ExactAccumulator::add(mpfr_srcptr a, mpfr_srcptr b) {
   if (__builtin_add_overflow(std::int64_t(mpfr_get_exp(a)), std::int64_t(mpfr_get_exp(b)), &e) ||
       __builtin_sub_overflow(e, 64 * std::int64_t(na + nb), &e))
     throw std::range_error("exact dot product: a product's exponent is out of range");
-  add_scaled(product_.data(), na + nb, e, mpfr_signbit(a) != mpfr_signbit(b));
+  const std::int64_t k = e >> 6;
+  cover(k, k + std::int64_t(na + nb));
+  std::vector<mp_limb_t>& sum = mpfr_signbit(a) != mpfr_signbit(b) ? neg_ : pos_;
+  shift_add(sum.data() + (k - base_), sum.data() + sum.size(), product_.data(), na + nb, unsigned(e & 63));
 }
 
 void ExactAccumulator::merge(const ExactAccumulator& other) {
   count_terms(other.terms_);
-  if (other.limbs_.empty()) return;
-  const std::int64_t other_top = other.base_ + std::int64_t(other.limbs_.size());
+  if (other.pos_.empty()) return;
+  const std::int64_t other_top = other.base_ + std::int64_t(other.pos_.size());
   cover(other.base_, other_top - 1);  // every limb of other, and one above it
-  const mp_limb_t extension = negative_limbs(other.limbs_) ? ~mp_limb_t(0) : 0;
-  mp_limb_t carry = 0;
-  for (std::size_t j = std::size_t(other.base_ - base_); j < limbs_.size(); ++j) {
-    const std::int64_t i = base_ + std::int64_t(j) - other.base_;
-    const mp_limb_t v = i < std::int64_t(other.limbs_.size()) ? other.limbs_[std::size_t(i)] : extension;
-    const mp_limb_t t = limbs_[j] + v;
-    const mp_limb_t r = t + carry;
-    carry = mp_limb_t(t < v) | mp_limb_t(r < t);
-    limbs_[j] = r;
+  const std::size_t offset = std::size_t(other.base_ - base_);
+  for (auto [mine, theirs] : {std::pair{&pos_, &other.pos_}, std::pair{&neg_, &other.neg_}}) {
+    mp_limb_t* a = mine->data() + offset;
+    const mp_limb_t carry = mpn_add_n(a, a, theirs->data(), mp_size_t(theirs->size()));
+    propagate(a + theirs->size(), mine->data() + mine->size(), carry);
   }
 }
 
+bool ExactAccumulator::difference() const {
+  scratch_.resize(pos_.size());
+  if (pos_.empty()) return false;
+  const mp_size_t n = mp_size_t(pos_.size());
+  if (mpn_sub_n(scratch_.data(), pos_.data(), neg_.data(), n) == 0) return false;
+  mpn_neg(scratch_.data(), scratch_.data(), n);  // borrow out: pos < neg, scratch_ held 2^(64n) - |value|
+  return true;
+}
+
 int ExactAccumulator::round_to(mpfr_ptr y, mpfr_rnd_t rnd) const {
-  const bool negative = negative_limbs(limbs_);
-  const mp_limb_t* mag = limbs_.data();
-  if (negative) {  // |sum| = ~sum + 1
-    magnitude_.resize(limbs_.size());
-    mp_limb_t carry = 1;
-    for (std::size_t i = 0; i < limbs_.size(); ++i) {
-      magnitude_[i] = ~limbs_[i] + carry;
-      carry = carry && magnitude_[i] == 0;
-    }
-    mag = magnitude_.data();
-  }
-  std::size_t n = limbs_.size();
-  while (n > 0 && mag[n - 1] == 0) --n;
+  const bool negative = difference();
+  std::size_t n = scratch_.size();
+  while (n > 0 && scratch_[n - 1] == 0) --n;
   if (n == 0) {
     mpfr_set_zero(y, 1);
     return 0;
   }
   mpz_t z;
-  mpz_roinit_n(z, mag, negative ? -mp_size_t(n) : mp_size_t(n));
+  mpz_roinit_n(z, scratch_.data(), negative ? -mp_size_t(n) : mp_size_t(n));
   // base_ stays within +-2^57 limbs (terms' exponents are MPFR exponents), so 64 * base_ is a valid mpfr_exp_t.
   return mpfr_set_z_2exp(y, z, mpfr_exp_t(64 * base_), rnd);
 }
 
 std::string ExactAccumulator::to_bytes() const {
-  // Canonical: drop zero limbs below and limbs above that only repeat the sign.
-  std::size_t lo = 0, hi = limbs_.size();
-  while (lo < hi && limbs_[lo] == 0) ++lo;
-  if (lo < hi) {
-    const mp_limb_t extension = negative_limbs(limbs_) ? ~mp_limb_t(0) : 0;
-    while (hi - lo >= 2 && limbs_[hi - 1] == extension && (limbs_[hi - 2] >> 63) == (extension >> 63)) --hi;
-  }
+  const bool negative = difference();
+  std::size_t lo = 0, hi = scratch_.size();
+  while (lo < hi && scratch_[lo] == 0) ++lo;
+  while (hi > lo && scratch_[hi - 1] == 0) --hi;
   std::string out(kMagic, sizeof kMagic);
   out.push_back(char(kVersion));
   put_u64(out, terms_);
+  out.push_back(char(lo < hi && negative ? 1 : 0));
   put_u64(out, std::uint64_t(lo < hi ? base_ + std::int64_t(lo) : 0));
   put_u64(out, hi - lo);
-  for (std::size_t i = lo; i < hi; ++i) put_u64(out, limbs_[i]);
+  for (std::size_t i = lo; i < hi; ++i) put_u64(out, scratch_[i]);
   return out;
 }
 
 ExactAccumulator ExactAccumulator::from_bytes(std::string_view bytes) {
-  auto bad = [](const std::string& what) {
-    return std::invalid_argument("exact accumulator bytes: " + what);
-  };
+  auto bad = [](const std::string& what) { return std::invalid_argument("exact accumulator bytes: " + what); };
   if (bytes.size() < kHeaderBytes) throw bad("truncated header (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) throw bad("wrong magic");
   if (static_cast<unsigned char>(bytes[4]) != kVersion) throw bad("unknown version");
   const std::uint64_t terms = get_u64(bytes, 5);
-  const std::int64_t base = std::int64_t(get_u64(bytes, 13));
-  const std::uint64_t count = get_u64(bytes, 21);
+  const unsigned char sign = static_cast<unsigned char>(bytes[13]);
+  const std::int64_t base = std::int64_t(get_u64(bytes, 14));
+  const std::uint64_t count = get_u64(bytes, 22);
   if (terms >= kMaxTerms) throw bad("term count out of range");
-  if (count > std::uint64_t(kMaxWindowLimbs) || bytes.size() != kHeaderBytes + 8 * count)
+  if (sign > 1) throw bad("sign byte " + std::to_string(sign));
+  if (count >= std::uint64_t(kMaxWindowLimbs) || bytes.size() != kHeaderBytes + 8 * count)
     throw bad("limb count " + std::to_string(count) + " does not match " + std::to_string(bytes.size()) + " bytes");
   // Limb indices of sums of MPFR products stay within +-2^57 (exponents within +-2^63).
   constexpr std::int64_t kMaxBase = std::int64_t(1) << 57;
@@ -230,18 +250,15 @@ ExactAccumulator ExactAccumulator::from_bytes(std::string_view bytes) {
   ExactAccumulator acc;
   acc.terms_ = terms;
   if (count == 0) {
-    if (base != 0) throw bad("non-canonical zero");
+    if (base != 0 || sign != 0) throw bad("non-canonical zero");
     return acc;
   }
+  std::vector<mp_limb_t> magnitude(count + 1, 0);  // and the headroom limb
+  for (std::uint64_t i = 0; i < count; ++i) magnitude[i] = get_u64(bytes, kHeaderBytes + 8 * i);
+  if (magnitude[0] == 0 || magnitude[count - 1] == 0) throw bad("non-canonical (a zero end limb)");
   acc.base_ = base;
-  acc.limbs_.resize(count + 1);
-  for (std::uint64_t i = 0; i < count; ++i) acc.limbs_[i] = get_u64(bytes, kHeaderBytes + 8 * i);
-  const bool negative = (acc.limbs_[count - 1] >> 63) != 0;
-  const mp_limb_t extension = negative ? ~mp_limb_t(0) : 0;
-  if (acc.limbs_[0] == 0) throw bad("non-canonical (zero lowest limb)");
-  if (count >= 2 && acc.limbs_[count - 1] == extension && (acc.limbs_[count - 2] >> 63) == (extension >> 63))
-    throw bad("non-canonical (redundant sign limb)");
-  acc.limbs_[count] = extension;  // the headroom limb
+  (sign ? acc.neg_ : acc.pos_) = std::move(magnitude);
+  (sign ? acc.pos_ : acc.neg_).assign(count + 1, 0);
   return acc;
 }
 

@@ -4,29 +4,33 @@
 //
 // Exactness. A float64 w is M_w * 2^e_w with M_w an integer below 2^53; an MPFR number x
 // of precision p is X * 2^(EXP(x) - 64*n) with X the integer held in its n = ceil(p/64)
-// significand limbs (MPFR's documented representation: the significand limbs of a
-// regular number, most significant bit set, bits below p zero). Their product is the
-// integer M_w * X (at most 64*(n+1) bits) times a power of two, computed exactly with
-// 64x64->128-bit multiplies; likewise an MPFR x MPFR product is the exact mpn_mul of the
-// two significands. Every term is therefore an integer multiple of 2^(64*base), where
-// base is the lowest limb any term has touched, and the accumulator holds the sum as one
-// two's-complement integer of limbs [base, base + size). Integer addition is exact,
-// associative and commutative, so the state's value is the same for every order of the
-// terms, every split into partial accumulators and every order of merging them; round_to
-// rounds that one exact value once (mpfr_set_z_2exp, correctly rounded in the caller's
-// rounding mode). to_bytes writes the value in a canonical form (no zero limbs below, no
-// sign-extension limbs above), so equal sums give equal bytes, whatever the windows.
+// significand limbs (MPFR's documented representation, "Internals" in its manual: the
+// significand limbs of a regular number, most significant bit set, bits below p zero;
+// read through mpfr_custom_get_significand). Their product is the integer M_w * X (at
+// most 64*(n+1) bits) times a power of two, computed exactly with 64x64->128-bit
+// multiplies; an MPFR x MPFR product is the exact mpn_mul of the two significands. Every
+// term is therefore an integer multiple of 2^(64*base), base being the lowest limb any
+// term has touched. The accumulator holds two non-negative integers over limbs
+// [base, base + size): the sum of the positive terms and the sum of the magnitudes of
+// the negative ones (two sums, so the sign of a term chooses an array instead of a
+// branch). Integer addition is exact, associative and commutative, so their difference,
+// the state's value, is the same for every order of the terms, every split into partial
+// accumulators and every order of merging them; round_to rounds that one exact value once
+// (mpfr_set_z_2exp, correctly rounded in the caller's rounding mode). to_bytes writes the
+// value (not the two sums) in a canonical sign-magnitude form, so equal sums give equal
+// bytes, whatever the windows and splits.
 //
 // Range. No term is ever written into the top limb (one limb of headroom is kept above
-// every term's highest limb), so every term is below 2^(64*(size-1)) in magnitude and a
-// sum of fewer than 2^63 terms is below 2^(64*size-1): the two's-complement integer never
-// overflows (terms are counted; add and merge throw past that). The window spans the
-// terms' exponents: (largest - smallest exponent) + the significand bits of one product
-// + 128 bits. A float64 spans 2^-1074..2^1024, so for the forward's activations the
-// window is a few hundred bits; a window beyond kMaxWindowBits (terms whose exponents lie
-// absurdly far apart) throws std::range_error instead of allocating without bound.
-// NaN and infinite operands throw std::domain_error: an exact sum has no meaning for
-// them (the model loaders already reject non-finite weights).
+// every term's highest limb), so every term is below 2^(64*(size-1)) and a sum of fewer
+// than 2^63 terms is below 2^(64*size - 1): neither sum overflows its limbs (terms are
+// counted; add and merge throw past that). The window spans the terms' exponents:
+// (largest - smallest exponent) + the bits of one product + 5 limbs of slack and
+// headroom. Float64 weights span 2^-1074..2^1024 and the forward's activations stay near
+// 1, so a forward's window is at most a few thousand bits (a few hundred in practice); a
+// window beyond kMaxWindowBits (terms whose exponents lie absurdly far apart) throws
+// std::range_error instead of allocating without bound. NaN and infinite operands throw
+// std::domain_error: an exact sum has no meaning for them (the model loaders already
+// reject non-finite weights).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -43,6 +47,8 @@ class ExactAccumulator {
   // enough that a hostile input cannot exhaust memory through one accumulator.
   static constexpr std::int64_t kMaxWindowBits = std::int64_t(1) << 24;
 
+  // Not for concurrent use, const members included (round_to and to_bytes use scratch):
+  // one accumulator per thread, merged afterwards.
   ExactAccumulator() = default;
 
   void clear();  // back to an exact zero, keeping the allocation
@@ -67,18 +73,22 @@ class ExactAccumulator {
   std::uint64_t terms() const { return terms_; }
 
  private:
-  // += sign * q * 2^e, q = q[0..nq) little-endian limbs, nq >= 1.
-  void add_scaled(const mp_limb_t* q, std::size_t nq, std::int64_t e, bool negative);
-  // Makes limbs [lo, hi) (absolute limb indices) part of the window, below its headroom limb.
-  void cover(std::int64_t lo, std::int64_t hi);
+  // Makes limbs lo..hi (absolute limb indices) part of the window, with at least one
+  // headroom limb above hi.
+  void cover(std::int64_t lo, std::int64_t hi) {
+    if (pos_.empty() || lo < base_ || hi + 1 >= base_ + std::int64_t(pos_.size())) grow(lo, hi);
+  }
+  void grow(std::int64_t lo, std::int64_t hi);
   void count_terms(std::uint64_t n);
+  // |value| into scratch_ (the window's limbs); returns whether the value is negative.
+  bool difference() const;
 
-  // Two's complement: value = sum limbs_[i] * 2^(64*(base_+i)) - (top bit) * 2^(64*(base_+size)).
-  std::vector<mp_limb_t> limbs_;
-  std::int64_t base_ = 0;  // absolute index of limbs_[0]
+  // value = (sum pos_[i] - neg_[i]) * 2^(64*(base_+i)); both arrays span the same window.
+  std::vector<mp_limb_t> pos_, neg_;
+  std::int64_t base_ = 0;  // absolute index of pos_[0] and neg_[0]
   std::uint64_t terms_ = 0;
-  std::vector<mp_limb_t> product_;           // scratch: one exact product
-  mutable std::vector<mp_limb_t> magnitude_;  // scratch: |sum| for round_to
+  std::vector<mp_limb_t> product_;          // scratch: one exact MPFR x MPFR product
+  mutable std::vector<mp_limb_t> scratch_;  // scratch: |value| for round_to and to_bytes
 };
 
 // y = sum_{j<n} w[j] * x[j] (+ addend), correctly rounded to y's precision (round to

@@ -358,10 +358,13 @@ TEST(ExactAccumulator, MalformedBytesAreRejected) {
   std::string wrong_magic = good;
   wrong_magic[0] = 'X';
   EXPECT_THROW(ExactAccumulator::from_bytes(wrong_magic), std::invalid_argument);
-  std::string redundant = good;  // one more sign-extension limb on top: not canonical
-  redundant[21] = char(redundant[21] + 1);
-  redundant += std::string(8, char(0xff));
+  std::string redundant = good;  // one more zero limb on top: not canonical
+  redundant[22] = char(redundant[22] + 1);  // the limb count's low byte
+  redundant += std::string(8, '\0');
   EXPECT_THROW(ExactAccumulator::from_bytes(redundant), std::invalid_argument);
+  std::string bad_sign = good;
+  bad_sign[13] = 2;
+  EXPECT_THROW(ExactAccumulator::from_bytes(bad_sign), std::invalid_argument);
 }
 
 // The forward's uses: MpArith::exact's dot and the projection equal the oracle, for 1 and

@@ -38,7 +38,9 @@ void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const Atte
         const std::size_t column = std::size_t(kv_h) * hd + d;
         const bool hot = v_end <= t;  // else no hot run (and v_hot may have no row v_end)
         mpfr_srcptr v_hot = hot ? kv.v_hot[std::size_t(v_end) * kv_dim + column] : nullptr;
-        arith.dot(o, {{row, 1, kv.v_cold[column], kv_dim, v_end}, {row + v_end, 1, v_hot, kv_dim, hot ? t + 1 - v_end : 0}},
+        arith.dot(o,
+                  {{row, 1, kv.v_cold[column], kv_dim, v_end},
+                   {row + v_end, 1, v_hot, kv_dim, hot ? t + 1 - v_end : 0}},
                   product);
       }
     }

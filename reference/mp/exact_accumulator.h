@@ -25,8 +25,9 @@
 // than 2^63 terms is below 2^(64*size - 1): neither sum overflows its limbs (terms are
 // counted; add and merge throw past that). The window spans the terms' exponents:
 // (largest - smallest exponent) + the bits of one product + 5 limbs of slack and
-// headroom. Float64 weights span 2^-1074..2^1024 and the forward's activations stay near
-// 1, so a forward's window is at most a few thousand bits (a few hundred in practice); a
+// headroom. With weights and activations inside float64's range (2^-1074..2^1024) the
+// products' exponents span under 4200 bits, so a window stays under 4200 + P + 53 + 320
+// bits (under 1 KiB of limbs per array at P = 1024, the golden's limit); a
 // window beyond kMaxWindowBits (terms whose exponents lie absurdly far apart) throws
 // std::range_error instead of allocating without bound. NaN and infinite operands throw
 // std::domain_error: an exact sum has no meaning for them (the model loaders already

@@ -191,7 +191,7 @@ TEST(ExactAccumulator, EqualsTheOracleForEveryRoundingMode) {
     RC_ASSERT((got_ternary < 0) == (want_ternary < 0));
     if (rnd == MPFR_RNDN) {  // the convenience entry point, on the MpArray's contiguous elements
       ExactAccumulator scratch;
-      exact_dot(got[0], in.w.data(), in.x[0], in.w.size(), scratch);
+      exact_dot(got[0], in.w.data(), in.x.data(), in.w.size(), scratch);
       RC_ASSERT(same_bits(got[0], want[0]));
     }
   });

@@ -32,14 +32,16 @@ void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const Atte
       }
       softmax_in_place(row, t + 1, arith, softmax_scratch);
       for (int j = t + 1; j < tokens; ++j) mpfr_set_zero(row + j, 1);
-      // Values [0, v_end) cold, then [v_end, t] hot, in one accumulation order.
+      // Values [0, v_end) cold, then [v_end, t] hot, as one sum.
       for (int d = 0; d < hd; ++d) {
         mpfr_ptr o = out[std::size_t(t) * q_dim + std::size_t(h) * hd + d];
         const std::size_t column = std::size_t(kv_h) * hd + d;
-        arith.dot(o, row, 1, kv.v_cold[column], kv_dim, v_end, product);
-        if (v_end <= t)
-          arith.dot_continue(o, row + v_end, 1, kv.v_hot[std::size_t(v_end) * kv_dim + column], kv_dim, t + 1 - v_end,
-                             product);
+        const bool hot = v_end <= t;  // else no hot run (and v_hot may have no row v_end)
+        mpfr_srcptr v_hot = hot ? kv.v_hot[std::size_t(v_end) * kv_dim + column] : nullptr;
+        arith.dot(o,
+                  {{row, 1, kv.v_cold[column], kv_dim, v_end},
+                   {row + v_end, 1, v_hot, kv_dim, hot ? t + 1 - v_end : 0}},
+                  product);
       }
     }
   });

@@ -1,6 +1,7 @@
 #include "reference/mp/mp_arith.h"
 
 #include "reference/formats/minifloat.h"
+#include "reference/mp/exact_accumulator.h"
 
 namespace kvfid::ref {
 
@@ -25,6 +26,23 @@ MpArith MpArith::ieee(FloatFormat format) {
   const int man = significand_bits(format) - 1;
   const int bias = format == FloatFormat::f16 ? kFp16.bias() : kBf16.bias();  // bf16 shares binary32's exponent
   return MpArith(man + 1, format, 2 - bias - man, bias + 1);
+}
+
+void MpArith::dot(mpfr_ptr out, std::initializer_list<DotTerms> runs, mpfr_ptr product) const {
+  if (!format_) {
+    thread_local ExactAccumulator acc;  // one per thread: its limbs are reused by every dot
+    acc.clear();
+    for (const DotTerms& r : runs)
+      for (int j = 0; j < r.n; ++j) acc.add(r.a + j * r.a_stride, r.b + j * r.b_stride);
+    acc.round_to(out, MPFR_RNDN);
+    return;
+  }
+  mpfr_set_zero(out, 1);
+  for (const DotTerms& r : runs)
+    for (int j = 0; j < r.n; ++j) {
+      mul(product, r.a + j * r.a_stride, r.b + j * r.b_stride);
+      add(out, out, product);
+    }
 }
 
 void MpArith::round_into_format(mpfr_ptr r, int ternary) const {

@@ -1,7 +1,9 @@
 #pragma once
 // How every operation of the MPFR forward rounds its result. Two policies share one
 // algorithm:
-//   exact(P)      the golden: round to P bits; dot products accumulate with mpfr_fma
+//   exact(P)      the golden: round to P bits; a dot product is summed exactly and
+//                 rounded once (ExactAccumulator), so it is correctly rounded and
+//                 independent of the summation order
 //   ieee(format)  the emulation: round to the format exactly as IEEE hardware would
 //                 (its precision, its exponent range, its subnormals); dot products
 //                 multiply and add separately, in order.
@@ -9,6 +11,7 @@
 // only results are rounded. Threads using an MpArith must run inside an
 // ExponentRangeScope (MPFR keeps the exponent range per thread).
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 
 #include <mpfr.h>
@@ -58,26 +61,23 @@ class MpArith {
   void cos(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_cos(r, a, MPFR_RNDN)); }
   void pow(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_pow(r, a, b, MPFR_RNDN)); }
 
-  // out = sum_{j<n} a[j*a_stride] * b[j*b_stride], accumulated in order j = 0..n-1.
+  // One run of terms of a dot product: a[j*a_stride] * b[j*b_stride] for j = 0..n-1.
+  struct DotTerms {
+    mpfr_srcptr a;
+    std::ptrdiff_t a_stride;
+    mpfr_srcptr b;
+    std::ptrdiff_t b_stride;
+    int n;
+  };
+  // out = the sum of the terms of every run (the attention reads values from two stores
+  // as two runs of one sum). exact(): summed exactly in an ExactAccumulator and rounded
+  // once, so out is the correctly rounded dot product whatever the order; ieee(): each
+  // product and each partial sum rounded into the format, in order, starting from +0.
   // `product` is scratch of this precision (used by the ieee policy only).
+  void dot(mpfr_ptr out, std::initializer_list<DotTerms> runs, mpfr_ptr product) const;
   void dot(mpfr_ptr out, mpfr_srcptr a, std::ptrdiff_t a_stride, mpfr_srcptr b, std::ptrdiff_t b_stride, int n,
            mpfr_ptr product) const {
-    mpfr_set_zero(out, 1);
-    dot_continue(out, a, a_stride, b, b_stride, n, product);
-  }
-  // The same accumulation carried on from out's current value: dot over n1 terms, then
-  // dot_continue over the next n2, performs the operations of one dot over n1 + n2
-  // (the attention reads values from two stores this way).
-  void dot_continue(mpfr_ptr out, mpfr_srcptr a, std::ptrdiff_t a_stride, mpfr_srcptr b, std::ptrdiff_t b_stride,
-                    int n, mpfr_ptr product) const {
-    if (!format_) {
-      for (int j = 0; j < n; ++j, a += a_stride, b += b_stride) mpfr_fma(out, a, b, out, MPFR_RNDN);
-      return;
-    }
-    for (int j = 0; j < n; ++j, a += a_stride, b += b_stride) {
-      mul(product, a, b);
-      add(out, out, product);
-    }
+    dot(out, {DotTerms{a, a_stride, b, b_stride, n}}, product);
   }
 
  private:

@@ -2,7 +2,8 @@
 // Op map (projection; docs/ops.md): reference reference/mp/projection.h | shared cuda/common/row_dot.h, warp_reduce.h | kernel matvec_kernel | twin matvec() | tests EngineWarpReduce.*, EngineTwinReference.*
 // The matrix-vector products of the forward, for every token at once:
 // out[t] = W x[t] (+ bias). This is the hot kernel: one dot product per output value,
-// accumulated in column order, output values split across threads.
+// exact(): W x + b summed exactly and rounded once (ExactAccumulator); ieee(): accumulated
+// in column order, then the bias added. Output values split across threads.
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 #include "reference/mp/mp_weights.h"

@@ -10,6 +10,7 @@
 #include "reference/io/safetensors.h"
 #include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
+#include "tools/kvfid/threads_option.h"
 
 namespace kvfid::cli {
 namespace {
@@ -25,6 +26,7 @@ int run_engine(const ParsedArgs& args) {
   options.chunk = int(std::min<long long>(chunk, 1 << 30));
   options.split = split_mode_from_string(args.str_or("split", "invariant"), "--split");
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
+  options.threads = threads_from_args(args);
   const std::string out = args.str("out");
 
   const Model model = load_model(args.str("model"));
@@ -77,6 +79,7 @@ const CommandSpec kRunCommand{
         {"split", "invariant|by-length",
          "attention split size: fixed 256 keys (bits independent of chunking and batching) or chosen per step "
          "from its rows and longest context, as flash-decoding engines do (default invariant)"},
+        threads_option(),
         {"taps", "all|logits", "which golden taps to write besides logprobs (default all)"},
         {"out", "FILE.safetensors", "where to write the taps", true},
     },

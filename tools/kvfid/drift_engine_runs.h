@@ -44,7 +44,7 @@ bool recomputed_at(int t, int T, int every);
 // `recompute_every` positions (recomputed_at).
 std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
                                                        const std::vector<std::string>& kv_specs,
-                                                       int recompute_every = 1);
+                                                       int recompute_every = 1, int threads = 0);
 
 // Rows of work a configuration does over T positions (T for cached decode, the sum of
 // t + 1 over the recomputed positions for recompute: T(T+1)/2 at every position), for
@@ -92,6 +92,7 @@ std::vector<InvarianceVerdict> invariance_verdicts(const std::vector<EngineConfi
 // prompt is shorter, the prompt extended by greedy decoding (argmax, first index on
 // ties) on `backend` with F32 weights and an F32 cache. The continuation depends on
 // neither --kv nor --weights, so every configuration sees the same tokens.
-std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prompt, int positions, Backend backend);
+std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prompt, int positions, Backend backend,
+                                int threads = 0);
 
 }  // namespace kvfid::drift

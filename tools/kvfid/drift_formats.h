@@ -24,7 +24,8 @@ std::vector<std::string> parse_kv_spec_list(const std::string& text, const std::
 
 // The engine with weights stored in `weights` and the KV cache in `kv_spec`. Throws
 // InputError("--weights" or "--kv", ...) for a format the engine does not know.
-EngineOptions drift_engine_options(Backend backend, const std::string& weights, const std::string& kv_spec);
+EngineOptions drift_engine_options(Backend backend, const std::string& weights, const std::string& kv_spec,
+                                   int threads = 0);
 
 // The plain algorithm in MPFR with every operation rounded to `arithmetic`, weights
 // stored in `weights` and the KV cache in `kv_spec`. Same errors as above.

@@ -11,7 +11,8 @@
 // up in one register, for t in increasing order. No lane's sum is ever split or
 // reordered; SIMD lanes never combine. The last, partial step runs per lane in
 // scalar fmaf, continuing each lane's sum in its order, and the 32 lane sums go
-// through the same butterfly_host. BF16 -> FP32 is the integer shift of convert.h.
+// through the same butterfly_host. The loads give Storage<F>::load's bits
+// (simd_x86.h: BF16 the integer shift of convert.h, FP16 the exact F16C conversion).
 // Explicit fused multiply-adds only: -ffp-contract=off still holds for every other
 // expression (the engine's unit tests compare against row_dot_host bit for bit).
 #include <cstdint>
@@ -28,7 +29,7 @@ bool row_dot_simd_available();
 void lane_major(const float* x, int n, float* xt);
 
 // sum_k w[k] * x[k] in row_dot_host's order; xt is lane_major(x). Only where
-// row_dot_simd_available(); F is f32 or bf16.
+// row_dot_simd_available().
 template <num::Fmt F>
 float row_dot_simd(const typename num::Storage<F>::T* w, const float* x, const float* xt, int n);
 

@@ -16,6 +16,7 @@
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
 #include "cuda/engine/split_keys.h"
+#include "cuda/twin/attention_simd.h"
 #include "cuda/twin/row_dot_simd.h"
 #include "cuda/twin/thread_pool.h"
 #include "reference/formats/quant/registry.h"
@@ -217,13 +218,12 @@ constexpr int kMatvecTile = 16;
 
 // y[r, o] = W[o, :] . x[r, :] (+ bias[o]): one warp per (r, o) on the GPU. A work item
 // is a range of output rows o, dotted with the x rows tile by tile (a prefill step
-// reads each weight from memory once, not once per token). F32 and BF16 weights take
-// row_dot_simd (the same bits) where the CPU has AVX2 and FMA.
+// reads each weight from memory once, not once per token), by row_dot_simd (the same
+// bits) where the CPU has AVX2, FMA and F16C.
 template <Fmt W>
 void TwinBackend::matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y) {
   const auto* data = w.data<W>();
-  constexpr bool kSimdFormat = W == Fmt::f32 || W == Fmt::bf16;
-  const bool simd = kSimdFormat && twin::row_dot_simd_available();
+  const bool simd = twin::row_dot_simd_available();
   const std::size_t full = std::size_t(w.cols / num::kRowStep) * num::kRowStep;  // lane-major floats per x row
   if (simd) {
     if (xt_.size() < rows * full) xt_.resize(rows * full);
@@ -236,11 +236,8 @@ void TwinBackend::matvec(const PackedMatrix& w, const std::vector<float>& bias, 
           for (int r = rt; r < std::min(rt + kMatvecTile, rows); ++r) {
             const auto* wo = data + std::size_t(o) * w.cols;
             const float* xr = x + std::size_t(r) * w.cols;
-            float d;
-            if constexpr (kSimdFormat)
-              d = simd ? twin::row_dot_simd<W>(wo, xr, xt_.data() + r * full, w.cols) : num::row_dot_host<W>(wo, xr, w.cols);
-            else
-              d = num::row_dot_host<W>(wo, xr, w.cols);
+            float d = simd ? twin::row_dot_simd<W>(wo, xr, xt_.data() + r * full, w.cols)
+                           : num::row_dot_host<W>(wo, xr, w.cols);
             if (!bias.empty()) d = d + bias[o];
             y[std::size_t(r) * w.rows + o] = d;
           }
@@ -319,10 +316,17 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, in
   float* probs = scratch.probs.data();
   float* acc = scratch.acc.data();
   float* split_acc = scratch.split_acc.data();
+  const bool simd = twin::attention_simd_available(hd);
+  const typename Storage<K>::T* rows[num::kSplit];  // the split's keys, then its values
   num::SoftmaxStats run{};
   for (int sp = 0; sp < num::split_count(keys, split); ++sp) {
     const int j0 = sp * split, j1 = std::min(j0 + split, keys);
-    for (int j = j0; j < j1; ++j) scores[j - j0] = num::attn_score<K>(q, kv.key(kvh, j), hd, m_.attn_scale);
+    if (simd) {
+      for (int j = j0; j < j1; ++j) rows[j - j0] = kv.key(kvh, j);
+      twin::attn_scores_simd<K>(q, rows, j1 - j0, hd, m_.attn_scale, scores);
+    } else {
+      for (int j = j0; j < j1; ++j) scores[j - j0] = num::attn_score<K>(q, kv.key(kvh, j), hd, m_.attn_scale);
+    }
     // Max and sum: butterfly per warp of 32 keys (padding: -inf for the max, +0
     // for the sum, the values idle GPU lanes hold), then warps in order. Warps
     // wholly past j1 only contribute those identities, so they are skipped.
@@ -345,10 +349,15 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, in
       const float ws = num::butterfly_host<num::Add>(lanes);
       lsum = wj == 0 ? ws : lsum + ws;
     }
-    for (int d = 0; d < hd; ++d) {
-      float a = 0.0f;
-      for (int j = j0; j < j1; ++j) a = num::fma(probs[j - j0], Storage<K>::load(kv.value(kvh, j)[d]), a);
-      split_acc[d] = a;
+    if (simd) {
+      for (int j = j0; j < j1; ++j) rows[j - j0] = kv.value(kvh, j);
+      twin::weighted_values_simd<K>(probs, rows, j1 - j0, hd, split_acc);
+    } else {
+      for (int d = 0; d < hd; ++d) {
+        float a = 0.0f;
+        for (int j = j0; j < j1; ++j) a = num::fma(probs[j - j0], Storage<K>::load(kv.value(kvh, j)[d]), a);
+        split_acc[d] = a;
+      }
     }
     if (sp == 0) {
       run = {m, lsum};

@@ -1,5 +1,5 @@
 // row_dot_simd against row_dot_host, bit for bit: every row length up to four warp
-// steps plus a partial one (all tail shapes), random FP32 and BF16 weights over a wide
+// steps plus a partial one (all tail shapes), random FP32, FP16 and BF16 weights over a wide
 // range of magnitudes and signs (cancellation makes a reordered sum show).
 #include <cstring>
 #include <random>
@@ -44,11 +44,12 @@ void expect_same_bits(std::uint64_t seed) {
 }
 
 TEST(RowDotSimd, SameBitsAsRowDotHost) {
-  if (!twin::row_dot_simd_available()) GTEST_SKIP() << "no AVX2 + FMA on this CPU: the twin uses row_dot_host";
+  if (!twin::row_dot_simd_available()) GTEST_SKIP() << "no AVX2 + FMA + F16C on this CPU: the twin uses row_dot_host";
   SCOPED_TRACE(test::seed_trace());
   const std::uint64_t seed = test::test_seed();
   expect_same_bits<Fmt::f32>(seed);
-  expect_same_bits<Fmt::bf16>(seed + 1);
+  expect_same_bits<Fmt::f16>(seed + 1);
+  expect_same_bits<Fmt::bf16>(seed + 2);
 }
 
 TEST(RowDotSimd, LaneMajorOrder) {

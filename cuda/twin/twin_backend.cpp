@@ -198,7 +198,7 @@ class TwinBackend final : public EngineBackend {
   std::vector<TwinSequence> seqs_;
   // Step buffers, reused between steps (grown, never shrunk).
   std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, h1_, h3_, stats_;
-  std::vector<float> xt_;               // a matvec's x rows in lane-major order (row_dot_simd.h)
+  std::vector<float> xt_;               // [rows, cols / kRowStep * kRowStep] a matvec's x rows, lane-major (row_dot_simd.h)
   std::vector<AttendScratch> scratch_;  // [pool_.size()]
 };
 

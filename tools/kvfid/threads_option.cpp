@@ -7,7 +7,8 @@
 namespace kvfid::cli {
 
 OptionSpec threads_option() {
-  return {"threads", "N", "host threads of the CPU twin; its results are the same bits for any N (default: one per hardware thread)"};
+  return {"threads", "N",
+          "host threads of the CPU twin; its results are the same bits for any N (default: one per hardware thread)"};
 }
 
 int threads_from_args(const ParsedArgs& args) {

@@ -35,6 +35,10 @@ struct EngineOptions {
   int chunk = 0;  // prefill chunk size; 0 = the whole prompt at once
   SplitMode split = SplitMode::invariant;
   TapSelection taps = TapSelection::all;
+  // Host threads the twin runs a step's independent blocks on (cuda/twin/thread_pool.h);
+  // 0: one per hardware thread. The bits do not depend on it. The CUDA engine ignores
+  // it. Negative: InputError at construction.
+  int threads = 0;
 };
 
 // "twin" or "cuda"; throws InputError(source, ...) otherwise.

@@ -1,5 +1,7 @@
-// The CPU twin: every kernel of the CUDA engine executed serially, each output element
-// reduced by the same cuda/common functions in the same order as its GPU thread/warp.
+// The CPU twin: every kernel of the CUDA engine, each output element reduced by the
+// same cuda/common functions in the same order as its GPU thread/warp. What one GPU
+// block owns (matvec output rows, a row's attention head, a logits row) is a work item
+// of the engine's thread pool (thread_pool.h); the rest runs on the calling thread.
 #include <algorithm>
 #include <cstring>
 
@@ -14,6 +16,9 @@
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
 #include "cuda/engine/split_keys.h"
+#include "cuda/twin/attention_simd.h"
+#include "cuda/twin/row_dot_simd.h"
+#include "cuda/twin/thread_pool.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
 #include "reference/util/input_error.h"
@@ -62,12 +67,25 @@ struct TieredKv {
   const float* value(int kvh, int j) const { return (j < v_end ? v_cold : v_hot) + lay.row(kvh, j); }
 };
 
+// One worker's buffers for a query head's attention: a split's scores and
+// probabilities [kSplit], the running and the split's weighted value sums [head_dim].
+struct AttendScratch {
+  std::vector<float> scores, probs, acc, split_acc;
+};
+
+int checked_threads(int threads) {
+  if (threads < 0) throw InputError("engine", "thread count " + std::to_string(threads) + " is negative");
+  return threads == 0 ? hardware_threads() : threads;
+}
+
 class TwinBackend final : public EngineBackend {
  public:
   TwinBackend(const Model& model, const EngineOptions& options)
-      : m_(pack_model(model, options.weights)),
+      : pool_(checked_threads(options.threads)),
+        m_(pack_model(model, options.weights)),
         plan_(make_kv_plan(options.kv, options.kv_scales, model.config)),
-        split_mode_(options.split) {}
+        split_mode_(options.split),
+        scratch_(pool_.size()) {}
 
   int add_sequence(int capacity) override {
     const ModelConfig& c = m_.config;
@@ -148,12 +166,14 @@ class TwinBackend final : public EngineBackend {
                                nullptr, nullptr);
   }
 
-  // One row at a time, as the GPU's one block per row.
+  // A row per work item, as the GPU's one block per row.
   void log_softmax(const StepOutput& last, std::vector<float>& logprobs) override {
     const int vocab = m_.config.vocab;
     logprobs.resize(last.logits.size());
-    for (std::size_t r = 0; r < last.logits.size() / vocab; ++r)
-      num::log_softmax_host(last.logits.data() + r * vocab, vocab, logprobs.data() + r * vocab);
+    pool_.parallel_for(std::int64_t(last.logits.size() / vocab), 1, [&](std::int64_t r0, std::int64_t r1, int) {
+      for (std::int64_t r = r0; r < r1; ++r)
+        num::log_softmax_host(last.logits.data() + r * vocab, vocab, logprobs.data() + r * vocab);
+    });
   }
 
  private:
@@ -162,11 +182,16 @@ class TwinBackend final : public EngineBackend {
   // Row r's attention for query head h over keys 0..keys-1 in splits of `split` keys
   // (attention_math.h's order).
   template <Fmt K, class Source>
-  void attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats);
+  void attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats,
+              AttendScratch& scratch);
+  template <Fmt W>
+  void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y);
+  void rmsnorm(const float* x, const std::vector<float>& w, float eps, int rows, float* y);
   // The tiered store of one row (kv_plan.h); k, v: its [kv_dim] K (after RoPE) and V,
   // replaced by what its own query reads (the taps).
   void store_tiered(TwinSequence& s, int layer, int pos, float* k, float* v);
 
+  ThreadPool pool_;
   PackedModel m_;
   KvPlan plan_;
   SplitMode split_mode_;
@@ -174,28 +199,62 @@ class TwinBackend final : public EngineBackend {
   std::vector<TwinSequence> seqs_;
   // Step buffers, reused between steps (grown, never shrunk).
   std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, h1_, h3_, stats_;
-  std::vector<float> scores_, probs_, acc_, split_acc_;
+  std::vector<float> xt_;               // [rows, cols / kRowStep * kRowStep] a matvec's x rows, lane-major (row_dot_simd.h)
+  std::vector<AttendScratch> scratch_;  // [pool_.size()]
 };
 
-// y[r, o] = W[o, :] . x[r, :] (+ bias[o]): one warp per (r, o) on the GPU.
-template <Fmt W>
-void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y) {
-  const auto* data = w.data<W>();
-  for (int r = 0; r < rows; ++r)
-    for (int o = 0; o < w.rows; ++o) {
-      float d = num::row_dot_host<W>(data + std::size_t(o) * w.cols, x + std::size_t(r) * w.cols, w.cols);
-      if (!bias.empty()) d = d + bias[o];
-      y[std::size_t(r) * w.rows + o] = d;
-    }
+// Work items per thread a parallel_for aims at: enough that a thread finishing early
+// takes over part of a slower one's share, few enough that claiming stays cheap.
+constexpr std::int64_t kItemsPerThread = 4;
+
+std::int64_t grain_for(std::int64_t items, int threads) {
+  const std::int64_t ranges = kItemsPerThread * threads;
+  return (items + ranges - 1) / ranges;
 }
 
-void rmsnorm(const float* x, const std::vector<float>& w, float eps, int rows, float* y) {
-  const int n = int(w.size());
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + std::size_t(r) * n;
-    const float inv = num::rms_inverse(num::sum_squares_host(xr, n), n, eps);
-    for (int i = 0; i < n; ++i) y[std::size_t(r) * n + i] = num::rms_apply(xr[i], inv, w[i]);
+// Output rows and x rows a matvec work item takes in tiles of, so that a tile of each
+// (at most 16 weight rows of 9.5 KiB in BF16 and 16 x rows of 19 KiB for a 4864-wide
+// row, Qwen2.5-0.5B's down projection) stays in a 512 KiB L2 while they are dotted.
+constexpr int kMatvecTile = 16;
+
+// y[r, o] = W[o, :] . x[r, :] (+ bias[o]): one warp per (r, o) on the GPU. A work item
+// is a range of output rows o, dotted with the x rows tile by tile (a prefill step
+// reads each weight from memory once, not once per token), by row_dot_simd (the same
+// bits) where the CPU has AVX2, FMA and F16C.
+template <Fmt W>
+void TwinBackend::matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y) {
+  const auto* data = w.data<W>();
+  const bool simd = twin::row_dot_simd_available();
+  const std::size_t full = std::size_t(w.cols / num::kRowStep) * num::kRowStep;  // lane-major floats per x row
+  if (simd) {
+    if (xt_.size() < rows * full) xt_.resize(rows * full);
+    for (int r = 0; r < rows; ++r) twin::lane_major(x + std::size_t(r) * w.cols, w.cols, xt_.data() + r * full);
   }
+  pool_.parallel_for(w.rows, grain_for(w.rows, pool_.size()), [&](std::int64_t o0, std::int64_t o1, int) {
+    for (std::int64_t ot = o0; ot < o1; ot += kMatvecTile)
+      for (int rt = 0; rt < rows; rt += kMatvecTile)
+        for (std::int64_t o = ot; o < std::min<std::int64_t>(ot + kMatvecTile, o1); ++o)
+          for (int r = rt; r < std::min(rt + kMatvecTile, rows); ++r) {
+            const auto* wo = data + std::size_t(o) * w.cols;
+            const float* xr = x + std::size_t(r) * w.cols;
+            float d = simd ? twin::row_dot_simd<W>(wo, xr, xt_.data() + r * full, w.cols)
+                           : num::row_dot_host<W>(wo, xr, w.cols);
+            if (!bias.empty()) d = d + bias[o];
+            y[std::size_t(r) * w.rows + o] = d;
+          }
+  });
+}
+
+// A row per work item (one block per row on the GPU).
+void TwinBackend::rmsnorm(const float* x, const std::vector<float>& w, float eps, int rows, float* y) {
+  const int n = int(w.size());
+  pool_.parallel_for(rows, 1, [&](std::int64_t r0, std::int64_t r1, int) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + std::size_t(r) * n;
+      const float inv = num::rms_inverse(num::sum_squares_host(xr, n), n, eps);
+      for (int i = 0; i < n; ++i) y[std::size_t(r) * n + i] = num::rms_apply(xr[i], inv, w[i]);
+    }
+  });
 }
 
 void rope(float* v, int heads, int head_dim, bool interleaved, const RopeTable& t, int pos) {
@@ -251,12 +310,24 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
 }
 
 template <Fmt K, class Source>
-void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats) {
+void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats,
+                         AttendScratch& scratch) {
   const int hd = m_.config.head_dim;
+  float* scores = scratch.scores.data();
+  float* probs = scratch.probs.data();
+  float* acc = scratch.acc.data();
+  float* split_acc = scratch.split_acc.data();
+  const bool simd = twin::attention_simd_available(hd);
+  const typename Storage<K>::T* rows[num::kSplit];  // the split's keys, then its values
   num::SoftmaxStats run{};
   for (int sp = 0; sp < num::split_count(keys, split); ++sp) {
     const int j0 = sp * split, j1 = std::min(j0 + split, keys);
-    for (int j = j0; j < j1; ++j) scores_[j - j0] = num::attn_score<K>(q, kv.key(kvh, j), hd, m_.attn_scale);
+    if (simd) {
+      for (int j = j0; j < j1; ++j) rows[j - j0] = kv.key(kvh, j);
+      twin::attn_scores_simd<K>(q, rows, j1 - j0, hd, m_.attn_scale, scores);
+    } else {
+      for (int j = j0; j < j1; ++j) scores[j - j0] = num::attn_score<K>(q, kv.key(kvh, j), hd, m_.attn_scale);
+    }
     // Max and sum: butterfly per warp of 32 keys (padding: -inf for the max, +0
     // for the sum, the values idle GPU lanes hold), then warps in order. Warps
     // wholly past j1 only contribute those identities, so they are skipped.
@@ -265,35 +336,40 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, in
     for (int wj = 0; wj * num::kWarp < j1 - j0; ++wj) {
       for (int i = 0; i < num::kWarp; ++i) {
         const int j = wj * num::kWarp + i;
-        lanes[i] = j < j1 - j0 ? scores_[j] : -num::infinity();
+        lanes[i] = j < j1 - j0 ? scores[j] : -num::infinity();
       }
       const float wm = num::butterfly_host<num::Max>(lanes);
       m = wj == 0 ? wm : num::max(m, wm);
     }
-    for (int j = 0; j < j1 - j0; ++j) probs_[j] = num::exp_portable(scores_[j] - m);
+    for (int j = 0; j < j1 - j0; ++j) probs[j] = num::exp_portable(scores[j] - m);
     for (int wj = 0; wj * num::kWarp < j1 - j0; ++wj) {
       for (int i = 0; i < num::kWarp; ++i) {
         const int j = wj * num::kWarp + i;
-        lanes[i] = j < j1 - j0 ? probs_[j] : 0.0f;
+        lanes[i] = j < j1 - j0 ? probs[j] : 0.0f;
       }
       const float ws = num::butterfly_host<num::Add>(lanes);
       lsum = wj == 0 ? ws : lsum + ws;
     }
-    for (int d = 0; d < hd; ++d) {
-      float a = 0.0f;
-      for (int j = j0; j < j1; ++j) a = num::fma(probs_[j - j0], Storage<K>::load(kv.value(kvh, j)[d]), a);
-      split_acc_[d] = a;
+    if (simd) {
+      for (int j = j0; j < j1; ++j) rows[j - j0] = kv.value(kvh, j);
+      twin::weighted_values_simd<K>(probs, rows, j1 - j0, hd, split_acc);
+    } else {
+      for (int d = 0; d < hd; ++d) {
+        float a = 0.0f;
+        for (int j = j0; j < j1; ++j) a = num::fma(probs[j - j0], Storage<K>::load(kv.value(kvh, j)[d]), a);
+        split_acc[d] = a;
+      }
     }
     if (sp == 0) {
       run = {m, lsum};
-      std::copy_n(split_acc_.data(), hd, acc_.data());
+      std::copy_n(split_acc, hd, acc);
     } else {
       const num::FoldFactors f = num::fold_factors(run.m, m);
-      for (int d = 0; d < hd; ++d) acc_[d] = num::fold_value(acc_[d], split_acc_[d], f);
+      for (int d = 0; d < hd; ++d) acc[d] = num::fold_value(acc[d], split_acc[d], f);
       run = {f.m, num::fold_value(run.l, lsum, f)};
     }
   }
-  for (int d = 0; d < hd; ++d) out[d] = num::div(acc_[d], run.l);
+  for (int d = 0; d < hd; ++d) out[d] = num::div(acc[d], run.l);
   stats[0] = run.m;
   stats[1] = run.l;
 }
@@ -322,10 +398,12 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
   grow(h1_, std::size_t(n) * c.hidden);
   grow(h3_, std::size_t(n) * c.hidden);
   grow(stats_, std::size_t(n) * c.n_heads * 2);
-  grow(scores_, num::kSplit);
-  grow(probs_, num::kSplit);
-  grow(acc_, hd);
-  grow(split_acc_, hd);
+  for (AttendScratch& s : scratch_) {
+    grow(s.scores, num::kSplit);
+    grow(s.probs, num::kSplit);
+    grow(s.acc, hd);
+    grow(s.split_acc, hd);
+  }
   out.layers.resize(want_taps ? c.n_layers : 0);  // kept between steps: assign() reuses capacity
 
   // Embedding: the token's row, decoded to FP32.
@@ -364,12 +442,13 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
           }
       }
     }
-    // Attention (attention_math.h): per row and query head, splits of the step's size
-    // folded in order.
-    for (int r = 0; r < n; ++r) {
-      TwinSequence& s = seqs_[rows[r].seq];
-      const int pos = rows[r].pos;
-      for (int h = 0; h < c.n_heads; ++h) {
+    // Attention (attention_math.h): per row and query head (a work item), splits of
+    // the step's size folded in order.
+    pool_.parallel_for(std::int64_t(n) * c.n_heads, 1, [&](std::int64_t i0, std::int64_t i1, int worker) {
+      for (std::int64_t i = i0; i < i1; ++i) {
+        const int r = int(i / c.n_heads), h = int(i % c.n_heads);
+        TwinSequence& s = seqs_[rows[r].seq];
+        const int pos = rows[r].pos;
         const float* q = q_.data() + std::size_t(r) * qd + h * hd;
         float* o = att_.data() + std::size_t(r) * qd + h * hd;
         float* st = stats_.data() + (std::size_t(r) * c.n_heads + h) * 2;
@@ -383,20 +462,23 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
                             quant::cold_end(pos, plan_.policy.hot_window, plan_.k_group[l]),
                             quant::cold_end(pos, plan_.policy.hot_window, 0),
                             s.layout};
-          attend<K>(kv, q, h / group, pos + 1, split, o, st);
+          attend<K>(kv, q, h / group, pos + 1, split, o, st, scratch_[worker]);
         } else {
           const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
           const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
-          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, pos + 1, split, o, st);
+          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, pos + 1, split, o, st, scratch_[worker]);
         }
       }
-    }
+    });
     matvec<W>(w.wo, {}, att_.data(), n, proj_.data());
     for (std::size_t i = 0; i < std::size_t(n) * c.dim; ++i) x_[i] = x_[i] + proj_[i];
     rmsnorm(x_.data(), w.ffn_norm, m_.eps, n, xn_.data());
     matvec<W>(w.w1, {}, xn_.data(), n, h1_.data());
     matvec<W>(w.w3, {}, xn_.data(), n, h3_.data());
-    for (std::size_t i = 0; i < std::size_t(n) * c.hidden; ++i) h1_[i] = num::silu(h1_[i]) * h3_[i];
+    const std::int64_t gated = std::int64_t(n) * c.hidden;  // elementwise: any cut is exact
+    pool_.parallel_for(gated, grain_for(gated, pool_.size()), [&](std::int64_t i0, std::int64_t i1, int) {
+      for (std::int64_t i = i0; i < i1; ++i) h1_[i] = num::silu(h1_[i]) * h3_[i];
+    });
     matvec<W>(w.w2, {}, h1_.data(), n, proj_.data());
     for (std::size_t i = 0; i < std::size_t(n) * c.dim; ++i) x_[i] = x_[i] + proj_[i];
     if (want_taps) {

@@ -8,6 +8,7 @@
 #include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
+#include "tools/kvfid/threads_option.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -25,6 +26,7 @@ int run_check(const ParsedArgs& args) {
   const long long chunk = args.integer_or("chunk", 0);
   if (chunk < 0) throw InputError("--chunk", "must be 0 (whole prompt) or a positive chunk size");
   engine.chunk = int(chunk);
+  engine.threads = threads_from_args(args);
   check_report_paths(args);
 
   const Golden golden = read_golden(golden_dir);
@@ -62,6 +64,7 @@ extern const CommandSpec kCheckCommand{
      {"weights", "FORMAT", "weight storage: f32, f16, bf16 or a block format such as q8_0 (default f32)"},
      {"kv", "POLICY", "KV-cache policy: a format (f32, f16, bf16, q8_0, ...) or e.g. k=q8_0+v=f16+hot=64 (default f32)"},
      {"chunk", "N", "prefill chunk size (default 0: the whole prompt at once)"},
+     threads_option(),
      json_report_option(),
      junit_report_option()},
     run_check};

@@ -13,6 +13,7 @@
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/drift_formats.h"
 #include "tools/kvfid/drift_output.h"
+#include "tools/kvfid/threads_option.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -23,6 +24,7 @@ int run_drift_command(const ParsedArgs& args) {
   drift::Request request;
   request.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
   request.weights = args.str_or("weights", "f32");
+  request.threads = threads_from_args(args);
   drift::drift_engine_options(request.backend, request.weights, drift::kExactStorage);  // checks --weights
   request.kv_specs = drift::parse_kv_spec_list(args.str_or("kv", "f16"), "--kv");
   request.progress = true;
@@ -47,8 +49,8 @@ int run_drift_command(const ParsedArgs& args) {
     // Constructing each engine also checks that the weight format and every KV policy fit
     // the model (blocks tiling its rows), naming the flag.
     for (const std::string& spec : request.kv_specs)
-      Engine probe(model, drift::drift_engine_options(request.backend, request.weights, spec));
-    const std::vector<int> tokens = drift::drift_sequence(model, prompt, int(positions), request.backend);
+      Engine probe(model, drift::drift_engine_options(request.backend, request.weights, spec, request.threads));
+    const std::vector<int> tokens = drift::drift_sequence(model, prompt, int(positions), request.backend, request.threads);
     std::cerr << "kvfid drift: " << tokens.size() << " positions (" << std::min<std::size_t>(prompt.size(), tokens.size())
               << " from the prompt), KV " << args.str_or("kv", "f16") << ", weights " << request.weights << ", "
               << args.str_or("engine", "twin") << " engine\n";
@@ -104,6 +106,7 @@ const CommandSpec kDriftCommand{
         {"model", "PATH", "llama2.c checkpoint or Hugging Face folder", true},
         {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)", true},
         {"engine", "twin|cuda", "which engine runs (default twin)"},
+        threads_option(),
         {"kv", "SPEC[,SPEC...]", "KV-cache formats, three engine curves each (default f16)"},
         {"weights", "f32|f16|bf16", "engine weight storage; the budget's weights source (default f32)"},
         {"positions", "N", "sequence length (default: the prompt's length)"},

@@ -24,6 +24,7 @@
 #include "reference/util/progress.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
+#include "tools/kvfid/threads_option.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -105,6 +106,7 @@ int run_quant(const ParsedArgs& args) {
   EngineOptions base;
   base.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
   base.taps = TapSelection::logits;
+  base.threads = threads_from_args(args);
   const std::string weights = args.str_or("weights", "f32");
   const std::vector<std::string> kv_specs = quant::split_kv_spec_list(args.str("kv"), "--kv");
   const std::string scales = args.str_or("kv-scales", "spec");
@@ -206,6 +208,7 @@ extern const CommandSpec kQuantCommand{
      {"kv", "SPEC[,SPEC...]", "KV-cache policies to compare side by side", true},
      {"weights", "FORMAT", "weight storage: f32 (default), f16, bf16, q8_0, q4_0"},
      {"engine", "NAME", "twin (default) or cuda"},
+     threads_option(),
      {"kv-scales", "spec|amax",
       "static scales of scaled formats (FP8): the policy's scale= (default spec, 1 when absent), or amax: per "
       "layer, K/V and head, the prompt's largest |value| onto the format's largest (calibrated on the measured "

@@ -14,6 +14,7 @@
 #include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/sampling_spec.h"
+#include "tools/kvfid/threads_option.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -41,6 +42,7 @@ int run_engine(const ParsedArgs& args) {
   options.chunk = int(std::min<long long>(chunk, 1 << 30));
   options.split = split_mode_from_string(args.str_or("split", "invariant"), "--split");
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
+  options.threads = threads_from_args(args);
   const std::string out = args.str("out");
   if (args.has("sample") && !args.has("generate")) throw UsageError("--sample needs --generate N");
   const long long generate = args.integer_or("generate", 0);
@@ -105,6 +107,7 @@ const CommandSpec kRunCommand{
         {"split", "invariant|by-length",
          "attention split size: fixed 256 keys (bits independent of chunking and batching) or chosen per step "
          "from its rows and longest context, as flash-decoding engines do (default invariant)"},
+        threads_option(),
         {"taps", "all|logits", "which golden taps to write besides logprobs (default all)"},
         {"generate", "N", "after the prompt, draw N tokens one decode step at a time and write them as the I32 tensor "
                           "'generated' [N] (default 0)"},

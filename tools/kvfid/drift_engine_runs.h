@@ -46,10 +46,10 @@ bool recomputed_at(int t, int T, int every);
 
 // Per KV spec, in order: cached decode, recompute (both in the invariant split mode),
 // then cached decode in the by-length split mode. The recompute runs every
-// `recompute_every` positions (recomputed_at).
+// `recompute_every` positions (recomputed_at). threads: EngineOptions::threads.
 std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
                                                        const std::vector<std::string>& kv_specs,
-                                                       int recompute_every = 1);
+                                                       int recompute_every = 1, int threads = 0);
 
 // Rows of work a configuration does over T positions (T for cached decode, the sum of
 // t + 1 over the recomputed positions for recompute: T(T+1)/2 at every position), for
@@ -96,7 +96,9 @@ std::vector<InvarianceVerdict> invariance_verdicts(const std::vector<EngineConfi
 // The sequence drift measures: the prompt's first `positions` tokens, or, when the
 // prompt is shorter, the prompt extended by greedy decoding (argmax, first index on
 // ties) on `backend` with F32 weights and an F32 cache. The continuation depends on
-// neither --kv nor --weights, so every configuration sees the same tokens.
-std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prompt, int positions, Backend backend);
+// neither --kv nor --weights (nor `threads`, EngineOptions::threads), so every
+// configuration sees the same tokens.
+std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prompt, int positions, Backend backend,
+                                int threads = 0);
 
 }  // namespace kvfid::cli::drift

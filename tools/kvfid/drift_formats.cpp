@@ -13,9 +13,10 @@ std::vector<std::string> parse_kv_spec_list(const std::string& text, const std::
   return specs;
 }
 
-EngineOptions drift_engine_options(Backend backend, const std::string& weights, const std::string& kv_spec) {
+EngineOptions drift_engine_options(Backend backend, const std::string& weights, const std::string& kv_spec, int threads) {
   EngineOptions options;
   options.backend = backend;
+  options.threads = threads;
   options.weights = weight_format_from_string(weights, "--weights").name;
   quant::parse_kv_policy(kv_spec, 1, 1, "--kv");  // the grammar; the model's shapes are checked by the engine
   options.kv = kv_spec;

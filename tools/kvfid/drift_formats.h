@@ -24,9 +24,11 @@ inline constexpr const char* kExactStorage = "f32";
 // InputError(source, ...) for an empty list, an empty or unknown spec, or a repeat.
 std::vector<std::string> parse_kv_spec_list(const std::string& text, const std::string& source);
 
-// The engine with weights stored in `weights` and the KV cache in `kv_spec`. Throws
+// The engine with weights stored in `weights` and the KV cache in `kv_spec`, on
+// `threads` host threads (EngineOptions::threads). Throws
 // InputError("--weights" or "--kv", ...) for a format the engine does not know.
-EngineOptions drift_engine_options(Backend backend, const std::string& weights, const std::string& kv_spec);
+EngineOptions drift_engine_options(Backend backend, const std::string& weights, const std::string& kv_spec,
+                                   int threads = 0);
 
 // The plain algorithm in MPFR with every operation rounded to `arithmetic`, weights
 // stored in `weights` and the KV cache in `kv_spec`. Same errors as above.

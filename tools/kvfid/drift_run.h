@@ -17,6 +17,7 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct Request {
   Backend backend = Backend::twin;
+  int threads = 0;                    // EngineOptions::threads
   std::string weights = "f32";        // engine weight storage; the attribution's "weights" source
   std::vector<std::string> kv_specs;  // three engine curves and one attribution pair per spec
   bool progress = false;              // progress lines on stderr

@@ -1,6 +1,7 @@
 #include "tests/cuda/properties/generators.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "cuda/common/attention_math.h"
 #include "reference/formats/quant/registry.h"
@@ -84,6 +85,21 @@ rc::Gen<ModelCase> gen_model_case() {
       gen::set(&ModelCase::kv, formats),
       gen::set(&ModelCase::synth, synth),
       gen::set(&ModelCase::seed, gen::arbitrary<std::uint32_t>()));
+}
+
+rc::Gen<ModelCase> gen_real_head_case() {
+  using namespace rc;
+  return gen::map(gen::tuple(gen_model_case(), gen::inRange(1, 3), gen::element(64, 128), gen::inRange(32, 129),
+                             gen::inRange(32, 161)),
+                  [](const std::tuple<ModelCase, int, int, int, int>& t) {
+                    ModelCase c = std::get<0>(t);
+                    c.n_kv_heads = std::get<1>(t);
+                    c.group = 7;
+                    c.head_dim = std::get<2>(t);
+                    c.dim = std::get<3>(t);
+                    c.hidden = std::get<4>(t);
+                    return c;
+                  });
 }
 
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c) {

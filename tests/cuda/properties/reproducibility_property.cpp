@@ -1,7 +1,6 @@
 // Property 6: the engine gives the same bits run after run, in a fresh engine or in
-// one whose step buffers already served other (larger) steps. The twin is
-// single-threaded (twin/twin_backend.cpp runs every kernel's work in serial loops), so
-// there is no thread count to vary: run-to-run is what is tested. In the CUDA binary,
+// one whose step buffers already served other (larger) steps (the thread count is
+// varied by property 10, thread_count_property.cpp). In the CUDA binary,
 // CUDA equals the twin bit for bit on every generated case.
 #include "tests/cuda/properties/generators.h"
 #include "tests/cuda/properties/property_check.h"

@@ -1,5 +1,6 @@
 // kvfid bitwise through the built binary, on dumps made by kvfid run --engine twin:
-// chunked == one-shot prefill is IDENTICAL, a different KV format is not, a single
+// chunked == one-shot prefill is IDENTICAL, so are one and three --threads against the
+// default (one per hardware thread), a different KV format is not, a single
 // flipped bit is found in exactly the tensor that holds it, bad paths exit 2.
 #include <algorithm>
 #include <string>
@@ -26,6 +27,7 @@ struct Dumps {
   std::string one_shot;  // --chunk 0, f32 KV
   std::string chunked;   // --chunk 3, f32 KV
   std::string f16_kv;    // --chunk 0, f16 KV
+  std::string one_thread, three_threads;  // --chunk 0, f32 KV, --threads 1 and 3
 };
 
 std::string run_twin(const std::string& dir, const std::string& name, const std::vector<std::string>& extra) {
@@ -45,6 +47,8 @@ const Dumps& dumps() {
     d.one_shot = run_twin(d.dir, "one_shot", {});
     d.chunked = run_twin(d.dir, "chunked", {"--chunk", "3"});
     d.f16_kv = run_twin(d.dir, "f16_kv", {"--kv", "f16"});
+    d.one_thread = run_twin(d.dir, "one_thread", {"--threads", "1"});
+    d.three_threads = run_twin(d.dir, "three_threads", {"--threads", "3"});
     return d;
   }();
   return d;
@@ -67,6 +71,23 @@ TEST(CmdBitwise, ChunkedAndOneShotPrefillAreIdentical) {
   EXPECT_EQ(r.exit_code, kPass) << r.out << r.err;
   EXPECT_TRUE(differing(r.out).empty()) << r.out;
   EXPECT_NE(r.out.find("bitwise: IDENTICAL"), std::string::npos) << r.out;
+}
+
+TEST(CmdBitwise, ThreadCountsAreIdentical) {
+  for (const std::string& dump : {dumps().one_thread, dumps().three_threads}) {
+    const auto r = bitwise(dumps().one_shot, dump);
+    EXPECT_EQ(r.exit_code, kPass) << dump << '\n' << r.out << r.err;
+    EXPECT_NE(r.out.find("bitwise: IDENTICAL"), std::string::npos) << r.out;
+  }
+}
+
+TEST(CmdBitwise, RunRefusesAThreadCountOutsideRange) {
+  for (const std::string n : {"0", "-1", "1025", "two"}) {
+    const auto r = test::run_kvfid({"run", "--model", test::fixtures_dir() + "/tiny-llama", "--tokens", "1,2", "--threads",
+                                    n, "--out", dumps().dir + "/refused.safetensors"});
+    EXPECT_EQ(r.exit_code, kBadInput) << n << '\n' << r.err;
+    EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+  }
 }
 
 TEST(CmdBitwise, F16AndF32KvCachesDiffer) {

@@ -31,6 +31,7 @@ int run_engine(const ParsedArgs& args) {
   const std::vector<int> tokens =
       args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens") : read_prompt_file(args.str("prompt"));
   validate_tokens(tokens, model.config, args.has("tokens") ? "--tokens" : args.str("prompt"));
+  check_tap_selection(options.taps, model.config, "--taps");
 
   std::cerr << "kvfid run: " << tokens.size() << " tokens on the " << args.str_or("engine", "twin") << " engine\n";
   TapSet taps;
@@ -77,7 +78,9 @@ const CommandSpec kRunCommand{
         {"split", "invariant|by-length",
          "attention split size: fixed 256 keys (bits independent of chunking and batching) or chosen per step "
          "from its rows and longest context, as flash-decoding engines do (default invariant)"},
-        {"taps", "all|logits", "which golden taps to write besides logprobs (default all)"},
+        {"taps", "all|logits|LIST",
+         "which golden taps to write besides logprobs (default all); LIST: comma-separated tap names or globs, "
+         "e.g. logits,layers.0.* (logits always)"},
         {"out", "FILE.safetensors", "where to write the taps", true},
     },
     run_engine,

@@ -7,7 +7,7 @@
 #include "reference/io/hf_stream.h"
 #include "reference/io/input_error.h"
 #include "reference/mp/mp_parallel.h"
-#include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_hf.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "reference/util/progress.h"
 #include "tools/kvfid/command.h"
@@ -19,15 +19,6 @@ namespace {
 // Folders from this size on show a progress bar with an ETA; smaller ones take about a
 // second (measured: the 0.3 MB tiny fixtures in milliseconds).
 constexpr std::uint64_t kProgressBytes = std::uint64_t(64) << 20;
-
-SynthPrecision precision_of(FloatFormat f) {
-  switch (f) {
-    case FloatFormat::f32: return SynthPrecision::f32;
-    case FloatFormat::f16: return SynthPrecision::f16;
-    case FloatFormat::bf16: return SynthPrecision::bf16;
-  }
-  throw InputError("--dtype", "unsupported format");
-}
 
 bool is_real_shape(const std::string& name) {
   for (const std::string& n : real_shape_names())
@@ -70,10 +61,6 @@ int run_fixture(const ParsedArgs& args) {
   // The weights are generated already rounded to the storage format, so the folder
   // holds exactly the model the reference computes with; they are streamed to the file
   // a chunk at a time, never held whole.
-  SynthOptions options;
-  options.precision = precision_of(dtype);
-  options.layout_layers = full.n_layers;
-  const SyntheticWeights weights(config, std::uint64_t(seed), options);
   const std::uint64_t bytes = hf_folder_bytes(config, dtype);
   std::cerr << "kvfid fixture: " << shape << (config.n_layers != full.n_layers || config.vocab != full.vocab
                                                    ? " reduced to " + std::to_string(config.n_layers) + " layers, vocab " +
@@ -86,11 +73,7 @@ int run_fixture(const ParsedArgs& args) {
   HfStreamOptions stream;
   stream.threads = resolve_thread_count(int(threads));
   stream.progress = progress ? &*progress : nullptr;
-  write_hf_streamed(out, config, dtype,
-                    [&](const HfTensorSlot& slot, std::int64_t begin, std::int64_t end, double* values) {
-                      weights.rows(slot.role, slot.layer, begin, end, values);
-                    },
-                    stream);
+  write_synthetic_hf(out, config, full.n_layers, std::uint64_t(seed), dtype, stream);
   std::cerr << "kvfid fixture: wrote " << out << " (" << shape << ", seed " << seed << ", " << to_string(dtype) << ")\n";
   return kExitPass;
 }

@@ -25,8 +25,8 @@ class TapSelection {
  public:
   static const TapSelection all;
   static const TapSelection logits;
-  // Non-empty patterns of [A-Za-z0-9._*?]; throws std::invalid_argument otherwise
-  // (tap_selection_from_string reports bad text as InputError).
+  // Non-empty patterns; throws std::invalid_argument otherwise. Text from a user goes
+  // through tap_selection_from_string, which also refuses characters no tap name has.
   static TapSelection list(std::vector<std::string> patterns);
 
   bool wants(const std::string& tap_name) const;  // true for "logits"

@@ -48,7 +48,8 @@ Model load_golden_model(const std::string& model_path, const Golden& golden, con
 TapSelection golden_tap_selection(const Golden& golden) {
   // Exactly the golden's taps: its names, which hold no glob characters, as a list.
   std::vector<std::string> names;
-  for (const TapTensor& t : golden.taps) names.push_back(t.name);
+  for (const TapTensor& t : golden.taps)
+    if (!t.name.empty()) names.push_back(t.name);  // read_golden guarantees logits, so never none
   return TapSelection::list(std::move(names));
 }
 

@@ -44,7 +44,7 @@ void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, 
 
 }  // namespace
 
-std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, TapSelection selection) {
+std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, const TapSelection& selection) {
   std::vector<TapSpec> specs = tap_specs(config, tokens, selection);
   specs.push_back({kLogprobsTap, {tokens, config.vocab}});
   return specs;
@@ -56,10 +56,12 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
   if (options.chunk < 0) throw InputError("--chunk", "chunk size must be >= 0");
   const int T = int(tokens.size());
   const int chunk = options.chunk == 0 ? T : options.chunk;
-  const bool all = options.taps == TapSelection::all;
+  // The layer taps are collected whole (attn.probs is rebuilt from q) and cut to the
+  // selection at the end.
+  const bool all = options.taps.wants_layer_taps();
 
   TapSet taps;
-  for (const TapSpec& s : engine_tap_specs(c, T, options.taps)) {
+  for (const TapSpec& s : engine_tap_specs(c, T, all ? TapSelection::all : TapSelection::logits)) {
     TapTensor t{s.name, s.shape, {}};
     t.values.assign(std::size_t(t.numel()), 0.0);
     taps.push_back(std::move(t));
@@ -90,7 +92,10 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
   for (int l = 0; l < c.n_layers; ++l)
     fill_probs(tap(tap_layer_name(l, "attn.probs")), tap(tap_layer_name(l, "q")), engine.cache_values(seq, l), stats[l],
                c, plan.policy.hot_window, plan.k_group[l]);
-  return taps;
+  TapSet wanted;
+  for (TapTensor& t : taps)
+    if (t.name == kLogprobsTap || options.taps.wants(t.name)) wanted.push_back(std::move(t));
+  return wanted;
 }
 
 }  // namespace kvfid::engine

@@ -16,7 +16,7 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 inline constexpr const char* kLogprobsTap = "logprobs";
 
 // What engine_forward returns, in order: tap_specs(config, tokens, selection), then logprobs.
-std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, TapSelection selection);
+std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, const TapSelection& selection);
 
 TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const EngineOptions& options);
 

@@ -174,7 +174,7 @@ std::vector<double> finish(const Mat& e) {
 }  // namespace
 
 std::vector<std::vector<double>> f64_error_bounds(const Model& model, const ForwardTrace<double>& tr,
-                                                  TapSelection selection, const RowMatrix<double>& residual_error) {
+                                                  const TapSelection& selection, const RowMatrix<double>& residual_error) {
   const ModelConfig& c = model.config;
   const int T = int(tr.logits.rows());
   const RopeErrors rope_errors = rope_table_bound(tr, c);
@@ -195,10 +195,14 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
     const Mat e_act = silu_bound(L.act, e_gate);
     const Mat e_mix = product_bound(L.act, e_act, L.up, e_up, L.mix);
     ex = residual_bound(e_mid, project_bound(L.mix, e_mix, w.w2, {}), L.out);
-    if (selection == TapSelection::all) {
-      layer_taps.push_back(finish(eq));
-      layer_taps.push_back(finish(ek));
-      layer_taps.push_back(finish(ev));
+    const int l = tr.first_layer + int(i);
+    auto keep = [&](const char* what, auto&& make) {
+      if (selection.wants(tap_layer_name(l, what))) layer_taps.push_back(make());
+    };
+    keep("q", [&] { return finish(eq); });
+    keep("k", [&] { return finish(ek); });
+    keep("v", [&] { return finish(ev); });
+    keep("attn.probs", [&] {
       std::vector<double> probs;  // [n_heads, T, T]
       for (const Mat& p : ea.probs) {
         std::vector<double> head = finish(p);
@@ -207,10 +211,10 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
           for (int j = t + 1; j < T; ++j) head[std::size_t(t) * T + j] = 0;
         probs.insert(probs.end(), head.begin(), head.end());
       }
-      layer_taps.push_back(std::move(probs));
-      layer_taps.push_back(finish(ea.out));
-      layer_taps.push_back(finish(ex));
-    }
+      return probs;
+    });
+    keep("attn.out", [&] { return finish(ea.out); });
+    keep("out", [&] { return finish(ex); });
   }
   const Mat e_final = rms_norm_bound(tr.final_in, ex, tr.final_h, model.final_norm, c.rms_norm_eps);
   std::vector<std::vector<double>> taps = {finish(project_bound(tr.final_h, e_final, model.classifier, {}))};
@@ -218,13 +222,13 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
   return taps;
 }
 
-TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, TapSelection selection) {
+TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, const TapSelection& selection) {
   const ForwardTrace<double> trace = trace_forward<double>(model, tokens);
   return to_tap_set(model.config, int(tokens.size()), selection, 0, f64_error_bounds(model, trace, selection, {}));
 }
 
 F64TapsWithBounds forward_f64_from(const Model& model, int first_layer, const RowMatrix<double>& residual,
-                                   const RowMatrix<double>& residual_error, TapSelection selection) {
+                                   const RowMatrix<double>& residual_error, const TapSelection& selection) {
   const ForwardTrace<double> trace = trace_forward_from<double>(model, first_layer, residual);
   const int T = int(residual.rows());
   return {to_tap_set(model.config, T, selection, first_layer, tap_values(trace, model.config, selection)),

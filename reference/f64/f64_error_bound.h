@@ -68,13 +68,13 @@ inline constexpr double kEvaluationSlack = 1.0 + 0x1p-20;
 inline constexpr double kUnderflowFloor = 0x1p-900;
 
 // Bounds for the taps of forward_f64(model, tokens, selection): same names and shapes.
-TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, TapSelection selection);
+TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, const TapSelection& selection);
 
 // The same from a float64 trace (the bound is a function of the computed values), in
 // trace_tap_specs order. residual_error ([T, dim], or empty for zero) bounds the error
 // of the residual stream the trace started from.
 std::vector<std::vector<double>> f64_error_bounds(const Model& model, const ForwardTrace<double>& trace,
-                                                  TapSelection selection, const RowMatrix<double>& residual_error);
+                                                  const TapSelection& selection, const RowMatrix<double>& residual_error);
 
 // Worst-case bounds compound: every layer multiplies the bound by roughly the
 // condition of attention and the FFN (measured on the tiny fixtures: ~1e3 to 1e4 per
@@ -88,7 +88,7 @@ struct F64TapsWithBounds {
   TapSet bounds;  // same names and shapes
 };
 F64TapsWithBounds forward_f64_from(const Model& model, int first_layer, const RowMatrix<double>& residual,
-                                   const RowMatrix<double>& residual_error, TapSelection selection);
+                                   const RowMatrix<double>& residual_error, const TapSelection& selection);
 
 // |forward_f64 - golden| may reach the bound plus the golden's own rounding (half an
 // ulp of the exact value, which is at most half the spacing above |golden|).

@@ -12,6 +12,6 @@ namespace kvfid::ref {
 
 // Same taps, names and shapes as the golden (tap_specs). Throws InputError("forward",
 // ...) when a token is out of range or the prompt exceeds the context.
-TapSet forward_f64(const Model& model, const std::vector<int>& tokens, TapSelection selection);
+TapSet forward_f64(const Model& model, const std::vector<int>& tokens, const TapSelection& selection);
 
 }  // namespace kvfid::ref

@@ -167,7 +167,7 @@ ForwardTrace<Scalar> trace_forward_from(const Model& model, int first_layer, con
   return tr;
 }
 
-std::vector<TapSpec> trace_tap_specs(const ModelConfig& config, int tokens, TapSelection selection, int first_layer) {
+std::vector<TapSpec> trace_tap_specs(const ModelConfig& config, int tokens, const TapSelection& selection, int first_layer) {
   std::vector<TapSpec> specs;
   for (TapSpec& s : tap_specs(config, tokens, selection)) {
     bool skipped = false;
@@ -177,7 +177,7 @@ std::vector<TapSpec> trace_tap_specs(const ModelConfig& config, int tokens, TapS
   return specs;
 }
 
-TapSet to_tap_set(const ModelConfig& config, int tokens, TapSelection selection, int first_layer,
+TapSet to_tap_set(const ModelConfig& config, int tokens, const TapSelection& selection, int first_layer,
                   std::vector<std::vector<double>> values) {
   const std::vector<TapSpec> specs = trace_tap_specs(config, tokens, selection, first_layer);
   TapSet taps;
@@ -187,19 +187,26 @@ TapSet to_tap_set(const ModelConfig& config, int tokens, TapSelection selection,
 
 template <class Scalar>
 std::vector<std::vector<Scalar>> tap_values(const ForwardTrace<Scalar>& tr, const ModelConfig& c,
-                                            TapSelection selection) {
+                                            const TapSelection& selection) {
   auto flat = [](const RowMatrix<Scalar>& m) { return std::vector<Scalar>(m.data(), m.data() + m.size()); };
   std::vector<std::vector<Scalar>> values = {flat(tr.logits)};
-  if (selection == TapSelection::logits) return values;
-  for (const LayerTrace<Scalar>& L : tr.layers) {
-    values.push_back(flat(L.q));  // [T, n_heads*head_dim] is [T, n_heads, head_dim] row-major
-    values.push_back(flat(L.k));
-    values.push_back(flat(L.v));
-    std::vector<Scalar> probs;  // [n_heads, T, T]
-    for (int h = 0; h < c.n_heads; ++h) probs.insert(probs.end(), L.probs[h].data(), L.probs[h].data() + L.probs[h].size());
-    values.push_back(std::move(probs));
-    values.push_back(flat(L.attn_out));
-    values.push_back(flat(L.out));
+  for (std::size_t i = 0; i < tr.layers.size(); ++i) {
+    const LayerTrace<Scalar>& L = tr.layers[i];
+    const int l = tr.first_layer + int(i);
+    auto keep = [&](const char* what, auto&& make) {
+      if (selection.wants(tap_layer_name(l, what))) values.push_back(make());
+    };
+    keep("q", [&] { return flat(L.q); });  // [T, n_heads*head_dim] is [T, n_heads, head_dim] row-major
+    keep("k", [&] { return flat(L.k); });
+    keep("v", [&] { return flat(L.v); });
+    keep("attn.probs", [&] {
+      std::vector<Scalar> probs;  // [n_heads, T, T]
+      for (int h = 0; h < c.n_heads; ++h)
+        probs.insert(probs.end(), L.probs[h].data(), L.probs[h].data() + L.probs[h].size());
+      return probs;
+    });
+    keep("attn.out", [&] { return flat(L.attn_out); });
+    keep("out", [&] { return flat(L.out); });
   }
   return values;
 }
@@ -208,8 +215,8 @@ template ForwardTrace<double> trace_forward<double>(const Model&, const std::vec
 template ForwardTrace<long double> trace_forward<long double>(const Model&, const std::vector<int>&);
 template ForwardTrace<double> trace_forward_from<double>(const Model&, int, const RowMatrix<double>&);
 template ForwardTrace<long double> trace_forward_from<long double>(const Model&, int, const RowMatrix<long double>&);
-template std::vector<std::vector<double>> tap_values(const ForwardTrace<double>&, const ModelConfig&, TapSelection);
+template std::vector<std::vector<double>> tap_values(const ForwardTrace<double>&, const ModelConfig&, const TapSelection&);
 template std::vector<std::vector<long double>> tap_values(const ForwardTrace<long double>&, const ModelConfig&,
-                                                          TapSelection);
+                                                          const TapSelection&);
 
 }  // namespace kvfid::ref

@@ -80,15 +80,15 @@ template <class Scalar>
 ForwardTrace<Scalar> trace_forward_from(const Model& model, int first_layer, const RowMatrix<Scalar>& residual);
 
 // The taps a trace holds: tap_specs without the layers before first_layer, in order.
-std::vector<TapSpec> trace_tap_specs(const ModelConfig& config, int tokens, TapSelection selection, int first_layer);
+std::vector<TapSpec> trace_tap_specs(const ModelConfig& config, int tokens, const TapSelection& selection, int first_layer);
 
 // The tap values of a trace, in trace_tap_specs order, each row-major in its tap's shape.
 template <class Scalar>
 std::vector<std::vector<Scalar>> tap_values(const ForwardTrace<Scalar>& trace, const ModelConfig& config,
-                                            TapSelection selection);
+                                            const TapSelection& selection);
 
 // Names, shapes and values together.
-TapSet to_tap_set(const ModelConfig& config, int tokens, TapSelection selection, int first_layer,
+TapSet to_tap_set(const ModelConfig& config, int tokens, const TapSelection& selection, int first_layer,
                   std::vector<std::vector<double>> values);
 
 }  // namespace kvfid::ref

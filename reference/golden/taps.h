@@ -17,7 +17,35 @@
 
 namespace kvfid::ref {
 
-enum class TapSelection { all, logits };
+// Which taps a forward records. Logits are always recorded (every comparison and the
+// golden format need them); beyond them: every layer tap, none, or those a list of
+// names and globs matches (`*` any run of characters, `?` one), e.g.
+// "logits,layers.0.*,layers.23.*". Parsed once from text; consumers ask wants(name).
+class TapSelection {
+ public:
+  static const TapSelection all;
+  static const TapSelection logits;
+  // Non-empty patterns; throws std::invalid_argument otherwise. Text from a user goes
+  // through tap_selection_from_string, which also refuses characters no tap name has.
+  static TapSelection list(std::vector<std::string> patterns);
+
+  bool wants(const std::string& tap_name) const;  // true for "logits"
+  // False when no layers.* tap is wanted; may be true though none is (a glob that
+  // matches only logits), so it only lets a producer skip work.
+  bool wants_layer_taps() const;
+  const std::vector<std::string>& patterns() const { return patterns_; }  // empty for all and logits
+  // "all", "logits" or the comma-joined patterns: tap_selection_from_string reads it back.
+  std::string text() const;
+
+ private:
+  enum class Kind { all, logits, list };
+  TapSelection(Kind kind, std::vector<std::string> patterns) : kind_(kind), patterns_(std::move(patterns)) {}
+  Kind kind_;
+  std::vector<std::string> patterns_;  // Kind::list only
+};
+
+// Glob match of a whole tap name: `*` any run of characters (dots included), `?` one.
+bool tap_glob_match(const std::string& pattern, const std::string& name);
 
 struct TapTensor {
   std::string name;
@@ -35,15 +63,20 @@ struct TapSpec {
 };
 
 // The taps a forward over T tokens produces, in canonical order (logits first, then
-// layer by layer in the order above).
-std::vector<TapSpec> tap_specs(const ModelConfig& config, int tokens, TapSelection selection);
+// layer by layer in the order above), those `selection` wants.
+std::vector<TapSpec> tap_specs(const ModelConfig& config, int tokens, const TapSelection& selection);
 
 std::string tap_layer_name(int layer, const std::string& what);  // ("layers.3.", "attn.out")
 
 // nullptr when absent.
 const TapTensor* find_tap(const TapSet& taps, const std::string& name);
 
+// "all", "logits" or a comma-separated list of tap names and globs. Throws
+// InputError(source, ...) for an empty item or a character no tap name has.
 TapSelection tap_selection_from_string(const std::string& s, const std::string& source);
-std::string to_string(TapSelection s);
+std::string to_string(const TapSelection& s);
+// Every pattern of a list must match at least one tap of `config`: a typo would
+// otherwise silently record nothing. Throws InputError(source, ...) naming the pattern.
+void check_tap_selection(const TapSelection& s, const ModelConfig& config, const std::string& source);
 
 }  // namespace kvfid::ref

@@ -18,26 +18,36 @@ namespace {
 
 std::string temp_name(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
 
-void write_and_sync(const std::string& path, std::string_view bytes) {
+void write_and_sync(const std::string& path, const std::function<void(const ByteSink&)>& produce) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw InputError(path, std::string("cannot write: ") + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      throw InputError(path, std::string("write failed: ") + std::strerror(err));
+  const ByteSink sink = [&](std::string_view bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw InputError(path, std::string("write failed: ") + std::strerror(errno));
+      }
+      done += std::size_t(n);
     }
-    done += std::size_t(n);
+  };
+  try {
+    produce(sink);
+  } catch (...) {  // a failed write or a failing producer: no partial file stays behind
+    ::close(fd);
+    ::unlink(path.c_str());
+    throw;
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int err = errno;
     ::unlink(path.c_str());
     throw InputError(path, std::string("write failed: ") + std::strerror(err));
   }
+}
+
+void write_and_sync(const std::string& path, std::string_view bytes) {
+  write_and_sync(path, [bytes](const ByteSink& sink) { sink(bytes); });
 }
 
 }  // namespace
@@ -72,6 +82,13 @@ void check_output_folder(const std::string& dir) {
 }
 
 void write_files_atomic(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files) {
+  std::vector<StreamedFile> streamed;
+  for (const auto& [name, bytes] : files)
+    streamed.push_back({name, [&bytes](const ByteSink& sink) { sink(bytes); }});
+  write_files_atomic_streamed(dir, streamed);
+}
+
+void write_files_atomic_streamed(const std::string& dir, const std::vector<StreamedFile>& files) {
   check_output_folder(dir);
   std::error_code ec;
   const fs::path target = folder_path(dir);
@@ -80,18 +97,18 @@ void write_files_atomic(const std::string& dir, const std::vector<std::pair<std:
   if (!fs::create_directory(staging, ec))
     throw InputError(dir, "cannot create a folder beside it: " + ec.message());
   try {
-    for (const auto& [name, bytes] : files) write_and_sync((staging / name).string(), bytes);
+    for (const StreamedFile& f : files) write_and_sync((staging / f.name).string(), f.write);
   } catch (...) {
     fs::remove_all(staging, ec);
     throw;
   }
   // Each rename is atomic; files land only after every one of them was written.
   fs::create_directories(target, ec);
-  for (const auto& [name, bytes] : files) {
-    if (std::rename((staging / name).c_str(), (target / name).c_str()) != 0) {
+  for (const StreamedFile& f : files) {
+    if (std::rename((staging / f.name).c_str(), (target / f.name).c_str()) != 0) {
       int err = errno;
       fs::remove_all(staging, ec);
-      throw InputError((target / name).string(), std::string("cannot move into place: ") + std::strerror(err));
+      throw InputError((target / f.name).string(), std::string("cannot move into place: ") + std::strerror(err));
     }
   }
   fs::remove_all(staging, ec);

@@ -195,25 +195,36 @@ SafetensorsFile read_safetensors(const std::string& path) {
   return file;
 }
 
-std::string encode_safetensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
+std::string safetensors_header(const std::vector<TensorLayout>& tensors,
                                const std::map<std::string, std::string>& metadata) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    if (std::int64_t(t.bytes.size()) != t.numel() * std::int64_t(dtype_size(t.dtype)))
-      throw std::logic_error("tensor '" + name + "' bytes do not match its shape");
-    header[name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
-                    {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+  for (const TensorLayout& t : tensors) {
+    std::int64_t numel = 1;
+    for (auto d : t.shape) numel *= d;
+    const std::uint64_t bytes = std::uint64_t(numel) * dtype_size(t.dtype);
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string json = header.dump();
   json.append((8 - json.size() % 8) % 8, ' ');  // align the data to 8 bytes, as the spec recommends
-  std::string out;
-  out.reserve(8 + json.size() + offset);
-  std::uint64_t n = json.size();
-  out.append(reinterpret_cast<const char*>(&n), 8);
-  out += json;
+  const std::uint64_t n = json.size();
+  return std::string(reinterpret_cast<const char*>(&n), 8) + json;
+}
+
+std::string encode_safetensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                               const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorLayout> layout;
+  std::size_t data = 0;
+  for (const auto& [name, t] : tensors) {
+    if (std::int64_t(t.bytes.size()) != t.numel() * std::int64_t(dtype_size(t.dtype)))
+      throw std::logic_error("tensor '" + name + "' bytes do not match its shape");
+    layout.push_back({name, t.dtype, t.shape});
+    data += t.bytes.size();
+  }
+  std::string out = safetensors_header(layout, metadata);
+  out.reserve(out.size() + data);
   for (const auto& [name, t] : tensors) out.append(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
   return out;
 }

@@ -43,6 +43,17 @@ struct SafetensorsFile {
 // or gap) and throws InputError(path, ...) naming the first problem.
 SafetensorsFile read_safetensors(const std::string& path);
 
+// What the header says of one tensor; its bytes follow the previous tensor's.
+struct TensorLayout {
+  std::string name;
+  DType dtype = DType::F64;
+  std::vector<std::int64_t> shape;
+};
+// The 8-byte length and the JSON header, padded to 8 bytes, of a file holding these
+// tensors back to back in this order: a writer can stream the data after it.
+std::string safetensors_header(const std::vector<TensorLayout>& tensors,
+                               const std::map<std::string, std::string>& metadata = {});
+
 // Serializes in the order given; deterministic for identical input.
 std::string encode_safetensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
                                const std::map<std::string, std::string>& metadata = {});

@@ -9,7 +9,7 @@
 namespace kvfid::ref {
 
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
-                        TapSelection selection) {
+                        const TapSelection& selection) {
   validate_tokens(tokens, model.config, "emulated forward tokens");
   const MpWeights weights = to_mp_weights(
       stored_model(model, weight_format_from_string(emulation.weights, "--weights"), "--weights"), kWeightPrecisionBits);

@@ -26,6 +26,6 @@ struct Emulation {
 
 // Same taps and shapes as the golden; values are the emulated results, exactly.
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
-                        TapSelection selection);
+                        const TapSelection& selection);
 
 }  // namespace kvfid::ref

@@ -86,14 +86,16 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
     project(block_out, w.w2, gate, no_bias, T, arith, threads);
     add_in_place(x, block_out, arith, threads);
 
-    if (options.taps == TapSelection::all) {
-      produced[tap_layer_name(l, "q")] = std::move(q);
-      produced[tap_layer_name(l, "k")] = std::move(k);
-      produced[tap_layer_name(l, "v")] = std::move(v);
-      produced[tap_layer_name(l, "attn.probs")] = std::move(probs);
-      produced[tap_layer_name(l, "attn.out")] = std::move(attn_out);
-      produced[tap_layer_name(l, "out")] = copy_of(x);
-    }
+    // Only the wanted taps outlive their layer.
+    auto keep = [&](const char* what, MpArray&& values) {
+      if (options.taps.wants(tap_layer_name(l, what))) produced[tap_layer_name(l, what)] = std::move(values);
+    };
+    keep("q", std::move(q));
+    keep("k", std::move(k));
+    keep("v", std::move(v));
+    keep("attn.probs", std::move(probs));
+    keep("attn.out", std::move(attn_out));
+    if (options.taps.wants(tap_layer_name(l, "out"))) produced[tap_layer_name(l, "out")] = copy_of(x);
     if (options.progress) options.progress->advance();
   }
 

@@ -1,19 +1,23 @@
 #include "reference/synth/synthetic_model.h"
 
 #include <cmath>
+#include <stdexcept>
 
 #include "reference/formats/minifloat.h"
-#include "reference/util/input_error.h"
 
 namespace kvfid::ref {
 
 namespace {
 
-// SplitMix64: a counter-based stream, so each tensor draws from its own substream.
+constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;  // SplitMix64's increment
+constexpr int kDrawsPerValue = 4;                          // uniforms per normalish()
+
+// SplitMix64: a counter-based stream, so each tensor draws from its own substream and
+// draw k of a stream is a function of its start and k alone.
 struct Stream {
   std::uint64_t state;
   std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    std::uint64_t z = (state += kGolden);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
@@ -27,6 +31,12 @@ struct Stream {
   }
 };
 
+// The stream positioned before value `index` of the tensor whose stream starts at `base`
+// (wrapping arithmetic, as next() itself).
+Stream stream_at(std::uint64_t base, std::int64_t index) {
+  return Stream{base + std::uint64_t(index) * kDrawsPerValue * kGolden};
+}
+
 double store(double x, SynthPrecision p) {
   switch (p) {
     case SynthPrecision::f32: return double(float(x));
@@ -36,110 +46,149 @@ double store(double x, SynthPrecision p) {
   return x;
 }
 
-class Generator {
- public:
-  Generator(std::uint64_t seed, SynthPrecision p) : seed_(seed), precision_(p) {}
+bool per_layer(WeightRole r) {
+  return r != WeightRole::embedding && r != WeightRole::final_norm && r != WeightRole::classifier;
+}
 
-  // Each call opens a fresh substream keyed by (seed, tensor index).
-  Matrix matrix(int rows, int cols, double scale) {
-    Matrix m(rows, cols);
-    Stream s = stream();
-    for (double& v : m.data) v = store(scale * s.normalish(), precision_);
-    return m;
+// A tensor's place in the generation order the committed fixtures were made with:
+// embedding; per layer attn_norm, wq, wk, wv, [bq, bk, bv], wo, ffn_norm, w1, w3, w2;
+// final norm; classifier. Its stream is keyed by that place.
+std::uint64_t ordinal_in_layer(WeightRole r, bool bias) {
+  const std::uint64_t b = bias ? 3 : 0;
+  switch (r) {
+    case WeightRole::attn_norm: return 0;
+    case WeightRole::wq: return 1;
+    case WeightRole::wk: return 2;
+    case WeightRole::wv: return 3;
+    case WeightRole::bq: return 4;
+    case WeightRole::bk: return 5;
+    case WeightRole::bv: return 6;
+    case WeightRole::wo: return 4 + b;
+    case WeightRole::ffn_norm: return 5 + b;
+    case WeightRole::w1: return 6 + b;
+    case WeightRole::w3: return 7 + b;
+    case WeightRole::w2: return 8 + b;
+    default: throw std::logic_error("not a per-layer weight");
   }
-  std::vector<double> vector(int n, double mean, double scale) {
-    std::vector<double> v(n);
-    Stream s = stream();
-    for (double& x : v) x = store(mean + scale * s.normalish(), precision_);
-    return v;
-  }
-  double store_value(double x) const { return store(x, precision_); }
-
- private:
-  Stream stream() { return Stream{seed_ * 0x2545F4914F6CDD1Dull + 0x9E37ull * ++counter_}; }
-  std::uint64_t seed_;
-  std::uint64_t counter_ = 0;
-  SynthPrecision precision_;
-};
+}
 
 }  // namespace
 
-Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const SynthOptions& o) {
+SyntheticWeights::SyntheticWeights(const ModelConfig& c, std::uint64_t seed, const SynthOptions& o)
+    : config_(c), seed_(seed), options_(o) {
   c.validate("synthetic model");
-  Generator g(seed, o.precision);
-  Model m;
-  m.config = c;
-  m.source = "synthetic(seed=" + std::to_string(seed) + ")";
+  if (options_.layout_layers == 0) options_.layout_layers = c.n_layers;
+  if (options_.layout_layers < c.n_layers) throw std::invalid_argument("layout_layers below the model's layers");
+}
+
+std::uint64_t SyntheticWeights::stream_base(WeightRole role, int layer) const {
+  const std::uint64_t per_layer_count = 9 + (config_.qkv_bias ? 3 : 0);
+  std::uint64_t counter;  // 1-based place in the generation order
+  if (role == WeightRole::embedding) counter = 1;
+  else if (per_layer(role)) counter = 2 + std::uint64_t(layer) * per_layer_count + ordinal_in_layer(role, config_.qkv_bias);
+  else counter = 2 + std::uint64_t(options_.layout_layers) * per_layer_count + (role == WeightRole::classifier ? 1 : 0);
+  return seed_ * 0x2545F4914F6CDD1Dull + 0x9E37ull * counter;
+}
+
+std::int64_t SyntheticWeights::columns(WeightRole role) const {
+  const ModelConfig& c = config_;
+  switch (role) {
+    case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::final_norm: return c.dim;
+    case WeightRole::bq: return c.q_dim();
+    case WeightRole::bk: case WeightRole::bv: return c.kv_dim();
+    case WeightRole::embedding: case WeightRole::classifier: case WeightRole::wq: case WeightRole::wk:
+    case WeightRole::wv: case WeightRole::w1: case WeightRole::w3: return c.dim;
+    case WeightRole::wo: return c.q_dim();
+    case WeightRole::w2: return c.hidden;
+  }
+  throw std::logic_error("unknown weight role");
+}
+
+void SyntheticWeights::rows(WeightRole role, int layer, std::int64_t begin, std::int64_t end, double* out) const {
+  const ModelConfig& c = config_;
+  const SynthOptions& o = options_;
+  if (role == WeightRole::classifier && c.tied_classifier) role = WeightRole::embedding;  // it is the embedding
+  const std::int64_t cols = columns(role);
   // Projections scaled by 1/sqrt(fan_in) keep activations O(1), as trained models do.
   const double in_scale = 1.0 / std::sqrt(double(c.dim));
   const double hidden_scale = 1.0 / std::sqrt(double(c.hidden));
   const double attn_scale = 1.0 / std::sqrt(double(c.q_dim()));
-
-  m.embedding = g.matrix(c.vocab, c.dim, 1.0);
-  for (int t = 0; t < c.vocab; ++t)
-    for (int d = 0; d < o.massive_dims && d < c.dim; ++d) {
-      // Spread the massive dimensions over the width rather than at index 0.
-      const int dim = (d * 37 + 5) % c.dim;
-      m.embedding.at(t, dim) = g.store_value(m.embedding.at(t, dim) * o.massive_scale);
-    }
-
-  for (int l = 0; l < c.n_layers; ++l) {
-    LayerWeights w;
-    w.attn_norm = g.vector(c.dim, 1.0, 0.1);
-    w.wq = g.matrix(c.q_dim(), c.dim, in_scale);
-    w.wk = g.matrix(c.kv_dim(), c.dim, in_scale);
-    w.wv = g.matrix(c.kv_dim(), c.dim, in_scale);
-    for (int h = 0; h < c.n_kv_heads; ++h)
-      for (int j = 0; j < o.k_outlier_channels && j < c.head_dim; ++j) {
-        const int row = h * c.head_dim + (j * 5 + 3 + l) % c.head_dim;
-        for (int col = 0; col < c.dim; ++col) w.wk.at(row, col) = g.store_value(w.wk.at(row, col) * o.k_outlier_scale);
-      }
-    if (c.qkv_bias) {
-      w.bq = g.vector(c.q_dim(), 0.0, 0.5);
-      w.bk = g.vector(c.kv_dim(), 0.0, 0.5);
-      w.bv = g.vector(c.kv_dim(), 0.0, 0.1);
-    }
-    w.wo = g.matrix(c.dim, c.q_dim(), attn_scale);
-    w.ffn_norm = g.vector(c.dim, 1.0, 0.1);
-    w.w1 = g.matrix(c.hidden, c.dim, in_scale);
-    w.w3 = g.matrix(c.hidden, c.dim, in_scale);
-    w.w2 = g.matrix(c.dim, c.hidden, hidden_scale);
-    m.layers.push_back(std::move(w));
-  }
   // A tied classifier is the embedding, drawn at scale 1 rather than 1/sqrt(dim); its
   // final-norm gain carries that factor instead, or the logits would be sqrt(dim) times
   // those of an untied model (measured: max |logit| 395 for tiny-mqa over the long
   // prompt, a one-hot softmax that no fidelity metric can see into).
   const double final_scale = c.tied_classifier ? in_scale : 1.0;
-  m.final_norm = g.vector(c.dim, final_scale, 0.1 * final_scale);
-  m.classifier = c.tied_classifier ? m.embedding : g.matrix(c.vocab, c.dim, in_scale);
-  return m;
+
+  bool vector = true;  // mean + scale * noise, else scale * noise
+  double mean = 0, scale = 1;
+  switch (role) {
+    case WeightRole::attn_norm: case WeightRole::ffn_norm: mean = 1.0, scale = 0.1; break;
+    case WeightRole::bq: case WeightRole::bk: scale = 0.5; break;
+    case WeightRole::bv: scale = 0.1; break;
+    case WeightRole::final_norm: mean = final_scale, scale = 0.1 * final_scale; break;
+    case WeightRole::embedding: vector = false, scale = 1.0; break;
+    case WeightRole::wo: vector = false, scale = attn_scale; break;
+    case WeightRole::w2: vector = false, scale = hidden_scale; break;
+    default: vector = false, scale = in_scale; break;
+  }
+  const std::uint64_t base = stream_base(role, layer);
+  Stream s = stream_at(base, begin * cols);
+  const std::int64_t n = (end - begin) * cols;
+  for (std::int64_t i = 0; i < n; ++i)
+    out[i] = vector ? store(mean + scale * s.normalish(), o.precision) : store(scale * s.normalish(), o.precision);
+
+  for (std::int64_t r = begin; r < end; ++r) {
+    double* row = out + (r - begin) * cols;
+    if (role == WeightRole::embedding)
+      for (int d = 0; d < o.massive_dims && d < c.dim; ++d) {
+        // Spread the massive dimensions over the width rather than at index 0.
+        const int dim = (d * 37 + 5) % c.dim;
+        row[dim] = store(row[dim] * o.massive_scale, o.precision);
+      }
+    if (role == WeightRole::wk)
+      for (int j = 0; j < o.k_outlier_channels && j < c.head_dim; ++j)
+        if ((j * 5 + 3 + layer) % c.head_dim == r % c.head_dim)
+          for (std::int64_t col = 0; col < cols; ++col) row[col] = store(row[col] * o.k_outlier_scale, o.precision);
+  }
 }
 
-std::vector<std::string> synthetic_shape_names() { return {"tiny-llama", "tiny-qwen2", "tiny-mqa"}; }
-
-ModelConfig synthetic_shape(const std::string& name) {
-  ModelConfig c;
-  if (name == "tiny-llama") {
-    c.arch = Arch::llama;
-    c.vocab = 256, c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 4, c.head_dim = 16, c.hidden = 172;
-    c.max_seq = 256, c.rms_norm_eps = 1e-5, c.rope_theta = 10000.0, c.rope = RopeStyle::rotate_half;
-    c.tied_classifier = false, c.qkv_bias = false;
-  } else if (name == "tiny-qwen2") {
-    // Qwen2.5-7B's ratios at toy width: 7 query heads per KV head, q/k/v bias, theta 1e6.
-    c.arch = Arch::qwen2;
-    c.vocab = 256, c.dim = 112, c.n_layers = 2, c.n_heads = 7, c.n_kv_heads = 1, c.head_dim = 16, c.hidden = 296;
-    c.max_seq = 2048, c.rms_norm_eps = 1e-6, c.rope_theta = 1000000.0, c.rope = RopeStyle::rotate_half;
-    c.tied_classifier = false, c.qkv_bias = true;
-  } else if (name == "tiny-mqa") {
-    c.arch = Arch::llama;
-    c.vocab = 128, c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 1, c.head_dim = 16, c.hidden = 160;
-    c.max_seq = 256, c.rms_norm_eps = 1e-5, c.rope_theta = 10000.0, c.rope = RopeStyle::rotate_half;
-    c.tied_classifier = true, c.qkv_bias = false;
-  } else {
-    throw InputError("--shape", "unknown shape '" + name + "' (expected tiny-llama, tiny-qwen2 or tiny-mqa)");
+Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const SynthOptions& o) {
+  const SyntheticWeights g(c, seed, o);
+  Model m;
+  m.config = c;
+  m.source = "synthetic(seed=" + std::to_string(seed) + ")";
+  auto matrix = [&](WeightRole role, int layer, int rows, int cols) {
+    Matrix x(rows, cols);
+    g.rows(role, layer, 0, rows, x.data.data());
+    return x;
+  };
+  auto vector = [&](WeightRole role, int layer, int n) {
+    std::vector<double> v(std::size_t(n), 0.0);
+    g.rows(role, layer, 0, 1, v.data());
+    return v;
+  };
+  m.embedding = matrix(WeightRole::embedding, 0, c.vocab, c.dim);
+  for (int l = 0; l < c.n_layers; ++l) {
+    LayerWeights w;
+    w.attn_norm = vector(WeightRole::attn_norm, l, c.dim);
+    w.wq = matrix(WeightRole::wq, l, c.q_dim(), c.dim);
+    w.wk = matrix(WeightRole::wk, l, c.kv_dim(), c.dim);
+    w.wv = matrix(WeightRole::wv, l, c.kv_dim(), c.dim);
+    if (c.qkv_bias) {
+      w.bq = vector(WeightRole::bq, l, c.q_dim());
+      w.bk = vector(WeightRole::bk, l, c.kv_dim());
+      w.bv = vector(WeightRole::bv, l, c.kv_dim());
+    }
+    w.wo = matrix(WeightRole::wo, l, c.dim, c.q_dim());
+    w.ffn_norm = vector(WeightRole::ffn_norm, l, c.dim);
+    w.w1 = matrix(WeightRole::w1, l, c.hidden, c.dim);
+    w.w3 = matrix(WeightRole::w3, l, c.hidden, c.dim);
+    w.w2 = matrix(WeightRole::w2, l, c.dim, c.hidden);
+    m.layers.push_back(std::move(w));
   }
-  return c;
+  m.final_norm = vector(WeightRole::final_norm, 0, c.dim);
+  m.classifier = c.tied_classifier ? m.embedding : matrix(WeightRole::classifier, 0, c.vocab, c.dim);
+  return m;
 }
 
 }  // namespace kvfid::ref

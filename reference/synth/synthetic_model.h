@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "reference/model/model.h"
+#include "reference/model/weight_role.h"
 
 namespace kvfid::ref {
 
@@ -20,16 +21,38 @@ struct SynthOptions {
   double k_outlier_scale = 8.0;    // their scale relative to the other channels
   int massive_dims = 2;            // residual dimensions with large magnitude
   double massive_scale = 16.0;     // their embedding scale relative to the others
+  // Layers of the full shape a reduced variant is cut from (0: the config's own). The
+  // final norm's and the classifier's random streams are keyed by it, so a variant with
+  // fewer layers or a smaller vocabulary is exactly a truncation of the full model.
+  int layout_layers = 0;
 };
 
+// The weights of one synthetic model, produced tensor by tensor and row by row on
+// demand: every element is a pure function of (seed, tensor, index), so any slice can
+// be generated alone, by any thread, without the rest of the model in memory.
 // Portable: only integer hashing and IEEE + - * /, so every platform generates the
 // same bits for the same seed.
-Model make_synthetic_model(const ModelConfig& config, std::uint64_t seed, const SynthOptions& options = {});
+class SyntheticWeights {
+ public:
+  SyntheticWeights(const ModelConfig& config, std::uint64_t seed, const SynthOptions& options = {});
 
-// Named shapes of `kvfid fixture --shape`: tiny-llama (MHA), tiny-qwen2 (7:1 GQA, q/k/v
-// bias, theta 1e6, eps 1e-6, rotate-half), tiny-mqa (one KV head).
-std::vector<std::string> synthetic_shape_names();
-// Throws InputError("--shape", ...) for an unknown name.
-ModelConfig synthetic_shape(const std::string& name);
+  // Rows [begin, end) of a tensor into out [end - begin, cols], already rounded to the
+  // storage precision. A 1-D tensor (norm gains, biases) is one row. `layer` is ignored
+  // for the embedding, the final norm and the classifier.
+  void rows(WeightRole role, int layer, std::int64_t begin, std::int64_t end, double* out) const;
+
+  const ModelConfig& config() const { return config_; }
+
+ private:
+  std::uint64_t stream_base(WeightRole role, int layer) const;
+  std::int64_t columns(WeightRole role) const;
+
+  ModelConfig config_;
+  std::uint64_t seed_;
+  SynthOptions options_;
+};
+
+// The whole model in memory (small shapes; large ones are streamed to disk instead).
+Model make_synthetic_model(const ModelConfig& config, std::uint64_t seed, const SynthOptions& options = {});
 
 }  // namespace kvfid::ref

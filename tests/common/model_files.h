@@ -6,6 +6,7 @@
 
 #include "reference/model/model.h"
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 
 namespace kvfid::test {
 using namespace kvfid::ref;  // fixtures and helpers speak the specification's types

@@ -53,6 +53,7 @@ int run_golden(const ParsedArgs& args) {
   const std::vector<int> tokens = args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens")
                                                      : read_prompt_file(args.str("prompt"));
   validate_tokens(tokens, model.config, args.has("tokens") ? "--tokens" : args.str("prompt"));
+  check_tap_selection(options.taps, model.config, "--taps");
 
   Progress progress = Progress::on_stderr("kvfid golden");
   options.progress = &progress;
@@ -94,7 +95,9 @@ extern const CommandSpec kGoldenCommand = {
      {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)"},
      {"out", "DIR", "golden folder to write (created if missing)", true},
      {"bits", "N", "working precision of the first attempt (default 128)"},
-     {"taps", "all|logits", "which taps to record (default all)"},
+     {"taps", "all|logits|LIST",
+      "which taps to record (default all); LIST: comma-separated tap names or globs, e.g. "
+      "logits,layers.0.*,layers.23.* (logits are always recorded; a pattern matching no tap is an error)"},
      {"threads", "N", "threads to use, 0 = all cores (default 0)"}},
     run_golden,
 };

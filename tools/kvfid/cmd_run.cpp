@@ -53,6 +53,7 @@ int run_engine(const ParsedArgs& args) {
   const std::vector<int> tokens =
       args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens") : read_prompt_file(args.str("prompt"));
   validate_tokens(tokens, model.config, args.has("tokens") ? "--tokens" : args.str("prompt"));
+  check_tap_selection(options.taps, model.config, "--taps");
 
   std::cerr << "kvfid run: " << tokens.size() << " tokens on the " << args.str_or("engine", "twin") << " engine\n";
   TapSet taps;
@@ -74,7 +75,7 @@ int run_engine(const ParsedArgs& args) {
                                               {"model", model.source},
                                               {"model_sha256", model.sha256},
                                               {"tokens", std::to_string(tokens.size())}};
-  if (options.taps == TapSelection::all)
+  if (options.taps.wants(tap_layer_name(0, "attn.probs")))
     metadata["attn_probs"] = "host-derived from the engine's q, cached keys and attention softmax statistics (m, l)";
   if (generate > 0) {
     tensors.emplace_back(kGeneratedTensor, tokens_tensor(generated));
@@ -108,7 +109,9 @@ const CommandSpec kRunCommand{
          "attention split size: fixed 256 keys (bits independent of chunking and batching) or chosen per step "
          "from its rows and longest context, as flash-decoding engines do (default invariant)"},
         threads_option(),
-        {"taps", "all|logits", "which golden taps to write besides logprobs (default all)"},
+        {"taps", "all|logits|LIST",
+         "which golden taps to write besides logprobs (default all); LIST: comma-separated tap names or globs, "
+         "e.g. logits,layers.0.* (logits always)"},
         {"generate", "N", "after the prompt, draw N tokens one decode step at a time and write them as the I32 tensor "
                           "'generated' [N] (default 0)"},
         {"sample", "temperature=T,top_k=K,top_p=P,seed=S",

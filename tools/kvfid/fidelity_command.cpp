@@ -47,14 +47,18 @@ Model load_golden_model(const std::string& model_path, const Golden& golden, con
 }
 
 TapSelection golden_tap_selection(const Golden& golden) {
-  return golden.taps.size() == 1 ? TapSelection::logits : TapSelection::all;
+  // Exactly the golden's taps: its names, which hold no glob characters, as a list.
+  std::vector<std::string> names;
+  for (const TapTensor& t : golden.taps)
+    if (!t.name.empty()) names.push_back(t.name);  // read_golden guarantees logits, so never none
+  return TapSelection::list(std::move(names));
 }
 
 namespace {
 
 // The golden's taps in canonical order (logits, then layer by layer; read_taps gives them
 // sorted by name, which puts layers.10 before layers.2), any others after.
-TapSet in_canonical_order(const TapSet& taps, const ModelConfig& config, int tokens, TapSelection selection) {
+TapSet in_canonical_order(const TapSet& taps, const ModelConfig& config, int tokens, const TapSelection& selection) {
   TapSet ordered;
   for (const TapSpec& spec : tap_specs(config, tokens, selection))
     if (const TapTensor* t = find_tap(taps, spec.name)) ordered.push_back(*t);

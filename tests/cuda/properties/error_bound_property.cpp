@@ -16,6 +16,7 @@
 #include "reference/metrics/fidelity_report.h"
 #include "reference/mp/emulated_forward.h"
 #include "reference/mp/golden_forward.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/cuda/properties/generators.h"
 #include "tests/cuda/properties/property_check.h"
 #include "tests/cuda/properties/sequence_rows.h"

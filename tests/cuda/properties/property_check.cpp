@@ -6,6 +6,7 @@
 
 #include "cuda/engine/engine.h"
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
 
 namespace kvfid::test {

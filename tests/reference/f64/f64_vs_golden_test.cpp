@@ -35,6 +35,7 @@
 #include "reference/f64/forward_trace.h"
 #include "reference/golden/golden_io.h"
 #include "reference/io/load_model.h"
+#include "tests/common/generated_fixtures.h"
 #include "tests/common/test_env.h"
 
 namespace kvfid::ref {
@@ -132,7 +133,7 @@ TEST_P(F64VsGolden, EveryTapWithinTheFloat64Bound) {
   const fs::path dir = fs::path(test::golden_dir()) / GetParam();
   const Golden golden = read_golden(dir.string());
   const std::string model_rel = golden.manifest.at("model").get<std::string>();
-  const fs::path model_path = fs::path(test::source_dir()) / model_rel;
+  const fs::path model_path = test::ensure_model(model_rel);
   if (!fs::exists(model_path)) {
     // Only the shared real model may be absent (a fresh clone has no ../shared).
     ASSERT_EQ(model_rel.rfind("../shared/", 0), 0u) << model_path << " missing";

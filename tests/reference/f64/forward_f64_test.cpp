@@ -9,6 +9,7 @@
 #include "reference/util/input_error.h"
 #include "reference/io/prompt.h"
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
 
 namespace kvfid::ref {

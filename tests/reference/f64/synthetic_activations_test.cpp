@@ -10,6 +10,7 @@
 #include "reference/f64/forward_trace.h"
 #include "reference/io/prompt.h"
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
 
 namespace kvfid::ref {

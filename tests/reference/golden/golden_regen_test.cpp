@@ -1,7 +1,8 @@
 // Every committed golden small enough to recompute quickly is recomputed from its
 // manifest and must reproduce golden.safetensors byte for byte: the golden is a
 // function of (model, tokens, taps), never of the machine, the thread count or the
-// precision it happened to be certified at.
+// precision it happened to be certified at. Goldens of generated models (reduced real
+// shapes, fixtures/generated/) regenerate the model from its recipe first.
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "reference/io/load_model.h"
 #include "reference/mp/certify.h"
 #include "reference/mp/golden_forward.h"
+#include "tests/common/generated_fixtures.h"
 #include "tests/common/test_env.h"
 
 namespace kvfid::ref {
@@ -38,7 +40,7 @@ TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
       const nlohmann::json manifest = nlohmann::json::parse(file_bytes(manifest_path));
       const std::vector<int> tokens = manifest.at("tokens").get<std::vector<int>>();
       if (tokens.size() > kMaxRegeneratedTokens) continue;
-      const fs::path model_path = fs::path(test::source_dir()) / manifest.at("model").get<std::string>();
+      const fs::path model_path = test::ensure_model(manifest.at("model").get<std::string>());
       if (!fs::exists(model_path)) {
         ++missing_model;
         continue;

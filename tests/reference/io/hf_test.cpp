@@ -8,6 +8,7 @@
 #include "reference/util/input_error.h"
 #include "reference/io/safetensors.h"
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/common/model_files.h"
 #include "tests/common/test_env.h"
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/common/model_files.h"
 #include "tests/common/test_env.h"
 

@@ -14,6 +14,7 @@
 
 #include "reference/golden/golden_io.h"
 #include "tests/common/run_cli.h"
+#include "tests/common/generated_fixtures.h"
 #include "tests/common/test_env.h"
 
 namespace kvfid::cli {
@@ -54,7 +55,7 @@ TEST_P(CheckAllGoldens, TwinPasses) {
   const auto& [golden, format] = GetParam();
   const fs::path dir = fs::path(test::golden_dir()) / golden;
   const std::string model_rel = read_manifest(dir).at("model").get<std::string>();
-  const fs::path model = fs::path(test::source_dir()) / model_rel;
+  const fs::path model = test::ensure_model(model_rel);
   if (!fs::exists(model)) {
     // Only the shared real model may be absent (a fresh clone has no ../shared).
     ASSERT_EQ(model_rel.rfind("../shared/", 0), 0u) << model << " missing";
@@ -76,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(Committed, CheckAllGoldens,
 // parameterized test vanish silently.
 TEST(CheckAllGoldensList, FindsTheFixtureGoldens) {
   const std::vector<std::string> found = short_goldens();
-  for (const char* expected : {"tiny-llama/short", "tiny-mqa/medium", "tiny-qwen2/short"})
+  for (const char* expected : {"tiny-llama/short", "tiny-mqa/medium", "tiny-qwen2/short", "qwen2.5-0.5b-l1-v256/short"})
     EXPECT_NE(std::find(found.begin(), found.end(), expected), found.end()) << expected;
 }
 

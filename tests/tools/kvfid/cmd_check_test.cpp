@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/common/run_cli.h"
+#include "tests/common/test_env.h"
 #include "tests/tools/kvfid/fidelity_scratch.h"
 
 namespace kvfid::cli {
@@ -28,6 +29,21 @@ TEST(CmdCheck, ChunkedPrefillPassesToo) {
   const auto& s = test::fidelity_scratch();
   const auto r = test::run_kvfid({"check", "--model", s.model, "--golden", s.golden, "--engine", "twin", "--chunk", "2"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// A golden of a tap list: the engine is checked on exactly those taps (layer 1 here),
+// none of layer 0's appear in the report, and the gate passes.
+TEST(CmdCheck, AGoldenOfATapListIsCheckedOnItsTaps) {
+  const std::string dir = test::scratch_dir("cmd_check_tap_list");
+  const std::string model = test::fixtures_dir() + "/tiny-qwen2";
+  ASSERT_EQ(test::run_kvfid({"golden", "--model", model, "--tokens", "39,113,89,42", "--taps", "logits,layers.1.*",
+                             "--out", dir + "/g"})
+                .exit_code,
+            0);
+  const auto r = test::run_kvfid({"check", "--model", model, "--golden", dir + "/g", "--engine", "twin"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("layers.1.attn.probs"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("layers.0."), std::string::npos) << r.out;
 }
 
 TEST(CmdCheck, BadFlagsExitTwo) {

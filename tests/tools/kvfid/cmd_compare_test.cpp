@@ -8,6 +8,7 @@
 #include "reference/golden/taps.h"
 #include "reference/io/safetensors.h"
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/common/model_files.h"
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"

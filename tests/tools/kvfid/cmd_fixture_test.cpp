@@ -1,8 +1,11 @@
 // The committed fixtures are exactly what `kvfid fixture` writes today: a change to the
 // generator or the HF writer cannot silently leave fixtures/ (and every golden made
 // from it) describing a model the code no longer produces.
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -44,6 +47,39 @@ TEST(CmdFixture, RegeneratesCommittedFixturesByteForByte) {
       ASSERT_FALSE(expected.empty()) << committed << "/" << file << " is missing";
       EXPECT_TRUE(file_bytes(out + "/" + file) == expected) << file << " differs from " << committed;
     }
+  }
+}
+
+// A reduced real shape: the public config cut to one layer and 128 ids, BF16 by
+// default, the same bytes for one thread or two.
+TEST(CmdFixture, ReducedRealShapeIsThreadCountIndependent) {
+  const std::string dir = test::scratch_dir("fixture_reduced");
+  for (const char* threads : {"1", "2"}) {
+    auto r = test::run_kvfid({"fixture", "--shape", "qwen2.5-0.5b", "--layers", "1", "--vocab", "128", "--seed", "4",
+                              "--threads", threads, "--out", dir + "/t" + threads});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_TRUE(file_bytes(dir + "/t1/model.safetensors") == file_bytes(dir + "/t2/model.safetensors"));
+  const std::string config = file_bytes(dir + "/t1/config.json");
+  for (const char* fact : {"\"num_hidden_layers\": 1,", "\"vocab_size\": 128", "\"hidden_size\": 896,",
+                           "\"num_key_value_heads\": 2,", "\"torch_dtype\": \"bfloat16\"", "\"tie_word_embeddings\": true"})
+    EXPECT_NE(config.find(fact), std::string::npos) << fact << " not in " << config;
+}
+
+TEST(CmdFixture, ReductionsOutsideTheShapeAreBadInput) {
+  const std::string out = test::scratch_dir("fixture_bad_reduction") + "/m";
+  struct Bad {
+    std::vector<std::string> args;
+    const char* flag;
+  };
+  for (const Bad& b : {Bad{{"--layers", "0"}, "--layers"}, Bad{{"--layers", "25"}, "--layers"},
+                       Bad{{"--vocab", "127"}, "--vocab"}, Bad{{"--vocab", "151937"}, "--vocab"}}) {
+    std::vector<std::string> argv = {"fixture", "--shape", "qwen2.5-0.5b", "--seed", "1", "--out", out};
+    argv.insert(argv.end(), b.args.begin(), b.args.end());
+    auto r = test::run_kvfid(argv);
+    EXPECT_EQ(r.exit_code, 2) << b.args[0] << " " << b.args[1];
+    EXPECT_NE(r.err.find(b.flag), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out));
   }
 }
 

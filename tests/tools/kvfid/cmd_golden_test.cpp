@@ -78,6 +78,27 @@ TEST(CmdGolden, LogitsOnlyWritesOnlyTheLogits) {
   EXPECT_EQ(g.manifest.at("taps"), "logits");
 }
 
+// A list of names and globs records exactly the taps it matches (and logits), the same
+// values as a golden of every tap, and the manifest keeps the list for regeneration.
+TEST(CmdGolden, TapListRecordsTheMatchingTaps) {
+  const std::string dir = test::scratch_dir("cmd_golden_list");
+  const auto r = test::run_kvfid({"golden", "--model", tiny_llama(), "--prompt", short_prompt(), "--out", dir + "/g",
+                                  "--taps", "layers.1.*,layers.0.k"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Golden g = read_golden(dir + "/g");
+  const Golden all = read_golden(committed_short_golden());
+  std::set<std::string> got;
+  for (const TapTensor& t : g.taps) {
+    got.insert(t.name);
+    const TapTensor* same = find_tap(all.taps, t.name);
+    ASSERT_NE(same, nullptr) << t.name;
+    EXPECT_EQ(t.values, same->values) << t.name;
+  }
+  EXPECT_EQ(got, (std::set<std::string>{"logits", "layers.0.k", "layers.1.q", "layers.1.k", "layers.1.v",
+                                        "layers.1.attn.probs", "layers.1.attn.out", "layers.1.out"}));
+  EXPECT_EQ(g.manifest.at("taps"), "layers.1.*,layers.0.k");
+}
+
 // The golden is a function of (model, tokens, taps) only: two runs, with different
 // thread counts, give the same bytes, and those are the committed golden's.
 TEST(CmdGolden, SameInputGivesByteIdenticalTensors) {
@@ -223,9 +244,17 @@ TEST_F(CmdGoldenRefusal, OutputFolderUnderARegularFile) {
   EXPECT_EQ(test::read_bytes(file), "not a folder\n");
 }
 
-TEST_F(CmdGoldenRefusal, UnknownTapsValue) {
-  expect_refusal({"--model", tiny_llama(), "--tokens", "1,2", "--out", out_, "--taps", "some"}, "--taps",
-                 "unknown tap selection");
+TEST_F(CmdGoldenRefusal, TapPatternMatchingNothing) {
+  expect_refusal({"--model", tiny_llama(), "--tokens", "1,2", "--out", out_, "--taps", "logits,some"}, "--taps",
+                 "'some' matches no tap");
+  // tiny-llama has layers 0 and 1 only.
+  expect_refusal({"--model", tiny_llama(), "--tokens", "1,2", "--out", out_, "--taps", "layers.2.*"}, "--taps",
+                 "'layers.2.*' matches no tap");
+}
+
+TEST_F(CmdGoldenRefusal, MalformedTapList) {
+  expect_refusal({"--model", tiny_llama(), "--tokens", "1,2", "--out", out_, "--taps", "logits,,layers.0.q"}, "--taps",
+                 "empty item");
 }
 
 }  // namespace

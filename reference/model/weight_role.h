@@ -1,0 +1,25 @@
+#pragma once
+// Which weight of a Llama/Qwen2 model a tensor is, independent of any file format's
+// naming, so a producer of weights (the synthetic generator) and a writer of a format
+// (the streamed HF writer) can meet without either knowing the other.
+namespace kvfid::ref {
+
+enum class WeightRole {
+  embedding,   // [vocab, dim]
+  attn_norm,   // [dim]            per layer
+  wq,          // [q_dim, dim]     per layer
+  wk,          // [kv_dim, dim]    per layer
+  wv,          // [kv_dim, dim]    per layer
+  bq,          // [q_dim]          per layer, Qwen2 only
+  bk,          // [kv_dim]         per layer, Qwen2 only
+  bv,          // [kv_dim]         per layer, Qwen2 only
+  wo,          // [dim, q_dim]     per layer
+  ffn_norm,    // [dim]            per layer
+  w1,          // [hidden, dim]    per layer (gate)
+  w3,          // [hidden, dim]    per layer (up)
+  w2,          // [dim, hidden]    per layer (down)
+  final_norm,  // [dim]
+  classifier,  // [vocab, dim]
+};
+
+}  // namespace kvfid::ref

@@ -1,0 +1,87 @@
+#include "reference/synth/synthetic_shapes.h"
+
+#include "reference/util/input_error.h"
+
+namespace kvfid::ref {
+
+namespace {
+
+ModelConfig tiny(Arch arch, int vocab, int dim, int heads, int kv_heads, int hidden, int max_seq, double eps,
+                 double theta, bool tied) {
+  ModelConfig c;
+  c.arch = arch;
+  c.vocab = vocab, c.dim = dim, c.n_layers = 2, c.n_heads = heads, c.n_kv_heads = kv_heads, c.head_dim = 16;
+  c.hidden = hidden, c.max_seq = max_seq, c.rms_norm_eps = eps, c.rope_theta = theta, c.rope = RopeStyle::rotate_half;
+  c.tied_classifier = tied, c.qkv_bias = arch == Arch::qwen2;
+  return c;
+}
+
+struct RealShape {
+  const char* name;
+  Arch arch;
+  int dim, hidden, layers, heads, kv_heads, head_dim, vocab, max_seq;
+  bool tied;
+  double theta, eps;
+};
+
+// From the models' published config.json files (hidden_size, intermediate_size,
+// num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim, vocab_size,
+// max_position_embeddings, tie_word_embeddings, rope_theta, rms_norm_eps).
+constexpr RealShape kRealShapes[] = {
+    {"qwen2.5-0.5b", Arch::qwen2, 896, 4864, 24, 14, 2, 64, 151936, 32768, true, 1e6, 1e-6},
+    {"qwen2.5-7b", Arch::qwen2, 3584, 18944, 28, 28, 4, 128, 152064, 131072, false, 1e6, 1e-6},
+    {"llama-3.2-1b", Arch::llama, 2048, 8192, 16, 32, 8, 64, 128256, 131072, true, 500000.0, 1e-5},
+    {"llama-3.1-8b", Arch::llama, 4096, 14336, 32, 32, 8, 128, 128256, 131072, false, 500000.0, 1e-5},
+};
+
+}  // namespace
+
+std::vector<std::string> synthetic_shape_names() { return {"tiny-llama", "tiny-qwen2", "tiny-mqa"}; }
+
+std::vector<std::string> real_shape_names() {
+  std::vector<std::string> names;
+  for (const RealShape& s : kRealShapes) names.push_back(s.name);
+  return names;
+}
+
+ModelConfig synthetic_shape(const std::string& name, const std::string& source) {
+  // Qwen2.5-7B's ratios at toy width for tiny-qwen2: 7 query heads per KV head, q/k/v bias, theta 1e6.
+  if (name == "tiny-llama") return tiny(Arch::llama, 256, 64, 4, 4, 172, 256, 1e-5, 10000.0, false);
+  if (name == "tiny-qwen2") return tiny(Arch::qwen2, 256, 112, 7, 1, 296, 2048, 1e-6, 1000000.0, false);
+  if (name == "tiny-mqa") return tiny(Arch::llama, 128, 64, 4, 1, 160, 256, 1e-5, 10000.0, true);
+  for (const RealShape& s : kRealShapes)
+    if (name == s.name) {
+      ModelConfig c;
+      c.arch = s.arch;
+      c.vocab = s.vocab, c.dim = s.dim, c.n_layers = s.layers, c.n_heads = s.heads, c.n_kv_heads = s.kv_heads;
+      c.head_dim = s.head_dim, c.hidden = s.hidden, c.max_seq = s.max_seq, c.rms_norm_eps = s.eps;
+      c.rope_theta = s.theta, c.rope = RopeStyle::rotate_half, c.tied_classifier = s.tied;
+      c.qkv_bias = s.arch == Arch::qwen2;
+      return c;
+    }
+  std::string known;
+  for (const auto& names : {synthetic_shape_names(), real_shape_names()})
+    for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+  throw InputError(source, "unknown shape '" + name + "' (expected one of " + known + ")");
+}
+
+ModelConfig reduced_shape(const ModelConfig& full, std::optional<long long> layers, std::optional<long long> vocab,
+                          const std::string& source) {
+  ModelConfig c = full;
+  if (layers) {
+    if (*layers < 1 || *layers > full.n_layers)
+      throw InputError(source, "layers " + std::to_string(*layers) + " outside [1, " + std::to_string(full.n_layers) +
+                                   "], the shape's own depth");
+    c.n_layers = int(*layers);
+  }
+  if (vocab) {
+    if (*vocab < kMinReducedVocab || *vocab > full.vocab)
+      throw InputError(source, "vocab " + std::to_string(*vocab) + " outside [" + std::to_string(kMinReducedVocab) +
+                                   ", " + std::to_string(full.vocab) + "] (" + std::to_string(kMinReducedVocab) +
+                                   " keeps every committed prompt's ids valid)");
+    c.vocab = int(*vocab);
+  }
+  return c;
+}
+
+}  // namespace kvfid::ref

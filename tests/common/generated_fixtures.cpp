@@ -13,6 +13,7 @@
 #include "tests/common/test_env.h"
 
 namespace kvfid::test {
+using namespace kvfid::ref;  // the specification's types
 
 namespace fs = std::filesystem;
 

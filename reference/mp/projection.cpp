@@ -1,18 +1,27 @@
 #include "reference/mp/projection.h"
 
+#include <vector>
+
 #include "reference/mp/mp_parallel.h"
 
 namespace kvfid {
 
-void project(MpArray& out, const MpMatrix& w, const MpArray& x, const MpArray& bias, int tokens, const MpArith& arith,
+void project(MpArray& out, MpMatrixRef w, const MpArray& x, const MpArray& bias, int tokens, const MpArith& arith,
              int threads) {
-  parallel_for(std::int64_t(tokens) * w.rows, threads, [&](std::int64_t begin, std::int64_t end) {
-    MpArray product(1, arith.precision());  // scratch for the ieee dot
-    for (std::int64_t i = begin; i < end; ++i) {
-      const int t = int(i / w.rows), r = int(i % w.rows);
-      mpfr_ptr y = out[i];
-      arith.dot(y, w.row(r), 1, x[std::size_t(t) * w.cols], 1, w.cols, product[0]);
-      if (bias.size()) arith.add(y, y, bias[r]);
+  const Matrix& m = w.matrix;
+  const int rows = m.rows, cols = m.cols;
+  parallel_for(rows, threads, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<double> decoded(std::size_t(cols), 0.0);  // [cols] row r as stored (exact float64)
+    MpArray row(std::size_t(cols), w.precision);           // [cols] the same values in MPFR
+    MpArray product(1, arith.precision());                 // scratch for the ieee dot
+    for (std::int64_t r = begin; r < end; ++r) {
+      m.decode_row(int(r), decoded.data());
+      for (int j = 0; j < cols; ++j) mpfr_set_d(row[std::size_t(j)], decoded[std::size_t(j)], MPFR_RNDN);  // exact
+      for (int t = 0; t < tokens; ++t) {
+        mpfr_ptr y = out[std::size_t(t) * std::size_t(rows) + std::size_t(r)];
+        arith.dot(y, row[0], 1, x[std::size_t(t) * std::size_t(cols)], 1, cols, product[0]);
+        if (bias.size()) arith.add(y, y, bias[std::size_t(r)]);
+      }
     }
   });
 }

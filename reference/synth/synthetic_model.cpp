@@ -44,7 +44,7 @@ class Generator {
   Matrix matrix(int rows, int cols, double scale) {
     Matrix m(rows, cols);
     Stream s = stream();
-    for (double& v : m.data) v = store(scale * s.normalish(), precision_);
+    for (double& v : m.mutable_values()) v = store(scale * s.normalish(), precision_);
     return m;
   }
   std::vector<double> vector(int n, double mean, double scale) {
@@ -80,7 +80,7 @@ Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const Synth
     for (int d = 0; d < o.massive_dims && d < c.dim; ++d) {
       // Spread the massive dimensions over the width rather than at index 0.
       const int dim = (d * 37 + 5) % c.dim;
-      m.embedding.at(t, dim) = g.store_value(m.embedding.at(t, dim) * o.massive_scale);
+      m.embedding.element(t, dim) = g.store_value(m.embedding.at(t, dim) * o.massive_scale);
     }
 
   for (int l = 0; l < c.n_layers; ++l) {
@@ -92,7 +92,7 @@ Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const Synth
     for (int h = 0; h < c.n_kv_heads; ++h)
       for (int j = 0; j < o.k_outlier_channels && j < c.head_dim; ++j) {
         const int row = h * c.head_dim + (j * 5 + 3 + l) % c.head_dim;
-        for (int col = 0; col < c.dim; ++col) w.wk.at(row, col) = g.store_value(w.wk.at(row, col) * o.k_outlier_scale);
+        for (int col = 0; col < c.dim; ++col) w.wk.element(row, col) = g.store_value(w.wk.at(row, col) * o.k_outlier_scale);
       }
     if (c.qkv_bias) {
       w.bq = g.vector(c.q_dim(), 0.0, 0.5);

@@ -21,9 +21,12 @@
 #include "reference/metrics/report_json.h"
 #include "reference/model/weight_storage.h"
 #include "reference/mp/golden_forward.h"
+#include "reference/mp/memory_estimate.h"
+#include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
+#include "tools/kvfid/memory_check.h"
 
 namespace kvfid::cli {
 
@@ -110,12 +113,21 @@ int run_quant(const ParsedArgs& args) {
     throw InputError("--kv-scales", "'" + scales + "' is neither 'spec' nor 'amax'");
   check_report_paths(args);
 
+  const std::vector<int> tokens = read_prompt_file(prompt_path);
+  {
+    const ModelConfig config = load_model_config(model_path);
+    validate_tokens(tokens, config, prompt_path);
+    // The golden (unless given), then one engine at a time beside it.
+    const ForwardShape shape{config, int(tokens.size()), GoldenOptions{}.taps, false, resolve_thread_count(0)};
+    const GoldenOptions golden_options;
+    check_memory("kvfid quant", model_path,
+                 (args.has("baseline") ? 0 : golden_bytes(shape, golden_options.precision_bits, golden_options.guard_bits)) +
+                     engine_weight_bytes(config));
+  }
   const Model model = load_model(model_path);
   const ModelConfig& c = model.config;
   check_weight_format_fits(weight_format_from_string(weights, "--weights"), c, "--weights");
   for (const std::string& spec : kv_specs) quant::resolve_kv_policy(spec, {}, c, "--kv");
-  const std::vector<int> tokens = read_prompt_file(prompt_path);
-  validate_tokens(tokens, c, prompt_path);
   const int T = int(tokens.size());
 
   Golden golden;

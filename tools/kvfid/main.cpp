@@ -1,10 +1,12 @@
 // kvfid: one binary, one subcommand per job. Exit 0 = pass, 1 = a fidelity check
 // failed, 2 = bad input or usage.
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "reference/io/input_error.h"
+#include "reference/util/available_memory.h"
 #include "tools/kvfid/commands.h"
 
 using namespace kvfid::cli;
@@ -45,6 +47,11 @@ int main(int argc, char** argv) {
     std::cerr << "kvfid " << command->name << ": " << e.what() << " (see kvfid " << command->name << " --help)\n";
   } catch (const kvfid::InputError& e) {
     std::cerr << "kvfid " << command->name << ": " << e.what() << '\n';
+  } catch (const kvfid::MemoryError& e) {
+    std::cerr << e.what() << '\n';
+  } catch (const std::bad_alloc&) {
+    // The estimate (tools/kvfid/memory_check.h) missed: still one line and exit 2.
+    std::cerr << "kvfid " << command->name << ": out of memory\n";
   }
   return kExitBadInput;
 }

@@ -34,10 +34,11 @@ PackedMatrix pack_blocks(const Matrix& m, const quant::FormatInfo& f, const std:
   PackedMatrix p;
   p.rows = m.rows;
   p.cols = m.cols;
-  p.bytes.resize(m.data.size() * 4);
+  const std::size_t n = std::size_t(m.rows) * std::size_t(m.cols);
+  p.bytes.resize(n * 4);
   const std::vector<std::uint8_t> codes = encode_matrix(m, f);  // [rows, cols / block, bytes]
   const quant::CodecParams params;
-  for (std::size_t i = 0; i < m.data.size(); ++i) {  // element i is element i % block of block i / block
+  for (std::size_t i = 0; i < n; ++i) {  // element i is element i % block of block i / block
     const std::uint8_t* block = codes.data() + i / f.block * f.bytes;
     const float w = f.decode(block, int(i % f.block), params);
     const double exact = f.decode_exact(block, int(i % f.block), params);
@@ -50,29 +51,43 @@ PackedMatrix pack_blocks(const Matrix& m, const quant::FormatInfo& f, const std:
   return p;
 }
 
+// The stored element type already is the packed format: its bytes are the packed bytes.
+bool stored_as(const Matrix& m, FloatFormat f) {
+  const WeightType t = f == FloatFormat::f32 ? WeightType::f32 : f == FloatFormat::f16 ? WeightType::f16 : WeightType::bf16;
+  return m.plain_view() && m.stored_type() == t;
+}
+
 }  // namespace
 
+// Packs from the view one row at a time (decode_row: exact float64), so no float64 copy
+// of a whole matrix ever exists; a matrix stored in the target format is copied as is.
 PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std::string& what) {
   if (!format.plain) return pack_blocks(m, quant::all_formats()[format.codec], what);
   PackedMatrix p;
   p.rows = m.rows;
   p.cols = m.cols;
-  const std::size_t n = m.data.size();
-  if (*format.plain == FloatFormat::f32) {
-    p.bytes.resize(n * 4);
-    for (std::size_t i = 0; i < n; ++i) {
-      const float f = float(m.data[i]);  // double -> float conversion rounds to nearest even
-      std::memcpy(p.bytes.data() + 4 * i, &f, 4);
-    }
+  const std::size_t cols = std::size_t(m.cols), n = std::size_t(m.rows) * cols;
+  const std::size_t width = *format.plain == FloatFormat::f32 ? 4 : 2;
+  p.bytes.resize(n * width);
+  if (stored_as(m, *format.plain)) {
+    for (int r = 0; r < m.rows; ++r) std::memcpy(p.bytes.data() + std::size_t(r) * cols * width, m.stored_row(r), cols * width);
     return p;
   }
-  // Directly from float64 with the exact codec: rounding through FP32 first could
-  // double-round.
-  const MiniFloatSpec spec = *format.plain == FloatFormat::f16 ? kFp16 : kBf16;
-  p.bytes.resize(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint16_t h = std::uint16_t(minifloat_encode_rne(m.data[i], spec));
-    std::memcpy(p.bytes.data() + 2 * i, &h, 2);
+  std::vector<double> row(cols);  // [cols]
+  for (int r = 0; r < m.rows; ++r) {
+    m.decode_row(r, row.data());
+    std::uint8_t* out = p.bytes.data() + std::size_t(r) * cols * width;
+    for (std::size_t c = 0; c < cols; ++c) {
+      if (width == 4) {
+        const float f = float(row[c]);  // double -> float conversion rounds to nearest even
+        std::memcpy(out + 4 * c, &f, 4);
+      } else {
+        // Directly from float64 with the exact codec: rounding through FP32 first could
+        // double-round.
+        const std::uint16_t h = std::uint16_t(minifloat_encode_rne(row[c], *format.plain == FloatFormat::f16 ? kFp16 : kBf16));
+        std::memcpy(out + 2 * c, &h, 2);
+      }
+    }
   }
   return p;
 }

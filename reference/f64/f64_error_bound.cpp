@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "reference/f64/weight_blocks.h"
+
 namespace kvfid::ref {
 
 namespace {
@@ -18,13 +20,14 @@ constexpr double kLibmRel = 2 * kLibmUlps * u / (1 - 2 * kLibmUlps * u);
 // Relative rounding error of one operation, measured against its computed result.
 constexpr double kOpRel = u / (1 - u);
 
-Eigen::Map<const Mat> view(const Matrix& m) { return Eigen::Map<const Mat>(m.data.data(), m.rows, m.cols); }
-
 // y = x W^T (+ b) with x^ = x, E(x) = ex; both [T, in].
 Mat project_bound(const Mat& x, const Mat& ex, const Matrix& w, const std::vector<double>& bias) {
-  const Mat w_abs = view(w).cwiseAbs();  // [out, in]
   const double g = gamma(double(w.cols) + (bias.empty() ? 0 : 1));
-  Mat e = g * (x.cwiseAbs() * w_abs.transpose()) + ex * w_abs.transpose();  // [T, out]
+  Mat e(x.rows(), w.rows);  // [T, out]
+  for_each_weight_block(w, [&](int first, const Mat& block) {
+    const Mat w_abs = block.cwiseAbs();  // [rows in block, in]
+    e.middleCols(first, block.rows()) = g * (x.cwiseAbs() * w_abs.transpose()) + ex * w_abs.transpose();
+  });
   if (!bias.empty())
     for (Eigen::Index t = 0; t < e.rows(); ++t)
       for (Eigen::Index o = 0; o < e.cols(); ++o) e(t, o) += g * std::fabs(bias[o]);

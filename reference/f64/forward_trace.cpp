@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "reference/f64/weight_blocks.h"
 #include "reference/util/input_error.h"
 #include "reference/io/prompt.h"
 
@@ -9,16 +10,15 @@ namespace kvfid::ref {
 
 namespace {
 
-// The model's float64 weights viewed (not copied) as a row-major matrix.
-Eigen::Map<const RowMatrix<double>> view(const Matrix& m) {
-  return Eigen::Map<const RowMatrix<double>>(m.data.data(), m.rows, m.cols);
-}
-
 // [T, out] = X W^T (+ b per row). Every element is one dot product of length `in`,
 // summed in whatever order Eigen's product kernel picks; the bias is added after.
 template <class Scalar>
 RowMatrix<Scalar> project(const RowMatrix<Scalar>& x, const Matrix& w, const std::vector<double>& bias) {
-  RowMatrix<Scalar> y = x * view(w).template cast<Scalar>().transpose();  // [T, out]
+  RowMatrix<Scalar> y(x.rows(), w.rows);  // [T, out]
+  for_each_weight_block(w, [&](int first, const RowMatrix<double>& block) {
+    if (block.rows() == w.rows) y = x * block.template cast<Scalar>().transpose();
+    else y.middleCols(first, block.rows()) = x * block.template cast<Scalar>().transpose();
+  });
   if (!bias.empty())
     for (Eigen::Index t = 0; t < y.rows(); ++t)
       for (Eigen::Index o = 0; o < y.cols(); ++o) y(t, o) += Scalar(bias[o]);
@@ -121,8 +121,11 @@ template <class Scalar>
 ForwardTrace<Scalar> trace_forward(const Model& model, const std::vector<int>& tokens) {
   validate_tokens(tokens, model.config, "forward");
   RowMatrix<Scalar> x(tokens.size(), model.config.dim);  // [T, dim]
-  for (std::size_t t = 0; t < tokens.size(); ++t)
-    for (int i = 0; i < model.config.dim; ++i) x(t, i) = Scalar(model.embedding.at(tokens[t], i));
+  std::vector<double> row(std::size_t(model.config.dim));  // [dim]
+  for (std::size_t t = 0; t < tokens.size(); ++t) {
+    model.embedding.decode_row(tokens[t], row.data());
+    for (int i = 0; i < model.config.dim; ++i) x(t, i) = Scalar(row[std::size_t(i)]);
+  }
   return trace_forward_from(model, 0, x);
 }
 

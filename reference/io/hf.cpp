@@ -1,6 +1,8 @@
 #include "reference/io/hf.h"
 
 #include <filesystem>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -116,27 +118,30 @@ Shape layer_shape(const ModelConfig& c, const std::string& suffix) {
   throw std::logic_error("no shape for " + suffix);
 }
 
+WeightType weight_type_of(DType t) {
+  switch (t) {
+    case DType::F32: return WeightType::f32;
+    case DType::F16: return WeightType::f16;
+    case DType::BF16: return WeightType::bf16;
+    default: throw std::logic_error("not a weight dtype");
+  }
+}
+
+// Tensors are read in place from the mapped file: matrices become views of it,
+// vectors (norm weights, biases) small float64 copies.
 class TensorReader {
  public:
-  explicit TensorReader(const std::string& path) : file_(read_safetensors(path)) {}
+  explicit TensorReader(const std::string& path) : file_(map_safetensors(path)) {}
 
   std::vector<double> values(const std::string& name, const Shape& expected) {
-    const Tensor& t = file_.get(name);
-    if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
-      throw InputError(file_.path, "tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
-                                       "; kvfid reads F32, F16 and BF16 weights");
-    if (t.shape != expected)
-      throw InputError(file_.path, "tensor '" + name + "' has shape " + shape_text(t.shape) + " but config.json implies " +
-                                       shape_text(expected));
-    std::vector<double> v = tensor_values(t, file_.path);
+    std::vector<double> v = tensor_values(checked(name, expected), file_.path);
     check_finite(v, file_.path, name);
-    used_.insert(name);
     return v;
   }
   Matrix matrix(const std::string& name, int rows, int cols) {
-    Matrix m;
-    m.rows = rows, m.cols = cols;
-    m.data = values(name, {rows, cols});
+    const TensorView& t = checked(name, {rows, cols});
+    Matrix m = Matrix::view(rows, cols, weight_type_of(t.dtype), t.data, file_.mapping);
+    check_finite(m, file_.path, name);
     return m;
   }
   bool has(const std::string& name) const { return file_.has(name); }
@@ -150,41 +155,57 @@ class TensorReader {
   const std::string& path() const { return file_.path; }
 
  private:
-  SafetensorsFile file_;
+  const TensorView& checked(const std::string& name, const Shape& expected) {
+    const TensorView& t = file_.get(name);
+    if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
+      throw InputError(file_.path, "tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
+                                       "; kvfid reads F32, F16 and BF16 weights");
+    if (t.shape != expected)
+      throw InputError(file_.path, "tensor '" + name + "' has shape " + shape_text(t.shape) + " but config.json implies " +
+                                       shape_text(expected));
+    used_.insert(name);
+    return t;
+  }
+  MappedSafetensors file_;
   std::set<std::string> used_;
 };
 
-// Storage checks for the writer.
-Tensor encode(const std::string& name, Shape shape, const std::vector<double>& values, FloatFormat storage,
-              const std::string& dir) {
-  for (std::size_t i = 0; i < values.size(); ++i)
-    if (round_to_format(values[i], storage) != values[i]) {
-      std::ostringstream v;
-      v.precision(17);
-      v << values[i];
-      throw InputError(dir, "tensor '" + name + "' element " + std::to_string(i) + " = " + v.str() +
-                                " is not exactly representable in " + to_string(storage) + "; choose a wider --dtype");
-    }
+// Storage checks for the writer: `rows` rows of `cols` values, row r produced by
+// row(r, out) ([cols] doubles), encoded one row at a time (a matrix is never decoded
+// whole).
+template <class RowFn>
+Tensor encode(const std::string& name, Shape shape, std::int64_t rows, std::int64_t cols, RowFn row,
+              FloatFormat storage, const std::string& dir) {
   Tensor t;
   t.shape = std::move(shape);
-  switch (storage) {
-    case FloatFormat::f32: {
-      std::vector<float> f(values.begin(), values.end());
-      return tensor_f32(t.shape, f);
-    }
-    case FloatFormat::f16:
-    case FloatFormat::bf16: {
-      t.dtype = storage == FloatFormat::f16 ? DType::F16 : DType::BF16;
-      t.bytes.resize(values.size() * 2);
-      for (std::size_t i = 0; i < values.size(); ++i) {
-        const std::uint16_t bits = storage == FloatFormat::f16 ? double_to_f16(values[i]) : double_to_bf16(values[i]);
-        t.bytes[2 * i] = std::uint8_t(bits & 0xff);
-        t.bytes[2 * i + 1] = std::uint8_t(bits >> 8);
+  t.dtype = storage == FloatFormat::f32 ? DType::F32 : storage == FloatFormat::f16 ? DType::F16 : DType::BF16;
+  const std::size_t width = dtype_size(t.dtype);
+  t.bytes.resize(std::size_t(rows * cols) * width);
+  std::vector<double> values(static_cast<std::size_t>(cols));  // [cols]
+  for (std::int64_t r = 0; r < rows; ++r) {
+    row(r, values.data());
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const double v = values[std::size_t(c)];
+      const std::size_t i = std::size_t(r * cols + c);
+      if (round_to_format(v, storage) != v) {
+        std::ostringstream text;
+        text.precision(17);
+        text << v;
+        throw InputError(dir, "tensor '" + name + "' element " + std::to_string(i) + " = " + text.str() +
+                                  " is not exactly representable in " + to_string(storage) + "; choose a wider --dtype");
       }
-      return t;
+      std::uint8_t* out = t.bytes.data() + i * width;
+      if (storage == FloatFormat::f32) {
+        const float f = float(v);
+        std::memcpy(out, &f, 4);
+      } else {
+        const std::uint16_t bits = storage == FloatFormat::f16 ? double_to_f16(v) : double_to_bf16(v);
+        out[0] = std::uint8_t(bits & 0xff);
+        out[1] = std::uint8_t(bits >> 8);
+      }
     }
   }
-  throw std::logic_error("unknown storage format");
+  return t;
 }
 
 void require_shape(bool ok, const std::string& what) {
@@ -278,9 +299,9 @@ Model read_hf_model(const std::string& dir) {
   if (!c.tied_classifier) {
     m.classifier = r.matrix("lm_head.weight", c.vocab, c.dim);
   } else {
-    m.classifier = m.embedding;
+    m.classifier = m.embedding;  // the same view: a tied classifier is the embedding
     // Some exports store the tied head anyway; HF ignores it, so it must be the embedding.
-    if (r.has("lm_head.weight") && r.matrix("lm_head.weight", c.vocab, c.dim).data != m.embedding.data)
+    if (r.has("lm_head.weight") && !same_values(r.matrix("lm_head.weight", c.vocab, c.dim), m.embedding))
       throw InputError(r.path(), "tensor 'lm_head.weight' differs from the embedding but config.json ties them");
   }
   r.refuse_unused();
@@ -319,36 +340,42 @@ void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage)
   if (c.qkv_bias != (c.arch == Arch::qwen2))
     throw std::invalid_argument("write_hf_model: q/k/v bias goes with Qwen2 and only Qwen2 in HF folders");
   const std::int64_t d = c.dim;
-  auto fits = [](const Matrix& x, std::int64_t rows, std::int64_t cols) {
-    return x.rows == rows && x.cols == cols && std::int64_t(x.data.size()) == rows * cols;
-  };
+  auto fits = [](const Matrix& x, std::int64_t rows, std::int64_t cols) { return x.rows == rows && x.cols == cols; };
   require_shape(fits(m.embedding, c.vocab, d), "the embedding");
   require_shape(fits(m.classifier, c.vocab, d), "the classifier");
   require_shape(std::int64_t(m.final_norm.size()) == d, "the final norm");
   require_shape(std::int64_t(m.layers.size()) == c.n_layers, "the layer count");
-  if (c.tied_classifier && m.classifier.data != m.embedding.data)
+  if (c.tied_classifier && !same_values(m.classifier, m.embedding))
     throw std::invalid_argument("write_hf_model: a tied classifier must equal the embedding");
 
   std::vector<std::pair<std::string, Tensor>> tensors;
-  auto add = [&](const std::string& name, Shape shape, const std::vector<double>& values) {
-    tensors.emplace_back(name, encode(name, std::move(shape), values, storage, dir));
+  auto add_matrix = [&](const std::string& name, const Matrix& w) {
+    auto row = [&](std::int64_t r, double* out) { w.decode_row(int(r), out); };
+    tensors.emplace_back(name, encode(name, {w.rows, w.cols}, w.rows, w.cols, row, storage, dir));
   };
-  add("model.embed_tokens.weight", {c.vocab, d}, m.embedding.data);
+  auto add_vector = [&](const std::string& name, const std::vector<double>& v) {
+    auto row = [&](std::int64_t, double* out) { std::copy(v.begin(), v.end(), out); };
+    tensors.emplace_back(name, encode(name, {std::int64_t(v.size())}, 1, std::int64_t(v.size()), row, storage, dir));
+  };
+  add_matrix("model.embed_tokens.weight", m.embedding);
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = m.layers[std::size_t(l)];
     auto add_layer = [&](const LayerTensor& t) {
       const Shape s = layer_shape(c, t.suffix);
-      const std::vector<double>& v = t.matrix ? (w.*t.matrix).data : w.*t.vector;
-      if (t.matrix) require_shape(fits(w.*t.matrix, s[0], s[1]), layer_name(l, t.suffix));
-      else require_shape(std::int64_t(v.size()) == s[0], layer_name(l, t.suffix));
-      add(layer_name(l, t.suffix), s, v);
+      if (t.matrix) {
+        require_shape(fits(w.*t.matrix, s[0], s[1]), layer_name(l, t.suffix));
+        add_matrix(layer_name(l, t.suffix), w.*t.matrix);
+      } else {
+        require_shape(std::int64_t((w.*t.vector).size()) == s[0], layer_name(l, t.suffix));
+        add_vector(layer_name(l, t.suffix), w.*t.vector);
+      }
     };
     for (const LayerTensor& t : kLayerTensors) add_layer(t);
     if (c.qkv_bias)
       for (const LayerTensor& t : kBiasTensors) add_layer(t);
   }
-  add("model.norm.weight", {d}, m.final_norm);
-  if (!c.tied_classifier) add("lm_head.weight", {c.vocab, d}, m.classifier.data);
+  add_vector("model.norm.weight", m.final_norm);
+  if (!c.tied_classifier) add_matrix("lm_head.weight", m.classifier);
 
   write_files_atomic(dir, {{kHfConfigFile, hf_config_json(c, storage)},
                            {kHfWeightsFile, encode_safetensors(tensors, {{"format", "pt"}})}});

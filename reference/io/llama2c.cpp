@@ -5,8 +5,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 
 #include "reference/util/input_error.h"
+#include "reference/io/mapped_file.h"
 #include "reference/io/weight_checks.h"
 
 static_assert(std::endian::native == std::endian::little, "llama2.c checkpoints are read in place as little-endian");
@@ -56,51 +58,51 @@ void check_size(const ModelConfig& config, std::uint64_t actual, const std::stri
                                ")");
 }
 
-// Walks the float32 arrays in file order.
+// Walks the float32 arrays of the mapped file in file order. Matrices become views of
+// the mapping; vectors (norm weights) small float64 copies.
 class Cursor {
  public:
-  Cursor(const std::string& bytes, const std::string& path) : bytes_(bytes), path_(path) {}
+  Cursor(std::shared_ptr<const MappedFile> file, const std::string& path) : file_(std::move(file)), path_(path) {}
 
   std::vector<double> take(std::size_t n, const std::string& name) {
     std::vector<double> out(n);
     for (std::size_t i = 0; i < n; ++i) {
       float f;
-      std::memcpy(&f, bytes_.data() + offset_ + 4 * i, 4);
+      std::memcpy(&f, here() + 4 * i, 4);
       out[i] = f;
     }
     offset_ += 4 * n;
     check_finite(out, path_, name);
     return out;
   }
+  // `count` matrices [rows, cols] stacked in one array named `name`.
+  std::vector<Matrix> take_matrices(int count, int rows, int cols, const std::string& name) {
+    const std::size_t per = std::size_t(rows) * std::size_t(cols);
+    std::vector<Matrix> out;
+    for (int i = 0; i < count; ++i) {
+      out.push_back(Matrix::view(rows, cols, WeightType::f32, here() + 4 * per * std::size_t(i), file_));
+      check_finite(out.back(), path_, name, per * std::size_t(i));
+    }
+    offset_ += 4 * per * std::size_t(count);
+    return out;
+  }
   void skip(std::size_t n) { offset_ += 4 * n; }
 
  private:
-  const std::string& bytes_;
+  const std::uint8_t* here() const { return file_->data() + offset_; }
+  std::shared_ptr<const MappedFile> file_;
   const std::string& path_;
   std::size_t offset_ = kLlama2cHeaderBytes;
 };
 
-// Splits a [L, rows, cols] array into per-layer matrices.
-void scatter(const std::vector<double>& all, int rows, int cols, std::vector<LayerWeights>& layers,
-             Matrix LayerWeights::*field) {
-  const std::size_t per = std::size_t(rows) * cols;
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    Matrix m(rows, cols);
-    std::copy(all.begin() + std::ptrdiff_t(l * per), all.begin() + std::ptrdiff_t((l + 1) * per), m.data.begin());
-    layers[l].*field = std::move(m);
-  }
+void scatter(std::vector<Matrix> all, std::vector<LayerWeights>& layers, Matrix LayerWeights::*field) {
+  for (std::size_t l = 0; l < layers.size(); ++l) layers[l].*field = std::move(all[l]);
 }
 
 void scatter(const std::vector<double>& all, int n, std::vector<LayerWeights>& layers,
              std::vector<double> LayerWeights::*field) {
   for (std::size_t l = 0; l < layers.size(); ++l)
     layers[l].*field = std::vector<double>(all.begin() + std::ptrdiff_t(l * n), all.begin() + std::ptrdiff_t((l + 1) * n));
-}
-
-Matrix as_matrix(std::vector<double> values, int rows, int cols) {
-  Matrix m;
-  m.rows = rows, m.cols = cols, m.data = std::move(values);
-  return m;
 }
 
 }  // namespace
@@ -172,9 +174,8 @@ ModelConfig read_llama2c_config(const std::string& path) {
 
 Model read_llama2c(const std::string& path) {
   const ModelConfig c = read_llama2c_config(path);
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() != llama2c_file_bytes(c, path)) throw InputError(path, "changed while being read");
+  const std::shared_ptr<const MappedFile> file = MappedFile::open(path);
+  if (file->size() != llama2c_file_bytes(c, path)) throw InputError(path, "changed while being read");
 
   Model m;
   m.config = c;
@@ -182,20 +183,20 @@ Model read_llama2c(const std::string& path) {
   const int L = c.n_layers, d = c.dim, kv = c.kv_dim(), hid = c.hidden;
   const std::size_t Ls = std::size_t(L);
   m.layers.resize(Ls);
-  Cursor cur(bytes, path);
-  m.embedding = as_matrix(cur.take(std::size_t(c.vocab) * d, "token_embedding"), c.vocab, d);
+  Cursor cur(file, path);
+  m.embedding = cur.take_matrices(1, c.vocab, d, "token_embedding")[0];
   scatter(cur.take(Ls * d, "rms_att"), d, m.layers, &LayerWeights::attn_norm);
-  scatter(cur.take(Ls * d * d, "wq"), d, d, m.layers, &LayerWeights::wq);
-  scatter(cur.take(Ls * kv * d, "wk"), kv, d, m.layers, &LayerWeights::wk);
-  scatter(cur.take(Ls * kv * d, "wv"), kv, d, m.layers, &LayerWeights::wv);
-  scatter(cur.take(Ls * d * d, "wo"), d, d, m.layers, &LayerWeights::wo);
+  scatter(cur.take_matrices(L, d, d, "wq"), m.layers, &LayerWeights::wq);
+  scatter(cur.take_matrices(L, kv, d, "wk"), m.layers, &LayerWeights::wk);
+  scatter(cur.take_matrices(L, kv, d, "wv"), m.layers, &LayerWeights::wv);
+  scatter(cur.take_matrices(L, d, d, "wo"), m.layers, &LayerWeights::wo);
   scatter(cur.take(Ls * d, "rms_ffn"), d, m.layers, &LayerWeights::ffn_norm);
-  scatter(cur.take(Ls * hid * d, "w1"), hid, d, m.layers, &LayerWeights::w1);
-  scatter(cur.take(Ls * d * hid, "w2"), d, hid, m.layers, &LayerWeights::w2);
-  scatter(cur.take(Ls * hid * d, "w3"), hid, d, m.layers, &LayerWeights::w3);
+  scatter(cur.take_matrices(L, hid, d, "w1"), m.layers, &LayerWeights::w1);
+  scatter(cur.take_matrices(L, d, hid, "w2"), m.layers, &LayerWeights::w2);
+  scatter(cur.take_matrices(L, hid, d, "w3"), m.layers, &LayerWeights::w3);
   m.final_norm = cur.take(std::size_t(d), "rms_final");
   cur.skip(std::size_t(c.max_seq) * c.head_dim);  // freq_cis_real, freq_cis_imag
-  m.classifier = c.tied_classifier ? m.embedding : as_matrix(cur.take(std::size_t(c.vocab) * d, "wcls"), c.vocab, d);
+  m.classifier = c.tied_classifier ? m.embedding : cur.take_matrices(1, c.vocab, d, "wcls")[0];
   return m;
 }
 

@@ -23,14 +23,26 @@ ModelKind kind_of(const std::string& path) {
   throw InputError(path, "neither a llama2.c checkpoint file nor a model folder");
 }
 
+std::string weights_file(const std::string& path, ModelKind kind) {
+  return kind == ModelKind::hf_folder ? (fs::path(path) / kHfWeightsFile).string() : path;
+}
+
 }  // namespace
 
 Model load_model(const std::string& path) {
   const ModelKind kind = kind_of(path);
   Model m = kind == ModelKind::hf_folder ? read_hf_model(path) : read_llama2c(path);
   m.source = path;
-  m.sha256 = sha256_file(kind == ModelKind::hf_folder ? (fs::path(path) / kHfWeightsFile).string() : path);
+  m.sha256 = sha256_file(weights_file(path, kind));
   return m;
+}
+
+std::uint64_t model_weights_bytes(const std::string& path) {
+  const std::string file = weights_file(path, kind_of(path));
+  std::error_code ec;
+  const std::uintmax_t n = fs::file_size(file, ec);
+  if (ec) throw InputError(file, "cannot read its size: " + ec.message());
+  return n;
 }
 
 ModelConfig load_model_config(const std::string& path) {

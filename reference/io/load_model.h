@@ -1,5 +1,6 @@
 #pragma once
 // One loader path for the reference and the engine.
+#include <cstdint>
 #include <string>
 
 #include "reference/model/model.h"
@@ -19,5 +20,9 @@ namespace kvfid::ref {
 // The configuration alone: config.json of a folder (its weights may be absent) or
 // the header of a checkpoint (checked against the file size). For `kvfid info`.
 ModelConfig load_model_config(const std::string& path);
+
+// The size of the file holding the weights (the checkpoint, or a folder's
+// model.safetensors): what a loaded model maps into memory.
+std::uint64_t model_weights_bytes(const std::string& path);
 
 }  // namespace kvfid::ref

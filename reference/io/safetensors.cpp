@@ -16,6 +16,7 @@
 #include "reference/io/json_input.h"
 #include "reference/util/brief_text.h"
 #include "reference/util/checked_arith.h"
+#include "reference/io/mapped_file.h"
 
 static_assert(std::endian::native == std::endian::little, "kvfid reads and writes little-endian tensors in place");
 
@@ -78,9 +79,13 @@ Tensor tensor_f32(std::vector<std::int64_t> shape, const std::vector<float>& val
 }
 
 std::vector<double> tensor_values(const Tensor& t, const std::string& where) {
-  const std::size_t n = std::size_t(t.numel());
+  return tensor_values(TensorView{t.dtype, t.shape, t.bytes.data(), t.bytes.size()}, where);
+}
+
+std::vector<double> tensor_values(const TensorView& t, const std::string& where) {
+  const std::size_t n = std::size_t(t.size / dtype_size(t.dtype));
   std::vector<double> out(n);
-  const std::uint8_t* p = t.bytes.data();
+  const std::uint8_t* p = t.data;
   switch (t.dtype) {
     case DType::F64:
       for (std::size_t i = 0; i < n; ++i) out[i] = load<double>(p + 8 * i);
@@ -106,23 +111,32 @@ const Tensor& SafetensorsFile::get(const std::string& name) const {
   return it->second;
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open");
-  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (raw.size() < 8) throw InputError(path, "not a safetensors file: shorter than its 8-byte header length");
-  std::uint64_t header_len = load<std::uint64_t>(reinterpret_cast<const std::uint8_t*>(raw.data()));
-  if (header_len > kMaxHeaderBytes || header_len > raw.size() - 8)
+namespace {
+
+struct ParsedTensor {
+  std::string name;
+  DType dtype;
+  std::vector<std::int64_t> shape;
+  const std::uint8_t* data;  // into the file's bytes
+  std::uint64_t size;
+};
+
+// Validates the header and the layout of the `size` bytes of a whole file at `raw`.
+std::vector<ParsedTensor> parse_safetensors(const std::string& path, const std::uint8_t* raw, std::uint64_t size,
+                                            std::map<std::string, std::string>& metadata) {
+  if (size < 8) throw InputError(path, "not a safetensors file: shorter than its 8-byte header length");
+  std::uint64_t header_len = load<std::uint64_t>(raw);
+  if (header_len > kMaxHeaderBytes || header_len > size - 8)
     throw InputError(path, "not a safetensors file: header length " + std::to_string(header_len) +
-                               " exceeds the file size " + std::to_string(raw.size()));
-  const nlohmann::json header = parse_json_input(std::string_view(raw).substr(8, header_len), path,
-                                                 "not a safetensors file: header");
+                               " exceeds the file size " + std::to_string(size));
+  const nlohmann::json header = parse_json_input(
+      std::string_view(reinterpret_cast<const char*>(raw) + 8, std::size_t(header_len)), path,
+      "not a safetensors file: header");
   if (!header.is_object()) throw InputError(path, "not a safetensors file: header is not a JSON object");
 
-  SafetensorsFile file;
-  file.path = path;
-  const std::uint8_t* data = reinterpret_cast<const std::uint8_t*>(raw.data()) + 8 + header_len;
-  const std::uint64_t data_len = raw.size() - 8 - header_len;
+  std::vector<ParsedTensor> out;
+  const std::uint8_t* data = raw + 8 + header_len;
+  const std::uint64_t data_len = size - 8 - header_len;
   struct Range {
     std::uint64_t begin, end;
     std::string name;
@@ -134,7 +148,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
       if (!entry.is_object()) throw InputError(path, "__metadata__ is not an object");
       for (auto& [k, v] : entry.items()) {
         if (!v.is_string()) throw InputError(path, "__metadata__ value for '" + brief_text(k) + "' is not a string");
-        file.metadata[k] = v.get<std::string>();
+        metadata[k] = v.get<std::string>();
       }
       continue;
     }
@@ -146,8 +160,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
                                                   [&](const DTypeInfo& x) { return jd.get<std::string>() == x.name; })
                                    : std::end(kDTypes);
     if (d == std::end(kDTypes)) throw InputError(path, where + " has unsupported dtype " + brief_json(jd));
-    Tensor t;
-    t.dtype = d->type;
+    ParsedTensor t{name, d->type, {}, nullptr, 0};
     if (!entry["shape"].is_array()) throw InputError(path, where + " shape is not an array");
     // The element count as Tensor::numel() will compute it, dimension by dimension, and
     // the byte count: every step must fit int64 (a [2^61] F64 shape needs 2^64 bytes,
@@ -172,9 +185,10 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (end - begin != std::uint64_t(*bytes))
       throw InputError(path, where + " holds " + std::to_string(end - begin) + " bytes but its shape needs " +
                                  std::to_string(*bytes));
-    t.bytes.assign(data + begin, data + end);
+    t.data = data + begin;
+    t.size = end - begin;
     ranges.push_back({begin, end, where});
-    file.tensors.emplace(name, std::move(t));
+    out.push_back(std::move(t));
   }
   // The data must be tiled exactly: every byte belongs to one tensor.
   std::sort(ranges.begin(), ranges.end());
@@ -192,6 +206,40 @@ SafetensorsFile read_safetensors(const std::string& path) {
   }
   if (covered != data_len)
     throw InputError(path, std::to_string(data_len - covered) + " trailing bytes after the last tensor");
+  return out;
+}
+
+}  // namespace
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "cannot open");
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  SafetensorsFile file;
+  file.path = path;
+  for (ParsedTensor& p : parse_safetensors(path, reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size(),
+                                           file.metadata)) {
+    Tensor t;
+    t.dtype = p.dtype;
+    t.shape = std::move(p.shape);
+    t.bytes.assign(p.data, p.data + p.size);
+    file.tensors.emplace(p.name, std::move(t));
+  }
+  return file;
+}
+
+const TensorView& MappedSafetensors::get(const std::string& name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw InputError(path, "missing tensor '" + name + "'");
+  return it->second;
+}
+
+MappedSafetensors map_safetensors(const std::string& path) {
+  MappedSafetensors file;
+  file.path = path;
+  file.mapping = MappedFile::open(path);
+  for (ParsedTensor& p : parse_safetensors(path, file.mapping->data(), file.mapping->size(), file.metadata))
+    file.tensors.emplace(p.name, TensorView{p.dtype, std::move(p.shape), p.data, p.size});
   return file;
 }
 

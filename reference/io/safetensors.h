@@ -4,6 +4,7 @@
 // then the tensor bytes. Readable by numpy, torch and the safetensors package.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,33 @@ struct TensorLayout {
 // tensors back to back in this order: a writer can stream the data after it.
 std::string safetensors_header(const std::vector<TensorLayout>& tensors,
                                const std::map<std::string, std::string>& metadata = {});
+// A tensor read in place: `size` bytes at `data`, inside a MappedSafetensors' mapping.
+struct TensorView {
+  DType dtype = DType::F64;
+  std::vector<std::int64_t> shape;
+  const std::uint8_t* data = nullptr;  // little-endian, row-major
+  std::uint64_t size = 0;
+};
+
+class MappedFile;
+
+// A safetensors file mapped read-only: its tensors are views into the mapping, which
+// lives as long as `mapping` (share it to keep views of the weights alive).
+struct MappedSafetensors {
+  std::string path;
+  std::shared_ptr<const MappedFile> mapping;
+  std::map<std::string, TensorView> tensors;
+  std::map<std::string, std::string> metadata;
+
+  bool has(const std::string& name) const { return tensors.count(name) != 0; }
+  // Throws InputError(path, "missing tensor NAME") when absent.
+  const TensorView& get(const std::string& name) const;
+};
+
+// The same validation as read_safetensors, without copying the tensor bytes.
+MappedSafetensors map_safetensors(const std::string& path);
+
+std::vector<double> tensor_values(const TensorView& t, const std::string& where);
 
 // Serializes in the order given; deterministic for identical input.
 std::string encode_safetensors(const std::vector<std::pair<std::string, Tensor>>& tensors,

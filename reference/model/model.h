@@ -1,25 +1,15 @@
 #pragma once
-// A loaded model. Every value is held as float64: F32, F16 and BF16 all embed in
-// float64 exactly, so the model here is the stored model, bit for bit.
+// A loaded model: its matrices are views of the stored weights (reference/model/matrix.h:
+// memory-mapped, decoded exactly where used), its norm weights and biases small float64
+// vectors (F32, F16 and BF16 all embed in float64 exactly). The model here is the stored
+// model, bit for bit.
 #include <string>
 #include <vector>
 
 #include "reference/model/config.h"
+#include "reference/model/matrix.h"
 
 namespace kvfid::ref {
-
-// Row-major [rows, cols]; a projection computes y = W x, so rows = out, cols = in.
-struct Matrix {
-  int rows = 0;
-  int cols = 0;
-  std::vector<double> data;  // [rows, cols]
-
-  Matrix() = default;
-  Matrix(int r, int c) : rows(r), cols(c), data(std::size_t(r) * c, 0.0) {}
-  double& at(int r, int c) { return data[std::size_t(r) * cols + c]; }
-  double at(int r, int c) const { return data[std::size_t(r) * cols + c]; }
-  const double* row(int r) const { return data.data() + std::size_t(r) * cols; }
-};
 
 struct LayerWeights {
   std::vector<double> attn_norm;  // [dim]
@@ -41,7 +31,7 @@ struct Model {
   Matrix embedding;  // [vocab, dim]
   std::vector<LayerWeights> layers;
   std::vector<double> final_norm;  // [dim]
-  Matrix classifier;               // [vocab, dim]; a copy of embedding when tied
+  Matrix classifier;               // [vocab, dim]; the embedding's own view when tied
   std::string source;              // path it was loaded from
   std::string sha256;              // of the file holding the weights
 };

@@ -4,15 +4,14 @@ namespace kvfid::ref {
 
 namespace {
 
-// rows: [n_heads * head_dim, ...] in interleaved order -> rotate-half order.
+// rows: [n_heads * head_dim, ...] in interleaved order -> rotate-half order, as a
+// view of the same storage with its rows remapped (nothing copied).
 Matrix permute_rows(const Matrix& w, int n_heads, int head_dim) {
-  Matrix out(w.rows, w.cols);
+  std::vector<int> source(std::size_t(w.rows));  // [rows] source row of each destination row
   for (int h = 0; h < n_heads; ++h)
-    for (int r = 0; r < head_dim; ++r) {
-      const double* src = w.row(h * head_dim + r);
-      std::copy(src, src + w.cols, &out.at(h * head_dim + rotate_half_position(r, head_dim), 0));
-    }
-  return out;
+    for (int r = 0; r < head_dim; ++r)
+      source[std::size_t(h * head_dim + rotate_half_position(r, head_dim))] = h * head_dim + r;
+  return w.with_rows(std::move(source));
 }
 
 // [n_heads * head_dim]

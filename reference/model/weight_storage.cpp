@@ -29,29 +29,24 @@ std::vector<std::uint8_t> encode_matrix(const Matrix& m, const quant::FormatInfo
   const int blocks_per_row = m.cols / format.block;
   std::vector<std::uint8_t> bytes(std::size_t(m.rows) * blocks_per_row * format.bytes);  // [rows, blocks, bytes]
   std::vector<float> x(std::size_t(format.block));
+  std::vector<double> row(std::size_t(m.cols));  // [cols]
   const quant::CodecParams params;
-  for (int r = 0; r < m.rows; ++r)
+  for (int r = 0; r < m.rows; ++r) {
+    m.decode_row(r, row.data());
     for (int b = 0; b < blocks_per_row; ++b) {
-      for (int i = 0; i < format.block; ++i) x[i] = float(m.at(r, b * format.block + i));  // RN to FP32
+      for (int i = 0; i < format.block; ++i) x[i] = float(row[std::size_t(b * format.block + i)]);  // RN to FP32
       format.encode(x.data(), bytes.data() + (std::size_t(r) * blocks_per_row + b) * format.bytes, params);
     }
+  }
   return bytes;
 }
 
 namespace {
 
+// The same storage, read through the format's rounding (Matrix::decode_row applies it
+// exactly as encode_matrix encodes).
 Matrix stored_matrix(const Matrix& m, const WeightFormat& format) {
-  Matrix s(m.rows, m.cols);
-  if (format.plain) {
-    for (std::size_t i = 0; i < m.data.size(); ++i) s.data[i] = round_to_format(m.data[i], *format.plain);
-    return s;
-  }
-  const quant::FormatInfo& f = quant::all_formats()[format.codec];
-  const std::vector<std::uint8_t> bytes = encode_matrix(m, f);
-  const quant::CodecParams params;
-  for (std::size_t i = 0; i < m.data.size(); ++i)  // element i is element i % block of block i / block
-    s.data[i] = f.decode_exact(bytes.data() + i / f.block * f.bytes, int(i % f.block), params);
-  return s;
+  return m.rounded(ElementRounding{format.plain, format.plain ? -1 : format.codec});
 }
 
 std::vector<double> in_fp32(const std::vector<double>& v) {

@@ -41,7 +41,9 @@ std::vector<std::uint8_t> encode_matrix(const Matrix& m, const quant::FormatInfo
 
 // The model whose float64 values are exactly what the engine stores: matrices rounded
 // to the plain format, or encoded and decoded exactly (decode_exact); norm weights and
-// biases rounded to FP32. Checks the format fits (source names the flag).
+// biases rounded to FP32. Checks the format fits (source names the flag). The matrices
+// are the same views read through the rounding (Matrix::rounded): nothing is copied
+// but the small vectors, and the rounding happens row by row where a row is used.
 Model stored_model(const Model& model, const WeightFormat& format, const std::string& source);
 
 }  // namespace kvfid::ref

@@ -45,10 +45,13 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
   const MpArray no_bias;
   std::map<std::string, MpArray> produced;
 
-  MpArray x(tokens_n * c.dim, prec);  // [T, dim] residual stream
-  for (int t = 0; t < T; ++t)
-    for (int i = 0; i < c.dim; ++i)
-      arith.set(x[std::size_t(t) * c.dim + i], weights.embedding.values[std::size_t(tokens[t]) * c.dim + i]);
+  const Model& stored = *weights.model;  // the matrices the forward reads (stored_model's, say)
+  MpArray x(tokens_n * c.dim, prec);     // [T, dim] residual stream
+  std::vector<double> row(std::size_t(c.dim));  // [dim] one embedding row, exact
+  for (int t = 0; t < T; ++t) {
+    stored.embedding.decode_row(tokens[t], row.data());
+    for (int i = 0; i < c.dim; ++i) arith.set_d(x[std::size_t(t) * c.dim + i], row[std::size_t(i)]);
+  }
   const RopeTable rope = make_rope_table(T, c.head_dim, theta[0], arith);
   MpArray normed(tokens_n * c.dim, prec);       // [T, dim]
   MpArray block_out(tokens_n * c.dim, prec);    // [T, dim] what a block adds to the residual
@@ -56,14 +59,15 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
   MpArray up(tokens_n * c.hidden, prec);        // [T, hidden]
 
   for (int l = 0; l < c.n_layers; ++l) {
-    const MpLayerWeights& w = weights.layers[l];
+    const MpLayerVectors& w = weights.layers[l];
+    const LayerWeights& m = stored.layers[std::size_t(l)];
     rms_norm(normed, x, w.attn_norm, eps[0], T, arith, threads);
     MpArray q(tokens_n * c.q_dim(), prec);   // [T, n_heads, head_dim]
     MpArray k(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
     MpArray v(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
-    project(q, w.wq, normed, w.bq, T, arith, threads);
-    project(k, w.wk, normed, w.bk, T, arith, threads);
-    project(v, w.wv, normed, w.bv, T, arith, threads);
+    project(q, weights.read(m.wq), normed, w.bq, T, arith, threads);
+    project(k, weights.read(m.wk), normed, w.bk, T, arith, threads);
+    project(v, weights.read(m.wv), normed, w.bv, T, arith, threads);
     apply_rope(q, rope, T, c.n_heads, c.rope, arith, threads);
     apply_rope(k, rope, T, c.n_kv_heads, c.rope, arith, threads);
     MpArray probs(std::size_t(c.n_heads) * tokens_n * tokens_n, prec);  // [n_heads, T, T]
@@ -76,14 +80,14 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
     } else {
       causal_attention(probs, attn_out, q, k, v, T, c, arith, threads);
     }
-    project(block_out, w.wo, attn_out, no_bias, T, arith, threads);
+    project(block_out, weights.read(m.wo), attn_out, no_bias, T, arith, threads);
     add_in_place(x, block_out, arith, threads);
 
     rms_norm(normed, x, w.ffn_norm, eps[0], T, arith, threads);
-    project(gate, w.w1, normed, no_bias, T, arith, threads);
-    project(up, w.w3, normed, no_bias, T, arith, threads);
+    project(gate, weights.read(m.w1), normed, no_bias, T, arith, threads);
+    project(up, weights.read(m.w3), normed, no_bias, T, arith, threads);
     swiglu_in_place(gate, up, arith, threads);
-    project(block_out, w.w2, gate, no_bias, T, arith, threads);
+    project(block_out, weights.read(m.w2), gate, no_bias, T, arith, threads);
     add_in_place(x, block_out, arith, threads);
 
     // Only the wanted taps outlive their layer.
@@ -101,7 +105,7 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
 
   rms_norm(normed, x, weights.final_norm, eps[0], T, arith, threads);
   MpArray logits(tokens_n * c.vocab, prec);  // [T, vocab]
-  project(logits, weights.classifier, normed, no_bias, T, arith, threads);
+  project(logits, weights.read(stored.classifier), normed, no_bias, T, arith, threads);
   produced["logits"] = std::move(logits);
   if (options.progress) options.progress->advance();
 

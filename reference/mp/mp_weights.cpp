@@ -10,21 +10,17 @@ MpArray convert(const std::vector<double>& v, mpfr_prec_t precision) {
   return out;
 }
 
-MpMatrix convert(const Matrix& m, mpfr_prec_t precision) { return MpMatrix{m.rows, m.cols, convert(m.data, precision)}; }
-
 }  // namespace
 
 MpWeights to_mp_weights(const Model& model, mpfr_prec_t precision) {
   const mpfr_prec_t p = precision;
   MpWeights w;
-  w.embedding = convert(model.embedding, p);
+  w.model = &model;
+  w.precision = p;
   for (const LayerWeights& l : model.layers)
-    w.layers.push_back(MpLayerWeights{convert(l.attn_norm, p), convert(l.wq, p), convert(l.wk, p),
-                                      convert(l.wv, p), convert(l.bq, p), convert(l.bk, p),
-                                      convert(l.bv, p), convert(l.wo, p), convert(l.ffn_norm, p),
-                                      convert(l.w1, p), convert(l.w3, p), convert(l.w2, p)});
+    w.layers.push_back(MpLayerVectors{convert(l.attn_norm, p), convert(l.bq, p), convert(l.bk, p), convert(l.bv, p),
+                                      convert(l.ffn_norm, p)});
   w.final_norm = convert(model.final_norm, p);
-  w.classifier = convert(model.classifier, p);
   return w;
 }
 

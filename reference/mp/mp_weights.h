@@ -1,8 +1,11 @@
 #pragma once
-// The model's weights as MPFR numbers, converted once per run. Every value is held
-// exactly (a float64; a forward of a stored model passes stored_model(...) from
-// reference/model/weight_storage.h), at 53 bits or more: the golden converts them at its working precision because MPFR's
-// fma is fastest when every operand has the same precision.
+// The model's weights as the MPFR forward reads them. Matrices stay views of the stored
+// weights (reference/model/matrix.h) and are decoded row by row where a projection uses
+// them (projection.h); only the small vectors -- norm weights and biases -- are held as
+// MPFR numbers, converted once per run. Every value is exact (a float64; a forward of a
+// stored model passes stored_model(...) from reference/model/weight_storage.h), at 53
+// bits or more: the golden uses its working precision because MPFR's fma is fastest
+// when every operand has the same precision.
 #include <vector>
 
 #include "reference/model/model.h"
@@ -17,36 +20,32 @@ inline mpfr_prec_t weight_precision_for(mpfr_prec_t working_precision) {
   return working_precision > kWeightPrecisionBits ? working_precision : kWeightPrecisionBits;
 }
 
-struct MpMatrix {
-  int rows = 0;
-  int cols = 0;
-  MpArray values;  // [rows, cols]
-  mpfr_srcptr row(int r) const { return values[std::size_t(r) * cols]; }
+// A matrix as the forward reads it: the view, and the precision its rows are decoded to.
+struct MpMatrixRef {
+  const Matrix& matrix;
+  mpfr_prec_t precision;
 };
 
-struct MpLayerWeights {
+struct MpLayerVectors {
   MpArray attn_norm;  // [dim]
-  MpMatrix wq;        // [q_dim, dim]
-  MpMatrix wk;        // [kv_dim, dim]
-  MpMatrix wv;        // [kv_dim, dim]
   MpArray bq;         // [q_dim], empty unless qkv_bias
   MpArray bk;         // [kv_dim], empty unless qkv_bias
   MpArray bv;         // [kv_dim], empty unless qkv_bias
-  MpMatrix wo;        // [dim, q_dim]
   MpArray ffn_norm;   // [dim]
-  MpMatrix w1;        // [hidden, dim]
-  MpMatrix w3;        // [hidden, dim]
-  MpMatrix w2;        // [dim, hidden]
 };
 
+// Borrows `model`'s matrices: the Model must outlive it.
 struct MpWeights {
-  MpMatrix embedding;  // [vocab, dim]
-  std::vector<MpLayerWeights> layers;
-  MpArray final_norm;   // [dim]
-  MpMatrix classifier;  // [vocab, dim]
+  const Model* model = nullptr;
+  mpfr_prec_t precision = kWeightPrecisionBits;
+  std::vector<MpLayerVectors> layers;
+  MpArray final_norm;  // [dim]
+
+  // One of model's matrices, read at this precision.
+  MpMatrixRef read(const Matrix& m) const { return {m, precision}; }
 };
 
-// Every weight exactly, at `precision` >= 53.
+// Every vector exactly, at `precision` >= 53; the matrices by reference.
 MpWeights to_mp_weights(const Model& model, mpfr_prec_t precision);
 
 // A float64 held exactly (constants such as eps, theta and dimensions).

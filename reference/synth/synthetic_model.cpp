@@ -159,7 +159,7 @@ Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const Synth
   m.source = "synthetic(seed=" + std::to_string(seed) + ")";
   auto matrix = [&](WeightRole role, int layer, int rows, int cols) {
     Matrix x(rows, cols);
-    g.rows(role, layer, 0, rows, x.data.data());
+    g.rows(role, layer, 0, rows, x.mutable_values().data());
     return x;
   };
   auto vector = [&](WeightRole role, int layer, int n) {

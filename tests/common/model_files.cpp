@@ -23,6 +23,10 @@ void put_layers(std::string& out, const Model& m, const std::vector<double>& (*g
   for (const LayerWeights& w : m.layers) put_floats(out, get(w));
 }
 
+void put_layers(std::string& out, const Model& m, Matrix LayerWeights::*field) {
+  for (const LayerWeights& w : m.layers) put_floats(out, (w.*field).values());
+}
+
 void expect_same_values(const std::vector<double>& a, const std::vector<double>& b, const std::string& what) {
   ASSERT_EQ(a.size(), b.size()) << what;
   for (std::size_t i = 0; i < a.size(); ++i)
@@ -35,7 +39,7 @@ void expect_same_values(const std::vector<double>& a, const std::vector<double>&
 void expect_same_matrix(const Matrix& a, const Matrix& b, const std::string& what) {
   EXPECT_EQ(a.rows, b.rows) << what;
   EXPECT_EQ(a.cols, b.cols) << what;
-  expect_same_values(a.data, b.data, what);
+  expect_same_values(a.values(), b.values(), what);
 }
 
 }  // namespace
@@ -46,19 +50,19 @@ std::string encode_llama2c(const Model& m) {
   const std::int32_t header[7] = {c.dim,        c.hidden, c.n_layers, c.n_heads, c.n_kv_heads,
                                   c.tied_classifier ? c.vocab : -c.vocab, c.max_seq};
   out.append(reinterpret_cast<const char*>(header), sizeof header);
-  put_floats(out, m.embedding.data);
+  put_floats(out, m.embedding.values());
   put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.attn_norm; });
-  put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.wq.data; });
-  put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.wk.data; });
-  put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.wv.data; });
-  put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.wo.data; });
+  put_layers(out, m, &LayerWeights::wq);
+  put_layers(out, m, &LayerWeights::wk);
+  put_layers(out, m, &LayerWeights::wv);
+  put_layers(out, m, &LayerWeights::wo);
   put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.ffn_norm; });
-  put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.w1.data; });
-  put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.w2.data; });
-  put_layers(out, m, [](const LayerWeights& w) -> const std::vector<double>& { return w.w3.data; });
+  put_layers(out, m, &LayerWeights::w1);
+  put_layers(out, m, &LayerWeights::w2);
+  put_layers(out, m, &LayerWeights::w3);
   put_floats(out, m.final_norm);
   put_floats(out, std::vector<double>(std::size_t(c.max_seq) * c.head_dim, 0.0));  // freq_cis real + imag
-  if (!c.tied_classifier) put_floats(out, m.classifier.data);
+  if (!c.tied_classifier) put_floats(out, m.classifier.values());
   return out;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 // Runs a program (usually the built kvfid) and captures what it printed and how it exited.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,16 @@ struct CliResult {
 CliResult run_command(const std::vector<std::string>& argv);
 // kvfid_binary() with these arguments.
 CliResult run_kvfid(const std::vector<std::string>& args);
+
+// Runs argv (no shell: fork and exec; stdout discarded) and returns its exit code, its
+// stderr and the peak resident set size of that child alone (wait4's rusage,
+// ru_maxrss), in bytes. address_space_limit, when set, is the child's RLIMIT_AS.
+struct MeasuredRun {
+  int exit_code = -1;  // 128 + signal when killed by a signal
+  std::string err;
+  std::uint64_t peak_rss_bytes = 0;
+};
+MeasuredRun run_measured(const std::vector<std::string>& argv, std::optional<std::uint64_t> address_space_limit = {});
 
 // The lines of `text` without their newlines; a final unterminated line counts too.
 std::vector<std::string> split_lines(const std::string& text);

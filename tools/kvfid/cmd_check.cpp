@@ -9,6 +9,8 @@
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 #include "tools/kvfid/threads_option.h"
+#include "reference/io/load_model.h"
+#include "tools/kvfid/memory_check.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -30,6 +32,8 @@ int run_check(const ParsedArgs& args) {
   check_report_paths(args);
 
   const Golden golden = read_golden(golden_dir);
+  check_memory("kvfid check", model_path,
+               baseline_bytes(model_path, golden) + engine_weight_bytes(load_model_config(model_path)));
   std::cerr << "kvfid check: loading " << model_path << '\n';
   const Model model = load_golden_model(model_path, golden, golden_dir);
   engine.taps = golden_tap_selection(golden);

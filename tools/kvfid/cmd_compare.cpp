@@ -7,6 +7,7 @@
 #include "reference/model/weight_storage.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
+#include "tools/kvfid/memory_check.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the specification's names: the layer below
@@ -31,6 +32,7 @@ int run_compare(const ParsedArgs& args) {
   const Golden golden = read_golden(golden_dir);
   const TapSet candidate = read_taps(candidate_path);
   const std::string model_path = args.has("model") ? args.str("model") : manifest_model_path(golden, golden_dir);
+  check_memory("kvfid compare", model_path, baseline_bytes(model_path, golden));
   std::cerr << "kvfid compare: loading " << model_path << '\n';
   const Model model = load_golden_model(model_path, golden, golden_dir);
 

@@ -10,10 +10,13 @@
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/mp/golden_forward.h"
+#include "reference/mp/memory_estimate.h"
+#include "reference/mp/mp_parallel.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/drift_formats.h"
 #include "tools/kvfid/drift_output.h"
 #include "tools/kvfid/threads_option.h"
+#include "tools/kvfid/memory_check.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -35,13 +38,23 @@ int run_drift_command(const ParsedArgs& args) {
   check_output_folder(out);
 
   const std::string model_path = args.str("model"), prompt_path = args.str("prompt");
-  const Model model = load_model(model_path);
   const std::vector<int> prompt = read_prompt_file(prompt_path);
-  validate_tokens(prompt, model.config, prompt_path);
+  const ModelConfig config = load_model_config(model_path);
+  validate_tokens(prompt, config, prompt_path);
   const long long positions = args.integer_or("positions", (long long)prompt.size());
-  if (positions < 1 || positions > model.config.max_seq)
-    throw InputError("--positions", std::to_string(positions) + " is outside [1, " + std::to_string(model.config.max_seq) +
+  if (positions < 1 || positions > config.max_seq)
+    throw InputError("--positions", std::to_string(positions) + " is outside [1, " + std::to_string(config.max_seq) +
                                         "] (the model's context)");
+  {
+    // The golden of every tap over all positions (drift_reference_runs.cpp), with the
+    // emulated runs and one engine beside it.
+    const ForwardShape shape{config, int(positions), TapSelection::all, true, resolve_thread_count(0)};
+    const GoldenOptions golden_options;
+    check_memory("kvfid drift", model_path,
+                 golden_bytes(shape, golden_options.precision_bits, golden_options.guard_bits) +
+                     emulated_bytes(shape, FloatFormat::f32) + engine_weight_bytes(config));
+  }
+  const Model model = load_model(model_path);
 
   drift::Result result;
   try {

@@ -11,8 +11,10 @@
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/mp/golden_forward.h"
+#include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
 #include "tools/kvfid/command.h"
+#include "tools/kvfid/memory_check.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the specification's names: the layer below
@@ -49,11 +51,14 @@ int run_golden(const ParsedArgs& args) {
   check_output_folder(args.str("out"));
 
   const std::string model_path = args.str("model");
-  const Model model = load_model(model_path);
   const std::vector<int> tokens = args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens")
                                                      : read_prompt_file(args.str("prompt"));
-  validate_tokens(tokens, model.config, args.has("tokens") ? "--tokens" : args.str("prompt"));
-  check_tap_selection(options.taps, model.config, "--taps");
+  const ModelConfig config = load_model_config(model_path);
+  validate_tokens(tokens, config, args.has("tokens") ? "--tokens" : args.str("prompt"));
+  const ForwardShape shape{config, int(tokens.size()), options.taps, false, resolve_thread_count(options.threads)};
+  check_memory("kvfid golden", model_path, golden_bytes(shape, options.precision_bits, options.guard_bits));
+  const Model model = load_model(model_path);
+  check_tap_selection(options.taps, config, "--taps");
 
   Progress progress = Progress::on_stderr("kvfid golden");
   options.progress = &progress;

@@ -21,10 +21,13 @@
 #include "reference/metrics/report_json.h"
 #include "reference/model/weight_storage.h"
 #include "reference/mp/golden_forward.h"
+#include "reference/mp/memory_estimate.h"
+#include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 #include "tools/kvfid/threads_option.h"
+#include "tools/kvfid/memory_check.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -114,14 +117,23 @@ int run_quant(const ParsedArgs& args) {
     throw InputError("--kv-scales", "'" + scales + "' is neither 'spec' nor 'amax'");
   check_report_paths(args);
 
+  const std::vector<int> tokens = read_prompt_file(prompt_path);
+  {
+    const ModelConfig config = load_model_config(model_path);
+    validate_tokens(tokens, config, prompt_path);
+    if (tokens.size() < 2)
+      throw InputError(prompt_path, "1 token; kvfid quant needs at least 2 (it scores each token's prediction of the next)");
+    // The golden (unless given), then one engine at a time beside it.
+    const ForwardShape shape{config, int(tokens.size()), GoldenOptions{}.taps, false, resolve_thread_count(0)};
+    const GoldenOptions golden_options;
+    check_memory("kvfid quant", model_path,
+                 (args.has("baseline") ? 0 : golden_bytes(shape, golden_options.precision_bits, golden_options.guard_bits)) +
+                     engine_weight_bytes(config));
+  }
   const Model model = load_model(model_path);
   const ModelConfig& c = model.config;
   check_weight_format_fits(weight_format_from_string(weights, "--weights"), c, "--weights");
   for (const std::string& spec : kv_specs) quant::resolve_kv_policy(spec, {}, c, "--kv");
-  const std::vector<int> tokens = read_prompt_file(prompt_path);
-  validate_tokens(tokens, c, prompt_path);
-  if (tokens.size() < 2)
-    throw InputError(prompt_path, "1 token; kvfid quant needs at least 2 (it scores each token's prediction of the next)");
   const int T = int(tokens.size());
 
   Golden golden;

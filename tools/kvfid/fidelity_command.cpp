@@ -12,6 +12,8 @@
 #include "reference/metrics/report_json.h"
 #include "reference/metrics/report_junit.h"
 #include "reference/metrics/report_table.h"
+#include "reference/mp/memory_estimate.h"
+#include "reference/mp/mp_parallel.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the specification's names: the layer below
@@ -44,6 +46,13 @@ Model load_golden_model(const std::string& model_path, const Golden& golden, con
                                      " records model_sha256 " + recorded->get<std::string>() + ")");
   validate_tokens(golden.tokens, model.config, manifest);
   return model;
+}
+
+std::uint64_t baseline_bytes(const std::string& model_path, const Golden& golden) {
+  const ForwardShape shape{load_model_config(model_path), int(golden.tokens.size()), golden_tap_selection(golden), true,
+                           resolve_thread_count(0)};
+  // Every IEEE format the baseline computes in holds its numbers in one limb, as f32 does.
+  return emulated_bytes(shape, FloatFormat::f32);
 }
 
 TapSelection golden_tap_selection(const Golden& golden) {

@@ -2,6 +2,7 @@
 // What `kvfid compare` and `kvfid check` share: loading the golden's model and checking
 // it is the one the golden was made from, the baseline, the report on stdout and in
 // --json/--junit, and the exit status.
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,9 @@ void check_report_paths(const ParsedArgs& args);
 // Loads `model_path` and checks that its sha256 is the manifest's "model_sha256" and
 // that the manifest's tokens fit it; InputError otherwise.
 Model load_golden_model(const std::string& model_path, const Golden& golden, const std::string& golden_dir);
+// Working memory of the plain-algorithm baseline over the golden's tokens and taps
+// (report_fidelity runs it), for the memory check made before the model is loaded.
+std::uint64_t baseline_bytes(const std::string& model_path, const Golden& golden);
 
 // The taps the golden holds, as a selection for the forward passes.
 TapSelection golden_tap_selection(const Golden& golden);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "reference/util/input_error.h"
+#include "reference/util/available_memory.h"
 #include "tools/kvfid/commands.h"
 
 using namespace kvfid::cli;
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
     std::cerr << prefix << one_line(e.what()) << " (see kvfid " << command->name << " --help)\n";
   } catch (const kvfid::ref::InputError& e) {
     std::cerr << prefix << one_line(e.what()) << '\n';
+  } catch (const kvfid::ref::MemoryError& e) {
+    std::cerr << one_line(e.what()) << '\n';
   } catch (const std::bad_alloc&) {
     std::cerr << prefix << "out of memory: the input needs more memory than this machine could allocate\n";
   } catch (const std::exception& e) {

@@ -55,7 +55,10 @@ std::vector<std::vector<double>> reference_logits(const Model& m, const std::vec
   const ModelConfig& c = m.config;
   const int T = int(tokens.size()), hd = c.head_dim;
   std::vector<std::vector<double>> x(T);
-  for (int t = 0; t < T; ++t) x[t].assign(m.embedding.row(tokens[t]), m.embedding.row(tokens[t]) + c.dim);
+  for (int t = 0; t < T; ++t) {
+    x[t].resize(std::size_t(c.dim));
+    m.embedding.decode_row(tokens[t], x[t].data());
+  }
   for (const LayerWeights& w : m.layers) {
     std::vector<std::vector<double>> q(T), k(T), v(T);
     for (int t = 0; t < T; ++t) {

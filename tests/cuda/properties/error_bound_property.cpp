@@ -149,7 +149,7 @@ TEST(PropertyErrorBounds, IdenticalKeysGiveMeanOfValues) {
     Model m = mc.model(kMaxSeq);
     // K = 0 for every token: every score is q . 0 = 0, all keys identical.
     for (LayerWeights& w : m.layers) {
-      std::fill(w.wk.data.begin(), w.wk.data.end(), 0.0);
+      std::ranges::fill(w.wk.mutable_values(), 0.0);
       std::fill(w.bk.begin(), w.bk.end(), 0.0);
     }
     const ModelConfig& c = m.config;

@@ -22,7 +22,7 @@ Model repeat_kv_heads(const Model& gqa) {
     Matrix r(c.q_dim(), w.cols);  // [n_heads * head_dim, dim]
     for (int h = 0; h < c.n_heads; ++h)
       for (int d = 0; d < c.head_dim; ++d)
-        std::copy_n(w.row(c.kv_head_of(h) * c.head_dim + d), w.cols, &r.at(h * c.head_dim + d, 0));
+        w.decode_row(c.kv_head_of(h) * c.head_dim + d, &r.element(h * c.head_dim + d, 0));
     return r;
   };
   auto repeat = [&](const std::vector<double>& b) {

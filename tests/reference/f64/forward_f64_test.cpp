@@ -124,7 +124,7 @@ TEST(ForwardF64, EqualScoresGiveUniformAttention) {
   SCOPED_TRACE(test::seed_trace());
   const ModelConfig c = synthetic_shape("tiny-llama");
   Model model = synthetic(c);
-  for (double& w : model.layers[0].wk.data) w = 0;
+  for (double& w : model.layers[0].wk.mutable_values()) w = 0;
   const ForwardTrace<double> tr = trace_forward<double>(model, prompt("medium"));
   const LayerTrace<double>& L = tr.layers[0];
   const int T = int(L.q.rows());
@@ -173,11 +173,11 @@ TEST(ForwardF64, RmsNormOfAConstantVector) {
   Model model = synthetic(c);
   constexpr double kConstant = 0.01;
   const int token = 7;
-  for (int i = 0; i < c.dim; ++i) model.embedding.at(token, i) = kConstant;
+  for (int i = 0; i < c.dim; ++i) model.embedding.element(token, i) = kConstant;
   LayerWeights& w = model.layers[0];
   w.attn_norm.assign(c.dim, 1.0);
   w.wq = Matrix(c.dim, c.dim);
-  for (int i = 0; i < c.dim; ++i) w.wq.at(i, i) = 1;
+  for (int i = 0; i < c.dim; ++i) w.wq.element(i, i) = 1;
   const TapSet taps = forward_f64(model, {token}, TapSelection::all);
   const long double expected = kConstant / std::sqrt((long double)kConstant * kConstant + c.rms_norm_eps);
   for (double q : find_tap(taps, "layers.0.q")->values)

@@ -73,11 +73,11 @@ void check_permutation(const ModelConfig& config) {
     expect_rope_equivalent(a.wq, a.bq, b.wq, b.bq, config.n_heads, config, x, "q layer " + std::to_string(l));
     expect_rope_equivalent(a.wk, a.bk, b.wk, b.bk, config.n_kv_heads, config, x, "k layer " + std::to_string(l));
     // Gross check: the permutation moved rows rather than keeping the identity.
-    EXPECT_NE(a.wq.data, b.wq.data);
-    EXPECT_EQ(a.wv.data, b.wv.data);
+    EXPECT_NE(a.wq.values(), b.wq.values());
+    EXPECT_EQ(a.wv.values(), b.wv.values());
     EXPECT_EQ(a.bv, b.bv);
-    EXPECT_EQ(a.wo.data, b.wo.data);
-    EXPECT_EQ(a.w1.data, b.w1.data);
+    EXPECT_EQ(a.wo.values(), b.wo.values());
+    EXPECT_EQ(a.w1.values(), b.w1.values());
   }
   // Permuting again is the identity on a rotate-half model.
   test::expect_same_model(p, permute_to_rotate_half(p));

@@ -90,7 +90,7 @@ TEST(EmulatedForward, WeightFormatRoundsMatricesOnly) {
   ASSERT_GT(not_f16, 0);
   Model matrices_in_f16 = model;
   auto round_matrix = [](Matrix& m) {
-    for (double& x : m.data) x = round_to_format(x, FloatFormat::f16);
+    for (double& x : m.mutable_values()) x = round_to_format(x, FloatFormat::f16);
   };
   round_matrix(matrices_in_f16.embedding);
   round_matrix(matrices_in_f16.classifier);

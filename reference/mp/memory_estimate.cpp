@@ -1,0 +1,56 @@
+#include "reference/mp/memory_estimate.h"
+
+#include <algorithm>
+
+#include "reference/mp/mp_arith.h"
+#include "reference/mp/mp_weights.h"
+
+namespace kvfid::ref {
+
+namespace {
+
+std::uint64_t tap_values(const ForwardShape& s) {
+  std::uint64_t n = 0;
+  for (const TapSpec& spec : tap_specs(s.config, s.tokens, s.taps)) {
+    std::uint64_t numel = 1;
+    for (std::int64_t d : spec.shape) numel *= std::uint64_t(d);
+    n += numel;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::uint64_t mp_number_bytes(mpfr_prec_t precision) {
+  return sizeof(__mpfr_struct) + std::uint64_t(mpfr_custom_get_size(precision));
+}
+
+std::uint64_t mp_forward_bytes(const ForwardShape& s, mpfr_prec_t precision) {
+  const ModelConfig& c = s.config;
+  const std::uint64_t T = std::uint64_t(s.tokens), L = std::uint64_t(c.n_layers), H = std::uint64_t(c.n_heads);
+  const std::uint64_t dim = std::uint64_t(c.dim), q = std::uint64_t(c.q_dim()), kv = std::uint64_t(c.kv_dim());
+  const std::uint64_t hidden = std::uint64_t(c.hidden), vocab = std::uint64_t(c.vocab);
+  const std::uint64_t widest = std::max({dim, q, hidden});
+  const mpfr_prec_t w = weight_precision_for(precision);
+  const std::uint64_t at_p = mp_number_bytes(precision), at_w = mp_number_bytes(w);
+  const std::uint64_t at_store = mp_number_bytes(std::max<mpfr_prec_t>(precision, kWeightPrecisionBits));
+
+  const std::uint64_t persistent = T * (3 * dim + 2 * hidden + std::uint64_t(c.head_dim)) * at_p;
+  const std::uint64_t layer = (T * (2 * q + 2 * kv) + H * T * T) * at_p + (s.kv_policy ? 6 * T * kv * at_store : 0);
+  const std::uint64_t taps = tap_values(s) * at_p;
+  const std::uint64_t logits = T * vocab * at_p;
+  const std::uint64_t vectors = (L * (2 * dim + q + 2 * kv) + dim) * at_w;
+  const std::uint64_t scratch = std::uint64_t(std::max(s.threads, 1)) * (widest * (8 + at_w) + 4 * at_p);
+  return persistent + layer + taps + logits + vectors + scratch;
+}
+
+std::uint64_t golden_bytes(const ForwardShape& s, int precision_bits, int guard_bits) {
+  const mpfr_prec_t high = mpfr_prec_t(precision_bits) + guard_bits;
+  return tap_values(s) * (mp_number_bytes(high) + 8) + mp_forward_bytes(s, high);
+}
+
+std::uint64_t emulated_bytes(const ForwardShape& s, FloatFormat arithmetic) {
+  return mp_forward_bytes(s, MpArith::ieee(arithmetic).precision()) + tap_values(s) * 8;
+}
+
+}  // namespace kvfid::ref

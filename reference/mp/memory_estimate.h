@@ -1,0 +1,58 @@
+#pragma once
+// Peak memory of the MPFR forwards, derived from the shapes they allocate, so that a run
+// that cannot fit is refused before it starts instead of dying of bad_alloc hours in.
+// The weights are not part of it: they stay in the memory-mapped model file, which a
+// forward touches whole (its pages count in the resident set once), so the caller adds
+// the file's size (reference/util/available_memory.h).
+//
+// One MPFR number of precision p takes sizeof(__mpfr_struct) + mpfr_custom_get_size(p)
+// bytes (MpArray: the structs in one block, the significands in another). With T
+// tokens, L layers, H query heads, q = q_dim, kv = kv_dim, V = vocab, c = max(dim, q,
+// hidden) the widest weight row, n threads, one forward at working precision p and
+// weight precision w = weight_precision_for(p) holds at its peak (mp_forward.cpp):
+//   persistent  T (3 dim + 2 hidden + head_dim)            numbers at p  (x, normed,
+//               block_out, gate, up, the RoPE table)
+//   one layer   T (2 q + 2 kv) + H T^2                     at p  (q, k, v, attn_out, probs)
+//               + 6 T kv                                   at max(53, p) with a KV policy
+//                                                          (cold and hot K and V, own k, v)
+//   taps        the selected taps' values                  at p  (kept to the end)
+//   logits      T V                                        at p
+//   vectors     L (2 dim + q + 2 kv) + dim                 at w  (norm weights, biases)
+//   scratch     n (c (8 + b(w)) + 4 b(p))                  one decoded weight row, its
+//                                                          MPFR copy, products
+// The golden runs the forward at P + guard, keeps its taps, runs it again at P, then
+// converts the taps to float64 (8 bytes each): its peak is at most
+//   taps(P + guard) + forward(P + guard) + 8 N             (N = tap values)
+// with forward(P) <= forward(P + guard). An escalation doubles P and frees the previous
+// attempt first; the estimate is for the first attempt, which certifies almost always.
+#include <cstdint>
+
+#include <mpfr.h>
+
+#include "reference/formats/float_format.h"
+#include "reference/golden/taps.h"
+#include "reference/model/config.h"
+
+namespace kvfid::ref {
+
+struct ForwardShape {
+  ModelConfig config;
+  int tokens = 0;
+  TapSelection taps = TapSelection::all;
+  bool kv_policy = false;  // K and V stored per a KV policy (kv_store.h)
+  int threads = 1;         // as resolved by resolve_thread_count
+};
+
+// Bytes of one MPFR number of precision p in an MpArray.
+std::uint64_t mp_number_bytes(mpfr_prec_t precision);
+
+// Peak bytes one mp_forward allocates at `precision` (weights excluded).
+std::uint64_t mp_forward_bytes(const ForwardShape& shape, mpfr_prec_t precision);
+
+// Peak bytes of compute_golden's first attempt (weights excluded).
+std::uint64_t golden_bytes(const ForwardShape& shape, int precision_bits, int guard_bits);
+
+// Peak bytes of emulated_forward in `arithmetic` (weights excluded).
+std::uint64_t emulated_bytes(const ForwardShape& shape, FloatFormat arithmetic);
+
+}  // namespace kvfid::ref

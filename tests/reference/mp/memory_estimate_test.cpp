@@ -1,0 +1,66 @@
+// The memory estimate's building blocks and the refusal it leads to. Its bound on a
+// real run is held by tests/tools/kvfid/golden_memory_test.cpp (measured peak RSS).
+#include "reference/mp/memory_estimate.h"
+
+#include <gtest/gtest.h>
+
+#include "reference/mp/mp_array.h"
+#include "reference/synth/synthetic_model.h"
+#include "reference/util/available_memory.h"
+
+namespace kvfid::ref {
+namespace {
+
+TEST(MemoryEstimate, AnMpfrNumberIsItsStructAndItsLimbs) {
+  EXPECT_EQ(mp_number_bytes(53), sizeof(__mpfr_struct) + 8);
+  EXPECT_EQ(mp_number_bytes(64), sizeof(__mpfr_struct) + 8);
+  EXPECT_EQ(mp_number_bytes(128), sizeof(__mpfr_struct) + 16);
+  EXPECT_EQ(mp_number_bytes(192), sizeof(__mpfr_struct) + 24);
+}
+
+TEST(MemoryEstimate, CoversTheTapsTheGoldenKeepsAtBothPrecisions) {
+  const ModelConfig c = synthetic_shape("tiny-qwen2");
+  for (TapSelection taps : {TapSelection::logits, TapSelection::all})
+    for (int T : {1, 7, 64}) {
+      std::uint64_t values = 0;
+      for (const TapSpec& s : tap_specs(c, T, taps)) {
+        std::uint64_t n = 1;
+        for (auto d : s.shape) n *= std::uint64_t(d);
+        values += n;
+      }
+      const ForwardShape shape{c, T, taps, false, 2};
+      // Taps at P + guard and at P, and their float64 copies, all alive at the end.
+      EXPECT_GE(golden_bytes(shape, 128, 64), values * (mp_number_bytes(192) + mp_number_bytes(128) + 8));
+      EXPECT_GT(golden_bytes(shape, 128, 64), golden_bytes(shape, 64, 32));
+      EXPECT_GT(mp_forward_bytes(ForwardShape{c, T, taps, true, 2}, 128), mp_forward_bytes(shape, 128));
+      EXPECT_GE(emulated_bytes(shape, FloatFormat::f32), values * (mp_number_bytes(24) + 8));
+    }
+  // Attention probabilities grow with the square of the tokens: for a + bT + cT^2,
+  // f(128) - f(64) exceeds 2 (f(64) - f(32)) exactly when c > 0.
+  auto at = [&](int T) { return golden_bytes({c, T, TapSelection::all, false, 1}, 128, 64); };
+  EXPECT_GT(at(128) - at(64), 2 * (at(64) - at(32)));
+}
+
+TEST(MemoryEstimate, RefusesWithOneLineSayingWhatItNeedsAndWhatThereIs) {
+  EXPECT_NO_THROW(require_memory("kvfid golden", 100, 200, MemoryLimit{300, "MemAvailable"}));
+  EXPECT_NO_THROW(require_memory("kvfid golden", 100, 200, std::nullopt));
+  try {
+    require_memory("kvfid golden", std::uint64_t(3) << 30, std::uint64_t(1) << 29, MemoryLimit{std::uint64_t(2) << 30, "RLIMIT_AS"});
+    FAIL() << "no MemoryError";
+  } catch (const MemoryError& e) {
+    EXPECT_STREQ(e.what(),
+                 "kvfid golden needs about 3.5 GiB (mapped weights 3 GiB + working memory 512 MiB), but only 2 GiB is "
+                 "available (RLIMIT_AS)");
+  }
+  EXPECT_EQ(format_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(format_bytes(12), "12 B");
+}
+
+TEST(MemoryEstimate, AvailableMemoryIsReadOnLinux) {
+  const std::optional<MemoryLimit> limit = available_memory();
+  ASSERT_TRUE(limit.has_value());  // /proc/meminfo is always there on Linux
+  EXPECT_GT(limit->bytes, 0u);
+}
+
+}  // namespace
+}  // namespace kvfid::ref

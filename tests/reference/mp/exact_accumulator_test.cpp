@@ -378,9 +378,11 @@ TEST(ExactAccumulator, ProjectionAndArithDotAreCorrectlyRounded) {
   auto draw = [&](mpfr_ptr v, int spread) {
     mpfr_set_si_2exp(v, long(rng() >> 11) - (1l << 52), int(rng() % unsigned(2 * spread)) - spread - 52, MPFR_RNDN);
   };
-  MpMatrix w{rows, cols, MpArray(std::size_t(rows) * cols, p)};
+  MpArray wv(std::size_t(rows) * cols, p);  // [rows, cols] the weights in MPFR (float64 values)
   MpArray x(std::size_t(tokens) * cols, p), bias(rows, p);
-  for (std::size_t i = 0; i < w.values.size(); ++i) draw(w.values[i], 30);
+  for (std::size_t i = 0; i < wv.size(); ++i) draw(wv[i], 30);
+  Matrix wm(rows, cols);  // the same weights as the model holds them
+  for (std::size_t i = 0; i < wv.size(); ++i) wm.mutable_values()[i] = mpfr_get_d(wv[i], MPFR_RNDN);  // exact
   for (std::size_t i = 0; i < x.size(); ++i) {
     draw(x[i], 30);
     mpfr_mul_2si(x[i], x[i], long(rng() % 40), MPFR_RNDN);  // P-bit values, not float64s
@@ -390,13 +392,13 @@ TEST(ExactAccumulator, ProjectionAndArithDotAreCorrectlyRounded) {
   const MpArith arith = MpArith::exact(p);
   MpArray one_thread(std::size_t(tokens) * rows, p), two_threads(std::size_t(tokens) * rows, p), want(1, p),
       dot(1, p);
-  project(one_thread, w, x, bias, tokens, arith, 1);
-  project(two_threads, w, x, bias, tokens, arith, 2);
+  project(one_thread, MpMatrixRef{wm, p}, x, bias, tokens, arith, 1);
+  project(two_threads, MpMatrixRef{wm, p}, x, bias, tokens, arith, 2);
   for (int t = 0; t < tokens; ++t)
     for (int r = 0; r < rows; ++r) {
       Inputs in{std::vector<double>(cols + 1), MpArray(cols + 1, p)};
       for (int c = 0; c < cols; ++c) {
-        in.w[c] = mpfr_get_d(w.values[std::size_t(r) * cols + c], MPFR_RNDN);
+        in.w[c] = mpfr_get_d(wv[std::size_t(r) * cols + c], MPFR_RNDN);
         mpfr_set(in.x[c], x[std::size_t(t) * cols + c], MPFR_RNDN);
       }
       in.w[cols] = 1.0;
@@ -406,7 +408,7 @@ TEST(ExactAccumulator, ProjectionAndArithDotAreCorrectlyRounded) {
       EXPECT_TRUE(same_bits(one_thread[i], want[0])) << "token " << t << " row " << r;
       EXPECT_TRUE(same_bits(two_threads[i], want[0])) << "token " << t << " row " << r;
       // The same dot through MpArith (MPFR x MPFR products), without the bias.
-      arith.dot(dot[0], w.row(r), 1, x[std::size_t(t) * cols], 1, cols, nullptr);
+      arith.dot(dot[0], wv[std::size_t(r) * cols], 1, x[std::size_t(t) * cols], 1, cols, nullptr);
       in.w[cols] = 0.0;
       oracle_dot(want[0], in, MPFR_RNDN);
       EXPECT_TRUE(same_bits(dot[0], want[0])) << "token " << t << " row " << r;

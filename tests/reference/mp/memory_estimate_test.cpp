@@ -6,6 +6,7 @@
 
 #include "reference/mp/mp_array.h"
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "reference/util/available_memory.h"
 
 namespace kvfid::ref {

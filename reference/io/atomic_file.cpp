@@ -83,8 +83,8 @@ void check_output_folder(const std::string& dir) {
 
 void write_files_atomic(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files) {
   std::vector<StreamedFile> streamed;
-  for (const auto& [name, bytes] : files)
-    streamed.push_back({name, [&bytes](const ByteSink& sink) { sink(bytes); }});
+  for (const auto& file : files)  // (clang 14 cannot capture a structured binding)
+    streamed.push_back({file.first, [&bytes = file.second](const ByteSink& sink) { sink(bytes); }});
   write_files_atomic_streamed(dir, streamed);
 }
 

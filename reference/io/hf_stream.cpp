@@ -13,7 +13,7 @@
 #include "reference/io/hf.h"
 #include "reference/util/input_error.h"
 #include "reference/io/safetensors.h"
-#include "reference/mp/mp_parallel.h"
+#include "reference/util/parallel_chunks.h"
 #include "reference/util/progress.h"
 
 namespace kvfid::ref {
@@ -172,7 +172,7 @@ void write_hf_streamed(const std::string& dir, const ModelConfig& c, FloatFormat
         bytes.resize(std::size_t(n) * value_bytes);
         // Each row is produced and encoded by exactly one thread, the same way for any
         // thread count: the bytes cannot depend on it.
-        parallel_for(end - begin, options.threads, [&](std::int64_t r0, std::int64_t r1) {
+        parallel_chunks(end - begin, options.threads, [&](std::int64_t r0, std::int64_t r1) {
           double* out = values.data() + r0 * cols;
           source(slot, begin + r0, begin + r1, out);
           encode_values(out, (r1 - r0) * cols, storage, bytes.data() + r0 * cols * value_bytes, slot.name);

@@ -40,7 +40,7 @@ std::uint64_t hf_folder_bytes(const ModelConfig& config, FloatFormat storage);
 using HfRowSource = std::function<void(const HfTensorSlot&, std::int64_t begin, std::int64_t end, double* out)>;
 
 struct HfStreamOptions {
-  int threads = 1;               // as resolve_thread_count; the bytes do not depend on it
+  int threads = 1;               // >= 1 (hardware_threads() for all); the bytes do not depend on it
   Progress* progress = nullptr;  // advanced in MiB of model.safetensors
 };
 

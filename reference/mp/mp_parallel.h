@@ -1,8 +1,8 @@
 #pragma once
-// Independent items split across threads for the MPFR forward. Each item is computed by
-// exactly one thread, in the same way whatever the thread count, so results are
-// bit-identical for 1 or N threads. Every worker runs in an ExponentRangeScope and frees
-// MPFR's per-thread caches before it exits.
+// Independent items split across threads for the MPFR forward (util/parallel_chunks.h:
+// each item computed by exactly one thread, so results are bit-identical for 1 or N
+// threads). Every chunk runs in an ExponentRangeScope and every worker frees MPFR's
+// per-thread caches before it exits.
 #include <cstdint>
 #include <functional>
 

@@ -15,6 +15,7 @@
 #include "reference/mp/exact_accumulator.h"
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
+#include "tests/bench/rate_reporter.h"
 
 namespace kvfid::ref {
 namespace {
@@ -109,26 +110,13 @@ BENCHMARK(raw_fma)->Apply(shapes);
 BENCHMARK(exact_dot_kernel)->Apply(shapes);
 BENCHMARK(exact_dot_mpfr_operands)->Apply(shapes);
 
-class RateReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      // With --benchmark_repetitions the table takes the medians.
-      if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
-      auto it = run.counters.find("items_per_second");
-      if (it != run.counters.end()) rates[run.run_name.str()] = it->second;
-    }
-  }
-  std::map<std::string, double> rates;
-};
 
 }  // namespace
 }  // namespace kvfid::ref
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  kvfid::ref::RateReporter reporter;
+  kvfid::test::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const auto& r = reporter.rates;
   std::printf("\n%5s %6s %14s %14s %7s %14s %7s\n", "P", "n", "mpfr_fma MAC/s", "exact_dot", "ratio", "mpfr x mpfr",

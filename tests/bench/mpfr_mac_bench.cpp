@@ -12,6 +12,7 @@
 
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/projection.h"
+#include "tests/bench/rate_reporter.h"
 
 namespace kvfid::ref {
 namespace {
@@ -61,25 +62,13 @@ BENCHMARK_CAPTURE(raw_fma, all_operands_128_bits, kPrecision);
 BENCHMARK_CAPTURE(raw_fma, weights_53_bits, kWeightPrecisionBits);
 BENCHMARK(projection_kernel);
 
-// The console report, plus MACs/s per benchmark for the ratio printed at the end.
-class RateReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      auto it = run.counters.find("items_per_second");
-      if (it != run.counters.end()) rates[run.benchmark_name()] = it->second;
-    }
-  }
-  std::map<std::string, double> rates;
-};
 
 }  // namespace
 }  // namespace kvfid::ref
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  kvfid::ref::RateReporter reporter;
+  kvfid::test::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const auto& r = reporter.rates;
   for (const auto& [name, rate] : r) std::printf("%-40s %.3e MACs/s\n", name.c_str(), rate);

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reference/io/hf.h"
-#include "reference/mp/mp_parallel.h"
+#include "reference/util/parallel_chunks.h"
 #include "reference/synth/synthetic_hf.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
@@ -32,7 +32,7 @@ std::string ensure_model(const std::string& model_rel) {
   const ModelConfig config = reduced_shape(full, r.at("layers").get<long long>(), r.at("vocab").get<long long>(), name);
   // Written atomically: tests generating the same model at once all write the same bytes.
   write_synthetic_hf(path.string(), config, full.n_layers, r.at("seed").get<std::uint64_t>(),
-                     float_format_from_string(r.at("dtype").get<std::string>(), name), {.threads = resolve_thread_count(0)});
+                     float_format_from_string(r.at("dtype").get<std::string>(), name), {.threads = hardware_threads()});
   return path.string();
 }
 

@@ -56,4 +56,11 @@ void use_sizes(const ModelConfig& config) {
   (void)sink;
 }
 
+ModelConfig small_config() {
+  ModelConfig c;
+  c.vocab = 256, c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 4, c.head_dim = 16, c.hidden = 172;
+  c.max_seq = 256;
+  return c;
+}
+
 }  // namespace kvfid::ref::fuzz

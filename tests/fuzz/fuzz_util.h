@@ -30,4 +30,7 @@ inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
 }
 
+// A small valid model shape (tiny-llama's) that token ids are checked against.
+ModelConfig small_config();
+
 }  // namespace kvfid::ref::fuzz

@@ -8,17 +8,6 @@
 #include "reference/io/prompt.h"
 #include "tests/fuzz/fuzz_util.h"
 
-namespace {
-
-kvfid::ref::ModelConfig small_config() {
-  kvfid::ref::ModelConfig c;
-  c.vocab = 256, c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 4, c.head_dim = 16, c.hidden = 172;
-  c.max_seq = 256;
-  return c;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const bool tensors_written = [] {
     const kvfid::ref::TapSet taps = {{"logits", {1, 2}, {0.5, -1.25}}};
@@ -29,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string manifest = kvfid::ref::fuzz::write_scratch(kvfid::ref::kGoldenManifestFile, kvfid::ref::fuzz::as_text(data, size));
   try {
     const kvfid::ref::Golden g = kvfid::ref::read_golden(kvfid::ref::fuzz::scratch_dir());
-    kvfid::ref::validate_tokens(g.tokens, small_config(), manifest);
+    kvfid::ref::validate_tokens(g.tokens, kvfid::ref::fuzz::small_config(), manifest);
   } catch (const kvfid::ref::InputError&) {
   }
   return 0;

@@ -6,7 +6,7 @@
 #include "reference/formats/float_format.h"
 #include "reference/io/hf_stream.h"
 #include "reference/util/input_error.h"
-#include "reference/mp/mp_parallel.h"
+#include "reference/util/parallel_chunks.h"
 #include "reference/synth/synthetic_hf.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "reference/util/progress.h"
@@ -56,7 +56,7 @@ int run_fixture(const ParsedArgs& args) {
   const FloatFormat dtype =
       float_format_from_string(args.str_or("dtype", is_real_shape(shape) ? "bf16" : "f32"), "--dtype");
   const long long threads = args.integer_or("threads", 0);
-  if (threads < 0) throw InputError("--threads", "must be 0 (all cores) or positive, got " + std::to_string(threads));
+  if (threads < 0 || threads > 1024) throw InputError("--threads", "must be 0 (all cores) to 1024, got " + std::to_string(threads));
   const std::string out = args.str("out");
 
   // The weights are generated already rounded to the storage format, so the folder
@@ -72,7 +72,7 @@ int run_fixture(const ParsedArgs& args) {
   std::optional<Progress> progress;
   if (bytes >= kProgressBytes) progress.emplace(Progress::on_stderr("kvfid fixture: MiB written"));
   HfStreamOptions stream;
-  stream.threads = resolve_thread_count(int(threads));
+  stream.threads = threads == 0 ? hardware_threads() : int(threads);
   stream.progress = progress ? &*progress : nullptr;
   write_synthetic_hf(out, config, full.n_layers, std::uint64_t(seed), dtype, stream);
   std::cerr << "kvfid fixture: wrote " << out << " (" << shape << ", seed " << seed << ", " << to_string(dtype) << ")\n";

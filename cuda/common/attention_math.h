@@ -54,9 +54,10 @@ KVFID_HD FoldFactors fold_factors(float m, float ms) {
   return {exp_portable(m - mn), exp_portable(ms - mn), mn};
 }
 KVFID_HD float fold_value(float running, float split, FoldFactors f) { return fma(running, f.a, split * f.b); }
-KVFID_HD SoftmaxStats fold_stats(SoftmaxStats running, SoftmaxStats split) {
-  const FoldFactors f = fold_factors(running.m, split.m);
-  return {f.m, fold_value(running.l, split.l, f)};
+// The running (m, l) after a split with sum split_l is folded in with factors f (those the
+// split's values were folded with): the one stats fold of the twin and the kernels.
+KVFID_HD SoftmaxStats fold_stats(SoftmaxStats running, float split_l, FoldFactors f) {
+  return {f.m, fold_value(running.l, split_l, f)};
 }
 
 // The attention probability tap: p_j = exp(score_j - m) / l with the row's final m, l.

@@ -534,7 +534,7 @@ __global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, i
       const float* ps = p + sp * stride;
       const num::FoldFactors f = num::fold_factors(run.m, ps[0]);
       acc = num::fold_value(acc, ps[2 + d], f);
-      run = {f.m, num::fold_value(run.l, ps[1], f)};
+      run = num::fold_stats(run, ps[1], f);
     }
     att[(std::size_t(r) * n_heads + h) * hd + d] = num::div(acc, run.l);
     if (d == 0) {

@@ -366,7 +366,7 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, in
     } else {
       const num::FoldFactors f = num::fold_factors(run.m, m);
       for (int d = 0; d < hd; ++d) acc[d] = num::fold_value(acc[d], split_acc[d], f);
-      run = {f.m, num::fold_value(run.l, lsum, f)};
+      run = num::fold_stats(run, lsum, f);
     }
   }
   for (int d = 0; d < hd; ++d) out[d] = num::div(acc[d], run.l);

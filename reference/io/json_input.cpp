@@ -1,5 +1,6 @@
 #include "reference/io/json_input.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -52,6 +53,8 @@ nlohmann::json parse_json_input(std::string_view text, const std::string& source
 }
 
 std::string read_text_file(const std::string& path) {
+  // A folder opens as a stream on Linux and fails only on reading: say what it is.
+  if (std::filesystem::is_directory(path)) throw InputError(path, "is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "cannot open");
   std::ostringstream s;

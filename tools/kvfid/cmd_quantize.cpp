@@ -3,15 +3,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "reference/formats/quant/registry.h"
 #include "reference/io/atomic_file.h"
+#include "reference/io/json_input.h"
 #include "reference/util/input_error.h"
 #include "tools/kvfid/command.h"
 
@@ -19,16 +17,6 @@ namespace kvfid::cli {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
-
-std::string read_input(const std::string& path) {
-  if (std::filesystem::is_directory(path)) throw InputError(path, "is a folder, not a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open the input file");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) throw InputError(path, "read error");
-  return bytes.str();
-}
 
 std::uint32_t load_le32(const char* p) {
   std::uint32_t u = 0;
@@ -113,7 +101,7 @@ int run_quantize(const ParsedArgs& args) {
   const quant::CodecParams p = params_from(args);
   const std::string in = args.str("in"), out = args.str("out");
   const bool decoding = args.has("decode");
-  const std::string raw = read_input(in);
+  const std::string raw = read_text_file(in);
   const std::string result = decoding ? dequantize(in, raw, f, p) : quantize(in, raw, f, p);
   write_file_atomic(out, result);
   const std::size_t values = decoding ? result.size() / 4 : raw.size() / 4;

@@ -3,19 +3,23 @@
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
+#include "reference/mp/shards.h"
 #include "reference/mp/softmax.h"
 
 namespace kvfid::ref {
 
 void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
-                      const ModelConfig& config, const MpArith& arith, int threads) {
+                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards) {
   const int hd = config.head_dim, q_dim = config.q_dim(), kv_dim = config.kv_dim();
   const MpArray head_dim = mp_constant(hd);
   MpArray scale(1, arith.precision());  // sqrt(head_dim), rounded once
   arith.sqrt(scale[0], head_dim[0]);
-  // Items are (head, position), head-major, so every thread gets the same mix of
-  // short and long rows.
-  parallel_for(std::int64_t(config.n_heads) * tokens, threads, [&](std::int64_t begin, std::int64_t end) {
+  // Items are (head, position), head-major, so every thread (and every rank: a block of
+  // whole heads when the ranks divide the heads) gets the same mix of short and long rows.
+  const std::int64_t items = std::int64_t(config.n_heads) * tokens;
+  const ItemRange mine = shards ? share_of(items, shards->rank(), shards->ranks()) : ItemRange{0, items};
+  parallel_for(mine.end - mine.begin, threads, [&](std::int64_t begin, std::int64_t end) {
+    begin += mine.begin, end += mine.begin;
     MpArray scratch(3, arith.precision());
     mpfr_ptr product = scratch[0], softmax_scratch = scratch[1];
     for (std::int64_t item = begin; item < end; ++item) {
@@ -44,6 +48,19 @@ void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const Atte
                   product);
       }
     }
+  });
+  if (!shards) return;
+  auto block = [&](int rank) { return share_of(items, rank, shards->ranks()); };
+  shards->exchange(probs, [&](int rank) {
+    const ItemRange r = block(rank);  // item i owns probs row i: [tokens] values
+    return std::vector<ElementRun>{{std::size_t(r.begin) * tokens, std::size_t(r.end - r.begin) * tokens}};
+  });
+  shards->exchange(out, [&](int rank) {
+    const ItemRange r = block(rank);
+    std::vector<ElementRun> runs;  // [items] item (h, t) owns out[t, h, :]
+    for (std::int64_t item = r.begin; item < r.end; ++item)
+      runs.push_back({std::size_t(item % tokens) * q_dim + std::size_t(item / tokens) * hd, std::size_t(hd)});
+    return runs;
   });
 }
 

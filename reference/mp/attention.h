@@ -9,6 +9,8 @@
 
 namespace kvfid::ref {
 
+class Shards;
+
 // The cache a query reads (reference/formats/quant/kv_policy.h): query t reads key j
 // from k_cold when j < cold_end(t, hot_window, k_group), else from k_hot, and value j
 // from v_cold when j < cold_end(t, hot_window, 0), else from v_hot. Each array is
@@ -25,12 +27,15 @@ struct AttentionKv {
 // q: [tokens, n_heads, head_dim].
 // probs: [n_heads, tokens, tokens], exact zeros above the diagonal;
 // out: [tokens, n_heads * head_dim]. All results at the arithmetic's precision.
+// With `shards`, the (head, position) items are also split across ranks (shards.h) and
+// every rank ends with all of probs and out.
 void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
-                      const ModelConfig& config, const MpArith& arith, int threads);
+                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards = nullptr);
 // One store: every key and value read from k and v ([tokens, n_kv_heads, head_dim]).
 inline void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v,
-                             int tokens, const ModelConfig& config, const MpArith& arith, int threads) {
-  causal_attention(probs, out, q, AttentionKv{k, k, v, v}, tokens, config, arith, threads);
+                             int tokens, const ModelConfig& config, const MpArith& arith, int threads,
+                             Shards* shards = nullptr) {
+  causal_attention(probs, out, q, AttentionKv{k, k, v, v}, tokens, config, arith, threads, shards);
 }
 
 }  // namespace kvfid::ref

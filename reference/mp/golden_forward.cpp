@@ -46,6 +46,7 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
   forward.taps = options.taps;
   forward.threads = resolve_thread_count(options.threads);
   forward.progress = options.progress;
+  forward.shards = options.shards;
 
   for (int precision = options.precision_bits, attempt = 1;; precision *= 2, ++attempt) {
     if (options.progress) {

@@ -14,6 +14,7 @@
 namespace kvfid::ref {
 
 class Progress;
+class Shards;
 
 struct GoldenOptions {
   int precision_bits = 128;      // working precision of the first attempt
@@ -30,6 +31,10 @@ struct GoldenOptions {
   std::string kv = {};
   std::vector<float> kv_scales = {};
   Progress* progress = nullptr;  // optional, reports on stderr
+  // Optional: the cooperating ranks sharing the work (shards.h). Every rank must call
+  // compute_golden with the same arguments; each returns the whole golden, identical
+  // bit for bit to a single process's.
+  Shards* shards = nullptr;
 };
 
 struct GoldenResult {

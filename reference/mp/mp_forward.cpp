@@ -38,6 +38,7 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
   const MpArith& arith = options.arith;
   const mpfr_prec_t prec = arith.precision();
   const int threads = options.threads;
+  Shards* const shards = options.shards;
   const int T = int(tokens.size());
   const std::size_t tokens_n = tokens.size();
   const MpArray eps = mp_constant(c.rms_norm_eps);
@@ -65,29 +66,29 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
     MpArray q(tokens_n * c.q_dim(), prec);   // [T, n_heads, head_dim]
     MpArray k(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
     MpArray v(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
-    project(q, weights.read(m.wq), normed, w.bq, T, arith, threads);
-    project(k, weights.read(m.wk), normed, w.bk, T, arith, threads);
-    project(v, weights.read(m.wv), normed, w.bv, T, arith, threads);
+    project(q, weights.read(m.wq), normed, w.bq, T, arith, threads, shards);
+    project(k, weights.read(m.wk), normed, w.bk, T, arith, threads, shards);
+    project(v, weights.read(m.wv), normed, w.bv, T, arith, threads, shards);
     apply_rope(q, rope, T, c.n_heads, c.rope, arith, threads);
     apply_rope(k, rope, T, c.n_kv_heads, c.rope, arith, threads);
     MpArray probs(std::size_t(c.n_heads) * tokens_n * tokens_n, prec);  // [n_heads, T, T]
     MpArray attn_out(tokens_n * c.q_dim(), prec);                       // [T, n_heads * head_dim]
     if (options.kv) {
       const MpKvStore store = store_kv(k, v, *options.kv, l, T, c);
-      causal_attention(probs, attn_out, q, store.view(), T, c, arith, threads);
+      causal_attention(probs, attn_out, q, store.view(), T, c, arith, threads, shards);
       k = own_keys(store, T, c.kv_dim());
       v = own_values(store, T, c.kv_dim());
     } else {
-      causal_attention(probs, attn_out, q, k, v, T, c, arith, threads);
+      causal_attention(probs, attn_out, q, k, v, T, c, arith, threads, shards);
     }
-    project(block_out, weights.read(m.wo), attn_out, no_bias, T, arith, threads);
+    project(block_out, weights.read(m.wo), attn_out, no_bias, T, arith, threads, shards);
     add_in_place(x, block_out, arith, threads);
 
     rms_norm(normed, x, w.ffn_norm, eps[0], T, arith, threads);
-    project(gate, weights.read(m.w1), normed, no_bias, T, arith, threads);
-    project(up, weights.read(m.w3), normed, no_bias, T, arith, threads);
+    project(gate, weights.read(m.w1), normed, no_bias, T, arith, threads, shards);
+    project(up, weights.read(m.w3), normed, no_bias, T, arith, threads, shards);
     swiglu_in_place(gate, up, arith, threads);
-    project(block_out, weights.read(m.w2), gate, no_bias, T, arith, threads);
+    project(block_out, weights.read(m.w2), gate, no_bias, T, arith, threads, shards);
     add_in_place(x, block_out, arith, threads);
 
     // Only the wanted taps outlive their layer.
@@ -105,7 +106,7 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
 
   rms_norm(normed, x, weights.final_norm, eps[0], T, arith, threads);
   MpArray logits(tokens_n * c.vocab, prec);  // [T, vocab]
-  project(logits, weights.read(stored.classifier), normed, no_bias, T, arith, threads);
+  project(logits, weights.read(stored.classifier), normed, no_bias, T, arith, threads, shards);
   produced["logits"] = std::move(logits);
   if (options.progress) options.progress->advance();
 

@@ -18,6 +18,7 @@
 namespace kvfid::ref {
 
 class Progress;
+class Shards;
 
 struct MpForwardOptions {
   MpArith arith = MpArith::exact(128);
@@ -28,6 +29,9 @@ struct MpForwardOptions {
   TapSelection taps = TapSelection::all;
   int threads = 1;               // as resolved by resolve_thread_count
   Progress* progress = nullptr;  // advanced once per layer and once for the head
+  // When set, projections and attention are split across the cooperating ranks
+  // (shards.h); every rank returns the same taps, bit for bit, as a single process.
+  Shards* shards = nullptr;
 };
 
 struct MpTap {

@@ -5,16 +5,19 @@
 // exact(): W x + b summed exactly and rounded once (ExactAccumulator); ieee(): accumulated
 // in column order, then the bias added. Output rows are split across threads. Each thread
 // decodes a weight row from its stored form into a float64 buffer (exact) and uses it for
-// every token: the weights are never held in MPFR as a whole.
+// every token: the weights are never held in MPFR as a whole. With `shards`, output rows
+// are also split across ranks (shards.h) and every rank ends with the whole output.
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 #include "reference/mp/mp_weights.h"
 
 namespace kvfid::ref {
 
+class Shards;
+
 // out: [tokens, W.rows] at the arithmetic's precision; x: [tokens, W.cols];
 // bias: [W.rows] or empty.
 void project(MpArray& out, MpMatrixRef w, const MpArray& x, const MpArray& bias, int tokens, const MpArith& arith,
-             int threads);
+             int threads, Shards* shards = nullptr);
 
 }  // namespace kvfid::ref

@@ -14,7 +14,9 @@
 #include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
 #include "tools/kvfid/command.h"
+#include "tools/kvfid/golden_job.h"
 #include "tools/kvfid/memory_check.h"
+#include "tools/kvfid/mpi_launch.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the specification's names: the layer below
@@ -37,9 +39,12 @@ std::string command_line(const ParsedArgs& args) {
   return line;
 }
 
-int run_golden(const ParsedArgs& args) {
+}  // namespace
+
+GoldenJob prepare_golden(const ParsedArgs& args, bool writes) {
   if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
-  GoldenOptions options;
+  GoldenJob job;
+  GoldenOptions& options = job.options;
   const long long bits = args.integer_or("bits", options.precision_bits);
   if (bits < 2 || bits > options.max_precision_bits)
     throw UsageError("--bits must be between 2 and " + std::to_string(options.max_precision_bits));
@@ -48,40 +53,57 @@ int run_golden(const ParsedArgs& args) {
   options.precision_bits = int(bits);
   options.threads = int(threads);
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
-  check_output_folder(args.str("out"));
+  job.out = args.str("out");
+  if (writes) check_output_folder(job.out);
 
-  const std::string model_path = args.str("model");
-  const std::vector<int> tokens = args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens")
-                                                     : read_prompt_file(args.str("prompt"));
-  const ModelConfig config = load_model_config(model_path);
-  validate_tokens(tokens, config, args.has("tokens") ? "--tokens" : args.str("prompt"));
-  const ForwardShape shape{config, int(tokens.size()), options.taps, false, resolve_thread_count(options.threads)};
-  check_memory("kvfid golden", model_path, golden_bytes(shape, options.precision_bits, options.guard_bits));
-  const Model model = load_model(model_path);
+  job.model_path = args.str("model");
+  job.tokens = args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens") : read_prompt_file(args.str("prompt"));
+  const ModelConfig config = load_model_config(job.model_path);
+  validate_tokens(job.tokens, config, args.has("tokens") ? "--tokens" : args.str("prompt"));
+  const ForwardShape shape{config, int(job.tokens.size()), options.taps, false, resolve_thread_count(options.threads)};
+  check_memory("kvfid golden", job.model_path, golden_bytes(shape, options.precision_bits, options.guard_bits));
+  job.model = load_model(job.model_path);
   check_tap_selection(options.taps, config, "--taps");
+  job.command = command_line(args);
+  return job;
+}
 
+nlohmann::json golden_manifest(const GoldenJob& job, const GoldenResult& golden) {
+  return {{"model", job.model_path},
+          {"model_sha256", job.model.sha256},
+          {"config", to_json(job.model.config)},
+          {"tokens", job.tokens},
+          {"taps", to_string(job.options.taps)},
+          {"precision_bits", golden.certification.at("precision_bits")},
+          {"certification", golden.certification},
+          {"kvfid_version", KVFID_VERSION},
+          {"command", job.command}};
+}
+
+void report_written(const GoldenJob& job, const GoldenResult& golden) {
+  std::cerr << "kvfid golden: " << golden.certification.at("values_certified") << " values certified at "
+            << golden.certification.at("precision_bits") << " bits, written to " << job.out << '\n';
+}
+
+namespace {
+
+int run_golden(const ParsedArgs& args) {
+#ifdef KVFID_WITH_MPI
+  if (launched_ranks() >= 1) return run_golden_ranks(args);
+#endif
+  GoldenJob job = prepare_golden(args, true);
   Progress progress = Progress::on_stderr("kvfid golden");
-  options.progress = &progress;
+  job.options.progress = &progress;
   GoldenResult golden;
   try {
-    golden = compute_golden(model, tokens, options);
+    golden = compute_golden(job.model, job.tokens, job.options);
   } catch (const CertificationError& e) {
     progress.finish();
     std::cerr << "kvfid golden: " << e.what() << '\n';
     return kExitFidelityFailure;
   }
-  const nlohmann::json manifest = {{"model", model_path},
-                                   {"model_sha256", model.sha256},
-                                   {"config", to_json(model.config)},
-                                   {"tokens", tokens},
-                                   {"taps", to_string(options.taps)},
-                                   {"precision_bits", golden.certification.at("precision_bits")},
-                                   {"certification", golden.certification},
-                                   {"kvfid_version", KVFID_VERSION},
-                                   {"command", command_line(args)}};
-  write_golden(args.str("out"), golden.taps, manifest);
-  std::cerr << "kvfid golden: " << golden.certification.at("values_certified") << " values certified at "
-            << golden.certification.at("precision_bits") << " bits, written to " << args.str("out") << '\n';
+  write_golden(job.out, golden.taps, golden_manifest(job, golden));
+  report_written(job, golden);
   return kExitPass;
 }
 
@@ -94,7 +116,9 @@ extern const CommandSpec kGoldenCommand = {
     "rounds correctly to float64: the pass is repeated with guard bits and each value checked with "
     "mpfr_can_round; the precision doubles until all pass (exit 1 if that exceeds 1024 bits). "
     "Writes DIR/golden.safetensors (F64 taps) and DIR/manifest.json. Uses every core by default; "
-    "the result does not depend on the thread count.",
+    "the result does not depend on the thread count. Under mpirun (a build with OpenMPI), the ranks share "
+    "the work and rank 0 writes a golden byte-identical to one process's: e.g. mpirun -np 4 --hostfile "
+    "HOSTS kvfid golden ... with the model at the same path on every host (README: Goldens past one machine).",
     {{"model", "PATH", "llama2.c checkpoint or Hugging Face folder", true},
      {"tokens", "IDS", "comma-separated token ids, e.g. 1,2,3"},
      {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)"},

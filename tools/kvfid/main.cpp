@@ -2,13 +2,13 @@
 // failed, 2 = bad input or usage.
 #include <exception>
 #include <iostream>
-#include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "reference/util/input_error.h"
-#include "reference/util/available_memory.h"
 #include "tools/kvfid/commands.h"
+#include "tools/kvfid/failure_line.h"
+#include "tools/kvfid/mpi_launch.h"
 
 using namespace kvfid::cli;
 
@@ -19,13 +19,6 @@ void print_overview(std::ostream& out) {
       << "kvfid checks LLM inference engines against an exact MPFR reference.\n\ncommands:\n";
   for (const CommandSpec* c : all_commands())
     out << "  " << c->name << std::string(c->name.size() < 12 ? 12 - c->name.size() : 1, ' ') << c->summary << '\n';
-}
-
-// Control characters (a newline inside a message) would break the one-line rule.
-std::string one_line(std::string text) {
-  for (char& c : text)
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-  return text;
 }
 
 }  // namespace
@@ -49,21 +42,15 @@ int main(int argc, char** argv) {
       std::cout << help_text(*command);
       return kExitPass;
     }
-  // Whatever escapes a command ends as one line and exit 2, never an abort: messages are
-  // flattened to one line, and running out of memory is named as such.
-  const std::string prefix = "kvfid " + command->name + ": ";
+  if (const std::optional<FailureLine> refused = refuse_launch(command->name)) {
+    if (launched_rank() == 0) std::cerr << refused->text << '\n';
+    return refused->exit_code;
+  }
   try {
     return command->run(parse_args(*command, rest));
-  } catch (const UsageError& e) {
-    std::cerr << prefix << one_line(e.what()) << " (see kvfid " << command->name << " --help)\n";
-  } catch (const kvfid::ref::InputError& e) {
-    std::cerr << prefix << one_line(e.what()) << '\n';
-  } catch (const kvfid::ref::MemoryError& e) {
-    std::cerr << one_line(e.what()) << '\n';
-  } catch (const std::bad_alloc&) {
-    std::cerr << prefix << "out of memory: the input needs more memory than this machine could allocate\n";
-  } catch (const std::exception& e) {
-    std::cerr << prefix << "internal error: " << one_line(e.what()) << '\n';
+  } catch (...) {
+    const FailureLine failure = failure_line(command->name, std::current_exception());
+    std::cerr << failure.text << '\n';
+    return failure.exit_code;
   }
-  return kExitBadInput;
 }

@@ -9,7 +9,7 @@
 namespace kvfid::cli {
 
 struct FailureLine {
-  std::string text;  // without a trailing newline
+  std::string text;  // without a trailing newline; empty: no failure
   int exit_code = 2;
 };
 

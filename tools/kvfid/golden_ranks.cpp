@@ -35,27 +35,48 @@ std::string from_rank(const std::string& line, int rank, int ranks) {
   return line.rfind(prefix, 0) == 0 ? prefix + where + line.substr(prefix.size()) : prefix + where + line;
 }
 
+// What makes two ranks' goldens the same computation: the model's bytes, the tokens and
+// every option that changes a value (the output folder and the model's path do not).
+std::string fingerprint(const GoldenJob& job) {
+  const GoldenOptions& o = job.options;
+  return "sha256 " + job.model.sha256 + "|" + nlohmann::json(job.tokens).dump() + "|" + to_string(o.taps) + "|" +
+         std::to_string(o.precision_bits) + "|" + std::to_string(o.guard_bits) + "|" + std::to_string(o.max_precision_bits);
+}
+
 }  // namespace
 
 int run_golden_ranks(const ParsedArgs& args) {
   MpiWorld world;
   const bool root = world.rank() == 0;
 
+  // A step every rank takes: when some rank failed it, the lowest such rank speaks for
+  // all; when that is not rank 0, rank 0 got past the step, so the failure is that
+  // rank's own and the line names it. Returns the exit status, or nothing to go on.
+  auto agree = [&](const FailureLine& mine) -> std::optional<int> {
+    const int failed = world.first_failure(!mine.text.empty());
+    if (failed < 0) return std::nullopt;
+    const std::string said = world.broadcast(std::to_string(mine.exit_code) + mine.text, failed);
+    if (root) std::cerr << (failed == 0 ? said.substr(1) : from_rank(said.substr(1), failed, world.ranks())) << '\n';
+    return said[0] - '0';
+  };
+
   std::optional<GoldenJob> job;
-  FailureLine failure{"", kExitPass};
+  FailureLine failure;
   try {
     job.emplace(prepare_golden(args, root));
   } catch (...) {
     failure = failure_line("golden", std::current_exception());
   }
-  const int failed = world.first_failure(!failure.text.empty());
-  if (failed >= 0) {
-    // The lowest failing rank speaks for all; when it is not rank 0, rank 0 got past
-    // this step, so the failure is that rank's own and the line names it.
-    const std::string text = world.broadcast(std::to_string(failure.exit_code) + failure.text, failed);
-    if (root) std::cerr << (failed == 0 ? text.substr(1) : from_rank(text.substr(1), failed, world.ranks())) << '\n';
-    return text[0] - '0';
-  }
+  if (const std::optional<int> code = agree(failure)) return *code;
+
+  // Every rank must compute the same golden from the same model, though its path may
+  // differ from host to host: a stale copy on one host would mix two models.
+  const std::string mine = fingerprint(*job), root_print = world.broadcast(mine, 0);
+  if (mine != root_print)
+    failure = {"kvfid golden: its model (sha256 " + job->model.sha256 + ") or its tokens and options differ from rank 0's (" +
+                   root_print.substr(0, root_print.find('|')) + "): every rank must compute the same golden",
+               kExitBadInput};
+  if (const std::optional<int> code = agree(failure)) return *code;
 
   std::optional<Progress> progress;
   if (root) progress.emplace(Progress::on_stderr("kvfid golden"));

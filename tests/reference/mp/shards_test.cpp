@@ -5,8 +5,11 @@
 // KV policy and the emulated arithmetic. The real MPI launch: tests/tools/kvfid/golden_ranks_test.cpp.
 #include "reference/mp/shards.h"
 
-#include <barrier>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
 #include <limits>
 #include <memory>
 #include <thread>
@@ -27,20 +30,39 @@ namespace {
 
 // N ranks in one process: allgather is a board every rank writes its block to, between
 // two barriers (the second keeps a fast rank from overwriting a block still being read).
+// Ranks that diverge (one leaves the forward while another waits at an exchange) would
+// wait forever: a wait longer than kPatience fails instead.
+constexpr std::chrono::seconds kPatience{30};
+
 class Board {
  public:
-  explicit Board(int ranks) : blocks_(static_cast<std::size_t>(ranks)), sync_(ranks) {}
+  explicit Board(int ranks) : ranks_(ranks), blocks_(static_cast<std::size_t>(ranks)) {}
   std::vector<std::vector<std::byte>> allgather(int rank, const std::vector<std::byte>& mine) {
     blocks_[std::size_t(rank)] = mine;
-    sync_.arrive_and_wait();
+    wait_for_all();
     std::vector<std::vector<std::byte>> all = blocks_;
-    sync_.arrive_and_wait();
+    wait_for_all();
     return all;
   }
 
  private:
+  void wait_for_all() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const long generation = generation_;
+    if (++arrived_ == ranks_) {
+      arrived_ = 0, ++generation_;
+      all_arrived_.notify_all();
+      return;
+    }
+    if (!all_arrived_.wait_for(lock, kPatience, [&] { return generation_ != generation; }))
+      throw std::runtime_error("a rank waited at an exchange the others never reached: the ranks diverged");
+  }
+  const int ranks_;
   std::vector<std::vector<std::byte>> blocks_;
-  std::barrier<> sync_;
+  std::mutex mutex_;
+  std::condition_variable all_arrived_;
+  int arrived_ = 0;
+  long generation_ = 0;
 };
 
 class LocalShards final : public Shards {
@@ -70,7 +92,11 @@ std::vector<Result> on_ranks(int ranks, Body body) {
   for (int r = 0; r < ranks; ++r)
     threads.emplace_back([&, r] {
       LocalShards shards(board, r, ranks);
-      results[std::size_t(r)] = body(shards);
+      try {
+        results[std::size_t(r)] = body(shards);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "rank " << r << " of " << ranks << ": " << e.what();
+      }
     });
   for (std::thread& t : threads) t.join();
   return results;

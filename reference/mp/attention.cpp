@@ -9,7 +9,7 @@
 namespace kvfid::ref {
 
 void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
-                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards) {
+                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards, bool share_probs) {
   const int hd = config.head_dim, q_dim = config.q_dim(), kv_dim = config.kv_dim();
   const MpArray head_dim = mp_constant(hd);
   MpArray scale(1, arith.precision());  // sqrt(head_dim), rounded once
@@ -51,10 +51,11 @@ void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const Atte
   });
   if (!shards) return;
   auto block = [&](int rank) { return share_of(items, rank, shards->ranks()); };
-  shards->exchange(probs, [&](int rank) {
-    const ItemRange r = block(rank);  // item i owns probs row i: [tokens] values
-    return std::vector<ElementRun>{{std::size_t(r.begin) * tokens, std::size_t(r.end - r.begin) * tokens}};
-  });
+  if (share_probs)
+    shards->exchange(probs, [&](int rank) {
+      const ItemRange r = block(rank);  // item i owns probs row i: [tokens] values
+      return std::vector<ElementRun>{{std::size_t(r.begin) * tokens, std::size_t(r.end - r.begin) * tokens}};
+    });
   shards->exchange(out, [&](int rank) {
     const ItemRange r = block(rank);
     std::vector<ElementRun> runs;  // [items] item (h, t) owns out[t, h, :]

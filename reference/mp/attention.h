@@ -28,9 +28,12 @@ struct AttentionKv {
 // probs: [n_heads, tokens, tokens], exact zeros above the diagonal;
 // out: [tokens, n_heads * head_dim]. All results at the arithmetic's precision.
 // With `shards`, the (head, position) items are also split across ranks (shards.h) and
-// every rank ends with all of probs and out.
+// every rank ends with all of out, and all of probs when `share_probs` (the probs are a
+// tap, not an input of later operations: [n_heads, T, T] is the largest exchange there
+// is, made only when the tap is kept; otherwise each rank holds only its own rows).
 void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
-                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards = nullptr);
+                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards = nullptr,
+                      bool share_probs = true);
 // One store: every key and value read from k and v ([tokens, n_kv_heads, head_dim]).
 inline void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v,
                              int tokens, const ModelConfig& config, const MpArith& arith, int threads,

@@ -73,13 +73,14 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
     apply_rope(k, rope, T, c.n_kv_heads, c.rope, arith, threads);
     MpArray probs(std::size_t(c.n_heads) * tokens_n * tokens_n, prec);  // [n_heads, T, T]
     MpArray attn_out(tokens_n * c.q_dim(), prec);                       // [T, n_heads * head_dim]
+    const bool probs_kept = options.taps.wants(tap_layer_name(l, "attn.probs"));
     if (options.kv) {
       const MpKvStore store = store_kv(k, v, *options.kv, l, T, c);
-      causal_attention(probs, attn_out, q, store.view(), T, c, arith, threads, shards);
+      causal_attention(probs, attn_out, q, store.view(), T, c, arith, threads, shards, probs_kept);
       k = own_keys(store, T, c.kv_dim());
       v = own_values(store, T, c.kv_dim());
     } else {
-      causal_attention(probs, attn_out, q, k, v, T, c, arith, threads, shards);
+      causal_attention(probs, attn_out, q, AttentionKv{k, k, v, v}, T, c, arith, threads, shards, probs_kept);
     }
     project(block_out, weights.read(m.wo), attn_out, no_bias, T, arith, threads, shards);
     add_in_place(x, block_out, arith, threads);

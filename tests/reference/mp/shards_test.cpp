@@ -71,10 +71,12 @@ class LocalShards final : public Shards {
   int rank() const override { return rank_; }
   int ranks() const override { return ranks_; }
   int exchanges = 0;
+  std::size_t bytes_sent = 0;
 
  protected:
   std::vector<std::vector<std::byte>> allgather(const std::vector<std::byte>& mine) override {
     ++exchanges;
+    bytes_sent += mine.size();
     return board_.allgather(rank_, mine);
   }
 
@@ -247,6 +249,34 @@ TEST(ShardedGolden, AnyRankCountGivesTheSingleProcessBits) {
         EXPECT_TRUE(same_bits(results[std::size_t(r)], single.taps)) << "rank " << r << " of " << ranks;
     }
   }
+}
+
+// The attention probabilities are a tap, never an input of a later operation: without
+// the tap they stay with the rank that computed them (the largest exchange, T^2 per
+// head, is saved), and the golden is still the single-process one.
+TEST(ShardedGolden, ProbabilitiesTravelOnlyWhenKept) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(synthetic_shape("tiny-qwen2"), test::test_seed());
+  const std::vector<int> tokens = {1, 7, 2, 9, 4, 4, 30, 11};
+  auto sent = [&](TapSelection taps) {
+    GoldenOptions options;
+    options.threads = 1;
+    options.taps = taps;
+    const TapSet single = compute_golden(model, tokens, options).taps;
+    const auto bytes = on_ranks<std::size_t>(2, [&](LocalShards& shards) {
+      GoldenOptions mine = options;
+      mine.shards = &shards;
+      EXPECT_TRUE(same_bits(compute_golden(model, tokens, mine).taps, single)) << "rank " << shards.rank();
+      return shards.bytes_sent;
+    });
+    return bytes[0] + bytes[1];
+  };
+  const std::size_t with_probs = sent(TapSelection::all), without = sent(TapSelection::logits);
+  // Without probs each of the two runs saves n_heads * T * T numbers (records of 32 and
+  // 40 bytes at 128 and 192 bits) per layer; the other taps' exchange is the same.
+  const ModelConfig c = model.config;
+  const std::size_t probs_numbers = std::size_t(c.n_layers) * c.n_heads * tokens.size() * tokens.size();
+  EXPECT_EQ(with_probs - without, probs_numbers * (record_bytes(128) + record_bytes(192)));
 }
 
 // The emulated (IEEE binary32) arithmetic takes the other projection path.

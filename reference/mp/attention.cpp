@@ -8,8 +8,8 @@
 
 namespace kvfid::ref {
 
-void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
-                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards, bool share_probs) {
+void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
+                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards) {
   const int hd = config.head_dim, q_dim = config.q_dim(), kv_dim = config.kv_dim();
   const MpArray head_dim = mp_constant(hd);
   MpArray scale(1, arith.precision());  // sqrt(head_dim), rounded once
@@ -22,10 +22,11 @@ void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const Atte
     begin += mine.begin, end += mine.begin;
     MpArray scratch(3, arith.precision());
     mpfr_ptr product = scratch[0], softmax_scratch = scratch[1];
+    MpArray own_row(probs ? 0 : std::size_t(tokens), arith.precision());  // [tokens] when probs are not kept
     for (std::int64_t item = begin; item < end; ++item) {
       const int h = int(item / tokens), t = int(item % tokens);
       const int kv_h = config.kv_head_of(h);
-      mpfr_ptr row = probs[std::size_t(item) * tokens];  // [tokens]
+      mpfr_ptr row = probs ? (*probs)[std::size_t(item) * tokens] : own_row.data();  // [tokens]
       mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
       const int k_end = quant::cold_end(t, kv.hot_window, kv.k_group);
       const int v_end = quant::cold_end(t, kv.hot_window, 0);
@@ -51,8 +52,8 @@ void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const Atte
   });
   if (!shards) return;
   auto block = [&](int rank) { return share_of(items, rank, shards->ranks()); };
-  if (share_probs)
-    shards->exchange(probs, [&](int rank) {
+  if (probs)
+    shards->exchange(*probs, [&](int rank) {
       const ItemRange r = block(rank);  // item i owns probs row i: [tokens] values
       return std::vector<ElementRun>{{std::size_t(r.begin) * tokens, std::size_t(r.end - r.begin) * tokens}};
     });

@@ -25,20 +25,20 @@ struct AttentionKv {
 };
 
 // q: [tokens, n_heads, head_dim].
-// probs: [n_heads, tokens, tokens], exact zeros above the diagonal;
+// probs: [n_heads, tokens, tokens], exact zeros above the diagonal; null when the tap is
+// not kept: each thread then holds one row at a time (T numbers instead of n_heads T^2,
+// which at long contexts is the forward's largest buffer);
 // out: [tokens, n_heads * head_dim]. All results at the arithmetic's precision.
 // With `shards`, the (head, position) items are also split across ranks (shards.h) and
-// every rank ends with all of out, and all of probs when `share_probs` (the probs are a
-// tap, not an input of later operations: [n_heads, T, T] is the largest exchange there
-// is, made only when the tap is kept; otherwise each rank holds only its own rows).
-void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
-                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards = nullptr,
-                      bool share_probs = true);
+// every rank ends with all of out and of probs (when kept: the probabilities feed no
+// later operation, so without the tap the largest exchange of all is never made).
+void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
+                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards = nullptr);
 // One store: every key and value read from k and v ([tokens, n_kv_heads, head_dim]).
 inline void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v,
                              int tokens, const ModelConfig& config, const MpArith& arith, int threads,
                              Shards* shards = nullptr) {
-  causal_attention(probs, out, q, AttentionKv{k, k, v, v}, tokens, config, arith, threads, shards);
+  causal_attention(&probs, out, q, AttentionKv{k, k, v, v}, tokens, config, arith, threads, shards);
 }
 
 }  // namespace kvfid::ref

@@ -36,7 +36,12 @@ std::uint64_t mp_forward_bytes(const ForwardShape& s, mpfr_prec_t precision) {
   const std::uint64_t at_store = mp_number_bytes(std::max<mpfr_prec_t>(precision, kWeightPrecisionBits));
 
   const std::uint64_t persistent = T * (3 * dim + 2 * hidden + std::uint64_t(c.head_dim)) * at_p;
-  const std::uint64_t layer = (T * (2 * q + 2 * kv) + H * T * T) * at_p + (s.kv_policy ? 6 * T * kv * at_store : 0);
+  // The attention probabilities are held whole only when their tap is kept; otherwise
+  // each thread holds one row (reference/mp/attention.h).
+  bool probs_kept = false;
+  for (int l = 0; l < c.n_layers && !probs_kept; ++l) probs_kept = s.taps.wants(tap_layer_name(l, "attn.probs"));
+  const std::uint64_t probs = probs_kept ? H * T * T : std::uint64_t(std::max(s.threads, 1)) * T;
+  const std::uint64_t layer = (T * (2 * q + 2 * kv) + probs) * at_p + (s.kv_policy ? 6 * T * kv * at_store : 0);
   const std::uint64_t taps = tap_values(s) * at_p;
   const std::uint64_t logits = T * vocab * at_p;
   const std::uint64_t vectors = (L * (2 * dim + q + 2 * kv) + dim) * at_w;

@@ -71,16 +71,17 @@ std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, cons
     project(v, weights.read(m.wv), normed, w.bv, T, arith, threads, shards);
     apply_rope(q, rope, T, c.n_heads, c.rope, arith, threads);
     apply_rope(k, rope, T, c.n_kv_heads, c.rope, arith, threads);
-    MpArray probs(std::size_t(c.n_heads) * tokens_n * tokens_n, prec);  // [n_heads, T, T]
-    MpArray attn_out(tokens_n * c.q_dim(), prec);                       // [T, n_heads * head_dim]
     const bool probs_kept = options.taps.wants(tap_layer_name(l, "attn.probs"));
+    MpArray probs(probs_kept ? std::size_t(c.n_heads) * tokens_n * tokens_n : 0, prec);  // [n_heads, T, T]
+    MpArray attn_out(tokens_n * c.q_dim(), prec);  // [T, n_heads * head_dim]
+    MpArray* const kept_probs = probs_kept ? &probs : nullptr;
     if (options.kv) {
       const MpKvStore store = store_kv(k, v, *options.kv, l, T, c);
-      causal_attention(probs, attn_out, q, store.view(), T, c, arith, threads, shards, probs_kept);
+      causal_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, shards);
       k = own_keys(store, T, c.kv_dim());
       v = own_values(store, T, c.kv_dim());
     } else {
-      causal_attention(probs, attn_out, q, AttentionKv{k, k, v, v}, T, c, arith, threads, shards, probs_kept);
+      causal_attention(kept_probs, attn_out, q, AttentionKv{k, k, v, v}, T, c, arith, threads, shards);
     }
     project(block_out, weights.read(m.wo), attn_out, no_bias, T, arith, threads, shards);
     add_in_place(x, block_out, arith, threads);

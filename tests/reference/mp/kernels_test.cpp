@@ -116,5 +116,26 @@ TEST(MpKernels, AttentionOverOneTokenReturnsItsValue) {
   }
 }
 
+// Without the probabilities tap each thread reuses one row: the output is the same bits
+// as with the [n_heads, T, T] buffer, for every arithmetic and thread count.
+TEST(MpKernels, AttentionWithoutKeptProbabilitiesGivesTheSameOutput) {
+  SCOPED_TRACE(test::seed_trace());
+  ExponentRangeScope range;
+  const ModelConfig c = test::tiny_config();
+  constexpr int T = 9;
+  for (const MpArith& arith : {MpArith::exact(kPrecision), MpArith::ieee(FloatFormat::f16)}) {
+    const MpArray q = test::random_mp_array(std::size_t(T) * c.q_dim(), arith.precision(), test::test_seed());
+    const MpArray k = test::random_mp_array(std::size_t(T) * c.kv_dim(), arith.precision(), test::test_seed() + 1);
+    const MpArray v = test::random_mp_array(std::size_t(T) * c.kv_dim(), arith.precision(), test::test_seed() + 2);
+    MpArray probs(std::size_t(c.n_heads) * T * T, arith.precision()), kept(std::size_t(T) * c.q_dim(), arith.precision());
+    causal_attention(probs, kept, q, k, v, T, c, arith, 1);
+    for (int threads : {1, 2, 3}) {
+      MpArray out(std::size_t(T) * c.q_dim(), arith.precision());
+      causal_attention(nullptr, out, q, AttentionKv{k, k, v, v}, T, c, arith, threads);
+      EXPECT_TRUE(test::mp_identical(out, kept)) << threads << " threads";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kvfid::ref

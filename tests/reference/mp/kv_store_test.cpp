@@ -167,7 +167,7 @@ TEST(KvStore, AttentionReadsTheFormColdEndPicks) {
   const MpKvStore s = store_kv(k, v, quant::resolve_kv_policy("q8_0+kivi+hot=5", {}, c, "test"), 0, T, c);
   for (const MpArith& arith : {MpArith::exact(kPrecision), MpArith::ieee(FloatFormat::f32)}) {
     MpArray probs(std::size_t(c.n_heads) * T * T, kPrecision), out(std::size_t(T) * c.q_dim(), kPrecision);
-    causal_attention(probs, out, q, s.view(), T, c, arith, 2);
+    causal_attention(&probs, out, q, s.view(), T, c, arith, 2);
     for (int t : {3, 31, 33, 39}) {
       const int tokens = t + 1;
       MpArray k_read(std::size_t(tokens) * kvd, s.k_cold.precision()), v_read(std::size_t(tokens) * kvd, s.k_cold.precision());

@@ -156,6 +156,28 @@ TEST(GoldenRanksFaults, ARankWithAnotherModelIsRefused) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// Rank 1 runs with too little memory (its host's limit, here RLIMIT_AS by prlimit): its
+// memory check refuses before any work, the line names it, exit 2, no golden.
+TEST(GoldenRanksFaults, ARankWithoutTheMemoryEndsTheJob) {
+  const std::string prlimit = "/usr/bin/prlimit";
+  if (!fs::exists(prlimit)) GTEST_SKIP() << "no " << prlimit << " (util-linux) to limit one rank's memory";
+  const fs::path out = fs::path(test::scratch_dir("golden_ranks_memory")) / "out";
+  const std::string model = test::ensure_model("fixtures/generated/qwen2.5-0.5b-l1-v256");
+  // --taps all over the long prompt needs ~480 MiB (kvfid golden's estimate); 500 MB of
+  // address space leaves ~300 MiB once MPI is initialized.
+  const std::vector<std::string> golden = {test::kvfid_binary(), "golden", "--model", model, "--prompt",
+                                           test::fixtures_dir() + "/prompts/long.tokens", "--taps", "all", "--out",
+                                           out.string(), "--threads", "1"};
+  std::vector<std::string> argv = mpirun(1) + golden;
+  argv.insert(argv.end(), {":", "-np", "1", prlimit, "--as=500000000"});
+  const test::CliResult r = test::run_command(argv + golden);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  ASSERT_EQ(test::split_lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("RLIMIT_AS"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
 // Every command but golden refuses a launch of several ranks (they would all write).
 TEST(GoldenRanksFaults, OtherCommandsRefuseSeveralRanks) {
   const test::CliResult r = test::run_command(

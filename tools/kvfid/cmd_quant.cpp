@@ -139,7 +139,7 @@ int run_quant(const ParsedArgs& args) {
   Golden golden;
   if (args.has("baseline")) {
     golden = read_golden(args.str("baseline"));
-    load_golden_model(model_path, golden, args.str("baseline"));
+    check_golden_model(model, model_path, golden, args.str("baseline"));  // the model loaded above: never twice
     if (golden.tokens != tokens) throw InputError("--baseline", "the golden was made from other tokens than " + prompt_path);
   } else {
     Progress progress = Progress::on_stderr("kvfid quant: golden");

@@ -35,16 +35,21 @@ void check_report_paths(const ParsedArgs& args) {
   }
 }
 
-Model load_golden_model(const std::string& model_path, const Golden& golden, const std::string& golden_dir) {
+void check_golden_model(const Model& model, const std::string& model_path, const Golden& golden,
+                        const std::string& golden_dir) {
   const std::string manifest = golden_dir + "/" + kGoldenManifestFile;
   const auto recorded = golden.manifest.find("model_sha256");
   if (recorded == golden.manifest.end() || !recorded->is_string())
     throw InputError(manifest, "has no model_sha256: cannot tell which model the golden was made from");
-  Model model = load_model(model_path);
   if (model.sha256 != recorded->get<std::string>())
     throw InputError(model_path, "sha256 " + model.sha256 + " is not the golden's model (" + manifest +
                                      " records model_sha256 " + recorded->get<std::string>() + ")");
   validate_tokens(golden.tokens, model.config, manifest);
+}
+
+Model load_golden_model(const std::string& model_path, const Golden& golden, const std::string& golden_dir) {
+  Model model = load_model(model_path);
+  check_golden_model(model, model_path, golden, golden_dir);
   return model;
 }
 

@@ -23,8 +23,11 @@ OptionSpec junit_report_option();
 // does not exist: found before a long computation, not after it.
 void check_report_paths(const ParsedArgs& args);
 
-// Loads `model_path` and checks that its sha256 is the manifest's "model_sha256" and
-// that the manifest's tokens fit it; InputError otherwise.
+// Checks that the loaded `model` (read from `model_path`) has the manifest's
+// "model_sha256" and that the manifest's tokens fit it; InputError otherwise.
+void check_golden_model(const Model& model, const std::string& model_path, const Golden& golden,
+                        const std::string& golden_dir);
+// Loads `model_path` and checks it as check_golden_model does.
 Model load_golden_model(const std::string& model_path, const Golden& golden, const std::string& golden_dir);
 // Working memory of the plain-algorithm baseline over the golden's tokens and taps
 // (report_fidelity runs it), for the memory check made before the model is loaded.

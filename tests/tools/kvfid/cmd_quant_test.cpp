@@ -130,5 +130,23 @@ TEST(CmdQuant, OneTokenPromptIsBadInputNamingThePrompt) {
   EXPECT_FALSE(fs::exists(dir + "/r.json"));
 }
 
+// --baseline reuses a golden of the same model and prompt instead of computing one: the
+// report's results are the same, and the model is loaded once and checked against the
+// golden's sha256 (a golden of another model is refused, naming both).
+TEST(CmdQuant, BaselineGoldenGivesTheSameResultsAndMustBeOfThisModel) {
+  const std::string golden = test::golden_dir() + "/tiny-llama/short";
+  const QuantRun fresh = run_quant("baseline_fresh", {"--kv", "f16,q8_0"});
+  const QuantRun reused = run_quant("baseline_reused", {"--kv", "f16,q8_0", "--baseline", golden});
+  ASSERT_EQ(fresh.cli.exit_code, 0) << fresh.cli.err;
+  ASSERT_EQ(reused.cli.exit_code, 0) << reused.cli.err;
+  EXPECT_EQ(reused.json.at("columns"), fresh.json.at("columns"));
+  EXPECT_EQ(reused.json.at("weights"), fresh.json.at("weights"));
+
+  const QuantRun other = run_quant("baseline_other", {"--kv", "f16", "--baseline", test::golden_dir() + "/tiny-qwen2/short"});
+  EXPECT_EQ(other.cli.exit_code, kBadInput) << other.cli.err;
+  ASSERT_EQ(test::split_lines(other.cli.err).size(), 1u) << other.cli.err;
+  EXPECT_NE(other.cli.err.find("is not the golden's model"), std::string::npos) << other.cli.err;
+}
+
 }  // namespace
 }  // namespace kvfid::cli

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "reference/util/input_error.h"
+#include "reference/util/interrupt.h"
 
 namespace kvfid::ref {
 namespace fs = std::filesystem;
@@ -22,6 +23,7 @@ void write_and_sync(const std::string& path, const std::function<void(const Byte
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw InputError(path, std::string("cannot write: ") + std::strerror(errno));
   const ByteSink sink = [&](std::string_view bytes) {
+    throw_if_interrupted();  // between pieces: the catch below removes this file
     std::size_t done = 0;
     while (done < bytes.size()) {
       ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -53,6 +55,7 @@ void write_and_sync(const std::string& path, std::string_view bytes) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
+  const CleanupScope scope;  // a signal now removes the temporary (interrupt.h)
   const std::string tmp = temp_name(path);
   write_and_sync(tmp, bytes);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -93,11 +96,13 @@ void write_files_atomic_streamed(const std::string& dir, const std::vector<Strea
   std::error_code ec;
   const fs::path target = folder_path(dir);
   const fs::path staging = temp_name(target.string());
+  const CleanupScope scope;  // a signal now removes the staging folder (interrupt.h)
   fs::remove_all(staging, ec);
   if (!fs::create_directory(staging, ec))
     throw InputError(dir, "cannot create a folder beside it: " + ec.message());
   try {
     for (const StreamedFile& f : files) write_and_sync((staging / f.name).string(), f.write);
+    throw_if_interrupted();  // the last chance before the files land
   } catch (...) {
     fs::remove_all(staging, ec);
     throw;

@@ -55,19 +55,20 @@ CliResult run_command(const std::vector<std::string>& argv) {
   return r;
 }
 
-MeasuredRun run_measured(const std::vector<std::string>& argv, std::optional<std::uint64_t> address_space_limit) {
+StartedCommand start_command(const std::vector<std::string>& argv, std::optional<std::uint64_t> address_space_limit) {
   static std::atomic<int> counter{0};
   const fs::path dir = fs::temp_directory_path() / ("kvfid-cli-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  const fs::path err = dir / ("measured" + std::to_string(counter++) + ".err");
+  StartedCommand started;
+  started.err_path = (dir / ("started" + std::to_string(counter++) + ".err")).string();
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
+  started.pid = ::fork();
+  if (started.pid < 0) throw std::runtime_error("fork failed");
+  if (started.pid == 0) {
     const int null = ::open("/dev/null", O_RDWR);
-    const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err_fd = ::open(started.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(null, 0), ::dup2(null, 1), ::dup2(err_fd, 2);
     if (address_space_limit) {
       const rlimit limit{rlim_t(*address_space_limit), rlim_t(*address_space_limit)};
@@ -76,15 +77,23 @@ MeasuredRun run_measured(const std::vector<std::string>& argv, std::optional<std
     ::execv(args[0], args.data());
     ::_exit(127);
   }
+  return started;
+}
+
+MeasuredRun wait_command(const StartedCommand& started) {
   int status = 0;
   rusage usage{};
-  if (::wait4(pid, &status, 0, &usage) != pid) throw std::runtime_error("wait4 failed");
+  if (::wait4(started.pid, &status, 0, &usage) != started.pid) throw std::runtime_error("wait4 failed");
   MeasuredRun r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.err = slurp(err);
-  fs::remove(err);
+  r.err = slurp(started.err_path);
+  fs::remove(started.err_path);
   r.peak_rss_bytes = std::uint64_t(usage.ru_maxrss) * 1024;  // Linux reports KiB
   return r;
+}
+
+MeasuredRun run_measured(const std::vector<std::string>& argv, std::optional<std::uint64_t> address_space_limit) {
+  return wait_command(start_command(argv, address_space_limit));
 }
 
 CliResult run_kvfid(const std::vector<std::string>& args) {

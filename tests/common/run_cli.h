@@ -28,6 +28,15 @@ struct MeasuredRun {
 };
 MeasuredRun run_measured(const std::vector<std::string>& argv, std::optional<std::uint64_t> address_space_limit = {});
 
+// run_measured in two steps, for a test that acts on the process while it runs (sends
+// it a signal, say): start it, then wait for it.
+struct StartedCommand {
+  int pid = -1;
+  std::string err_path;  // where its stderr goes
+};
+StartedCommand start_command(const std::vector<std::string>& argv, std::optional<std::uint64_t> address_space_limit = {});
+MeasuredRun wait_command(const StartedCommand& started);
+
 // The lines of `text` without their newlines; a final unterminated line counts too.
 std::vector<std::string> split_lines(const std::string& text);
 

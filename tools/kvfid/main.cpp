@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "reference/util/interrupt.h"
 #include "tools/kvfid/commands.h"
 #include "tools/kvfid/failure_line.h"
 #include "tools/kvfid/mpi_launch.h"
@@ -46,8 +47,12 @@ int main(int argc, char** argv) {
     if (launched_rank() == 0) std::cerr << refused->text << '\n';
     return refused->exit_code;
   }
+  kvfid::ref::install_interrupt_handlers();
   try {
     return command->run(parse_args(*command, rest));
+  } catch (const kvfid::ref::Interrupted& e) {
+    std::cerr << "kvfid " << command->name << ": " << e.what() << '\n';
+    kvfid::ref::die_of(e.signal());
   } catch (...) {
     const FailureLine failure = failure_line(command->name, std::current_exception());
     std::cerr << failure.text << '\n';

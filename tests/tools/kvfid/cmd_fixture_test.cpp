@@ -1,10 +1,14 @@
 // The committed fixtures are exactly what `kvfid fixture` writes today: a change to the
 // generator or the HF writer cannot silently leave fixtures/ (and every golden made
 // from it) describing a model the code no longer produces.
+#include <signal.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -87,6 +91,31 @@ TEST(CmdFixture, UnknownShapeIsBadInput) {
   auto r = test::run_kvfid({"fixture", "--shape", "huge", "--seed", "1", "--out", test::scratch_dir("fx_bad") + "/m"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown shape 'huge'"), std::string::npos) << r.err;
+}
+
+// SIGTERM while a big model is being written: the staging folder beside the output is
+// removed, one line says so, the process ends by that signal, and nothing is left.
+TEST(CmdFixture, TerminatedWriteLeavesNothing) {
+  namespace fs = std::filesystem;
+  const fs::path scratch = test::scratch_dir("cmd_fixture_sigterm");
+  const fs::path out = scratch / "model";
+  const test::StartedCommand run = test::start_command({test::kvfid_binary(), "fixture", "--shape", "qwen2.5-0.5b",
+                                                        "--layers", "2", "--seed", "3", "--threads", "1", "--out",
+                                                        out.string()});
+  const fs::path staging = out.string() + ".tmp." + std::to_string(run.pid);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(staging) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const bool staged = fs::exists(staging);
+  ::kill(run.pid, SIGTERM);
+  const test::MeasuredRun r = test::wait_command(run);
+  ASSERT_TRUE(staged) << "no staging folder appeared: " << r.err;
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
+  const std::vector<std::string> lines = test::split_lines(r.err);  // the model's summary, then this
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back(), "kvfid fixture: interrupted by SIGTERM; nothing was written") << r.err;
+  EXPECT_FALSE(fs::exists(staging));
+  EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace

@@ -3,9 +3,7 @@
 // them GQA 7:1 at a real head size), and faults end the job without a partial golden:
 // one rank given a damaged model, one rank given another model, one rank killed.
 // The sharding itself is tested in-process: tests/reference/mp/shards_test.cpp.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -212,7 +210,6 @@ pid_t find_rank(int rank, const std::string& marker) {
 TEST(GoldenRanksFaults, AKilledRankLeavesNoGolden) {
   const fs::path scratch = test::scratch_dir("golden_ranks_killed");
   const fs::path out = scratch / "out";
-  const fs::path err_file = scratch / "stderr";
   const std::string model = test::ensure_model("fixtures/generated/qwen2.5-0.5b-l1-v256");
   // Without -q: the banner naming the dead rank is what the user reads here.
   std::vector<std::string> argv = {KVFID_MPIRUN, "--oversubscribe"};
@@ -220,19 +217,7 @@ TEST(GoldenRanksFaults, AKilledRankLeavesNoGolden) {
   argv = argv + std::vector<std::string>{"-np", "2", test::kvfid_binary(), "golden", "--model", model, "--prompt",
                                          test::fixtures_dir() + "/prompts/long.tokens", "--taps", "all", "--out",
                                          out.string(), "--threads", "1"};
-  const pid_t launcher = fork();
-  ASSERT_GE(launcher, 0);
-  if (launcher == 0) {
-    const int fd = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 2);
-    const int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    std::vector<char*> c;
-    for (std::string& a : argv) c.push_back(a.data());
-    c.push_back(nullptr);
-    execv(c[0], c.data());
-    _exit(127);
-  }
+  const test::StartedCommand launcher = test::start_command(argv);
   pid_t victim = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!victim && std::chrono::steady_clock::now() < deadline) {
@@ -241,11 +226,10 @@ TEST(GoldenRanksFaults, AKilledRankLeavesNoGolden) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the computation
   if (victim) kill(victim, SIGKILL);
-  int status = 0;
-  waitpid(launcher, &status, 0);
+  const test::MeasuredRun r = test::wait_command(launcher);
   ASSERT_NE(victim, 0) << "rank 1 never appeared";
-  const std::string err = bytes_of(err_file);
-  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
+  const std::string& err = r.err;
+  EXPECT_NE(r.exit_code, 0) << err;
   EXPECT_NE(err.find("rank 1"), std::string::npos) << err;
   EXPECT_NE(err.find("signal 9"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(out)) << err;

@@ -36,6 +36,27 @@ void row_f32(const float* w, const float* xt, int cols, int padded, float* sums)
   }
 }
 
+// A row whose weights are binary32 values, in a narrow format: kChains tokens' sums at a
+// time, each still its own sequential sum, so that their rounding steps overlap.
+// x: [tokens, cols]; sums: [tokens].
+template <FloatFormat F>
+void row_narrow(const float* w, const float* x, int cols, int tokens, float* sums) {
+  using A = FormatArith<F>;
+  constexpr int kChains = 4;
+  int t = 0;
+  for (; t + kChains <= tokens; t += kChains) {
+    float s[kChains] = {};
+    for (int j = 0; j < cols; ++j)
+      for (int k = 0; k < kChains; ++k) s[k] = A::add(s[k], A::mul(w[j], x[std::size_t(t + k) * cols + j]));
+    for (int k = 0; k < kChains; ++k) sums[t + k] = s[k];
+  }
+  for (; t < tokens; ++t) {
+    float s = 0.0f;
+    for (int j = 0; j < cols; ++j) s = A::add(s, A::mul(w[j], x[std::size_t(t) * cols + j]));
+    sums[t] = s;
+  }
+}
+
 }  // namespace
 
 template <FloatFormat F>
@@ -63,14 +84,13 @@ void project(std::vector<float>& out, const Matrix& m, const std::vector<float>&
       }
       if (F == FloatFormat::f32 && binary32) {
         row_f32(w.data(), xt.data(), cols, padded, sums.data());
+      } else if (binary32) {
+        row_narrow<F>(w.data(), x.data(), cols, tokens, sums.data());
       } else {
         for (int t = 0; t < tokens; ++t) {
           const float* xr = x.data() + std::size_t(t) * cols;
           float s = 0.0f;
-          if (binary32)
-            for (int j = 0; j < cols; ++j) s = A::add(s, A::mul(w[std::size_t(j)], xr[j]));
-          else
-            for (int j = 0; j < cols; ++j) s = A::add(s, A::mul_any(xr[j], decoded[std::size_t(j)]));
+          for (int j = 0; j < cols; ++j) s = A::add(s, A::mul_any(xr[j], decoded[std::size_t(j)]));
           sums[std::size_t(t)] = s;
         }
       }

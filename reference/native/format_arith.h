@@ -49,6 +49,7 @@ namespace kvfid::ref::native {
 // MPFR is needed about once in 2^20 binary32 exps.
 inline constexpr double kExpRelativeError = 0x1p-49;
 inline constexpr double kExpEnclosure = 0x1p-45;
+static_assert(kExpEnclosure >= 8 * kExpRelativeError, "the enclosure must hold the error and its own roundings");
 // exp(x) for x above kExpOverflow exceeds every format's largest value by far (e^100 >
 // 2^144), and below kExpUnderflow is under half of binary32's smallest subnormal
 // (e^-120 < 2^-173 < 2^-150): Inf and +0 in every format, as MPFR rounds them.
@@ -151,14 +152,19 @@ struct FormatArith {
     if (fits_binary32(b)) return mul(a, float(b));
     const double p = double(a) * b;
     if (!std::isfinite(p) || a == 0 || b == 0) return round(p);  // exact (or NaN/Inf as the exact one)
+    // |p| >= 2^-960: e_a + e_b is far above binary64's e_min + 52, so a b - p is a
+    // binary64 number (S. Boldo, M. Daumas, "Representable correcting terms for possibly
+    // underflowing floating point operations", ARITH 16, 2003; the same for the remainder).
     if (std::fabs(p) < kTinyResult) return mpfr_mul(F, a, b);
     return round(to_odd(p, std::fma(double(a), b, -p)));
   }
   static float div_any(float a, double b) {
     const double q = double(a) / b;
     if (!std::isfinite(q) || a == 0 || std::isinf(b)) return round(q);
-    if (std::fabs(q) < kTinyResult || std::fabs(double(a)) < kTinyResult) return mpfr_div(F, a, b);
-    const double rem = std::fma(-q, b, double(a));  // a - q b exactly; a/b - q has the sign of rem / b
+    if (std::fabs(q) < kTinyResult) return mpfr_div(F, a, b);
+    // a - q b exactly (q normal, and q b ~ a >= 2^-149 keeps its last bit within binary64's
+    // range); a/b - q has the sign of rem / b.
+    const double rem = std::fma(-q, b, double(a));
     return round(to_odd(q, std::signbit(b) ? -rem : rem));
   }
 

@@ -3,6 +3,8 @@
 #include <map>
 
 #include "reference/mp/kv_store.h"
+#include "reference/mp/mp_arith.h"
+#include "reference/mp/mp_array.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 #include "reference/mp/rope.h"

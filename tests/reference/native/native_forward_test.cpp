@@ -146,6 +146,19 @@ TEST(NativeForward, OverflowMatchesTheMpfrEmulation) {
   expect_native_is_mpfr(model, tokens, {FloatFormat::f16, "f32", "f32", {}}, "tiny-mqa x4096");
 }
 
+// A selection keeps exactly the taps it names, with the same values.
+TEST(NativeForward, TapSelectionsMatchTheMpfrEmulation) {
+  const Model model = load_model(test::fixtures_dir() + "/tiny-llama");
+  const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/short.tokens");
+  const Emulation e{FloatFormat::bf16, "f32", "f16", {}};
+  for (const char* spec : {"logits", "logits,layers.1.*", "layers.0.attn.probs,layers.1.k"}) {
+    const TapSelection selection = tap_selection_from_string(spec, "test");
+    const TapSet native = emulated_forward(model, tokens, e, selection);
+    EXPECT_EQ(native.size(), tap_specs(model.config, int(tokens.size()), selection).size()) << spec;
+    expect_identical(native, emulated_forward_mpfr(model, tokens, e, selection), spec);
+  }
+}
+
 // Each output is one thread's sequential sum: any thread count gives the same bits.
 TEST(NativeForward, ThreadCountDoesNotChangeTheBits) {
   const Model model = load_model(test::fixtures_dir() + "/tiny-qwen2");

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "reference/numeric/convert.h"
 #include "reference/util/input_error.h"
 
 namespace kvfid::ref {
@@ -38,6 +39,13 @@ int significand_bits(FloatFormat f) { return spec_of(f).man_bits + 1; }
 
 double round_to_format(double x, FloatFormat f) {
   if (f == FloatFormat::f32) return double(float(x));
+  // A binary32 value (every stored weight, every value the emulated baseline or the
+  // engine makes) goes through numeric/convert.h's bit-exact conversions, several times
+  // faster: the same RNE rounding, subnormals and overflow (tests/reference/numeric/
+  // convert_test.cpp holds them to minifloat_encode_rne at every midpoint).
+  const float xf = float(x);
+  if (double(xf) == x)
+    return f == FloatFormat::f16 ? double(num::f16_to_f32(num::f32_to_f16(xf))) : double(num::bf16_to_f32(num::f32_to_bf16(xf)));
   return minifloat_round(x, spec_of(f));
 }
 

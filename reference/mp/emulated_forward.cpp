@@ -5,11 +5,20 @@
 #include "reference/model/weight_storage.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/mp_parallel.h"
+#include "reference/native/native_forward.h"
 
 namespace kvfid::ref {
 
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                         const TapSelection& selection) {
+  validate_tokens(tokens, model.config, "emulated forward tokens");
+  const Model stored = stored_model(model, weight_format_from_string(emulation.weights, "--weights"), "--weights");
+  const quant::KvPolicy kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config, "--kv");
+  return native::native_forward(stored, tokens, emulation.arithmetic, kv, selection, resolve_thread_count(0));
+}
+
+TapSet emulated_forward_mpfr(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
+                             const TapSelection& selection) {
   validate_tokens(tokens, model.config, "emulated forward tokens");
   const Model stored = stored_model(model, weight_format_from_string(emulation.weights, "--weights"), "--weights");
   const MpWeights weights = to_mp_weights(stored, kWeightPrecisionBits);

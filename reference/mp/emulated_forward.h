@@ -25,7 +25,14 @@ struct Emulation {
 };
 
 // Same taps and shapes as the golden; values are the emulated results, exactly.
+// Computed natively (reference/native/native_forward.h), bit for bit emulated_forward_mpfr.
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                         const TapSelection& selection);
+
+// The specification of the emulation: mp_forward with MpArith::ieee, every operation
+// rounded by MPFR. Slow (MPFR calls per multiply-add); the oracle the native
+// computation is tested against.
+TapSet emulated_forward_mpfr(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
+                             const TapSelection& selection);
 
 }  // namespace kvfid::ref

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_weights.h"
 
 namespace kvfid::ref {
@@ -54,8 +53,20 @@ std::uint64_t golden_bytes(const ForwardShape& s, int precision_bits, int guard_
   return tap_values(s) * (mp_number_bytes(high) + 8) + mp_forward_bytes(s, high);
 }
 
-std::uint64_t emulated_bytes(const ForwardShape& s, FloatFormat arithmetic) {
-  return mp_forward_bytes(s, MpArith::ieee(arithmetic).precision()) + tap_values(s) * 8;
+std::uint64_t emulated_bytes(const ForwardShape& s) {
+  const ModelConfig& c = s.config;
+  const std::uint64_t T = std::uint64_t(s.tokens), H = std::uint64_t(c.n_heads), hd = std::uint64_t(c.head_dim);
+  const std::uint64_t dim = std::uint64_t(c.dim), q = std::uint64_t(c.q_dim()), kv = std::uint64_t(c.kv_dim());
+  const std::uint64_t hidden = std::uint64_t(c.hidden), vocab = std::uint64_t(c.vocab);
+  const std::uint64_t widest = std::max({dim, q, hidden}), padded = T + 31;
+  const std::uint64_t f = sizeof(float), d = sizeof(double);
+  const std::uint64_t at_24 = mp_number_bytes(24), at_53 = mp_number_bytes(kWeightPrecisionBits);
+
+  const std::uint64_t persistent = T * (3 * dim + 2 * hidden) * f + T * hd * (f + at_24);
+  const std::uint64_t layer = (T * (2 * q + 2 * kv) + H * T * T) * f + 2 * T * kv * at_24 + 6 * T * kv * (at_53 + d);
+  const std::uint64_t projection = widest * padded * f + std::uint64_t(std::max(s.threads, 1)) * (widest * (d + f) + padded * f);
+  const std::uint64_t taps = tap_values(s) * d + T * vocab * f;
+  return persistent + layer + projection + taps;
 }
 
 }  // namespace kvfid::ref

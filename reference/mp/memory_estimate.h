@@ -29,7 +29,6 @@
 
 #include <mpfr.h>
 
-#include "reference/formats/float_format.h"
 #include "reference/golden/taps.h"
 #include "reference/model/config.h"
 
@@ -52,7 +51,18 @@ std::uint64_t mp_forward_bytes(const ForwardShape& shape, mpfr_prec_t precision)
 // Peak bytes of compute_golden's first attempt (weights excluded).
 std::uint64_t golden_bytes(const ForwardShape& shape, int precision_bits, int guard_bits);
 
-// Peak bytes of emulated_forward in `arithmetic` (weights excluded).
-std::uint64_t emulated_bytes(const ForwardShape& shape, FloatFormat arithmetic);
+// Peak bytes of emulated_forward (weights excluded), which runs natively
+// (reference/native/native_forward.cpp) and holds every format's values as binary32
+// (4 bytes), the KV store in MPFR at 53 bits, the taps as float64. With the names above
+// and W = T + 31 (the binary32 kernel's tokens, padded to its 32-token block):
+//   persistent  T (3 dim + 2 hidden) floats + T head_dim (4 + b(24))   (x, normed,
+//               block_out, gate, up; RoPE's table as MPFR and as floats)
+//   one layer   T (2 q + 2 kv) + H T^2 floats                         (q, k, v, attn_out, probs)
+//               + 2 T kv b(24) + 6 T kv b(53) + 6 T kv 8              (the cache: K and V
+//               in MPFR, its cold and hot forms and own k, v, as float64 copies too)
+//   projection  c W floats + n (c (8 + 4) + 4 W)                      (the transposed
+//               activations; per thread a decoded row as float64 and float, its sums)
+//   taps        8 N, and the T V logits as floats before their tap
+std::uint64_t emulated_bytes(const ForwardShape& shape);
 
 }  // namespace kvfid::ref

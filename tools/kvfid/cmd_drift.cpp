@@ -52,7 +52,7 @@ int run_drift_command(const ParsedArgs& args) {
     const GoldenOptions golden_options;
     check_memory("kvfid drift", model_path,
                  golden_bytes(shape, golden_options.precision_bits, golden_options.guard_bits) +
-                     emulated_bytes(shape, FloatFormat::f32) + engine_weight_bytes(config));
+                     emulated_bytes(shape) + engine_weight_bytes(config));
   }
   const Model model = load_model(model_path);
 

@@ -56,8 +56,7 @@ Model load_golden_model(const std::string& model_path, const Golden& golden, con
 std::uint64_t baseline_bytes(const std::string& model_path, const Golden& golden) {
   const ForwardShape shape{load_model_config(model_path), int(golden.tokens.size()), golden_tap_selection(golden), true,
                            resolve_thread_count(0)};
-  // Every IEEE format the baseline computes in holds its numbers in one limb, as f32 does.
-  return emulated_bytes(shape, FloatFormat::f32);
+  return emulated_bytes(shape);
 }
 
 TapSelection golden_tap_selection(const Golden& golden) {

@@ -1,0 +1,244 @@
+#include "reference/native/native_forward.h"
+
+#include <map>
+
+#include "reference/mp/kv_store.h"
+#include "reference/mp/mp_arith.h"
+#include "reference/mp/mp_array.h"
+#include "reference/mp/mp_parallel.h"
+#include "reference/mp/mp_weights.h"
+#include "reference/mp/rope.h"
+#include "reference/native/format_arith.h"
+#include "reference/native/native_projection.h"
+
+namespace kvfid::ref::native {
+
+namespace {
+
+using Floats = std::vector<float>;
+
+// The float64 the MPFR forward's tap holds for v: the value itself, or for NaN the one
+// NaN mpfr_get_d returns (to_doubles of reference/mp/mp_array.h).
+double tap_value(float v) {
+  static const double mpfr_nan = [] {
+    MpArray n(1, 24);
+    mpfr_set_nan(n[0]);
+    return mpfr_get_d(n[0], MPFR_RNDN);
+  }();
+  return v == v ? double(v) : mpfr_nan;
+}
+
+std::vector<double> tap_values(const Floats& v) {
+  std::vector<double> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = tap_value(v[i]);
+  return out;
+}
+
+MpArray to_mp(const Floats& v, mpfr_prec_t precision) {
+  MpArray a(v.size(), precision);
+  for (std::size_t i = 0; i < v.size(); ++i) mpfr_set_flt(a[i], v[i], MPFR_RNDN);  // exact
+  return a;
+}
+
+Floats to_floats(const MpArray& a) {
+  Floats v(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) v[i] = mpfr_get_flt(a[i], MPFR_RNDN);  // exact: values in the format
+  return v;
+}
+
+template <FloatFormat F>
+struct Forward {
+  using A = FormatArith<F>;
+  const ModelConfig& c;
+  int T;
+  int threads;
+
+  // rms_norm.cpp: sum of squares in order, / dim, + eps, sqrt, then x / rms * weight.
+  void rms_norm(Floats& out, const Floats& x, const std::vector<double>& weight) const {
+    const int dim = int(weight.size());
+    parallel_for(T, threads, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t t = begin; t < end; ++t) {
+        const std::size_t row = std::size_t(t) * dim;
+        float rms = 0.0f;
+        for (int i = 0; i < dim; ++i) rms = A::add(rms, A::mul(x[row + i], x[row + i]));
+        rms = A::div_any(rms, double(dim));
+        rms = A::add_any(rms, c.rms_norm_eps);
+        rms = A::sqrt(rms);
+        for (int i = 0; i < dim; ++i) out[row + i] = A::mul_any(A::div(x[row + i], rms), weight[std::size_t(i)]);
+      }
+    });
+  }
+
+  // rope.cpp's apply_rope with the table rounded by MPFR.
+  void rope(Floats& x, const Floats& cos, const Floats& sin, int heads) const {
+    const int half = c.head_dim / 2, head_dim = c.head_dim;
+    parallel_for(std::int64_t(T) * heads, threads, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t item = begin; item < end; ++item) {
+        const int t = int(item / heads);
+        const std::size_t head = std::size_t(item) * head_dim;
+        for (int i = 0; i < half; ++i) {
+          const bool interleaved = c.rope == RopeStyle::interleaved;
+          float& a = x[head + (interleaved ? 2 * i : i)];
+          float& b = x[head + (interleaved ? 2 * i + 1 : i + half)];
+          const float co = cos[std::size_t(t) * half + i], si = sin[std::size_t(t) * half + i];
+          const float a_cos = A::mul(a, co), b_sin = A::mul(b, si), a_sin = A::mul(a, si), b_cos = A::mul(b, co);
+          a = A::sub(a_cos, b_sin);
+          b = A::add(a_sin, b_cos);
+        }
+      }
+    });
+  }
+
+  // softmax.cpp: the first largest value, then x - max, exp, summed in order, divided.
+  static void softmax(float* x, int n) {
+    float max = x[0];
+    for (int j = 1; j < n; ++j)
+      if (x[j] > max) max = x[j];
+    float sum = 0.0f;
+    for (int j = 0; j < n; ++j) {
+      x[j] = A::exp(A::sub(x[j], max));
+      sum = A::add(sum, x[j]);
+    }
+    for (int j = 0; j < n; ++j) x[j] = A::div(x[j], sum);
+  }
+
+  // attention.cpp over the cache's forms (as doubles: a KV policy's values need not be
+  // in the format): scores, / scale, softmax, then cold values and hot values as one sum.
+  void attention(Floats& probs, Floats& out, const Floats& q, const std::vector<double>& k_cold,
+                 const std::vector<double>& k_hot, const std::vector<double>& v_cold, const std::vector<double>& v_hot,
+                 int hot_window, int k_group, float scale) const {
+    const int hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
+    parallel_for(std::int64_t(c.n_heads) * T, threads, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t item = begin; item < end; ++item) {
+        const int h = int(item / T), t = int(item % T);
+        const int kv_h = c.kv_head_of(h);
+        float* row = probs.data() + std::size_t(item) * T;
+        const float* query = q.data() + std::size_t(t) * q_dim + std::size_t(h) * hd;
+        const int k_end = quant::cold_end(t, hot_window, k_group);
+        const int v_end = quant::cold_end(t, hot_window, 0);
+        for (int j = 0; j <= t; ++j) {
+          const double* key = (j < k_end ? k_cold : k_hot).data() + std::size_t(j) * kv_dim + std::size_t(kv_h) * hd;
+          float s = 0.0f;
+          for (int i = 0; i < hd; ++i) s = A::add(s, A::mul_any(query[i], key[i]));
+          row[j] = A::div(s, scale);
+        }
+        softmax(row, t + 1);
+        for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
+        for (int d = 0; d < hd; ++d) {
+          const std::size_t column = std::size_t(kv_h) * hd + d;
+          float o = 0.0f;
+          for (int j = 0; j <= t; ++j) {
+            const double value = (j < v_end ? v_cold : v_hot)[std::size_t(j) * kv_dim + column];
+            o = A::add(o, A::mul_any(row[j], value));
+          }
+          out[std::size_t(t) * q_dim + std::size_t(h) * hd + d] = o;
+        }
+      }
+    });
+  }
+
+  // swiglu.cpp: gate <- gate / (1 + exp(-gate)) * up.
+  void swiglu(Floats& gate, const Floats& up) const {
+    parallel_for(std::int64_t(gate.size()), threads, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float denominator = A::add(A::exp(-gate[i]), 1.0f);
+        gate[i] = A::mul(A::div(gate[i], denominator), up[i]);
+      }
+    });
+  }
+
+  void add_in_place(Floats& x, const Floats& y) const {
+    parallel_for(std::int64_t(x.size()), threads, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) x[i] = A::add(x[i], y[i]);
+    });
+  }
+
+  void project(Floats& out, const Matrix& m, const Floats& x, const std::vector<double>& bias) const {
+    native::project<F>(out, m, x, bias, T, threads);
+  }
+
+  TapSet run(const Model& stored, const std::vector<int>& tokens, const quant::KvPolicy& kv,
+             const TapSelection& selection) const {
+    const MpArith arith = MpArith::ieee(F);
+    const std::size_t n = std::size_t(T);
+    std::map<std::string, std::vector<double>> produced;
+
+    Floats x(n * c.dim);  // [T, dim] residual stream
+    std::vector<double> row(std::size_t(c.dim));
+    for (int t = 0; t < T; ++t) {
+      stored.embedding.decode_row(tokens[std::size_t(t)], row.data());
+      for (int i = 0; i < c.dim; ++i) x[std::size_t(t) * c.dim + i] = A::round(row[std::size_t(i)]);
+    }
+    const MpArray theta = mp_constant(c.rope_theta);
+    const RopeTable table = make_rope_table(T, c.head_dim, theta[0], arith);
+    const Floats cos = to_floats(table.cos), sin = to_floats(table.sin);  // [T, head_dim / 2]
+    MpArray scale_mp(1, arith.precision());
+    arith.sqrt(scale_mp[0], mp_constant(c.head_dim)[0]);
+    const float scale = mpfr_get_flt(scale_mp[0], MPFR_RNDN);  // sqrt(head_dim) rounded once
+
+    Floats normed(n * c.dim), block_out(n * c.dim);  // [T, dim]
+    Floats gate(n * c.hidden), up(n * c.hidden);      // [T, hidden]
+    const std::vector<double> no_bias;
+    for (int l = 0; l < c.n_layers; ++l) {
+      const LayerWeights& w = stored.layers[std::size_t(l)];
+      rms_norm(normed, x, w.attn_norm);
+      Floats q(n * c.q_dim()), k(n * c.kv_dim()), v(n * c.kv_dim());  // [T, heads, head_dim]
+      project(q, w.wq, normed, w.bq);
+      project(k, w.wk, normed, w.bk);
+      project(v, w.wv, normed, w.bv);
+      rope(q, cos, sin, c.n_heads);
+      rope(k, cos, sin, c.n_kv_heads);
+      // The cache, as kv_store.h stores it (MPFR: T x kv_dim values per layer).
+      const MpKvStore store = store_kv(to_mp(k, arith.precision()), to_mp(v, arith.precision()), kv, l, T, c);
+      const AttentionKv view = store.view();
+      Floats probs(std::size_t(c.n_heads) * n * n), attn_out(n * c.q_dim());  // [n_heads, T, T], [T, q_dim]
+      attention(probs, attn_out, q, to_doubles(view.k_cold), to_doubles(view.k_hot), to_doubles(view.v_cold),
+                to_doubles(view.v_hot), view.hot_window, view.k_group, scale);
+      project(block_out, w.wo, attn_out, no_bias);
+      add_in_place(x, block_out);
+
+      rms_norm(normed, x, w.ffn_norm);
+      project(gate, w.w1, normed, no_bias);
+      project(up, w.w3, normed, no_bias);
+      swiglu(gate, up);
+      project(block_out, w.w2, gate, no_bias);
+      add_in_place(x, block_out);
+
+      auto keep = [&](const char* what, auto&& values) {
+        if (selection.wants(tap_layer_name(l, what))) produced[tap_layer_name(l, what)] = values();
+      };
+      keep("q", [&] { return tap_values(q); });
+      keep("k", [&] { return to_doubles(own_keys(store, T, c.kv_dim())); });
+      keep("v", [&] { return to_doubles(own_values(store, T, c.kv_dim())); });
+      keep("attn.probs", [&] { return tap_values(probs); });
+      keep("attn.out", [&] { return tap_values(attn_out); });
+      keep("out", [&] { return tap_values(x); });
+    }
+
+    rms_norm(normed, x, stored.final_norm);
+    Floats logits(n * c.vocab);  // [T, vocab]
+    project(logits, stored.classifier, normed, no_bias);
+    produced["logits"] = tap_values(logits);
+
+    TapSet taps;
+    for (const TapSpec& spec : tap_specs(c, T, selection))
+      taps.push_back(TapTensor{spec.name, spec.shape, std::move(produced.at(spec.name))});
+    return taps;
+  }
+};
+
+}  // namespace
+
+TapSet native_forward(const Model& stored, const std::vector<int>& tokens, FloatFormat arithmetic,
+                      const quant::KvPolicy& kv, const TapSelection& selection, int threads) {
+  ExponentRangeScope range;  // for the MPFR parts on this thread
+  const int T = int(tokens.size());
+  switch (arithmetic) {
+    case FloatFormat::f32: return Forward<FloatFormat::f32>{stored.config, T, threads}.run(stored, tokens, kv, selection);
+    case FloatFormat::f16: return Forward<FloatFormat::f16>{stored.config, T, threads}.run(stored, tokens, kv, selection);
+    case FloatFormat::bf16: return Forward<FloatFormat::bf16>{stored.config, T, threads}.run(stored, tokens, kv, selection);
+  }
+  return {};
+}
+
+}  // namespace kvfid::ref::native

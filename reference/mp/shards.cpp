@@ -46,6 +46,7 @@ void unpack_number(mpfr_ptr x, const std::byte* in) {
 }
 
 void Shards::exchange(MpArray& a, const RunsOfRank& runs) {
+  if (ranks() == 1) return;  // one rank computed every run: nothing to send (mpirun -np 1)
   const std::size_t record = record_bytes(a.precision());
   auto check = [&](const ElementRun& run) {
     if (run.begin > a.size() || run.count > a.size() - run.begin)

@@ -53,7 +53,7 @@ std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, con
 TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const EngineOptions& options) {
   const ModelConfig& c = model.config;
   validate_tokens(tokens, c, "tokens");
-  if (options.chunk < 0) throw InputError("--chunk", "chunk size must be >= 0");
+  if (options.chunk < 0) throw InputError("engine", "chunk size " + std::to_string(options.chunk) + " is negative");
   const int T = int(tokens.size());
   const int chunk = options.chunk == 0 ? T : options.chunk;
   // The layer taps are collected whole (attn.probs is rebuilt from q) and cut to the

@@ -57,7 +57,7 @@ struct KvPlan {
 CacheValues gather_cache_values(const KvPlan& plan, const num::KvLayout& layout, int layer, int length,
                                  const float* k_cold, const float* v_cold, const float* k_hot, const float* v_hot);
 
-// Resolves the policy for `config` (quant::resolve_kv_policy; InputError("--kv", ...)).
-KvPlan make_kv_plan(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config);
+// Resolves the policy for `config` (quant::resolve_kv_policy; InputError(spec.source, ...)).
+KvPlan make_kv_plan(const quant::KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config);
 
 }  // namespace kvfid::engine

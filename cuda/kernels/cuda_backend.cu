@@ -119,7 +119,7 @@ CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, const KvPlan& kv,
 }
 
 CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, Fmt kv, const DeviceWeights& device_weights)
-    : CudaEngine(config, weights, make_kv_plan(to_string(FloatFormat(int(kv))), {}, config), device_weights) {}
+    : CudaEngine(config, weights, make_kv_plan(quant::plain_kv_policy_spec(FloatFormat(int(kv))), {}, config), device_weights) {}
 
 CudaEngine::~CudaEngine() = default;
 

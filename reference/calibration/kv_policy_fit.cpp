@@ -7,9 +7,9 @@
 
 namespace kvfid::ref::quant {
 
-KvPolicy resolve_kv_policy(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config,
-                           const std::string& source) {
-  KvPolicy policy = parse_kv_policy(spec, config.n_layers, config.n_kv_heads, source);
+KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config) {
+  const std::string& source = spec.source;
+  KvPolicy policy = kv_policy_for(spec, config.n_layers, config.n_kv_heads);
   if (!scales.empty()) {
     const std::size_t expected = std::size_t(config.n_layers) * 2 * config.n_kv_heads;
     if (scales.size() != expected)

@@ -57,9 +57,8 @@ void require_cuda_device() {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess)
-    throw BackendUnavailable(std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorString(e) +
-                             "); use --engine twin");
-  if (count == 0) throw BackendUnavailable("no CUDA device present; use --engine twin");
+    throw BackendUnavailable(std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorString(e) + ")");
+  if (count == 0) throw BackendUnavailable("no CUDA device present");
 }
 
 // A sequence's device buffers (kv_plan.h); the tiered ones null on the fast path.

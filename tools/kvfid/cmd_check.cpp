@@ -6,6 +6,7 @@
 #include "reference/golden/golden_io.h"
 #include "reference/util/input_error.h"
 #include "reference/model/weight_storage.h"
+#include "tools/kvfid/backend_unavailable.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 #include "tools/kvfid/threads_option.h"
@@ -43,7 +44,7 @@ int run_check(const ParsedArgs& args) {
   try {
     candidate = engine_forward(model, golden.tokens, engine);
   } catch (const BackendUnavailable& e) {
-    throw InputError("--engine", e.what());
+    throw InputError("--engine", unavailable_backend_message(e));
   }
   // The engine accumulates in FP32 whatever it stores, so its baseline computes in FP32
   // with the same weight and KV storage.

@@ -12,6 +12,7 @@
 #include "reference/mp/golden_forward.h"
 #include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_parallel.h"
+#include "tools/kvfid/backend_unavailable.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/drift_formats.h"
 #include "tools/kvfid/drift_output.h"
@@ -69,7 +70,7 @@ int run_drift_command(const ParsedArgs& args) {
               << args.str_or("engine", "twin") << " engine\n";
     result = drift::run_drift(model, tokens, int(std::min<std::size_t>(prompt.size(), tokens.size())), request);
   } catch (const BackendUnavailable& e) {
-    std::cerr << "kvfid drift: " << e.what() << '\n';
+    std::cerr << "kvfid drift: " << unavailable_backend_message(e) << '\n';
     return kExitBadInput;
   } catch (const CertificationError& e) {
     std::cerr << "kvfid drift: " << e.what() << '\n';

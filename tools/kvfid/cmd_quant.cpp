@@ -24,6 +24,7 @@
 #include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
+#include "tools/kvfid/backend_unavailable.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 #include "tools/kvfid/threads_option.h"
@@ -198,7 +199,7 @@ int run_quant(const ParsedArgs& args) {
                         quant_report_to_json(report, "quant", options, golden_manifest_summary(golden.manifest)).dump(2) + "\n");
     }
   } catch (const BackendUnavailable& e) {
-    throw InputError("--engine", e.what());
+    throw InputError("--engine", unavailable_backend_message(e));
   } catch (const std::runtime_error& e) {
     if (dynamic_cast<const InputError*>(&e)) throw;
     std::cerr << "kvfid quant: FAIL: " << e.what() << '\n';

@@ -12,6 +12,7 @@
 #include "reference/io/prompt.h"
 #include "reference/io/safetensors.h"
 #include "reference/model/weight_storage.h"
+#include "tools/kvfid/backend_unavailable.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/sampling_spec.h"
 #include "tools/kvfid/threads_option.h"
@@ -62,7 +63,7 @@ int run_engine(const ParsedArgs& args) {
     taps = engine_forward(model, tokens, options);
     if (generate > 0) generated = generate_tokens(model, {tokens}, options, sampling, int(generate)).front();
   } catch (const BackendUnavailable& e) {
-    std::cerr << "kvfid run: " << e.what() << '\n';
+    std::cerr << "kvfid run: " << unavailable_backend_message(e) << '\n';
     return kExitBadInput;
   }
   std::vector<std::pair<std::string, Tensor>> tensors;

@@ -37,7 +37,7 @@ void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, 
       for (int j = 0; j <= t; ++j) {
         const std::vector<float>& keys = j < cold_end ? cache.k : cache.k_hot;  // [n_kv_heads, T, head_dim]
         const float* kj = keys.data() + (std::size_t(c.kv_head_of(h)) * T + j) * hd;
-        probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(num::attn_score<num::Fmt::f32>(qf.data(), kj, hd, scale), s);
+        probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(num::attn_score<FloatFormat::f32>(qf.data(), kj, hd, scale), s);
       }
     }
 }

@@ -36,7 +36,7 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct KvPlan {
   quant::KvPolicy policy;
-  std::optional<num::Fmt> fast;  // set: the fast path in this format
+  std::optional<FloatFormat> fast;  // set: the fast path in this format
   bool hot_plane = false;        // tiered: hot_window > 0 or KIVI
   std::vector<num::KvCodeSlot> k_codes, v_codes;  // [n_layers], tiered only
   std::vector<int> k_group;                        // [n_layers] cold_end's group for keys

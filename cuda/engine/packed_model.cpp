@@ -9,15 +9,6 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-num::Fmt to_fmt(FloatFormat f) {
-  switch (f) {
-    case FloatFormat::f32: return num::Fmt::f32;
-    case FloatFormat::f16: return num::Fmt::f16;
-    case FloatFormat::bf16: return num::Fmt::bf16;
-  }
-  return num::Fmt::f32;
-}
-
 namespace {
 
 // A block format is dequantized here, once, to FP32, and the matvec reads FP32 weights.
@@ -103,7 +94,7 @@ PackedModel pack_model(const Model& model, const WeightFormat& format) {
   check_weight_format_fits(format, c);
   PackedModel p;
   p.config = c;
-  p.weights = format.plain ? to_fmt(*format.plain) : num::Fmt::f32;
+  p.weights = format.plain.value_or(FloatFormat::f32);
   p.embedding = pack_matrix(model.embedding, format, "embedding");
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     const LayerWeights& w = model.layers[i];

@@ -15,14 +15,12 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-num::Fmt to_fmt(FloatFormat f);
-
 struct PackedMatrix {
   int rows = 0;
   int cols = 0;
   std::vector<std::uint8_t> bytes;  // [rows, cols] elements of PackedModel::weights
 
-  template <num::Fmt F>
+  template <FloatFormat F>
   const typename num::Storage<F>::T* data() const {
     return reinterpret_cast<const typename num::Storage<F>::T*>(bytes.data());
   }
@@ -40,7 +38,7 @@ struct PackedLayer {
 
 struct PackedModel {
   ModelConfig config;
-  num::Fmt weights = num::Fmt::f32;  // what the matrices hold: FP32 for a block format
+  FloatFormat weights = FloatFormat::f32;  // what the matrices hold: FP32 for a block format
   PackedMatrix embedding;  // [vocab, dim]
   std::vector<PackedLayer> layers;
   std::vector<float> final_norm;  // [dim]

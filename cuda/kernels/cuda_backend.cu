@@ -19,7 +19,7 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 using kernels::RowInfo;
-using num::Fmt;
+using ref::FloatFormat;
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
@@ -74,7 +74,7 @@ struct DeviceSequence {
 
 struct CudaEngine::State {
   ModelConfig c;
-  Fmt wf;
+  FloatFormat wf;
   KvPlan plan;
   SplitMode split_mode = SplitMode::invariant;
   DeviceWeights w;
@@ -101,7 +101,7 @@ struct CudaEngine::State {
   }
 };
 
-CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights,
+CudaEngine::CudaEngine(const ModelConfig& config, FloatFormat weights, const KvPlan& kv, const DeviceWeights& device_weights,
                        SplitMode split)
     : s_(std::make_unique<State>()) {
   require_cuda_device();
@@ -117,8 +117,8 @@ CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, const KvPlan& kv,
                           cudaMemcpyHostToDevice));
 }
 
-CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, Fmt kv, const DeviceWeights& device_weights)
-    : CudaEngine(config, weights, make_kv_plan(quant::plain_kv_policy_spec(FloatFormat(int(kv))), {}, config), device_weights) {}
+CudaEngine::CudaEngine(const ModelConfig& config, FloatFormat weights, FloatFormat kv, const DeviceWeights& device_weights)
+    : CudaEngine(config, weights, make_kv_plan(quant::plain_kv_policy_spec(kv), {}, config), device_weights) {}
 
 CudaEngine::~CudaEngine() = default;
 
@@ -194,7 +194,7 @@ int CudaEngine::fork_sequence(int source, int prefix_length, int capacity) {
 
 namespace {
 
-template <Fmt W, int kTokens>
+template <FloatFormat W, int kTokens>
 void matvec_tiled(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
   using T = typename num::Storage<W>::T;
   const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kTokens - 1) / kTokens);
@@ -205,7 +205,7 @@ void matvec_tiled(const void* w, const float* x, const float* bias, float* y, in
 
 // Decode (one row) takes the one-token kernel; the tile size changes which tokens share
 // a weight load, never the order of any output's sum.
-template <Fmt W>
+template <FloatFormat W>
 void matvec(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
   if (n == 1) matvec_tiled<W, 1>(w, x, bias, y, n, rows, cols, accumulate);
   else matvec_tiled<W, kernels::kTokTile>(w, x, bias, y, n, rows, cols, accumulate);
@@ -255,7 +255,7 @@ int decode_heads_per_block(int group, int blocks) {
   return (group + head_blocks - 1) / head_blocks;
 }
 
-template <Fmt K, bool kTiered>
+template <FloatFormat K, bool kTiered>
 void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, Grow<float>& partial, float* att,
                float* stats, int n_kv_heads) {
   const int hd = a.base.head_dim;
@@ -292,7 +292,7 @@ void to_host(std::vector<float>& dst, const float* src, std::size_t count) {
   KVFID_CUDA(cudaMemcpy(dst.data(), src, count * 4, cudaMemcpyDeviceToHost));
 }
 
-template <Fmt W, Fmt K, bool kTiered>
+template <FloatFormat W, FloatFormat K, bool kTiered>
 void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out);
 
 // The step's rows as the kernels see them.
@@ -315,9 +315,9 @@ void CudaEngine::forward(const std::vector<StepRow>& rows, bool want_taps, StepO
       for (LayerTaps& t : taps_out->layers) t = LayerTaps{};
     return;
   }
-  num::dispatch_fmt(s.wf, [&]<Fmt W>() {
-    if (!s.plan.fast) return forward_impl<W, Fmt::f32, true>(s, rows, want_taps, taps_out);
-    num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() { forward_impl<W, K, false>(s, rows, want_taps, taps_out); });
+  num::dispatch_fmt(s.wf, [&]<FloatFormat W>() {
+    if (!s.plan.fast) return forward_impl<W, FloatFormat::f32, true>(s, rows, want_taps, taps_out);
+    num::dispatch_fmt(*s.plan.fast, [&]<FloatFormat K>() { forward_impl<W, K, false>(s, rows, want_taps, taps_out); });
   });
 }
 
@@ -360,7 +360,7 @@ void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float*
   KVFID_LAUNCHED("own_read_kernel");
 }
 
-template <Fmt W, Fmt K, bool kTiered>
+template <FloatFormat W, FloatFormat K, bool kTiered>
 void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out) {
   const ModelConfig& c = s.c;
   const int n = int(rows.size());
@@ -462,8 +462,8 @@ void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
   const kernels::AttnArgs a{q,       rows_d, {c.n_layers, c.n_kv_heads, c.head_dim, 0}, 0, c.n_heads, c.group(),
                             s.scale, s.plan.policy.hot_window, s.plan.k_group[0], split};
   const int splits = most_splits(rows, split);
-  if (!s.plan.fast) return attention<Fmt::f32, true>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads);
-  num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() { attention<K, false>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads); });
+  if (!s.plan.fast) return attention<FloatFormat::f32, true>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads);
+  num::dispatch_fmt(*s.plan.fast, [&]<FloatFormat K>() { attention<K, false>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads); });
 }
 
 CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
@@ -473,7 +473,7 @@ CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
   // The layer's K and V planes (adjacent in KvLayout), decoded to FP32 on the host.
   std::vector<float> planes(2 * lay.plane());
   if (s.plan.fast) {
-    num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() {
+    num::dispatch_fmt(*s.plan.fast, [&]<FloatFormat K>() {
       std::vector<typename num::Storage<K>::T> stored(planes.size());
       KVFID_CUDA(cudaMemcpy(stored.data(), static_cast<const typename num::Storage<K>::T*>(q.cache) + lay.k_offset(layer),
                             stored.size() * sizeof(stored[0]), cudaMemcpyDeviceToHost));

@@ -27,7 +27,7 @@ namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
-using num::Fmt;
+using ref::FloatFormat;
 using num::Storage;
 
 struct TwinSequence {
@@ -49,7 +49,7 @@ struct TwinSequence {
 
 // Where a query reads its keys and values: the fast path's one plane per K and V in
 // the storage format.
-template <Fmt K>
+template <FloatFormat K>
 struct PlainKv {
   const typename Storage<K>::T* k;
   const typename Storage<K>::T* v;
@@ -145,9 +145,9 @@ class TwinBackend final : public EngineBackend {
   }
 
   void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) override {
-    num::dispatch_fmt(m_.weights, [&]<Fmt W>() {
-      if (!plan_.fast) return run<W, Fmt::f32, true>(rows, want_taps, out);
-      num::dispatch_fmt(*plan_.fast, [&]<Fmt K>() { run<W, K, false>(rows, want_taps, out); });
+    num::dispatch_fmt(m_.weights, [&]<FloatFormat W>() {
+      if (!plan_.fast) return run<W, FloatFormat::f32, true>(rows, want_taps, out);
+      num::dispatch_fmt(*plan_.fast, [&]<FloatFormat K>() { run<W, K, false>(rows, want_taps, out); });
     });
   }
 
@@ -158,7 +158,7 @@ class TwinBackend final : public EngineBackend {
                                  plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
                                  plan_.hot_plane ? s.hot_plane(layer, true) : nullptr);
     std::vector<float> decoded(2 * s.layout.plane());  // the layer's K and V planes, FP32
-    num::dispatch_fmt(*plan_.fast, [&]<Fmt K>() {
+    num::dispatch_fmt(*plan_.fast, [&]<FloatFormat K>() {
       const auto* planes = reinterpret_cast<const typename Storage<K>::T*>(s.cache.data()) + s.layout.k_offset(layer);
       for (std::size_t i = 0; i < decoded.size(); ++i) decoded[i] = Storage<K>::load(planes[i]);
     });
@@ -177,14 +177,14 @@ class TwinBackend final : public EngineBackend {
   }
 
  private:
-  template <Fmt W, Fmt K, bool kTiered>
+  template <FloatFormat W, FloatFormat K, bool kTiered>
   void run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out);
   // Row r's attention for query head h over keys 0..keys-1 in splits of `split` keys
   // (attention_math.h's order).
-  template <Fmt K, class Source>
+  template <FloatFormat K, class Source>
   void attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats,
               AttendScratch& scratch);
-  template <Fmt W>
+  template <FloatFormat W>
   void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y);
   void rmsnorm(const float* x, const std::vector<float>& w, float eps, int rows, float* y);
   // The tiered store of one row (kv_plan.h); k, v: its [kv_dim] K (after RoPE) and V,
@@ -221,7 +221,7 @@ constexpr int kMatvecTile = 16;
 // is a range of output rows o, dotted with the x rows tile by tile (a prefill step
 // reads each weight from memory once, not once per token), by row_dot_simd (the same
 // bits) where the CPU has AVX2, FMA and F16C.
-template <Fmt W>
+template <FloatFormat W>
 void TwinBackend::matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y) {
   const auto* data = w.data<W>();
   const bool simd = twin::row_dot_simd_available();
@@ -309,7 +309,7 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
   }
 }
 
-template <Fmt K, class Source>
+template <FloatFormat K, class Source>
 void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats,
                          AttendScratch& scratch) {
   const int hd = m_.config.head_dim;
@@ -374,7 +374,7 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, in
   stats[1] = run.l;
 }
 
-template <Fmt W, Fmt K, bool kTiered>
+template <FloatFormat W, FloatFormat K, bool kTiered>
 void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) {
   using KT = typename Storage<K>::T;
   const ModelConfig& c = m_.config;

@@ -490,8 +490,6 @@ CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
                              s.plan.hot_plane ? hot.data() : nullptr, s.plan.hot_plane ? hot.data() + lay.plane() : nullptr);
 }
 
-void CudaEngine::synchronize() const { KVFID_CUDA(cudaDeviceSynchronize()); }
-
 namespace {
 
 // Owns device copies of a packed model.

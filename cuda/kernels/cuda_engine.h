@@ -57,7 +57,6 @@ class CudaEngine {
   // Decode attention alone for `rows` rows (one per sequence, each at the given
   // length), for timing; layer 0's cache.
   void attention_only(const std::vector<StepRow>& rows);
-  void synchronize() const;
 
   struct State;  // device buffers and sequences (cuda_backend.cu)
 

@@ -7,6 +7,7 @@
 
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
+#include "cuda/engine/sequence_buffers.h"
 #include "cuda/engine/split_keys.h"
 #include "cuda/kernels/cuda_engine.h"
 #include "cuda/kernels/kernels.cuh"
@@ -133,7 +134,7 @@ int CudaEngine::add_sequence(int capacity) {
     KVFID_CUDA(cudaMemcpy(s.rope_sin.get(t.sin.size()), t.sin.data(), t.sin.size() * 4, cudaMemcpyHostToDevice));
     s.rope_positions = capacity;
   }
-  const num::KvLayout lay{s.c.n_layers, s.c.n_kv_heads, s.c.head_dim, capacity};
+  const SequenceSizes sizes = sequence_sizes(s.plan, s.c, capacity);
   DeviceSequence q;
   q.capacity = capacity;
   auto zeroed = [](std::size_t bytes) {
@@ -141,12 +142,12 @@ int CudaEngine::add_sequence(int capacity) {
     KVFID_CUDA(cudaMemset(p, 0, std::max<std::size_t>(bytes, 1)));
     return p;
   };
-  q.cache = zeroed(lay.elements() * (s.plan.fast ? num::bytes_of(*s.plan.fast) : 4));
+  q.cache = zeroed(sizes.cache);
   if (!s.plan.fast) {
-    if (s.plan.hot_plane) q.hot = static_cast<float*>(zeroed(lay.elements() * 4));
-    if (s.plan.policy.kivi) q.raw = static_cast<float*>(zeroed(lay.plane() * s.c.n_layers * 4));
-    q.code_offsets = s.plan.code_offsets(s.c.kv_dim(), capacity);
-    q.codes = static_cast<std::uint8_t*>(zeroed(q.code_offsets.back()));
+    if (sizes.hot) q.hot = static_cast<float*>(zeroed(sizes.hot));
+    if (sizes.raw) q.raw = static_cast<float*>(zeroed(sizes.raw));
+    q.code_offsets = sizes.code_offsets;
+    q.codes = static_cast<std::uint8_t*>(zeroed(sizes.codes));
     std::vector<std::uint8_t*> table;  // [n_layers, 2]
     for (std::size_t i = 0; i + 1 < q.code_offsets.size(); ++i) table.push_back(q.codes + q.code_offsets[i]);
     q.code_table = device_alloc<std::uint8_t*>(table.size());
@@ -161,34 +162,19 @@ int CudaEngine::fork_sequence(int source, int prefix_length, int capacity) {
   State& s = *s_;
   const DeviceSequence& from = s.seqs[source];
   const DeviceSequence& to = s.seqs[id];
-  if (prefix_length == 0) return id;
-  // Every (layer, K|V, kv head) block of a plane is [capacity, head_dim]: one strided
-  // copy of the first prefix_length rows of each, device to device.
-  auto copy_rows = [&](void* dst, const void* src, std::size_t blocks, std::size_t elem) {
-    const std::size_t row_bytes = std::size_t(s.c.head_dim) * elem;
-    KVFID_CUDA(cudaMemcpy2D(dst, capacity * row_bytes, src, from.capacity * row_bytes, prefix_length * row_bytes,
-                            blocks, cudaMemcpyDeviceToDevice));
-  };
-  const std::size_t plane_blocks = 2 * std::size_t(s.c.n_layers) * s.c.n_kv_heads;
-  copy_rows(to.cache, from.cache, plane_blocks, s.plan.fast ? num::bytes_of(*s.plan.fast) : 4);
-  if (s.plan.fast) return id;
-  if (s.plan.hot_plane) copy_rows(to.hot, from.hot, plane_blocks, 4);
-  if (s.plan.policy.kivi) copy_rows(to.raw, from.raw, plane_blocks / 2, 4);
-  // Codes: the prefix's token rows; for KIVI keys the groups the prefix completes (a
-  // group it cuts is encoded again when the fork's own token ends it).
-  const int kv_dim = s.c.kv_dim();
-  for (int l = 0; l < s.c.n_layers; ++l)
-    for (int values = 0; values < 2; ++values) {
-      const num::KvCodeSlot& slot = values ? s.plan.v_codes[l] : s.plan.k_codes[l];
-      std::uint8_t* dst = to.codes + to.code_offsets[2 * l + values];
-      const std::uint8_t* src = from.codes + from.code_offsets[2 * l + values];
-      const std::size_t complete = std::size_t(prefix_length / slot.block) * slot.bytes;
-      if (!slot.along_tokens)
-        KVFID_CUDA(cudaMemcpy(dst, src, slot.row_block(kv_dim, prefix_length, 0), cudaMemcpyDeviceToDevice));
-      else if (complete > 0)
-        KVFID_CUDA(cudaMemcpy2D(dst, slot.group_block(capacity, 1, 0), src, slot.group_block(from.capacity, 1, 0),
-                                complete, kv_dim, cudaMemcpyDeviceToDevice));
+  auto base = [](const DeviceSequence& q, SequenceBuffer b) -> std::uint8_t* {
+    switch (b) {
+      case SequenceBuffer::cache: return static_cast<std::uint8_t*>(q.cache);
+      case SequenceBuffer::hot: return reinterpret_cast<std::uint8_t*>(q.hot);
+      case SequenceBuffer::raw: return reinterpret_cast<std::uint8_t*>(q.raw);
+      case SequenceBuffer::codes: return q.codes;
     }
+    return nullptr;
+  };
+  // Each copy one strided device-to-device cudaMemcpy2D.
+  for (const StridedCopy& c : fork_copies(s.plan, s.c, from.capacity, capacity, prefix_length))
+    KVFID_CUDA(cudaMemcpy2D(base(to, c.buffer) + c.dst_offset, c.dst_pitch, base(from, c.buffer) + c.src_offset,
+                            c.src_pitch, c.width, c.height, cudaMemcpyDeviceToDevice));
   return id;
 }
 

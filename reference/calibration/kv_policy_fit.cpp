@@ -38,10 +38,7 @@ std::optional<FloatFormat> uniform_plain_format(const KvPolicy& policy) {
   const int format = policy.k[0].format;
   for (std::size_t l = 0; l < policy.k.size(); ++l)
     if (policy.k[l].format != format || policy.v[l].format != format) return std::nullopt;
-  const std::string name = all_formats()[format].name;
-  for (FloatFormat f : {FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16})
-    if (name == to_string(f)) return f;
-  return std::nullopt;
+  return all_formats()[format].plain;
 }
 
 }  // namespace kvfid::ref::quant

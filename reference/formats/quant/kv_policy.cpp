@@ -21,10 +21,7 @@ constexpr const char* kKiviNeedsBlocks =
 
 bool blocked(int format) { return all_formats()[format].block > 1; }
 
-int f32_index() {
-  static const int index = format_by_name("f32", "the format registry").index;
-  return index;
-}
+int f32_index() { return plain_format(FloatFormat::f32).index; }
 
 class SpecParser {
  public:
@@ -128,8 +125,7 @@ KvPolicySpec parse_kv_policy_spec(const std::string& spec, const std::string& so
 KvPolicySpec plain_kv_policy_spec(FloatFormat f) {
   KvPolicySpec spec;
   spec.text = to_string(f);
-  for (const FormatInfo& info : all_formats())
-    if (spec.text == info.name) spec.both = info.index;
+  spec.both = plain_format(f).index;
   return spec;
 }
 

@@ -20,7 +20,7 @@
 
 namespace {
 
-using kvfid::engine::num::Fmt;
+using kvfid::ref::FloatFormat;
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
     const double weight_bytes = double(arena.matrix_bytes - embedding_bytes);
     std::printf("model: %.2f GB of FP16 matrices read per decode step\n", weight_bytes / 1e9);
 
-    kvfid::engine::CudaEngine engine(c, Fmt::f16, Fmt::f16, w);
+    kvfid::engine::CudaEngine engine(c, FloatFormat::f16, FloatFormat::f16, w);
     const int seq = engine.add_sequence(c.max_seq);  // zero-filled cache: timing does not depend on values
     std::vector<float> logits;
     for (int ctx : {1, 1024, 4096}) {

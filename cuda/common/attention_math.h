@@ -27,7 +27,7 @@ inline constexpr int kSplitWarps = kSplit / kWarp;
 
 KVFID_HD int split_count(int keys, int split = kSplit) { return (keys + split - 1) / split; }
 
-template <Fmt F>
+template <FloatFormat F>
 KVFID_HD float attn_score(const float* q, const typename Storage<F>::T* k, int head_dim, float scale) {
   float s = 0.0f;
   for (int d = 0; d < head_dim; ++d) s = fma(q[d], Storage<F>::load(k[d]), s);

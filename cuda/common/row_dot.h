@@ -18,7 +18,7 @@ inline constexpr int kRowStep = kVec * kWarp;  // elements a warp covers per ste
 
 // One lane's partial sum: its elements in increasing k, fma from +0. The GPU warp
 // calls it per lane; the host calls it for lanes 0..31 and then models the butterfly.
-template <Fmt F>
+template <FloatFormat F>
 KVFID_HD float row_dot_lane(const typename Storage<F>::T* w, const float* x, int n, int lane) {
   float acc = 0.0f;
   for (int base = lane * kVec; base < n; base += kRowStep) {
@@ -29,7 +29,7 @@ KVFID_HD float row_dot_lane(const typename Storage<F>::T* w, const float* x, int
 }
 
 // Host: sum_k w[k] * x[k] in the engine's order.
-template <Fmt F>
+template <FloatFormat F>
 inline float row_dot_host(const typename Storage<F>::T* w, const float* x, int n) {
   float lanes[kWarp];
   for (int lane = 0; lane < kWarp; ++lane) lanes[lane] = row_dot_lane<F>(w, x, n, lane);
@@ -37,7 +37,7 @@ inline float row_dot_host(const typename Storage<F>::T* w, const float* x, int n
 }
 
 // Host: sum_k x[k]^2 in the same order (RMSNorm).
-inline float sum_squares_host(const float* x, int n) { return row_dot_host<Fmt::f32>(x, x, n); }
+inline float sum_squares_host(const float* x, int n) { return row_dot_host<FloatFormat::f32>(x, x, n); }
 
 // RMSNorm of one row: y = (x * (1 / sqrt(mean(x^2) + eps))) * w, each step rounded.
 KVFID_HD float rms_inverse(float sum_squares, int n, float eps) {

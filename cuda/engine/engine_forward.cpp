@@ -37,7 +37,7 @@ void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, 
       for (int j = 0; j <= t; ++j) {
         const std::vector<float>& keys = j < cold_end ? cache.k : cache.k_hot;  // [n_kv_heads, T, head_dim]
         const float* kj = keys.data() + (std::size_t(c.kv_head_of(h)) * T + j) * hd;
-        probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(num::attn_score<num::Fmt::f32>(qf.data(), kj, hd, scale), s);
+        probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(num::attn_score<FloatFormat::f32>(qf.data(), kj, hd, scale), s);
       }
     }
 }
@@ -53,7 +53,7 @@ std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, con
 TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const EngineOptions& options) {
   const ModelConfig& c = model.config;
   validate_tokens(tokens, c, "tokens");
-  if (options.chunk < 0) throw InputError("--chunk", "chunk size must be >= 0");
+  if (options.chunk < 0) throw InputError("engine", "chunk size " + std::to_string(options.chunk) + " is negative");
   const int T = int(tokens.size());
   const int chunk = options.chunk == 0 ? T : options.chunk;
   // The layer taps are collected whole (attn.probs is rebuilt from q) and cut to the

@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "reference/formats/float_format.h"
+#include "reference/formats/quant/kv_policy.h"
 #include "reference/golden/taps.h"
+#include "reference/model/weight_storage.h"
 
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
@@ -24,11 +26,12 @@ struct EngineOptions {
   // Weight storage (reference/model/weight_storage.h): f32, f16 or bf16 held as such,
   // or a block format of the quantized-format registry (q8_0, ...) dequantized to FP32
   // once when packed (packed_model.cpp says why that is what an in-kernel dequantize
-  // computes). Arithmetic accumulates in FP32 either way. Checked at construction.
-  std::string weights = "f32";
-  // KV-cache policy (reference/formats/quant/kv_policy.h's grammar: "f16", "q8_0",
-  // "k=q8_0+v=f16+hot=64", ...), parsed with the model's config at construction.
-  std::string kv = "f32";
+  // computes). Arithmetic accumulates in FP32 either way. Checked against the model at
+  // construction.
+  WeightFormat weights = {};
+  // KV-cache policy (reference/formats/quant/kv_policy.h: "f16", "q8_0",
+  // "k=q8_0+v=f16+hot=64", ... as parsed), spread over the model's layers at construction.
+  quant::KvPolicySpec kv = {};
   // Replaces the policy's static scales (the FP8 formats'): [n_layers, 2 (K, V),
   // n_kv_heads]; empty: the spec's.
   std::vector<float> kv_scales = {};

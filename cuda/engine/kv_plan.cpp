@@ -10,10 +10,10 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-KvPlan make_kv_plan(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config) {
+KvPlan make_kv_plan(const quant::KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config) {
   KvPlan p;
-  p.policy = quant::resolve_kv_policy(spec, scales, config, "--kv");
-  if (const std::optional<FloatFormat> plain = quant::uniform_plain_format(p.policy)) p.fast = to_fmt(*plain);
+  p.policy = quant::resolve_kv_policy(spec, scales, config);
+  if (const std::optional<FloatFormat> plain = quant::uniform_plain_format(p.policy)) p.fast = *plain;
   p.hot_plane = p.policy.hot_window > 0 || p.policy.kivi;
   for (int l = 0; l < config.n_layers; ++l) {
     const quant::FormatInfo& k = quant::all_formats()[p.policy.k[l].format];

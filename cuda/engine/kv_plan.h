@@ -36,7 +36,7 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 struct KvPlan {
   quant::KvPolicy policy;
-  std::optional<num::Fmt> fast;  // set: the fast path in this format
+  std::optional<FloatFormat> fast;  // set: the fast path in this format
   bool hot_plane = false;        // tiered: hot_window > 0 or KIVI
   std::vector<num::KvCodeSlot> k_codes, v_codes;  // [n_layers], tiered only
   std::vector<int> k_group;                        // [n_layers] cold_end's group for keys
@@ -57,7 +57,7 @@ struct KvPlan {
 CacheValues gather_cache_values(const KvPlan& plan, const num::KvLayout& layout, int layer, int length,
                                  const float* k_cold, const float* v_cold, const float* k_hot, const float* v_hot);
 
-// Resolves the policy for `config` (quant::resolve_kv_policy; InputError("--kv", ...)).
-KvPlan make_kv_plan(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config);
+// Resolves the policy for `config` (quant::resolve_kv_policy; InputError(spec.source, ...)).
+KvPlan make_kv_plan(const quant::KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config);
 
 }  // namespace kvfid::engine

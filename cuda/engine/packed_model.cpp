@@ -9,15 +9,6 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-num::Fmt to_fmt(FloatFormat f) {
-  switch (f) {
-    case FloatFormat::f32: return num::Fmt::f32;
-    case FloatFormat::f16: return num::Fmt::f16;
-    case FloatFormat::bf16: return num::Fmt::bf16;
-  }
-  return num::Fmt::f32;
-}
-
 namespace {
 
 // A block format is dequantized here, once, to FP32, and the matvec reads FP32 weights.
@@ -30,7 +21,8 @@ namespace {
 // 18 bits, exact in FP32's 24. A format whose FP32 decode rounds (an asymmetric
 // d * q + m) would make the engine compute with a weight that is not the stored one,
 // so every decoded weight is checked against decode_exact and such a format refused.
-PackedMatrix pack_blocks(const Matrix& m, const quant::FormatInfo& f, const std::string& what) {
+PackedMatrix pack_blocks(const Matrix& m, const WeightFormat& format, const std::string& what) {
+  const quant::FormatInfo& f = quant::all_formats()[format.codec];
   PackedMatrix p;
   p.rows = m.rows;
   p.cols = m.cols;
@@ -43,7 +35,7 @@ PackedMatrix pack_blocks(const Matrix& m, const quant::FormatInfo& f, const std:
     const float w = f.decode(block, int(i % f.block), params);
     const double exact = f.decode_exact(block, int(i % f.block), params);
     if (double(w) != exact)
-      throw InputError("--weights", "format " + std::string(f.name) + " cannot be dequantized to FP32 exactly: " + what +
+      throw InputError(format.source, "format " + std::string(f.name) + " cannot be dequantized to FP32 exactly: " + what +
                                         " element " + std::to_string(i) + " decodes to " + std::to_string(w) +
                                         " in FP32 but stands for " + std::to_string(exact));
     std::memcpy(p.bytes.data() + 4 * i, &w, 4);
@@ -62,7 +54,7 @@ bool stored_as(const Matrix& m, FloatFormat f) {
 // Packs from the view one row at a time (decode_row: exact float64), so no float64 copy
 // of a whole matrix ever exists; a matrix stored in the target format is copied as is.
 PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std::string& what) {
-  if (!format.plain) return pack_blocks(m, quant::all_formats()[format.codec], what);
+  if (!format.plain) return pack_blocks(m, format, what);
   PackedMatrix p;
   p.rows = m.rows;
   p.cols = m.cols;
@@ -96,14 +88,13 @@ std::vector<float> pack_vector(const std::vector<double>& v) { return std::vecto
 
 float attention_scale(const ModelConfig& c) { return float(1.0 / std::sqrt(double(c.head_dim))); }
 
-PackedModel pack_model(const Model& model, const std::string& weights) {
+PackedModel pack_model(const Model& model, const WeightFormat& format) {
   const ModelConfig& c = model.config;
   c.validate(model.source.empty() ? "model" : model.source);
-  const WeightFormat format = weight_format_from_string(weights, "--weights");
-  check_weight_format_fits(format, c, "--weights");
+  check_weight_format_fits(format, c);
   PackedModel p;
   p.config = c;
-  p.weights = format.plain ? to_fmt(*format.plain) : num::Fmt::f32;
+  p.weights = format.plain.value_or(FloatFormat::f32);
   p.embedding = pack_matrix(model.embedding, format, "embedding");
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     const LayerWeights& w = model.layers[i];

@@ -15,14 +15,12 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-num::Fmt to_fmt(FloatFormat f);
-
 struct PackedMatrix {
   int rows = 0;
   int cols = 0;
   std::vector<std::uint8_t> bytes;  // [rows, cols] elements of PackedModel::weights
 
-  template <num::Fmt F>
+  template <FloatFormat F>
   const typename num::Storage<F>::T* data() const {
     return reinterpret_cast<const typename num::Storage<F>::T*>(bytes.data());
   }
@@ -40,7 +38,7 @@ struct PackedLayer {
 
 struct PackedModel {
   ModelConfig config;
-  num::Fmt weights = num::Fmt::f32;  // what the matrices hold: FP32 for a block format
+  FloatFormat weights = FloatFormat::f32;  // what the matrices hold: FP32 for a block format
   PackedMatrix embedding;  // [vocab, dim]
   std::vector<PackedLayer> layers;
   std::vector<float> final_norm;  // [dim]
@@ -49,13 +47,13 @@ struct PackedModel {
   float attn_scale = 0;           // 1/sqrt(head_dim) computed in double, rounded to FP32
 };
 
-// `what` names the matrix in errors. Throws InputError("--weights", ...) when a block
+// `what` names the matrix in errors. Throws InputError(format.source, ...) when a block
 // format's FP32 decode of some weight is not its exact value (packed_model.cpp).
 PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std::string& what);
 std::vector<float> pack_vector(const std::vector<double>& v);  // RNE to FP32
-// `weights` names the format (EngineOptions::weights); InputError("--weights", ...) for
-// an unknown one or one whose blocks do not tile every matrix row.
-PackedModel pack_model(const Model& model, const std::string& weights);
+// In `weights` (EngineOptions::weights); InputError(weights.source, ...) for a format
+// whose blocks do not tile every matrix row (check_weight_format_fits).
+PackedModel pack_model(const Model& model, const WeightFormat& weights);
 // 1/sqrt(head_dim) computed in float64 and rounded once to FP32.
 float attention_scale(const ModelConfig& config);
 

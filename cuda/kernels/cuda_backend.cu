@@ -7,6 +7,7 @@
 
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
+#include "cuda/engine/sequence_buffers.h"
 #include "cuda/engine/split_keys.h"
 #include "cuda/kernels/cuda_engine.h"
 #include "cuda/kernels/kernels.cuh"
@@ -19,7 +20,7 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
 using kernels::RowInfo;
-using num::Fmt;
+using ref::FloatFormat;
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
@@ -57,9 +58,8 @@ void require_cuda_device() {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess)
-    throw BackendUnavailable(std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorString(e) +
-                             "); use --engine twin");
-  if (count == 0) throw BackendUnavailable("no CUDA device present; use --engine twin");
+    throw BackendUnavailable(std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorString(e) + ")");
+  if (count == 0) throw BackendUnavailable("no CUDA device present");
 }
 
 // A sequence's device buffers (kv_plan.h); the tiered ones null on the fast path.
@@ -75,7 +75,7 @@ struct DeviceSequence {
 
 struct CudaEngine::State {
   ModelConfig c;
-  Fmt wf;
+  FloatFormat wf;
   KvPlan plan;
   SplitMode split_mode = SplitMode::invariant;
   DeviceWeights w;
@@ -102,7 +102,7 @@ struct CudaEngine::State {
   }
 };
 
-CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights,
+CudaEngine::CudaEngine(const ModelConfig& config, FloatFormat weights, const KvPlan& kv, const DeviceWeights& device_weights,
                        SplitMode split)
     : s_(std::make_unique<State>()) {
   require_cuda_device();
@@ -118,8 +118,8 @@ CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, const KvPlan& kv,
                           cudaMemcpyHostToDevice));
 }
 
-CudaEngine::CudaEngine(const ModelConfig& config, Fmt weights, Fmt kv, const DeviceWeights& device_weights)
-    : CudaEngine(config, weights, make_kv_plan(to_string(FloatFormat(int(kv))), {}, config), device_weights) {}
+CudaEngine::CudaEngine(const ModelConfig& config, FloatFormat weights, FloatFormat kv, const DeviceWeights& device_weights)
+    : CudaEngine(config, weights, make_kv_plan(quant::plain_kv_policy_spec(kv), {}, config), device_weights) {}
 
 CudaEngine::~CudaEngine() = default;
 
@@ -134,7 +134,7 @@ int CudaEngine::add_sequence(int capacity) {
     KVFID_CUDA(cudaMemcpy(s.rope_sin.get(t.sin.size()), t.sin.data(), t.sin.size() * 4, cudaMemcpyHostToDevice));
     s.rope_positions = capacity;
   }
-  const num::KvLayout lay{s.c.n_layers, s.c.n_kv_heads, s.c.head_dim, capacity};
+  const SequenceSizes sizes = sequence_sizes(s.plan, s.c, capacity);
   DeviceSequence q;
   q.capacity = capacity;
   auto zeroed = [](std::size_t bytes) {
@@ -142,12 +142,12 @@ int CudaEngine::add_sequence(int capacity) {
     KVFID_CUDA(cudaMemset(p, 0, std::max<std::size_t>(bytes, 1)));
     return p;
   };
-  q.cache = zeroed(lay.elements() * (s.plan.fast ? num::bytes_of(*s.plan.fast) : 4));
+  q.cache = zeroed(sizes.cache);
   if (!s.plan.fast) {
-    if (s.plan.hot_plane) q.hot = static_cast<float*>(zeroed(lay.elements() * 4));
-    if (s.plan.policy.kivi) q.raw = static_cast<float*>(zeroed(lay.plane() * s.c.n_layers * 4));
-    q.code_offsets = s.plan.code_offsets(s.c.kv_dim(), capacity);
-    q.codes = static_cast<std::uint8_t*>(zeroed(q.code_offsets.back()));
+    if (sizes.hot) q.hot = static_cast<float*>(zeroed(sizes.hot));
+    if (sizes.raw) q.raw = static_cast<float*>(zeroed(sizes.raw));
+    q.code_offsets = sizes.code_offsets;
+    q.codes = static_cast<std::uint8_t*>(zeroed(sizes.codes));
     std::vector<std::uint8_t*> table;  // [n_layers, 2]
     for (std::size_t i = 0; i + 1 < q.code_offsets.size(); ++i) table.push_back(q.codes + q.code_offsets[i]);
     q.code_table = device_alloc<std::uint8_t*>(table.size());
@@ -162,40 +162,25 @@ int CudaEngine::fork_sequence(int source, int prefix_length, int capacity) {
   State& s = *s_;
   const DeviceSequence& from = s.seqs[source];
   const DeviceSequence& to = s.seqs[id];
-  if (prefix_length == 0) return id;
-  // Every (layer, K|V, kv head) block of a plane is [capacity, head_dim]: one strided
-  // copy of the first prefix_length rows of each, device to device.
-  auto copy_rows = [&](void* dst, const void* src, std::size_t blocks, std::size_t elem) {
-    const std::size_t row_bytes = std::size_t(s.c.head_dim) * elem;
-    KVFID_CUDA(cudaMemcpy2D(dst, capacity * row_bytes, src, from.capacity * row_bytes, prefix_length * row_bytes,
-                            blocks, cudaMemcpyDeviceToDevice));
-  };
-  const std::size_t plane_blocks = 2 * std::size_t(s.c.n_layers) * s.c.n_kv_heads;
-  copy_rows(to.cache, from.cache, plane_blocks, s.plan.fast ? num::bytes_of(*s.plan.fast) : 4);
-  if (s.plan.fast) return id;
-  if (s.plan.hot_plane) copy_rows(to.hot, from.hot, plane_blocks, 4);
-  if (s.plan.policy.kivi) copy_rows(to.raw, from.raw, plane_blocks / 2, 4);
-  // Codes: the prefix's token rows; for KIVI keys the groups the prefix completes (a
-  // group it cuts is encoded again when the fork's own token ends it).
-  const int kv_dim = s.c.kv_dim();
-  for (int l = 0; l < s.c.n_layers; ++l)
-    for (int values = 0; values < 2; ++values) {
-      const num::KvCodeSlot& slot = values ? s.plan.v_codes[l] : s.plan.k_codes[l];
-      std::uint8_t* dst = to.codes + to.code_offsets[2 * l + values];
-      const std::uint8_t* src = from.codes + from.code_offsets[2 * l + values];
-      const std::size_t complete = std::size_t(prefix_length / slot.block) * slot.bytes;
-      if (!slot.along_tokens)
-        KVFID_CUDA(cudaMemcpy(dst, src, slot.row_block(kv_dim, prefix_length, 0), cudaMemcpyDeviceToDevice));
-      else if (complete > 0)
-        KVFID_CUDA(cudaMemcpy2D(dst, slot.group_block(capacity, 1, 0), src, slot.group_block(from.capacity, 1, 0),
-                                complete, kv_dim, cudaMemcpyDeviceToDevice));
+  auto base = [](const DeviceSequence& q, SequenceBuffer b) -> std::uint8_t* {
+    switch (b) {
+      case SequenceBuffer::cache: return static_cast<std::uint8_t*>(q.cache);
+      case SequenceBuffer::hot: return reinterpret_cast<std::uint8_t*>(q.hot);
+      case SequenceBuffer::raw: return reinterpret_cast<std::uint8_t*>(q.raw);
+      case SequenceBuffer::codes: return q.codes;
     }
+    return nullptr;
+  };
+  // Each copy one strided device-to-device cudaMemcpy2D.
+  for (const StridedCopy& c : fork_copies(s.plan, s.c, from.capacity, capacity, prefix_length))
+    KVFID_CUDA(cudaMemcpy2D(base(to, c.buffer) + c.dst_offset, c.dst_pitch, base(from, c.buffer) + c.src_offset,
+                            c.src_pitch, c.width, c.height, cudaMemcpyDeviceToDevice));
   return id;
 }
 
 namespace {
 
-template <Fmt W, int kTokens>
+template <FloatFormat W, int kTokens>
 void matvec_tiled(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
   using T = typename num::Storage<W>::T;
   const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kTokens - 1) / kTokens);
@@ -206,7 +191,7 @@ void matvec_tiled(const void* w, const float* x, const float* bias, float* y, in
 
 // Decode (one row) takes the one-token kernel; the tile size changes which tokens share
 // a weight load, never the order of any output's sum.
-template <Fmt W>
+template <FloatFormat W>
 void matvec(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
   if (n == 1) matvec_tiled<W, 1>(w, x, bias, y, n, rows, cols, accumulate);
   else matvec_tiled<W, kernels::kTokTile>(w, x, bias, y, n, rows, cols, accumulate);
@@ -256,7 +241,7 @@ int decode_heads_per_block(int group, int blocks) {
   return (group + head_blocks - 1) / head_blocks;
 }
 
-template <Fmt K, bool kTiered>
+template <FloatFormat K, bool kTiered>
 void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, Grow<float>& partial, float* att,
                float* stats, int n_kv_heads) {
   const int hd = a.base.head_dim;
@@ -293,7 +278,7 @@ void to_host(std::vector<float>& dst, const float* src, std::size_t count) {
   KVFID_CUDA(cudaMemcpy(dst.data(), src, count * 4, cudaMemcpyDeviceToHost));
 }
 
-template <Fmt W, Fmt K, bool kTiered>
+template <FloatFormat W, FloatFormat K, bool kTiered>
 void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out);
 
 // The step's rows as the kernels see them.
@@ -316,9 +301,9 @@ void CudaEngine::forward(const std::vector<StepRow>& rows, bool want_taps, StepO
       for (LayerTaps& t : taps_out->layers) t = LayerTaps{};
     return;
   }
-  num::dispatch_fmt(s.wf, [&]<Fmt W>() {
-    if (!s.plan.fast) return forward_impl<W, Fmt::f32, true>(s, rows, want_taps, taps_out);
-    num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() { forward_impl<W, K, false>(s, rows, want_taps, taps_out); });
+  num::dispatch_fmt(s.wf, [&]<FloatFormat W>() {
+    if (!s.plan.fast) return forward_impl<W, FloatFormat::f32, true>(s, rows, want_taps, taps_out);
+    num::dispatch_fmt(*s.plan.fast, [&]<FloatFormat K>() { forward_impl<W, K, false>(s, rows, want_taps, taps_out); });
   });
 }
 
@@ -361,7 +346,7 @@ void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float*
   KVFID_LAUNCHED("own_read_kernel");
 }
 
-template <Fmt W, Fmt K, bool kTiered>
+template <FloatFormat W, FloatFormat K, bool kTiered>
 void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out) {
   const ModelConfig& c = s.c;
   const int n = int(rows.size());
@@ -463,8 +448,8 @@ void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
   const kernels::AttnArgs a{q,       rows_d, {c.n_layers, c.n_kv_heads, c.head_dim, 0}, 0, c.n_heads, c.group(),
                             s.scale, s.plan.policy.hot_window, s.plan.k_group[0], split};
   const int splits = most_splits(rows, split);
-  if (!s.plan.fast) return attention<Fmt::f32, true>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads);
-  num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() { attention<K, false>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads); });
+  if (!s.plan.fast) return attention<FloatFormat::f32, true>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads);
+  num::dispatch_fmt(*s.plan.fast, [&]<FloatFormat K>() { attention<K, false>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads); });
 }
 
 CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
@@ -474,7 +459,7 @@ CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
   // The layer's K and V planes (adjacent in KvLayout), decoded to FP32 on the host.
   std::vector<float> planes(2 * lay.plane());
   if (s.plan.fast) {
-    num::dispatch_fmt(*s.plan.fast, [&]<Fmt K>() {
+    num::dispatch_fmt(*s.plan.fast, [&]<FloatFormat K>() {
       std::vector<typename num::Storage<K>::T> stored(planes.size());
       KVFID_CUDA(cudaMemcpy(stored.data(), static_cast<const typename num::Storage<K>::T*>(q.cache) + lay.k_offset(layer),
                             stored.size() * sizeof(stored[0]), cudaMemcpyDeviceToHost));
@@ -490,8 +475,6 @@ CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
   return gather_cache_values(s.plan, lay, layer, length, planes.data(), planes.data() + lay.plane(),
                              s.plan.hot_plane ? hot.data() : nullptr, s.plan.hot_plane ? hot.data() + lay.plane() : nullptr);
 }
-
-void CudaEngine::synchronize() const { KVFID_CUDA(cudaDeviceSynchronize()); }
 
 namespace {
 

@@ -36,10 +36,10 @@ class CudaEngine {
   // Throws BackendUnavailable when no device is usable. `kv` lays out the KV cache
   // (kv_plan.h: the fast path or the tiered one); `split` picks each step's attention
   // split size (split_keys.h).
-  CudaEngine(const ModelConfig& config, num::Fmt weights, const KvPlan& kv, const DeviceWeights& device_weights,
+  CudaEngine(const ModelConfig& config, FloatFormat weights, const KvPlan& kv, const DeviceWeights& device_weights,
              SplitMode split = SplitMode::invariant);
   // The fast path's cache in one plain format.
-  CudaEngine(const ModelConfig& config, num::Fmt weights, num::Fmt kv, const DeviceWeights& device_weights);
+  CudaEngine(const ModelConfig& config, FloatFormat weights, FloatFormat kv, const DeviceWeights& device_weights);
   ~CudaEngine();
   CudaEngine(const CudaEngine&) = delete;
   CudaEngine& operator=(const CudaEngine&) = delete;
@@ -57,7 +57,6 @@ class CudaEngine {
   // Decode attention alone for `rows` rows (one per sequence, each at the given
   // length), for timing; layer 0's cache.
   void attention_only(const std::vector<StepRow>& rows);
-  void synchronize() const;
 
   struct State;  // device buffers and sequences (cuda_backend.cu)
 

@@ -5,7 +5,7 @@ namespace kvfid::engine {
 
 std::unique_ptr<EngineBackend> make_cuda_backend(const Model&, const EngineOptions&) {
   throw BackendUnavailable("the CUDA engine is not built: this kvfid was configured without a CUDA compiler "
-                           "(KVFID_CUDA=OFF or no nvcc); use --engine twin");
+                           "(KVFID_CUDA=OFF or no nvcc)");
 }
 
 }  // namespace kvfid::engine

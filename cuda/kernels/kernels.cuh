@@ -12,7 +12,7 @@
 
 namespace kvfid::engine::kernels {
 
-using num::Fmt;
+using ref::FloatFormat;
 using num::Storage;
 
 inline constexpr int kMatvecWarps = 8;           // output rows per block, one warp each
@@ -41,22 +41,22 @@ struct RowInfo {
 // kVec consecutive elements as stored: one 16-byte load for FP16/BF16, two for FP32
 // (p aligned to 16 bytes). Loading and decoding are separate so that a lane can issue
 // several loads before it waits for the first.
-template <Fmt W>
+template <FloatFormat W>
 struct Raw8 {
-  uint4 u[W == Fmt::f32 ? 2 : 1];
+  uint4 u[W == FloatFormat::f32 ? 2 : 1];
 };
 
-template <Fmt W>
+template <FloatFormat W>
 __device__ __forceinline__ Raw8<W> load_raw8(const typename Storage<W>::T* p) {
   Raw8<W> r;
 #pragma unroll
-  for (int i = 0; i < (W == Fmt::f32 ? 2 : 1); ++i) r.u[i] = reinterpret_cast<const uint4*>(p)[i];
+  for (int i = 0; i < (W == FloatFormat::f32 ? 2 : 1); ++i) r.u[i] = reinterpret_cast<const uint4*>(p)[i];
   return r;
 }
 
-template <Fmt W>
+template <FloatFormat W>
 __device__ __forceinline__ void decode8(const Raw8<W>& r, float* out) {
-  if constexpr (W == Fmt::f32) {
+  if constexpr (W == FloatFormat::f32) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       out[4 * i] = __uint_as_float(r.u[i].x), out[4 * i + 1] = __uint_as_float(r.u[i].y);
@@ -72,12 +72,12 @@ __device__ __forceinline__ void decode8(const Raw8<W>& r, float* out) {
   }
 }
 
-template <Fmt W>
+template <FloatFormat W>
 __device__ __forceinline__ void load8(const typename Storage<W>::T* p, float* out) {
   decode8<W>(load_raw8<W>(p), out);
 }
 
-template <Fmt W>
+template <FloatFormat W>
 __global__ void embed_kernel(const typename Storage<W>::T* emb, const int* tokens, int dim, float* x) {
   const int r = blockIdx.x;
   const auto* row = emb + std::size_t(tokens[r]) * dim;
@@ -90,14 +90,14 @@ __global__ void rmsnorm_kernel(const float* x, const float* w, float eps, int di
   const int lane = threadIdx.x % num::kWarp;
   if (r >= rows) return;  // uniform over the warp
   const float* xr = x + std::size_t(r) * dim;
-  const float ss = num::butterfly_device<num::Add>(num::row_dot_lane<Fmt::f32>(xr, xr, dim, lane));
+  const float ss = num::butterfly_device<num::Add>(num::row_dot_lane<FloatFormat::f32>(xr, xr, dim, lane));
   const float inv = num::rms_inverse(ss, dim, eps);
   for (int i = lane; i < dim; i += num::kWarp) y[std::size_t(r) * dim + i] = num::rms_apply(xr[i], inv, w[i]);
 }
 
 // acc[t] += w[base..base+8) . x[t, base..base+8) for the tile's tokens, fma in
 // increasing element order: one step of row_dot_lane.
-template <Fmt W, int kTokens>
+template <FloatFormat W, int kTokens>
 __device__ __forceinline__ void matvec_step(const Raw8<W>& raw, const float* xb, int cols, int base, int nt,
                                             float* acc) {
   float wv[num::kVec];
@@ -106,7 +106,7 @@ __device__ __forceinline__ void matvec_step(const Raw8<W>& raw, const float* xb,
   for (int t = 0; t < kTokens; ++t)
     if (t < nt) {
       float xv[num::kVec];
-      load8<Fmt::f32>(xb + std::size_t(t) * cols + base, xv);
+      load8<FloatFormat::f32>(xb + std::size_t(t) * cols + base, xv);
 #pragma unroll
       for (int e = 0; e < num::kVec; ++e) acc[t] = num::fma(wv[e], xv[e], acc[t]);
     }
@@ -119,7 +119,7 @@ __device__ __forceinline__ void matvec_step(const Raw8<W>& raw, const float* xb,
 // loaded -- 16 bytes at a time; for decode, kLoadsAhead steps' loads issued before the
 // first is used (a tile of 8 tokens has 64 fmas per load to hide it, and the registers
 // are better spent on occupancy) -- not the order they are added in.
-template <Fmt W, int kTokens>
+template <FloatFormat W, int kTokens>
 __global__ void __launch_bounds__(kMatvecWarps * num::kWarp)
     matvec_kernel(const typename Storage<W>::T* w, const float* x, const float* bias, float* y, int n, int rows,
                   int cols, bool accumulate, bool vec) {
@@ -197,7 +197,7 @@ __device__ __forceinline__ void rope_row(float* q, float* k, int r, int pos, con
 // One block per row: RoPE on q and k, then K and V stored into the row's cache at its
 // position; k and v are overwritten with the cache's decoded values (what attention
 // reads, and what the taps report).
-template <Fmt K>
+template <FloatFormat K>
 __global__ void rope_store_kernel(float* q, float* k, float* v, const RowInfo* rows, RopeArgs rope,
                                   num::KvLayout base, int layer, int n_heads) {
   using KT = typename Storage<K>::T;
@@ -352,7 +352,7 @@ __device__ __forceinline__ const T* key_plane(const T* cold, const TieredRead& t
 // kTiered (K = f32): key and value j come from the cold plane before the row's
 // cold_end and from the hot plane after it -- the same operands in the same order
 // as the twin's TieredKv, and otherwise the fast path's code.
-template <Fmt K, bool kTiered, class Emit>
+template <FloatFormat K, bool kTiered, class Emit>
 __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>::T* kc,
                                  const typename Storage<K>::T* vc, const TieredRead& tiers, const num::KvLayout& lay,
                                  int kvh, int j0, int j1, int group, float scale, Emit emit) {
@@ -490,7 +490,7 @@ __device__ inline void load_q(const AttnArgs& a, const AttnShared& sh, int r, in
 // partial [rows, n_heads, max_splits, 2 + head_dim]. A query head's values do not
 // depend on which others share its block, so splitting a group over several blocks
 // (more blocks in flight when the context is short) changes no bit.
-template <Fmt K, bool kTiered>
+template <FloatFormat K, bool kTiered>
 __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
     attn_decode_kernel(AttnArgs a, int max_splits, int heads_per_block, float* partial) {
   using KT = typename Storage<K>::T;
@@ -547,7 +547,7 @@ __global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, i
 // Prefill: block (row, kv head) walks the splits in order, folding each into its
 // running state as it goes (online softmax); the same split values and the same fold
 // as decode + combine.
-template <Fmt K, bool kTiered>
+template <FloatFormat K, bool kTiered>
 __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_kernel(AttnArgs a, float* att, float* stats) {
   using KT = typename Storage<K>::T;
   extern __shared__ float smem[];

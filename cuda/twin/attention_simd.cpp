@@ -5,7 +5,7 @@
 
 namespace kvfid::engine::twin {
 
-using num::Fmt;
+using ref::FloatFormat;
 
 #if defined(__x86_64__)
 
@@ -15,7 +15,7 @@ namespace {
 
 constexpr int kValueVectors = 4;  // 32 dimensions' sums held in registers per pass over the keys
 
-template <Fmt F>
+template <FloatFormat F>
 __attribute__((target("avx2,fma,f16c"))) void scores_avx2(const float* q, const typename num::Storage<F>::T* const* keys,
                                                            int count, int hd, float scale, float* scores) {
   int i = 0;
@@ -32,7 +32,7 @@ __attribute__((target("avx2,fma,f16c"))) void scores_avx2(const float* q, const 
   for (; i < count; ++i) scores[i] = num::attn_score<F>(q, keys[i], hd, scale);
 }
 
-template <Fmt F>
+template <FloatFormat F>
 __attribute__((target("avx2,fma,f16c"))) void values_avx2(const float* probs,
                                                            const typename num::Storage<F>::T* const* values, int count,
                                                            int hd, float* out) {
@@ -50,13 +50,13 @@ __attribute__((target("avx2,fma,f16c"))) void values_avx2(const float* probs,
 
 }  // namespace
 
-template <Fmt F>
+template <FloatFormat F>
 void attn_scores_simd(const float* q, const typename num::Storage<F>::T* const* keys, int count, int head_dim,
                       float scale, float* scores) {
   scores_avx2<F>(q, keys, count, head_dim, scale, scores);
 }
 
-template <Fmt F>
+template <FloatFormat F>
 void weighted_values_simd(const float* probs, const typename num::Storage<F>::T* const* values, int count,
                           int head_dim, float* out) {
   values_avx2<F>(probs, values, count, head_dim, out);
@@ -66,13 +66,13 @@ void weighted_values_simd(const float* probs, const typename num::Storage<F>::T*
 
 bool attention_simd_available(int) { return false; }
 
-template <Fmt F>
+template <FloatFormat F>
 void attn_scores_simd(const float* q, const typename num::Storage<F>::T* const* keys, int count, int head_dim,
                       float scale, float* scores) {
   for (int i = 0; i < count; ++i) scores[i] = num::attn_score<F>(q, keys[i], head_dim, scale);
 }
 
-template <Fmt F>
+template <FloatFormat F>
 void weighted_values_simd(const float* probs, const typename num::Storage<F>::T* const* values, int count,
                           int head_dim, float* out) {
   for (int d = 0; d < head_dim; ++d) {
@@ -88,9 +88,9 @@ void weighted_values_simd(const float* probs, const typename num::Storage<F>::T*
   template void attn_scores_simd<F>(const float*, const typename num::Storage<F>::T* const*, int, int, float,     \
                                     float*);                                                                      \
   template void weighted_values_simd<F>(const float*, const typename num::Storage<F>::T* const*, int, int, float*);
-KVFID_INSTANTIATE(Fmt::f32)
-KVFID_INSTANTIATE(Fmt::f16)
-KVFID_INSTANTIATE(Fmt::bf16)
+KVFID_INSTANTIATE(FloatFormat::f32)
+KVFID_INSTANTIATE(FloatFormat::f16)
+KVFID_INSTANTIATE(FloatFormat::bf16)
 #undef KVFID_INSTANTIATE
 
 }  // namespace kvfid::engine::twin

@@ -13,17 +13,18 @@
 #include "cuda/common/storage.h"
 
 namespace kvfid::engine::twin {
+using ref::FloatFormat;  // the numeric core's format enum
 
 // True when this CPU runs the SIMD paths and head_dim is a multiple of 8.
 bool attention_simd_available(int head_dim);
 
 // scores[i] = attn_score<F>(q, keys[i], head_dim, scale), i < count.
-template <num::Fmt F>
+template <FloatFormat F>
 void attn_scores_simd(const float* q, const typename num::Storage<F>::T* const* keys, int count, int head_dim,
                       float scale, float* scores);
 
 // out[d] = sum_i fma(probs[i], values[i][d], .) over i < count in increasing i, from +0.
-template <num::Fmt F>
+template <FloatFormat F>
 void weighted_values_simd(const float* probs, const typename num::Storage<F>::T* const* values, int count,
                           int head_dim, float* out);
 

@@ -8,7 +8,7 @@
 
 namespace kvfid::engine::twin {
 
-using num::Fmt;
+using ref::FloatFormat;
 using num::kRowStep;
 using num::kVec;
 using num::kWarp;
@@ -30,7 +30,7 @@ namespace {
 using x86::load8;
 using x86::transpose8;
 
-template <Fmt F>
+template <FloatFormat F>
 __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const typename num::Storage<F>::T* w, const float* x,
                                                        const float* xt, int n) {
   const int steps = n / kRowStep;
@@ -54,7 +54,7 @@ __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const typename num::
 
 }  // namespace
 
-template <Fmt F>
+template <FloatFormat F>
 float row_dot_simd(const typename num::Storage<F>::T* w, const float* x, const float* xt, int n) {
   return row_dot_avx2<F>(w, x, xt, n);
 }
@@ -63,15 +63,15 @@ float row_dot_simd(const typename num::Storage<F>::T* w, const float* x, const f
 
 bool row_dot_simd_available() { return false; }
 
-template <Fmt F>
+template <FloatFormat F>
 float row_dot_simd(const typename num::Storage<F>::T* w, const float* x, const float*, int n) {
   return num::row_dot_host<F>(w, x, n);
 }
 
 #endif
 
-template float row_dot_simd<Fmt::f32>(const float*, const float*, const float*, int);
-template float row_dot_simd<Fmt::f16>(const std::uint16_t*, const float*, const float*, int);
-template float row_dot_simd<Fmt::bf16>(const std::uint16_t*, const float*, const float*, int);
+template float row_dot_simd<FloatFormat::f32>(const float*, const float*, const float*, int);
+template float row_dot_simd<FloatFormat::f16>(const std::uint16_t*, const float*, const float*, int);
+template float row_dot_simd<FloatFormat::bf16>(const std::uint16_t*, const float*, const float*, int);
 
 }  // namespace kvfid::engine::twin

@@ -20,6 +20,7 @@
 #include "cuda/common/storage.h"
 
 namespace kvfid::engine::twin {
+using ref::FloatFormat;  // the numeric core's format enum
 
 // True when this CPU runs the AVX2 + FMA path (checked once).
 bool row_dot_simd_available();
@@ -30,7 +31,7 @@ void lane_major(const float* x, int n, float* xt);
 
 // sum_k w[k] * x[k] in row_dot_host's order; xt is lane_major(x). Only where
 // row_dot_simd_available().
-template <num::Fmt F>
+template <FloatFormat F>
 float row_dot_simd(const typename num::Storage<F>::T* w, const float* x, const float* xt, int n);
 
 }  // namespace kvfid::engine::twin

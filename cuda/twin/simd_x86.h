@@ -15,6 +15,7 @@
 #define KVFID_SIMD __attribute__((target("avx2,fma,f16c"))) inline
 
 namespace kvfid::engine::twin::x86 {
+using ref::FloatFormat;  // the numeric core's format enum
 
 inline bool simd_x86_available() {
   static const bool ok =
@@ -41,10 +42,10 @@ KVFID_SIMD __m256 load8_f16(const std::uint16_t* p) {
   for (int i = 0; i < 8; ++i) f[i] = num::f16_to_f32(p[i]);
   return _mm256_load_ps(f);
 }
-template <num::Fmt F>
+template <FloatFormat F>
 KVFID_SIMD __m256 load8(const typename num::Storage<F>::T* p) {
-  if constexpr (F == num::Fmt::f32) return load8(p);
-  else if constexpr (F == num::Fmt::bf16) return load8_bf16(p);
+  if constexpr (F == FloatFormat::f32) return load8(p);
+  else if constexpr (F == FloatFormat::bf16) return load8_bf16(p);
   else return load8_f16(p);
 }
 

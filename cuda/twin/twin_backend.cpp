@@ -15,6 +15,7 @@
 #include "cuda/engine/kv_plan.h"
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
+#include "cuda/engine/sequence_buffers.h"
 #include "cuda/engine/split_keys.h"
 #include "cuda/twin/attention_simd.h"
 #include "cuda/twin/row_dot_simd.h"
@@ -27,7 +28,7 @@ namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
-using num::Fmt;
+using ref::FloatFormat;
 using num::Storage;
 
 struct TwinSequence {
@@ -49,7 +50,7 @@ struct TwinSequence {
 
 // Where a query reads its keys and values: the fast path's one plane per K and V in
 // the storage format.
-template <Fmt K>
+template <FloatFormat K>
 struct PlainKv {
   const typename Storage<K>::T* k;
   const typename Storage<K>::T* v;
@@ -93,15 +94,14 @@ class TwinBackend final : public EngineBackend {
       throw InputError("engine", "sequence capacity " + std::to_string(capacity) + " outside [1, max_seq=" +
                                      std::to_string(c.max_seq) + "]");
     if (capacity > rope_.positions) rope_ = make_rope_table(c, capacity);
+    const SequenceSizes sizes = sequence_sizes(plan_, c, capacity);
     TwinSequence s;
     s.layout = {c.n_layers, c.n_kv_heads, c.head_dim, capacity};
-    s.cache.assign(s.layout.elements() * (plan_.fast ? num::bytes_of(*plan_.fast) : 4), 0);
-    if (!plan_.fast) {
-      if (plan_.hot_plane) s.hot.assign(s.layout.elements(), 0.0f);
-      if (plan_.policy.kivi) s.raw.assign(s.layout.plane() * c.n_layers, 0.0f);
-      s.code_offsets = plan_.code_offsets(c.kv_dim(), capacity);
-      s.codes.assign(s.code_offsets.back(), 0);
-    }
+    s.cache.assign(sizes.cache, 0);
+    s.hot.assign(sizes.hot / 4, 0.0f);
+    s.raw.assign(sizes.raw / 4, 0.0f);
+    s.codes.assign(sizes.codes, 0);
+    s.code_offsets = sizes.code_offsets;
     seqs_.push_back(std::move(s));
     return int(seqs_.size()) - 1;
   }
@@ -110,44 +110,26 @@ class TwinBackend final : public EngineBackend {
     const int id = add_sequence(capacity);
     TwinSequence& from = seqs_[source];  // after add_sequence, which may move seqs_
     TwinSequence& to = seqs_[id];
-    // Every (layer, K|V, kv head) block of a plane is [capacity, head_dim]: copy its
-    // first prefix_length rows.
-    auto copy_rows = [&](std::uint8_t* dst, const std::uint8_t* src, std::size_t blocks, std::size_t elem) {
-      const std::size_t head_dim = std::size_t(from.layout.head_dim);
-      for (std::size_t b = 0; b < blocks; ++b)
-        std::memcpy(dst + b * to.layout.capacity * head_dim * elem, src + b * from.layout.capacity * head_dim * elem,
-                    prefix_length * head_dim * elem);
-    };
-    const std::size_t plane_blocks = 2 * std::size_t(from.layout.n_layers) * from.layout.n_kv_heads;
-    copy_rows(to.cache.data(), from.cache.data(), plane_blocks, plan_.fast ? num::bytes_of(*plan_.fast) : 4);
-    if (plan_.fast) return id;
-    auto bytes = [](auto& v) { return reinterpret_cast<std::uint8_t*>(v.data()); };
-    if (plan_.hot_plane) copy_rows(bytes(to.hot), bytes(from.hot), plane_blocks, 4);
-    if (plan_.policy.kivi)
-      copy_rows(bytes(to.raw), bytes(from.raw), plane_blocks / 2, 4);
-    // Codes: the prefix's token rows; for KIVI keys only the groups the prefix
-    // completes (a group it cuts is encoded again when the fork's own token ends it).
-    const int kv_dim = m_.config.kv_dim();
-    for (int l = 0; l < m_.config.n_layers; ++l)
-      for (bool values : {false, true}) {
-        const num::KvCodeSlot& slot = values ? plan_.v_codes[l] : plan_.k_codes[l];
-        const std::uint8_t* src = from.codes.data() + from.code_offsets[2 * l + values];
-        std::uint8_t* dst = to.slot_codes(l, values);
-        if (!slot.along_tokens) {
-          std::memcpy(dst, src, slot.row_block(kv_dim, prefix_length, 0));
-          continue;
-        }
-        for (int ch = 0; ch < kv_dim; ++ch)
-          std::memcpy(dst + slot.group_block(capacity, ch, 0), src + slot.group_block(from.layout.capacity, ch, 0),
-                      std::size_t(prefix_length / slot.block) * slot.bytes);
+    auto base = [](TwinSequence& q, SequenceBuffer b) -> std::uint8_t* {
+      switch (b) {
+        case SequenceBuffer::cache: return q.cache.data();
+        case SequenceBuffer::hot: return reinterpret_cast<std::uint8_t*>(q.hot.data());
+        case SequenceBuffer::raw: return reinterpret_cast<std::uint8_t*>(q.raw.data());
+        case SequenceBuffer::codes: return q.codes.data();
       }
+      return nullptr;
+    };
+    for (const StridedCopy& copy : fork_copies(plan_, m_.config, from.layout.capacity, capacity, prefix_length))
+      for (std::size_t r = 0; r < copy.height; ++r)
+        std::memcpy(base(to, copy.buffer) + copy.dst_offset + r * copy.dst_pitch,
+                    base(from, copy.buffer) + copy.src_offset + r * copy.src_pitch, copy.width);
     return id;
   }
 
   void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) override {
-    num::dispatch_fmt(m_.weights, [&]<Fmt W>() {
-      if (!plan_.fast) return run<W, Fmt::f32, true>(rows, want_taps, out);
-      num::dispatch_fmt(*plan_.fast, [&]<Fmt K>() { run<W, K, false>(rows, want_taps, out); });
+    num::dispatch_fmt(m_.weights, [&]<FloatFormat W>() {
+      if (!plan_.fast) return run<W, FloatFormat::f32, true>(rows, want_taps, out);
+      num::dispatch_fmt(*plan_.fast, [&]<FloatFormat K>() { run<W, K, false>(rows, want_taps, out); });
     });
   }
 
@@ -158,7 +140,7 @@ class TwinBackend final : public EngineBackend {
                                  plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
                                  plan_.hot_plane ? s.hot_plane(layer, true) : nullptr);
     std::vector<float> decoded(2 * s.layout.plane());  // the layer's K and V planes, FP32
-    num::dispatch_fmt(*plan_.fast, [&]<Fmt K>() {
+    num::dispatch_fmt(*plan_.fast, [&]<FloatFormat K>() {
       const auto* planes = reinterpret_cast<const typename Storage<K>::T*>(s.cache.data()) + s.layout.k_offset(layer);
       for (std::size_t i = 0; i < decoded.size(); ++i) decoded[i] = Storage<K>::load(planes[i]);
     });
@@ -177,14 +159,14 @@ class TwinBackend final : public EngineBackend {
   }
 
  private:
-  template <Fmt W, Fmt K, bool kTiered>
+  template <FloatFormat W, FloatFormat K, bool kTiered>
   void run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out);
   // Row r's attention for query head h over keys 0..keys-1 in splits of `split` keys
   // (attention_math.h's order).
-  template <Fmt K, class Source>
+  template <FloatFormat K, class Source>
   void attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats,
               AttendScratch& scratch);
-  template <Fmt W>
+  template <FloatFormat W>
   void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y);
   void rmsnorm(const float* x, const std::vector<float>& w, float eps, int rows, float* y);
   // The tiered store of one row (kv_plan.h); k, v: its [kv_dim] K (after RoPE) and V,
@@ -221,7 +203,7 @@ constexpr int kMatvecTile = 16;
 // is a range of output rows o, dotted with the x rows tile by tile (a prefill step
 // reads each weight from memory once, not once per token), by row_dot_simd (the same
 // bits) where the CPU has AVX2, FMA and F16C.
-template <Fmt W>
+template <FloatFormat W>
 void TwinBackend::matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y) {
   const auto* data = w.data<W>();
   const bool simd = twin::row_dot_simd_available();
@@ -309,7 +291,7 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
   }
 }
 
-template <Fmt K, class Source>
+template <FloatFormat K, class Source>
 void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats,
                          AttendScratch& scratch) {
   const int hd = m_.config.head_dim;
@@ -374,7 +356,7 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, in
   stats[1] = run.l;
 }
 
-template <Fmt W, Fmt K, bool kTiered>
+template <FloatFormat W, FloatFormat K, bool kTiered>
 void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) {
   using KT = typename Storage<K>::T;
   const ModelConfig& c = m_.config;

@@ -7,9 +7,9 @@
 
 namespace kvfid::ref::quant {
 
-KvPolicy resolve_kv_policy(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config,
-                           const std::string& source) {
-  KvPolicy policy = parse_kv_policy(spec, config.n_layers, config.n_kv_heads, source);
+KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config) {
+  const std::string& source = spec.source;
+  KvPolicy policy = kv_policy_for(spec, config.n_layers, config.n_kv_heads);
   if (!scales.empty()) {
     const std::size_t expected = std::size_t(config.n_layers) * 2 * config.n_kv_heads;
     if (scales.size() != expected)
@@ -38,10 +38,7 @@ std::optional<FloatFormat> uniform_plain_format(const KvPolicy& policy) {
   const int format = policy.k[0].format;
   for (std::size_t l = 0; l < policy.k.size(); ++l)
     if (policy.k[l].format != format || policy.v[l].format != format) return std::nullopt;
-  const std::string name = all_formats()[format].name;
-  for (FloatFormat f : {FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16})
-    if (name == to_string(f)) return f;
-  return std::nullopt;
+  return all_formats()[format].plain;
 }
 
 }  // namespace kvfid::ref::quant

@@ -12,14 +12,13 @@
 
 namespace kvfid::ref::quant {
 
-// parse_kv_policy for `config`, then: when `scales` is not empty it replaces every slot's
-// static scales ([n_layers, 2 (K, V), n_kv_heads], finite and positive). Any block
+// kv_policy_for `config`'s shape, then: when `scales` is not empty it replaces every
+// slot's static scales ([n_layers, 2 (K, V), n_kv_heads], finite and positive). Any block
 // fits any model: a token's K/V row of kv_dim = n_kv_heads * head_dim elements that
 // the block does not divide gets a padded last block (row_blocks.h), and under KIVI
-// the K blocks run along tokens. Throws InputError(source, ...) naming the spec's or
-// the scales' problem.
-KvPolicy resolve_kv_policy(const std::string& spec, const std::vector<float>& scales, const ModelConfig& config,
-                           const std::string& source);
+// the K blocks run along tokens. Throws InputError(spec.source, ...) naming the spec's
+// or the scales' problem.
+KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config);
 
 // cold_end's group for layer l's keys: the K format's block under KIVI, else 0.
 int kivi_group(const KvPolicy& policy, int layer);

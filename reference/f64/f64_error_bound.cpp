@@ -230,12 +230,4 @@ TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, const
   return to_tap_set(model.config, int(tokens.size()), selection, 0, f64_error_bounds(model, trace, selection, {}));
 }
 
-F64TapsWithBounds forward_f64_from(const Model& model, int first_layer, const RowMatrix<double>& residual,
-                                   const RowMatrix<double>& residual_error, const TapSelection& selection) {
-  const ForwardTrace<double> trace = trace_forward_from<double>(model, first_layer, residual);
-  const int T = int(residual.rows());
-  return {to_tap_set(model.config, T, selection, first_layer, tap_values(trace, model.config, selection)),
-          to_tap_set(model.config, T, selection, first_layer, f64_error_bounds(model, trace, selection, residual_error))};
-}
-
 }  // namespace kvfid::ref

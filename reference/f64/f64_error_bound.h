@@ -46,9 +46,8 @@
 // O(n u) per step, covered by kEvaluationSlack.
 //
 // Against a golden that is the exact value correctly rounded to float64, allow the
-// bound plus half an ulp of the golden (f64_allowance_against_golden).
-#include <cmath>
-#include <limits>
+// bound plus half an ulp of the golden (the tests' f64_allowance_against_golden, with
+// the layer-local restart forward_f64_from: tests/reference/f64/f64_from_layer.h).
 #include <vector>
 
 #include "reference/f64/forward_trace.h"
@@ -75,26 +74,5 @@ TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, const
 // of the residual stream the trace started from.
 std::vector<std::vector<double>> f64_error_bounds(const Model& model, const ForwardTrace<double>& trace,
                                                   const TapSelection& selection, const RowMatrix<double>& residual_error);
-
-// Worst-case bounds compound: every layer multiplies the bound by roughly the
-// condition of attention and the FFN (measured on the tiny fixtures: ~1e3 to 1e4 per
-// layer), so end to end they are tight only for the first layer's taps. A layer-local
-// check restarts the float64 forward at each layer from the reference's own residual
-// stream (the golden's layers.(L-1).out, whose error is half an ulp per element) and
-// compares only layer L's taps (or, with first_layer = n_layers, the logits); there the
-// bound is within a few orders of magnitude of the observed error.
-struct F64TapsWithBounds {
-  TapSet values;  // taps of layers first_layer.. and the logits (trace_tap_specs)
-  TapSet bounds;  // same names and shapes
-};
-F64TapsWithBounds forward_f64_from(const Model& model, int first_layer, const RowMatrix<double>& residual,
-                                   const RowMatrix<double>& residual_error, const TapSelection& selection);
-
-// |forward_f64 - golden| may reach the bound plus the golden's own rounding (half an
-// ulp of the exact value, which is at most half the spacing above |golden|).
-inline double f64_allowance_against_golden(double bound, double golden) {
-  const double g = std::fabs(golden);
-  return bound + (std::nextafter(g, std::numeric_limits<double>::infinity()) - g) / 2;
-}
 
 }  // namespace kvfid::ref

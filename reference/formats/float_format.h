@@ -4,10 +4,9 @@
 #include <string>
 
 #include "reference/formats/minifloat.h"
+#include "reference/numeric/float_format_enum.h"  // the enum itself
 
 namespace kvfid::ref {
-
-enum class FloatFormat { f32, f16, bf16 };
 
 std::string to_string(FloatFormat f);
 // Accepts f32|fp32, f16|fp16, bf16; throws InputError(source, ...) otherwise.

@@ -63,15 +63,4 @@ std::uint32_t minifloat_encode_rne(double x, MiniFloatSpec s) {
   return sign | (biased << s.man_bits) | man;
 }
 
-std::uint32_t minifloat_max_finite_code(MiniFloatSpec s) {
-  return s.finite_only ? (exp_all_ones(s) << s.man_bits) | (man_all_ones(s) - 1)
-                       : ((exp_all_ones(s) - 1) << s.man_bits) | man_all_ones(s);
-}
-
-std::uint32_t minifloat_encode_saturating(double x, MiniFloatSpec s) {
-  const std::uint32_t code = minifloat_encode_rne(x, s);
-  if (std::isnan(x) || std::isfinite(minifloat_decode(code, s))) return code;
-  return (std::signbit(x) ? sign_bit(s) : 0u) | minifloat_max_finite_code(s);
-}
-
 }  // namespace kvfid::ref

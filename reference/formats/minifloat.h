@@ -25,12 +25,6 @@ double minifloat_decode(std::uint32_t bits, MiniFloatSpec spec);
 // Round to nearest, ties to even; overflow goes to Inf (NaN for a finite_only format,
 // which has no Inf); NaN becomes the quiet NaN (S.1111.111 for finite_only).
 std::uint32_t minifloat_encode_rne(double x, MiniFloatSpec spec);
-// As minifloat_encode_rne, but a value that would round beyond the largest finite
-// value (Inf included) becomes the largest finite value of its sign: OCP's
-// saturating conversion, the one the scaled FP8 KV formats use.
-std::uint32_t minifloat_encode_saturating(double x, MiniFloatSpec spec);
-// The code of the largest finite value (positive).
-std::uint32_t minifloat_max_finite_code(MiniFloatSpec spec);
 // x rounded to the format and back: the value a store in that format keeps.
 inline double minifloat_round(double x, MiniFloatSpec spec) {
   return minifloat_decode(minifloat_encode_rne(x, spec), spec);

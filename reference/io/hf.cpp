@@ -191,8 +191,8 @@ Tensor encode(const std::string& name, Shape shape, std::int64_t rows, std::int6
         std::ostringstream text;
         text.precision(17);
         text << v;
-        throw InputError(dir, "tensor '" + name + "' element " + std::to_string(i) + " = " + text.str() +
-                                  " is not exactly representable in " + to_string(storage) + "; choose a wider --dtype");
+        throw NotRepresentableError(dir, "tensor '" + name + "' element " + std::to_string(i) + " = " + text.str() +
+                                             " is not exactly representable in " + to_string(storage));
       }
       std::uint8_t* out = t.bytes.data() + i * width;
       if (storage == FloatFormat::f32) {

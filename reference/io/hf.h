@@ -6,6 +6,7 @@
 
 #include "reference/formats/float_format.h"
 #include "reference/model/model.h"
+#include "reference/util/input_error.h"
 
 namespace kvfid::ref {
 
@@ -21,10 +22,17 @@ Model read_hf_model(const std::string& dir);
 
 // The config.json text that describes `config` (rotate-half RoPE only).
 std::string hf_config_json(const ModelConfig& config, FloatFormat storage);
+// A value the storage format cannot hold exactly (write_hf_model): the caller that
+// chose the format says how to choose another.
+class NotRepresentableError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 // Writes config.json and model.safetensors into `dir`, both or neither. Refuses
 // (std::invalid_argument) a model with interleaved RoPE, which HF cannot express;
-// refuses (InputError naming the tensor) a value `storage` cannot hold exactly, so
-// the folder always holds exactly the in-memory model.
+// refuses (NotRepresentableError naming the tensor) a value `storage` cannot hold
+// exactly, so the folder always holds exactly the in-memory model.
 void write_hf_model(const std::string& dir, const Model& model, FloatFormat storage);
 
 }  // namespace kvfid::ref

@@ -47,8 +47,7 @@ std::optional<StorageFloor> kv_storage_floor(const TapTensor& golden, const quan
   double step = 0;
   for (float scale : slot.scales) step = std::max(step, storage_step(format, max_abs, scale));
   if (policy.hot_window > 0 || policy.kivi)
-    step = std::max(step, storage_step(quant::all_formats()[quant::format_by_name("f16", "kv_storage_floor").index],
-                                       max_abs, 1.0f));
+    step = std::max(step, storage_step(quant::plain_format(FloatFormat::f16), max_abs, 1.0f));
   const double floor = kGateFactor * step;
   return StorageFloor{floor, squares > 0 ? floor / std::sqrt(squares / double(golden.values.size())) : 0};
 }

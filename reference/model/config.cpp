@@ -89,18 +89,6 @@ double ModelConfig::kv_bytes_per_token(double bits_per_element) const {
 std::string to_string(Arch arch) { return arch == Arch::llama ? "llama" : "qwen2"; }
 std::string to_string(RopeStyle rope) { return rope == RopeStyle::interleaved ? "interleaved" : "rotate_half"; }
 
-Arch arch_from_string(const std::string& s, const std::string& source) {
-  if (s == "llama") return Arch::llama;
-  if (s == "qwen2") return Arch::qwen2;
-  throw InputError(source, "unknown architecture '" + s + "' (expected llama or qwen2)");
-}
-
-RopeStyle rope_from_string(const std::string& s, const std::string& source) {
-  if (s == "interleaved") return RopeStyle::interleaved;
-  if (s == "rotate_half") return RopeStyle::rotate_half;
-  throw InputError(source, "unknown RoPE style '" + s + "' (expected interleaved or rotate_half)");
-}
-
 nlohmann::json to_json(const ModelConfig& c) {
   return {{"arch", to_string(c.arch)},           {"vocab", c.vocab},
           {"dim", c.dim},                        {"n_layers", c.n_layers},

@@ -48,8 +48,6 @@ struct ModelConfig {
 
 std::string to_string(Arch arch);
 std::string to_string(RopeStyle rope);
-Arch arch_from_string(const std::string& s, const std::string& source);
-RopeStyle rope_from_string(const std::string& s, const std::string& source);
 
 nlohmann::json to_json(const ModelConfig& config);
 

@@ -8,19 +8,19 @@ WeightFormat weight_format_from_string(const std::string& name, const std::strin
   for (const char* plain : {"f32", "fp32", "f16", "fp16", "bf16"})
     if (name == plain) {
       const FloatFormat f = float_format_from_string(name, source);
-      return {to_string(f), f, -1};
+      return {to_string(f), f, -1, source};
     }
   const quant::FormatInfo& f = quant::format_by_name(name, source);
-  return {f.name, std::nullopt, f.index};
+  return {f.name, std::nullopt, f.index, source};
 }
 
-void check_weight_format_fits(const WeightFormat& format, const ModelConfig& config, const std::string& source) {
+void check_weight_format_fits(const WeightFormat& format, const ModelConfig& config) {
   if (format.plain) return;
   const int block = quant::all_formats()[format.codec].block;
   for (const auto& [cols, what] : {std::pair{config.dim, "dim (embedding, wq, wk, wv, w1, w3, classifier)"},
                                    std::pair{config.q_dim(), "q_dim (wo)"}, std::pair{config.hidden, "hidden (w2)"}})
     if (cols % block != 0)
-      throw InputError(source, "weight format " + format.name + " has blocks of " + std::to_string(block) +
+      throw InputError(format.source, "weight format " + format.name + " has blocks of " + std::to_string(block) +
                                    " elements, which do not divide the " + std::to_string(cols) + " columns of " +
                                    what);
 }
@@ -57,8 +57,8 @@ std::vector<double> in_fp32(const std::vector<double>& v) {
 
 }  // namespace
 
-Model stored_model(const Model& model, const WeightFormat& format, const std::string& source) {
-  check_weight_format_fits(format, model.config, source);
+Model stored_model(const Model& model, const WeightFormat& format) {
+  check_weight_format_fits(format, model.config);
   Model s = model;
   s.embedding = stored_matrix(model.embedding, format);
   for (LayerWeights& l : s.layers) {

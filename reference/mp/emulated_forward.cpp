@@ -12,19 +12,19 @@ namespace kvfid::ref {
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                         const TapSelection& selection) {
   validate_tokens(tokens, model.config, "emulated forward tokens");
-  const Model stored = stored_model(model, weight_format_from_string(emulation.weights, "--weights"), "--weights");
-  const quant::KvPolicy kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config, "--kv");
+  const Model stored = stored_model(model, emulation.weights);
+  const quant::KvPolicy kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config);
   return native::native_forward(stored, tokens, emulation.arithmetic, kv, selection, resolve_thread_count(0));
 }
 
 TapSet emulated_forward_mpfr(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                              const TapSelection& selection) {
   validate_tokens(tokens, model.config, "emulated forward tokens");
-  const Model stored = stored_model(model, weight_format_from_string(emulation.weights, "--weights"), "--weights");
+  const Model stored = stored_model(model, emulation.weights);
   const MpWeights weights = to_mp_weights(stored, kWeightPrecisionBits);
   MpForwardOptions forward;
   forward.arith = MpArith::ieee(emulation.arithmetic);
-  forward.kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config, "--kv");
+  forward.kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config);
   forward.taps = selection;
   forward.threads = resolve_thread_count(0);
   TapSet taps;

@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "reference/formats/float_format.h"
+#include "reference/formats/quant/kv_policy.h"
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
+#include "reference/model/weight_storage.h"
 
 namespace kvfid::ref {
 
@@ -17,10 +19,10 @@ struct Emulation {
   FloatFormat arithmetic = FloatFormat::f32;  // every +, -, *, /, sqrt, exp result
   // Weight format (reference/model/weight_storage.h): matrices stored in it, norm
   // weights and biases in FP32, as the engine packs them.
-  std::string weights = "f32";
+  WeightFormat weights = {};
   // KV policy (reference/formats/quant/kv_policy.h): K and V stored per it as they
   // enter the cache (reference/mp/kv_store.h); kv_scales as EngineOptions::kv_scales.
-  std::string kv = "f32";
+  quant::KvPolicySpec kv = {};
   std::vector<float> kv_scales = {};
 };
 

@@ -36,13 +36,10 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
   if (options.precision_bits > options.max_precision_bits)
     throw CertificationError("golden: precision_bits " + std::to_string(options.precision_bits) +
                              " exceeds max_precision_bits " + std::to_string(options.max_precision_bits));
-  const Model stored = options.weights.empty()
-                           ? Model{}
-                           : stored_model(model, weight_format_from_string(options.weights, "--weights"), "--weights");
-  const Model& weights = options.weights.empty() ? model : stored;
+  const Model stored = options.weights ? stored_model(model, *options.weights) : Model{};
+  const Model& weights = options.weights ? stored : model;
   MpForwardOptions forward;
-  if (!options.kv.empty())
-    forward.kv = quant::resolve_kv_policy(options.kv, options.kv_scales, model.config, "--kv");
+  if (options.kv) forward.kv = quant::resolve_kv_policy(*options.kv, options.kv_scales, model.config);
   forward.taps = options.taps;
   forward.threads = resolve_thread_count(options.threads);
   forward.progress = options.progress;

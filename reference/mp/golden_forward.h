@@ -2,14 +2,17 @@
 // The certified golden: the forward pass in MPFR, every value proven to round
 // correctly to float64 (recomputed with guard bits, checked with mpfr_can_round, the
 // precision raised until every value passes, or an error).
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "reference/formats/quant/kv_policy.h"
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
+#include "reference/model/weight_storage.h"
 
 namespace kvfid::ref {
 
@@ -25,10 +28,10 @@ struct GoldenOptions {
   // The golden of a stored model: the exact forward of the values the engine under test
   // holds, weights in `weights` (reference/model/weight_storage.h) and the KV cache per
   // the policy `kv` (reference/formats/quant/kv_policy.h, with kv_scales as
-  // EngineOptions::kv_scales). Empty: the model's own weights and exact K and V, the
+  // EngineOptions::kv_scales). Unset: the model's own weights and exact K and V, the
   // truth that total error is measured against.
-  std::string weights = {};
-  std::string kv = {};
+  std::optional<WeightFormat> weights = {};
+  std::optional<quant::KvPolicySpec> kv = {};
   std::vector<float> kv_scales = {};
   Progress* progress = nullptr;  // optional, reports on stderr
   // Optional: the cooperating ranks sharing the work (shards.h). Every rank must call

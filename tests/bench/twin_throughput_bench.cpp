@@ -104,8 +104,8 @@ int main(int argc, char** argv) {
               "prefill_tok/s", "tok/cpu_s", "decode_tok/s", "tok/cpu_s", "decode_limit", "fraction");
   for (int threads : thread_counts) {
     EngineOptions o;
-    o.weights = weights;
-    o.kv = kv;
+    o.weights = weight_format_from_string(weights, "weights");
+    o.kv = quant::parse_kv_policy_spec(kv, "kv");
     o.threads = threads;
     o.taps = TapSelection::logits;
     t0 = Clock::now();

@@ -1,4 +1,4 @@
-// The KV-policy grammar (--kv): parsed for two model shapes, and resolved for one with
+// The KV-policy grammar (--kv): parsed once, spread over two model shapes, and resolved for one with
 // per-head scales; an accepted policy must have a slot, with one scale per KV head, for
 // every layer.
 #include <cstddef>
@@ -20,10 +20,16 @@ void check_shape(const kvfid::ref::quant::KvPolicy& p, int layers, int heads) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string spec(kvfid::ref::fuzz::as_text(data, size));
+  namespace quant = kvfid::ref::quant;
+  quant::KvPolicySpec parsed;
+  try {
+    parsed = quant::parse_kv_policy_spec(std::string(kvfid::ref::fuzz::as_text(data, size)), "--kv");
+  } catch (const kvfid::ref::InputError&) {
+    return 0;
+  }
   for (const auto& [layers, heads] : {std::pair{1, 1}, std::pair{6, 2}}) {
     try {
-      check_shape(kvfid::ref::quant::parse_kv_policy(spec, layers, heads, "--kv"), layers, heads);
+      check_shape(quant::kv_policy_for(parsed, layers, heads), layers, heads);
     } catch (const kvfid::ref::InputError&) {
     }
   }
@@ -32,10 +38,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   c.max_seq = 32;
   const std::vector<float> scales = {0.5f, 2, 1, 4, 0.25f, 8, 1, 1};  // [2 layers, K/V, 2 heads]
   try {
-    const kvfid::ref::quant::KvPolicy p = kvfid::ref::quant::resolve_kv_policy(spec, scales, c, "--kv");
+    const quant::KvPolicy p = quant::resolve_kv_policy(parsed, scales, c);
     check_shape(p, c.n_layers, c.n_kv_heads);
-    for (int l = 0; l < c.n_layers; ++l) (void)kvfid::ref::quant::kivi_group(p, l);
-    (void)kvfid::ref::quant::uniform_plain_format(p);
+    for (int l = 0; l < c.n_layers; ++l) (void)quant::kivi_group(p, l);
+    (void)quant::uniform_plain_format(p);
   } catch (const kvfid::ref::InputError&) {
   }
   return 0;

@@ -70,7 +70,8 @@ TEST_F(CliConvertRefusal, LossyDtypeExitsTwoAndLeavesNothing) {
   const auto lines = test::split_lines(r.err);
   ASSERT_FALSE(lines.empty());
   EXPECT_NE(lines.back().find(out), std::string::npos) << lines.back();  // progress lines come first
-  EXPECT_NE(lines.back().find("not exactly representable in f16"), std::string::npos) << lines.back();
+  EXPECT_NE(lines.back().find("not exactly representable in f16; choose a wider --dtype"), std::string::npos)
+      << lines.back();  // the library's reason, and the flag the CLI names
   EXPECT_EQ(entries().size(), 1u);
 }
 

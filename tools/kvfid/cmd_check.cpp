@@ -6,6 +6,7 @@
 #include "reference/golden/golden_io.h"
 #include "reference/util/input_error.h"
 #include "reference/model/weight_storage.h"
+#include "tools/kvfid/backend_unavailable.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 #include "tools/kvfid/threads_option.h"
@@ -23,8 +24,8 @@ int run_check(const ParsedArgs& args) {
   const std::string model_path = args.str("model");
   EngineOptions engine;
   engine.backend = backend_from_string(args.str("engine"), "--engine");
-  engine.weights = weight_format_from_string(args.str_or("weights", "f32"), "--weights").name;
-  engine.kv = args.str_or("kv", "f32");  // parsed with the model's config by the engine
+  engine.weights = weight_format_from_string(args.str_or("weights", "f32"), "--weights");
+  engine.kv = quant::parse_kv_policy_spec(args.str_or("kv", "f32"), "--kv");  // spread over the model's layers by the engine
   const long long chunk = args.integer_or("chunk", 0);
   if (chunk < 0) throw InputError("--chunk", "must be 0 (whole prompt) or a positive chunk size");
   engine.chunk = int(chunk);
@@ -43,14 +44,14 @@ int run_check(const ParsedArgs& args) {
   try {
     candidate = engine_forward(model, golden.tokens, engine);
   } catch (const BackendUnavailable& e) {
-    throw InputError("--engine", e.what());
+    throw InputError("--engine", unavailable_backend_message(e));
   }
   // The engine accumulates in FP32 whatever it stores, so its baseline computes in FP32
   // with the same weight and KV storage.
   const Emulation baseline{FloatFormat::f32, engine.weights, engine.kv, engine.kv_scales};
   const nlohmann::json options = {{"golden", golden_dir},      {"model", model_path},
-                                  {"engine", args.str("engine")}, {"weights", engine.weights},
-                                  {"kv", engine.kv},              {"chunk", engine.chunk}};
+                                  {"engine", args.str("engine")}, {"weights", engine.weights.name},
+                                  {"kv", engine.kv.text},              {"chunk", engine.chunk}};
   return report_fidelity({"check", golden, model, baseline, options}, candidate, args);
 }
 

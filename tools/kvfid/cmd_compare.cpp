@@ -25,8 +25,8 @@ int run_compare(const ParsedArgs& args) {
   const std::string golden_dir = args.str("golden");
   const std::string candidate_path = args.str("candidate");
   const Emulation baseline{float_format_from_string(args.str_or("arith", "f32"), "--arith"),
-                           weight_format_from_string(args.str_or("weights", "f32"), "--weights").name,
-                           args.str_or("kv", "f32")};  // a KV policy, parsed with the model's config
+                           weight_format_from_string(args.str_or("weights", "f32"), "--weights"),
+                           quant::parse_kv_policy_spec(args.str_or("kv", "f32"), "--kv")};
   check_report_paths(args);
 
   const Golden golden = read_golden(golden_dir);
@@ -40,8 +40,8 @@ int run_compare(const ParsedArgs& args) {
                                   {"candidate", candidate_path},
                                   {"model", model_path},
                                   {"arith", to_string(baseline.arithmetic)},
-                                  {"weights", baseline.weights},
-                                  {"kv", baseline.kv}};
+                                  {"weights", baseline.weights.name},
+                                  {"kv", baseline.kv.text}};
   return report_fidelity({"compare", golden, model, baseline, options}, candidate, args);
 }
 

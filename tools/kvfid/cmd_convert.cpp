@@ -21,7 +21,11 @@ int run_convert(const ParsedArgs& args) {
   std::cerr << "kvfid convert: loading " << args.str("model") << '\n';
   const Model model = permute_to_rotate_half(load_model(args.str("model")));
   std::cerr << "kvfid convert: writing " << out << '\n';
-  write_hf_model(out, model, storage);
+  try {
+    write_hf_model(out, model, storage);
+  } catch (const NotRepresentableError& e) {
+    throw InputError(e.source(), e.problem() + "; choose a wider --dtype");
+  }
   std::cout << "wrote " << out << " (" << to_string(model.config.arch) << ", " << model.config.parameter_count()
             << " parameters, " << to_string(storage) << ", rotate-half RoPE)\n";
   return kExitPass;

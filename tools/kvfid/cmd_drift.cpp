@@ -12,6 +12,7 @@
 #include "reference/mp/golden_forward.h"
 #include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_parallel.h"
+#include "tools/kvfid/backend_unavailable.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/drift_formats.h"
 #include "tools/kvfid/drift_output.h"
@@ -27,8 +28,8 @@ int run_drift_command(const ParsedArgs& args) {
   drift::Request request;
   request.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
   request.weights = args.str_or("weights", "f32");
+  request.weight_format = weight_format_from_string(request.weights, "--weights");
   request.threads = threads_from_args(args);
-  drift::drift_engine_options(request.backend, request.weights, drift::kExactStorage);  // checks --weights
   request.kv_specs = drift::parse_kv_spec_list(args.str_or("kv", "f16"), "--kv");
   request.progress = true;
   const long long every = args.integer_or("recompute-every", 1);
@@ -60,16 +61,16 @@ int run_drift_command(const ParsedArgs& args) {
   try {
     // An unavailable backend (CUDA without a GPU) fails here, before any output or long work.
     // Constructing each engine also checks that the weight format and every KV policy fit
-    // the model (blocks tiling its rows), naming the flag.
-    for (const std::string& spec : request.kv_specs)
-      Engine probe(model, drift::drift_engine_options(request.backend, request.weights, spec, request.threads));
+    // the model (blocks tiling its rows), naming the flag (their source).
+    for (const quant::KvPolicySpec& spec : request.kv_specs)
+      Engine probe(model, drift::drift_engine_options(request.backend, request.weight_format, spec, request.threads));
     const std::vector<int> tokens = drift::drift_sequence(model, prompt, int(positions), request.backend, request.threads);
     std::cerr << "kvfid drift: " << tokens.size() << " positions (" << std::min<std::size_t>(prompt.size(), tokens.size())
               << " from the prompt), KV " << args.str_or("kv", "f16") << ", weights " << request.weights << ", "
               << args.str_or("engine", "twin") << " engine\n";
     result = drift::run_drift(model, tokens, int(std::min<std::size_t>(prompt.size(), tokens.size())), request);
   } catch (const BackendUnavailable& e) {
-    std::cerr << "kvfid drift: " << e.what() << '\n';
+    std::cerr << "kvfid drift: " << unavailable_backend_message(e) << '\n';
     return kExitBadInput;
   } catch (const CertificationError& e) {
     std::cerr << "kvfid drift: " << e.what() << '\n';

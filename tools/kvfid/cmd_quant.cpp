@@ -24,6 +24,7 @@
 #include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
+#include "tools/kvfid/backend_unavailable.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/fidelity_command.h"
 #include "tools/kvfid/threads_option.h"
@@ -62,7 +63,7 @@ EngineRun run_engine(const Model& model, const std::vector<int>& tokens, const E
   const StepOutput& out = engine.step({{seq, tokens}});
   EngineRun run;
   run.logits.assign(out.logits.begin(), out.logits.end());
-  const quant::KvPolicy policy = quant::resolve_kv_policy(options.kv, options.kv_scales, c, "--kv");
+  const quant::KvPolicy policy = quant::resolve_kv_policy(options.kv, options.kv_scales, c);
   for (int l = 0; l < c.n_layers; ++l) {
     const CacheValues cache = engine.cache_values(seq, l);
     run.k_cold.push_back(token_major(cache.k, c, T));
@@ -110,8 +111,11 @@ int run_quant(const ParsedArgs& args) {
   base.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
   base.taps = TapSelection::logits;
   base.threads = threads_from_args(args);
-  const std::string weights = args.str_or("weights", "f32");
+  const std::string weights = args.str_or("weights", "f32");  // as given, for the report
+  const WeightFormat weight_format = weight_format_from_string(weights, "--weights");
   const std::vector<std::string> kv_specs = quant::split_kv_spec_list(args.str("kv"), "--kv");
+  std::vector<quant::KvPolicySpec> kv_policies;
+  for (const std::string& spec : kv_specs) kv_policies.push_back(quant::parse_kv_policy_spec(spec, "--kv"));
   const std::string scales = args.str_or("kv-scales", "spec");
   if (scales != "spec" && scales != "amax")
     throw InputError("--kv-scales", "'" + scales + "' is neither 'spec' nor 'amax'");
@@ -132,8 +136,8 @@ int run_quant(const ParsedArgs& args) {
   }
   const Model model = load_model(model_path);
   const ModelConfig& c = model.config;
-  check_weight_format_fits(weight_format_from_string(weights, "--weights"), c, "--weights");
-  for (const std::string& spec : kv_specs) quant::resolve_kv_policy(spec, {}, c, "--kv");
+  check_weight_format_fits(weight_format, c);
+  for (const quant::KvPolicySpec& spec : kv_policies) quant::resolve_kv_policy(spec, {}, c);  // the model's shape
   const int T = int(tokens.size());
 
   Golden golden;
@@ -155,12 +159,12 @@ int run_quant(const ParsedArgs& args) {
   // Every configuration, plus the runs the error budget needs: weights alone (KV in
   // FP32) once, and each KV policy with FP32 weights.
   // --kv-scales amax: each scaled slot's per-head scale from the golden's K and V.
-  auto engine_options = [&](const std::string& w, const std::string& kv) {
+  auto engine_options = [&](const WeightFormat& w, const quant::KvPolicySpec& kv) {
     EngineOptions o = base;
     o.weights = w;
     o.kv = kv;
     if (scales == "amax")
-      o.kv_scales = quant::amax_kv_scales(quant::resolve_kv_policy(kv, {}, c, "--kv"), c, golden.taps, "--kv-scales");
+      o.kv_scales = quant::amax_kv_scales(quant::resolve_kv_policy(kv, {}, c), c, golden.taps, "--kv-scales");
     return o;
   };
   auto statistics = [&](const EngineRun& run, const std::string& label) {
@@ -170,12 +174,13 @@ int run_quant(const ParsedArgs& args) {
   };
   try {
     std::cerr << "kvfid quant: weights " << weights << " alone\n";
-    const LogitStatistics weights_only = statistics(run_engine(model, tokens, engine_options(weights, "f32")), "weights only");
+    const LogitStatistics weights_only = statistics(run_engine(model, tokens, engine_options(weight_format, quant::KvPolicySpec{})), "weights only");
     QuantReport report{weights, {}};
-    for (const std::string& spec : kv_specs) {
+    for (const quant::KvPolicySpec& kv : kv_policies) {
+      const std::string& spec = kv.text;
       std::cerr << "kvfid quant: KV " << spec << " (alone, then with weights " << weights << ")\n";
-      const LogitStatistics kv_only = statistics(run_engine(model, tokens, engine_options("f32", spec)), spec + " alone");
-      const EngineRun both = run_engine(model, tokens, engine_options(weights, spec));
+      const LogitStatistics kv_only = statistics(run_engine(model, tokens, engine_options(WeightFormat{}, kv)), spec + " alone");
+      const EngineRun both = run_engine(model, tokens, engine_options(weight_format, kv));
       QuantColumn column{spec, statistics(both, spec), kv_errors(golden.taps, both, c, T), std::nullopt};
       column.budget = error_budget(weights_only, kv_only, column.logits);
       report.columns.push_back(std::move(column));
@@ -194,7 +199,7 @@ int run_quant(const ParsedArgs& args) {
                         quant_report_to_json(report, "quant", options, golden_manifest_summary(golden.manifest)).dump(2) + "\n");
     }
   } catch (const BackendUnavailable& e) {
-    throw InputError("--engine", e.what());
+    throw InputError("--engine", unavailable_backend_message(e));
   } catch (const std::runtime_error& e) {
     if (dynamic_cast<const InputError*>(&e)) throw;
     std::cerr << "kvfid quant: FAIL: " << e.what() << '\n';

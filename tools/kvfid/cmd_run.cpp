@@ -12,6 +12,7 @@
 #include "reference/io/prompt.h"
 #include "reference/io/safetensors.h"
 #include "reference/model/weight_storage.h"
+#include "tools/kvfid/backend_unavailable.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/sampling_spec.h"
 #include "tools/kvfid/threads_option.h"
@@ -35,8 +36,8 @@ int run_engine(const ParsedArgs& args) {
   if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
   EngineOptions options;
   options.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
-  options.weights = weight_format_from_string(args.str_or("weights", "f32"), "--weights").name;
-  options.kv = args.str_or("kv", "f32");  // parsed with the model's config by the engine
+  options.weights = weight_format_from_string(args.str_or("weights", "f32"), "--weights");
+  options.kv = quant::parse_kv_policy_spec(args.str_or("kv", "f32"), "--kv");  // spread over the model's layers by the engine
   const long long chunk = args.integer_or("chunk", 0);
   if (chunk < 0) throw InputError("--chunk", "must be >= 0 (0 = the whole prompt at once)");
   options.chunk = int(std::min<long long>(chunk, 1 << 30));
@@ -62,14 +63,14 @@ int run_engine(const ParsedArgs& args) {
     taps = engine_forward(model, tokens, options);
     if (generate > 0) generated = generate_tokens(model, {tokens}, options, sampling, int(generate)).front();
   } catch (const BackendUnavailable& e) {
-    std::cerr << "kvfid run: " << e.what() << '\n';
+    std::cerr << "kvfid run: " << unavailable_backend_message(e) << '\n';
     return kExitBadInput;
   }
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const TapTensor& t : taps) tensors.emplace_back(t.name, tensor_f32(t.shape, std::vector<float>(t.values.begin(), t.values.end())));
   std::map<std::string, std::string> metadata{{"engine", args.str_or("engine", "twin")},
-                                              {"weights", options.weights},
-                                              {"kv", options.kv},
+                                              {"weights", options.weights.name},
+                                              {"kv", options.kv.text},
                                               {"chunk", std::to_string(options.chunk)},
                                               {"split", to_string(options.split)},
                                               {"model", model.source},

@@ -85,11 +85,13 @@ std::string to_string(Schedule schedule) { return schedule == Schedule::cached_d
 bool recomputed_at(int t, int T, int every) { return (t + 1) % every == 0 || t == T - 1; }
 
 std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
-                                                       const std::vector<std::string>& kv_specs, int recompute_every,
-                                                       int threads) {
+                                                       const WeightFormat& weight_format,
+                                                       const std::vector<quant::KvPolicySpec>& kv_specs,
+                                                       int recompute_every, int threads) {
   std::vector<EngineConfiguration> configurations;
-  for (const std::string& kv : kv_specs) {
-    const EngineOptions invariant = drift_engine_options(backend, weights, kv, threads);
+  for (const quant::KvPolicySpec& spec : kv_specs) {
+    const std::string& kv = spec.text;
+    const EngineOptions invariant = drift_engine_options(backend, weight_format, spec, threads);
     for (Schedule s : {Schedule::cached_decode, Schedule::recompute})
       configurations.push_back({kv + " " + to_string(s), weights, kv, s, invariant, recompute_every});
     EngineOptions by_length = invariant;
@@ -178,7 +180,7 @@ std::vector<int> drift_sequence(const Model& model, const std::vector<int>& prom
                                 int threads) {
   if (positions <= int(prompt.size())) return std::vector<int>(prompt.begin(), prompt.begin() + positions);
   const int vocab = model.config.vocab;
-  Engine engine(model, drift_engine_options(backend, kExactStorage, kExactStorage, threads));
+  Engine engine(model, drift_engine_options(backend, kExactWeights, kExactKv, threads));
   const int seq = engine.add_sequence(positions);
   std::vector<int> tokens = prompt;
   const StepOutput* out = &engine.step({{seq, prompt}});

@@ -47,8 +47,10 @@ bool recomputed_at(int t, int T, int every);
 // Per KV spec, in order: cached decode, recompute (both in the invariant split mode),
 // then cached decode in the by-length split mode. The recompute runs every
 // `recompute_every` positions (recomputed_at). threads: EngineOptions::threads.
+// `weights` names `weight_format` in the reports.
 std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
-                                                       const std::vector<std::string>& kv_specs,
+                                                       const WeightFormat& weight_format,
+                                                       const std::vector<quant::KvPolicySpec>& kv_specs,
                                                        int recompute_every = 1, int threads = 0);
 
 // Rows of work a configuration does over T positions (T for cached decode, the sum of

@@ -1,13 +1,14 @@
 #pragma once
-// The one place where `kvfid drift` turns format names into engine options and MPFR
-// emulations: a KV spec is a KV policy (reference/formats/quant/kv_policy.h: "f16",
-// "q8_0", "int4_32+hot=64", ...) and a weight format a name (f32, f16, bf16, q8_0,
-// q4_0; reference/model/weight_storage.h); every other drift file passes them through
-// as strings.
+// Where `kvfid drift` turns its formats into engine options and MPFR emulations: a KV
+// spec is a parsed KV policy (reference/formats/quant/kv_policy.h: "f16", "q8_0",
+// "int4_32+hot=64", ...) and a weight format a parsed WeightFormat (f32, f16, bf16, q8_0,
+// q4_0; reference/model/weight_storage.h); the reports name them as given.
 #include <string>
 #include <vector>
 
 #include "cuda/engine/engine_options.h"
+#include "reference/formats/quant/kv_policy.h"
+#include "reference/model/weight_storage.h"
 #include "reference/mp/emulated_forward.h"
 
 namespace kvfid::cli::drift {
@@ -18,20 +19,21 @@ using namespace kvfid::engine;  // and the engine
 // or the KV cache in it. Exact because every weight the loaders accept is F32, F16 or
 // BF16 (all embed in F32), and K and V computed in F32 or narrower arithmetic are F32
 // values already.
-inline constexpr const char* kExactStorage = "f32";
+inline const WeightFormat kExactWeights = {};      // f32
+inline const quant::KvPolicySpec kExactKv = {};  // f32
+inline constexpr const char* kExactStorage = "f32";  // their name in the reports
 
-// "f16,bf16" -> {"f16", "bf16"}, each checked by drift_engine_options. Throws
-// InputError(source, ...) for an empty list, an empty or unknown spec, or a repeat.
-std::vector<std::string> parse_kv_spec_list(const std::string& text, const std::string& source);
+// "f16,bf16" -> the two specs, each parsed once here. Throws InputError(source, ...) for
+// an empty list, an empty, repeated or malformed spec.
+std::vector<quant::KvPolicySpec> parse_kv_spec_list(const std::string& text, const std::string& source);
 
-// The engine with weights stored in `weights` and the KV cache in `kv_spec`, on
-// `threads` host threads (EngineOptions::threads). Throws
-// InputError("--weights" or "--kv", ...) for a format the engine does not know.
-EngineOptions drift_engine_options(Backend backend, const std::string& weights, const std::string& kv_spec,
+// The engine with weights stored in `weights` and the KV cache in `kv`, on `threads` host
+// threads (EngineOptions::threads).
+EngineOptions drift_engine_options(Backend backend, const WeightFormat& weights, const quant::KvPolicySpec& kv,
                                    int threads = 0);
 
 // The plain algorithm in MPFR with every operation rounded to `arithmetic`, weights
-// stored in `weights` and the KV cache in `kv_spec`. Same errors as above.
-Emulation drift_emulation(FloatFormat arithmetic, const std::string& weights, const std::string& kv_spec);
+// stored in `weights` and the KV cache in `kv`.
+Emulation drift_emulation(FloatFormat arithmetic, const WeightFormat& weights, const quant::KvPolicySpec& kv);
 
 }  // namespace kvfid::cli::drift

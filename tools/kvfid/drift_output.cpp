@@ -99,6 +99,12 @@ std::string compared(const Result& result) {
          std::to_string(T);
 }
 
+std::vector<std::string> spec_texts(const std::vector<quant::KvPolicySpec>& specs) {
+  std::vector<std::string> texts;
+  for (const quant::KvPolicySpec& s : specs) texts.push_back(s.text);
+  return texts;
+}
+
 std::string kv_list(const std::vector<std::string>& specs) {
   std::string s;
   for (const std::string& k : specs) s += (s.empty() ? "" : ", ") + k;
@@ -238,7 +244,7 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
           {"config", context.model_config},
           {"engine", context.engine},
           {"weights", result.request.weights},
-          {"kv", result.request.kv_specs},
+          {"kv", spec_texts(result.request.kv_specs)},
           {"positions", result.tokens.size()},
           {"recompute_every", result.request.recompute_every},
           {"prompt_tokens", result.prompt_tokens},
@@ -268,7 +274,7 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
 LinePlot drift_plot(const Result& result, const ReportContext& context) {
   LinePlot plot;
   plot.title = "KL(golden || run) per position: " + context.model_name + ", weights " + result.request.weights + ", KV " +
-               kv_list(result.request.kv_specs) + " (" + context.engine + ")";
+               kv_list(spec_texts(result.request.kv_specs)) + " (" + context.engine + ")";
   plot.x_label = "position t (next-token distribution after tokens 0..t)";
   plot.y_label = "KL(golden || run), nats";
   plot.log_y = true;

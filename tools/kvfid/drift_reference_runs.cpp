@@ -43,20 +43,24 @@ GoldenSeries golden_series(const Model& model, const std::vector<int>& tokens, P
   return g;
 }
 
-std::vector<AttributionRun> attribution_runs(const std::string& weights, const std::vector<std::string>& kv_specs) {
+std::vector<AttributionRun> attribution_runs(const std::string& weights, const WeightFormat& weight_format,
+                                             const std::vector<quant::KvPolicySpec>& kv_specs) {
   const std::string exact = kExactStorage, narrow = to_string(kAttributionArithmetic);
-  auto run = [&](std::string name, std::string role, std::string kv_spec, std::string w, std::string kv, FloatFormat a) {
-    return AttributionRun{std::move(name), std::move(role), kv_spec, w, kv, to_string(a), drift_emulation(a, w, kv)};
+  // w names wf in the reports, kv.text the KV spec (kExactKv's is kExactStorage).
+  auto run = [&](std::string name, std::string role, std::string kv_spec, std::string w, const WeightFormat& wf,
+                 const quant::KvPolicySpec& kv, FloatFormat a) {
+    return AttributionRun{std::move(name), std::move(role), kv_spec, w, kv.text, to_string(a), drift_emulation(a, wf, kv)};
   };
   std::vector<AttributionRun> runs = {
-      run("budget: floor (f32 arithmetic)", "floor", "", exact, exact, FloatFormat::f32),
-      run("budget: weights " + weights, "weights", "", weights, exact, FloatFormat::f32),
-      run("budget: arithmetic " + narrow, "arithmetic", "", exact, exact, kAttributionArithmetic),
+      run("budget: floor (f32 arithmetic)", "floor", "", exact, kExactWeights, kExactKv, FloatFormat::f32),
+      run("budget: weights " + weights, "weights", "", weights, weight_format, kExactKv, FloatFormat::f32),
+      run("budget: arithmetic " + narrow, "arithmetic", "", exact, kExactWeights, kExactKv, kAttributionArithmetic),
   };
-  for (const std::string& kv : kv_specs) {
-    runs.push_back(run("budget: kv " + kv, "kv", kv, exact, kv, FloatFormat::f32));
+  for (const quant::KvPolicySpec& spec : kv_specs) {
+    const std::string& kv = spec.text;
+    runs.push_back(run("budget: kv " + kv, "kv", kv, exact, kExactWeights, spec, FloatFormat::f32));
     runs.push_back(run("budget: all (" + narrow + " arithmetic, weights " + weights + ", kv " + kv + ")", "all", kv,
-                       weights, kv, kAttributionArithmetic));
+                       weights, weight_format, spec, kAttributionArithmetic));
   }
   return runs;
 }

@@ -49,7 +49,9 @@ struct AttributionRun {
 };
 
 // floor, weights and arithmetic once, then kv and all per KV spec.
-std::vector<AttributionRun> attribution_runs(const std::string& weights, const std::vector<std::string>& kv_specs);
+// `weights` names `weight_format` in the reports.
+std::vector<AttributionRun> attribution_runs(const std::string& weights, const WeightFormat& weight_format,
+                                             const std::vector<quant::KvPolicySpec>& kv_specs);
 
 // emulated_forward over the whole sequence (logits only), measured against `golden`.
 Series attribution_series(const Model& model, const std::vector<int>& tokens, const AttributionRun& run,

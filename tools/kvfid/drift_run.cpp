@@ -36,17 +36,19 @@ int Result::engine_non_finite_positions() const {
 }
 
 std::vector<Budget> error_budgets(const std::vector<AttributionRun>& runs, const std::vector<Series>& series,
-                                  const std::vector<std::string>& kv_specs, int position) {
+                                  const std::vector<quant::KvPolicySpec>& kv_specs, int position) {
   auto find = [&](const std::string& role, const std::string& kv_spec) -> DriftBudgetEntry {
     for (std::size_t i = 0; i < runs.size(); ++i)
       if (runs[i].role == role && runs[i].kv_spec == kv_spec) return entry_at(runs[i], series.at(i), position);
     throw std::logic_error("error_budgets: no attribution run '" + role + "' for KV '" + kv_spec + "'");
   };
   std::vector<Budget> budgets;
-  for (const std::string& kv : kv_specs)
+  for (const quant::KvPolicySpec& spec : kv_specs) {
+    const std::string& kv = spec.text;
     budgets.push_back({kv, position,
                        attribute_error({find("weights", ""), find("kv", kv), find("arithmetic", "")}, find("all", kv)),
                        find("floor", "")});
+  }
   return budgets;
 }
 
@@ -60,7 +62,7 @@ Result run_drift(const Model& model, const std::vector<int>& tokens, int prompt_
 
   // Fail fast on an unavailable backend, before the long golden.
   const std::vector<EngineConfiguration> configurations =
-      engine_configurations(request.backend, request.weights, request.kv_specs, request.recompute_every,
+      engine_configurations(request.backend, request.weights, request.weight_format, request.kv_specs, request.recompute_every,
                             request.threads);
   { Engine probe(model, configurations.front().options); }
 
@@ -81,7 +83,7 @@ Result run_drift(const Model& model, const std::vector<int>& tokens, int prompt_
   r.invariance = invariance_verdicts(configurations, runs, model.config.vocab);
   for (EngineRun& run : runs) r.series.push_back(std::move(run.series));
 
-  const std::vector<AttributionRun> attribution = attribution_runs(request.weights, request.kv_specs);
+  const std::vector<AttributionRun> attribution = attribution_runs(request.weights, request.weight_format, request.kv_specs);
   if (request.progress) progress.emplace(Progress::on_stderr("kvfid drift: emulated attribution"));
   if (progress) progress->add_total(std::int64_t(attribution.size()));
   std::vector<Series> attribution_series_list;

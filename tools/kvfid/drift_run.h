@@ -18,8 +18,9 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 struct Request {
   Backend backend = Backend::twin;
   int threads = 0;                    // EngineOptions::threads
-  std::string weights = "f32";        // engine weight storage; the attribution's "weights" source
-  std::vector<std::string> kv_specs;  // three engine curves and one attribution pair per spec
+  std::string weights = "f32";        // engine weight storage as given, for the reports;
+  WeightFormat weight_format = {};    // parsed: the attribution's "weights" source
+  std::vector<quant::KvPolicySpec> kv_specs;  // three engine curves and one attribution pair per spec
   bool progress = false;              // progress lines on stderr
   // The recompute's fresh prefill runs at every position (1) or every Nth and the last
   // (recomputed_at): its cost grows as T^2, a cached decode's as T.
@@ -58,6 +59,6 @@ Result run_drift(const Model& model, const std::vector<int>& tokens, int prompt_
 // The budgets at `position` from the attribution series (names and roles as
 // attribution_runs gives them, in the same order).
 std::vector<Budget> error_budgets(const std::vector<AttributionRun>& runs, const std::vector<Series>& series,
-                                  const std::vector<std::string>& kv_specs, int position);
+                                  const std::vector<quant::KvPolicySpec>& kv_specs, int position);
 
 }  // namespace kvfid::cli::drift

@@ -85,12 +85,12 @@ TapSet in_canonical_order(const TapSet& taps, const ModelConfig& config, int tok
 int report_fidelity(const FidelityRun& run, const TapSet& candidate, const ParsedArgs& args) {
   const Emulation& e = run.baseline;
   std::cerr << "kvfid " << run.command << ": baseline: the plain algorithm with arithmetic " << to_string(e.arithmetic)
-            << ", weights " << e.weights << ", KV " << e.kv << " over " << run.golden.tokens.size()
+            << ", weights " << e.weights.name << ", KV " << e.kv.text << " over " << run.golden.tokens.size()
             << " tokens\n";
   const TapSelection selection = golden_tap_selection(run.golden);
   const TapSet baseline = emulated_forward(run.model, run.golden.tokens, e, selection);
   const TapSet golden = in_canonical_order(run.golden.taps, run.model.config, int(run.golden.tokens.size()), selection);
-  const quant::KvPolicy policy = quant::resolve_kv_policy(e.kv, e.kv_scales, run.model.config, "--kv");
+  const quant::KvPolicy policy = quant::resolve_kv_policy(e.kv, e.kv_scales, run.model.config);
   // k and v taps count ULPs in the cache's plain format when it has one, else in FP32.
   const FloatFormat kv_ulps = quant::uniform_plain_format(policy).value_or(FloatFormat::f32);
   const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {kv_ulps, e.arithmetic, policy});

@@ -11,21 +11,24 @@ namespace kvfid::ref::quant {
 
 namespace {
 
-// What the parts of a spec say before they are spread over the layers.
-struct Parts {
-  std::optional<int> both, k, v;  // registry indices
-  std::optional<std::pair<int, int>> edges;  // (N, format)
-  std::optional<int> hot;
-  bool kivi = false;
-  std::optional<float> scale;
-};
+constexpr const char* kKiviNeedsBlocks =
+    "KIVI groups keys by their format's block, but no layer's K format has blocks of more than one element";
+
+[[noreturn]] void fail_part(const std::string& source, const std::string& spec, const std::string& part,
+                            const std::string& problem) {
+  throw InputError(source, "KV policy '" + spec + "', part '" + part + "': " + problem);
+}
+
+bool blocked(int format) { return all_formats()[format].block > 1; }
+
+int f32_index() { return plain_format(FloatFormat::f32).index; }
 
 class SpecParser {
  public:
   SpecParser(const std::string& spec, const std::string& source) : spec_(spec), source_(source) {}
 
   [[noreturn]] void fail(const std::string& part, const std::string& problem) const {
-    throw InputError(source_, "KV policy '" + spec_ + "', part '" + part + "': " + problem);
+    fail_part(source_, spec_, part, problem);
   }
 
   int format(const std::string& part, const std::string& name) const {
@@ -65,9 +68,11 @@ class SpecParser {
     slot = value;
   }
 
-  Parts parse() const {
+  KvPolicySpec parse() const {
     if (spec_.empty()) throw InputError(source_, "empty KV policy (expected e.g. f16, q8_0 or k=q8_0+v=f16)");
-    Parts p;
+    KvPolicySpec p;
+    p.text = spec_;
+    p.source = source_;
     std::size_t begin = 0;
     while (true) {
       const std::size_t end = spec_.find('+', begin);
@@ -77,11 +82,15 @@ class SpecParser {
       if (end == std::string::npos) break;
       begin = end + 1;
     }
+    // KIVI needs some layer whose K format has blocks; refused now where no model's
+    // shape could provide one.
+    const int k_format = p.k.value_or(p.both.value_or(f32_index()));
+    if (p.kivi && !blocked(k_format) && !(p.edges && blocked(p.edges->second))) fail("kivi", kKiviNeedsBlocks);
     return p;
   }
 
  private:
-  void apply(Parts& p, const std::string& part) const {
+  void apply(KvPolicySpec& p, const std::string& part) const {
     if (part == "kivi") {
       if (p.kivi) fail(part, "kivi given twice");
       p.kivi = true;
@@ -109,28 +118,35 @@ class SpecParser {
 
 }  // namespace
 
-KvPolicy parse_kv_policy(const std::string& spec, int n_layers, int n_kv_heads, const std::string& source) {
-  if (n_layers < 1 || n_kv_heads < 1) throw InputError(source, "KV policy for a model without layers or KV heads");
-  const SpecParser parser(spec, source);
-  const Parts p = parser.parse();
-  const int f32 = parser.format(spec, "f32");  // what nothing names stays in
-  const int k_format = p.k.value_or(p.both.value_or(f32));
-  const int v_format = p.v.value_or(p.both.value_or(f32));
-  const std::vector<float> scales(std::size_t(n_kv_heads), p.scale.value_or(1.0f));
+KvPolicySpec parse_kv_policy_spec(const std::string& spec, const std::string& source) {
+  return SpecParser(spec, source).parse();
+}
+
+KvPolicySpec plain_kv_policy_spec(FloatFormat f) {
+  KvPolicySpec spec;
+  spec.text = to_string(f);
+  spec.both = plain_format(f).index;
+  return spec;
+}
+
+KvPolicy kv_policy_for(const KvPolicySpec& spec, int n_layers, int n_kv_heads) {
+  if (n_layers < 1 || n_kv_heads < 1) throw InputError(spec.source, "KV policy for a model without layers or KV heads");
+  const int k_format = spec.k.value_or(spec.both.value_or(f32_index()));  // what nothing names stays in f32
+  const int v_format = spec.v.value_or(spec.both.value_or(f32_index()));
+  const std::vector<float> scales(std::size_t(n_kv_heads), spec.scale.value_or(1.0f));
   KvPolicy policy;
   for (int l = 0; l < n_layers; ++l) {
-    const bool edge = p.edges && (l < p.edges->first || l >= n_layers - p.edges->first);
-    policy.k.push_back({edge ? p.edges->second : k_format, scales});
-    policy.v.push_back({edge ? p.edges->second : v_format, scales});
+    const bool edge = spec.edges && (l < spec.edges->first || l >= n_layers - spec.edges->first);
+    policy.k.push_back({edge ? spec.edges->second : k_format, scales});
+    policy.v.push_back({edge ? spec.edges->second : v_format, scales});
   }
-  policy.hot_window = p.hot.value_or(0);
-  policy.kivi = p.kivi;
-  policy.spec = spec;
+  policy.hot_window = spec.hot.value_or(0);
+  policy.kivi = spec.kivi;
+  policy.spec = spec.text;
   if (policy.kivi) {
-    bool blocked = false;
-    for (const KvSlot& s : policy.k) blocked = blocked || all_formats()[s.format].block > 1;
-    if (!blocked)
-      parser.fail("kivi", "KIVI groups keys by their format's block, but no layer's K format has blocks of more than one element");
+    bool any_blocked = false;
+    for (const KvSlot& s : policy.k) any_blocked = any_blocked || blocked(s.format);
+    if (!any_blocked) fail_part(spec.source, spec.text, "kivi", kKiviNeedsBlocks);
   }
   return policy;
 }

@@ -8,7 +8,7 @@
 // chunked prefill and one-shot prefill read the same values: the property suite's
 // bitwise equalities hold under every policy.
 //
-// Spec grammar (the --kv flag; parse_kv_policy): parts joined by '+'
+// Spec grammar (parse_kv_policy_spec): parts joined by '+'
 //   FMT            K and V of every layer in FMT (a name from registry.h)
 //   k=FMT, v=FMT   K or V only
 //   edges=N:FMT    the first and last N layers in FMT (K and V), the rest as above
@@ -17,10 +17,13 @@
 //                  format's block); a group's keys stay FP16 until its B-th token arrives
 //   scale=S        the static scale of scaled formats (FP8): value = code * S
 // e.g. "f16", "q8_0", "k=int8_32+v=int4_32", "int4_32+edges=2:f16+hot=64", "int4a_32+kivi".
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "reference/numeric/hd.h"
+#include "reference/formats/float_format.h"
 #include "reference/formats/quant/codec.h"
 
 namespace kvfid::ref::quant {
@@ -38,8 +41,33 @@ struct KvPolicy {
   std::string spec;       // as given, for reports
 };
 
-// Throws InputError(source, ...) naming the offending part.
-KvPolicy parse_kv_policy(const std::string& spec, int n_layers, int n_kv_heads, const std::string& source);
+// A spec parsed, before any model: what its parts say, not yet spread over layers and
+// heads (kv_policy_for does that for a model's shape). Parsed once where the text comes
+// in; every later use reads these fields. The default is "f32": every K and V in FP32.
+struct KvPolicySpec {
+  std::string text = "f32";  // as given, for reports and errors
+  // Where the text came from (a flag, a file), named by the errors only a model's shape
+  // reveals (kv_policy_for, resolve_kv_policy), as parse_kv_policy_spec names it.
+  std::string source = "KV policy";
+  std::optional<int> both, k, v;             // registry indices
+  std::optional<std::pair<int, int>> edges;  // (N, registry index)
+  std::optional<int> hot;
+  bool kivi = false;
+  std::optional<float> scale;
+};
+
+// Throws InputError(source, ...) naming the offending part. KIVI without a blocked K
+// format is refused here when no shape could save it (no edges; or edges in a format
+// without blocks over a K format without blocks); kv_policy_for refuses the rest.
+KvPolicySpec parse_kv_policy_spec(const std::string& spec, const std::string& source);
+
+// The spec of a cache held wholly in one plain float format (what `to_string(f)` parses to).
+KvPolicySpec plain_kv_policy_spec(FloatFormat f);
+
+// `spec` spread over n_layers layers of n_kv_heads KV heads. Throws
+// InputError(spec.source, ...) for a shape the spec cannot hold (KIVI whose every layer
+// falls in the edges without blocks, a model without layers or heads).
+KvPolicy kv_policy_for(const KvPolicySpec& spec, int n_layers, int n_kv_heads);
 
 // A comma-separated list of specs (--kv a,b,c: one column or curve each), split and
 // checked for empty entries ("a,", "a,,b") and repeats; the specs themselves are not

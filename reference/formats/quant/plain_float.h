@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "reference/numeric/convert.h"
+#include "reference/numeric/float_format_enum.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/codec.h"
 
@@ -12,6 +13,7 @@ namespace kvfid::ref::quant {
 
 struct F32Codec {
   static constexpr const char* kName = "f32";
+  static constexpr FloatFormat kPlain = FloatFormat::f32;  // the plain float format it is
   static constexpr int kBlock = 1;
   static constexpr int kBytes = 4;
   static constexpr bool kExhaustive = false;
@@ -29,6 +31,7 @@ struct F32Codec {
 
 struct F16Codec {
   static constexpr const char* kName = "f16";
+  static constexpr FloatFormat kPlain = FloatFormat::f16;  // the plain float format it is
   static constexpr int kBlock = 1;
   static constexpr int kBytes = 2;
   static constexpr bool kExhaustive = true;
@@ -49,6 +52,7 @@ struct F16Codec {
 
 struct BF16Codec {
   static constexpr const char* kName = "bf16";
+  static constexpr FloatFormat kPlain = FloatFormat::bf16;  // the plain float format it is
   static constexpr int kBlock = 1;
   static constexpr int kBytes = 2;
   static constexpr bool kExhaustive = true;

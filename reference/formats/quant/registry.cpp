@@ -1,5 +1,7 @@
 #include "reference/formats/quant/registry.h"
 
+#include <stdexcept>
+
 #include "reference/util/input_error.h"
 
 namespace kvfid::ref::quant {
@@ -11,11 +13,17 @@ constexpr double unit_scale_max() {
   else return 0;
 }
 
+template <Codec C>
+constexpr std::optional<FloatFormat> plain_of() {
+  if constexpr (requires { C::kPlain; }) return C::kPlain;
+  else return std::nullopt;
+}
+
 template <Codec... Cs>
 std::vector<FormatInfo> describe(CodecList<Cs...>) {
   int index = 0;
-  return {FormatInfo{index++, Cs::kName, Cs::kBlock, Cs::kBytes, Cs::kExhaustive, unit_scale_max<Cs>(), &Cs::encode,
-                     &Cs::decode, &Cs::decode_exact, &Cs::error_bound}...};
+  return {FormatInfo{index++, Cs::kName, Cs::kBlock, Cs::kBytes, Cs::kExhaustive, unit_scale_max<Cs>(), plain_of<Cs>(),
+                     &Cs::encode, &Cs::decode, &Cs::decode_exact, &Cs::error_bound}...};
 }
 
 }  // namespace
@@ -32,6 +40,12 @@ const FormatInfo& format_by_name(const std::string& name, const std::string& sou
     known += (known.empty() ? "" : ", ") + std::string(f.name);
   }
   throw InputError(source, "unknown format '" + name + "'; known: " + known);
+}
+
+const FormatInfo& plain_format(FloatFormat f) {
+  for (const FormatInfo& info : all_formats())
+    if (info.plain == f) return info;
+  throw std::logic_error("plain_format: the registry lacks a plain float codec");  // Codecs lists all three
 }
 
 }  // namespace kvfid::ref::quant

@@ -2,6 +2,7 @@
 // Every quantized format kvfid knows: registering a new one is adding its header to
 // the includes and its type to `Codecs`. Host code looks formats up by name through
 // FormatInfo; kernels get the codec type from with_codec (one instantiation each).
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct FormatInfo {
   int bytes;
   bool exhaustive;
   double unit_scale_max;  // a scaled format's kUnitScaleMax; 0 when the format ignores the scale
+  std::optional<FloatFormat> plain;  // f32, f16, bf16: the plain float format the codec is (kPlain)
   void (*encode)(const float* x, std::uint8_t* block, const CodecParams& p);
   float (*decode)(const std::uint8_t* block, int i, const CodecParams& p);
   double (*decode_exact)(const std::uint8_t* block, int i, const CodecParams& p);
@@ -40,6 +42,8 @@ struct FormatInfo {
 const std::vector<FormatInfo>& all_formats();
 // Throws InputError(source, "unknown format NAME; known: ...").
 const FormatInfo& format_by_name(const std::string& name, const std::string& source);
+// The codec of a plain float format (FormatInfo::plain == f).
+const FormatInfo& plain_format(FloatFormat f);
 
 // Calls fn.template operator()<C>() with the codec whose index is `index`.
 template <class Fn, Codec... Cs>

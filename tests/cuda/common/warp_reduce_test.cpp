@@ -75,7 +75,7 @@ TEST(EngineWarpReduce, RowDotOrder) {
     for (int k = 0; k < n; ++k) lanes[(k / 8) % 32] = std::fmaf(w[k], x[k], lanes[(k / 8) % 32]);
     std::vector<float> l(lanes, lanes + 32);
     const float want = full_butterfly(l, num::Add())[0];
-    EXPECT_EQ(num::bits_of(num::row_dot_host<num::Fmt::f32>(w.data(), x.data(), n)), num::bits_of(want)) << "n=" << n;
+    EXPECT_EQ(num::bits_of(num::row_dot_host<ref::FloatFormat::f32>(w.data(), x.data(), n)), num::bits_of(want)) << "n=" << n;
   }
 }
 

@@ -9,6 +9,7 @@
 #include "cuda/engine/generate.h"
 #include "reference/util/input_error.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
 namespace kvfid::engine {
@@ -18,8 +19,8 @@ namespace {
 EngineOptions twin(int chunk = 0) {
   EngineOptions o;
   o.backend = Backend::twin;
-  o.weights = "f16";
-  o.kv = "f16";
+  o.weights = test::weight_format("f16");
+  o.kv = test::kv_spec("f16");
   o.chunk = chunk;
   return o;
 }

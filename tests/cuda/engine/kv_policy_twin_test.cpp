@@ -17,6 +17,7 @@
 #include "reference/mp/kv_store.h"
 #include "reference/mp/mp_arith.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
 namespace kvfid::engine {
@@ -35,8 +36,8 @@ Model kv_model() {
 
 EngineOptions options(const std::string& kv, const std::string& weights = "f32", int chunk = 0) {
   EngineOptions o;
-  o.weights = weights;
-  o.kv = kv;
+  o.weights = test::weight_format(weights);
+  o.kv = test::kv_spec(kv);
   o.chunk = chunk;
   return o;
 }
@@ -176,7 +177,7 @@ TEST(KvPolicyTwin, Q8WeightsRunTheStoredModel) {
   const auto tokens = test::prompt_tokens(20, c.vocab, 9);
   const TapSet q8 = engine_forward(m, tokens, options("f16", "q8_0"));
   ASSERT_EQ(test::gross_failure(q8), "");
-  const Model stored = stored_model(m, weight_format_from_string("q8_0", "test"), "test");
+  const Model stored = stored_model(m, test::weight_format("q8_0"));
   EXPECT_EQ(bitwise_difference(q8, engine_forward(stored, tokens, options("f16", "f32"))), "");
   EXPECT_NE(bitwise_difference(q8, engine_forward(m, tokens, options("f16", "f32"))), "");
 }
@@ -213,7 +214,7 @@ TEST(KvPolicyTwin, PaddedRowBlocksMatchTheReferenceStore) {
       if (f.block == 1 || kvd % f.block == 0) continue;
       SCOPED_TRACE(std::string(f.name) + " kv_dim " + std::to_string(kvd));
       const Layer0 q = run(f.name);
-      const quant::KvPolicy policy = quant::resolve_kv_policy(f.name, {}, c, "test");
+      const quant::KvPolicy policy = quant::resolve_kv_policy(test::kv_spec(f.name), {}, c);
       const MpKvStore ref = store_kv(k, v, policy, 0, kRows, c);
       std::vector<float> k_ref(k.size()), v_ref(v.size());  // [kRows, kv_dim]
       for (std::size_t i = 0; i < k.size(); ++i) {

@@ -19,6 +19,7 @@
 #include "reference/mp/emulated_forward.h"
 #include "reference/mp/golden_forward.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
@@ -61,15 +62,15 @@ TEST_P(QuantGate, TwinPassesAgainstTheGoldenOfItsStorage) {
   tokens.resize(std::size_t(c.tokens));
 
   GoldenOptions golden_options;
-  golden_options.weights = c.weights;
-  golden_options.kv = c.kv;
+  golden_options.weights = test::weight_format(c.weights);
+  golden_options.kv = test::kv_spec(c.kv);
   const TapSet golden = compute_golden(model, tokens, golden_options).taps;
   EngineOptions engine;
-  engine.weights = c.weights;
-  engine.kv = c.kv;
+  engine.weights = *golden_options.weights;
+  engine.kv = *golden_options.kv;
   const TapSet candidate = engine_forward(model, tokens, engine);
-  const TapSet baseline = emulated_forward(model, tokens, {FloatFormat::f32, c.weights, c.kv}, TapSelection::all);
-  const quant::KvPolicy policy = quant::resolve_kv_policy(c.kv, {}, model.config, "test");
+  const TapSet baseline = emulated_forward(model, tokens, {FloatFormat::f32, engine.weights, engine.kv}, TapSelection::all);
+  const quant::KvPolicy policy = quant::resolve_kv_policy(engine.kv, {}, model.config);
   const FidelityReport report =
       build_fidelity_report(golden, candidate, baseline, {FloatFormat::f32, FloatFormat::f32, policy});
   ASSERT_FALSE(report.rows.empty());

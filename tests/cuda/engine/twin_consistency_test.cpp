@@ -10,6 +10,7 @@
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 #include "tests/cuda/common/log_softmax_reference.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
@@ -23,8 +24,8 @@ using test::gross_failure;
 EngineOptions twin(FloatFormat weights = FloatFormat::f32, FloatFormat kv = FloatFormat::f32, int chunk = 0) {
   EngineOptions o;
   o.backend = Backend::twin;
-  o.weights = to_string(weights);
-  o.kv = to_string(kv);
+  o.weights = test::weight_format(weights);
+  o.kv = test::kv_spec(kv);
   o.chunk = chunk;
   return o;
 }

@@ -9,6 +9,7 @@
 #include "cuda/engine/generate.h"
 #include "reference/formats/quant/registry.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 #include "tests/cuda/engine/engine_test_util.h"
 
 namespace kvfid::engine {
@@ -37,8 +38,8 @@ std::string cuda_unavailable_reason() {
 EngineOptions options(Backend b, FloatFormat w, FloatFormat kv, int chunk) {
   EngineOptions o;
   o.backend = b;
-  o.weights = to_string(w);
-  o.kv = to_string(kv);
+  o.weights = test::weight_format(w);
+  o.kv = test::kv_spec(kv);
   o.chunk = chunk;
   return o;
 }
@@ -170,7 +171,7 @@ TEST(GpuEngine, ByLengthSplitMatchesTwin) {
     for (int chunk : {0, 1, 7, 256}) {
       SCOPED_TRACE(std::string("kv ") + kv + " chunk " + std::to_string(chunk));
       EngineOptions o;
-      o.kv = kv;
+      o.kv = test::kv_spec(kv);
       o.split = SplitMode::by_length;
       o.chunk = chunk;
       const TapSet ref = engine_forward(m, tokens, o);
@@ -243,8 +244,8 @@ TEST(GpuEngine, TieredKvPoliciesMatchTwin) {
   cases.push_back({"q8_0", "q8_0+hot=3"});
   for (const auto& [weights, kv] : cases) {
     EngineOptions o;
-    o.weights = weights;
-    o.kv = kv;
+    o.weights = test::weight_format(weights);
+    o.kv = test::kv_spec(kv);
     o.backend = Backend::twin;
     const TapSet ref = engine_forward(m, tokens, o);
     ASSERT_EQ(test::gross_failure(ref), "") << kv;
@@ -266,7 +267,7 @@ TEST(GpuEngine, TieredForkAndCacheValuesMatchTwin) {
   const Model m = test::tiny_model(test::tiny_config(4, 2, 16, RopeStyle::interleaved, false), test::test_seed());
   const int V = m.config.vocab;
   EngineOptions o;
-  o.kv = "q8_0+kivi+hot=3";
+  o.kv = test::kv_spec("q8_0+kivi+hot=3");
   o.backend = Backend::cuda;
   Engine gpu(m, o);
   o.backend = Backend::twin;

@@ -18,6 +18,7 @@
 #include "reference/mp/golden_forward.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "tests/cuda/properties/generators.h"
+#include "tests/common/typed_options.h"
 #include "tests/cuda/properties/property_check.h"
 #include "tests/cuda/properties/sequence_rows.h"
 
@@ -217,13 +218,13 @@ TEST(PropertyErrorBounds, EnginePassesGateAgainstMpfrGolden) {
     const auto tokens = *gen_tokens(*rc::gen::inRange(4, 13), m.config.vocab);
     EngineOptions options;
     options.backend = kBackendUnderTest;
-    options.weights = to_string(weights);
-    options.kv = to_string(kv);
+    options.weights = weight_format(weights);
+    options.kv = kv_spec(kv);
     GoldenOptions golden_options;
     golden_options.threads = 1;  // ctest runs two tests at once on two cores
     const TapSet golden = compute_golden(m, tokens, golden_options).taps;
     const TapSet candidate = engine_forward(m, tokens, options);
-    const TapSet baseline = emulated_forward(m, tokens, {FloatFormat::f32, to_string(weights), to_string(kv)}, TapSelection::all);
+    const TapSet baseline = emulated_forward(m, tokens, {FloatFormat::f32, options.weights, options.kv}, TapSelection::all);
     const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {kv, FloatFormat::f32});
     if (!report.pass()) RC_FAIL(report_failures(report));
   });

@@ -1,4 +1,5 @@
 #include "tests/cuda/properties/generators.h"
+#include "tests/common/typed_options.h"
 
 #include <algorithm>
 #include <tuple>
@@ -48,8 +49,8 @@ Model ModelCase::model(int max_seq) const { return make_synthetic_model(config(m
 EngineOptions ModelCase::options(Backend backend) const {
   EngineOptions o;
   o.backend = backend;
-  o.weights = to_string(weights);
-  o.kv = kv_policy.empty() ? to_string(kv) : kv_policy;
+  o.weights = weight_format(weights);
+  o.kv = kv_policy.empty() ? kv_spec(kv) : kv_spec(kv_policy);
   return o;
 }
 

@@ -15,7 +15,7 @@
 namespace kvfid::engine {
 namespace {
 
-using num::Fmt;
+using ref::FloatFormat;
 
 float wide_value(std::mt19937_64& rng) {
   std::uniform_real_distribution<float> mantissa(-1.0f, 1.0f);
@@ -23,14 +23,14 @@ float wide_value(std::mt19937_64& rng) {
   return std::ldexp(mantissa(rng), exponent(rng));
 }
 
-template <Fmt F>
+template <FloatFormat F>
 void expect_same_bits(std::uint64_t seed) {
   using T = typename num::Storage<F>::T;
   std::mt19937_64 rng(seed);
   for (int hd : {8, 16, 24, 64, 128}) {
     std::vector<T> cache(std::size_t(num::kSplit) * hd);
     for (T& v : cache) v = num::Storage<F>::store(wide_value(rng));
-    if constexpr (F == Fmt::f16) cache[std::size_t(37) * hd + 3] = 0x7D01;  // a signalling NaN, key/value 37
+    if constexpr (F == FloatFormat::f16) cache[std::size_t(37) * hd + 3] = 0x7D01;  // a signalling NaN, key/value 37
     std::vector<float> q(hd), probs(num::kSplit);
     for (float& v : q) v = wide_value(rng);
     for (float& p : probs) p = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);
@@ -56,9 +56,9 @@ TEST(AttentionSimd, SameBitsAsTheScalarLoops) {
   if (!twin::attention_simd_available(64)) GTEST_SKIP() << "no AVX2 + FMA + F16C: the twin uses the scalar loops";
   SCOPED_TRACE(test::seed_trace());
   const std::uint64_t seed = test::test_seed();
-  expect_same_bits<Fmt::f32>(seed);
-  expect_same_bits<Fmt::f16>(seed + 1);
-  expect_same_bits<Fmt::bf16>(seed + 2);
+  expect_same_bits<FloatFormat::f32>(seed);
+  expect_same_bits<FloatFormat::f16>(seed + 1);
+  expect_same_bits<FloatFormat::bf16>(seed + 2);
 }
 
 TEST(AttentionSimd, OnlyWholeVectorsOfDimensions) {

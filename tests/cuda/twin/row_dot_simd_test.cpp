@@ -16,7 +16,7 @@ namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
-using num::Fmt;
+using ref::FloatFormat;
 
 constexpr int kMaxLength = 4 * num::kRowStep + num::kRowStep - 1;
 
@@ -26,7 +26,7 @@ float wide_value(std::mt19937_64& rng) {
   return std::ldexp(mantissa(rng), exponent(rng));
 }
 
-template <Fmt F>
+template <FloatFormat F>
 void expect_same_bits(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   using T = typename num::Storage<F>::T;
@@ -48,9 +48,9 @@ TEST(RowDotSimd, SameBitsAsRowDotHost) {
   if (!twin::row_dot_simd_available()) GTEST_SKIP() << "no AVX2 + FMA + F16C on this CPU: the twin uses row_dot_host";
   SCOPED_TRACE(test::seed_trace());
   const std::uint64_t seed = test::test_seed();
-  expect_same_bits<Fmt::f32>(seed);
-  expect_same_bits<Fmt::f16>(seed + 1);
-  expect_same_bits<Fmt::bf16>(seed + 2);
+  expect_same_bits<FloatFormat::f32>(seed);
+  expect_same_bits<FloatFormat::f16>(seed + 1);
+  expect_same_bits<FloatFormat::bf16>(seed + 2);
 }
 
 TEST(RowDotSimd, LaneMajorOrder) {

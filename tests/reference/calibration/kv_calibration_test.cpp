@@ -27,7 +27,7 @@ TapTensor kv_tap(const std::string& name, double head0, double head1) {
 
 TEST(KvCalibration, ScaledSlotsMapEachHeadsAmaxOntoTheLargestValue) {
   const ModelConfig c = config();
-  const KvPolicy policy = parse_kv_policy("k=fp8_e4m3+v=fp8_e5m2", 1, 2, "test");
+  const KvPolicy policy = kv_policy_for(parse_kv_policy_spec("k=fp8_e4m3+v=fp8_e5m2", "test"), 1, 2);
   // 896 = 2 * 448, 57344 / 8 and 57344 / 4: power-of-two scales, exact.
   const TapSet taps = {kv_tap("layers.0.k", -896.0, 0.0), kv_tap("layers.0.v", 7168.0, -14336.0)};
   const std::vector<float> s = amax_kv_scales(policy, c, taps, "test");
@@ -39,7 +39,7 @@ TEST(KvCalibration, ScaledSlotsMapEachHeadsAmaxOntoTheLargestValue) {
 }
 
 TEST(KvCalibration, AnInexactScaleRoundsUpSoTheAmaxDoesNotSaturate) {
-  const KvPolicy policy = parse_kv_policy("fp8_e4m3", 1, 2, "test");
+  const KvPolicy policy = kv_policy_for(parse_kv_policy_spec("fp8_e4m3", "test"), 1, 2);
   const TapSet taps = {kv_tap("layers.0.k", 1.0, 3.0), kv_tap("layers.0.v", 0.1, 7.0)};
   const std::vector<float> s = amax_kv_scales(policy, config(), taps, "test");
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -50,12 +50,12 @@ TEST(KvCalibration, AnInexactScaleRoundsUpSoTheAmaxDoesNotSaturate) {
 }
 
 TEST(KvCalibration, FormatsThatIgnoreTheScaleKeepOneAndNeedNoTaps) {
-  const KvPolicy policy = parse_kv_policy("k=q8_0+v=f16", 1, 2, "test");
+  const KvPolicy policy = kv_policy_for(parse_kv_policy_spec("k=q8_0+v=f16", "test"), 1, 2);
   EXPECT_EQ(amax_kv_scales(policy, config(), {}, "test"), std::vector<float>(4, 1.0f));
 }
 
 TEST(KvCalibration, AMissingOrMisshapenTapIsBadInput) {
-  const KvPolicy policy = parse_kv_policy("fp8_e4m3", 1, 2, "test");
+  const KvPolicy policy = kv_policy_for(parse_kv_policy_spec("fp8_e4m3", "test"), 1, 2);
   EXPECT_THROW(amax_kv_scales(policy, config(), {kv_tap("layers.0.k", 1, 1)}, "test"), InputError);
   TapTensor odd{"layers.0.v", {5}, std::vector<double>(5, 1.0)};
   EXPECT_THROW(amax_kv_scales(policy, config(), {kv_tap("layers.0.k", 1, 1), odd}, "test"), InputError);

@@ -12,9 +12,13 @@
 #include "reference/synth/synthetic_model.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
+#include "tests/reference/f64/f64_from_layer.h"
 
 namespace kvfid::ref {
 namespace {
+
+using test::F64TapsWithBounds;
+using test::forward_f64_from;
 
 // The x87 forward runs the same operations with u = 2^-64, so by the same derivation
 // its own error is about 2^-11 of the float64 bound (libm errors are also counted in

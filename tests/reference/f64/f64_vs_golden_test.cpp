@@ -37,9 +37,14 @@
 #include "reference/io/load_model.h"
 #include "tests/common/generated_fixtures.h"
 #include "tests/common/test_env.h"
+#include "tests/reference/f64/f64_from_layer.h"
 
 namespace kvfid::ref {
 namespace {
+
+using test::F64TapsWithBounds;
+using test::f64_allowance_against_golden;
+using test::forward_f64_from;
 
 namespace fs = std::filesystem;
 

@@ -5,8 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/reference/formats/minifloat_saturating.h"
+
 namespace kvfid::ref {
 namespace {
+
+using test::minifloat_encode_saturating;
+using test::minifloat_max_finite_code;
 
 TEST(Minifloat, Fp16KnownCodes) {
   EXPECT_EQ(f16_to_double(0x3C00), 1.0);

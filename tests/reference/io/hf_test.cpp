@@ -105,9 +105,10 @@ TEST(HfModel, WriterRefusesLossyStorageNamingTheTensor) {
     try {
       write_hf_model(dir, m, narrow);
       ADD_FAILURE() << "f32 weights were written as " << to_string(narrow);
-    } catch (const InputError& e) {
+    } catch (const NotRepresentableError& e) {
       EXPECT_NE(e.problem().find("tensor 'model.embed_tokens.weight'"), std::string::npos) << e.what();
       EXPECT_NE(e.problem().find("not exactly representable"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("--"), std::string::npos) << "a library error names a flag: " << e.what();
     }
     EXPECT_FALSE(fs::exists(dir));
   }

@@ -13,7 +13,7 @@ namespace {
 
 using test::make_tap;
 
-quant::KvPolicy policy(const std::string& spec) { return quant::parse_kv_policy(spec, 2, 1, "test"); }
+quant::KvPolicy policy(const std::string& spec) { return quant::kv_policy_for(quant::parse_kv_policy_spec(spec, "test"), 2, 1); }
 
 // FP16's round-trip bound at |x| = 1.5 (normal range) is 1.5 * 2^-11 (half an ULP
 // relative to the value, plain_float.h); a step is twice that, the floor kGateFactor
@@ -57,7 +57,7 @@ TEST(KvStorageFloor, PerHeadScalesGiveTheLargestStepOfAnyHead) {
   const TapTensor k = make_tap("layers.1.k", {2, kHeads}, {0.25, -1.5, 1, 0.5, 0.75, -0.125});
   for (int coarse = 0; coarse < kHeads; ++coarse) {
     SCOPED_TRACE(testing::Message() << "scale 1024 at head " << coarse);
-    quant::KvPolicy p = quant::parse_kv_policy("fp8_e4m3", kLayers, kHeads, "test");
+    quant::KvPolicy p = quant::kv_policy_for(quant::parse_kv_policy_spec("fp8_e4m3", "test"), kLayers, kHeads);
     for (quant::KvSlot& slot : p.k) slot.scales = {1, 1, 1};
     p.k[1].scales[coarse] = 1024;
     EXPECT_DOUBLE_EQ(kv_storage_floor(k, p)->max_abs, kE4m3FloorAt1p5Scale1024);
@@ -68,7 +68,7 @@ TEST(KvStorageFloor, PerHeadScalesGiveTheLargestStepOfAnyHead) {
 // K and V of one layer carry their own scales, and so does every layer.
 TEST(KvStorageFloor, EachSlotUsesItsOwnScales) {
   constexpr int kLayers = 2, kHeads = 2;
-  quant::KvPolicy p = quant::parse_kv_policy("fp8_e4m3", kLayers, kHeads, "test");
+  quant::KvPolicy p = quant::kv_policy_for(quant::parse_kv_policy_spec("fp8_e4m3", "test"), kLayers, kHeads);
   p.k = {{p.k[0].format, {1, 1}}, {p.k[1].format, {1, 1}}};
   p.v = {{p.v[0].format, {1, 1}}, {p.v[1].format, {1, 1024}}};
   for (const char* name : {"layers.0.k", "layers.0.v", "layers.1.k"})

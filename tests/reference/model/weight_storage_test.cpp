@@ -45,20 +45,20 @@ TEST(WeightStorage, NamesPlainAndBlockFormats) {
 
 TEST(WeightStorage, BlocksMustDivideEveryMatrixWidth) {
   const WeightFormat q = weight_format_from_string("q8_0", "--weights");
-  EXPECT_NO_THROW(check_weight_format_fits(q, blockable_config(), "--weights"));
+  EXPECT_NO_THROW(check_weight_format_fits(q, blockable_config()));
   ModelConfig stories_like = blockable_config();
   stories_like.hidden = 172;  // stories260K's
   try {
-    check_weight_format_fits(q, stories_like, "--weights");
+    check_weight_format_fits(q, stories_like);
     ADD_FAILURE() << "hidden 172 accepted";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("172 columns of hidden (w2)"), std::string::npos) << e.what();
   }
   ModelConfig narrow = blockable_config();
   narrow.dim = 48;
-  EXPECT_THROW(check_weight_format_fits(q, narrow, "--weights"), InputError);
+  EXPECT_THROW(check_weight_format_fits(q, narrow), InputError);
   // Plain formats have no blocks.
-  EXPECT_NO_THROW(check_weight_format_fits(weight_format_from_string("f16", "--weights"), stories_like, "--weights"));
+  EXPECT_NO_THROW(check_weight_format_fits(weight_format_from_string("f16", "--weights"), stories_like));
 }
 
 TEST(WeightStorage, BlockFormatQuantizesEachRowFromItsFp32Rounding) {
@@ -66,7 +66,7 @@ TEST(WeightStorage, BlockFormatQuantizesEachRowFromItsFp32Rounding) {
   const Model m = make_synthetic_model(blockable_config(), test::test_seed());
   const WeightFormat q = weight_format_from_string("q8_0", "--weights");
   const quant::FormatInfo& f = quant::all_formats()[q.codec];
-  const Model s = stored_model(m, q, "--weights");
+  const Model s = stored_model(m, q);
   // Row r of wq, block b, recomputed here from the codec alone.
   const Matrix& w = m.layers[1].wq;
   for (int r = 0; r < w.rows; ++r)
@@ -91,7 +91,7 @@ TEST(WeightStorage, NormsAndBiasesStayFp32UnderEveryFormat) {
   m.layers[0].attn_norm[0] = 1.0 + 0x1p-40;  // not an FP32 value
   m.layers[0].bq[3] = 0.1;                   // nor this
   for (const char* name : {"f32", "f16", "bf16", "q8_0"}) {
-    const Model s = stored_model(m, weight_format_from_string(name, "--weights"), "--weights");
+    const Model s = stored_model(m, weight_format_from_string(name, "--weights"));
     EXPECT_EQ(s.layers[0].attn_norm[0], 1.0) << name;
     EXPECT_EQ(s.layers[0].bq[3], double(0.1f)) << name;
     for (std::size_t l = 0; l < m.layers.size(); ++l)
@@ -101,7 +101,7 @@ TEST(WeightStorage, NormsAndBiasesStayFp32UnderEveryFormat) {
     for (std::size_t i = 0; i < m.final_norm.size(); ++i) ASSERT_EQ(s.final_norm[i], double(float(m.final_norm[i])));
   }
   // Plain formats round each matrix element once from its exact value.
-  const Model h = stored_model(m, weight_format_from_string("f16", "--weights"), "--weights");
+  const Model h = stored_model(m, weight_format_from_string("f16", "--weights"));
   const std::vector<double> stored = h.embedding.values(), exact = m.embedding.values();
   for (std::size_t i = 0; i < exact.size(); ++i) ASSERT_EQ(stored[i], round_to_format(exact[i], FloatFormat::f16));
 }

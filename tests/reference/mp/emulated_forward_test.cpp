@@ -9,6 +9,7 @@
 #include "reference/mp/golden_forward.h"
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 #include "tests/reference/mp/mp_test_util.h"
 
 namespace kvfid::ref {
@@ -31,7 +32,7 @@ TEST(EmulatedForward, Fp16ErrsMoreThanFp32) {
   const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
   const GoldenResult golden = compute_golden(model, kTokens, GoldenOptions{});
   const TapSet f32 = emulated_forward(model, kTokens, Emulation{}, TapSelection::all);
-  const TapSet f16 = emulated_forward(model, kTokens, {FloatFormat::f16, "f16", "f16"},
+  const TapSet f16 = emulated_forward(model, kTokens, {FloatFormat::f16, test::weight_format("f16"), test::kv_spec("f16")},
                                       TapSelection::all);
   ASSERT_EQ(f32.size(), golden.taps.size());
   for (std::size_t i = 0; i < golden.taps.size(); ++i) {
@@ -53,7 +54,7 @@ TEST(EmulatedForward, KvCacheHoldsTheCacheFormat) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
   for (FloatFormat kv : {FloatFormat::f16, FloatFormat::bf16}) {
-    const TapSet taps = emulated_forward(model, kTokens, {FloatFormat::f32, "f32", to_string(kv)}, TapSelection::all);
+    const TapSet taps = emulated_forward(model, kTokens, {FloatFormat::f32, test::weight_format("f32"), test::kv_spec(to_string(kv))}, TapSelection::all);
     for (const char* name : {"layers.0.k", "layers.0.v"})
       for (double v : find_tap(taps, name)->values) ASSERT_EQ(round_to_format(v, kv), v) << name << " " << to_string(kv);
     // Without cache rounding K keeps binary32 values that the narrow format cannot hold.
@@ -67,7 +68,7 @@ TEST(EmulatedForward, EveryTapValueIsInTheArithmeticFormat) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
   for (FloatFormat f : {FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16}) {
-    const TapSet taps = emulated_forward(model, kTokens, {f, "f32", "f32"}, TapSelection::all);
+    const TapSet taps = emulated_forward(model, kTokens, {f, test::weight_format("f32"), test::kv_spec("f32")}, TapSelection::all);
     for (const TapTensor& t : taps)
       for (double v : t.values) ASSERT_EQ(round_to_format(v, f), v) << t.name << " " << to_string(f);
   }
@@ -96,7 +97,7 @@ TEST(EmulatedForward, WeightFormatRoundsMatricesOnly) {
   round_matrix(matrices_in_f16.classifier);
   for (LayerWeights& l : matrices_in_f16.layers)
     for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w3, &l.w2}) round_matrix(*m);
-  const TapSet f16 = emulated_forward(model, kTokens, {FloatFormat::f32, "f16", "f32"}, TapSelection::all);
+  const TapSet f16 = emulated_forward(model, kTokens, {FloatFormat::f32, test::weight_format("f16"), test::kv_spec("f32")}, TapSelection::all);
   const TapSet expected = emulated_forward(matrices_in_f16, kTokens, Emulation{}, TapSelection::all);
   ASSERT_EQ(f16.size(), expected.size());
   for (std::size_t i = 0; i < f16.size(); ++i)
@@ -111,7 +112,7 @@ TEST(EmulatedForward, KvPolicyStoresBlockCodes) {
   ModelConfig c = test::tiny_config();
   c.head_dim = 16, c.dim = 64;  // kv_dim 32: one q8_0 block per row
   const Model model = make_synthetic_model(c, test::test_seed());
-  const TapSet taps = emulated_forward(model, kTokens, {FloatFormat::f32, "f32", "q8_0"}, TapSelection::all);
+  const TapSet taps = emulated_forward(model, kTokens, {FloatFormat::f32, test::weight_format("f32"), test::kv_spec("q8_0")}, TapSelection::all);
   const TapSet plain = emulated_forward(model, kTokens, Emulation{}, TapSelection::all);
   const auto& v = find_tap(taps, "layers.0.v")->values;  // [T, 32]: layer 0's V does not depend on the cache
   const auto& exact = find_tap(plain, "layers.0.v")->values;

@@ -61,7 +61,7 @@ TEST(KvStore, ColdIsTheExactDecodingOfTheFp32RoundingAndHotIsFp16) {
   const int T = 5;
   const MpArray k = exact_values(std::size_t(T) * c.kv_dim(), test::test_seed());
   const MpArray v = exact_values(std::size_t(T) * c.kv_dim(), test::test_seed() + 1);
-  const quant::KvPolicy policy = quant::resolve_kv_policy("k=q8_0+v=bf16+hot=2", {}, c, "test");
+  const quant::KvPolicy policy = quant::resolve_kv_policy(quant::parse_kv_policy_spec("k=q8_0+v=bf16+hot=2", "test"), {}, c);
   const MpKvStore s = store_kv(k, v, policy, 0, T, c);
   const std::vector<double> k_cold = row_blocked(k, quant::format_by_name("q8_0", "test"));
   int moved = 0;
@@ -96,7 +96,7 @@ TEST(KvStore, RowsTheBlockDoesNotDivideGetARepeatPaddedLastBlock) {
   }();
   for (const char* spec : {"k=q8_0+v=int4a_32", "k=int4_64+v=q4_0"}) {
     SCOPED_TRACE(spec);
-    const quant::KvPolicy policy = quant::resolve_kv_policy(spec, {}, c, "test");
+    const quant::KvPolicy policy = quant::resolve_kv_policy(quant::parse_kv_policy_spec(spec, "test"), {}, c);
     const MpKvStore s = store_kv(k, v, policy, 0, T, c);
     for (const auto& [exact, cold, slot] : {std::tuple{&k, &s.k_cold, &policy.k[0]}, std::tuple{&v, &s.v_cold, &policy.v[0]}}) {
       const quant::FormatInfo& f = quant::all_formats()[slot->format];
@@ -120,7 +120,7 @@ TEST(KvStore, WithoutHotWindowNoHotFormAndTapsAreCold) {
   ExponentRangeScope range;
   const ModelConfig c = config();
   const MpArray k = exact_values(3 * std::size_t(c.kv_dim()), test::test_seed());
-  const MpKvStore s = store_kv(k, k, quant::resolve_kv_policy("f16", {}, c, "test"), 0, 3, c);
+  const MpKvStore s = store_kv(k, k, quant::resolve_kv_policy(quant::parse_kv_policy_spec("f16", "test"), {}, c), 0, 3, c);
   EXPECT_EQ(s.k_hot.size(), 0u);
   const MpArray own_v = own_values(s, 3, c.kv_dim());
   for (std::size_t i = 0; i < k.size(); ++i)
@@ -134,7 +134,7 @@ TEST(KvStore, KiviKeysAreEncodedPerChannelOverCompleteGroups) {
   c.head_dim = 6;  // kv_dim 12: no row blocking of q8_0 possible, KIVI runs along tokens
   const int T = 40, kvd = c.kv_dim();
   const MpArray k = exact_values(std::size_t(T) * kvd, test::test_seed());
-  const quant::KvPolicy policy = quant::resolve_kv_policy("k=q8_0+v=f16+kivi", {}, c, "test");
+  const quant::KvPolicy policy = quant::resolve_kv_policy(quant::parse_kv_policy_spec("k=q8_0+v=f16+kivi", "test"), {}, c);
   const MpKvStore s = store_kv(k, k, policy, 0, T, c);
   EXPECT_EQ(s.k_group, 32);
   const quant::FormatInfo& f = quant::format_by_name("q8_0", "test");
@@ -164,7 +164,7 @@ TEST(KvStore, AttentionReadsTheFormColdEndPicks) {
   const MpArray q = test::random_mp_array(std::size_t(T) * c.q_dim(), kPrecision, test::test_seed());
   const MpArray k = exact_values(std::size_t(T) * kvd, test::test_seed() + 1);
   const MpArray v = exact_values(std::size_t(T) * kvd, test::test_seed() + 2);
-  const MpKvStore s = store_kv(k, v, quant::resolve_kv_policy("q8_0+kivi+hot=5", {}, c, "test"), 0, T, c);
+  const MpKvStore s = store_kv(k, v, quant::resolve_kv_policy(quant::parse_kv_policy_spec("q8_0+kivi+hot=5", "test"), {}, c), 0, T, c);
   for (const MpArith& arith : {MpArith::exact(kPrecision), MpArith::ieee(FloatFormat::f32)}) {
     MpArray probs(std::size_t(c.n_heads) * T * T, kPrecision), out(std::size_t(T) * c.q_dim(), kPrecision);
     causal_attention(&probs, out, q, s.view(), T, c, arith, 2);

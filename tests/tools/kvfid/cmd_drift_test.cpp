@@ -19,6 +19,7 @@
 #include "tests/common/model_files.h"
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 #include "tests/reference/util/xml_elements.h"
 
 namespace kvfid::cli {
@@ -154,8 +155,8 @@ TEST(CmdDrift, CsvMatchesAnIndependentRecomputation) {
       for (int t : {0, kPositions / 2, kPositions - 1}) {
         SCOPED_TRACE(kv + " " + schedule + " t=" + std::to_string(t));
         EngineOptions options;
-        options.weights = kWeights;
-        options.kv = kv;
+        options.weights = test::weight_format(kWeights);
+        options.kv = test::kv_spec(kv);
         options.taps = TapSelection::all;
         if (std::string(schedule) == "cached-decode by-length") {  // token by token, as that run decodes
           options.split = SplitMode::by_length;
@@ -219,7 +220,7 @@ TEST(CmdDrift, BudgetRowsMatchTheEmulation) {
   GoldenOptions go;
   go.taps = TapSelection::logits;
   const TapTensor golden = *find_tap(compute_golden(model, tokens, go).taps, "logits");
-  const TapSet kv_only = emulated_forward(model, tokens, Emulation{FloatFormat::f32, "f32", "f16", {}}, TapSelection::logits);
+  const TapSet kv_only = emulated_forward(model, tokens, Emulation{FloatFormat::f32, test::weight_format("f32"), test::kv_spec("f16"), {}}, TapSelection::logits);
   const int t = kPositions - 1, vocab = model.config.vocab;
   const double kl = kl_divergence_of_logits(golden.values.data() + std::size_t(t) * vocab,
                                             find_tap(kv_only, "logits")->values.data() + std::size_t(t) * vocab, std::size_t(vocab));

@@ -17,6 +17,7 @@
 #include "tests/common/model_files.h"
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 
 namespace kvfid::cli {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -58,8 +59,8 @@ void expect_klds_match(const nlohmann::json& column, const std::vector<float>& k
   const int vocab = model.config.vocab;
   const TapSet golden = compute_golden(model, tokens, {}).taps;
   EngineOptions options;
-  options.weights = "f16";
-  options.kv = column.at("label").get<std::string>();
+  options.weights = test::weight_format("f16");
+  options.kv = test::kv_spec(column.at("label").get<std::string>());
   options.kv_scales = kv_scales;
   const TapSet engine = engine_forward(model, tokens, options);
   const std::vector<double>& g = find_tap(golden, "logits")->values;  // [T, vocab]
@@ -68,7 +69,7 @@ void expect_klds_match(const nlohmann::json& column, const std::vector<float>& k
   ASSERT_EQ(klds.size(), tokens.size() - 1);  // position t predicts tokens[t + 1]
   for (std::size_t t = 0; t < klds.size(); ++t) {
     const double expected = kl_divergence_of_logits(g.data() + t * vocab, e.data() + t * vocab, std::size_t(vocab));
-    EXPECT_NEAR(klds[t].get<double>(), expected, kKlRelative * expected + kKlAbsolute) << options.kv << " t=" << t;
+    EXPECT_NEAR(klds[t].get<double>(), expected, kKlRelative * expected + kKlAbsolute) << options.kv.text << " t=" << t;
   }
 }
 
@@ -94,7 +95,7 @@ TEST(CmdQuant, AmaxScalesAreTheCalibratedOnes) {
   all.taps = TapSelection::all;
   const TapSet golden = compute_golden(model, read_prompt_file(prompt()), all).taps;
   const std::vector<float> scales = quant::amax_kv_scales(
-      quant::resolve_kv_policy("fp8_e4m3", {}, model.config, "test"), model.config, golden, "test");
+      quant::resolve_kv_policy(quant::parse_kv_policy_spec("fp8_e4m3", "test"), {}, model.config), model.config, golden, "test");
   bool any_not_one = false;
   for (float s : scales) any_not_one = any_not_one || s != 1.0f;
   ASSERT_TRUE(any_not_one) << "the fixture's K/V must move the scales for this test to mean anything";

@@ -19,6 +19,7 @@
 #include "tools/kvfid/drift_reference_runs.h"
 #include "tools/kvfid/drift_run.h"
 #include "tests/common/test_env.h"
+#include "tests/common/typed_options.h"
 
 namespace kvfid::cli::drift {
 using namespace kvfid::ref;  // the layers below: the specification,
@@ -63,7 +64,7 @@ TEST_P(DriftFixture, CachedDecodeEqualsRecomputeBitForBit) {
   const std::vector<int> tokens = prompt("long.tokens", 40);
   const int T = int(tokens.size());
   const GoldenSeries golden = f64_golden(model, tokens);
-  const auto configurations = engine_configurations(Backend::twin, "f32", {"f16", "bf16"});
+  const auto configurations = engine_configurations(Backend::twin, "f32", WeightFormat{}, {test::kv_spec("f16"), test::kv_spec("bf16")});
   ASSERT_EQ(configurations.size(), 6u);
   ASSERT_EQ(split_keys(SplitMode::by_length, model.config.n_kv_heads, T), kSplitGranule);
   std::vector<EngineRun> runs;
@@ -165,7 +166,7 @@ TEST(DriftInvariance, RecomputeEveryNRunsAtMultiplesAndTheLastPosition) {
 // Configurations per spec: cached decode, recompute, cached decode by-length.
 TEST(DriftInvariance, VerdictsPairEachCachedRunWithItsRecomputeAndReportFailures) {
   const int vocab = 2;
-  const auto configurations = engine_configurations(Backend::twin, "f32", {"f16", "bf16"});
+  const auto configurations = engine_configurations(Backend::twin, "f32", WeightFormat{}, {test::kv_spec("f16"), test::kv_spec("bf16")});
   ASSERT_EQ(configurations.size(), 6u);
   EXPECT_EQ(configurations[2].name, "f16 cached-decode by-length");
   EXPECT_EQ(configurations[2].options.split, SplitMode::by_length);
@@ -237,7 +238,7 @@ TEST(DriftSequence, ContinuesThePromptWithTheF32EngineArgmax) {
 }
 
 TEST(DriftBudget, EachKvSpecGetsItsOwnKvAndCombinedRuns) {
-  const auto runs = attribution_runs("bf16", {"f16", "bf16"});
+  const auto runs = attribution_runs("bf16", test::weight_format("bf16"), {test::kv_spec("f16"), test::kv_spec("bf16")});
   ASSERT_EQ(runs.size(), 7u);  // floor, weights, arithmetic, then kv and all per spec
   std::vector<Series> series;
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -248,7 +249,7 @@ TEST(DriftBudget, EachKvSpecGetsItsOwnKvAndCombinedRuns) {
     s.positions[2].next_token.max_abs_logit_error = 10.0 * double(i + 1);
     series.push_back(s);
   }
-  const auto budgets = error_budgets(runs, series, {"f16", "bf16"}, 2);
+  const auto budgets = error_budgets(runs, series, {test::kv_spec("f16"), test::kv_spec("bf16")}, 2);
   ASSERT_EQ(budgets.size(), 2u);
   const Budget& bf16 = budgets[1];
   EXPECT_EQ(bf16.kv_spec, "bf16");
@@ -258,10 +259,10 @@ TEST(DriftBudget, EachKvSpecGetsItsOwnKvAndCombinedRuns) {
   EXPECT_EQ(bf16.budget.sources[2].entry.kl, 3.0);  // arithmetic (run 2)
   EXPECT_EQ(bf16.budget.combined.kl, 7.0);          // all with bf16 (run 6)
   EXPECT_EQ(bf16.floor.kl, 1.0);
-  EXPECT_EQ(runs[5].emulation.kv, "bf16");
-  EXPECT_EQ(runs[5].emulation.weights, "f32");
+  EXPECT_EQ(runs[5].emulation.kv.text, "bf16");
+  EXPECT_EQ(runs[5].emulation.weights.name, "f32");
   EXPECT_EQ(runs[6].emulation.arithmetic, FloatFormat::f16);
-  EXPECT_EQ(runs[6].emulation.weights, "bf16");
+  EXPECT_EQ(runs[6].emulation.weights.name, "bf16");
 }
 
 }  // namespace

@@ -11,9 +11,12 @@
 #include "reference/numeric/convert.h"
 #include "reference/formats/minifloat.h"
 #include "reference/formats/quant/fp8.h"
+#include "tests/reference/formats/minifloat_saturating.h"
 
 namespace kvfid::ref {
 namespace {
+
+using test::minifloat_encode_saturating;
 
 using E4M3 = quant::Fp8Bits<4, 3, true>;
 using E5M2 = quant::Fp8Bits<5, 2, false>;

@@ -1,4 +1,4 @@
-// parse_kv_policy: every part of the grammar (kv_policy.h), how parts combine, and
+// parse_kv_policy_spec and kv_policy_for: every part of the grammar (kv_policy.h), how parts combine, and
 // every error, each naming the offending part; cold_end on examples worked by hand.
 #include "reference/formats/quant/kv_policy.h"
 
@@ -20,7 +20,7 @@ std::vector<std::string> names(const std::vector<KvSlot>& slots) {
 using Names = std::vector<std::string>;
 
 TEST(KvPolicyParse, OneFormatForEverything) {
-  const KvPolicy p = parse_kv_policy("q8_0", 3, 2, "--kv");
+  const KvPolicy p = kv_policy_for(parse_kv_policy_spec("q8_0", "--kv"), 3, 2);
   EXPECT_EQ(names(p.k), (Names{"q8_0", "q8_0", "q8_0"}));
   EXPECT_EQ(names(p.v), (Names{"q8_0", "q8_0", "q8_0"}));
   EXPECT_EQ(p.hot_window, 0);
@@ -31,48 +31,48 @@ TEST(KvPolicyParse, OneFormatForEverything) {
 
 TEST(KvPolicyParse, EveryRegisteredFormatIsAName) {
   for (const FormatInfo& f : all_formats()) {
-    const KvPolicy p = parse_kv_policy(f.name, 1, 1, "--kv");
+    const KvPolicy p = kv_policy_for(parse_kv_policy_spec(f.name, "--kv"), 1, 1);
     EXPECT_EQ(p.k[0].format, f.index) << f.name;
     EXPECT_EQ(p.v[0].format, f.index) << f.name;
   }
 }
 
 TEST(KvPolicyParse, KAndVSeparately) {
-  const KvPolicy p = parse_kv_policy("k=q8_0+v=f16", 2, 1, "--kv");
+  const KvPolicy p = kv_policy_for(parse_kv_policy_spec("k=q8_0+v=f16", "--kv"), 2, 1);
   EXPECT_EQ(names(p.k), (Names{"q8_0", "q8_0"}));
   EXPECT_EQ(names(p.v), (Names{"f16", "f16"}));
 }
 
 TEST(KvPolicyParse, WhatNothingNamesStaysF32) {
-  EXPECT_EQ(names(parse_kv_policy("k=q8_0", 1, 1, "--kv").v), (Names{"f32"}));
-  EXPECT_EQ(names(parse_kv_policy("v=bf16", 1, 1, "--kv").k), (Names{"f32"}));
-  const KvPolicy hot = parse_kv_policy("hot=5", 1, 1, "--kv");
+  EXPECT_EQ(names(kv_policy_for(parse_kv_policy_spec("k=q8_0", "--kv"), 1, 1).v), (Names{"f32"}));
+  EXPECT_EQ(names(kv_policy_for(parse_kv_policy_spec("v=bf16", "--kv"), 1, 1).k), (Names{"f32"}));
+  const KvPolicy hot = kv_policy_for(parse_kv_policy_spec("hot=5", "--kv"), 1, 1);
   EXPECT_EQ(names(hot.k), (Names{"f32"}));
   EXPECT_EQ(hot.hot_window, 5);
 }
 
 TEST(KvPolicyParse, KOrVOverridesTheSharedFormatInAnyOrder) {
   for (const char* spec : {"q8_0+v=f16", "v=f16+q8_0"}) {
-    const KvPolicy p = parse_kv_policy(spec, 1, 1, "--kv");
+    const KvPolicy p = kv_policy_for(parse_kv_policy_spec(spec, "--kv"), 1, 1);
     EXPECT_EQ(names(p.k), (Names{"q8_0"})) << spec;
     EXPECT_EQ(names(p.v), (Names{"f16"})) << spec;
   }
 }
 
 TEST(KvPolicyParse, EdgesTakeTheFirstAndLastLayers) {
-  const KvPolicy p = parse_kv_policy("q8_0+edges=2:f16", 6, 1, "--kv");
+  const KvPolicy p = kv_policy_for(parse_kv_policy_spec("q8_0+edges=2:f16", "--kv"), 6, 1);
   EXPECT_EQ(names(p.k), (Names{"f16", "f16", "q8_0", "q8_0", "f16", "f16"}));
   EXPECT_EQ(names(p.v), (Names{"f16", "f16", "q8_0", "q8_0", "f16", "f16"}));
   // Edges win over k= and v= on their layers, whatever the order.
-  const KvPolicy q = parse_kv_policy("edges=1:bf16+k=q8_0+v=f16", 3, 1, "--kv");
+  const KvPolicy q = kv_policy_for(parse_kv_policy_spec("edges=1:bf16+k=q8_0+v=f16", "--kv"), 3, 1);
   EXPECT_EQ(names(q.k), (Names{"bf16", "q8_0", "bf16"}));
   EXPECT_EQ(names(q.v), (Names{"bf16", "f16", "bf16"}));
   // Edges covering every layer (2N >= n_layers) leave no middle.
-  EXPECT_EQ(names(parse_kv_policy("q8_0+edges=2:f16", 3, 1, "--kv").k), (Names{"f16", "f16", "f16"}));
+  EXPECT_EQ(names(kv_policy_for(parse_kv_policy_spec("q8_0+edges=2:f16", "--kv"), 3, 1).k), (Names{"f16", "f16", "f16"}));
 }
 
 TEST(KvPolicyParse, HotWindowKiviAndScale) {
-  const KvPolicy p = parse_kv_policy("q8_0+hot=64+kivi+scale=0.25", 2, 3, "--kv");
+  const KvPolicy p = kv_policy_for(parse_kv_policy_spec("q8_0+hot=64+kivi+scale=0.25", "--kv"), 2, 3);
   EXPECT_EQ(p.hot_window, 64);
   EXPECT_TRUE(p.kivi);
   for (const auto* slots : {&p.k, &p.v})
@@ -81,7 +81,7 @@ TEST(KvPolicyParse, HotWindowKiviAndScale) {
 }
 
 TEST(KvPolicyParse, KiviWithBlockedKeysOnSomeLayer) {
-  const KvPolicy p = parse_kv_policy("k=q8_0+v=f16+edges=1:f16+kivi", 3, 1, "--kv");
+  const KvPolicy p = kv_policy_for(parse_kv_policy_spec("k=q8_0+v=f16+edges=1:f16+kivi", "--kv"), 3, 1);
   EXPECT_EQ(names(p.k), (Names{"f16", "q8_0", "f16"}));
   EXPECT_TRUE(p.kivi);
 }
@@ -130,7 +130,7 @@ TEST(KvPolicyParse, EveryErrorNamesItsPart) {
   };
   for (const BadSpec& c : cases) {
     try {
-      parse_kv_policy(c.spec, 2, 1, "--kv");
+      kv_policy_for(parse_kv_policy_spec(c.spec, "--kv"), 2, 1);
       ADD_FAILURE() << "'" << c.spec << "' was accepted";
     } catch (const InputError& e) {
       const std::string what = e.what();
@@ -140,9 +140,51 @@ TEST(KvPolicyParse, EveryErrorNamesItsPart) {
   }
 }
 
+// What no shape can save is refused when the text is parsed; what only a shape refuses
+// (edges covering every layer) is refused when the parsed spec meets one, naming the
+// source the spec was parsed with.
+TEST(KvPolicyParse, KiviIsRefusedAtParseUnlessAShapeDecides) {
+  for (const char* spec : {"f16+kivi", "kivi", "k=f16+v=q8_0+kivi", "f16+edges=1:bf16+kivi"})
+    EXPECT_THROW(parse_kv_policy_spec(spec, "--kv"), InputError) << spec;
+  const KvPolicySpec edges = parse_kv_policy_spec("k=q8_0+edges=1:f16+kivi", "from a file");
+  EXPECT_TRUE(kv_policy_for(edges, 3, 1).kivi);  // the middle layer's K is blocked
+  try {
+    kv_policy_for(edges, 2, 1);
+    ADD_FAILURE() << "two layers, both edges in f16: accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), "from a file");
+    EXPECT_NE(e.problem().find("KV policy 'k=q8_0+edges=1:f16+kivi', part 'kivi': KIVI groups keys"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(parse_kv_policy_spec("f16+edges=1:q8_0+kivi", "--kv"));  // the edges' K is blocked
+}
+
+// The parsed value carries what the text said; the default is the "f32" spec.
+TEST(KvPolicyParse, TheParsedSpecIsTheTextsMeaning) {
+  const KvPolicySpec s = parse_kv_policy_spec("int4_32+edges=2:f16+hot=64", "--kv");
+  EXPECT_EQ(s.text, "int4_32+edges=2:f16+hot=64");
+  EXPECT_EQ(s.source, "--kv");
+  ASSERT_TRUE(s.both && s.edges && s.hot);
+  EXPECT_STREQ(all_formats()[*s.both].name, "int4_32");
+  EXPECT_EQ(s.edges->first, 2);
+  EXPECT_STREQ(all_formats()[s.edges->second].name, "f16");
+  EXPECT_EQ(*s.hot, 64);
+  EXPECT_FALSE(s.k || s.v || s.kivi || s.scale);
+  const KvPolicy by_default = kv_policy_for(KvPolicySpec{}, 2, 1), f32 = kv_policy_for(parse_kv_policy_spec("f32", "x"), 2, 1);
+  EXPECT_EQ(names(by_default.k), names(f32.k));
+  EXPECT_EQ(names(by_default.v), names(f32.v));
+  EXPECT_EQ(by_default.spec, "f32");
+  for (FloatFormat f : {FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16}) {
+    const KvPolicy plain = kv_policy_for(plain_kv_policy_spec(f), 2, 1);
+    EXPECT_EQ(names(plain.k), (Names{to_string(f), to_string(f)}));
+    EXPECT_EQ(names(plain.v), (Names{to_string(f), to_string(f)}));
+    EXPECT_EQ(plain.spec, to_string(f));
+  }
+}
+
 TEST(KvPolicyParse, RejectsAModelWithoutLayersOrHeads) {
-  EXPECT_THROW(parse_kv_policy("f16", 0, 1, "--kv"), InputError);
-  EXPECT_THROW(parse_kv_policy("f16", 1, 0, "--kv"), InputError);
+  EXPECT_THROW(kv_policy_for(parse_kv_policy_spec("f16", "--kv"), 0, 1), InputError);
+  EXPECT_THROW(kv_policy_for(parse_kv_policy_spec("f16", "--kv"), 1, 0), InputError);
 }
 
 // cold_end(t, W, B), worked by hand: keys [0, cold_end) are read cold.

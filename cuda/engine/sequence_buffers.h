@@ -1,0 +1,44 @@
+#pragma once
+// One sequence's KV buffers and what forking it copies, decided once for both backends:
+// the twin holds the buffers in host vectors and copies with memcpy, the CUDA engine
+// holds them on the device and copies with cudaMemcpy2D; neither decides sizes or
+// copies of its own (cuda/README.md says what each backend still owns).
+//   cache  the fast path's KvLayout in the fast format, or the tiered path's FP32 cold planes
+//   hot    tiered with a hot plane: KvLayout, FP32
+//   raw    tiered under KIVI: [n_layers] KvLayout K planes, FP32
+//   codes  tiered: the slot regions at code_offsets (kv_plan.h)
+#include <cstddef>
+#include <vector>
+
+#include "cuda/engine/kv_plan.h"
+#include "reference/model/config.h"
+
+namespace kvfid::engine {
+using namespace kvfid::ref;  // the specification's names: the layer below
+
+enum class SequenceBuffer { cache, hot, raw, codes };
+
+// Byte sizes of the buffers of a sequence of `capacity` tokens (0: the buffer is not
+// used), and the code regions' offsets (KvPlan::code_offsets; empty on the fast path).
+struct SequenceSizes {
+  std::size_t cache = 0, hot = 0, raw = 0, codes = 0;
+  std::vector<std::size_t> code_offsets;
+};
+SequenceSizes sequence_sizes(const KvPlan& plan, const ModelConfig& config, int capacity);
+
+// `height` rows of `width` bytes: row r from src_offset + r * src_pitch of the source
+// sequence's `buffer` to dst_offset + r * dst_pitch of the new one's (cudaMemcpy2D's
+// shape).
+struct StridedCopy {
+  SequenceBuffer buffer;
+  std::size_t dst_offset, dst_pitch, src_offset, src_pitch, width, height;
+};
+
+// What a fork copies from a sequence of from_capacity tokens into a fresh one of
+// to_capacity: every plane block's first prefix_length rows; the prefix's code rows,
+// and for KIVI keys only the groups the prefix completes (a group it cuts is encoded
+// again when the fork's own token ends it). Copies of no bytes are left out.
+std::vector<StridedCopy> fork_copies(const KvPlan& plan, const ModelConfig& config, int from_capacity,
+                                     int to_capacity, int prefix_length);
+
+}  // namespace kvfid::engine

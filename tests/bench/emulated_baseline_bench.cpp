@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "reference/io/load_model.h"
+#include "reference/formats/quant/kv_policy.h"
+#include "reference/model/weight_storage.h"
 #include "reference/mp/emulated_forward.h"
 
 namespace {
@@ -36,7 +38,8 @@ int main(int argc, char** argv) {
   const Model model = load_model(argv[1]);
   std::vector<int> tokens(std::size_t(std::stoi(argv[2])));
   for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = int((i + 1) % std::size_t(model.config.vocab));
-  const Emulation e{float_format_from_string(arg(3, "f32"), "arith"), arg(6, "f32"), arg(7, "f32"), {}};
+  const Emulation e{float_format_from_string(arg(3, "f32"), "arith"), weight_format_from_string(arg(6, "f32"), "weights"),
+                    quant::parse_kv_policy_spec(arg(7, "f32"), "kv"), {}};
   const TapSelection taps = tap_selection_from_string(arg(4, "all"), "taps");
   const bool mpfr = arg(5, "native") == "mpfr";
   const auto t0 = std::chrono::steady_clock::now();

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/reference/formats/minifloat_saturating.h"
+
 namespace kvfid::ref {
 namespace {
 
@@ -23,7 +25,7 @@ TEST(FloatFormat, RoundToFormatIsMinifloatRound) {
       std::memcpy(&x, &u, 4);
       ASSERT_TRUE(same(round_to_format(x, f), minifloat_round(x, spec))) << to_string(f) << " bits " << std::hex << u;
     }
-    for (std::uint32_t code = 0; code <= minifloat_max_finite_code(spec); ++code) {  // every positive finite code
+    for (std::uint32_t code = 0; code <= test::minifloat_max_finite_code(spec); ++code) {  // every positive finite code
       const double v = minifloat_decode(code, spec), mid = v + ulp_of(v, f) / 2;
       for (double x : {mid, -mid, std::nextafter(mid, 0.0), std::nextafter(mid, 1e300)})
         ASSERT_TRUE(same(round_to_format(x, f), minifloat_round(x, spec))) << to_string(f) << " " << x;

@@ -235,7 +235,7 @@ TEST(ShardedGolden, AnyRankCountGivesTheSingleProcessBits) {
     const Model model = make_synthetic_model(c.config, test::test_seed());
     GoldenOptions options;
     options.threads = 1;
-    options.kv = c.kv;
+    if (*c.kv) options.kv = quant::parse_kv_policy_spec(c.kv, "test");
     const GoldenResult single = compute_golden(model, c.tokens, options);
     for (int ranks : {2, 3, 5}) {
       const auto results = on_ranks<TapSet>(ranks, [&](LocalShards& shards) {

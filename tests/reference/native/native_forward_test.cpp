@@ -41,9 +41,16 @@ void expect_identical(const TapSet& native, const TapSet& mpfr, const std::strin
   }
 }
 
-void expect_native_is_mpfr(const Model& model, const std::vector<int>& tokens, const Emulation& e,
-                           const std::string& label) {
-  const std::string what = label + " arith " + to_string(e.arithmetic) + " weights " + e.weights + " kv " + e.kv;
+// The emulation of arithmetic f with weights and KV cache stored per the named format
+// and policy.
+Emulation emulation(FloatFormat f, const std::string& weights, const std::string& kv) {
+  return {f, weight_format_from_string(weights, "test"), quant::parse_kv_policy_spec(kv, "test"), {}};
+}
+
+void expect_native_is_mpfr(const Model& model, const std::vector<int>& tokens, FloatFormat f, const std::string& weights,
+                           const std::string& kv, const std::string& label) {
+  const Emulation e = emulation(f, weights, kv);
+  const std::string what = label + " arith " + to_string(f) + " weights " + weights + " kv " + kv;
   expect_identical(emulated_forward(model, tokens, e, TapSelection::all),
                    emulated_forward_mpfr(model, tokens, e, TapSelection::all), what);
 }
@@ -57,7 +64,7 @@ TEST(NativeForward, CommittedFixturesMatchTheMpfrEmulation) {
     for (FloatFormat f : kFormats)
       for (const auto& [weights, kv] : {std::pair{"f32", "f32"}, {"bf16", "f16"}, {"f16", "bf16"}, {"f32", "q8_0"},
                                         {"f32", "int4a_32+kivi"}, {"bf16", "k=int8_32+v=f16+hot=3"}})
-        expect_native_is_mpfr(model, tokens, {f, weights, kv, {}}, name);
+        expect_native_is_mpfr(model, tokens, f, weights, kv, name);
   }
 }
 
@@ -69,7 +76,7 @@ TEST(NativeForward, BlockWeightFormatsMatchTheMpfrEmulation) {
   const Model model = load_model(test::fixtures_dir() + "/tiny-mqa");
   for (FloatFormat f : kFormats)
     for (const char* weights : {"q8_0", "int8a_32", "int4a_32"})
-      expect_native_is_mpfr(model, tokens, {f, weights, "fp8_e4m3+scale=0.25", {}}, "tiny-mqa");
+      expect_native_is_mpfr(model, tokens, f, weights, "fp8_e4m3+scale=0.25", "tiny-mqa");
 }
 
 // A block whose offset has bits far below its scale's decodes (int8a: q dh + mh) to
@@ -80,19 +87,19 @@ TEST(NativeForward, WeightsBeyondBinary32MatchTheMpfrEmulation) {
   Model model = make_synthetic_model(c, test::test_seed());
   for (int j = 0; j < 32; ++j)  // row 0's first block: from 2^-8 + 2^-18 (its FP16 offset) up to ~234
     model.layers[0].wq.element(0, j) = j == 0 ? 0x1p-8 + 0x1p-18 : j * 7.3125;
-  const Model stored = stored_model(model, weight_format_from_string("int8a_32", "test"), "test");
+  const Model stored = stored_model(model, weight_format_from_string("int8a_32", "test"));
   std::vector<double> row(std::size_t(c.dim));
   stored.layers[0].wq.decode_row(0, row.data());
   ASSERT_TRUE(std::any_of(row.begin(), row.end(), [](double w) { return double(float(w)) != w; }))
       << "no decoded weight beyond binary32: the test checks nothing special";
   const std::vector<int> tokens = {3, 17, 0, 31, 9};
-  for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, {f, "int8a_32", "f32", {}}, "int8a_32 wide block");
+  for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, f, "int8a_32", "f32", "int8a_32 wide block");
 }
 
 TEST(NativeForward, LongerPromptMatchesTheMpfrEmulation) {
   const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/medium.tokens");
   const Model model = load_model(test::fixtures_dir() + "/tiny-qwen2");
-  for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, {f, "f32", "f32", {}}, "tiny-qwen2 medium");
+  for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, f, "f32", "f32", "tiny-qwen2 medium");
 }
 
 // A reduced real shape (Qwen2.5-0.5B's widths, one layer), generated from its recipe:
@@ -100,7 +107,7 @@ TEST(NativeForward, LongerPromptMatchesTheMpfrEmulation) {
 TEST(NativeForward, GeneratedRealShapeMatchesTheMpfrEmulation) {
   const Model model = load_model(test::ensure_model("fixtures/generated/qwen2.5-0.5b-l1-v256"));
   const std::vector<int> tokens = {39, 113};  // the MPFR emulation costs ~2 s per token and format here
-  for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, {f, "f32", "f32", {}}, "qwen2.5-0.5b-l1-v256");
+  for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, f, "f32", "f32", "qwen2.5-0.5b-l1-v256");
 }
 
 // Random shapes: GQA ratios, head widths, both RoPE styles, biases, tied or not, and
@@ -128,7 +135,7 @@ TEST(NativeForward, RandomShapesMatchTheMpfrEmulation) {
     const bool whole_blocks = c.q_dim() % 32 == 0;  // dim and hidden are multiples of 32
     const char* weights = rng() % 2 ? "bf16" : whole_blocks ? "int8a_32" : "f32";
     const char* kv = rng() % 2 ? "f32" : "int4_32+hot=4";
-    expect_native_is_mpfr(model, tokens, {f, weights, kv, {}}, "random shape " + std::to_string(i));
+    expect_native_is_mpfr(model, tokens, f, weights, kv, "random shape " + std::to_string(i));
   }
 }
 
@@ -138,19 +145,19 @@ TEST(NativeForward, OverflowMatchesTheMpfrEmulation) {
   Model model = load_model(test::fixtures_dir() + "/tiny-mqa");
   for (double& w : model.embedding.mutable_values()) w *= 4096;
   const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/short.tokens");
-  const TapSet taps = emulated_forward(model, tokens, {FloatFormat::f16, "f32", "f32", {}}, TapSelection::all);
+  const TapSet taps = emulated_forward(model, tokens, emulation(FloatFormat::f16, "f32", "f32"), TapSelection::all);
   int non_finite = 0;
   for (const TapTensor& t : taps)
     for (double v : t.values) non_finite += !std::isfinite(v);
   EXPECT_GT(non_finite, 0) << "the scaled model no longer overflows binary16: the test checks nothing special";
-  expect_native_is_mpfr(model, tokens, {FloatFormat::f16, "f32", "f32", {}}, "tiny-mqa x4096");
+  expect_native_is_mpfr(model, tokens, FloatFormat::f16, "f32", "f32", "tiny-mqa x4096");
 }
 
 // A selection keeps exactly the taps it names, with the same values.
 TEST(NativeForward, TapSelectionsMatchTheMpfrEmulation) {
   const Model model = load_model(test::fixtures_dir() + "/tiny-llama");
   const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/short.tokens");
-  const Emulation e{FloatFormat::bf16, "f32", "f16", {}};
+  const Emulation e = emulation(FloatFormat::bf16, "f32", "f16");
   for (const char* spec : {"logits", "logits,layers.1.*", "layers.0.attn.probs,layers.1.k"}) {
     const TapSelection selection = tap_selection_from_string(spec, "test");
     const TapSet native = emulated_forward(model, tokens, e, selection);
@@ -162,8 +169,8 @@ TEST(NativeForward, TapSelectionsMatchTheMpfrEmulation) {
 // Each output is one thread's sequential sum: any thread count gives the same bits.
 TEST(NativeForward, ThreadCountDoesNotChangeTheBits) {
   const Model model = load_model(test::fixtures_dir() + "/tiny-qwen2");
-  const Model stored = stored_model(model, weight_format_from_string("f32", "test"), "test");
-  const quant::KvPolicy kv = quant::resolve_kv_policy("f32", {}, model.config, "test");
+  const Model stored = stored_model(model, weight_format_from_string("f32", "test"));
+  const quant::KvPolicy kv = quant::resolve_kv_policy(quant::parse_kv_policy_spec("f32", "test"), {}, model.config);
   const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/medium.tokens");
   for (FloatFormat f : kFormats) {
     const TapSet one = native::native_forward(stored, tokens, f, kv, TapSelection::all, 1);

@@ -1,5 +1,5 @@
 #pragma once
-// The emulated baseline (reference/mp/emulated_forward.h: the plain algorithm with every
+// The emulated baseline (reference/native/emulated_forward.h: the plain algorithm with every
 // result rounded to binary32, binary16 or bfloat16) computed natively, bit for bit what
 // mp_forward computes with MpArith::ieee(format) (format_arith.h argues each operation;
 // tests/reference/native/ hold the MPFR emulation as the oracle). The same algorithm in

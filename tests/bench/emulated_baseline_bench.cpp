@@ -14,7 +14,7 @@
 #include "reference/io/load_model.h"
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/model/weight_storage.h"
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 
 namespace {
 

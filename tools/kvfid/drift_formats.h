@@ -9,7 +9,7 @@
 #include "cuda/engine/engine_options.h"
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/model/weight_storage.h"
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 
 namespace kvfid::cli::drift {
 using namespace kvfid::ref;  // the layers below: the specification,

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "reference/model/model.h"
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 #include "tools/kvfid/drift_series.h"
 
 namespace kvfid::ref {

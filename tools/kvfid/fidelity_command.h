@@ -9,7 +9,7 @@
 
 #include "reference/golden/golden_io.h"
 #include "reference/model/model.h"
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 #include "tools/kvfid/command.h"
 
 namespace kvfid::cli {

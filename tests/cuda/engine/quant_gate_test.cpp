@@ -16,7 +16,7 @@
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/metrics/fidelity_report.h"
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 #include "reference/mp/golden_forward.h"
 #include "tests/common/test_env.h"
 #include "tests/common/typed_options.h"

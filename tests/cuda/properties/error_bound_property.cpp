@@ -14,7 +14,7 @@
 #include "cuda/common/attention_math.h"
 #include "cuda/engine/engine_forward.h"
 #include "reference/metrics/fidelity_report.h"
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 #include "reference/mp/golden_forward.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "tests/cuda/properties/generators.h"

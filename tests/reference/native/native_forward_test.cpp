@@ -2,7 +2,7 @@
 // over the committed fixtures, a generated reduced real shape and random shapes, in each
 // arithmetic format, with plain, quantized, hot-window and KIVI KV caches and plain and
 // block weight formats (whose decoded values binary32 may not hold). The oracle is
-// emulated_forward_mpfr (reference/mp/emulated_forward.h), the specification.
+// emulated_forward_mpfr (reference/native/emulated_forward.h), the specification.
 #include "reference/native/native_forward.h"
 
 #include <algorithm>
@@ -16,7 +16,7 @@
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/model/weight_storage.h"
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/generated_fixtures.h"
 #include "tests/common/test_env.h"

@@ -14,7 +14,7 @@
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/metrics/logit_metrics.h"
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 #include "reference/mp/golden_forward.h"
 #include "tests/common/model_files.h"
 #include "tests/common/run_cli.h"

@@ -1,4 +1,4 @@
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 
 #include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/prompt.h"

@@ -1,4 +1,4 @@
-#include "reference/mp/emulated_forward.h"
+#include "reference/native/emulated_forward.h"
 
 #include <algorithm>
 #include <cmath>

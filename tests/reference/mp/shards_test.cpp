@@ -99,6 +99,7 @@ std::vector<Result> on_ranks(int ranks, Body body) {
       } catch (const std::exception& e) {
         ADD_FAILURE() << "rank " << r << " of " << ranks << ": " << e.what();
       }
+      mpfr_free_cache2(MPFR_FREE_LOCAL_CACHE);  // this thread's constants, as mp_parallel's workers do
     });
   for (std::thread& t : threads) t.join();
   return results;

@@ -97,6 +97,18 @@ INSTANTIATE_TEST_SUITE_P(Committed, GoldenRanks, ::testing::Combine(::testing::V
                            return test::param_name(std::get<0>(info.param) + "_np" + std::to_string(std::get<1>(info.param)));
                          });
 
+// An MPMD launch: rank 0 runs `rank0`, rank 1 runs `rank1` (mpirun's ':' syntax).
+std::vector<std::string> two_ranks(const std::vector<std::string>& rank0, const std::vector<std::string>& rank1) {
+  std::vector<std::string> argv = mpirun(1) + rank0;
+  argv.insert(argv.end(), {":", "-np", "1"});
+  return argv + rank1;
+}
+
+std::vector<std::string> small_golden(const fs::path& model, const fs::path& out) {
+  return {test::kvfid_binary(), "golden", "--model", model.string(), "--tokens", "1,2,3", "--out", out.string(),
+          "--threads", "1"};
+}
+
 // A failure every rank meets alike is said once, as in one process.
 TEST(GoldenRanksFaults, ACommonFailureIsOneLine) {
   const fs::path out = fs::path(test::scratch_dir("golden_ranks_common")) / "out";
@@ -118,13 +130,8 @@ TEST(GoldenRanksFaults, ARankThatCannotReadItsModelEndsTheJob) {
   const fs::path weights = damaged / "model.safetensors";
   fs::resize_file(weights, fs::file_size(weights) / 2);
   const fs::path out = scratch / "out";
-  auto golden = [&](const fs::path& model) {
-    return std::vector<std::string>{test::kvfid_binary(), "golden", "--model", model.string(), "--tokens", "1,2,3",
-                                    "--out", out.string(), "--threads", "1"};
-  };
-  std::vector<std::string> argv = mpirun(1) + golden(test::fixtures_dir() + "/tiny-qwen2");
-  argv.insert(argv.end(), {":", "-np", "1"});
-  const test::CliResult r = test::run_command(argv + golden(damaged));
+  const test::CliResult r =
+      test::run_command(two_ranks(small_golden(test::fixtures_dir() + "/tiny-qwen2", out), small_golden(damaged, out)));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   ASSERT_EQ(test::split_lines(r.err).size(), 1u) << r.err;
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
@@ -140,13 +147,8 @@ TEST(GoldenRanksFaults, ARankWithAnotherModelIsRefused) {
   const test::CliResult made = test::run_kvfid({"fixture", "--shape", "tiny-qwen2", "--seed", "99", "--out", other.string()});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const fs::path out = scratch / "out";
-  auto golden = [&](const fs::path& model) {
-    return std::vector<std::string>{test::kvfid_binary(), "golden", "--model", model.string(), "--tokens", "1,2,3",
-                                    "--out", out.string(), "--threads", "1"};
-  };
-  std::vector<std::string> argv = mpirun(1) + golden(test::fixtures_dir() + "/tiny-qwen2");
-  argv.insert(argv.end(), {":", "-np", "1"});
-  const test::CliResult r = test::run_command(argv + golden(other));
+  const test::CliResult r =
+      test::run_command(two_ranks(small_golden(test::fixtures_dir() + "/tiny-qwen2", out), small_golden(other, out)));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   ASSERT_EQ(test::split_lines(r.err).size(), 1u) << r.err;
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
@@ -166,9 +168,8 @@ TEST(GoldenRanksFaults, ARankWithoutTheMemoryEndsTheJob) {
   const std::vector<std::string> golden = {test::kvfid_binary(), "golden", "--model", model, "--prompt",
                                            test::fixtures_dir() + "/prompts/long.tokens", "--taps", "all", "--out",
                                            out.string(), "--threads", "1"};
-  std::vector<std::string> argv = mpirun(1) + golden;
-  argv.insert(argv.end(), {":", "-np", "1", prlimit, "--as=500000000"});
-  const test::CliResult r = test::run_command(argv + golden);
+  const test::CliResult r =
+      test::run_command(two_ranks(golden, std::vector<std::string>{prlimit, "--as=500000000"} + golden));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   ASSERT_EQ(test::split_lines(r.err).size(), 1u) << r.err;
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
@@ -191,7 +192,6 @@ pid_t find_rank(int rank, const std::string& marker) {
   for (const fs::directory_entry& e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::error_code ec;
     const std::string cmdline = bytes_of(e.path() / "cmdline");
     if (cmdline.find(marker) == std::string::npos || cmdline.find("golden") == std::string::npos) continue;
     std::string environ = bytes_of(e.path() / "environ");

@@ -1,6 +1,7 @@
 #include "cuda/engine/packed_model.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "reference/formats/minifloat.h"
@@ -23,11 +24,8 @@ namespace {
 // so every decoded weight is checked against decode_exact and such a format refused.
 PackedMatrix pack_blocks(const Matrix& m, const WeightFormat& format, const std::string& what) {
   const quant::FormatInfo& f = quant::all_formats()[format.codec];
-  PackedMatrix p;
-  p.rows = m.rows;
-  p.cols = m.cols;
   const std::size_t n = std::size_t(m.rows) * std::size_t(m.cols);
-  p.bytes.resize(n * 4);
+  std::vector<std::uint8_t> bytes(n * 4);  // [rows, cols] FP32
   const std::vector<std::uint8_t> codes = encode_matrix(m, f);  // [rows, cols / block, bytes]
   const quant::CodecParams params;
   for (std::size_t i = 0; i < n; ++i) {  // element i is element i % block of block i / block
@@ -38,9 +36,9 @@ PackedMatrix pack_blocks(const Matrix& m, const WeightFormat& format, const std:
       throw InputError(format.source, "format " + std::string(f.name) + " cannot be dequantized to FP32 exactly: " + what +
                                         " element " + std::to_string(i) + " decodes to " + std::to_string(w) +
                                         " in FP32 but stands for " + std::to_string(exact));
-    std::memcpy(p.bytes.data() + 4 * i, &w, 4);
+    std::memcpy(bytes.data() + 4 * i, &w, 4);
   }
-  return p;
+  return PackedMatrix::owning(m.rows, m.cols, std::move(bytes));
 }
 
 // The stored element type already is the packed format: its bytes are the packed bytes.
@@ -51,24 +49,41 @@ bool stored_as(const Matrix& m, FloatFormat f) {
 
 }  // namespace
 
-// Packs from the view one row at a time (decode_row: exact float64), so no float64 copy
-// of a whole matrix ever exists; a matrix stored in the target format is copied as is.
+PackedMatrix PackedMatrix::owning(int rows, int cols, std::vector<std::uint8_t> bytes) {
+  auto held = std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes));
+  PackedMatrix p;
+  p.rows = rows, p.cols = cols, p.data_ = held->data(), p.size_ = held->size(), p.keep_ = std::move(held);
+  return p;
+}
+
+PackedMatrix PackedMatrix::borrowing(int rows, int cols, std::span<const std::uint8_t> bytes, std::shared_ptr<const void> owner) {
+  PackedMatrix p;
+  p.rows = rows, p.cols = cols, p.data_ = bytes.data(), p.size_ = bytes.size(), p.keep_ = std::move(owner);
+  p.borrowed_ = true;
+  return p;
+}
+
+// A matrix stored in the target format is read in place: the packed bytes are the
+// file's bytes, so borrowing them changes no operand. Only when the elements are not
+// aligned to their width in the file (a safetensors header may leave any offset) are
+// they copied, since the kernels load them as typed elements. Otherwise packs from the
+// view one row at a time (decode_row: exact float64), so no float64 copy of a whole
+// matrix ever exists.
 PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std::string& what) {
   if (!format.plain) return pack_blocks(m, format, what);
-  PackedMatrix p;
-  p.rows = m.rows;
-  p.cols = m.cols;
   const std::size_t cols = std::size_t(m.cols), n = std::size_t(m.rows) * cols;
   const std::size_t width = *format.plain == FloatFormat::f32 ? 4 : 2;
-  p.bytes.resize(n * width);
   if (stored_as(m, *format.plain)) {
-    for (int r = 0; r < m.rows; ++r) std::memcpy(p.bytes.data() + std::size_t(r) * cols * width, m.stored_row(r), cols * width);
-    return p;
+    const std::span<const std::uint8_t> stored = m.stored_bytes();
+    if (reinterpret_cast<std::uintptr_t>(stored.data()) % width == 0)
+      return PackedMatrix::borrowing(m.rows, m.cols, stored, m.storage_owner());
+    return PackedMatrix::owning(m.rows, m.cols, std::vector<std::uint8_t>(stored.begin(), stored.end()));
   }
+  std::vector<std::uint8_t> bytes(n * width);  // [rows, cols] elements of the plain format
   std::vector<double> row(cols);  // [cols]
   for (int r = 0; r < m.rows; ++r) {
     m.decode_row(r, row.data());
-    std::uint8_t* out = p.bytes.data() + std::size_t(r) * cols * width;
+    std::uint8_t* out = bytes.data() + std::size_t(r) * cols * width;
     for (std::size_t c = 0; c < cols; ++c) {
       if (width == 4) {
         const float f = float(row[c]);  // double -> float conversion rounds to nearest even
@@ -81,7 +96,7 @@ PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std:
       }
     }
   }
-  return p;
+  return PackedMatrix::owning(m.rows, m.cols, std::move(bytes));
 }
 
 std::vector<float> pack_vector(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
@@ -115,7 +130,8 @@ PackedModel pack_model(const Model& model, const WeightFormat& format) {
     p.layers.push_back(std::move(l));
   }
   p.final_norm = pack_vector(model.final_norm);
-  p.classifier = pack_matrix(model.classifier, format, "classifier");
+  // Tied: the same storage read the same way packs to the same bytes, so it is shared.
+  p.classifier = model.classifier.same_view(model.embedding) ? p.embedding : pack_matrix(model.classifier, format, "classifier");
   p.eps = float(c.rms_norm_eps);
   p.attn_scale = attention_scale(c);
   return p;

@@ -1,9 +1,12 @@
 #pragma once
 // The model converted once to the engine's storage (reference/model/weight_storage.h):
 // matrices in a plain weight format (round to nearest even from the exact float64
-// values) or, for a block format, its codes decoded to FP32; norm weights and biases in
-// FP32 (small vectors kept at FP32, as llama.cpp and vLLM do).
+// values; the file's bytes themselves where it already stores that format) or, for a
+// block format, its codes decoded to FP32; norm weights and biases in FP32 (small
+// vectors kept at FP32, as llama.cpp and vLLM do). A tied classifier is the embedding.
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,15 +18,32 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-struct PackedMatrix {
+// A matrix in the engine's storage: either borrowed -- the model file's own bytes, read
+// in place through its mapping when they already are the packed format (BF16 weights
+// run as BF16), so the engine holds the model once -- or owned, when packing changed
+// them (rounded to another format, a block format decoded). Copies share the bytes.
+class PackedMatrix {
+ public:
   int rows = 0;
   int cols = 0;
-  std::vector<std::uint8_t> bytes;  // [rows, cols] elements of PackedModel::weights
 
+  PackedMatrix() = default;
+  static PackedMatrix owning(int rows, int cols, std::vector<std::uint8_t> bytes);
+  // `bytes` stay valid while `owner` lives.
+  static PackedMatrix borrowing(int rows, int cols, std::span<const std::uint8_t> bytes, std::shared_ptr<const void> owner);
+
+  std::span<const std::uint8_t> bytes() const { return {data_, size_}; }  // [rows, cols] elements of PackedModel::weights
+  bool borrowed() const { return borrowed_; }
   template <FloatFormat F>
   const typename num::Storage<F>::T* data() const {
-    return reinterpret_cast<const typename num::Storage<F>::T*>(bytes.data());
+    return reinterpret_cast<const typename num::Storage<F>::T*>(data_);
   }
+
+ private:
+  const std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::shared_ptr<const void> keep_;  // the owned bytes, or the owner of the borrowed ones
+  bool borrowed_ = false;
 };
 
 struct PackedLayer {

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <span>
 #include <string>
 
 #include "cuda/engine/packed_model.h"
@@ -482,25 +483,26 @@ namespace {
 class UploadedModel {
  public:
   explicit UploadedModel(const PackedModel& m) {
-    w.embedding = upload(m.embedding.bytes);
+    w.embedding = upload(m.embedding.bytes());
     for (const PackedLayer& l : m.layers) {
       DeviceLayerWeights d;
       d.attn_norm = upload_f(l.attn_norm);
-      d.wq = upload(l.wq.bytes);
-      d.wk = upload(l.wk.bytes);
-      d.wv = upload(l.wv.bytes);
+      d.wq = upload(l.wq.bytes());
+      d.wk = upload(l.wk.bytes());
+      d.wv = upload(l.wv.bytes());
       d.bq = l.bq.empty() ? nullptr : upload_f(l.bq);
       d.bk = l.bk.empty() ? nullptr : upload_f(l.bk);
       d.bv = l.bv.empty() ? nullptr : upload_f(l.bv);
-      d.wo = upload(l.wo.bytes);
+      d.wo = upload(l.wo.bytes());
       d.ffn_norm = upload_f(l.ffn_norm);
-      d.w1 = upload(l.w1.bytes);
-      d.w3 = upload(l.w3.bytes);
-      d.w2 = upload(l.w2.bytes);
+      d.w1 = upload(l.w1.bytes());
+      d.w3 = upload(l.w3.bytes());
+      d.w2 = upload(l.w2.bytes());
       w.layers.push_back(d);
     }
     w.final_norm = upload_f(m.final_norm);
-    w.classifier = upload(m.classifier.bytes);
+    // A tied classifier packs to the embedding's own bytes: one device copy serves both.
+    w.classifier = m.classifier.bytes().data() == m.embedding.bytes().data() ? w.embedding : upload(m.classifier.bytes());
   }
   ~UploadedModel() {
     for (void* p : buffers_) cudaFree(p);
@@ -508,7 +510,7 @@ class UploadedModel {
   DeviceWeights w;
 
  private:
-  const void* upload(const std::vector<std::uint8_t>& bytes) {
+  const void* upload(std::span<const std::uint8_t> bytes) {
     void* p = device_alloc<std::uint8_t>(bytes.size());
     buffers_.push_back(p);
     KVFID_CUDA(cudaMemcpy(p, bytes.data(), bytes.size(), cudaMemcpyHostToDevice));

@@ -52,6 +52,16 @@ const std::uint8_t* Matrix::stored_row(int r) const {
   return data_ + std::size_t(r) * std::size_t(cols) * weight_type_bytes(type_);
 }
 
+std::span<const std::uint8_t> Matrix::stored_bytes() const {
+  if (!plain_view()) throw std::logic_error("Matrix::stored_bytes: the view remaps or rounds its rows");
+  return {data_, std::size_t(rows) * std::size_t(cols) * weight_type_bytes(type_)};
+}
+
+std::shared_ptr<const void> Matrix::storage_owner() const {
+  if (owner_) return owner_;
+  return owned_;
+}
+
 double Matrix::stored(std::size_t row, int c) const {
   const std::size_t i = row * std::size_t(cols) + std::size_t(c);
   switch (type_) {

@@ -52,6 +52,11 @@ class Matrix {
   bool plain_view() const { return !row_map_ && !rounding_.any(); }
   // The stored bytes of row r ([cols] elements of stored_type()); plain_view() only.
   const std::uint8_t* stored_row(int r) const;
+  // All stored bytes, row-major [rows, cols] elements of stored_type(), and what keeps
+  // them alive (the file mapping, or the owned float64 storage): a consumer that reads
+  // the elements as stored borrows them instead of copying. plain_view() only.
+  std::span<const std::uint8_t> stored_bytes() const;
+  std::shared_ptr<const void> storage_owner() const;
 
   double at(int r, int c) const;
   // out: [cols], the exact values of row r.

@@ -57,6 +57,7 @@ void check_finite(const std::vector<double>& values, const std::string& source, 
 }
 
 void check_finite(const Matrix& m, const std::string& source, const std::string& tensor_name, std::size_t first_index) {
+  if (stored_all_finite(m)) return;
   std::vector<double> row(std::size_t(m.cols));  // [cols]
   for (int r = 0; r < m.rows; ++r) {
     m.decode_row(r, row.data());

@@ -103,6 +103,12 @@ rc::Gen<ModelCase> gen_real_head_case() {
                   });
 }
 
+ModelCase draw_small_or_real_heads() {
+  const bool real_heads = *rc::gen::arbitrary<bool>();
+  RC_CLASSIFY(real_heads, "head_dim 64/128, GQA 7:1");
+  return real_heads ? *gen_real_head_case() : *gen_model_case();
+}
+
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c) {
   using namespace rc;
   const int n_layers = c.n_layers;

@@ -54,6 +54,9 @@ rc::Gen<ModelCase> gen_model_case();
 // heads (Qwen2.5-0.5B is 14/2 at head_dim 64, Qwen2.5-7B 28/4 at 128), one or two
 // layers, dim 32..128, hidden 32..160, vocab 16..96; the rest drawn as gen_model_case.
 rc::Gen<ModelCase> gen_real_head_case();
+// Inside a property: half the cases from each of the two above, classified so the
+// report shows how many ran at real head sizes.
+ModelCase draw_small_or_real_heads();
 // Sequence lengths in [1, max]: three cases in four up to 40, the rest anywhere up to
 // max or near it (from 16 below the 256-key attention split, num::kSplit, so that
 // max = 300 crosses it in about one case in ten).

@@ -2,6 +2,7 @@
 // of sequence A (Engine::fork_sequence) and continues with its own tokens; A continues
 // too. Both give the bits of running each alone from scratch, under any KV policy
 // (gen_kv_policy; a fork cutting a KIVI group encodes it again from the raw keys).
+// Half the cases run at real head sizes (head_dim 64/128, GQA 7:1: draw_small_or_real_heads).
 #include "reference/util/input_error.h"
 #include "tests/cuda/properties/generators.h"
 #include "tests/cuda/properties/property_check.h"
@@ -16,7 +17,7 @@ constexpr int kMaxSeq = 512;
 TEST(PropertyPrefixReuse, ForkedSequenceEqualsSeparateRuns) {
   KVFID_REQUIRE_BACKEND();
   check_property(60, [] {
-    ModelCase mc = *gen_model_case();
+    ModelCase mc = draw_small_or_real_heads();
     mc.kv_policy = *gen_kv_policy(mc);  // holds under every policy: cold_end depends on positions only
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");

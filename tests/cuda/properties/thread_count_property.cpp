@@ -73,9 +73,7 @@ TEST(PropertyThreadCount, SameBitsOnOneTwoAndThreeThreads) {
   KVFID_REQUIRE_BACKEND();
   if (kBackendUnderTest != Backend::twin) GTEST_SKIP() << "the CUDA engine has no host thread count";
   check_property(30, [] {
-    const bool real_heads = *rc::gen::arbitrary<bool>();
-    RC_CLASSIFY(real_heads, "head_dim 64/128, GQA 7:1");
-    ModelCase mc = real_heads ? *gen_real_head_case() : *gen_model_case();
+    ModelCase mc = draw_small_or_real_heads();
     mc.kv_policy = *gen_kv_policy(mc);
     EngineOptions options = mc.options(Backend::twin);
     options.split = *rc::gen::element(SplitMode::invariant, SplitMode::by_length);

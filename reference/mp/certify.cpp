@@ -30,28 +30,32 @@ bool rounds_correctly(mpfr_srcptr y, long error_bits) {
   return normal_range && mpfr_can_round(y, error_bits, MPFR_RNDN, MPFR_RNDN, 53);
 }
 
+std::optional<UncertifiedValue> certify_values(const std::string& tap, const MpArray& low, const MpArray& high,
+                                               std::int64_t first_index, mpfr_prec_t low_precision,
+                                               CertificationTally& tally) {
+  if (low.size() != high.size()) throw std::logic_error("certify_values: tap '" + tap + "' differs in size between the runs");
+  MpArray difference(1, kDifferencePrecisionBits);
+  for (std::size_t i = 0; i < high.size(); ++i) {
+    mpfr_srcptr y = high[i];
+    if (mpfr_zero_p(y) && mpfr_zero_p(low[i])) {
+      ++tally.values_certified;
+      continue;
+    }
+    const std::optional<long> err = certified_error_bits(low[i], y, low_precision, difference[0]);
+    if (!err || !rounds_correctly(y, *err)) return UncertifiedValue{tap, first_index + std::int64_t(i), err.value_or(-1)};
+    const long margin = *err - kCertifiedBits;
+    tally.min_margin_bits = std::min(margin, tally.min_margin_bits.value_or(margin));
+    ++tally.values_certified;
+  }
+  return std::nullopt;
+}
+
 std::optional<UncertifiedValue> certify_taps(const std::vector<MpTap>& low, const std::vector<MpTap>& high,
                                              mpfr_prec_t low_precision, CertificationTally& tally) {
   if (low.size() != high.size()) throw std::logic_error("certify_taps: the two runs produced different taps");
-  MpArray difference(1, kDifferencePrecisionBits);
   for (std::size_t t = 0; t < high.size(); ++t) {
-    const MpTap& lo = low[t];
-    const MpTap& hi = high[t];
-    if (lo.name != hi.name || lo.values.size() != hi.values.size())
-      throw std::logic_error("certify_taps: tap '" + hi.name + "' differs in name or size between the runs");
-    for (std::size_t i = 0; i < hi.values.size(); ++i) {
-      mpfr_srcptr y = hi.values[i];
-      if (mpfr_zero_p(y) && mpfr_zero_p(lo.values[i])) {
-        ++tally.values_certified;
-        continue;
-      }
-      const std::optional<long> err = certified_error_bits(lo.values[i], y, low_precision, difference[0]);
-      if (!err || !rounds_correctly(y, *err))
-        return UncertifiedValue{hi.name, std::int64_t(i), err.value_or(-1)};
-      const long margin = *err - kCertifiedBits;
-      tally.min_margin_bits = std::min(margin, tally.min_margin_bits.value_or(margin));
-      ++tally.values_certified;
-    }
+    if (low[t].name != high[t].name) throw std::logic_error("certify_taps: tap '" + high[t].name + "' differs in name between the runs");
+    if (auto failure = certify_values(high[t].name, low[t].values, high[t].values, 0, low_precision, tally)) return failure;
   }
   return std::nullopt;
 }

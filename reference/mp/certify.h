@@ -47,7 +47,15 @@ std::optional<long> certified_error_bits(mpfr_srcptr low, mpfr_srcptr high, mpfr
 // (where that directed test must fail), mpfr_can_round(y, err, RNDN, RNDN, 53).
 bool rounds_correctly(mpfr_srcptr y, long error_bits);
 
-// Checks every value; returns the first that fails, or nullopt when all pass.
+// Checks the values of one tap, or of a block of it whose first value is the tap's
+// value `first_index` (the index a failure reports counts from there); returns the
+// first that fails, or nullopt when all pass.
+std::optional<UncertifiedValue> certify_values(const std::string& tap, const MpArray& low, const MpArray& high,
+                                               std::int64_t first_index, mpfr_prec_t low_precision,
+                                               CertificationTally& tally);
+
+// Checks every value of every tap, in order; returns the first that fails, or nullopt
+// when all pass.
 std::optional<UncertifiedValue> certify_taps(const std::vector<MpTap>& low, const std::vector<MpTap>& high,
                                              mpfr_prec_t low_precision, CertificationTally& tally);
 

@@ -1,11 +1,14 @@
 #include "reference/mp/golden_forward.h"
 
+#include <algorithm>
+#include <map>
 #include <string>
 
 #include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/prompt.h"
 #include "reference/model/weight_storage.h"
 #include "reference/mp/certify.h"
+#include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
@@ -25,6 +28,56 @@ std::string describe(const UncertifiedValue& u, int precision, int guard, int ma
          std::to_string(u.error_bits) + " correct bits at " + std::to_string(precision) + "+" + std::to_string(guard) +
          " bits (needs more than " + std::to_string(kCertifiedBits) + "), and doubling the precision would exceed " +
          "max_precision_bits " + std::to_string(max_precision);
+}
+
+// One attempt at `precision`: the runs at P + guard (high) and at P (low) advance in
+// lockstep, layer by layer and then block by block of the logits, and each tap is
+// certified and converted to float64 as soon as both have it; only the high run's
+// float64 values are kept. Stops at the first value that fails.
+struct Attempt {
+  std::optional<UncertifiedValue> failure;
+  CertificationTally tally;
+  TapSet taps;  // in tap_specs order when nothing failed
+};
+
+Attempt certify_at(const Model& model, const Model& weights, const std::vector<int>& tokens, const MpForwardOptions& forward,
+                   int precision, int guard) {
+  const int T = int(tokens.size());
+  const int high_bits = precision + guard;
+  MpForwardOptions high_options = forward, low_options = forward;
+  high_options.arith = MpArith::exact(high_bits);
+  low_options.arith = MpArith::exact(precision);
+  const MpWeights high_weights = to_mp_weights(weights, weight_precision_for(high_bits));
+  const MpWeights low_weights = to_mp_weights(weights, weight_precision_for(precision));
+  MpForwardRun high(model, high_weights, tokens, high_options), low(model, low_weights, tokens, low_options);
+
+  Attempt a;
+  std::map<std::string, TapTensor> done;
+  while (high.layers_left() > 0) {
+    std::vector<MpTap> h = high.run_layer();
+    const std::vector<MpTap> l = low.run_layer();
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      a.failure = certify_values(h[i].name, l[i].values, h[i].values, 0, precision, a.tally);
+      if (a.failure) return a;
+      done[h[i].name] = TapTensor{h[i].name, h[i].shape, to_doubles(h[i].values)};
+    }
+  }
+  const ModelConfig& c = model.config;
+  const std::size_t vocab = std::size_t(c.vocab);
+  TapTensor logits{"logits", {T, c.vocab}, std::vector<double>(std::size_t(T) * vocab)};
+  const int block = golden_logits_block(c, T, high_bits);
+  for (int first = 0; first < T; first += block) {
+    const int count = std::min(block, T - first);
+    const MpArray h = high.logits(first, count);
+    const MpArray l = low.logits(first, count);
+    a.failure = certify_values("logits", l, h, std::int64_t(first) * std::int64_t(vocab), precision, a.tally);
+    if (a.failure) return a;
+    const std::vector<double> values = to_doubles(h);
+    std::copy(values.begin(), values.end(), logits.values.begin() + std::ptrdiff_t(std::size_t(first) * vocab));
+  }
+  done["logits"] = std::move(logits);
+  for (const TapSpec& spec : tap_specs(c, T, forward.taps)) a.taps.push_back(std::move(done.at(spec.name)));
+  return a;
 }
 
 }  // namespace
@@ -51,22 +104,15 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
       options.progress->set_stage("attempt " + std::to_string(attempt) + ", " + std::to_string(precision) + "+" +
                                   std::to_string(options.guard_bits) + " bits");
     }
-    auto run_at = [&](int bits) {
-      forward.arith = MpArith::exact(bits);
-      return mp_forward(model, to_mp_weights(weights, weight_precision_for(bits)), tokens, forward);
-    };
-    const std::vector<MpTap> high = run_at(precision + options.guard_bits);
-    const std::vector<MpTap> low = run_at(precision);
-
-    CertificationTally tally;
-    const std::optional<UncertifiedValue> failure = certify_taps(low, high, precision, tally);
-    if (failure) {
+    Attempt attempt_result = certify_at(model, weights, tokens, forward, precision, options.guard_bits);
+    if (attempt_result.failure) {
       if (2 * precision > options.max_precision_bits)
-        throw CertificationError(describe(*failure, precision, options.guard_bits, options.max_precision_bits));
+        throw CertificationError(describe(*attempt_result.failure, precision, options.guard_bits, options.max_precision_bits));
       continue;
     }
+    const CertificationTally& tally = attempt_result.tally;
     GoldenResult result;
-    for (const MpTap& tap : high) result.taps.push_back(TapTensor{tap.name, tap.shape, to_doubles(tap.values)});
+    result.taps = std::move(attempt_result.taps);
     result.certification = {{"precision_bits", precision},
                             {"guard_bits", options.guard_bits},
                             {"attempts", attempt},

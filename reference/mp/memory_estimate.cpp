@@ -24,7 +24,17 @@ std::uint64_t mp_number_bytes(mpfr_prec_t precision) {
   return sizeof(__mpfr_struct) + std::uint64_t(mpfr_custom_get_size(precision));
 }
 
-std::uint64_t mp_forward_bytes(const ForwardShape& s, mpfr_prec_t precision) {
+int golden_logits_block(const ModelConfig& c, int tokens, mpfr_prec_t precision) {
+  const std::uint64_t per_token = std::uint64_t(c.vocab) * mp_number_bytes(precision);
+  return int(std::clamp<std::uint64_t>(kGoldenLogitsBlockBytes / per_token, 1, std::uint64_t(std::max(tokens, 1))));
+}
+
+namespace {
+
+// What a forward holds at `precision` besides its kept taps, with the logits of
+// `logit_tokens` tokens at once; `layer_taps_held`: the values of one layer's taps that
+// live past the layer's own arrays (the "out" copy of the residual).
+std::uint64_t forward_working_bytes(const ForwardShape& s, mpfr_prec_t precision, std::uint64_t logit_tokens) {
   const ModelConfig& c = s.config;
   const std::uint64_t T = std::uint64_t(s.tokens), L = std::uint64_t(c.n_layers), H = std::uint64_t(c.n_heads);
   const std::uint64_t dim = std::uint64_t(c.dim), q = std::uint64_t(c.q_dim()), kv = std::uint64_t(c.kv_dim());
@@ -41,16 +51,29 @@ std::uint64_t mp_forward_bytes(const ForwardShape& s, mpfr_prec_t precision) {
   for (int l = 0; l < c.n_layers && !probs_kept; ++l) probs_kept = s.taps.wants(tap_layer_name(l, "attn.probs"));
   const std::uint64_t probs = probs_kept ? H * T * T : std::uint64_t(std::max(s.threads, 1)) * T;
   const std::uint64_t layer = (T * (2 * q + 2 * kv) + probs) * at_p + (s.kv_policy ? 6 * T * kv * at_store : 0);
-  const std::uint64_t taps = tap_values(s) * at_p;
-  const std::uint64_t logits = T * vocab * at_p;
+  const std::uint64_t logits = logit_tokens * (vocab + dim) * at_p;  // the logits and their tokens' normed rows
   const std::uint64_t vectors = (L * (2 * dim + q + 2 * kv) + dim) * at_w;
   const std::uint64_t scratch = std::uint64_t(std::max(s.threads, 1)) * (widest * (8 + at_w) + 4 * at_p);
-  return persistent + layer + taps + logits + vectors + scratch;
+  return persistent + layer + logits + vectors + scratch;
+}
+
+}  // namespace
+
+std::uint64_t mp_forward_bytes(const ForwardShape& s, mpfr_prec_t precision) {
+  return forward_working_bytes(s, precision, std::uint64_t(s.tokens)) + tap_values(s) * mp_number_bytes(precision);
 }
 
 std::uint64_t golden_bytes(const ForwardShape& s, int precision_bits, int guard_bits) {
-  const mpfr_prec_t high = mpfr_prec_t(precision_bits) + guard_bits;
-  return tap_values(s) * (mp_number_bytes(high) + 8) + mp_forward_bytes(s, high);
+  // Both runs alive at once (certify_at), each with its working memory, one logits block
+  // and at most one layer's "out" copy in MPFR beyond it; every tap as float64.
+  const ModelConfig& c = s.config;
+  const std::uint64_t out_copy = s.taps.wants_layer_taps() ? std::uint64_t(s.tokens) * std::uint64_t(c.dim) : 0;
+  std::uint64_t bytes = tap_values(s) * 8;
+  for (const mpfr_prec_t p : {mpfr_prec_t(precision_bits) + guard_bits, mpfr_prec_t(precision_bits)}) {
+    const int block = golden_logits_block(c, s.tokens, p);
+    bytes += forward_working_bytes(s, p, std::uint64_t(block)) + out_copy * mp_number_bytes(p);
+  }
+  return bytes;
 }
 
 std::uint64_t emulated_bytes(const ForwardShape& s) {

@@ -20,11 +20,15 @@
 //   vectors     L (2 dim + q + 2 kv) + dim                 at w  (norm weights, biases)
 //   scratch     n (c (8 + b(w)) + 4 b(p))                  one decoded weight row, its
 //                                                          MPFR copy, products
-// The golden runs the forward at P + guard, keeps its taps, runs it again at P, then
-// converts the taps to float64 (8 bytes each): its peak is at most
-//   taps(P + guard) + forward(P + guard) + 8 N             (N = tap values)
-// with forward(P) <= forward(P + guard). An escalation doubles P and frees the previous
-// attempt first; the estimate is for the first attempt, which certifies almost always.
+// The golden (golden_forward.cpp) runs the forward at P + guard and at P side by side,
+// a layer at a time, certifying each tap as both produce it and keeping only its float64
+// value (8 bytes); the logits come a block of tokens at a time (golden_logits_block).
+// Its peak is at most
+//   8 N + working(P + guard) + working(P)        (N = tap values)
+// where working(p) is the list above without the kept taps, the logits held for one
+// block only, plus one layer's "out" copy. An escalation doubles P and frees the
+// previous attempt first; the estimate is for the first attempt, which certifies almost
+// always.
 #include <cstdint>
 
 #include <mpfr.h>
@@ -44,6 +48,16 @@ struct ForwardShape {
 
 // Bytes of one MPFR number of precision p in an MpArray.
 std::uint64_t mp_number_bytes(mpfr_prec_t precision);
+
+// The golden certifies the logits a block of tokens at a time (golden_forward.cpp),
+// each of its two runs holding one block in MPFR: as many tokens as fit in
+// kGoldenLogitsBlockBytes at `precision`, at least one and at most `tokens`. 64 MiB:
+// a block costs its exact dot products whatever its size (the classifier's rows are
+// decoded again per block, one float64 row per thread, ~1% of a row's dots at 7
+// tokens), and two blocks of 64 MiB are small beside the 0.5B shape's 2 GB goal
+// (vocab 151936 at 192 bits: 7 tokens a block).
+inline constexpr std::uint64_t kGoldenLogitsBlockBytes = std::uint64_t(64) << 20;
+int golden_logits_block(const ModelConfig& config, int tokens, mpfr_prec_t precision);
 
 // Peak bytes one mp_forward allocates at `precision` (weights excluded).
 std::uint64_t mp_forward_bytes(const ForwardShape& shape, mpfr_prec_t precision);

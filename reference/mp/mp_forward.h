@@ -4,6 +4,7 @@
 // layer by layer; causality comes from the attention mask, so each value is what a
 // token-by-token decode computes.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,33 @@ struct MpTap {
 
 // Steps one forward reports to a Progress.
 int forward_progress_steps(const ModelConfig& config);
+
+// One forward, a stage at a time: each layer, then the logits in blocks of tokens. The
+// golden advances its two runs (at P and at P + guard bits) in lockstep and certifies
+// each tap as both produce it, so neither run keeps its taps in MPFR to the end. The
+// values are mp_forward's, bit for bit: every stage computes what it would, in the same
+// order, and a logit is one exact dot product rounded once, whatever block its token is
+// in. The model, weights, tokens and options must outlive the run.
+class MpForwardRun {
+ public:
+  MpForwardRun(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
+               const MpForwardOptions& options);
+  ~MpForwardRun();
+  MpForwardRun(const MpForwardRun&) = delete;
+  MpForwardRun& operator=(const MpForwardRun&) = delete;
+
+  int layers_left() const;
+  // Runs the next layer; returns its wanted taps, in tap_specs order.
+  std::vector<MpTap> run_layer();
+  // After every layer: the logits of tokens [first, first + count), [count, vocab].
+  // The final norm runs at the first call; the progress advances when the last token's
+  // logits are out.
+  MpArray logits(int first, int count);
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 // Taps in tap_specs order. Tokens must already be valid for the model.
 std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,

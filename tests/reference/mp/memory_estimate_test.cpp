@@ -19,7 +19,7 @@ TEST(MemoryEstimate, AnMpfrNumberIsItsStructAndItsLimbs) {
   EXPECT_EQ(mp_number_bytes(192), sizeof(__mpfr_struct) + 24);
 }
 
-TEST(MemoryEstimate, CoversTheTapsTheGoldenKeepsAtBothPrecisions) {
+TEST(MemoryEstimate, CoversWhatTheGoldenHoldsAtOnce) {
   const ModelConfig c = synthetic_shape("tiny-qwen2");
   for (TapSelection taps : {TapSelection::logits, TapSelection::all})
     for (int T : {1, 7, 64}) {
@@ -30,10 +30,14 @@ TEST(MemoryEstimate, CoversTheTapsTheGoldenKeepsAtBothPrecisions) {
         values += n;
       }
       const ForwardShape shape{c, T, taps, false, 2};
-      // Taps at P + guard and at P, and their float64 copies, all alive at the end.
-      EXPECT_GE(golden_bytes(shape, 128, 64), values * (mp_number_bytes(192) + mp_number_bytes(128) + 8));
+      // Every tap as float64, and both runs' logits blocks in MPFR (golden_forward.cpp).
+      const std::uint64_t blocks = std::uint64_t(c.vocab) * (std::uint64_t(golden_logits_block(c, T, 192)) * mp_number_bytes(192) +
+                                                             std::uint64_t(golden_logits_block(c, T, 128)) * mp_number_bytes(128));
+      EXPECT_GE(golden_bytes(shape, 128, 64), values * 8 + blocks);
       EXPECT_GT(golden_bytes(shape, 128, 64), golden_bytes(shape, 64, 32));
       EXPECT_GT(mp_forward_bytes(ForwardShape{c, T, taps, true, 2}, 128), mp_forward_bytes(shape, 128));
+      // A whole forward keeps its taps in MPFR.
+      EXPECT_GE(mp_forward_bytes(shape, 128), values * mp_number_bytes(128));
       // The baseline's taps as float64, and the logits as floats before their tap.
       EXPECT_GE(emulated_bytes(shape), values * 8 + std::uint64_t(T) * std::uint64_t(c.vocab) * 4);
     }
@@ -41,6 +45,18 @@ TEST(MemoryEstimate, CoversTheTapsTheGoldenKeepsAtBothPrecisions) {
   // f(128) - f(64) exceeds 2 (f(64) - f(32)) exactly when c > 0.
   auto at = [&](int T) { return golden_bytes({c, T, TapSelection::all, false, 1}, 128, 64); };
   EXPECT_GT(at(128) - at(64), 2 * (at(64) - at(32)));
+}
+
+// The logits come a block of tokens at a time: as many as fit in kGoldenLogitsBlockBytes,
+// at least one, at most all. The 0.5B shape's vocabulary at 192 bits: 7 tokens.
+TEST(MemoryEstimate, LogitsBlocksFitTheirBudget) {
+  ModelConfig c = synthetic_shape("tiny-qwen2");
+  c.vocab = 151936;
+  EXPECT_EQ(golden_logits_block(c, 128, 192), 7);
+  EXPECT_EQ(golden_logits_block(c, 3, 192), 3);
+  EXPECT_LE(std::uint64_t(golden_logits_block(c, 128, 192)) * 151936 * mp_number_bytes(192), kGoldenLogitsBlockBytes);
+  c.vocab = 1 << 24;  // a token's logits alone exceed the budget: still one token a block
+  EXPECT_EQ(golden_logits_block(c, 128, 1024), 1);
 }
 
 TEST(MemoryEstimate, RefusesWithOneLineSayingWhatItNeedsAndWhatThereIs) {

@@ -91,17 +91,21 @@ TEST(GoldenMemory, ARunThatCannotFitIsRefusedBeforeItStarts) {
   test::write_bytes(model + "/config.json", hf_config_json(generated_config(), FloatFormat::bf16));
   test::write_bytes(model + "/model.safetensors", "");
   const std::uint64_t file = 0;
-  // 192 tokens of logits: 6.1M MPFR numbers at 192 and at 128 bits, some 700 MB,
-  // under an address space of 320 MiB.
+  // 192 tokens at 1024 bits: both runs' activations (0.9M MPFR numbers each at 1088 and
+  // 1024 bits, 160-170 bytes apiece) and their 64 MiB logits blocks, some 480 MB, under
+  // an address space of 320 MiB.
   std::string tokens = "1";
   for (int t = 1; t < 192; ++t) tokens += "," + std::to_string(t % 500 + 1);
+  const int bits = 1024;
   const std::uint64_t limit = std::uint64_t(320) << 20;
   const std::uint64_t working =
-      golden_bytes(ForwardShape{generated_config(), 192, TapSelection::logits, false, kThreads}, kGoldenBits, kGuardBits);
+      golden_bytes(ForwardShape{generated_config(), 192, TapSelection::logits, false, kThreads}, bits, kGuardBits);
   ASSERT_GT(file + working, limit);
 
   const std::string out = scratch + "/g";
-  const test::MeasuredRun run = test::run_measured(golden_args(model, tokens, out), limit);
+  std::vector<std::string> args = golden_args(model, tokens, out);
+  args.insert(args.end() - 2, {"--bits", std::to_string(bits)});
+  const test::MeasuredRun run = test::run_measured(args, limit);
   EXPECT_EQ(run.exit_code, kBadInput) << run.err;
   EXPECT_EQ(test::split_lines(run.err).size(), 1u) << run.err;
   EXPECT_NE(run.err.find("kvfid golden needs about"), std::string::npos) << run.err;

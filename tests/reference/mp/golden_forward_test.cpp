@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "reference/mp/certify.h"
+#include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/mp_weights.h"
 #include "reference/synth/synthetic_model.h"
@@ -65,6 +66,29 @@ TEST(GoldenForward, OneLayerSyntheticModelIsCertified) {
       constexpr double kRowSumTolerance = 1e-15;  // T correctly rounded terms summed in float64: ~T ulps
       EXPECT_NEAR(sum, 1.0, kRowSumTolerance);
     }
+}
+
+// A vocabulary large enough that the logits are certified in several blocks (7 tokens a
+// block at 151,936 ids and 192 bits, golden_logits_block): the golden's logits are the
+// high run's values rounded to float64, every one counted as certified.
+TEST(GoldenForward, LogitsCertifiedBlockByBlockAreTheWholeForwardsValues) {
+  SCOPED_TRACE(test::seed_trace());
+  ModelConfig c = test::tiny_config(1);
+  c.vocab = 151936, c.dim = 8, c.n_heads = 2, c.n_kv_heads = 1, c.head_dim = 4, c.hidden = 8;
+  const Model model = make_synthetic_model(c, test::test_seed());
+  const std::vector<int> tokens = {3, 151935, 0, 31, 17, 9, 100000, 5, 2};  // 9 tokens: blocks of 7 and 2
+  ASSERT_EQ(golden_logits_block(c, int(tokens.size()), 192), 7);
+  GoldenOptions o = fast_options();
+  o.taps = TapSelection::logits;
+  const GoldenResult g = compute_golden(model, tokens, o);
+  MpForwardOptions f;
+  f.arith = MpArith::exact(192);
+  f.threads = 2;
+  f.taps = TapSelection::logits;
+  const std::vector<double> want = to_doubles(mp_forward(model, to_mp_weights(model, weight_precision_for(192)), tokens, f)[0].values);
+  ASSERT_EQ(g.taps.size(), 1u);
+  EXPECT_EQ(g.taps[0].values, want);
+  EXPECT_EQ(g.certification.at("values_certified"), std::int64_t(tokens.size()) * c.vocab);
 }
 
 TEST(GoldenForward, RefusesWhenThePrecisionCannotCertify) {

@@ -1,6 +1,9 @@
 // kvfid golden: the certified MPFR forward of a model over a token list, written as a
 // golden folder (golden.safetensors + manifest.json).
+#include <algorithm>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +15,7 @@
 #include "reference/io/prompt.h"
 #include "reference/mp/golden_forward.h"
 #include "reference/mp/mp_parallel.h"
+#include "reference/mp/time_estimate.h"
 #include "reference/util/progress.h"
 #include "tools/kvfid/command.h"
 #include "tools/kvfid/golden_job.h"
@@ -80,6 +84,22 @@ nlohmann::json golden_manifest(const GoldenJob& job, const GoldenResult& golden)
           {"command", job.command}};
 }
 
+void report_plan(const GoldenJob& job, int workers) {
+  const GoldenWork work = golden_work(job.model.config, int(job.tokens.size()));
+  auto duration = [](double seconds) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(1);
+    if (seconds < 120)
+      s << seconds << " s";
+    else
+      s << seconds / 60 << " min";
+    return s.str();
+  };
+  std::cerr << "kvfid golden: " << job.tokens.size() << " tokens, about " << duration(work.cpu_seconds)
+            << " of CPU time, " << duration(work.cpu_seconds / std::max(workers, 1)) << " on " << workers
+            << " threads (estimated from the shape at the measured MPFR rates)\n";
+}
+
 void report_written(const GoldenJob& job, const GoldenResult& golden) {
   std::cerr << "kvfid golden: " << golden.certification.at("values_certified") << " values certified at "
             << golden.certification.at("precision_bits") << " bits, written to " << job.out << '\n';
@@ -92,6 +112,7 @@ int run_golden(const ParsedArgs& args) {
   if (launched_ranks() >= 1) return run_golden_ranks(args);
 #endif
   GoldenJob job = prepare_golden(args, true);
+  report_plan(job, resolve_thread_count(job.options.threads));
   Progress progress = Progress::on_stderr("kvfid golden");
   job.options.progress = &progress;
   GoldenResult golden;

@@ -24,6 +24,9 @@ struct GoldenJob {
 // that will write) the output folder, and loads the model.
 GoldenJob prepare_golden(const ParsedArgs& args, bool writes);
 nlohmann::json golden_manifest(const GoldenJob& job, const ref::GoldenResult& golden);
+// The opening line on stderr: the tokens and the estimated time (reference/mp/time_estimate.h)
+// on `workers` threads in all (every rank's).
+void report_plan(const GoldenJob& job, int workers);
 // The closing line on stderr: values certified, precision, folder.
 void report_written(const GoldenJob& job, const ref::GoldenResult& golden);
 

@@ -15,6 +15,7 @@
 
 #include "reference/dist/mpi_world.h"
 #include "reference/golden/golden_io.h"
+#include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
 #include "tools/kvfid/failure_line.h"
 #include "tools/kvfid/golden_job.h"
@@ -79,7 +80,10 @@ int run_golden_ranks(const ParsedArgs& args) {
   if (const std::optional<int> code = agree(failure)) return *code;
 
   std::optional<Progress> progress;
-  if (root) progress.emplace(Progress::on_stderr("kvfid golden"));
+  if (root) {
+    report_plan(*job, resolve_thread_count(job->options.threads) * world.ranks());
+    progress.emplace(Progress::on_stderr("kvfid golden"));
+  }
   job->options.progress = root ? &*progress : nullptr;
   job->options.shards = &world;
   GoldenResult golden;

@@ -65,6 +65,8 @@ TEST(CmdGolden, WritesAGoldenThatReadsBackWithItsManifest) {
   EXPECT_EQ(g.manifest.at("precision_bits"), cert.at("precision_bits"));
   EXPECT_EQ(cert.at("values_certified").get<std::int64_t>(), numel) << "every tap value is certified";
   EXPECT_GE(cert.at("attempts").get<int>(), 1);
+  // Before the work: the tokens and the estimated time, on the threads asked for.
+  EXPECT_NE(r.err.find("kvfid golden: 5 tokens, about "), std::string::npos) << r.err;
 }
 
 TEST(CmdGolden, LogitsOnlyWritesOnlyTheLogits) {

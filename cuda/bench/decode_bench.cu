@@ -1,11 +1,13 @@
-// Decode benchmark on a Qwen2.5-7B-shaped FP16 model with random weights generated on
-// the device (28 layers, 28 query / 4 KV heads, head_dim 128, dim 3584, hidden 18944,
-// vocab 152064). Reports, with CUDA events, the median over repeats after warm-ups:
+// Decode benchmark on a real-shaped FP16 model (a shape of reference/synth/synthetic_shapes.h:
+// qwen2.5-7b by default -- 28 layers, 28 query / 4 KV heads, head_dim 128, dim 3584,
+// hidden 18944, vocab 152064 -- or qwen2.5-0.5b, ...) with random weights generated on
+// the device; a tied classifier is the embedding, read once. Reports, with CUDA events,
+// the median over repeats after warm-ups:
 //   - device-to-device cudaMemcpy bandwidth (the attainable figure on this device),
 //   - one decode step at several context lengths: latency and bytes/latency as a
 //     fraction of that bandwidth (bytes = every weight once + the KV cache read),
 //   - the decode attention kernels alone (one layer) at 4K and 32K context.
-// Not a test: it prints numbers. usage: kvfid_decode_bench [repeats]
+// Not a test: it prints numbers. usage: kvfid_decode_bench [repeats] [shape]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "reference/numeric/convert.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "cuda/kernels/cuda_engine.h"
 
 namespace {
@@ -94,6 +97,7 @@ double median_ms(int warmups, int repeats, F&& body) {
 
 int main(int argc, char** argv) {
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 20;
+  const std::string shape = argc > 2 ? argv[2] : "qwen2.5-7b";
   const int warmups = 3;
   try {
     kvfid::engine::require_cuda_device();
@@ -113,11 +117,11 @@ int main(int argc, char** argv) {
     cudaFree(src);
     cudaFree(dst);
 
-    kvfid::ref::ModelConfig c;
-    c.arch = kvfid::ref::Arch::qwen2;
-    c.vocab = 152064, c.dim = 3584, c.n_layers = 28, c.n_heads = 28, c.n_kv_heads = 4, c.head_dim = 128;
-    c.hidden = 18944, c.max_seq = 32768, c.rms_norm_eps = 1e-6, c.rope_theta = 1e6;
-    c.rope = kvfid::ref::RopeStyle::rotate_half, c.tied_classifier = false, c.qkv_bias = false;
+    kvfid::ref::ModelConfig c = kvfid::ref::synthetic_shape(shape);
+    c.qkv_bias = false;  // the benchmark's weights have no biases (a few KB a layer: no effect on timing)
+    std::printf("shape: %s (%d layers, %d/%d heads, head_dim %d, dim %d, hidden %d, vocab %d%s)\n", shape.c_str(),
+                c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.dim, c.hidden, c.vocab,
+                c.tied_classifier ? ", tied" : "");
 
     DeviceArena arena;
     kvfid::engine::DeviceWeights w;
@@ -137,9 +141,10 @@ int main(int argc, char** argv) {
       w.layers.push_back(d);
     }
     w.final_norm = arena.ones(c.dim);
-    w.classifier = arena.matrix(c.vocab, c.dim);
+    w.classifier = c.tied_classifier ? w.embedding : arena.matrix(c.vocab, c.dim);
     check(cudaDeviceSynchronize(), "weights");
-    const double weight_bytes = double(arena.matrix_bytes - embedding_bytes);
+    // Read per decode step: every matrix once, the embedding only as the classifier.
+    const double weight_bytes = double(arena.matrix_bytes - (c.tied_classifier ? 0 : embedding_bytes));
     std::printf("model: %.2f GB of FP16 matrices read per decode step\n", weight_bytes / 1e9);
 
     kvfid::engine::CudaEngine engine(c, FloatFormat::f16, FloatFormat::f16, w);
@@ -154,7 +159,7 @@ int main(int argc, char** argv) {
                   100.0 * gbs / copy_gbs);
     }
     engine.copy_logits(1, logits);
-    for (int ctx : {4096, 32768}) {
+    for (int ctx : {4096, std::min(32768, c.max_seq)}) {
       const std::vector<kvfid::engine::StepRow> rows = {{seq, 42, ctx - 1}};
       const double ms = median_ms(warmups, repeats, [&] { engine.attention_only(rows); });
       const double bytes = 2.0 * c.n_kv_heads * double(ctx) * c.head_dim * 2;  // one layer's K and V

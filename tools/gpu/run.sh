@@ -106,8 +106,12 @@ fi
 
 bench=$build/bin/kvfid_decode_bench
 if [ -x "$bench" ]; then
-  "$bench" "${BENCH_REPEATS:-20}" >"$logs/bench.log" 2>&1
-  rc=$?
+  # The real 0.5B and 7B shapes (FP16 weights and KV cache, random values).
+  rc=0
+  : >"$logs/bench.log"
+  for shape in qwen2.5-0.5b qwen2.5-7b; do
+    "$bench" "${BENCH_REPEATS:-20}" "$shape" >>"$logs/bench.log" 2>&1 || rc=$?
+  done
   say "benchmark: $([ $rc = 0 ] && echo done || echo "FAIL (exit $rc)")"
   sed 's/^/  /' "$logs/bench.log" | tee -a "$summary"
   [ $rc = 0 ] || overall=1

@@ -5,6 +5,7 @@
 #include "reference/io/hf.h"
 #include "reference/util/input_error.h"
 #include "reference/io/llama2c.h"
+#include "reference/io/safetensors.h"
 #include "reference/io/sha256.h"
 
 namespace kvfid::ref {
@@ -43,6 +44,23 @@ std::uint64_t model_weights_bytes(const std::string& path) {
   const std::uintmax_t n = fs::file_size(file, ec);
   if (ec) throw InputError(file, "cannot read its size: " + ec.message());
   return n;
+}
+
+std::optional<WeightType> stored_matrix_type(const std::string& path) {
+  const ModelKind kind = kind_of(path);
+  if (kind != ModelKind::hf_folder) return std::nullopt;
+  const MappedSafetensors file = map_safetensors(weights_file(path, kind));
+  std::optional<WeightType> common;
+  for (const auto& [name, t] : file.tensors) {
+    if (t.shape.size() != 2) continue;  // norm weights and biases: vectors, always packed to FP32
+    const std::optional<WeightType> type = t.dtype == DType::F32    ? std::optional(WeightType::f32)
+                                           : t.dtype == DType::F16  ? std::optional(WeightType::f16)
+                                           : t.dtype == DType::BF16 ? std::optional(WeightType::bf16)
+                                                                    : std::nullopt;
+    if (!type || (common && *common != *type)) return std::nullopt;
+    common = type;
+  }
+  return common;
 }
 
 ModelConfig load_model_config(const std::string& path) {

@@ -100,7 +100,8 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
 
   for (int precision = options.precision_bits, attempt = 1;; precision *= 2, ++attempt) {
     if (options.progress) {
-      options.progress->add_total(2 * forward_progress_steps(model.config));
+      const int T = int(tokens.size()), block = golden_logits_block(model.config, T, precision + options.guard_bits);
+      options.progress->add_total(2 * forward_progress_steps(model.config, (T + block - 1) / block));
       options.progress->set_stage("attempt " + std::to_string(attempt) + ", " + std::to_string(precision) + "+" +
                                   std::to_string(options.guard_bits) + " bits");
     }

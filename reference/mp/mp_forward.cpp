@@ -1,6 +1,5 @@
 #include "reference/mp/mp_forward.h"
 
-#include <algorithm>
 #include <map>
 #include <stdexcept>
 
@@ -31,7 +30,7 @@ MpArray copy_of(const MpArray& a) {
 
 }  // namespace
 
-int forward_progress_steps(const ModelConfig& config) { return config.n_layers + 1; }
+int forward_progress_steps(const ModelConfig& config, int logits_blocks) { return config.n_layers + logits_blocks; }
 
 struct MpForwardRun::State {
   const Model& model;
@@ -49,7 +48,6 @@ struct MpForwardRun::State {
   MpArray up;         // [T, hidden]
   int layer = 0;      // the next layer to run
   bool final_normed = false;
-  int logits_done = 0;  // tokens whose logits are out
 
   State(const Model& m, const MpWeights& w, const std::vector<int>& t, const MpForwardOptions& o)
       : model(m), weights(w), tokens(t), options(o), c(m.config), tokens_n(t.size()), eps(mp_constant(c.rms_norm_eps)),
@@ -158,8 +156,7 @@ MpArray MpForwardRun::logits(int first, int count) {
   MpArray logits(std::size_t(count) * std::size_t(c.vocab), arith.precision());  // [count, vocab]
   project(logits, s.weights.read(s.weights.model->classifier), rows, s.no_bias, count, arith, s.options.threads,
           s.options.shards);
-  s.logits_done = std::max(s.logits_done, first + count);
-  if (s.logits_done == int(s.tokens_n) && s.options.progress) s.options.progress->advance();
+  if (s.options.progress) s.options.progress->advance();
   return logits;
 }
 

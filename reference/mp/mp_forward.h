@@ -41,8 +41,8 @@ struct MpTap {
   MpArray values;  // row-major, at the arithmetic's precision
 };
 
-// Steps one forward reports to a Progress.
-int forward_progress_steps(const ModelConfig& config);
+// Steps one forward reports to a Progress: one per layer, one per block of logits.
+int forward_progress_steps(const ModelConfig& config, int logits_blocks = 1);
 
 // One forward, a stage at a time: each layer, then the logits in blocks of tokens. The
 // golden advances its two runs (at P and at P + guard bits) in lockstep and certifies
@@ -62,8 +62,7 @@ class MpForwardRun {
   // Runs the next layer; returns its wanted taps, in tap_specs order.
   std::vector<MpTap> run_layer();
   // After every layer: the logits of tokens [first, first + count), [count, vocab].
-  // The final norm runs at the first call; the progress advances when the last token's
-  // logits are out.
+  // The final norm runs at the first call; each call advances the progress one step.
   MpArray logits(int first, int count);
 
  private:

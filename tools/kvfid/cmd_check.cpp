@@ -34,7 +34,8 @@ int run_check(const ParsedArgs& args) {
 
   const Golden golden = read_golden(golden_dir);
   check_memory("kvfid check", model_path,
-               baseline_bytes(model_path, golden) + engine_weight_bytes(load_model_config(model_path)));
+               baseline_bytes(model_path, golden) +
+                   engine_weight_bytes(load_model_config(model_path), {engine.weights}, stored_matrix_type(model_path)));
   std::cerr << "kvfid check: loading " << model_path << '\n';
   const Model model = load_golden_model(model_path, golden, golden_dir);
   engine.taps = golden_tap_selection(golden);

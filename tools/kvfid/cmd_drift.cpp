@@ -53,7 +53,8 @@ int run_drift_command(const ParsedArgs& args) {
     const GoldenOptions golden_options;
     check_memory("kvfid drift", model_path,
                  golden_bytes(shape, golden_options.precision_bits, golden_options.guard_bits) +
-                     emulated_bytes(shape) + engine_weight_bytes(config));
+                     emulated_bytes(shape) +
+                     engine_weight_bytes(config, {WeightFormat{}, request.weight_format}, stored_matrix_type(model_path)));
   }
   const Model model = load_model(model_path);
 

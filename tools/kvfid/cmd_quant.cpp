@@ -132,7 +132,7 @@ int run_quant(const ParsedArgs& args) {
     const GoldenOptions golden_options;
     check_memory("kvfid quant", model_path,
                  (args.has("baseline") ? 0 : golden_bytes(shape, golden_options.precision_bits, golden_options.guard_bits)) +
-                     engine_weight_bytes(config));
+                     engine_weight_bytes(config, {WeightFormat{}, weight_format}, stored_matrix_type(model_path)));
   }
   const Model model = load_model(model_path);
   const ModelConfig& c = model.config;

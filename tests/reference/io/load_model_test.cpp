@@ -47,6 +47,17 @@ TEST(LoadModel, Stories260KSurvivesConversionToHf) {
   test::expect_same_model(permuted, load_model(folder));
 }
 
+// What the engine can read in place, from the header alone: the fixtures' one dtype per
+// folder; nothing for a llama2.c file (its query and key rows are reordered on load).
+TEST(LoadModel, StoredMatrixTypeComesFromTheHeader) {
+  EXPECT_EQ(stored_matrix_type(test::fixtures_dir() + "/tiny-qwen2"), WeightType::bf16);
+  EXPECT_EQ(stored_matrix_type(test::fixtures_dir() + "/tiny-mqa"), WeightType::f16);
+  EXPECT_EQ(stored_matrix_type(test::fixtures_dir() + "/tiny-llama"), WeightType::f32);
+  const std::optional<std::string> stories = test::stories260k_path();
+  if (stories) EXPECT_EQ(stored_matrix_type(*stories), std::nullopt);
+  EXPECT_THROW(stored_matrix_type(test::fixtures_dir() + "/absent"), InputError);
+}
+
 TEST(LoadModel, MissingPathIsInputErrorNamingIt) {
   const std::string path = test::scratch_dir("load_missing") + "/nothing-here";
   try {

@@ -8,11 +8,19 @@
 #include "reference/io/sha256_blocks.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 
 namespace kvfid::ref::sha256_blocks {
 
-bool hardware_available() { return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1"); }
+// From CPUID itself: clang's __builtin_cpu_supports has no "sha". Leaf 1 ECX bit 19 is
+// SSE4.1, leaf 7 (subleaf 0) EBX bit 29 the SHA extensions (Intel SDM vol. 2A, CPUID).
+bool hardware_available() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19))) return false;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return (b & (1u << 29)) != 0;
+}
 
 __attribute__((target("sha,sse4.1"))) void compress_hardware(State& state, const std::uint8_t* blocks, std::size_t count) {
   // The message is big-endian 32-bit words: reverse the bytes of each lane.

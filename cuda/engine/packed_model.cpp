@@ -43,8 +43,7 @@ PackedMatrix pack_blocks(const Matrix& m, const WeightFormat& format, const std:
 
 // The stored element type already is the packed format: its bytes are the packed bytes.
 bool stored_as(const Matrix& m, FloatFormat f) {
-  const WeightType t = f == FloatFormat::f32 ? WeightType::f32 : f == FloatFormat::f16 ? WeightType::f16 : WeightType::bf16;
-  return m.plain_view() && m.stored_type() == t;
+  return m.plain_view() && m.stored_type() == weight_type_of(f);
 }
 
 }  // namespace

@@ -118,15 +118,6 @@ Shape layer_shape(const ModelConfig& c, const std::string& suffix) {
   throw std::logic_error("no shape for " + suffix);
 }
 
-WeightType weight_type_of(DType t) {
-  switch (t) {
-    case DType::F32: return WeightType::f32;
-    case DType::F16: return WeightType::f16;
-    case DType::BF16: return WeightType::bf16;
-    default: throw std::logic_error("not a weight dtype");
-  }
-}
-
 // Tensors are read in place from the mapped file: matrices become views of it,
 // vectors (norm weights, biases) small float64 copies.
 class TensorReader {
@@ -140,7 +131,7 @@ class TensorReader {
   }
   Matrix matrix(const std::string& name, int rows, int cols) {
     const TensorView& t = checked(name, {rows, cols});
-    Matrix m = Matrix::view(rows, cols, weight_type_of(t.dtype), t.data, file_.mapping);
+    Matrix m = Matrix::view(rows, cols, weight_dtype(t.dtype).value(), t.data, file_.mapping);
     check_finite(m, file_.path, name);
     return m;
   }
@@ -268,6 +259,15 @@ ModelConfig read_hf_config(const std::string& dir) {
   c.qkv_bias = c.arch == Arch::qwen2;
   c.validate(path);
   return c;
+}
+
+std::optional<WeightType> weight_dtype(DType t) {
+  switch (t) {
+    case DType::F32: return WeightType::f32;
+    case DType::F16: return WeightType::f16;
+    case DType::BF16: return WeightType::bf16;
+    default: return std::nullopt;
+  }
 }
 
 Model read_hf_model(const std::string& dir) {

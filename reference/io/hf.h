@@ -2,9 +2,11 @@
 // Hugging Face style model folders: config.json (LlamaForCausalLM or
 // Qwen2ForCausalLM) + model.safetensors with HF tensor names. Such a folder loads
 // in transformers unchanged, and kvfid reads back exactly what it wrote.
+#include <optional>
 #include <string>
 
 #include "reference/formats/float_format.h"
+#include "reference/io/safetensors.h"
 #include "reference/model/model.h"
 #include "reference/util/input_error.h"
 
@@ -19,6 +21,10 @@ ModelConfig read_hf_config(const std::string& dir);
 // Every tensor is checked against the config (shape, dtype F32/F16/BF16, finite);
 // missing and unexpected tensors are named.
 Model read_hf_model(const std::string& dir);
+
+// The matrix element type a safetensors dtype stores (F32, F16, BF16); nullopt for any
+// other, which no weight may have.
+std::optional<WeightType> weight_dtype(DType t);
 
 // The config.json text that describes `config` (rotate-half RoPE only).
 std::string hf_config_json(const ModelConfig& config, FloatFormat storage);

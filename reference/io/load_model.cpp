@@ -53,10 +53,7 @@ std::optional<WeightType> stored_matrix_type(const std::string& path) {
   std::optional<WeightType> common;
   for (const auto& [name, t] : file.tensors) {
     if (t.shape.size() != 2) continue;  // norm weights and biases: vectors, always packed to FP32
-    const std::optional<WeightType> type = t.dtype == DType::F32    ? std::optional(WeightType::f32)
-                                           : t.dtype == DType::F16  ? std::optional(WeightType::f16)
-                                           : t.dtype == DType::BF16 ? std::optional(WeightType::bf16)
-                                                                    : std::nullopt;
+    const std::optional<WeightType> type = weight_dtype(t.dtype);
     if (!type || (common && *common != *type)) return std::nullopt;
     common = type;
   }

@@ -36,6 +36,15 @@ std::size_t weight_type_bytes(WeightType t) {
   throw std::logic_error("unknown weight type");
 }
 
+WeightType weight_type_of(FloatFormat f) {
+  switch (f) {
+    case FloatFormat::f32: return WeightType::f32;
+    case FloatFormat::f16: return WeightType::f16;
+    case FloatFormat::bf16: return WeightType::bf16;
+  }
+  throw std::logic_error("unknown float format");
+}
+
 Matrix::Matrix(int r, int c)
     : rows(r), cols(c), owned_(std::make_shared<std::vector<double>>(std::size_t(r) * std::size_t(c), 0.0)) {
   data_ = reinterpret_cast<const std::uint8_t*>(owned_->data());

@@ -22,6 +22,8 @@ namespace kvfid::ref {
 enum class WeightType { f64, f32, f16, bf16 };
 
 std::size_t weight_type_bytes(WeightType t);
+// The stored type whose elements are exactly the plain float format's.
+WeightType weight_type_of(FloatFormat f);
 
 // The rounding an engine's weight storage applies to each stored element: to a plain
 // float format (round to nearest even), or through a block format of the quantized

@@ -32,8 +32,7 @@ int golden_logits_block(const ModelConfig& c, int tokens, mpfr_prec_t precision)
 namespace {
 
 // What a forward holds at `precision` besides its kept taps, with the logits of
-// `logit_tokens` tokens at once; `layer_taps_held`: the values of one layer's taps that
-// live past the layer's own arrays (the "out" copy of the residual).
+// `logit_tokens` tokens (and their normed rows) at once.
 std::uint64_t forward_working_bytes(const ForwardShape& s, mpfr_prec_t precision, std::uint64_t logit_tokens) {
   const ModelConfig& c = s.config;
   const std::uint64_t T = std::uint64_t(s.tokens), L = std::uint64_t(c.n_layers), H = std::uint64_t(c.n_heads);

@@ -33,9 +33,7 @@ MpArray copy_of(const MpArray& a) {
 int forward_progress_steps(const ModelConfig& config, int logits_blocks) { return config.n_layers + logits_blocks; }
 
 struct MpForwardRun::State {
-  const Model& model;
   const MpWeights& weights;
-  const std::vector<int>& tokens;
   const MpForwardOptions& options;
   const ModelConfig& c;
   const std::size_t tokens_n;
@@ -50,7 +48,7 @@ struct MpForwardRun::State {
   bool final_normed = false;
 
   State(const Model& m, const MpWeights& w, const std::vector<int>& t, const MpForwardOptions& o)
-      : model(m), weights(w), tokens(t), options(o), c(m.config), tokens_n(t.size()), eps(mp_constant(c.rms_norm_eps)),
+      : weights(w), options(o), c(m.config), tokens_n(t.size()), eps(mp_constant(c.rms_norm_eps)),
         theta(mp_constant(c.rope_theta)), x(tokens_n * c.dim, o.arith.precision()),
         rope(make_rope_table(int(tokens_n), c.head_dim, theta[0], o.arith)),
         normed(tokens_n * c.dim, o.arith.precision()), block_out(tokens_n * c.dim, o.arith.precision()),

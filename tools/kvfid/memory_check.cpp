@@ -12,11 +12,7 @@ std::uint64_t engine_weight_bytes(const ModelConfig& config, const std::vector<W
                                   std::optional<WeightType> stored) {
   std::uint64_t most = 0;
   for (const WeightFormat& f : formats) {
-    const std::optional<WeightType> packed_as = !f.plain                         ? std::nullopt
-                                                : *f.plain == FloatFormat::f32  ? std::optional(WeightType::f32)
-                                                : *f.plain == FloatFormat::f16  ? std::optional(WeightType::f16)
-                                                : *f.plain == FloatFormat::bf16 ? std::optional(WeightType::bf16)
-                                                                                : std::nullopt;
+    const std::optional<WeightType> packed_as = f.plain ? std::optional(weight_type_of(*f.plain)) : std::nullopt;
     if (packed_as && stored == packed_as) continue;  // borrowed from the mapping
     const std::uint64_t width = packed_as ? weight_type_bytes(*packed_as) : 4;
     most = std::max(most, std::uint64_t(config.parameter_count()) * width);

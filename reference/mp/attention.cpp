@@ -1,69 +1,158 @@
 #include "reference/mp/attention.h"
 
+#include <optional>
+#include <stdexcept>
+
 #include "reference/formats/quant/kv_policy.h"
+#include "reference/mp/ball_arith.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
+#include "reference/mp/scaled_bounds.h"
 #include "reference/mp/shards.h"
 #include "reference/mp/softmax.h"
 
 namespace kvfid::ref {
 
+namespace {
+
+// The float64 bounds the radii of the two dot products read (scaled_bounds.h), computed
+// once per call: magnitudes of every operand, radii of the inexact ones.
+struct DotBounds {
+  ScaledBounds q_mag, k_cold_mag, k_hot_mag, v_cold_mag, v_hot_mag;
+  std::optional<ScaledBounds> q_rad, k_rad, v_rad;
+
+  DotBounds(const MpArray& q, const AttentionKv& kv, const AttentionRadii& radii)
+      : q_mag(scaled_magnitudes(q)), k_cold_mag(scaled_magnitudes(kv.k_cold)),
+        k_hot_mag(&kv.k_hot == &kv.k_cold ? k_cold_mag : scaled_magnitudes(kv.k_hot)),
+        v_cold_mag(scaled_magnitudes(kv.v_cold)),
+        v_hot_mag(&kv.v_hot == &kv.v_cold ? v_cold_mag : scaled_magnitudes(kv.v_hot)) {
+    if (radii.q) q_rad = scaled_magnitudes(*radii.q);
+    if (kv.k_radii) k_rad = scaled_magnitudes(*kv.k_radii);
+    if (kv.v_radii) v_rad = scaled_magnitudes(*kv.v_radii);
+  }
+};
+
+// r += sum over n terms of |a| rb + |b| ra + ra rb, each vector at its offset and stride
+// (a null radius: exact).
+void add_product_rule(mpfr_ptr r, const ScaledBounds& a_mag, const ScaledBounds* a_rad, std::size_t a_at,
+                      std::ptrdiff_t a_stride, const ScaledBounds& b_mag, const ScaledBounds* b_rad, std::size_t b_at,
+                      std::ptrdiff_t b_stride, int n, mpfr_ptr tmp) {
+  if (b_rad)
+    add_sum_bound(r, a_mag.d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_mag.scale + b_rad->scale, tmp);
+  if (a_rad)
+    add_sum_bound(r, b_mag.d.data() + b_at, b_stride, a_rad->d.data() + a_at, a_stride, n, b_mag.scale + a_rad->scale, tmp);
+  if (a_rad && b_rad)
+    add_sum_bound(r, a_rad->d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_rad->scale + b_rad->scale, tmp);
+}
+
+const ScaledBounds* opt(const std::optional<ScaledBounds>& b) { return b ? &*b : nullptr; }
+
+}  // namespace
+
 void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
-                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards) {
+                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards,
+                      const AttentionRadii& radii) {
   const int hd = config.head_dim, q_dim = config.q_dim(), kv_dim = config.kv_dim();
+  const bool track = radii.out != nullptr;
+  if (track && probs && !radii.probs) throw std::logic_error("causal_attention: kept probabilities need their radii");
+  if ((kv.k_radii && &kv.k_hot != &kv.k_cold) || (kv.v_radii && &kv.v_hot != &kv.v_cold))
+    throw std::logic_error("causal_attention: radii of keys and values need a single store");
   const MpArray head_dim = mp_constant(hd);
   MpArray scale(1, arith.precision());  // sqrt(head_dim), rounded once
-  arith.sqrt(scale[0], head_dim[0]);
+  MpArray scale_r = exact_radii(1);
+  {
+    BallArith ball(arith);
+    ball.sqrt({scale[0], track ? scale_r[0] : nullptr}, {head_dim[0]});
+  }
+  const std::optional<DotBounds> bounds = track ? std::optional<DotBounds>(std::in_place, q, kv, radii) : std::nullopt;
   // Items are (head, position), head-major, so every thread (and every rank: a block of
   // whole heads when the ranks divide the heads) gets the same mix of short and long rows.
   const std::int64_t items = std::int64_t(config.n_heads) * tokens;
   const ItemRange mine = shards ? share_of(items, shards->rank(), shards->ranks()) : ItemRange{0, items};
   parallel_for(mine.end - mine.begin, threads, [&](std::int64_t begin, std::int64_t end) {
     begin += mine.begin, end += mine.begin;
+    BallArith ball(arith);
     MpArray scratch(3, arith.precision());
     mpfr_ptr product = scratch[0], softmax_scratch = scratch[1];
-    MpArray own_row(probs ? 0 : std::size_t(tokens), arith.precision());  // [tokens] when probs are not kept
+    MpArray scratch_r = exact_radii(track ? 3 : 0);
+    MpArray own_row(probs ? 0 : std::size_t(tokens), arith.precision());           // [tokens] when probs are not kept
+    MpArray own_row_r = exact_radii(probs || !track ? 0 : std::size_t(tokens));   // [tokens] its radii
     for (std::int64_t item = begin; item < end; ++item) {
       const int h = int(item / tokens), t = int(item % tokens);
       const int kv_h = config.kv_head_of(h);
       mpfr_ptr row = probs ? (*probs)[std::size_t(item) * tokens] : own_row.data();  // [tokens]
-      mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
+      mpfr_ptr row_r = !track ? nullptr : probs ? (*radii.probs)[std::size_t(item) * tokens] : own_row_r.data();
+      const std::size_t q_at = std::size_t(t) * q_dim + std::size_t(h) * hd;
+      mpfr_srcptr query = q[q_at];
       const int k_end = quant::cold_end(t, kv.hot_window, kv.k_group);
       const int v_end = quant::cold_end(t, kv.hot_window, 0);
       for (int j = 0; j <= t; ++j) {
-        const MpArray& k = j < k_end ? kv.k_cold : kv.k_hot;
-        arith.dot(row + j, query, 1, k[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd, product);
-        arith.div(row + j, row + j, scale[0]);
+        const bool cold = j < k_end;
+        const MpArray& k = cold ? kv.k_cold : kv.k_hot;
+        const std::size_t k_at = std::size_t(j) * kv_dim + std::size_t(kv_h) * hd;
+        const int ternary = arith.dot(row + j, query, 1, k[k_at], 1, hd, product);
+        if (track) {
+          mpfr_set_zero(row_r + j, 1);
+          add_product_rule(row_r + j, bounds->q_mag, opt(bounds->q_rad), q_at, 1,
+                           cold ? bounds->k_cold_mag : bounds->k_hot_mag, opt(bounds->k_rad), k_at, 1, hd, scratch_r[0]);
+          ball.enclosure().add_rounding(row_r + j, row + j, ternary);
+        }
+        ball.div({row + j, track ? row_r + j : nullptr}, {row + j, track ? row_r + j : nullptr},
+                 {scale[0], track ? scale_r[0] : nullptr});
       }
-      softmax_in_place(row, t + 1, arith, softmax_scratch);
-      for (int j = t + 1; j < tokens; ++j) mpfr_set_zero(row + j, 1);
+      softmax_in_place(row, t + 1, ball, softmax_scratch, row_r, track ? scratch_r[1] : nullptr);
+      for (int j = t + 1; j < tokens; ++j) {
+        mpfr_set_zero(row + j, 1);  // masked: exactly zero
+        if (row_r) mpfr_set_zero(row_r + j, 1);
+      }
+      std::optional<ScaledBounds> p_mag, p_rad;  // the row's probabilities, for the value sums' radii
+      if (track) {
+        p_mag = scaled_magnitudes(row, std::size_t(t) + 1);
+        p_rad = scaled_magnitudes(row_r, std::size_t(t) + 1);
+      }
       // Values [0, v_end) cold, then [v_end, t] hot, as one sum.
       for (int d = 0; d < hd; ++d) {
-        mpfr_ptr o = out[std::size_t(t) * q_dim + std::size_t(h) * hd + d];
+        const std::size_t o_at = std::size_t(t) * q_dim + std::size_t(h) * hd + d;
+        mpfr_ptr o = out[o_at];
         const std::size_t column = std::size_t(kv_h) * hd + d;
         const bool hot = v_end <= t;  // else no hot run (and v_hot may have no row v_end)
         mpfr_srcptr v_hot = hot ? kv.v_hot[std::size_t(v_end) * kv_dim + column] : nullptr;
-        arith.dot(o,
-                  {{row, 1, kv.v_cold[column], kv_dim, v_end},
-                   {row + v_end, 1, v_hot, kv_dim, hot ? t + 1 - v_end : 0}},
-                  product);
+        const int ternary = arith.dot(o,
+                                      {{row, 1, kv.v_cold[column], kv_dim, v_end},
+                                       {row + v_end, 1, v_hot, kv_dim, hot ? t + 1 - v_end : 0}},
+                                      product);
+        if (track) {
+          mpfr_ptr r = (*radii.out)[o_at];
+          mpfr_set_zero(r, 1);
+          add_product_rule(r, *p_mag, &*p_rad, 0, 1, bounds->v_cold_mag, opt(bounds->v_rad), column, kv_dim, v_end,
+                           scratch_r[0]);
+          if (hot)
+            add_product_rule(r, *p_mag, &*p_rad, std::size_t(v_end), 1, bounds->v_hot_mag, opt(bounds->v_rad),
+                             std::size_t(v_end) * kv_dim + column, kv_dim, t + 1 - v_end, scratch_r[0]);
+          ball.enclosure().add_rounding(r, o, ternary);
+        }
       }
     }
   });
   if (!shards) return;
   auto block = [&](int rank) { return share_of(items, rank, shards->ranks()); };
-  if (probs)
-    shards->exchange(*probs, [&](int rank) {
-      const ItemRange r = block(rank);  // item i owns probs row i: [tokens] values
-      return std::vector<ElementRun>{{std::size_t(r.begin) * tokens, std::size_t(r.end - r.begin) * tokens}};
-    });
-  shards->exchange(out, [&](int rank) {
+  auto probs_runs = [&](int rank) {
+    const ItemRange r = block(rank);  // item i owns probs row i: [tokens] values
+    return std::vector<ElementRun>{{std::size_t(r.begin) * tokens, std::size_t(r.end - r.begin) * tokens}};
+  };
+  auto out_runs = [&](int rank) {
     const ItemRange r = block(rank);
     std::vector<ElementRun> runs;  // [items] item (h, t) owns out[t, h, :]
     for (std::int64_t item = r.begin; item < r.end; ++item)
       runs.push_back({std::size_t(item % tokens) * q_dim + std::size_t(item / tokens) * hd, std::size_t(hd)});
     return runs;
-  });
+  };
+  if (probs) shards->exchange(*probs, probs_runs);
+  shards->exchange(out, out_runs);
+  if (track) {
+    if (probs) shards->exchange(*radii.probs, probs_runs);
+    shards->exchange(*radii.out, out_runs);
+  }
 }
 
 }  // namespace kvfid::ref

@@ -22,6 +22,18 @@ struct AttentionKv {
   const MpArray& v_hot;
   int hot_window = 0;
   int k_group = 0;
+  // Radii of the keys and values (enclosure.h) for a single store (k_cold is k_hot, v_cold
+  // is v_hot); null: exact values (a KV policy's stored forms are).
+  const MpArray* k_radii = nullptr;
+  const MpArray* v_radii = nullptr;
+};
+
+// The radii of a tracked attention (enclosure.h): out set means tracked; q null means
+// exact queries; probs [n_heads, tokens, tokens] when the probabilities are kept.
+struct AttentionRadii {
+  const MpArray* q = nullptr;
+  MpArray* probs = nullptr;
+  MpArray* out = nullptr;
 };
 
 // q: [tokens, n_heads, head_dim].
@@ -33,7 +45,8 @@ struct AttentionKv {
 // every rank ends with all of out and of probs (when kept: the probabilities feed no
 // later operation, so without the tap the largest exchange of all is never made).
 void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
-                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards = nullptr);
+                      const ModelConfig& config, const MpArith& arith, int threads, Shards* shards = nullptr,
+                      const AttentionRadii& radii = {});
 // One store: every key and value read from k and v ([tokens, n_kv_heads, head_dim]).
 inline void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v,
                              int tokens, const ModelConfig& config, const MpArith& arith, int threads,

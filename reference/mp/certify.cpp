@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "reference/mp/enclosure.h"
 #include "reference/mp/mp_array.h"
 
 namespace kvfid::ref {
@@ -46,6 +47,25 @@ std::optional<UncertifiedValue> certify_values(const std::string& tap, const MpA
     const long margin = *err - kCertifiedBits;
     tally.min_margin_bits = std::min(margin, tally.min_margin_bits.value_or(margin));
     ++tally.values_certified;
+  }
+  return std::nullopt;
+}
+
+std::optional<UncertifiedValue> certify_balls(const std::string& tap, const MpArray& values, const MpArray& radii,
+                                              std::int64_t first_index, CertificationTally& tally) {
+  if (values.size() != radii.size()) throw std::logic_error("certify_balls: tap '" + tap + "' has no radius per value");
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    mpfr_srcptr y = values[i], r = radii[i];
+    if (!ball_rounds_correctly(y, r)) {
+      const bool bounded = mpfr_regular_p(y) && mpfr_number_p(r) && !mpfr_zero_p(r);
+      return UncertifiedValue{tap, first_index + std::int64_t(i),
+                              bounded ? long(mpfr_get_exp(y)) - long(mpfr_get_exp(r)) : -1};
+    }
+    ++tally.values_certified;
+    if (mpfr_zero_p(r)) continue;
+    const long margin = long(mpfr_get_exp(y)) - long(mpfr_get_exp(r)) - kCertifiedBits;
+    tally.min_margin_bits = std::min(margin, tally.min_margin_bits.value_or(margin));
+    tally.max_radius_half_ulps = std::max(tally.max_radius_half_ulps, radius_in_half_ulps(y, r));
   }
   return std::nullopt;
 }

@@ -1,5 +1,7 @@
 #pragma once
-// The correct-rounding check of the golden: a value y computed at P + guard bits is
+// The correct-rounding checks of the golden, one per certification method
+// (golden_forward.h):
+//  * agreement (certify_values): a value y computed at P + guard bits is
 // taken with the error bound |y_P - y_(P+guard)| (one ulp at P when both agree) and
 // passes when mpfr_can_round proves every number within that bound rounds to the same
 // float64 (to 53 + 1 bits toward zero, MPFR's own test idiom for round-to-nearest; see
@@ -10,6 +12,12 @@
 // at most half an ulp per dot, where per-term fma rounding allowed up to n half-ulps).
 // Measured: stories260K's medium golden's smallest margin went from 48 to 52 bits, its
 // bytes unchanged.
+//  * enclosure (certify_balls): each value is a ball (enclosure.h), midpoint y and a
+// proven radius r with the true value in [y - r, y + r]; it passes when the whole ball
+// rounds to nearest float64 as y does: rounds_correctly(y, EXP(y) - EXP(r)), since
+// r <= 2^EXP(r). Exact values (r = 0: inputs, the masked probabilities, stored K and V)
+// pass as they are; a zero midpoint with a nonzero radius never does (the sign of the
+// zero the truth rounds to is unknown).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,6 +32,7 @@ inline constexpr int kCertifiedBits = 53 + 1;  // float64 significand, plus one 
 struct CertificationTally {
   std::int64_t values_certified = 0;
   std::optional<long> min_margin_bits;  // smallest (error bits - kCertifiedBits) over nonzero values
+  double max_radius_half_ulps = 0;      // enclosure: largest radius in half-widths of float64's rounding interval
 };
 
 struct UncertifiedValue {
@@ -53,6 +62,10 @@ bool rounds_correctly(mpfr_srcptr y, long error_bits);
 std::optional<UncertifiedValue> certify_values(const std::string& tap, const MpArray& low, const MpArray& high,
                                                std::int64_t first_index, mpfr_prec_t low_precision,
                                                CertificationTally& tally);
+
+// The enclosure method's check of the balls (values[i], radii[i]), as certify_values.
+std::optional<UncertifiedValue> certify_balls(const std::string& tap, const MpArray& values, const MpArray& radii,
+                                              std::int64_t first_index, CertificationTally& tally);
 
 // Checks every value of every tap, in order; returns the first that fails, or nullopt
 // when all pass.

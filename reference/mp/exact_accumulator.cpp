@@ -262,11 +262,11 @@ ExactAccumulator ExactAccumulator::from_bytes(std::string_view bytes) {
   return acc;
 }
 
-void exact_dot(mpfr_ptr y, const double* w, mpfr_srcptr x, std::size_t n, ExactAccumulator& acc, mpfr_srcptr addend) {
+int exact_dot(mpfr_ptr y, const double* w, mpfr_srcptr x, std::size_t n, ExactAccumulator& acc, mpfr_srcptr addend) {
   acc.clear();
   for (std::size_t j = 0; j < n; ++j) acc.add(w[j], x + j);
   if (addend) acc.add(1.0, addend);
-  acc.round_to(y, MPFR_RNDN);
+  return acc.round_to(y, MPFR_RNDN);
 }
 
 }  // namespace kvfid::ref

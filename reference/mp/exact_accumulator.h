@@ -95,8 +95,9 @@ class ExactAccumulator {
 // y = sum_{j<n} w[j] * x[j] (+ addend), correctly rounded to y's precision (round to
 // nearest, ties to even) whatever the order of the terms; x: [n] consecutive MPFR numbers
 // (MpArray elements); addend (a bias) is null or one finite MPFR number. `acc` is
-// scratch (cleared first), reused so the hot loop never allocates.
-void exact_dot(mpfr_ptr y, const double* w, mpfr_srcptr x, std::size_t n, ExactAccumulator& acc,
+// scratch (cleared first), reused so the hot loop never allocates. Returns MPFR's ternary
+// value of the one rounding (0: y is the exact sum).
+int exact_dot(mpfr_ptr y, const double* w, mpfr_srcptr x, std::size_t n, ExactAccumulator& acc,
                mpfr_srcptr addend = nullptr);
 
 }  // namespace kvfid::ref

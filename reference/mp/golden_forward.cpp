@@ -8,6 +8,7 @@
 #include "reference/io/prompt.h"
 #include "reference/model/weight_storage.h"
 #include "reference/mp/certify.h"
+#include "reference/mp/enclosure.h"
 #include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/mp_parallel.h"
@@ -17,31 +18,48 @@ namespace kvfid::ref {
 
 namespace {
 
-const char* const kMethod =
+}  // namespace
+
+const char* certification_method_name(CertificationMethod method) {
+  return method == CertificationMethod::agreement ? "agreement" : "enclosure";
+}
+
+namespace {
+
+const char* const kAgreementMethod =
     "forward at P and P+guard bits; y = the P+guard value with error bound |y_P - y| (one ulp at P when "
     "equal), err = EXP(y) - EXP(bound) - 1; certified when mpfr_can_round(y, err, RNDN, RNDZ, 54), or for y itself a normal float64 "
     "mpfr_can_round(y, err, RNDN, RNDN, 53); "
     "exact zeros certified when both runs give exact zero; P doubles until every value passes";
 
-std::string describe(const UncertifiedValue& u, int precision, int guard, int max_precision) {
+const char* const kEnclosureMethod =
+    "one forward at P bits in ball arithmetic: each value y with a proven radius r (reference/mp/enclosure.h: "
+    "half an ulp at P per inexact rounding, propagated by first-order bounds; dot products exact and rounded once); "
+    "certified when the whole ball rounds to one float64: mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDZ, 54), or for y "
+    "itself a normal float64 mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDN, 53); exact values (r = 0) certified as they "
+    "are; P doubles until every value passes";
+
+std::string describe(const UncertifiedValue& u, const GoldenOptions& o, int precision) {
+  const std::string at = o.method == CertificationMethod::agreement
+                             ? std::to_string(precision) + "+" + std::to_string(o.guard_bits) + " bits"
+                             : std::to_string(precision) + " bits (enclosure)";
   return "golden not certified: tap '" + u.tap + "' index " + std::to_string(u.index) + " has " +
-         std::to_string(u.error_bits) + " correct bits at " + std::to_string(precision) + "+" + std::to_string(guard) +
-         " bits (needs more than " + std::to_string(kCertifiedBits) + "), and doubling the precision would exceed " +
-         "max_precision_bits " + std::to_string(max_precision);
+         std::to_string(u.error_bits) + " correct bits at " + at + " (needs more than " + std::to_string(kCertifiedBits) +
+         "), and doubling the precision would exceed max_precision_bits " + std::to_string(o.max_precision_bits);
 }
 
-// One attempt at `precision`: the runs at P + guard (high) and at P (low) advance in
-// lockstep, layer by layer and then block by block of the logits, and each tap is
-// certified and converted to float64 as soon as both have it; only the high run's
-// float64 values are kept. Stops at the first value that fails.
 struct Attempt {
   std::optional<UncertifiedValue> failure;
   CertificationTally tally;
   TapSet taps;  // in tap_specs order when nothing failed
 };
 
-Attempt certify_at(const Model& model, const Model& weights, const std::vector<int>& tokens, const MpForwardOptions& forward,
-                   int precision, int guard) {
+// One attempt of the agreement method at `precision`: the runs at P + guard (high) and
+// at P (low) advance in lockstep, layer by layer and then block by block of the logits,
+// and each tap is certified and converted to float64 as soon as both have it; only the
+// high run's float64 values are kept. Stops at the first value that fails.
+Attempt certify_by_agreement(const Model& model, const Model& weights, const std::vector<int>& tokens,
+                             const MpForwardOptions& forward, int precision, int guard) {
   const int T = int(tokens.size());
   const int high_bits = precision + guard;
   MpForwardOptions high_options = forward, low_options = forward;
@@ -80,6 +98,50 @@ Attempt certify_at(const Model& model, const Model& weights, const std::vector<i
   return a;
 }
 
+// One attempt of the enclosure method at `precision`: one run in ball arithmetic, layer
+// by layer and then block by block of the logits; each tap is certified and converted to
+// float64 as soon as the run has it. Stops at the first value that fails, or at a stored
+// KV value whose rounding the enclosure leaves undecided.
+Attempt certify_by_enclosure(const Model& model, const Model& weights, const std::vector<int>& tokens,
+                             const MpForwardOptions& forward, int precision) {
+  const int T = int(tokens.size());
+  MpForwardOptions options = forward;
+  options.arith = MpArith::exact(precision);
+  options.enclose = true;
+  const MpWeights mp_weights = to_mp_weights(weights, weight_precision_for(precision));
+  MpForwardRun run(model, mp_weights, tokens, options);
+
+  Attempt a;
+  std::map<std::string, TapTensor> done;
+  try {
+    while (run.layers_left() > 0)
+      for (MpTap& tap : run.run_layer()) {
+        a.failure = certify_balls(tap.name, tap.values, tap.radii, 0, a.tally);
+        if (a.failure) return a;
+        done[tap.name] = TapTensor{tap.name, tap.shape, to_doubles(tap.values)};
+      }
+  } catch (const UndecidedRounding& u) {
+    a.failure = UncertifiedValue{u.tap(), u.index(), -1};
+    return a;
+  }
+  const ModelConfig& c = model.config;
+  const std::size_t vocab = std::size_t(c.vocab);
+  TapTensor logits{"logits", {T, c.vocab}, std::vector<double>(std::size_t(T) * vocab)};
+  const int block = golden_logits_block(c, T, precision);
+  for (int first = 0; first < T; first += block) {
+    const int count = std::min(block, T - first);
+    MpArray radii;
+    const MpArray values = run.logits(first, count, &radii);
+    a.failure = certify_balls("logits", values, radii, std::int64_t(first) * std::int64_t(vocab), a.tally);
+    if (a.failure) return a;
+    const std::vector<double> doubles = to_doubles(values);
+    std::copy(doubles.begin(), doubles.end(), logits.values.begin() + std::ptrdiff_t(std::size_t(first) * vocab));
+  }
+  done["logits"] = std::move(logits);
+  for (const TapSpec& spec : tap_specs(c, T, forward.taps)) a.taps.push_back(std::move(done.at(spec.name)));
+  return a;
+}
+
 }  // namespace
 
 GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, const GoldenOptions& options) {
@@ -98,29 +160,37 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
   forward.progress = options.progress;
   forward.shards = options.shards;
 
+  const bool agreement = options.method == CertificationMethod::agreement;
   for (int precision = options.precision_bits, attempt = 1;; precision *= 2, ++attempt) {
     if (options.progress) {
-      const int T = int(tokens.size()), block = golden_logits_block(model.config, T, precision + options.guard_bits);
-      options.progress->add_total(2 * forward_progress_steps(model.config, (T + block - 1) / block));
-      options.progress->set_stage("attempt " + std::to_string(attempt) + ", " + std::to_string(precision) + "+" +
-                                  std::to_string(options.guard_bits) + " bits");
+      const int T = int(tokens.size());
+      const int block = golden_logits_block(model.config, T, precision + (agreement ? options.guard_bits : 0));
+      options.progress->add_total((agreement ? 2 : 1) * forward_progress_steps(model.config, (T + block - 1) / block));
+      options.progress->set_stage("attempt " + std::to_string(attempt) + ", " + std::to_string(precision) +
+                                  (agreement ? "+" + std::to_string(options.guard_bits) : std::string(" (enclosure)")) +
+                                  " bits");
     }
-    Attempt attempt_result = certify_at(model, weights, tokens, forward, precision, options.guard_bits);
+    Attempt attempt_result = agreement ? certify_by_agreement(model, weights, tokens, forward, precision, options.guard_bits)
+                                       : certify_by_enclosure(model, weights, tokens, forward, precision);
     if (attempt_result.failure) {
       if (2 * precision > options.max_precision_bits)
-        throw CertificationError(describe(*attempt_result.failure, precision, options.guard_bits, options.max_precision_bits));
+        throw CertificationError(describe(*attempt_result.failure, options, precision));
       continue;
     }
     const CertificationTally& tally = attempt_result.tally;
     GoldenResult result;
     result.taps = std::move(attempt_result.taps);
-    result.certification = {{"precision_bits", precision},
-                            {"guard_bits", options.guard_bits},
+    result.certification = {{"method_name", certification_method_name(options.method)},
+                            {"precision_bits", precision},
                             {"attempts", attempt},
                             {"values_certified", tally.values_certified},
                             {"min_margin_bits", tally.min_margin_bits ? nlohmann::json(*tally.min_margin_bits)
                                                                       : nlohmann::json(nullptr)},
-                            {"method", kMethod}};
+                            {"method", agreement ? kAgreementMethod : kEnclosureMethod}};
+    if (agreement)
+      result.certification["guard_bits"] = options.guard_bits;
+    else
+      result.certification["max_radius_half_ulps"] = tally.max_radius_half_ulps;
     if (options.progress) options.progress->finish();
     return result;
   }

@@ -1,7 +1,16 @@
 #pragma once
-// The certified golden: the forward pass in MPFR, every value proven to round
-// correctly to float64 (recomputed with guard bits, checked with mpfr_can_round, the
-// precision raised until every value passes, or an error).
+// The certified golden: the forward pass in MPFR, every value shown to round correctly
+// to float64, the precision raised until every value passes, or an error. Two methods
+// (certify.h):
+//   agreement  the pass is repeated with guard bits and the two runs' difference taken
+//              as the error bound (Ziv-style, MPFR's own test idiom: strong, not a proof)
+//   enclosure  one pass in ball arithmetic: every value carries a proven radius
+//              (enclosure.h), and passes when its whole ball rounds to one float64 -- a
+//              proof. Its radii are worst-case bounds, which grow with depth far faster
+//              than the real error (measured ~17-21 bits a layer against ~3 for the real
+//              error, README), so deep models need far more precision than agreement.
+// Both give the same bytes wherever both certify: a correctly rounded value does not
+// depend on how it was shown to be one.
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -19,9 +28,15 @@ namespace kvfid::ref {
 class Progress;
 class Shards;
 
+enum class CertificationMethod { agreement, enclosure };
+
+// "agreement" / "enclosure", as the manifest records them.
+const char* certification_method_name(CertificationMethod method);
+
 struct GoldenOptions {
+  CertificationMethod method = CertificationMethod::agreement;
   int precision_bits = 128;      // working precision of the first attempt
-  int guard_bits = 64;           // the check recomputes at precision + guard
+  int guard_bits = 64;           // agreement: the check recomputes at precision + guard
   int max_precision_bits = 1024; // give up (CertificationError) beyond this
   TapSelection taps = TapSelection::all;
   int threads = 0;               // 0: all hardware threads; results never depend on it

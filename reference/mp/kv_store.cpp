@@ -8,6 +8,8 @@
 #include "reference/calibration/kv_policy_fit.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
+#include "reference/golden/taps.h"
+#include "reference/mp/enclosure.h"
 
 namespace kvfid::ref {
 
@@ -70,6 +72,27 @@ MpArray cold_form(const MpArray& exact, const quant::KvSlot& slot, bool along_to
   return cold;
 }
 
+template <typename F>
+bool same_bits(F a, F b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+// Throws UndecidedRounding unless both ends of every ball round to one RN32 value (and
+// one RN16 value when `hot`).
+void require_decided(const MpArray& x, const MpArray* radii, bool hot, const std::string& tap) {
+  if (!radii) return;
+  MpArray ends(2, x.precision());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (mpfr_zero_p((*radii)[i])) continue;
+    mpfr_sub(ends[0], x[i], (*radii)[i], MPFR_RNDD);  // below the ball's lower end
+    mpfr_add(ends[1], x[i], (*radii)[i], MPFR_RNDU);  // above its upper end
+    // Compared bit for bit: ends rounding to zeros of opposite signs leave the stored sign undecided.
+    const bool decided = mpfr_number_p(ends[0]) && mpfr_number_p(ends[1]) && same_bits(rn32(ends[0]), rn32(ends[1])) &&
+                         (!hot || same_bits(rn16(ends[0]), rn16(ends[1])));
+    if (!decided) throw UndecidedRounding(tap, std::int64_t(i));
+  }
+}
+
 MpArray hot_form(const MpArray& exact, mpfr_prec_t precision) {
   MpArray hot(exact.size(), precision);
   for (std::size_t i = 0; i < exact.size(); ++i) mpfr_set_d(hot[i], rn16(exact[i]), MPFR_RNDN);  // exact
@@ -88,7 +111,10 @@ MpArray own(const MpArray& cold, const MpArray& hot, int hot_window, int group, 
 }  // namespace
 
 MpKvStore store_kv(const MpArray& k, const MpArray& v, const quant::KvPolicy& policy, int layer, int tokens,
-                   const ModelConfig& config) {
+                   const ModelConfig& config, const MpArray* k_radii, const MpArray* v_radii) {
+  const bool hot = policy.hot_window > 0 || policy.kivi;
+  require_decided(k, k_radii, hot, tap_layer_name(layer, "k"));
+  require_decided(v, v_radii, hot, tap_layer_name(layer, "v"));
   const mpfr_prec_t precision = std::max<mpfr_prec_t>(53, std::max(k.precision(), v.precision()));
   const int kv_dim = config.kv_dim();
   MpKvStore s;
@@ -96,7 +122,7 @@ MpKvStore store_kv(const MpArray& k, const MpArray& v, const quant::KvPolicy& po
   s.k_group = quant::kivi_group(policy, layer);
   s.k_cold = cold_form(k, policy.k[layer], policy.kivi, tokens, kv_dim, config.head_dim, precision);
   s.v_cold = cold_form(v, policy.v[layer], false, tokens, kv_dim, config.head_dim, precision);
-  if (policy.hot_window > 0 || policy.kivi) {
+  if (hot) {
     s.k_hot = hot_form(k, precision);
     s.v_hot = hot_form(v, precision);
   }

@@ -12,6 +12,10 @@
 // RN32 and RN16 round the exact value once (through float64 rounded to odd, which has
 // more than two bits beyond either format), as the engine's FP32 value is the rounding
 // of its own computation.
+// Enclosures (enclosure.h): given the radii of k and v, every stored value is exact once
+// both ends of each ball round (RN32, and RN16 where a hot form is kept) to the same
+// value -- rounding is monotone, so the true value rounds there too, and the codes are a
+// function of those roundings. Where they differ store_kv throws UndecidedRounding.
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/model/config.h"
 #include "reference/mp/attention.h"
@@ -30,9 +34,10 @@ struct MpKvStore {
   }
 };
 
-// k, v: [tokens, n_kv_heads, head_dim], the layer's exact (or emulated) values.
+// k, v: [tokens, n_kv_heads, head_dim], the layer's exact (or emulated) values;
+// k_radii, v_radii: their radii, or null (exact).
 MpKvStore store_kv(const MpArray& k, const MpArray& v, const quant::KvPolicy& policy, int layer, int tokens,
-                   const ModelConfig& config);
+                   const ModelConfig& config, const MpArray* k_radii = nullptr, const MpArray* v_radii = nullptr);
 
 // The k and v taps: row t holds what query t reads for its own key and value.
 // [tokens, n_kv_heads, head_dim] each, at the store's precision.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "reference/mp/enclosure.h"
 #include "reference/mp/mp_weights.h"
 
 namespace kvfid::ref {
@@ -68,8 +69,10 @@ std::uint64_t golden_bytes(const ForwardShape& s, int precision_bits, int guard_
   const ModelConfig& c = s.config;
   const std::uint64_t out_copy = s.taps.wants_layer_taps() ? std::uint64_t(s.tokens) * std::uint64_t(c.dim) : 0;
   std::uint64_t bytes = tap_values(s) * 8;
-  for (const mpfr_prec_t p : {mpfr_prec_t(precision_bits) + guard_bits, mpfr_prec_t(precision_bits)}) {
-    const int block = golden_logits_block(c, s.tokens, p);
+  // Enclosure: one run at P and its radii, a logits block as wide as the values'.
+  const mpfr_prec_t second = guard_bits > 0 ? mpfr_prec_t(precision_bits) : kRadiusBits;
+  for (const mpfr_prec_t p : {mpfr_prec_t(precision_bits) + guard_bits, second}) {
+    const int block = golden_logits_block(c, s.tokens, guard_bits > 0 ? p : mpfr_prec_t(precision_bits));
     bytes += forward_working_bytes(s, p, std::uint64_t(block)) + out_copy * mp_number_bytes(p);
   }
   return bytes;

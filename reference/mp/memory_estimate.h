@@ -26,7 +26,11 @@
 // Its peak is at most
 //   8 N + working(P + guard) + working(P)        (N = tap values)
 // where working(p) is the list above without the kept taps, the logits held for one
-// block only, plus one layer's "out" copy. An escalation doubles P and frees the
+// block only, plus one layer's "out" copy. The enclosure method runs once at P, every
+// value with a radius of kRadiusBits (enclosure.h):
+//   8 N + working(P) + working(kRadiusBits)
+// (the radii mirror the values; counting their weight vectors and scratch too only
+// overstates). An escalation doubles P and frees the
 // previous attempt first; the estimate is for the first attempt, which certifies almost
 // always.
 #include <cstdint>
@@ -63,6 +67,7 @@ int golden_logits_block(const ModelConfig& config, int tokens, mpfr_prec_t preci
 std::uint64_t mp_forward_bytes(const ForwardShape& shape, mpfr_prec_t precision);
 
 // Peak bytes of compute_golden's first attempt (weights excluded).
+// guard_bits: the agreement method's; 0 for the enclosure method.
 std::uint64_t golden_bytes(const ForwardShape& shape, int precision_bits, int guard_bits);
 
 // Peak bytes of emulated_forward (weights excluded), which runs natively

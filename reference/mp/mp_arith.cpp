@@ -28,14 +28,13 @@ MpArith MpArith::ieee(FloatFormat format) {
   return MpArith(man + 1, format, 2 - bias - man, bias + 1);
 }
 
-void MpArith::dot(mpfr_ptr out, std::initializer_list<DotTerms> runs, mpfr_ptr product) const {
+int MpArith::dot(mpfr_ptr out, std::initializer_list<DotTerms> runs, mpfr_ptr product) const {
   if (!format_) {
     thread_local ExactAccumulator acc;  // one per thread: its limbs are reused by every dot
     acc.clear();
     for (const DotTerms& r : runs)
       for (int j = 0; j < r.n; ++j) acc.add(r.a + j * r.a_stride, r.b + j * r.b_stride);
-    acc.round_to(out, MPFR_RNDN);
-    return;
+    return acc.round_to(out, MPFR_RNDN);
   }
   mpfr_set_zero(out, 1);
   for (const DotTerms& r : runs)
@@ -43,6 +42,7 @@ void MpArith::dot(mpfr_ptr out, std::initializer_list<DotTerms> runs, mpfr_ptr p
       mul(product, r.a + j * r.a_stride, r.b + j * r.b_stride);
       add(out, out, product);
     }
+  return 0;
 }
 
 void MpArith::round_into_format(mpfr_ptr r, int ternary) const {

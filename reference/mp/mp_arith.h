@@ -44,22 +44,25 @@ class MpArith {
   std::optional<FloatFormat> format() const { return format_; }
 
   // Rounds r (just computed with ternary value `ternary` at this precision) into the
-  // format's exponent range, subnormals included. Nothing to do for exact().
-  void finish(mpfr_ptr r, int ternary) const {
+  // format's exponent range, subnormals included. Nothing to do for exact(). Every
+  // operation returns the ternary value of its result's one rounding (0: exact), which
+  // the golden's enclosures read (enclosure.h); for ieee() it is the first rounding's.
+  int finish(mpfr_ptr r, int ternary) const {
     if (format_) round_into_format(r, ternary);
+    return ternary;
   }
 
-  void set(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_set(r, a, MPFR_RNDN)); }
-  void set_d(mpfr_ptr r, double a) const { finish(r, mpfr_set_d(r, a, MPFR_RNDN)); }
-  void add(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_add(r, a, b, MPFR_RNDN)); }
-  void sub(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_sub(r, a, b, MPFR_RNDN)); }
-  void mul(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_mul(r, a, b, MPFR_RNDN)); }
-  void div(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_div(r, a, b, MPFR_RNDN)); }
-  void sqrt(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_sqrt(r, a, MPFR_RNDN)); }
-  void exp(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_exp(r, a, MPFR_RNDN)); }
-  void sin(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_sin(r, a, MPFR_RNDN)); }
-  void cos(mpfr_ptr r, mpfr_srcptr a) const { finish(r, mpfr_cos(r, a, MPFR_RNDN)); }
-  void pow(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { finish(r, mpfr_pow(r, a, b, MPFR_RNDN)); }
+  int set(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_set(r, a, MPFR_RNDN)); }
+  int set_d(mpfr_ptr r, double a) const { return finish(r, mpfr_set_d(r, a, MPFR_RNDN)); }
+  int add(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { return finish(r, mpfr_add(r, a, b, MPFR_RNDN)); }
+  int sub(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { return finish(r, mpfr_sub(r, a, b, MPFR_RNDN)); }
+  int mul(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { return finish(r, mpfr_mul(r, a, b, MPFR_RNDN)); }
+  int div(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { return finish(r, mpfr_div(r, a, b, MPFR_RNDN)); }
+  int sqrt(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_sqrt(r, a, MPFR_RNDN)); }
+  int exp(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_exp(r, a, MPFR_RNDN)); }
+  int sin(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_sin(r, a, MPFR_RNDN)); }
+  int cos(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_cos(r, a, MPFR_RNDN)); }
+  int pow(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { return finish(r, mpfr_pow(r, a, b, MPFR_RNDN)); }
 
   // One run of terms of a dot product: a[j*a_stride] * b[j*b_stride] for j = 0..n-1.
   struct DotTerms {
@@ -74,10 +77,11 @@ class MpArith {
   // once, so out is the correctly rounded dot product whatever the order; ieee(): each
   // product and each partial sum rounded into the format, in order, starting from +0.
   // `product` is scratch of this precision (used by the ieee policy only).
-  void dot(mpfr_ptr out, std::initializer_list<DotTerms> runs, mpfr_ptr product) const;
-  void dot(mpfr_ptr out, mpfr_srcptr a, std::ptrdiff_t a_stride, mpfr_srcptr b, std::ptrdiff_t b_stride, int n,
-           mpfr_ptr product) const {
-    dot(out, {DotTerms{a, a_stride, b, b_stride, n}}, product);
+  // Returns the ternary value of exact()'s one rounding (ieee(): 0).
+  int dot(mpfr_ptr out, std::initializer_list<DotTerms> runs, mpfr_ptr product) const;
+  int dot(mpfr_ptr out, mpfr_srcptr a, std::ptrdiff_t a_stride, mpfr_srcptr b, std::ptrdiff_t b_stride, int n,
+          mpfr_ptr product) const {
+    return dot(out, {DotTerms{a, a_stride, b, b_stride, n}}, product);
   }
 
  private:

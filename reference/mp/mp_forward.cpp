@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "reference/mp/attention.h"
+#include "reference/mp/ball_arith.h"
 #include "reference/mp/kv_store.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/projection.h"
@@ -16,9 +17,13 @@ namespace kvfid::ref {
 
 namespace {
 
-void add_in_place(MpArray& x, const MpArray& y, const MpArith& arith, int threads) {
+// x += y; with x_radii set, x's radii follow from theirs and y_radii.
+void add_in_place(MpArray& x, const MpArray& y, const MpArith& arith, int threads, MpArray* x_radii,
+                  const MpArray* y_radii) {
   parallel_for(std::int64_t(x.size()), threads, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) arith.add(x[i], x[i], y[i]);
+    BallArith ball(arith);
+    for (std::int64_t i = begin; i < end; ++i)
+      ball.add(ball_at(x, x_radii, std::size_t(i)), cball_at(x, x_radii, std::size_t(i)), cball_at(y, y_radii, std::size_t(i)));
   });
 }
 
@@ -27,6 +32,8 @@ MpArray copy_of(const MpArray& a) {
   for (std::size_t i = 0; i < a.size(); ++i) mpfr_set(c[i], a[i], MPFR_RNDN);  // exact: same precision
   return c;
 }
+
+MpArray* tracked(MpArray& radii) { return radii.size() ? &radii : nullptr; }
 
 }  // namespace
 
@@ -46,17 +53,26 @@ struct MpForwardRun::State {
   MpArray up;         // [T, hidden]
   int layer = 0;      // the next layer to run
   bool final_normed = false;
+  // Their radii when enclosed (enclosure.h), else empty.
+  MpArray x_r, normed_r, block_out_r, gate_r, up_r;
 
   State(const Model& m, const MpWeights& w, const std::vector<int>& t, const MpForwardOptions& o)
       : weights(w), options(o), c(m.config), tokens_n(t.size()), eps(mp_constant(c.rms_norm_eps)),
         theta(mp_constant(c.rope_theta)), x(tokens_n * c.dim, o.arith.precision()),
-        rope(make_rope_table(int(tokens_n), c.head_dim, theta[0], o.arith)),
+        rope(make_rope_table(int(tokens_n), c.head_dim, theta[0], o.arith, o.enclose)),
         normed(tokens_n * c.dim, o.arith.precision()), block_out(tokens_n * c.dim, o.arith.precision()),
-        gate(tokens_n * c.hidden, o.arith.precision()), up(tokens_n * c.hidden, o.arith.precision()) {}
+        gate(tokens_n * c.hidden, o.arith.precision()), up(tokens_n * c.hidden, o.arith.precision()),
+        x_r(radii(tokens_n * c.dim)), normed_r(radii(tokens_n * c.dim)), block_out_r(radii(tokens_n * c.dim)),
+        gate_r(radii(tokens_n * c.hidden)), up_r(radii(tokens_n * c.hidden)) {}
+
+  // n radii when enclosed, else none.
+  MpArray radii(std::size_t n) const { return exact_radii(options.enclose ? n : 0); }
 };
 
 MpForwardRun::MpForwardRun(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
                            const MpForwardOptions& options) {
+  if (options.enclose && options.arith.format())
+    throw std::logic_error("MpForwardRun: enclosures are for exact arithmetic only");
   ExponentRangeScope range;
   s_ = std::make_unique<State>(model, weights, tokens, options);
   const Model& stored = *weights.model;  // the matrices the forward reads (stored_model's, say)
@@ -86,58 +102,69 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   const LayerWeights& m = s.weights.model->layers[std::size_t(l)];
   MpArray &x = s.x, &normed = s.normed, &block_out = s.block_out, &gate = s.gate, &up = s.up;
 
-  rms_norm(normed, x, w.attn_norm, s.eps[0], T, arith, threads);
+  rms_norm(normed, x, w.attn_norm, s.eps[0], T, arith, threads, tracked(s.x_r), tracked(s.normed_r));
   MpArray q(tokens_n * c.q_dim(), prec);   // [T, n_heads, head_dim]
   MpArray k(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
   MpArray v(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
-  project(q, s.weights.read(m.wq), normed, w.bq, T, arith, threads, shards);
-  project(k, s.weights.read(m.wk), normed, w.bk, T, arith, threads, shards);
-  project(v, s.weights.read(m.wv), normed, w.bv, T, arith, threads, shards);
-  apply_rope(q, s.rope, T, c.n_heads, c.rope, arith, threads);
-  apply_rope(k, s.rope, T, c.n_kv_heads, c.rope, arith, threads);
+  MpArray q_r = s.radii(q.size()), k_r = s.radii(k.size()), v_r = s.radii(v.size());
+  project(q, s.weights.read(m.wq), normed, w.bq, T, arith, threads, shards, tracked(s.normed_r), tracked(q_r));
+  project(k, s.weights.read(m.wk), normed, w.bk, T, arith, threads, shards, tracked(s.normed_r), tracked(k_r));
+  project(v, s.weights.read(m.wv), normed, w.bv, T, arith, threads, shards, tracked(s.normed_r), tracked(v_r));
+  apply_rope(q, s.rope, T, c.n_heads, c.rope, arith, threads, tracked(q_r));
+  apply_rope(k, s.rope, T, c.n_kv_heads, c.rope, arith, threads, tracked(k_r));
   const TapSelection& taps = s.options.taps;
   const bool probs_kept = taps.wants(tap_layer_name(l, "attn.probs"));
   MpArray probs(probs_kept ? std::size_t(c.n_heads) * tokens_n * tokens_n : 0, prec);  // [n_heads, T, T]
+  MpArray probs_r = s.radii(probs.size());
   MpArray attn_out(tokens_n * c.q_dim(), prec);  // [T, n_heads * head_dim]
+  MpArray attn_out_r = s.radii(attn_out.size());
   MpArray* const kept_probs = probs_kept ? &probs : nullptr;
+  const AttentionRadii attention_radii{tracked(q_r), probs_kept ? tracked(probs_r) : nullptr, tracked(attn_out_r)};
   if (s.options.kv) {
-    const MpKvStore store = store_kv(k, v, *s.options.kv, l, T, c);
-    causal_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, shards);
+    // The stored forms are exact once store_kv has proven each rounding (kv_store.h).
+    const MpKvStore store = store_kv(k, v, *s.options.kv, l, T, c, tracked(k_r), tracked(v_r));
+    causal_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, shards, attention_radii);
     k = own_keys(store, T, c.kv_dim());
     v = own_values(store, T, c.kv_dim());
+    k_r = s.radii(k.size());
+    v_r = s.radii(v.size());
   } else {
-    causal_attention(kept_probs, attn_out, q, AttentionKv{k, k, v, v}, T, c, arith, threads, shards);
+    causal_attention(kept_probs, attn_out, q, AttentionKv{k, k, v, v, 0, 0, tracked(k_r), tracked(v_r)}, T, c, arith,
+                     threads, shards, attention_radii);
   }
-  project(block_out, s.weights.read(m.wo), attn_out, s.no_bias, T, arith, threads, shards);
-  add_in_place(x, block_out, arith, threads);
+  project(block_out, s.weights.read(m.wo), attn_out, s.no_bias, T, arith, threads, shards, tracked(attn_out_r),
+          tracked(s.block_out_r));
+  add_in_place(x, block_out, arith, threads, tracked(s.x_r), tracked(s.block_out_r));
 
-  rms_norm(normed, x, w.ffn_norm, s.eps[0], T, arith, threads);
-  project(gate, s.weights.read(m.w1), normed, s.no_bias, T, arith, threads, shards);
-  project(up, s.weights.read(m.w3), normed, s.no_bias, T, arith, threads, shards);
-  swiglu_in_place(gate, up, arith, threads);
-  project(block_out, s.weights.read(m.w2), gate, s.no_bias, T, arith, threads, shards);
-  add_in_place(x, block_out, arith, threads);
+  rms_norm(normed, x, w.ffn_norm, s.eps[0], T, arith, threads, tracked(s.x_r), tracked(s.normed_r));
+  project(gate, s.weights.read(m.w1), normed, s.no_bias, T, arith, threads, shards, tracked(s.normed_r), tracked(s.gate_r));
+  project(up, s.weights.read(m.w3), normed, s.no_bias, T, arith, threads, shards, tracked(s.normed_r), tracked(s.up_r));
+  swiglu_in_place(gate, up, arith, threads, tracked(s.gate_r), tracked(s.up_r));
+  project(block_out, s.weights.read(m.w2), gate, s.no_bias, T, arith, threads, shards, tracked(s.gate_r),
+          tracked(s.block_out_r));
+  add_in_place(x, block_out, arith, threads, tracked(s.x_r), tracked(s.block_out_r));
 
   // Only the wanted taps outlive their layer.
-  std::map<std::string, MpArray> produced;
-  auto keep = [&](const char* what, MpArray&& values) {
-    if (taps.wants(tap_layer_name(l, what))) produced[tap_layer_name(l, what)] = std::move(values);
+  std::map<std::string, std::pair<MpArray, MpArray>> produced;  // values, radii
+  auto keep = [&](const char* what, MpArray&& values, MpArray&& radii) {
+    if (taps.wants(tap_layer_name(l, what))) produced[tap_layer_name(l, what)] = {std::move(values), std::move(radii)};
   };
-  keep("q", std::move(q));
-  keep("k", std::move(k));
-  keep("v", std::move(v));
-  keep("attn.probs", std::move(probs));
-  keep("attn.out", std::move(attn_out));
-  if (taps.wants(tap_layer_name(l, "out"))) produced[tap_layer_name(l, "out")] = copy_of(x);
+  keep("q", std::move(q), std::move(q_r));
+  keep("k", std::move(k), std::move(k_r));
+  keep("v", std::move(v), std::move(v_r));
+  keep("attn.probs", std::move(probs), std::move(probs_r));
+  keep("attn.out", std::move(attn_out), std::move(attn_out_r));
+  if (taps.wants(tap_layer_name(l, "out"))) produced[tap_layer_name(l, "out")] = {copy_of(x), copy_of(s.x_r)};
   std::vector<MpTap> out;
   for (const TapSpec& spec : tap_specs(c, T, taps))
-    if (auto it = produced.find(spec.name); it != produced.end()) out.push_back(MpTap{spec.name, spec.shape, std::move(it->second)});
+    if (auto it = produced.find(spec.name); it != produced.end())
+      out.push_back(MpTap{spec.name, spec.shape, std::move(it->second.first), std::move(it->second.second)});
   ++s.layer;
   if (s.options.progress) s.options.progress->advance();
   return out;
 }
 
-MpArray MpForwardRun::logits(int first, int count) {
+MpArray MpForwardRun::logits(int first, int count, MpArray* radii) {
   State& s = *s_;
   if (layers_left() != 0 || first < 0 || count < 1 || std::size_t(first) + std::size_t(count) > s.tokens_n)
     throw std::logic_error("MpForwardRun::logits: layers left or tokens out of range");
@@ -145,15 +172,20 @@ MpArray MpForwardRun::logits(int first, int count) {
   const ModelConfig& c = s.c;
   const MpArith& arith = s.options.arith;
   if (!s.final_normed) {
-    rms_norm(s.normed, s.x, s.weights.final_norm, s.eps[0], int(s.tokens_n), arith, s.options.threads);
+    rms_norm(s.normed, s.x, s.weights.final_norm, s.eps[0], int(s.tokens_n), arith, s.options.threads, tracked(s.x_r),
+             tracked(s.normed_r));
     s.final_normed = true;
   }
   const std::size_t dim = std::size_t(c.dim);
   MpArray rows(std::size_t(count) * dim, arith.precision());  // [count, dim] the block's normed rows
+  MpArray rows_r = s.radii(rows.size());                      // and their radii
   for (std::size_t i = 0; i < rows.size(); ++i) mpfr_set(rows[i], s.normed[std::size_t(first) * dim + i], MPFR_RNDN);  // exact
+  for (std::size_t i = 0; i < rows_r.size(); ++i) mpfr_set(rows_r[i], s.normed_r[std::size_t(first) * dim + i], MPFR_RNDN);
   MpArray logits(std::size_t(count) * std::size_t(c.vocab), arith.precision());  // [count, vocab]
+  MpArray logits_r = s.radii(logits.size());
   project(logits, s.weights.read(s.weights.model->classifier), rows, s.no_bias, count, arith, s.options.threads,
-          s.options.shards);
+          s.options.shards, tracked(rows_r), tracked(logits_r));
+  if (radii) *radii = std::move(logits_r);
   if (s.options.progress) s.options.progress->advance();
   return logits;
 }
@@ -161,13 +193,16 @@ MpArray MpForwardRun::logits(int first, int count) {
 std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
                               const MpForwardOptions& options) {
   MpForwardRun run(model, weights, tokens, options);
-  std::map<std::string, MpArray> produced;
+  std::map<std::string, MpTap> produced;
   while (run.layers_left() > 0)
-    for (MpTap& tap : run.run_layer()) produced[tap.name] = std::move(tap.values);
-  produced["logits"] = run.logits(0, int(tokens.size()));
+    for (MpTap& tap : run.run_layer()) produced[tap.name] = std::move(tap);
+  MpTap& logits = produced["logits"];
+  logits.values = run.logits(0, int(tokens.size()), &logits.radii);
   std::vector<MpTap> taps;
-  for (const TapSpec& spec : tap_specs(model.config, int(tokens.size()), options.taps))
-    taps.push_back(MpTap{spec.name, spec.shape, std::move(produced.at(spec.name))});
+  for (const TapSpec& spec : tap_specs(model.config, int(tokens.size()), options.taps)) {
+    MpTap& tap = produced.at(spec.name);
+    taps.push_back(MpTap{spec.name, spec.shape, std::move(tap.values), std::move(tap.radii)});
+  }
   return taps;
 }
 

@@ -33,23 +33,26 @@ struct MpForwardOptions {
   // When set, projections and attention are split across the cooperating ranks
   // (shards.h); every rank returns the same taps, bit for bit, as a single process.
   Shards* shards = nullptr;
+  // exact() only: every value also gets a radius enclosing the true value (enclosure.h),
+  // the golden's certification. The values themselves are the same bits either way.
+  bool enclose = false;
 };
 
 struct MpTap {
   std::string name;
   std::vector<std::int64_t> shape;
   MpArray values;  // row-major, at the arithmetic's precision
+  MpArray radii;   // the same shape at kRadiusBits when enclosed, else empty
 };
 
 // Steps one forward reports to a Progress: one per layer, one per block of logits.
 int forward_progress_steps(const ModelConfig& config, int logits_blocks = 1);
 
 // One forward, a stage at a time: each layer, then the logits in blocks of tokens. The
-// golden advances its two runs (at P and at P + guard bits) in lockstep and certifies
-// each tap as both produce it, so neither run keeps its taps in MPFR to the end. The
-// values are mp_forward's, bit for bit: every stage computes what it would, in the same
-// order, and a logit is one exact dot product rounded once, whatever block its token is
-// in. The model, weights, tokens and options must outlive the run.
+// golden certifies each tap as the run produces it, so no tap is kept in MPFR to the
+// end. The values are mp_forward's, bit for bit: every stage computes what it would, in
+// the same order, and a logit is one exact dot product rounded once, whatever block its
+// token is in. The model, weights, tokens and options must outlive the run.
 class MpForwardRun {
  public:
   MpForwardRun(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
@@ -61,16 +64,18 @@ class MpForwardRun {
   int layers_left() const;
   // Runs the next layer; returns its wanted taps, in tap_specs order.
   std::vector<MpTap> run_layer();
-  // After every layer: the logits of tokens [first, first + count), [count, vocab].
-  // The final norm runs at the first call; each call advances the progress one step.
-  MpArray logits(int first, int count);
+  // After every layer: the logits of tokens [first, first + count), [count, vocab], and
+  // their radii into `radii` when enclosed. The final norm runs at the first call; each
+  // call advances the progress one step.
+  MpArray logits(int first, int count, MpArray* radii = nullptr);
 
  private:
   struct State;
   std::unique_ptr<State> s_;
 };
 
-// Taps in tap_specs order. Tokens must already be valid for the model.
+// Taps in tap_specs order (with their radii when options.enclose). Tokens must already be
+// valid for the model.
 std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
                               const MpForwardOptions& options);
 

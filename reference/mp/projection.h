@@ -16,8 +16,10 @@ namespace kvfid::ref {
 class Shards;
 
 // out: [tokens, W.rows] at the arithmetic's precision; x: [tokens, W.cols];
-// bias: [W.rows] or empty.
+// bias: [W.rows] or empty. out_radii: when set (exact() only), [tokens, W.rows] radii of
+// out (enclosure.h) from x_radii ([tokens, W.cols], null: x exact); the weights and the
+// bias are exact, so each is the dot's rounding plus sum_j |w_j| r_j (scaled_bounds.h).
 void project(MpArray& out, MpMatrixRef w, const MpArray& x, const MpArray& bias, int tokens, const MpArith& arith,
-             int threads, Shards* shards = nullptr);
+             int threads, Shards* shards = nullptr, const MpArray* x_radii = nullptr, MpArray* out_radii = nullptr);
 
 }  // namespace kvfid::ref

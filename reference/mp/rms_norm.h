@@ -7,7 +7,8 @@
 namespace kvfid::ref {
 
 // out, x: [tokens, dim]; weight: [dim]; eps: one exact value.
+// out_radii: when set, [tokens, dim] radii of out (enclosure.h) from x_radii (null: x exact).
 void rms_norm(MpArray& out, const MpArray& x, const MpArray& weight, mpfr_srcptr eps, int tokens, const MpArith& arith,
-              int threads);
+              int threads, const MpArray* x_radii = nullptr, MpArray* out_radii = nullptr);
 
 }  // namespace kvfid::ref

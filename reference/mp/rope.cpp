@@ -1,54 +1,68 @@
 #include "reference/mp/rope.h"
 
+#include <stdexcept>
+
+#include "reference/mp/ball_arith.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 
 namespace kvfid::ref {
 
-RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith) {
+RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith, bool radii) {
   const int half = head_dim / 2;
-  RopeTable table{half, MpArray(std::size_t(tokens) * half, arith.precision()),
-                  MpArray(std::size_t(tokens) * half, arith.precision())};
+  const std::size_t n = std::size_t(tokens) * half;
+  RopeTable table{half, MpArray(n, arith.precision()), MpArray(n, arith.precision()), exact_radii(radii ? n : 0),
+                  exact_radii(radii ? n : 0)};
   const MpArray d = mp_constant(head_dim);
   MpArray minus_2i(1, kWeightPrecisionBits);  // exact integers
-  MpArray scratch(2, arith.precision());
-  mpfr_ptr exponent = scratch[0], frequency = scratch[1];
+  MpArray scratch(3, arith.precision());
+  MpArray scratch_r = exact_radii(radii ? 3 : 0);
+  const Ball exponent{scratch[0], radii ? scratch_r[0] : nullptr}, frequency{scratch[1], radii ? scratch_r[1] : nullptr},
+      angle{scratch[2], radii ? scratch_r[2] : nullptr};
+  BallArith ball(arith);
   for (int i = 0; i < half; ++i) {
     mpfr_set_si(minus_2i[0], -2 * i, MPFR_RNDN);
-    arith.div(exponent, minus_2i[0], d[0]);
-    arith.pow(frequency, theta, exponent);
+    ball.div(exponent, {minus_2i[0]}, {d[0]});
+    ball.pow_of_exact(frequency, theta, cball(exponent));
     for (int t = 0; t < tokens; ++t) {
       const std::size_t at = std::size_t(t) * half + i;
-      mpfr_ptr angle = table.cos[at];  // reused: sin consumes the angle before cos overwrites it
-      arith.finish(angle, mpfr_mul_si(angle, frequency, t, MPFR_RNDN));
-      arith.sin(table.sin[at], angle);
-      arith.cos(table.cos[at], angle);
+      ball.mul_si(angle, cball(frequency), t);
+      ball.sin(ball_at(table.sin, radii ? &table.sin_radii : nullptr, at), cball(angle));
+      ball.cos(ball_at(table.cos, radii ? &table.cos_radii : nullptr, at), cball(angle));
     }
   }
   return table;
 }
 
 void apply_rope(MpArray& x, const RopeTable& table, int tokens, int heads, RopeStyle style, const MpArith& arith,
-                int threads) {
+                int threads, MpArray* x_radii) {
+  if (x_radii && table.cos_radii.size() != table.cos.size())
+    throw std::logic_error("apply_rope: radii tracked but the table has none");
   const int half = table.half, head_dim = 2 * half;
+  const bool track = x_radii != nullptr;
   parallel_for(std::int64_t(tokens) * heads, threads, [&](std::int64_t begin, std::int64_t end) {
+    BallArith ball(arith);
     MpArray scratch(4, arith.precision());
-    mpfr_ptr a_cos = scratch[0], b_sin = scratch[1], a_sin = scratch[2], b_cos = scratch[3];
+    MpArray scratch_r = exact_radii(track ? 4 : 0);
+    auto tmp = [&](int i) { return Ball{scratch[i], track ? scratch_r[i] : nullptr}; };
+    const Ball a_cos = tmp(0), b_sin = tmp(1), a_sin = tmp(2), b_cos = tmp(3);
+    const MpArray* cos_r = track ? &table.cos_radii : nullptr;
+    const MpArray* sin_r = track ? &table.sin_radii : nullptr;
     for (std::int64_t item = begin; item < end; ++item) {
       const int t = int(item / heads);
       const std::size_t head = std::size_t(item) * head_dim;
       for (int i = 0; i < half; ++i) {
         const bool interleaved = style == RopeStyle::interleaved;
-        mpfr_ptr a = x[head + (interleaved ? 2 * i : i)];
-        mpfr_ptr b = x[head + (interleaved ? 2 * i + 1 : i + half)];
-        mpfr_srcptr c = table.cos[std::size_t(t) * half + i];
-        mpfr_srcptr s = table.sin[std::size_t(t) * half + i];
-        arith.mul(a_cos, a, c);
-        arith.mul(b_sin, b, s);
-        arith.mul(a_sin, a, s);
-        arith.mul(b_cos, b, c);
-        arith.sub(a, a_cos, b_sin);
-        arith.add(b, a_sin, b_cos);
+        const Ball a = ball_at(x, x_radii, head + (interleaved ? 2 * i : i));
+        const Ball b = ball_at(x, x_radii, head + (interleaved ? 2 * i + 1 : i + half));
+        const CBall c = cball_at(table.cos, cos_r, std::size_t(t) * half + i);
+        const CBall s = cball_at(table.sin, sin_r, std::size_t(t) * half + i);
+        ball.mul(a_cos, cball(a), c);
+        ball.mul(b_sin, cball(b), s);
+        ball.mul(a_sin, cball(a), s);
+        ball.mul(b_cos, cball(b), c);
+        ball.sub(a, cball(a_cos), cball(b_sin));
+        ball.add(b, cball(a_sin), cball(b_cos));
       }
     }
   });

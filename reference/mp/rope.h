@@ -12,13 +12,16 @@ struct RopeTable {
   int half = 0;  // head_dim / 2
   MpArray cos;   // [tokens, half]
   MpArray sin;   // [tokens, half]
+  MpArray cos_radii, sin_radii;  // [tokens, half] (enclosure.h), or empty when not tracked
 };
 
-// theta: one exact value. Positions are 0..tokens-1.
-RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith);
+// theta: one exact value. Positions are 0..tokens-1. With `radii`, the table's entries
+// carry their radii.
+RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith, bool radii = false);
 
-// x: [tokens, heads, head_dim], rotated in place.
+// x: [tokens, heads, head_dim], rotated in place; x_radii likewise when set (the table
+// must then have radii).
 void apply_rope(MpArray& x, const RopeTable& table, int tokens, int heads, RopeStyle style, const MpArith& arith,
-                int threads);
+                int threads, MpArray* x_radii = nullptr);
 
 }  // namespace kvfid::ref

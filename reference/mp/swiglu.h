@@ -7,7 +7,9 @@
 
 namespace kvfid::ref {
 
-// gate, up: [tokens, hidden], same size; gate is overwritten.
-void swiglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int threads);
+// gate, up: [tokens, hidden], same size; gate is overwritten. gate_radii: when set, the
+// radii of gate (enclosure.h), overwritten likewise; up_radii: up's, or null (exact).
+void swiglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int threads, MpArray* gate_radii = nullptr,
+                     const MpArray* up_radii = nullptr);
 
 }  // namespace kvfid::ref

@@ -57,6 +57,9 @@ GoldenJob prepare_golden(const ParsedArgs& args, bool writes) {
   options.precision_bits = int(bits);
   options.threads = int(threads);
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
+  const std::string certify = args.str_or("certify", "agreement");
+  if (certify != "agreement" && certify != "enclosure") throw UsageError("--certify must be agreement or enclosure");
+  options.method = certify == "agreement" ? CertificationMethod::agreement : CertificationMethod::enclosure;
   job.out = args.str("out");
   if (writes) check_output_folder(job.out);
 
@@ -65,7 +68,8 @@ GoldenJob prepare_golden(const ParsedArgs& args, bool writes) {
   const ModelConfig config = load_model_config(job.model_path);
   validate_tokens(job.tokens, config, args.has("tokens") ? "--tokens" : args.str("prompt"));
   const ForwardShape shape{config, int(job.tokens.size()), options.taps, false, resolve_thread_count(options.threads)};
-  check_memory("kvfid golden", job.model_path, golden_bytes(shape, options.precision_bits, options.guard_bits));
+  const int guard_bits = options.method == CertificationMethod::agreement ? options.guard_bits : 0;
+  check_memory("kvfid golden", job.model_path, golden_bytes(shape, options.precision_bits, guard_bits));
   job.model = load_model(job.model_path);
   check_tap_selection(options.taps, config, "--taps");
   job.command = command_line(args);
@@ -134,8 +138,9 @@ extern const CommandSpec kGoldenCommand = {
     "golden",
     "certified reference logits and taps for a token list (MPFR)",
     "Runs the model's forward pass in MPFR over the given tokens and proves every output value "
-    "rounds correctly to float64: the pass is repeated with guard bits and each value checked with "
-    "mpfr_can_round; the precision doubles until all pass (exit 1 if that exceeds 1024 bits). "
+    "rounds correctly to float64, checked with mpfr_can_round against an error bound (--certify: two "
+    "runs' agreement, or a proven enclosure); the precision doubles until all pass (exit 1 if that "
+    "exceeds 1024 bits). The golden's bytes do not depend on the method. "
     "Writes DIR/golden.safetensors (F64 taps) and DIR/manifest.json. Uses every core by default; "
     "the result does not depend on the thread count. Under mpirun (a build with OpenMPI), the ranks share "
     "the work and rank 0 writes a golden byte-identical to one process's: e.g. mpirun -np 4 --hostfile "
@@ -145,6 +150,10 @@ extern const CommandSpec kGoldenCommand = {
      {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)"},
      {"out", "DIR", "golden folder to write (created if missing)", true},
      {"bits", "N", "working precision of the first attempt (default 128)"},
+     {"certify", "agreement|enclosure",
+      "how each value is shown to round correctly: agreement (default) reruns at +64 bits and bounds the error "
+      "by the runs' difference (MPFR's test idiom, not a proof); enclosure carries a proven radius with every "
+      "value (ball arithmetic), a proof, whose worst-case radii need much more precision on deep models"},
      {"taps", "all|logits|LIST",
       "which taps to record (default all); LIST: comma-separated tap names or globs, e.g. "
       "logits,layers.0.*,layers.23.* (logits are always recorded; a pattern matching no tap is an error)"},

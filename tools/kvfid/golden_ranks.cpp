@@ -40,7 +40,7 @@ std::string from_rank(const std::string& line, int rank, int ranks) {
 // every option that changes a value (the output folder and the model's path do not).
 std::string fingerprint(const GoldenJob& job) {
   const GoldenOptions& o = job.options;
-  return "sha256 " + job.model.sha256 + "|" + nlohmann::json(job.tokens).dump() + "|" + to_string(o.taps) + "|" +
+  return std::string(certification_method_name(o.method)) + "|sha256 " + job.model.sha256 + "|" + nlohmann::json(job.tokens).dump() + "|" + to_string(o.taps) + "|" +
          std::to_string(o.precision_bits) + "|" + std::to_string(o.guard_bits) + "|" + std::to_string(o.max_precision_bits);
 }
 

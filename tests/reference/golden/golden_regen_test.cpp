@@ -72,6 +72,39 @@ TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
                         << " tokens under " << test::golden_dir();
 }
 
+// Every committed golden small enough is also proven: certified by enclosures
+// (reference/mp/enclosure.h: every value's true result inside a ball that rounds to one
+// float64) it comes out byte for byte as committed, so each committed value is the
+// correctly rounded float64 of the exact forward, not just two runs' agreement.
+TEST(GoldenRegen, CommittedGoldensAreProvenByEnclosures) {
+  int checked = 0, missing_model = 0;
+  if (fs::is_directory(test::golden_dir()))
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(test::golden_dir())) {
+      const fs::path manifest_path = entry.path() / kGoldenManifestFile;
+      if (!fs::exists(manifest_path)) continue;
+      const nlohmann::json manifest = nlohmann::json::parse(file_bytes(manifest_path));
+      const std::vector<int> tokens = manifest.at("tokens").get<std::vector<int>>();
+      if (tokens.size() > kMaxRegeneratedTokens) continue;
+      const fs::path model_path = test::ensure_model(manifest.at("model").get<std::string>());
+      if (!fs::exists(model_path)) {
+        ++missing_model;
+        continue;
+      }
+      SCOPED_TRACE(entry.path().string());
+      const Model model = load_model(model_path.string());
+      GoldenOptions options;
+      options.method = CertificationMethod::enclosure;
+      options.taps = tap_selection_from_string(manifest.at("taps").get<std::string>(), manifest_path.string());
+      const GoldenResult proven = compute_golden(model, tokens, options);
+      EXPECT_EQ(proven.certification.at("method_name"), "enclosure");
+      EXPECT_TRUE(encode_taps_f64(proven.taps) == file_bytes(entry.path() / kGoldenTensorsFile))
+          << "the proven taps differ from the committed " << kGoldenTensorsFile;
+      ++checked;
+    }
+  if (checked == 0 && missing_model > 0) GTEST_SKIP() << test::kStoriesMissing;
+  EXPECT_GT(checked, 0);
+}
+
 // Every committed manifest's certification is consistent with its golden: the recorded
 // precision is the requested one (--bits in its command, else 128) doubled once per
 // attempt after the first, every value of golden.safetensors is counted, and the

@@ -117,6 +117,25 @@ TEST(CmdGolden, SameInputGivesByteIdenticalTensors) {
       << "differs from the committed golden of the same model and prompt";
 }
 
+// --certify enclosure proves the same golden: the committed bytes, and a manifest that
+// records the method and how tight its enclosures were.
+TEST(CmdGolden, EnclosureCertificationWritesTheSameBytes) {
+  const std::string dir = test::scratch_dir("cmd_golden_enclosure");
+  const auto r = test::run_kvfid(
+      {"golden", "--model", tiny_llama(), "--prompt", short_prompt(), "--out", dir + "/g", "--certify", "enclosure"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(test::read_bytes(dir + "/g/" + kGoldenTensorsFile) ==
+              test::read_bytes(committed_short_golden() + "/" + kGoldenTensorsFile));
+  const Golden g = read_golden(dir + "/g");
+  const nlohmann::json& cert = g.manifest.at("certification");
+  EXPECT_EQ(cert.at("method_name"), "enclosure");
+  EXPECT_FALSE(cert.contains("guard_bits"));
+  const double radius = cert.at("max_radius_half_ulps").get<double>();
+  EXPECT_GT(radius, 0.0);
+  EXPECT_LT(radius, 1.0);  // every ball inside its float64 rounding interval
+  EXPECT_NE(g.manifest.at("command").get<std::string>().find("--certify enclosure"), std::string::npos);
+}
+
 // A low --bits request escalates (doubling until the guard-bits rerun certifies every
 // value) and ends at the committed golden's bytes, computed at 128 bits: the golden does
 // not depend on the precision it started from. The starting points make attempts at 58,
@@ -199,6 +218,11 @@ TEST_F(CmdGoldenRefusal, MoreTokensThanTheContext) {
 TEST_F(CmdGoldenRefusal, EmptyTokenList) {
   // An empty value is refused for every option at parsing, naming the flag.
   expect_refusal({"--model", tiny_llama(), "--tokens", "", "--out", out_}, "--tokens", "is empty");
+}
+
+TEST_F(CmdGoldenRefusal, UnknownCertificationMethod) {
+  expect_refusal({"--model", tiny_llama(), "--tokens", "1,2", "--out", out_, "--certify", "ziv"}, "--certify",
+                 "agreement or enclosure");
 }
 
 TEST_F(CmdGoldenRefusal, BothTokensAndPrompt) {

@@ -1,0 +1,225 @@
+// Soundness of the enclosures (reference/mp/enclosure.h): for every rule, a true value
+// drawn anywhere in the operands' balls, pushed through the same operation at 4 P,
+// lands inside the result's ball computed at P; end to end, a whole forward at 4 P lies
+// inside the enclosures of the forward at P, tap by tap, with and without a KV policy.
+// A radius one bit too narrow (the rounding term halved, a dropped product term) is
+// caught here: the rules are checked at a small P with exact and inexact operands, where
+// the rounding term is the whole radius.
+#include "reference/mp/enclosure.h"
+
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "reference/calibration/kv_policy_fit.h"
+#include "reference/formats/quant/kv_policy.h"
+#include "reference/mp/ball_arith.h"
+#include "reference/mp/mp_forward.h"
+#include "reference/mp/scaled_bounds.h"
+#include "reference/synth/synthetic_model.h"
+#include "tests/common/test_env.h"
+#include "tests/reference/mp/mp_test_util.h"
+
+namespace kvfid::ref {
+namespace {
+
+constexpr mpfr_prec_t kP = 40;            // small, so that roundings dominate the radii
+constexpr mpfr_prec_t kTruth = 4 * kP;    // "the truth": the same operation at 4 P
+constexpr int kCasesPerRule = 3000;
+
+// |truth - mid| <= radius, decided exactly (kTruth + kP bits hold the difference of a
+// kTruth-bit and a kP-bit number at any realistic exponent gap; RNDA only overstates it).
+bool inside(mpfr_srcptr truth, mpfr_srcptr mid, mpfr_srcptr radius) {
+  MpArray d(1, 8 * kTruth);
+  mpfr_sub(d[0], truth, mid, MPFR_RNDA);
+  mpfr_abs(d[0], d[0], MPFR_RNDA);
+  return mpfr_number_p(radius) && mpfr_lessequal_p(d[0], radius);
+}
+
+struct Operand {
+  MpArray mid{1, kP}, radius = exact_radii(1), truth{1, kTruth};
+};
+
+// A midpoint of kP bits in +-[2^lo, 2^hi), a radius of 0 (one case in three) or a few
+// ulps at kP, and a true value anywhere in the ball (its ends included).
+void draw(Operand& o, std::mt19937_64& rng, int lo, int hi, bool positive = false) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const double magnitude = std::ldexp(1.0 + unit(rng), int(lo + (hi - lo) * unit(rng)));
+  mpfr_set_d(o.mid[0], (positive || rng() % 2) ? magnitude : -magnitude, MPFR_RNDN);
+  if (rng() % 3 == 0) {
+    mpfr_set_zero(o.radius[0], 1);
+  } else {
+    mpfr_set_ui_2exp(o.radius[0], 1 + rng() % 7, mpfr_get_exp(o.mid[0]) - kP + int(rng() % 4) - 2, MPFR_RNDU);
+  }
+  const int end = int(rng() % 5);  // 0: lower end, 1: upper end, else inside
+  const double u = end == 0 ? -1.0 : end == 1 ? 1.0 : 2 * unit(rng) - 1;
+  mpfr_mul_d(o.truth[0], o.radius[0], u, MPFR_RNDN);
+  mpfr_add(o.truth[0], o.truth[0], o.mid[0], MPFR_RNDN);
+}
+
+using BinaryRule = std::function<void(BallArith&, Ball, CBall, CBall)>;
+using TruthBinary = std::function<void(mpfr_ptr, mpfr_srcptr, mpfr_srcptr)>;
+
+void check_binary(const char* name, const BinaryRule& rule, const TruthBinary& truth, int lo_b = -4, int hi_b = 4,
+                  bool b_positive = false) {
+  SCOPED_TRACE(test::seed_trace());
+  SCOPED_TRACE(name);
+  ExponentRangeScope range;
+  std::mt19937_64 rng(test::test_seed());
+  const MpArith arith = MpArith::exact(kP);
+  BallArith ball(arith);
+  Operand a, b;
+  MpArray out(1, kP), out_r = exact_radii(1), t(1, kTruth);
+  int bounded = 0;
+  for (int i = 0; i < kCasesPerRule; ++i) {
+    draw(a, rng, -4, 4);
+    draw(b, rng, lo_b, hi_b, b_positive);
+    rule(ball, {out[0], out_r[0]}, {a.mid[0], a.radius[0]}, {b.mid[0], b.radius[0]});
+    if (!mpfr_number_p(out_r[0])) continue;  // unbounded: sound by definition
+    ++bounded;
+    truth(t[0], a.truth[0], b.truth[0]);
+    ASSERT_TRUE(inside(t[0], out[0], out_r[0])) << "case " << i;
+  }
+  EXPECT_GT(bounded, kCasesPerRule * 9 / 10);
+}
+
+TEST(Enclosure, SumsAndDifferencesHoldTheTruth) {
+  check_binary("add", [](BallArith& b, Ball o, CBall x, CBall y) { b.add(o, x, y); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr y) { mpfr_add(r, x, y, MPFR_RNDN); });
+  check_binary("sub", [](BallArith& b, Ball o, CBall x, CBall y) { b.sub(o, x, y); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr y) { mpfr_sub(r, x, y, MPFR_RNDN); });
+}
+
+TEST(Enclosure, ProductsAndQuotientsHoldTheTruth) {
+  check_binary("mul", [](BallArith& b, Ball o, CBall x, CBall y) { b.mul(o, x, y); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr y) { mpfr_mul(r, x, y, MPFR_RNDN); });
+  check_binary("div", [](BallArith& b, Ball o, CBall x, CBall y) { b.div(o, x, y); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr y) { mpfr_div(r, x, y, MPFR_RNDN); });
+}
+
+TEST(Enclosure, ElementaryFunctionsHoldTheTruth) {
+  // The second operand is unused by the unary rules (drawn for the shared harness).
+  check_binary("sqrt", [](BallArith& b, Ball o, CBall, CBall y) { b.sqrt(o, y); },
+               [](mpfr_ptr r, mpfr_srcptr, mpfr_srcptr y) { mpfr_sqrt(r, y, MPFR_RNDN); }, -6, 6, true);
+  check_binary("exp", [](BallArith& b, Ball o, CBall x, CBall) { b.exp(o, x); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { mpfr_exp(r, x, MPFR_RNDN); });
+  check_binary("sin", [](BallArith& b, Ball o, CBall x, CBall) { b.sin(o, x); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { mpfr_sin(r, x, MPFR_RNDN); });
+  check_binary("cos", [](BallArith& b, Ball o, CBall x, CBall) { b.cos(o, x); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { mpfr_cos(r, x, MPFR_RNDN); });
+  check_binary("mul_si", [](BallArith& b, Ball o, CBall x, CBall) { b.mul_si(o, x, -37); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { mpfr_mul_si(r, x, -37, MPFR_RNDN); });
+  for (const double c : {10000.0, 1e6, 0.375}) {
+    const MpArray base = [&] {
+      MpArray v(1, 53);
+      mpfr_set_d(v[0], c, MPFR_RNDN);
+      return v;
+    }();
+    check_binary("pow_of_exact", [&](BallArith& b, Ball o, CBall x, CBall) { b.pow_of_exact(o, base[0], x); },
+                 [&](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { mpfr_pow(r, base[0], x, MPFR_RNDN); });
+  }
+}
+
+// A dot product's radius terms summed in float64 (scaled_bounds.h) never fall below the
+// exact sum, subnormal products and long sums included, and overstate it by little.
+TEST(Enclosure, FloatSumBoundsAreUpperBounds) {
+  SCOPED_TRACE(test::seed_trace());
+  ExponentRangeScope range;
+  std::mt19937_64 rng(test::test_seed());
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  MpArray exact(1, 4096), product(1, 4096), bound = exact_radii(1), tmp = exact_radii(1);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int n = 1 + int(rng() % 5000);
+    const int scale_exp = trial % 2 ? -1070 : 0;  // half the trials deep in the subnormal range
+    std::vector<double> a(n), b(n);
+    for (int j = 0; j < n; ++j) a[j] = std::ldexp(unit(rng), scale_exp / 2), b[j] = std::ldexp(unit(rng), scale_exp / 2);
+    mpfr_set_zero(exact[0], 1);
+    for (int j = 0; j < n; ++j) {
+      mpfr_set_d(product[0], a[j], MPFR_RNDN);
+      mpfr_mul_d(product[0], product[0], b[j], MPFR_RNDN);  // exact at 4096 bits
+      mpfr_add(exact[0], exact[0], product[0], MPFR_RNDN);  // exact: the window is within 4096 bits
+    }
+    mpfr_set_zero(bound[0], 1);
+    add_sum_bound(bound[0], a.data(), 1, b.data(), 1, n, 7, tmp[0]);
+    mpfr_mul_2si(exact[0], exact[0], 7, MPFR_RNDN);
+    ASSERT_TRUE(mpfr_lessequal_p(exact[0], bound[0])) << "trial " << trial << " n " << n;
+    if (scale_exp == 0 && mpfr_regular_p(exact[0])) {
+      mpfr_div(product[0], bound[0], exact[0], MPFR_RNDN);
+      EXPECT_LT(mpfr_get_d(product[0], MPFR_RNDN), 1.0 + 0x1p-18) << "trial " << trial;
+    }
+  }
+}
+
+// The same model forwarded at P with enclosures and at 4 P without: every value of the
+// 4 P run (the truth, to within 2^-4P relative) lies in its ball.
+void check_forward(const Model& model, const std::vector<int>& tokens, const std::optional<std::string>& kv_spec) {
+  SCOPED_TRACE(kv_spec.value_or("no KV policy"));
+  ExponentRangeScope range;
+  constexpr mpfr_prec_t kForwardP = 96;
+  MpForwardOptions low, high;
+  low.arith = MpArith::exact(kForwardP);
+  low.enclose = true;
+  low.threads = 2;
+  high.arith = MpArith::exact(4 * kForwardP);
+  high.threads = 2;
+  if (kv_spec) {
+    low.kv = high.kv = quant::resolve_kv_policy(quant::parse_kv_policy_spec(*kv_spec, "test"), {}, model.config);
+  }
+  const MpWeights low_w = to_mp_weights(model, weight_precision_for(kForwardP));
+  const MpWeights high_w = to_mp_weights(model, weight_precision_for(4 * kForwardP));
+  std::vector<MpTap> enclosed;
+  try {
+    enclosed = mp_forward(model, low_w, tokens, low);
+  } catch (const UndecidedRounding& u) {
+    GTEST_SKIP() << "a stored value's rounding is undecided at this precision: " << u.what();
+  }
+  const std::vector<MpTap> truth = mp_forward(model, high_w, tokens, high);
+  ASSERT_EQ(enclosed.size(), truth.size());
+  std::int64_t inexact = 0;
+  for (std::size_t t = 0; t < truth.size(); ++t) {
+    ASSERT_EQ(enclosed[t].radii.size(), enclosed[t].values.size()) << enclosed[t].name;
+    for (std::size_t i = 0; i < truth[t].values.size(); ++i) {
+      ASSERT_TRUE(inside(truth[t].values[i], enclosed[t].values[i], enclosed[t].radii[i]))
+          << enclosed[t].name << " index " << i;
+      inexact += !mpfr_zero_p(enclosed[t].radii[i]);
+    }
+  }
+  EXPECT_GT(inexact, 0) << "every radius zero: nothing was checked";
+}
+
+TEST(Enclosure, ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
+  SCOPED_TRACE(test::seed_trace());
+  ModelConfig c = test::tiny_config(2);
+  c.qkv_bias = true;
+  const Model model = make_synthetic_model(c, test::test_seed());
+  const std::vector<int> tokens = {3, 17, 0, 31, 17, 9, 4};
+  check_forward(model, tokens, std::nullopt);
+  check_forward(model, tokens, "q8_0");
+  check_forward(model, tokens, "q4_0+hot=3");
+}
+
+// A ball is certified exactly when both of its ends round to its midpoint's float64.
+TEST(Enclosure, BallCertificationFollowsTheRoundingInterval) {
+  ExponentRangeScope range;
+  MpArray m(1, 128), r = exact_radii(1);
+  // m = 1 + 2^-53 + 2^-70: 2^-70 above the midpoint between 1 and its successor.
+  mpfr_set_ui(m[0], 1, MPFR_RNDN);
+  mpfr_add_d(m[0], m[0], 0x1p-53, MPFR_RNDN);
+  mpfr_add_d(m[0], m[0], 0x1p-70, MPFR_RNDN);
+  mpfr_set_d(r[0], 0x1p-72, MPFR_RNDU);
+  EXPECT_TRUE(ball_rounds_correctly(m[0], r[0]));
+  mpfr_set_d(r[0], 0x1p-69, MPFR_RNDU);
+  EXPECT_FALSE(ball_rounds_correctly(m[0], r[0]));
+  mpfr_set_zero(r[0], 1);
+  EXPECT_TRUE(ball_rounds_correctly(m[0], r[0]));  // exact
+  mpfr_set_inf(r[0], 1);
+  EXPECT_FALSE(ball_rounds_correctly(m[0], r[0]));
+  mpfr_set_zero(m[0], 1);
+  mpfr_set_ui_2exp(r[0], 1, -1100, MPFR_RNDU);
+  EXPECT_FALSE(ball_rounds_correctly(m[0], r[0]));  // the sign of the zero is unknown
+}
+
+}  // namespace
+}  // namespace kvfid::ref

@@ -96,10 +96,21 @@ void Enclosure::sqrt(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, i
 }
 
 void Enclosure::exp(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, int ternary) {
-  mpfr_ptr t = s_[0];
-  mpfr_set(t, a, MPFR_RNDU);
-  mpfr_add(t, t, ra, MPFR_RNDU);
-  mpfr_exp(t, t, MPFR_RNDU);
+  mpfr_ptr t = s_[0], u = s_[1];
+  if (mpfr_cmp_ui(ra, 1) <= 0 && mpfr_number_p(m)) {
+    // exp(a + ra) = exp(a) exp(ra) with exp(a) <= |m| + (m's rounding term) and
+    // exp(ra) <= 1 + 2 ra for 0 <= ra <= 1 (e^x <= 1 + 2x on [0, 1.25]): no exponential
+    // at all, where the bound below computes one per value.
+    abs_up(t, m);
+    add_rounding(t, m, ternary);
+    mpfr_mul_2ui(u, ra, 1, MPFR_RNDU);
+    mpfr_add_ui(u, u, 1, MPFR_RNDU);
+    mpfr_mul(t, t, u, MPFR_RNDU);
+  } else {
+    mpfr_set(t, a, MPFR_RNDU);
+    mpfr_add(t, t, ra, MPFR_RNDU);
+    mpfr_exp(t, t, MPFR_RNDU);
+  }
   mpfr_mul(t, t, ra, MPFR_RNDU);
   unbounded_if_nan(t);
   mpfr_set(r, t, MPFR_RNDU);

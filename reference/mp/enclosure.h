@@ -23,7 +23,9 @@
 //                                                       and |B| >= |b| - rb > 0; else unbounded)
 //   sqrt(A)       ra / sqrt(a)                         (|A - a| / (sqrt A + sqrt a), A >= 0;
 //                                                       unbounded unless a - ra >= 0, a > 0)
-//   exp(A)        exp(a + ra) ra                       (mean value theorem, exp increasing)
+//   exp(A)        exp(a + ra) ra                       (mean value theorem, exp increasing;
+//                                                       for ra <= 1 bounded by (|m| + its
+//                                                       rounding term)(1 + 2 ra) ra)
 //   sin, cos(A)   ra                                   (|derivative| <= 1)
 //   c^A           max(c^(a - ra), c^(a + ra)) |ln c| ra (c > 0 exact; mean value theorem,
 //                                                       c^x monotone)

@@ -1,6 +1,7 @@
 #include "reference/mp/golden_forward.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 
@@ -37,7 +38,8 @@ const char* const kEnclosureMethod =
     "half an ulp at P per inexact rounding, propagated by first-order bounds; dot products exact and rounded once); "
     "certified when the whole ball rounds to one float64: mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDZ, 54), or for y "
     "itself a normal float64 mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDN, 53); exact values (r = 0) certified as they "
-    "are; P doubles until every value passes";
+    "are; P grows until every value passes (by the deficit scaled to the whole depth, in 64-bit limbs, at "
+    "most doubling)";
 
 std::string describe(const UncertifiedValue& u, const GoldenOptions& o, int precision) {
   const std::string at = o.method == CertificationMethod::agreement
@@ -45,7 +47,7 @@ std::string describe(const UncertifiedValue& u, const GoldenOptions& o, int prec
                              : std::to_string(precision) + " bits (enclosure)";
   return "golden not certified: tap '" + u.tap + "' index " + std::to_string(u.index) + " has " +
          std::to_string(u.error_bits) + " correct bits at " + at + " (needs more than " + std::to_string(kCertifiedBits) +
-         "), and doubling the precision would exceed max_precision_bits " + std::to_string(o.max_precision_bits);
+         "), and raising the precision would exceed max_precision_bits " + std::to_string(o.max_precision_bits);
 }
 
 struct Attempt {
@@ -142,6 +144,24 @@ Attempt certify_by_enclosure(const Model& model, const Model& weights, const std
   return a;
 }
 
+// The enclosure method's next precision after a failure. Radii grow by a roughly constant
+// number of bits per layer, so the bits a value lacked where the run stopped, scaled to
+// the whole depth, predict what the next attempt needs: P + ceil(deficit / fraction done)
+// plus kEnclosureGrowthMarginBits, rounded up to whole 64-bit limbs (MPFR's cost steps);
+// doubling when nothing is known (an unbounded radius or an undecided KV rounding). At
+// least one limb more, at most double, so the escalation ends as doubling's does.
+inline constexpr int kEnclosureGrowthMarginBits = 16;
+
+int next_enclosure_precision(const UncertifiedValue& u, const ModelConfig& c, int precision) {
+  if (u.error_bits < 0) return 2 * precision;
+  int stage = c.n_layers;  // logits: after every layer
+  if (u.tap.rfind("layers.", 0) == 0) stage = std::stoi(u.tap.substr(7));
+  const double fraction = double(stage + 1) / double(c.n_layers + 1);
+  const double deficit = double(kCertifiedBits + 1 - u.error_bits) / fraction + kEnclosureGrowthMarginBits;
+  const int limbs = int(std::ceil(std::max(deficit, 1.0) / 64));
+  return std::min(2 * precision, precision + 64 * limbs);
+}
+
 }  // namespace
 
 GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, const GoldenOptions& options) {
@@ -161,7 +181,7 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
   forward.shards = options.shards;
 
   const bool agreement = options.method == CertificationMethod::agreement;
-  for (int precision = options.precision_bits, attempt = 1;; precision *= 2, ++attempt) {
+  for (int precision = options.precision_bits, attempt = 1;; ++attempt) {
     if (options.progress) {
       const int T = int(tokens.size());
       const int block = golden_logits_block(model.config, T, precision + (agreement ? options.guard_bits : 0));
@@ -173,8 +193,10 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
     Attempt attempt_result = agreement ? certify_by_agreement(model, weights, tokens, forward, precision, options.guard_bits)
                                        : certify_by_enclosure(model, weights, tokens, forward, precision);
     if (attempt_result.failure) {
-      if (2 * precision > options.max_precision_bits)
-        throw CertificationError(describe(*attempt_result.failure, options, precision));
+      const int next = agreement ? 2 * precision
+                                 : next_enclosure_precision(*attempt_result.failure, model.config, precision);
+      if (next > options.max_precision_bits) throw CertificationError(describe(*attempt_result.failure, options, precision));
+      precision = next;
       continue;
     }
     const CertificationTally& tally = attempt_result.tally;

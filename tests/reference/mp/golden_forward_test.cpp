@@ -128,6 +128,36 @@ TEST(GoldenForward, EscalatesAndAgreesAcrossPrecisions) {
   }
 }
 
+// The enclosure method, started too low on a two-layer model, raises P by whole limbs
+// from the deficit (never more than doubling) and ends at the agreement method's bytes;
+// its recorded tally is that of its last attempt: every value counted, every radius
+// inside the float64 rounding interval.
+TEST(GoldenForward, EnclosureEscalatesInLimbsAndAgreesWithAgreement) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
+  GoldenOptions o = fast_options();
+  o.method = CertificationMethod::enclosure;
+  o.precision_bits = 40;
+  const GoldenResult proven = compute_golden(model, kTokens, o);
+  const GoldenResult agreed = compute_golden(model, kTokens, fast_options());
+  const int precision = proven.certification.at("precision_bits").get<int>();
+  const int attempts = proven.certification.at("attempts").get<int>();
+  EXPECT_GT(attempts, 1) << "40 bits cannot certify float64 values";
+  EXPECT_LE(precision, o.precision_bits << (attempts - 1));
+  EXPECT_GT(precision, kCertifiedBits);
+  EXPECT_EQ(proven.certification.at("method_name"), "enclosure");
+  const double radius = proven.certification.at("max_radius_half_ulps").get<double>();
+  EXPECT_GT(radius, 0.0);
+  EXPECT_LT(radius, 1.0);
+  std::int64_t total = 0;
+  ASSERT_EQ(proven.taps.size(), agreed.taps.size());
+  for (std::size_t i = 0; i < agreed.taps.size(); ++i) {
+    EXPECT_EQ(proven.taps[i].values, agreed.taps[i].values) << agreed.taps[i].name;
+    total += proven.taps[i].numel();
+  }
+  EXPECT_EQ(proven.certification.at("values_certified").get<std::int64_t>(), total);
+}
+
 // The recorded certification is that of the precision actually used: recomputing the two
 // runs at the recorded precision and precision + guard bits, independently of
 // compute_golden, gives the recorded tally, and the attempt before it (half the

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "reference/mp/enclosure.h"
 #include "reference/mp/mp_array.h"
 #include "reference/synth/synthetic_model.h"
 #include "reference/synth/synthetic_shapes.h"
@@ -35,6 +36,10 @@ TEST(MemoryEstimate, CoversWhatTheGoldenHoldsAtOnce) {
                                                              std::uint64_t(golden_logits_block(c, T, 128)) * mp_number_bytes(128));
       EXPECT_GE(golden_bytes(shape, 128, 64), values * 8 + blocks);
       EXPECT_GT(golden_bytes(shape, 128, 64), golden_bytes(shape, 64, 32));
+      // The enclosure method (guard 0): one run, its logits block with a radius per value.
+      const std::uint64_t block = std::uint64_t(golden_logits_block(c, T, 128));
+      EXPECT_GE(golden_bytes(shape, 128, 0),
+                values * 8 + std::uint64_t(c.vocab) * block * (mp_number_bytes(128) + mp_number_bytes(kRadiusBits)));
       EXPECT_GT(mp_forward_bytes(ForwardShape{c, T, taps, true, 2}, 128), mp_forward_bytes(shape, 128));
       // A whole forward keeps its taps in MPFR.
       EXPECT_GE(mp_forward_bytes(shape, 128), values * mp_number_bytes(128));

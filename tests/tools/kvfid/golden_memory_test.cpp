@@ -68,7 +68,19 @@ TEST(GoldenMemory, PeakRssStaysUnderTheMappedFilePlusTheEstimate) {
 
   const int tokens = 2;
   const test::MeasuredRun run = test::run_measured(golden_args(model, "1,2", scratch + "/big"));
+  // The enclosure method: one run at P, a radius per value. At 256 bits, as four layers
+  // of worst-case radii need more than 128 (README).
+  constexpr int kEnclosureBits = 256;
+  std::vector<std::string> enclosure_args = golden_args(model, "1,2", scratch + "/proven");
+  enclosure_args.insert(enclosure_args.end() - 2, {"--certify", "enclosure", "--bits", std::to_string(kEnclosureBits)});
+  const test::MeasuredRun proven = test::run_measured(enclosure_args);
   fs::remove_all(scratch);
+  ASSERT_EQ(proven.exit_code, 0) << proven.err;
+  const std::uint64_t proven_bound =
+      base.peak_rss_bytes + file + golden_bytes(ForwardShape{c, tokens, TapSelection::logits, false, kThreads}, kEnclosureBits, 0);
+  std::cout << "kvfid golden --certify enclosure: peak RSS " << format_bytes(proven.peak_rss_bytes) << " (bound "
+            << format_bytes(proven_bound) << ")\n";
+  EXPECT_LE(proven.peak_rss_bytes, proven_bound);
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const std::uint64_t working =
       golden_bytes(ForwardShape{c, tokens, TapSelection::logits, false, kThreads}, kGoldenBits, kGuardBits);

@@ -41,13 +41,11 @@ std::vector<std::uint8_t> encode_matrix(const Matrix& m, const quant::FormatInfo
   return bytes;
 }
 
-namespace {
-
-// The same storage, read through the format's rounding (Matrix::decode_row applies it
-// exactly as encode_matrix encodes).
 Matrix stored_matrix(const Matrix& m, const WeightFormat& format) {
   return m.rounded(ElementRounding{format.plain, format.plain ? -1 : format.codec});
 }
+
+namespace {
 
 std::vector<double> in_fp32(const std::vector<double>& v) {
   std::vector<double> r(v.size());

@@ -43,6 +43,11 @@ void check_weight_format_fits(const WeightFormat& format, const ModelConfig& con
 // bytes, each encoded (default CodecParams) from its elements rounded to FP32.
 std::vector<std::uint8_t> encode_matrix(const Matrix& m, const quant::FormatInfo& format);
 
+// One matrix as the engine stores it: the same view read through the format's rounding
+// (Matrix::decode_row applies it exactly as encode_matrix encodes). The caller checks
+// that a block format fits its columns.
+Matrix stored_matrix(const Matrix& m, const WeightFormat& format);
+
 // The model whose float64 values are exactly what the engine stores: matrices rounded
 // to the plain format, or encoded and decoded exactly (decode_exact); norm weights and
 // biases rounded to FP32. Checks the format fits (check_weight_format_fits). The matrices

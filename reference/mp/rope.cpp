@@ -8,7 +8,8 @@
 
 namespace kvfid::ref {
 
-RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith, bool radii) {
+RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith, bool radii,
+                          int first_position) {
   const int half = head_dim / 2;
   const std::size_t n = std::size_t(tokens) * half;
   RopeTable table{half, MpArray(n, arith.precision()), MpArray(n, arith.precision()), exact_radii(radii ? n : 0),
@@ -26,7 +27,7 @@ RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpA
     ball.pow_of_exact(frequency, theta, cball(exponent));
     for (int t = 0; t < tokens; ++t) {
       const std::size_t at = std::size_t(t) * half + i;
-      ball.mul_si(angle, cball(frequency), t);
+      ball.mul_si(angle, cball(frequency), long(first_position) + t);
       ball.sin(ball_at(table.sin, radii ? &table.sin_radii : nullptr, at), cball(angle));
       ball.cos(ball_at(table.cos, radii ? &table.cos_radii : nullptr, at), cball(angle));
     }

@@ -15,9 +15,10 @@ struct RopeTable {
   MpArray cos_radii, sin_radii;  // [tokens, half] (enclosure.h), or empty when not tracked
 };
 
-// theta: one exact value. Positions are 0..tokens-1. With `radii`, the table's entries
-// carry their radii.
-RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith, bool radii = false);
+// theta: one exact value. Row t holds position first_position + t, for t < tokens. With
+// `radii`, the table's entries carry their radii.
+RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith, bool radii = false,
+                          int first_position = 0);
 
 // x: [tokens, heads, head_dim], rotated in place; x_radii likewise when set (the table
 // must then have radii).

@@ -52,7 +52,11 @@ ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& a
   ParsedArgs out;
   for (std::size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
-    if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
+    if (a.rfind("--", 0) != 0) {
+      if (spec.operand.empty() || !out.operand_.empty()) throw UsageError("unexpected argument '" + a + "'");
+      out.operand_ = a;
+      continue;
+    }
     std::string name = a.substr(2), value;
     bool inline_value = false;
     if (auto eq = name.find('='); eq != std::string::npos) {
@@ -76,6 +80,7 @@ ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& a
     if (value.empty()) throw UsageError("--" + name + " is empty; it needs a value (" + o->value_name + ")");
     out.values_[name] = value;
   }
+  if (!spec.operand.empty() && out.operand_.empty()) throw UsageError(spec.operand + " is required");
   for (const auto& o : spec.options)
     if (o.required && !out.has(o.name)) throw UsageError("--" + o.name + " is required");
   return out;
@@ -84,6 +89,7 @@ ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& a
 std::string help_text(const CommandSpec& spec) {
   std::ostringstream s;
   s << "usage: kvfid " << spec.name;
+  if (!spec.operand.empty()) s << ' ' << spec.operand;
   for (const auto& o : spec.options) {
     std::string part = "--" + o.name + (o.value_name.empty() ? "" : " " + o.value_name);
     s << ' ' << (o.required ? part : "[" + part + "]");

@@ -33,11 +33,14 @@ class ParsedArgs {
   std::string str_or(const std::string& name, const std::string& fallback) const;
   long long integer_or(const std::string& name, long long fallback) const;
   double number_or(const std::string& name, double fallback) const;
+  // The command's one operand (CommandSpec::operand), e.g. kvfid op's NAME.
+  const std::string& operand() const { return operand_; }
 
  private:
   friend ParsedArgs parse_args(const struct CommandSpec&, const std::vector<std::string>&);
   std::map<std::string, std::string> values_;
   std::set<std::string> switches_;
+  std::string operand_;
 };
 
 struct CommandSpec {
@@ -46,6 +49,9 @@ struct CommandSpec {
   std::string description;  // a paragraph, shown by `kvfid NAME --help`
   std::vector<OptionSpec> options;
   int (*run)(const ParsedArgs& args);
+  // The name of a required operand before or among the options (e.g. "NAME"); empty:
+  // the command takes options only.
+  std::string operand = {};
 };
 
 ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& argv);

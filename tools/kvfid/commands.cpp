@@ -13,6 +13,7 @@ extern const CommandSpec kBitwiseCommand;
 extern const CommandSpec kQuantizeCommand;
 extern const CommandSpec kQuantCommand;
 extern const CommandSpec kDriftCommand;
+extern const CommandSpec kOpCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
@@ -21,6 +22,7 @@ const std::vector<const CommandSpec*>& all_commands() {
       &kQuantizeCommand,
       &kQuantCommand,
       &kDriftCommand,
+      &kOpCommand,
   };
   return commands;
 }

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "reference/io/gguf.h"
+#include "reference/io/gguf_model.h"
 #include "reference/io/hf.h"
 #include "reference/util/input_error.h"
 #include "reference/io/llama2c.h"
@@ -13,15 +15,15 @@ namespace kvfid::ref {
 namespace {
 namespace fs = std::filesystem;
 
-enum class ModelKind { hf_folder, llama2c_file };
+enum class ModelKind { hf_folder, llama2c_file, gguf_file };
 
 ModelKind kind_of(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (!fs::exists(st)) throw InputError(path, "no such file or folder");
   if (fs::is_directory(st)) return ModelKind::hf_folder;
-  if (fs::is_regular_file(st)) return ModelKind::llama2c_file;
-  throw InputError(path, "neither a llama2.c checkpoint file nor a model folder");
+  if (fs::is_regular_file(st)) return is_gguf_file(path) ? ModelKind::gguf_file : ModelKind::llama2c_file;
+  throw InputError(path, "neither a model file (llama2.c, GGUF) nor a model folder");
 }
 
 std::string weights_file(const std::string& path, ModelKind kind) {
@@ -32,7 +34,9 @@ std::string weights_file(const std::string& path, ModelKind kind) {
 
 Model load_model(const std::string& path) {
   const ModelKind kind = kind_of(path);
-  Model m = kind == ModelKind::hf_folder ? read_hf_model(path) : read_llama2c(path);
+  Model m = kind == ModelKind::hf_folder ? read_hf_model(path)
+            : kind == ModelKind::gguf_file ? read_gguf_model(path)
+                                           : read_llama2c(path);
   m.source = path;
   m.sha256 = sha256_file(weights_file(path, kind));
   return m;
@@ -61,7 +65,12 @@ std::optional<WeightType> stored_matrix_type(const std::string& path) {
 }
 
 ModelConfig load_model_config(const std::string& path) {
-  return kind_of(path) == ModelKind::hf_folder ? read_hf_config(path) : read_llama2c_config(path);
+  switch (kind_of(path)) {
+    case ModelKind::hf_folder: return read_hf_config(path);
+    case ModelKind::gguf_file: return read_gguf_config(path);
+    case ModelKind::llama2c_file: break;
+  }
+  return read_llama2c_config(path);
 }
 
 }  // namespace kvfid::ref

@@ -56,6 +56,14 @@ Matrix Matrix::view(int rows, int cols, WeightType type, const std::uint8_t* dat
   return m;
 }
 
+Matrix Matrix::blocks_view(int rows, int cols, int codec, const std::uint8_t* data, std::shared_ptr<const void> owner) {
+  const quant::FormatInfo& f = quant::all_formats().at(std::size_t(codec));
+  if (cols % f.block != 0) throw std::logic_error("Matrix::blocks_view: columns not a multiple of the block");
+  Matrix m = view(rows, cols, WeightType::f32, data, std::move(owner));
+  m.block_codec_ = codec;
+  return m;
+}
+
 const std::uint8_t* Matrix::stored_row(int r) const {
   if (!plain_view()) throw std::logic_error("Matrix::stored_row: the view remaps or rounds its rows");
   return data_ + std::size_t(r) * std::size_t(cols) * weight_type_bytes(type_);
@@ -72,6 +80,12 @@ std::shared_ptr<const void> Matrix::storage_owner() const {
 }
 
 double Matrix::stored(std::size_t row, int c) const {
+  if (block_codec_ >= 0) {
+    const quant::FormatInfo& f = quant::all_formats()[std::size_t(block_codec_)];
+    const std::size_t blocks_per_row = std::size_t(cols / f.block);
+    const std::uint8_t* block = data_ + (row * blocks_per_row + std::size_t(c / f.block)) * std::size_t(f.bytes);
+    return f.decode_exact(block, c % f.block, quant::CodecParams{});
+  }
   const std::size_t i = row * std::size_t(cols) + std::size_t(c);
   switch (type_) {
     case WeightType::f64: return load<double>(data_ + 8 * i);
@@ -83,6 +97,14 @@ double Matrix::stored(std::size_t row, int c) const {
 }
 
 void Matrix::decode_stored_row(std::size_t row, double* out) const {
+  if (block_codec_ >= 0) {
+    const quant::FormatInfo& f = quant::all_formats()[std::size_t(block_codec_)];
+    const std::uint8_t* block = data_ + row * std::size_t(cols / f.block) * std::size_t(f.bytes);
+    const quant::CodecParams params;
+    for (int b = 0; b < cols; b += f.block, block += f.bytes)
+      for (int i = 0; i < f.block; ++i) out[b + i] = f.decode_exact(block, i, params);
+    return;
+  }
   const std::uint8_t* p = data_ + row * std::size_t(cols) * weight_type_bytes(type_);
   switch (type_) {
     case WeightType::f64: std::memcpy(out, p, std::size_t(cols) * 8); return;
@@ -165,7 +187,8 @@ Matrix Matrix::rounded(const ElementRounding& rounding) const {
 }
 
 bool Matrix::same_view(const Matrix& o) const {
-  return rows == o.rows && cols == o.cols && type_ == o.type_ && data_ == o.data_ && row_map_ == o.row_map_ &&
+  return rows == o.rows && cols == o.cols && type_ == o.type_ && block_codec_ == o.block_codec_ && data_ == o.data_ &&
+         row_map_ == o.row_map_ &&
          rounding_.plain == o.rounding_.plain && rounding_.codec == o.rounding_.codec;
 }
 

@@ -47,11 +47,18 @@ class Matrix {
   // Elements [rows, cols] of `type`, row-major and little-endian at `data`, which
   // `owner` keeps alive (a file mapping, say).
   static Matrix view(int rows, int cols, WeightType type, const std::uint8_t* data, std::shared_ptr<const void> owner);
+  // Rows of blocks of a block format of the quantized registry (a GGUF file's Q8_0 and
+  // Q4_0 tensors: ggml's layout, [rows, cols / block] blocks), decoded exactly
+  // (decode_exact) where used. cols must be a multiple of the block. Their values are
+  // binary32 values, so stored_type() says f32; they are never plain views (their bytes
+  // are blocks, not elements).
+  static Matrix blocks_view(int rows, int cols, int codec, const std::uint8_t* data, std::shared_ptr<const void> owner);
 
   WeightType stored_type() const { return type_; }
   const ElementRounding& rounding() const { return rounding_; }
-  // True when this reads its elements exactly as stored: no row remap, no rounding.
-  bool plain_view() const { return !row_map_ && !rounding_.any(); }
+  // True when this reads its elements exactly as stored: no row remap, no rounding, and
+  // elements rather than blocks.
+  bool plain_view() const { return !row_map_ && !rounding_.any() && block_codec_ < 0; }
   // The stored bytes of row r ([cols] elements of stored_type()); plain_view() only.
   const std::uint8_t* stored_row(int r) const;
   // All stored bytes, row-major [rows, cols] elements of stored_type(), and what keeps
@@ -92,6 +99,7 @@ class Matrix {
   std::shared_ptr<std::vector<double>> owned_;          // or holds it (owned float64)
   std::shared_ptr<const std::vector<int>> row_map_;     // [rows] storage row of each row; null: identity
   ElementRounding rounding_;
+  int block_codec_ = -1;                                 // >= 0: data_ holds blocks of this registry format
 };
 
 // Every value equal (same_view first, so a tied classifier costs nothing).

@@ -118,7 +118,7 @@ const CommandSpec kDriftCommand{
     "DIR/drift.json (every series and a summary) and DIR/drift.svg (KL per position, log scale); the "
     "columns are described in tools/kvfid/drift_output.h.",
     {
-        {"model", "PATH", "llama2.c checkpoint or Hugging Face folder", true},
+        {"model", "PATH", "llama2.c checkpoint, GGUF file (llama, qwen2) or Hugging Face folder", true},
         {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)", true},
         {"engine", "twin|cuda", "which engine runs (default twin)"},
         threads_option(),

@@ -1,5 +1,6 @@
 #include "reference/mp/attention.h"
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 
@@ -51,7 +52,7 @@ const ScaledBounds* opt(const std::optional<ScaledBounds>& b) { return b ? &*b :
 
 void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
                       const ModelConfig& config, const MpArith& arith, int threads, Shards* shards,
-                      const AttentionRadii& radii) {
+                      const AttentionRadii& radii, const AttentionMask& mask) {
   const int hd = config.head_dim, q_dim = config.q_dim(), kv_dim = config.kv_dim();
   const bool track = radii.out != nullptr;
   if (track && probs && !radii.probs) throw std::logic_error("causal_attention: kept probabilities need their radii");
@@ -86,7 +87,9 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
       mpfr_srcptr query = q[q_at];
       const int k_end = quant::cold_end(t, kv.hot_window, kv.k_group);
       const int v_end = quant::cold_end(t, kv.hot_window, 0);
-      for (int j = 0; j <= t; ++j) {
+      const int first = mask.window > 0 ? std::max(0, t - mask.window + 1) : 0;  // the keys read: [first, last]
+      const int last = mask.causal ? t : tokens - 1;
+      for (int j = first; j <= last; ++j) {
         const bool cold = j < k_end;
         const MpArray& k = cold ? kv.k_cold : kv.k_hot;
         const std::size_t k_at = std::size_t(j) * kv_dim + std::size_t(kv_h) * hd;
@@ -100,35 +103,39 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
         ball.div({row + j, track ? row_r + j : nullptr}, {row + j, track ? row_r + j : nullptr},
                  {scale[0], track ? scale_r[0] : nullptr});
       }
-      softmax_in_place(row, t + 1, ball, softmax_scratch, row_r, track ? scratch_r[1] : nullptr);
-      for (int j = t + 1; j < tokens; ++j) {
+      softmax_in_place(row + first, last - first + 1, ball, softmax_scratch, track ? row_r + first : nullptr,
+                       track ? scratch_r[1] : nullptr);
+      for (int j = 0; j < tokens; ++j) {
+        if (j >= first && j <= last) continue;
         mpfr_set_zero(row + j, 1);  // masked: exactly zero
         if (row_r) mpfr_set_zero(row_r + j, 1);
       }
       std::optional<ScaledBounds> p_mag, p_rad;  // the row's probabilities, for the value sums' radii
       if (track) {
-        p_mag = scaled_magnitudes(row, std::size_t(t) + 1);
-        p_rad = scaled_magnitudes(row_r, std::size_t(t) + 1);
+        p_mag = scaled_magnitudes(row, std::size_t(last) + 1);
+        p_rad = scaled_magnitudes(row_r, std::size_t(last) + 1);
       }
-      // Values [0, v_end) cold, then [v_end, t] hot, as one sum.
+      // Values [first, v_end) cold, then [v_end, last] hot, as one sum.
+      const int cold_n = std::max(0, std::min(v_end, last + 1) - first);
+      const int hot_first = std::max(v_end, first), hot_n = std::max(0, last + 1 - hot_first);
       for (int d = 0; d < hd; ++d) {
         const std::size_t o_at = std::size_t(t) * q_dim + std::size_t(h) * hd + d;
         mpfr_ptr o = out[o_at];
         const std::size_t column = std::size_t(kv_h) * hd + d;
-        const bool hot = v_end <= t;  // else no hot run (and v_hot may have no row v_end)
-        mpfr_srcptr v_hot = hot ? kv.v_hot[std::size_t(v_end) * kv_dim + column] : nullptr;
-        const int ternary = arith.dot(o,
-                                      {{row, 1, kv.v_cold[column], kv_dim, v_end},
-                                       {row + v_end, 1, v_hot, kv_dim, hot ? t + 1 - v_end : 0}},
-                                      product);
+        // A run of no terms never reads its first element (v_hot may have no row hot_first).
+        mpfr_srcptr v_cold = cold_n ? kv.v_cold[std::size_t(first) * kv_dim + column] : nullptr;
+        mpfr_srcptr v_hot = hot_n ? kv.v_hot[std::size_t(hot_first) * kv_dim + column] : nullptr;
+        const int ternary = arith.dot(
+            o, {{row + first, 1, v_cold, kv_dim, cold_n}, {row + hot_first, 1, v_hot, kv_dim, hot_n}}, product);
         if (track) {
           mpfr_ptr r = (*radii.out)[o_at];
           mpfr_set_zero(r, 1);
-          add_product_rule(r, *p_mag, &*p_rad, 0, 1, bounds->v_cold_mag, opt(bounds->v_rad), column, kv_dim, v_end,
-                           scratch_r[0]);
-          if (hot)
-            add_product_rule(r, *p_mag, &*p_rad, std::size_t(v_end), 1, bounds->v_hot_mag, opt(bounds->v_rad),
-                             std::size_t(v_end) * kv_dim + column, kv_dim, t + 1 - v_end, scratch_r[0]);
+          if (cold_n)
+            add_product_rule(r, *p_mag, &*p_rad, std::size_t(first), 1, bounds->v_cold_mag, opt(bounds->v_rad),
+                             std::size_t(first) * kv_dim + column, kv_dim, cold_n, scratch_r[0]);
+          if (hot_n)
+            add_product_rule(r, *p_mag, &*p_rad, std::size_t(hot_first), 1, bounds->v_hot_mag, opt(bounds->v_rad),
+                             std::size_t(hot_first) * kv_dim + column, kv_dim, hot_n, scratch_r[0]);
           ball.enclosure().add_rounding(r, o, ternary);
         }
       }

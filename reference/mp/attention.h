@@ -28,6 +28,14 @@ struct AttentionKv {
   const MpArray* v_radii = nullptr;
 };
 
+// Which keys query t reads: up to its own position (causal) or all of them; with a
+// window W > 0 none before t - W + 1 (sliding-window attention). A KV policy with a hot
+// window or KIVI groups is defined for causal reads only.
+struct AttentionMask {
+  bool causal = true;
+  int window = 0;
+};
+
 // The radii of a tracked attention (enclosure.h): out set means tracked; q null means
 // exact queries; probs [n_heads, tokens, tokens] when the probabilities are kept.
 struct AttentionRadii {
@@ -37,7 +45,7 @@ struct AttentionRadii {
 };
 
 // q: [tokens, n_heads, head_dim].
-// probs: [n_heads, tokens, tokens], exact zeros above the diagonal; null when the tap is
+// probs: [n_heads, tokens, tokens], exact zeros for masked keys; null when the tap is
 // not kept: each thread then holds one row at a time (T numbers instead of n_heads T^2,
 // which at long contexts is the forward's largest buffer);
 // out: [tokens, n_heads * head_dim]. All results at the arithmetic's precision.
@@ -46,7 +54,7 @@ struct AttentionRadii {
 // later operation, so without the tap the largest exchange of all is never made).
 void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
                       const ModelConfig& config, const MpArith& arith, int threads, Shards* shards = nullptr,
-                      const AttentionRadii& radii = {});
+                      const AttentionRadii& radii = {}, const AttentionMask& mask = {});
 // One store: every key and value read from k and v ([tokens, n_kv_heads, head_dim]).
 inline void causal_attention(MpArray& probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v,
                              int tokens, const ModelConfig& config, const MpArith& arith, int threads,

@@ -144,12 +144,13 @@ Evaluated evaluate(const OpCase& op, const MpArith& arith, bool enclose, int thr
       const MpArray q = load(input(op, "q"), arith, true), k = load(input(op, "k"), arith, true),
                     v = load(input(op, "v"), arith, true);
       const AttentionRadii radii{nullptr, nullptr, out_r};
+      const AttentionMask mask{params.causal, params.window};
       if (params.kv) {
         const quant::KvPolicy policy = quant::resolve_kv_policy(*params.kv, {}, c);
         const MpKvStore store = store_kv(k, v, policy, 0, tokens, c);
-        causal_attention(nullptr, e.values, q, store.view(), tokens, c, arith, threads, nullptr, radii);
+        causal_attention(nullptr, e.values, q, store.view(), tokens, c, arith, threads, nullptr, radii, mask);
       } else {
-        causal_attention(nullptr, e.values, q, AttentionKv{k, k, v, v}, tokens, c, arith, threads, nullptr, radii);
+        causal_attention(nullptr, e.values, q, AttentionKv{k, k, v, v}, tokens, c, arith, threads, nullptr, radii, mask);
       }
       break;
     }
@@ -247,10 +248,16 @@ void validate_op_case(const OpCase& op) {
       same("k", "v");
       const std::vector<std::int64_t>& q = input(op, "q").shape;
       const std::vector<std::int64_t>& k = input(op, "k").shape;
-      if (q[0] != k[0]) fail("causal attention needs as many queries as keys: 'q' " + shape_text(q) + ", 'k' " + shape_text(k));
+      if (q[0] != k[0]) fail("attention needs as many queries as keys: 'q' " + shape_text(q) + ", 'k' " + shape_text(k));
       if (q[2] != k[2]) fail("tensors 'q' and 'k' differ in head_dim: " + shape_text(q) + ", " + shape_text(k));
       if (q[1] % k[1] != 0)
         fail("the query heads (" + std::to_string(q[1]) + ") must be a multiple of the KV heads (" + std::to_string(k[1]) + ")");
+      if (op.params.window < 0) fail("attention's window must be 0 (none) or positive");
+      if (op.params.kv && !op.params.causal) {
+        const quant::KvPolicy policy = quant::resolve_kv_policy(*op.params.kv, {}, attention_config(op));
+        if (policy.hot_window > 0 || policy.kivi)
+          fail("a KV policy with a hot window or KIVI groups is defined for causal attention only");
+      }
       break;
     }
   }

@@ -15,7 +15,8 @@
 //   swiglu     gate [n...], up [the same shape]                   -> same shape
 //   matmul     x [tokens, cols], w [rows, cols], bias [rows] opt. -> [tokens, rows]
 //   attention  q [tokens, n_heads, head_dim],                     -> [tokens, n_heads * head_dim]
-//              k, v [tokens, n_kv_heads, head_dim]; causal, n_kv_heads dividing n_heads
+//              k, v [tokens, n_kv_heads, head_dim]; n_kv_heads dividing n_heads; causal or
+//              not, with an optional sliding window (attention.h's AttentionMask)
 // The baseline rounds every input to its format first, as a plain implementation in
 // that format holds them; weights (w, and rmsnorm's weight) stay as given, as stored
 // weights do in the emulation.
@@ -32,6 +33,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/config.h"
 #include "reference/model/weight_storage.h"
+#include "reference/mp/attention.h"
 
 namespace kvfid::ref {
 
@@ -56,6 +58,8 @@ struct OpParams {
   int offset = 0;                            // rope: the position of the first token
   std::optional<WeightFormat> weights;       // matmul: w as stored in this format
   std::optional<quant::KvPolicySpec> kv;     // attention: K and V as the cache stores them
+  bool causal = true;                        // attention: keys up to the query's position, or all
+  int window = 0;                            // attention: > 0, none before position t - window + 1
 };
 
 struct OpCase {

@@ -46,6 +46,12 @@ OpCase read_op_case(const ParsedArgs& args) {
   p.offset = int(offset);
   if (args.has("weights")) p.weights = weight_format_from_string(args.str("weights"), "--weights");
   if (args.has("kv")) p.kv = quant::parse_kv_policy_spec(args.str("kv"), "--kv");
+  const std::string mask = args.str_or("mask", "causal");
+  if (mask != "causal" && mask != "full") throw UsageError("--mask must be causal or full");
+  p.causal = mask == "causal";
+  const long long window = args.integer_or("window", 0);
+  if (window < 0 || window > (1LL << 30)) throw UsageError("--window must be 0 (none) or positive");
+  p.window = int(window);
   validate_op_case(op);
   return op;
 }
@@ -107,7 +113,7 @@ extern const CommandSpec kOpCommand{
     "safetensors file (F32, F16, BF16 or F64, read exactly; names: rmsnorm x, weight; rope x\n"
     "[tokens, heads, head_dim]; softmax x (rows of the last dimension); swiglu gate, up; matmul x\n"
     "[tokens, cols], w [rows, cols], optional bias; attention q [tokens, heads, head_dim], k, v\n"
-    "[tokens, kv_heads, head_dim], causal). It computes the exact output in MPFR, each value proven\n"
+    "[tokens, kv_heads, head_dim], --mask causal|full, --window). It computes the exact output in MPFR, each value proven\n"
     "to be the correctly rounded float64 (ball arithmetic), and the plain algorithm with every\n"
     "operation rounded to --arith (its inputs rounded to that format), and gates the candidate's\n"
     "output (the tensor named after the op, or the file's only tensor) as kvfid check gates a tap:\n"
@@ -123,6 +129,8 @@ extern const CommandSpec kOpCommand{
      {"offset", "P", "rope: position of the first token (default 0)"},
      {"weights", "FORMAT", "matmul: w as stored in f32, f16, bf16 or a block format such as q8_0 (default: as given)"},
      {"kv", "POLICY", "attention: K and V as a cache stores them, e.g. q8_0 or k=q4_0+v=f16"},
+     {"mask", "causal|full", "attention: keys up to each query's position, or all (default causal)"},
+     {"window", "W", "attention: a sliding window, no key before position t - W + 1 (default 0: none)"},
      {"bits", "N", "working precision of the first attempt (default 128)"},
      threads_option(),
      json_report_option(),

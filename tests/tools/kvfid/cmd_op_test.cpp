@@ -169,8 +169,15 @@ Case rope_case(std::mt19937_64& rng, int tokens, int heads, int head_dim, bool i
   return c;
 }
 
-Case attention_case(std::mt19937_64& rng, int tokens, int heads, int kv_heads, int head_dim) {
-  Case c{"attention " + std::to_string(heads) + ":" + std::to_string(kv_heads) + " hd " + std::to_string(head_dim), "attention", {}, {}, {}, {tokens, heads * head_dim}};
+Case attention_case(std::mt19937_64& rng, int tokens, int heads, int kv_heads, int head_dim, bool causal = true,
+                    int window = 0) {
+  Case c{"attention " + std::to_string(heads) + ":" + std::to_string(kv_heads) + " hd " + std::to_string(head_dim) +
+             (causal ? "" : " full") + (window ? " window " + std::to_string(window) : ""),
+         "attention",
+         {"--mask", causal ? "causal" : "full", "--window", std::to_string(window)},
+         {},
+         {},
+         {tokens, heads * head_dim}};
   c.inputs["q"] = {{tokens, heads, head_dim}, draw(rng, std::size_t(tokens) * heads * head_dim, 1.0)};
   c.inputs["k"] = {{tokens, kv_heads, head_dim}, draw(rng, std::size_t(tokens) * kv_heads * head_dim, 1.0)};
   c.inputs["v"] = {{tokens, kv_heads, head_dim}, draw(rng, std::size_t(tokens) * kv_heads * head_dim, 1.0)};
@@ -185,19 +192,20 @@ Case attention_case(std::mt19937_64& rng, int tokens, int heads, int kv_heads, i
       for (int t = 0; t < tokens; ++t)
         for (int h = 0; h < heads; ++h) {
           const int g = h / (heads / kv_heads);
-          std::vector<T> p(std::size_t(t) + 1);
+          const int first = window ? std::max(0, t - window + 1) : 0, last = causal ? t : tokens - 1;
+          std::vector<T> p(std::size_t(tokens), T(0));
           T max = -INFINITY, sum = 0;
-          for (int j = 0; j <= t; ++j) {
+          for (int j = first; j <= last; ++j) {
             T s = 0;
             for (int d = 0; d < head_dim; ++d)
               s += T(q[(std::size_t(t) * heads + h) * head_dim + d]) * T(k[(std::size_t(j) * kv_heads + g) * head_dim + d]);
             p[j] = s * scale;
             max = std::max(max, p[j]);
           }
-          for (T& x : p) sum += (x = std::exp(x - max));
+          for (int j = first; j <= last; ++j) sum += (p[j] = std::exp(p[j] - max));
           for (int d = 0; d < head_dim; ++d) {
             T o = 0;
-            for (int j = 0; j <= t; ++j) o += p[j] / sum * T(v[(std::size_t(j) * kv_heads + g) * head_dim + d]);
+            for (int j = first; j <= last; ++j) o += p[j] / sum * T(v[(std::size_t(j) * kv_heads + g) * head_dim + d]);
             out[(std::size_t(t) * heads + h) * head_dim + d] = double(o);
           }
         }
@@ -214,7 +222,8 @@ std::vector<Case> all_cases() {
           matmul_case(rng, 3, 64, 896, true), matmul_case(rng, 2, 37, 129, false),
           rope_case(rng, 5, 3, 64, false, 0), rope_case(rng, 3, 2, 128, true, 4093),
           attention_case(rng, 6, 7, 1, 128),  attention_case(rng, 5, 14, 2, 64),
-          attention_case(rng, 3, 3, 3, 17)};
+          attention_case(rng, 3, 3, 3, 17),   attention_case(rng, 5, 4, 2, 32, false),
+          attention_case(rng, 7, 4, 1, 64, true, 3)};
 }
 
 std::string write_tensors(const std::string& path, const std::vector<std::pair<std::string, std::pair<std::vector<std::int64_t>, std::vector<double>>>>& named) {

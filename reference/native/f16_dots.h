@@ -7,8 +7,8 @@
 // vector step rounds as the scalar one: f16_dots.cpp.
 //
 // It serves where the CPU has AVX2 and F16C (asked at run time: the project's baseline
-// stays plain x86-64) and where every product is exact in binary32: one operand binary16
-// (11 significant bits), the other with at most kF16DotOperandBits. Other cases keep
+// stays plain x86-64) and where one operand of every product is binary16 and the other
+// binary32 (F16Products says which kind of binary32); values binary32 cannot hold keep
 // FormatArith.
 #include <cstddef>
 
@@ -28,12 +28,18 @@ bool f16_dots_available();
 // pass; a NaN operand makes NaN products either way).
 bool f16_dot_operands(const float* v, std::size_t n);
 
+// The operands besides the binary16 ones: narrow, at most kF16DotOperandBits significant
+// bits (f16_dot_operands: the product is exact in binary32, two conversions a step), or
+// any binary32 value (the product through binary64, about three times the work).
+enum class F16Products { narrow, binary32 };
+
 // acc[l] <- (((acc[l] + a_0 b[l]) + a_1 b[stride + l]) + ...) + a_{n-1} b[(n-1) stride + l]
 // for l < width, each product and each sum rounded to binary16 (the order of FormatArith's
 // column loop, continued from acc). acc: [width] binary16 values; a: [n]; b: [n, stride],
 // read at columns [0, width); width a multiple of kF16DotLanes. For every i and l, one of
-// a_i, b[i stride + l] is a binary16 value and the other passes f16_dot_operands. Needs
+// a_i, b[i stride + l] is a binary16 value and the other is of kind p. Needs
 // f16_dots_available().
-void accumulate_f16(float* acc, const float* a, int n, const float* b, std::size_t stride, int width);
+void accumulate_f16(float* acc, const float* a, int n, const float* b, std::size_t stride, int width,
+                    F16Products p);
 
 }  // namespace kvfid::ref::native

@@ -111,7 +111,7 @@ struct Forward {
                  int hot_window, int k_group, float scale) const {
     if (F == FloatFormat::f16 && c.head_dim % kF16DotLanes == 0 && f16_dots_available()) {
       const KvF16 kv{k_cold, k_hot, v_cold, v_hot, T, c.kv_dim()};
-      if (kv.fits) return attention_f16(probs, out, q, kv, hot_window, k_group, scale);
+      if (kv.binary32) return attention_f16(probs, out, q, kv, hot_window, k_group, scale);
     }
     const int hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
     parallel_for(std::int64_t(c.n_heads) * T, threads, [&](std::int64_t begin, std::int64_t end) {
@@ -145,20 +145,21 @@ struct Forward {
 
   // The cache's forms as binary32 for accumulate_f16 (f16_dots.h): keys transposed so that
   // one query's scores are lanes, values as they are (a probability row times them gives
-  // the head's dimensions as lanes). `fits` when every value is binary32 with at most
-  // kF16DotOperandBits bits (query and probabilities are binary16), else the scalar path.
+  // the head's dimensions as lanes). Used when every value is binary32 (query and
+  // probabilities are binary16), else the scalar path; `products` says which kind.
   struct KvF16 {
     int stride;                      // key columns: T rounded up, plus one vector for reads at an offset
     Floats k_cold, k_hot;            // [kv_dim, stride], zero past T
     Floats v_cold, v_hot;            // [T, kv_dim]
-    bool fits = true;
+    bool binary32 = true;
+    F16Products products = F16Products::binary32;
 
     KvF16(const std::vector<double>& kc, const std::vector<double>& kh, const std::vector<double>& vc,
           const std::vector<double>& vh, int T, int kv_dim)
         : stride((T + kF16DotLanes - 1) / kF16DotLanes * kF16DotLanes + kF16DotLanes),
           k_cold(std::size_t(kv_dim) * stride, 0.0f), k_hot(k_cold.size(), 0.0f), v_cold(vc.size()), v_hot(vh.size()) {
       auto narrow = [&](double d) {
-        fits = fits && fits_binary32(d);
+        binary32 = binary32 && fits_binary32(d);
         return float(d);
       };
       for (int j = 0; j < T; ++j)
@@ -167,8 +168,9 @@ struct Forward {
           k_cold[to] = narrow(kc[from]), k_hot[to] = narrow(kh[from]);
           v_cold[from] = narrow(vc[from]), v_hot[from] = narrow(vh[from]);
         }
-      fits = fits && f16_dot_operands(k_cold.data(), k_cold.size()) && f16_dot_operands(k_hot.data(), k_hot.size()) &&
-             f16_dot_operands(v_cold.data(), v_cold.size()) && f16_dot_operands(v_hot.data(), v_hot.size());
+      if (f16_dot_operands(k_cold.data(), k_cold.size()) && f16_dot_operands(k_hot.data(), k_hot.size()) &&
+          f16_dot_operands(v_cold.data(), v_cold.size()) && f16_dot_operands(v_hot.data(), v_hot.size()))
+        products = F16Products::narrow;
     }
   };
 
@@ -192,16 +194,17 @@ struct Forward {
         std::fill(cold.begin(), cold.end(), 0.0f);
         std::fill(hot.begin(), hot.end(), 0.0f);
         const std::size_t keys = head * kv.stride;  // row of the head's first dimension
-        accumulate_f16(cold.data(), query, hd, kv.k_cold.data() + keys, kv.stride, lanes(k_end));
-        accumulate_f16(hot.data(), query, hd, kv.k_hot.data() + keys + k_end, kv.stride, lanes(t + 1 - k_end));
+        accumulate_f16(cold.data(), query, hd, kv.k_cold.data() + keys, kv.stride, lanes(k_end), kv.products);
+        accumulate_f16(hot.data(), query, hd, kv.k_hot.data() + keys + k_end, kv.stride, lanes(t + 1 - k_end),
+                       kv.products);
         for (int j = 0; j <= t; ++j) row[j] = A::div(j < k_end ? cold[j] : hot[j - k_end], scale);
         softmax(row, t + 1);
         for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
         float* o = out.data() + std::size_t(t) * q_dim + std::size_t(h) * hd;
         std::fill(o, o + hd, 0.0f);
-        accumulate_f16(o, row, v_end, kv.v_cold.data() + head, std::size_t(kv_dim), hd);
+        accumulate_f16(o, row, v_end, kv.v_cold.data() + head, std::size_t(kv_dim), hd, kv.products);
         accumulate_f16(o, row + v_end, t + 1 - v_end, kv.v_hot.data() + std::size_t(v_end) * kv_dim + head,
-                       std::size_t(kv_dim), hd);
+                       std::size_t(kv_dim), hd, kv.products);
       }
     });
   }

@@ -87,9 +87,10 @@ void project(std::vector<float>& out, const Matrix& m, const std::vector<float>&
       }
       if (F == FloatFormat::f32 && binary32) {
         row_f32(w.data(), xt.data(), cols, padded, sums.data());
-      } else if (f16_rows && binary32 && f16_dot_operands(w.data(), w.size())) {
+      } else if (f16_rows && binary32) {
         std::fill(sums.begin(), sums.end(), 0.0f);
-        accumulate_f16(sums.data(), w.data(), cols, xt.data(), std::size_t(padded), padded);
+        const F16Products kind = f16_dot_operands(w.data(), w.size()) ? F16Products::narrow : F16Products::binary32;
+        accumulate_f16(sums.data(), w.data(), cols, xt.data(), std::size_t(padded), padded, kind);
       } else if (binary32) {
         row_narrow<F>(w.data(), x.data(), cols, tokens, sums.data());
       } else {

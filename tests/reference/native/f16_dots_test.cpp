@@ -4,8 +4,9 @@
 // both signs, subnormals, values near 65504, Inf, NaN), on the other side BF16 codes of
 // any exponent (binary32 products that overflow or underflow), binary16 values, 13-bit
 // significands, binary32 subnormals, and few-bit values whose products are exact
-// midpoints -- in both operand orders, at widths that take every tail of the kernel's
-// 64-lane block, continuing from nonzero sums.
+// midpoints; any binary32 value and values whose products lie next to a midpoint through
+// the binary32-products kernel -- in both operand orders, at widths that take every tail
+// of the kernel's 64-lane block, continuing from nonzero sums.
 #include "reference/native/f16_dots.h"
 
 #include <cmath>
@@ -48,8 +49,13 @@ float f16_value(const Scene& s, std::mt19937_64& rng) {
   return float(minifloat_decode(code, kFp16));
 }
 
-// The other operand: at most kF16DotOperandBits significant bits.
-enum class Kind { bf16_code, f16_code, bits13, few_bits, f32_subnormal, count };
+// The other operand: at most kF16DotOperandBits significant bits (F16Products::narrow),
+// then any binary32 (F16Products::binary32): every code, 24-bit significands of moderate
+// size, and quotients m / a that put the exact product within binary32's rounding of a
+// binary16 midpoint m (where only the rounding to odd keeps the tie from being broken
+// the wrong way).
+enum class Kind { bf16_code, f16_code, bits13, few_bits, f32_subnormal, f32_code, bits24, near_midpoint, count };
+constexpr Kind kFirstWide = Kind::f32_code;
 
 float narrow_value(Kind k, std::mt19937_64& rng) {
   const double sign = rng() % 2 ? -1.0 : 1.0;
@@ -62,6 +68,14 @@ float narrow_value(Kind k, std::mt19937_64& rng) {
     case Kind::bits13: return float(sign * std::ldexp(double(4096 + rng() % 4096), -12 + int(rng() % 9) - 4));
     case Kind::few_bits: return float(sign * std::ldexp(double(2 * (rng() % 8) + 1), -int(rng() % 4)));  // 1 to 15, odd
     case Kind::f32_subnormal: return float(sign * std::ldexp(double(rng() % 4096), -138));  // k 2^-138 < 2^-126
+    case Kind::f32_code: {
+      const std::uint32_t u = std::uint32_t(rng());
+      float x;
+      std::memcpy(&x, &u, 4);
+      return x;
+    }
+    case Kind::bits24: return float(sign * std::ldexp(double((1 << 23) + rng() % (1 << 23)), -23 + int(rng() % 9) - 4));
+    case Kind::near_midpoint:  // filled in beside its binary16 operand
     case Kind::count: break;
   }
   return 0.0f;
@@ -74,6 +88,13 @@ bool product_is_tie(float a, float b) {
   if (!(std::fabs(p) >= 0x1p-14 && std::fabs(p) < 65504.0)) return false;
   const std::uint64_t tail = bits_of(p) & ((std::uint64_t(1) << 42) - 1);  // bits past binary16's 11
   return tail == std::uint64_t(1) << 41;
+}
+
+// A product that is not a binary16 midpoint but rounds to one in binary32 (round to
+// nearest): the case where rounding first to binary32 and then to binary16 goes wrong.
+bool product_is_near_tie(float a, float b) {
+  const double p = double(a) * double(b);
+  return !product_is_tie(a, b) && double(float(p)) != p && product_is_tie(float(p), 1.0f);
 }
 
 TEST(F16Dots, OperandClass) {
@@ -91,11 +112,13 @@ TEST(F16Dots, MatchesTheScalarFormatArith) {
   if (!f16_dots_available()) GTEST_SKIP() << "this CPU has no AVX2 + F16C";
   SCOPED_TRACE(test::seed_trace());
   std::mt19937_64 rng(test::test_seed());
-  long ties = 0, subnormal = 0, overflow = 0, nan = 0, zero = 0, checked = 0;
-  for (int round = 0; round < 2000; ++round) {
+  long ties = 0, near = 0, subnormal = 0, overflow = 0, nan = 0, zero = 0, checked = 0;
+  for (int round = 0; round < 3000; ++round) {
     const Scene& scene = kScenes[rng() % std::size(kScenes)];
     const Kind kind = Kind(rng() % std::uint64_t(Kind::count));
-    const bool narrow_first = rng() % 2;  // a = narrow operands (a projection's weights), b = binary16
+    const F16Products products = kind >= kFirstWide || rng() % 2 ? F16Products::binary32 : F16Products::narrow;
+    // a = the other operands (a projection's weights), b = binary16; or the reverse
+    const bool narrow_first = kind != Kind::near_midpoint && rng() % 2;
     const int n = int(rng() % 41) + (rng() % 4 == 0 ? 0 : 1);
     const int width = kF16DotLanes * (1 + int(rng() % 20));  // 8 .. 160: every tail of a 64-lane block
     const std::size_t stride = std::size_t(width) + rng() % 5;
@@ -105,21 +128,33 @@ TEST(F16Dots, MatchesTheScalarFormatArith) {
     auto other = [&] { return narrow_value(kind, rng); };
     for (float& v : a) v = narrow_first ? other() : f16();
     for (float& v : b) v = narrow_first ? f16() : other();
+    if (kind == Kind::near_midpoint)
+      for (std::size_t i = 0; i < b.size(); ++i) {
+        const float ai = a[i / stride];
+        // a binary16 midpoint: 12 significant bits, the last one set
+        const float m = float((rng() % 2 ? -1.0 : 1.0) * std::ldexp(double(2048 + 2 * (rng() % 1024) + 1), -11 + int(rng() % 7) - 3));
+        b[i] = std::isfinite(ai) && ai != 0 ? float(double(m) / ai) : m;
+      }
     for (float& v : acc) v = rng() % 2 ? 0.0f : f16_value(kScenes[2], rng);  // fresh sums and continued ones
-    ASSERT_TRUE(f16_dot_operands(narrow_first ? a.data() : b.data(), narrow_first ? a.size() : b.size()));
+    if (products == F16Products::narrow) {
+      ASSERT_TRUE(f16_dot_operands(narrow_first ? a.data() : b.data(), narrow_first ? a.size() : b.size()));
+    }
 
     std::vector<float> want = acc;
     for (int l = 0; l < width; ++l)
       for (int i = 0; i < n; ++i) {
         const float ai = a[std::size_t(i)], bi = b[std::size_t(i) * stride + std::size_t(l)];
         ties += product_is_tie(ai, bi);
+        near += product_is_near_tie(ai, bi);
         want[std::size_t(l)] = A::add(want[std::size_t(l)], A::mul(ai, bi));
       }
-    accumulate_f16(acc.data(), a.data(), n, b.data(), stride, width);
+    accumulate_f16(acc.data(), a.data(), n, b.data(), stride, width, products);
     for (int l = 0; l < width; ++l) {
       const float got = acc[std::size_t(l)], w = want[std::size_t(l)];
       std::ostringstream where;
-      where << scene.name << ", kind " << int(kind) << (narrow_first ? ", narrow a" : ", narrow b") << ", n " << n
+      where << scene.name << ", kind " << int(kind)
+            << (products == F16Products::narrow ? ", narrow products" : ", binary32 products")
+            << (narrow_first ? ", binary16 b" : ", binary16 a") << ", n " << n
             << ", width " << width << ", lane " << l;
       ASSERT_TRUE(same_bits(got, w)) << where.str() << ": kernel " << got << ", FormatArith " << w;
       ++checked;
@@ -131,12 +166,13 @@ TEST(F16Dots, MatchesTheScalarFormatArith) {
   }
   // The cases that matter occurred (a test of only tame sums would prove little).
   EXPECT_GT(ties, 1000);
+  EXPECT_GT(near, 1000);
   EXPECT_GT(subnormal, 100);
   EXPECT_GT(overflow, 100);
   EXPECT_GT(nan, 100);
   EXPECT_GT(zero, 100);
-  std::printf("F16Dots: %ld sums, %ld tie products, %ld subnormal, %ld Inf, %ld NaN, %ld zero\n", checked, ties,
-              subnormal, overflow, nan, zero);
+  std::printf("F16Dots: %ld sums, %ld tie products, %ld next to a tie, %ld subnormal, %ld Inf, %ld NaN, %ld zero\n",
+              checked, ties, near, subnormal, overflow, nan, zero);
 }
 
 }  // namespace

@@ -7,9 +7,9 @@
 //  * product, mul(a, b), F16Products::narrow: one operand is binary16 (11 significant
 //    bits), the other has at most 13 (kF16DotOperandBits). If the exact product's
 //    magnitude is in binary32's normal range [2^-126, 2^128) it has at most 24 bits and
-//    the binary32 multiply is exact: RN16 of it is the scalar result. At or above 2^128 binary32 overflows to Inf of the product's
-//    sign, and the exact product (far above binary16's overflow threshold 65520) rounds to
-//    the same Inf. Below 2^-126 the binary32 product (rounded, maybe subnormal or zero)
+//    the binary32 multiply is exact: RN16 of it is the scalar result. At or above 2^128
+//    binary32 overflows to Inf of the product's sign, and the exact product (far above
+//    binary16's overflow threshold 65520) rounds to the same Inf. Below 2^-126 the binary32 product (rounded, maybe subnormal or zero)
 //    stays at most 2^-126, far under 2^-25, half binary16's smallest subnormal, so both
 //    round to a zero of the product's sign. Zeros, Inf and NaN operands give the same
 //    IEEE specials in both (NaN payloads may differ; the emulation's taps hold every NaN

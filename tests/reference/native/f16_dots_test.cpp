@@ -58,23 +58,25 @@ enum class Kind { bf16_code, f16_code, bits13, few_bits, f32_subnormal, f32_code
 constexpr Kind kFirstWide = Kind::f32_code;
 
 float narrow_value(Kind k, std::mt19937_64& rng) {
+  // Drawn in a fixed order (an expression's operands are not): the same values from every compiler.
   const double sign = rng() % 2 ? -1.0 : 1.0;
+  const std::uint64_t r1 = rng(), r2 = rng();
   switch (k) {
     case Kind::bf16_code: {  // any code (2^-133 .. Inf, NaN) or exponents -24 .. 8, where sums stay finite
-      const std::uint32_t code = std::uint32_t(rng() & 0xFFFFu);
-      return float(minifloat_decode(rng() % 4 ? (code & 0x807Fu) | ((103u + code % 33u) << 7) : code, kBf16));
+      const std::uint32_t code = std::uint32_t(r1 & 0xFFFFu);
+      return float(minifloat_decode(r2 % 4 ? (code & 0x807Fu) | ((103u + code % 33u) << 7) : code, kBf16));
     }
-    case Kind::f16_code: return float(minifloat_decode(std::uint32_t(rng() & 0xFFFFu), kFp16));
-    case Kind::bits13: return float(sign * std::ldexp(double(4096 + rng() % 4096), -12 + int(rng() % 9) - 4));
-    case Kind::few_bits: return float(sign * std::ldexp(double(2 * (rng() % 8) + 1), -int(rng() % 4)));  // 1 to 15, odd
-    case Kind::f32_subnormal: return float(sign * std::ldexp(double(rng() % 4096), -138));  // k 2^-138 < 2^-126
+    case Kind::f16_code: return float(minifloat_decode(std::uint32_t(r1 & 0xFFFFu), kFp16));
+    case Kind::bits13: return float(sign * std::ldexp(double(4096 + r1 % 4096), -12 + int(r2 % 9) - 4));
+    case Kind::few_bits: return float(sign * std::ldexp(double(2 * (r1 % 8) + 1), -int(r2 % 4)));  // 1 to 15, odd
+    case Kind::f32_subnormal: return float(sign * std::ldexp(double(r1 % 4096), -138));  // k 2^-138 < 2^-126
     case Kind::f32_code: {
-      const std::uint32_t u = std::uint32_t(rng());
+      const std::uint32_t u = std::uint32_t(r1);
       float x;
       std::memcpy(&x, &u, 4);
       return x;
     }
-    case Kind::bits24: return float(sign * std::ldexp(double((1 << 23) + rng() % (1 << 23)), -23 + int(rng() % 9) - 4));
+    case Kind::bits24: return float(sign * std::ldexp(double((1 << 23) + r1 % (1 << 23)), -23 + int(r2 % 9) - 4));
     case Kind::near_midpoint:  // filled in beside its binary16 operand
     case Kind::count: break;
   }
@@ -119,7 +121,8 @@ TEST(F16Dots, MatchesTheScalarFormatArith) {
     const F16Products products = kind >= kFirstWide || rng() % 2 ? F16Products::binary32 : F16Products::narrow;
     // a = the other operands (a projection's weights), b = binary16; or the reverse
     const bool narrow_first = kind != Kind::near_midpoint && rng() % 2;
-    const int n = int(rng() % 41) + (rng() % 4 == 0 ? 0 : 1);
+    const int n0 = int(rng() % 41);
+    const int n = n0 + (rng() % 4 == 0 ? 0 : 1);
     const int width = kF16DotLanes * (1 + int(rng() % 20));  // 8 .. 160: every tail of a 64-lane block
     const std::size_t stride = std::size_t(width) + rng() % 5;
     std::vector<float> a(static_cast<std::size_t>(n)), b(static_cast<std::size_t>(n) * stride);
@@ -132,7 +135,9 @@ TEST(F16Dots, MatchesTheScalarFormatArith) {
       for (std::size_t i = 0; i < b.size(); ++i) {
         const float ai = a[i / stride];
         // a binary16 midpoint: 12 significant bits, the last one set
-        const float m = float((rng() % 2 ? -1.0 : 1.0) * std::ldexp(double(2048 + 2 * (rng() % 1024) + 1), -11 + int(rng() % 7) - 3));
+        const double sign = rng() % 2 ? -1.0 : 1.0;
+        const std::uint64_t r1 = rng(), r2 = rng();
+        const float m = float(sign * std::ldexp(double(2048 + 2 * (r1 % 1024) + 1), -11 + int(r2 % 7) - 3));
         b[i] = std::isfinite(ai) && ai != 0 ? float(double(m) / ai) : m;
       }
     for (float& v : acc) v = rng() % 2 ? 0.0f : f16_value(kScenes[2], rng);  // fresh sums and continued ones

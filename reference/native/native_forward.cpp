@@ -1,5 +1,6 @@
 #include "reference/native/native_forward.h"
 
+#include <algorithm>
 #include <map>
 
 #include "reference/mp/kv_store.h"
@@ -8,6 +9,7 @@
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 #include "reference/mp/rope.h"
+#include "reference/native/f16_dots.h"
 #include "reference/native/format_arith.h"
 #include "reference/native/native_projection.h"
 
@@ -107,6 +109,10 @@ struct Forward {
   void attention(Floats& probs, Floats& out, const Floats& q, const std::vector<double>& k_cold,
                  const std::vector<double>& k_hot, const std::vector<double>& v_cold, const std::vector<double>& v_hot,
                  int hot_window, int k_group, float scale) const {
+    if (F == FloatFormat::f16 && c.head_dim % kF16DotLanes == 0 && f16_dots_available()) {
+      const KvF16 kv{k_cold, k_hot, v_cold, v_hot, T, c.kv_dim()};
+      if (kv.binary32) return attention_f16(probs, out, q, kv, hot_window, k_group, scale);
+    }
     const int hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
     parallel_for(std::int64_t(c.n_heads) * T, threads, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t item = begin; item < end; ++item) {
@@ -133,6 +139,72 @@ struct Forward {
           }
           out[std::size_t(t) * q_dim + std::size_t(h) * hd + d] = o;
         }
+      }
+    });
+  }
+
+  // The cache's forms as binary32 for accumulate_f16 (f16_dots.h): keys transposed so that
+  // one query's scores are lanes, values as they are (a probability row times them gives
+  // the head's dimensions as lanes). Used when every value is binary32 (query and
+  // probabilities are binary16), else the scalar path; `products` says which kind.
+  struct KvF16 {
+    int stride;                      // key columns: T rounded up, plus one vector for reads at an offset
+    Floats k_cold, k_hot;            // [kv_dim, stride], zero past T
+    Floats v_cold, v_hot;            // [T, kv_dim]
+    bool binary32 = true;
+    F16Products products = F16Products::binary32;
+
+    KvF16(const std::vector<double>& kc, const std::vector<double>& kh, const std::vector<double>& vc,
+          const std::vector<double>& vh, int T, int kv_dim)
+        : stride((T + kF16DotLanes - 1) / kF16DotLanes * kF16DotLanes + kF16DotLanes),
+          k_cold(std::size_t(kv_dim) * stride, 0.0f), k_hot(k_cold.size(), 0.0f), v_cold(vc.size()), v_hot(vh.size()) {
+      auto narrow = [&](double d) {
+        binary32 = binary32 && fits_binary32(d);
+        return float(d);
+      };
+      for (int j = 0; j < T; ++j)
+        for (int i = 0; i < kv_dim; ++i) {
+          const std::size_t from = std::size_t(j) * kv_dim + i, to = std::size_t(i) * stride + j;
+          k_cold[to] = narrow(kc[from]), k_hot[to] = narrow(kh[from]);
+          v_cold[from] = narrow(vc[from]), v_hot[from] = narrow(vh[from]);
+        }
+      if (f16_dot_operands(k_cold.data(), k_cold.size()) && f16_dot_operands(k_hot.data(), k_hot.size()) &&
+          f16_dot_operands(v_cold.data(), v_cold.size()) && f16_dot_operands(v_hot.data(), v_hot.size()))
+        products = F16Products::narrow;
+    }
+  };
+
+  // attention() with its two dot products on accumulate_f16, in the same order: a query's
+  // scores over the cold keys [0, k_end) and the hot ones [k_end, t] (lanes: keys), and
+  // each output dimension's sum over the cold values then the hot ones (lanes: the
+  // head's dimensions), one chain continued across the two.
+  void attention_f16(Floats& probs, Floats& out, const Floats& q, const KvF16& kv, int hot_window, int k_group,
+                     float scale) const {
+    const int hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
+    parallel_for(std::int64_t(c.n_heads) * T, threads, [&](std::int64_t begin, std::int64_t end) {
+      Floats cold(std::size_t(kv.stride)), hot(std::size_t(kv.stride));  // [stride] scores from each form
+      for (std::int64_t item = begin; item < end; ++item) {
+        const int h = int(item / T), t = int(item % T);
+        const std::size_t head = std::size_t(c.kv_head_of(h)) * hd;
+        float* row = probs.data() + std::size_t(item) * T;
+        const float* query = q.data() + std::size_t(t) * q_dim + std::size_t(h) * hd;
+        const int k_end = quant::cold_end(t, hot_window, k_group);
+        const int v_end = quant::cold_end(t, hot_window, 0);
+        auto lanes = [](int n) { return (n + kF16DotLanes - 1) / kF16DotLanes * kF16DotLanes; };
+        std::fill(cold.begin(), cold.end(), 0.0f);
+        std::fill(hot.begin(), hot.end(), 0.0f);
+        const std::size_t keys = head * kv.stride;  // row of the head's first dimension
+        accumulate_f16(cold.data(), query, hd, kv.k_cold.data() + keys, kv.stride, lanes(k_end), kv.products);
+        accumulate_f16(hot.data(), query, hd, kv.k_hot.data() + keys + k_end, kv.stride, lanes(t + 1 - k_end),
+                       kv.products);
+        for (int j = 0; j <= t; ++j) row[j] = A::div(j < k_end ? cold[j] : hot[j - k_end], scale);
+        softmax(row, t + 1);
+        for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
+        float* o = out.data() + std::size_t(t) * q_dim + std::size_t(h) * hd;
+        std::fill(o, o + hd, 0.0f);
+        accumulate_f16(o, row, v_end, kv.v_cold.data() + head, std::size_t(kv_dim), hd, kv.products);
+        accumulate_f16(o, row + v_end, t + 1 - v_end, kv.v_hot.data() + std::size_t(v_end) * kv_dim + head,
+                       std::size_t(kv_dim), hd, kv.products);
       }
     });
   }

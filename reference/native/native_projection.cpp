@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "reference/mp/mp_parallel.h"
+#include "reference/native/f16_dots.h"
 #include "reference/native/format_arith.h"
 
 namespace kvfid::ref::native {
@@ -64,9 +65,11 @@ void project(std::vector<float>& out, const Matrix& m, const std::vector<float>&
              int tokens, int threads) {
   using A = FormatArith<F>;
   const int rows = m.rows, cols = m.cols;
+  // The vector kernels' activations: binary32's, or binary16's where the CPU has F16C.
+  const bool f16_rows = F == FloatFormat::f16 && f16_dots_available();
   const int padded = (tokens + kTokenBlock - 1) / kTokenBlock * kTokenBlock;
-  std::vector<float> xt;  // [cols, padded], for the binary32 kernel
-  if constexpr (F == FloatFormat::f32) {
+  std::vector<float> xt;  // [cols, padded], zero past `tokens`
+  if (F == FloatFormat::f32 || f16_rows) {
     xt.assign(std::size_t(cols) * padded, 0.0f);
     for (int t = 0; t < tokens; ++t)
       for (int j = 0; j < cols; ++j) xt[std::size_t(j) * padded + t] = x[std::size_t(t) * cols + j];
@@ -84,6 +87,10 @@ void project(std::vector<float>& out, const Matrix& m, const std::vector<float>&
       }
       if (F == FloatFormat::f32 && binary32) {
         row_f32(w.data(), xt.data(), cols, padded, sums.data());
+      } else if (f16_rows && binary32) {
+        std::fill(sums.begin(), sums.end(), 0.0f);
+        const F16Products kind = f16_dot_operands(w.data(), w.size()) ? F16Products::narrow : F16Products::binary32;
+        accumulate_f16(sums.data(), w.data(), cols, xt.data(), std::size_t(padded), padded, kind);
       } else if (binary32) {
         row_narrow<F>(w.data(), x.data(), cols, tokens, sums.data());
       } else {

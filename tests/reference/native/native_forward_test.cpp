@@ -63,7 +63,8 @@ TEST(NativeForward, CommittedFixturesMatchTheMpfrEmulation) {
     const Model model = load_model(test::fixtures_dir() + "/" + name);
     for (FloatFormat f : kFormats)
       for (const auto& [weights, kv] : {std::pair{"f32", "f32"}, {"bf16", "f16"}, {"f16", "bf16"}, {"f32", "q8_0"},
-                                        {"f32", "int4a_32+kivi"}, {"bf16", "k=int8_32+v=f16+hot=3"}})
+                                        {"f32", "int4a_32+kivi"}, {"bf16", "k=int8_32+v=f16+hot=3"},
+                                        {"bf16", "bf16+hot=3"}})
         expect_native_is_mpfr(model, tokens, f, weights, kv, name);
   }
 }

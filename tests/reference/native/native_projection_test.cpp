@@ -1,7 +1,8 @@
 // The native projection against the MPFR emulation's (reference/mp/projection.h with
-// MpArith::ieee): random matrices (binary32 rows and rows binary32 cannot hold), random
-// activations of the format, float64 biases, token counts around the binary32 kernel's
-// 32-token block, several thread counts: the same bits.
+// MpArith::ieee): random matrices (binary32 rows, BF16 and binary16 rows -- binary16
+// arithmetic's F16C kernel -- and rows binary32 cannot hold), random activations of the
+// format, float64 biases, token counts around the kernels' 32- and 64-token blocks,
+// several thread counts: the same bits.
 #include "reference/native/native_projection.h"
 
 #include <cstring>
@@ -22,11 +23,14 @@ void check_projection(std::mt19937_64& rng) {
   ExponentRangeScope range;
   const MpArith arith = MpArith::ieee(F);
   auto value = [&] { return std::ldexp(double(std::int64_t(rng() >> 11) - (std::int64_t(1) << 52)), -52 - int(rng() % 6)); };
-  for (int tokens : {1, 31, 32, 33, 70}) {
+  for (int tokens : {1, 31, 32, 33, 70, 129}) {
     const int rows = 1 + int(rng() % 9), cols = 1 + int(rng() % 40);
     Matrix m(rows, cols);
     for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c) m.element(r, c) = r % 3 == 0 ? value() : double(float(value()));  // rows 0, 3, 6: float64
+      for (int c = 0; c < cols; ++c)  // rows 0, 4, 8: float64; 1, 5: binary32; 2, 6: BF16; 3, 7: binary16
+        m.element(r, c) = r % 4 == 0   ? value()
+                          : r % 4 == 1 ? double(float(value()))
+                                       : round_to_format(value() * 8, r % 4 == 2 ? FloatFormat::bf16 : FloatFormat::f16);
     std::vector<float> x(std::size_t(tokens) * cols);
     MpArray x_mp(x.size(), arith.precision());
     for (std::size_t i = 0; i < x.size(); ++i) {

@@ -1,7 +1,6 @@
 #include "reference/mp/op_forward.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "reference/calibration/kv_policy_fit.h"
 #include "reference/mp/attention.h"
@@ -15,53 +14,13 @@
 #include "reference/mp/rope.h"
 #include "reference/mp/softmax.h"
 #include "reference/mp/swiglu.h"
-#include "reference/util/input_error.h"
 
 namespace kvfid::ref {
 
 namespace {
 
-constexpr OpKind kAllOps[] = {OpKind::attention, OpKind::rmsnorm, OpKind::rope,
-                              OpKind::softmax,   OpKind::swiglu,  OpKind::matmul};
-
 // An op's precision floor: inputs are float64 values, held exactly from 53 bits on.
 constexpr int kMinOpPrecisionBits = 64;
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-std::int64_t numel(const std::vector<std::int64_t>& shape) {
-  std::int64_t n = 1;
-  for (std::int64_t d : shape) n *= d;
-  return n;
-}
-
-std::vector<std::string> required_inputs(OpKind kind) {
-  switch (kind) {
-    case OpKind::attention: return {"q", "k", "v"};
-    case OpKind::rmsnorm: return {"x", "weight"};
-    case OpKind::rope: return {"x"};
-    case OpKind::softmax: return {"x"};
-    case OpKind::swiglu: return {"gate", "up"};
-    case OpKind::matmul: return {"x", "w"};
-  }
-  return {};
-}
-
-const OpTensor& input(const OpCase& op, const std::string& name) { return op.inputs.at(name); }
-
-// The config attention and the KV store read: heads and widths from q and k.
-ModelConfig attention_config(const OpCase& op) {
-  const std::vector<std::int64_t>& q = input(op, "q").shape;
-  const std::vector<std::int64_t>& k = input(op, "k").shape;
-  ModelConfig c;
-  c.n_heads = int(q[1]), c.n_kv_heads = int(k[1]), c.head_dim = int(q[2]);
-  c.dim = c.q_dim(), c.hidden = c.dim, c.n_layers = 1, c.vocab = 1, c.max_seq = int(q[0]);
-  return c;
-}
 
 // `t`'s values as MPFR numbers: exact at max(53, p) bits, or each rounded into the
 // arithmetic's format (the baseline's inputs).
@@ -85,21 +44,22 @@ Evaluated evaluate(const OpCase& op, const MpArith& arith, bool enclose, int thr
   ExponentRangeScope range;
   const bool baseline = arith.format().has_value();
   const mpfr_prec_t p = arith.precision();
-  const std::int64_t n_out = numel(op_output_shape(op));
-  Evaluated e{MpArray(std::size_t(n_out), p), exact_radii(enclose ? std::size_t(n_out) : 0)};
+  std::size_t n_out = 1;  // validated: the product fits
+  for (std::int64_t d : op_output_shape(op)) n_out *= std::size_t(d);
+  Evaluated e{MpArray(n_out, p), exact_radii(enclose ? n_out : 0)};
   MpArray* const out_r = enclose ? &e.radii : nullptr;
   const OpParams& params = op.params;
   switch (op.kind) {
     case OpKind::rmsnorm: {
-      const OpTensor& x = input(op, "x");
+      const OpTensor& x = op.inputs.at("x");
       const int dim = int(x.shape.back());
-      const MpArray xs = load(x, arith, baseline), weight = load(input(op, "weight"), arith, false);
+      const MpArray xs = load(x, arith, baseline), weight = load(op.inputs.at("weight"), arith, false);
       const MpArray eps = mp_constant(params.eps);
       rms_norm(e.values, xs, weight, eps[0], int(x.values.size() / std::size_t(dim)), arith, threads, nullptr, out_r);
       break;
     }
     case OpKind::rope: {
-      const OpTensor& x = input(op, "x");
+      const OpTensor& x = op.inputs.at("x");
       const int tokens = int(x.shape[0]), heads = int(x.shape[1]), head_dim = int(x.shape[2]);
       e.values = load(x, arith, true);  // rotated in place, so at the arithmetic's precision (exact from 53 bits)
       const MpArray theta = mp_constant(params.theta);
@@ -108,7 +68,7 @@ Evaluated evaluate(const OpCase& op, const MpArith& arith, bool enclose, int thr
       break;
     }
     case OpKind::softmax: {
-      const OpTensor& x = input(op, "x");
+      const OpTensor& x = op.inputs.at("x");
       const int n = int(x.shape.back());
       e.values = load(x, arith, true);
       BallArith ball(arith);
@@ -119,14 +79,14 @@ Evaluated evaluate(const OpCase& op, const MpArith& arith, bool enclose, int thr
       break;
     }
     case OpKind::swiglu: {
-      e.values = load(input(op, "gate"), arith, true);
-      const MpArray up = load(input(op, "up"), arith, true);
+      e.values = load(op.inputs.at("gate"), arith, true);
+      const MpArray up = load(op.inputs.at("up"), arith, true);
       swiglu_in_place(e.values, up, arith, threads, out_r);
       break;
     }
     case OpKind::matmul: {
-      const OpTensor& x = input(op, "x");
-      const OpTensor& w = input(op, "w");
+      const OpTensor& x = op.inputs.at("x");
+      const OpTensor& w = op.inputs.at("w");
       Matrix m(int(w.shape[0]), int(w.shape[1]));
       for (int r = 0; r < m.rows; ++r)
         for (int c = 0; c < m.cols; ++c) m.element(r, c) = w.values[std::size_t(r) * std::size_t(m.cols) + std::size_t(c)];
@@ -140,9 +100,9 @@ Evaluated evaluate(const OpCase& op, const MpArith& arith, bool enclose, int thr
     }
     case OpKind::attention: {
       const ModelConfig c = attention_config(op);
-      const int tokens = int(input(op, "q").shape[0]);
-      const MpArray q = load(input(op, "q"), arith, true), k = load(input(op, "k"), arith, true),
-                    v = load(input(op, "v"), arith, true);
+      const int tokens = int(op.inputs.at("q").shape[0]);
+      const MpArray q = load(op.inputs.at("q"), arith, true), k = load(op.inputs.at("k"), arith, true),
+                    v = load(op.inputs.at("v"), arith, true);
       const AttentionRadii radii{nullptr, nullptr, out_r};
       const AttentionMask mask{params.causal, params.window};
       if (params.kv) {
@@ -159,124 +119,6 @@ Evaluated evaluate(const OpCase& op, const MpArith& arith, bool enclose, int thr
 }
 
 }  // namespace
-
-const char* to_string(OpKind kind) {
-  switch (kind) {
-    case OpKind::attention: return "attention";
-    case OpKind::rmsnorm: return "rmsnorm";
-    case OpKind::rope: return "rope";
-    case OpKind::softmax: return "softmax";
-    case OpKind::swiglu: return "swiglu";
-    case OpKind::matmul: return "matmul";
-  }
-  return "?";
-}
-
-std::optional<OpKind> op_kind_from_string(const std::string& name) {
-  for (OpKind k : kAllOps)
-    if (name == to_string(k)) return k;
-  return std::nullopt;
-}
-
-std::string op_kind_names() {
-  std::string s;
-  for (OpKind k : kAllOps) s += (s.empty() ? "" : "|") + std::string(to_string(k));
-  return s;
-}
-
-void validate_op_case(const OpCase& op) {
-  auto fail = [&](const std::string& problem) { throw InputError(op.source, problem); };
-  std::vector<std::string> allowed = required_inputs(op.kind);
-  if (op.kind == OpKind::matmul) allowed.push_back("bias");
-  for (const std::string& name : required_inputs(op.kind))
-    if (!op.inputs.count(name)) fail(std::string(to_string(op.kind)) + " needs a tensor '" + name + "'");
-  for (const auto& [name, t] : op.inputs) {
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
-      fail("tensor '" + name + "' is not an input of " + to_string(op.kind));
-    if (t.shape.empty() || numel(t.shape) == 0) fail("tensor '" + name + "' is empty " + shape_text(t.shape));
-    for (std::size_t i = 0; i < t.values.size(); ++i)
-      if (!std::isfinite(t.values[i])) fail("tensor '" + name + "' holds a non-finite value at index " + std::to_string(i));
-  }
-  auto rank = [&](const std::string& name, std::size_t r) {
-    if (input(op, name).shape.size() != r)
-      fail("tensor '" + name + "' must have " + std::to_string(r) + " dimensions, has " + shape_text(input(op, name).shape));
-  };
-  auto same = [&](const std::string& a, const std::string& b) {
-    if (input(op, a).shape != input(op, b).shape)
-      fail("tensors '" + a + "' " + shape_text(input(op, a).shape) + " and '" + b + "' " +
-           shape_text(input(op, b).shape) + " differ in shape");
-  };
-  switch (op.kind) {
-    case OpKind::rmsnorm:
-      rank("weight", 1);
-      if (input(op, "weight").shape[0] != input(op, "x").shape.back())
-        fail("tensor 'weight' " + shape_text(input(op, "weight").shape) + " does not match the last dimension of 'x' " +
-             shape_text(input(op, "x").shape));
-      if (!(op.params.eps > 0) || !std::isfinite(op.params.eps)) fail("rmsnorm's eps must be positive and finite");
-      break;
-    case OpKind::rope:
-      rank("x", 3);
-      if (input(op, "x").shape[2] % 2 != 0) fail("rope needs an even head_dim, 'x' is " + shape_text(input(op, "x").shape));
-      if (op.params.offset < 0 || std::int64_t(op.params.offset) + input(op, "x").shape[0] > (std::int64_t(1) << 30))
-        fail("rope's positions must lie in [0, 2^30)");
-      if (!(op.params.theta > 0) || !std::isfinite(op.params.theta)) fail("rope's theta must be positive and finite");
-      break;
-    case OpKind::softmax: break;
-    case OpKind::swiglu: same("gate", "up"); break;
-    case OpKind::matmul: {
-      rank("x", 2);
-      rank("w", 2);
-      const std::int64_t cols = input(op, "w").shape[1];
-      if (input(op, "x").shape[1] != cols)
-        fail("tensor 'x' " + shape_text(input(op, "x").shape) + " does not match the columns of 'w' " +
-             shape_text(input(op, "w").shape));
-      if (op.inputs.count("bias")) {
-        rank("bias", 1);
-        if (input(op, "bias").shape[0] != input(op, "w").shape[0]) fail("tensor 'bias' does not match the rows of 'w'");
-      }
-      if (op.params.weights && !op.params.weights->plain) {
-        const int block = quant::all_formats()[std::size_t(op.params.weights->codec)].block;
-        if (cols % block != 0)
-          fail("weight format " + op.params.weights->name + " needs the columns of 'w' (" + std::to_string(cols) +
-               ") to be a multiple of its block of " + std::to_string(block));
-      }
-      break;
-    }
-    case OpKind::attention: {
-      rank("q", 3);
-      rank("k", 3);
-      same("k", "v");
-      const std::vector<std::int64_t>& q = input(op, "q").shape;
-      const std::vector<std::int64_t>& k = input(op, "k").shape;
-      if (q[0] != k[0]) fail("attention needs as many queries as keys: 'q' " + shape_text(q) + ", 'k' " + shape_text(k));
-      if (q[2] != k[2]) fail("tensors 'q' and 'k' differ in head_dim: " + shape_text(q) + ", " + shape_text(k));
-      if (q[1] % k[1] != 0)
-        fail("the query heads (" + std::to_string(q[1]) + ") must be a multiple of the KV heads (" + std::to_string(k[1]) + ")");
-      if (op.params.window < 0) fail("attention's window must be 0 (none) or positive");
-      if (op.params.kv && !op.params.causal) {
-        const quant::KvPolicy policy = quant::resolve_kv_policy(*op.params.kv, {}, attention_config(op));
-        if (policy.hot_window > 0 || policy.kivi)
-          fail("a KV policy with a hot window or KIVI groups is defined for causal attention only");
-      }
-      break;
-    }
-  }
-}
-
-std::vector<std::int64_t> op_output_shape(const OpCase& op) {
-  switch (op.kind) {
-    case OpKind::rmsnorm:
-    case OpKind::rope:
-    case OpKind::softmax: return input(op, "x").shape;
-    case OpKind::swiglu: return input(op, "gate").shape;
-    case OpKind::matmul: return {input(op, "x").shape[0], input(op, "w").shape[0]};
-    case OpKind::attention: {
-      const std::vector<std::int64_t>& q = input(op, "q").shape;
-      return {q[0], q[1] * q[2]};
-    }
-  }
-  return {};
-}
 
 OpGolden certify_op(const OpCase& op, int precision_bits, int max_precision_bits, int threads) {
   validate_op_case(op);

@@ -22,6 +22,12 @@ void unbounded_if_nan(mpfr_ptr r) {
 
 Enclosure::Enclosure() : s_(4, kRadiusBits) {}
 
+void Enclosure::settle(mpfr_ptr r, mpfr_ptr propagated, mpfr_srcptr m, int ternary) {
+  unbounded_if_nan(propagated);
+  mpfr_set(r, propagated, MPFR_RNDU);  // exact: both of kRadiusBits
+  add_rounding(r, m, ternary);
+}
+
 void Enclosure::add_rounding(mpfr_ptr r, mpfr_srcptr m, int ternary) {
   if (ternary == 0) return;
   if (!mpfr_number_p(m)) {
@@ -49,9 +55,7 @@ void Enclosure::mul(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr b, mp
   mpfr_add(sum, sum, u, MPFR_RNDU);
   mpfr_mul(u, ra, rb, MPFR_RNDU);  // ra rb
   mpfr_add(sum, sum, u, MPFR_RNDU);
-  unbounded_if_nan(sum);
-  mpfr_set(r, sum, MPFR_RNDU);  // exact: same precision
-  add_rounding(r, m, ternary);
+  settle(r, sum, m, ternary);
 }
 
 void Enclosure::scale(mpfr_ptr r, double c, mpfr_srcptr ra, mpfr_srcptr m, int ternary) {
@@ -75,9 +79,7 @@ void Enclosure::div(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr b, mp
   mpfr_mul(t, t, rb, MPFR_RNDU);
   mpfr_add(num, ra, t, MPFR_RNDU);
   mpfr_div(num, num, low, MPFR_RNDU);
-  unbounded_if_nan(num);
-  mpfr_set(r, num, MPFR_RNDU);
-  add_rounding(r, m, ternary);
+  settle(r, num, m, ternary);
 }
 
 void Enclosure::sqrt(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, int ternary) {
@@ -90,9 +92,7 @@ void Enclosure::sqrt(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, i
   }
   mpfr_sqrt(low, low, MPFR_RNDD);
   mpfr_div(t, ra, low, MPFR_RNDU);
-  unbounded_if_nan(t);
-  mpfr_set(r, t, MPFR_RNDU);
-  add_rounding(r, m, ternary);
+  settle(r, t, m, ternary);
 }
 
 void Enclosure::exp(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, int ternary) {
@@ -112,9 +112,7 @@ void Enclosure::exp(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, in
     mpfr_exp(t, t, MPFR_RNDU);
   }
   mpfr_mul(t, t, ra, MPFR_RNDU);
-  unbounded_if_nan(t);
-  mpfr_set(r, t, MPFR_RNDU);
-  add_rounding(r, m, ternary);
+  settle(r, t, m, ternary);
 }
 
 void Enclosure::lipschitz1(mpfr_ptr r, mpfr_srcptr ra, mpfr_srcptr m, int ternary) {
@@ -144,9 +142,7 @@ void Enclosure::pow_of_exact(mpfr_ptr r, mpfr_srcptr c, mpfr_srcptr a, mpfr_srcp
   }
   mpfr_mul(end, end, log_c, MPFR_RNDU);
   mpfr_mul(end, end, ra, MPFR_RNDU);
-  unbounded_if_nan(end);
-  mpfr_set(r, end, MPFR_RNDU);
-  add_rounding(r, m, ternary);
+  settle(r, end, m, ternary);
 }
 
 bool ball_rounds_correctly(mpfr_srcptr m, mpfr_srcptr r) {
@@ -162,9 +158,11 @@ double radius_in_half_ulps(mpfr_srcptr m, mpfr_srcptr r) {
   if (!mpfr_number_p(r)) return INFINITY;
   // float64's grid at m: spacing 2^(EXP(m) - 53) for normal m, 2^-1074 below 2^-1022.
   const long exp_m = mpfr_zero_p(m) ? -1021 : std::max<long>(mpfr_get_exp(m), -1021);
-  MpArray t(1, kRadiusBits);
-  mpfr_mul_2si(t[0], r, 54 - exp_m, MPFR_RNDU);  // r / 2^(exp_m - 54), exact
-  return mpfr_get_d(t[0], MPFR_RNDU);
+  long e = 0;
+  const double d = mpfr_get_d_2exp(&e, r, MPFR_RNDU);  // r <= d 2^e, d <= 1
+  const double ratio = std::ldexp(d, int(std::clamp<long>(e - (exp_m - 54), -2000, 2000)));  // r / 2^(exp_m - 54)
+  // ldexp is exact unless it leaves the normal range: keep an upper bound there too.
+  return ratio < 0x1p-1022 ? 0x1p-1022 : ratio;
 }
 
 }  // namespace kvfid::ref

@@ -84,6 +84,9 @@ class Enclosure {
   void pow_of_exact(mpfr_ptr r, mpfr_srcptr c, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, int ternary);
 
  private:
+  // r = the propagation term (scratch; NaN, from 0 * Inf, taken as unbounded) + m's rounding term.
+  void settle(mpfr_ptr r, mpfr_ptr propagated, mpfr_srcptr m, int ternary);
+
   MpArray s_;  // [4] scratch at kRadiusBits
 };
 

@@ -22,6 +22,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 #include "reference/model/weight_storage.h"
+#include "reference/mp/certify.h"
 
 namespace kvfid::ref {
 
@@ -32,6 +33,11 @@ enum class CertificationMethod { agreement, enclosure };
 
 // "agreement" / "enclosure", as the manifest records them.
 const char* certification_method_name(CertificationMethod method);
+
+// The manifest's "certification" record of an attempt that certified every value at
+// `precision` (guard_bits: the agreement method's; ignored for enclosures).
+nlohmann::json certification_record(CertificationMethod method, int precision, int attempts,
+                                    const CertificationTally& tally, int guard_bits);
 
 struct GoldenOptions {
   CertificationMethod method = CertificationMethod::agreement;

@@ -14,12 +14,6 @@ namespace {
 constexpr OpKind kAllOps[] = {OpKind::attention, OpKind::rmsnorm, OpKind::rope,
                               OpKind::softmax,   OpKind::swiglu,  OpKind::matmul};
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 std::int64_t numel(const std::vector<std::int64_t>& shape) {
   std::int64_t n = 1;
   for (std::int64_t d : shape) n *= d;
@@ -49,6 +43,12 @@ ModelConfig attention_config(const OpCase& op) {
   c.n_heads = int(q[1]), c.n_kv_heads = int(k[1]), c.head_dim = int(q[2]);
   c.dim = c.q_dim(), c.hidden = c.dim, c.n_layers = 1, c.vocab = 1, c.max_seq = int(q[0]);
   return c;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
 }
 
 const char* to_string(OpKind kind) {

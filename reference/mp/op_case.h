@@ -66,6 +66,9 @@ void validate_op_case(const OpCase& op);
 
 std::vector<std::int64_t> op_output_shape(const OpCase& op);
 
+// "[2, 3, 4]", as the errors about shapes write them.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+
 // The config attention and the KV store read for an attention case: heads and widths
 // from q and k (validated first).
 ModelConfig attention_config(const OpCase& op);

@@ -135,11 +135,7 @@ OpGolden certify_op(const OpCase& op, int precision_bits, int max_precision_bits
     }
     if (!failure) {
       OpGolden g{TapTensor{name, op_output_shape(op), to_doubles(e.values)}, {}};
-      g.certification = {{"method_name", certification_method_name(CertificationMethod::enclosure)},
-                         {"precision_bits", precision},
-                         {"attempts", attempt},
-                         {"values_certified", tally.values_certified},
-                         {"max_radius_half_ulps", tally.max_radius_half_ulps}};
+      g.certification = certification_record(CertificationMethod::enclosure, precision, attempt, tally, 0);
       return g;
     }
     if (2 * precision > max_precision_bits)

@@ -22,6 +22,10 @@ struct OpGolden {
   nlohmann::json certification;   // method, precision, attempts, values, tightness
 };
 
+// The first attempt's precision and the limit, as kvfid golden's (GoldenOptions).
+inline constexpr int kOpPrecisionBits = 128;
+inline constexpr int kOpMaxPrecisionBits = 1024;
+
 // The exact output, each value proven to be the correctly rounded float64 (enclosure
 // method); the precision doubles from precision_bits (at least 64) while some value
 // does not certify, up to max_precision_bits (CertificationError past it).

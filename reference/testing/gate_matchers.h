@@ -36,13 +36,9 @@ struct GateReference {
   ref::FloatFormat arithmetic = ref::FloatFormat::f32;
 };
 
-// kvfid op's working precision and limit (reference/mp/op_forward.h).
-inline constexpr int kReferenceBits = 128;
-inline constexpr int kReferenceMaxBits = 1024;
-
 // Any op of reference/mp/op_forward.h from its named inputs.
 inline GateReference op_gate_reference(const ref::OpCase& op, ref::FloatFormat arithmetic, int threads = 0) {
-  return {ref::certify_op(op, kReferenceBits, kReferenceMaxBits, threads).out, ref::emulate_op(op, arithmetic, threads),
+  return {ref::certify_op(op, ref::kOpPrecisionBits, ref::kOpMaxPrecisionBits, threads).out, ref::emulate_op(op, arithmetic, threads),
           arithmetic};
 }
 

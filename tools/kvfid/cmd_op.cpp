@@ -23,8 +23,6 @@ extern const CommandSpec kOpCommand;
 
 namespace {
 
-constexpr int kMaxOpPrecisionBits = 1024;  // as kvfid golden
-
 // The op, its inputs read exactly, and its parameters, typed once here.
 OpCase read_op_case(const ParsedArgs& args) {
   const std::optional<OpKind> kind = op_kind_from_string(args.operand());
@@ -63,11 +61,8 @@ TapTensor read_candidate(const std::string& path, const OpCase& op) {
   if (!file.has(name) && file.tensors.size() != 1)
     throw InputError(path, "holds no tensor '" + name + "' and more than one other");
   const auto& [stored_name, tensor] = file.has(name) ? *file.tensors.find(name) : *file.tensors.begin();
-  if (tensor.shape != op_output_shape(op)) {
-    std::string want;
-    for (std::int64_t d : op_output_shape(op)) want += (want.empty() ? "" : ", ") + std::to_string(d);
-    throw InputError(path, "tensor '" + stored_name + "' does not have the output's shape [" + want + "]");
-  }
+  if (tensor.shape != op_output_shape(op))
+    throw InputError(path, "tensor '" + stored_name + "' does not have the output's shape " + shape_text(op_output_shape(op)));
   return TapTensor{name, tensor.shape, tensor_values(tensor, path + ": tensor '" + stored_name + "'")};
 }
 
@@ -75,14 +70,14 @@ int run_op(const ParsedArgs& args) {
   if (!args.has("candidate") && !args.has("golden")) throw UsageError("give --candidate, --golden or both");
   check_report_paths(args);
   const FloatFormat arithmetic = float_format_from_string(args.str_or("arith", "f32"), "--arith");
-  const long long bits = args.integer_or("bits", 128);
-  if (bits < 2 || bits > kMaxOpPrecisionBits) throw UsageError("--bits must be between 2 and " + std::to_string(kMaxOpPrecisionBits));
+  const long long bits = args.integer_or("bits", kOpPrecisionBits);
+  if (bits < 2 || bits > kOpMaxPrecisionBits) throw UsageError("--bits must be between 2 and " + std::to_string(kOpMaxPrecisionBits));
   const int threads = threads_from_args(args);
   const OpCase op = read_op_case(args);
   const std::optional<TapTensor> candidate =
       args.has("candidate") ? std::optional<TapTensor>(read_candidate(args.str("candidate"), op)) : std::nullopt;
 
-  const OpGolden exact = certify_op(op, int(bits), kMaxOpPrecisionBits, threads);
+  const OpGolden exact = certify_op(op, int(bits), kOpMaxPrecisionBits, threads);
   std::cerr << "kvfid op " << to_string(op.kind) << ": " << exact.certification.at("values_certified")
             << " values proven at " << exact.certification.at("precision_bits") << " bits\n";
   if (args.has("golden"))

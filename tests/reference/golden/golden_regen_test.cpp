@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -37,39 +38,66 @@ std::string file_bytes(const fs::path& p) {
 // recipes, so they must always be among the checked ones.
 const char* const kGeneratedShapeGoldens[] = {"qwen2.5-0.5b-l1-v256/short", "qwen2.5-7b-l1-v256/short-2"};
 
-TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
-  int checked = 0, missing_model = 0;
-  std::vector<std::string> checked_dirs;
-  if (fs::is_directory(test::golden_dir()))
-    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(test::golden_dir())) {
-      const fs::path manifest_path = entry.path() / kGoldenManifestFile;
-      if (!fs::exists(manifest_path)) continue;
-      const nlohmann::json manifest = nlohmann::json::parse(file_bytes(manifest_path));
-      const std::vector<int> tokens = manifest.at("tokens").get<std::vector<int>>();
-      if (tokens.size() > kMaxRegeneratedTokens) continue;
-      const fs::path model_path = test::ensure_model(manifest.at("model").get<std::string>());
-      if (!fs::exists(model_path)) {
-        ++missing_model;
-        continue;
-      }
-      SCOPED_TRACE(entry.path().string());
-      const Model model = load_model(model_path.string());
-      EXPECT_EQ(model.sha256, manifest.at("model_sha256").get<std::string>());
-      GoldenOptions options;
-      options.precision_bits = manifest.at("certification").at("precision_bits").get<int>();
-      options.guard_bits = manifest.at("certification").at("guard_bits").get<int>();
-      options.taps = tap_selection_from_string(manifest.at("taps").get<std::string>(), manifest_path.string());
-      const GoldenResult again = compute_golden(model, tokens, options);
-      EXPECT_TRUE(encode_taps_f64(again.taps) == file_bytes(entry.path() / kGoldenTensorsFile))
-          << "recomputed taps differ from the committed " << kGoldenTensorsFile;
-      ++checked;
-      checked_dirs.push_back(fs::relative(entry.path(), test::golden_dir()).generic_string());
+// One committed golden small enough to recompute, with its model loaded.
+struct Regenerable {
+  fs::path dir;
+  fs::path manifest_path;
+  nlohmann::json manifest;
+  std::vector<int> tokens;
+  const Model& model;
+};
+
+struct Visited {
+  int checked = 0;
+  int missing_model = 0;
+};
+
+// Calls check(golden) for every committed golden of at most kMaxRegeneratedTokens whose
+// model is here (generated ones are generated first), under a trace naming its folder.
+Visited for_each_regenerable_golden(const std::function<void(const Regenerable&)>& check) {
+  Visited v;
+  if (!fs::is_directory(test::golden_dir())) return v;
+  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(test::golden_dir())) {
+    const fs::path manifest_path = entry.path() / kGoldenManifestFile;
+    if (!fs::exists(manifest_path)) continue;
+    const nlohmann::json manifest = nlohmann::json::parse(file_bytes(manifest_path));
+    const std::vector<int> tokens = manifest.at("tokens").get<std::vector<int>>();
+    if (tokens.size() > kMaxRegeneratedTokens) continue;
+    const fs::path model_path = test::ensure_model(manifest.at("model").get<std::string>());
+    if (!fs::exists(model_path)) {
+      ++v.missing_model;
+      continue;
     }
+    SCOPED_TRACE(entry.path().string());
+    const Model model = load_model(model_path.string());
+    check(Regenerable{entry.path(), manifest_path, manifest, tokens, model});
+    ++v.checked;
+  }
+  return v;
+}
+
+TapSelection recorded_taps(const Regenerable& g) {
+  return tap_selection_from_string(g.manifest.at("taps").get<std::string>(), g.manifest_path.string());
+}
+
+TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
+  std::vector<std::string> checked_dirs;
+  const Visited v = for_each_regenerable_golden([&](const Regenerable& g) {
+    EXPECT_EQ(g.model.sha256, g.manifest.at("model_sha256").get<std::string>());
+    GoldenOptions options;
+    options.precision_bits = g.manifest.at("certification").at("precision_bits").get<int>();
+    options.guard_bits = g.manifest.at("certification").at("guard_bits").get<int>();
+    options.taps = recorded_taps(g);
+    const GoldenResult again = compute_golden(g.model, g.tokens, options);
+    EXPECT_TRUE(encode_taps_f64(again.taps) == file_bytes(g.dir / kGoldenTensorsFile))
+        << "recomputed taps differ from the committed " << kGoldenTensorsFile;
+    checked_dirs.push_back(fs::relative(g.dir, test::golden_dir()).generic_string());
+  });
   for (const char* dir : kGeneratedShapeGoldens)
     EXPECT_NE(std::find(checked_dirs.begin(), checked_dirs.end(), dir), checked_dirs.end()) << dir << " not regenerated";
-  if (checked == 0 && missing_model > 0) GTEST_SKIP() << test::kStoriesMissing;
-  EXPECT_GT(checked, 0) << "no golden/**/" << kGoldenManifestFile << " with at most " << kMaxRegeneratedTokens
-                        << " tokens under " << test::golden_dir();
+  if (v.checked == 0 && v.missing_model > 0) GTEST_SKIP() << test::kStoriesMissing;
+  EXPECT_GT(v.checked, 0) << "no golden/**/" << kGoldenManifestFile << " with at most " << kMaxRegeneratedTokens
+                          << " tokens under " << test::golden_dir();
 }
 
 // Every committed golden small enough is also proven: certified by enclosures
@@ -77,32 +105,17 @@ TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
 // float64) it comes out byte for byte as committed, so each committed value is the
 // correctly rounded float64 of the exact forward, not just two runs' agreement.
 TEST(GoldenRegen, CommittedGoldensAreProvenByEnclosures) {
-  int checked = 0, missing_model = 0;
-  if (fs::is_directory(test::golden_dir()))
-    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(test::golden_dir())) {
-      const fs::path manifest_path = entry.path() / kGoldenManifestFile;
-      if (!fs::exists(manifest_path)) continue;
-      const nlohmann::json manifest = nlohmann::json::parse(file_bytes(manifest_path));
-      const std::vector<int> tokens = manifest.at("tokens").get<std::vector<int>>();
-      if (tokens.size() > kMaxRegeneratedTokens) continue;
-      const fs::path model_path = test::ensure_model(manifest.at("model").get<std::string>());
-      if (!fs::exists(model_path)) {
-        ++missing_model;
-        continue;
-      }
-      SCOPED_TRACE(entry.path().string());
-      const Model model = load_model(model_path.string());
-      GoldenOptions options;
-      options.method = CertificationMethod::enclosure;
-      options.taps = tap_selection_from_string(manifest.at("taps").get<std::string>(), manifest_path.string());
-      const GoldenResult proven = compute_golden(model, tokens, options);
-      EXPECT_EQ(proven.certification.at("method_name"), "enclosure");
-      EXPECT_TRUE(encode_taps_f64(proven.taps) == file_bytes(entry.path() / kGoldenTensorsFile))
-          << "the proven taps differ from the committed " << kGoldenTensorsFile;
-      ++checked;
-    }
-  if (checked == 0 && missing_model > 0) GTEST_SKIP() << test::kStoriesMissing;
-  EXPECT_GT(checked, 0);
+  const Visited v = for_each_regenerable_golden([&](const Regenerable& g) {
+    GoldenOptions options;
+    options.method = CertificationMethod::enclosure;
+    options.taps = recorded_taps(g);
+    const GoldenResult proven = compute_golden(g.model, g.tokens, options);
+    EXPECT_EQ(proven.certification.at("method_name"), "enclosure");
+    EXPECT_TRUE(encode_taps_f64(proven.taps) == file_bytes(g.dir / kGoldenTensorsFile))
+        << "the proven taps differ from the committed " << kGoldenTensorsFile;
+  });
+  if (v.checked == 0 && v.missing_model > 0) GTEST_SKIP() << test::kStoriesMissing;
+  EXPECT_GT(v.checked, 0);
 }
 
 // Every committed manifest's certification is consistent with its golden: the recorded

@@ -122,6 +122,7 @@ void tail(float* acc, const float* a, int n, const float* b, std::size_t stride,
 
 template <F16Products P>
 void accumulate(float* acc, const float* a, int n, const float* b, std::size_t stride, int width) {
+  if (n == 0) return;  // no terms: acc stays, and b may be null (no offset may be applied to it)
   int l = 0;
   for (; l + kBlock * kF16DotLanes <= width; l += kBlock * kF16DotLanes)
     sums_avx2<P, kBlock>(acc + l, a, n, b + l, stride);

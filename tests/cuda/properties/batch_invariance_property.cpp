@@ -50,7 +50,7 @@ TEST(PropertyBatchInvariance, SequenceOutputsIndependentOfBatch) {
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     const Model m = mc.model(kMaxSeq);
-    const EngineOptions options = mc.options(kBackendUnderTest);
+    const EngineOptions options = mc.options(backend_under_test());
     Work subject = make_work(mc.vocab, 280);
     std::vector<Work> others(*rc::gen::inRange(0, 5));
     for (Work& w : others) w = make_work(mc.vocab, 120);

@@ -25,7 +25,7 @@ TEST(PropertyCachedEqualsRecomputed, DecodeOnCacheEqualsFreshPrefill) {
     const int t = *gen_length() - 1;  // position of the decoded token
     const auto tokens = *gen_tokens(t + 1, mc.vocab);
     const Model m = mc.model(kMaxSeq);
-    const EngineOptions options = mc.options(kBackendUnderTest);
+    const EngineOptions options = mc.options(backend_under_test());
     RC_CLASSIFY(t >= num::kSplit, "decode attends across the 256-key split");
 
     Engine cached(m, options);

@@ -22,7 +22,7 @@ TEST(PropertyCausalPrefix, AppendingKeepsEarlierOutputs) {
     const auto tokens = *gen_tokens(length + extra, mc.vocab);
     const auto chunks = *gen_partition(length + extra);
     const Model m = mc.model(kMaxSeq);
-    const EngineOptions options = mc.options(kBackendUnderTest);
+    const EngineOptions options = mc.options(backend_under_test());
     RC_CLASSIFY(length + extra > num::kSplit, "extension crosses the 256-key split");
 
     const SequenceRows prefix = run_one_shot(m, options, std::vector<int>(tokens.begin(), tokens.begin() + length));

@@ -24,7 +24,7 @@ TEST(PropertyChunkedPrefill, AnySplitEqualsOneShot) {
     const auto tokens = *gen_tokens(length, mc.vocab);
     const auto chunks = *gen_partition(length);
     const Model m = mc.model(kMaxSeq);
-    const EngineOptions options = mc.options(kBackendUnderTest);
+    const EngineOptions options = mc.options(backend_under_test());
     RC_CLASSIFY(length > num::kSplit, "prompt crosses the 256-key split");
 
     const SequenceRows whole = run_one_shot(m, options, tokens);

@@ -33,8 +33,7 @@ constexpr double kUnitRoundoff = 0x1p-24;  // u: FP32 round to nearest
 // gamma_k = k u / (1 - k u): the relative error bound of a k-term FP32 sum (Higham 3.1).
 double sum_gamma(int k) { return k * kUnitRoundoff / (1 - k * kUnitRoundoff); }
 
-// attention_math.h alone, the same on either backend: the twin binary tests it.
-#ifndef KVFID_PROPERTY_ON_CUDA
+// attention_math.h alone, the same on either backend: the twin registration tests it.
 // exp_portable is faithful (< 1 ulp, tests/cuda/common/portable_math_test.cpp), and an
 // ulp is at most 2u of the value: relative error < 2u.
 constexpr double kExpRelativeError = 2 * kUnitRoundoff;
@@ -112,6 +111,7 @@ rc::Gen<std::vector<float>> gen_floats(std::size_t count, int range, float step)
 }
 
 TEST(PropertyErrorBounds, SoftmaxInvariantToScoreShift) {
+  KVFID_BACKEND_INDEPENDENT();
   double worst = 0;  // largest |difference| / bound seen
   check_property(1000, [&] {
     const int n = *rc::gen::inRange(1, 3 * num::kSplit);  // up to three splits
@@ -138,7 +138,6 @@ TEST(PropertyErrorBounds, SoftmaxInvariantToScoreShift) {
   });
   std::printf("[property] worst |shifted - unshifted| / bound: %.3g\n", worst);
 }
-#endif
 
 TEST(PropertyErrorBounds, IdenticalKeysGiveMeanOfValues) {
   KVFID_REQUIRE_BACKEND();
@@ -154,7 +153,7 @@ TEST(PropertyErrorBounds, IdenticalKeysGiveMeanOfValues) {
       std::fill(w.bk.begin(), w.bk.end(), 0.0);
     }
     const ModelConfig& c = m.config;
-    const SequenceRows r = run_one_shot(m, mc.options(kBackendUnderTest), tokens);
+    const SequenceRows r = run_one_shot(m, mc.options(backend_under_test()), tokens);
     const std::string gross = rows_gross_failure(r);
     if (!gross.empty()) RC_FAIL(gross);
     for (int l = 0; l < c.n_layers; ++l) {
@@ -217,7 +216,7 @@ TEST(PropertyErrorBounds, EnginePassesGateAgainstMpfrGolden) {
     const Model m = make_synthetic_model(synthetic_shape(shape), seed);
     const auto tokens = *gen_tokens(*rc::gen::inRange(4, 13), m.config.vocab);
     EngineOptions options;
-    options.backend = kBackendUnderTest;
+    options.backend = backend_under_test();
     options.weights = weight_format(weights);
     options.kv = kv_spec(kv);
     GoldenOptions golden_options;

@@ -65,7 +65,7 @@ TEST(PropertyGqaEqualsMha, RepeatedKvHeadsGiveSameBits) {
     const auto chunks = *gen_partition(length);
     const Model gqa = mc.model(kMaxSeq);
     const Model mha = repeat_kv_heads(gqa);
-    const EngineOptions options = mc.options(kBackendUnderTest);
+    const EngineOptions options = mc.options(backend_under_test());
 
     Engine gqa_engine(gqa, options), mha_engine(mha, options);
     const SequenceRows g = run_chunks(gqa_engine, gqa_engine.add_sequence(length), tokens, chunks);

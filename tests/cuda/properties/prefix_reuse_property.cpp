@@ -22,7 +22,7 @@ TEST(PropertyPrefixReuse, ForkedSequenceEqualsSeparateRuns) {
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     const Model m = mc.model(kMaxSeq);
-    const EngineOptions options = mc.options(kBackendUnderTest);
+    const EngineOptions options = mc.options(backend_under_test());
     const int a_length = *gen_length(280);
     const int shared = *rc::gen::inRange(0, a_length + 1);  // prefix B reuses
     const auto a_tokens = *gen_tokens(a_length, mc.vocab);
@@ -72,7 +72,7 @@ TEST(PropertyPrefixReuse, ForkRejectsBadArguments) {
   KVFID_REQUIRE_BACKEND();
   const ModelCase mc;
   const Model m = mc.model(kMaxSeq);
-  Engine engine(m, mc.options(kBackendUnderTest));
+  Engine engine(m, mc.options(backend_under_test()));
   const int a = engine.add_sequence(8);
   engine.step({{a, {1, 2, 3}}});
   EXPECT_THROW(engine.fork_sequence(5, 1, 8), InputError);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <stdexcept>
 
 #include "cuda/engine/engine.h"
 #include "reference/synth/synthetic_model.h"
@@ -21,7 +22,7 @@ bool rc_params_set(const char* key) {
 }
 
 std::string probe_backend() {
-  if (kBackendUnderTest == Backend::twin) return "";
+  if (backend_under_test() == Backend::twin) return "";
   ModelConfig c = synthetic_shape("tiny-mqa");
   try {
     Engine probe(make_synthetic_model(c, 1), EngineOptions{Backend::cuda});
@@ -32,6 +33,14 @@ std::string probe_backend() {
 }
 
 }  // namespace
+
+Backend backend_under_test() {
+  const char* name = std::getenv("KVFID_PROPERTY_BACKEND");
+  const std::string v = name == nullptr ? "twin" : name;
+  if (v == "twin") return Backend::twin;
+  if (v == "cuda") return Backend::cuda;
+  throw std::invalid_argument("KVFID_PROPERTY_BACKEND='" + v + "' is neither twin nor cuda");
+}
 
 const std::string& backend_unavailable_reason() {
   static const std::string reason = probe_backend();
@@ -58,7 +67,7 @@ void report_property(const std::string& id, const rc::detail::TestParams& params
                              " (or RC_PARAMS=\"seed=" + std::to_string(params.seed) + "\") --gtest_filter=" +
                              id.substr(0, id.find('/')) + "." + id.substr(id.find('/') + 1);
   std::printf("[property] %s on %s: seed %llu, %d cases: ", id.c_str(),
-              kBackendUnderTest == Backend::cuda ? "cuda" : "twin", static_cast<unsigned long long>(params.seed),
+              backend_under_test() == Backend::cuda ? "cuda" : "twin", static_cast<unsigned long long>(params.seed),
               params.maxSuccess);
   if (result.is<rc::detail::SuccessResult>()) {
     const rc::detail::SuccessResult& success = result.get<rc::detail::SuccessResult>();

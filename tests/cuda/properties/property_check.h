@@ -9,9 +9,9 @@
 //                             shrunk counterexample directly.
 // A failure is shrunk by RapidCheck to a minimal case, printed with the seed.
 //
-// The same property sources build two binaries: the twin one (labels property, engine)
-// and the CUDA one (labels property, gpu), which skips with the reason when no CUDA
-// device can be used.
+// One binary, registered twice with ctest: on the twin (labels property, engine) and,
+// with KVFID_PROPERTY_BACKEND=cuda and the prefix Gpu., on CUDA (labels property, gpu),
+// where every test skips with the reason when no CUDA device can be used.
 #include <chrono>
 #include <string>
 #include <utility>
@@ -24,13 +24,11 @@
 namespace kvfid::test {
 using namespace kvfid::engine;  // the engine under test
 
-#ifdef KVFID_PROPERTY_ON_CUDA
-inline constexpr Backend kBackendUnderTest = Backend::cuda;
-#else
-inline constexpr Backend kBackendUnderTest = Backend::twin;
-#endif
+// The engine the properties run: KVFID_PROPERTY_BACKEND=twin (the default) or cuda; any
+// other value fails every test that asks.
+Backend backend_under_test();
 
-// Empty when kBackendUnderTest can run here, else why not (probed once).
+// Empty when backend_under_test() can run here, else why not (probed once).
 const std::string& backend_unavailable_reason();
 
 // The parameters of one property run under the policy above.
@@ -61,4 +59,12 @@ void check_property(int default_cases, Testable&& property) {
   do {                                                                                    \
     if (!::kvfid::test::backend_unavailable_reason().empty())                             \
       GTEST_SKIP() << ::kvfid::test::backend_unavailable_reason();                        \
+  } while (0)
+
+// First statement of a test that does not depend on the backend: the twin registration
+// runs it, the CUDA one skips it.
+#define KVFID_BACKEND_INDEPENDENT()                                                       \
+  do {                                                                                    \
+    if (::kvfid::test::backend_under_test() != ::kvfid::engine::Backend::twin)            \
+      GTEST_SKIP() << "backend-independent: the twin registration runs it";               \
   } while (0)

@@ -45,7 +45,7 @@ TEST(PropertySampling, SeededTokensIndependentOfBatch) {
     for (auto& p : prompts) p = *gen_tokens(*gen_length(40), mc.vocab);
     std::mt19937_64 order(*rc::gen::arbitrary<std::uint64_t>());
     const Model m = mc.model(kMaxSeq);
-    const EngineOptions options = mc.options(kBackendUnderTest);
+    const EngineOptions options = mc.options(backend_under_test());
     const int V = mc.vocab;
 
     // Alone: request r in its own engine; the draw is keyed by (seed, r, position).
@@ -90,9 +90,9 @@ TEST(PropertySampling, SeededTokensIndependentOfBatch) {
   });
 }
 
-// The sampler alone does not depend on the backend: the twin binary runs it.
-#ifndef KVFID_PROPERTY_ON_CUDA
+// The sampler alone does not depend on the backend: the twin registration runs it.
 TEST(PropertySampling, TopOneIsGreedy) {
+  KVFID_BACKEND_INDEPENDENT();
   check_property(1000, [] {
     const int vocab = *rc::gen::inRange(1, 200);
     // Small integers (many ties), spread floats, or runs of adjacent floats.
@@ -135,6 +135,7 @@ constexpr int kDraws = 20000;
 // Temperature T samples softmax(logits / T): 1 (the full distribution), and 0.5 and 2,
 // which sharpen and flatten it.
 TEST(PropertySampling, FullDistributionGoodnessOfFit) {
+  KVFID_BACKEND_INDEPENDENT();
   SCOPED_TRACE(seed_trace());
   const double x = kChiSquareDf6Alpha1e6 / 2;
   ASSERT_LE(std::exp(-x) * (1 + x + x * x / 2), 1.0e-6);
@@ -158,8 +159,6 @@ TEST(PropertySampling, FullDistributionGoodnessOfFit) {
     }
   }
 }
-
-#endif
 
 }  // namespace
 }  // namespace kvfid::test

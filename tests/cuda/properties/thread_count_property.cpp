@@ -71,7 +71,7 @@ std::string dump_difference(const Dump& a, const Dump& b) {
 
 TEST(PropertyThreadCount, SameBitsOnOneTwoAndThreeThreads) {
   KVFID_REQUIRE_BACKEND();
-  if (kBackendUnderTest != Backend::twin) GTEST_SKIP() << "the CUDA engine has no host thread count";
+  if (backend_under_test() != Backend::twin) GTEST_SKIP() << "the CUDA engine has no host thread count";
   check_property(30, [] {
     ModelCase mc = draw_small_or_real_heads();
     mc.kv_policy = *gen_kv_policy(mc);

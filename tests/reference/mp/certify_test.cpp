@@ -155,7 +155,7 @@ TEST(Certify, NoBoundForZeroOrNonFiniteValues) {
   EXPECT_EQ(certified_error_bits(low[0], high[0], 128, difference[0]), -1);
 }
 
-MpTap make_tap(const std::string& name, std::size_t n) { return MpTap{name, {std::int64_t(n)}, MpArray(n, kTestPrecision)}; }
+MpTap make_tap(const std::string& name, std::size_t n) { return MpTap{name, {std::int64_t(n)}, MpArray(n, kTestPrecision), {}}; }
 
 // certify_taps: exact zeros in both runs pass, a zero in one run only does not; the
 // first failure is reported with its tap, index and bound; the margin is the smallest

@@ -1,8 +1,17 @@
 #include "cuda/engine/rope_table.h"
 
 #include <cmath>
+#include <numbers>
 
 namespace kvfid::engine {
+namespace {
+
+// Llama 3 scaling in float64 (rope_scaling.h's formula), or the frequency as it is.
+double scaled(const ModelConfig& c, double f) {
+  return c.rope_scaling.active() ? llama3_scaled_frequency(c.rope_scaling, f, std::numbers::pi) : f;
+}
+
+}  // namespace
 
 RopeTable make_rope_table(const ModelConfig& c, int positions) {
   RopeTable t;
@@ -11,7 +20,7 @@ RopeTable make_rope_table(const ModelConfig& c, int positions) {
   t.cos.resize(std::size_t(positions) * t.pairs);
   t.sin.resize(std::size_t(positions) * t.pairs);
   for (int i = 0; i < t.pairs; ++i) {
-    const double inv_freq = std::pow(c.rope_theta, -2.0 * i / c.head_dim);
+    const double inv_freq = scaled(c, std::pow(c.rope_theta, -2.0 * i / c.head_dim));
     for (int pos = 0; pos < positions; ++pos) {
       const double angle = pos * inv_freq;
       t.cos[std::size_t(pos) * t.pairs + i] = float(std::cos(angle));

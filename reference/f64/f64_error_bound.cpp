@@ -1,6 +1,8 @@
 #include "reference/f64/f64_error_bound.h"
 
 #include <algorithm>
+#include <cmath>
+#include <numbers>
 
 #include "reference/f64/weight_blocks.h"
 
@@ -56,15 +58,42 @@ struct RopeErrors {
   Mat cos, sin;  // [T, head_dim/2]
 };
 
+// Relative error of forward_trace's float64 Llama 3 scaled frequency (rope_scaling.h's
+// formula, each operation rounded once, pi rounded once) against the exact f'(f), given
+// the computed f^ = f (1 + d), |d| <= rho_f. Step by step, with d^ = hi - lo rounded:
+//   x = L f / (2 pi)   relative rho_x = (1 + rho_f)(1 + u)^2 / (1 - u) - 1
+//   b = x - lo         |b^ - b| <= e_b = |x^| rho_x / (1 - rho_x) + u |b^|
+//   s = b / (hi - lo)  |s^ - s| <= e_s = (e_b + 2u |b^|) / (|d^| (1 - u)) + u |s^|
+//   clamp to [0, 1]    1-Lipschitz: e_s stays, or 0 when s^ +- e_s lies beyond one end
+//   f' = f g(s), g(s) = (1 - s) / F + s in [1/F, 1], |g'| = 1 - 1/F:
+//     |f^ g(s^) - f g(s)| <= |f^| (rho_f g(s^) + (1 - 1/F) e_s) / (1 - rho_f)
+//   plus the roundings of 1 - s, (1 - s) f, / F, s f and the sum, each u |its result|,
+//   carried into f' by f / F, 1 / F, 1, 1 and 1.
+// The total E gives E / (|f'^| - E); the bound's own float64 arithmetic is covered by
+// kEvaluationSlack (a few dozen roundings, each relative u).
+double scaled_frequency_rel(const RopeScaling& r, double f, double rho_f) {
+  const double two_pi = 2 * std::numbers::pi, d = r.high_freq_factor - r.low_freq_factor;
+  const double x = double(r.original_max_positions) * f / two_pi, b = x - r.low_freq_factor, raw = b / d;
+  const double sc = std::clamp(raw, 0.0, 1.0), F = r.factor;
+  const double t1 = 1 - sc, t2 = t1 * f, t3 = t2 / F, t4 = sc * f, scaled = t3 + t4;
+  const double rho_x = (1 + rho_f) * (1 + u) * (1 + u) / (1 - u) - 1;
+  const double e_b = std::fabs(x) * rho_x / (1 - rho_x) + u * std::fabs(b);
+  // A band wholly beyond an end clamps the true s to the same 0 or 1: no error there.
+  const double e_raw = (e_b + 2 * u * std::fabs(b)) / (std::fabs(d) * (1 - u)) + u * std::fabs(raw);
+  const double e_s = raw - e_raw >= 1 || raw + e_raw <= 0 ? 0 : e_raw;
+  const double g = t1 / F + sc;
+  const double propagated = std::fabs(f) * (rho_f * g + (1 - 1 / F) * e_s) / (1 - rho_f);
+  const double rounding = u * (std::fabs(t1) * std::fabs(f) / F + std::fabs(t2) / F + std::fabs(t3) + std::fabs(t4) +
+                               std::fabs(scaled));
+  const double e = (propagated + rounding) * kEvaluationSlack;
+  return e / (std::fabs(scaled) - e);
+}
+
 RopeErrors rope_table_bound(const ForwardTrace<double>& tr, const ModelConfig& c) {
   const Eigen::Index T = tr.angle.rows(), pairs = tr.angle.cols();
   RopeErrors r{Mat(T, pairs), Mat(T, pairs)};
   for (Eigen::Index i = 0; i < pairs; ++i) {
-    const double exponent = double(2 * i) / double(c.head_dim);
-    // The rounded exponent is exact iff its product with head_dim gives back 2i exactly.
-    const bool exact_exponent = std::fma(exponent, double(c.head_dim), -double(2 * i)) == 0;
-    const double exponent_rel = exact_exponent ? 0 : std::expm1(exponent * u * std::log(c.rope_theta));
-    const double rho = (1 + exponent_rel) * (1 + kLibmRel) * (1 + u) - 1;  // angle, relative
+    const double rho = (1 + rope_frequency_rel(c, int(i))) * (1 + u) - 1;  // angle t f, relative
     for (Eigen::Index t = 0; t < T; ++t) {
       const double e_angle = std::fabs(tr.angle(t, i)) * rho / (1 - rho);
       const double cs = std::fabs(tr.cos(t, i)), sn = std::fabs(tr.sin(t, i));
@@ -175,6 +204,16 @@ std::vector<double> finish(const Mat& e) {
 }
 
 }  // namespace
+
+double rope_frequency_rel(const ModelConfig& c, int pair) {
+  const double exponent = double(2 * pair) / double(c.head_dim);
+  // The rounded exponent is exact iff its product with head_dim gives back 2i exactly.
+  const bool exact_exponent = std::fma(exponent, double(c.head_dim), -double(2 * pair)) == 0;
+  const double exponent_rel = exact_exponent ? 0 : std::expm1(exponent * u * std::log(c.rope_theta));
+  const double plain = (1 + exponent_rel) * (1 + kLibmRel) - 1;  // pow's result
+  if (!c.rope_scaling.active()) return plain;
+  return scaled_frequency_rel(c.rope_scaling, std::pow(c.rope_theta, -exponent), plain);
+}
 
 std::vector<std::vector<double>> f64_error_bounds(const Model& model, const ForwardTrace<double>& tr,
                                                   const TapSelection& selection, const RowMatrix<double>& residual_error) {

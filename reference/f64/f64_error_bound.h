@@ -28,7 +28,9 @@
 //    sqrt, reciprocal, * x_i, * g_i compose to a relative gamma_{n+6}.
 //  * RoPE angle phi = t theta^(-2i/d): the exponent 2i/d (rounded unless exact, which
 //    an FMA residual detects) moves theta^(-e) by a relative expm1(e u ln theta); pow
-//    and * t add the libm and one rounding. cos/sin then err by the libm relative error
+//    and * t add the libm and one rounding. Llama 3 scaling (rope_scaling.h) adds its
+//    steps' roundings and, through the clamp's band s, (1 - 1/factor) E(s) relative
+//    (rope_frequency_rel; the derivation is at scaled_frequency_rel). cos/sin then err by the libm relative error
 //    plus E(phi) times a bound on |sin|/|cos| over the interval. The rotation
 //    (a c - b s, a s + b c) propagates E(a), E(b), E(c), E(s) to first and second order
 //    and rounds with gamma_2 (|a^ c^| + |b^ s^|).
@@ -65,6 +67,10 @@ inline constexpr double kSiluLipschitz = 1.1;
 inline constexpr double kEvaluationSlack = 1.0 + 0x1p-20;
 // Covers underflow's absolute errors (2^-1075 per operation, see above).
 inline constexpr double kUnderflowFloor = 0x1p-900;
+
+// Relative error bound of forward_trace's float64 RoPE frequency of `pair` (theta^(-2i/d),
+// Llama 3 scaled when the config says so) against the exact frequency.
+double rope_frequency_rel(const ModelConfig& c, int pair);
 
 // Bounds for the taps of forward_f64(model, tokens, selection): same names and shapes.
 TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, const TapSelection& selection);

@@ -1,6 +1,7 @@
 #include "reference/f64/forward_trace.h"
 
 #include <cmath>
+#include <numbers>
 
 #include "reference/f64/weight_blocks.h"
 #include "reference/util/input_error.h"
@@ -49,7 +50,8 @@ void rope_tables(ForwardTrace<Scalar>& tr, const ModelConfig& c, int T) {
   tr.sin.resize(T, pairs);
   for (int i = 0; i < pairs; ++i) {
     const Scalar exponent = Scalar(2 * i) / Scalar(c.head_dim);
-    const Scalar freq = std::pow(Scalar(c.rope_theta), -exponent);
+    Scalar freq = std::pow(Scalar(c.rope_theta), -exponent);
+    if (c.rope_scaling.active()) freq = llama3_scaled_frequency(c.rope_scaling, freq, std::numbers::pi_v<Scalar>);
     for (int t = 0; t < T; ++t) {
       tr.angle(t, i) = Scalar(t) * freq;
       tr.cos(t, i) = std::cos(tr.angle(t, i));

@@ -101,6 +101,10 @@ ModelConfig gguf_config(const GgufFile& f) {
     if (!type || *type != "none")
       throw InputError(f.path, "rope scaling '" + (type ? *type : std::string("?")) + "' is not supported");
   }
+  // llama.cpp's converter stores Llama 3's rope_scaling as per-pair frequency factors.
+  if (f.tensors.count("rope_freqs.weight"))
+    throw InputError(f.path, "tensor 'rope_freqs.weight' (Llama 3 RoPE scaling factors) is not supported in GGUF; "
+                             "load the model's Hugging Face folder, whose rope_scaling kvfid implements");
   ModelConfig c;
   c.arch = arch == "llama" ? Arch::llama : Arch::qwen2;
   c.dim = as_int(f, "embedding_length", m.count(arch + ".embedding_length"));

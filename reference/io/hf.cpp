@@ -46,6 +46,10 @@ class ConfigReader {
     if (!j_.contains(key)) throw InputError(path_, std::string("missing field \"") + key + "\"");
     return positive_int_value(key);
   }
+  double positive_number(const char* key) const {
+    if (!j_.contains(key) || j_[key].is_null()) throw InputError(path_, std::string("missing field \"") + key + "\"");
+    return positive_number_or(key, 0);
+  }
   int positive_int_or(const char* key, int fallback) const {
     return j_.contains(key) && !j_[key].is_null() ? positive_int_value(key) : fallback;
   }
@@ -78,6 +82,25 @@ class ConfigReader {
   const nlohmann::json& j_;
   const std::string& path_;
 };
+
+// rope_scaling: absent, null or rope_type "default" is plain RoPE; "llama3" is Llama 3.x
+// scaling (its four fields required); every other type is refused by name. The older
+// configs name the type "type".
+RopeScaling read_rope_scaling(const nlohmann::json& j, const std::string& path) {
+  if (!j.contains("rope_scaling") || j["rope_scaling"].is_null()) return {};
+  const nlohmann::json& s = j["rope_scaling"];
+  if (!s.is_object()) throw InputError(path, "field \"rope_scaling\" must be an object, got " + brief_json(s));
+  const char* key = s.contains("rope_type") ? "rope_type" : "type";
+  if (!s.contains(key) || !s[key].is_string())
+    throw InputError(path, "field \"rope_scaling\" has no \"rope_type\" naming the scaling");
+  const std::string type = s[key].get<std::string>();
+  if (type == "default") return {};
+  if (type != "llama3")
+    throw InputError(path, "rope_scaling type '" + brief_text(type) + "' is not supported (kvfid implements llama3)");
+  const ConfigReader r(s, path);
+  return RopeScaling{r.positive_number("factor"), r.positive_number("low_freq_factor"),
+                     r.positive_number("high_freq_factor"), r.positive_int("original_max_position_embeddings")};
+}
 
 // HF names of one layer's tensors, with the LayerWeights member each fills.
 struct LayerTensor {
@@ -235,7 +258,6 @@ ModelConfig read_hf_config(const std::string& dir) {
     throw InputError(path, "unknown architecture '" + brief_text(arch) + "' (expected LlamaForCausalLM or Qwen2ForCausalLM)");
   }
   const ConfigReader r(j, path);
-  r.refuse_unless("rope_scaling", nullptr, "kvfid implements plain RoPE");
   r.refuse_unless("hidden_act", "silu", "kvfid implements SwiGLU with SiLU");
   r.refuse_unless("attention_bias", false, "kvfid models no attention bias on Llama");
   r.refuse_unless("mlp_bias", false, "kvfid models no MLP bias");
@@ -256,6 +278,7 @@ ModelConfig read_hf_config(const std::string& dir) {
   c.rope_theta = r.positive_number_or("rope_theta", kHfDefaultRopeTheta);
   c.tied_classifier = r.boolean_or("tie_word_embeddings", false);
   c.rope = RopeStyle::rotate_half;
+  c.rope_scaling = read_rope_scaling(j, path);
   c.qkv_bias = c.arch == Arch::qwen2;
   c.validate(path);
   return c;
@@ -329,6 +352,12 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
       {"torch_dtype", torch_dtype_name(storage)},
   };
   if (c.arch == Arch::llama) j["attention_bias"] = false;
+  if (c.rope_scaling.active())
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", c.rope_scaling.factor},
+                         {"low_freq_factor", c.rope_scaling.low_freq_factor},
+                         {"high_freq_factor", c.rope_scaling.high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_scaling.original_max_positions}};
   return j.dump(2) + "\n";
 }
 

@@ -1,5 +1,6 @@
 #include "reference/model/config.h"
 
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -53,6 +54,16 @@ void ModelConfig::validate(const std::string& source) const {
   if (head_dim % 2 != 0) throw InputError(source, "head_dim " + std::to_string(head_dim) + " is odd; RoPE needs pairs");
   if (!(rms_norm_eps > 0)) throw InputError(source, "rms_norm_eps must be positive");
   if (!(rope_theta > 1)) throw InputError(source, "rope_theta must be greater than 1");
+  if (rope_scaling.active()) {
+    const RopeScaling& r = rope_scaling;
+    // HF's own checks of llama3 scaling, and finite values: the reference takes them as exact.
+    if (!(r.factor >= 1) || !std::isfinite(r.factor))
+      throw InputError(source, "rope_scaling factor must be a finite number >= 1");
+    if (!(r.low_freq_factor > 0) || !(r.high_freq_factor > r.low_freq_factor) || !std::isfinite(r.high_freq_factor))
+      throw InputError(source, "rope_scaling needs 0 < low_freq_factor < high_freq_factor (finite)");
+    if (r.original_max_positions <= 0)
+      throw InputError(source, "rope_scaling original_max_position_embeddings must be positive");
+  }
   // Every size the model implies, in 64-bit arithmetic that cannot wrap: the head
   // products are used as int throughout, the matrices must be addressable, and
   // parameter_count() must be exact (65536 heads of 65536 would wrap an int to 0).
@@ -90,13 +101,21 @@ std::string to_string(Arch arch) { return arch == Arch::llama ? "llama" : "qwen2
 std::string to_string(RopeStyle rope) { return rope == RopeStyle::interleaved ? "interleaved" : "rotate_half"; }
 
 nlohmann::json to_json(const ModelConfig& c) {
-  return {{"arch", to_string(c.arch)},           {"vocab", c.vocab},
+  nlohmann::json j = {{"arch", to_string(c.arch)},           {"vocab", c.vocab},
           {"dim", c.dim},                        {"n_layers", c.n_layers},
           {"n_heads", c.n_heads},                {"n_kv_heads", c.n_kv_heads},
           {"head_dim", c.head_dim},              {"hidden", c.hidden},
           {"max_seq", c.max_seq},                {"rms_norm_eps", c.rms_norm_eps},
           {"rope_theta", c.rope_theta},          {"rope", to_string(c.rope)},
           {"tied_classifier", c.tied_classifier}, {"qkv_bias", c.qkv_bias}};
+  // Only when scaled: the descriptions of unscaled models (and their goldens) stay as they were.
+  if (c.rope_scaling.active())
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", c.rope_scaling.factor},
+                         {"low_freq_factor", c.rope_scaling.low_freq_factor},
+                         {"high_freq_factor", c.rope_scaling.high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_scaling.original_max_positions}};
+  return j;
 }
 
 }  // namespace kvfid::ref

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "reference/model/rope_scaling.h"
+
 namespace kvfid::ref {
 
 enum class Arch { llama, qwen2 };
@@ -29,6 +31,7 @@ struct ModelConfig {
   double rms_norm_eps = 1e-5;
   double rope_theta = 10000.0;
   RopeStyle rope = RopeStyle::interleaved;
+  RopeScaling rope_scaling;  // inactive: plain RoPE
   bool tied_classifier = true;
   bool qkv_bias = false;
 

@@ -87,6 +87,36 @@ class BallArith {
     if (o.r) enc_.scale(o.r, double(k), rad(x), o.m, t);
   }
 
+  // o = pi, rounded as MpArith rounds its results.
+  void pi(Ball o) {
+    const int t = a_.finish(o.m, mpfr_const_pi(o.m, MPFR_RNDN));
+    if (o.r) {
+      mpfr_set_zero(o.r, 1);
+      enc_.add_rounding(o.r, o.m, t);
+    }
+  }
+  // o = clamp(x, 0, 1), exact on the midpoint. Clamping is 1-Lipschitz, so the radius
+  // carries over; a ball wholly beyond a bound (m + r <= 0, m - r >= 1, the ends rounded
+  // outward) becomes exact.
+  void clamp01(Ball o, CBall x) {
+    const int side = mpfr_sgn(x.m) < 0 ? -1 : mpfr_cmp_ui(x.m, 1) > 0 ? 1 : 0;
+    if (o.r) {
+      bool whole = false;
+      if (side < 0) {
+        mpfr_add(mid_[0], x.m, rad(x), MPFR_RNDU);
+        whole = mpfr_sgn(mid_[0]) <= 0;
+      } else if (side > 0) {
+        mpfr_sub(mid_[0], x.m, rad(x), MPFR_RNDD);
+        whole = mpfr_cmp_ui(mid_[0], 1) >= 0;
+      }
+      if (whole) mpfr_set_zero(o.r, 1);
+      else mpfr_set(o.r, rad(x), MPFR_RNDU);
+    }
+    if (side < 0) mpfr_set_zero(o.m, 1);
+    else if (side > 0) mpfr_set_ui(o.m, 1, MPFR_RNDN);
+    else mpfr_set(o.m, x.m, MPFR_RNDN);
+  }
+
   Enclosure& enclosure() { return enc_; }
 
  private:

@@ -59,7 +59,7 @@ struct MpForwardRun::State {
   State(const Model& m, const MpWeights& w, const std::vector<int>& t, const MpForwardOptions& o)
       : weights(w), options(o), c(m.config), tokens_n(t.size()), eps(mp_constant(c.rms_norm_eps)),
         theta(mp_constant(c.rope_theta)), x(tokens_n * c.dim, o.arith.precision()),
-        rope(make_rope_table(int(tokens_n), c.head_dim, theta[0], o.arith, o.enclose)),
+        rope(make_rope_table(int(tokens_n), c.head_dim, theta[0], c.rope_scaling, o.arith, o.enclose)),
         normed(tokens_n * c.dim, o.arith.precision()), block_out(tokens_n * c.dim, o.arith.precision()),
         gate(tokens_n * c.hidden, o.arith.precision()), up(tokens_n * c.hidden, o.arith.precision()),
         x_r(radii(tokens_n * c.dim)), normed_r(radii(tokens_n * c.dim)), block_out_r(radii(tokens_n * c.dim)),

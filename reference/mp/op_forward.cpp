@@ -63,7 +63,7 @@ Evaluated evaluate(const OpCase& op, const MpArith& arith, bool enclose, int thr
       const int tokens = int(x.shape[0]), heads = int(x.shape[1]), head_dim = int(x.shape[2]);
       e.values = load(x, arith, true);  // rotated in place, so at the arithmetic's precision (exact from 53 bits)
       const MpArray theta = mp_constant(params.theta);
-      const RopeTable table = make_rope_table(tokens, head_dim, theta[0], arith, enclose, params.offset);
+      const RopeTable table = make_rope_table(tokens, head_dim, theta[0], RopeScaling{}, arith, enclose, params.offset);
       apply_rope(e.values, table, tokens, heads, params.pairing, arith, threads, out_r);
       break;
     }

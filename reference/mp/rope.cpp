@@ -1,5 +1,6 @@
 #include "reference/mp/rope.h"
 
+#include <optional>
 #include <stdexcept>
 
 #include "reference/mp/ball_arith.h"
@@ -8,8 +9,47 @@
 
 namespace kvfid::ref {
 
-RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpArith& arith, bool radii,
-                          int first_position) {
+namespace {
+
+// Llama 3 scaling of one frequency on balls: rope_scaling.h's formula, operation by
+// operation in its order, each rounded as MpArith rounds and enclosed by its rule.
+class Llama3Scaling {
+ public:
+  Llama3Scaling(const RopeScaling& s, BallArith& ball, bool radii)
+      : s_(s), ball_(ball), lo_(mp_constant(s.low_freq_factor)), hi_(mp_constant(s.high_freq_factor)),
+        factor_(mp_constant(s.factor)), one_(mp_constant(1)), v_(4, ball.arith().precision()), r_(exact_radii(radii ? 4 : 0)) {
+    ball_.pi(at(0));
+    ball_.mul_si(at(0), cball(at(0)), 2);                           // 2 pi
+    ball_.sub(at(1), {hi_[0]}, {lo_[0]});                     // hi - lo
+  }
+
+  void apply(Ball f) {
+    const Ball band = at(2), t = at(3);
+    ball_.mul_si(band, cball(f), s_.original_max_positions);          // L f
+    ball_.div(band, cball(band), cball(at(0)));                      // / (2 pi)
+    ball_.sub(band, cball(band), {lo_[0]});                       // - lo
+    ball_.div(band, cball(band), cball(at(1)));                      // / (hi - lo)
+    ball_.clamp01(band, cball(band));                                // s
+    ball_.sub(t, {one_[0]}, cball(band));                            // 1 - s
+    ball_.mul(t, cball(t), cball(f));                                // (1 - s) f
+    ball_.div(t, cball(t), {factor_[0]});                            // / factor
+    ball_.mul(f, cball(band), cball(f));                             // s f
+    ball_.add(f, cball(t), cball(f));                                // the sum
+  }
+
+ private:
+  Ball at(int i) { return {v_[i], r_.size() ? r_[i] : nullptr}; }
+
+  const RopeScaling& s_;
+  BallArith& ball_;
+  MpArray lo_, hi_, factor_, one_;  // lo, hi, factor, 1: exact
+  MpArray v_, r_;                    // [4] 2 pi, hi - lo, the band s, a product; and their radii
+};
+
+}  // namespace
+
+RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const RopeScaling& scaling, const MpArith& arith,
+                          bool radii, int first_position) {
   const int half = head_dim / 2;
   const std::size_t n = std::size_t(tokens) * half;
   RopeTable table{half, MpArray(n, arith.precision()), MpArray(n, arith.precision()), exact_radii(radii ? n : 0),
@@ -21,10 +61,13 @@ RopeTable make_rope_table(int tokens, int head_dim, mpfr_srcptr theta, const MpA
   const Ball exponent{scratch[0], radii ? scratch_r[0] : nullptr}, frequency{scratch[1], radii ? scratch_r[1] : nullptr},
       angle{scratch[2], radii ? scratch_r[2] : nullptr};
   BallArith ball(arith);
+  std::optional<Llama3Scaling> llama3;
+  if (scaling.active()) llama3.emplace(scaling, ball, radii);
   for (int i = 0; i < half; ++i) {
     mpfr_set_si(minus_2i[0], -2 * i, MPFR_RNDN);
     ball.div(exponent, {minus_2i[0]}, {d[0]});
     ball.pow_of_exact(frequency, theta, cball(exponent));
+    if (llama3) llama3->apply(frequency);
     for (int t = 0; t < tokens; ++t) {
       const std::size_t at = std::size_t(t) * half + i;
       ball.mul_si(angle, cball(frequency), long(first_position) + t);

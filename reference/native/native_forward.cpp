@@ -242,7 +242,7 @@ struct Forward {
       for (int i = 0; i < c.dim; ++i) x[std::size_t(t) * c.dim + i] = A::round(row[std::size_t(i)]);
     }
     const MpArray theta = mp_constant(c.rope_theta);
-    const RopeTable table = make_rope_table(T, c.head_dim, theta[0], arith);
+    const RopeTable table = make_rope_table(T, c.head_dim, theta[0], c.rope_scaling, arith);
     const Floats cos = to_floats(table.cos), sin = to_floats(table.sin);  // [T, head_dim / 2]
     MpArray scale_mp(1, arith.precision());
     arith.sqrt(scale_mp[0], mp_constant(c.head_dim)[0]);

@@ -22,21 +22,23 @@ struct RealShape {
   int dim, hidden, layers, heads, kv_heads, head_dim, vocab, max_seq;
   bool tied;
   double theta, eps;
+  RopeScaling rope_scaling;
 };
 
 // From the models' published config.json files (hidden_size, intermediate_size,
 // num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim, vocab_size,
-// max_position_embeddings, tie_word_embeddings, rope_theta, rms_norm_eps).
+// max_position_embeddings, tie_word_embeddings, rope_theta, rms_norm_eps, rope_scaling:
+// factor, low_freq_factor, high_freq_factor, original_max_position_embeddings).
 constexpr RealShape kRealShapes[] = {
-    {"qwen2.5-0.5b", Arch::qwen2, 896, 4864, 24, 14, 2, 64, 151936, 32768, true, 1e6, 1e-6},
-    {"qwen2.5-7b", Arch::qwen2, 3584, 18944, 28, 28, 4, 128, 152064, 131072, false, 1e6, 1e-6},
-    {"llama-3.2-1b", Arch::llama, 2048, 8192, 16, 32, 8, 64, 128256, 131072, true, 500000.0, 1e-5},
-    {"llama-3.1-8b", Arch::llama, 4096, 14336, 32, 32, 8, 128, 128256, 131072, false, 500000.0, 1e-5},
+    {"qwen2.5-0.5b", Arch::qwen2, 896, 4864, 24, 14, 2, 64, 151936, 32768, true, 1e6, 1e-6, {}},
+    {"qwen2.5-7b", Arch::qwen2, 3584, 18944, 28, 28, 4, 128, 152064, 131072, false, 1e6, 1e-6, {}},
+    {"llama-3.2-1b", Arch::llama, 2048, 8192, 16, 32, 8, 64, 128256, 131072, true, 500000.0, 1e-5, {32, 1, 4, 8192}},
+    {"llama-3.1-8b", Arch::llama, 4096, 14336, 32, 32, 8, 128, 128256, 131072, false, 500000.0, 1e-5, {8, 1, 4, 8192}},
 };
 
 }  // namespace
 
-std::vector<std::string> synthetic_shape_names() { return {"tiny-llama", "tiny-qwen2", "tiny-mqa"}; }
+std::vector<std::string> synthetic_shape_names() { return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3"}; }
 
 std::vector<std::string> real_shape_names() {
   std::vector<std::string> names;
@@ -49,6 +51,14 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
   if (name == "tiny-llama") return tiny(Arch::llama, 256, 64, 4, 4, 172, 256, 1e-5, 10000.0, false);
   if (name == "tiny-qwen2") return tiny(Arch::qwen2, 256, 112, 7, 1, 296, 2048, 1e-6, 1000000.0, false);
   if (name == "tiny-mqa") return tiny(Arch::llama, 128, 64, 4, 1, 160, 256, 1e-5, 10000.0, true);
+  // Llama 3.x at toy width: 2:1 GQA, theta 500000 and llama3 RoPE scaling whose original
+  // context (64) puts head_dim 16's eight frequencies in all three bands: wavelength
+  // 6.3 (< 64/4: kept), 32 (between: interpolated), 167 and beyond (> 64/1: divided by 8).
+  if (name == "tiny-llama3") {
+    ModelConfig c = tiny(Arch::llama, 256, 64, 4, 2, 172, 256, 1e-5, 500000.0, false);
+    c.rope_scaling = RopeScaling{8, 1, 4, 64};
+    return c;
+  }
   for (const RealShape& s : kRealShapes)
     if (name == s.name) {
       ModelConfig c;
@@ -57,6 +67,7 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
       c.head_dim = s.head_dim, c.hidden = s.hidden, c.max_seq = s.max_seq, c.rms_norm_eps = s.eps;
       c.rope_theta = s.theta, c.rope = RopeStyle::rotate_half, c.tied_classifier = s.tied;
       c.qkv_bias = s.arch == Arch::qwen2;
+      c.rope_scaling = s.rope_scaling;
       return c;
     }
   std::string known;

@@ -89,21 +89,21 @@ extern const CommandSpec kFixtureCommand{
     "(config.json + model.safetensors). The same shape, seed, dtype, --layers and --vocab always "
     "give the same bytes, whatever the thread count. "
     "Tiny shapes: tiny-llama (MHA), tiny-qwen2 (7:1 GQA, q/k/v bias), tiny-mqa (one KV head, tied "
-    "classifier). Real shapes, with the public models' configurations (BF16 by default): "
+    "classifier), tiny-llama3 (2:1 GQA, theta 500000, Llama 3 RoPE scaling with an original context of 64 "
+    "so that all three frequency bands occur). Real shapes, with the public models' configurations (BF16 by default): "
     "qwen2.5-0.5b (896 wide, 24 layers, 14/2 heads of 64, vocab 151936, tied, q/k/v bias; 0.99 GB), "
     "qwen2.5-7b (3584 wide, 28 layers, 28/4 heads of 128, vocab 152064; 15.2 GB), "
-    "llama-3.2-1b (2048 wide, 16 layers, 32/8 heads of 64, vocab 128256, tied; 2.5 GB), "
-    "llama-3.1-8b (4096 wide, 32 layers, 32/8 heads of 128, vocab 128256; 16.1 GB). "
-    "The Llama 3.x configs are written WITHOUT their \"llama3\" rope_scaling, which kvfid does not "
-    "model yet: plain RoPE with theta 500000, so the RoPE frequencies with wavelengths above 2048 "
-    "positions are faster than the real models' (which divide them by up to 8 for 3.1, 32 for 3.2); "
-    "the rest of the shape is exact. "
+    "llama-3.2-1b (2048 wide, 16 layers, 32/8 heads of 64, vocab 128256, tied, llama3 RoPE scaling "
+    "factor 32; 2.5 GB), "
+    "llama-3.1-8b (4096 wide, 32 layers, 32/8 heads of 128, vocab 128256, llama3 RoPE scaling factor 8; "
+    "16.1 GB). "
     "--layers and --vocab cut a shape to its first layers and token ids; the result is exactly the "
     "corresponding part of the full model of the same seed. Big models are streamed to disk a chunk "
     "at a time (bounded memory), refused up front if the disk lacks the room, and "
     "written atomically with a progress bar.",
     {
-        {"shape", "NAME", "tiny-llama, tiny-qwen2, tiny-mqa, qwen2.5-0.5b, qwen2.5-7b, llama-3.2-1b or llama-3.1-8b",
+        {"shape", "NAME",
+         "tiny-llama, tiny-qwen2, tiny-mqa, tiny-llama3, qwen2.5-0.5b, qwen2.5-7b, llama-3.2-1b or llama-3.1-8b",
          true},
         {"seed", "S", "non-negative integer seeding every weight", true},
         {"out", "DIR", "folder to write (created if missing); written atomically", true},

@@ -3,8 +3,11 @@
 #include <filesystem>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/atomic_file.h"
+#include "reference/util/brief_text.h"
 #include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
@@ -44,6 +47,21 @@ void check_golden_model(const Model& model, const std::string& model_path, const
   if (model.sha256 != recorded->get<std::string>())
     throw InputError(model_path, "sha256 " + model.sha256 + " is not the golden's model (" + manifest +
                                      " records model_sha256 " + recorded->get<std::string>() + ")");
+  // The sha256 covers the weights only: a config.json edited beside them (RoPE scaling,
+  // theta, eps) is another model, which the baseline would share and the gate not see.
+  const auto config = golden.manifest.find("config");
+  if (config != golden.manifest.end()) {
+    const nlohmann::json own = to_json(model.config);
+    for (const auto& [key, value] : config->items())
+      if (!own.contains(key) || own[key] != value)
+        throw InputError(model_path, "its config differs from the golden's model (" + manifest + " records " + key +
+                                         " = " + brief_text(value.dump(), 160) + ", the model has " +
+                                         (own.contains(key) ? brief_text(own[key].dump(), 160) : std::string("none")) + ")");
+    for (const auto& [key, value] : own.items())
+      if (!config->contains(key))
+        throw InputError(model_path, "its config differs from the golden's model (" + manifest + " records no " + key +
+                                         ", the model has " + brief_text(value.dump(), 160) + ")");
+  }
   validate_tokens(golden.tokens, model.config, manifest);
 }
 

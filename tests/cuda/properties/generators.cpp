@@ -6,6 +6,7 @@
 
 #include "cuda/common/attention_math.h"
 #include "reference/formats/quant/registry.h"
+#include "reference/synth/synthetic_shapes.h"
 
 namespace kvfid::test {
 using namespace kvfid::ref;  // the specification's types
@@ -41,6 +42,7 @@ ModelConfig ModelCase::config(int max_seq) const {
   c.rope = rope;
   c.tied_classifier = !bias;
   c.qkv_bias = bias;
+  if (llama3_rope) c.rope_theta = 500000.0, c.rope_scaling = synthetic_shape("tiny-llama3").rope_scaling;
   return c;
 }
 
@@ -58,7 +60,8 @@ void showValue(const ModelCase& c, std::ostream& os) {
   os << "{heads " << c.n_kv_heads * c.group << "/" << c.n_kv_heads << " (group " << c.group << "), head_dim "
      << c.head_dim << ", layers " << c.n_layers << ", dim " << c.dim << ", hidden " << c.hidden << ", vocab "
      << c.vocab << ", rope " << to_string(c.rope) << ", bias " << c.bias << ", weights " << to_string(c.weights)
-     << ", kv " << (c.kv_policy.empty() ? to_string(c.kv) : c.kv_policy) << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
+     << ", kv " << (c.kv_policy.empty() ? to_string(c.kv) : c.kv_policy)
+     << (c.llama3_rope ? ", llama3 rope scaling" : "") << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
      << c.synth.k_outlier_channels << " x" << c.synth.k_outlier_scale << ", massive dims " << c.synth.massive_dims
      << " x" << c.synth.massive_scale << "}, seed " << c.seed << "}";
 }
@@ -85,7 +88,9 @@ rc::Gen<ModelCase> gen_model_case() {
       gen::set(&ModelCase::weights, formats),
       gen::set(&ModelCase::kv, formats),
       gen::set(&ModelCase::synth, synth),
-      gen::set(&ModelCase::seed, gen::arbitrary<std::uint32_t>()));
+      gen::set(&ModelCase::seed, gen::arbitrary<std::uint32_t>()),
+      // Last, so that the fields above draw what they drew before it was added.
+      gen::set(&ModelCase::llama3_rope, gen::arbitrary<bool>()));
 }
 
 rc::Gen<ModelCase> gen_real_head_case() {

@@ -40,6 +40,7 @@ struct ModelCase {
   std::string kv_policy;  // when not empty, the KV policy (kv_policy.h) instead of kv
   SynthOptions synth;  // outlier K channels, massive residual dimensions, stored precision
   std::uint32_t seed = 0;
+  bool llama3_rope = false;  // theta 500000 with Llama 3 RoPE scaling (every band: tiny-llama3's)
 
   ModelConfig config(int max_seq) const;
   Model model(int max_seq) const;

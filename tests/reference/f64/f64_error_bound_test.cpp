@@ -3,6 +3,9 @@
 #include <cmath>
 #include <iostream>
 #include <map>
+#include <numbers>
+
+#include <mpfr.h>
 
 #include <gtest/gtest.h>
 
@@ -111,6 +114,70 @@ TEST_P(BoundOnShape, LayerLocalHoldsAgainstExtendedPrecision) {
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, BoundOnShape, ::testing::ValuesIn(synthetic_shape_names()),
                          [](const auto& info) { return test::param_name(info.param); });
+
+// The RoPE frequency bound on its own, against MPFR at 256 bits (the exact frequency
+// theta^(-2i/d), Llama 3 scaled by rope_scaling.h's formula): forward_trace's float64
+// frequency errs by no more than rope_frequency_rel, which stays within a few hundred u
+// (it is first order: a bound grown by orders of magnitude would hide nothing here but
+// loosen every tap after RoPE). Shapes: plain and scaled, every band of Llama-3.1-8B and
+// tiny-llama3, and the interpolated band's clamp at its ends.
+TEST(F64ErrorBound, RopeFrequencyBoundHoldsAgainstMpfr) {
+  constexpr double kTightness = 512 * kUnitRoundoff;
+  const auto check = [&](ModelConfig c) {
+    SCOPED_TRACE("head_dim " + std::to_string(c.head_dim) + " theta " + std::to_string(c.rope_theta) +
+                 (c.rope_scaling.active() ? " scaled" : " plain"));
+    const RowMatrix<double> none;
+    for (int i = 0; i < c.head_dim / 2; ++i) {
+      mpfr_t f, x, one;
+      mpfr_inits2(256, f, x, one, (mpfr_ptr) nullptr);
+      mpfr_set_d(x, c.rope_theta, MPFR_RNDN);
+      mpfr_set_si(f, -2 * i, MPFR_RNDN);
+      mpfr_div_si(f, f, c.head_dim, MPFR_RNDN);
+      mpfr_pow(f, x, f, MPFR_RNDN);
+      if (c.rope_scaling.active()) {
+        const RopeScaling& r = c.rope_scaling;
+        mpfr_const_pi(x, MPFR_RNDN);
+        mpfr_mul_2ui(x, x, 1, MPFR_RNDN);
+        mpfr_div(x, f, x, MPFR_RNDN);
+        mpfr_mul_si(x, x, r.original_max_positions, MPFR_RNDN);
+        mpfr_sub_d(x, x, r.low_freq_factor, MPFR_RNDN);
+        mpfr_div_d(x, x, r.high_freq_factor - r.low_freq_factor, MPFR_RNDN);  // hi - lo exact for these
+        if (mpfr_sgn(x) < 0) mpfr_set_zero(x, 1);
+        if (mpfr_cmp_ui(x, 1) > 0) mpfr_set_ui(x, 1, MPFR_RNDN);
+        mpfr_ui_sub(one, 1, x, MPFR_RNDN);
+        mpfr_div_d(one, one, r.factor, MPFR_RNDN);
+        mpfr_add(x, one, x, MPFR_RNDN);
+        mpfr_mul(f, f, x, MPFR_RNDN);
+      }
+      // forward_trace's frequency, computed as it computes it.
+      const double exponent = double(2 * i) / double(c.head_dim);
+      double computed = std::pow(c.rope_theta, -exponent);
+      if (c.rope_scaling.active()) computed = llama3_scaled_frequency(c.rope_scaling, computed, std::numbers::pi);
+      mpfr_sub_d(x, f, computed, MPFR_RNDN);
+      mpfr_div(x, x, f, MPFR_RNDN);
+      const double observed = std::fabs(mpfr_get_d(x, MPFR_RNDU));
+      const double bound = rope_frequency_rel(c, i);
+      EXPECT_LE(observed, bound) << "pair " << i;
+      EXPECT_LT(bound, kTightness) << "pair " << i;
+      mpfr_clears(f, x, one, (mpfr_ptr) nullptr);
+    }
+  };
+  ModelConfig c = synthetic_shape("llama-3.1-8b");
+  check(c);
+  c.rope_scaling = {};
+  check(c);
+  check(synthetic_shape("tiny-llama3"));
+  check(synthetic_shape("qwen2.5-0.5b"));
+  // Pairs at the band's ends: theta chosen so that L f / (2 pi) = hi and = lo for pairs
+  // 1 (theta = 2 pi / (L/hi)... squared): head_dim 4 has pairs 0 (f = 1) and 1 (f = 1/sqrt(theta)).
+  ModelConfig ends = synthetic_shape("tiny-llama3");
+  ends.head_dim = 4;
+  for (const double band_end : {4.0, 1.0}) {
+    const double f1 = band_end * 2 * std::numbers::pi / ends.rope_scaling.original_max_positions;
+    ends.rope_theta = 1 / (f1 * f1);
+    check(ends);
+  }
+}
 
 }  // namespace
 }  // namespace kvfid::ref

@@ -151,8 +151,27 @@ TEST_F(BadHf, MalformedConfigIsRefused) {
 }
 
 TEST_F(BadHf, UnsupportedFeaturesAreRefusedNotIgnored) {
+  // RoPE scalings other than llama3 are refused naming the type; llama3 needs its fields.
+  edit_config([](nlohmann::json& j) { j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}}; });
+  expect_rejected(dir_, config_path(), {"rope_scaling type 'yarn' is not supported"});
+  edit_config([](nlohmann::json& j) { j["rope_scaling"] = {{"type", "linear"}, {"factor", 4.0}}; });
+  expect_rejected(dir_, config_path(), {"rope_scaling type 'linear' is not supported"});
+  edit_config([](nlohmann::json& j) { j["rope_scaling"] = {{"factor", 4.0}}; });
+  expect_rejected(dir_, config_path(), {"no \"rope_type\""});
   edit_config([](nlohmann::json& j) { j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}}; });
-  expect_rejected(dir_, config_path(), {"rope_scaling"});
+  expect_rejected(dir_, config_path(), {"missing field \"low_freq_factor\""});
+  edit_config([](nlohmann::json& j) {
+    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 4.0}, {"high_freq_factor", 1.0},
+                         {"original_max_position_embeddings", 8192}};
+  });
+  expect_rejected(dir_, config_path(), {"low_freq_factor < high_freq_factor"});
+  edit_config([](nlohmann::json& j) {
+    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 0.5}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                         {"original_max_position_embeddings", 8192}};
+  });
+  expect_rejected(dir_, config_path(), {"factor must be a finite number >= 1"});
+  edit_config([](nlohmann::json& j) { j["rope_scaling"] = nullptr, j["use_sliding_window"] = true; });
+  expect_rejected(dir_, config_path(), {"use_sliding_window"});
 }
 
 TEST_F(BadHf, NonPositiveDimensionIsRefused) {
@@ -169,9 +188,11 @@ TEST_F(BadHf, DeeplyNestedConfigIsOneLineNotAStackOverflow) {
 }
 
 TEST_F(BadHf, UnsupportedValuesAreDescribedNotSerialized) {
-  edit_config([](nlohmann::json& j) { j["rope_scaling"] = {{"factor", std::string(100'000, 'x')}}; });
-  expect_rejected(dir_, config_path(), {"field \"rope_scaling\" = an object of 1 members is not supported"});
-  edit_config([](nlohmann::json& j) { j["rope_scaling"] = nullptr, j["rms_norm_eps"] = std::string(100'000, 'y'); });
+  edit_config([](nlohmann::json& j) { j["rope_scaling"] = {{"rope_type", std::string(100'000, 'x')}}; });
+  expect_rejected(dir_, config_path(), {"rope_scaling type '" + std::string(40, 'x') + "... (100000 bytes)'"});
+  edit_config([](nlohmann::json& j) { j["rope_scaling"] = nullptr, j["mlp_bias"] = {{"a", std::string(100'000, 'x')}}; });
+  expect_rejected(dir_, config_path(), {"field \"mlp_bias\" = an object of 1 members is not supported"});
+  edit_config([](nlohmann::json& j) { j.erase("mlp_bias"), j["rms_norm_eps"] = std::string(100'000, 'y'); });
   expect_rejected(dir_, config_path(), {"\"" + std::string(40, 'y') + "... (100000 bytes)\""});
 }
 

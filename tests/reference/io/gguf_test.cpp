@@ -142,6 +142,10 @@ TEST(Gguf, TruncationsAndBrokenFilesAreRefused) {
     scaled.str("general.architecture", "llama");
     scaled.str("llama.rope.scaling.type", "yarn");
     refused(scaled.bytes(), "rope scaling 'yarn'");
+    GgufWriter llama3;  // Llama 3's scaling as llama.cpp converts it: a tensor of factors
+    llama3.str("general.architecture", "llama");
+    llama3.tensor("rope_freqs.weight", {8}, GgufWriter::kF32, std::string(32, '\0'));
+    refused(llama3.bytes(), "tensor 'rope_freqs.weight' (Llama 3 RoPE scaling factors) is not supported");
   }
   std::string extra = gguf_of(m, "qwen2", GgufWriter::kF32);
   // Rename a tensor to one kvfid has no place for (same length keeps the layout).

@@ -87,6 +87,31 @@ TEST(HfModel, ConfigReadsWithoutWeightsAndAppliesDefaults) {
   EXPECT_THROW(read_hf_model(dir), InputError);  // no model.safetensors
 }
 
+// Llama 3.x's rope_scaling as its published config.json writes it (Llama-3.1-8B's values;
+// the older key "type" names the type too), and back through the writer.
+TEST(HfModel, Llama3RopeScalingIsReadAndWritten) {
+  const std::string dir = test::scratch_dir("hf_llama3");
+  for (const char* type_key : {"rope_type", "type"}) {
+    test::write_bytes(dir + "/config.json", std::string(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 256,
+        "intermediate_size": 688, "num_hidden_layers": 3, "num_attention_heads": 8, "vocab_size": 1000,
+        "rope_theta": 500000.0, "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192, ")") + type_key + R"(": "llama3"}})");
+    const ModelConfig c = read_hf_config(dir);
+    EXPECT_EQ(c.rope_scaling, (RopeScaling{8, 1, 4, 8192})) << type_key;
+  }
+  const Model m = make_synthetic_model(synthetic_shape("tiny-llama3"), test::test_seed());
+  ASSERT_TRUE(m.config.rope_scaling.active());
+  write_hf_model(dir + "/model", m, FloatFormat::f32);
+  const Model back = read_hf_model(dir + "/model");
+  EXPECT_EQ(back.config.rope_scaling, m.config.rope_scaling);
+  test::expect_same_model(m, back);
+  // "default" is plain RoPE, as transformers reads it.
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 256,
+      "intermediate_size": 688, "num_hidden_layers": 3, "num_attention_heads": 8, "vocab_size": 1000,
+      "rope_scaling": {"rope_type": "default"}})");
+  EXPECT_FALSE(read_hf_config(dir).rope_scaling.active());
+}
+
 TEST(HfModel, WriterRefusesInterleavedRope) {
   ModelConfig c = synthetic_shape("tiny-llama");
   c.rope = RopeStyle::interleaved;

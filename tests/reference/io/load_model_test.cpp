@@ -54,7 +54,9 @@ TEST(LoadModel, StoredMatrixTypeComesFromTheHeader) {
   EXPECT_EQ(stored_matrix_type(test::fixtures_dir() + "/tiny-mqa"), WeightType::f16);
   EXPECT_EQ(stored_matrix_type(test::fixtures_dir() + "/tiny-llama"), WeightType::f32);
   const std::optional<std::string> stories = test::stories260k_path();
-  if (stories) EXPECT_EQ(stored_matrix_type(*stories), std::nullopt);
+  if (stories) {
+    EXPECT_EQ(stored_matrix_type(*stories), std::nullopt);
+  }
   EXPECT_THROW(stored_matrix_type(test::fixtures_dir() + "/absent"), InputError);
 }
 

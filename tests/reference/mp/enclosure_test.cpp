@@ -111,6 +111,16 @@ TEST(Enclosure, ElementaryFunctionsHoldTheTruth) {
                [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { mpfr_cos(r, x, MPFR_RNDN); });
   check_binary("mul_si", [](BallArith& b, Ball o, CBall x, CBall) { b.mul_si(o, x, -37); },
                [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { mpfr_mul_si(r, x, -37, MPFR_RNDN); });
+  // Llama 3 RoPE scaling's clamp, from below 0 to beyond 1 (the whole ball clamped, or
+  // straddling an end), and pi (a rounded constant: its truth is pi at 4 P).
+  check_binary("clamp01", [](BallArith& b, Ball o, CBall x, CBall) { b.clamp01(o, x); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) {
+                 if (mpfr_sgn(x) < 0) mpfr_set_zero(r, 1);
+                 else if (mpfr_cmp_ui(x, 1) > 0) mpfr_set_ui(r, 1, MPFR_RNDN);
+                 else mpfr_set(r, x, MPFR_RNDN);
+               });
+  check_binary("pi", [](BallArith& b, Ball o, CBall, CBall) { b.pi(o); },
+               [](mpfr_ptr r, mpfr_srcptr, mpfr_srcptr) { mpfr_const_pi(r, MPFR_RNDN); });
   for (const double c : {10000.0, 1e6, 0.375}) {
     const MpArray base = [&] {
       MpArray v(1, 53);
@@ -203,6 +213,9 @@ TEST(Enclosure, ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
   check_forward(model, tokens, std::nullopt);
   check_forward(model, tokens, "q8_0");
   check_forward(model, tokens, "q4_0+hot=3");
+  // Llama 3 RoPE scaling (every band: see tiny-llama3), through its clamp and constants.
+  c.qkv_bias = false, c.rope_theta = 500000.0, c.rope_scaling = RopeScaling{8, 1, 4, 64};
+  check_forward(make_synthetic_model(c, test::test_seed()), tokens, std::nullopt);
 }
 
 // A ball is certified exactly when both of its ends round to its midpoint's float64.

@@ -19,7 +19,7 @@ TEST(MpKernels, RopeAtPositionZeroIsTheIdentity) {
   ExponentRangeScope range;
   const MpArith arith = MpArith::exact(kPrecision);
   const MpArray theta = mp_constant(10000.0);
-  const RopeTable table = make_rope_table(1, 8, theta[0], arith);
+  const RopeTable table = make_rope_table(1, 8, theta[0], RopeScaling{}, arith);
   for (RopeStyle style : {RopeStyle::interleaved, RopeStyle::rotate_half}) {
     const MpArray original = test::random_mp_array(3 * 8, kPrecision, test::test_seed());
     MpArray x = test::random_mp_array(3 * 8, kPrecision, test::test_seed());
@@ -34,7 +34,7 @@ TEST(MpKernels, RopePairsAndAngle) {
   ExponentRangeScope range;
   const MpArith arith = MpArith::exact(kPrecision);
   const MpArray theta = mp_constant(10000.0);
-  const RopeTable table = make_rope_table(2, 8, theta[0], arith);
+  const RopeTable table = make_rope_table(2, 8, theta[0], RopeScaling{}, arith);
   MpArray one(1, 53), cos1(1, 53), sin1(1, 53);
   mpfr_set_ui(one[0], 1, MPFR_RNDN);
   mpfr_cos(cos1[0], one[0], MPFR_RNDN);

@@ -1,5 +1,9 @@
-#include <gtest/gtest.h>
+#include <filesystem>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/common/model_files.h"
 #include "tests/common/run_cli.h"
 #include "tests/common/test_env.h"
 #include "tests/tools/kvfid/fidelity_scratch.h"
@@ -44,6 +48,27 @@ TEST(CmdCheck, AGoldenOfATapListIsCheckedOnItsTaps) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("layers.1.attn.probs"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("layers.0."), std::string::npos) << r.out;
+}
+
+// The sha256 covers the weights alone: the same weights under an edited config.json (here
+// tiny-llama3 without its Llama 3 RoPE scaling) are another model. The baseline would run
+// that model too and the gate would pass, so the config is held to the golden's.
+TEST(CmdCheck, AnEditedConfigIsNotTheGoldensModel) {
+  const std::string dir = test::scratch_dir("cmd_check_edited_config") + "/m";
+  std::filesystem::create_directories(dir);
+  const std::string fixture = test::fixtures_dir() + "/tiny-llama3";
+  std::filesystem::copy_file(fixture + "/model.safetensors", dir + "/model.safetensors");
+  nlohmann::json config = nlohmann::json::parse(test::read_bytes(fixture + "/config.json"));
+  ASSERT_TRUE(config.contains("rope_scaling"));
+  config.erase("rope_scaling");
+  test::write_bytes(dir + "/config.json", config.dump());
+  const std::string golden = test::golden_dir() + "/tiny-llama3/short";
+  const auto r = test::run_kvfid({"check", "--model", dir, "--golden", golden, "--engine", "twin"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("its config differs from the golden's model"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rope_scaling"), std::string::npos) << r.err;
+  const auto same = test::run_kvfid({"check", "--model", fixture, "--golden", golden, "--engine", "twin"});
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
 }
 
 TEST(CmdCheck, BadFlagsExitTwo) {

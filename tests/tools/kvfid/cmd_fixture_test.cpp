@@ -37,6 +37,7 @@ const FixtureCase kCommitted[] = {
     {"tiny-llama", "1", "f32"},
     {"tiny-qwen2", "2", "bf16"},
     {"tiny-mqa", "3", "f16"},
+    {"tiny-llama3", "4", "bf16"},
 };
 
 TEST(CmdFixture, RegeneratesCommittedFixturesByteForByte) {

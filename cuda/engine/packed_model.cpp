@@ -121,6 +121,8 @@ PackedModel pack_model(const Model& model, const WeightFormat& format) {
     l.bq = pack_vector(w.bq);
     l.bk = pack_vector(w.bk);
     l.bv = pack_vector(w.bv);
+    l.q_norm = pack_vector(w.q_norm);
+    l.k_norm = pack_vector(w.k_norm);
     l.wo = pack_matrix(w.wo, format, layer + "wo");
     l.ffn_norm = pack_vector(w.ffn_norm);
     l.w1 = pack_matrix(w.w1, format, layer + "w1");

@@ -50,6 +50,7 @@ struct PackedLayer {
   std::vector<float> attn_norm;   // [dim]
   PackedMatrix wq, wk, wv;        // [q_dim, dim], [kv_dim, dim], [kv_dim, dim]
   std::vector<float> bq, bk, bv;  // [q_dim], [kv_dim], [kv_dim]; empty without bias
+  std::vector<float> q_norm, k_norm;  // [head_dim] each; empty without Qwen3's q/k norms
   PackedMatrix wo;                // [dim, q_dim]
   std::vector<float> ffn_norm;    // [dim]
   PackedMatrix w1, w3;            // [hidden, dim]

@@ -386,6 +386,11 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
     matvec<W>(w.wq, xn, w.bq, q, n, qd, c.dim, false);
     matvec<W>(w.wk, xn, w.bk, k, n, kvd, c.dim, false);
     matvec<W>(w.wv, xn, w.bv, v, n, kvd, c.dim, false);
+    if (c.qk_norm) {  // Qwen3: each head of q and k RMSNorm'd in place (a warp per head: rmsnorm_kernel's
+                      // lanes write only what they read themselves, after the row's sum is reduced)
+      rmsnorm(q, w.q_norm, s.eps, hd, n * c.n_heads, q);
+      rmsnorm(k, w.k_norm, s.eps, hd, n * c.n_kv_heads, k);
+    }
     if constexpr (kTiered) {
       store_tiered(s, l, n, q, k, v, rows_d, rope, base);
     } else {
@@ -493,6 +498,8 @@ class UploadedModel {
       d.bq = l.bq.empty() ? nullptr : upload_f(l.bq);
       d.bk = l.bk.empty() ? nullptr : upload_f(l.bk);
       d.bv = l.bv.empty() ? nullptr : upload_f(l.bv);
+      d.q_norm = l.q_norm.empty() ? nullptr : upload_f(l.q_norm);
+      d.k_norm = l.k_norm.empty() ? nullptr : upload_f(l.k_norm);
       d.wo = upload(l.wo.bytes());
       d.ffn_norm = upload_f(l.ffn_norm);
       d.w1 = upload(l.w1.bytes());

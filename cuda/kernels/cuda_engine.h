@@ -18,6 +18,7 @@ struct DeviceLayerWeights {
   const float* attn_norm = nullptr;                                  // [dim]
   const void *wq = nullptr, *wk = nullptr, *wv = nullptr;            // [q_dim|kv_dim, dim]
   const float *bq = nullptr, *bk = nullptr, *bv = nullptr;           // may be null (no bias)
+  const float *q_norm = nullptr, *k_norm = nullptr;                  // [head_dim]; null without q/k norms
   const void* wo = nullptr;                                          // [dim, q_dim]
   const float* ffn_norm = nullptr;                                   // [dim]
   const void *w1 = nullptr, *w3 = nullptr;                           // [hidden, dim]

@@ -402,6 +402,10 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
     matvec<W>(w.wq, w.bq, xn_.data(), n, q_.data());
     matvec<W>(w.wk, w.bk, xn_.data(), n, k_.data());
     matvec<W>(w.wv, w.bv, xn_.data(), n, v_.data());
+    if (c.qk_norm) {  // Qwen3: each head of q and k RMSNorm'd, in place (a head per row), before RoPE
+      rmsnorm(q_.data(), w.q_norm, m_.eps, n * c.n_heads, q_.data());
+      rmsnorm(k_.data(), w.k_norm, m_.eps, n * c.n_kv_heads, k_.data());
+    }
     // RoPE, then K and V into the cache; the taps read K and V back from the cache.
     for (int r = 0; r < n; ++r) {
       rope(q_.data() + std::size_t(r) * qd, c.n_heads, hd, interleaved, rope_, rows[r].pos);

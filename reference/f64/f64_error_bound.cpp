@@ -54,6 +54,15 @@ Mat rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const std::vector<
   return e;
 }
 
+// Qwen3's per-head RMSNorm (x, ex, y: [T, heads*head_dim]): rms_norm_bound on the rows
+// of head_dim, each head its own vector.
+Mat head_rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const std::vector<double>& gain, double eps) {
+  const Eigen::Index hd = Eigen::Index(gain.size()), rows = x.size() / hd;
+  auto heads = [&](const Mat& m) -> Mat { return Eigen::Map<const Mat>(m.data(), rows, hd); };
+  const Mat e = rms_norm_bound(heads(x), heads(ex), heads(y), gain, eps);
+  return Eigen::Map<const Mat>(e.data(), x.rows(), x.cols());
+}
+
 struct RopeErrors {
   Mat cos, sin;  // [T, head_dim/2]
 };
@@ -226,8 +235,13 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
     const LayerTrace<double>& L = tr.layers[i];
     const LayerWeights& w = model.layers[tr.first_layer + i];
     const Mat eh = rms_norm_bound(L.x_in, ex, L.h, w.attn_norm, c.rms_norm_eps);
-    const Mat eq = rope_bound(L.q_lin, project_bound(L.h, eh, w.wq, w.bq), tr, rope_errors, c);
-    const Mat ek = rope_bound(L.k_lin, project_bound(L.h, eh, w.wk, w.bk), tr, rope_errors, c);
+    Mat eq_lin = project_bound(L.h, eh, w.wq, w.bq), ek_lin = project_bound(L.h, eh, w.wk, w.bk);
+    if (c.qk_norm) {
+      eq_lin = head_rms_norm_bound(L.q_proj, eq_lin, L.q_lin, w.q_norm, c.rms_norm_eps);
+      ek_lin = head_rms_norm_bound(L.k_proj, ek_lin, L.k_lin, w.k_norm, c.rms_norm_eps);
+    }
+    const Mat eq = rope_bound(L.q_lin, eq_lin, tr, rope_errors, c);
+    const Mat ek = rope_bound(L.k_lin, ek_lin, tr, rope_errors, c);
     const Mat ev = project_bound(L.h, eh, w.wv, w.bv);
     const AttentionErrors ea = attention_bound(L, eq, ek, ev, c);
     const Mat e_mid = residual_bound(ex, project_bound(L.attn_out, ea.out, w.wo, {}), L.x_mid);

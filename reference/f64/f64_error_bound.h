@@ -34,6 +34,7 @@
 //    plus E(phi) times a bound on |sin|/|cos| over the interval. The rotation
 //    (a c - b s, a s + b c) propagates E(a), E(b), E(c), E(s) to first and second order
 //    and rounds with gamma_2 (|a^ c^| + |b^ s^|).
+//  * Qwen3's q/k norms: the RMSNorm rule above on each head's head_dim values.
 //  * Scores s = q.k / sqrt(d): gamma_{d+2} sum |q^ k^| / sqrt(d) + sum (|q^| E(k) +
 //    E(q) |k^| + E(q) E(k)) / sqrt(d).
 //  * Softmax: it is shift invariant, so the exact p uses the same computed max m^.

@@ -42,6 +42,16 @@ RowMatrix<Scalar> rms_norm(const RowMatrix<Scalar>& x, const std::vector<double>
   return y;
 }
 
+// Qwen3's per-head RMSNorm of x ([T, heads*head_dim]) by the gain [head_dim] every head
+// shares: rms_norm on the rows of x seen as [T*heads, head_dim].
+template <class Scalar>
+RowMatrix<Scalar> head_rms_norm(const RowMatrix<Scalar>& x, const std::vector<double>& gain, double eps) {
+  const Eigen::Index head_dim = Eigen::Index(gain.size());
+  const RowMatrix<Scalar> heads = Eigen::Map<const RowMatrix<Scalar>>(x.data(), x.size() / head_dim, head_dim);
+  const RowMatrix<Scalar> normed = rms_norm(heads, gain, eps);
+  return Eigen::Map<const RowMatrix<Scalar>>(normed.data(), x.rows(), x.cols());
+}
+
 template <class Scalar>
 void rope_tables(ForwardTrace<Scalar>& tr, const ModelConfig& c, int T) {
   const int pairs = c.head_dim / 2;
@@ -150,6 +160,12 @@ ForwardTrace<Scalar> trace_forward_from(const Model& model, int first_layer, con
     L.h = rms_norm(L.x_in, w.attn_norm, c.rms_norm_eps);
     L.q_lin = project(L.h, w.wq, w.bq);
     L.k_lin = project(L.h, w.wk, w.bk);
+    if (c.qk_norm) {
+      L.q_proj = std::move(L.q_lin);
+      L.k_proj = std::move(L.k_lin);
+      L.q_lin = head_rms_norm(L.q_proj, w.q_norm, c.rms_norm_eps);
+      L.k_lin = head_rms_norm(L.k_proj, w.k_norm, c.rms_norm_eps);
+    }
     L.v = project(L.h, w.wv, w.bv);
     L.q = L.q_lin;
     L.k = L.k_lin;

@@ -31,8 +31,10 @@ template <class Scalar>
 struct LayerTrace {
   RowMatrix<Scalar> x_in;                // [T, dim] residual stream entering the layer
   RowMatrix<Scalar> h;                   // [T, dim] RMSNorm(x_in) * attn_norm
-  RowMatrix<Scalar> q_lin;               // [T, n_heads*head_dim] wq h + bq, before RoPE
-  RowMatrix<Scalar> k_lin;               // [T, n_kv_heads*head_dim] wk h + bk, before RoPE
+  RowMatrix<Scalar> q_proj;              // [T, n_heads*head_dim] wq h + bq; Qwen3 only (else q_lin is it)
+  RowMatrix<Scalar> k_proj;              // [T, n_kv_heads*head_dim] wk h + bk; Qwen3 only
+  RowMatrix<Scalar> q_lin;               // [T, n_heads*head_dim] wq h + bq (Qwen3: each head RMSNorm'd), before RoPE
+  RowMatrix<Scalar> k_lin;               // [T, n_kv_heads*head_dim] wk h + bk (Qwen3: likewise), before RoPE
   RowMatrix<Scalar> q;                   // [T, n_heads*head_dim] after RoPE
   RowMatrix<Scalar> k;                   // [T, n_kv_heads*head_dim] after RoPE
   RowMatrix<Scalar> v;                   // [T, n_kv_heads*head_dim]

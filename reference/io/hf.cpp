@@ -119,6 +119,10 @@ constexpr LayerTensor kLayerTensors[] = {
     {"mlp.up_proj.weight", &LayerWeights::w3, nullptr},
     {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
 };
+constexpr LayerTensor kQkNormTensors[] = {
+    {"self_attn.q_norm.weight", nullptr, &LayerWeights::q_norm},
+    {"self_attn.k_norm.weight", nullptr, &LayerWeights::k_norm},
+};
 constexpr LayerTensor kBiasTensors[] = {
     {"self_attn.q_proj.bias", nullptr, &LayerWeights::bq},
     {"self_attn.k_proj.bias", nullptr, &LayerWeights::bk},
@@ -136,6 +140,7 @@ Shape layer_shape(const ModelConfig& c, const std::string& suffix) {
   if (suffix == "self_attn.o_proj.weight") return {d, q};
   if (suffix == "mlp.gate_proj.weight" || suffix == "mlp.up_proj.weight") return {hid, d};
   if (suffix == "mlp.down_proj.weight") return {d, hid};
+  if (suffix == "self_attn.q_norm.weight" || suffix == "self_attn.k_norm.weight") return {c.head_dim};
   if (suffix == "self_attn.q_proj.bias") return {q};
   if (suffix == "self_attn.k_proj.bias" || suffix == "self_attn.v_proj.bias") return {kv};
   throw std::logic_error("no shape for " + suffix);
@@ -254,12 +259,15 @@ ModelConfig read_hf_config(const std::string& dir) {
     c.arch = Arch::llama;
   } else if (arch == "Qwen2ForCausalLM") {
     c.arch = Arch::qwen2;
+  } else if (arch == "Qwen3ForCausalLM") {
+    c.arch = Arch::qwen3;
   } else {
-    throw InputError(path, "unknown architecture '" + brief_text(arch) + "' (expected LlamaForCausalLM or Qwen2ForCausalLM)");
+    throw InputError(path, "unknown architecture '" + brief_text(arch) +
+                               "' (expected LlamaForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM)");
   }
   const ConfigReader r(j, path);
   r.refuse_unless("hidden_act", "silu", "kvfid implements SwiGLU with SiLU");
-  r.refuse_unless("attention_bias", false, "kvfid models no attention bias on Llama");
+  r.refuse_unless("attention_bias", false, "kvfid models q/k/v bias on Qwen2 only");
   r.refuse_unless("mlp_bias", false, "kvfid models no MLP bias");
   r.refuse_unless("use_sliding_window", false, "kvfid implements full attention");
   c.dim = r.positive_int("hidden_size");
@@ -280,6 +288,7 @@ ModelConfig read_hf_config(const std::string& dir) {
   c.rope = RopeStyle::rotate_half;
   c.rope_scaling = read_rope_scaling(j, path);
   c.qkv_bias = c.arch == Arch::qwen2;
+  c.qk_norm = c.arch == Arch::qwen3;
   c.validate(path);
   return c;
 }
@@ -316,6 +325,8 @@ Model read_hf_model(const std::string& dir) {
     }
     if (c.qkv_bias)
       for (const LayerTensor& t : kBiasTensors) w.*t.vector = r.values(layer_name(l, t.suffix), layer_shape(c, t.suffix));
+    if (c.qk_norm)
+      for (const LayerTensor& t : kQkNormTensors) w.*t.vector = r.values(layer_name(l, t.suffix), layer_shape(c, t.suffix));
     m.layers.push_back(std::move(w));
   }
   m.final_norm = r.values("model.norm.weight", {c.dim});
@@ -335,8 +346,10 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
   if (c.rope != RopeStyle::rotate_half)
     throw std::invalid_argument("HF folders use rotate-half RoPE; permute an interleaved model first");
   nlohmann::json j = {
-      {"architectures", {c.arch == Arch::llama ? "LlamaForCausalLM" : "Qwen2ForCausalLM"}},
-      {"model_type", c.arch == Arch::llama ? "llama" : "qwen2"},
+      {"architectures", {c.arch == Arch::llama   ? "LlamaForCausalLM"
+                         : c.arch == Arch::qwen2 ? "Qwen2ForCausalLM"
+                                                 : "Qwen3ForCausalLM"}},
+      {"model_type", to_string(c.arch)},
       {"hidden_size", c.dim},
       {"intermediate_size", c.hidden},
       {"num_hidden_layers", c.n_layers},
@@ -351,7 +364,7 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
       {"tie_word_embeddings", c.tied_classifier},
       {"torch_dtype", torch_dtype_name(storage)},
   };
-  if (c.arch == Arch::llama) j["attention_bias"] = false;
+  if (c.arch != Arch::qwen2) j["attention_bias"] = false;
   if (c.rope_scaling.active())
     j["rope_scaling"] = {{"rope_type", "llama3"},
                          {"factor", c.rope_scaling.factor},
@@ -368,6 +381,8 @@ void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage)
                                 "apply permute_to_rotate_half first");
   if (c.qkv_bias != (c.arch == Arch::qwen2))
     throw std::invalid_argument("write_hf_model: q/k/v bias goes with Qwen2 and only Qwen2 in HF folders");
+  if (c.qk_norm != (c.arch == Arch::qwen3))
+    throw std::invalid_argument("write_hf_model: q/k norms go with Qwen3 and only Qwen3 in HF folders");
   const std::int64_t d = c.dim;
   auto fits = [](const Matrix& x, std::int64_t rows, std::int64_t cols) { return x.rows == rows && x.cols == cols; };
   require_shape(fits(m.embedding, c.vocab, d), "the embedding");
@@ -402,6 +417,8 @@ void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage)
     for (const LayerTensor& t : kLayerTensors) add_layer(t);
     if (c.qkv_bias)
       for (const LayerTensor& t : kBiasTensors) add_layer(t);
+    if (c.qk_norm)
+      for (const LayerTensor& t : kQkNormTensors) add_layer(t);
   }
   add_vector("model.norm.weight", m.final_norm);
   if (!c.tied_classifier) add_matrix("lm_head.weight", m.classifier);

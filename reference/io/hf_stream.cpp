@@ -39,6 +39,10 @@ constexpr LayerSlot kLayerSlots[] = {
     {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
     {"mlp.down_proj.weight", WeightRole::w2},
 };
+constexpr LayerSlot kQkNormSlots[] = {
+    {"self_attn.q_norm.weight", WeightRole::q_norm},
+    {"self_attn.k_norm.weight", WeightRole::k_norm},
+};
 constexpr LayerSlot kBiasSlots[] = {
     {"self_attn.q_proj.bias", WeightRole::bq},
     {"self_attn.k_proj.bias", WeightRole::bk},
@@ -54,6 +58,7 @@ std::vector<std::int64_t> shape_of(const ModelConfig& c, WeightRole r) {
     case WeightRole::wk: case WeightRole::wv: return {kv, d};
     case WeightRole::bq: return {q};
     case WeightRole::bk: case WeightRole::bv: return {kv};
+    case WeightRole::q_norm: case WeightRole::k_norm: return {c.head_dim};
     case WeightRole::wo: return {d, q};
     case WeightRole::w1: case WeightRole::w3: return {hid, d};
     case WeightRole::w2: return {d, hid};
@@ -132,6 +137,8 @@ std::vector<HfTensorSlot> hf_tensor_layout(const ModelConfig& c) {
     for (const LayerSlot& s : kLayerSlots) add(prefix + s.suffix, s.role, l);
     if (c.qkv_bias)
       for (const LayerSlot& s : kBiasSlots) add(prefix + s.suffix, s.role, l);
+    if (c.qk_norm)
+      for (const LayerSlot& s : kQkNormSlots) add(prefix + s.suffix, s.role, l);
   }
   add("model.norm.weight", WeightRole::final_norm, -1);
   if (!c.tied_classifier) add("lm_head.weight", WeightRole::classifier, -1);
@@ -149,6 +156,8 @@ void write_hf_streamed(const std::string& dir, const ModelConfig& c, FloatFormat
                        const HfStreamOptions& options) {
   if (c.qkv_bias != (c.arch == Arch::qwen2))
     throw std::invalid_argument("write_hf_streamed: q/k/v bias goes with Qwen2 and only Qwen2 in HF folders");
+  if (c.qk_norm != (c.arch == Arch::qwen3))
+    throw std::invalid_argument("write_hf_streamed: q/k norms go with Qwen3 and only Qwen3 in HF folders");
   check_output_folder(dir);
   const std::uint64_t needed = hf_folder_bytes(c, storage), available = free_bytes(dir);
   if (needed > available)

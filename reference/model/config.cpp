@@ -28,6 +28,7 @@ std::optional<std::int64_t> checked_parameter_count(const ModelConfig& c) {
   per_layer = checked_add(per_layer, checked_mul(q, d));                         // wo
   per_layer = checked_add(per_layer, checked_mul(checked_mul(3, d), c.hidden));  // w1, w2, w3
   if (c.qkv_bias) per_layer = checked_add(per_layer, q + 2 * kv);
+  if (c.qk_norm) per_layer = checked_add(per_layer, 2 * std::int64_t(c.head_dim));  // q_norm, k_norm
   const std::optional<std::int64_t> table = checked_mul(std::int64_t(c.vocab), d);
   std::optional<std::int64_t> total = checked_add(checked_mul(std::int64_t(c.n_layers), per_layer), checked_add(table, d));
   if (!c.tied_classifier) total = checked_add(total, table);
@@ -97,7 +98,7 @@ double ModelConfig::kv_bytes_per_token(double bits_per_element) const {
   return 2.0 * n_layers * kv_dim() * bits_per_element / 8.0;
 }
 
-std::string to_string(Arch arch) { return arch == Arch::llama ? "llama" : "qwen2"; }
+std::string to_string(Arch arch) { return arch == Arch::llama ? "llama" : arch == Arch::qwen2 ? "qwen2" : "qwen3"; }
 std::string to_string(RopeStyle rope) { return rope == RopeStyle::interleaved ? "interleaved" : "rotate_half"; }
 
 nlohmann::json to_json(const ModelConfig& c) {
@@ -108,7 +109,8 @@ nlohmann::json to_json(const ModelConfig& c) {
           {"max_seq", c.max_seq},                {"rms_norm_eps", c.rms_norm_eps},
           {"rope_theta", c.rope_theta},          {"rope", to_string(c.rope)},
           {"tied_classifier", c.tied_classifier}, {"qkv_bias", c.qkv_bias}};
-  // Only when scaled: the descriptions of unscaled models (and their goldens) stay as they were.
+  // Only when set: the descriptions of other models (and their goldens) stay as they were.
+  if (c.qk_norm) j["qk_norm"] = true;
   if (c.rope_scaling.active())
     j["rope_scaling"] = {{"rope_type", "llama3"},
                          {"factor", c.rope_scaling.factor},

@@ -1,5 +1,5 @@
 #pragma once
-// One description for the Llama family (llama2.c checkpoints, HF Llama and Qwen2).
+// One description for the Llama family (llama2.c checkpoints, HF Llama, Qwen2 and Qwen3).
 #include <cstdint>
 #include <string>
 
@@ -9,7 +9,7 @@
 
 namespace kvfid::ref {
 
-enum class Arch { llama, qwen2 };
+enum class Arch { llama, qwen2, qwen3 };
 
 // How RoPE pairs the dimensions of a head.
 // interleaved: pairs (2i, 2i+1), as llama2.c and Meta's original checkpoints.
@@ -34,6 +34,7 @@ struct ModelConfig {
   RopeScaling rope_scaling;  // inactive: plain RoPE
   bool tied_classifier = true;
   bool qkv_bias = false;
+  bool qk_norm = false;  // Qwen3: RMSNorm of each head of q and of k (weights [head_dim]) before RoPE
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }

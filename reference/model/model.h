@@ -19,6 +19,8 @@ struct LayerWeights {
   std::vector<double> bq;         // [n_heads*head_dim], empty unless qkv_bias
   std::vector<double> bk;         // [n_kv_heads*head_dim], empty unless qkv_bias
   std::vector<double> bv;         // [n_kv_heads*head_dim], empty unless qkv_bias
+  std::vector<double> q_norm;     // [head_dim], empty unless qk_norm (one gain for every query head)
+  std::vector<double> k_norm;     // [head_dim], empty unless qk_norm
   Matrix wo;                      // [dim, n_heads*head_dim]
   std::vector<double> ffn_norm;   // [dim]
   Matrix w1;                      // [hidden, dim]  gate: silu(w1 x)

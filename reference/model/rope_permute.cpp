@@ -39,6 +39,9 @@ Model permute_to_rotate_half(const Model& model) {
     w.wk = permute_rows(w.wk, c.n_kv_heads, c.head_dim);
     w.bq = permute_vector(w.bq, c.n_heads, c.head_dim);
     w.bk = permute_vector(w.bk, c.n_kv_heads, c.head_dim);
+    // The per-head norms' gains follow their dimensions (the norm itself is order-free).
+    w.q_norm = permute_vector(w.q_norm, 1, c.head_dim);
+    w.k_norm = permute_vector(w.k_norm, 1, c.head_dim);
   }
   out.config.rope = RopeStyle::rotate_half;
   return out;

@@ -1,5 +1,5 @@
 #pragma once
-// Which weight of a Llama/Qwen2 model a tensor is, independent of any file format's
+// Which weight of a Llama/Qwen2/Qwen3 model a tensor is, independent of any file format's
 // naming, so a producer of weights (the synthetic generator) and a writer of a format
 // (the streamed HF writer) can meet without either knowing the other.
 namespace kvfid::ref {
@@ -13,6 +13,8 @@ enum class WeightRole {
   bq,          // [q_dim]          per layer, Qwen2 only
   bk,          // [kv_dim]         per layer, Qwen2 only
   bv,          // [kv_dim]         per layer, Qwen2 only
+  q_norm,      // [head_dim]       per layer, Qwen3 only
+  k_norm,      // [head_dim]       per layer, Qwen3 only
   wo,          // [dim, q_dim]     per layer
   ffn_norm,    // [dim]            per layer
   w1,          // [hidden, dim]    per layer (gate)

@@ -63,6 +63,8 @@ Model stored_model(const Model& model, const WeightFormat& format) {
     l.attn_norm = in_fp32(l.attn_norm);
     l.ffn_norm = in_fp32(l.ffn_norm);
     l.bq = in_fp32(l.bq);
+    l.q_norm = in_fp32(l.q_norm);
+    l.k_norm = in_fp32(l.k_norm);
     l.bk = in_fp32(l.bk);
     l.bv = in_fp32(l.bv);
     for (Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w3, &l.w2}) *w = stored_matrix(*w, format);

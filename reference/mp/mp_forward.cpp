@@ -35,6 +35,17 @@ MpArray copy_of(const MpArray& a) {
 
 MpArray* tracked(MpArray& radii) { return radii.size() ? &radii : nullptr; }
 
+// Qwen3's per-head RMSNorm: x ([rows, head_dim], rows = tokens x heads) normed in place
+// by the gain [head_dim] shared by every head; its radii likewise when tracked.
+void head_norm(MpArray& x, MpArray& x_r, const MpArray& gain, mpfr_srcptr eps, int rows, const MpArith& arith,
+               int threads) {
+  MpArray out(x.size(), x.precision());
+  MpArray out_r = exact_radii(x_r.size());
+  rms_norm(out, x, gain, eps, rows, arith, threads, tracked(x_r), tracked(out_r));
+  x = std::move(out);
+  x_r = std::move(out_r);
+}
+
 }  // namespace
 
 int forward_progress_steps(const ModelConfig& config, int logits_blocks) { return config.n_layers + logits_blocks; }
@@ -110,6 +121,10 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   project(q, s.weights.read(m.wq), normed, w.bq, T, arith, threads, shards, tracked(s.normed_r), tracked(q_r));
   project(k, s.weights.read(m.wk), normed, w.bk, T, arith, threads, shards, tracked(s.normed_r), tracked(k_r));
   project(v, s.weights.read(m.wv), normed, w.bv, T, arith, threads, shards, tracked(s.normed_r), tracked(v_r));
+  if (c.qk_norm) {  // Qwen3: each head of q and of k is RMSNorm'd (rows of head_dim) before RoPE
+    head_norm(q, q_r, w.q_norm, s.eps[0], T * c.n_heads, arith, threads);
+    head_norm(k, k_r, w.k_norm, s.eps[0], T * c.n_kv_heads, arith, threads);
+  }
   apply_rope(q, s.rope, T, c.n_heads, c.rope, arith, threads, tracked(q_r));
   apply_rope(k, s.rope, T, c.n_kv_heads, c.rope, arith, threads, tracked(k_r));
   const TapSelection& taps = s.options.taps;

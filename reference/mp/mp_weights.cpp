@@ -19,7 +19,7 @@ MpWeights to_mp_weights(const Model& model, mpfr_prec_t precision) {
   w.precision = p;
   for (const LayerWeights& l : model.layers)
     w.layers.push_back(MpLayerVectors{convert(l.attn_norm, p), convert(l.bq, p), convert(l.bk, p), convert(l.bv, p),
-                                      convert(l.ffn_norm, p)});
+                                      convert(l.q_norm, p), convert(l.k_norm, p), convert(l.ffn_norm, p)});
   w.final_norm = convert(model.final_norm, p);
   return w;
 }

@@ -31,6 +31,8 @@ struct MpLayerVectors {
   MpArray bq;         // [q_dim], empty unless qkv_bias
   MpArray bk;         // [kv_dim], empty unless qkv_bias
   MpArray bv;         // [kv_dim], empty unless qkv_bias
+  MpArray q_norm;     // [head_dim], empty unless qk_norm
+  MpArray k_norm;     // [head_dim], empty unless qk_norm
   MpArray ffn_norm;   // [dim]
 };
 

@@ -56,9 +56,10 @@ struct Forward {
   int threads;
 
   // rms_norm.cpp: sum of squares in order, / dim, + eps, sqrt, then x / rms * weight.
-  void rms_norm(Floats& out, const Floats& x, const std::vector<double>& weight) const {
+  // rows of weight.size() each: the T tokens, or Qwen3's T x heads heads.
+  void rms_norm(Floats& out, const Floats& x, const std::vector<double>& weight, int rows) const {
     const int dim = int(weight.size());
-    parallel_for(T, threads, [&](std::int64_t begin, std::int64_t end) {
+    parallel_for(rows, threads, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t t = begin; t < end; ++t) {
         const std::size_t row = std::size_t(t) * dim;
         float rms = 0.0f;
@@ -253,11 +254,19 @@ struct Forward {
     const std::vector<double> no_bias;
     for (int l = 0; l < c.n_layers; ++l) {
       const LayerWeights& w = stored.layers[std::size_t(l)];
-      rms_norm(normed, x, w.attn_norm);
+      rms_norm(normed, x, w.attn_norm, T);
       Floats q(n * c.q_dim()), k(n * c.kv_dim()), v(n * c.kv_dim());  // [T, heads, head_dim]
       project(q, w.wq, normed, w.bq);
       project(k, w.wk, normed, w.bk);
       project(v, w.wv, normed, w.bv);
+      if (c.qk_norm) {  // Qwen3: every head of q and k RMSNorm'd before RoPE
+        Floats normed_heads(q.size());
+        rms_norm(normed_heads, q, w.q_norm, T * c.n_heads);
+        q.swap(normed_heads);
+        normed_heads.resize(k.size());
+        rms_norm(normed_heads, k, w.k_norm, T * c.n_kv_heads);
+        k.swap(normed_heads);
+      }
       rope(q, cos, sin, c.n_heads);
       rope(k, cos, sin, c.n_kv_heads);
       // The cache, as kv_store.h stores it (MPFR: T x kv_dim values per layer).
@@ -269,7 +278,7 @@ struct Forward {
       project(block_out, w.wo, attn_out, no_bias);
       add_in_place(x, block_out);
 
-      rms_norm(normed, x, w.ffn_norm);
+      rms_norm(normed, x, w.ffn_norm, T);
       project(gate, w.w1, normed, no_bias);
       project(up, w.w3, normed, no_bias);
       swiglu(gate, up);
@@ -287,7 +296,7 @@ struct Forward {
       keep("out", [&] { return tap_values(x); });
     }
 
-    rms_norm(normed, x, stored.final_norm);
+    rms_norm(normed, x, stored.final_norm, T);
     Floats logits(n * c.vocab);  // [T, vocab]
     project(logits, stored.classifier, normed, no_bias);
     produced["logits"] = tap_values(logits);

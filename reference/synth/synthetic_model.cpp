@@ -51,8 +51,8 @@ bool per_layer(WeightRole r) {
 }
 
 // A tensor's place in the generation order the committed fixtures were made with:
-// embedding; per layer attn_norm, wq, wk, wv, [bq, bk, bv], wo, ffn_norm, w1, w3, w2;
-// final norm; classifier. Its stream is keyed by that place.
+// embedding; per layer attn_norm, wq, wk, wv, [bq, bk, bv], wo, ffn_norm, w1, w3, w2,
+// [q_norm, k_norm]; final norm; classifier. Its stream is keyed by that place.
 std::uint64_t ordinal_in_layer(WeightRole r, bool bias) {
   const std::uint64_t b = bias ? 3 : 0;
   switch (r) {
@@ -68,6 +68,8 @@ std::uint64_t ordinal_in_layer(WeightRole r, bool bias) {
     case WeightRole::w1: return 6 + b;
     case WeightRole::w3: return 7 + b;
     case WeightRole::w2: return 8 + b;
+    case WeightRole::q_norm: return 9 + b;
+    case WeightRole::k_norm: return 10 + b;
     default: throw std::logic_error("not a per-layer weight");
   }
 }
@@ -82,7 +84,7 @@ SyntheticWeights::SyntheticWeights(const ModelConfig& c, std::uint64_t seed, con
 }
 
 std::uint64_t SyntheticWeights::stream_base(WeightRole role, int layer) const {
-  const std::uint64_t per_layer_count = 9 + (config_.qkv_bias ? 3 : 0);
+  const std::uint64_t per_layer_count = 9 + (config_.qkv_bias ? 3 : 0) + (config_.qk_norm ? 2 : 0);
   std::uint64_t counter;  // 1-based place in the generation order
   if (role == WeightRole::embedding) counter = 1;
   else if (per_layer(role)) counter = 2 + std::uint64_t(layer) * per_layer_count + ordinal_in_layer(role, config_.qkv_bias);
@@ -95,6 +97,7 @@ std::int64_t SyntheticWeights::columns(WeightRole role) const {
   switch (role) {
     case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::final_norm: return c.dim;
     case WeightRole::bq: return c.q_dim();
+    case WeightRole::q_norm: case WeightRole::k_norm: return c.head_dim;
     case WeightRole::bk: case WeightRole::bv: return c.kv_dim();
     case WeightRole::embedding: case WeightRole::classifier: case WeightRole::wq: case WeightRole::wk:
     case WeightRole::wv: case WeightRole::w1: case WeightRole::w3: return c.dim;
@@ -123,6 +126,7 @@ void SyntheticWeights::rows(WeightRole role, int layer, std::int64_t begin, std:
   double mean = 0, scale = 1;
   switch (role) {
     case WeightRole::attn_norm: case WeightRole::ffn_norm: mean = 1.0, scale = 0.1; break;
+    case WeightRole::q_norm: case WeightRole::k_norm: mean = 1.0, scale = 0.2; break;
     case WeightRole::bq: case WeightRole::bk: scale = 0.5; break;
     case WeightRole::bv: scale = 0.1; break;
     case WeightRole::final_norm: mean = final_scale, scale = 0.1 * final_scale; break;
@@ -184,6 +188,10 @@ Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const Synth
     w.w1 = matrix(WeightRole::w1, l, c.hidden, c.dim);
     w.w3 = matrix(WeightRole::w3, l, c.hidden, c.dim);
     w.w2 = matrix(WeightRole::w2, l, c.dim, c.hidden);
+    if (c.qk_norm) {
+      w.q_norm = vector(WeightRole::q_norm, l, c.head_dim);
+      w.k_norm = vector(WeightRole::k_norm, l, c.head_dim);
+    }
     m.layers.push_back(std::move(w));
   }
   m.final_norm = vector(WeightRole::final_norm, 0, c.dim);

@@ -34,11 +34,15 @@ constexpr RealShape kRealShapes[] = {
     {"qwen2.5-7b", Arch::qwen2, 3584, 18944, 28, 28, 4, 128, 152064, 131072, false, 1e6, 1e-6, {}},
     {"llama-3.2-1b", Arch::llama, 2048, 8192, 16, 32, 8, 64, 128256, 131072, true, 500000.0, 1e-5, {32, 1, 4, 8192}},
     {"llama-3.1-8b", Arch::llama, 4096, 14336, 32, 32, 8, 128, 128256, 131072, false, 500000.0, 1e-5, {8, 1, 4, 8192}},
+    {"qwen3-0.6b", Arch::qwen3, 1024, 3072, 28, 16, 8, 128, 151936, 40960, true, 1e6, 1e-6, {}},
+    {"qwen3-8b", Arch::qwen3, 4096, 12288, 36, 32, 8, 128, 151936, 40960, false, 1e6, 1e-6, {}},
 };
 
 }  // namespace
 
-std::vector<std::string> synthetic_shape_names() { return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3"}; }
+std::vector<std::string> synthetic_shape_names() {
+  return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3", "tiny-qwen3"};
+}
 
 std::vector<std::string> real_shape_names() {
   std::vector<std::string> names;
@@ -59,6 +63,13 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
     c.rope_scaling = RopeScaling{8, 1, 4, 64};
     return c;
   }
+  // Qwen3 at toy width: q/k norms, no bias, 2:1 GQA, an explicit head_dim whose heads are
+  // wider than the model (q_dim 128 > dim 64, as Qwen3-0.6B's 2048 > 1024), tied.
+  if (name == "tiny-qwen3") {
+    ModelConfig c = tiny(Arch::qwen3, 256, 64, 4, 2, 160, 256, 1e-6, 1000000.0, true);
+    c.head_dim = 32, c.qkv_bias = false, c.qk_norm = true;
+    return c;
+  }
   for (const RealShape& s : kRealShapes)
     if (name == s.name) {
       ModelConfig c;
@@ -68,6 +79,7 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
       c.rope_theta = s.theta, c.rope = RopeStyle::rotate_half, c.tied_classifier = s.tied;
       c.qkv_bias = s.arch == Arch::qwen2;
       c.rope_scaling = s.rope_scaling;
+      c.qk_norm = s.arch == Arch::qwen3;
       return c;
     }
   std::string known;

@@ -93,6 +93,8 @@ void expect_same_model(const Model& a, const Model& b) {
     expect_same_values(x.bq, y.bq, at + "bq");
     expect_same_values(x.bk, y.bk, at + "bk");
     expect_same_values(x.bv, y.bv, at + "bv");
+    expect_same_values(x.q_norm, y.q_norm, at + "q_norm");
+    expect_same_values(x.k_norm, y.k_norm, at + "k_norm");
     expect_same_matrix(x.wo, y.wo, at + "wo");
     expect_same_values(x.ffn_norm, y.ffn_norm, at + "ffn_norm");
     expect_same_matrix(x.w1, y.w1, at + "w1");

@@ -112,6 +112,34 @@ TEST(HfModel, Llama3RopeScalingIsReadAndWritten) {
   EXPECT_FALSE(read_hf_config(dir).rope_scaling.active());
 }
 
+// Qwen3: its published config.json (Qwen3-0.6B's fields) and the q/k norm tensors, both ways.
+TEST(HfModel, Qwen3ConfigAndQkNormsAreReadAndWritten) {
+  const std::string dir = test::scratch_dir("hf_qwen3");
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["Qwen3ForCausalLM"], "attention_bias": false,
+      "head_dim": 128, "hidden_act": "silu", "hidden_size": 1024, "intermediate_size": 3072,
+      "max_position_embeddings": 40960, "model_type": "qwen3", "num_attention_heads": 16,
+      "num_hidden_layers": 28, "num_key_value_heads": 8, "rms_norm_eps": 1e-06, "rope_scaling": null,
+      "rope_theta": 1000000, "sliding_window": null, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+      "use_sliding_window": false, "vocab_size": 151936})");
+  const ModelConfig c = read_hf_config(dir);
+  EXPECT_EQ(c.arch, Arch::qwen3);
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_FALSE(c.qkv_bias);
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.q_dim(), 2048);  // wider than hidden_size
+  EXPECT_EQ(c.parameter_count(), synthetic_shape("qwen3-0.6b").parameter_count());
+  const Model m = make_synthetic_model(synthetic_shape("tiny-qwen3"), test::test_seed());
+  ASSERT_EQ(m.layers[0].q_norm.size(), 32u);
+  write_hf_model(dir + "/model", m, FloatFormat::f32);
+  const SafetensorsFile st = read_safetensors(dir + "/model/" + kHfWeightsFile);
+  EXPECT_EQ(st.get("model.layers.1.self_attn.k_norm.weight").shape, (std::vector<std::int64_t>{32}));
+  const Model back = read_hf_model(dir + "/model");
+  EXPECT_TRUE(back.config.qk_norm);
+  EXPECT_EQ(back.layers[1].q_norm, m.layers[1].q_norm);
+  EXPECT_EQ(back.layers[1].k_norm, m.layers[1].k_norm);
+  test::expect_same_model(m, back);
+}
+
 TEST(HfModel, WriterRefusesInterleavedRope) {
   ModelConfig c = synthetic_shape("tiny-llama");
   c.rope = RopeStyle::interleaved;

@@ -69,6 +69,17 @@ TEST(NativeForward, CommittedFixturesMatchTheMpfrEmulation) {
   }
 }
 
+// The architectures beyond Llama and Qwen2: Llama 3's scaled RoPE frequencies and Qwen3's
+// per-head q/k norms, in every arithmetic format (one storage pair each, to keep the
+// sanitized run short: the committed-fixture sweep above covers the storage formats).
+TEST(NativeForward, Llama3AndQwen3MatchTheMpfrEmulation) {
+  const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/short.tokens");
+  for (const char* name : {"tiny-llama3", "tiny-qwen3"}) {
+    const Model model = load_model(test::fixtures_dir() + "/" + name);
+    for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, f, "bf16", "f16", name);
+  }
+}
+
 // Block weight formats decode to float64 values binary32 may not hold (int8a: up to 48
 // bits), which the native products must round to odd first; tiny-mqa's widths (64, 160)
 // are whole blocks.

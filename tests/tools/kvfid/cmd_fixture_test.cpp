@@ -38,6 +38,7 @@ const FixtureCase kCommitted[] = {
     {"tiny-qwen2", "2", "bf16"},
     {"tiny-mqa", "3", "f16"},
     {"tiny-llama3", "4", "bf16"},
+    {"tiny-qwen3", "5", "bf16"},
 };
 
 TEST(CmdFixture, RegeneratesCommittedFixturesByteForByte) {

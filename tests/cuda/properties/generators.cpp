@@ -28,7 +28,7 @@ const char* name_of(SynthPrecision p) {
 
 ModelConfig ModelCase::config(int max_seq) const {
   ModelConfig c;
-  c.arch = bias ? Arch::qwen2 : Arch::llama;
+  c.arch = qk_norm ? Arch::qwen3 : bias ? Arch::qwen2 : Arch::llama;
   c.vocab = vocab;
   c.dim = dim;
   c.n_layers = n_layers;
@@ -41,7 +41,8 @@ ModelConfig ModelCase::config(int max_seq) const {
   c.rope_theta = bias ? 1e6 : 1e4;
   c.rope = rope;
   c.tied_classifier = !bias;
-  c.qkv_bias = bias;
+  c.qkv_bias = bias && !qk_norm;
+  c.qk_norm = qk_norm;
   if (llama3_rope) c.rope_theta = 500000.0, c.rope_scaling = synthetic_shape("tiny-llama3").rope_scaling;
   return c;
 }
@@ -61,7 +62,7 @@ void showValue(const ModelCase& c, std::ostream& os) {
      << c.head_dim << ", layers " << c.n_layers << ", dim " << c.dim << ", hidden " << c.hidden << ", vocab "
      << c.vocab << ", rope " << to_string(c.rope) << ", bias " << c.bias << ", weights " << to_string(c.weights)
      << ", kv " << (c.kv_policy.empty() ? to_string(c.kv) : c.kv_policy)
-     << (c.llama3_rope ? ", llama3 rope scaling" : "") << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
+     << (c.llama3_rope ? ", llama3 rope scaling" : "") << (c.qk_norm ? ", qwen3 q/k norms" : "") << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
      << c.synth.k_outlier_channels << " x" << c.synth.k_outlier_scale << ", massive dims " << c.synth.massive_dims
      << " x" << c.synth.massive_scale << "}, seed " << c.seed << "}";
 }
@@ -90,7 +91,8 @@ rc::Gen<ModelCase> gen_model_case() {
       gen::set(&ModelCase::synth, synth),
       gen::set(&ModelCase::seed, gen::arbitrary<std::uint32_t>()),
       // Last, so that the fields above draw what they drew before it was added.
-      gen::set(&ModelCase::llama3_rope, gen::arbitrary<bool>()));
+      gen::set(&ModelCase::llama3_rope, gen::arbitrary<bool>()),
+      gen::set(&ModelCase::qk_norm, gen::arbitrary<bool>()));
 }
 
 rc::Gen<ModelCase> gen_real_head_case() {

@@ -41,6 +41,7 @@ struct ModelCase {
   SynthOptions synth;  // outlier K channels, massive residual dimensions, stored precision
   std::uint32_t seed = 0;
   bool llama3_rope = false;  // theta 500000 with Llama 3 RoPE scaling (every band: tiny-llama3's)
+  bool qk_norm = false;      // Qwen3: per-head RMSNorm of q and k (then no q/k/v bias)
 
   ModelConfig config(int max_seq) const;
   Model model(int max_seq) const;

@@ -25,7 +25,7 @@ void put_rows(TapTensor& tap, const std::vector<float>& rows, int first, int wid
 // probabilities are those the attention weighted by. A key's cold and hot forms never
 // change once its query has read them, so the cache after the last step serves every row.
 void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, const std::vector<float>& stats,
-                const ModelConfig& c, int hot_window, int k_group) {
+                const ModelConfig& c, int layer, int hot_window, int k_group) {
   const int T = int(q.shape[0]), hd = c.head_dim;
   const float scale = attention_scale(c);
   std::vector<float> qf(hd);
@@ -34,7 +34,7 @@ void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, 
       for (int d = 0; d < hd; ++d) qf[d] = float(q.values[(std::size_t(t) * c.n_heads + h) * hd + d]);
       const num::SoftmaxStats s{stats[(std::size_t(t) * c.n_heads + h) * 2], stats[(std::size_t(t) * c.n_heads + h) * 2 + 1]};
       const int cold_end = quant::cold_end(t, hot_window, k_group);
-      for (int j = 0; j <= t; ++j) {
+      for (int j = c.first_key(layer, t); j <= t; ++j) {  // a sliding window's earlier keys stay 0
         const std::vector<float>& keys = j < cold_end ? cache.k : cache.k_hot;  // [n_kv_heads, T, head_dim]
         const float* kj = keys.data() + (std::size_t(c.kv_head_of(h)) * T + j) * hd;
         probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(num::attn_score<FloatFormat::f32>(qf.data(), kj, hd, scale), s);
@@ -91,7 +91,7 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
   const KvPlan plan = make_kv_plan(options.kv, options.kv_scales, c);
   for (int l = 0; l < c.n_layers; ++l)
     fill_probs(tap(tap_layer_name(l, "attn.probs")), tap(tap_layer_name(l, "q")), engine.cache_values(seq, l), stats[l],
-               c, plan.policy.hot_window, plan.k_group[l]);
+               c, l, plan.policy.hot_window, plan.k_group[l]);
   TapSet wanted;
   for (TapTensor& t : taps)
     if (t.name == kLogprobsTap || options.taps.wants(t.name)) wanted.push_back(std::move(t));

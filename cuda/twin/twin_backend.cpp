@@ -161,10 +161,10 @@ class TwinBackend final : public EngineBackend {
  private:
   template <FloatFormat W, FloatFormat K, bool kTiered>
   void run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out);
-  // Row r's attention for query head h over keys 0..keys-1 in splits of `split` keys
-  // (attention_math.h's order).
+  // Row r's attention for query head h over keys first..keys-1 (first > 0: a sliding
+  // window) in splits of `split` keys from `first` (attention_math.h's order).
   template <FloatFormat K, class Source>
-  void attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats,
+  void attend(const Source& kv, const float* q, int kvh, int first, int keys, int split, float* out, float* stats,
               AttendScratch& scratch);
   template <FloatFormat W>
   void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y);
@@ -292,8 +292,8 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
 }
 
 template <FloatFormat K, class Source>
-void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, int split, float* out, float* stats,
-                         AttendScratch& scratch) {
+void TwinBackend::attend(const Source& kv, const float* q, int kvh, int first, int keys, int split, float* out,
+                         float* stats, AttendScratch& scratch) {
   const int hd = m_.config.head_dim;
   float* scores = scratch.scores.data();
   float* probs = scratch.probs.data();
@@ -302,8 +302,8 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int keys, in
   const bool simd = twin::attention_simd_available(hd);
   const typename Storage<K>::T* rows[num::kSplit];  // the split's keys, then its values
   num::SoftmaxStats run{};
-  for (int sp = 0; sp < num::split_count(keys, split); ++sp) {
-    const int j0 = sp * split, j1 = std::min(j0 + split, keys);
+  for (int sp = 0; sp < num::split_count(keys - first, split); ++sp) {
+    const int j0 = first + sp * split, j1 = std::min(j0 + split, keys);
     if (simd) {
       for (int j = j0; j < j1; ++j) rows[j - j0] = kv.key(kvh, j);
       twin::attn_scores_simd<K>(q, rows, j1 - j0, hd, m_.attn_scale, scores);
@@ -448,11 +448,12 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
                             quant::cold_end(pos, plan_.policy.hot_window, plan_.k_group[l]),
                             quant::cold_end(pos, plan_.policy.hot_window, 0),
                             s.layout};
-          attend<K>(kv, q, h / group, pos + 1, split, o, st, scratch_[worker]);
+          attend<K>(kv, q, h / group, c.first_key(l, pos), pos + 1, split, o, st, scratch_[worker]);
         } else {
           const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
           const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
-          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, pos + 1, split, o, st, scratch_[worker]);
+          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, c.first_key(l, pos), pos + 1, split, o, st,
+                    scratch_[worker]);
         }
       }
     });

@@ -143,7 +143,7 @@ struct AttentionErrors {
 };
 
 AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, const Mat& ek, const Mat& ev,
-                                const ModelConfig& c) {
+                                const ModelConfig& c, int layer) {
   const int T = int(L.q.rows()), hd = c.head_dim;
   const double inv_sqrt_hd = 1 / std::sqrt(double(hd));
   AttentionErrors r{std::vector<Mat>(c.n_heads, Mat::Zero(T, T)), Mat::Zero(T, c.q_dim())};
@@ -153,7 +153,8 @@ AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, cons
     const Mat& s = L.scores[h];
     const Mat& p = L.probs[h];
     for (int t = 0; t < T; ++t) {
-      for (int j = 0; j <= t; ++j) {
+      const int first = c.first_key(layer, t), n = t - first + 1;  // the keys read: [first, t]
+      for (int j = first; j <= t; ++j) {
         double abs_dot = 0, propagated = 0;
         for (int d = 0; d < hd; ++d) {
           const double q = std::fabs(L.q(t, q_off + d)), k = std::fabs(L.k(j, kv_off + d));
@@ -164,10 +165,10 @@ AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, cons
         e_score[j] = (gamma(hd + 2) * abs_dot + propagated) * inv_sqrt_hd;
       }
       // Recompute the forward's shifted exponentials (same operations, same values).
-      double max = s(t, 0);
-      for (int j = 1; j <= t; ++j) max = std::max(max, s(t, j));
+      double max = s(t, first);
+      for (int j = first + 1; j <= t; ++j) max = std::max(max, s(t, j));
       double sum = 0, sum_err = 0;
-      for (int j = 0; j <= t; ++j) {
+      for (int j = first; j <= t; ++j) {
         const double shifted = s(t, j) - max;
         const double e_shifted = e_score[j] + kOpRel * std::fabs(shifted);
         e_exp[j] = std::exp(shifted);
@@ -175,21 +176,21 @@ AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, cons
         sum += e_exp[j];
         sum_err += e_exp[j] * rho[j] / (1 - rho[j]);
       }
-      sum_err += gamma(t) * sum / (1 - gamma(t));
+      sum_err += gamma(n - 1) * sum / (1 - gamma(n - 1));
       const double sum_rel = sum_err / sum;
-      for (int j = 0; j <= t; ++j) {
+      for (int j = first; j <= t; ++j) {
         const double rel = (1 + rho[j]) * (1 + sum_rel) * (1 + u) - 1;
         r.probs[h](t, j) = rel * p(t, j) / (1 - rel);
       }
       for (int d = 0; d < hd; ++d) {
         double abs_dot = 0, propagated = 0;
-        for (int j = 0; j <= t; ++j) {
+        for (int j = first; j <= t; ++j) {
           const double pj = p(t, j), ep = r.probs[h](t, j);
           const double v = std::fabs(L.v(j, kv_off + d)), e_v = ev(j, kv_off + d);
           abs_dot += pj * v;
           propagated += pj * e_v + ep * v + ep * e_v;
         }
-        r.out(t, q_off + d) = gamma(t + 1) * abs_dot + propagated;
+        r.out(t, q_off + d) = gamma(n) * abs_dot + propagated;
       }
     }
   }
@@ -243,7 +244,7 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
     const Mat eq = rope_bound(L.q_lin, eq_lin, tr, rope_errors, c);
     const Mat ek = rope_bound(L.k_lin, ek_lin, tr, rope_errors, c);
     const Mat ev = project_bound(L.h, eh, w.wv, w.bv);
-    const AttentionErrors ea = attention_bound(L, eq, ek, ev, c);
+    const AttentionErrors ea = attention_bound(L, eq, ek, ev, c, tr.first_layer + int(i));
     const Mat e_mid = residual_bound(ex, project_bound(L.attn_out, ea.out, w.wo, {}), L.x_mid);
     const Mat eh2 = rms_norm_bound(L.x_mid, e_mid, L.h2, w.ffn_norm, c.rms_norm_eps);
     const Mat e_gate = project_bound(L.h2, eh2, w.w1, {});

@@ -89,7 +89,7 @@ void apply_rope(RowMatrix<Scalar>& x, const ForwardTrace<Scalar>& tr, const Mode
 
 // Causal GQA attention of one layer: fills scores, probs and attn_out.
 template <class Scalar>
-void attention(LayerTrace<Scalar>& L, const ModelConfig& c, int T) {
+void attention(LayerTrace<Scalar>& L, const ModelConfig& c, int T, int layer) {
   const int hd = c.head_dim;
   const Scalar sqrt_hd = std::sqrt(Scalar(hd));
   L.scores.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
@@ -100,22 +100,23 @@ void attention(LayerTrace<Scalar>& L, const ModelConfig& c, int T) {
     RowMatrix<Scalar>& s = L.scores[h];  // [T, T]
     RowMatrix<Scalar>& p = L.probs[h];   // [T, T]
     for (int t = 0; t < T; ++t) {
-      for (int j = 0; j <= t; ++j) {
+      const int first = c.first_key(layer, t);  // keys [first, t]; the rest stay exactly zero
+      for (int j = first; j <= t; ++j) {
         Scalar dot = 0;
         for (int d = 0; d < hd; ++d) dot += L.q(t, q_off + d) * L.k(j, kv_off + d);
         s(t, j) = dot / sqrt_hd;
       }
-      Scalar max = s(t, 0);
-      for (int j = 1; j <= t; ++j) max = std::max(max, s(t, j));
+      Scalar max = s(t, first);
+      for (int j = first + 1; j <= t; ++j) max = std::max(max, s(t, j));
       Scalar sum = 0;
-      for (int j = 0; j <= t; ++j) {
+      for (int j = first; j <= t; ++j) {
         p(t, j) = std::exp(s(t, j) - max);
         sum += p(t, j);
       }
-      for (int j = 0; j <= t; ++j) p(t, j) /= sum;
+      for (int j = first; j <= t; ++j) p(t, j) /= sum;
       for (int d = 0; d < hd; ++d) {
         Scalar acc = 0;
-        for (int j = 0; j <= t; ++j) acc += p(t, j) * L.v(j, kv_off + d);
+        for (int j = first; j <= t; ++j) acc += p(t, j) * L.v(j, kv_off + d);
         L.attn_out(t, q_off + d) = acc;
       }
     }
@@ -171,7 +172,7 @@ ForwardTrace<Scalar> trace_forward_from(const Model& model, int first_layer, con
     L.k = L.k_lin;
     apply_rope(L.q, tr, c);
     apply_rope(L.k, tr, c);
-    attention(L, c, T);
+    attention(L, c, T, l);
     L.x_mid = L.x_in + project(L.attn_out, w.wo, {});
     L.h2 = rms_norm(L.x_mid, w.ffn_norm, c.rms_norm_eps);
     L.gate = project(L.h2, w.w1, {});

@@ -28,6 +28,9 @@ using Shape = std::vector<std::int64_t>;
 constexpr double kHfDefaultRmsEps = 1e-6;
 constexpr double kHfDefaultRopeTheta = 10000.0;
 constexpr int kLlamaDefaultMaxPositions = 2048;
+// transformers' Qwen2Config default for max_window_layers (the layers below it attend fully).
+constexpr int kQwen2DefaultMaxWindowLayers = 28;
+constexpr int kMistralDefaultMaxPositions = 4096 * 32;  // transformers' MistralConfig
 constexpr int kQwen2DefaultMaxPositions = 32768;
 
 std::string join(const std::string& dir, const char* file) { return (fs::path(dir) / file).string(); }
@@ -49,6 +52,13 @@ class ConfigReader {
   double positive_number(const char* key) const {
     if (!j_.contains(key) || j_[key].is_null()) throw InputError(path_, std::string("missing field \"") + key + "\"");
     return positive_number_or(key, 0);
+  }
+  int non_negative_int_or(const char* key, int fallback) const {
+    if (!j_.contains(key) || j_[key].is_null()) return fallback;
+    const auto& v = j_[key];
+    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > std::numeric_limits<int>::max())
+      throw InputError(path_, std::string("field \"") + key + "\" must be a non-negative integer, got " + brief_json(v));
+    return int(v.get<long long>());
   }
   int positive_int_or(const char* key, int fallback) const {
     return j_.contains(key) && !j_[key].is_null() ? positive_int_value(key) : fallback;
@@ -261,15 +271,16 @@ ModelConfig read_hf_config(const std::string& dir) {
     c.arch = Arch::qwen2;
   } else if (arch == "Qwen3ForCausalLM") {
     c.arch = Arch::qwen3;
+  } else if (arch == "MistralForCausalLM") {
+    c.arch = Arch::mistral;
   } else {
     throw InputError(path, "unknown architecture '" + brief_text(arch) +
-                               "' (expected LlamaForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM)");
+                               "' (expected LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM)");
   }
   const ConfigReader r(j, path);
   r.refuse_unless("hidden_act", "silu", "kvfid implements SwiGLU with SiLU");
   r.refuse_unless("attention_bias", false, "kvfid models q/k/v bias on Qwen2 only");
   r.refuse_unless("mlp_bias", false, "kvfid models no MLP bias");
-  r.refuse_unless("use_sliding_window", false, "kvfid implements full attention");
   c.dim = r.positive_int("hidden_size");
   c.hidden = r.positive_int("intermediate_size");
   c.n_layers = r.positive_int("num_hidden_layers");
@@ -281,7 +292,9 @@ ModelConfig read_hf_config(const std::string& dir) {
                                std::to_string(c.n_heads) + " and no head_dim is given");
   c.head_dim = r.positive_int_or("head_dim", c.dim / c.n_heads);
   c.max_seq = r.positive_int_or("max_position_embeddings",
-                                c.arch == Arch::llama ? kLlamaDefaultMaxPositions : kQwen2DefaultMaxPositions);
+                                c.arch == Arch::llama     ? kLlamaDefaultMaxPositions
+                                : c.arch == Arch::mistral ? kMistralDefaultMaxPositions
+                                                          : kQwen2DefaultMaxPositions);
   c.rms_norm_eps = r.positive_number_or("rms_norm_eps", kHfDefaultRmsEps);
   c.rope_theta = r.positive_number_or("rope_theta", kHfDefaultRopeTheta);
   c.tied_classifier = r.boolean_or("tie_word_embeddings", false);
@@ -289,6 +302,17 @@ ModelConfig read_hf_config(const std::string& dir) {
   c.rope_scaling = read_rope_scaling(j, path);
   c.qkv_bias = c.arch == Arch::qwen2;
   c.qk_norm = c.arch == Arch::qwen3;
+  // Sliding windows: Mistral's on every layer (null: none); Qwen2's when use_sliding_window,
+  // on the layers from max_window_layers on; Qwen3's the same way (refused: not modelled).
+  if (c.arch == Arch::mistral) {
+    c.sliding_window = r.positive_int_or("sliding_window", 0);
+  } else if (r.boolean_or("use_sliding_window", false)) {
+    if (c.arch != Arch::qwen2)
+      throw InputError(path, "field \"use_sliding_window\" = true is not supported on " + to_string(c.arch) +
+                                 " (kvfid implements Qwen2's and Mistral's sliding windows)");
+    c.sliding_window = r.positive_int("sliding_window");
+    c.full_attention_layers = r.non_negative_int_or("max_window_layers", kQwen2DefaultMaxWindowLayers);
+  }
   c.validate(path);
   return c;
 }
@@ -346,9 +370,10 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
   if (c.rope != RopeStyle::rotate_half)
     throw std::invalid_argument("HF folders use rotate-half RoPE; permute an interleaved model first");
   nlohmann::json j = {
-      {"architectures", {c.arch == Arch::llama   ? "LlamaForCausalLM"
-                         : c.arch == Arch::qwen2 ? "Qwen2ForCausalLM"
-                                                 : "Qwen3ForCausalLM"}},
+      {"architectures", {c.arch == Arch::llama     ? "LlamaForCausalLM"
+                         : c.arch == Arch::qwen2   ? "Qwen2ForCausalLM"
+                         : c.arch == Arch::mistral ? "MistralForCausalLM"
+                                                   : "Qwen3ForCausalLM"}},
       {"model_type", to_string(c.arch)},
       {"hidden_size", c.dim},
       {"intermediate_size", c.hidden},
@@ -365,6 +390,13 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
       {"torch_dtype", torch_dtype_name(storage)},
   };
   if (c.arch != Arch::qwen2) j["attention_bias"] = false;
+  if (c.arch == Arch::mistral) {
+    j["sliding_window"] = c.sliding_window > 0 ? nlohmann::json(c.sliding_window) : nlohmann::json(nullptr);
+  } else if (c.sliding_window > 0) {
+    j["use_sliding_window"] = true;
+    j["sliding_window"] = c.sliding_window;
+    j["max_window_layers"] = c.full_attention_layers;
+  }
   if (c.rope_scaling.active())
     j["rope_scaling"] = {{"rope_type", "llama3"},
                          {"factor", c.rope_scaling.factor},
@@ -383,6 +415,8 @@ void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage)
     throw std::invalid_argument("write_hf_model: q/k/v bias goes with Qwen2 and only Qwen2 in HF folders");
   if (c.qk_norm != (c.arch == Arch::qwen3))
     throw std::invalid_argument("write_hf_model: q/k norms go with Qwen3 and only Qwen3 in HF folders");
+  if (c.sliding_window > 0 && c.arch != Arch::qwen2 && !(c.arch == Arch::mistral && c.full_attention_layers == 0))
+    throw std::invalid_argument("write_hf_model: HF folders express sliding windows as Qwen2's or Mistral's (every layer)");
   const std::int64_t d = c.dim;
   auto fits = [](const Matrix& x, std::int64_t rows, std::int64_t cols) { return x.rows == rows && x.cols == cols; };
   require_shape(fits(m.embedding, c.vocab, d), "the embedding");

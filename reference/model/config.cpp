@@ -55,6 +55,8 @@ void ModelConfig::validate(const std::string& source) const {
   if (head_dim % 2 != 0) throw InputError(source, "head_dim " + std::to_string(head_dim) + " is odd; RoPE needs pairs");
   if (!(rms_norm_eps > 0)) throw InputError(source, "rms_norm_eps must be positive");
   if (!(rope_theta > 1)) throw InputError(source, "rope_theta must be greater than 1");
+  if (sliding_window < 0) throw InputError(source, "sliding_window must be positive (or 0: no window)");
+  if (full_attention_layers < 0) throw InputError(source, "the count of full-attention layers must not be negative");
   if (rope_scaling.active()) {
     const RopeScaling& r = rope_scaling;
     // HF's own checks of llama3 scaling, and finite values: the reference takes them as exact.
@@ -98,7 +100,15 @@ double ModelConfig::kv_bytes_per_token(double bits_per_element) const {
   return 2.0 * n_layers * kv_dim() * bits_per_element / 8.0;
 }
 
-std::string to_string(Arch arch) { return arch == Arch::llama ? "llama" : arch == Arch::qwen2 ? "qwen2" : "qwen3"; }
+std::string to_string(Arch arch) {
+  switch (arch) {
+    case Arch::llama: return "llama";
+    case Arch::qwen2: return "qwen2";
+    case Arch::qwen3: return "qwen3";
+    case Arch::mistral: return "mistral";
+  }
+  return "?";
+}
 std::string to_string(RopeStyle rope) { return rope == RopeStyle::interleaved ? "interleaved" : "rotate_half"; }
 
 nlohmann::json to_json(const ModelConfig& c) {
@@ -111,6 +121,10 @@ nlohmann::json to_json(const ModelConfig& c) {
           {"tied_classifier", c.tied_classifier}, {"qkv_bias", c.qkv_bias}};
   // Only when set: the descriptions of other models (and their goldens) stay as they were.
   if (c.qk_norm) j["qk_norm"] = true;
+  if (c.sliding_window > 0) {
+    j["sliding_window"] = c.sliding_window;
+    j["full_attention_layers"] = c.full_attention_layers;
+  }
   if (c.rope_scaling.active())
     j["rope_scaling"] = {{"rope_type", "llama3"},
                          {"factor", c.rope_scaling.factor},

@@ -9,7 +9,7 @@
 
 namespace kvfid::ref {
 
-enum class Arch { llama, qwen2, qwen3 };
+enum class Arch { llama, qwen2, qwen3, mistral };  // mistral: Llama's layers, all of them windowed
 
 // How RoPE pairs the dimensions of a head.
 // interleaved: pairs (2i, 2i+1), as llama2.c and Meta's original checkpoints.
@@ -35,11 +35,23 @@ struct ModelConfig {
   bool tied_classifier = true;
   bool qkv_bias = false;
   bool qk_norm = false;  // Qwen3: RMSNorm of each head of q and of k (weights [head_dim]) before RoPE
+  // Sliding-window attention (Mistral; Qwen2's use_sliding_window): a windowed layer's
+  // query at position t reads the keys t - sliding_window + 1 .. t only. Layers below
+  // full_attention_layers (Qwen2's max_window_layers) attend to every earlier position.
+  int sliding_window = 0;  // 0: every layer attends fully
+  int full_attention_layers = 0;
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }
   int group() const { return n_heads / n_kv_heads; }  // query heads per KV head
   int kv_head_of(int q_head) const { return q_head / group(); }
+  // The window of `layer`: sliding_window when it is windowed, else 0 (full attention).
+  int window_of(int layer) const { return sliding_window > 0 && layer >= full_attention_layers ? sliding_window : 0; }
+  // The first key a query at position t reads in `layer`.
+  int first_key(int layer, int t) const {
+    const int w = window_of(layer);
+    return w > 0 && t - w + 1 > 0 ? t - w + 1 : 0;
+  }
 
   // Throws InputError(source, ...) when dimensions are missing or inconsistent.
   void validate(const std::string& source) const;

@@ -135,17 +135,18 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   MpArray attn_out_r = s.radii(attn_out.size());
   MpArray* const kept_probs = probs_kept ? &probs : nullptr;
   const AttentionRadii attention_radii{tracked(q_r), probs_kept ? tracked(probs_r) : nullptr, tracked(attn_out_r)};
+  const AttentionMask mask{true, c.window_of(l)};
   if (s.options.kv) {
     // The stored forms are exact once store_kv has proven each rounding (kv_store.h).
     const MpKvStore store = store_kv(k, v, *s.options.kv, l, T, c, tracked(k_r), tracked(v_r));
-    causal_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, shards, attention_radii);
+    causal_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, shards, attention_radii, mask);
     k = own_keys(store, T, c.kv_dim());
     v = own_values(store, T, c.kv_dim());
     k_r = s.radii(k.size());
     v_r = s.radii(v.size());
   } else {
     causal_attention(kept_probs, attn_out, q, AttentionKv{k, k, v, v, 0, 0, tracked(k_r), tracked(v_r)}, T, c, arith,
-                     threads, shards, attention_radii);
+                     threads, shards, attention_radii, mask);
   }
   project(block_out, s.weights.read(m.wo), attn_out, s.no_bias, T, arith, threads, shards, tracked(attn_out_r),
           tracked(s.block_out_r));

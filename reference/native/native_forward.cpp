@@ -109,8 +109,9 @@ struct Forward {
   // in the format): scores, / scale, softmax, then cold values and hot values as one sum.
   void attention(Floats& probs, Floats& out, const Floats& q, const std::vector<double>& k_cold,
                  const std::vector<double>& k_hot, const std::vector<double>& v_cold, const std::vector<double>& v_hot,
-                 int hot_window, int k_group, float scale) const {
-    if (F == FloatFormat::f16 && c.head_dim % kF16DotLanes == 0 && f16_dots_available()) {
+                 int hot_window, int k_group, float scale, int layer) const {
+    // The vectorized binary16 path reads every key up to t: windowed layers take this one.
+    if (F == FloatFormat::f16 && c.window_of(layer) == 0 && c.head_dim % kF16DotLanes == 0 && f16_dots_available()) {
       const KvF16 kv{k_cold, k_hot, v_cold, v_hot, T, c.kv_dim()};
       if (kv.binary32) return attention_f16(probs, out, q, kv, hot_window, k_group, scale);
     }
@@ -123,18 +124,20 @@ struct Forward {
         const float* query = q.data() + std::size_t(t) * q_dim + std::size_t(h) * hd;
         const int k_end = quant::cold_end(t, hot_window, k_group);
         const int v_end = quant::cold_end(t, hot_window, 0);
-        for (int j = 0; j <= t; ++j) {
+        const int first = c.first_key(layer, t);  // keys [first, t] (attention.cpp's mask)
+        for (int j = first; j <= t; ++j) {
           const double* key = (j < k_end ? k_cold : k_hot).data() + std::size_t(j) * kv_dim + std::size_t(kv_h) * hd;
           float s = 0.0f;
           for (int i = 0; i < hd; ++i) s = A::add(s, A::mul_any(query[i], key[i]));
           row[j] = A::div(s, scale);
         }
-        softmax(row, t + 1);
+        softmax(row + first, t + 1 - first);
+        for (int j = 0; j < first; ++j) row[j] = 0.0f;
         for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
         for (int d = 0; d < hd; ++d) {
           const std::size_t column = std::size_t(kv_h) * hd + d;
           float o = 0.0f;
-          for (int j = 0; j <= t; ++j) {
+          for (int j = first; j <= t; ++j) {
             const double value = (j < v_end ? v_cold : v_hot)[std::size_t(j) * kv_dim + column];
             o = A::add(o, A::mul_any(row[j], value));
           }
@@ -274,7 +277,7 @@ struct Forward {
       const AttentionKv view = store.view();
       Floats probs(std::size_t(c.n_heads) * n * n), attn_out(n * c.q_dim());  // [n_heads, T, T], [T, q_dim]
       attention(probs, attn_out, q, to_doubles(view.k_cold), to_doubles(view.k_hot), to_doubles(view.v_cold),
-                to_doubles(view.v_hot), view.hot_window, view.k_group, scale);
+                to_doubles(view.v_hot), view.hot_window, view.k_group, scale, l);
       project(block_out, w.wo, attn_out, no_bias);
       add_in_place(x, block_out);
 

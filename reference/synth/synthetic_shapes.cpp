@@ -23,25 +23,28 @@ struct RealShape {
   bool tied;
   double theta, eps;
   RopeScaling rope_scaling;
+  int sliding_window = 0;
 };
 
 // From the models' published config.json files (hidden_size, intermediate_size,
 // num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim, vocab_size,
 // max_position_embeddings, tie_word_embeddings, rope_theta, rms_norm_eps, rope_scaling:
-// factor, low_freq_factor, high_freq_factor, original_max_position_embeddings).
+// factor, low_freq_factor, high_freq_factor, original_max_position_embeddings;
+// sliding_window).
 constexpr RealShape kRealShapes[] = {
-    {"qwen2.5-0.5b", Arch::qwen2, 896, 4864, 24, 14, 2, 64, 151936, 32768, true, 1e6, 1e-6, {}},
-    {"qwen2.5-7b", Arch::qwen2, 3584, 18944, 28, 28, 4, 128, 152064, 131072, false, 1e6, 1e-6, {}},
-    {"llama-3.2-1b", Arch::llama, 2048, 8192, 16, 32, 8, 64, 128256, 131072, true, 500000.0, 1e-5, {32, 1, 4, 8192}},
-    {"llama-3.1-8b", Arch::llama, 4096, 14336, 32, 32, 8, 128, 128256, 131072, false, 500000.0, 1e-5, {8, 1, 4, 8192}},
-    {"qwen3-0.6b", Arch::qwen3, 1024, 3072, 28, 16, 8, 128, 151936, 40960, true, 1e6, 1e-6, {}},
-    {"qwen3-8b", Arch::qwen3, 4096, 12288, 36, 32, 8, 128, 151936, 40960, false, 1e6, 1e-6, {}},
+    {"qwen2.5-0.5b", Arch::qwen2, 896, 4864, 24, 14, 2, 64, 151936, 32768, true, 1e6, 1e-6, {}, 0},
+    {"qwen2.5-7b", Arch::qwen2, 3584, 18944, 28, 28, 4, 128, 152064, 131072, false, 1e6, 1e-6, {}, 0},
+    {"llama-3.2-1b", Arch::llama, 2048, 8192, 16, 32, 8, 64, 128256, 131072, true, 500000.0, 1e-5, {32, 1, 4, 8192}, 0},
+    {"llama-3.1-8b", Arch::llama, 4096, 14336, 32, 32, 8, 128, 128256, 131072, false, 500000.0, 1e-5, {8, 1, 4, 8192}, 0},
+    {"qwen3-0.6b", Arch::qwen3, 1024, 3072, 28, 16, 8, 128, 151936, 40960, true, 1e6, 1e-6, {}, 0},
+    {"qwen3-8b", Arch::qwen3, 4096, 12288, 36, 32, 8, 128, 151936, 40960, false, 1e6, 1e-6, {}, 0},
+    {"mistral-7b", Arch::mistral, 4096, 14336, 32, 32, 8, 128, 32000, 32768, false, 10000.0, 1e-5, {}, 4096},
 };
 
 }  // namespace
 
 std::vector<std::string> synthetic_shape_names() {
-  return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3", "tiny-qwen3"};
+  return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3", "tiny-qwen3", "tiny-mistral"};
 }
 
 std::vector<std::string> real_shape_names() {
@@ -65,6 +68,13 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
   }
   // Qwen3 at toy width: q/k norms, no bias, 2:1 GQA, an explicit head_dim whose heads are
   // wider than the model (q_dim 128 > dim 64, as Qwen3-0.6B's 2048 > 1024), tied.
+  // Mistral at toy width: Llama's layers, 2:1 GQA, every layer windowed to 6 positions,
+  // so that even the 8-token prompt drops keys from its last queries.
+  if (name == "tiny-mistral") {
+    ModelConfig c = tiny(Arch::mistral, 256, 64, 4, 2, 172, 256, 1e-5, 10000.0, false);
+    c.sliding_window = 6;
+    return c;
+  }
   if (name == "tiny-qwen3") {
     ModelConfig c = tiny(Arch::qwen3, 256, 64, 4, 2, 160, 256, 1e-6, 1000000.0, true);
     c.head_dim = 32, c.qkv_bias = false, c.qk_norm = true;
@@ -80,6 +90,7 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
       c.qkv_bias = s.arch == Arch::qwen2;
       c.rope_scaling = s.rope_scaling;
       c.qk_norm = s.arch == Arch::qwen3;
+      c.sliding_window = s.sliding_window;
       return c;
     }
   std::string known;

@@ -91,7 +91,8 @@ extern const CommandSpec kFixtureCommand{
     "Tiny shapes: tiny-llama (MHA), tiny-qwen2 (7:1 GQA, q/k/v bias), tiny-mqa (one KV head, tied "
     "classifier), tiny-llama3 (2:1 GQA, theta 500000, Llama 3 RoPE scaling with an original context of 64 "
     "so that all three frequency bands occur), tiny-qwen3 (Qwen3's q/k norms, 2:1 GQA, heads of 32 "
-    "wider than the model: q_dim 128 > dim 64, tied). Real shapes, with the public models' configurations (BF16 by default): "
+    "wider than the model: q_dim 128 > dim 64, tied), tiny-mistral (every layer's attention windowed to 6 "
+    "positions). Real shapes, with the public models' configurations (BF16 by default): "
     "qwen2.5-0.5b (896 wide, 24 layers, 14/2 heads of 64, vocab 151936, tied, q/k/v bias; 0.99 GB), "
     "qwen2.5-7b (3584 wide, 28 layers, 28/4 heads of 128, vocab 152064; 15.2 GB), "
     "llama-3.2-1b (2048 wide, 16 layers, 32/8 heads of 64, vocab 128256, tied, llama3 RoPE scaling "
@@ -99,15 +100,16 @@ extern const CommandSpec kFixtureCommand{
     "llama-3.1-8b (4096 wide, 32 layers, 32/8 heads of 128, vocab 128256, llama3 RoPE scaling factor 8; "
     "16.1 GB), "
     "qwen3-0.6b (1024 wide, 28 layers, 16/8 heads of 128, vocab 151936, tied, q/k norms; 1.2 GB), "
-    "qwen3-8b (4096 wide, 36 layers, 32/8 heads of 128, vocab 151936, q/k norms; 16.4 GB). "
+    "qwen3-8b (4096 wide, 36 layers, 32/8 heads of 128, vocab 151936, q/k norms; 16.4 GB), "
+    "mistral-7b (4096 wide, 32 layers, 32/8 heads of 128, vocab 32000, sliding window 4096; 14.5 GB). "
     "--layers and --vocab cut a shape to its first layers and token ids; the result is exactly the "
     "corresponding part of the full model of the same seed. Big models are streamed to disk a chunk "
     "at a time (bounded memory), refused up front if the disk lacks the room, and "
     "written atomically with a progress bar.",
     {
         {"shape", "NAME",
-         "tiny-llama, tiny-qwen2, tiny-mqa, tiny-llama3, tiny-qwen3, qwen2.5-0.5b, qwen2.5-7b, llama-3.2-1b, "
-         "llama-3.1-8b, qwen3-0.6b or qwen3-8b",
+         "tiny-llama, tiny-qwen2, tiny-mqa, tiny-llama3, tiny-qwen3, tiny-mistral, qwen2.5-0.5b, qwen2.5-7b, llama-3.2-1b, "
+         "llama-3.1-8b, qwen3-0.6b, qwen3-8b or mistral-7b",
          true},
         {"seed", "S", "non-negative integer seeding every weight", true},
         {"out", "DIR", "folder to write (created if missing); written atomically", true},

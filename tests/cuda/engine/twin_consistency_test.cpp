@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "reference/numeric/ieee.h"
+#include "reference/util/input_error.h"
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
 #include "tests/common/test_env.h"
@@ -28,6 +29,34 @@ EngineOptions twin(FloatFormat weights = FloatFormat::f32, FloatFormat kv = Floa
   o.kv = test::kv_spec(kv);
   o.chunk = chunk;
   return o;
+}
+
+// Sliding windows on the twin: a window covering the prompt is full attention bit for
+// bit; a short one keeps chunked prefill, token-by-token decode and batching bitwise
+// equal (the window's keys are read in the same splits from the same first key); the
+// CUDA kernels do not run windows yet and say so before touching a device.
+TEST(EngineTwin, SlidingWindowsKeepEveryInvariance) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = test::tiny_model(test::tiny_config(4, 2, 8, RopeStyle::rotate_half, false), test::test_seed());
+  const auto tokens = test::prompt_tokens(300, m.config.vocab, 5);
+  Model covering = m, windowed = m;
+  covering.config.sliding_window = 300;
+  const TapSet plain = engine_forward(m, tokens, twin());
+  EXPECT_EQ(bitwise_difference(plain, engine_forward(covering, tokens, twin())), "");
+  // 37 keys: one split from the window's first key; 270: two splits (past kSplit = 256).
+  for (int window : {37, 270}) {
+    windowed.config.sliding_window = window, windowed.config.full_attention_layers = 1;
+    const TapSet one_shot = engine_forward(windowed, tokens, twin());
+    ASSERT_EQ(gross_failure(one_shot), "");
+    EXPECT_NE(bitwise_difference(plain, one_shot), "") << "window " << window;
+    for (int chunk : {1, 37, 256})
+      EXPECT_EQ(bitwise_difference(one_shot, engine_forward(windowed, tokens, twin(FloatFormat::f32, FloatFormat::f32, chunk))),
+                "")
+          << "window " << window << ", chunk " << chunk;
+  }
+  EngineOptions cuda = twin();
+  cuda.backend = Backend::cuda;
+  EXPECT_THROW(Engine engine(windowed, cuda), InputError);
 }
 
 TEST(EngineTwin, RunToRunDeterministic) {

@@ -184,7 +184,8 @@ INSTANTIATE_TEST_SUITE_P(Committed, F64VsGolden, ::testing::ValuesIn(all_tap_gol
 // parameterized test vanish silently.
 TEST(F64VsGoldenList, FindsTheFixtureGoldens) {
   const std::vector<std::string> found = all_tap_goldens();
-  for (const char* expected : {"tiny-llama/short", "tiny-mqa/short", "tiny-qwen2/short", "tiny-llama3/short", "tiny-qwen3/short"})
+  for (const char* expected : {"tiny-llama/short", "tiny-mqa/short", "tiny-qwen2/short", "tiny-llama3/short", "tiny-qwen3/short",
+                               "tiny-mistral/short"})
     EXPECT_NE(std::find(found.begin(), found.end(), expected), found.end()) << expected;
 }
 

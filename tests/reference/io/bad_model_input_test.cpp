@@ -111,8 +111,8 @@ TEST_F(BadHf, ConfigDimsThatDisagreeWithTensorsNameTheTensorAndBothShapes) {
 }
 
 TEST_F(BadHf, UnknownArchitectureIsRefused) {
-  edit_config([](nlohmann::json& j) { j["architectures"] = {"MistralForCausalLM"}; });
-  expect_rejected(dir_, config_path(), {"unknown architecture 'MistralForCausalLM'"});
+  edit_config([](nlohmann::json& j) { j["architectures"] = {"GemmaForCausalLM"}; });
+  expect_rejected(dir_, config_path(), {"unknown architecture 'GemmaForCausalLM'"});
 }
 
 TEST_F(BadHf, NaNWeightIsNamed) {

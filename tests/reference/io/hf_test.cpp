@@ -140,6 +140,42 @@ TEST(HfModel, Qwen3ConfigAndQkNormsAreReadAndWritten) {
   test::expect_same_model(m, back);
 }
 
+// Sliding windows as Mistral and Qwen2 write them, read and written back.
+TEST(HfModel, SlidingWindowsAreReadAndWritten) {
+  const std::string dir = test::scratch_dir("hf_window");
+  const std::string base = R"("hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 3,
+      "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000, )";
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["MistralForCausalLM"], )" + base + R"("sliding_window": 4096})");
+  ModelConfig c = read_hf_config(dir);
+  EXPECT_EQ(c.arch, Arch::mistral);
+  EXPECT_EQ(c.sliding_window, 4096);
+  EXPECT_EQ(c.window_of(0), 4096);
+  EXPECT_EQ(c.first_key(0, 5000), 905);
+  EXPECT_EQ(c.max_seq, 131072);  // transformers' MistralConfig default
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["MistralForCausalLM"], )" + base + R"("sliding_window": null})");
+  EXPECT_EQ(read_hf_config(dir).sliding_window, 0);
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["Qwen2ForCausalLM"], )" + base +
+                                              R"("use_sliding_window": true, "sliding_window": 64, "max_window_layers": 2})");
+  c = read_hf_config(dir);
+  EXPECT_EQ(c.window_of(1), 0);
+  EXPECT_EQ(c.window_of(2), 64);
+  EXPECT_EQ(c.first_key(2, 10), 0);
+  // Qwen2's window is off unless use_sliding_window says otherwise (its sliding_window is set anyway).
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["Qwen2ForCausalLM"], )" + base + R"("sliding_window": 64})");
+  EXPECT_EQ(read_hf_config(dir).sliding_window, 0);
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["LlamaForCausalLM"], )" + base + R"("use_sliding_window": true})");
+  EXPECT_THROW(read_hf_config(dir), InputError);
+  for (const char* shape : {"tiny-mistral", "tiny-qwen2"}) {
+    ModelConfig s = synthetic_shape(shape);
+    if (s.arch == Arch::qwen2) s.sliding_window = 5, s.full_attention_layers = 1;
+    const Model m = make_synthetic_model(s, test::test_seed());
+    write_hf_model(dir + "/" + shape, m, FloatFormat::f32);
+    const ModelConfig back = read_hf_config(dir + "/" + shape);
+    EXPECT_EQ(back.sliding_window, s.sliding_window) << shape;
+    EXPECT_EQ(back.full_attention_layers, s.full_attention_layers) << shape;
+  }
+}
+
 TEST(HfModel, WriterRefusesInterleavedRope) {
   ModelConfig c = synthetic_shape("tiny-llama");
   c.rope = RopeStyle::interleaved;

@@ -34,6 +34,43 @@ TEST(MpForward, ThreadCountDoesNotChangeABit) {
   }
 }
 
+// Sliding windows, exactly: a window at least as long as the prompt is full attention,
+// bit for bit; a shorter one changes the last queries' outputs and gives every key
+// before a query's window a probability of exactly zero; a layer below
+// full_attention_layers attends fully.
+TEST(MpForward, SlidingWindowsReadOnlyTheirKeys) {
+  SCOPED_TRACE(test::seed_trace());
+  ModelConfig c = test::tiny_config(2);
+  const Model full = make_synthetic_model(c, test::test_seed());
+  const std::vector<int> tokens = {5, 1, 30, 2, 2, 17, 9};
+  const int T = int(tokens.size());
+  MpForwardOptions o;
+  o.arith = MpArith::exact(128);
+  auto run = [&](int window, int full_layers) {
+    Model m = full;
+    m.config.sliding_window = window, m.config.full_attention_layers = full_layers;
+    return mp_forward(m, to_mp_weights(m, 128), tokens, o);
+  };
+  auto tap = [](const std::vector<MpTap>& taps, const std::string& name) -> const MpArray& {
+    for (const MpTap& t : taps)
+      if (t.name == name) return t.values;
+    throw std::logic_error("no tap " + name);
+  };
+  const std::vector<MpTap> plain = run(0, 0), covering = run(T, 0), windowed = run(3, 0), first_full = run(3, 1);
+  for (std::size_t i = 0; i < plain.size(); ++i)
+    EXPECT_TRUE(test::mp_identical(plain[i].values, covering[i].values)) << plain[i].name;
+  EXPECT_FALSE(test::mp_identical(tap(plain, "logits"), tap(windowed, "logits")));
+  EXPECT_TRUE(test::mp_identical(tap(plain, "layers.0.out"), tap(first_full, "layers.0.out")));
+  EXPECT_FALSE(test::mp_identical(tap(plain, "layers.1.out"), tap(first_full, "layers.1.out")));
+  const MpArray& probs = tap(windowed, "layers.1.attn.probs");  // [n_heads, T, T]
+  for (int h = 0; h < c.n_heads; ++h)
+    for (int t = 0; t < T; ++t)
+      for (int j = 0; j < T; ++j) {
+        const bool read = j <= t && j > t - 3;
+        EXPECT_EQ(mpfr_zero_p(probs[(std::size_t(h) * T + t) * T + j]) != 0, !read) << h << " " << t << " " << j;
+      }
+}
+
 // A run a stage at a time gives mp_forward's taps bit for bit, whatever blocks its
 // logits come in (one exact dot product rounded once per logit): one block, blocks of
 // one token, uneven blocks; layer taps in tap_specs order, only the selected ones.

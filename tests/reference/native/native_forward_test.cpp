@@ -69,12 +69,13 @@ TEST(NativeForward, CommittedFixturesMatchTheMpfrEmulation) {
   }
 }
 
-// The architectures beyond Llama and Qwen2: Llama 3's scaled RoPE frequencies and Qwen3's
-// per-head q/k norms, in every arithmetic format (one storage pair each, to keep the
+// The architectures beyond Llama and Qwen2: Llama 3's scaled RoPE frequencies, Qwen3's
+// per-head q/k norms and Mistral's sliding window (binary16 then takes the scalar path),
+// in every arithmetic format (one storage pair each, to keep the
 // sanitized run short: the committed-fixture sweep above covers the storage formats).
-TEST(NativeForward, Llama3AndQwen3MatchTheMpfrEmulation) {
+TEST(NativeForward, Llama3Qwen3AndMistralMatchTheMpfrEmulation) {
   const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/short.tokens");
-  for (const char* name : {"tiny-llama3", "tiny-qwen3"}) {
+  for (const char* name : {"tiny-llama3", "tiny-qwen3", "tiny-mistral"}) {
     const Model model = load_model(test::fixtures_dir() + "/" + name);
     for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, f, "bf16", "f16", name);
   }

@@ -39,6 +39,7 @@ const FixtureCase kCommitted[] = {
     {"tiny-mqa", "3", "f16"},
     {"tiny-llama3", "4", "bf16"},
     {"tiny-qwen3", "5", "bf16"},
+    {"tiny-mistral", "6", "f16"},
 };
 
 TEST(CmdFixture, RegeneratesCommittedFixturesByteForByte) {

@@ -1,11 +1,12 @@
 #pragma once
 // Op map (attention; docs/ops.md): reference reference/mp/attention.h, softmax.h | shared cuda/common/attention_math.h, portable_math.h | kernel attn_prefill_kernel, attn_decode_kernel, attn_combine_kernel | twin TwinBackend::attend | tests MpKernels.*, tests/cuda/properties/
 // The per-row reduction of attention, shared by the prefill and decode kernels and the
-// twin. A query row at position p attends to keys 0..p, cut into splits of S keys at
-// boundaries at multiples of S. S is the step's (cuda/engine/split_keys.h): kSplit in
+// twin. A query row at position p attends to keys f..p, f = 0 or, on a sliding-window
+// layer of window W, max(0, p - W + 1), cut into splits of S keys at boundaries at
+// f + multiples of S. S is the step's (cuda/engine/split_keys.h): kSplit in
 // the invariant split mode, so never derived from batch or context size; in the
 // by-length mode a multiple of 32 up to kSplit chosen from the step's shape.
-// Within split s (keys j0 = s*S .. j1 = min(j0+S, p+1)):
+// Within split s (keys j0 = f + s*S .. j1 = min(j0+S, p+1)):
 //   score_j = (sum_d q[d] k_j[d], fma in increasing d from +0) * scale
 //   m_s     = max_j score_j            (warp butterfly per 32 keys, then warps in order)
 //   p_j     = exp(score_j - m_s)
@@ -26,6 +27,9 @@ inline constexpr int kSplit = 256;                // keys per split at most (and
 inline constexpr int kSplitWarps = kSplit / kWarp;
 
 KVFID_HD int split_count(int keys, int split = kSplit) { return (keys + split - 1) / split; }
+
+// The first key a query at position pos reads: 0, or the start of its window (window > 0).
+KVFID_HD int first_key(int window, int pos) { return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; }
 
 template <FloatFormat F>
 KVFID_HD float attn_score(const float* q, const typename Storage<F>::T* k, int head_dim, float scale) {

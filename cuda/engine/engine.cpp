@@ -5,22 +5,10 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-namespace {
-
-// What the CUDA kernels do not run yet is refused before a device is touched.
-const EngineOptions& supported(const Model& model, const EngineOptions& options) {
-  if (options.backend == Backend::cuda && model.config.sliding_window > 0)
-    throw InputError("engine", "sliding-window attention (window " + std::to_string(model.config.sliding_window) +
-                                   ") is not implemented by the CUDA kernels yet; the twin runs it");
-  return options;
-}
-
-}  // namespace
-
 Engine::Engine(const Model& model, const EngineOptions& options)
     : config_(model.config),
-      backend_(supported(model, options).backend == Backend::cuda ? make_cuda_backend(model, options)
-                                                                   : make_twin_backend(model, options)) {}
+      backend_(options.backend == Backend::cuda ? make_cuda_backend(model, options)
+                                                : make_twin_backend(model, options)) {}
 
 int Engine::add_sequence(int capacity) {
   const int id = backend_->add_sequence(capacity);

@@ -265,7 +265,7 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, G
         a, max_splits, per_block, ws);
     KVFID_LAUNCHED("attn_decode_kernel");
     kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, a.split,
-                                                                          att, stats);
+                                                                          a.window, att, stats);
     KVFID_LAUNCHED("attn_combine_kernel");
   } else {
     kernels::attn_prefill_kernel<K, kTiered><<<dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared>>>(a, att, stats);
@@ -398,7 +398,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
       KVFID_LAUNCHED("rope_store_kernel");
     }
     const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale, s.plan.policy.hot_window,
-                              s.plan.k_group[l], split};
+                              s.plan.k_group[l], split, c.window_of(l)};
     attention<K, kTiered>(a, n, decode, most_splits(rows, split), s.partial, att, stats, c.n_kv_heads);
     matvec<W>(w.wo, att, nullptr, x, n, c.dim, qd, true);
     rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);

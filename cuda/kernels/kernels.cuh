@@ -467,6 +467,7 @@ struct AttnArgs {
   int hot_window = 0;    // tiered path: the policy's hot window
   int k_group = 0;       // tiered path: cold_end's group for this layer's keys
   int split = num::kSplit;  // keys per split (cuda/engine/split_keys.h), at most kSplit
+  int window = 0;           // this layer's sliding window (0: every key up to the row's position)
 };
 
 // The tiered reads of row `row` in layer a.layer (unused on the fast path).
@@ -500,7 +501,8 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
   const int first = (blockIdx.y % head_blocks) * heads_per_block;  // within the group
   const int count = min(heads_per_block, a.group - first);
   const RowInfo row = a.rows[r];
-  if (sp >= num::split_count(row.pos + 1, a.split)) return;
+  const int key0 = num::first_key(a.window, row.pos);  // the row's keys: key0 .. pos
+  if (sp >= num::split_count(row.pos + 1 - key0, a.split)) return;
   const int hd = a.base.head_dim;
   num::KvLayout lay = a.base;
   lay.capacity = row.capacity;
@@ -509,7 +511,7 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
   load_q(a, sh, r, head0, count);
   const std::size_t stride = 2 + hd;
   float* out = partial + ((std::size_t(r) * a.n_heads + head0) * max_splits + sp) * stride;
-  const int j0 = sp * a.split, j1 = min(j0 + a.split, row.pos + 1);
+  const int j0 = key0 + sp * a.split, j1 = min(j0 + a.split, row.pos + 1);
   attn_split_block<K, kTiered>(sh, static_cast<const KT*>(row.cache) + lay.k_offset(a.layer),
                                static_cast<const KT*>(row.cache) + lay.v_offset(a.layer),
                                kTiered ? tiered_read(a, row, lay) : TieredRead{}, lay, kvh, j0, j1, count, a.scale,
@@ -522,9 +524,9 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
 
 // The combine: block (row, query head) folds the splits in increasing order.
 __global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, int n_heads, int hd, int max_splits,
-                                    int split, float* att, float* stats) {
+                                    int split, int window, float* att, float* stats) {
   const int r = blockIdx.x, h = blockIdx.y;
-  const int splits = num::split_count(rows[r].pos + 1, split);
+  const int splits = num::split_count(rows[r].pos + 1 - num::first_key(window, rows[r].pos), split);
   const std::size_t stride = 2 + hd;
   const float* p = partial + (std::size_t(r) * n_heads + h) * max_splits * stride;
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
@@ -564,9 +566,10 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_k
   const KT* kc = static_cast<const KT*>(row.cache) + lay.k_offset(a.layer);
   const KT* vc = static_cast<const KT*>(row.cache) + lay.v_offset(a.layer);
   const TieredRead tiers = kTiered ? tiered_read(a, row, lay) : TieredRead{};
-  const int splits = num::split_count(row.pos + 1, a.split);
+  const int key0 = num::first_key(a.window, row.pos);  // the row's keys: key0 .. pos
+  const int splits = num::split_count(row.pos + 1 - key0, a.split);
   for (int sp = 0; sp < splits; ++sp) {
-    const int j0 = sp * a.split, j1 = min(j0 + a.split, row.pos + 1);
+    const int j0 = key0 + sp * a.split, j1 = min(j0 + a.split, row.pos + 1);
     attn_split_block<K, kTiered>(sh, kc, vc, tiers, lay, kvh, j0, j1, g, a.scale, [&](int h, int d, float acc) {
       if (sp == 0) {
         run_acc[h * hd + d] = acc;

@@ -429,7 +429,8 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
       }
     }
     // Attention (attention_math.h): per row and query head (a work item), splits of
-    // the step's size folded in order.
+    // the step's size from the row's first key, folded in order.
+    const int window = c.window_of(l);
     pool_.parallel_for(std::int64_t(n) * c.n_heads, 1, [&](std::int64_t i0, std::int64_t i1, int worker) {
       for (std::int64_t i = i0; i < i1; ++i) {
         const int r = int(i / c.n_heads), h = int(i % c.n_heads);
@@ -448,11 +449,11 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
                             quant::cold_end(pos, plan_.policy.hot_window, plan_.k_group[l]),
                             quant::cold_end(pos, plan_.policy.hot_window, 0),
                             s.layout};
-          attend<K>(kv, q, h / group, c.first_key(l, pos), pos + 1, split, o, st, scratch_[worker]);
+          attend<K>(kv, q, h / group, num::first_key(window, pos), pos + 1, split, o, st, scratch_[worker]);
         } else {
           const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
           const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
-          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, c.first_key(l, pos), pos + 1, split, o, st,
+          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, num::first_key(window, pos), pos + 1, split, o, st,
                     scratch_[worker]);
         }
       }

@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include "reference/numeric/ieee.h"
-#include "reference/util/input_error.h"
 #include "cuda/engine/engine.h"
 #include "cuda/engine/engine_forward.h"
 #include "tests/common/test_env.h"
@@ -33,8 +32,7 @@ EngineOptions twin(FloatFormat weights = FloatFormat::f32, FloatFormat kv = Floa
 
 // Sliding windows on the twin: a window covering the prompt is full attention bit for
 // bit; a short one keeps chunked prefill, token-by-token decode and batching bitwise
-// equal (the window's keys are read in the same splits from the same first key); the
-// CUDA kernels do not run windows yet and say so before touching a device.
+// equal (the window's keys are read in the same splits from the same first key).
 TEST(EngineTwin, SlidingWindowsKeepEveryInvariance) {
   SCOPED_TRACE(test::seed_trace());
   const Model m = test::tiny_model(test::tiny_config(4, 2, 8, RopeStyle::rotate_half, false), test::test_seed());
@@ -54,9 +52,6 @@ TEST(EngineTwin, SlidingWindowsKeepEveryInvariance) {
                 "")
           << "window " << window << ", chunk " << chunk;
   }
-  EngineOptions cuda = twin();
-  cuda.backend = Backend::cuda;
-  EXPECT_THROW(Engine engine(windowed, cuda), InputError);
 }
 
 TEST(EngineTwin, RunToRunDeterministic) {

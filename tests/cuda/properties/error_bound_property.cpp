@@ -160,7 +160,8 @@ TEST(PropertyErrorBounds, IdenticalKeysGiveMeanOfValues) {
       const LayerTaps& t = r.layers[l];
       for (int row = 0; row < length; ++row)
         for (int h = 0; h < c.n_heads; ++h) {
-          const int n = row + 1, kvh = c.kv_head_of(h);
+          // The keys read: first .. row (a sliding window may start past 0).
+          const int first = c.first_key(l, row), n = row + 1 - first, kvh = c.kv_head_of(h);
           // p_j = exp(0) = 1 exactly, so m = 0 and l = n exactly.
           const float m_stat = t.stats[(std::size_t(row) * c.n_heads + h) * 2];
           const float l_stat = t.stats[(std::size_t(row) * c.n_heads + h) * 2 + 1];
@@ -170,7 +171,7 @@ TEST(PropertyErrorBounds, IdenticalKeysGiveMeanOfValues) {
                     std::to_string(n) + ")");
           for (int d = 0; d < c.head_dim; ++d) {
             double sum = 0, sum_abs = 0;
-            for (int j = 0; j < n; ++j) {
+            for (int j = first; j <= row; ++j) {
               const double v = t.v[(std::size_t(j) * c.n_kv_heads + kvh) * c.head_dim + d];
               sum += v, sum_abs += std::fabs(v);
             }

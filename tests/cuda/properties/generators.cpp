@@ -43,6 +43,7 @@ ModelConfig ModelCase::config(int max_seq) const {
   c.tied_classifier = !bias;
   c.qkv_bias = bias && !qk_norm;
   c.qk_norm = qk_norm;
+  c.sliding_window = window, c.full_attention_layers = full_layers;
   if (llama3_rope) c.rope_theta = 500000.0, c.rope_scaling = synthetic_shape("tiny-llama3").rope_scaling;
   return c;
 }
@@ -62,7 +63,9 @@ void showValue(const ModelCase& c, std::ostream& os) {
      << c.head_dim << ", layers " << c.n_layers << ", dim " << c.dim << ", hidden " << c.hidden << ", vocab "
      << c.vocab << ", rope " << to_string(c.rope) << ", bias " << c.bias << ", weights " << to_string(c.weights)
      << ", kv " << (c.kv_policy.empty() ? to_string(c.kv) : c.kv_policy)
-     << (c.llama3_rope ? ", llama3 rope scaling" : "") << (c.qk_norm ? ", qwen3 q/k norms" : "") << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
+     << (c.llama3_rope ? ", llama3 rope scaling" : "") << (c.qk_norm ? ", qwen3 q/k norms" : "")
+     << (c.window > 0 ? ", window " + std::to_string(c.window) + " from layer " + std::to_string(c.full_layers) : "")
+     << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
      << c.synth.k_outlier_channels << " x" << c.synth.k_outlier_scale << ", massive dims " << c.synth.massive_dims
      << " x" << c.synth.massive_scale << "}, seed " << c.seed << "}";
 }
@@ -92,7 +95,10 @@ rc::Gen<ModelCase> gen_model_case() {
       gen::set(&ModelCase::seed, gen::arbitrary<std::uint32_t>()),
       // Last, so that the fields above draw what they drew before it was added.
       gen::set(&ModelCase::llama3_rope, gen::arbitrary<bool>()),
-      gen::set(&ModelCase::qk_norm, gen::arbitrary<bool>()));
+      gen::set(&ModelCase::qk_norm, gen::arbitrary<bool>()),
+      // Windows shorter than a prompt, one about a warp, one past a 256-key split.
+      gen::set(&ModelCase::window, gen::element(0, 0, 1, 3, 33, 300)),
+      gen::set(&ModelCase::full_layers, gen::inRange(0, 2)));
 }
 
 rc::Gen<ModelCase> gen_real_head_case() {

@@ -42,6 +42,8 @@ struct ModelCase {
   std::uint32_t seed = 0;
   bool llama3_rope = false;  // theta 500000 with Llama 3 RoPE scaling (every band: tiny-llama3's)
   bool qk_norm = false;      // Qwen3: per-head RMSNorm of q and k (then no q/k/v bias)
+  int window = 0;            // sliding window of the layers from full_layers on (0: none)
+  int full_layers = 0;
 
   ModelConfig config(int max_seq) const;
   Model model(int max_seq) const;

@@ -94,8 +94,8 @@ std::string layer(int l, const char* what) { return "blk." + std::to_string(l) +
 ModelConfig gguf_config(const GgufFile& f) {
   const Meta m(f);
   const std::string arch = m.text("general.architecture");
-  if (arch != "llama" && arch != "qwen2")
-    throw InputError(f.path, "architecture '" + arch + "' is not supported (llama, qwen2)");
+  if (arch != "llama" && arch != "qwen2" && arch != "qwen3")
+    throw InputError(f.path, "architecture '" + arch + "' is not supported (llama, qwen2, qwen3)");
   if (const GgufValue* s = m.find(arch + ".rope.scaling.type")) {
     const std::string* type = std::get_if<std::string>(&s->v);
     if (!type || *type != "none")
@@ -106,7 +106,7 @@ ModelConfig gguf_config(const GgufFile& f) {
     throw InputError(f.path, "tensor 'rope_freqs.weight' (Llama 3 RoPE scaling factors) is not supported in GGUF; "
                              "load the model's Hugging Face folder, whose rope_scaling kvfid implements");
   ModelConfig c;
-  c.arch = arch == "llama" ? Arch::llama : Arch::qwen2;
+  c.arch = arch == "llama" ? Arch::llama : arch == "qwen2" ? Arch::qwen2 : Arch::qwen3;
   c.dim = as_int(f, "embedding_length", m.count(arch + ".embedding_length"));
   c.n_layers = as_int(f, "block_count", m.count(arch + ".block_count"));
   c.hidden = as_int(f, "feed_forward_length", m.count(arch + ".feed_forward_length"));
@@ -126,6 +126,7 @@ ModelConfig gguf_config(const GgufFile& f) {
   c.vocab = as_int(f, "vocabulary", embd->second.dims[1]);
   c.tied_classifier = !f.tensors.count("output.weight");
   c.qkv_bias = f.tensors.count(layer(0, "attn_q.bias")) != 0;
+  c.qk_norm = c.arch == Arch::qwen3;  // blk.N.attn_q_norm / attn_k_norm, [head_dim] each
   c.validate(f.path);
   return c;
 }
@@ -163,6 +164,10 @@ Model read_gguf_model(const std::string& path) {
       w.bk = vec("attn_k.bias", c.kv_dim());
       w.bv = vec("attn_v.bias", c.kv_dim());
     }
+    if (c.qk_norm) {
+      w.q_norm = vec("attn_q_norm.weight", c.head_dim);
+      w.k_norm = vec("attn_k_norm.weight", c.head_dim);
+    }
     w.wo = mat("attn_output.weight", c.dim, c.q_dim());
     w.ffn_norm = vec("ffn_norm.weight", c.dim);
     w.w1 = mat("ffn_gate.weight", c.hidden, c.dim);
@@ -172,7 +177,7 @@ Model read_gguf_model(const std::string& path) {
   }
   for (const auto& [name, t] : f.tensors)
     if (!used.count(name))
-      throw InputError(path, "tensor '" + name + "' has no place in a " + (c.arch == Arch::llama ? "llama" : "qwen2") +
+      throw InputError(path, "tensor '" + name + "' has no place in a " + to_string(c.arch) +
                                  " model as kvfid reads it (not supported)");
   return m;
 }

@@ -60,6 +60,7 @@ std::string gguf_of(const Model& model, const std::string& arch, std::uint32_t t
   w.u32(arch + ".feed_forward_length", std::uint32_t(c.hidden));
   w.u32(arch + ".attention.head_count", std::uint32_t(c.n_heads));
   w.u32(arch + ".attention.head_count_kv", std::uint32_t(c.n_kv_heads));
+  w.u32(arch + ".attention.key_length", std::uint32_t(c.head_dim));
   w.f32(arch + ".attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
   w.f32(arch + ".rope.freq_base", float(c.rope_theta));
   std::vector<std::string> tokens;
@@ -90,6 +91,10 @@ std::string gguf_of(const Model& model, const std::string& arch, std::uint32_t t
       vector(p + "attn_q.bias", L.bq);
       vector(p + "attn_k.bias", L.bk);
       vector(p + "attn_v.bias", L.bv);
+    }
+    if (c.qk_norm) {
+      vector(p + "attn_q_norm.weight", L.q_norm);
+      vector(p + "attn_k_norm.weight", L.k_norm);
     }
     matrix(p + "attn_output.weight", L.wo);
     vector(p + "ffn_norm.weight", L.ffn_norm);

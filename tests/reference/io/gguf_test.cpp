@@ -106,6 +106,20 @@ TEST(Gguf, HalfPrecisionQwen2LoadsTheStoredValues) {
   }
 }
 
+// Qwen3 as llama.cpp stores it (arch qwen3, blk.N.attn_q_norm / attn_k_norm, key_length
+// wider than embedding_length / head_count): the committed fixture's model, value for value.
+TEST(Gguf, Qwen3KeepsItsQkNormsAndHeadWidth) {
+  const Model hf = load_model(test::fixtures_dir() + "/tiny-qwen3");
+  Model gguf = load_model(write("qwen3.gguf", gguf_of(hf, "qwen3", GgufWriter::kBF16)));
+  EXPECT_EQ(gguf.config.arch, Arch::qwen3);
+  EXPECT_TRUE(gguf.config.qk_norm);
+  EXPECT_EQ(gguf.config.head_dim, 32);
+  EXPECT_EQ(gguf.config.rope, RopeStyle::rotate_half);
+  EXPECT_EQ(gguf.config.rms_norm_eps, double(float(hf.config.rms_norm_eps)));  // GGUF stores it as f32
+  gguf.config.rms_norm_eps = hf.config.rms_norm_eps;
+  test::expect_same_model(hf, gguf);
+}
+
 // Every cut of a valid file is refused (never read past its end, never crashes), and so
 // are files that break the specification or ask for what kvfid does not model.
 TEST(Gguf, TruncationsAndBrokenFilesAreRefused) {

@@ -14,6 +14,7 @@ extern const CommandSpec kQuantizeCommand;
 extern const CommandSpec kQuantCommand;
 extern const CommandSpec kDriftCommand;
 extern const CommandSpec kOpCommand;
+extern const CommandSpec kEvictCommand;
 
 const std::vector<const CommandSpec*>& all_commands() {
   static const std::vector<const CommandSpec*> commands = {
@@ -23,6 +24,7 @@ const std::vector<const CommandSpec*>& all_commands() {
       &kQuantCommand,
       &kDriftCommand,
       &kOpCommand,
+      &kEvictCommand,
   };
   return commands;
 }

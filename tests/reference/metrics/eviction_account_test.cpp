@@ -1,0 +1,88 @@
+// StreamingLLM's exact account (reference/metrics/eviction_account.h): the bound
+// 2 m max|v| holds on every step of a fixture's exact forward and is attained by two
+// keys of opposite values; a window covering the prompt drops nothing.
+#include "reference/metrics/eviction_account.h"
+
+#include <gtest/gtest.h>
+
+#include "reference/io/load_model.h"
+#include "reference/io/prompt.h"
+#include "reference/mp/mp_weights.h"
+#include "reference/util/input_error.h"
+#include "tests/common/test_env.h"
+
+namespace kvfid::ref {
+namespace {
+
+MpTap tap(const std::string& name, std::vector<std::int64_t> shape, const std::vector<double>& values) {
+  MpTap t{name, std::move(shape), MpArray(values.size(), 128), {}};
+  for (std::size_t i = 0; i < values.size(); ++i) mpfr_set_d(t.values[i], values[i], MPFR_RNDN);
+  return t;
+}
+
+// Two keys, p = (1/4, 3/4), v = (+1, -1); streaming:0,1 drops key 0 at position 1:
+// o = -1/2, o' = -1, |o - o'| = 1/2 = 2 (1/4) 1.
+TEST(EvictionAccount, TheBoundIsAttainedByOppositeValues) {
+  ModelConfig c;
+  c.n_layers = 1, c.n_heads = 1, c.n_kv_heads = 1, c.head_dim = 1;
+  std::vector<MpTap> taps;
+  taps.push_back(tap("layers.0.attn.probs", {1, 2, 2}, {1, 0, 0.25, 0.75}));
+  taps.push_back(tap("layers.0.v", {2, 1, 1}, {1, -1}));
+  bool certified = false;
+  const std::vector<EvictionStep> steps = eviction_account(taps, c, 2, {0, 1}, &certified);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_TRUE(certified);
+  EXPECT_EQ(steps[0].mass, 0.0);
+  EXPECT_EQ(steps[1].mass, 0.25);
+  EXPECT_EQ(steps[1].observed, 0.5);
+  EXPECT_EQ(steps[1].bound, 0.5);
+}
+
+// tiny-llama's exact forward over the 64-token prompt: streaming:2,8 drops keys from
+// position 10 on (never before), every step stays within its bound, and a window of the
+// whole prompt drops nothing.
+TEST(EvictionAccount, EveryStepOfAFixtureForwardIsWithinTheBound) {
+  const Model model = load_model(test::fixtures_dir() + "/tiny-llama");
+  const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/medium.tokens");
+  const int T = int(tokens.size());
+  MpForwardOptions o;
+  o.arith = MpArith::exact(128);
+  o.threads = 2;
+  const std::vector<MpTap> taps = mp_forward(model, to_mp_weights(model, 128), tokens, o);
+  bool certified = false;
+  const std::vector<EvictionStep> steps = eviction_account(taps, model.config, T, {2, 8}, &certified);
+  EXPECT_TRUE(certified);
+  ASSERT_EQ(steps.size(), std::size_t(model.config.n_layers) * model.config.n_heads * T);
+  double worst = 0;
+  for (const EvictionStep& s : steps) {
+    EXPECT_EQ(s.mass > 0, s.position >= 10) << s.layer << " " << s.head << " " << s.position;
+    EXPECT_LE(s.observed, s.bound) << s.layer << " " << s.head << " " << s.position;
+    if (s.bound > 0) worst = std::max(worst, s.observed / s.bound);
+  }
+  EXPECT_GT(worst, 0.0);
+  std::printf("[eviction] tiny-llama medium, streaming:2,8: worst observed / bound %.3f\n", worst);
+  for (const EvictionStep& s : eviction_account(taps, model.config, T, {0, T}, &certified)) {
+    EXPECT_EQ(s.mass, 0.0);
+    EXPECT_EQ(s.observed, 0.0);
+  }
+}
+
+TEST(EvictionAccount, PoliciesAreParsedOrRefusedByName) {
+  const StreamingEviction e = parse_streaming_eviction("streaming:4,1020", "--evict");
+  EXPECT_EQ(e.sinks, 4);
+  EXPECT_EQ(e.window, 1020);
+  EXPECT_TRUE(e.keeps(3, 5000));
+  EXPECT_FALSE(e.keeps(4, 5000));
+  EXPECT_TRUE(e.keeps(3981, 5000));
+  EXPECT_FALSE(e.keeps(3980, 5000));
+  for (const char* bad : {"streaming:4", "streaming:-1,4", "streaming:4,0", "h2o:64", "snapkv:64,8,7", "x"})
+    EXPECT_THROW(parse_streaming_eviction(bad, "--evict"), InputError) << bad;
+  try {
+    parse_streaming_eviction("tova:64", "--evict");
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'tova' is not implemented"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace kvfid::ref

@@ -89,7 +89,10 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
       const int v_end = quant::cold_end(t, kv.hot_window, 0);
       const int first = mask.window > 0 ? std::max(0, t - mask.window + 1) : 0;  // the keys read: [first, last]
       const int last = mask.causal ? t : tokens - 1;
-      for (int j = first; j <= last; ++j) {
+      const int sink_end = std::min(mask.sinks, first);  // sinks before the window: keys [0, sink_end)
+      if (sink_end > 0 && track) throw std::logic_error("causal_attention: attention sinks are not enclosed");
+      for (int j = sink_end > 0 ? 0 : first; j <= last; ++j) {
+        if (j == sink_end && j < first) j = first;  // past the sinks, on to the window
         const bool cold = j < k_end;
         const MpArray& k = cold ? kv.k_cold : kv.k_hot;
         const std::size_t k_at = std::size_t(j) * kv_dim + std::size_t(kv_h) * hd;
@@ -103,10 +106,18 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
         ball.div({row + j, track ? row_r + j : nullptr}, {row + j, track ? row_r + j : nullptr},
                  {scale[0], track ? scale_r[0] : nullptr});
       }
-      softmax_in_place(row + first, last - first + 1, ball, softmax_scratch, track ? row_r + first : nullptr,
-                       track ? scratch_r[1] : nullptr);
+      if (sink_end == 0) {
+        softmax_in_place(row + first, last - first + 1, ball, softmax_scratch, track ? row_r + first : nullptr,
+                         track ? scratch_r[1] : nullptr);
+      } else {  // the sinks and the window as one row: gathered, normalized, put back (exact copies)
+        const int n = sink_end + last - first + 1;
+        MpArray kept(std::size_t(n), arith.precision());
+        for (int i = 0; i < n; ++i) mpfr_set(kept[i], row + (i < sink_end ? i : first + i - sink_end), MPFR_RNDN);
+        softmax_in_place(kept.data(), n, ball, softmax_scratch);
+        for (int i = 0; i < n; ++i) mpfr_set(row + (i < sink_end ? i : first + i - sink_end), kept[i], MPFR_RNDN);
+      }
       for (int j = 0; j < tokens; ++j) {
-        if (j >= first && j <= last) continue;
+        if (j < sink_end || (j >= first && j <= last)) continue;
         mpfr_set_zero(row + j, 1);  // masked: exactly zero
         if (row_r) mpfr_set_zero(row_r + j, 1);
       }
@@ -118,6 +129,8 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
       // Values [first, v_end) cold, then [v_end, last] hot, as one sum.
       const int cold_n = std::max(0, std::min(v_end, last + 1) - first);
       const int hot_first = std::max(v_end, first), hot_n = std::max(0, last + 1 - hot_first);
+      // The sinks' values before them: [0, min(sink_end, v_end)) cold, [v_end, sink_end) hot.
+      const int sink_cold_n = std::min(sink_end, v_end), sink_hot_n = std::max(0, sink_end - v_end);
       for (int d = 0; d < hd; ++d) {
         const std::size_t o_at = std::size_t(t) * q_dim + std::size_t(h) * hd + d;
         mpfr_ptr o = out[o_at];
@@ -125,8 +138,14 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
         // A run of no terms never reads its first element (v_hot may have no row hot_first).
         mpfr_srcptr v_cold = cold_n ? kv.v_cold[std::size_t(first) * kv_dim + column] : nullptr;
         mpfr_srcptr v_hot = hot_n ? kv.v_hot[std::size_t(hot_first) * kv_dim + column] : nullptr;
-        const int ternary = arith.dot(
-            o, {{row + first, 1, v_cold, kv_dim, cold_n}, {row + hot_first, 1, v_hot, kv_dim, hot_n}}, product);
+        mpfr_srcptr sink_cold = sink_cold_n ? kv.v_cold[column] : nullptr;
+        mpfr_srcptr sink_hot = sink_hot_n ? kv.v_hot[std::size_t(v_end) * kv_dim + column] : nullptr;
+        const int ternary = arith.dot(o,
+                                      {{row, 1, sink_cold, kv_dim, sink_cold_n},
+                                       {row + v_end, 1, sink_hot, kv_dim, sink_hot_n},
+                                       {row + first, 1, v_cold, kv_dim, cold_n},
+                                       {row + hot_first, 1, v_hot, kv_dim, hot_n}},
+                                      product);
         if (track) {
           mpfr_ptr r = (*radii.out)[o_at];
           mpfr_set_zero(r, 1);

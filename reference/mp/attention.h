@@ -29,11 +29,14 @@ struct AttentionKv {
 };
 
 // Which keys query t reads: up to its own position (causal) or all of them; with a
-// window W > 0 none before t - W + 1 (sliding-window attention). A KV policy with a hot
-// window or KIVI groups is defined for causal reads only.
+// window W > 0 none before t - W + 1 (sliding-window attention), except, with sinks S,
+// the first S keys (StreamingLLM's attention sinks: the softmax runs over the sinks and
+// the window, sinks first). A KV policy with a hot window or KIVI groups is defined for
+// causal reads only; sinks are not enclosed (no radii).
 struct AttentionMask {
   bool causal = true;
   int window = 0;
+  int sinks = 0;
 };
 
 // The radii of a tracked attention (enclosure.h): out set means tracked; q null means

@@ -135,7 +135,11 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   MpArray attn_out_r = s.radii(attn_out.size());
   MpArray* const kept_probs = probs_kept ? &probs : nullptr;
   const AttentionRadii attention_radii{tracked(q_r), probs_kept ? tracked(probs_r) : nullptr, tracked(attn_out_r)};
-  const AttentionMask mask{true, c.window_of(l)};
+  AttentionMask mask{true, c.window_of(l), 0};
+  if (s.options.eviction.window > 0) {
+    if (mask.window > 0) throw std::invalid_argument("mp_forward: an eviction on a model with its own sliding window");
+    mask = s.options.eviction;
+  }
   if (s.options.kv) {
     // The stored forms are exact once store_kv has proven each rounding (kv_store.h).
     const MpKvStore store = store_kv(k, v, *s.options.kv, l, T, c, tracked(k_r), tracked(v_r));

@@ -12,6 +12,7 @@
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
+#include "reference/mp/attention.h"
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 #include "reference/mp/mp_weights.h"
@@ -36,6 +37,10 @@ struct MpForwardOptions {
   // exact() only: every value also gets a radius enclosing the true value (enclosure.h),
   // the golden's certification. The values themselves are the same bits either way.
   bool enclose = false;
+  // A StreamingLLM cache (window > 0): every layer's queries read the first `sinks` keys
+  // and the last `window` only (attention.h's mask; not with enclose, nor on a model
+  // with its own sliding window).
+  AttentionMask eviction{true, 0, 0};
 };
 
 struct MpTap {

@@ -3,6 +3,8 @@
 // keys of opposite values; a window covering the prompt drops nothing.
 #include "reference/metrics/eviction_account.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "reference/io/load_model.h"
@@ -10,6 +12,7 @@
 #include "reference/mp/mp_weights.h"
 #include "reference/util/input_error.h"
 #include "tests/common/test_env.h"
+#include "tests/reference/mp/mp_test_util.h"
 
 namespace kvfid::ref {
 namespace {
@@ -65,6 +68,53 @@ TEST(EvictionAccount, EveryStepOfAFixtureForwardIsWithinTheBound) {
     EXPECT_EQ(s.mass, 0.0);
     EXPECT_EQ(s.observed, 0.0);
   }
+}
+
+// The StreamingLLM forward (mp_forward's eviction mask, sinks then window) at layer 0,
+// where its inputs are the full cache's: each query's output is the full softmax
+// renormalized over the kept keys, sum_kept p_j v_j / sum_kept p_j, computed here in long
+// double from the full forward's 128-bit taps (agreeing to ~1e-15 relative); a window
+// of the whole prompt is the full forward bit for bit.
+TEST(EvictionAccount, TheStreamingForwardRenormalizesTheFullSoftmax) {
+  const Model model = load_model(test::fixtures_dir() + "/tiny-mqa");
+  const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/medium.tokens");
+  const int T = int(tokens.size());
+  const ModelConfig& c = model.config;
+  const MpWeights w = to_mp_weights(model, 128);
+  MpForwardOptions o;
+  o.arith = MpArith::exact(128);
+  o.threads = 2;
+  o.taps = tap_selection_from_string("logits,layers.0.attn.probs,layers.0.v,layers.0.attn.out", "test");
+  const std::vector<MpTap> full = mp_forward(model, w, tokens, o);
+  const StreamingEviction policy{3, 9};
+  o.eviction = AttentionMask{true, policy.window, policy.sinks};
+  const std::vector<MpTap> evicted = mp_forward(model, w, tokens, o);
+  auto find = [](const std::vector<MpTap>& taps, const std::string& name) -> const MpArray& {
+    for (const MpTap& t : taps)
+      if (t.name == name) return t.values;
+    throw std::logic_error("no tap " + name);
+  };
+  const MpArray &probs = find(full, "layers.0.attn.probs"), &v = find(full, "layers.0.v");
+  const MpArray& out = find(evicted, "layers.0.attn.out");
+  double worst = 0;
+  for (int h = 0; h < c.n_heads; ++h)
+    for (int t = 0; t < T; ++t)
+      for (int d = 0; d < c.head_dim; ++d) {
+        long double num = 0, den = 0;
+        for (int j = 0; j <= t; ++j)
+          if (policy.keeps(j, t)) {
+            const long double p = mpfr_get_ld(probs[(std::size_t(h) * T + t) * T + j], MPFR_RNDN);
+            num += p * mpfr_get_ld(v[(std::size_t(j) * c.n_kv_heads + c.kv_head_of(h)) * c.head_dim + d], MPFR_RNDN);
+            den += p;
+          }
+        const long double expected = num / den;
+        const long double got = mpfr_get_ld(out[(std::size_t(t) * c.n_heads + h) * c.head_dim + d], MPFR_RNDN);
+        worst = std::max(worst, double(std::fabs(got - expected) / (std::fabs(expected) + 1e-30L)));
+      }
+  EXPECT_LT(worst, 1e-12) << "largest relative difference";
+  o.eviction = AttentionMask{true, T, 2};
+  o.taps = TapSelection::logits;
+  EXPECT_TRUE(test::mp_identical(find(full, "logits"), find(mp_forward(model, w, tokens, o), "logits")));
 }
 
 TEST(EvictionAccount, PoliciesAreParsedOrRefusedByName) {

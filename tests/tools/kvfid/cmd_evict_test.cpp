@@ -30,6 +30,19 @@ TEST(CmdEvict, EveryStepIsWithinItsBoundAndWritten) {
     evicting += mass > 0;
   }
   EXPECT_EQ(evicting, 2 * 7 * 54);
+  EXPECT_EQ(j.at("kl_per_position").size(), 64u);
+  double kl_sum = 0;
+  for (double kl : j.at("kl_per_position")) kl_sum += kl;
+  EXPECT_GT(kl_sum, 0.0);
+  // A window of the whole prompt evicts nothing: no mass, and the same next-token
+  // distributions (KL exactly 0, no top token changed).
+  const auto all = test::run_kvfid({"evict", "--model", model, "--prompt", test::fixtures_dir() + "/prompts/medium.tokens",
+                                    "--policy", "streaming:0,64", "--json", dir + "/all.json"});
+  ASSERT_EQ(all.exit_code, 0) << all.out << all.err;
+  const nlohmann::json a = nlohmann::json::parse(test::read_bytes(dir + "/all.json"));
+  for (double kl : a.at("kl_per_position")) EXPECT_EQ(kl, 0.0);
+  EXPECT_EQ(a.at("top1_changed"), 0);
+  for (const auto& s : a.at("steps")) EXPECT_EQ(double(s[3]), 0.0);
 }
 
 TEST(CmdEvict, BadPoliciesAndTokenSourcesExitTwo) {

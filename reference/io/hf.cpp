@@ -303,7 +303,7 @@ ModelConfig read_hf_config(const std::string& dir) {
   c.qkv_bias = c.arch == Arch::qwen2;
   c.qk_norm = c.arch == Arch::qwen3;
   // Sliding windows: Mistral's on every layer (null: none); Qwen2's when use_sliding_window,
-  // on the layers from max_window_layers on; Qwen3's the same way (refused: not modelled).
+  // on the layers from max_window_layers on. use_sliding_window on another family is refused.
   if (c.arch == Arch::mistral) {
     c.sliding_window = r.positive_int_or("sliding_window", 0);
   } else if (r.boolean_or("use_sliding_window", false)) {

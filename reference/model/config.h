@@ -9,7 +9,7 @@
 
 namespace kvfid::ref {
 
-enum class Arch { llama, qwen2, qwen3, mistral };  // mistral: Llama's layers, all of them windowed
+enum class Arch { llama, qwen2, qwen3, mistral };  // mistral: Llama's layers, its sliding window on every one
 
 // How RoPE pairs the dimensions of a head.
 // interleaved: pairs (2i, 2i+1), as llama2.c and Meta's original checkpoints.

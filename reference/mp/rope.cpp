@@ -17,24 +17,25 @@ class Llama3Scaling {
  public:
   Llama3Scaling(const RopeScaling& s, BallArith& ball, bool radii)
       : s_(s), ball_(ball), lo_(mp_constant(s.low_freq_factor)), hi_(mp_constant(s.high_freq_factor)),
-        factor_(mp_constant(s.factor)), one_(mp_constant(1)), v_(4, ball.arith().precision()), r_(exact_radii(radii ? 4 : 0)) {
+        factor_(mp_constant(s.factor)), one_(mp_constant(1)), v_(4, ball.arith().precision()),
+        r_(exact_radii(radii ? 4 : 0)) {
     ball_.pi(at(0));
-    ball_.mul_si(at(0), cball(at(0)), 2);                           // 2 pi
-    ball_.sub(at(1), {hi_[0]}, {lo_[0]});                     // hi - lo
+    ball_.mul_si(at(0), cball(at(0)), 2);  // 2 pi
+    ball_.sub(at(1), {hi_[0]}, {lo_[0]});  // hi - lo
   }
 
   void apply(Ball f) {
     const Ball band = at(2), t = at(3);
-    ball_.mul_si(band, cball(f), s_.original_max_positions);          // L f
-    ball_.div(band, cball(band), cball(at(0)));                      // / (2 pi)
-    ball_.sub(band, cball(band), {lo_[0]});                       // - lo
-    ball_.div(band, cball(band), cball(at(1)));                      // / (hi - lo)
-    ball_.clamp01(band, cball(band));                                // s
-    ball_.sub(t, {one_[0]}, cball(band));                            // 1 - s
-    ball_.mul(t, cball(t), cball(f));                                // (1 - s) f
-    ball_.div(t, cball(t), {factor_[0]});                            // / factor
-    ball_.mul(f, cball(band), cball(f));                             // s f
-    ball_.add(f, cball(t), cball(f));                                // the sum
+    ball_.mul_si(band, cball(f), s_.original_max_positions);  // L f
+    ball_.div(band, cball(band), cball(at(0)));               // / (2 pi)
+    ball_.sub(band, cball(band), {lo_[0]});                   // - lo
+    ball_.div(band, cball(band), cball(at(1)));               // / (hi - lo)
+    ball_.clamp01(band, cball(band));                         // s
+    ball_.sub(t, {one_[0]}, cball(band));                     // 1 - s
+    ball_.mul(t, cball(t), cball(f));                         // (1 - s) f
+    ball_.div(t, cball(t), {factor_[0]});                     // / factor
+    ball_.mul(f, cball(band), cball(f));                      // s f
+    ball_.add(f, cball(t), cball(f));                         // the sum
   }
 
  private:
@@ -43,7 +44,7 @@ class Llama3Scaling {
   const RopeScaling& s_;
   BallArith& ball_;
   MpArray lo_, hi_, factor_, one_;  // lo, hi, factor, 1: exact
-  MpArray v_, r_;                    // [4] 2 pi, hi - lo, the band s, a product; and their radii
+  MpArray v_, r_;                   // [4] 2 pi, hi - lo, the band s, a product; and their radii
 };
 
 }  // namespace

@@ -42,8 +42,11 @@ int run_evict(const ParsedArgs& args) {
   if (config.sliding_window > 0)
     throw InputError(model_path, "the model has its own sliding window; kvfid evict accounts for full caches");
   const TapSelection taps = tap_selection_from_string("logits,layers.*.attn.probs,layers.*.v", "taps");
+  // The full forward's taps stay while the StreamingLLM forward (logits only) runs.
   const ForwardShape shape{config, int(tokens.size()), taps, false, resolve_thread_count(0)};
-  check_memory("kvfid evict", model_path, mp_forward_bytes(shape, kAccountPrecisionBits));
+  const ForwardShape second{config, int(tokens.size()), TapSelection::logits, false, resolve_thread_count(0)};
+  check_memory("kvfid evict", model_path,
+               mp_forward_bytes(shape, kAccountPrecisionBits) + mp_forward_bytes(second, kAccountPrecisionBits));
   const Model model = load_model(model_path);
   MpForwardOptions o;
   o.arith = MpArith::exact(kAccountPrecisionBits);

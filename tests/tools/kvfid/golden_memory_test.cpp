@@ -29,6 +29,12 @@ namespace fs = std::filesystem;
 constexpr int kBadInput = 2;
 constexpr int kThreads = 2;
 constexpr int kGoldenBits = 128, kGuardBits = 64;  // kvfid golden's defaults
+// The bound adds peak RSS figures of separate processes, each of which moves with the
+// allocator's arenas and the threads' stacks: the baseline golden alone measured 8.29 to
+// 8.90 MiB over five runs on the 2-core machine, and a clean-clone CI run once peaked
+// 13 KiB above the bound without it. One MiB covers that spread; a regression of the
+// estimate (megabytes per layer or per token) stays far beyond it.
+constexpr std::uint64_t kRssSpread = std::uint64_t(1) << 20;
 
 // Qwen2.5-0.5B's head layout (head_dim 64, 4 query heads per KV head) at a width and
 // vocabulary that keep the golden of three tokens within seconds on two cores.
@@ -76,19 +82,19 @@ TEST(GoldenMemory, PeakRssStaysUnderTheMappedFilePlusTheEstimate) {
   const test::MeasuredRun proven = test::run_measured(enclosure_args);
   fs::remove_all(scratch);
   ASSERT_EQ(proven.exit_code, 0) << proven.err;
-  const std::uint64_t proven_bound =
-      base.peak_rss_bytes + file + golden_bytes(ForwardShape{c, tokens, TapSelection::logits, false, kThreads}, kEnclosureBits, 0);
+  const std::uint64_t proven_bound = base.peak_rss_bytes + file + kRssSpread +
+                                     golden_bytes(ForwardShape{c, tokens, TapSelection::logits, false, kThreads}, kEnclosureBits, 0);
   std::cout << "kvfid golden --certify enclosure: peak RSS " << format_bytes(proven.peak_rss_bytes) << " (bound "
             << format_bytes(proven_bound) << ")\n";
   EXPECT_LE(proven.peak_rss_bytes, proven_bound);
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const std::uint64_t working =
       golden_bytes(ForwardShape{c, tokens, TapSelection::logits, false, kThreads}, kGoldenBits, kGuardBits);
-  const std::uint64_t bound = base.peak_rss_bytes + file + working;
+  const std::uint64_t bound = base.peak_rss_bytes + file + kRssSpread + working;
   std::cout << "kvfid golden, " << c.parameter_count() << " parameters, " << tokens << " tokens: peak RSS "
             << format_bytes(run.peak_rss_bytes) << " (bound " << format_bytes(bound) << " = binary "
             << format_bytes(base.peak_rss_bytes) << " + weight file " << format_bytes(file) << " + working "
-            << format_bytes(working) << ")\n";
+            << format_bytes(working) << " + spread " << format_bytes(kRssSpread) << ")\n";
   EXPECT_LE(run.peak_rss_bytes, bound);
   // The run did read its weights: every page of the mapping was touched once.
   EXPECT_GE(run.peak_rss_bytes, file);

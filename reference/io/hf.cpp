@@ -397,12 +397,7 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
     j["sliding_window"] = c.sliding_window;
     j["max_window_layers"] = c.full_attention_layers;
   }
-  if (c.rope_scaling.active())
-    j["rope_scaling"] = {{"rope_type", "llama3"},
-                         {"factor", c.rope_scaling.factor},
-                         {"low_freq_factor", c.rope_scaling.low_freq_factor},
-                         {"high_freq_factor", c.rope_scaling.high_freq_factor},
-                         {"original_max_position_embeddings", c.rope_scaling.original_max_positions}};
+  if (c.rope_scaling.active()) j["rope_scaling"] = to_json(c.rope_scaling);
   return j.dump(2) + "\n";
 }
 

@@ -9,16 +9,6 @@
 
 namespace kvfid::ref {
 
-namespace {
-
-const MpTap& find_tap(const std::vector<MpTap>& taps, const std::string& name) {
-  for (const MpTap& t : taps)
-    if (t.name == name) return t;
-  throw std::invalid_argument("eviction_account: the forward kept no tap " + name);
-}
-
-}  // namespace
-
 StreamingEviction parse_streaming_eviction(const std::string& spec, const std::string& source) {
   static const std::regex streaming(R"(streaming:(\d{1,9}),(\d{1,9}))");
   std::smatch m;
@@ -39,13 +29,14 @@ std::vector<EvictionStep> eviction_account(const std::vector<MpTap>& taps, const
   const int hd = c.head_dim;
   std::vector<EvictionStep> steps;
   for (int l = 0; l < c.n_layers; ++l) {
-    const MpTap& probs = find_tap(taps, "layers." + std::to_string(l) + ".attn.probs");  // [n_heads, T, T]
-    const MpTap& v = find_tap(taps, "layers." + std::to_string(l) + ".v");              // [T, n_kv_heads, head_dim]
+    const MpTap& probs = mp_tap(taps, tap_layer_name(l, "attn.probs"));  // [n_heads, T, T]
+    const MpTap& v = mp_tap(taps, tap_layer_name(l, "v"));               // [T, n_kv_heads, head_dim]
     const mpfr_prec_t q = 2 * probs.values.precision() + 64;
-    // [5 + 2 head_dim]: m, kept sum, V^2, a square, the norm; dropped and kept sums per dimension.
-    MpArray s(5 + 2 * std::size_t(hd), q);
-    mpfr_ptr m = s[0], kept = s[1], v2 = s[2], sq = s[3], norm = s[4];
-    mpfr_ptr dropped_v = s[5], kept_v = s[5 + hd];
+    // [6 + 2 head_dim]: m, kept sum, V^2, a scratch term, the norm, the slack; dropped and
+    // kept sums per dimension.
+    MpArray s(6 + 2 * std::size_t(hd), q);
+    mpfr_ptr m = s[0], kept = s[1], v2 = s[2], sq = s[3], norm = s[4], slack = s[5];
+    mpfr_ptr dropped_v = s[6], kept_v = s[6 + hd];
     for (int h = 0; h < c.n_heads; ++h)
       for (int t = 0; t < T; ++t) {
         const std::size_t row = (std::size_t(h) * T + t) * T;
@@ -86,8 +77,8 @@ std::vector<EvictionStep> eviction_account(const std::vector<MpTap>& taps, const
           mpfr_abs(sq, sq, MPFR_RNDN);
           mpfr_add(sq, sq, m, MPFR_RNDN);
           mpfr_mul(sq, sq, v2, MPFR_RNDN);
-          mpfr_mul_2si(kept, sq, -2 * long(probs.values.precision()), MPFR_RNDN);
-          mpfr_add(sq, sq, kept, MPFR_RNDN);
+          mpfr_mul_2si(slack, sq, -2 * long(probs.values.precision()), MPFR_RNDN);
+          mpfr_add(sq, sq, slack, MPFR_RNDN);
           if (certified && mpfr_greater_p(norm, sq)) *certified = false;
         }
         steps.push_back(step);

@@ -125,13 +125,16 @@ nlohmann::json to_json(const ModelConfig& c) {
     j["sliding_window"] = c.sliding_window;
     j["full_attention_layers"] = c.full_attention_layers;
   }
-  if (c.rope_scaling.active())
-    j["rope_scaling"] = {{"rope_type", "llama3"},
-                         {"factor", c.rope_scaling.factor},
-                         {"low_freq_factor", c.rope_scaling.low_freq_factor},
-                         {"high_freq_factor", c.rope_scaling.high_freq_factor},
-                         {"original_max_position_embeddings", c.rope_scaling.original_max_positions}};
+  if (c.rope_scaling.active()) j["rope_scaling"] = to_json(c.rope_scaling);
   return j;
+}
+
+nlohmann::json to_json(const RopeScaling& r) {
+  return {{"rope_type", "llama3"},
+          {"factor", r.factor},
+          {"low_freq_factor", r.low_freq_factor},
+          {"high_freq_factor", r.high_freq_factor},
+          {"original_max_position_embeddings", r.original_max_positions}};
 }
 
 }  // namespace kvfid::ref

@@ -66,5 +66,7 @@ std::string to_string(Arch arch);
 std::string to_string(RopeStyle rope);
 
 nlohmann::json to_json(const ModelConfig& config);
+// HF's rope_scaling object (rope_type "llama3" and its four fields), also the manifest's.
+nlohmann::json to_json(const RopeScaling& scaling);
 
 }  // namespace kvfid::ref

@@ -48,6 +48,12 @@ void head_norm(MpArray& x, MpArray& x_r, const MpArray& gain, mpfr_srcptr eps, i
 
 }  // namespace
 
+const MpTap& mp_tap(const std::vector<MpTap>& taps, const std::string& name) {
+  for (const MpTap& t : taps)
+    if (t.name == name) return t;
+  throw std::invalid_argument("the forward kept no tap " + name);
+}
+
 int forward_progress_steps(const ModelConfig& config, int logits_blocks) { return config.n_layers + logits_blocks; }
 
 struct MpForwardRun::State {

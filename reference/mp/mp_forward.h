@@ -50,6 +50,9 @@ struct MpTap {
   MpArray radii;   // the same shape at kRadiusBits when enclosed, else empty
 };
 
+// The tap of that name; std::invalid_argument when the forward did not keep it.
+const MpTap& mp_tap(const std::vector<MpTap>& taps, const std::string& name);
+
 // Steps one forward reports to a Progress: one per layer, one per block of logits.
 int forward_progress_steps(const ModelConfig& config, int logits_blocks = 1);
 

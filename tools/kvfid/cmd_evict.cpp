@@ -62,16 +62,8 @@ int run_evict(const ParsedArgs& args) {
   o.taps = TapSelection::logits;
   o.eviction = AttentionMask{true, policy.window, policy.sinks};
   const std::vector<MpTap> evicted = mp_forward(model, weights, tokens, o);
-  auto logits_of = [&](const std::vector<MpTap>& run) {
-    for (const MpTap& t : run)
-      if (t.name == "logits") {
-        std::vector<double> v(t.values.size());
-        for (std::size_t i = 0; i < v.size(); ++i) v[i] = mpfr_get_d(t.values[i], MPFR_RNDN);
-        return v;
-      }
-    throw std::logic_error("kvfid evict: a forward without logits");
-  };
-  const std::vector<double> full_logits = logits_of(forward), evicted_logits = logits_of(evicted);
+  const std::vector<double> full_logits = to_doubles(mp_tap(forward, "logits").values);
+  const std::vector<double> evicted_logits = to_doubles(mp_tap(evicted, "logits").values);
   const std::size_t V = std::size_t(config.vocab);
   std::vector<double> kl(static_cast<std::size_t>(T));
   int top1_changed = 0, first_changed = -1;

@@ -90,9 +90,7 @@ TEST(EvictionAccount, TheStreamingForwardRenormalizesTheFullSoftmax) {
   o.eviction = AttentionMask{true, policy.window, policy.sinks};
   const std::vector<MpTap> evicted = mp_forward(model, w, tokens, o);
   auto find = [](const std::vector<MpTap>& taps, const std::string& name) -> const MpArray& {
-    for (const MpTap& t : taps)
-      if (t.name == name) return t.values;
-    throw std::logic_error("no tap " + name);
+    return mp_tap(taps, name).values;
   };
   const MpArray &probs = find(full, "layers.0.attn.probs"), &v = find(full, "layers.0.v");
   const MpArray& out = find(evicted, "layers.0.attn.out");

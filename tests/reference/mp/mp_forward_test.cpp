@@ -52,9 +52,7 @@ TEST(MpForward, SlidingWindowsReadOnlyTheirKeys) {
     return mp_forward(m, to_mp_weights(m, 128), tokens, o);
   };
   auto tap = [](const std::vector<MpTap>& taps, const std::string& name) -> const MpArray& {
-    for (const MpTap& t : taps)
-      if (t.name == name) return t.values;
-    throw std::logic_error("no tap " + name);
+    return mp_tap(taps, name).values;
   };
   const std::vector<MpTap> plain = run(0, 0), covering = run(T, 0), windowed = run(3, 0), first_full = run(3, 1);
   for (std::size_t i = 0; i < plain.size(); ++i)

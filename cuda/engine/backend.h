@@ -20,7 +20,9 @@ struct StepRow {
   int pos;    // its position; rows of one sequence come in increasing position
 };
 
-// Per-layer intermediate values of a step, FP32, rows in step order.
+// Per-layer intermediate values of a step, FP32, rows in step order. Under a rotated KV
+// policy a backend gives q, k and v in the rotated basis (what the kernels multiply);
+// Engine::step turns them back to the model's.
 struct LayerTaps {
   std::vector<float> q;         // [rows, n_heads, head_dim] after bias and RoPE
   std::vector<float> k;         // [rows, n_kv_heads, head_dim] as the cache holds it
@@ -28,6 +30,10 @@ struct LayerTaps {
   std::vector<float> stats;     // [rows, n_heads, 2] final softmax max m and sum l
   std::vector<float> attn_out;  // [rows, n_heads * head_dim]
   std::vector<float> out;       // [rows, dim]
+  // Under a rotated policy, set by Engine::step: q as the kernels multiplied it (the
+  // rotated basis), from which the attention's own probabilities are recomputed
+  // (engine_forward.cpp); empty otherwise.
+  std::vector<float> q_rotated;
 };
 
 struct StepOutput {
@@ -35,7 +41,8 @@ struct StepOutput {
   std::vector<LayerTaps> layers; // [n_layers] when taps were asked for, else empty
 };
 
-// One layer's cache of one sequence in cold form: the value each cached token's K and V
+// One layer's cache of one sequence in cold form (in the rotated basis under a rotated
+// policy; Engine::cache_values turns it back): the value each cached token's K and V
 // stand for once quantized (decode() of its codes; the FP16 hot value for the keys of an
 // incomplete KIVI group, which have no codes yet), whatever a query would read now.
 struct CacheValues {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cuda/engine/backend.h"
+#include "reference/formats/quant/kv_rotation.h"
 
 namespace kvfid::engine {
 
@@ -26,7 +27,10 @@ class Engine {
   int length(int seq) const { return lengths_.at(seq); }
   const ModelConfig& config() const { return config_; }
 
-  // One step over all inputs; out.logits rows follow the inputs' tokens in order.
+  // One step over all inputs; out.logits rows follow the inputs' tokens in order. Under
+  // a rotated KV policy (kv_rotation.h) the backends compute q, K and V in the rotated
+  // basis; the taps and cache values are given back in the model's (to_model_basis), as
+  // every other tap and the golden are (and q as computed in LayerTaps::q_rotated).
   // Throws InputError for an unknown sequence, a bad token or an overfull cache.
   const StepOutput& step(const std::vector<SequenceInput>& inputs, bool want_taps = false);
   // Log-probabilities of the latest step's rows, [rows, vocab]: the log-softmax of each
@@ -34,11 +38,14 @@ class Engine {
   // asked for after a step.
   const std::vector<float>& logprobs();
   // Layer `layer` of sequence `seq`'s cache in cold form, every cached token (backend.h),
-  // for the quantization report. Throws InputError for an unknown sequence or layer.
-  CacheValues cache_values(int seq, int layer);
+  // for the quantization report: in the model's basis, or (Basis::rotated) as the
+  // kernels read it under a rotated policy. Throws InputError for an unknown sequence or layer.
+  enum class Basis { model, rotated };
+  CacheValues cache_values(int seq, int layer, Basis basis = Basis::model);
 
  private:
   ModelConfig config_;
+  quant::Rotation rotation_;  // the KV policy's, for head_dim
   std::unique_ptr<EngineBackend> backend_;
   std::vector<int> lengths_;
   std::vector<StepRow> rows_;

@@ -68,6 +68,13 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
   }
   auto tap = [&](const std::string& name) -> TapTensor& { return *const_cast<TapTensor*>(find_tap(taps, name)); };
   std::vector<std::vector<float>> stats(all ? c.n_layers : 0, std::vector<float>(std::size_t(T) * c.n_heads * 2));
+  // Under a rotated policy the probabilities come from q and the keys as the kernels
+  // multiplied them (LayerTaps::q_rotated, Basis::rotated), not from their model-basis
+  // images, whose roundings the attention never saw.
+  const bool rotated = options.kv.rot.kind != quant::RotationKind::none;
+  std::vector<TapTensor> q_rotated(rotated && all ? c.n_layers : 0);
+  for (int l = 0; l < int(q_rotated.size()); ++l)
+    q_rotated[l] = {tap_layer_name(l, "q"), {T, c.q_dim()}, std::vector<double>(std::size_t(T) * c.q_dim())};
 
   Engine engine(model, options);
   const int seq = engine.add_sequence(T);
@@ -85,13 +92,15 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
       put_rows(tap(tap_layer_name(l, "attn.out")), lt.attn_out, first, c.q_dim());
       put_rows(tap(tap_layer_name(l, "out")), lt.out, first, c.dim);
       std::copy(lt.stats.begin(), lt.stats.end(), stats[l].begin() + std::size_t(first) * c.n_heads * 2);
+      if (rotated) put_rows(q_rotated[l], lt.q_rotated, first, c.q_dim());
     }
   }
   if (!all) return taps;
   const KvPlan plan = make_kv_plan(options.kv, options.kv_scales, c);
   for (int l = 0; l < c.n_layers; ++l)
-    fill_probs(tap(tap_layer_name(l, "attn.probs")), tap(tap_layer_name(l, "q")), engine.cache_values(seq, l), stats[l],
-               c, l, plan.policy.hot_window, plan.k_group[l]);
+    fill_probs(tap(tap_layer_name(l, "attn.probs")), rotated ? q_rotated[l] : tap(tap_layer_name(l, "q")),
+               engine.cache_values(seq, l, Engine::Basis::rotated), stats[l], c, l, plan.policy.hot_window,
+               plan.k_group[l]);
   TapSet wanted;
   for (TapTensor& t : taps)
     if (t.name == kLogprobsTap || options.taps.wants(t.name)) wanted.push_back(std::move(t));

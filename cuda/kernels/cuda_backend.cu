@@ -84,6 +84,8 @@ struct CudaEngine::State {
   int rope_positions = 0;
   Grow<float> rope_cos, rope_sin;  // [positions, head_dim/2]
   Grow<float> kv_scales;           // [n_layers, 2, n_kv_heads] (tiered path)
+  Grow<float> rot_signs, rot_matrix;  // the policy's rotation (kv_rotation.h): [head_dim], [head_dim, head_dim]
+  quant::RotationView rotation;       // pointing into them
   std::vector<DeviceSequence> seqs;
   // Step buffers, rows-major as in the twin.
   Grow<float> x, xn, q, k, v, att, h1, h3, logits, logprobs, stats, partial;
@@ -117,6 +119,16 @@ CudaEngine::CudaEngine(const ModelConfig& config, FloatFormat weights, const KvP
   if (!kv.fast)
     KVFID_CUDA(cudaMemcpy(s_->kv_scales.get(kv.scales.size()), kv.scales.data(), kv.scales.size() * 4,
                           cudaMemcpyHostToDevice));
+  const quant::Rotation& rot = kv.policy.rotation;
+  s_->rotation = quant::view_of(rot);
+  if (!rot.signs.empty()) {
+    s_->rotation.signs = s_->rot_signs.get(rot.signs.size());
+    KVFID_CUDA(cudaMemcpy(s_->rot_signs.p, rot.signs.data(), rot.signs.size() * 4, cudaMemcpyHostToDevice));
+  }
+  if (!rot.matrix.empty()) {
+    s_->rotation.matrix = s_->rot_matrix.get(rot.matrix.size());
+    KVFID_CUDA(cudaMemcpy(s_->rot_matrix.p, rot.matrix.data(), rot.matrix.size() * 4, cudaMemcpyHostToDevice));
+  }
 }
 
 CudaEngine::CudaEngine(const ModelConfig& config, FloatFormat weights, FloatFormat kv, const DeviceWeights& device_weights)
@@ -310,6 +322,23 @@ void CudaEngine::forward(const std::vector<StepRow>& rows, bool want_taps, StepO
 
 namespace {
 
+// Every head vector of x ([vectors, head_dim]) rotated, or rotated back (`inverse`).
+void rotate_heads(const quant::RotationView& rot, float* x, int vectors, bool inverse) {
+  constexpr int kThreads = 128;
+  if (vectors == 0) return;  // no kernel may be launched with an empty grid
+  kernels::rotate_heads_kernel<<<(vectors + kThreads - 1) / kThreads, kThreads>>>(x, vectors, rot, inverse);
+  KVFID_LAUNCHED("rotate_heads_kernel");
+}
+
+// RoPE'd q and k and v rotated (kv_rotation.h), the twin's order: q heads, then per KV
+// head its K and its V -- the kernels touch disjoint vectors, so the order is only the
+// twin's bookkeeping, not the bits.
+void rotate_qkv(const CudaEngine::State& s, int n, float* q, float* k, float* v) {
+  rotate_heads(s.rotation, q, n * s.c.n_heads, false);
+  rotate_heads(s.rotation, k, n * s.c.n_kv_heads, false);
+  rotate_heads(s.rotation, v, n * s.c.n_kv_heads, false);
+}
+
 // The tiered path's store of layer l (kv_plan.h), kernel by kernel in the twin's
 // order (store_tiered): RoPE; hot and raw forms; V's and (without KIVI) K's row blocks;
 // (KIVI) the key groups rows complete; then k and v become the rows' own reads.
@@ -319,6 +348,7 @@ void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float*
   const KvPlan& plan = s.plan;
   kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
   KVFID_LAUNCHED("rope_kernel");
+  if (plan.policy.rotation.active()) rotate_qkv(s, n, q, k, v);
   if (plan.hot_plane || plan.policy.kivi) {
     kernels::store_hot_raw_kernel<<<n, 128>>>(k, v, rows_d, base, l, plan.hot_plane, plan.policy.kivi);
     KVFID_LAUNCHED("store_hot_raw_kernel");
@@ -394,12 +424,19 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
     if constexpr (kTiered) {
       store_tiered(s, l, n, q, k, v, rows_d, rope, base);
     } else {
-      kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads);
+      const bool rotated = s.plan.policy.rotation.active();
+      if (rotated) {
+        kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
+        KVFID_LAUNCHED("rope_kernel");
+        rotate_qkv(s, n, q, k, v);
+      }
+      kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads, rotated);
       KVFID_LAUNCHED("rope_store_kernel");
     }
     const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale, s.plan.policy.hot_window,
                               s.plan.k_group[l], split, c.window_of(l)};
     attention<K, kTiered>(a, n, decode, most_splits(rows, split), s.partial, att, stats, c.n_kv_heads);
+    if (s.plan.policy.rotation.active()) rotate_heads(s.rotation, att, n * c.n_heads, true);  // back to the model's basis
     matvec<W>(w.wo, att, nullptr, x, n, c.dim, qd, true);
     rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);
     matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);

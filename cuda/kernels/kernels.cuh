@@ -9,6 +9,7 @@
 #include "cuda/common/log_softmax.h"
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
+#include "reference/formats/quant/kv_rotation.h"
 
 namespace kvfid::engine::kernels {
 
@@ -194,17 +195,18 @@ __device__ __forceinline__ void rope_row(float* q, float* k, int r, int pos, con
   }
 }
 
-// One block per row: RoPE on q and k, then K and V stored into the row's cache at its
-// position; k and v are overwritten with the cache's decoded values (what attention
+// One block per row: RoPE on q and k (unless `rope_done`: a rotated policy has run
+// rope_kernel and rotate_heads_kernel first), then K and V stored into the row's cache at
+// its position; k and v are overwritten with the cache's decoded values (what attention
 // reads, and what the taps report).
 template <FloatFormat K>
 __global__ void rope_store_kernel(float* q, float* k, float* v, const RowInfo* rows, RopeArgs rope,
-                                  num::KvLayout base, int layer, int n_heads) {
+                                  num::KvLayout base, int layer, int n_heads, bool rope_done) {
   using KT = typename Storage<K>::T;
   const int r = blockIdx.x;
   const RowInfo row = rows[r];
   const int hd = base.head_dim, kvd = base.n_kv_heads * hd;
-  rope_row(q, k, r, row.pos, rope, base, n_heads);
+  if (!rope_done) rope_row(q, k, r, row.pos, rope, base, n_heads);
   __syncthreads();
   num::KvLayout lay = base;
   lay.capacity = row.capacity;
@@ -229,6 +231,21 @@ __global__ void rope_store_kernel(float* q, float* k, float* v, const RowInfo* r
 // One block per row: RoPE on q and k (the fast path does it in rope_store_kernel).
 __global__ void rope_kernel(float* q, float* k, const RowInfo* rows, RopeArgs rope, num::KvLayout base, int n_heads) {
   rope_row(q, k, blockIdx.x, rows[blockIdx.x].pos, rope, base, n_heads);
+}
+
+// Thread i rotates (or with `inverse`, rotates back) head vector i of x ([vectors,
+// head_dim]) in place: quant::rotate_head / unrotate_head, the twin's functions, in one
+// thread each, so the order of operations is theirs.
+__global__ void rotate_heads_kernel(float* x, int vectors, quant::RotationView rot, bool inverse) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= vectors) return;
+  float tmp[quant::kMaxRotationDim];  // orthogonal only
+  float* head = x + std::size_t(i) * rot.dim;
+  if (inverse) {
+    quant::unrotate_head(rot, head, tmp);
+  } else {
+    quant::rotate_head(rot, head, tmp);
+  }
 }
 
 // One block per row: the hot forms of K and V (under a hot window or KIVI) and the raw

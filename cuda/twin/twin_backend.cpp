@@ -85,6 +85,8 @@ class TwinBackend final : public EngineBackend {
       : pool_(checked_threads(options.threads)),
         m_(pack_model(model, options.weights)),
         plan_(make_kv_plan(options.kv, options.kv_scales, model.config)),
+        rotation_(quant::view_of(plan_.policy.rotation)),
+        rot_tmp_(std::size_t(model.config.head_dim)),
         split_mode_(options.split),
         scratch_(pool_.size()) {}
 
@@ -176,6 +178,8 @@ class TwinBackend final : public EngineBackend {
   ThreadPool pool_;
   PackedModel m_;
   KvPlan plan_;
+  quant::RotationView rotation_;  // of plan_.policy.rotation
+  std::vector<float> rot_tmp_;    // [head_dim] rotate_head's scratch
   SplitMode split_mode_;
   RopeTable rope_;
   std::vector<TwinSequence> seqs_;
@@ -406,13 +410,21 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
       rmsnorm(q_.data(), w.q_norm, m_.eps, n * c.n_heads, q_.data());
       rmsnorm(k_.data(), w.k_norm, m_.eps, n * c.n_kv_heads, k_.data());
     }
-    // RoPE, then K and V into the cache; the taps read K and V back from the cache.
+    // RoPE, the policy's rotation of every head (kv_rotation.h), then K and V into the
+    // cache; the taps read K and V back from the cache.
     for (int r = 0; r < n; ++r) {
       rope(q_.data() + std::size_t(r) * qd, c.n_heads, hd, interleaved, rope_, rows[r].pos);
       rope(k_.data() + std::size_t(r) * kvd, c.n_kv_heads, hd, interleaved, rope_, rows[r].pos);
       TwinSequence& s = seqs_[rows[r].seq];
       float* kr = k_.data() + std::size_t(r) * kvd;
       float* vr = v_.data() + std::size_t(r) * kvd;
+      if (rotation_.kind != quant::RotationKind::none) {
+        for (int h = 0; h < c.n_heads; ++h) quant::rotate_head(rotation_, q_.data() + std::size_t(r) * qd + h * hd, rot_tmp_.data());
+        for (int h = 0; h < c.n_kv_heads; ++h) {
+          quant::rotate_head(rotation_, kr + h * hd, rot_tmp_.data());
+          quant::rotate_head(rotation_, vr + h * hd, rot_tmp_.data());
+        }
+      }
       if constexpr (kTiered) {
         store_tiered(s, l, rows[r].pos, kr, vr);
       } else {
@@ -458,6 +470,8 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
         }
       }
     });
+    if (rotation_.kind != quant::RotationKind::none)  // the output back to the model's basis
+      for (int i = 0; i < n * c.n_heads; ++i) quant::unrotate_head(rotation_, att_.data() + std::size_t(i) * hd, rot_tmp_.data());
     matvec<W>(w.wo, {}, att_.data(), n, proj_.data());
     for (std::size_t i = 0; i < std::size_t(n) * c.dim; ++i) x_[i] = x_[i] + proj_[i];
     rmsnorm(x_.data(), w.ffn_norm, m_.eps, n, xn_.data());

@@ -10,6 +10,7 @@ namespace kvfid::ref::quant {
 KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config) {
   const std::string& source = spec.source;
   KvPolicy policy = kv_policy_for(spec, config.n_layers, config.n_kv_heads);
+  policy.rotation = make_rotation(spec.rot, config.head_dim, source);
   if (!scales.empty()) {
     const std::size_t expected = std::size_t(config.n_layers) * 2 * config.n_kv_heads;
     if (scales.size() != expected)

@@ -5,6 +5,7 @@
 
 #include "reference/mp/attention.h"
 #include "reference/mp/ball_arith.h"
+#include "reference/mp/kv_rotate.h"
 #include "reference/mp/kv_store.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/projection.h"
@@ -133,6 +134,16 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   }
   apply_rope(q, s.rope, T, c.n_heads, c.rope, arith, threads, tracked(q_r));
   apply_rope(k, s.rope, T, c.n_kv_heads, c.rope, arith, threads, tracked(k_r));
+  // A rotated policy (kv_rotate.h): q, k and v rotated; the q tap stays the model's.
+  const quant::Rotation* rotation = s.options.kv && s.options.kv->rotation.active() ? &s.options.kv->rotation : nullptr;
+  MpArray q_model, q_model_r;
+  if (rotation) {
+    q_model = copy_of(q);
+    q_model_r = copy_of(q_r);
+    rotate_rows(q, *rotation, false, T * c.n_heads, arith, threads, tracked(q_r));
+    rotate_rows(k, *rotation, false, T * c.n_kv_heads, arith, threads, tracked(k_r));
+    rotate_rows(v, *rotation, false, T * c.n_kv_heads, arith, threads, tracked(v_r));
+  }
   const TapSelection& taps = s.options.taps;
   const bool probs_kept = taps.wants(tap_layer_name(l, "attn.probs"));
   MpArray probs(probs_kept ? std::size_t(c.n_heads) * tokens_n * tokens_n : 0, prec);  // [n_heads, T, T]
@@ -154,6 +165,13 @@ std::vector<MpTap> MpForwardRun::run_layer() {
     v = own_values(store, T, c.kv_dim());
     k_r = s.radii(k.size());
     v_r = s.radii(v.size());
+    if (rotation) {  // the output and the k and v taps back in the model's basis
+      rotate_rows(attn_out, *rotation, true, T * c.n_heads, arith, threads, tracked(attn_out_r));
+      k = to_model_basis(k, *rotation, T * c.n_kv_heads, threads, tracked(k_r));
+      v = to_model_basis(v, *rotation, T * c.n_kv_heads, threads, tracked(v_r));
+      q = std::move(q_model);
+      q_r = std::move(q_model_r);
+    }
   } else {
     causal_attention(kept_probs, attn_out, q, AttentionKv{k, k, v, v, 0, 0, tracked(k_r), tracked(v_r)}, T, c, arith,
                      threads, shards, attention_radii, mask);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "reference/mp/kv_rotate.h"
 #include "reference/mp/kv_store.h"
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
@@ -233,6 +234,13 @@ struct Forward {
     native::project<F>(out, m, x, bias, T, threads);
   }
 
+  // x [rows, head_dim] <- m x per row (a rotation or its transpose), in place.
+  void rotate(Floats& x, const Matrix& m, int rows) const {
+    Floats out(x.size());
+    native::project<F>(out, m, x, {}, rows, threads);
+    x.swap(out);
+  }
+
   TapSet run(const Model& stored, const std::vector<int>& tokens, const quant::KvPolicy& kv,
              const TapSelection& selection) const {
     const MpArith arith = MpArith::ieee(F);
@@ -252,6 +260,9 @@ struct Forward {
     arith.sqrt(scale_mp[0], mp_constant(c.head_dim)[0]);
     const float scale = mpfr_get_flt(scale_mp[0], MPFR_RNDN);  // sqrt(head_dim) rounded once
 
+    const bool rotated = kv.rotation.active();
+    const Matrix rotation = rotated ? rotation_matrix(kv.rotation, false) : Matrix();
+    const Matrix rotation_back = rotated ? rotation_matrix(kv.rotation, true) : Matrix();
     Floats normed(n * c.dim), block_out(n * c.dim);  // [T, dim]
     Floats gate(n * c.hidden), up(n * c.hidden);      // [T, hidden]
     const std::vector<double> no_bias;
@@ -272,12 +283,22 @@ struct Forward {
       }
       rope(q, cos, sin, c.n_heads);
       rope(k, cos, sin, c.n_kv_heads);
+      // A rotated policy (reference/mp/kv_rotate.h): q, k and v rotated by the plain
+      // product (projection.h's ieee() rule, as rotate_rows computes it); the q tap
+      // stays the model's.
+      const Floats q_model = rotated ? q : Floats();
+      if (rotated) {
+        rotate(q, rotation, T * c.n_heads);
+        rotate(k, rotation, T * c.n_kv_heads);
+        rotate(v, rotation, T * c.n_kv_heads);
+      }
       // The cache, as kv_store.h stores it (MPFR: T x kv_dim values per layer).
       const MpKvStore store = store_kv(to_mp(k, arith.precision()), to_mp(v, arith.precision()), kv, l, T, c);
       const AttentionKv view = store.view();
       Floats probs(std::size_t(c.n_heads) * n * n), attn_out(n * c.q_dim());  // [n_heads, T, T], [T, q_dim]
       attention(probs, attn_out, q, to_doubles(view.k_cold), to_doubles(view.k_hot), to_doubles(view.v_cold),
                 to_doubles(view.v_hot), view.hot_window, view.k_group, scale, l);
+      if (rotated) rotate(attn_out, rotation_back, T * c.n_heads);
       project(block_out, w.wo, attn_out, no_bias);
       add_in_place(x, block_out);
 
@@ -291,9 +312,14 @@ struct Forward {
       auto keep = [&](const char* what, auto&& values) {
         if (selection.wants(tap_layer_name(l, what))) produced[tap_layer_name(l, what)] = values();
       };
-      keep("q", [&] { return tap_values(q); });
-      keep("k", [&] { return to_doubles(own_keys(store, T, c.kv_dim())); });
-      keep("v", [&] { return to_doubles(own_values(store, T, c.kv_dim())); });
+      // The k and v taps in the model's basis as every forward gives them (kv_rotate.h).
+      const auto model_basis = [&](MpArray&& cached) {
+        return rotated ? to_doubles(to_model_basis(cached, kv.rotation, T * c.n_kv_heads, threads))
+                                    : to_doubles(cached);
+      };
+      keep("q", [&] { return tap_values(rotated ? q_model : q); });
+      keep("k", [&] { return model_basis(own_keys(store, T, c.kv_dim())); });
+      keep("v", [&] { return model_basis(own_values(store, T, c.kv_dim())); });
       keep("attn.probs", [&] { return tap_values(probs); });
       keep("attn.out", [&] { return tap_values(attn_out); });
       keep("out", [&] { return tap_values(x); });

@@ -62,6 +62,25 @@ class SpecParser {
     return s;
   }
 
+  // hadamard, hadamard:SEED or orthogonal:SEED; SEED a decimal integer below 2^63.
+  RotationSpec rotation(const std::string& part, const std::string& text) const {
+    const std::size_t colon = text.find(':');
+    const std::string kind = text.substr(0, colon);
+    RotationSpec r;
+    if (kind == "hadamard") r.kind = RotationKind::hadamard;
+    else if (kind == "orthogonal") r.kind = RotationKind::orthogonal;
+    else fail(part, "unknown rotation '" + kind + "' (expected hadamard, hadamard:SEED or orthogonal:SEED)");
+    if (colon != std::string::npos) {
+      const std::string seed = text.substr(colon + 1);
+      if (seed.empty() || seed.size() > 18 || seed.find_first_not_of("0123456789") != std::string::npos)
+        fail(part, "seed '" + seed + "' is not a decimal integer of at most 18 digits");
+      r.seed = std::stoull(seed);
+    } else if (r.kind == RotationKind::orthogonal) {
+      fail(part, "an orthogonal rotation needs its seed: orthogonal:SEED");
+    }
+    return r;
+  }
+
   template <class T>
   void set_once(std::optional<T>& slot, T value, const std::string& part, const char* what) const {
     if (slot) fail(part, std::string("a second ") + what);
@@ -103,13 +122,18 @@ class SpecParser {
     if (key == "v") return set_once(p.v, format(part, value), part, "V format");
     if (key == "hot") return set_once(p.hot, positive(part, value), part, "hot window");
     if (key == "scale") return set_once(p.scale, scale(part, value), part, "scale");
+    if (key == "rot") {
+      if (p.rot.kind != RotationKind::none) fail(part, "a second rotation");
+      p.rot = rotation(part, value);
+      return;
+    }
     if (key == "edges") {
       const std::size_t colon = value.find(':');
       if (colon == std::string::npos) fail(part, "expected edges=N:FORMAT");
       const int n = positive(part, value.substr(0, colon));
       return set_once(p.edges, std::pair<int, int>{n, format(part, value.substr(colon + 1))}, part, "edges setting");
     }
-    fail(part, "unknown setting '" + key + "' (expected k, v, edges, hot or scale)");
+    fail(part, "unknown setting '" + key + "' (expected k, v, edges, hot, scale or rot)");
   }
 
   const std::string& spec_;

@@ -16,7 +16,11 @@
 //   kivi           keys quantized per channel over groups of B tokens (B = the K
 //                  format's block); a group's keys stay FP16 until its B-th token arrives
 //   scale=S        the static scale of scaled formats (FP8): value = code * S
-// e.g. "f16", "q8_0", "k=int8_32+v=int4_32", "int4_32+edges=2:f16+hot=64", "int4a_32+kivi".
+//   rot=R          every head's K, V and query rotated before K and V are stored, the
+//                  output rotated back (kv_rotation.h): hadamard, hadamard:SEED,
+//                  orthogonal:SEED
+// e.g. "f16", "q8_0", "k=int8_32+v=int4_32", "int4_32+edges=2:f16+hot=64", "int4a_32+kivi",
+// "q4_0+rot=hadamard".
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,6 +29,7 @@
 #include "reference/numeric/hd.h"
 #include "reference/formats/float_format.h"
 #include "reference/formats/quant/codec.h"
+#include "reference/formats/quant/kv_rotation.h"
 
 namespace kvfid::ref::quant {
 
@@ -38,6 +43,9 @@ struct KvPolicy {
   std::vector<KvSlot> v;  // [n_layers]
   int hot_window = 0;     // 0: off
   bool kivi = false;
+  // Spread over heads of the model's head_dim by resolve_kv_policy (kv_policy_fit.h);
+  // kv_policy_for, which knows no head_dim, leaves it inactive.
+  Rotation rotation;
   std::string spec;       // as given, for reports
 };
 
@@ -54,6 +62,7 @@ struct KvPolicySpec {
   std::optional<int> hot;
   bool kivi = false;
   std::optional<float> scale;
+  RotationSpec rot;
 };
 
 // Throws InputError(source, ...) naming the offending part. KIVI without a blocked K

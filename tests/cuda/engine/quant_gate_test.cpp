@@ -50,6 +50,12 @@ std::vector<GateCase> gate_cases() {
   cases.push_back({"tiny-qwen2", "f32", "k=int4a_64+v=q4_0+hot=4", 12});
   cases.push_back({"tiny-mqa", "q8_0", "f32", 12});  // tiny-mqa's matrix widths (64, 160) are multiples of 32
   cases.push_back({"tiny-mqa", "q8_0", "k=q8_0+v=f16+kivi+hot=6", 34});
+  // Rotations (kv_rotation.h): the golden stores the forms of the exactly rotated K and V.
+  cases.push_back({"tiny-llama", "f32", "q4_0+rot=hadamard", 12});
+  cases.push_back({"tiny-llama", "f32", "int4_32+rot=hadamard:3", 12});
+  cases.push_back({"tiny-qwen2", "f32", "q8_0+rot=orthogonal:5", 12});
+  cases.push_back({"tiny-qwen3", "f32", "k=int4_32+v=q8_0+rot=hadamard:8+hot=3", 12});
+  cases.push_back({"tiny-qwen2", "f32", "k=q8_0+v=bf16+kivi+hot=3+rot=hadamard", 34});
   return cases;
 }
 
@@ -78,6 +84,30 @@ TEST_P(QuantGate, TwinPassesAgainstTheGoldenOfItsStorage) {
   for (const ReportRow& r : report.rows)
     EXPECT_TRUE(r.pass) << r.tap << " " << r.metric << " " << r.value << " > bound " << r.bound << " (baseline "
                         << r.baseline << ")";
+}
+
+// A rotation is orthogonal (exactly, or within FP32's rounding: kv_rotation.h), so with
+// FP32 storage it changes nothing but roundings: the twin under f32+rot=R passes the gate
+// against the golden of the unrotated model, with the plain FP32 algorithm's baseline.
+TEST(QuantGateRotation, F32StorageRotatedIsTheUnrotatedModelWithinTheGate) {
+  std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/medium.tokens");
+  tokens.resize(12);
+  for (const char* fixture : {"tiny-llama", "tiny-qwen2", "tiny-qwen3"}) {
+    const Model model = load_model(test::fixtures_dir() + "/" + fixture);
+    const TapSet golden = compute_golden(model, tokens, GoldenOptions{}).taps;
+    const TapSet baseline = emulated_forward(model, tokens, {}, TapSelection::all);
+    for (const char* rot : {"f32+rot=hadamard", "f32+rot=hadamard:3", "f32+rot=orthogonal:5"}) {
+      EngineOptions engine;
+      engine.kv = test::kv_spec(rot);
+      const TapSet candidate = engine_forward(model, tokens, engine);
+      const FidelityReport report = build_fidelity_report(golden, candidate, baseline, {FloatFormat::f32, FloatFormat::f32});
+      ASSERT_FALSE(report.rows.empty());
+      for (const GrossFinding& f : report.findings) ADD_FAILURE() << fixture << " " << rot << ": " << f.tap << " " << f.detail;
+      for (const ReportRow& r : report.rows)
+        EXPECT_TRUE(r.pass) << fixture << " " << rot << ": " << r.tap << " " << r.metric << " " << r.value << " > bound "
+                            << r.bound << " (baseline " << r.baseline << ")";
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, QuantGate, ::testing::ValuesIn(gate_cases()), [](const auto& info) {

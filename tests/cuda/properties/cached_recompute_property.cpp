@@ -22,6 +22,7 @@ TEST(PropertyCachedEqualsRecomputed, DecodeOnCacheEqualsFreshPrefill) {
     mc.kv_policy = *gen_kv_policy(mc);  // holds under every policy: cold_end depends on positions only
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
+    RC_CLASSIFY(mc.kv_policy.find("rot=") != std::string::npos, "rotated");
     const int t = *gen_length() - 1;  // position of the decoded token
     const auto tokens = *gen_tokens(t + 1, mc.vocab);
     const Model m = mc.model(kMaxSeq);

@@ -20,6 +20,7 @@ TEST(PropertyChunkedPrefill, AnySplitEqualsOneShot) {
     mc.kv_policy = *gen_kv_policy(mc);  // holds under every policy: cold_end depends on positions only
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
+    RC_CLASSIFY(mc.kv_policy.find("rot=") != std::string::npos, "rotated");
     const int length = *gen_length();
     const auto tokens = *gen_tokens(length, mc.vocab);
     const auto chunks = *gen_partition(length);

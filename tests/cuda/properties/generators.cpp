@@ -143,6 +143,14 @@ rc::Gen<std::string> gen_kv_policy(const ModelCase& c) {
     if (kivi) spec += "+kivi";
     if (*gen::weightedElement<bool>({{3, false}, {1, true}}))
       spec += "+scale=" + *gen::elementOf(std::vector<std::string>{"0.5", "2", "0.0078125"});
+    // A rotation (kv_rotation.h): Hadamard where head_dim is a power of two, else a
+    // seeded orthogonal one.
+    if (*gen::weightedElement<bool>({{2, false}, {1, true}})) {
+      const bool pow2 = (c.head_dim & (c.head_dim - 1)) == 0;
+      const std::string seed = std::to_string(*gen::inRange(0, 1000));
+      spec += pow2 && *gen::arbitrary<bool>() ? (*gen::arbitrary<bool>() ? "+rot=hadamard" : "+rot=hadamard:" + seed)
+                                              : "+rot=orthogonal:" + seed;
+    }
     return spec;
   });
   return gen::weightedOneOf<std::string>({{1, gen::just(std::string())}, {3, policy}});

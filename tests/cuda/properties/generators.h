@@ -69,7 +69,8 @@ ModelCase draw_small_or_real_heads();
 // (a block format on a kv_dim it does not divide pads each row's last block), and
 // maybe edges=N:FMT, hot=W
 // (1..48, so windows both shorter and longer than the prompt occur), kivi (K in a
-// format of blocks longer than one), scale=S. Every registered format can be drawn.
+// format of blocks longer than one), scale=S, rot=R (one in three: hadamard[:SEED] on a
+// power-of-two head_dim, else orthogonal:SEED). Every registered format can be drawn.
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c);
 rc::Gen<int> gen_length(int max = 300);
 rc::Gen<std::vector<int>> gen_tokens(int count, int vocab);

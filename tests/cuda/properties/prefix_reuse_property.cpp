@@ -21,6 +21,7 @@ TEST(PropertyPrefixReuse, ForkedSequenceEqualsSeparateRuns) {
     mc.kv_policy = *gen_kv_policy(mc);  // holds under every policy: cold_end depends on positions only
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
+    RC_CLASSIFY(mc.kv_policy.find("rot=") != std::string::npos, "rotated");
     const Model m = mc.model(kMaxSeq);
     const EngineOptions options = mc.options(backend_under_test());
     const int a_length = *gen_length(280);

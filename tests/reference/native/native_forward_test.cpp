@@ -81,6 +81,18 @@ TEST(NativeForward, Llama3Qwen3AndMistralMatchTheMpfrEmulation) {
   }
 }
 
+// Rotated policies (reference/mp/kv_rotate.h): the plain rotation products and the
+// model-basis k and v taps, in every arithmetic format.
+TEST(NativeForward, RotatedPoliciesMatchTheMpfrEmulation) {
+  const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/short.tokens");
+  for (const char* name : {"tiny-llama", "tiny-qwen3"}) {
+    const Model model = load_model(test::fixtures_dir() + "/" + name);
+    for (FloatFormat f : kFormats)
+      for (const char* kv : {"q4_0+rot=hadamard:2", "k=int8_32+v=f16+hot=3+rot=orthogonal:1"})
+        expect_native_is_mpfr(model, tokens, f, "bf16", kv, name);
+  }
+}
+
 // Block weight formats decode to float64 values binary32 may not hold (int8a: up to 48
 // bits), which the native products must round to odd first; tiny-mqa's widths (64, 160)
 // are whole blocks.
@@ -147,7 +159,7 @@ TEST(NativeForward, RandomShapesMatchTheMpfrEmulation) {
     const FloatFormat f = kFormats[rng() % 3];
     const bool whole_blocks = c.q_dim() % 32 == 0;  // dim and hidden are multiples of 32
     const char* weights = rng() % 2 ? "bf16" : whole_blocks ? "int8a_32" : "f32";
-    const char* kv = rng() % 2 ? "f32" : "int4_32+hot=4";
+    const char* kv = rng() % 2 ? "f32" : rng() % 2 ? "int4_32+hot=4" : "int4_32+rot=orthogonal:3";
     expect_native_is_mpfr(model, tokens, f, weights, kv, "random shape " + std::to_string(i));
   }
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "reference/formats/quant/registry.h"
+#include "reference/formats/quant/row_blocks.h"
 #include "reference/util/input_error.h"
 
 namespace kvfid::ref::quant {
@@ -28,6 +29,18 @@ KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& s
       }
   }
   return policy;
+}
+
+double kv_policy_bytes_per_token(const KvPolicy& policy, const ModelConfig& config) {
+  const int kv_dim = config.kv_dim();
+  double bytes = 0;
+  for (std::size_t l = 0; l < policy.k.size(); ++l) {
+    const FormatInfo& k = all_formats()[policy.k[l].format];
+    const FormatInfo& v = all_formats()[policy.v[l].format];
+    bytes += policy.kivi ? double(kv_dim) * k.bytes / k.block : double(row_block_count(kv_dim, k.block)) * k.bytes;
+    bytes += double(row_block_count(kv_dim, v.block)) * v.bytes;
+  }
+  return bytes;
 }
 
 int kivi_group(const KvPolicy& policy, int layer) {

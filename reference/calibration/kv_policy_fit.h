@@ -20,6 +20,12 @@ namespace kvfid::ref::quant {
 // or the scales' problem.
 KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config);
 
+// The bytes a cached token costs under `policy`, all layers, K and V: each row's blocks
+// (a padded last block counted whole, quant/row_blocks.h), and under KIVI the keys'
+// per-channel groups of B tokens amortized over their B tokens. FP16 hot copies (a hot
+// window) are not counted: the cold form is what the cache holds for good.
+double kv_policy_bytes_per_token(const KvPolicy& policy, const ModelConfig& config);
+
 // cold_end's group for layer l's keys: the K format's block under KIVI, else 0.
 int kivi_group(const KvPolicy& policy, int layer);
 

@@ -16,6 +16,9 @@ struct QuantColumn {
   LogitStatistics logits;              // weights and KV quantized together
   std::vector<KvLayerError> kv;        // [n_layers]; empty when the K/V taps were not compared
   std::optional<ErrorBudget> budget;   // when the weights-only and KV-only runs were made
+  // The bits the cache held per cached K/V element (codes, block scales and norms, FP16
+  // keys of an incomplete KIVI group): 8 x held bytes / (2 n_layers T kv_dim).
+  std::optional<double> kv_bits_per_element;
 };
 
 struct QuantReport {

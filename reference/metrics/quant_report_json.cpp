@@ -115,7 +115,8 @@ nlohmann::json quant_report_to_json(const QuantReport& report, const std::string
     columns.push_back({{"label", c.label},
                        {"logits", logit_statistics_to_json(c.logits)},
                        {"kv", kv_errors(c.kv)},
-                       {"budget", budget(c.budget)}});
+                       {"budget", budget(c.budget)},
+                       {"kv_bits_per_element", c.kv_bits_per_element ? nlohmann::json(*c.kv_bits_per_element) : nlohmann::json()}});
   return {{"kvfid_version", KVFID_VERSION}, {"command", command}, {"options", options},
           {"golden", golden_summary},       {"weights", report.weights}, {"columns", columns}};
 }

@@ -121,8 +121,13 @@ std::string format_error_budget_line(const ErrorBudget& b) {
 
 std::string format_quant_table(const QuantReport& report) {
   if (report.columns.empty()) throw std::invalid_argument("format_quant_table: no configuration");
-  std::vector<Row> rows = logit_rows();
+  std::vector<Row> rows;
   const auto any = [&](auto has) { return std::any_of(report.columns.begin(), report.columns.end(), has); };
+  if (any([](const QuantColumn& c) { return c.kv_bits_per_element.has_value(); }))
+    rows.push_back({"KV bits per element", "bits", [](const QuantColumn& c) {
+                      return c.kv_bits_per_element ? number(*c.kv_bits_per_element, "%.4g") : std::string("-");
+                    }});
+  for (Row& row : logit_rows()) rows.push_back(std::move(row));
   if (any([](const QuantColumn& c) { return !c.kv.empty(); }))
     for (Row& row : kv_rows()) rows.push_back(std::move(row));
   if (any([](const QuantColumn& c) { return c.budget.has_value(); }))

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/atomic_file.h"
 #include "reference/io/load_model.h"
 #include "tools/kvfid/command.h"
@@ -13,14 +14,9 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 
-struct KvFormat {
-  const char* name;
-  double bits_per_element;
-};
-// Block formats carry one FP16 scale per block of 32 elements:
-// Q8_0 = (32 * 8 + 16) / 32 = 8.5 bits, Q4_0 = (32 * 4 + 16) / 32 = 4.5 bits.
-constexpr KvFormat kKvFormats[] = {{"FP32", 32}, {"FP16", 16}, {"BF16", 16},
-                                   {"FP8", 8},   {"Q8_0", 8.5}, {"Q4_0", 4.5}};
+// The default rows: a label and the KV policy it stands for.
+constexpr std::pair<const char*, const char*> kKvFormats[] = {{"FP32", "f32"},     {"FP16", "f16"}, {"BF16", "bf16"},
+                                                              {"FP8", "fp8_e4m3"}, {"Q8_0", "q8_0"}, {"Q4_0", "q4_0"}};
 
 std::string number(double x) {
   char buf[64];
@@ -38,12 +34,20 @@ int run_info(const ParsedArgs& args) {
   for (const auto& [key, value] : config.items())
     if (key != "arch") std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << '\n';
   std::cout << "parameters: " << c.parameter_count() << '\n'
-            << "kv_cache_per_token (all " << c.n_layers << " layers, K and V):\n";
-  for (const KvFormat& f : kKvFormats) {
-    const double bytes = c.kv_bytes_per_token(f.bits_per_element);
-    std::cout << "  " << f.name << std::string(6 - std::string(f.name).size(), ' ') << number(bytes) << " bytes  "
-              << number(bytes / 1024) << " KiB\n";
-    kv[f.name] = {{"bits_per_element", f.bits_per_element}, {"bytes", bytes}, {"kib", bytes / 1024}};
+            << "kv_cache_per_token (all " << c.n_layers << " layers, K and V; block scales and norms included):\n";
+  std::vector<std::pair<std::string, quant::KvPolicySpec>> rows;
+  for (const auto& [label, spec] : kKvFormats) rows.emplace_back(label, quant::parse_kv_policy_spec(spec, "kvfid info"));
+  if (args.has("kv"))
+    for (const std::string& spec : quant::split_kv_spec_list(args.str("kv"), "--kv"))
+      rows.emplace_back(spec, quant::parse_kv_policy_spec(spec, "--kv"));
+  std::size_t width = 6;
+  for (const auto& row : rows) width = std::max(width, row.first.size() + 2);
+  for (const auto& [label, spec] : rows) {
+    const double bytes = quant::kv_policy_bytes_per_token(quant::resolve_kv_policy(spec, {}, c), c);
+    const double bits = 8 * bytes / (2.0 * c.n_layers * c.kv_dim());
+    std::cout << "  " << label << std::string(width - label.size(), ' ') << number(bytes) << " bytes  "
+              << number(bytes / 1024) << " KiB  " << number(bits) << " bits per element\n";
+    kv[label] = {{"bits_per_element", bits}, {"bytes", bytes}, {"kib", bytes / 1024}};
   }
   if (args.has("json")) {
     const nlohmann::json out = {{"model", path},
@@ -61,9 +65,11 @@ extern const CommandSpec kInfoCommand = {
     "info",
     "print a model's configuration, parameter count and KV-cache size per token",
     "Prints the architecture, every configuration field, the parameter count and the KV-cache bytes per\n"
-    "token (all layers, K and V) in FP32, FP16, BF16, FP8, Q8_0 and Q4_0. Reads only the header of a\n"
-    "llama2.c checkpoint, and only config.json of a model folder (its weights may be absent).",
+    "token (all layers, K and V, block scales and norms included) in FP32, FP16, BF16, FP8, Q8_0 and Q4_0,\n"
+    "and under each KV policy of --kv, with its bits per element. Reads only the header of a llama2.c\n"
+    "checkpoint, and only config.json of a model folder (its weights may be absent).",
     {{"model", "PATH", "llama2.c checkpoint or Hugging Face style model folder", true},
+     {"kv", "SPEC[,SPEC...]", "also these KV policies (grammar of kvfid quant --kv), e.g. q4_0,int4_32+edges=2:f16", false},
      {"json", "FILE", "also write the figures as JSON to FILE", false}},
     run_info,
 };

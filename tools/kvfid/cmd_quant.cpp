@@ -42,6 +42,7 @@ struct EngineRun {
   std::vector<double> logits;  // [T, vocab]
   std::vector<std::vector<double>> k_cold, k_hot, v_cold;  // [n_layers][T, n_kv_heads, head_dim]
   std::vector<std::vector<int>> k_cold_end;                // [n_layers][T]
+  double kv_bits_per_element = 0;                          // QuantColumn's, from the held bytes
 };
 
 // [n_kv_heads, T, head_dim] (the cache's layout) -> [T, n_kv_heads, head_dim] (the taps').
@@ -64,8 +65,10 @@ EngineRun run_engine(const Model& model, const std::vector<int>& tokens, const E
   EngineRun run;
   run.logits.assign(out.logits.begin(), out.logits.end());
   const quant::KvPolicy policy = quant::resolve_kv_policy(options.kv, options.kv_scales, c);
+  double held_bytes = 0;
   for (int l = 0; l < c.n_layers; ++l) {
     const CacheValues cache = engine.cache_values(seq, l);
+    held_bytes += double(cache.k_bytes) + double(cache.v_bytes);
     run.k_cold.push_back(token_major(cache.k, c, T));
     run.v_cold.push_back(token_major(cache.v, c, T));
     run.k_hot.push_back(cache.k_hot.empty() ? std::vector<double>{} : token_major(cache.k_hot, c, T));
@@ -73,6 +76,7 @@ EngineRun run_engine(const Model& model, const std::vector<int>& tokens, const E
     for (int t = 0; t < T; ++t) ends[t] = quant::cold_end(t, policy.hot_window, quant::kivi_group(policy, l));
     run.k_cold_end.push_back(std::move(ends));
   }
+  run.kv_bits_per_element = 8 * held_bytes / (2.0 * c.n_layers * T * c.kv_dim());
   return run;
 }
 
@@ -183,6 +187,7 @@ int run_quant(const ParsedArgs& args) {
       const EngineRun both = run_engine(model, tokens, engine_options(weight_format, kv));
       QuantColumn column{spec, statistics(both, spec), kv_errors(golden.taps, both, c, T), std::nullopt};
       column.budget = error_budget(weights_only, kv_only, column.logits);
+      column.kv_bits_per_element = both.kv_bits_per_element;
       report.columns.push_back(std::move(column));
     }
     std::cout << "kvfid quant: " << model_path << ", " << T << " tokens of " << prompt_path << ", engine "

@@ -27,15 +27,35 @@ TEST(CmdInfo, ConfigOnlyFolderOfABigModel) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("arch: qwen2\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("n_kv_heads: 4\n"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("FP16  57344 bytes  56 KiB\n"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("FP32  114688 bytes  112 KiB\n"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Q8_0  30464 bytes  29.75 KiB\n"), std::string::npos) << r.out;  // 57344 * 8.5 / 16
+  EXPECT_NE(r.out.find("FP16  57344 bytes  56 KiB  16 bits per element\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FP32  114688 bytes  112 KiB  32 bits per element\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Q8_0  30464 bytes  29.75 KiB  8.5 bits per element\n"), std::string::npos) << r.out;  // 57344 * 8.5 / 16
 
   const auto j = nlohmann::json::parse(test::read_bytes(dir + "/info.json"));
   EXPECT_EQ(j["kv_cache_per_token"]["FP16"]["bytes"].get<double>(), 57344.0);
   EXPECT_EQ(j["kv_cache_per_token"]["Q4_0"]["bits_per_element"].get<double>(), 4.5);
   EXPECT_EQ(j["config"]["head_dim"].get<int>(), 128);
   EXPECT_EQ(j["parameter_count"].get<std::int64_t>(), load_model_config(dir).parameter_count());
+}
+
+// --kv: any policy, its bytes from the formats' own block layouts. tiny-qwen2's K/V row
+// has 16 elements, so a block of 32 is padded (row_blocks.h) and costs twice its nominal
+// bits; the edges stay f16; a rotation costs nothing.
+TEST(CmdInfo, KvPoliciesCountTheirBlocksAsStored) {
+  const std::string dir = test::scratch_dir("info_kv");
+  const auto r = test::run_kvfid({"info", "--model", test::fixtures_dir() + "/tiny-qwen2", "--kv",
+                                  "q8_0,q4_0+rot=hadamard,k=q8_0+v=f16+edges=1:f32", "--json", dir + "/info.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // 2 layers x (K + V) x one block: q8_0 34 bytes, q4_0 18 bytes, for 16 elements.
+  EXPECT_NE(r.out.find("  q8_0"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(test::read_bytes(dir + "/info.json"));
+  EXPECT_EQ(j["kv_cache_per_token"]["q8_0"]["bytes"].get<double>(), 2 * 2 * 34.0);
+  EXPECT_EQ(j["kv_cache_per_token"]["q8_0"]["bits_per_element"].get<double>(), 17.0);
+  EXPECT_EQ(j["kv_cache_per_token"]["q4_0+rot=hadamard"]["bytes"].get<double>(), 2 * 2 * 18.0);
+  EXPECT_EQ(j["kv_cache_per_token"]["k=q8_0+v=f16+edges=1:f32"]["bytes"].get<double>(), 2 * 2 * 16 * 4.0);  // both layers are edges
+  const auto bad = test::run_kvfid({"info", "--model", test::fixtures_dir() + "/tiny-qwen2", "--kv", "q4_0+rot=spin"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("unknown rotation 'spin'"), std::string::npos) << bad.err;
 }
 
 TEST(CmdInfo, Stories260KHeader) {
@@ -46,7 +66,7 @@ TEST(CmdInfo, Stories260KHeader) {
   const ModelConfig c = load_model_config(*path);
   EXPECT_NE(r.out.find("parameters: " + std::to_string(c.parameter_count()) + "\n"), std::string::npos) << r.out;
   // 2 x 5 layers x 4 KV heads x 8 dims x 4 bytes.
-  EXPECT_NE(r.out.find("FP32  1280 bytes  1.25 KiB\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FP32  1280 bytes  1.25 KiB  32 bits per element\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("rope: interleaved\n"), std::string::npos) << r.out;
 }
 

@@ -23,6 +23,19 @@
 //                                         the claimed bound on |x[i] - decode_exact|,
 //                                         derived in the header from the encoding rule
 //
+// Two optional properties, true when absent (codec_idempotent, codec_repeat_invariant):
+//   static constexpr bool kIdempotent;     encode(decode(encode(x))) == encode(x): the
+//                                         decoded block is a fixed point. False for the
+//                                         norm-scaled tq formats (turbo_mse.h), whose
+//                                         decoded block has another norm; the derived
+//                                         idempotence test skips them
+//   static constexpr bool kRepeatInvariant; the block's codes depend on the values it
+//                                         holds, not on how often each occurs (scales
+//                                         from amax, min, max), so a row's last block
+//                                         padded by repeats (row_blocks.h) codes its
+//                                         real elements as a partial block would. False
+//                                         for the tq formats, whose norm counts repeats
+//
 // A scaled format (value = code * CodecParams::scale, e.g. FP8) also defines
 //   static constexpr double kUnitScaleMax;  its largest finite magnitude at scale 1, so
 //                                         scale = amax / kUnitScaleMax maps a tensor's
@@ -60,6 +73,18 @@ concept Codec = requires(const float* x, std::uint8_t* block, const std::uint8_t
   { C::decode_exact(cblock, i, p) } -> std::same_as<double>;
   { C::error_bound(x, i, p) } -> std::same_as<double>;
 };
+
+template <Codec C>
+constexpr bool codec_idempotent() {
+  if constexpr (requires { C::kIdempotent; }) return C::kIdempotent;
+  else return true;
+}
+
+template <Codec C>
+constexpr bool codec_repeat_invariant() {
+  if constexpr (requires { C::kRepeatInvariant; }) return C::kRepeatInvariant;
+  else return true;
+}
 
 // Little-endian 16-bit field access (block layouts are little-endian, as ggml's).
 KVFID_HD std::uint16_t load_u16(const std::uint8_t* p) { return std::uint16_t(p[0] | (p[1] << 8)); }

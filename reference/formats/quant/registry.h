@@ -13,6 +13,7 @@
 #include "reference/formats/quant/plain_float.h"
 #include "reference/formats/quant/q4_0.h"
 #include "reference/formats/quant/q8_0.h"
+#include "reference/formats/quant/turbo_mse.h"
 
 namespace kvfid::ref::quant {
 
@@ -22,7 +23,8 @@ struct CodecList {
 };
 
 using Codecs = CodecList<F32Codec, F16Codec, BF16Codec, Q8_0, Q4_0, Fp8E4M3, Fp8E5M2, Int8_32, Int8_64, Int4_32,
-                         Int4_64, Int8a_32, Int8a_64, Int4a_32, Int4a_64>;
+                         Int4_64, Int8a_32, Int8a_64, Int4a_32, Int4a_64, Tq1_32, Tq2_32, Tq3_32, Tq4_32, Tq1_128,
+                         Tq2_128, Tq3_128, Tq4_128>;
 
 // A format seen from host code: its constants and its functions.
 struct FormatInfo {
@@ -31,6 +33,7 @@ struct FormatInfo {
   int block;
   int bytes;
   bool exhaustive;
+  bool repeat_invariant;  // codec_repeat_invariant (codec.h)
   double unit_scale_max;  // a scaled format's kUnitScaleMax; 0 when the format ignores the scale
   std::optional<FloatFormat> plain;  // f32, f16, bf16: the plain float format the codec is (kPlain)
   void (*encode)(const float* x, std::uint8_t* block, const CodecParams& p);

@@ -15,9 +15,10 @@
 // the same element); the min and max of the asymmetric formats (whose pinned ends are
 // again their first occurrences). So the real elements get exactly the codes a codec
 // written for a partial block would give them, and their error bounds are those of a
-// block holding only them. Zero padding would move the asymmetric formats' minimum or
-// maximum to 0 and coarsen their step. For any other codec the padded block is still
-// an ordinary block of finite values, so its per-element round-trip bound holds.
+// block holding only them (codec.h's kRepeatInvariant). Zero padding would move the
+// asymmetric formats' minimum or maximum to 0 and coarsen their step. For any other
+// codec (the tq formats, whose norm counts the repeats) the padded block is still an
+// ordinary block of finite values, so its per-element round-trip bound holds.
 // A NaN last element (out of every codec's domain) repeats as NaN, which the codecs
 // treat as they treat any NaN element.
 #include <cstddef>

@@ -15,7 +15,7 @@
 namespace kvfid::ref {
 namespace {
 
-constexpr int kHeadDim = 64;  // a multiple of every registered block size (1, 32, 64)
+constexpr int kHeadDim = 128;  // a multiple of every registered block size (1, 32, 64, 128)
 constexpr int kKeys = 16;
 // Sums of kHeadDim or kKeys long double terms (64-bit significands) and the softmax
 // round by a few hundred units of 2^-64 relative to the sums of magnitudes; 2^-45

@@ -4,7 +4,9 @@
 // host and device must agree. The documented behaviour of every registered format:
 //   f32, f16, bf16, fp8_e4m3, fp8_e5m2: the element encodes to a NaN code;
 //   q8_0, q4_0, int*, int*a: the scale ignores the NaN and the element is quantized as 0
-//     would be, so the block is byte for byte the block with 0 in its place.
+//     would be, so the block is byte for byte the block with 0 in its place;
+//   tq*: the norm counts the NaN as 0 and the element is quantized as 0 would be: the
+//     same, byte for byte.
 // The test block has both signs, so a 0 in it moves no scale, minimum or maximum.
 #include <cmath>
 #include <limits>

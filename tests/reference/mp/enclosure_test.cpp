@@ -213,6 +213,7 @@ TEST(Enclosure, ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
   check_forward(model, tokens, std::nullopt);
   check_forward(model, tokens, "q8_0");
   check_forward(model, tokens, "q4_0+hot=3");
+  check_forward(model, tokens, "q8_0+rot=orthogonal:3");  // the rotations' projections and model-basis taps
   // Llama 3 RoPE scaling (every band: see tiny-llama3), through its clamp and constants.
   c.qkv_bias = false, c.rope_theta = 500000.0, c.rope_scaling = RopeScaling{8, 1, 4, 64};
   check_forward(make_synthetic_model(c, test::test_seed()), tokens, std::nullopt);

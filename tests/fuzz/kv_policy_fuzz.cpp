@@ -1,6 +1,6 @@
 // The KV-policy grammar (--kv): parsed once, spread over two model shapes, and resolved for one with
 // per-head scales; an accepted policy must have a slot, with one scale per KV head, for
-// every layer.
+// every layer, and a rotation (when it names one) of the model's head_dim.
 #include <cstddef>
 #include <cstdint>
 
@@ -40,6 +40,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const quant::KvPolicy p = quant::resolve_kv_policy(parsed, scales, c);
     check_shape(p, c.n_layers, c.n_kv_heads);
+    // An accepted rotation is one of the model's head_dim, and orthogonal up to FP32's roundings.
+    if (p.rotation.active() &&
+        (p.rotation.dim != c.head_dim || !(quant::rotation_orthogonality_error(p.rotation) <= 0x1p-20)))
+      __builtin_trap();
     for (int l = 0; l < c.n_layers; ++l) (void)quant::kivi_group(p, l);
     (void)quant::uniform_plain_format(p);
   } catch (const kvfid::ref::InputError&) {

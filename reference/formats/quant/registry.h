@@ -14,6 +14,7 @@
 #include "reference/formats/quant/q4_0.h"
 #include "reference/formats/quant/q8_0.h"
 #include "reference/formats/quant/turbo_mse.h"
+#include "reference/formats/quant/turbo_prod.h"
 
 namespace kvfid::ref::quant {
 
@@ -24,7 +25,8 @@ struct CodecList {
 
 using Codecs = CodecList<F32Codec, F16Codec, BF16Codec, Q8_0, Q4_0, Fp8E4M3, Fp8E5M2, Int8_32, Int8_64, Int4_32,
                          Int4_64, Int8a_32, Int8a_64, Int4a_32, Int4a_64, Tq1_32, Tq2_32, Tq3_32, Tq4_32, Tq1_128,
-                         Tq2_128, Tq3_128, Tq4_128>;
+                         Tq2_128, Tq3_128, Tq4_128, Tq2p5_32, Tq3p5_32, Tq2p5_128, Tq3p5_128, Tqp2_32,
+                         Tqp3_32, Tqp4_32, Tqp2_128, Tqp3_128, Tqp4_128>;
 
 // A format seen from host code: its constants and its functions.
 struct FormatInfo {

@@ -37,6 +37,20 @@ TEST(KvPolicyParse, EveryRegisteredFormatIsAName) {
   }
 }
 
+// A '.' in a format name (the fractional tq rates, tq2.5_32) is no separator: the
+// grammar splits at '+', '=', ':' and ','; one beside a scale's decimal point and a
+// rotation's seed, as k, v and edges formats, and in a list of specs.
+TEST(KvPolicyParse, FormatNamesWithADot) {
+  const KvPolicy p = kv_policy_for(
+      parse_kv_policy_spec("k=tq3.5_32+v=tq2.5_128+edges=1:tq3.5_128+scale=0.5+rot=hadamard:7", "--kv"), 3, 1);
+  EXPECT_EQ(names(p.k), (Names{"tq3.5_128", "tq3.5_32", "tq3.5_128"}));
+  EXPECT_EQ(names(p.v), (Names{"tq3.5_128", "tq2.5_128", "tq3.5_128"}));
+  EXPECT_EQ(names(kv_policy_for(parse_kv_policy_spec("tq2.5_32+hot=4+kivi", "--kv"), 1, 1).k), (Names{"tq2.5_32"}));
+  EXPECT_EQ(split_kv_spec_list("tq2.5_32,k=tq3.5_128+v=f16", "--kv"),
+            (std::vector<std::string>{"tq2.5_32", "k=tq3.5_128+v=f16"}));
+  EXPECT_THROW(parse_kv_policy_spec("tq2.6_32", "--kv"), InputError);
+}
+
 TEST(KvPolicyParse, KAndVSeparately) {
   const KvPolicy p = kv_policy_for(parse_kv_policy_spec("k=q8_0+v=f16", "--kv"), 2, 1);
   EXPECT_EQ(names(p.k), (Names{"q8_0", "q8_0"}));

@@ -185,9 +185,9 @@ int run_quant(const ParsedArgs& args) {
       std::cerr << "kvfid quant: KV " << spec << " (alone, then with weights " << weights << ")\n";
       const LogitStatistics kv_only = statistics(run_engine(model, tokens, engine_options(WeightFormat{}, kv)), spec + " alone");
       const EngineRun both = run_engine(model, tokens, engine_options(weight_format, kv));
-      QuantColumn column{spec, statistics(both, spec), kv_errors(golden.taps, both, c, T), std::nullopt};
+      QuantColumn column{spec, statistics(both, spec), kv_errors(golden.taps, both, c, T), std::nullopt,
+                         both.kv_bits_per_element};
       column.budget = error_budget(weights_only, kv_only, column.logits);
-      column.kv_bits_per_element = both.kv_bits_per_element;
       report.columns.push_back(std::move(column));
     }
     std::cout << "kvfid quant: " << model_path << ", " << T << " tokens of " << prompt_path << ", engine "

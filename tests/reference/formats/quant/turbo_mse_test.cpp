@@ -77,13 +77,14 @@ TEST(TurboMseCentroids, AreTheFixedPointOfLloydsIteration) {
 
 // Every registered TurboMse format (registry.h's Codecs filtered to the instantiations
 // of quant::TurboMse), so a tq format added there is tested here without a line more.
-template <int kBh, int kBl, int kH, int kB>
-constexpr std::true_type is_turbo_mse(const quant::TurboMse<kBh, kBl, kH, kB>*) {
-  return {};
-}
-constexpr std::false_type is_turbo_mse(...) { return {}; }
+// A TurboMse instance (the registered formats derive from one).
 template <class C>
-constexpr bool kIsTurboMse = decltype(is_turbo_mse(static_cast<const C*>(nullptr)))::value;
+constexpr bool kIsTurboMse = [] {
+  if constexpr (requires { C::kBitsHi; C::kBitsLo; C::kHi; })
+    return std::is_base_of_v<quant::TurboMse<C::kBitsHi, C::kBitsLo, C::kHi, C::kBlock>, C>;
+  else
+    return false;
+}();
 
 template <class Kept, class... Cs>
 struct KeepTurboMse {

@@ -87,13 +87,14 @@ TEST(TurboProdSketch, TheMatrixIsTheDocumentedHashBalancedWithDistinctRows) {
 
 // ---- Per-format tests: every registered TurboProd format ----
 
-template <int kB, int kBlock>
-constexpr std::true_type is_turbo_prod(const quant::TurboProd<kB, kBlock>*) {
-  return {};
-}
-constexpr std::false_type is_turbo_prod(...) { return {}; }
+// A TurboProd instance (the registered formats derive from one).
 template <class C>
-constexpr bool kIsTurboProd = decltype(is_turbo_prod(static_cast<const C*>(nullptr)))::value;
+constexpr bool kIsTurboProd = [] {
+  if constexpr (requires { C::kBits; C::kSketchSeed; })
+    return std::is_base_of_v<quant::TurboProd<C::kBits, C::kBlock>, C>;
+  else
+    return false;
+}();
 
 template <class Kept, class... Cs>
 struct KeepTurboProd {

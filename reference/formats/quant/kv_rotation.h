@@ -1,7 +1,7 @@
 #pragma once
-// Op map (KV rotation; docs/ops.md): reference store_kv (reference/mp/kv_store.cpp, the
-// dense matrix applied exactly) | shared rotate_head/unrotate_head below | kernel
-// rotate_heads_kernel | twin TwinBackend::run | tests KvRotation*, KvStoreRotation*, EngineKvRotation*
+// Op map (KV rotation; docs/ops.md): reference reference/mp/kv_rotate.h (the dense
+// matrix, exactly or as the plain product) | shared rotate_head/unrotate_head below |
+// kernel rotate_heads_kernel | twin TwinBackend::run | tests KvRotation*, MpKvRotate*, QuantGate*rot*
 //
 // A rotation of every KV head's vectors before they are quantized, the `+rot=` part of a
 // KV policy (kv_policy.h). Keys: the query head is rotated by the same matrix R, so the

@@ -6,7 +6,8 @@
 // bit, and streaming is attention.h's sinks-and-window mask bit for bit), then the policy
 // sees the probabilities and evicts. KV heads are independent caches (run in parallel);
 // within one, the group's query heads of a step run in parallel when the KV heads are too
-// few to fill the threads: the results are the same for any thread count.
+// few to fill the threads: the results are the same for any thread count. Nothing is
+// evicted after the last query (no query would read the cache).
 //
 // The account, per (query head, position t), on this layer's own q, K and V (the evicted
 // forward's inputs, so layer l's error sits on the errors of the layers below):

@@ -42,9 +42,9 @@
 //   tova       score_j = query t's attention to j, summed over the group's heads (the
 //              paper averages them: the same order); the lowest evicted, no key protected
 //              (the newest included, as in TOVA).
-//   knorm      score_j = -|k_j|^2 (the squared L2 norm at 2P + 64 bits, so ties are true
-//              ties): the largest-norm keys leave (low key norm <-> high attention); no key
-//              protected, as in kvpress's KnormPress.
+//   knorm      score_j = -|k_j|^2 (each square exact at 2P + 64 bits, their sum rounded
+//              there, per KV head): the largest-norm keys leave (low key norm <-> high
+//              attention); no key protected, as in kvpress's KnormPress.
 //   snapkv     the min(OBS, B) most recent keys of C are kept; the others are scored by
 //              the attention the last OBS queries (t - OBS + 1 .. t, those that exist)
 //              gave them, summed over queries and group heads, then max-pooled over a
@@ -52,8 +52,9 @@
 //              and the lowest evicted. The budget includes the observation window, as
 //              SnapKV's max_capacity_prompt and kvpress's compression ratio do: every
 //              policy at budget B holds the same number of keys. SnapKV compresses once,
-//              after the prompt; applied at every step it is the same rule each time the
-//              cache overflows by one (it reduces to the one-shot rule at the last step).
+//              after the prompt; here its rule runs each time the cache overflows (once a
+//              step when full), so a key dropped early cannot come back: the streaming
+//              reading every policy here gets.
 #include <memory>
 #include <string>
 #include <vector>

@@ -4,6 +4,7 @@
 // against its proven bound, then end to end the next-token distributions against the
 // full cache's.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -43,6 +44,7 @@ struct PolicyResult {
   std::vector<double> kl;
   int top1_changed = 0, first_changed = -1;
   double kl_mean = 0, kl_max = 0, max_mass = 0, max_observed = 0, max_bound = 0, max_ratio = 0, kept_fraction = 0;
+  double seconds = 0;  // the evicted forward with its account
 };
 
 // Working memory beyond one logits-only forward for one evicting forward with its account
@@ -83,22 +85,30 @@ int run_evict(const ParsedArgs& args) {
   o.taps = TapSelection::logits;
   o.threads = threads;
   const MpWeights weights = to_mp_weights(model, kAccountPrecisionBits);
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  const Clock::time_point full_start = Clock::now();
   const std::vector<double> full_logits = to_doubles(mp_tap(mp_forward(model, weights, tokens, o), "logits").values);
+  const double full_seconds = seconds_since(full_start);
   const std::size_t V = std::size_t(config.vocab);
 
   std::vector<PolicyResult> results;
   bool certified = true;
   nlohmann::json json_policies = nlohmann::json::array();
-  std::printf("kvfid evict: %zu %s over %d tokens (exact forwards at %d bits, the account at %d)\n", policies.size(),
-              policies.size() == 1 ? "policy" : "policies", T, kAccountPrecisionBits, 2 * kAccountPrecisionBits + 64);
+  std::printf("kvfid evict: %zu %s over %d tokens (exact forwards at %d bits, the account at %d; the full cache's "
+              "forward %.1f s)\n",
+              policies.size(), policies.size() == 1 ? "policy" : "policies", T, kAccountPrecisionBits,
+              2 * kAccountPrecisionBits + 64, full_seconds);
   for (const EvictionPolicy& policy : policies) {
     PolicyResult r{policy, policy.budget_for(T), {}, std::vector<double>(std::size_t(T))};
     // The evicted forward: every layer reads what the policy kept, its account on its own
     // inputs, and its next-token distributions against the full cache's (KL in nats, and
     // whether the top token stays).
+    const Clock::time_point start = Clock::now();
     o.evict = &r.policy;
     o.evict_record = &r.record;
     const std::vector<double> evicted_logits = to_doubles(mp_tap(mp_forward(model, weights, tokens, o), "logits").values);
+    r.seconds = seconds_since(start);
     for (int t = 0; t < T; ++t) {
       const double* a = full_logits.data() + std::size_t(t) * V;
       const double* b = evicted_logits.data() + std::size_t(t) * V;
@@ -124,7 +134,7 @@ int run_evict(const ParsedArgs& args) {
       if (args.has("json")) rows.push_back({s.layer, s.head, s.position, s.mass, s.observed, s.bound, s.kept});
     }
     r.kept_fraction = readable > 0 ? kept / readable : 1;
-    std::printf("\n%s (%d past keys at most) over %d tokens\n", policy.spec().c_str(), r.budget, T);
+    std::printf("\n%s (%d past keys at most) over %d tokens: %.1f s\n", policy.spec().c_str(), r.budget, T, r.seconds);
     std::printf("%-6s %14s %14s %14s %14s %18s %10s\n", "layer", "max mass", "mean mass", "max |o - o'|", "max bound",
                 "max |o - o'|/bound", "evicting");
     for (int l = 0; l < config.n_layers; ++l) {
@@ -161,6 +171,7 @@ int run_evict(const ParsedArgs& args) {
                                {"max_ratio", r.max_ratio},
                                {"top1_changed", r.top1_changed},
                                {"kept_fraction", r.kept_fraction},
+                               {"seconds", r.seconds},
                                {"columns", {"layer", "head", "position", "mass", "observed", "bound", "kept"}},
                                {"steps", std::move(rows)},
                                {"evicted_columns", {"layer", "kv_head", "after", "key"}},
@@ -170,12 +181,12 @@ int run_evict(const ParsedArgs& args) {
     results.push_back(std::move(r));
   }
   if (results.size() > 1) {
-    std::printf("\n%-22s %7s %12s %12s %10s %12s %12s %9s %6s %6s\n", "policy", "budget", "KL last", "KL mean",
-                "max mass", "max |o-o'|", "max bound", "max ratio", "top-1", "kept");
+    std::printf("\n%-22s %7s %12s %12s %10s %12s %12s %9s %6s %6s %8s\n", "policy", "budget", "KL last", "KL mean",
+                "max mass", "max |o-o'|", "max bound", "max ratio", "top-1", "kept", "seconds");
     for (const PolicyResult& r : results)
-      std::printf("%-22s %7d %12.4e %12.4e %10.4f %12.4e %12.4e %9.4f %6d %6.3f\n", r.policy.spec().c_str(), r.budget,
-                  r.kl.back(), r.kl_mean, r.max_mass, r.max_observed, r.max_bound, r.max_ratio, r.top1_changed,
-                  r.kept_fraction);
+      std::printf("%-22s %7d %12.4e %12.4e %10.4f %12.4e %12.4e %9.4f %6d %6.3f %8.1f\n", r.policy.spec().c_str(),
+                  r.budget, r.kl.back(), r.kl_mean, r.max_mass, r.max_observed, r.max_bound, r.max_ratio,
+                  r.top1_changed, r.kept_fraction, r.seconds);
   }
   if (args.has("json")) {
     const nlohmann::json out = {{"model", model_path},

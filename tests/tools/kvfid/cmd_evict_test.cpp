@@ -63,7 +63,7 @@ TEST(CmdEvict, SeveralPoliciesShareTheFullForward) {
                                   "1,7,3,9,2,8,4,6,5,10,11,12,13,14,15,16", "--policy",
                                   "h2o:25%,tova:4,knorm:4,snapkv:4,2,3", "--json", dir + "/s.json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  for (const char* line : {"h2o:25% (4 past keys at most) over 16 tokens", "snapkv:4,2,3 (4 past keys at most)",
+  for (const char* line : {"h2o:25% (4 past keys at most) over 16 tokens: ", "snapkv:4,2,3 (4 past keys at most)",
                            "KL at the last position", "policy                  budget"})
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
   const nlohmann::json j = nlohmann::json::parse(test::read_bytes(dir + "/s.json"));

@@ -1,8 +1,8 @@
 #include "reference/mp/eviction_policy.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
-#include <numeric>
 #include <regex>
 #include <stdexcept>
 

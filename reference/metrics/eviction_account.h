@@ -10,12 +10,15 @@
 //            - (m / (1 - m)) sum_kept p_j v_j, whose norm is at most m V + m V;
 //            attained by two keys with opposite values;
 //   observed = |o - o'|_2.
-// This is the error of one attention op on the same inputs; later layers see it
-// propagate (the end-to-end effect needs the evicted forward, not computed here).
+// This is the error of one attention op on the full cache's inputs; later layers see it
+// propagate. The account of any policy (eviction_policy.h) on the evicted forward's own
+// inputs, layer after layer, is evicting_attention.h's (MpForwardOptions::evict_record),
+// by the same formulas (RowAccount); kvfid evict reports that one.
 #include <string>
 #include <vector>
 
 #include "reference/model/config.h"
+#include "reference/mp/evicting_attention.h"
 #include "reference/mp/mp_forward.h"
 
 namespace kvfid::ref {
@@ -24,17 +27,6 @@ struct StreamingEviction {
   int sinks = 0;
   int window = 0;
   bool keeps(int key, int position) const { return key < sinks || key > position - window; }
-};
-
-// "streaming:SINKS,WINDOW" (sinks >= 0, window >= 1); InputError naming `source` otherwise,
-// and for the other policies of the literature, named.
-StreamingEviction parse_streaming_eviction(const std::string& spec, const std::string& source);
-
-struct EvictionStep {
-  int layer = 0, head = 0, position = 0;
-  double mass = 0;      // dropped probability mass, rounded to nearest
-  double observed = 0;  // |o - o'|_2
-  double bound = 0;     // 2 m max_j |v_j|_2
 };
 
 // Every (layer, head, position) of `taps` (an exact forward with attn.probs and v kept

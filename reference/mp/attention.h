@@ -32,7 +32,9 @@ struct AttentionKv {
 // window W > 0 none before t - W + 1 (sliding-window attention), except, with sinks S,
 // the first S keys (StreamingLLM's attention sinks: the softmax runs over the sinks and
 // the window, sinks first). A KV policy with a hot window or KIVI groups is defined for
-// causal reads only; sinks are not enclosed (no radii).
+// causal reads only; sinks are not enclosed (no radii). Score-based evictions (and
+// streaming with its account) are evicting_attention.h's, which reads the same keys as
+// this mask for streaming:S,W, bit for bit.
 struct AttentionMask {
   bool causal = true;
   int window = 0;

@@ -13,6 +13,7 @@
 #include "reference/golden/taps.h"
 #include "reference/model/model.h"
 #include "reference/mp/attention.h"
+#include "reference/mp/evicting_attention.h"
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 #include "reference/mp/mp_weights.h"
@@ -41,6 +42,13 @@ struct MpForwardOptions {
   // and the last `window` only (attention.h's mask; not with enclose, nor on a model
   // with its own sliding window).
   AttentionMask eviction{true, 0, 0};
+  // An eviction policy (eviction_policy.h: streaming, h2o, tova, knorm, snapkv) that every
+  // layer's attention applies in position order (evicting_attention.h); the probs taps
+  // then hold the evicted cache's softmax. Not with kv, enclose, shards or the mask above,
+  // nor on a model with its own sliding window. Must outlive the forward.
+  const EvictionPolicy* evict = nullptr;
+  // With evict: each layer's exact account and evictions appended as the layer runs.
+  EvictionRecord* evict_record = nullptr;
 };
 
 struct MpTap {

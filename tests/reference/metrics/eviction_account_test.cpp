@@ -10,7 +10,6 @@
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/mp/mp_weights.h"
-#include "reference/util/input_error.h"
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
 
@@ -115,21 +114,12 @@ TEST(EvictionAccount, TheStreamingForwardRenormalizesTheFullSoftmax) {
   EXPECT_TRUE(test::mp_identical(find(full, "logits"), find(mp_forward(model, w, tokens, o), "logits")));
 }
 
-TEST(EvictionAccount, PoliciesAreParsedOrRefusedByName) {
-  const StreamingEviction e = parse_streaming_eviction("streaming:4,1020", "--evict");
-  EXPECT_EQ(e.sinks, 4);
-  EXPECT_EQ(e.window, 1020);
+TEST(EvictionAccount, StreamingKeepsTheSinksAndTheWindow) {
+  const StreamingEviction e{4, 1020};
   EXPECT_TRUE(e.keeps(3, 5000));
   EXPECT_FALSE(e.keeps(4, 5000));
   EXPECT_TRUE(e.keeps(3981, 5000));
   EXPECT_FALSE(e.keeps(3980, 5000));
-  for (const char* bad : {"streaming:4", "streaming:-1,4", "streaming:4,0", "h2o:64", "snapkv:64,8,7", "x"})
-    EXPECT_THROW(parse_streaming_eviction(bad, "--evict"), InputError) << bad;
-  try {
-    parse_streaming_eviction("tova:64", "--evict");
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("'tova' is not implemented"), std::string::npos) << e.what();
-  }
 }
 
 }  // namespace

@@ -1,0 +1,195 @@
+#include "reference/mp/evicting_attention.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "reference/mp/ball_arith.h"
+#include "reference/mp/mp_parallel.h"
+#include "reference/mp/mp_weights.h"
+#include "reference/mp/softmax.h"
+
+namespace kvfid::ref {
+
+RowAccount::RowAccount(int head_dim, mpfr_prec_t working) : hd_(head_dim), s_(6 + 3 * std::size_t(head_dim), working) {}
+
+void RowAccount::account(EvictionStep& step, mpfr_srcptr p, int n, mpfr_srcptr v, std::ptrdiff_t v_stride,
+                         const std::uint8_t* read, mpfr_prec_t input_bits, bool* certified, mpfr_srcptr o_actual,
+                         double* deviation) {
+  const int hd = hd_;
+  // m, kept sum, V^2, a scratch term, the norm, the slack; dropped and kept sums per
+  // dimension, o' per dimension.
+  mpfr_ptr m = s_[0], kept = s_[1], v2 = s_[2], sq = s_[3], norm = s_[4], slack = s_[5];
+  mpfr_ptr dropped_v = s_[6], kept_v = s_[6 + std::size_t(hd)], renorm = s_[6 + 2 * std::size_t(hd)];
+  for (mpfr_ptr x : {m, kept, v2}) mpfr_set_zero(x, 1);
+  for (int d = 0; d < hd; ++d) mpfr_set_zero(dropped_v + d, 1), mpfr_set_zero(kept_v + d, 1);
+  for (int j = 0; j < n; ++j) {
+    mpfr_srcptr pj = p + j;
+    mpfr_srcptr vj = v + j * v_stride;
+    const bool keep = read[j] != 0;
+    mpfr_add(keep ? kept : m, keep ? kept : m, pj, MPFR_RNDN);
+    mpfr_set_zero(norm, 1);
+    for (int d = 0; d < hd; ++d) {
+      mpfr_mul(sq, pj, vj + d, MPFR_RNDN);
+      mpfr_add(keep ? kept_v + d : dropped_v + d, keep ? kept_v + d : dropped_v + d, sq, MPFR_RNDN);
+      mpfr_sqr(sq, vj + d, MPFR_RNDN);
+      mpfr_add(norm, norm, sq, MPFR_RNDN);
+    }
+    if (mpfr_greater_p(norm, v2)) mpfr_set(v2, norm, MPFR_RNDN);
+  }
+  step.mass = mpfr_get_d(m, MPFR_RNDN);
+  step.observed = step.bound = 0;
+  if (o_actual && deviation) {  // o' = kept_v / kept against the forward's output
+    mpfr_set_zero(norm, 1);
+    for (int d = 0; d < hd; ++d) {
+      mpfr_div(renorm + d, kept_v + d, kept, MPFR_RNDN);
+      mpfr_sub(sq, o_actual + d, renorm + d, MPFR_RNDN);
+      mpfr_fma(norm, sq, sq, norm, MPFR_RNDN);
+    }
+    mpfr_sqrt(norm, norm, MPFR_RNDN);
+    *deviation = std::max(*deviation, mpfr_get_d(norm, MPFR_RNDU));
+  }
+  if (mpfr_zero_p(m)) return;
+  // o - o' = dropped - (1 - kept) / kept * kept_v, per dimension; then its norm.
+  mpfr_ui_sub(sq, 1, kept, MPFR_RNDN);
+  mpfr_div(sq, sq, kept, MPFR_RNDN);  // (1 - kept) / kept
+  mpfr_set_zero(norm, 1);
+  for (int d = 0; d < hd; ++d) {
+    mpfr_fms(kept_v + d, sq, kept_v + d, dropped_v + d, MPFR_RNDN);  // (1-k)/k kept_v - dropped_v
+    mpfr_fma(norm, kept_v + d, kept_v + d, norm, MPFR_RNDN);
+  }
+  mpfr_sqrt(norm, norm, MPFR_RNDN);
+  mpfr_sqrt(v2, v2, MPFR_RNDN);  // V
+  step.observed = mpfr_get_d(norm, MPFR_RNDN);
+  mpfr_mul(sq, m, v2, MPFR_RNDN);
+  mpfr_mul_2ui(sq, sq, 1, MPFR_RNDN);  // 2 m V
+  step.bound = mpfr_get_d(sq, MPFR_RNDN);
+  // The rounded probabilities' own bound: (m + |1 - kept|) V, relaxed by 2^-(2P).
+  mpfr_ui_sub(sq, 1, kept, MPFR_RNDN);
+  mpfr_abs(sq, sq, MPFR_RNDN);
+  mpfr_add(sq, sq, m, MPFR_RNDN);
+  mpfr_mul(sq, sq, v2, MPFR_RNDN);
+  mpfr_mul_2si(slack, sq, -2 * long(input_bits), MPFR_RNDN);
+  mpfr_add(sq, sq, slack, MPFR_RNDN);
+  if (certified && mpfr_greater_p(norm, sq)) *certified = false;
+}
+
+void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v, int T,
+                        const ModelConfig& c, const MpArith& arith, int threads, const EvictionPolicy& policy,
+                        int layer, EvictionRecord* record) {
+  const int hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), G = c.group(), n_kv = c.n_kv_heads;
+  const mpfr_prec_t P = arith.precision();
+  const MpArray head_dim = mp_constant(hd);
+  MpArray scale(1, P);  // sqrt(head_dim), rounded once, as attention.cpp does
+  {
+    BallArith ball(arith);
+    ball.sqrt({scale[0], nullptr}, {head_dim[0]});
+  }
+  const std::size_t TT = std::size_t(T) * std::size_t(T);
+  std::vector<std::vector<std::uint8_t>> reads(record ? std::size_t(n_kv) : 0);  // [T, T] per KV head
+  std::vector<std::vector<EvictionEvent>> events(static_cast<std::size_t>(n_kv));
+  // Each KV head is its own cache: in parallel. Its steps are sequential; a step's query
+  // heads take the threads the KV heads leave.
+  const int inner = n_kv >= threads ? 1 : std::max(1, threads / n_kv);
+  parallel_for(n_kv, std::min(threads, n_kv), [&](std::int64_t begin, std::int64_t end) {
+    for (int kv_h = int(begin); kv_h < int(end); ++kv_h) {
+      const std::unique_ptr<EvictionScorer> scorer =
+          make_eviction_scorer(policy, T, k.data(), kv_dim, kv_h, hd, P);
+      std::uint8_t* read = nullptr;
+      if (record) {
+        reads[std::size_t(kv_h)].assign(TT, 0);
+        read = reads[std::size_t(kv_h)].data();
+      }
+      std::vector<int> kept;  // past keys, ascending
+      for (int t = 0; t < T; ++t) {
+        std::vector<int> keys = kept;
+        keys.push_back(t);
+        const int n = int(keys.size());
+        MpArray rows(std::size_t(G) * std::size_t(n), P);      // [G, n] scores, then probabilities
+        MpArray values(std::size_t(n) * std::size_t(hd), P);   // [n, head_dim] the values read
+        for (int i = 0; i < n; ++i)
+          for (int d = 0; d < hd; ++d)
+            mpfr_set(values[std::size_t(i) * hd + d], v[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd + d],
+                     MPFR_RNDN);  // exact: same precision
+        parallel_for(G, inner, [&](std::int64_t g_begin, std::int64_t g_end) {
+          BallArith ball(arith);
+          MpArray scratch(3, P);
+          for (int g = int(g_begin); g < int(g_end); ++g) {
+            const int h = kv_h * G + g;
+            mpfr_ptr row = rows[std::size_t(g) * n];
+            mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
+            for (int i = 0; i < n; ++i) {
+              arith.dot(row + i, query, 1, k[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd], 1, hd, scratch[0]);
+              ball.div({row + i, nullptr}, {row + i, nullptr}, {scale[0], nullptr});
+            }
+            softmax_in_place(row, n, ball, scratch[1]);
+            if (probs) {
+              mpfr_ptr full = (*probs)[(std::size_t(h) * T + std::size_t(t)) * T];
+              for (int i = 0; i < n; ++i) mpfr_set(full + keys[i], row + i, MPFR_RNDN);
+            }
+            for (int d = 0; d < hd; ++d)
+              arith.dot(out[std::size_t(t) * q_dim + std::size_t(h) * hd + d], row, 1, values[std::size_t(d)], hd, n,
+                        scratch[0]);
+          }
+        });
+        if (read)
+          for (int j : keys) read[std::size_t(t) * T + std::size_t(j)] = 1;
+        if (t + 1 == T) break;  // no query reads the cache after the last
+        scorer->attended(t, keys, rows.data(), G);
+        std::vector<int> gone = scorer->evict(t, keys);
+        std::sort(gone.begin(), gone.end());
+        kept.clear();
+        std::size_t at = 0;
+        for (int j : keys) {
+          if (at < gone.size() && gone[at] == j) {
+            events[std::size_t(kv_h)].push_back({layer, kv_h, t, j});
+            ++at;
+          } else {
+            kept.push_back(j);
+          }
+        }
+        if (at != gone.size()) throw std::logic_error("evicting_attention: a policy evicted a key not in the cache");
+      }
+    }
+  });
+  if (!record) return;
+  for (const auto& e : events) record->evicted.insert(record->evicted.end(), e.begin(), e.end());
+
+  // The account, every (head, position) independent: in parallel.
+  const mpfr_prec_t Q = 2 * P + 64;
+  const MpArith exact_q = MpArith::exact(Q);
+  MpArray scale_q(1, Q);
+  mpfr_sqrt(scale_q[0], head_dim[0], MPFR_RNDN);
+  const std::int64_t items = std::int64_t(c.n_heads) * T;
+  std::vector<EvictionStep> steps(static_cast<std::size_t>(items));
+  std::vector<std::uint8_t> certified(static_cast<std::size_t>(items), 1);
+  std::vector<double> deviation(static_cast<std::size_t>(items), 0.0);
+  parallel_for(items, threads, [&](std::int64_t begin, std::int64_t end) {
+    MpArray row(std::size_t(T), Q), scratch(3, Q);
+    RowAccount account(hd, Q);
+    for (std::int64_t item = begin; item < end; ++item) {
+      const int h = int(item / T), t = int(item % T), kv_h = c.kv_head_of(h);
+      mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
+      for (int j = 0; j <= t; ++j) {
+        exact_q.dot(row[std::size_t(j)], query, 1, k[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd,
+                    scratch[0]);
+        mpfr_div(row[std::size_t(j)], row[std::size_t(j)], scale_q[0], MPFR_RNDN);
+      }
+      softmax_in_place(row.data(), t + 1, exact_q, scratch[1]);
+      const std::uint8_t* r = reads[std::size_t(kv_h)].data() + std::size_t(t) * T;
+      EvictionStep& step = steps[std::size_t(item)];
+      step.layer = layer, step.head = h, step.position = t;
+      step.kept = int(std::count(r, r + t + 1, std::uint8_t(1)));
+      bool ok = true;
+      account.account(step, row.data(), t + 1, v[std::size_t(kv_h) * hd], kv_dim, r, P, &ok,
+                      out[std::size_t(t) * q_dim + std::size_t(h) * hd], &deviation[std::size_t(item)]);
+      certified[std::size_t(item)] = ok;
+    }
+  });
+  record->steps.insert(record->steps.end(), steps.begin(), steps.end());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (!certified[i]) record->certified = false;
+    record->output_deviation = std::max(record->output_deviation, deviation[i]);
+  }
+}
+
+}  // namespace kvfid::ref

@@ -1,0 +1,317 @@
+#include "reference/mp/eviction_policy.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <regex>
+#include <stdexcept>
+
+#include "reference/mp/mp_array.h"
+#include "reference/util/input_error.h"
+
+namespace kvfid::ref {
+
+namespace {
+
+const char* name_of(EvictionKind k) {
+  switch (k) {
+    case EvictionKind::streaming: return "streaming";
+    case EvictionKind::h2o: return "h2o";
+    case EvictionKind::tova: return "tova";
+    case EvictionKind::knorm: return "knorm";
+    case EvictionKind::snapkv: return "snapkv";
+  }
+  return "?";
+}
+
+constexpr const char* kExpected =
+    "streaming:SINKS,WINDOW, h2o:BUDGET, tova:BUDGET, knorm:BUDGET or snapkv:BUDGET,OBS,POOL";
+
+// A count of 1 to 9 digits, at least `least`; InputError naming `what` otherwise.
+int count_of(const std::string& part, int least, const std::string& what, const std::string& source) {
+  static const std::regex digits(R"(\d{1,9})");
+  if (!std::regex_match(part, digits) || std::stoi(part) < least)
+    throw InputError(source, what + " '" + part.substr(0, 20) + "' is not a whole number >= " + std::to_string(least));
+  return std::stoi(part);
+}
+
+void set_budget(EvictionPolicy& p, const std::string& part, const std::string& source) {
+  const std::string what = std::string(name_of(p.kind)) + "'s budget";
+  static const std::regex percent(R"((\d{1,3})%)");
+  std::smatch m;
+  if (std::regex_match(part, m, percent)) {
+    p.budget = std::stoi(m[1]);
+    p.budget_percent = true;
+    if (p.budget < 1 || p.budget > 100)
+      throw InputError(source, what + " '" + part + "' is not a percentage from 1% to 100%");
+    return;
+  }
+  static const std::regex digits(R"(\d{1,9})");
+  if (!std::regex_match(part, digits) || std::stoi(part) < 1)
+    throw InputError(source, what + " '" + part.substr(0, 20) +
+                                 "' is neither a token count >= 1 nor a percentage such as 25% (past keys kept)");
+  p.budget = std::stoi(part);
+}
+
+// Sum over the group's heads of probs[g, i], into r (rounded at r's precision, heads in order).
+void group_sum(mpfr_ptr r, mpfr_srcptr probs, int group, std::size_t n, std::size_t i) {
+  mpfr_set_zero(r, 1);
+  for (int g = 0; g < group; ++g) mpfr_add(r, r, probs + std::size_t(g) * n + i, MPFR_RNDN);
+}
+
+class StreamingScorer : public EvictionScorer {
+ public:
+  explicit StreamingScorer(const EvictionPolicy& p) : sinks_(p.sinks), window_(p.window) {}
+  void attended(int, const std::vector<int>&, mpfr_srcptr, int) override {}
+  std::vector<int> evict(int t, const std::vector<int>& keys) override {
+    std::vector<int> out;
+    for (int j : keys)
+      if (j >= sinks_ && j <= t + 1 - window_) out.push_back(j);  // query t + 1 reads j < S or j > t + 1 - W
+    return out;
+  }
+
+ private:
+  int sinks_, window_;
+};
+
+// The scorers that keep a budget: evict the lowest `scores` beyond it (derived classes
+// fill scores_ aligned with the keys and say which are protected).
+class BudgetScorer : public EvictionScorer {
+ public:
+  BudgetScorer(int budget, mpfr_prec_t precision) : budget_(budget), precision_(precision) {}
+  std::vector<int> evict(int t, const std::vector<int>& keys) override {
+    const int over = int(keys.size()) - budget_;
+    if (over <= 0) return {};
+    MpArray scores(keys.size(), precision_);
+    std::vector<bool> protect(keys.size(), false);
+    score(t, keys, scores, protect);
+    return lowest_scores(keys, scores.data(), protect, over);
+  }
+
+ protected:
+  virtual void score(int t, const std::vector<int>& keys, MpArray& scores, std::vector<bool>& protect) = 0;
+  int budget_;
+  mpfr_prec_t precision_;
+};
+
+class H2oScorer : public BudgetScorer {
+ public:
+  H2oScorer(int budget, int tokens, mpfr_prec_t precision)
+      : BudgetScorer(budget, precision), received_(std::size_t(tokens), precision), sum_(1, precision) {}
+  void attended(int, const std::vector<int>& keys, mpfr_srcptr probs, int group) override {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      group_sum(sum_[0], probs, group, keys.size(), i);
+      mpfr_add(received_[std::size_t(keys[i])], received_[std::size_t(keys[i])], sum_[0], MPFR_RNDN);
+    }
+  }
+
+ protected:
+  void score(int, const std::vector<int>& keys, MpArray& scores, std::vector<bool>& protect) override {
+    const std::size_t recent = std::size_t(budget_ / 2);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      mpfr_set(scores[i], received_[std::size_t(keys[i])], MPFR_RNDN);  // exact: same precision
+      protect[i] = i + recent >= keys.size();
+    }
+  }
+
+ private:
+  MpArray received_;  // [tokens] attention mass received so far
+  MpArray sum_;
+};
+
+class TovaScorer : public BudgetScorer {
+ public:
+  TovaScorer(int budget, mpfr_prec_t precision) : BudgetScorer(budget, precision), last_(0, precision) {}
+  void attended(int, const std::vector<int>& keys, mpfr_srcptr probs, int group) override {
+    last_ = MpArray(keys.size(), precision_);
+    for (std::size_t i = 0; i < keys.size(); ++i) group_sum(last_[i], probs, group, keys.size(), i);
+  }
+
+ protected:
+  void score(int, const std::vector<int>& keys, MpArray& scores, std::vector<bool>&) override {
+    if (last_.size() != keys.size()) throw std::logic_error("tova: evict without the query's attention");
+    for (std::size_t i = 0; i < keys.size(); ++i) mpfr_set(scores[i], last_[i], MPFR_RNDN);
+  }
+
+ private:
+  MpArray last_;  // the current query's attention per key, summed over the group
+};
+
+class KnormScorer : public BudgetScorer {
+ public:
+  KnormScorer(int budget, int tokens, mpfr_srcptr keys, int kv_dim, int kv_head, int hd, mpfr_prec_t precision)
+      : BudgetScorer(budget, 2 * precision + 64), neg_norm2_(std::size_t(tokens), 2 * precision + 64) {
+    MpArray sq(1, 2 * precision + 64);
+    for (int j = 0; j < tokens; ++j) {
+      mpfr_ptr r = neg_norm2_[std::size_t(j)];
+      for (int d = 0; d < hd; ++d) {
+        mpfr_sqr(sq[0], keys + std::size_t(j) * kv_dim + std::size_t(kv_head) * hd + d, MPFR_RNDN);
+        mpfr_sub(r, r, sq[0], MPFR_RNDN);
+      }
+    }
+  }
+  void attended(int, const std::vector<int>&, mpfr_srcptr, int) override {}
+
+ protected:
+  void score(int, const std::vector<int>& keys, MpArray& scores, std::vector<bool>&) override {
+    for (std::size_t i = 0; i < keys.size(); ++i) mpfr_set(scores[i], neg_norm2_[std::size_t(keys[i])], MPFR_RNDN);
+  }
+
+ private:
+  MpArray neg_norm2_;  // [tokens] -|k_j|^2
+};
+
+class SnapKvScorer : public BudgetScorer {
+ public:
+  SnapKvScorer(const EvictionPolicy& p, int budget, mpfr_prec_t precision)
+      : BudgetScorer(budget, precision), obs_(p.obs_window), pool_(p.pool) {}
+  void attended(int t, const std::vector<int>& keys, mpfr_srcptr probs, int group) override {
+    Row row{t, keys, MpArray(keys.size(), precision_)};
+    for (std::size_t i = 0; i < keys.size(); ++i) group_sum(row.attention[i], probs, group, keys.size(), i);
+    window_.push_back(std::move(row));
+    if (int(window_.size()) > obs_) window_.pop_front();
+  }
+
+ protected:
+  void score(int, const std::vector<int>& keys, MpArray& scores, std::vector<bool>& protect) override {
+    const std::size_t n = keys.size(), recent = std::size_t(std::min(obs_, budget_));
+    std::vector<std::size_t> old;  // indices of the unprotected keys, in cache order
+    for (std::size_t i = 0; i < n; ++i) {
+      protect[i] = i + recent >= n;
+      if (!protect[i]) old.push_back(i);
+    }
+    MpArray raw(old.size(), precision_);  // the window's attention to each old key
+    for (const Row& r : window_) {  // queries in order; each a merge of two ascending lists
+      std::size_t at = 0;
+      for (std::size_t o = 0; o < old.size(); ++o) {
+        const int j = keys[old[o]];
+        while (at < r.keys.size() && r.keys[at] < j) ++at;
+        if (at < r.keys.size() && r.keys[at] == j) mpfr_add(raw[o], raw[o], r.attention[at], MPFR_RNDN);
+      }
+    }
+    const std::ptrdiff_t left = (pool_ - 1) / 2, count = std::ptrdiff_t(old.size());
+    for (std::ptrdiff_t o = 0; o < count; ++o) {  // max-pooled over [o - left, o + left], clipped
+      mpfr_ptr s = scores[old[std::size_t(o)]];
+      mpfr_set(s, raw[std::size_t(o)], MPFR_RNDN);
+      for (std::ptrdiff_t u = std::max<std::ptrdiff_t>(0, o - left); u <= std::min(count - 1, o + left); ++u)
+        if (mpfr_greater_p(raw[std::size_t(u)], s)) mpfr_set(s, raw[std::size_t(u)], MPFR_RNDN);
+    }
+  }
+
+ private:
+  struct Row {
+    int t;
+    std::vector<int> keys;
+    MpArray attention;  // summed over the group
+  };
+  int obs_, pool_;
+  std::deque<Row> window_;  // the last OBS queries
+};
+
+}  // namespace
+
+int EvictionPolicy::budget_for(int tokens) const {
+  if (kind == EvictionKind::streaming) return sinks + window - 1;
+  if (!budget_percent) return budget;
+  return int((std::int64_t(budget) * tokens + 99) / 100);
+}
+
+std::string EvictionPolicy::spec() const {
+  std::string s = std::string(name_of(kind)) + ":";
+  if (kind == EvictionKind::streaming) return s + std::to_string(sinks) + "," + std::to_string(window);
+  s += std::to_string(budget) + (budget_percent ? "%" : "");
+  if (kind == EvictionKind::snapkv) s += "," + std::to_string(obs_window) + "," + std::to_string(pool);
+  return s;
+}
+
+EvictionPolicy parse_eviction_policy(const std::string& spec, const std::string& source) {
+  const std::size_t colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  EvictionPolicy p;
+  bool known = false;
+  for (EvictionKind k : {EvictionKind::streaming, EvictionKind::h2o, EvictionKind::tova, EvictionKind::knorm,
+                         EvictionKind::snapkv})
+    if (name == name_of(k)) p.kind = k, known = true;
+  if (!known) throw InputError(source, "'" + spec.substr(0, 40) + "' is not an eviction policy (expected " + kExpected + ")");
+  std::vector<std::string> parts;
+  if (colon != std::string::npos) {
+    std::size_t at = colon + 1;
+    while (true) {
+      const std::size_t comma = spec.find(',', at);
+      parts.push_back(spec.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+  }
+  const std::size_t wanted = p.kind == EvictionKind::streaming ? 2 : p.kind == EvictionKind::snapkv ? 3 : 1;
+  static const char* forms[] = {"streaming:SINKS,WINDOW", "h2o:BUDGET", "tova:BUDGET", "knorm:BUDGET",
+                                "snapkv:BUDGET,OBS,POOL"};
+  if (parts.size() != wanted)
+    throw InputError(source, "'" + spec.substr(0, 40) + "': " + name + " takes " + forms[int(p.kind)]);
+  switch (p.kind) {
+    case EvictionKind::streaming:
+      p.sinks = count_of(parts[0], 0, "streaming's SINKS", source);
+      p.window = count_of(parts[1], 1, "streaming's WINDOW (it holds the query's own key)", source);
+      break;
+    case EvictionKind::snapkv:
+      set_budget(p, parts[0], source);
+      p.obs_window = count_of(parts[1], 1, "snapkv's observation window OBS", source);
+      p.pool = count_of(parts[2], 1, "snapkv's pooling kernel POOL", source);
+      if (p.pool % 2 == 0)
+        throw InputError(source, "snapkv's pooling kernel POOL '" + parts[2] + "' is even (an odd window centers on each key)");
+      break;
+    default:
+      set_budget(p, parts[0], source);
+  }
+  return p;
+}
+
+std::vector<EvictionPolicy> parse_eviction_policies(const std::string& list, const std::string& source) {
+  static const std::regex starts_spec(R"([A-Za-z_][A-Za-z0-9_]*:.*)");
+  std::vector<std::string> specs;
+  std::size_t at = 0;
+  while (true) {
+    const std::size_t comma = list.find(',', at);
+    const std::string part = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    if (specs.empty() || std::regex_match(part, starts_spec) ||
+        std::regex_match(part, std::regex(R"([A-Za-z_][A-Za-z0-9_]*)")))
+      specs.push_back(part);
+    else
+      specs.back() += "," + part;
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  std::vector<EvictionPolicy> out;
+  for (const std::string& s : specs) out.push_back(parse_eviction_policy(s, source));
+  return out;
+}
+
+std::unique_ptr<EvictionScorer> make_eviction_scorer(const EvictionPolicy& p, int tokens, mpfr_srcptr keys, int kv_dim,
+                                                     int kv_head, int head_dim, mpfr_prec_t precision) {
+  const int budget = p.budget_for(tokens);
+  switch (p.kind) {
+    case EvictionKind::streaming: return std::make_unique<StreamingScorer>(p);
+    case EvictionKind::h2o: return std::make_unique<H2oScorer>(budget, tokens, precision);
+    case EvictionKind::tova: return std::make_unique<TovaScorer>(budget, precision);
+    case EvictionKind::knorm:
+      return std::make_unique<KnormScorer>(budget, tokens, keys, kv_dim, kv_head, head_dim, precision);
+    case EvictionKind::snapkv: return std::make_unique<SnapKvScorer>(p, budget, precision);
+  }
+  throw std::logic_error("make_eviction_scorer: unknown policy");
+}
+
+std::vector<int> lowest_scores(const std::vector<int>& keys, mpfr_srcptr scores, const std::vector<bool>& protect,
+                               int count) {
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (!protect[i]) order.push_back(i);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const int c = mpfr_cmp(scores + a, scores + b);
+    return c != 0 ? c < 0 : keys[a] < keys[b];
+  });
+  std::vector<int> out;
+  for (std::size_t i = 0; i < order.size() && int(i) < count; ++i) out.push_back(keys[order[i]]);
+  return out;
+}
+
+}  // namespace kvfid::ref

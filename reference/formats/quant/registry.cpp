@@ -23,8 +23,8 @@ template <Codec... Cs>
 std::vector<FormatInfo> describe(CodecList<Cs...>) {
   int index = 0;
   return {FormatInfo{index++, Cs::kName, Cs::kBlock, Cs::kBytes, Cs::kExhaustive, codec_repeat_invariant<Cs>(),
-                     unit_scale_max<Cs>(), plain_of<Cs>(), &Cs::encode, &Cs::decode, &Cs::decode_exact,
-                     &Cs::error_bound}...};
+                     codec_idempotent<Cs>(), unit_scale_max<Cs>(), plain_of<Cs>(), &Cs::encode, &Cs::decode,
+                     &Cs::decode_exact, &Cs::error_bound}...};
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ struct FormatInfo {
   int bytes;
   bool exhaustive;
   bool repeat_invariant;  // codec_repeat_invariant (codec.h)
+  bool idempotent;        // codec_idempotent (codec.h)
   double unit_scale_max;  // a scaled format's kUnitScaleMax; 0 when the format ignores the scale
   std::optional<FloatFormat> plain;  // f32, f16, bf16: the plain float format the codec is (kPlain)
   void (*encode)(const float* x, std::uint8_t* block, const CodecParams& p);

@@ -41,15 +41,14 @@ struct Quantized {
   std::vector<long double> bound;  // error_bound, [kHeadDim]
 };
 
-template <class C>
-Quantized quantize_row(const std::vector<float>& row, const quant::CodecParams& p) {
+Quantized quantize_row(const quant::FormatInfo& f, const std::vector<float>& row, const quant::CodecParams& p) {
   Quantized out{std::vector<long double>(kHeadDim), std::vector<long double>(kHeadDim)};
-  std::vector<std::uint8_t> bytes(C::kBytes);
-  for (int start = 0; start < kHeadDim; start += C::kBlock) {
-    C::encode(row.data() + start, bytes.data(), p);
-    for (int i = 0; i < C::kBlock; ++i) {
-      out.value[start + i] = C::decode_exact(bytes.data(), i, p);
-      out.bound[start + i] = C::error_bound(row.data() + start, i, p);
+  std::vector<std::uint8_t> bytes(std::size_t(f.bytes));
+  for (int start = 0; start < kHeadDim; start += f.block) {
+    f.encode(row.data() + start, bytes.data(), p);
+    for (int i = 0; i < f.block; ++i) {
+      out.value[start + i] = f.decode_exact(bytes.data(), i, p);
+      out.bound[start + i] = f.error_bound(row.data() + start, i, p);
     }
   }
   return out;
@@ -70,19 +69,19 @@ long double dot(const std::vector<float>& q, const std::vector<long double>& k) 
 
 std::vector<long double> widened(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
-template <class C>
-class CodecAttention : public ::testing::Test {};
-TYPED_TEST_SUITE(CodecAttention, test::AllCodecs, test::CodecName);
+class CodecAttention : public test::EveryCodec {};
+INSTANTIATE_EVERY_CODEC(CodecAttention);
 
 // |q.k - q.k^| = |sum_i q_i (k_i - k^_i)| <= sum_i |q_i| bound_i.
-TYPED_TEST(CodecAttention, InnerProductErrorWithinTheSumOfElementBounds) {
+TEST_P(CodecAttention, InnerProductErrorWithinTheSumOfElementBounds) {
+  const quant::FormatInfo& f = format();
   SCOPED_TRACE(test::seed_trace());
   std::mt19937_64 rng(test::test_seed());
   for (const quant::CodecParams& p : test::test_params())
-    for (const auto& [family, keys] : rows_by_family(TypeParam::kBlock, test::test_seed()))
+    for (const auto& [family, keys] : rows_by_family(f.block, test::test_seed()))
       for (const auto& k : keys) {
         const auto q = random_query(rng);
-        const Quantized kq = quantize_row<TypeParam>(k, p);
+        const Quantized kq = quantize_row(f, k, p);
         long double bound = 0, magnitude = 0;
         for (int i = 0; i < kHeadDim; ++i) {
           bound += std::fabs((long double)q[i]) * kq.bound[i];
@@ -104,11 +103,12 @@ TYPED_TEST(CodecAttention, InnerProductErrorWithinTheSumOfElementBounds) {
 //   m_c, because sum_j (p^_j - p_j) = 0. Taking m_c the midrange of column c,
 //   |v_jc - m_c| <= range_c / 2, so
 //   |o^_c - o_c| <= exp(2e) sum_j p_j b^V_jc + (exp(2e) - 1) range_c / 2.
-TYPED_TEST(CodecAttention, OutputErrorWithinTheDerivedBound) {
+TEST_P(CodecAttention, OutputErrorWithinTheDerivedBound) {
+  const quant::FormatInfo& f = format();
   SCOPED_TRACE(test::seed_trace());
   std::mt19937_64 rng(test::test_seed() + 7);
   for (const quant::CodecParams& p : test::test_params()) {
-    const auto families = rows_by_family(TypeParam::kBlock, test::test_seed() + 3);
+    const auto families = rows_by_family(f.block, test::test_seed() + 3);
     for (const auto& [family, keys] : families) {
       const Rows& values = families.at(family == "normal" ? "heavy-tailed" : "normal");  // V unlike K
       const auto q = random_query(rng);
@@ -116,13 +116,13 @@ TYPED_TEST(CodecAttention, OutputErrorWithinTheDerivedBound) {
       std::vector<Quantized> vq;
       long double e = 0;
       for (int j = 0; j < kKeys; ++j) {
-        const Quantized kq = quantize_row<TypeParam>(keys[j], p);
+        const Quantized kq = quantize_row(f, keys[j], p);
         s[j] = dot(q, widened(keys[j]));
         s_hat[j] = dot(q, kq.value);
         long double e_j = 0;
         for (int i = 0; i < kHeadDim; ++i) e_j += std::fabs((long double)q[i]) * kq.bound[i];
         e = std::max(e, e_j);
-        vq.push_back(quantize_row<TypeParam>(values[j], p));
+        vq.push_back(quantize_row(f, values[j], p));
       }
       const auto softmax = [](const std::vector<long double>& x) {
         const long double top = *std::max_element(x.begin(), x.end());

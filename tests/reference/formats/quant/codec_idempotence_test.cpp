@@ -21,21 +21,19 @@ constexpr int kElementsPerFamily = 2048;  // as in codec_roundtrip_test.cpp
 // values is broken, and the per-code checks would skip them.
 constexpr double kMinFiniteCodeFraction = 1.0 - 1.0 / 16;
 
-template <class C>
-class CodecIdempotence : public ::testing::Test {};
-TYPED_TEST_SUITE(CodecIdempotence, test::AllCodecs, test::CodecName);
+class CodecIdempotence : public test::EveryCodec {};
+INSTANTIATE_EVERY_CODEC(CodecIdempotence);
 
-template <class C>
-std::vector<std::uint8_t> encode(const std::vector<float>& x, const quant::CodecParams& p) {
-  std::vector<std::uint8_t> bytes(C::kBytes);
-  C::encode(x.data(), bytes.data(), p);
+std::vector<std::uint8_t> encode(const quant::FormatInfo& f, const std::vector<float>& x, const quant::CodecParams& p) {
+  std::vector<std::uint8_t> bytes(std::size_t(f.bytes));
+  f.encode(x.data(), bytes.data(), p);
   return bytes;
 }
 
-template <class C>
-std::vector<float> decode(const std::vector<std::uint8_t>& bytes, const quant::CodecParams& p) {
-  std::vector<float> y(C::kBlock);
-  for (int i = 0; i < C::kBlock; ++i) y[i] = C::decode(bytes.data(), i, p);
+std::vector<float> decode(const quant::FormatInfo& f, const std::vector<std::uint8_t>& bytes,
+                          const quant::CodecParams& p) {
+  std::vector<float> y(std::size_t(f.block));
+  for (int i = 0; i < f.block; ++i) y[i] = f.decode(bytes.data(), i, p);
   return y;
 }
 
@@ -47,46 +45,44 @@ bool all_zero(const std::vector<float>& y) {
 // formats, whose quants come from the float32 scale even when it rounds to 0 in FP16: a
 // block that decodes to zeros only may re-encode to another encoding of zeros, which
 // must then be a fixed point itself.
-TYPED_TEST(CodecIdempotence, ReencodingTheDecodedBlockGivesTheSameBytes) {
-  if constexpr (!quant::codec_idempotent<TypeParam>())
-    GTEST_SKIP() << TypeParam::kName << " declares kIdempotent false (its header says why: the decoded block "
+TEST_P(CodecIdempotence, ReencodingTheDecodedBlockGivesTheSameBytes) {
+  const quant::FormatInfo& f = format();
+  if (!f.idempotent)
+    GTEST_SKIP() << f.name << " declares kIdempotent false (its header says why: the decoded block "
                  << "re-encodes to other bytes)";
   SCOPED_TRACE(test::seed_trace());
-  const auto& f = test::info_of<TypeParam>();
   for (const quant::CodecParams& p : test::test_params()) {
-    auto blocks = test::random_blocks(TypeParam::kBlock, test::test_seed(), kElementsPerFamily);
-    for (auto& b : test::offset_blocks(TypeParam::kBlock, test::test_seed() + 1, kElementsPerFamily))
+    auto blocks = test::random_blocks(f.block, test::test_seed(), kElementsPerFamily);
+    for (auto& b : test::offset_blocks(f.block, test::test_seed() + 1, kElementsPerFamily))
       blocks.push_back(std::move(b));
     for (auto& b : test::adversarial_blocks(f, p)) blocks.push_back(std::move(b));
     for (const auto& b : blocks) {
-      const auto first = encode<TypeParam>(b.x, p);
-      const auto decoded = decode<TypeParam>(first, p);
-      const auto second = encode<TypeParam>(decoded, p);
+      const auto first = encode(f, b.x, p);
+      const auto decoded = decode(f, first, p);
+      const auto second = encode(f, decoded, p);
       if (second == first) continue;
       ASSERT_TRUE(all_zero(decoded)) << test::describe(b, p, 0, first) << ": re-encodes to "
                                      << test::hex_bytes(second);
-      ASSERT_TRUE(all_zero(decode<TypeParam>(second, p))) << b.family;
-      ASSERT_EQ(encode<TypeParam>(decode<TypeParam>(second, p), p), second) << b.family;
+      ASSERT_TRUE(all_zero(decode(f, second, p))) << b.family;
+      ASSERT_EQ(encode(f, decode(f, second, p), p), second) << b.family;
     }
   }
 }
 
-template <class C>
-class CodecExhaustive : public ::testing::Test {};
-TYPED_TEST_SUITE(CodecExhaustive, test::AllCodecs, test::CodecName);
+class CodecExhaustive : public test::EveryCodec {};
+INSTANTIATE_EVERY_CODEC(CodecExhaustive);
 
 // One-element formats: every byte pattern. A finite value re-encodes to its own code
 // (signed zeros included); decode is decode_exact rounded to FP32 for every code.
-template <class C>
-void check_every_code(const quant::CodecParams& p) {
-  static_assert(C::kBytes <= 2, "exhaustive one-element formats have at most 2^16 codes");
-  const std::uint32_t codes = 1u << (8 * C::kBytes);
+void check_every_code(const quant::FormatInfo& f, const quant::CodecParams& p) {
+  ASSERT_LE(f.bytes, 2) << "exhaustive one-element formats have at most 2^16 codes";
+  const std::uint32_t codes = 1u << (8 * f.bytes);
   std::uint32_t finite = 0;
-  std::vector<std::uint8_t> bytes(C::kBytes), again(C::kBytes);
+  std::vector<std::uint8_t> bytes(std::size_t(f.bytes)), again(std::size_t(f.bytes));
   for (std::uint32_t code = 0; code < codes; ++code) {
-    for (int b = 0; b < C::kBytes; ++b) bytes[b] = std::uint8_t(code >> (8 * b));
-    const float v = C::decode(bytes.data(), 0, p);
-    const double exact = C::decode_exact(bytes.data(), 0, p);
+    for (int b = 0; b < f.bytes; ++b) bytes[b] = std::uint8_t(code >> (8 * b));
+    const float v = f.decode(bytes.data(), 0, p);
+    const double exact = f.decode_exact(bytes.data(), 0, p);
     if (std::isnan(exact)) {
       ASSERT_TRUE(std::isnan(v)) << "code " << code;
     } else {
@@ -94,7 +90,7 @@ void check_every_code(const quant::CodecParams& p) {
     }
     if (!std::isfinite(v)) continue;
     ++finite;
-    C::encode(&v, again.data(), p);
+    f.encode(&v, again.data(), p);
     ASSERT_EQ(again, bytes) << "code " << code << " decodes to " << v << ", which encodes to " << test::hex_bytes(again);
   }
   EXPECT_GE(double(finite), kMinFiniteCodeFraction * codes);
@@ -103,7 +99,6 @@ void check_every_code(const quant::CodecParams& p) {
 // Block formats: at each pinned scale, element `at` swept over [-a, a] finds the levels
 // of the grid (all of them: the sweep is finer than half the smallest gap); each level
 // put back into the block decodes to itself, and the block re-encodes to its bytes.
-template <class C>
 void check_every_level(const quant::FormatInfo& f, const quant::CodecParams& p, float a, int at) {
   const test::Sweep sweep = test::sweep_levels(f, p, a, at);
   ASSERT_GE(sweep.levels.size(), 2u);
@@ -111,29 +106,26 @@ void check_every_level(const quant::FormatInfo& f, const quant::CodecParams& p, 
     ASSERT_GT(sweep.levels[k + 1] - sweep.levels[k], 2 * sweep.step)
         << "levels " << sweep.levels[k] << " and " << sweep.levels[k + 1] << " too close for the sweep";
   for (double level : sweep.levels) {
-    std::vector<float> x = test::pinned_block(C::kBlock, a);
+    std::vector<float> x = test::pinned_block(f.block, a);
     x[at] = float(level);
-    const auto bytes = encode<C>(x, p);
-    ASSERT_EQ(C::decode_exact(bytes.data(), at, p), level) << "pin " << a << ", element " << at;
-    ASSERT_EQ(encode<C>(decode<C>(bytes, p), p), bytes) << "pin " << a << ", level " << level;
+    const auto bytes = encode(f, x, p);
+    ASSERT_EQ(f.decode_exact(bytes.data(), at, p), level) << "pin " << a << ", element " << at;
+    ASSERT_EQ(encode(f, decode(f, bytes, p), p), bytes) << "pin " << a << ", level " << level;
   }
 }
 
-TYPED_TEST(CodecExhaustive, EveryCodeDecodesToAValueThatEncodesToIt) {
-  if constexpr (!TypeParam::kExhaustive) {
-    GTEST_SKIP() << TypeParam::kName << " declares kExhaustive false (too many codes)";
-  } else {
-    const auto& f = test::info_of<TypeParam>();
-    for (const quant::CodecParams& p : test::test_params()) {
-      SCOPED_TRACE(testing::Message() << "scale " << p.scale);
-      if constexpr (TypeParam::kBlock == 1) {
-        check_every_code<TypeParam>(p);
-      } else {
-        // Element 2 and the last element: for the nibble formats the low nibble of one
-        // byte and the high nibble of another.
-        for (float a : test::kPins)
-          for (int at : {2, TypeParam::kBlock - 1}) check_every_level<TypeParam>(f, p, a, at);
-      }
+TEST_P(CodecExhaustive, EveryCodeDecodesToAValueThatEncodesToIt) {
+  const quant::FormatInfo& f = format();
+  if (!f.exhaustive) GTEST_SKIP() << f.name << " declares kExhaustive false (too many codes)";
+  for (const quant::CodecParams& p : test::test_params()) {
+    SCOPED_TRACE(testing::Message() << "scale " << p.scale);
+    if (f.block == 1) {
+      check_every_code(f, p);
+    } else {
+      // Element 2 and the last element: for the nibble formats the low nibble of one
+      // byte and the high nibble of another.
+      for (float a : test::kPins)
+        for (int at : {2, f.block - 1}) check_every_level(f, p, a, at);
     }
   }
 }

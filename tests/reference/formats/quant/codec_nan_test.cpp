@@ -23,13 +23,13 @@ namespace {
 
 constexpr int kTrials = 64;
 
-template <class C>
-class CodecNan : public ::testing::Test {};
-TYPED_TEST_SUITE(CodecNan, test::AllCodecs, test::CodecName);
+class CodecNan : public test::EveryCodec {};
+INSTANTIATE_EVERY_CODEC(CodecNan);
 
-TYPED_TEST(CodecNan, NanEncodesToNanOrAsZero) {
+TEST_P(CodecNan, NanEncodesToNanOrAsZero) {
+  const quant::FormatInfo& f = format();
   SCOPED_TRACE(test::seed_trace());
-  constexpr int n = TypeParam::kBlock;
+  const int n = f.block;
   std::mt19937_64 rng(test::test_seed());
   std::normal_distribution<float> normal;
   for (const quant::CodecParams& p : test::test_params())
@@ -44,14 +44,14 @@ TYPED_TEST(CodecNan, NanEncodesToNanOrAsZero) {
       std::vector<float> with_nan = x, with_zero = x;
       with_nan[at] = std::numeric_limits<float>::quiet_NaN();
       with_zero[at] = 0.0f;
-      std::vector<std::uint8_t> nan_bytes(TypeParam::kBytes), zero_bytes(TypeParam::kBytes);
-      TypeParam::encode(with_nan.data(), nan_bytes.data(), p);
-      TypeParam::encode(with_zero.data(), zero_bytes.data(), p);
-      if (std::isnan(TypeParam::decode_exact(nan_bytes.data(), at, p))) {
-        ASSERT_TRUE(std::isnan(TypeParam::decode(nan_bytes.data(), at, p)));
+      std::vector<std::uint8_t> nan_bytes(f.bytes), zero_bytes(f.bytes);
+      f.encode(with_nan.data(), nan_bytes.data(), p);
+      f.encode(with_zero.data(), zero_bytes.data(), p);
+      if (std::isnan(f.decode_exact(nan_bytes.data(), at, p))) {
+        ASSERT_TRUE(std::isnan(f.decode(nan_bytes.data(), at, p)));
         for (int i = 0; i < n; ++i) {
           if (i == at) continue;
-          ASSERT_EQ(TypeParam::decode_exact(nan_bytes.data(), i, p), TypeParam::decode_exact(zero_bytes.data(), i, p))
+          ASSERT_EQ(f.decode_exact(nan_bytes.data(), i, p), f.decode_exact(zero_bytes.data(), i, p))
               << "element " << i << ": the NaN at " << at << " disturbed it";
         }
       } else {

@@ -21,20 +21,20 @@ constexpr int kElementsPerFamily = 2048;
 // bound so loose that checking it proves little.
 constexpr double kMinBoundUse = 0.5;
 
-template <class C>
-class CodecRoundTrip : public ::testing::Test {};
-TYPED_TEST_SUITE(CodecRoundTrip, test::AllCodecs, test::CodecName);
+class CodecRoundTrip : public test::EveryCodec {};
+INSTANTIATE_EVERY_CODEC(CodecRoundTrip);
 
-TYPED_TEST(CodecRoundTrip, WithinTheBoundOnRandomBlocks) {
+TEST_P(CodecRoundTrip, WithinTheBoundOnRandomBlocks) {
+  const quant::FormatInfo& f = format();
   SCOPED_TRACE(test::seed_trace());
   for (const quant::CodecParams& p : test::test_params()) {
-    auto blocks = test::random_blocks(TypeParam::kBlock, test::test_seed(), kElementsPerFamily);
-    for (auto& b : test::offset_blocks(TypeParam::kBlock, test::test_seed() + 1, kElementsPerFamily))
+    auto blocks = test::random_blocks(f.block, test::test_seed(), kElementsPerFamily);
+    for (auto& b : test::offset_blocks(f.block, test::test_seed() + 1, kElementsPerFamily))
       blocks.push_back(std::move(b));
     double worst_use = 0;
     bool any_bound = false;
     for (const auto& b : blocks) {
-      const auto r = test::check_block<TypeParam>(b, p);
+      const auto r = test::check_block(f, b, p);
       ASSERT_EQ(r.failure, "");
       worst_use = std::max(worst_use, r.worst_use);
       any_bound = any_bound || r.any_bound;
@@ -45,10 +45,10 @@ TYPED_TEST(CodecRoundTrip, WithinTheBoundOnRandomBlocks) {
   }
 }
 
-TYPED_TEST(CodecRoundTrip, WithinTheBoundOnAdversarialBlocks) {
-  const auto& f = test::info_of<TypeParam>();
+TEST_P(CodecRoundTrip, WithinTheBoundOnAdversarialBlocks) {
+  const quant::FormatInfo& f = format();
   for (const quant::CodecParams& p : test::test_params()) {
-    for (const auto& b : test::adversarial_blocks(f, p)) ASSERT_EQ(test::check_block<TypeParam>(b, p).failure, "");
+    for (const auto& b : test::adversarial_blocks(f, p)) ASSERT_EQ(test::check_block(f, b, p).failure, "");
   }
 }
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "reference/numeric/ieee.h"
-#include "reference/formats/quant/codec.h"
+#include "reference/formats/quant/registry.h"
 #include "tests/reference/formats/quant/block_families.h"
 
 namespace kvfid::test {
@@ -42,16 +42,15 @@ struct BlockCheck {
 
 // |x - decode_exact| <= error_bound for every element, and decode (FP32) is
 // decode_exact rounded to FP32, bit for bit (NaN for NaN).
-template <class C>
-BlockCheck check_block(const TestBlock& b, const quant::CodecParams& p) {
-  std::vector<std::uint8_t> bytes(C::kBytes);
-  C::encode(b.x.data(), bytes.data(), p);
+inline BlockCheck check_block(const quant::FormatInfo& f, const TestBlock& b, const quant::CodecParams& p) {
+  std::vector<std::uint8_t> bytes(std::size_t(f.bytes));
+  f.encode(b.x.data(), bytes.data(), p);
   BlockCheck r;
-  for (int i = 0; i < C::kBlock; ++i) {
-    const double exact = C::decode_exact(bytes.data(), i, p);
-    const float fp32 = C::decode(bytes.data(), i, p);
+  for (int i = 0; i < f.block; ++i) {
+    const double exact = f.decode_exact(bytes.data(), i, p);
+    const float fp32 = f.decode(bytes.data(), i, p);
     const double err = std::fabs(double(b.x[i]) - exact);
-    const double bound = C::error_bound(b.x.data(), i, p);
+    const double bound = f.error_bound(b.x.data(), i, p);
     std::ostringstream why;
     if (!(err <= bound * (1 + kEvaluationSlack)))
       why << "error " << err << " exceeds the bound " << bound << " (decode_exact " << exact << ")";

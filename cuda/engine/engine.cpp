@@ -7,7 +7,7 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 Engine::Engine(const Model& model, const EngineOptions& options)
     : config_(model.config),
-      rotation_(quant::make_rotation(options.kv.rot, model.config.head_dim, options.kv.source)),
+      model_basis_(quant::make_rotation(options.kv.rot, model.config.head_dim, options.kv.source)),
       backend_(options.backend == Backend::cuda ? make_cuda_backend(model, options)
                                                 : make_twin_backend(model, options)) {}
 
@@ -43,13 +43,13 @@ const StepOutput& Engine::step(const std::vector<SequenceInput>& inputs, bool wa
   logprobs_current_ = false;
   backend_->step(rows_, want_taps, out_);
   lengths_ = std::move(next);
-  for (LayerTaps& t : out_.layers) {
-    if (!rotation_.active()) break;
-    t.q_rotated = t.q;
-    quant::to_model_basis(rotation_, t.q.data(), t.q.size() / config_.head_dim);
-    quant::to_model_basis(rotation_, t.k.data(), t.k.size() / config_.head_dim);
-    quant::to_model_basis(rotation_, t.v.data(), t.v.size() / config_.head_dim);
-  }
+  if (model_basis_.active())
+    for (LayerTaps& t : out_.layers) {
+      t.q_rotated = t.q;
+      model_basis_.apply(t.q.data(), t.q.size() / config_.head_dim);
+      model_basis_.apply(t.k.data(), t.k.size() / config_.head_dim);
+      model_basis_.apply(t.v.data(), t.v.size() / config_.head_dim);
+    }
   return out_;
 }
 
@@ -68,7 +68,7 @@ CacheValues Engine::cache_values(int seq, int layer, Basis basis) {
   CacheValues values = backend_->cache_values(seq, layer, lengths_[seq]);
   if (basis == Basis::rotated) return values;
   for (std::vector<float>* plane : {&values.k, &values.v, &values.k_hot, &values.v_hot})
-    quant::to_model_basis(rotation_, plane->data(), plane->size() / config_.head_dim);
+    model_basis_.apply(plane->data(), plane->size() / config_.head_dim);
   return values;
 }
 

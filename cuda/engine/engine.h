@@ -29,7 +29,7 @@ class Engine {
 
   // One step over all inputs; out.logits rows follow the inputs' tokens in order. Under
   // a rotated KV policy (kv_rotation.h) the backends compute q, K and V in the rotated
-  // basis; the taps and cache values are given back in the model's (to_model_basis), as
+  // basis; the taps and cache values are given back in the model's (quant::ModelBasis), as
   // every other tap and the golden are (and q as computed in LayerTaps::q_rotated).
   // Throws InputError for an unknown sequence, a bad token or an overfull cache.
   const StepOutput& step(const std::vector<SequenceInput>& inputs, bool want_taps = false);
@@ -45,7 +45,7 @@ class Engine {
 
  private:
   ModelConfig config_;
-  quant::Rotation rotation_;  // the KV policy's, for head_dim
+  quant::ModelBasis model_basis_;  // the KV policy's rotation, back
   std::unique_ptr<EngineBackend> backend_;
   std::vector<int> lengths_;
   std::vector<StepRow> rows_;

@@ -156,16 +156,19 @@ double rotation_orthogonality_error(const Rotation& r) {
   return worst;
 }
 
-void to_model_basis(const Rotation& r, float* x, std::size_t vectors) {
-  if (!r.active()) return;
-  const int d = r.dim;
-  const std::vector<float> m = dense_rotation(r);
+ModelBasis::ModelBasis(const Rotation& r) : dim_(r.dim) {
+  if (r.active()) dense_ = dense_rotation(r);
+}
+
+void ModelBasis::apply(float* x, std::size_t vectors) const {
+  if (!active()) return;
+  const int d = dim_;
   std::vector<double> y(static_cast<std::size_t>(d));
   for (std::size_t v = 0; v < vectors; ++v) {
     float* row = x + v * d;
     for (int i = 0; i < d; ++i) {
       double acc = 0;
-      for (int j = 0; j < d; ++j) acc += double(m[std::size_t(j) * d + i]) * double(row[j]);
+      for (int j = 0; j < d; ++j) acc += double(dense_[std::size_t(j) * d + i]) * double(row[j]);
       y[i] = acc;
     }
     for (int i = 0; i < d; ++i) row[i] = float(y[i]);

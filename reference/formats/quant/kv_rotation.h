@@ -80,8 +80,18 @@ double rotation_orthogonality_error(const Rotation& r);
 
 // x [vectors, dim] from the rotated basis back to the model's: x <- R^T x per vector, in
 // float64, rounded once to FP32. How the engine reports what its cache holds (taps,
-// cache values) in the basis every other tap and the golden use.
-void to_model_basis(const Rotation& r, float* x, std::size_t vectors);
+// cache values) in the basis every other tap and the golden use. R's dense matrix is
+// built once, at construction; an inactive rotation leaves x as it is.
+class ModelBasis {
+ public:
+  explicit ModelBasis(const Rotation& r);
+  bool active() const { return !dense_.empty(); }
+  void apply(float* x, std::size_t vectors) const;
+
+ private:
+  int dim_ = 0;
+  std::vector<float> dense_;  // [dim, dim] R, row-major; empty when inactive
+};
 
 // What a kernel reads of a Rotation.
 struct RotationView {

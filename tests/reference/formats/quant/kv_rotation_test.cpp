@@ -148,7 +148,7 @@ TEST(KvRotation, EngineFunctionsApplyTheDenseMatrix) {
 // On random vectors: the FP32 rotation is the dense product within its rounding (the
 // butterfly's log2(d) levels of sums and the scaling: (log2 d + 1) u relative to
 // sum_j |R_ij x_j| (Higham's bound for a sum tree of that depth); an fma chain of d
-// terms: d u), and to_model_basis brings it back to x within that plus the double
+// terms: d u), and ModelBasis brings it back to x within that plus the double
 // product's and the final FP32 rounding's.
 TEST(KvRotation, RotateThenBackIsTheIdentityWithinRounding) {
   SCOPED_TRACE(test::seed_trace());
@@ -176,9 +176,9 @@ TEST(KvRotation, RotateThenBackIsTheIdentityWithinRounding) {
           ASSERT_LE(std::fabs(y[i] - exact), levels * kU * magnitude * (1 + 1e-6) + 1e-30)
               << to_string(spec) << " d " << d << " i " << i;
         }
-        to_model_basis(r, y.data(), 1);
+        ModelBasis(r).apply(y.data(), 1);
         // |R^T fl(Rx) - x| <= |R^T| |fl(Rx) - Rx| + |R^T R - I| |x| + the roundings of
-        // to_model_basis itself: each term below sqrt(d) (levels + 6) u |x|.
+        // ModelBasis itself: each term below sqrt(d) (levels + 6) u |x|.
         for (int i = 0; i < d; ++i)
           ASSERT_LE(std::fabs(double(y[i]) - x[i]), std::sqrt(double(d)) * (levels + 6) * kU * norm)
               << to_string(spec) << " d " << d << " i " << i;

@@ -23,6 +23,7 @@
 #include "reference/formats/quant/turbo_mse.h"
 #include "reference/numeric/convert.h"
 #include "tests/common/test_env.h"
+#include "tests/reference/formats/quant/codec_subset.h"
 #include "tests/reference/formats/quant/sphere_moments.h"
 
 namespace kvfid::ref {
@@ -79,47 +80,24 @@ TEST(TurboMseCentroids, AreTheFixedPointOfLloydsIteration) {
 // of quant::TurboMse), so a tq format added there is tested here without a line more.
 // A TurboMse instance (the registered formats derive from one).
 template <class C>
-constexpr bool kIsTurboMse = [] {
+struct IsTurboMse : std::bool_constant<[] {
   if constexpr (requires { C::kBitsHi; C::kBitsLo; C::kHi; })
     return std::is_base_of_v<quant::TurboMse<C::kBitsHi, C::kBitsLo, C::kHi, C::kBlock>, C>;
   else
     return false;
-}();
-
-template <class Kept, class... Cs>
-struct KeepTurboMse {
-  using type = Kept;
-};
-template <class... Kept, class C, class... Rest>
-struct KeepTurboMse<::testing::Types<Kept...>, C, Rest...> {
-  using type = typename KeepTurboMse<
-      std::conditional_t<kIsTurboMse<C>, ::testing::Types<Kept..., C>, ::testing::Types<Kept...>>, Rest...>::type;
-};
-template <class List>
-struct TurboMseCodecsOf;
-template <class... Cs>
-struct TurboMseCodecsOf<quant::CodecList<Cs...>> {
-  using type = typename KeepTurboMse<::testing::Types<>, Cs...>::type;
-  static constexpr int count = (0 + ... + int(kIsTurboMse<Cs>));
-};
+}()> {};
 
 template <class C>
 class TurboMse : public ::testing::Test {};
-using TqCodecs = TurboMseCodecsOf<quant::Codecs>::type;
-struct TqName {
-  template <class C>
-  static std::string GetName(int) {
-    return test::param_name(C::kName);
-  }
-};
-TYPED_TEST_SUITE(TurboMse, TqCodecs, TqName);
+using TqCodecs = test::CodecsWhere<IsTurboMse>::type;
+TYPED_TEST_SUITE(TurboMse, TqCodecs, test::CodecTypeName);
 
 // The filter keeps every registered tq format: each name tq{b}_{B} or tq{b}.5_{B}.
 TEST(TurboMseFormats, TheFilterKeepsEveryRegisteredTqFormat) {
   const std::regex name("tq[1-4](\\.5)?_[0-9]+");
   int named = 0;
   for (const quant::FormatInfo& f : quant::all_formats()) named += std::regex_match(f.name, name);
-  EXPECT_EQ(named, TurboMseCodecsOf<quant::Codecs>::count);
+  EXPECT_EQ(named, test::CodecsWhere<IsTurboMse>::count);
   EXPECT_EQ(named, 12);
 }
 

@@ -24,6 +24,7 @@
 #include "reference/formats/quant/turbo_prod.h"
 #include "reference/numeric/convert.h"
 #include "tests/common/test_env.h"
+#include "tests/reference/formats/quant/codec_subset.h"
 #include "tests/reference/formats/quant/sphere_moments.h"
 
 namespace kvfid::ref {
@@ -89,42 +90,19 @@ TEST(TurboProdSketch, TheMatrixIsTheDocumentedHashBalancedWithDistinctRows) {
 
 // A TurboProd instance (the registered formats derive from one).
 template <class C>
-constexpr bool kIsTurboProd = [] {
+struct IsTurboProd : std::bool_constant<[] {
   if constexpr (requires { C::kBits; C::kSketchSeed; })
     return std::is_base_of_v<quant::TurboProd<C::kBits, C::kBlock>, C>;
   else
     return false;
-}();
+}()> {};
 
-template <class Kept, class... Cs>
-struct KeepTurboProd {
-  using type = Kept;
-};
-template <class... Kept, class C, class... Rest>
-struct KeepTurboProd<::testing::Types<Kept...>, C, Rest...> {
-  using type = typename KeepTurboProd<
-      std::conditional_t<kIsTurboProd<C>, ::testing::Types<Kept..., C>, ::testing::Types<Kept...>>, Rest...>::type;
-};
-template <class List>
-struct TurboProdCodecsOf;
-template <class... Cs>
-struct TurboProdCodecsOf<quant::CodecList<Cs...>> {
-  using type = typename KeepTurboProd<::testing::Types<>, Cs...>::type;
-  static constexpr int count = (0 + ... + int(kIsTurboProd<Cs>));
-};
-
-TEST(TurboProdFormats, AllSixAreRegistered) { EXPECT_EQ(TurboProdCodecsOf<quant::Codecs>::count, 6); }
+TEST(TurboProdFormats, AllSixAreRegistered) { EXPECT_EQ(test::CodecsWhere<IsTurboProd>::count, 6); }
 
 template <class C>
 class TurboProd : public ::testing::Test {};
-using TqpCodecs = TurboProdCodecsOf<quant::Codecs>::type;
-struct TqpName {
-  template <class C>
-  static std::string GetName(int) {
-    return test::param_name(C::kName);
-  }
-};
-TYPED_TEST_SUITE(TurboProd, TqpCodecs, TqpName);
+using TqpCodecs = test::CodecsWhere<IsTurboProd>::type;
+TYPED_TEST_SUITE(TurboProd, TqpCodecs, test::CodecTypeName);
 
 // b and B from the name tqp{b}_{B}.
 template <class C>

@@ -5,6 +5,7 @@
 // every row is computed with the same per-element reduction order, so the result of a
 // row never depends on what else the step holds.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -34,6 +35,12 @@ struct LayerTaps {
   // rotated basis), from which the attention's own probabilities are recomputed
   // (engine_forward.cpp); empty otherwise.
   std::vector<float> q_rotated;
+  // Under an eviction policy (cuda/engine/eviction.h), set by the backend: the
+  // probabilities each query weighted its keys by, [rows, n_heads, probs_width] by key
+  // position (0 for a key it did not read; probs_width: the widest sequence of the step),
+  // computed as engine_forward's attn.probs; empty otherwise.
+  std::vector<float> probs;
+  int probs_width = 0;
 };
 
 struct StepOutput {
@@ -51,6 +58,9 @@ struct CacheValues {
   // The hot forms (FP32 holding FP16) a query reads keys and values at or past its
   // cold_end in (kv_policy.h), the same shape; empty when no query reads one.
   std::vector<float> k_hot, v_hot;
+  // Under an eviction: [n_kv_heads, length] 1 where the token is still cached (k and v
+  // hold it), 0 where evicted (k and v hold zeros); empty otherwise.
+  std::vector<std::uint8_t> cached;
   std::size_t k_bytes = 0;  // bytes the cache holds the keys in (KvPlan::held_bytes)
   std::size_t v_bytes = 0;
 };
@@ -71,6 +81,9 @@ class EngineBackend {
   // row of the latest step, whose output is `last` (the twin reads last.logits; the GPU
   // its device copy of them, the same bits).
   virtual void log_softmax(const StepOutput& last, std::vector<float>& logprobs) = 0;
+  // Every key an eviction policy has evicted from sequence `seq` (eviction_spec.h's
+  // events: layer, KV head, then position order); none without one.
+  virtual std::vector<quant::EvictionEvent> evictions(int) { return {}; }
 };
 
 std::unique_ptr<EngineBackend> make_twin_backend(const Model& model, const EngineOptions& options);

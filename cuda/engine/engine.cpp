@@ -5,11 +5,24 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
+namespace {
+
+// The backend for `options`: the CUDA engine has no eviction kernels (eviction.h), so
+// an evicting policy is refused there rather than run another way.
+std::unique_ptr<EngineBackend> make_backend(const Model& model, const EngineOptions& options) {
+  if (options.backend != Backend::cuda) return make_twin_backend(model, options);
+  if (options.kv.evict)
+    throw InputError(options.kv.source, "KV policy '" + options.kv.text +
+                                            "': eviction runs on the twin only (the CUDA engine has no eviction kernels)");
+  return make_cuda_backend(model, options);
+}
+
+}  // namespace
+
 Engine::Engine(const Model& model, const EngineOptions& options)
     : config_(model.config),
       model_basis_(quant::make_rotation(options.kv.rot, model.config.head_dim, options.kv.source)),
-      backend_(options.backend == Backend::cuda ? make_cuda_backend(model, options)
-                                                : make_twin_backend(model, options)) {}
+      backend_(make_backend(model, options)) {}
 
 int Engine::add_sequence(int capacity) {
   const int id = backend_->add_sequence(capacity);
@@ -51,6 +64,11 @@ const StepOutput& Engine::step(const std::vector<SequenceInput>& inputs, bool wa
       model_basis_.apply(t.v.data(), t.v.size() / config_.head_dim);
     }
   return out_;
+}
+
+std::vector<quant::EvictionEvent> Engine::evictions(int seq) const {
+  if (seq < 0 || seq >= int(lengths_.size())) throw InputError("engine", "unknown sequence id " + std::to_string(seq));
+  return backend_->evictions(seq);
 }
 
 const std::vector<float>& Engine::logprobs() {

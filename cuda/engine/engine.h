@@ -42,6 +42,9 @@ class Engine {
   // kernels read it under a rotated policy. Throws InputError for an unknown sequence or layer.
   enum class Basis { model, rotated };
   CacheValues cache_values(int seq, int layer, Basis basis = Basis::model);
+  // Under an eviction policy (eviction.h): every key evicted from sequence `seq` so far,
+  // including after its latest query; none otherwise. InputError for an unknown sequence.
+  std::vector<quant::EvictionEvent> evictions(int seq) const;
 
  private:
   ModelConfig config_;

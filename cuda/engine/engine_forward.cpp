@@ -42,6 +42,25 @@ void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, 
     }
 }
 
+// Under an eviction: the step's probabilities [rows, n_heads, probs_width] (rows from
+// position `first`) into attn.probs [n_heads, T, T].
+void put_evicted_probs(TapTensor& probs, const LayerTaps& lt, int first, int n_heads) {
+  const std::size_t T = std::size_t(probs.shape[1]), width = std::size_t(lt.probs_width);
+  const std::size_t rows = lt.probs.size() / (std::size_t(n_heads) * width);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (int h = 0; h < n_heads; ++h)
+      for (std::size_t j = 0; j < T; ++j)
+        probs.values[(std::size_t(h) * T + first + r) * T + j] = lt.probs[(r * n_heads + h) * width + j];
+}
+
+// The selection's taps and logprobs.
+TapSet select_taps(TapSet taps, const TapSelection& selection) {
+  TapSet wanted;
+  for (TapTensor& t : taps)
+    if (t.name == kLogprobsTap || selection.wants(t.name)) wanted.push_back(std::move(t));
+  return wanted;
+}
+
 }  // namespace
 
 std::vector<TapSpec> engine_tap_specs(const ModelConfig& config, int tokens, const TapSelection& selection) {
@@ -93,18 +112,18 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
       put_rows(tap(tap_layer_name(l, "out")), lt.out, first, c.dim);
       std::copy(lt.stats.begin(), lt.stats.end(), stats[l].begin() + std::size_t(first) * c.n_heads * 2);
       if (rotated) put_rows(q_rotated[l], lt.q_rotated, first, c.q_dim());
+      if (!lt.probs.empty()) put_evicted_probs(tap(tap_layer_name(l, "attn.probs")), lt, first, c.n_heads);
     }
   }
-  if (!all) return taps;
+  // Under an eviction the keys a query read may be gone from the cache by the end: the
+  // backend gave each step's probabilities instead (LayerTaps::probs).
+  if (!all || options.kv.evict) return select_taps(std::move(taps), options.taps);
   const KvPlan plan = make_kv_plan(options.kv, options.kv_scales, c);
   for (int l = 0; l < c.n_layers; ++l)
     fill_probs(tap(tap_layer_name(l, "attn.probs")), rotated ? q_rotated[l] : tap(tap_layer_name(l, "q")),
                engine.cache_values(seq, l, Engine::Basis::rotated), stats[l], c, l, plan.policy.hot_window,
                plan.k_group[l]);
-  TapSet wanted;
-  for (TapTensor& t : taps)
-    if (t.name == kLogprobsTap || options.taps.wants(t.name)) wanted.push_back(std::move(t));
-  return wanted;
+  return select_taps(std::move(taps), options.taps);
 }
 
 }  // namespace kvfid::engine

@@ -13,7 +13,8 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 KvPlan make_kv_plan(const quant::KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config) {
   KvPlan p;
   p.policy = quant::resolve_kv_policy(spec, scales, config);
-  if (const std::optional<FloatFormat> plain = quant::uniform_plain_format(p.policy)) p.fast = *plain;
+  const std::optional<FloatFormat> plain = quant::uniform_plain_format(p.policy);
+  if (plain && !p.policy.evict) p.fast = *plain;  // an eviction's slots are tiered (eviction.h)
   p.hot_plane = p.policy.hot_window > 0 || p.policy.kivi;
   for (int l = 0; l < config.n_layers; ++l) {
     const quant::FormatInfo& k = quant::all_formats()[p.policy.k[l].format];
@@ -63,6 +64,35 @@ CacheValues gather_cache_values(const KvPlan& plan, const num::KvLayout& layout,
   if (v_hot) gather(r.v_hot, v_hot, v_hot, length);
   r.k_bytes = plan.held_bytes(layer, false, kv_dim, length);
   r.v_bytes = plan.held_bytes(layer, true, kv_dim, length);
+  return r;
+}
+
+CacheValues gather_evicted_values(const KvPlan& plan, const num::KvLayout& layout, const CacheEviction& eviction,
+                                  int layer, int length, int capacity, const float* k_cold, const float* v_cold,
+                                  const float* k_hot, const float* v_hot) {
+  const int hd = layout.head_dim, n_kv = layout.n_kv_heads, kv_dim = n_kv * hd;
+  CacheValues r;
+  const std::size_t size = std::size_t(n_kv) * length * hd;  // [n_kv_heads, length, head_dim]
+  r.k.assign(size, 0.0f);
+  r.v.assign(size, 0.0f);
+  if (k_hot) r.k_hot.assign(size, 0.0f), r.v_hot.assign(size, 0.0f);
+  r.cached.assign(std::size_t(n_kv) * length, 0);
+  std::size_t kept = 0;
+  for (int h = 0; h < n_kv; ++h)
+    for (int j : eviction.cached(layer, h)) {
+      if (j >= length) continue;
+      const std::size_t row = layout.row(h, eviction.slot_map(layer)[std::size_t(h) * capacity + j]);
+      const std::size_t dst = (std::size_t(h) * length + j) * hd;
+      std::copy_n(k_cold + row, hd, r.k.data() + dst);
+      std::copy_n(v_cold + row, hd, r.v.data() + dst);
+      if (k_hot) std::copy_n(k_hot + row, hd, r.k_hot.data() + dst), std::copy_n(v_hot + row, hd, r.v_hot.data() + dst);
+      r.cached[std::size_t(h) * length + j] = 1;
+      ++kept;
+    }
+  // A row's bytes in the slot formats, shared evenly by its KV heads (exact where the
+  // blocks tile the heads; otherwise a block's bytes count in part for each head it spans).
+  r.k_bytes = plan.held_bytes(layer, false, kv_dim, 1) * kept / std::size_t(n_kv);
+  r.v_bytes = plan.held_bytes(layer, true, kv_dim, 1) * kept / std::size_t(n_kv);
   return r;
 }
 

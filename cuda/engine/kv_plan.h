@@ -6,7 +6,8 @@
 // neither a hot window nor KIVI, is one plane per layer's K and V in that format
 // (cuda/common/kv_layout.h), stored and read as before quantization existed.
 //
-// Tiered path, every other policy. Per layer and K|V:
+// Tiered path, every other policy (and every evicting one: its planes hold slots, not
+// positions, and its codes are not kept; eviction.h). Per layer and K|V:
 //   codes  the slot format's blocks (cuda/common/kv_codes.h), encoded from the FP32 K
 //          (after RoPE) or V: a token's row blocks when it is appended, a KIVI key
 //          group when its last token is appended
@@ -28,6 +29,7 @@
 #include "cuda/common/kv_layout.h"
 #include "cuda/common/storage.h"
 #include "cuda/engine/backend.h"
+#include "cuda/engine/eviction.h"
 #include "reference/formats/quant/kv_policy.h"
 #include "reference/model/config.h"
 
@@ -56,6 +58,12 @@ struct KvPlan {
 // without a hot plane).
 CacheValues gather_cache_values(const KvPlan& plan, const num::KvLayout& layout, int layer, int length,
                                  const float* k_cold, const float* v_cold, const float* k_hot, const float* v_hot);
+
+// The same under an eviction (eviction.h): the tokens still cached, by their slots;
+// evicted rows zero and `cached` telling which; the bytes those tokens are held in.
+CacheValues gather_evicted_values(const KvPlan& plan, const num::KvLayout& layout, const CacheEviction& eviction,
+                                  int layer, int length, int capacity, const float* k_cold, const float* v_cold,
+                                  const float* k_hot, const float* v_hot);
 
 // Resolves the policy for `config` (quant::resolve_kv_policy; InputError(spec.source, ...)).
 KvPlan make_kv_plan(const quant::KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config);

@@ -1,12 +1,19 @@
 #include "cuda/engine/sequence_buffers.h"
 
 #include "cuda/common/kv_layout.h"
+#include "cuda/engine/eviction.h"
 
 namespace kvfid::engine {
 
 SequenceSizes sequence_sizes(const KvPlan& plan, const ModelConfig& c, int capacity) {
-  const num::KvLayout layout{c.n_layers, c.n_kv_heads, c.head_dim, capacity};
   SequenceSizes s;
+  if (plan.policy.evict) {  // FP32 cold (and hot) planes of the slots (eviction.h)
+    const num::KvLayout slots{c.n_layers, c.n_kv_heads, c.head_dim, eviction_slots(*plan.policy.evict, capacity)};
+    s.cache = slots.elements() * 4;
+    if (plan.hot_plane) s.hot = slots.elements() * 4;
+    return s;
+  }
+  const num::KvLayout layout{c.n_layers, c.n_kv_heads, c.head_dim, capacity};
   s.cache = layout.elements() * (plan.fast ? num::bytes_of(*plan.fast) : 4);
   if (plan.fast) return s;
   if (plan.hot_plane) s.hot = layout.elements() * 4;

@@ -4,6 +4,7 @@
 // of the engine's thread pool (thread_pool.h); the rest runs on the calling thread.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "cuda/common/attention_math.h"
 #include "cuda/common/kv_encode.h"
@@ -12,6 +13,7 @@
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
 #include "cuda/engine/backend.h"
+#include "cuda/engine/eviction.h"
 #include "cuda/engine/kv_plan.h"
 #include "cuda/engine/packed_model.h"
 #include "cuda/engine/rope_table.h"
@@ -32,7 +34,10 @@ using ref::FloatFormat;
 using num::Storage;
 
 struct TwinSequence {
+  int capacity = 0;  // tokens
+  // The planes' layout: capacity tokens, or under an eviction the slots.
   num::KvLayout layout;
+  std::unique_ptr<CacheEviction> evict;    // set under an eviction policy
   // Fast path: KvLayout in the fast format, per layer K then V. Tiered path
   // (kv_plan.h): the cold planes, KvLayout of FP32.
   std::vector<std::uint8_t> cache;
@@ -68,6 +73,35 @@ struct TieredKv {
   const float* value(int kvh, int j) const { return (j < v_end ? v_cold : v_hot) + lay.row(kvh, j); }
 };
 
+// A slot-addressed cache under an eviction (cuda/engine/eviction.h): FP32 cold and
+// hot planes of `lay` (capacity: the slots), position j in kv head h at slot[h * capacity + j].
+struct SlotKv {
+  const float *k_cold, *k_hot, *v_cold, *v_hot;
+  int k_end, v_end;  // cold_end for this query's keys and values
+  const num::KvLayout& lay;
+  const int* slot;  // [n_kv_heads, capacity]
+  int capacity;
+  const float* key(int kvh, int j) const {
+    return (j < k_end ? k_cold : k_hot) + lay.row(kvh, slot[std::size_t(kvh) * capacity + j]);
+  }
+  const float* value(int kvh, int j) const {
+    return (j < v_end ? v_cold : v_hot) + lay.row(kvh, slot[std::size_t(kvh) * capacity + j]);
+  }
+};
+
+// The keys a query reads, in position order: a range (causal, or a sliding window), or
+// the positions an eviction kept.
+struct KeyRange {
+  int first, end;
+  int size() const { return end - first; }
+  int operator[](int i) const { return first + i; }
+};
+struct KeyList {
+  const std::vector<int>& positions;
+  int size() const { return int(positions.size()); }
+  int operator[](int i) const { return positions[std::size_t(i)]; }
+};
+
 // One worker's buffers for a query head's attention: a split's scores and
 // probabilities [kSplit], the running and the split's weighted value sums [head_dim].
 struct AttendScratch {
@@ -98,7 +132,12 @@ class TwinBackend final : public EngineBackend {
     if (capacity > rope_.positions) rope_ = make_rope_table(c, capacity);
     const SequenceSizes sizes = sequence_sizes(plan_, c, capacity);
     TwinSequence s;
+    s.capacity = capacity;
     s.layout = {c.n_layers, c.n_kv_heads, c.head_dim, capacity};
+    if (plan_.policy.evict) {
+      s.evict = std::make_unique<CacheEviction>(*plan_.policy.evict, c.n_layers, c.n_kv_heads, capacity);
+      s.layout.capacity = s.evict->slots();
+    }
     s.cache.assign(sizes.cache, 0);
     s.hot.assign(sizes.hot / 4, 0.0f);
     s.raw.assign(sizes.raw / 4, 0.0f);
@@ -109,6 +148,9 @@ class TwinBackend final : public EngineBackend {
   }
 
   int fork_sequence(int source, int prefix_length, int capacity) override {
+    if (plan_.policy.evict)  // the kept keys of a prefix are gone once later queries evicted them
+      throw InputError("engine", "a fork of a sequence under an eviction policy (its cache no longer holds the prefix "
+                                 "as it was)");
     const int id = add_sequence(capacity);
     TwinSequence& from = seqs_[source];  // after add_sequence, which may move seqs_
     TwinSequence& to = seqs_[id];
@@ -137,6 +179,10 @@ class TwinBackend final : public EngineBackend {
 
   CacheValues cache_values(int seq, int layer, int length) override {
     TwinSequence& s = seqs_[seq];
+    if (s.evict)
+      return gather_evicted_values(plan_, s.layout, *s.evict, layer, length, s.capacity, s.cold_plane(layer, false),
+                                   s.cold_plane(layer, true), plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
+                                   plan_.hot_plane ? s.hot_plane(layer, true) : nullptr);
     if (!plan_.fast)
       return gather_cache_values(plan_, s.layout, layer, length, s.cold_plane(layer, false), s.cold_plane(layer, true),
                                  plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
@@ -148,6 +194,10 @@ class TwinBackend final : public EngineBackend {
     });
     return gather_cache_values(plan_, s.layout, layer, length, decoded.data(), decoded.data() + s.layout.plane(),
                                nullptr, nullptr);
+  }
+
+  std::vector<quant::EvictionEvent> evictions(int seq) override {
+    return seqs_[seq].evict ? seqs_[seq].evict->events() : std::vector<quant::EvictionEvent>{};
   }
 
   // A row per work item, as the GPU's one block per row.
@@ -163,11 +213,19 @@ class TwinBackend final : public EngineBackend {
  private:
   template <FloatFormat W, FloatFormat K, bool kTiered>
   void run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out);
-  // Row r's attention for query head h over keys first..keys-1 (first > 0: a sliding
-  // window) in splits of `split` keys from `first` (attention_math.h's order).
-  template <FloatFormat K, class Source>
-  void attend(const Source& kv, const float* q, int kvh, int first, int keys, int split, float* out, float* stats,
+  // Row r's attention for query head h over `keys` (KeyRange or KeyList, in position
+  // order) in splits of `split` keys (attention_math.h's order).
+  template <FloatFormat K, class Source, class Keys>
+  void attend(const Source& kv, const float* q, int kvh, const Keys& keys, int split, float* out, float* stats,
               AttendScratch& scratch);
+  // Under an eviction: the step's rows one after another (each query reads what the
+  // policy kept after the one before), a row's query heads in parallel, then the scorer
+  // told and the cache evicted (cuda/engine/eviction.h). taps: when non-null, the
+  // probabilities [rows, n_heads, taps_width] of the step.
+  void attend_evicting(const std::vector<StepRow>& rows, int layer, int split, float* taps, int taps_width);
+  // Under an eviction: row `pos` of K and V (k, v: its [kv_dim]) encoded in the layer's
+  // formats, placed in a free slot per KV head, replaced by what its own query reads.
+  void store_evicting(TwinSequence& s, int layer, int pos, float* k, float* v);
   template <FloatFormat W>
   void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y);
   void rmsnorm(const float* x, const std::vector<float>& w, float eps, int rows, float* y);
@@ -187,6 +245,9 @@ class TwinBackend final : public EngineBackend {
   std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, h1_, h3_, stats_;
   std::vector<float> xt_;               // [rows, cols / kRowStep * kRowStep] a matvec's x rows, lane-major (row_dot_simd.h)
   std::vector<AttendScratch> scratch_;  // [pool_.size()]
+  std::vector<float> evict_probs_;      // [n_heads, slots] a row's probabilities, for the scorers
+  std::vector<float> row_k_, row_v_;    // [kv_dim] a row's decoded K and V
+  std::vector<std::uint8_t> row_codes_; // a row's code blocks
 };
 
 // Work items per thread a parallel_for aims at: enough that a thread finishing early
@@ -295,8 +356,8 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
   }
 }
 
-template <FloatFormat K, class Source>
-void TwinBackend::attend(const Source& kv, const float* q, int kvh, int first, int keys, int split, float* out,
+template <FloatFormat K, class Source, class Keys>
+void TwinBackend::attend(const Source& kv, const float* q, int kvh, const Keys& keys, int split, float* out,
                          float* stats, AttendScratch& scratch) {
   const int hd = m_.config.head_dim;
   float* scores = scratch.scores.data();
@@ -306,43 +367,44 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int first, i
   const bool simd = twin::attention_simd_available(hd);
   const typename Storage<K>::T* rows[num::kSplit];  // the split's keys, then its values
   num::SoftmaxStats run{};
-  for (int sp = 0; sp < num::split_count(keys - first, split); ++sp) {
-    const int j0 = first + sp * split, j1 = std::min(j0 + split, keys);
+  const int n = keys.size();
+  for (int sp = 0; sp < num::split_count(n, split); ++sp) {
+    const int i0 = sp * split, i1 = std::min(i0 + split, n), count = i1 - i0;
     if (simd) {
-      for (int j = j0; j < j1; ++j) rows[j - j0] = kv.key(kvh, j);
-      twin::attn_scores_simd<K>(q, rows, j1 - j0, hd, m_.attn_scale, scores);
+      for (int i = i0; i < i1; ++i) rows[i - i0] = kv.key(kvh, keys[i]);
+      twin::attn_scores_simd<K>(q, rows, count, hd, m_.attn_scale, scores);
     } else {
-      for (int j = j0; j < j1; ++j) scores[j - j0] = num::attn_score<K>(q, kv.key(kvh, j), hd, m_.attn_scale);
+      for (int i = i0; i < i1; ++i) scores[i - i0] = num::attn_score<K>(q, kv.key(kvh, keys[i]), hd, m_.attn_scale);
     }
     // Max and sum: butterfly per warp of 32 keys (padding: -inf for the max, +0
     // for the sum, the values idle GPU lanes hold), then warps in order. Warps
-    // wholly past j1 only contribute those identities, so they are skipped.
+    // wholly past the split's end only contribute those identities, so they are skipped.
     float lanes[num::kWarp];
     float m = 0, lsum = 0;
-    for (int wj = 0; wj * num::kWarp < j1 - j0; ++wj) {
+    for (int wj = 0; wj * num::kWarp < count; ++wj) {
       for (int i = 0; i < num::kWarp; ++i) {
         const int j = wj * num::kWarp + i;
-        lanes[i] = j < j1 - j0 ? scores[j] : -num::infinity();
+        lanes[i] = j < count ? scores[j] : -num::infinity();
       }
       const float wm = num::butterfly_host<num::Max>(lanes);
       m = wj == 0 ? wm : num::max(m, wm);
     }
-    for (int j = 0; j < j1 - j0; ++j) probs[j] = num::exp_portable(scores[j] - m);
-    for (int wj = 0; wj * num::kWarp < j1 - j0; ++wj) {
+    for (int j = 0; j < count; ++j) probs[j] = num::exp_portable(scores[j] - m);
+    for (int wj = 0; wj * num::kWarp < count; ++wj) {
       for (int i = 0; i < num::kWarp; ++i) {
         const int j = wj * num::kWarp + i;
-        lanes[i] = j < j1 - j0 ? probs[j] : 0.0f;
+        lanes[i] = j < count ? probs[j] : 0.0f;
       }
       const float ws = num::butterfly_host<num::Add>(lanes);
       lsum = wj == 0 ? ws : lsum + ws;
     }
     if (simd) {
-      for (int j = j0; j < j1; ++j) rows[j - j0] = kv.value(kvh, j);
-      twin::weighted_values_simd<K>(probs, rows, j1 - j0, hd, split_acc);
+      for (int i = i0; i < i1; ++i) rows[i - i0] = kv.value(kvh, keys[i]);
+      twin::weighted_values_simd<K>(probs, rows, count, hd, split_acc);
     } else {
       for (int d = 0; d < hd; ++d) {
         float a = 0.0f;
-        for (int j = j0; j < j1; ++j) a = num::fma(probs[j - j0], Storage<K>::load(kv.value(kvh, j)[d]), a);
+        for (int i = i0; i < i1; ++i) a = num::fma(probs[i - i0], Storage<K>::load(kv.value(kvh, keys[i])[d]), a);
         split_acc[d] = a;
       }
     }
@@ -360,6 +422,92 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, int first, i
   stats[1] = run.l;
 }
 
+void TwinBackend::store_evicting(TwinSequence& s, int l, int pos, float* k, float* v) {
+  const ModelConfig& c = m_.config;
+  const int kvd = c.kv_dim(), hd = c.head_dim;
+  const quant::KvPolicy& policy = plan_.policy;
+  const float* k_scales = plan_.scales.data() + std::size_t(2 * l) * c.n_kv_heads;
+  const float* v_scales = k_scales + c.n_kv_heads;
+  // The row's blocks encoded and decoded as the tiered store's (kv_encode.h) through a
+  // one-token layout, whose one plane row is the [kv_dim] row; the codes are not kept
+  // (the cold plane holds decode() of them: kv_plan.h).
+  const num::KvLayout one{1, c.n_kv_heads, hd, 1};
+  row_k_.resize(std::size_t(kvd));
+  row_v_.resize(std::size_t(kvd));
+  auto encode = [&](int format, const float* row, const float* scales, float* decoded) {
+    quant::with_codec(format, [&]<class C>() {
+      const std::size_t bytes = std::size_t(quant::row_block_count(kvd, C::kBlock)) * C::kBytes;
+      if (row_codes_.size() < bytes) row_codes_.resize(bytes);
+      for (int b = 0; b < quant::row_block_count(kvd, C::kBlock); ++b)
+        num::encode_row_block<C>(row, b, 0, one, scales, row_codes_.data(), decoded);
+    });
+  };
+  encode(policy.v[l].format, v, v_scales, row_v_.data());
+  encode(policy.k[l].format, k, k_scales, row_k_.data());
+  // Its own query reads the hot forms under a hot window (cold_end(pos) <= pos), else the cold.
+  const bool own_hot = pos >= quant::cold_end(pos, policy.hot_window, 0);
+  for (int h = 0; h < c.n_kv_heads; ++h) {
+    const std::size_t at = s.layout.row(h, s.evict->place(l, h, pos));
+    for (int d = 0; d < hd; ++d) {
+      const int i = h * hd + d;
+      s.cold_plane(l, false)[at + d] = row_k_[i];
+      s.cold_plane(l, true)[at + d] = row_v_[i];
+      if (plan_.hot_plane) {
+        s.hot_plane(l, false)[at + d] = num::hot_value(k[i]);
+        s.hot_plane(l, true)[at + d] = num::hot_value(v[i]);
+      }
+      k[i] = own_hot ? num::hot_value(k[i]) : row_k_[i];
+      v[i] = own_hot ? num::hot_value(v[i]) : row_v_[i];
+    }
+    s.evict->scorer(l, h).cached(pos, s.cold_plane(l, false) + at, hd);
+  }
+}
+
+void TwinBackend::attend_evicting(const std::vector<StepRow>& rows, int l, int split, float* taps, int taps_width) {
+  const ModelConfig& c = m_.config;
+  const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), group = c.group();
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    TwinSequence& s = seqs_[rows[r].seq];
+    const int pos = rows[r].pos, slots = s.layout.capacity;
+    store_evicting(s, l, pos, k_.data() + r * kvd, v_.data() + r * kvd);
+    if (evict_probs_.size() < std::size_t(c.n_heads) * slots) evict_probs_.resize(std::size_t(c.n_heads) * slots);
+    float* k_cold = s.cold_plane(l, false);
+    float* v_cold = s.cold_plane(l, true);
+    const SlotKv kv{k_cold,
+                    plan_.hot_plane ? s.hot_plane(l, false) : k_cold,
+                    v_cold,
+                    plan_.hot_plane ? s.hot_plane(l, true) : v_cold,
+                    quant::cold_end(pos, plan_.policy.hot_window, 0),
+                    quant::cold_end(pos, plan_.policy.hot_window, 0),
+                    s.layout,
+                    s.evict->slot_map(l),
+                    s.capacity};
+    pool_.parallel_for(c.n_heads, 1, [&](std::int64_t h0, std::int64_t h1, int worker) {
+      for (int h = int(h0); h < int(h1); ++h) {
+        const int kvh = h / group;
+        const std::vector<int>& keys = s.evict->cached(l, kvh);
+        const float* q = q_.data() + r * qd + std::size_t(h) * hd;
+        float* st = stats_.data() + (r * c.n_heads + h) * 2;
+        attend<FloatFormat::f32>(kv, q, kvh, KeyList{keys}, split, att_.data() + r * qd + std::size_t(h) * hd, st,
+                                 scratch_[worker]);
+        // The probabilities the output weighted by, as engine_forward's attn.probs: the
+        // scorer's input and the tap.
+        float* p = evict_probs_.data() + std::size_t(h) * slots;
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          p[i] = num::attn_prob(num::attn_score<FloatFormat::f32>(q, kv.key(kvh, keys[i]), hd, m_.attn_scale),
+                                num::SoftmaxStats{st[0], st[1]});
+          if (taps) taps[(r * c.n_heads + h) * std::size_t(taps_width) + std::size_t(keys[i])] = p[i];
+        }
+      }
+    });
+    for (int kvh = 0; kvh < c.n_kv_heads; ++kvh) {
+      s.evict->scorer(l, kvh).attended(pos, s.evict->cached(l, kvh), evict_probs_.data() + std::size_t(kvh) * group * slots,
+                                       std::size_t(slots), group);
+      s.evict->evict_after(l, kvh, pos);
+    }
+  }
+}
+
 template <FloatFormat W, FloatFormat K, bool kTiered>
 void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) {
   using KT = typename Storage<K>::T;
@@ -368,7 +516,7 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
   const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), group = c.group();
   for (const StepRow& r : rows) {
     if (r.seq < 0 || r.seq >= int(seqs_.size())) throw InputError("engine", "unknown sequence id");
-    if (r.pos >= seqs_[r.seq].layout.capacity) throw InputError("engine", "sequence capacity exceeded");
+    if (r.pos >= seqs_[r.seq].capacity) throw InputError("engine", "sequence capacity exceeded");
     if (r.token < 0 || r.token >= c.vocab) throw InputError("engine", "token id outside the vocabulary");
   }
   auto grow = [](std::vector<float>& b, std::size_t size) {
@@ -426,7 +574,7 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
         }
       }
       if constexpr (kTiered) {
-        store_tiered(s, l, rows[r].pos, kr, vr);
+        if (!s.evict) store_tiered(s, l, rows[r].pos, kr, vr);  // else attend_evicting stores, row by row
       } else {
         KT* kc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.k_offset(l);
         KT* vc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.v_offset(l);
@@ -443,7 +591,19 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
     // Attention (attention_math.h): per row and query head (a work item), splits of
     // the step's size from the row's first key, folded in order.
     const int window = c.window_of(l);
-    pool_.parallel_for(std::int64_t(n) * c.n_heads, 1, [&](std::int64_t i0, std::int64_t i1, int worker) {
+    if (plan_.policy.evict) {
+      float* taps = nullptr;
+      int width = 0;
+      if (want_taps) {
+        LayerTaps& t = out.layers[l];
+        t.probs_width = 0;
+        for (const StepRow& r : rows) t.probs_width = std::max(t.probs_width, seqs_[r.seq].capacity);
+        t.probs.assign(std::size_t(n) * c.n_heads * t.probs_width, 0.0f);
+        taps = t.probs.data();
+        width = t.probs_width;
+      }
+      attend_evicting(rows, l, split, taps, width);
+    } else pool_.parallel_for(std::int64_t(n) * c.n_heads, 1, [&](std::int64_t i0, std::int64_t i1, int worker) {
       for (std::int64_t i = i0; i < i1; ++i) {
         const int r = int(i / c.n_heads), h = int(i % c.n_heads);
         TwinSequence& s = seqs_[rows[r].seq];
@@ -461,12 +621,12 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
                             quant::cold_end(pos, plan_.policy.hot_window, plan_.k_group[l]),
                             quant::cold_end(pos, plan_.policy.hot_window, 0),
                             s.layout};
-          attend<K>(kv, q, h / group, num::first_key(window, pos), pos + 1, split, o, st, scratch_[worker]);
+          attend<K>(kv, q, h / group, KeyRange{num::first_key(window, pos), pos + 1}, split, o, st, scratch_[worker]);
         } else {
           const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
           const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
-          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, num::first_key(window, pos), pos + 1, split, o, st,
-                    scratch_[worker]);
+          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, KeyRange{num::first_key(window, pos), pos + 1}, split, o,
+                    st, scratch_[worker]);
         }
       }
     });

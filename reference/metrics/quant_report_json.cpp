@@ -80,6 +80,13 @@ nlohmann::json budget(const std::optional<ErrorBudget>& b) {
           {"both_over_sum", number(b->both_over_sum)}};
 }
 
+nlohmann::json eviction(const std::optional<EvictionSummary>& e) {
+  if (!e) return nullptr;
+  return {{"kept_fraction", e->kept_fraction}, {"mass_max", e->mass_max},   {"mass_mean", e->mass_mean},
+          {"error_max", e->error_max},         {"bound_max", e->bound_max}, {"ratio_max", e->ratio_max},
+          {"margin_min", number(e->margin_min)},       {"bound_held", e->bound_held}, {"kld_mean", e->kld_mean}};
+}
+
 }  // namespace
 
 nlohmann::json logit_statistics_to_json(const LogitStatistics& s) {
@@ -116,7 +123,8 @@ nlohmann::json quant_report_to_json(const QuantReport& report, const std::string
                        {"logits", logit_statistics_to_json(c.logits)},
                        {"kv", kv_errors(c.kv)},
                        {"budget", budget(c.budget)},
-                       {"kv_bits_per_element", c.kv_bits_per_element ? nlohmann::json(*c.kv_bits_per_element) : nlohmann::json()}});
+                       {"kv_bits_per_element", c.kv_bits_per_element ? nlohmann::json(*c.kv_bits_per_element) : nlohmann::json()},
+                       {"eviction", eviction(c.eviction)}});
   return {{"kvfid_version", KVFID_VERSION}, {"command", command}, {"options", options},
           {"golden", golden_summary},       {"weights", report.weights}, {"columns", columns}};
 }

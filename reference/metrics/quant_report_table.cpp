@@ -107,6 +107,23 @@ std::vector<Row> budget_rows() {
            budget_cell([](const ErrorBudget& b) { return number(b.both_over_sum, "%.3f"); })}};
 }
 
+// An eviction figure, or "-" for a column without an eviction.
+Cell eviction_cell(std::function<std::string(const EvictionSummary&)> figure) {
+  return [figure](const QuantColumn& c) { return c.eviction ? figure(*c.eviction) : "-"; };
+}
+
+std::vector<Row> eviction_rows() {
+  return {{"eviction: keys read", "%", eviction_cell([](const EvictionSummary& e) { return number(100 * e.kept_fraction, kPercent); })},
+          {"eviction: dropped mass, max", "", eviction_cell([](const EvictionSummary& e) { return number(e.mass_max, kSci); })},
+          {"eviction: dropped mass, mean", "", eviction_cell([](const EvictionSummary& e) { return number(e.mass_mean, kSci); })},
+          {"eviction: |o - o'|, max", "", eviction_cell([](const EvictionSummary& e) { return number(e.error_max, kSci); })},
+          {"eviction: bound 2 m max|v|, max", "", eviction_cell([](const EvictionSummary& e) { return number(e.bound_max, kSci); })},
+          {"eviction: |o - o'| / bound, max", "", eviction_cell([](const EvictionSummary& e) { return number(e.ratio_max, kSci); })},
+          {"eviction: bound held", "", eviction_cell([](const EvictionSummary& e) { return std::string(e.bound_held ? "yes" : "NO"); })},
+          {"eviction: decision margin, min", "", eviction_cell([](const EvictionSummary& e) { return number(e.margin_min, kSci); })},
+          {"eviction: mean KLD, exact forward", "nats", eviction_cell([](const EvictionSummary& e) { return number(e.kld_mean, kSci); })}};
+}
+
 std::string where(int t, int j) { return "[" + std::to_string(t) + ", " + std::to_string(j) + "]"; }
 
 }  // namespace
@@ -132,6 +149,8 @@ std::string format_quant_table(const QuantReport& report) {
     for (Row& row : kv_rows()) rows.push_back(std::move(row));
   if (any([](const QuantColumn& c) { return c.budget.has_value(); }))
     for (Row& row : budget_rows()) rows.push_back(std::move(row));
+  if (any([](const QuantColumn& c) { return c.eviction.has_value(); }))
+    for (Row& row : eviction_rows()) rows.push_back(std::move(row));
 
   std::vector<std::vector<std::string>> cells = {{"statistic", "unit"}};
   std::vector<Align> align = {Align::left, Align::left};

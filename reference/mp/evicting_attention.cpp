@@ -1,8 +1,10 @@
 #include "reference/mp/evicting_attention.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
+#include "reference/formats/quant/kv_policy.h"
 #include "reference/mp/ball_arith.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
@@ -73,9 +75,17 @@ void RowAccount::account(EvictionStep& step, mpfr_srcptr p, int n, mpfr_srcptr v
   if (certified && mpfr_greater_p(norm, sq)) *certified = false;
 }
 
-void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v, int T,
+void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int T,
                         const ModelConfig& c, const MpArith& arith, int threads, const EvictionPolicy& policy,
                         int layer, EvictionRecord* record) {
+  // Query t reads key j in cold form before cold_end, else hot (kv_policy.h); one store
+  // (k_cold is k_hot) without a hot window.
+  auto key = [&](int t, int j) -> const MpArray& {
+    return j < quant::cold_end(t, kv.hot_window, kv.k_group) ? kv.k_cold : kv.k_hot;
+  };
+  auto value = [&](int t, int j) -> const MpArray& {
+    return j < quant::cold_end(t, kv.hot_window, 0) ? kv.v_cold : kv.v_hot;
+  };
   const int hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), G = c.group(), n_kv = c.n_kv_heads;
   const mpfr_prec_t P = arith.precision();
   const MpArray head_dim = mp_constant(hd);
@@ -87,13 +97,14 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const Mp
   const std::size_t TT = std::size_t(T) * std::size_t(T);
   std::vector<std::vector<std::uint8_t>> reads(record ? std::size_t(n_kv) : 0);  // [T, T] per KV head
   std::vector<std::vector<EvictionEvent>> events(static_cast<std::size_t>(n_kv));
+  std::vector<std::vector<EvictionDecision>> decisions(static_cast<std::size_t>(n_kv));
   // Each KV head is its own cache: in parallel. Its steps are sequential; a step's query
   // heads take the threads the KV heads leave.
   const int inner = n_kv >= threads ? 1 : std::max(1, threads / n_kv);
   parallel_for(n_kv, std::min(threads, n_kv), [&](std::int64_t begin, std::int64_t end) {
     for (int kv_h = int(begin); kv_h < int(end); ++kv_h) {
       const std::unique_ptr<EvictionScorer> scorer =
-          make_eviction_scorer(policy, T, k.data(), kv_dim, kv_h, hd, P);
+          make_eviction_scorer(policy, T, kv.k_cold.data(), kv_dim, kv_h, hd, P);
       std::uint8_t* read = nullptr;
       if (record) {
         reads[std::size_t(kv_h)].assign(TT, 0);
@@ -108,7 +119,8 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const Mp
         MpArray values(std::size_t(n) * std::size_t(hd), P);   // [n, head_dim] the values read
         for (int i = 0; i < n; ++i)
           for (int d = 0; d < hd; ++d)
-            mpfr_set(values[std::size_t(i) * hd + d], v[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd + d],
+            mpfr_set(values[std::size_t(i) * hd + d],
+                     value(t, keys[i])[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd + d],
                      MPFR_RNDN);  // exact: same precision
         parallel_for(G, inner, [&](std::int64_t g_begin, std::int64_t g_end) {
           BallArith ball(arith);
@@ -118,7 +130,8 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const Mp
             mpfr_ptr row = rows[std::size_t(g) * n];
             mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
             for (int i = 0; i < n; ++i) {
-              arith.dot(row + i, query, 1, k[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd], 1, hd, scratch[0]);
+              arith.dot(row + i, query, 1, key(t, keys[i])[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd], 1, hd,
+                        scratch[0]);
               ball.div({row + i, nullptr}, {row + i, nullptr}, {scale[0], nullptr});
             }
             softmax_in_place(row, n, ball, scratch[1]);
@@ -137,6 +150,8 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const Mp
         scorer->attended(t, keys, rows.data(), G);
         std::vector<int> gone = scorer->evict(t, keys);
         std::sort(gone.begin(), gone.end());
+        if (std::isfinite(scorer->margin()))
+          decisions[std::size_t(kv_h)].push_back({layer, kv_h, t, scorer->margin()});
         kept.clear();
         std::size_t at = 0;
         for (int j : keys) {
@@ -153,6 +168,7 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const Mp
   });
   if (!record) return;
   for (const auto& e : events) record->evicted.insert(record->evicted.end(), e.begin(), e.end());
+  for (const auto& d : decisions) record->decisions.insert(record->decisions.end(), d.begin(), d.end());
 
   // The account, every (head, position) independent: in parallel.
   const mpfr_prec_t Q = 2 * P + 64;
@@ -165,13 +181,17 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const Mp
   std::vector<double> deviation(static_cast<std::size_t>(items), 0.0);
   parallel_for(items, threads, [&](std::int64_t begin, std::int64_t end) {
     MpArray row(std::size_t(T), Q), scratch(3, Q);
+    MpArray read_values(std::size_t(T) * std::size_t(hd), P);  // [t + 1, head_dim] the values query t would read
     RowAccount account(hd, Q);
     for (std::int64_t item = begin; item < end; ++item) {
       const int h = int(item / T), t = int(item % T), kv_h = c.kv_head_of(h);
       mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
       for (int j = 0; j <= t; ++j) {
-        exact_q.dot(row[std::size_t(j)], query, 1, k[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd,
+        exact_q.dot(row[std::size_t(j)], query, 1, key(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd,
                     scratch[0]);
+        for (int d = 0; d < hd; ++d)
+          mpfr_set(read_values[std::size_t(j) * hd + d], value(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd + d],
+                   MPFR_RNDN);  // exact: same precision
         mpfr_div(row[std::size_t(j)], row[std::size_t(j)], scale_q[0], MPFR_RNDN);
       }
       softmax_in_place(row.data(), t + 1, exact_q, scratch[1]);
@@ -180,7 +200,7 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const Mp
       step.layer = layer, step.head = h, step.position = t;
       step.kept = int(std::count(r, r + t + 1, std::uint8_t(1)));
       bool ok = true;
-      account.account(step, row.data(), t + 1, v[std::size_t(kv_h) * hd], kv_dim, r, P, &ok,
+      account.account(step, row.data(), t + 1, read_values.data(), hd, r, P, &ok,
                       out[std::size_t(t) * q_dim + std::size_t(h) * hd], &deviation[std::size_t(item)]);
       certified[std::size_t(item)] = ok;
     }

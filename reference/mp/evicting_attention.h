@@ -26,11 +26,14 @@
 #include <vector>
 
 #include "reference/model/config.h"
+#include "reference/mp/attention.h"
 #include "reference/mp/eviction_policy.h"
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 
 namespace kvfid::ref {
+
+using quant::EvictionEvent;
 
 struct EvictionStep {
   int layer = 0, head = 0, position = 0;
@@ -40,16 +43,19 @@ struct EvictionStep {
   int kept = 0;         // keys the query read (its own included); position + 1 when none dropped
 };
 
-// A key leaving a cache: after query `after` of (layer, kv_head).
-struct EvictionEvent {
-  int layer = 0, kv_head = 0, after = 0, key = 0;
+// One eviction decision with a choice: after query `after` of (layer, kv_head), the
+// scorer's margin (EvictionScorer::margin, finite).
+struct EvictionDecision {
+  int layer = 0, kv_head = 0, after = 0;
+  double margin = 0;
 };
 
 // What an evicting forward records, layer after layer (steps in layer, head, position
-// order; events in layer, KV head, position order).
+// order; events and decisions in layer, KV head, position order).
 struct EvictionRecord {
   std::vector<EvictionStep> steps;
   std::vector<EvictionEvent> evicted;
+  std::vector<EvictionDecision> decisions;
   bool certified = true;          // every step within its bound
   double output_deviation = 0;    // max |forward's output - o'|_2 over the steps
 };
@@ -71,10 +77,11 @@ class RowAccount {
   MpArray s_;
 };
 
-// q: [tokens, n_heads, head_dim], k, v: [tokens, n_kv_heads, head_dim] (one store, exact
-// values); probs (null: not kept) [n_heads, tokens, tokens], zeros where not read; out
+// q: [tokens, n_heads, head_dim]; kv's planes [tokens, n_kv_heads, head_dim] (exact
+// values: one store, or a KV policy's stored forms, which query t reads as attention.h
+// says; knorm scores the cold forms, the account uses what query t would read); probs (null: not kept) [n_heads, tokens, tokens], zeros where not read; out
 // [tokens, n_heads * head_dim]. With a record, the layer's steps and events are appended.
-void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const MpArray& k, const MpArray& v, int tokens,
+void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
                         const ModelConfig& config, const MpArith& arith, int threads, const EvictionPolicy& policy,
                         int layer, EvictionRecord* record);
 

@@ -3,55 +3,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
-#include <regex>
+#include <limits>
 #include <stdexcept>
 
 #include "reference/mp/mp_array.h"
-#include "reference/util/input_error.h"
 
 namespace kvfid::ref {
 
 namespace {
-
-const char* name_of(EvictionKind k) {
-  switch (k) {
-    case EvictionKind::streaming: return "streaming";
-    case EvictionKind::h2o: return "h2o";
-    case EvictionKind::tova: return "tova";
-    case EvictionKind::knorm: return "knorm";
-    case EvictionKind::snapkv: return "snapkv";
-  }
-  return "?";
-}
-
-constexpr const char* kExpected =
-    "streaming:SINKS,WINDOW, h2o:BUDGET, tova:BUDGET, knorm:BUDGET or snapkv:BUDGET,OBS,POOL";
-
-// A count of 1 to 9 digits, at least `least`; InputError naming `what` otherwise.
-int count_of(const std::string& part, int least, const std::string& what, const std::string& source) {
-  static const std::regex digits(R"(\d{1,9})");
-  if (!std::regex_match(part, digits) || std::stoi(part) < least)
-    throw InputError(source, what + " '" + part.substr(0, 20) + "' is not a whole number >= " + std::to_string(least));
-  return std::stoi(part);
-}
-
-void set_budget(EvictionPolicy& p, const std::string& part, const std::string& source) {
-  const std::string what = std::string(name_of(p.kind)) + "'s budget";
-  static const std::regex percent(R"((\d{1,3})%)");
-  std::smatch m;
-  if (std::regex_match(part, m, percent)) {
-    p.budget = std::stoi(m[1]);
-    p.budget_percent = true;
-    if (p.budget < 1 || p.budget > 100)
-      throw InputError(source, what + " '" + part + "' is not a percentage from 1% to 100%");
-    return;
-  }
-  static const std::regex digits(R"(\d{1,9})");
-  if (!std::regex_match(part, digits) || std::stoi(part) < 1)
-    throw InputError(source, what + " '" + part.substr(0, 20) +
-                                 "' is neither a token count >= 1 nor a percentage such as 25% (past keys kept)");
-  p.budget = std::stoi(part);
-}
 
 // Sum over the group's heads of probs[g, i], into r (rounded at r's precision, heads in order).
 void group_sum(mpfr_ptr r, mpfr_srcptr probs, int group, std::size_t n, std::size_t i) {
@@ -85,13 +44,34 @@ class BudgetScorer : public EvictionScorer {
     MpArray scores(keys.size(), precision_);
     std::vector<bool> protect(keys.size(), false);
     score(t, keys, scores, protect);
-    return lowest_scores(keys, scores.data(), protect, over);
+    std::vector<int> gone = lowest_scores(keys, scores.data(), protect, over);
+    // The margin: the lowest score kept by choice minus the highest evicted.
+    std::sort(gone.begin(), gone.end());
+    mpfr_srcptr kept_min = nullptr, gone_max = nullptr;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (protect[i]) continue;
+      mpfr_srcptr s = scores[i];
+      if (std::binary_search(gone.begin(), gone.end(), keys[i])) {
+        if (!gone_max || mpfr_greater_p(s, gone_max)) gone_max = s;
+      } else if (!kept_min || mpfr_less_p(s, kept_min)) {
+        kept_min = s;
+      }
+    }
+    margin_ = std::numeric_limits<double>::infinity();
+    if (kept_min && gone_max) {
+      MpArray d(1, precision_);
+      mpfr_sub(d[0], kept_min, gone_max, MPFR_RNDD);
+      margin_ = mpfr_zero_p(d[0]) ? 0.0 : mpfr_get_d(d[0], MPFR_RNDD);  // a tie: +0, not x - x's -0 under RNDD
+    }
+    return gone;
   }
+  double margin() const override { return margin_; }
 
  protected:
   virtual void score(int t, const std::vector<int>& keys, MpArray& scores, std::vector<bool>& protect) = 0;
   int budget_;
   mpfr_prec_t precision_;
+  double margin_ = std::numeric_limits<double>::infinity();
 };
 
 class H2oScorer : public BudgetScorer {
@@ -209,82 +189,6 @@ class SnapKvScorer : public BudgetScorer {
 };
 
 }  // namespace
-
-int EvictionPolicy::budget_for(int tokens) const {
-  if (kind == EvictionKind::streaming) return sinks + window - 1;
-  if (!budget_percent) return budget;
-  return int((std::int64_t(budget) * tokens + 99) / 100);
-}
-
-std::string EvictionPolicy::spec() const {
-  std::string s = std::string(name_of(kind)) + ":";
-  if (kind == EvictionKind::streaming) return s + std::to_string(sinks) + "," + std::to_string(window);
-  s += std::to_string(budget) + (budget_percent ? "%" : "");
-  if (kind == EvictionKind::snapkv) s += "," + std::to_string(obs_window) + "," + std::to_string(pool);
-  return s;
-}
-
-EvictionPolicy parse_eviction_policy(const std::string& spec, const std::string& source) {
-  const std::size_t colon = spec.find(':');
-  const std::string name = spec.substr(0, colon);
-  EvictionPolicy p;
-  bool known = false;
-  for (EvictionKind k : {EvictionKind::streaming, EvictionKind::h2o, EvictionKind::tova, EvictionKind::knorm,
-                         EvictionKind::snapkv})
-    if (name == name_of(k)) p.kind = k, known = true;
-  if (!known) throw InputError(source, "'" + spec.substr(0, 40) + "' is not an eviction policy (expected " + kExpected + ")");
-  std::vector<std::string> parts;
-  if (colon != std::string::npos) {
-    std::size_t at = colon + 1;
-    while (true) {
-      const std::size_t comma = spec.find(',', at);
-      parts.push_back(spec.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-      if (comma == std::string::npos) break;
-      at = comma + 1;
-    }
-  }
-  const std::size_t wanted = p.kind == EvictionKind::streaming ? 2 : p.kind == EvictionKind::snapkv ? 3 : 1;
-  static const char* forms[] = {"streaming:SINKS,WINDOW", "h2o:BUDGET", "tova:BUDGET", "knorm:BUDGET",
-                                "snapkv:BUDGET,OBS,POOL"};
-  if (parts.size() != wanted)
-    throw InputError(source, "'" + spec.substr(0, 40) + "': " + name + " takes " + forms[int(p.kind)]);
-  switch (p.kind) {
-    case EvictionKind::streaming:
-      p.sinks = count_of(parts[0], 0, "streaming's SINKS", source);
-      p.window = count_of(parts[1], 1, "streaming's WINDOW (it holds the query's own key)", source);
-      break;
-    case EvictionKind::snapkv:
-      set_budget(p, parts[0], source);
-      p.obs_window = count_of(parts[1], 1, "snapkv's observation window OBS", source);
-      p.pool = count_of(parts[2], 1, "snapkv's pooling kernel POOL", source);
-      if (p.pool % 2 == 0)
-        throw InputError(source, "snapkv's pooling kernel POOL '" + parts[2] + "' is even (an odd window centers on each key)");
-      break;
-    default:
-      set_budget(p, parts[0], source);
-  }
-  return p;
-}
-
-std::vector<EvictionPolicy> parse_eviction_policies(const std::string& list, const std::string& source) {
-  static const std::regex starts_spec(R"([A-Za-z_][A-Za-z0-9_]*:.*)");
-  std::vector<std::string> specs;
-  std::size_t at = 0;
-  while (true) {
-    const std::size_t comma = list.find(',', at);
-    const std::string part = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    if (specs.empty() || std::regex_match(part, starts_spec) ||
-        std::regex_match(part, std::regex(R"([A-Za-z_][A-Za-z0-9_]*)")))
-      specs.push_back(part);
-    else
-      specs.back() += "," + part;
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  std::vector<EvictionPolicy> out;
-  for (const std::string& s : specs) out.push_back(parse_eviction_policy(s, source));
-  return out;
-}
 
 std::unique_ptr<EvictionScorer> make_eviction_scorer(const EvictionPolicy& p, int tokens, mpfr_srcptr keys, int kv_dim,
                                                      int kv_head, int head_dim, mpfr_prec_t precision) {

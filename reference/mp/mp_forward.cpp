@@ -157,15 +157,27 @@ std::vector<MpTap> MpForwardRun::run_layer() {
     if (mask.window > 0) throw std::invalid_argument("mp_forward: an eviction on a model with its own sliding window");
     mask = s.options.eviction;
   }
-  if (s.options.evict) {
-    if (s.options.kv || s.options.enclose || shards || s.options.eviction.window > 0)
-      throw std::invalid_argument("mp_forward: an eviction policy with a KV policy, enclosures, shards or a mask");
-    if (c.window_of(l) > 0) throw std::invalid_argument("mp_forward: an eviction on a model with its own sliding window");
-    evicting_attention(kept_probs, attn_out, q, k, v, T, c, arith, threads, *s.options.evict, l, s.options.evict_record);
+  // An eviction: the options' own (on K and V as computed) or the KV policy's (on the
+  // stored forms).
+  const EvictionPolicy* evict = s.options.evict;
+  if (s.options.kv && s.options.kv->evict) {
+    if (evict) throw std::invalid_argument("mp_forward: two eviction policies");
+    evict = &*s.options.kv->evict;
+  }
+  if (evict && (s.options.enclose || shards || s.options.eviction.window > 0))
+    throw std::invalid_argument("mp_forward: an eviction policy with enclosures, shards or a mask");
+  if (evict && c.window_of(l) > 0)
+    throw std::invalid_argument("mp_forward: an eviction on a model with its own sliding window");
+  if (evict && !s.options.kv) {
+    evicting_attention(kept_probs, attn_out, q, AttentionKv{k, k, v, v}, T, c, arith, threads, *evict, l,
+                       s.options.evict_record);
   } else if (s.options.kv) {
     // The stored forms are exact once store_kv has proven each rounding (kv_store.h).
     const MpKvStore store = store_kv(k, v, *s.options.kv, l, T, c, tracked(k_r), tracked(v_r));
-    causal_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, shards, attention_radii, mask);
+    if (evict)
+      evicting_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, *evict, l, s.options.evict_record);
+    else
+      causal_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, shards, attention_radii, mask);
     k = own_keys(store, T, c.kv_dim());
     v = own_values(store, T, c.kv_dim());
     k_r = s.radii(k.size());

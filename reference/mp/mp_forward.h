@@ -44,10 +44,11 @@ struct MpForwardOptions {
   AttentionMask eviction{true, 0, 0};
   // An eviction policy (eviction_policy.h: streaming, h2o, tova, knorm, snapkv) that every
   // layer's attention applies in position order (evicting_attention.h); the probs taps
-  // then hold the evicted cache's softmax. Not with kv, enclose, shards or the mask above,
-  // nor on a model with its own sliding window. Must outlive the forward.
+  // then hold the evicted cache's softmax. Not with a KV policy that has its own (kv's
+  // evict, applied to the stored forms), enclose, shards or the mask above, nor on a
+  // model with its own sliding window. Must outlive the forward.
   const EvictionPolicy* evict = nullptr;
-  // With evict: each layer's exact account and evictions appended as the layer runs.
+  // With either eviction: each layer's exact account and evictions appended as the layer runs.
   EvictionRecord* evict_record = nullptr;
 };
 

@@ -81,11 +81,19 @@ int run_drift_command(const ParsedArgs& args) {
   const drift::ReportContext context{model_path, std::filesystem::path(model_path).lexically_normal().filename().string(),
                                      model.sha256, to_json(model.config), args.str_or("engine", "twin")};
   const nlohmann::json json = drift::drift_json(result, context);
-  write_files_atomic(out, {{"drift.csv", drift::drift_csv(result, model.config.n_layers)},
-                           {"drift.json", json.dump(1) + "\n"},
-                           {"drift.svg", render_svg(drift::drift_plot(result, context))}});
+  std::vector<std::pair<std::string, std::string>> files = {{"drift.csv", drift::drift_csv(result, model.config.n_layers)},
+                                                             {"drift.json", json.dump(1) + "\n"},
+                                                             {"drift.svg", render_svg(drift::drift_plot(result, context))}};
+  const LinePlot eviction = drift::eviction_plot(result, context);
+  if (!eviction.series.empty()) files.push_back({"eviction.svg", render_svg(eviction)});
+  write_files_atomic(out, files);
   std::cout << drift::drift_summary_text(result);
-  std::cout << "wrote drift.csv, drift.json and drift.svg to " << out << '\n';
+  std::cout << "wrote drift.csv, drift.json, drift.svg" << (eviction.series.empty() ? "" : " and eviction.svg") << " to "
+            << out << '\n';
+  if (!result.eviction_bounds_held()) {
+    std::cout << "FAIL: an eviction's error exceeded its proven bound 2 m max|v|\n";
+    return kExitFidelityFailure;
+  }
   if (result.engine_non_finite_positions() > 0) {
     std::cout << "FAIL: the engine produced NaN or Inf logits at " << result.engine_non_finite_positions()
               << " positions\n";
@@ -116,7 +124,10 @@ const CommandSpec kDriftCommand{
     "only the arithmetic (FP16 everywhere, exact storage), and all at once, and reports each source's "
     "share at the last position. Writes DIR/drift.csv (one row per configuration and position), "
     "DIR/drift.json (every series and a summary) and DIR/drift.svg (KL per position, log scale); the "
-    "columns are described in tools/kvfid/drift_output.h.",
+    "columns are described in tools/kvfid/drift_output.h. A KV spec with an eviction (f16+evict=h2o:25%) "
+    "adds its exact account: the exact forward of the evicting cache against the full cache's golden "
+    "(KL per position), with each position's dropped attention mass, the output error it causes and "
+    "that error's proven bound 2 m max|v|, plotted in DIR/eviction.svg; a bound that fails exits 1.",
     {
         {"model", "PATH", "llama2.c checkpoint, GGUF file (llama, qwen2) or Hugging Face folder", true},
         {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)", true},

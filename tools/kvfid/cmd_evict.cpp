@@ -63,7 +63,7 @@ std::uint64_t evicting_bytes(const ModelConfig& c, int T, const std::vector<Evic
 
 int run_evict(const ParsedArgs& args) {
   if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
-  const std::vector<EvictionPolicy> policies = parse_eviction_policies(args.str("policy"), "--policy");
+  const std::vector<EvictionPolicy> policies = quant::parse_eviction_policies(args.str("policy"), "--policy");
   const std::string model_path = args.str("model");
   const std::vector<int> tokens =
       args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens") : read_prompt_file(args.str("prompt"));

@@ -1,6 +1,8 @@
 // kvfid quant: how much a weight format and one or more KV-cache policies cost, measured
 // against the exact golden of the unquantized model (the truth for total error).
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -21,6 +23,8 @@
 #include "reference/metrics/report_json.h"
 #include "reference/model/weight_storage.h"
 #include "reference/mp/golden_forward.h"
+#include "reference/mp/mp_forward.h"
+#include "reference/mp/mp_weights.h"
 #include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
@@ -108,6 +112,40 @@ std::vector<KvLayerError> kv_errors(const TapSet& golden, const EngineRun& run, 
   return layers;
 }
 
+// The exact account of the eviction in options.kv (kvfid evict's precision): the
+// exact forward with the policy's storage and eviction, its record summarized, and its
+// logits' mean KLD against the golden of the full cache.
+EvictionSummary eviction_summary(const Model& model, const std::vector<int>& tokens, const EngineOptions& options,
+                                 const std::vector<double>& golden_logits) {
+  constexpr int kAccountPrecisionBits = 128;  // the golden's first attempt
+  const ModelConfig& c = model.config;
+  MpForwardOptions o;
+  o.arith = MpArith::exact(kAccountPrecisionBits);
+  o.taps = TapSelection::logits;
+  o.threads = resolve_thread_count(0);
+  o.kv = quant::resolve_kv_policy(options.kv, options.kv_scales, c);
+  EvictionRecord record;
+  o.evict_record = &record;
+  const std::vector<double> logits =
+      to_doubles(mp_tap(mp_forward(model, to_mp_weights(model, kAccountPrecisionBits), tokens, o), "logits").values);
+  EvictionSummary e;
+  double kept = 0, readable = 0;
+  for (const EvictionStep& s : record.steps) {
+    e.mass_max = std::max(e.mass_max, s.mass);
+    e.mass_mean += s.mass / double(record.steps.size());
+    e.error_max = std::max(e.error_max, s.observed);
+    e.bound_max = std::max(e.bound_max, s.bound);
+    if (s.bound > 0) e.ratio_max = std::max(e.ratio_max, s.observed / s.bound);
+    kept += s.kept, readable += s.position + 1;
+  }
+  e.kept_fraction = readable > 0 ? kept / readable : 1;
+  e.margin_min = std::numeric_limits<double>::infinity();
+  for (const EvictionDecision& d : record.decisions) e.margin_min = std::min(e.margin_min, d.margin);
+  e.bound_held = record.certified;
+  e.kld_mean = logit_statistics(golden_logits, logits, c.vocab, tokens).kld.value;
+  return e;
+}
+
 int run_quant(const ParsedArgs& args) {
   const std::string model_path = args.str("model");
   const std::string prompt_path = args.str("prompt");
@@ -185,11 +223,19 @@ int run_quant(const ParsedArgs& args) {
       std::cerr << "kvfid quant: KV " << spec << " (alone, then with weights " << weights << ")\n";
       const LogitStatistics kv_only = statistics(run_engine(model, tokens, engine_options(WeightFormat{}, kv)), spec + " alone");
       const EngineRun both = run_engine(model, tokens, engine_options(weight_format, kv));
-      QuantColumn column{spec, statistics(both, spec), kv_errors(golden.taps, both, c, T), std::nullopt,
-                         both.kv_bits_per_element};
+      // Under an eviction the evicted tokens are gone from the cache: no K/V errors;
+      // the exact account instead.
+      QuantColumn column{spec, statistics(both, spec), kv.evict ? std::vector<KvLayerError>{} : kv_errors(golden.taps, both, c, T),
+                         std::nullopt, both.kv_bits_per_element};
       column.budget = error_budget(weights_only, kv_only, column.logits);
+      if (kv.evict) {
+        std::cerr << "kvfid quant: the exact account of " << spec << '\n';
+        column.eviction = eviction_summary(model, tokens, engine_options(WeightFormat{}, kv), golden_logits);
+      }
       report.columns.push_back(std::move(column));
     }
+    bool bounds_held = true;
+    for (const QuantColumn& column : report.columns) bounds_held = bounds_held && (!column.eviction || column.eviction->bound_held);
     std::cout << "kvfid quant: " << model_path << ", " << T << " tokens of " << prompt_path << ", engine "
               << args.str_or("engine", "twin") << "; against the exact golden of the unquantized model\n"
               << (scales == "amax" ? "FP8 scales: per head, the amax of this prompt's exact K and V (calibrated on the "
@@ -202,6 +248,10 @@ int run_quant(const ParsedArgs& args) {
                                       {"kv_scales", scales}};
       write_file_atomic(args.str("json"),
                         quant_report_to_json(report, "quant", options, golden_manifest_summary(golden.manifest)).dump(2) + "\n");
+    }
+    if (!bounds_held) {
+      std::cerr << "kvfid quant: FAIL: an eviction's error exceeded its proven bound 2 m max|v|\n";
+      return kExitFidelityFailure;
     }
   } catch (const BackendUnavailable& e) {
     throw InputError("--engine", unavailable_backend_message(e));
@@ -224,7 +274,11 @@ extern const CommandSpec kQuantCommand{
     "golden of the unquantized model: llama.cpp's KL-divergence statistics over the prompt, per\n"
     "layer and head the K/V round-trip RMSE, the q.k distortion and the attention KL, and an\n"
     "error budget (weights alone, the KV cache alone, both). The golden is computed unless\n"
-    "--baseline names one (all taps, same model and tokens). Exit 1 on NaN/Inf or all-zero logits.",
+    "--baseline names one (all taps, same model and tokens). A policy with an eviction\n"
+    "(f16+evict=h2o:25%) has no K/V error rows (its evicted tokens are gone) but its exact account:\n"
+    "the exact forward of the evicting cache, its dropped attention mass, the output error against\n"
+    "its proven bound 2 m max|v|, the decisions' margins, its mean KLD. Exit 1 on NaN/Inf or all-zero\n"
+    "logits, or a bound that fails.",
     {{"model", "PATH", "the model (llama2.c .bin or HF folder)", true},
      {"prompt", "FILE", "token ids, one line, comma- or space-separated", true},
      {"kv", "SPEC[,SPEC...]", "KV-cache policies to compare side by side", true},

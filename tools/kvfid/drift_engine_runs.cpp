@@ -19,11 +19,27 @@ using Clock = std::chrono::steady_clock;
 
 std::vector<double> to_double(const float* v, std::size_t n) { return std::vector<double>(v, v + n); }
 
+// Under an eviction the summary of the probabilities the engine weighted by (row
+// [n_heads, width] of LayerTaps::probs): its keys are not all in the cache any more.
+AttentionSummary summary_from_engine_probs(const float* row, int width, int t, int n_heads) {
+  AttentionSummary s;
+  std::vector<double> p(std::size_t(t) + 1);
+  for (int h = 0; h < n_heads; ++h) {
+    std::copy_n(row + std::size_t(h) * width, t + 1, p.begin());
+    s.entropy += attention_entropy(p.data(), t + 1);
+    s.newest_weight += p[std::size_t(t)];
+  }
+  s.entropy /= n_heads;
+  s.newest_weight /= n_heads;
+  return s;
+}
+
 // Measures position t from the engine's logits row [vocab], each layer's query row
-// [n_heads, head_dim] and the layer's cached keys [t+1, n_kv_heads, head_dim].
+// [n_heads, head_dim] and the layer's cached keys [t+1, n_kv_heads, head_dim], or under
+// an eviction the step's taps `layers` (row `step_row` of their probabilities).
 void record_position(EngineRun& run, const GoldenSeries& golden, int t, const float* logits,
                      const std::vector<const float*>& q_rows, const std::vector<const float*>& keys,
-                     const ModelConfig& c) {
+                     const ModelConfig& c, const std::vector<LayerTaps>& layers, int step_row) {
   const std::vector<double> row = to_double(logits, std::size_t(c.vocab));  // [vocab]
   bool non_finite = false;
   PositionRecord r;
@@ -31,6 +47,11 @@ void record_position(EngineRun& run, const GoldenSeries& golden, int t, const fl
   r.next_token = position_drift(golden, t, row.data(), c.vocab, non_finite);
   if (non_finite) ++run.series.non_finite_positions;
   for (int l = 0; l < c.n_layers; ++l) {
+    if (const LayerTaps& lt = layers[std::size_t(l)]; !lt.probs.empty()) {
+      r.attention.push_back(summary_from_engine_probs(
+          lt.probs.data() + std::size_t(step_row) * c.n_heads * lt.probs_width, lt.probs_width, t, c.n_heads));
+      continue;
+    }
     const std::vector<double> q = to_double(q_rows[l], std::size_t(c.q_dim()));                 // [n_heads, head_dim]
     const std::vector<double> k = to_double(keys[l], std::size_t(t + 1) * std::size_t(c.kv_dim()));  // [t+1, n_kv_heads, head_dim]
     r.attention.push_back(attention_summary_from_qk(q.data(), k.data(), t + 1, c));
@@ -54,7 +75,7 @@ void run_cached_decode(EngineRun& run, const Model& model, const EngineOptions& 
       q_rows[l] = out.layers[l].q.data();
       key_rows[l] = keys[l].data();
     }
-    record_position(run, golden, t, out.logits.data(), q_rows, key_rows, c);
+    record_position(run, golden, t, out.logits.data(), q_rows, key_rows, c, out.layers, 0);
     if (progress) progress->advance();
   }
 }
@@ -67,13 +88,14 @@ void run_recompute(EngineRun& run, const Model& model, const EngineOptions& opti
   for (int t = 0; t < T; ++t) {
     if (!recomputed_at(t, T, every)) continue;
     Engine engine(model, options);  // fresh: nothing cached from an earlier position
-    const int seq = engine.add_sequence(t + 1);
+    // The cached decode's capacity: an eviction budget in percent is of the capacity.
+    const int seq = engine.add_sequence(T);
     const StepOutput& out = engine.step({{seq, std::vector<int>(tokens.begin(), tokens.begin() + t + 1)}}, true);
     for (int l = 0; l < c.n_layers; ++l) {
       q_rows[l] = out.layers[l].q.data() + std::size_t(t) * c.q_dim();
       key_rows[l] = out.layers[l].k.data();
     }
-    record_position(run, golden, t, out.logits.data() + std::size_t(t) * c.vocab, q_rows, key_rows, c);
+    record_position(run, golden, t, out.logits.data() + std::size_t(t) * c.vocab, q_rows, key_rows, c, out.layers, t);
     if (progress) progress->advance(t + 1);
   }
 }

@@ -119,7 +119,7 @@ std::string drift_csv(const Result& result, int n_layers) {
          "top1_agrees,uniform_weight";
   for (int l = 0; l < n_layers; ++l)
     out << ",entropy_" << l << ",golden_entropy_" << l << ",newest_weight_" << l << ",golden_newest_weight_" << l;
-  out << '\n';
+  out << ",evicted_mass,evict_error,evict_bound,min_kept\n";
   for (const Series& s : result.series)
     for (const PositionRecord& r : s.positions) {
       const int t = r.position;
@@ -136,6 +136,11 @@ std::string drift_csv(const Result& result, int n_layers) {
           out << ',' << num(r.attention[l].entropy) << ',' << num(g.entropy) << ',' << num(r.attention[l].newest_weight)
               << ',' << num(g.newest_weight);
       }
+      if (r.eviction)
+        out << ',' << num(r.eviction->mass) << ',' << num(r.eviction->observed) << ',' << num(r.eviction->bound) << ','
+            << r.eviction->min_kept;
+      else
+        out << ",,,,";
       out << '\n';
     }
   return out.str();
@@ -207,6 +212,19 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
                         {"kl", kl},
                         {"max_abs_logit_error", err},
                         {"top1", top1}};
+    if (s.kind == "account") {
+      nlohmann::json mass = nlohmann::json::array(), error = nlohmann::json::array(), bound = nlohmann::json::array(),
+                     kept = nlohmann::json::array();
+      for (const PositionRecord& r : s.positions) {
+        const EvictionAtPosition e = r.eviction.value_or(EvictionAtPosition{});
+        mass.push_back(e.mass), error.push_back(e.observed), bound.push_back(e.bound), kept.push_back(e.min_kept);
+      }
+      j["evicted_mass"] = mass;
+      j["evict_error"] = error;
+      j["evict_bound"] = bound;
+      j["min_kept"] = kept;
+      j["bound_held"] = s.bound_held;
+    }
     if (!attention.empty()) {
       j["attention_entropy"] = per_layer(attention, n_layers, [](const AttentionSummary& a) { return a.entropy; });
       j["newest_weight"] = per_layer(attention, n_layers, [](const AttentionSummary& a) { return a.newest_weight; });
@@ -287,12 +305,38 @@ LinePlot drift_plot(const Result& result, const ReportContext& context) {
     p.dash = s.split == "by-length"         ? "9 3 2 3"
              : s.schedule == "cached-decode" ? ""
              : s.schedule == "recompute"     ? "6 4"
+             : s.schedule == "exact"         ? "12 4"
                                              : "2 3";
     for (const PositionRecord& r : s.positions) {
       p.x.push_back(r.position);
       p.y.push_back(r.next_token.kl);
     }
     plot.series.push_back(std::move(p));
+  }
+  return plot;
+}
+
+LinePlot eviction_plot(const Result& result, const ReportContext& context) {
+  LinePlot plot;
+  plot.title = "Eviction, exact account per position (worst layer and head): " + context.model_name;
+  plot.x_label = "position t";
+  plot.y_label = "dropped mass m; |o - o'|; bound 2 m max|v|";
+  plot.log_y = true;
+  for (const Series& s : result.series) {
+    if (s.kind != "account") continue;
+    for (int what = 0; what < 3; ++what) {
+      PlotSeries p;
+      p.label = s.kv + (what == 0 ? ": mass" : what == 1 ? ": |o - o'|" : ": bound");
+      p.dash = what == 0 ? "" : what == 1 ? "6 4" : "2 3";
+      for (const PositionRecord& r : s.positions) {
+        if (!r.eviction) continue;
+        const double v = what == 0 ? r.eviction->mass : what == 1 ? r.eviction->observed : r.eviction->bound;
+        if (!(v > 0)) continue;  // nothing dropped yet: no point on a log scale
+        p.x.push_back(r.position);
+        p.y.push_back(v);
+      }
+      plot.series.push_back(std::move(p));
+    }
   }
   return plot;
 }
@@ -314,6 +358,18 @@ std::string drift_summary_text(const Result& result) {
   }
   out << invariance_line(result) << '\n';
   out << by_length_line(result) << '\n';
+  for (const Series& s : result.series) {
+    if (s.kind != "account") continue;
+    EvictionAtPosition worst;
+    for (const PositionRecord& r : s.positions)
+      if (r.eviction) {
+        worst.mass = std::max(worst.mass, r.eviction->mass);
+        worst.observed = std::max(worst.observed, r.eviction->observed);
+        worst.bound = std::max(worst.bound, r.eviction->bound);
+      }
+    out << "eviction account, KV " << s.kv << ": max dropped mass " << brief(worst.mass) << ", max |o - o'| "
+        << brief(worst.observed) << ", max bound " << brief(worst.bound) << "; bound 2 m max|v| " << (s.bound_held ? "held at every step" : "VIOLATED") << '\n';
+  }
   for (const Budget& b : result.budgets) {
     out << "error budget at position " << b.position << ", KV " << b.kv_spec << " (share of the sum of single sources):\n";
     std::size_t name_width = b.floor.source.size();

@@ -1,9 +1,14 @@
 #include "tools/kvfid/drift_reference_runs.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/mp/golden_forward.h"
+#include "reference/mp/mp_forward.h"
+#include "reference/mp/mp_parallel.h"
+#include "reference/mp/mp_weights.h"
 #include "tools/kvfid/drift_formats.h"
 
 namespace kvfid::cli::drift {
@@ -77,6 +82,39 @@ Series attribution_series(const Model& model, const std::vector<int>& tokens, co
     s.positions.push_back({t, position_drift(golden, t, logits.values.data() + std::size_t(t) * vocab, vocab, non_finite), {}});
     if (non_finite) ++s.non_finite_positions;
   }
+  s.seconds = seconds_since(start);
+  return s;
+}
+
+Series eviction_account_series(const Model& model, const std::vector<int>& tokens, const quant::KvPolicySpec& kv,
+                               const GoldenSeries& golden) {
+  const auto start = Clock::now();
+  const int vocab = model.config.vocab, T = int(tokens.size());
+  MpForwardOptions o;
+  o.arith = MpArith::exact(kAccountPrecisionBits);
+  o.taps = TapSelection::logits;
+  o.threads = resolve_thread_count(0);
+  o.kv = quant::resolve_kv_policy(kv, {}, model.config);
+  EvictionRecord record;
+  o.evict_record = &record;
+  const std::vector<double> logits =
+      to_doubles(mp_tap(mp_forward(model, to_mp_weights(model, kAccountPrecisionBits), tokens, o), "logits").values);
+  Series s{"account: exact " + kv.text, "account", "exact", "", "exact", kv.text, "exact", {}, 0, 0};
+  std::vector<EvictionAtPosition> at(std::size_t(T), EvictionAtPosition{0, 0, 0, T + 1});
+  for (const EvictionStep& step : record.steps) {
+    EvictionAtPosition& a = at[std::size_t(step.position)];
+    a.mass = std::max(a.mass, step.mass);
+    a.observed = std::max(a.observed, step.observed);
+    a.bound = std::max(a.bound, step.bound);
+    a.min_kept = std::min(a.min_kept, step.kept);
+  }
+  for (int t = 0; t < T; ++t) {
+    bool non_finite = false;
+    s.positions.push_back({t, position_drift(golden, t, logits.data() + std::size_t(t) * vocab, vocab, non_finite), {},
+                           at[std::size_t(t)]});
+    if (non_finite) ++s.non_finite_positions;
+  }
+  s.bound_held = record.certified;
   s.seconds = seconds_since(start);
   return s;
 }

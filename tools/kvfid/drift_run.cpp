@@ -1,6 +1,7 @@
 #include "tools/kvfid/drift_run.h"
 
 #include <chrono>
+#include <iostream>
 #include <optional>
 #include <stdexcept>
 
@@ -25,6 +26,12 @@ DriftBudgetEntry entry_at(const AttributionRun& run, const Series& series, int p
 bool Result::invariant() const {
   for (const InvarianceVerdict& v : invariance)
     if (v.split == SplitMode::invariant && !v.bitwise_equal) return false;
+  return true;
+}
+
+bool Result::eviction_bounds_held() const {
+  for (const Series& s : series)
+    if (!s.bound_held) return false;
   return true;
 }
 
@@ -96,6 +103,12 @@ Result run_drift(const Model& model, const std::vector<int>& tokens, int prompt_
   if (progress) progress->finish();
   r.budgets = error_budgets(attribution, attribution_series_list, request.kv_specs, T - 1);
   for (Series& s : attribution_series_list) r.series.push_back(std::move(s));
+  for (const quant::KvPolicySpec& spec : request.kv_specs) {
+    if (!spec.evict) continue;
+    if (request.progress) std::cerr << "kvfid drift: the exact account of " << spec.text << '\n';
+    r.series.push_back(eviction_account_series(model, tokens, spec, r.golden));
+    r.timings[r.series.back().name] = r.series.back().seconds;
+  }
   r.timings["total"] = std::chrono::duration<double>(Clock::now() - start).count();
   return r;
 }

@@ -40,7 +40,7 @@ struct Result {
   std::vector<int> tokens;  // [T]
   int prompt_tokens = 0;    // tokens[0, prompt_tokens) came from the prompt, the rest from greedy decoding
   GoldenSeries golden;
-  std::vector<Series> series;  // the engine configurations in order, then the attribution runs
+  std::vector<Series> series;  // the engine configurations in order, the attribution runs, the eviction accounts
   std::vector<InvarianceVerdict> invariance;  // invariant-mode verdicts, then by-length ones
   std::vector<Budget> budgets;  // one per KV spec
   nlohmann::json timings;       // seconds: golden, each series, total
@@ -48,6 +48,9 @@ struct Result {
   // Every invariant-mode cached decode equals its recompute bit for bit (a by-length
   // cached decode that differs is the expected finding, not a failure).
   bool invariant() const;
+  // Every eviction account's bound 2 m max|v| held at every step (a theorem: a
+  // violation is a bug).
+  bool eviction_bounds_held() const;
   // Positions of engine runs whose logits held NaN or Inf (gross failures).
   int engine_non_finite_positions() const;
 };

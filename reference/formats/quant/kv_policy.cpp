@@ -1,6 +1,7 @@
 #include "reference/formats/quant/kv_policy.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <optional>
 
@@ -18,6 +19,11 @@ constexpr const char* kKiviNeedsBlocks =
                             const std::string& problem) {
   throw InputError(source, "KV policy '" + spec + "', part '" + part + "': " + problem);
 }
+
+// Why KIVI and eviction do not compose (kv_policy.h).
+constexpr const char* kKiviNoEviction =
+    "KIVI quantizes each key channel over a group of consecutive tokens, which an eviction would break up; "
+    "it does not combine with evict=";
 
 bool blocked(int format) { return all_formats()[format].block > 1; }
 
@@ -105,6 +111,7 @@ class SpecParser {
     // shape could provide one.
     const int k_format = p.k.value_or(p.both.value_or(f32_index()));
     if (p.kivi && !blocked(k_format) && !(p.edges && blocked(p.edges->second))) fail("kivi", kKiviNeedsBlocks);
+    if (p.kivi && p.evict) fail("kivi", kKiviNoEviction);
     return p;
   }
 
@@ -122,6 +129,15 @@ class SpecParser {
     if (key == "v") return set_once(p.v, format(part, value), part, "V format");
     if (key == "hot") return set_once(p.hot, positive(part, value), part, "hot window");
     if (key == "scale") return set_once(p.scale, scale(part, value), part, "scale");
+    if (key == "evict") {
+      if (p.evict) fail(part, "a second eviction policy");
+      try {
+        p.evict = parse_eviction_policy(value, "");
+      } catch (const InputError& e) {
+        fail(part, e.problem());
+      }
+      return;
+    }
     if (key == "rot") {
       if (p.rot.kind != RotationKind::none) fail(part, "a second rotation");
       p.rot = rotation(part, value);
@@ -133,7 +149,7 @@ class SpecParser {
       const int n = positive(part, value.substr(0, colon));
       return set_once(p.edges, std::pair<int, int>{n, format(part, value.substr(colon + 1))}, part, "edges setting");
     }
-    fail(part, "unknown setting '" + key + "' (expected k, v, edges, hot, scale or rot)");
+    fail(part, "unknown setting '" + key + "' (expected k, v, edges, hot, scale, rot or evict)");
   }
 
   const std::string& spec_;
@@ -166,6 +182,7 @@ KvPolicy kv_policy_for(const KvPolicySpec& spec, int n_layers, int n_kv_heads) {
   }
   policy.hot_window = spec.hot.value_or(0);
   policy.kivi = spec.kivi;
+  policy.evict = spec.evict;
   policy.spec = spec.text;
   if (policy.kivi) {
     bool any_blocked = false;
@@ -176,17 +193,27 @@ KvPolicy kv_policy_for(const KvPolicySpec& spec, int n_layers, int n_kv_heads) {
 }
 
 std::vector<std::string> split_kv_spec_list(const std::string& list, const std::string& source) {
-  std::vector<std::string> specs;
+  std::vector<std::string> parts;
   for (std::size_t begin = 0;;) {
     const std::size_t comma = list.find(',', begin);
-    std::string spec = list.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
-    if (spec.empty()) throw InputError(source, "empty KV spec in '" + list + "' (expected e.g. f16,q8_0)");
+    std::string part = list.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+    if (part.empty()) throw InputError(source, "empty KV spec in '" + list + "' (expected e.g. f16,q8_0)");
+    // No format name starts with a digit: such a part is an eviction's next number.
+    if (!parts.empty() && std::isdigit(static_cast<unsigned char>(part[0])) &&
+        parts.back().find("evict=") != std::string::npos)
+      parts.back() += "," + part;
+    else
+      parts.push_back(std::move(part));
+    if (comma == std::string::npos) break;
+    begin = comma + 1;
+  }
+  std::vector<std::string> specs;
+  for (std::string& spec : parts) {
     if (std::find(specs.begin(), specs.end(), spec) != specs.end())
       throw InputError(source, "KV spec '" + spec + "' is given twice");
     specs.push_back(std::move(spec));
-    if (comma == std::string::npos) return specs;
-    begin = comma + 1;
   }
+  return specs;
 }
 
 }  // namespace kvfid::ref::quant

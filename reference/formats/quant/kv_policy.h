@@ -19,8 +19,11 @@
 //   rot=R          every head's K, V and query rotated before K and V are stored, the
 //                  output rotated back (kv_rotation.h): hadamard, hadamard:SEED,
 //                  orthogonal:SEED
+//   evict=E        an eviction policy (eviction_spec.h: streaming:S,W, h2o:B, tova:B,
+//                  knorm:B, snapkv:B,OBS,POOL) applied to every layer's cache over the
+//                  stored forms; not with kivi (a key group spans consecutive tokens)
 // e.g. "f16", "q8_0", "k=int8_32+v=int4_32", "int4_32+edges=2:f16+hot=64", "int4a_32+kivi",
-// "q4_0+rot=hadamard".
+// "q4_0+rot=hadamard", "f16+evict=h2o:25%", "q8_0+evict=snapkv:64,16,7".
 #include <optional>
 #include <string>
 #include <utility>
@@ -29,6 +32,7 @@
 #include "reference/numeric/hd.h"
 #include "reference/formats/float_format.h"
 #include "reference/formats/quant/codec.h"
+#include "reference/formats/quant/eviction_spec.h"
 #include "reference/formats/quant/kv_rotation.h"
 
 namespace kvfid::ref::quant {
@@ -46,6 +50,7 @@ struct KvPolicy {
   // Spread over heads of the model's head_dim by resolve_kv_policy (kv_policy_fit.h);
   // kv_policy_for, which knows no head_dim, leaves it inactive.
   Rotation rotation;
+  std::optional<EvictionPolicy> evict;  // unset: every token stays cached
   std::string spec;       // as given, for reports
 };
 
@@ -63,6 +68,7 @@ struct KvPolicySpec {
   bool kivi = false;
   std::optional<float> scale;
   RotationSpec rot;
+  std::optional<EvictionPolicy> evict;
 };
 
 // Throws InputError(source, ...) naming the offending part. KIVI without a blocked K
@@ -80,7 +86,8 @@ KvPolicy kv_policy_for(const KvPolicySpec& spec, int n_layers, int n_kv_heads);
 
 // A comma-separated list of specs (--kv a,b,c: one column or curve each), split and
 // checked for empty entries ("a,", "a,,b") and repeats; the specs themselves are not
-// parsed. Throws InputError(source, ...).
+// parsed. A part starting with a digit continues an eviction's numbers
+// ("f16+evict=streaming:4,60,q8_0" is two specs): no format name starts with one. Throws InputError(source, ...).
 std::vector<std::string> split_kv_spec_list(const std::string& list, const std::string& source);
 
 // The first key position a query at position t reads in hot form (see above); `group`

@@ -7,7 +7,7 @@
 // as the whole cache on tiny-llama, and every block format of 32 also on tiny-qwen2, whose
 // K/V row of 16 elements gets one padded block each (quant/row_blocks.h); and the
 // policy shapes -- per-layer edges, a hot window, KIVI with and without one, split K
-// and V formats, padded blocks under a hot window -- plus q8_0 weights.
+// and V formats, padded blocks under a hot window, rotations, evictions -- plus q8_0 weights.
 #include <gtest/gtest.h>
 
 #include "cuda/engine/engine_forward.h"
@@ -58,6 +58,14 @@ std::vector<GateCase> gate_cases() {
   cases.push_back({"tiny-qwen2", "f32", "q8_0+rot=orthogonal:5", 12});
   cases.push_back({"tiny-qwen3", "f32", "k=int4_32+v=q8_0+rot=hadamard:8+hot=3", 12});
   cases.push_back({"tiny-qwen2", "f32", "k=q8_0+v=bf16+kivi+hot=3+rot=hadamard", 34});
+  // Evictions (eviction_spec.h): the golden applies the policy with exact scores, so the
+  // gate passes only where the twin's FP32 scores keep the same keys.
+  cases.push_back({"tiny-llama", "f32", "f32+evict=h2o:5", 12});
+  cases.push_back({"tiny-llama", "f32", "bf16+evict=streaming:2,5", 12});
+  cases.push_back({"tiny-llama", "f32", "q8_0+evict=tova:4+hot=2", 12});
+  cases.push_back({"tiny-qwen2", "f32", "f16+evict=snapkv:5,2,3", 12});
+  cases.push_back({"tiny-qwen3", "f32", "int4_32+evict=knorm:5+rot=hadamard", 12});
+  cases.push_back({"tiny-mqa", "f32", "q4_0+evict=h2o:50%", 12});
   return cases;
 }
 

@@ -50,6 +50,7 @@ TEST(PropertyBatchInvariance, SequenceOutputsIndependentOfBatch) {
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     RC_CLASSIFY(mc.kv_policy.find("rot=") != std::string::npos, "rotated");
+    RC_CLASSIFY(mc.kv_policy.find("evict=") != std::string::npos, "evicting");
     const Model m = mc.model(kMaxSeq);
     const EngineOptions options = mc.options(backend_under_test());
     Work subject = make_work(mc.vocab, 280);

@@ -23,6 +23,7 @@ TEST(PropertyCachedEqualsRecomputed, DecodeOnCacheEqualsFreshPrefill) {
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     RC_CLASSIFY(mc.kv_policy.find("rot=") != std::string::npos, "rotated");
+    RC_CLASSIFY(mc.kv_policy.find("evict=") != std::string::npos, "evicting");
     const int t = *gen_length() - 1;  // position of the decoded token
     const auto tokens = *gen_tokens(t + 1, mc.vocab);
     const Model m = mc.model(kMaxSeq);

@@ -21,6 +21,7 @@ TEST(PropertyChunkedPrefill, AnySplitEqualsOneShot) {
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     RC_CLASSIFY(mc.kv_policy.find("rot=") != std::string::npos, "rotated");
+    RC_CLASSIFY(mc.kv_policy.find("evict=") != std::string::npos, "evicting");
     const int length = *gen_length();
     const auto tokens = *gen_tokens(length, mc.vocab);
     const auto chunks = *gen_partition(length);

@@ -7,6 +7,7 @@
 #include "cuda/common/attention_math.h"
 #include "reference/formats/quant/registry.h"
 #include "reference/synth/synthetic_shapes.h"
+#include "tests/cuda/properties/property_check.h"
 
 namespace kvfid::test {
 using namespace kvfid::ref;  // the specification's types
@@ -122,7 +123,7 @@ ModelCase draw_small_or_real_heads() {
   return real_heads ? *gen_real_head_case() : *gen_model_case();
 }
 
-rc::Gen<std::string> gen_kv_policy(const ModelCase& c) {
+rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction) {
   using namespace rc;
   const int n_layers = c.n_layers;
   // Every format fits any kv_dim (a row the block does not divide gets a padded last
@@ -151,9 +152,30 @@ rc::Gen<std::string> gen_kv_policy(const ModelCase& c) {
       spec += pow2 && *gen::arbitrary<bool>() ? (*gen::arbitrary<bool>() ? "+rot=hadamard" : "+rot=hadamard:" + seed)
                                               : "+rot=orthogonal:" + seed;
     }
+    // An eviction (eviction_spec.h), never with KIVI or on windowed layers (refused),
+    // nor on the CUDA engine (no eviction kernels: it refuses the policy).
+    const bool windowed = c.window > 0 && c.full_layers < n_layers;
+    if (eviction && !kivi && !windowed && backend_under_test() != Backend::cuda && *gen::arbitrary<bool>())
+      spec += "+evict=" + *gen_eviction();
     return spec;
   });
   return gen::weightedOneOf<std::string>({{1, gen::just(std::string())}, {3, policy}});
+}
+
+rc::Gen<std::string> gen_eviction() {
+  using namespace rc;
+  return gen::exec([] {
+    const std::string budget = std::to_string(*gen::inRange(1, 41));
+    switch (*gen::inRange(0, 5)) {
+      case 0: return "streaming:" + std::to_string(*gen::inRange(0, 5)) + "," + std::to_string(*gen::inRange(1, 41));
+      case 1: return "h2o:" + budget;
+      case 2: return "tova:" + budget;
+      case 3: return "knorm:" + budget;
+      default:
+        return "snapkv:" + budget + "," + std::to_string(*gen::inRange(1, 9)) + "," +
+               std::to_string(2 * *gen::inRange(0, 4) + 1);
+    }
+  });
 }
 
 rc::Gen<int> gen_length(int max) {

@@ -70,8 +70,12 @@ ModelCase draw_small_or_real_heads();
 // maybe edges=N:FMT, hot=W
 // (1..48, so windows both shorter and longer than the prompt occur), kivi (K in a
 // format of blocks longer than one), scale=S, rot=R (one in three: hadamard[:SEED] on a
-// power-of-two head_dim, else orthogonal:SEED). Every registered format can be drawn.
-rc::Gen<std::string> gen_kv_policy(const ModelCase& c);
+// power-of-two head_dim, else orthogonal:SEED), and with `eviction` evict=E (one in
+// two, without KIVI or windowed layers, on the twin: gen_eviction). Every registered format can be drawn.
+rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction = true);
+// An eviction policy (eviction_spec.h) of every kind, budgets as token counts 1..40 (so
+// they do not depend on a sequence's capacity and evict within short sequences).
+rc::Gen<std::string> gen_eviction();
 rc::Gen<int> gen_length(int max = 300);
 rc::Gen<std::vector<int>> gen_tokens(int count, int vocab);
 // A random partition of `total` tokens into consecutive chunk sizes (each >= 1).

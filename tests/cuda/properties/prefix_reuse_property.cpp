@@ -18,7 +18,9 @@ TEST(PropertyPrefixReuse, ForkedSequenceEqualsSeparateRuns) {
   KVFID_REQUIRE_BACKEND();
   check_property(60, [] {
     ModelCase mc = draw_small_or_real_heads();
-    mc.kv_policy = *gen_kv_policy(mc);  // holds under every policy: cold_end depends on positions only
+    // Holds under every policy (cold_end depends on positions only) but an eviction,
+    // whose sequences cannot be forked (eviction.h).
+    mc.kv_policy = *gen_kv_policy(mc, false);
     RC_CLASSIFY(mc.kv_policy.find("kivi") != std::string::npos, "KIVI");
     RC_CLASSIFY(mc.kv_policy.find("hot=") != std::string::npos, "hot window");
     RC_CLASSIFY(mc.kv_policy.find("rot=") != std::string::npos, "rotated");

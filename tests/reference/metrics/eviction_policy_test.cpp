@@ -33,7 +33,7 @@ std::vector<int> prompt32() {
 
 std::string problem(const std::string& spec) {
   try {
-    parse_eviction_policies(spec, "--policy");
+    quant::parse_eviction_policies(spec, "--policy");
   } catch (const InputError& e) {
     return e.what();
   }
@@ -41,25 +41,25 @@ std::string problem(const std::string& spec) {
 }
 
 TEST(EvictionPolicy, SpecsAreParsed) {
-  const EvictionPolicy s = parse_eviction_policy("streaming:4,60", "--policy");
+  const EvictionPolicy s = quant::parse_eviction_policy("streaming:4,60", "--policy");
   EXPECT_EQ(s.kind, EvictionKind::streaming);
   EXPECT_EQ(s.sinks, 4);
   EXPECT_EQ(s.window, 60);
   EXPECT_EQ(s.budget_for(1000), 63);  // past keys: the window holds the query's own
-  const EvictionPolicy h = parse_eviction_policy("h2o:25%", "--policy");
+  const EvictionPolicy h = quant::parse_eviction_policy("h2o:25%", "--policy");
   EXPECT_EQ(h.kind, EvictionKind::h2o);
   EXPECT_EQ(h.budget_for(512), 128);
   EXPECT_EQ(h.budget_for(10), 3);  // rounded up
   EXPECT_EQ(h.spec(), "h2o:25%");
-  EXPECT_EQ(parse_eviction_policy("tova:7", "--policy").budget_for(512), 7);
-  EXPECT_EQ(parse_eviction_policy("knorm:100%", "--policy").budget_for(37), 37);
-  const EvictionPolicy k = parse_eviction_policy("snapkv:50%,16,7", "--policy");
+  EXPECT_EQ(quant::parse_eviction_policy("tova:7", "--policy").budget_for(512), 7);
+  EXPECT_EQ(quant::parse_eviction_policy("knorm:100%", "--policy").budget_for(37), 37);
+  const EvictionPolicy k = quant::parse_eviction_policy("snapkv:50%,16,7", "--policy");
   EXPECT_EQ(k.kind, EvictionKind::snapkv);
   EXPECT_EQ(k.obs_window, 16);
   EXPECT_EQ(k.pool, 7);
   EXPECT_EQ(k.spec(), "snapkv:50%,16,7");
   const std::vector<EvictionPolicy> list =
-      parse_eviction_policies("streaming:4,60,h2o:25%,snapkv:64,16,7,tova:3,knorm:9", "--policy");
+      quant::parse_eviction_policies("streaming:4,60,h2o:25%,snapkv:64,16,7,tova:3,knorm:9", "--policy");
   ASSERT_EQ(list.size(), 5u);
   EXPECT_EQ(list[0].spec(), "streaming:4,60");
   EXPECT_EQ(list[2].spec(), "snapkv:64,16,7");
@@ -108,7 +108,7 @@ TEST(EvictionPolicy, TiesEvictTheOlderKey) {
 // keys 0 and 2. With OBS 2 the previous query's attention adds in.
 TEST(EvictionPolicy, SnapKvMaxPoolsTheWindowsAttention) {
   auto evicted = [](int obs, int pool, bool two_queries) {
-    EvictionPolicy p = parse_eviction_policy("snapkv:3," + std::to_string(obs) + "," + std::to_string(pool), "test");
+    EvictionPolicy p = quant::parse_eviction_policy("snapkv:3," + std::to_string(obs) + "," + std::to_string(pool), "test");
     auto scorer = make_eviction_scorer(p, 8, nullptr, 0, 0, 1, 64);
     MpArray probs(5, 64);
     if (two_queries) {  // query 3 read keys 0..3 and gave key 2 a lot
@@ -156,7 +156,7 @@ TEST(EvictionPolicy, EachPolicyEvictsTheKeysWorkedByHand) {
   auto events = [&](const std::string& spec, EvictionRecord* record = nullptr) {
     EvictionRecord own;
     if (!record) record = &own;
-    evicting_attention(nullptr, out, q, k, v, T, c, MpArith::exact(128), 1, parse_eviction_policy(spec, "test"), 0,
+    evicting_attention(nullptr, out, q, AttentionKv{k, k, v, v}, T, c, MpArith::exact(128), 1, quant::parse_eviction_policy(spec, "test"), 0,
                        record);
     std::vector<std::pair<int, int>> e;  // (after, key)
     for (const EvictionEvent& x : record->evicted) e.emplace_back(x.after, x.key);
@@ -225,13 +225,13 @@ TEST(EvictionPolicy, ABudgetCoveringThePromptIsTheFullCache) {
   for (const std::string& spec : std::vector<std::string>{"h2o:" + b, "tova:" + b, "knorm:" + b, "snapkv:" + b + ",4,3",
                                                           "h2o:100%", "streaming:0," + std::to_string(T),
                                                           "streaming:" + b + ",1"}) {
-    const EvictionPolicy p = parse_eviction_policy(spec, "test");
+    const EvictionPolicy p = quant::parse_eviction_policy(spec, "test");
     const Forward f = run(model, w, tokens, &p);
     EXPECT_TRUE(same_taps(full.taps, f.taps)) << spec;
     EXPECT_TRUE(f.record.evicted.empty()) << spec;
     for (const EvictionStep& s : f.record.steps) ASSERT_EQ(s.mass, 0.0) << spec;
   }
-  const EvictionPolicy fewer = parse_eviction_policy("h2o:" + std::to_string(T - 2), "test");
+  const EvictionPolicy fewer = quant::parse_eviction_policy("h2o:" + std::to_string(T - 2), "test");
   EXPECT_FALSE(same_taps(full.taps, run(model, w, tokens, &fewer).taps));
 }
 
@@ -246,7 +246,7 @@ TEST(EvictionPolicy, StreamingThroughThePolicyPathIsTheMask) {
   o.taps = tap_selection_from_string("logits,layers.*.attn.out,layers.*.attn.probs", "test");
   o.eviction = AttentionMask{true, 9, 3};
   const std::vector<MpTap> mask = mp_forward(model, w, tokens, o);
-  const EvictionPolicy p = parse_eviction_policy("streaming:3,9", "test");
+  const EvictionPolicy p = quant::parse_eviction_policy("streaming:3,9", "test");
   const Forward f = run(model, w, tokens, &p);
   EXPECT_TRUE(same_taps(mask, f.taps));
   EXPECT_FALSE(f.record.evicted.empty());
@@ -261,7 +261,7 @@ void expect_every_step_bounded(const Model& model, const std::vector<int>& token
   const ModelConfig& c = model.config;
   const MpWeights w = to_mp_weights(model, 128);
   for (const char* spec : {"streaming:2,6", "h2o:8", "tova:25%", "knorm:8", "snapkv:8,4,3"}) {
-    const EvictionPolicy p = parse_eviction_policy(spec, "test");
+    const EvictionPolicy p = quant::parse_eviction_policy(spec, "test");
     const Forward f = run(model, w, tokens, &p, 2, "logits");
     EXPECT_TRUE(f.record.certified) << name << " " << spec;
     EXPECT_LT(f.record.output_deviation, 1e-30) << name << " " << spec;
@@ -295,7 +295,7 @@ TEST(EvictionPolicy, TheThreadCountChangesNothing) {
     const Model model = load_model(test::fixtures_dir() + "/" + fixture);
     const MpWeights w = to_mp_weights(model, 128);
     {
-      const EvictionPolicy p = parse_eviction_policy(spec, "test");
+      const EvictionPolicy p = quant::parse_eviction_policy(spec, "test");
       const Forward one = run(model, w, tokens, &p, 1, "logits");
       const Forward two = run(model, w, tokens, &p, 2, "logits");
       EXPECT_TRUE(same_taps(one.taps, two.taps)) << fixture << " " << spec;

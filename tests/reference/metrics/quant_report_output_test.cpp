@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -29,11 +30,11 @@ QuantReport fixture() {
 
   QuantReport report;
   report.weights = "q8_0";
-  QuantColumn f16{"f16", logit_statistics(base, small, 2, tokens), {kv_layer_error(q, k, k, {stored}, k, shape)}, {}};
+  QuantColumn f16{"f16", logit_statistics(base, small, 2, tokens), {kv_layer_error(q, k, k, {stored}, k, shape)}, {}, {}, {}};
   f16.budget = error_budget(logit_statistics(base, small, 2, tokens), logit_statistics(base, small, 2, tokens),
                             logit_statistics(base, large, 2, tokens));
   report.columns.push_back(f16);
-  report.columns.push_back({"int4_32", logit_statistics(base, large, 2, tokens), {}, {}});
+  report.columns.push_back({"int4_32", logit_statistics(base, large, 2, tokens), {}, {}, {}, {}});
   return report;
 }
 
@@ -48,6 +49,29 @@ std::string printf_string(const char* format, double a, double b) {
   char buffer[128];
   std::snprintf(buffer, sizeof buffer, format, a, b);
   return buffer;
+}
+
+// An evicting column adds the eviction rows after the others ("-" in the other columns),
+// and its summary to the JSON; a violated bound reads NO.
+TEST(QuantReportTable, EvictionRowsComeWithAnEvictingColumn) {
+  QuantReport report = fixture();
+  EXPECT_EQ(format_quant_table(report).find("eviction:"), std::string::npos);
+  EvictionSummary e;
+  e.kept_fraction = 0.25, e.mass_max = 0.5, e.bound_held = false, e.margin_min = 0.125;
+  report.columns[1].eviction = e;
+  const std::string table = format_quant_table(report);
+  for (const char* row : {"eviction: keys read", "eviction: dropped mass, max", "eviction: |o - o'| / bound, max",
+                          "eviction: bound held", "eviction: decision margin, min", "eviction: mean KLD, exact forward"})
+    EXPECT_NE(table.find(row), std::string::npos) << row;
+  const std::vector<std::string> lines = lines_of(table);
+  const auto held = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("eviction: bound held", 0) == 0; });
+  ASSERT_NE(held, lines.end());
+  EXPECT_EQ(held->substr(held->size() - 2), "NO");
+  EXPECT_NE(held->find(" - "), std::string::npos);  // the f16 column has no eviction
+  const nlohmann::json j = quant_report_to_json(report, "quant", {}, {});
+  EXPECT_TRUE(j["columns"][0]["eviction"].is_null());
+  EXPECT_EQ(j["columns"][1]["eviction"]["kept_fraction"], 0.25);
+  EXPECT_EQ(j["columns"][1]["eviction"]["bound_held"], false);
 }
 
 TEST(TextTable, AlignsByCodePointsNotBytes) {

@@ -334,6 +334,42 @@ TEST(CmdDrift, StridedRecomputeRunsAndComparesOnlyItsPositions) {
   EXPECT_EQ(recompute_rows, 3);
 }
 
+// A KV spec with an eviction: its three engine runs stay bitwise invariant (the
+// recompute's fresh prefills have the cached decode's capacity, which a percentage
+// budget is of), and its exact account joins the series: per position the dropped mass,
+// |o - o'| within its bound, in the JSON, the CSV and eviction.svg.
+TEST(CmdDrift, AnEvictionAddsItsExactAccountAndStaysInvariant) {
+  const std::string out = test::scratch_dir("cmd_drift_evict") + "/out";
+  const test::CliResult r =
+      test::run_kvfid({"drift", "--model", test::fixtures_dir() + "/tiny-llama", "--prompt",
+                       test::fixtures_dir() + "/prompts/short.tokens", "--kv", "f16+evict=h2o:25%", "--positions",
+                       std::to_string(kPositions), "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("bitwise equal at all 12 positions (KV f16+evict=h2o:25%)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("eviction account, KV f16+evict=h2o:25%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("held at every step"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(out + "/eviction.svg"));
+  const nlohmann::json j = nlohmann::json::parse(test::read_bytes(out + "/drift.json"));
+  int accounts = 0;
+  for (const auto& s : j.at("series")) {
+    if (s.at("kind") != "account") continue;
+    ++accounts;
+    EXPECT_TRUE(s.at("bound_held").get<bool>());
+    const auto mass = s.at("evicted_mass").get<std::vector<double>>();
+    const auto error = s.at("evict_error").get<std::vector<double>>();
+    const auto bound = s.at("evict_bound").get<std::vector<double>>();
+    ASSERT_EQ(mass.size(), std::size_t(kPositions));
+    // 25% of 12: 3 past keys; nothing is dropped before position 4, something after.
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(mass[std::size_t(t)], 0.0) << t;
+    EXPECT_GT(*std::max_element(mass.begin(), mass.end()), 0.0);
+    for (std::size_t t = 0; t < mass.size(); ++t) EXPECT_LE(error[t], bound[t]) << t;
+  }
+  EXPECT_EQ(accounts, 1);
+  const auto rows = read_csv(out + "/drift.csv");
+  for (const auto& [key, row] : rows)
+    EXPECT_EQ(row.at("evicted_mass").empty(), row.at("kind") != "account") << key.first << " " << key.second;
+}
+
 // Without a GPU (or a CUDA build) the CUDA engine is unavailable: exit 2 with its
 // reason, before any long work; with one, the run must pass like the twin's.
 TEST(CmdDrift, CudaEngineWithoutGpuExitsTwo) {

@@ -85,6 +85,26 @@ TEST(CmdQuant, KldsMatchAnIndependentRecomputation) {
 
 // amax scales are the golden's per-head K/V maxima over the format's largest value
 // (kv_calibration.h); the run must be the engine under exactly those scales.
+// An evicting policy's column: no K/V error rows (its evicted tokens are gone) but the
+// exact account, whose bound held; the cache held fewer bits than f16's 16.
+TEST(CmdQuant, AnEvictingPolicyReportsItsExactAccount) {
+  const QuantRun r = run_quant("evict", {"--kv", "f16,f16+evict=h2o:3"});
+  ASSERT_EQ(r.cli.exit_code, 0) << r.cli.out << r.cli.err;
+  EXPECT_NE(r.cli.out.find("eviction: bound held"), std::string::npos) << r.cli.out;
+  const nlohmann::json& plain = r.json.at("columns").at(0);
+  const nlohmann::json& evicting = r.json.at("columns").at(1);
+  EXPECT_TRUE(plain.at("eviction").is_null());
+  EXPECT_FALSE(plain.at("kv").empty());
+  EXPECT_TRUE(evicting.at("kv").empty());
+  const nlohmann::json& e = evicting.at("eviction");
+  EXPECT_TRUE(e.at("bound_held").get<bool>());
+  EXPECT_LT(e.at("kept_fraction").get<double>(), 1.0);
+  EXPECT_GT(e.at("mass_max").get<double>(), 0.0);
+  EXPECT_LE(e.at("error_max").get<double>(), e.at("bound_max").get<double>());
+  EXPECT_GT(e.at("kld_mean").get<double>(), 0.0);
+  EXPECT_LT(evicting.at("kv_bits_per_element").get<double>(), 16.0);
+}
+
 TEST(CmdQuant, AmaxScalesAreTheCalibratedOnes) {
   const QuantRun r = run_quant("amax", {"--kv", "fp8_e4m3", "--kv-scales", "amax"});
   ASSERT_EQ(r.cli.exit_code, 0) << r.cli.out << r.cli.err;

@@ -231,5 +231,42 @@ TEST(KvSpecList, SplitsAtEveryCommaAndRefusesEmptyOrRepeatedSpecs) {
   }
 }
 
+// evict=E (eviction_spec.h): parsed into the spec and carried by the policy; its own
+// errors named with the part; refused twice and with KIVI.
+TEST(KvPolicyParse, AnEvictionRidesOnAnyStorage) {
+  const KvPolicySpec spec = parse_kv_policy_spec("q8_0+evict=snapkv:25%,16,7+hot=4", "--kv");
+  ASSERT_TRUE(spec.evict);
+  EXPECT_EQ(spec.evict->kind, EvictionKind::snapkv);
+  EXPECT_EQ(spec.evict->spec(), "snapkv:25%,16,7");
+  const KvPolicy p = kv_policy_for(spec, 2, 1);
+  ASSERT_TRUE(p.evict);
+  EXPECT_EQ(p.evict->budget_for(100), 25);
+  EXPECT_EQ(p.hot_window, 4);
+  EXPECT_FALSE(kv_policy_for(parse_kv_policy_spec("q8_0", "--kv"), 2, 1).evict);
+  for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+           {"f16+evict=h2o:0", "part 'evict=h2o:0': h2o's budget '0'"},
+           {"f16+evict=lru:4", "is not an eviction policy"},
+           {"f16+evict=snapkv:8,4,2", "is even"},
+           {"f16+evict=h2o:4+evict=tova:4", "a second eviction policy"},
+           {"q8_0+kivi+evict=h2o:8", "does not combine with evict="}}) {
+    try {
+      parse_kv_policy_spec(bad, "--kv");
+      ADD_FAILURE() << "'" << bad << "' accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind("--kv", 0), 0u) << e.what();
+    }
+  }
+}
+
+// An eviction's numbers after its commas stay with it: no format name starts with a digit.
+TEST(KvSpecList, AnEvictionsCommasStayInItsSpec) {
+  EXPECT_EQ(split_kv_spec_list("f16+evict=streaming:4,60,q8_0+evict=snapkv:64,16,7,f16", "--kv"),
+            (std::vector<std::string>{"f16+evict=streaming:4,60", "q8_0+evict=snapkv:64,16,7", "f16"}));
+  EXPECT_EQ(split_kv_spec_list("f16+evict=h2o:25%,f16", "--kv"), (std::vector<std::string>{"f16+evict=h2o:25%", "f16"}));
+  // A digit continues only an eviction (and "4" is then a spec of its own, which no format parses).
+  EXPECT_EQ(split_kv_spec_list("f16,4", "--kv"), (std::vector<std::string>{"f16", "4"}));
+}
+
 }  // namespace
 }  // namespace kvfid::ref::quant

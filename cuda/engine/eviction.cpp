@@ -21,8 +21,12 @@ float group_sum(const float* probs, std::size_t stride, int group, std::size_t i
 
 }  // namespace
 
+int eviction_slots(const quant::EvictionPolicy& policy, int capacity, int layer) {
+  return std::min(capacity, policy.budget_for(capacity, layer) + 1);
+}
+
 int eviction_slots(const quant::EvictionPolicy& policy, int capacity) {
-  return std::min(capacity, policy.budget_for(capacity) + 1);
+  return std::min(capacity, policy.max_budget_for(capacity) + 1);
 }
 
 std::vector<int> lowest_scores_f32(const std::vector<int>& keys, const std::vector<float>& scores,
@@ -42,8 +46,8 @@ std::vector<int> lowest_scores_f32(const std::vector<int>& keys, const std::vect
   return out;
 }
 
-KeyScorer::KeyScorer(const quant::EvictionPolicy& policy, int capacity)
-    : policy_(policy), budget_(policy.budget_for(capacity)) {
+KeyScorer::KeyScorer(const quant::EvictionPolicy& policy, int capacity, int layer)
+    : policy_(policy), budget_(policy.budget_for(capacity, layer)) {
   if (policy.kind == EvictionKind::h2o) received_.assign(std::size_t(capacity), 0.0f);
   if (policy.kind == EvictionKind::knorm) neg_norm2_.assign(std::size_t(capacity), 0.0f);
 }
@@ -139,9 +143,11 @@ std::vector<int> KeyScorer::evict(int t, const std::vector<int>& keys) {
 
 CacheEviction::CacheEviction(const quant::EvictionPolicy& policy, int n_layers, int n_kv_heads, int capacity)
     : n_kv_heads_(n_kv_heads), capacity_(capacity), slots_(eviction_slots(policy, capacity)) {
-  std::vector<int> every_slot;  // highest first
-  for (int i = slots_ - 1; i >= 0; --i) every_slot.push_back(i);
-  for (int i = 0; i < n_layers * n_kv_heads; ++i) caches_.push_back({KeyScorer(policy, capacity), {}, every_slot, {}});
+  for (int l = 0; l < n_layers; ++l) {
+    std::vector<int> every_slot;  // the layer's, highest first
+    for (int i = eviction_slots(policy, capacity, l) - 1; i >= 0; --i) every_slot.push_back(i);
+    for (int h = 0; h < n_kv_heads; ++h) caches_.push_back({KeyScorer(policy, capacity, l), {}, every_slot, {}});
+  }
   slot_of_.assign(std::size_t(n_layers), std::vector<int>(std::size_t(n_kv_heads) * capacity, -1));
 }
 

@@ -21,7 +21,9 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-// Slots per (layer, KV head) of a sequence of `capacity` tokens under `policy`.
+// Slots per KV head of layer `layer` of a sequence of `capacity` tokens under `policy`;
+// without a layer, the most any layer needs (what the planes are laid out for).
+int eviction_slots(const quant::EvictionPolicy& policy, int capacity, int layer);
 int eviction_slots(const quant::EvictionPolicy& policy, int capacity);
 
 // The positions to evict from `keys` (ascending): `count` of those not protected, the
@@ -33,7 +35,7 @@ std::vector<int> lowest_scores_f32(const std::vector<int>& keys, const std::vect
 // One cache's scorer (a layer and a KV head), FP32.
 class KeyScorer {
  public:
-  KeyScorer(const quant::EvictionPolicy& policy, int capacity);
+  KeyScorer(const quant::EvictionPolicy& policy, int capacity, int layer);
   // key: [head_dim] the cold form of key `pos` as the cache now holds it (knorm's score).
   void cached(int pos, const float* key, int head_dim);
   // Query t attended `keys` (ascending, its own last): probs [group, keys.size()] at a
@@ -58,7 +60,7 @@ class KeyScorer {
 class CacheEviction {
  public:
   CacheEviction(const quant::EvictionPolicy& policy, int n_layers, int n_kv_heads, int capacity);
-  int slots() const { return slots_; }
+  int slots() const { return slots_; }  // the most any layer has (eviction_slots)
   // The slot of position `pos` in (layer, kv_head): taken from the free ones. Positions
   // come in increasing order, one at a time (a query attends before the next arrives).
   int place(int layer, int kv_head, int pos);

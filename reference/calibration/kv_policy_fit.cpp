@@ -12,6 +12,7 @@ KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& s
   const std::string& source = spec.source;
   KvPolicy policy = kv_policy_for(spec, config.n_layers, config.n_kv_heads);
   policy.rotation = make_rotation(spec.rot, config.head_dim, source);
+  if (spec.evict) check_eviction_layers(*spec.evict, config.n_layers, source);
   if (spec.evict && config.window_of(config.n_layers - 1) > 0)  // the last layer is windowed if any is
     throw InputError(source, "KV policy '" + spec.text + "': an eviction on a model with its own sliding window (" +
                                  std::to_string(config.sliding_window) + " tokens) is not supported");

@@ -104,7 +104,7 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
   parallel_for(n_kv, std::min(threads, n_kv), [&](std::int64_t begin, std::int64_t end) {
     for (int kv_h = int(begin); kv_h < int(end); ++kv_h) {
       const std::unique_ptr<EvictionScorer> scorer =
-          make_eviction_scorer(policy, T, kv.k_cold.data(), kv_dim, kv_h, hd, P);
+          make_eviction_scorer(policy, T, layer, kv.k_cold.data(), kv_dim, kv_h, hd, P);
       std::uint8_t* read = nullptr;
       if (record) {
         reads[std::size_t(kv_h)].assign(TT, 0);

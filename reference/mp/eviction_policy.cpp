@@ -190,9 +190,9 @@ class SnapKvScorer : public BudgetScorer {
 
 }  // namespace
 
-std::unique_ptr<EvictionScorer> make_eviction_scorer(const EvictionPolicy& p, int tokens, mpfr_srcptr keys, int kv_dim,
+std::unique_ptr<EvictionScorer> make_eviction_scorer(const EvictionPolicy& p, int tokens, int layer, mpfr_srcptr keys, int kv_dim,
                                                      int kv_head, int head_dim, mpfr_prec_t precision) {
-  const int budget = p.budget_for(tokens);
+  const int budget = p.budget_for(tokens, layer);
   switch (p.kind) {
     case EvictionKind::streaming: return std::make_unique<StreamingScorer>(p);
     case EvictionKind::h2o: return std::make_unique<H2oScorer>(budget, tokens, precision);

@@ -33,9 +33,10 @@ class EvictionScorer {
   virtual double margin() const { return std::numeric_limits<double>::infinity(); }
 };
 
-// The scorer of `policy` for one cache over `tokens` positions. keys: [tokens, n_kv_heads,
-// head_dim] (knorm reads KV head kv_head's rows), probabilities at `precision` bits.
-std::unique_ptr<EvictionScorer> make_eviction_scorer(const EvictionPolicy& policy, int tokens, mpfr_srcptr keys,
+// The scorer of `policy` for one cache of layer `layer` over `tokens` positions. keys:
+// [tokens, n_kv_heads, head_dim] (knorm reads KV head kv_head's rows), probabilities at
+// `precision` bits.
+std::unique_ptr<EvictionScorer> make_eviction_scorer(const EvictionPolicy& policy, int tokens, int layer, mpfr_srcptr keys,
                                                      int kv_dim, int kv_head, int head_dim, mpfr_prec_t precision);
 
 // The positions to evict from `keys`: `count` of those not protected, the lowest

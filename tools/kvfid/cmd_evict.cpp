@@ -68,6 +68,7 @@ int run_evict(const ParsedArgs& args) {
   const std::vector<int> tokens =
       args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens") : read_prompt_file(args.str("prompt"));
   const ModelConfig config = load_model_config(model_path);
+  for (const EvictionPolicy& p : policies) quant::check_eviction_layers(p, config.n_layers, "--policy");
   validate_tokens(tokens, config, args.has("tokens") ? "--tokens" : args.str("prompt"));
   if (config.sliding_window > 0)
     throw InputError(model_path, "the model has its own sliding window; kvfid evict accounts for full caches");
@@ -100,7 +101,7 @@ int run_evict(const ParsedArgs& args) {
               policies.size(), policies.size() == 1 ? "policy" : "policies", T, kAccountPrecisionBits,
               2 * kAccountPrecisionBits + 64, full_seconds);
   for (const EvictionPolicy& policy : policies) {
-    PolicyResult r{policy, policy.budget_for(T), {}, std::vector<double>(std::size_t(T))};
+    PolicyResult r{policy, policy.max_budget_for(T), {}, std::vector<double>(std::size_t(T))};
     // The evicted forward: every layer reads what the policy kept, its account on its own
     // inputs, and its next-token distributions against the full cache's (KL in nats, and
     // whether the top token stays).

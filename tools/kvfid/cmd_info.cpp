@@ -46,8 +46,18 @@ int run_info(const ParsedArgs& args) {
     const double bytes = quant::kv_policy_bytes_per_token(quant::resolve_kv_policy(spec, {}, c), c);
     const double bits = 8 * bytes / (2.0 * c.n_layers * c.kv_dim());
     std::cout << "  " << label << std::string(width - label.size(), ' ') << number(bytes) << " bytes  "
-              << number(bytes / 1024) << " KiB  " << number(bits) << " bits per element\n";
+              << number(bytes / 1024) << " KiB  " << number(bits) << " bits per element";
     kv[label] = {{"bits_per_element", bits}, {"bytes", bytes}, {"kib", bytes / 1024}};
+    if (spec.evict) {  // the bytes are per cached token; the eviction bounds how many stay
+      const quant::EvictionPolicy& e = *spec.evict;
+      const bool fixed = e.kind == quant::EvictionKind::streaming || (e.budgets.size() == 1 && !e.budgets[0].percent);
+      const std::string at_most = fixed                   ? std::to_string(e.max_budget_for(0) + 1) + " tokens"
+                                  : e.budgets.size() == 1 ? "ceil(" + e.budget_text() + " of the sequence) + 1 tokens"
+                                                          : "the layer's budget (" + e.budget_text() + ") + 1 tokens";
+      std::cout << " per cached token; at most " << at_most << " cached per layer and KV head";
+      kv[label]["cached_at_most"] = at_most;
+    }
+    std::cout << '\n';
   }
   if (args.has("json")) {
     const nlohmann::json out = {{"model", path},
@@ -66,7 +76,8 @@ extern const CommandSpec kInfoCommand = {
     "print a model's configuration, parameter count and KV-cache size per token",
     "Prints the architecture, every configuration field, the parameter count and the KV-cache bytes per\n"
     "token (all layers, K and V, block scales and norms included) in FP32, FP16, BF16, FP8, Q8_0 and Q4_0,\n"
-    "and under each KV policy of --kv, with its bits per element. Reads only the header of a llama2.c\n"
+    "and under each KV policy of --kv, with its bits per element (an eviction's: per cached token, with how\n"
+    "many stay cached). Reads only the header of a llama2.c\n"
     "checkpoint, and only config.json of a model folder (its weights may be absent).",
     {{"model", "PATH", "llama2.c checkpoint or Hugging Face style model folder", true},
      {"kv", "SPEC[,SPEC...]", "also these KV policies (grammar of kvfid quant --kv), e.g. q4_0,int4_32+edges=2:f16", false},

@@ -226,7 +226,7 @@ int run_quant(const ParsedArgs& args) {
       // Under an eviction the evicted tokens are gone from the cache: no K/V errors;
       // the exact account instead.
       QuantColumn column{spec, statistics(both, spec), kv.evict ? std::vector<KvLayerError>{} : kv_errors(golden.taps, both, c, T),
-                         std::nullopt, both.kv_bits_per_element};
+                         std::nullopt, both.kv_bits_per_element, std::nullopt};
       column.budget = error_budget(weights_only, kv_only, column.logits);
       if (kv.evict) {
         std::cerr << "kvfid quant: the exact account of " << spec << '\n';

@@ -79,7 +79,7 @@ Series attribution_series(const Model& model, const std::vector<int>& tokens, co
   Series s{run.name, "attribution", "emulated", "", run.weights, run.kv, run.arithmetic, {}, 0, 0};
   for (int t = 0; t < int(tokens.size()); ++t) {
     bool non_finite = false;
-    s.positions.push_back({t, position_drift(golden, t, logits.values.data() + std::size_t(t) * vocab, vocab, non_finite), {}});
+    s.positions.push_back({t, position_drift(golden, t, logits.values.data() + std::size_t(t) * vocab, vocab, non_finite), {}, std::nullopt});
     if (non_finite) ++s.non_finite_positions;
   }
   s.seconds = seconds_since(start);

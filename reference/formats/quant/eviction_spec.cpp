@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <regex>
+#include <stdexcept>
+#include <algorithm>
 
 #include "reference/util/input_error.h"
 
@@ -31,36 +33,75 @@ int count_of(const std::string& part, int least, const std::string& what, const 
   return std::stoi(part);
 }
 
-void set_budget(EvictionPolicy& p, const std::string& part, const std::string& source) {
-  const std::string what = std::string(name_of(p.kind)) + "'s budget";
+// One budget: a count >= 1 or a percentage 1%..100%.
+EvictionBudget budget_of(const std::string& part, const std::string& what, const std::string& source) {
   static const std::regex percent(R"((\d{1,3})%)");
   std::smatch m;
   if (std::regex_match(part, m, percent)) {
-    p.budget = std::stoi(m[1]);
-    p.budget_percent = true;
-    if (p.budget < 1 || p.budget > 100)
+    const EvictionBudget b{std::stoi(m[1]), true};
+    if (b.value < 1 || b.value > 100)
       throw InputError(source, what + " '" + part + "' is not a percentage from 1% to 100%");
-    return;
+    return b;
   }
   static const std::regex digits(R"(\d{1,9})");
   if (!std::regex_match(part, digits) || std::stoi(part) < 1)
     throw InputError(source, what + " '" + part.substr(0, 20) +
                                  "' is neither a token count >= 1 nor a percentage such as 25% (past keys kept)");
-  p.budget = std::stoi(part);
+  return {std::stoi(part), false};
+}
+
+// A budget, or one per layer joined by '/'.
+void set_budget(EvictionPolicy& p, const std::string& part, const std::string& source) {
+  const std::string what = std::string(name_of(p.kind)) + "'s budget";
+  std::size_t at = 0;
+  while (true) {
+    const std::size_t slash = part.find('/', at);
+    p.budgets.push_back(budget_of(part.substr(at, slash == std::string::npos ? std::string::npos : slash - at), what, source));
+    if (slash == std::string::npos) return;
+    at = slash + 1;
+  }
 }
 
 }  // namespace
 
-int EvictionPolicy::budget_for(int tokens) const {
+int EvictionBudget::past_keys(int tokens) const {
+  return percent ? int((std::int64_t(value) * tokens + 99) / 100) : value;
+}
+
+std::string EvictionBudget::text() const { return std::to_string(value) + (percent ? "%" : ""); }
+
+int EvictionPolicy::budget_for(int tokens, int layer) const {
   if (kind == EvictionKind::streaming) return sinks + window - 1;
-  if (!budget_percent) return budget;
-  return int((std::int64_t(budget) * tokens + 99) / 100);
+  if (budgets.empty()) throw std::logic_error("EvictionPolicy::budget_for: a policy without its budget");
+  if (budgets.size() == 1) return budgets[0].past_keys(tokens);
+  if (layer < 0 || std::size_t(layer) >= budgets.size())
+    throw std::logic_error("EvictionPolicy::budget_for: layer " + std::to_string(layer) + " of " +
+                           std::to_string(budgets.size()) + " per-layer budgets");
+  return budgets[std::size_t(layer)].past_keys(tokens);
+}
+
+int EvictionPolicy::max_budget_for(int tokens) const {
+  int most = 0;
+  for (int l = 0; l < std::max<int>(1, int(budgets.size())); ++l) most = std::max(most, budget_for(tokens, l));
+  return most;
+}
+
+std::string EvictionPolicy::budget_text() const {
+  std::string s;
+  for (const EvictionBudget& b : budgets) s += (s.empty() ? "" : "/") + b.text();
+  return s;
+}
+
+void check_eviction_layers(const EvictionPolicy& p, int n_layers, const std::string& source) {
+  if (p.budgets.size() > 1 && int(p.budgets.size()) != n_layers)
+    throw InputError(source, "eviction '" + p.spec() + "' gives " + std::to_string(p.budgets.size()) +
+                                 " per-layer budgets for a model of " + std::to_string(n_layers) + " layers");
 }
 
 std::string EvictionPolicy::spec() const {
   std::string s = std::string(name_of(kind)) + ":";
   if (kind == EvictionKind::streaming) return s + std::to_string(sinks) + "," + std::to_string(window);
-  s += std::to_string(budget) + (budget_percent ? "%" : "");
+  s += budget_text();
   if (kind == EvictionKind::snapkv) s += "," + std::to_string(obs_window) + "," + std::to_string(pool);
   return s;
 }

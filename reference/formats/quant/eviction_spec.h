@@ -14,7 +14,8 @@
 //   snapkv:B,OBS,POOL    SnapKV (Li et al. 2024): observation window OBS >= 1, max-pool
 //                        kernel POOL >= 1 and odd (centered on each key)
 // B is a token count >= 1 or a percentage "25%" (1..100) of the sequence length T,
-// rounded up: ceil(25 T / 100) (the engine's T: the sequence's capacity). In a KV policy
+// rounded up: ceil(25 T / 100) (the engine's T: the sequence's capacity); or one such
+// budget per layer joined by '/' ("h2o:64/32/32/64", as many as the model's layers). In a KV policy
 // the spec follows "evict=" (kv_policy.h): "f16+evict=h2o:25%".
 //
 // Semantics, shared by every policy (one cache per layer and KV head, as vLLM and kvpress
@@ -70,18 +71,34 @@ namespace kvfid::ref::quant {
 
 enum class EvictionKind { streaming, h2o, tova, knorm, snapkv };
 
+// Past keys a cache keeps: a token count, or a percentage of the sequence (rounded up).
+struct EvictionBudget {
+  int value = 0;
+  bool percent = false;
+  int past_keys(int tokens) const;
+  std::string text() const;  // "64", "25%"
+};
+
 struct EvictionPolicy {
   EvictionKind kind = EvictionKind::streaming;
-  int sinks = 0, window = 0;   // streaming
-  int budget = 0;              // h2o, tova, knorm, snapkv: a token count, or
-  bool budget_percent = false; // a percentage of the sequence length
+  int sinks = 0, window = 0;  // streaming
+  // h2o, tova, knorm, snapkv: one budget for every layer, or one per layer
+  // (check_eviction_layers holds the count to the model's).
+  std::vector<EvictionBudget> budgets;
   int obs_window = 0, pool = 0;  // snapkv
 
-  // Past keys kept at most over a sequence of `tokens` (streaming: S + W - 1).
-  int budget_for(int tokens) const;
-  // The spec, canonical ("h2o:25%", "streaming:4,60").
+  // Past keys layer `layer` keeps at most over a sequence of `tokens` (streaming:
+  // S + W - 1; one budget: the same for every layer).
+  int budget_for(int tokens, int layer) const;
+  int max_budget_for(int tokens) const;  // the most any layer keeps
+  std::string budget_text() const;       // "25%", "64/32/32/64"
+  // The spec, canonical ("h2o:25%", "streaming:4,60", "snapkv:64/32,16,7").
   std::string spec() const;
 };
+
+// InputError(source, ...) when `policy` lists per-layer budgets for another number of
+// layers than n_layers.
+void check_eviction_layers(const EvictionPolicy& policy, int n_layers, const std::string& source);
 
 // A key leaving a cache: after query `after` of (layer, kv_head).
 struct EvictionEvent {

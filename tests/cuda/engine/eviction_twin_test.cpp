@@ -56,8 +56,8 @@ TEST(EngineEviction, Fp32ScorersDecideAsTheExactScorersOnExactSums) {
     for (float& x : keys) x = float(int(rng() % 9) - 4);
     MpArray mp_keys(keys.size(), kPrecision);
     for (std::size_t i = 0; i < keys.size(); ++i) mpfr_set_flt(mp_keys[i], keys[i], MPFR_RNDN);
-    const std::unique_ptr<EvictionScorer> exact = make_eviction_scorer(p, kTokens, mp_keys.data(), kHeadDim, 0, kHeadDim, kPrecision);
-    KeyScorer fp32(p, kTokens);
+    const std::unique_ptr<EvictionScorer> exact = make_eviction_scorer(p, kTokens, 0, mp_keys.data(), kHeadDim, 0, kHeadDim, kPrecision);
+    KeyScorer fp32(p, kTokens, 0);
     std::vector<int> kept;
     for (int t = 0; t < kTokens; ++t) {
       fp32.cached(t, keys.data() + std::size_t(t) * kHeadDim, kHeadDim);
@@ -211,6 +211,31 @@ TEST(EngineEviction, TheCacheHoldsItsSlotsOnly) {
   EXPECT_EQ(eviction_slots(policy_of("h2o:15"), 10), 10);  // never more than the capacity
   EXPECT_EQ(eviction_slots(policy_of("streaming:4,60"), 1000), 64);
   EXPECT_EQ(eviction_slots(policy_of("tova:25%"), 100), 26);
+  // Per layer: each its own slots; the planes are laid out for the most.
+  EXPECT_EQ(eviction_slots(policy_of("h2o:4/9"), 100, 0), 5);
+  EXPECT_EQ(eviction_slots(policy_of("h2o:4/9"), 100, 1), 10);
+  EXPECT_EQ(eviction_slots(policy_of("h2o:4/9"), 100), 10);
+}
+
+// Per-layer budgets: each layer's caches hold their own budget after the last query.
+TEST(EngineEviction, EachLayerKeepsItsOwnBudget) {
+  const Model model = load_model(test::fixtures_dir() + "/tiny-llama");
+  ASSERT_EQ(model.config.n_layers, 2);
+  EngineOptions o;
+  o.kv = test::kv_spec("f32+evict=h2o:3/6");
+  Engine engine(model, o);
+  const int seq = engine.add_sequence(20);
+  std::vector<int> tokens(20);
+  for (int i = 0; i < 20; ++i) tokens[std::size_t(i)] = (7 * i + 3) % model.config.vocab;
+  engine.step({{seq, tokens}});
+  for (int l = 0; l < 2; ++l) {
+    const CacheValues cache = engine.cache_values(seq, l);
+    for (int h = 0; h < model.config.n_kv_heads; ++h)
+      EXPECT_EQ(std::count(cache.cached.begin() + h * 20, cache.cached.begin() + (h + 1) * 20, std::uint8_t(1)), l == 0 ? 3 : 6)
+          << "layer " << l << " kv head " << h;
+  }
+  o.kv = test::kv_spec("f32+evict=h2o:3/6/9");
+  EXPECT_THROW(Engine(model, o), InputError);  // three budgets, two layers
 }
 
 TEST(EngineEviction, ForksAndTheCudaEngineAreRefused) {

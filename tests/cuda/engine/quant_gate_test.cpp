@@ -66,6 +66,7 @@ std::vector<GateCase> gate_cases() {
   cases.push_back({"tiny-qwen2", "f32", "f16+evict=snapkv:5,2,3", 12});
   cases.push_back({"tiny-qwen3", "f32", "int4_32+evict=knorm:5+rot=hadamard", 12});
   cases.push_back({"tiny-mqa", "f32", "q4_0+evict=h2o:50%", 12});
+  cases.push_back({"tiny-qwen2", "f32", "q8_0+evict=tova:3/7", 12});  // a budget per layer
   return cases;
 }
 

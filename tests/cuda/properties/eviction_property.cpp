@@ -71,7 +71,7 @@ TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
   check_property(40, [] {
     ModelCase mc = draw_small_or_real_heads();
     mc.window = 0;
-    mc.kv_policy = storage_policy(mc) + "+evict=" + *gen_eviction();
+    mc.kv_policy = storage_policy(mc) + "+evict=" + *gen_eviction(mc.n_layers);
     const quant::EvictionPolicy policy = *quant::parse_kv_policy_spec(mc.kv_policy, "test").evict;
     RC_TAG(policy.spec().substr(0, policy.spec().find(':')));
     const int T = *gen_length(120);
@@ -103,7 +103,6 @@ TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
       RC_ASSERT(ev.after < T);
       evicted_after[std::size_t(ev.layer)][std::size_t(ev.kv_head)][std::size_t(ev.key)] = ev.after;
     }
-    const int budget = policy.budget_for(T);
     for (int l = 0; l < c.n_layers; ++l)
       for (int t = 0; t < T; ++t)
         for (int h = 0; h < c.n_heads; ++h) {
@@ -116,7 +115,7 @@ TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
                                                  " head " + std::to_string(h) + " read evicted key " + std::to_string(j));
             if (!gone) ++read, sum += row[j];
           }
-          RC_ASSERT(read <= budget + 1);
+          RC_ASSERT(read <= policy.budget_for(T, l) + 1);
           // Each p_j = exp(s_j - m) / l with l the split sums of the same exponentials:
           // their sum is 1 within the rounding of `read` divisions and additions, a few
           // units of FLT_EPSILON each.
@@ -130,8 +129,8 @@ TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
       for (int kvh = 0; kvh < c.n_kv_heads; ++kvh) {
         const auto begin = cache.cached.begin() + std::ptrdiff_t(kvh) * T;
         const int held = int(std::count(begin, begin + T, std::uint8_t(1)));
-        RC_ASSERT(held <= eviction_slots(policy, T));
-        RC_ASSERT(held <= budget);  // the last query evicted down to the budget too
+        RC_ASSERT(held <= eviction_slots(policy, T, l));
+        RC_ASSERT(held <= policy.budget_for(T, l));  // the last query evicted down to the budget too
         for (int j = 0; j < T; ++j)
           RC_ASSERT(bool(begin[j]) == (evicted_after[std::size_t(l)][std::size_t(kvh)][std::size_t(j)] == T));
         kept += std::size_t(held);

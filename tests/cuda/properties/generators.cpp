@@ -156,16 +156,19 @@ rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction) {
     // nor on the CUDA engine (no eviction kernels: it refuses the policy).
     const bool windowed = c.window > 0 && c.full_layers < n_layers;
     if (eviction && !kivi && !windowed && backend_under_test() != Backend::cuda && *gen::arbitrary<bool>())
-      spec += "+evict=" + *gen_eviction();
+      spec += "+evict=" + *gen_eviction(n_layers);
     return spec;
   });
   return gen::weightedOneOf<std::string>({{1, gen::just(std::string())}, {3, policy}});
 }
 
-rc::Gen<std::string> gen_eviction() {
+rc::Gen<std::string> gen_eviction(int n_layers) {
   using namespace rc;
-  return gen::exec([] {
-    const std::string budget = std::to_string(*gen::inRange(1, 41));
+  return gen::exec([n_layers] {
+    // One budget, or one per layer ('/'-joined) one time in three.
+    std::string budget = std::to_string(*gen::inRange(1, 41));
+    if (*gen::weightedElement<bool>({{2, false}, {1, true}}))
+      for (int l = 1; l < n_layers; ++l) budget += "/" + std::to_string(*gen::inRange(1, 41));
     switch (*gen::inRange(0, 5)) {
       case 0: return "streaming:" + std::to_string(*gen::inRange(0, 5)) + "," + std::to_string(*gen::inRange(1, 41));
       case 1: return "h2o:" + budget;

@@ -73,9 +73,10 @@ ModelCase draw_small_or_real_heads();
 // power-of-two head_dim, else orthogonal:SEED), and with `eviction` evict=E (one in
 // two, without KIVI or windowed layers, on the twin: gen_eviction). Every registered format can be drawn.
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction = true);
-// An eviction policy (eviction_spec.h) of every kind, budgets as token counts 1..40 (so
-// they do not depend on a sequence's capacity and evict within short sequences).
-rc::Gen<std::string> gen_eviction();
+// An eviction policy (eviction_spec.h) of every kind for a model of n_layers, budgets as
+// token counts 1..40 (so they do not depend on a sequence's capacity and evict within
+// short sequences), one per layer one time in three.
+rc::Gen<std::string> gen_eviction(int n_layers);
 rc::Gen<int> gen_length(int max = 300);
 rc::Gen<std::vector<int>> gen_tokens(int count, int vocab);
 // A random partition of `total` tokens into consecutive chunk sizes (each >= 1).

@@ -45,14 +45,14 @@ TEST(EvictionPolicy, SpecsAreParsed) {
   EXPECT_EQ(s.kind, EvictionKind::streaming);
   EXPECT_EQ(s.sinks, 4);
   EXPECT_EQ(s.window, 60);
-  EXPECT_EQ(s.budget_for(1000), 63);  // past keys: the window holds the query's own
+  EXPECT_EQ(s.budget_for(1000, 0), 63);  // past keys: the window holds the query's own
   const EvictionPolicy h = quant::parse_eviction_policy("h2o:25%", "--policy");
   EXPECT_EQ(h.kind, EvictionKind::h2o);
-  EXPECT_EQ(h.budget_for(512), 128);
-  EXPECT_EQ(h.budget_for(10), 3);  // rounded up
+  EXPECT_EQ(h.budget_for(512, 0), 128);
+  EXPECT_EQ(h.budget_for(10, 0), 3);  // rounded up
   EXPECT_EQ(h.spec(), "h2o:25%");
-  EXPECT_EQ(quant::parse_eviction_policy("tova:7", "--policy").budget_for(512), 7);
-  EXPECT_EQ(quant::parse_eviction_policy("knorm:100%", "--policy").budget_for(37), 37);
+  EXPECT_EQ(quant::parse_eviction_policy("tova:7", "--policy").budget_for(512, 0), 7);
+  EXPECT_EQ(quant::parse_eviction_policy("knorm:100%", "--policy").budget_for(37, 0), 37);
   const EvictionPolicy k = quant::parse_eviction_policy("snapkv:50%,16,7", "--policy");
   EXPECT_EQ(k.kind, EvictionKind::snapkv);
   EXPECT_EQ(k.obs_window, 16);
@@ -64,6 +64,30 @@ TEST(EvictionPolicy, SpecsAreParsed) {
   EXPECT_EQ(list[0].spec(), "streaming:4,60");
   EXPECT_EQ(list[2].spec(), "snapkv:64,16,7");
   EXPECT_EQ(list[4].spec(), "knorm:9");
+}
+
+// Budgets per layer, '/'-joined: each layer its own, counts and percentages mixed; the
+// count must match the model's layers.
+TEST(EvictionPolicy, PerLayerBudgets) {
+  const EvictionPolicy p = quant::parse_eviction_policy("snapkv:64/25%/8,4,3", "--policy");
+  ASSERT_EQ(p.budgets.size(), 3u);
+  EXPECT_EQ(p.budget_for(100, 0), 64);
+  EXPECT_EQ(p.budget_for(100, 1), 25);
+  EXPECT_EQ(p.budget_for(100, 2), 8);
+  EXPECT_EQ(p.max_budget_for(100), 64);
+  EXPECT_EQ(p.spec(), "snapkv:64/25%/8,4,3");
+  EXPECT_THROW(p.budget_for(100, 3), std::logic_error);
+  EXPECT_NO_THROW(quant::check_eviction_layers(p, 3, "--policy"));
+  try {
+    quant::check_eviction_layers(p, 2, "--policy");
+    ADD_FAILURE() << "3 budgets accepted for 2 layers";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("gives 3 per-layer budgets for a model of 2 layers"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(quant::check_eviction_layers(quant::parse_eviction_policy("h2o:9", "x"), 5, "x"));  // one for all
+  EXPECT_THROW(quant::parse_eviction_policy("h2o:8/", "x"), InputError);
+  EXPECT_THROW(quant::parse_eviction_policy("h2o:8/0", "x"), InputError);
+  EXPECT_THROW(quant::parse_eviction_policy("streaming:4/2,8", "x"), InputError);
 }
 
 TEST(EvictionPolicy, BadSpecsAreRefusedNamingThePart) {
@@ -109,7 +133,7 @@ TEST(EvictionPolicy, TiesEvictTheOlderKey) {
 TEST(EvictionPolicy, SnapKvMaxPoolsTheWindowsAttention) {
   auto evicted = [](int obs, int pool, bool two_queries) {
     EvictionPolicy p = quant::parse_eviction_policy("snapkv:3," + std::to_string(obs) + "," + std::to_string(pool), "test");
-    auto scorer = make_eviction_scorer(p, 8, nullptr, 0, 0, 1, 64);
+    auto scorer = make_eviction_scorer(p, 8, 0, nullptr, 0, 0, 1, 64);
     MpArray probs(5, 64);
     if (two_queries) {  // query 3 read keys 0..3 and gave key 2 a lot
       const double earlier[] = {0.1, 0.1, 0.7, 0.1};
@@ -270,7 +294,7 @@ void expect_every_step_bounded(const Model& model, const std::vector<int>& token
     double worst = 0;
     for (const EvictionStep& s : f.record.steps) {
       ASSERT_LE(s.observed, s.bound) << name << " " << spec << " " << s.layer << " " << s.head << " " << s.position;
-      ASSERT_LE(s.kept, p.budget_for(T) + 1) << spec;
+      ASSERT_LE(s.kept, p.budget_for(T, 0) + 1) << spec;
       ASSERT_EQ(s.mass > 0, s.kept < s.position + 1) << spec;
       evicting += s.mass > 0;
       if (s.bound > 0) worst = std::max(worst, s.observed / s.bound);

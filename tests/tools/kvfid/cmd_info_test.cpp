@@ -58,6 +58,19 @@ TEST(CmdInfo, KvPoliciesCountTheirBlocksAsStored) {
   EXPECT_NE(bad.err.find("unknown rotation 'spin'"), std::string::npos) << bad.err;
 }
 
+// An eviction keeps the bytes per cached token and says how many tokens stay cached.
+TEST(CmdInfo, AnEvictionSaysHowManyTokensStayCached) {
+  const std::string dir = test::scratch_dir("info_evict");
+  const auto r = test::run_kvfid({"info", "--model", test::fixtures_dir() + "/tiny-qwen2", "--kv",
+                                  "q8_0+evict=streaming:4,60,f16+evict=h2o:25%", "--json", dir + "/info.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(test::read_bytes(dir + "/info.json"));
+  EXPECT_EQ(j["kv_cache_per_token"]["q8_0+evict=streaming:4,60"]["bytes"].get<double>(), 2 * 2 * 34.0);
+  EXPECT_EQ(j["kv_cache_per_token"]["q8_0+evict=streaming:4,60"]["cached_at_most"], "64 tokens");
+  EXPECT_EQ(j["kv_cache_per_token"]["f16+evict=h2o:25%"]["cached_at_most"], "ceil(25% of the sequence) + 1 tokens");
+  EXPECT_FALSE(j.at("kv_cache_per_token").at("FP16").contains("cached_at_most"));
+}
+
 TEST(CmdInfo, Stories260KHeader) {
   auto path = test::stories260k_path();
   if (!path) GTEST_SKIP() << test::kStoriesMissing;

@@ -47,7 +47,7 @@ EngineRun run_with_logits(const std::string& name, std::vector<float> logits, in
   r.series.name = name;
   if (positions.empty())
     for (int t = 0; t < int(logits.size()) / vocab; ++t) positions.push_back(t);
-  for (int t : positions) r.series.positions.push_back({t, {}, {}});
+  for (int t : positions) r.series.positions.push_back({t, {}, {}, std::nullopt});
   r.logits = std::move(logits);
   return r;
 }

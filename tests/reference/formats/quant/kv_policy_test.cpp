@@ -240,7 +240,7 @@ TEST(KvPolicyParse, AnEvictionRidesOnAnyStorage) {
   EXPECT_EQ(spec.evict->spec(), "snapkv:25%,16,7");
   const KvPolicy p = kv_policy_for(spec, 2, 1);
   ASSERT_TRUE(p.evict);
-  EXPECT_EQ(p.evict->budget_for(100), 25);
+  EXPECT_EQ(p.evict->budget_for(100, 0), 25);
   EXPECT_EQ(p.hot_window, 4);
   EXPECT_FALSE(kv_policy_for(parse_kv_policy_spec("q8_0", "--kv"), 2, 1).evict);
   for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{

@@ -120,7 +120,9 @@ std::vector<Row> eviction_rows() {
           {"eviction: bound 2 m max|v|, max", "", eviction_cell([](const EvictionSummary& e) { return number(e.bound_max, kSci); })},
           {"eviction: |o - o'| / bound, max", "", eviction_cell([](const EvictionSummary& e) { return number(e.ratio_max, kSci); })},
           {"eviction: bound held", "", eviction_cell([](const EvictionSummary& e) { return std::string(e.bound_held ? "yes" : "NO"); })},
-          {"eviction: decision margin, min", "", eviction_cell([](const EvictionSummary& e) { return number(e.margin_min, kSci); })},
+          {"eviction: decision margin, min", "", eviction_cell([](const EvictionSummary& e) {
+             return std::isfinite(e.margin_min) ? number(e.margin_min, kSci) : std::string("-");  // no scored choice (streaming)
+           })},
           {"eviction: mean KLD, exact forward", "nats", eviction_cell([](const EvictionSummary& e) { return number(e.kld_mean, kSci); })}};
 }
 

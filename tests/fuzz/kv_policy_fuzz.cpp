@@ -1,6 +1,7 @@
 // The KV-policy grammar (--kv): parsed once, spread over two model shapes, and resolved for one with
 // per-head scales; an accepted policy must have a slot, with one scale per KV head, for
-// every layer, and a rotation (when it names one) of the model's head_dim.
+// every layer, a rotation (when it names one) of the model's head_dim, and an eviction
+// (when it names one) with a budget for every layer and no KIVI.
 #include <cstddef>
 #include <cstdint>
 
@@ -45,6 +46,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (p.rotation.dim != c.head_dim || !(quant::rotation_orthogonality_error(p.rotation) <= 0x1p-20)))
       __builtin_trap();
     for (int l = 0; l < c.n_layers; ++l) (void)quant::kivi_group(p, l);
+    // An accepted eviction has one budget, or one per layer of this model, none negative.
+    if (p.evict) {
+      const std::size_t n = p.evict->budgets.size();
+      if (p.evict->kind != quant::EvictionKind::streaming && n != 1 && int(n) != c.n_layers) __builtin_trap();
+      for (int l = 0; l < c.n_layers; ++l)
+        if (p.evict->budget_for(c.max_seq, l) < 0) __builtin_trap();
+      if (p.kivi) __builtin_trap();  // refused together
+    }
     (void)quant::uniform_plain_format(p);
   } catch (const kvfid::ref::InputError&) {
   }

@@ -5,8 +5,10 @@
 // full cache's.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -45,6 +47,7 @@ struct PolicyResult {
   int top1_changed = 0, first_changed = -1;
   double kl_mean = 0, kl_max = 0, max_mass = 0, max_observed = 0, max_bound = 0, max_ratio = 0, kept_fraction = 0;
   double seconds = 0;  // the evicted forward with its account
+  double margin_min = 0;  // the smallest decision margin; +infinity without a scored choice
 };
 
 // Working memory beyond one logits-only forward for one evicting forward with its account
@@ -149,6 +152,13 @@ int run_evict(const ParsedArgs& args) {
     }
     std::printf("bound 2 m max|v| on every step: %s (the forward's outputs within %.1e of the account's)\n",
                 r.record.certified ? "holds" : "VIOLATED", r.record.output_deviation);
+    // How near a tie the closest scored decision came (EvictionScorer::margin): an engine
+    // whose scores are within e of these can choose otherwise only at margins <= 2e.
+    r.margin_min = std::numeric_limits<double>::infinity();
+    for (const EvictionDecision& d : r.record.decisions) r.margin_min = std::min(r.margin_min, d.margin);
+    if (std::isfinite(r.margin_min))
+      std::printf("closest decision to a tie: margin %.6e over %zu scored decisions\n", r.margin_min,
+                  r.record.decisions.size());
     std::printf("end to end, against the full cache: KL at the last position %.6e, mean %.6e, max %.6e nats; top "
                 "token changed at %d of %d positions",
                 r.kl.back(), r.kl_mean, r.kl_max, r.top1_changed, T);
@@ -171,6 +181,7 @@ int run_evict(const ParsedArgs& args) {
                                {"max_bound", r.max_bound},
                                {"max_ratio", r.max_ratio},
                                {"top1_changed", r.top1_changed},
+                               {"margin_min", std::isfinite(r.margin_min) ? nlohmann::json(r.margin_min) : nlohmann::json(nullptr)},
                                {"kept_fraction", r.kept_fraction},
                                {"seconds", r.seconds},
                                {"columns", {"layer", "head", "position", "mass", "observed", "bound", "kept"}},

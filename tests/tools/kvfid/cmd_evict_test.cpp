@@ -77,7 +77,23 @@ TEST(CmdEvict, SeveralPoliciesShareTheFullForward) {
     for (const auto& s : p.at("steps")) EXPECT_LE(int(s[6]), 5);
     // 11 evictions per KV head and layer (after queries 4..14), 4 KV heads, 2 layers.
     EXPECT_EQ(p.at("evicted").size(), std::size_t(11 * 4 * 2)) << p.at("policy");
+    // Every policy here scores its keys: the closest decision's margin, never negative
+    // (a kept score below an evicted one would be a broken rule).
+    ASSERT_TRUE(p.at("margin_min").is_number()) << p.at("policy");
+    EXPECT_GE(p.at("margin_min").get<double>(), 0.0) << p.at("policy");
   }
+  EXPECT_NE(r.out.find("closest decision to a tie: margin "), std::string::npos) << r.out;
+}
+
+// A policy with per-layer budgets ('/'-joined) must give one for each layer.
+TEST(CmdEvict, PerLayerBudgetsMatchTheLayerCount) {
+  const std::string model = test::fixtures_dir() + "/tiny-llama";  // 2 layers
+  const auto ok = test::run_kvfid({"evict", "--model", model, "--tokens", "1,7,3,9,2,8,4,6,5,10", "--policy", "h2o:2/5"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("h2o:2/5 (5 past keys at most)"), std::string::npos) << ok.out;
+  const auto bad = test::run_kvfid({"evict", "--model", model, "--tokens", "1,7,3", "--policy", "h2o:2/5/7"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("gives 3 per-layer budgets for a model of 2 layers"), std::string::npos) << bad.err;
 }
 
 TEST(CmdEvict, BadPoliciesAndTokenSourcesExitTwo) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <stdexcept>
 
 namespace kvfid::engine {
@@ -181,7 +180,6 @@ void CacheEviction::evict_after(int layer, int kv_head, int pos) {
   }
   if (at != gone.size()) throw std::logic_error("CacheEviction: a policy evicted a key not in the cache");
   c.kept = std::move(kept);
-  std::sort(c.free.begin(), c.free.end(), std::greater<int>());
 }
 
 std::vector<quant::EvictionEvent> CacheEviction::events() const {

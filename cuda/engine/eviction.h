@@ -10,8 +10,9 @@
 // query's own included) and a sequence of capacity C needs min(C, B + 1) slots per
 // (layer, KV head). An evicted token's slot is free for the next token: evicted keys
 // are gone from the cache, and the memory is that of the slots. A token goes to the
-// lowest free slot (where it lands changes no value: the attention reads kept keys in
-// position order, whatever their slots).
+// slot freed last (a stack, so the choice follows from the evictions alone; where a
+// token lands changes no value: the attention reads kept keys in position order,
+// whatever their slots).
 #include <cstddef>
 #include <deque>
 #include <vector>
@@ -79,7 +80,7 @@ class CacheEviction {
   struct Cache {
     KeyScorer scorer;
     std::vector<int> kept;    // ascending positions
-    std::vector<int> free;    // free slots, highest first (the lowest is taken)
+    std::vector<int> free;    // free slots, a stack (the last freed is taken)
     std::vector<quant::EvictionEvent> evicted;
   };
   Cache& cache(int layer, int kv_head) { return caches_[std::size_t(layer) * n_kv_heads_ + kv_head]; }

@@ -43,6 +43,10 @@ struct KvPlan {
   std::vector<num::KvCodeSlot> k_codes, v_codes;  // [n_layers], tiered only
   std::vector<int> k_group;                        // [n_layers] cold_end's group for keys
   std::vector<float> scales;                       // [n_layers, 2 (K, V), n_kv_heads]
+  // Layer l's K or V scales, [n_kv_heads].
+  const float* layer_scales(int layer, bool values, int n_kv_heads) const {
+    return scales.data() + (std::size_t(2 * layer) + values) * n_kv_heads;
+  }
 
   // Byte offsets of each slot's code region in a sequence of `capacity` tokens:
   // [n_layers, 2 (K, V)] then the total at the end.

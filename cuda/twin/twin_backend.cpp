@@ -321,8 +321,7 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
   const ModelConfig& c = m_.config;
   const int kvd = c.kv_dim(), hd = c.head_dim;
   const quant::KvPolicy& policy = plan_.policy;
-  const float* k_scales = plan_.scales.data() + std::size_t(2 * l) * c.n_kv_heads;
-  const float* v_scales = k_scales + c.n_kv_heads;
+  const float *k_scales = plan_.layer_scales(l, false, c.n_kv_heads), *v_scales = plan_.layer_scales(l, true, c.n_kv_heads);
   float *k_cold = s.cold_plane(l, false), *v_cold = s.cold_plane(l, true);
   for (int i = 0; i < kvd; ++i) {
     const std::size_t at = s.layout.row(i / hd, pos) + i % hd;
@@ -426,8 +425,7 @@ void TwinBackend::store_evicting(TwinSequence& s, int l, int pos, float* k, floa
   const ModelConfig& c = m_.config;
   const int kvd = c.kv_dim(), hd = c.head_dim;
   const quant::KvPolicy& policy = plan_.policy;
-  const float* k_scales = plan_.scales.data() + std::size_t(2 * l) * c.n_kv_heads;
-  const float* v_scales = k_scales + c.n_kv_heads;
+  const float *k_scales = plan_.layer_scales(l, false, c.n_kv_heads), *v_scales = plan_.layer_scales(l, true, c.n_kv_heads);
   // The row's blocks encoded and decoded as the tiered store's (kv_encode.h) through a
   // one-token layout, whose one plane row is the [kv_dim] row; the codes are not kept
   // (the cold plane holds decode() of them: kv_plan.h).

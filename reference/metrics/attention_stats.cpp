@@ -19,11 +19,15 @@ AttentionSummary attention_summary_from_probs(const TapTensor& probs, int t) {
     throw std::invalid_argument("attention_summary_from_probs: '" + probs.name + "' is not [n_heads, T, T]");
   const int heads = int(probs.shape[0]), T = int(probs.shape[1]);
   if (t < 0 || t >= T) throw std::invalid_argument("attention_summary_from_probs: position outside the tap");
+  return attention_summary_from_rows(probs.values.data() + std::size_t(t) * T, std::size_t(T) * T, heads, t + 1);
+}
+
+AttentionSummary attention_summary_from_rows(const double* rows, std::size_t stride, int heads, int keys) {
   AttentionSummary s;
   for (int h = 0; h < heads; ++h) {
-    const double* row = probs.values.data() + (std::size_t(h) * T + t) * T;  // [T], keys 0..t
-    s.entropy += attention_entropy(row, t + 1);
-    s.newest_weight += row[t];
+    const double* row = rows + std::size_t(h) * stride;  // [keys]
+    s.entropy += attention_entropy(row, keys);
+    s.newest_weight += row[keys - 1];
   }
   s.entropy /= heads;
   s.newest_weight /= heads;

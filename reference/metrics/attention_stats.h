@@ -16,6 +16,10 @@ struct AttentionSummary {
 // -sum_j p_j ln p_j over n weights (p_j >= 0); zero weights contribute 0.
 double attention_entropy(const double* p, int n);
 
+// One query's weights per head: head h's over keys 0..keys-1 at rows + h * stride (the
+// newest key last), averaged over heads.
+AttentionSummary attention_summary_from_rows(const double* rows, std::size_t stride, int heads, int keys);
+
 // Row t of an attn.probs tap [n_heads, T, T] (keys 0..t), averaged over heads.
 // Throws std::invalid_argument for a tap that is not [n_heads, T, T] or t outside [0, T).
 AttentionSummary attention_summary_from_probs(const TapTensor& probs, int t);

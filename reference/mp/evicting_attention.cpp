@@ -181,7 +181,9 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
   std::vector<double> deviation(static_cast<std::size_t>(items), 0.0);
   parallel_for(items, threads, [&](std::int64_t begin, std::int64_t end) {
     MpArray row(std::size_t(T), Q), scratch(3, Q);
-    MpArray read_values(std::size_t(T) * std::size_t(hd), P);  // [t + 1, head_dim] the values query t would read
+    // Under a hot window query t reads some values hot: [t + 1, head_dim] gathered per
+    // query. Otherwise every query reads the cold plane, passed as it is.
+    MpArray read_values(kv.hot_window > 0 ? std::size_t(T) * std::size_t(hd) : 0, P);
     RowAccount account(hd, Q);
     for (std::int64_t item = begin; item < end; ++item) {
       const int h = int(item / T), t = int(item % T), kv_h = c.kv_head_of(h);
@@ -189,9 +191,10 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
       for (int j = 0; j <= t; ++j) {
         exact_q.dot(row[std::size_t(j)], query, 1, key(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd,
                     scratch[0]);
-        for (int d = 0; d < hd; ++d)
-          mpfr_set(read_values[std::size_t(j) * hd + d], value(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd + d],
-                   MPFR_RNDN);  // exact: same precision
+        if (kv.hot_window > 0)
+          for (int d = 0; d < hd; ++d)
+            mpfr_set(read_values[std::size_t(j) * hd + d], value(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd + d],
+                     MPFR_RNDN);  // exact: same precision
         mpfr_div(row[std::size_t(j)], row[std::size_t(j)], scale_q[0], MPFR_RNDN);
       }
       softmax_in_place(row.data(), t + 1, exact_q, scratch[1]);
@@ -200,7 +203,8 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
       step.layer = layer, step.head = h, step.position = t;
       step.kept = int(std::count(r, r + t + 1, std::uint8_t(1)));
       bool ok = true;
-      account.account(step, row.data(), t + 1, read_values.data(), hd, r, P, &ok,
+      mpfr_srcptr v = kv.hot_window > 0 ? read_values.data() : kv.v_cold[std::size_t(kv_h) * hd];
+      account.account(step, row.data(), t + 1, v, kv.hot_window > 0 ? hd : kv_dim, r, P, &ok,
                       out[std::size_t(t) * q_dim + std::size_t(h) * hd], &deviation[std::size_t(item)]);
       certified[std::size_t(item)] = ok;
     }

@@ -251,6 +251,18 @@ MpArray MpForwardRun::logits(int first, int count, MpArray* radii) {
   return logits;
 }
 
+std::vector<double> exact_evicting_logits(const Model& model, const std::vector<int>& tokens, const quant::KvPolicy& kv,
+                                          EvictionRecord* record) {
+  if (!kv.evict) throw std::invalid_argument("exact_evicting_logits: a KV policy without an eviction");
+  MpForwardOptions o;
+  o.arith = MpArith::exact(kEvictionAccountBits);
+  o.taps = TapSelection::logits;
+  o.threads = resolve_thread_count(0);
+  o.kv = kv;
+  o.evict_record = record;
+  return to_doubles(mp_tap(mp_forward(model, to_mp_weights(model, kEvictionAccountBits), tokens, o), "logits").values);
+}
+
 std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
                               const MpForwardOptions& options) {
   MpForwardRun run(model, weights, tokens, options);

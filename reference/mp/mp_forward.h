@@ -93,6 +93,16 @@ class MpForwardRun {
 
 // Taps in tap_specs order (with their radii when options.enclose). Tokens must already be
 // valid for the model.
+// The precision of an eviction's exact account (kvfid evict, drift, quant): the golden's
+// first attempt.
+inline constexpr int kEvictionAccountBits = 128;
+
+// The exact forward of an evicting cache: K and V stored per `kv` (which has an
+// eviction), its evictions applied query by query, at kEvictionAccountBits on every
+// core; the logits [T, vocab] rounded to float64, and the account in *record.
+std::vector<double> exact_evicting_logits(const Model& model, const std::vector<int>& tokens, const quant::KvPolicy& kv,
+                                          EvictionRecord* record);
+
 std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
                               const MpForwardOptions& options);
 

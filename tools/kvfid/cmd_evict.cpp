@@ -31,8 +31,6 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 
-constexpr int kAccountPrecisionBits = 128;  // the exact forward's (the golden's first attempt)
-
 struct LayerSummary {
   double max_mass = 0, mean_mass = 0, max_ratio = 0, max_observed = 0, max_bound = 0;
   int evicting_steps = 0;
@@ -55,8 +53,8 @@ struct PolicyResult {
 // steps and events, each thread's row at Q = 2P + 64, and per KV head a step's rows and
 // values and the scorer's state (at most T scores at Q, or OBS rows of T at P).
 std::uint64_t evicting_bytes(const ModelConfig& c, int T, const std::vector<EvictionPolicy>& policies, int threads) {
-  const std::uint64_t t = std::uint64_t(T), p = mp_number_bytes(kAccountPrecisionBits),
-                      q = mp_number_bytes(2 * kAccountPrecisionBits + 64);
+  const std::uint64_t t = std::uint64_t(T), p = mp_number_bytes(kEvictionAccountBits),
+                      q = mp_number_bytes(2 * kEvictionAccountBits + 64);
   std::uint64_t obs = 1;
   for (const EvictionPolicy& e : policies) obs = std::max<std::uint64_t>(obs, std::uint64_t(e.obs_window) + 1);
   return std::uint64_t(c.n_kv_heads) * t * t + std::uint64_t(c.n_layers) * c.n_heads * t * sizeof(EvictionStep) +
@@ -81,14 +79,14 @@ int run_evict(const ParsedArgs& args) {
   // evicting forward's account.
   const ForwardShape shape{config, T, TapSelection::logits, false, threads};
   check_memory("kvfid evict", model_path,
-               mp_forward_bytes(shape, kAccountPrecisionBits) + evicting_bytes(config, T, policies, threads) +
+               mp_forward_bytes(shape, kEvictionAccountBits) + evicting_bytes(config, T, policies, threads) +
                    2 * std::uint64_t(T) * std::uint64_t(config.vocab) * sizeof(double));
   const Model model = load_model(model_path);
   MpForwardOptions o;
-  o.arith = MpArith::exact(kAccountPrecisionBits);
+  o.arith = MpArith::exact(kEvictionAccountBits);
   o.taps = TapSelection::logits;
   o.threads = threads;
-  const MpWeights weights = to_mp_weights(model, kAccountPrecisionBits);
+  const MpWeights weights = to_mp_weights(model, kEvictionAccountBits);
   using Clock = std::chrono::steady_clock;
   auto seconds_since = [](Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); };
   const Clock::time_point full_start = Clock::now();
@@ -101,8 +99,8 @@ int run_evict(const ParsedArgs& args) {
   nlohmann::json json_policies = nlohmann::json::array();
   std::printf("kvfid evict: %zu %s over %d tokens (exact forwards at %d bits, the account at %d; the full cache's "
               "forward %.1f s)\n",
-              policies.size(), policies.size() == 1 ? "policy" : "policies", T, kAccountPrecisionBits,
-              2 * kAccountPrecisionBits + 64, full_seconds);
+              policies.size(), policies.size() == 1 ? "policy" : "policies", T, kEvictionAccountBits,
+              2 * kEvictionAccountBits + 64, full_seconds);
   for (const EvictionPolicy& policy : policies) {
     PolicyResult r{policy, policy.max_budget_for(T), {}, std::vector<double>(std::size_t(T))};
     // The evicted forward: every layer reads what the policy kept, its account on its own
@@ -203,7 +201,7 @@ int run_evict(const ParsedArgs& args) {
   if (args.has("json")) {
     const nlohmann::json out = {{"model", model_path},
                                 {"tokens", tokens},
-                                {"precision_bits", kAccountPrecisionBits},
+                                {"precision_bits", kEvictionAccountBits},
                                 {"bound_holds", certified},
                                 {"policies", std::move(json_policies)}};
     write_file_atomic(args.str("json"), out.dump() + "\n");

@@ -24,7 +24,6 @@
 #include "reference/model/weight_storage.h"
 #include "reference/mp/golden_forward.h"
 #include "reference/mp/mp_forward.h"
-#include "reference/mp/mp_weights.h"
 #include "reference/mp/memory_estimate.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/util/progress.h"
@@ -117,17 +116,10 @@ std::vector<KvLayerError> kv_errors(const TapSet& golden, const EngineRun& run, 
 // logits' mean KLD against the golden of the full cache.
 EvictionSummary eviction_summary(const Model& model, const std::vector<int>& tokens, const EngineOptions& options,
                                  const std::vector<double>& golden_logits) {
-  constexpr int kAccountPrecisionBits = 128;  // the golden's first attempt
   const ModelConfig& c = model.config;
-  MpForwardOptions o;
-  o.arith = MpArith::exact(kAccountPrecisionBits);
-  o.taps = TapSelection::logits;
-  o.threads = resolve_thread_count(0);
-  o.kv = quant::resolve_kv_policy(options.kv, options.kv_scales, c);
   EvictionRecord record;
-  o.evict_record = &record;
   const std::vector<double> logits =
-      to_doubles(mp_tap(mp_forward(model, to_mp_weights(model, kAccountPrecisionBits), tokens, o), "logits").values);
+      exact_evicting_logits(model, tokens, quant::resolve_kv_policy(options.kv, options.kv_scales, c), &record);
   EvictionSummary e;
   double kept = 0, readable = 0;
   for (const EvictionStep& s : record.steps) {

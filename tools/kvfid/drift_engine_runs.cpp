@@ -22,16 +22,9 @@ std::vector<double> to_double(const float* v, std::size_t n) { return std::vecto
 // Under an eviction the summary of the probabilities the engine weighted by (row
 // [n_heads, width] of LayerTaps::probs): its keys are not all in the cache any more.
 AttentionSummary summary_from_engine_probs(const float* row, int width, int t, int n_heads) {
-  AttentionSummary s;
-  std::vector<double> p(std::size_t(t) + 1);
-  for (int h = 0; h < n_heads; ++h) {
-    std::copy_n(row + std::size_t(h) * width, t + 1, p.begin());
-    s.entropy += attention_entropy(p.data(), t + 1);
-    s.newest_weight += p[std::size_t(t)];
-  }
-  s.entropy /= n_heads;
-  s.newest_weight /= n_heads;
-  return s;
+  std::vector<double> p(std::size_t(n_heads) * (t + 1));  // [n_heads, t + 1]
+  for (int h = 0; h < n_heads; ++h) std::copy_n(row + std::size_t(h) * width, t + 1, p.begin() + std::ptrdiff_t(h) * (t + 1));
+  return attention_summary_from_rows(p.data(), std::size_t(t) + 1, n_heads, t + 1);
 }
 
 // Measures position t from the engine's logits row [vocab], each layer's query row

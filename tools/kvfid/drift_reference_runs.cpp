@@ -7,8 +7,6 @@
 #include "reference/calibration/kv_policy_fit.h"
 #include "reference/mp/golden_forward.h"
 #include "reference/mp/mp_forward.h"
-#include "reference/mp/mp_parallel.h"
-#include "reference/mp/mp_weights.h"
 #include "tools/kvfid/drift_formats.h"
 
 namespace kvfid::cli::drift {
@@ -90,15 +88,9 @@ Series eviction_account_series(const Model& model, const std::vector<int>& token
                                const GoldenSeries& golden) {
   const auto start = Clock::now();
   const int vocab = model.config.vocab, T = int(tokens.size());
-  MpForwardOptions o;
-  o.arith = MpArith::exact(kAccountPrecisionBits);
-  o.taps = TapSelection::logits;
-  o.threads = resolve_thread_count(0);
-  o.kv = quant::resolve_kv_policy(kv, {}, model.config);
   EvictionRecord record;
-  o.evict_record = &record;
   const std::vector<double> logits =
-      to_doubles(mp_tap(mp_forward(model, to_mp_weights(model, kAccountPrecisionBits), tokens, o), "logits").values);
+      exact_evicting_logits(model, tokens, quant::resolve_kv_policy(kv, {}, model.config), &record);
   Series s{"account: exact " + kv.text, "account", "exact", "", "exact", kv.text, "exact", {}, 0, 0};
   std::vector<EvictionAtPosition> at(std::size_t(T), EvictionAtPosition{0, 0, 0, T + 1});
   for (const EvictionStep& step : record.steps) {

@@ -53,11 +53,7 @@ struct AttributionRun {
 std::vector<AttributionRun> attribution_runs(const std::string& weights, const WeightFormat& weight_format,
                                              const std::vector<quant::KvPolicySpec>& kv_specs);
 
-// The precision of an eviction account's exact forward (the golden's first attempt).
-inline constexpr int kAccountPrecisionBits = 128;
-
-// The exact account of the eviction in `kv` (which has one): the exact forward at
-// kAccountPrecisionBits with the policy's storage and eviction (evicting_attention.h),
+// The exact account of the eviction in `kv` (which has one): exact_evicting_logits, with the policy's storage and eviction (evicting_attention.h),
 // its next-token drift against the full cache's golden at every position, and each
 // position's dropped mass, error and bound.
 Series eviction_account_series(const Model& model, const std::vector<int>& tokens, const quant::KvPolicySpec& kv,

@@ -116,9 +116,12 @@ TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
             if (!gone) ++read, sum += row[j];
           }
           RC_ASSERT(read <= policy.budget_for(T, l) + 1);
-          // Each p_j = exp(s_j - m) / l with l the split sums of the same exponentials:
-          // their sum is 1 within the rounding of `read` divisions and additions, a few
-          // units of FLT_EPSILON each.
+          // Each p_j = fl(e_j / l), e_j = exp_portable(s_j - m) within kExpMaxUlp = 1 ulp
+          // (tests/cuda/common/portable_math_bounds.h), l the e_j summed with `read`
+          // roundings and, per split fold, rescaled by one more exp (4 roundings each, at
+          // most `read` folds); the sum here adds `read` roundings. With u = FLT_EPSILON/2
+          // that is |sum - 1| <= (2 + 1 + 6 read) u = (1.5 + 3 read) FLT_EPSILON, under
+          // the 4 (read + 1) FLT_EPSILON asserted (first-order terms; the rest is below u).
           RC_ASSERT(std::abs(sum - 1.0f) <= 4.0f * float(read + 1) * FLT_EPSILON);
         }
     const KvPlan plan = make_kv_plan(mc.options(Backend::twin).kv, {}, c);

@@ -7,7 +7,8 @@
 // the invariant split mode, so never derived from batch or context size; in the
 // by-length mode a multiple of 32 up to kSplit chosen from the step's shape.
 // Within split s (keys j0 = f + s*S .. j1 = min(j0+S, p+1)):
-//   score_j = (sum_d q[d] k_j[d], fma in increasing d from +0) * scale
+//   score_j = (sum_d q[d] k_j[d], fma in increasing d from +0) * scale, then
+//             capped_score (Gemma 2's soft-cap; unchanged without one)
 //   m_s     = max_j score_j            (warp butterfly per 32 keys, then warps in order)
 //   p_j     = exp(score_j - m_s)
 //   l_s     = sum_j p_j                (butterfly per 32 keys, padded with +0, then
@@ -37,6 +38,10 @@ KVFID_HD float attn_score(const float* q, const typename Storage<F>::T* k, int h
   for (int d = 0; d < head_dim; ++d) s = fma(q[d], Storage<F>::load(k[d]), s);
   return s * scale;
 }
+
+// A scaled score soft-capped, cap * tanh(score / cap), when cap > 0 (Gemma 2), as
+// reference/mp/attention_score.h finishes its scores.
+KVFID_HD float capped_score(float score, float cap) { return cap > 0.0f ? soft_cap(score, cap) : score; }
 
 // Running softmax state of one (row, head): the maximum and the sum; the weighted
 // value sums live beside it, one per dimension.

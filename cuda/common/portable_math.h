@@ -1,6 +1,6 @@
 #pragma once
-// Op map (SwiGLU; docs/ops.md): reference reference/mp/swiglu.h | shared cuda/common/portable_math.h (silu) | kernel swiglu_kernel | twin TwinBackend::run (FFN) | tests EnginePortableMath.SiluAccuracy, EngineTwinReference.*
-// exp, log and SiLU from basic IEEE operations only (no libm, no __expf, no __logf),
+// Op map (SwiGLU, GeGLU; docs/ops.md): reference reference/mp/swiglu.h | shared cuda/common/portable_math.h (silu, gelu_tanh) | kernel gated_kernel | twin TwinBackend::run (FFN) | tests EnginePortableMath.SiluAccuracy, EnginePortableMath.GeluTanhAccuracy, EngineTwinReference.*
+// exp, log, tanh, SiLU, tanh-GELU and soft-capping from basic IEEE operations only (no libm, no __expf, no __logf),
 // so the host and the device compute the same bits. Accuracy against the exact exp is measured in
 // tests/cuda/common/portable_math_test.cpp.
 #include <cstdint>
@@ -97,5 +97,57 @@ KVFID_HD float log_portable(float x) {
 // SiLU(x) = x * sigmoid(x) = x / (1 + exp(-x)); for x -> -inf the denominator is Inf
 // and the result -0, the correct limit.
 KVFID_HD float silu(float x) { return div(x, 1.0f + exp_portable(-x)); }
+
+// tanh(x), odd, from |x| = a:
+//  - a < 2^-12: x itself (tanh x = x (1 - x^2/3 + ...), within 2^-25 x: rounds to x).
+//  - a < 0.55: Taylor to x^19 in Horner form on z = x^2 with fma, as x + (x z) P(z);
+//    the first omitted term, 18888466084/194896477400625 x^21 (9.7e-5 x^21), is below
+//    6.2e-10 of x at a = 0.55, 0.01 ulp. x + (x z) P(z): the correction is below
+//    a^2/3 = 0.1 of x, so its rounding errors reach the result damped.
+//  - 0.55 <= a < 9.1: tanh(a) = (1 - e) / (1 + e), e = exp(-2a) in (1.2e-8, 0.333]
+//    (-2a exact): e's error (kExpMaxUlp) reaches 1 - e amplified by e / (1 - e) <= 0.5,
+//    and 1 - e, 1 + e and the division add half an ulp each.
+//  - a >= 9.1: 1 - tanh(a) < 2 e^(-18.2) < 2^-25: rounds to 1 (inf included).
+// NaN stays NaN; tanh(-0) = -0.
+KVFID_HD float tanh_portable(float x) {
+  if (x != x) return x;
+  const float a = x < 0.0f ? -x : x;
+  if (a < 2.44140625e-4f) return x;  // 2^-12: x^3/3 < 2^-25 x, so tanh x rounds to x (+-0 kept)
+  if (a < 0.55f) {
+    const float z = x * x;
+    float p = -2.391291142e-4f;  // -443861162/1856156927625 (x^19)
+    p = fma(p, z, 5.900274409e-4f);   // 6404582/10854718875
+    p = fma(p, z, -1.455834387e-3f);  // -929569/638512875
+    p = fma(p, z, 3.592128037e-3f);   // 21844/6081075
+    p = fma(p, z, -8.863235530e-3f);  // -1382/155925
+    p = fma(p, z, 2.186948854e-2f);   // 62/2835
+    p = fma(p, z, -5.396825397e-2f);  // -17/315
+    p = fma(p, z, 1.333333333e-1f);   // 2/15
+    p = fma(p, z, -3.333333333e-1f);  // -1/3
+    return fma(x * z, p, x);
+  }
+  float t = 1.0f;
+  if (a < 9.1f) {
+    const float e = exp_portable(-2.0f * a);
+    t = div(1.0f - e, 1.0f + e);
+  }
+  return x < 0.0f ? -t : t;
+}
+
+// Soft-capping (Gemma 2): cap * tanh(x / cap), cap > 0; each step rounded once, as the
+// reference's BallArith::soft_cap.
+KVFID_HD float soft_cap(float x, float cap) { return cap * tanh_portable(div(x, cap)); }
+
+// GELU, tanh approximation (GeGLU's gate; HF gelu_pytorch_tanh), in reference/mp/swiglu.h's
+// order: (0.5 x) (1 + tanh(C (x + A ((x x) x)))), C = sqrt(2/pi) and A = 0.044715 rounded
+// to FP32. Where tanh rounds to -1 (x below about -5.6) the result is -0, the exact value
+// being below 1e-19 in magnitude.
+KVFID_HD float gelu_tanh(float x) {
+  constexpr float kC = 0.797884560802865355f;  // sqrt(2/pi)
+  constexpr float kA = 0.044715f;
+  const float cube = (x * x) * x;
+  const float t = tanh_portable(kC * (x + kA * cube));
+  return (0.5f * x) * (1.0f + t);
+}
 
 }  // namespace kvfid::engine::num

@@ -27,7 +27,7 @@ void put_rows(TapTensor& tap, const std::vector<float>& rows, int first, int wid
 void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, const std::vector<float>& stats,
                 const ModelConfig& c, int layer, int hot_window, int k_group) {
   const int T = int(q.shape[0]), hd = c.head_dim;
-  const float scale = attention_scale(c);
+  const float scale = attention_scale(c), cap = float(c.attn_softcap);
   std::vector<float> qf(hd);
   for (int h = 0; h < c.n_heads; ++h)
     for (int t = 0; t < T; ++t) {
@@ -37,7 +37,8 @@ void fill_probs(TapTensor& probs, const TapTensor& q, const CacheValues& cache, 
       for (int j = c.first_key(layer, t); j <= t; ++j) {  // a sliding window's earlier keys stay 0
         const std::vector<float>& keys = j < cold_end ? cache.k : cache.k_hot;  // [n_kv_heads, T, head_dim]
         const float* kj = keys.data() + (std::size_t(c.kv_head_of(h)) * T + j) * hd;
-        probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(num::attn_score<FloatFormat::f32>(qf.data(), kj, hd, scale), s);
+        const float score = num::capped_score(num::attn_score<FloatFormat::f32>(qf.data(), kj, hd, scale), cap);
+        probs.values[(std::size_t(h) * T + t) * T + j] = num::attn_prob(score, s);
       }
     }
 }

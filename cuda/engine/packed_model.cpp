@@ -100,7 +100,14 @@ PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std:
 
 std::vector<float> pack_vector(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 
-float attention_scale(const ModelConfig& c) { return float(1.0 / std::sqrt(double(c.head_dim))); }
+std::vector<float> pack_gains(const std::vector<double>& w, const ModelConfig& c) {
+  std::vector<float> g = pack_vector(w);
+  if (c.norm_unit_offset)
+    for (float& x : g) x = 1.0f + x;  // one FP32 rounding of 1 + w (w is FP32 already)
+  return g;
+}
+
+float attention_scale(const ModelConfig& c) { return float(1.0 / std::sqrt(c.score_scale_dim())); }
 
 PackedModel pack_model(const Model& model, const WeightFormat& format) {
   const ModelConfig& c = model.config;
@@ -114,27 +121,32 @@ PackedModel pack_model(const Model& model, const WeightFormat& format) {
     const LayerWeights& w = model.layers[i];
     const std::string layer = "layer " + std::to_string(i) + " ";
     PackedLayer l;
-    l.attn_norm = pack_vector(w.attn_norm);
+    l.attn_norm = pack_gains(w.attn_norm, c);
     l.wq = pack_matrix(w.wq, format, layer + "wq");
     l.wk = pack_matrix(w.wk, format, layer + "wk");
     l.wv = pack_matrix(w.wv, format, layer + "wv");
     l.bq = pack_vector(w.bq);
     l.bk = pack_vector(w.bk);
     l.bv = pack_vector(w.bv);
-    l.q_norm = pack_vector(w.q_norm);
-    l.k_norm = pack_vector(w.k_norm);
+    l.q_norm = pack_gains(w.q_norm, c);
+    l.k_norm = pack_gains(w.k_norm, c);
     l.wo = pack_matrix(w.wo, format, layer + "wo");
-    l.ffn_norm = pack_vector(w.ffn_norm);
+    l.ffn_norm = pack_gains(w.ffn_norm, c);
+    l.post_attn_norm = pack_gains(w.post_attn_norm, c);
+    l.post_ffn_norm = pack_gains(w.post_ffn_norm, c);
     l.w1 = pack_matrix(w.w1, format, layer + "w1");
     l.w3 = pack_matrix(w.w3, format, layer + "w3");
     l.w2 = pack_matrix(w.w2, format, layer + "w2");
     p.layers.push_back(std::move(l));
   }
-  p.final_norm = pack_vector(model.final_norm);
+  p.final_norm = pack_gains(model.final_norm, c);
   // Tied: the same storage read the same way packs to the same bytes, so it is shared.
   p.classifier = model.classifier.same_view(model.embedding) ? p.embedding : pack_matrix(model.classifier, format, "classifier");
   p.eps = float(c.rms_norm_eps);
   p.attn_scale = attention_scale(c);
+  p.embed_scale = float(c.embed_scale);
+  p.attn_softcap = float(c.attn_softcap);
+  p.final_softcap = float(c.final_softcap);
   return p;
 }
 

@@ -46,6 +46,8 @@ class PackedMatrix {
   bool borrowed_ = false;
 };
 
+// Norm gains are those the norms multiply by: under norm_unit_offset (Gemma) 1 + w
+// rounded once to FP32 (HF's 1.0 + weight.float()), else w.
 struct PackedLayer {
   std::vector<float> attn_norm;   // [dim]
   PackedMatrix wq, wk, wv;        // [q_dim, dim], [kv_dim, dim], [kv_dim, dim]
@@ -53,6 +55,7 @@ struct PackedLayer {
   std::vector<float> q_norm, k_norm;  // [head_dim] each; empty without Qwen3's q/k norms
   PackedMatrix wo;                // [dim, q_dim]
   std::vector<float> ffn_norm;    // [dim]
+  std::vector<float> post_attn_norm, post_ffn_norm;  // [dim] each; empty without Gemma 2's post-norms
   PackedMatrix w1, w3;            // [hidden, dim]
   PackedMatrix w2;                // [dim, hidden]
 };
@@ -65,17 +68,22 @@ struct PackedModel {
   std::vector<float> final_norm;  // [dim]
   PackedMatrix classifier;        // [vocab, dim]
   float eps = 0;                  // rms_norm_eps rounded to FP32
-  float attn_scale = 0;           // 1/sqrt(head_dim) computed in double, rounded to FP32
+  float attn_scale = 0;           // 1/sqrt(score_scale_dim) computed in double, rounded to FP32
+  float embed_scale = 1;          // Gemma's (a bfloat16 value: exact in FP32)
+  float attn_softcap = 0;         // rounded to FP32; 0: none
+  float final_softcap = 0;
 };
 
 // `what` names the matrix in errors. Throws InputError(format.source, ...) when a block
 // format's FP32 decode of some weight is not its exact value (packed_model.cpp).
 PackedMatrix pack_matrix(const Matrix& m, const WeightFormat& format, const std::string& what);
 std::vector<float> pack_vector(const std::vector<double>& v);  // RNE to FP32
+// A norm's gains: pack_vector(w), or under the config's norm_unit_offset 1 + w in FP32.
+std::vector<float> pack_gains(const std::vector<double>& w, const ModelConfig& config);
 // In `weights` (EngineOptions::weights); InputError(weights.source, ...) for a format
 // whose blocks do not tile every matrix row (check_weight_format_fits).
 PackedModel pack_model(const Model& model, const WeightFormat& weights);
-// 1/sqrt(head_dim) computed in float64 and rounded once to FP32.
+// 1/sqrt(score_scale_dim()) computed in float64 and rounded once to FP32.
 float attention_scale(const ModelConfig& config);
 
 }  // namespace kvfid::engine

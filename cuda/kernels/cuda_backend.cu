@@ -217,6 +217,23 @@ void rmsnorm(const float* x, const float* w, float eps, int dim, int rows, float
   KVFID_LAUNCHED("rmsnorm_kernel");
 }
 
+// Blocks for an elementwise kernel of 256 threads over n elements (grid-stride beyond).
+int grid_for(std::size_t n) { return int(std::min<std::size_t>((n + 255) / 256, 4096)); }
+
+// A block's output added to the residual x ([n, dim]): project(y, accumulate) writes it,
+// straight into x (accumulating, as the twin's x + proj), or under Gemma 2's post-norm
+// (post_norm set) into `scratch`, normed there in place, then added.
+template <class Project>
+void block_out(const CudaEngine::State& s, int n, Project project, const float* post_norm, float* x, float* scratch) {
+  if (!post_norm) return project(x, true);
+  const int dim = s.c.dim;
+  project(scratch, false);
+  rmsnorm(scratch, post_norm, s.eps, dim, n, scratch);
+  const std::size_t count = std::size_t(n) * dim;
+  kernels::add_kernel<<<grid_for(count), 256>>>(x, scratch, count);
+  KVFID_LAUNCHED("add_kernel");
+}
+
 // Decode when every sequence in the step contributes one row (a decode step),
 // prefill otherwise; the two give identical bits (attention_math.h).
 bool is_decode_step(const std::vector<StepRow>& rows) {
@@ -404,7 +421,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   float* logits = s.logits.get(std::size_t(n) * c.vocab);
 
   using T = typename num::Storage<W>::T;
-  kernels::embed_kernel<W><<<n, 256>>>(static_cast<const T*>(s.w.embedding), tokens_d, c.dim, x);
+  kernels::embed_kernel<W><<<n, 256>>>(static_cast<const T*>(s.w.embedding), tokens_d, c.dim, float(c.embed_scale), x);
   KVFID_LAUNCHED("embed_kernel");
   const kernels::RopeArgs rope{s.rope_cos.p, s.rope_sin.p, hd / 2, c.rope == RopeStyle::interleaved};
   const num::KvLayout base{c.n_layers, c.n_kv_heads, hd, 0};
@@ -434,17 +451,18 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
       KVFID_LAUNCHED("rope_store_kernel");
     }
     const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale, s.plan.policy.hot_window,
-                              s.plan.k_group[l], split, c.window_of(l)};
+                              s.plan.k_group[l], split, c.window_of(l), float(c.attn_softcap)};
     attention<K, kTiered>(a, n, decode, most_splits(rows, split), s.partial, att, stats, c.n_kv_heads);
     if (s.plan.policy.rotation.active()) rotate_heads(s.rotation, att, n * c.n_heads, true);  // back to the model's basis
-    matvec<W>(w.wo, att, nullptr, x, n, c.dim, qd, true);
+    block_out(s, n, [&](float* y, bool add) { matvec<W>(w.wo, att, nullptr, y, n, c.dim, qd, add); }, w.post_attn_norm, x, xn);
     rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);
     matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);
     matvec<W>(w.w3, xn, nullptr, h3, n, c.hidden, c.dim, false);
     const std::size_t hn = std::size_t(n) * c.hidden;
-    kernels::swiglu_kernel<<<int(std::min<std::size_t>((hn + 255) / 256, 4096)), 256>>>(h1, h3, hn);
-    KVFID_LAUNCHED("swiglu_kernel");
-    matvec<W>(w.w2, h1, nullptr, x, n, c.dim, c.hidden, true);
+    kernels::gated_kernel<<<grid_for(hn), 256>>>(h1, h3, hn, c.activation == Activation::gelu_tanh);
+    KVFID_LAUNCHED("gated_kernel");
+    block_out(s, n, [&](float* y, bool add) { matvec<W>(w.w2, h1, nullptr, y, n, c.dim, c.hidden, add); }, w.post_ffn_norm,
+              x, xn);
     if (want_taps && out) {
       LayerTaps& t = out->layers[l];
       to_host(t.q, q, std::size_t(n) * qd);
@@ -457,6 +475,11 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   }
   rmsnorm(x, s.w.final_norm, s.eps, c.dim, n, xn);
   matvec<W>(s.w.classifier, xn, nullptr, logits, n, c.vocab, c.dim, false);
+  if (c.final_softcap > 0) {
+    const std::size_t count = std::size_t(n) * c.vocab;
+    kernels::soft_cap_kernel<<<grid_for(count), 256>>>(logits, count, float(c.final_softcap));
+    KVFID_LAUNCHED("soft_cap_kernel");
+  }
 }
 
 }  // namespace
@@ -539,6 +562,8 @@ class UploadedModel {
       d.k_norm = l.k_norm.empty() ? nullptr : upload_f(l.k_norm);
       d.wo = upload(l.wo.bytes());
       d.ffn_norm = upload_f(l.ffn_norm);
+      d.post_attn_norm = l.post_attn_norm.empty() ? nullptr : upload_f(l.post_attn_norm);
+      d.post_ffn_norm = l.post_ffn_norm.empty() ? nullptr : upload_f(l.post_ffn_norm);
       d.w1 = upload(l.w1.bytes());
       d.w3 = upload(l.w3.bytes());
       d.w2 = upload(l.w2.bytes());

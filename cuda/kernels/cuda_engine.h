@@ -21,6 +21,7 @@ struct DeviceLayerWeights {
   const float *q_norm = nullptr, *k_norm = nullptr;                  // [head_dim]; null without q/k norms
   const void* wo = nullptr;                                          // [dim, q_dim]
   const float* ffn_norm = nullptr;                                   // [dim]
+  const float *post_attn_norm = nullptr, *post_ffn_norm = nullptr;   // [dim]; null without Gemma 2's post-norms
   const void *w1 = nullptr, *w3 = nullptr;                           // [hidden, dim]
   const void* w2 = nullptr;                                          // [dim, hidden]
 };

@@ -79,10 +79,11 @@ __device__ __forceinline__ void load8(const typename Storage<W>::T* p, float* ou
 }
 
 template <FloatFormat W>
-__global__ void embed_kernel(const typename Storage<W>::T* emb, const int* tokens, int dim, float* x) {
+// The token's row times `scale` (Gemma's embed_scale; 1 changes no bit).
+__global__ void embed_kernel(const typename Storage<W>::T* emb, const int* tokens, int dim, float scale, float* x) {
   const int r = blockIdx.x;
   const auto* row = emb + std::size_t(tokens[r]) * dim;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) x[std::size_t(r) * dim + i] = Storage<W>::load(row[i]);
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) x[std::size_t(r) * dim + i] = Storage<W>::load(row[i]) * scale;
 }
 
 // One warp per row: the sum of squares in row_dot order, then y = (x * inv) * w.
@@ -168,9 +169,22 @@ __global__ void __launch_bounds__(kMatvecWarps * num::kWarp)
     }
 }
 
-__global__ void swiglu_kernel(float* h1, const float* h3, std::size_t n) {
+// The FFN gate: h1 <- act(h1) * h3, act silu (SwiGLU) or gelu_tanh (GeGLU).
+__global__ void gated_kernel(float* h1, const float* h3, std::size_t n, bool gelu) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
-    h1[i] = num::silu(h1[i]) * h3[i];
+    h1[i] = (gelu ? num::gelu_tanh(h1[i]) : num::silu(h1[i])) * h3[i];
+}
+
+// x <- x + y (a residual add after Gemma 2's post-norm), as the twin's loop.
+__global__ void add_kernel(float* x, const float* y, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    x[i] = x[i] + y[i];
+}
+
+// z <- cap * tanh(z / cap), Gemma 2's final logit soft-cap.
+__global__ void soft_cap_kernel(float* z, std::size_t n, float cap) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    z[i] = num::soft_cap(z[i], cap);
 }
 
 struct RopeArgs {
@@ -372,7 +386,7 @@ __device__ __forceinline__ const T* key_plane(const T* cold, const TieredRead& t
 template <FloatFormat K, bool kTiered, class Emit>
 __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>::T* kc,
                                  const typename Storage<K>::T* vc, const TieredRead& tiers, const num::KvLayout& lay,
-                                 int kvh, int j0, int j1, int group, float scale, Emit emit) {
+                                 int kvh, int j0, int j1, int group, float scale, float cap, Emit emit) {
   const int hd = lay.head_dim;
   const int t = threadIdx.x, warp = t / num::kWarp, lane = t % num::kWarp;
   const int j = j0 + t;
@@ -404,7 +418,7 @@ __device__ void attn_split_block(const AttnShared& sh, const typename Storage<K>
     }
 #pragma unroll
     for (int hh = 0; hh < kHeadChunk; ++hh)
-      if (h0 + hh < group) sh.p[(h0 + hh) * num::kSplit + t] = valid ? s[hh] * scale : -num::infinity();
+      if (h0 + hh < group) sh.p[(h0 + hh) * num::kSplit + t] = valid ? num::capped_score(s[hh] * scale, cap) : -num::infinity();
   }
   __syncthreads();
   for (int h = 0; h < group; ++h) {
@@ -485,6 +499,7 @@ struct AttnArgs {
   int k_group = 0;       // tiered path: cold_end's group for this layer's keys
   int split = num::kSplit;  // keys per split (cuda/engine/split_keys.h), at most kSplit
   int window = 0;           // this layer's sliding window (0: every key up to the row's position)
+  float softcap = 0;        // Gemma 2's score soft-cap (0: none; num::capped_score)
 };
 
 // The tiered reads of row `row` in layer a.layer (unused on the fast path).
@@ -532,7 +547,7 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
   attn_split_block<K, kTiered>(sh, static_cast<const KT*>(row.cache) + lay.k_offset(a.layer),
                                static_cast<const KT*>(row.cache) + lay.v_offset(a.layer),
                                kTiered ? tiered_read(a, row, lay) : TieredRead{}, lay, kvh, j0, j1, count, a.scale,
-                               [&](int h, int d, float acc) { out[std::size_t(h) * max_splits * stride + 2 + d] = acc; });
+                               a.softcap, [&](int h, int d, float acc) { out[std::size_t(h) * max_splits * stride + 2 + d] = acc; });
   if (threadIdx.x < count) {
     out[std::size_t(threadIdx.x) * max_splits * stride] = sh.m[threadIdx.x];
     out[std::size_t(threadIdx.x) * max_splits * stride + 1] = sh.l[threadIdx.x];
@@ -587,7 +602,7 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_k
   const int splits = num::split_count(row.pos + 1 - key0, a.split);
   for (int sp = 0; sp < splits; ++sp) {
     const int j0 = key0 + sp * a.split, j1 = min(j0 + a.split, row.pos + 1);
-    attn_split_block<K, kTiered>(sh, kc, vc, tiers, lay, kvh, j0, j1, g, a.scale, [&](int h, int d, float acc) {
+    attn_split_block<K, kTiered>(sh, kc, vc, tiers, lay, kvh, j0, j1, g, a.scale, a.softcap, [&](int h, int d, float acc) {
       if (sp == 0) {
         run_acc[h * hd + d] = acc;
       } else {

@@ -375,6 +375,8 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, const Keys& 
     } else {
       for (int i = i0; i < i1; ++i) scores[i - i0] = num::attn_score<K>(q, kv.key(kvh, keys[i]), hd, m_.attn_scale);
     }
+    if (m_.attn_softcap > 0)
+      for (int j = 0; j < count; ++j) scores[j] = num::capped_score(scores[j], m_.attn_softcap);
     // Max and sum: butterfly per warp of 32 keys (padding: -inf for the max, +0
     // for the sum, the values idle GPU lanes hold), then warps in order. Warps
     // wholly past the split's end only contribute those identities, so they are skipped.
@@ -492,7 +494,9 @@ void TwinBackend::attend_evicting(const std::vector<StepRow>& rows, int l, int s
         // scorer's input and the tap.
         float* p = evict_probs_.data() + std::size_t(h) * slots;
         for (std::size_t i = 0; i < keys.size(); ++i) {
-          p[i] = num::attn_prob(num::attn_score<FloatFormat::f32>(q, kv.key(kvh, keys[i]), hd, m_.attn_scale),
+          p[i] = num::attn_prob(num::capped_score(num::attn_score<FloatFormat::f32>(q, kv.key(kvh, keys[i]), hd,
+                                                                                     m_.attn_scale),
+                                                   m_.attn_softcap),
                                 num::SoftmaxStats{st[0], st[1]});
           if (taps) taps[(r * c.n_heads + h) * std::size_t(taps_width) + std::size_t(keys[i])] = p[i];
         }
@@ -538,11 +542,11 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
   }
   out.layers.resize(want_taps ? c.n_layers : 0);  // kept between steps: assign() reuses capacity
 
-  // Embedding: the token's row, decoded to FP32.
+  // Embedding: the token's row, decoded to FP32, times Gemma's embed_scale (1: exact).
   const auto* emb = m_.embedding.data<W>();
   for (int r = 0; r < n; ++r)
     for (int i = 0; i < c.dim; ++i)
-      x_[std::size_t(r) * c.dim + i] = Storage<W>::load(emb[std::size_t(rows[r].token) * c.dim + i]);
+      x_[std::size_t(r) * c.dim + i] = Storage<W>::load(emb[std::size_t(rows[r].token) * c.dim + i]) * m_.embed_scale;
 
   const bool interleaved = c.rope == RopeStyle::interleaved;
   const int split = step_split_keys(split_mode_, rows, c.n_kv_heads);  // keys per attention split
@@ -631,15 +635,20 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
     if (rotation_.kind != quant::RotationKind::none)  // the output back to the model's basis
       for (int i = 0; i < n * c.n_heads; ++i) quant::unrotate_head(rotation_, att_.data() + std::size_t(i) * hd, rot_tmp_.data());
     matvec<W>(w.wo, {}, att_.data(), n, proj_.data());
+    if (c.sandwich_norms) rmsnorm(proj_.data(), w.post_attn_norm, m_.eps, n, proj_.data());  // Gemma 2, in place
     for (std::size_t i = 0; i < std::size_t(n) * c.dim; ++i) x_[i] = x_[i] + proj_[i];
     rmsnorm(x_.data(), w.ffn_norm, m_.eps, n, xn_.data());
     matvec<W>(w.w1, {}, xn_.data(), n, h1_.data());
     matvec<W>(w.w3, {}, xn_.data(), n, h3_.data());
     const std::int64_t gated = std::int64_t(n) * c.hidden;  // elementwise: any cut is exact
     pool_.parallel_for(gated, grain_for(gated, pool_.size()), [&](std::int64_t i0, std::int64_t i1, int) {
-      for (std::int64_t i = i0; i < i1; ++i) h1_[i] = num::silu(h1_[i]) * h3_[i];
+      if (c.activation == Activation::silu)
+        for (std::int64_t i = i0; i < i1; ++i) h1_[i] = num::silu(h1_[i]) * h3_[i];
+      else
+        for (std::int64_t i = i0; i < i1; ++i) h1_[i] = num::gelu_tanh(h1_[i]) * h3_[i];
     });
     matvec<W>(w.w2, {}, h1_.data(), n, proj_.data());
+    if (c.sandwich_norms) rmsnorm(proj_.data(), w.post_ffn_norm, m_.eps, n, proj_.data());
     for (std::size_t i = 0; i < std::size_t(n) * c.dim; ++i) x_[i] = x_[i] + proj_[i];
     if (want_taps) {
       LayerTaps& t = out.layers[l];
@@ -654,6 +663,8 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
   rmsnorm(x_.data(), m_.final_norm, m_.eps, n, xn_.data());
   out.logits.resize(std::size_t(n) * c.vocab);
   matvec<W>(m_.classifier, {}, xn_.data(), n, out.logits.data());
+  if (m_.final_softcap > 0)  // Gemma 2, elementwise
+    for (float& z : out.logits) z = num::soft_cap(z, m_.final_softcap);
 }
 
 }  // namespace

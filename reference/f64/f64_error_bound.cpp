@@ -39,7 +39,25 @@ Mat project_bound(const Mat& x, const Mat& ex, const Matrix& w, const std::vecto
 // x' = x + y computed as one rounded addition.
 Mat residual_bound(const Mat& ex, const Mat& ey, const Mat& sum) { return ex + ey + kOpRel * sum.cwiseAbs(); }
 
-Mat rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const std::vector<double>& gain, double eps) {
+// A norm's gain as forward_trace multiplies by it (norm_gain), and |g^ - g| per element.
+struct Gain {
+  std::vector<double> value;
+  std::vector<double> error;  // empty: exact
+};
+
+// Gemma's gains 1 + w: the forward rounds the sum once, g^ = (1 + w)(1 + d) with |d| <= u,
+// so |g^ - g| <= u |g| <= u/(1-u) |g^|. A stored w (every other family) is exact.
+Gain gain_of(const ModelConfig& c, const std::vector<double>& w) {
+  Gain g{norm_gain<double>(c, w), {}};
+  if (c.norm_unit_offset)
+    for (double v : g.value) g.error.push_back(kOpRel * std::fabs(v));
+  return g;
+}
+
+// The rule in the header bounds |y^ - g^ x r(x)|, g^ being the gain the forward used. An
+// inexact gain adds |g^ - g| |x_i| r(x) <= E(g_i) (|x^_i| + E_i) r_max, r_max >= r(x) on
+// the ball around x^ (the same r_max as the input part).
+Mat rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const Gain& gain, double eps) {
   const double n = double(x.cols());
   const double g = gamma(n + 6);
   Mat e(x.rows(), x.cols());  // [T, dim]
@@ -48,16 +66,18 @@ Mat rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const std::vector<
     const double lo = std::max(0.0, norm - err_norm), hi = norm + err_norm;
     const double r_max = 1 / std::sqrt(lo * lo / n + eps);
     const double dr = r_max * r_max * r_max * hi / n * err_norm;
-    for (Eigen::Index i = 0; i < x.cols(); ++i)
-      e(t, i) = std::fabs(gain[i]) * (ex(t, i) * r_max + std::fabs(x(t, i)) * dr) + g / (1 - g) * std::fabs(y(t, i));
+    for (Eigen::Index i = 0; i < x.cols(); ++i) {
+      e(t, i) = std::fabs(gain.value[i]) * (ex(t, i) * r_max + std::fabs(x(t, i)) * dr) + g / (1 - g) * std::fabs(y(t, i));
+      if (!gain.error.empty()) e(t, i) += gain.error[i] * (std::fabs(x(t, i)) + ex(t, i)) * r_max;
+    }
   }
   return e;
 }
 
 // Qwen3's per-head RMSNorm (x, ex, y: [T, heads*head_dim]): rms_norm_bound on the rows
 // of head_dim, each head its own vector.
-Mat head_rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const std::vector<double>& gain, double eps) {
-  const Eigen::Index hd = Eigen::Index(gain.size()), rows = x.size() / hd;
+Mat head_rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const Gain& gain, double eps) {
+  const Eigen::Index hd = Eigen::Index(gain.value.size()), rows = x.size() / hd;
   auto heads = [&](const Mat& m) -> Mat { return Eigen::Map<const Mat>(m.data(), rows, hd); };
   const Mat e = rms_norm_bound(heads(x), heads(ex), heads(y), gain, eps);
   return Eigen::Map<const Mat>(e.data(), x.rows(), x.cols());
@@ -137,6 +157,34 @@ Mat rope_bound(const Mat& x_lin, const Mat& ex_lin, const ForwardTrace<double>& 
   return e;
 }
 
+}  // namespace
+
+// E of z' = cap tanh(z / cap) (Gemma 2's soft-cap of scores and logits) from z^ and E(z),
+// with the forward's steps q = z / cap, th = tanh(q), cap * th recomputed (same values).
+// Input part: d/dz cap tanh(z / cap) = sech^2(z / cap) <= 1, so cap tanh(. / cap) is
+// 1-Lipschitz; sharper, by the mean value theorem the argument's error e_q (below) passes
+// through tanh times S = sech^2 at the smallest |q| within e_q of q^ (sech^2 falls with |q|).
+// Rounding part: the division adds u/(1-u) |q^| to the argument, so
+// e_q = E(z) / cap + u/(1-u) |q^|; glibc's tanh errs by kLibmRel |th^| (glibc's table of
+// known errors lists 2 ulps for binary64 tanh on x86_64, inside kLibmUlps as for exp,
+// sin and cos); the product by the exact cap rounds once, u/(1-u) |z'^|. Together
+//   E(z') = cap (S e_q + kLibmRel |th^|) + u/(1-u) |z'^|.
+// An overflowing cosh gives S = 0, where the true S < 4 e^-1400 lies below kUnderflowFloor.
+double soft_cap_bound(double z, double ez, double cap) {
+  const double q = z / cap, th = std::tanh(q), capped = cap * th;
+  const double e_q = ez / cap + kOpRel * std::fabs(q);
+  const double ch = std::cosh(std::max(0.0, std::fabs(q) - e_q));
+  return cap * (e_q / (ch * ch) + kLibmRel * std::fabs(th)) + kOpRel * std::fabs(capped);
+}
+
+namespace {
+
+Mat soft_cap_bounds(const Mat& z, const Mat& ez, double cap) {
+  Mat e(z.rows(), z.cols());
+  for (Eigen::Index i = 0; i < z.size(); ++i) e.data()[i] = soft_cap_bound(z.data()[i], ez.data()[i], cap);
+  return e;
+}
+
 struct AttentionErrors {
   std::vector<Mat> probs;  // n_heads x [T, T]
   Mat out;                 // [T, n_heads*head_dim]
@@ -145,7 +193,10 @@ struct AttentionErrors {
 AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, const Mat& ek, const Mat& ev,
                                 const ModelConfig& c, int layer) {
   const int T = int(L.q.rows()), hd = c.head_dim;
-  const double inv_sqrt_hd = 1 / std::sqrt(double(hd));
+  // The dot product has hd terms whatever d is: gamma_{hd+2} counts them, the rounding
+  // of sqrt(d) (d exact) and the division, as in the header's score rule.
+  const double inv_sqrt_d = 1 / std::sqrt(c.score_scale_dim());
+  const bool capped = c.attn_softcap > 0;
   AttentionErrors r{std::vector<Mat>(c.n_heads, Mat::Zero(T, T)), Mat::Zero(T, c.q_dim())};
   std::vector<double> e_score(T), e_exp(T), rho(T);
   for (int h = 0; h < c.n_heads; ++h) {
@@ -162,7 +213,8 @@ AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, cons
           abs_dot += q * k;
           propagated += q * e_k + e_q * k + e_q * e_k;
         }
-        e_score[j] = (gamma(hd + 2) * abs_dot + propagated) * inv_sqrt_hd;
+        e_score[j] = (gamma(hd + 2) * abs_dot + propagated) * inv_sqrt_d;
+        if (capped) e_score[j] = soft_cap_bound(L.uncapped_scores[h](t, j), e_score[j], c.attn_softcap);
       }
       // Recompute the forward's shifted exponentials (same operations, same values).
       double max = s(t, first);
@@ -202,6 +254,50 @@ Mat silu_bound(const Mat& act, const Mat& e_gate) {
   return kSiluLipschitz * e_gate + rel / (1 - rel) * act.cwiseAbs();
 }
 
+}  // namespace
+
+// E of act = gelu_tanh(z) (gelu_tanh_steps) from z^ = gate and E(z).
+// Input part: g(x) = 0.5 x (1 + tanh v), v = C (x + A x^3), has
+//   g'(x) = 0.5 (1 + tanh v) + 0.5 x sech^2(v) v'(x).
+// The first term lies in [0, 1]. As x v'(x) = C x + 3 A C x^3 and |v| = C |x| + A C |x|^3,
+// |x v'| <= 3 |v|, so the second term is at most 1.5 |v| sech^2(v) <= 1.5 max_v v sech^2 v
+// = 1.5 * 0.44774 (at v = 0.77170, where 2 v tanh v = 1) < 0.672: |g'| < 1.672 <=
+// kGeluTanhLipschitz, and the mean value theorem gives kGeluTanhLipschitz E(z).
+// Rounding part, at the computed z^ (exact input from here on), with C^ = C (1 + d_C) and
+// A^ = A (1 + d_A) the compiler's correctly rounded literals (|d| <= u):
+//   A^ z^3 = A z^3 (1 + theta_4) (A rounded, z z, * z, * A: four factors 1 + d, Higham 3.3);
+//   z + A z^3 has no cancellation (z and A z^3 share their sign), so the sum, rounded, is
+//   (z + A z^3)(1 + theta_5), and the tanh argument v^ = C (z + A z^3)(1 + theta_7):
+//   |v^ - v| <= gamma_7 |v| <= e_v = gamma_7 / (1 - gamma_7) |v^|.
+//   th^ = tanh(v^) within kLibmRel |th^| (as in soft_cap_bound), and tanh(v^) within
+//   S e_v of tanh(v), S = sech^2 at the smallest |v| within e_v of v^ (mean value theorem).
+//   0.5 z is exact; 1 + th^ and the product round twice: |act^ - 0.5 z (1 + th^)| <=
+//   gamma_2 / (1 - gamma_2) |act^|. 1 + th^ cancels where th^ ~ -1 (z large and negative),
+//   so th^'s errors are carried as absolute ones, times 0.5 |z|, never relative to 1 + th^:
+//   E(act) = kGeluTanhLipschitz E(z) + gamma_2/(1-gamma_2) |act^| + 0.5 |z^| (kLibmRel |th^| + S e_v).
+
+double gelu_tanh_bound(double z, double ez) {
+  const double rel_v = gamma(7) / (1 - gamma(7)), rel_out = gamma(2) / (1 - gamma(2));
+  const GeluTanhSteps<double> st = gelu_tanh_steps(z);
+  const double e_v = rel_v * std::fabs(st.arg);
+  const double ch = std::cosh(std::max(0.0, std::fabs(st.arg) - e_v));
+  const double rounding = rel_out * std::fabs(st.value) + 0.5 * std::fabs(z) * (kLibmRel * std::fabs(st.th) + e_v / (ch * ch));
+  return kGeluTanhLipschitz * ez + rounding;
+}
+
+namespace {
+
+Mat gelu_tanh_bounds(const Mat& gate, const Mat& e_gate) {
+  Mat e(gate.rows(), gate.cols());
+  for (Eigen::Index i = 0; i < gate.size(); ++i) e.data()[i] = gelu_tanh_bound(gate.data()[i], e_gate.data()[i]);
+  return e;
+}
+
+Mat activation_bound(const LayerTrace<double>& L, const Mat& e_gate, Activation activation) {
+  if (activation == Activation::silu) return silu_bound(L.act, e_gate);
+  return gelu_tanh_bounds(L.gate, e_gate);
+}
+
 // a * b rounded once.
 Mat product_bound(const Mat& a, const Mat& ea, const Mat& b, const Mat& eb, const Mat& prod) {
   return (a.cwiseAbs() + ea).cwiseProduct(eb) + ea.cwiseProduct(b.cwiseAbs()) + kOpRel * prod.cwiseAbs();
@@ -225,6 +321,11 @@ double rope_frequency_rel(const ModelConfig& c, int pair) {
   return scaled_frequency_rel(c.rope_scaling, std::pow(c.rope_theta, -exponent), plain);
 }
 
+Mat embedding_error_bound(const ModelConfig& c, const RowMatrix<double>& embedded) {
+  if (c.embed_scale == 1.0) return Mat::Zero(embedded.rows(), embedded.cols());
+  return kOpRel * embedded.cwiseAbs();
+}
+
 std::vector<std::vector<double>> f64_error_bounds(const Model& model, const ForwardTrace<double>& tr,
                                                   const TapSelection& selection, const RowMatrix<double>& residual_error) {
   const ModelConfig& c = model.config;
@@ -235,23 +336,30 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
   for (std::size_t i = 0; i < tr.layers.size(); ++i) {
     const LayerTrace<double>& L = tr.layers[i];
     const LayerWeights& w = model.layers[tr.first_layer + i];
-    const Mat eh = rms_norm_bound(L.x_in, ex, L.h, w.attn_norm, c.rms_norm_eps);
+    const Mat eh = rms_norm_bound(L.x_in, ex, L.h, gain_of(c, w.attn_norm), c.rms_norm_eps);
     Mat eq_lin = project_bound(L.h, eh, w.wq, w.bq), ek_lin = project_bound(L.h, eh, w.wk, w.bk);
     if (c.qk_norm) {
-      eq_lin = head_rms_norm_bound(L.q_proj, eq_lin, L.q_lin, w.q_norm, c.rms_norm_eps);
-      ek_lin = head_rms_norm_bound(L.k_proj, ek_lin, L.k_lin, w.k_norm, c.rms_norm_eps);
+      eq_lin = head_rms_norm_bound(L.q_proj, eq_lin, L.q_lin, gain_of(c, w.q_norm), c.rms_norm_eps);
+      ek_lin = head_rms_norm_bound(L.k_proj, ek_lin, L.k_lin, gain_of(c, w.k_norm), c.rms_norm_eps);
     }
     const Mat eq = rope_bound(L.q_lin, eq_lin, tr, rope_errors, c);
     const Mat ek = rope_bound(L.k_lin, ek_lin, tr, rope_errors, c);
     const Mat ev = project_bound(L.h, eh, w.wv, w.bv);
     const AttentionErrors ea = attention_bound(L, eq, ek, ev, c, tr.first_layer + int(i));
-    const Mat e_mid = residual_bound(ex, project_bound(L.attn_out, ea.out, w.wo, {}), L.x_mid);
-    const Mat eh2 = rms_norm_bound(L.x_mid, e_mid, L.h2, w.ffn_norm, c.rms_norm_eps);
+    Mat e_attn = project_bound(L.attn_out, ea.out, w.wo, {});
+    // Gemma 2's post-norms: the RMSNorm rule on the block's output and its propagated error.
+    if (c.sandwich_norms)
+      e_attn = rms_norm_bound(L.attn_proj, e_attn, L.attn_post, gain_of(c, w.post_attn_norm), c.rms_norm_eps);
+    const Mat e_mid = residual_bound(ex, e_attn, L.x_mid);
+    const Mat eh2 = rms_norm_bound(L.x_mid, e_mid, L.h2, gain_of(c, w.ffn_norm), c.rms_norm_eps);
     const Mat e_gate = project_bound(L.h2, eh2, w.w1, {});
     const Mat e_up = project_bound(L.h2, eh2, w.w3, {});
-    const Mat e_act = silu_bound(L.act, e_gate);
+    const Mat e_act = activation_bound(L, e_gate, c.activation);
     const Mat e_mix = product_bound(L.act, e_act, L.up, e_up, L.mix);
-    ex = residual_bound(e_mid, project_bound(L.mix, e_mix, w.w2, {}), L.out);
+    Mat e_ffn = project_bound(L.mix, e_mix, w.w2, {});
+    if (c.sandwich_norms)
+      e_ffn = rms_norm_bound(L.ffn_proj, e_ffn, L.ffn_post, gain_of(c, w.post_ffn_norm), c.rms_norm_eps);
+    ex = residual_bound(e_mid, e_ffn, L.out);
     const int l = tr.first_layer + int(i);
     auto keep = [&](const char* what, auto&& make) {
       if (selection.wants(tap_layer_name(l, what))) layer_taps.push_back(make());
@@ -273,15 +381,19 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
     keep("attn.out", [&] { return finish(ea.out); });
     keep("out", [&] { return finish(ex); });
   }
-  const Mat e_final = rms_norm_bound(tr.final_in, ex, tr.final_h, model.final_norm, c.rms_norm_eps);
-  std::vector<std::vector<double>> taps = {finish(project_bound(tr.final_h, e_final, model.classifier, {}))};
+  const Mat e_final = rms_norm_bound(tr.final_in, ex, tr.final_h, gain_of(c, model.final_norm), c.rms_norm_eps);
+  Mat e_logits = project_bound(tr.final_h, e_final, model.classifier, {});
+  if (c.final_softcap > 0) e_logits = soft_cap_bounds(tr.uncapped_logits, e_logits, c.final_softcap);
+  std::vector<std::vector<double>> taps = {finish(e_logits)};
   taps.insert(taps.end(), std::make_move_iterator(layer_taps.begin()), std::make_move_iterator(layer_taps.end()));
   return taps;
 }
 
 TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, const TapSelection& selection) {
-  const ForwardTrace<double> trace = trace_forward<double>(model, tokens);
-  return to_tap_set(model.config, int(tokens.size()), selection, 0, f64_error_bounds(model, trace, selection, {}));
+  const RowMatrix<double> embedded = embed_tokens<double>(model, tokens);
+  const ForwardTrace<double> trace = trace_forward_from<double>(model, 0, embedded);
+  return to_tap_set(model.config, int(tokens.size()), selection, 0,
+                    f64_error_bounds(model, trace, selection, embedding_error_bound(model.config, embedded)));
 }
 
 }  // namespace kvfid::ref

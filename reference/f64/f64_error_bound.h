@@ -6,7 +6,7 @@
 // Model of the arithmetic (assumptions):
 //  * IEEE binary64, round to nearest, no FMA contraction (-ffp-contract=off): every
 //    +, -, *, /, sqrt returns op(a, b)(1 + d) with |d| <= u = 2^-53.
-//  * glibc exp, pow, sin, cos are not correctly rounded; glibc aims for "a few ulp"
+//  * glibc exp, pow, sin, cos, tanh are not correctly rounded; glibc aims for "a few ulp"
 //    and its table of known maximum errors lists at most a couple of ulp for these in
 //    binary64 on x86_64. We assume kLibmUlps ulps of the correctly rounded result,
 //    i.e. a relative error of at most 2 kLibmUlps u.
@@ -35,8 +35,20 @@
 //    (a c - b s, a s + b c) propagates E(a), E(b), E(c), E(s) to first and second order
 //    and rounds with gamma_2 (|a^ c^| + |b^ s^|).
 //  * Qwen3's q/k norms: the RMSNorm rule above on each head's head_dim values.
-//  * Scores s = q.k / sqrt(d): gamma_{d+2} sum |q^ k^| / sqrt(d) + sum (|q^| E(k) +
-//    E(q) |k^| + E(q) E(k)) / sqrt(d).
+//  * Gemma 2's gains 1 + w are rounded once: |g^ - g| <= u/(1-u) |g^|, which adds
+//    E(g_i) (|x^_i| + E_i) r_max to the RMSNorm rule; its post-norms are that rule on
+//    the block's output with its propagated error (f64_error_bound.cpp, gain_of).
+//  * Embedding scale (Gemma 2): x = e * s, s an exact float64: E(x) = u/(1-u) |x^|.
+//  * Scores s = q.k / sqrt(d), d = score_scale_dim() (head_dim, or Gemma's
+//    query_pre_attn_scalar; the dot product still has head_dim terms, and sqrt(d) is
+//    rounded once): gamma_{hd+2} sum |q^ k^| / sqrt(d) + sum (|q^| E(k) + E(q) |k^| +
+//    E(q) E(k)) / sqrt(d).
+//  * Soft-cap z' = cap tanh(z / cap) (Gemma 2's scores and logits): 1-Lipschitz, sharper
+//    sech^2 at the smallest |z/cap| within the error; plus the division, tanh (libm) and
+//    the product by cap (soft_cap_bound).
+//  * GeGLU (gelu_tanh): kGeluTanhLipschitz E(z) plus the roundings of its nine steps, the
+//    tanh's errors carried absolutely because 1 + tanh cancels for large negative z
+//    (gelu_tanh_bound).
 //  * Softmax: it is shift invariant, so the exact p uses the same computed max m^.
 //    E(s_j - m^) = E(s_j) + u |d^_j|; exp then errs by a relative
 //    rho_j = expm1(E(d_j)) + libm e^E(d_j); the sum by A = gamma_{n-1} sum e^ +
@@ -64,6 +76,9 @@ inline constexpr double kUnitRoundoff = 0x1p-53;
 inline constexpr double kLibmUlps = 4.0;
 // max_z |d/dz z/(1+e^-z)| = 1.0998 (at z ~ 2.3994), rounded up.
 inline constexpr double kSiluLipschitz = 1.1;
+// A Lipschitz constant of gelu_tanh(z) = 0.5 z (1 + tanh(C (z + A z^3))): |g'| < 1 + 1.5 *
+// max_v v sech^2 v = 1 + 1.5 * 0.44774 = 1.672 (derivation at gelu_tanh_bound), rounded up.
+inline constexpr double kGeluTanhLipschitz = 1.68;
 // Covers the rounding of the bound's own float64 evaluation (relative O(n u) ~ 1e-12).
 inline constexpr double kEvaluationSlack = 1.0 + 0x1p-20;
 // Covers underflow's absolute errors (2^-1075 per operation, see above).
@@ -72,6 +87,16 @@ inline constexpr double kUnderflowFloor = 0x1p-900;
 // Relative error bound of forward_trace's float64 RoPE frequency of `pair` (theta^(-2i/d),
 // Llama 3 scaled when the config says so) against the exact frequency.
 double rope_frequency_rel(const ModelConfig& c, int pair);
+
+// The rules of single elements, exposed for their own tests. E of cap * tanh(z / cap)
+// computed as forward_trace does from z^ = z with E(z) = ez (cap > 0, exact).
+double soft_cap_bound(double z, double ez, double cap);
+// E of gelu_tanh_steps<double>(z).value from z^ = z with E(z) = ez.
+double gelu_tanh_bound(double z, double ez);
+
+// Bounds embed_tokens<double>'s error per element ([T, dim], zero when embed_scale is 1):
+// the input error of f64_error_bounds for a forward from the token ids.
+RowMatrix<double> embedding_error_bound(const ModelConfig& config, const RowMatrix<double>& embedded);
 
 // Bounds for the taps of forward_f64(model, tokens, selection): same names and shapes.
 TapSet f64_error_bound(const Model& model, const std::vector<int>& tokens, const TapSelection& selection);

@@ -30,14 +30,14 @@ RowMatrix<Scalar> project(const RowMatrix<Scalar>& x, const Matrix& w, const std
 // sum of squares, / n, + eps, sqrt, reciprocal, * x, * gain (f64_error_bound.cpp
 // counts exactly these roundings).
 template <class Scalar>
-RowMatrix<Scalar> rms_norm(const RowMatrix<Scalar>& x, const std::vector<double>& gain, double eps) {
+RowMatrix<Scalar> rms_norm(const RowMatrix<Scalar>& x, const std::vector<Scalar>& gain, double eps) {
   RowMatrix<Scalar> y(x.rows(), x.cols());  // [T, dim]
   const Scalar n = Scalar(x.cols());
   for (Eigen::Index t = 0; t < x.rows(); ++t) {
     Scalar sum_sq = 0;
     for (Eigen::Index i = 0; i < x.cols(); ++i) sum_sq += x(t, i) * x(t, i);
     const Scalar inv = Scalar(1) / std::sqrt(sum_sq / n + Scalar(eps));
-    for (Eigen::Index i = 0; i < x.cols(); ++i) y(t, i) = (x(t, i) * inv) * Scalar(gain[i]);
+    for (Eigen::Index i = 0; i < x.cols(); ++i) y(t, i) = (x(t, i) * inv) * gain[i];
   }
   return y;
 }
@@ -45,7 +45,7 @@ RowMatrix<Scalar> rms_norm(const RowMatrix<Scalar>& x, const std::vector<double>
 // Qwen3's per-head RMSNorm of x ([T, heads*head_dim]) by the gain [head_dim] every head
 // shares: rms_norm on the rows of x seen as [T*heads, head_dim].
 template <class Scalar>
-RowMatrix<Scalar> head_rms_norm(const RowMatrix<Scalar>& x, const std::vector<double>& gain, double eps) {
+RowMatrix<Scalar> head_rms_norm(const RowMatrix<Scalar>& x, const std::vector<Scalar>& gain, double eps) {
   const Eigen::Index head_dim = Eigen::Index(gain.size());
   const RowMatrix<Scalar> heads = Eigen::Map<const RowMatrix<Scalar>>(x.data(), x.size() / head_dim, head_dim);
   const RowMatrix<Scalar> normed = rms_norm(heads, gain, eps);
@@ -87,12 +87,14 @@ void apply_rope(RowMatrix<Scalar>& x, const ForwardTrace<Scalar>& tr, const Mode
       }
 }
 
-// Causal GQA attention of one layer: fills scores, probs and attn_out.
+// Causal GQA attention of one layer: fills scores (and uncapped_scores), probs and attn_out.
 template <class Scalar>
 void attention(LayerTrace<Scalar>& L, const ModelConfig& c, int T, int layer) {
   const int hd = c.head_dim;
-  const Scalar sqrt_hd = std::sqrt(Scalar(hd));
+  const Scalar sqrt_d = std::sqrt(Scalar(c.score_scale_dim()));
+  const bool capped = c.attn_softcap > 0;
   L.scores.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
+  if (capped) L.uncapped_scores.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
   L.probs.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
   L.attn_out = RowMatrix<Scalar>::Zero(T, c.q_dim());
   for (int h = 0; h < c.n_heads; ++h) {
@@ -104,7 +106,11 @@ void attention(LayerTrace<Scalar>& L, const ModelConfig& c, int T, int layer) {
       for (int j = first; j <= t; ++j) {
         Scalar dot = 0;
         for (int d = 0; d < hd; ++d) dot += L.q(t, q_off + d) * L.k(j, kv_off + d);
-        s(t, j) = dot / sqrt_hd;
+        s(t, j) = dot / sqrt_d;
+        if (capped) {
+          L.uncapped_scores[h](t, j) = s(t, j);
+          s(t, j) = soft_cap(s(t, j), c.attn_softcap);
+        }
       }
       Scalar max = s(t, first);
       for (int j = first + 1; j <= t; ++j) max = std::max(max, s(t, j));
@@ -128,18 +134,44 @@ Scalar silu(Scalar z) {
   return z / (Scalar(1) + std::exp(-z));
 }
 
+// The gated activation act(gate), elementwise.
+template <class Scalar>
+RowMatrix<Scalar> activate(const RowMatrix<Scalar>& gate, Activation activation) {
+  if (activation == Activation::silu) return gate.unaryExpr([](Scalar z) { return silu(z); });
+  return gate.unaryExpr([](Scalar z) { return gelu_tanh_steps(z).value; });
+}
+
+// Gemma 2's post-norm of a block's output y ([T, dim]) before the residual add: keeps
+// y and its norm in the trace and returns what the residual adds.
+template <class Scalar>
+const RowMatrix<Scalar>& post_norm(RowMatrix<Scalar> y, RowMatrix<Scalar>& kept, RowMatrix<Scalar>& normed,
+                                   const std::vector<double>& gain, const ModelConfig& c) {
+  kept = std::move(y);
+  normed = rms_norm(kept, norm_gain<Scalar>(c, gain), c.rms_norm_eps);
+  return normed;
+}
+
 }  // namespace
 
 template <class Scalar>
-ForwardTrace<Scalar> trace_forward(const Model& model, const std::vector<int>& tokens) {
+RowMatrix<Scalar> embed_tokens(const Model& model, const std::vector<int>& tokens) {
   validate_tokens(tokens, model.config, "forward");
+  const bool scaled = model.config.embed_scale != 1.0;
   RowMatrix<Scalar> x(tokens.size(), model.config.dim);  // [T, dim]
   std::vector<double> row(std::size_t(model.config.dim));  // [dim]
   for (std::size_t t = 0; t < tokens.size(); ++t) {
     model.embedding.decode_row(tokens[t], row.data());
-    for (int i = 0; i < model.config.dim; ++i) x(t, i) = Scalar(row[std::size_t(i)]);
+    for (int i = 0; i < model.config.dim; ++i) {
+      x(t, i) = Scalar(row[std::size_t(i)]);
+      if (scaled) x(t, i) *= Scalar(model.config.embed_scale);
+    }
   }
-  return trace_forward_from(model, 0, x);
+  return x;
+}
+
+template <class Scalar>
+ForwardTrace<Scalar> trace_forward(const Model& model, const std::vector<int>& tokens) {
+  return trace_forward_from(model, 0, embed_tokens<Scalar>(model, tokens));
 }
 
 template <class Scalar>
@@ -158,14 +190,14 @@ ForwardTrace<Scalar> trace_forward_from(const Model& model, int first_layer, con
     const LayerWeights& w = model.layers[l];
     LayerTrace<Scalar> L;
     L.x_in = x;
-    L.h = rms_norm(L.x_in, w.attn_norm, c.rms_norm_eps);
+    L.h = rms_norm(L.x_in, norm_gain<Scalar>(c, w.attn_norm), c.rms_norm_eps);
     L.q_lin = project(L.h, w.wq, w.bq);
     L.k_lin = project(L.h, w.wk, w.bk);
     if (c.qk_norm) {
       L.q_proj = std::move(L.q_lin);
       L.k_proj = std::move(L.k_lin);
-      L.q_lin = head_rms_norm(L.q_proj, w.q_norm, c.rms_norm_eps);
-      L.k_lin = head_rms_norm(L.k_proj, w.k_norm, c.rms_norm_eps);
+      L.q_lin = head_rms_norm(L.q_proj, norm_gain<Scalar>(c, w.q_norm), c.rms_norm_eps);
+      L.k_lin = head_rms_norm(L.k_proj, norm_gain<Scalar>(c, w.k_norm), c.rms_norm_eps);
     }
     L.v = project(L.h, w.wv, w.bv);
     L.q = L.q_lin;
@@ -173,19 +205,29 @@ ForwardTrace<Scalar> trace_forward_from(const Model& model, int first_layer, con
     apply_rope(L.q, tr, c);
     apply_rope(L.k, tr, c);
     attention(L, c, T, l);
-    L.x_mid = L.x_in + project(L.attn_out, w.wo, {});
-    L.h2 = rms_norm(L.x_mid, w.ffn_norm, c.rms_norm_eps);
+    if (c.sandwich_norms)
+      L.x_mid = L.x_in + post_norm(project(L.attn_out, w.wo, {}), L.attn_proj, L.attn_post, w.post_attn_norm, c);
+    else
+      L.x_mid = L.x_in + project(L.attn_out, w.wo, {});
+    L.h2 = rms_norm(L.x_mid, norm_gain<Scalar>(c, w.ffn_norm), c.rms_norm_eps);
     L.gate = project(L.h2, w.w1, {});
     L.up = project(L.h2, w.w3, {});
-    L.act = L.gate.unaryExpr([](Scalar z) { return silu(z); });
+    L.act = activate(L.gate, c.activation);
     L.mix = L.act.cwiseProduct(L.up);
-    L.out = L.x_mid + project(L.mix, w.w2, {});
+    if (c.sandwich_norms)
+      L.out = L.x_mid + post_norm(project(L.mix, w.w2, {}), L.ffn_proj, L.ffn_post, w.post_ffn_norm, c);
+    else
+      L.out = L.x_mid + project(L.mix, w.w2, {});
     x = L.out;
     tr.layers.push_back(std::move(L));
   }
   tr.final_in = x;
-  tr.final_h = rms_norm(tr.final_in, model.final_norm, c.rms_norm_eps);
+  tr.final_h = rms_norm(tr.final_in, norm_gain<Scalar>(c, model.final_norm), c.rms_norm_eps);
   tr.logits = project(tr.final_h, model.classifier, {});
+  if (c.final_softcap > 0) {
+    tr.uncapped_logits = tr.logits;
+    tr.logits = tr.uncapped_logits.unaryExpr([&](Scalar z) { return soft_cap(z, c.final_softcap); });
+  }
   return tr;
 }
 
@@ -233,6 +275,8 @@ std::vector<std::vector<Scalar>> tap_values(const ForwardTrace<Scalar>& tr, cons
   return values;
 }
 
+template RowMatrix<double> embed_tokens<double>(const Model&, const std::vector<int>&);
+template RowMatrix<long double> embed_tokens<long double>(const Model&, const std::vector<int>&);
 template ForwardTrace<double> trace_forward<double>(const Model&, const std::vector<int>&);
 template ForwardTrace<long double> trace_forward<long double>(const Model&, const std::vector<int>&);
 template ForwardTrace<double> trace_forward_from<double>(const Model&, int, const RowMatrix<double>&);

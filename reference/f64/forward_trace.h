@@ -6,14 +6,20 @@
 // in the same order, so the only difference between them is the unit roundoff.
 //
 // Semantics (the model's exact maths; every step below is one rounding per operation):
-//   x = embedding[token]
+//   x = embedding[token] * embed_scale                      (Gemma 2; else no product)
 //   per layer: h = x / sqrt(mean(x^2) + eps) * attn_norm
 //              q = wq h (+bq), k = wk h (+bk), v = wv h (+bv), then RoPE on q and k
-//              causal GQA softmax(q.k_j / sqrt(head_dim)), attn = sum_j p_j v_j
-//              x += wo attn;  h2 = RMSNorm(x) * ffn_norm;  x += w2 (silu(w1 h2) * (w3 h2))
-//   logits = classifier (RMSNorm(x) * final_norm)
+//              s_j = q.k_j / sqrt(d), d = score_scale_dim(); Gemma 2: s_j = cap tanh(s_j / cap)
+//              causal (windowed) GQA softmax(s), attn = sum_j p_j v_j
+//              a = wo attn (Gemma 2: a = RMSNorm(a) * post_attn_norm);  x += a
+//              h2 = RMSNorm(x) * ffn_norm;  f = w2 (act(w1 h2) * (w3 h2)), act silu or gelu_tanh
+//              (Gemma 2: f = RMSNorm(f) * post_ffn_norm);  x += f
+//   logits = classifier (RMSNorm(x) * final_norm) (Gemma 2: logits = cap tanh(logits / cap))
+// Every norm gain is the stored weight w, or 1 + w (rounded once) when norm_unit_offset.
 // The trace holds all positions of one layer at once (prefill order); the values do
 // not depend on that order because each position only reads positions <= itself.
+#include <cmath>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -38,16 +44,21 @@ struct LayerTrace {
   RowMatrix<Scalar> q;                   // [T, n_heads*head_dim] after RoPE
   RowMatrix<Scalar> k;                   // [T, n_kv_heads*head_dim] after RoPE
   RowMatrix<Scalar> v;                   // [T, n_kv_heads*head_dim]
-  std::vector<RowMatrix<Scalar>> scores; // n_heads x [T, T] q.k/sqrt(head_dim), zeros above the diagonal
+  std::vector<RowMatrix<Scalar>> uncapped_scores;  // n_heads x [T, T] q.k/sqrt(d); empty unless attn_softcap
+  std::vector<RowMatrix<Scalar>> scores; // n_heads x [T, T] q.k/sqrt(d) (soft-capped), zeros above the diagonal
   std::vector<RowMatrix<Scalar>> probs;  // n_heads x [T, T] causal softmax, zeros above the diagonal
   RowMatrix<Scalar> attn_out;            // [T, n_heads*head_dim]
-  RowMatrix<Scalar> x_mid;               // [T, dim] x_in + wo attn_out
+  RowMatrix<Scalar> attn_proj;           // [T, dim] wo attn_out; sandwich_norms only
+  RowMatrix<Scalar> attn_post;           // [T, dim] RMSNorm(attn_proj) * post_attn_norm; sandwich_norms only
+  RowMatrix<Scalar> x_mid;               // [T, dim] x_in + wo attn_out (sandwich_norms: + attn_post)
   RowMatrix<Scalar> h2;                  // [T, dim] RMSNorm(x_mid) * ffn_norm
   RowMatrix<Scalar> gate;                // [T, hidden] w1 h2
   RowMatrix<Scalar> up;                  // [T, hidden] w3 h2
-  RowMatrix<Scalar> act;                 // [T, hidden] silu(gate)
+  RowMatrix<Scalar> act;                 // [T, hidden] silu(gate) or gelu_tanh(gate)
   RowMatrix<Scalar> mix;                 // [T, hidden] act * up
-  RowMatrix<Scalar> out;                 // [T, dim] x_mid + w2 mix
+  RowMatrix<Scalar> ffn_proj;            // [T, dim] w2 mix; sandwich_norms only
+  RowMatrix<Scalar> ffn_post;            // [T, dim] RMSNorm(ffn_proj) * post_ffn_norm; sandwich_norms only
+  RowMatrix<Scalar> out;                 // [T, dim] x_mid + w2 mix (sandwich_norms: + ffn_post)
 };
 
 template <class Scalar>
@@ -59,8 +70,50 @@ struct ForwardTrace {
   std::vector<LayerTrace<Scalar>> layers;
   RowMatrix<Scalar> final_in;            // [T, dim] residual stream after the last layer
   RowMatrix<Scalar> final_h;             // [T, dim] RMSNorm(final_in) * final_norm
-  RowMatrix<Scalar> logits;              // [T, vocab]
+  RowMatrix<Scalar> uncapped_logits;     // [T, vocab] classifier final_h; final_softcap only
+  RowMatrix<Scalar> logits;              // [T, vocab] (soft-capped)
 };
+
+// A norm's gain as the forward multiplies by it: w, or 1 + w rounded once to Scalar when
+// the config says norm_unit_offset (f64_error_bound.cpp accounts for that rounding).
+template <class Scalar>
+std::vector<Scalar> norm_gain(const ModelConfig& config, const std::vector<double>& w) {
+  std::vector<Scalar> g(w.size());
+  for (std::size_t i = 0; i < w.size(); ++i) g[i] = config.norm_unit_offset ? Scalar(1) + Scalar(w[i]) : Scalar(w[i]);
+  return g;
+}
+
+// GELU's tanh approximation 0.5 z (1 + tanh(C (z + A z^3))), C = sqrt(2/pi), A = 0.044715,
+// every step rounded once in this order (the MPFR golden's order, reference/mp/swiglu.cpp);
+// the steps are kept because f64_error_bound.cpp bounds their roundings from them.
+// C and A are decimal literals the compiler rounds correctly to Scalar: relative error u.
+template <class Scalar>
+struct GeluTanhSteps {
+  Scalar arg;    // C^ (z + A^ z^3), the tanh argument
+  Scalar th;     // tanh(arg)
+  Scalar value;  // (0.5 z) (1 + th)
+};
+
+template <class Scalar>
+GeluTanhSteps<Scalar> gelu_tanh_steps(Scalar z) {
+  // Digits from mpmath at 50 places; both literals are wider than long double.
+  const Scalar c = std::is_same_v<Scalar, double> ? Scalar(0.79788456080286535587989211986876373695171726232987)
+                                                  : Scalar(0.79788456080286535587989211986876373695171726232987L);
+  const Scalar a = std::is_same_v<Scalar, double> ? Scalar(0.044715) : Scalar(0.044715L);
+  GeluTanhSteps<Scalar> s;
+  Scalar cube = z * z;
+  cube = cube * z;
+  s.arg = c * (z + a * cube);
+  s.th = std::tanh(s.arg);
+  s.value = (Scalar(0.5) * z) * (Scalar(1) + s.th);
+  return s;
+}
+
+// The soft-cap cap * tanh(z / cap), rounded at each of its three steps.
+template <class Scalar>
+Scalar soft_cap(Scalar z, double cap) {
+  return Scalar(cap) * std::tanh(z / Scalar(cap));
+}
 
 // The two dimensions of a head that RoPE pair i rotates together: (2i, 2i+1) when
 // interleaved, (i, i + head_dim/2) for rotate_half.
@@ -68,6 +121,12 @@ inline std::pair<int, int> rope_pair(const ModelConfig& c, int i) {
   if (c.rope == RopeStyle::interleaved) return {2 * i, 2 * i + 1};
   return {i, i + c.head_dim / 2};
 }
+
+// The residual stream entering layer 0: embedding rows times embed_scale (one rounding
+// when it is not 1). Throws InputError("forward", ...) for tokens out of range or past
+// the context. Instantiated for double and long double.
+template <class Scalar>
+RowMatrix<Scalar> embed_tokens(const Model& model, const std::vector<int>& tokens);
 
 // Throws InputError("forward", ...) for tokens out of range or past the context.
 // Instantiated for double and long double.

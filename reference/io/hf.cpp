@@ -1,10 +1,12 @@
 #include "reference/io/hf.h"
 
-#include <filesystem>
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 
@@ -32,6 +34,13 @@ constexpr int kLlamaDefaultMaxPositions = 2048;
 constexpr int kQwen2DefaultMaxWindowLayers = 28;
 constexpr int kMistralDefaultMaxPositions = 4096 * 32;  // transformers' MistralConfig
 constexpr int kQwen2DefaultMaxPositions = 32768;
+// transformers' Gemma2Config defaults (fields a Gemma 2 config.json may omit).
+constexpr int kGemma2DefaultHeadDim = 256;
+constexpr double kGemma2DefaultQueryPreAttnScalar = 256;
+constexpr double kGemma2DefaultAttnSoftcap = 50.0;
+constexpr double kGemma2DefaultFinalSoftcap = 30.0;
+constexpr int kGemma2DefaultSlidingWindow = 4096;
+constexpr int kGemma2DefaultMaxPositions = 8192;
 
 std::string join(const std::string& dir, const char* file) { return (fs::path(dir) / file).string(); }
 
@@ -68,6 +77,11 @@ class ConfigReader {
     if (!j_[key].is_number() || !(j_[key].get<double>() > 0))
       throw InputError(path_, std::string("field \"") + key + "\" must be a positive number, got " + brief_json(j_[key]));
     return j_[key].get<double>();
+  }
+  // A positive number, or 0 when the field is null (a feature switched off).
+  double number_or_null(const char* key, double fallback) const {
+    if (j_.contains(key) && j_[key].is_null()) return 0;
+    return positive_number_or(key, fallback);
   }
   bool boolean_or(const char* key, bool fallback) const {
     if (!j_.contains(key) || j_[key].is_null()) return fallback;
@@ -129,6 +143,20 @@ constexpr LayerTensor kLayerTensors[] = {
     {"mlp.up_proj.weight", &LayerWeights::w3, nullptr},
     {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
 };
+// Gemma 2's block: four norms, post_attention_layernorm being the attention output's.
+constexpr LayerTensor kGemma2LayerTensors[] = {
+    {"input_layernorm.weight", nullptr, &LayerWeights::attn_norm},
+    {"self_attn.q_proj.weight", &LayerWeights::wq, nullptr},
+    {"self_attn.k_proj.weight", &LayerWeights::wk, nullptr},
+    {"self_attn.v_proj.weight", &LayerWeights::wv, nullptr},
+    {"self_attn.o_proj.weight", &LayerWeights::wo, nullptr},
+    {"post_attention_layernorm.weight", nullptr, &LayerWeights::post_attn_norm},
+    {"pre_feedforward_layernorm.weight", nullptr, &LayerWeights::ffn_norm},
+    {"mlp.gate_proj.weight", &LayerWeights::w1, nullptr},
+    {"mlp.up_proj.weight", &LayerWeights::w3, nullptr},
+    {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
+    {"post_feedforward_layernorm.weight", nullptr, &LayerWeights::post_ffn_norm},
+};
 constexpr LayerTensor kQkNormTensors[] = {
     {"self_attn.q_norm.weight", nullptr, &LayerWeights::q_norm},
     {"self_attn.k_norm.weight", nullptr, &LayerWeights::k_norm},
@@ -139,12 +167,20 @@ constexpr LayerTensor kBiasTensors[] = {
     {"self_attn.v_proj.bias", nullptr, &LayerWeights::bv},
 };
 
+// The block's tensors of the model's family.
+std::span<const LayerTensor> layer_tensors(const ModelConfig& c) {
+  if (c.sandwich_norms) return kGemma2LayerTensors;
+  return kLayerTensors;
+}
+
 std::string layer_name(int l, const char* suffix) { return "model.layers." + std::to_string(l) + "." + suffix; }
 
 // The shape config.json implies for a layer tensor.
 Shape layer_shape(const ModelConfig& c, const std::string& suffix) {
   const std::int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), hid = c.hidden;
-  if (suffix == "input_layernorm.weight" || suffix == "post_attention_layernorm.weight") return {d};
+  if (suffix == "input_layernorm.weight" || suffix == "post_attention_layernorm.weight" ||
+      suffix == "pre_feedforward_layernorm.weight" || suffix == "post_feedforward_layernorm.weight")
+    return {d};
   if (suffix == "self_attn.q_proj.weight") return {q, d};
   if (suffix == "self_attn.k_proj.weight" || suffix == "self_attn.v_proj.weight") return {kv, d};
   if (suffix == "self_attn.o_proj.weight") return {d, q};
@@ -179,7 +215,7 @@ class TensorReader {
     for (const auto& [name, t] : file_.tensors)
       if (!used_.count(name))
         throw InputError(file_.path, "unexpected tensor '" + brief_text(name) + "' (not part of a " +
-                                         "Llama/Qwen2 model as config.json describes it)");
+                                         "model as config.json describes it)");
   }
   const std::string& path() const { return file_.path; }
 
@@ -250,7 +286,49 @@ const char* torch_dtype_name(FloatFormat f) {
   return "float32";
 }
 
+// Gemma 2 (transformers' Gemma2 model): the embedding times sqrt(hidden_size) rounded to
+// bfloat16 (the normalizer is a tensor in the weights' dtype, as the original JAX code);
+// RMSNorm gains 1 + w; four norms a block; GeGLU; scores over sqrt(query_pre_attn_scalar),
+// soft-capped, then the logits soft-capped; the window on even layers (layer_types, when
+// given, must say so).
+void read_gemma2(ModelConfig& c, const nlohmann::json& j, const ConfigReader& r, const std::string& path) {
+  c.sliding_window = r.positive_int_or("sliding_window", kGemma2DefaultSlidingWindow);
+  apply_gemma2(c, r.positive_number_or("query_pre_attn_scalar", kGemma2DefaultQueryPreAttnScalar),
+               r.number_or_null("attn_logit_softcapping", kGemma2DefaultAttnSoftcap),
+               r.number_or_null("final_logit_softcapping", kGemma2DefaultFinalSoftcap));
+  if (j.contains("layer_types") && !j["layer_types"].is_null()) {
+    const nlohmann::json& t = j["layer_types"];
+    if (!t.is_array() || t.size() != std::size_t(c.n_layers))
+      throw InputError(path, "field \"layer_types\" must list one type per layer (" + std::to_string(c.n_layers) + ")");
+    for (std::size_t l = 0; l < t.size(); ++l)
+      if (t[l] != (l % 2 == 0 ? "sliding_attention" : "full_attention"))
+        throw InputError(path, "field \"layer_types\" gives layer " + std::to_string(l) + " " + brief_json(t[l]) +
+                                   " (kvfid implements Gemma 2's pattern: sliding_attention on even layers, "
+                                   "full_attention on odd)");
+  }
+}
+
 }  // namespace
+
+void check_hf_expressible(const ModelConfig& c, const std::string& writer) {
+  if (c.qkv_bias != (c.arch == Arch::qwen2))
+    throw std::invalid_argument(writer + ": q/k/v bias goes with Qwen2 and only Qwen2 in HF folders");
+  if (c.qk_norm != (c.arch == Arch::qwen3))
+    throw std::invalid_argument(writer + ": q/k norms go with Qwen3 and only Qwen3 in HF folders");
+  if (c.sliding_window > 0 && c.arch != Arch::qwen2 && !(c.arch == Arch::mistral && c.full_attention_layers == 0) &&
+      c.arch != Arch::gemma2)
+    throw std::invalid_argument(writer + ": HF folders express sliding windows as Qwen2's, Mistral's (every layer) "
+                                         "or Gemma 2's");
+  const bool gemma = c.arch == Arch::gemma2;
+  const bool gemma_like = c.norm_unit_offset && c.sandwich_norms && c.activation == Activation::gelu_tanh &&
+                          c.alternating_window && c.sliding_window > 0 && c.query_scale_dim > 0 &&
+                          c.embed_scale == round_to_format(std::sqrt(double(c.dim)), FloatFormat::bf16);
+  const bool llama_like = !c.norm_unit_offset && !c.sandwich_norms && c.activation == Activation::silu &&
+                          !c.alternating_window && c.query_scale_dim == 0 && c.attn_softcap == 0 &&
+                          c.final_softcap == 0 && c.embed_scale == 1.0;
+  if (gemma ? !gemma_like : !llama_like)
+    throw std::invalid_argument(writer + ": Gemma 2's features go with Gemma 2, all of them, and only with it in HF folders");
+}
 
 ModelConfig read_hf_config(const std::string& dir) {
   const std::string path = join(dir, kHfConfigFile);
@@ -273,12 +351,20 @@ ModelConfig read_hf_config(const std::string& dir) {
     c.arch = Arch::qwen3;
   } else if (arch == "MistralForCausalLM") {
     c.arch = Arch::mistral;
+  } else if (arch == "Gemma2ForCausalLM") {
+    c.arch = Arch::gemma2;
   } else {
     throw InputError(path, "unknown architecture '" + brief_text(arch) +
-                               "' (expected LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM)");
+                               "' (expected LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
+                               "Qwen3ForCausalLM or Gemma2ForCausalLM)");
   }
   const ConfigReader r(j, path);
-  r.refuse_unless("hidden_act", "silu", "kvfid implements SwiGLU with SiLU");
+  if (c.arch == Arch::gemma2) {  // Gemma2MLP reads hidden_activation; older configs also carry hidden_act
+    r.refuse_unless("hidden_activation", "gelu_pytorch_tanh", "kvfid implements Gemma 2's GeGLU with tanh GELU");
+    r.refuse_unless("hidden_act", "gelu_pytorch_tanh", "kvfid implements Gemma 2's GeGLU with tanh GELU");
+  } else {
+    r.refuse_unless("hidden_act", "silu", "kvfid implements SwiGLU with SiLU");
+  }
   r.refuse_unless("attention_bias", false, "kvfid models q/k/v bias on Qwen2 only");
   r.refuse_unless("mlp_bias", false, "kvfid models no MLP bias");
   c.dim = r.positive_int("hidden_size");
@@ -290,14 +376,15 @@ ModelConfig read_hf_config(const std::string& dir) {
   if ((!j.contains("head_dim") || j["head_dim"].is_null()) && c.dim % c.n_heads != 0)
     throw InputError(path, "hidden_size " + std::to_string(c.dim) + " is not a multiple of num_attention_heads " +
                                std::to_string(c.n_heads) + " and no head_dim is given");
-  c.head_dim = r.positive_int_or("head_dim", c.dim / c.n_heads);
+  c.head_dim = r.positive_int_or("head_dim", c.arch == Arch::gemma2 ? kGemma2DefaultHeadDim : c.dim / c.n_heads);
   c.max_seq = r.positive_int_or("max_position_embeddings",
                                 c.arch == Arch::llama     ? kLlamaDefaultMaxPositions
                                 : c.arch == Arch::mistral ? kMistralDefaultMaxPositions
+                                : c.arch == Arch::gemma2  ? kGemma2DefaultMaxPositions
                                                           : kQwen2DefaultMaxPositions);
   c.rms_norm_eps = r.positive_number_or("rms_norm_eps", kHfDefaultRmsEps);
   c.rope_theta = r.positive_number_or("rope_theta", kHfDefaultRopeTheta);
-  c.tied_classifier = r.boolean_or("tie_word_embeddings", false);
+  c.tied_classifier = r.boolean_or("tie_word_embeddings", c.arch == Arch::gemma2);  // Gemma2Config ties by default
   c.rope = RopeStyle::rotate_half;
   c.rope_scaling = read_rope_scaling(j, path);
   c.qkv_bias = c.arch == Arch::qwen2;
@@ -306,6 +393,8 @@ ModelConfig read_hf_config(const std::string& dir) {
   // on the layers from max_window_layers on. use_sliding_window on another family is refused.
   if (c.arch == Arch::mistral) {
     c.sliding_window = r.positive_int_or("sliding_window", 0);
+  } else if (c.arch == Arch::gemma2) {
+    read_gemma2(c, j, r, path);
   } else if (r.boolean_or("use_sliding_window", false)) {
     if (c.arch != Arch::qwen2)
       throw InputError(path, "field \"use_sliding_window\" = true is not supported on " + to_string(c.arch) +
@@ -342,7 +431,7 @@ Model read_hf_model(const std::string& dir) {
   m.embedding = r.matrix("model.embed_tokens.weight", c.vocab, c.dim);
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights w;
-    for (const LayerTensor& t : kLayerTensors) {
+    for (const LayerTensor& t : layer_tensors(c)) {
       const Shape s = layer_shape(c, t.suffix);
       if (t.matrix) w.*t.matrix = r.matrix(layer_name(l, t.suffix), int(s[0]), int(s[1]));
       else w.*t.vector = r.values(layer_name(l, t.suffix), s);
@@ -373,6 +462,7 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
       {"architectures", {c.arch == Arch::llama     ? "LlamaForCausalLM"
                          : c.arch == Arch::qwen2   ? "Qwen2ForCausalLM"
                          : c.arch == Arch::mistral ? "MistralForCausalLM"
+                         : c.arch == Arch::gemma2  ? "Gemma2ForCausalLM"
                                                    : "Qwen3ForCausalLM"}},
       {"model_type", to_string(c.arch)},
       {"hidden_size", c.dim},
@@ -381,7 +471,7 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
       {"num_attention_heads", c.n_heads},
       {"num_key_value_heads", c.n_kv_heads},
       {"head_dim", c.head_dim},
-      {"hidden_act", "silu"},
+      {"hidden_act", c.activation == Activation::silu ? "silu" : "gelu_pytorch_tanh"},
       {"rms_norm_eps", c.rms_norm_eps},
       {"rope_theta", c.rope_theta},
       {"max_position_embeddings", c.max_seq},
@@ -390,8 +480,15 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
       {"torch_dtype", torch_dtype_name(storage)},
   };
   if (c.arch != Arch::qwen2) j["attention_bias"] = false;
+  auto or_null = [](double v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
   if (c.arch == Arch::mistral) {
     j["sliding_window"] = c.sliding_window > 0 ? nlohmann::json(c.sliding_window) : nlohmann::json(nullptr);
+  } else if (c.arch == Arch::gemma2) {
+    j["hidden_activation"] = "gelu_pytorch_tanh";
+    j["sliding_window"] = c.sliding_window;
+    j["query_pre_attn_scalar"] = c.score_scale_dim();
+    j["attn_logit_softcapping"] = or_null(c.attn_softcap);
+    j["final_logit_softcapping"] = or_null(c.final_softcap);
   } else if (c.sliding_window > 0) {
     j["use_sliding_window"] = true;
     j["sliding_window"] = c.sliding_window;
@@ -406,12 +503,7 @@ void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage)
   if (c.rope != RopeStyle::rotate_half)
     throw std::invalid_argument("write_hf_model: the model uses interleaved RoPE, which HF folders cannot express; "
                                 "apply permute_to_rotate_half first");
-  if (c.qkv_bias != (c.arch == Arch::qwen2))
-    throw std::invalid_argument("write_hf_model: q/k/v bias goes with Qwen2 and only Qwen2 in HF folders");
-  if (c.qk_norm != (c.arch == Arch::qwen3))
-    throw std::invalid_argument("write_hf_model: q/k norms go with Qwen3 and only Qwen3 in HF folders");
-  if (c.sliding_window > 0 && c.arch != Arch::qwen2 && !(c.arch == Arch::mistral && c.full_attention_layers == 0))
-    throw std::invalid_argument("write_hf_model: HF folders express sliding windows as Qwen2's or Mistral's (every layer)");
+  check_hf_expressible(c, "write_hf_model");
   const std::int64_t d = c.dim;
   auto fits = [](const Matrix& x, std::int64_t rows, std::int64_t cols) { return x.rows == rows && x.cols == cols; };
   require_shape(fits(m.embedding, c.vocab, d), "the embedding");
@@ -443,7 +535,7 @@ void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage)
         add_vector(layer_name(l, t.suffix), w.*t.vector);
       }
     };
-    for (const LayerTensor& t : kLayerTensors) add_layer(t);
+    for (const LayerTensor& t : layer_tensors(c)) add_layer(t);
     if (c.qkv_bias)
       for (const LayerTensor& t : kBiasTensors) add_layer(t);
     if (c.qk_norm)

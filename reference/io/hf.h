@@ -1,6 +1,6 @@
 #pragma once
-// Hugging Face style model folders: config.json (LlamaForCausalLM or
-// Qwen2ForCausalLM) + model.safetensors with HF tensor names. Such a folder loads
+// Hugging Face style model folders: config.json (LlamaForCausalLM, MistralForCausalLM,
+// Qwen2ForCausalLM, Qwen3ForCausalLM or Gemma2ForCausalLM) + model.safetensors with HF tensor names. Such a folder loads
 // in transformers unchanged, and kvfid reads back exactly what it wrote.
 #include <optional>
 #include <string>
@@ -26,6 +26,9 @@ Model read_hf_model(const std::string& dir);
 // other, which no weight may have.
 std::optional<WeightType> weight_dtype(DType t);
 
+// Throws std::invalid_argument (naming `writer`) unless an HF folder's config.json can
+// express `config`: each family's features with that family, and only with it.
+void check_hf_expressible(const ModelConfig& config, const std::string& writer);
 // The config.json text that describes `config` (rotate-half RoPE only).
 std::string hf_config_json(const ModelConfig& config, FloatFormat storage);
 // A value the storage format cannot hold exactly (write_hf_model): the caller that

@@ -39,6 +39,15 @@ constexpr LayerSlot kLayerSlots[] = {
     {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
     {"mlp.down_proj.weight", WeightRole::w2},
 };
+// Gemma 2's block, as write_hf_model's kGemma2LayerTensors.
+constexpr LayerSlot kGemma2LayerSlots[] = {
+    {"input_layernorm.weight", WeightRole::attn_norm},   {"self_attn.q_proj.weight", WeightRole::wq},
+    {"self_attn.k_proj.weight", WeightRole::wk},         {"self_attn.v_proj.weight", WeightRole::wv},
+    {"self_attn.o_proj.weight", WeightRole::wo},         {"post_attention_layernorm.weight", WeightRole::post_attn_norm},
+    {"pre_feedforward_layernorm.weight", WeightRole::ffn_norm},
+    {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
+    {"mlp.down_proj.weight", WeightRole::w2},            {"post_feedforward_layernorm.weight", WeightRole::post_ffn_norm},
+};
 constexpr LayerSlot kQkNormSlots[] = {
     {"self_attn.q_norm.weight", WeightRole::q_norm},
     {"self_attn.k_norm.weight", WeightRole::k_norm},
@@ -53,7 +62,8 @@ std::vector<std::int64_t> shape_of(const ModelConfig& c, WeightRole r) {
   const std::int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), hid = c.hidden, v = c.vocab;
   switch (r) {
     case WeightRole::embedding: case WeightRole::classifier: return {v, d};
-    case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::final_norm: return {d};
+    case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::final_norm:
+    case WeightRole::post_attn_norm: case WeightRole::post_ffn_norm: return {d};
     case WeightRole::wq: return {q, d};
     case WeightRole::wk: case WeightRole::wv: return {kv, d};
     case WeightRole::bq: return {q};
@@ -134,7 +144,10 @@ std::vector<HfTensorSlot> hf_tensor_layout(const ModelConfig& c) {
   add("model.embed_tokens.weight", WeightRole::embedding, -1);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
-    for (const LayerSlot& s : kLayerSlots) add(prefix + s.suffix, s.role, l);
+    if (c.sandwich_norms)
+      for (const LayerSlot& s : kGemma2LayerSlots) add(prefix + s.suffix, s.role, l);
+    else
+      for (const LayerSlot& s : kLayerSlots) add(prefix + s.suffix, s.role, l);
     if (c.qkv_bias)
       for (const LayerSlot& s : kBiasSlots) add(prefix + s.suffix, s.role, l);
     if (c.qk_norm)
@@ -154,10 +167,7 @@ std::uint64_t hf_folder_bytes(const ModelConfig& c, FloatFormat storage) {
 
 void write_hf_streamed(const std::string& dir, const ModelConfig& c, FloatFormat storage, const HfRowSource& source,
                        const HfStreamOptions& options) {
-  if (c.qkv_bias != (c.arch == Arch::qwen2))
-    throw std::invalid_argument("write_hf_streamed: q/k/v bias goes with Qwen2 and only Qwen2 in HF folders");
-  if (c.qk_norm != (c.arch == Arch::qwen3))
-    throw std::invalid_argument("write_hf_streamed: q/k norms go with Qwen3 and only Qwen3 in HF folders");
+  check_hf_expressible(c, "write_hf_streamed");
   check_output_folder(dir);
   const std::uint64_t needed = hf_folder_bytes(c, storage), available = free_bytes(dir);
   if (needed > available)

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reference/formats/float_format.h"
 #include "reference/util/input_error.h"
 #include "reference/util/checked_arith.h"
 
@@ -29,6 +30,7 @@ std::optional<std::int64_t> checked_parameter_count(const ModelConfig& c) {
   per_layer = checked_add(per_layer, checked_mul(checked_mul(3, d), c.hidden));  // w1, w2, w3
   if (c.qkv_bias) per_layer = checked_add(per_layer, q + 2 * kv);
   if (c.qk_norm) per_layer = checked_add(per_layer, 2 * std::int64_t(c.head_dim));  // q_norm, k_norm
+  if (c.sandwich_norms) per_layer = checked_add(per_layer, 2 * d);                  // post_attn_norm, post_ffn_norm
   const std::optional<std::int64_t> table = checked_mul(std::int64_t(c.vocab), d);
   std::optional<std::int64_t> total = checked_add(checked_mul(std::int64_t(c.n_layers), per_layer), checked_add(table, d));
   if (!c.tied_classifier) total = checked_add(total, table);
@@ -57,6 +59,16 @@ void ModelConfig::validate(const std::string& source) const {
   if (!(rope_theta > 1)) throw InputError(source, "rope_theta must be greater than 1");
   if (sliding_window < 0) throw InputError(source, "sliding_window must be positive (or 0: no window)");
   if (full_attention_layers < 0) throw InputError(source, "the count of full-attention layers must not be negative");
+  // The reference takes these as exact; the engine rounds them to FP32 once.
+  auto need_finite = [&](double v, bool zero_ok, const char* name) {
+    if (!std::isfinite(v) || v < 0 || (!zero_ok && v == 0) || v > 1e30)
+      throw InputError(source, std::string(name) + " must be a finite " + (zero_ok ? "non-negative" : "positive") +
+                                   " number (at most 1e30)");
+  };
+  need_finite(embed_scale, false, "the embedding scale");
+  need_finite(query_scale_dim, true, "query_pre_attn_scalar");
+  need_finite(attn_softcap, true, "the attention soft-cap");
+  need_finite(final_softcap, true, "the final logit soft-cap");
   if (rope_scaling.active()) {
     const RopeScaling& r = rope_scaling;
     // HF's own checks of llama3 scaling, and finite values: the reference takes them as exact.
@@ -100,16 +112,25 @@ double ModelConfig::kv_bytes_per_token(double bits_per_element) const {
   return 2.0 * n_layers * kv_dim() * bits_per_element / 8.0;
 }
 
+void apply_gemma2(ModelConfig& c, double query_pre_attn_scalar, double attn_softcap, double final_softcap) {
+  c.embed_scale = round_to_format(std::sqrt(double(c.dim)), FloatFormat::bf16);
+  c.norm_unit_offset = true, c.sandwich_norms = true, c.activation = Activation::gelu_tanh;
+  c.alternating_window = true;
+  c.query_scale_dim = query_pre_attn_scalar, c.attn_softcap = attn_softcap, c.final_softcap = final_softcap;
+}
+
 std::string to_string(Arch arch) {
   switch (arch) {
     case Arch::llama: return "llama";
     case Arch::qwen2: return "qwen2";
     case Arch::qwen3: return "qwen3";
     case Arch::mistral: return "mistral";
+    case Arch::gemma2: return "gemma2";
   }
   return "?";
 }
 std::string to_string(RopeStyle rope) { return rope == RopeStyle::interleaved ? "interleaved" : "rotate_half"; }
+std::string to_string(Activation a) { return a == Activation::silu ? "silu" : "gelu_tanh"; }
 
 nlohmann::json to_json(const ModelConfig& c) {
   nlohmann::json j = {{"arch", to_string(c.arch)},           {"vocab", c.vocab},
@@ -124,7 +145,15 @@ nlohmann::json to_json(const ModelConfig& c) {
   if (c.sliding_window > 0) {
     j["sliding_window"] = c.sliding_window;
     j["full_attention_layers"] = c.full_attention_layers;
+    if (c.alternating_window) j["alternating_window"] = true;
   }
+  if (c.embed_scale != 1.0) j["embed_scale"] = c.embed_scale;
+  if (c.norm_unit_offset) j["norm_unit_offset"] = true;
+  if (c.sandwich_norms) j["sandwich_norms"] = true;
+  if (c.activation != Activation::silu) j["activation"] = to_string(c.activation);
+  if (c.query_scale_dim > 0) j["query_scale_dim"] = c.query_scale_dim;
+  if (c.attn_softcap > 0) j["attn_softcap"] = c.attn_softcap;
+  if (c.final_softcap > 0) j["final_softcap"] = c.final_softcap;
   if (c.rope_scaling.active()) j["rope_scaling"] = to_json(c.rope_scaling);
   return j;
 }

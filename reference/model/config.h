@@ -1,5 +1,6 @@
 #pragma once
-// One description for the Llama family (llama2.c checkpoints, HF Llama, Qwen2 and Qwen3).
+// One description for the Llama family (llama2.c checkpoints, HF Llama, Qwen2, Qwen3 and
+// Mistral) and Gemma 2.
 #include <cstdint>
 #include <string>
 
@@ -9,7 +10,13 @@
 
 namespace kvfid::ref {
 
-enum class Arch { llama, qwen2, qwen3, mistral };  // mistral: Llama's layers, its sliding window on every one
+// mistral: Llama's layers, its sliding window on every one. gemma2: see the Gemma 2 fields.
+enum class Arch { llama, qwen2, qwen3, mistral, gemma2 };
+
+// The feed-forward gate's activation: silu (SwiGLU: silu(w1 x) * w3 x) or gelu_tanh
+// (GeGLU with GELU's tanh approximation, 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))),
+// HF's gelu_pytorch_tanh).
+enum class Activation { silu, gelu_tanh };
 
 // How RoPE pairs the dimensions of a head.
 // interleaved: pairs (2i, 2i+1), as llama2.c and Meta's original checkpoints.
@@ -40,13 +47,32 @@ struct ModelConfig {
   // full_attention_layers (Qwen2's max_window_layers) attend to every earlier position.
   int sliding_window = 0;  // 0: every layer attends fully
   int full_attention_layers = 0;
+  bool alternating_window = false;  // Gemma 2: the window on even layers, odd layers global
+  // Gemma 2 (arch gemma2 sets each; every other family keeps these neutral values).
+  double embed_scale = 1.0;       // the embedding row times this (Gemma: sqrt(dim) rounded to bfloat16)
+  bool norm_unit_offset = false;  // each RMSNorm gain is 1 + w, w the stored weight (Gemma)
+  // post_attn_norm RMSNorms the attention's output and post_ffn_norm the FFN's before
+  // each is added to the residual (ffn_norm is then Gemma's pre_feedforward_layernorm).
+  bool sandwich_norms = false;
+  Activation activation = Activation::silu;
+  double query_scale_dim = 0;  // scores are q.k / sqrt(this): Gemma's query_pre_attn_scalar; 0: head_dim
+  // Soft-capping, z -> cap * tanh(z / cap): of the scaled scores before the mask and the
+  // softmax, and of the logits. 0: none.
+  double attn_softcap = 0;
+  double final_softcap = 0;
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }
   int group() const { return n_heads / n_kv_heads; }  // query heads per KV head
   int kv_head_of(int q_head) const { return q_head / group(); }
   // The window of `layer`: sliding_window when it is windowed, else 0 (full attention).
-  int window_of(int layer) const { return sliding_window > 0 && layer >= full_attention_layers ? sliding_window : 0; }
+  int window_of(int layer) const {
+    if (sliding_window == 0) return 0;
+    if (alternating_window) return layer % 2 == 0 ? sliding_window : 0;
+    return layer >= full_attention_layers ? sliding_window : 0;
+  }
+  // What the attention divides q.k by the square root of.
+  double score_scale_dim() const { return query_scale_dim > 0 ? query_scale_dim : double(head_dim); }
   // The first key a query at position t reads in `layer`.
   int first_key(int layer, int t) const {
     const int w = window_of(layer);
@@ -64,6 +90,13 @@ struct ModelConfig {
 
 std::string to_string(Arch arch);
 std::string to_string(RopeStyle rope);
+std::string to_string(Activation activation);
+
+// Gemma 2's block on `config` (transformers' Gemma2 model): embed_scale = sqrt(dim)
+// rounded to bfloat16, gains 1 + w, post-norms, GeGLU, the sliding window (when
+// config.sliding_window > 0) on even layers, scores over sqrt(query_pre_attn_scalar),
+// and the two soft-caps (0: none).
+void apply_gemma2(ModelConfig& config, double query_pre_attn_scalar, double attn_softcap, double final_softcap);
 
 nlohmann::json to_json(const ModelConfig& config);
 // HF's rope_scaling object (rope_type "llama3" and its four fields), also the manifest's.

@@ -23,7 +23,10 @@ struct LayerWeights {
   std::vector<double> k_norm;     // [head_dim], empty unless qk_norm
   Matrix wo;                      // [dim, n_heads*head_dim]
   std::vector<double> ffn_norm;   // [dim]
-  Matrix w1;                      // [hidden, dim]  gate: silu(w1 x)
+  // [dim] each, empty unless sandwich_norms (Gemma 2): the norms of the attention's and
+  // the FFN's outputs before the residual adds.
+  std::vector<double> post_attn_norm, post_ffn_norm;
+  Matrix w1;                      // [hidden, dim]  gate: act(w1 x)
   Matrix w3;                      // [hidden, dim]  up
   Matrix w2;                      // [dim, hidden]  down
 };

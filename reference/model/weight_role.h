@@ -1,5 +1,5 @@
 #pragma once
-// Which weight of a Llama/Qwen2/Qwen3 model a tensor is, independent of any file format's
+// Which weight of a Llama/Qwen2/Qwen3/Gemma 2 model a tensor is, independent of any file format's
 // naming, so a producer of weights (the synthetic generator) and a writer of a format
 // (the streamed HF writer) can meet without either knowing the other.
 namespace kvfid::ref {
@@ -20,6 +20,8 @@ enum class WeightRole {
   w1,          // [hidden, dim]    per layer (gate)
   w3,          // [hidden, dim]    per layer (up)
   w2,          // [dim, hidden]    per layer (down)
+  post_attn_norm,  // [dim]        per layer, Gemma 2 only
+  post_ffn_norm,   // [dim]        per layer, Gemma 2 only
   final_norm,  // [dim]
   classifier,  // [vocab, dim]
 };

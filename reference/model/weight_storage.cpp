@@ -62,6 +62,8 @@ Model stored_model(const Model& model, const WeightFormat& format) {
   for (LayerWeights& l : s.layers) {
     l.attn_norm = in_fp32(l.attn_norm);
     l.ffn_norm = in_fp32(l.ffn_norm);
+    l.post_attn_norm = in_fp32(l.post_attn_norm);
+    l.post_ffn_norm = in_fp32(l.post_ffn_norm);
     l.bq = in_fp32(l.bq);
     l.q_norm = in_fp32(l.q_norm);
     l.k_norm = in_fp32(l.k_norm);

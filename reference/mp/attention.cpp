@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "reference/formats/quant/kv_policy.h"
+#include "reference/mp/attention_score.h"
 #include "reference/mp/ball_arith.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
@@ -58,13 +59,7 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
   if (track && probs && !radii.probs) throw std::logic_error("causal_attention: kept probabilities need their radii");
   if ((kv.k_radii && &kv.k_hot != &kv.k_cold) || (kv.v_radii && &kv.v_hot != &kv.v_cold))
     throw std::logic_error("causal_attention: radii of keys and values need a single store");
-  const MpArray head_dim = mp_constant(hd);
-  MpArray scale(1, arith.precision());  // sqrt(head_dim), rounded once
-  MpArray scale_r = exact_radii(1);
-  {
-    BallArith ball(arith);
-    ball.sqrt({scale[0], track ? scale_r[0] : nullptr}, {head_dim[0]});
-  }
+  const ScoreFinish finish_score(config, arith, track);
   const std::optional<DotBounds> bounds = track ? std::optional<DotBounds>(std::in_place, q, kv, radii) : std::nullopt;
   // Items are (head, position), head-major, so every thread (and every rank: a block of
   // whole heads when the ranks divide the heads) gets the same mix of short and long rows.
@@ -103,8 +98,7 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
                            cold ? bounds->k_cold_mag : bounds->k_hot_mag, opt(bounds->k_rad), k_at, 1, hd, scratch_r[0]);
           ball.enclosure().add_rounding(row_r + j, row + j, ternary);
         }
-        ball.div({row + j, track ? row_r + j : nullptr}, {row + j, track ? row_r + j : nullptr},
-                 {scale[0], track ? scale_r[0] : nullptr});
+        finish_score(ball, {row + j, track ? row_r + j : nullptr});
       }
       if (sink_end == 0) {
         softmax_in_place(row + first, last - first + 1, ball, softmax_scratch, track ? row_r + first : nullptr,

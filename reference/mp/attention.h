@@ -1,8 +1,8 @@
 #pragma once
 // Op map (attention; docs/ops.md): reference reference/mp/attention.h, softmax.h | shared cuda/common/attention_math.h, portable_math.h | kernel attn_prefill_kernel, attn_decode_kernel, attn_combine_kernel | twin TwinBackend::attend | tests MpKernels.*, tests/cuda/properties/
 // Causal multi-head attention over every position at once. Query head h reads KV head
-// config.kv_head_of(h); scores q.k_j / sqrt(head_dim) for j <= t, softmax, then the
-// probability-weighted sum of values.
+// config.kv_head_of(h); scores (attention_score.h: q.k_j / sqrt(head_dim), soft-capped
+// where the model caps) for j <= t, softmax, then the probability-weighted sum of values.
 #include "reference/model/config.h"
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"

@@ -3,6 +3,9 @@
 // MpArith does (same call, same rounding, same bits) and, when the result's radius is
 // tracked, the radius by enclosure.h's rule for that operation. With radii untracked
 // (the IEEE emulation, or a forward run without enclosures) it is MpArith alone.
+#include <stdexcept>
+#include <string>
+
 #include <mpfr.h>
 
 #include "reference/mp/enclosure.h"
@@ -73,6 +76,27 @@ class BallArith {
   void cos(Ball o, CBall x) {
     const int t = a_.cos(o.m, x.m);
     if (o.r) enc_.lipschitz1(o.r, rad(x), o.m, t);
+  }
+  void tanh(Ball o, CBall x) {
+    const int t = a_.tanh(o.m, x.m);
+    if (o.r) enc_.lipschitz1(o.r, rad(x), o.m, t);
+  }
+  // o = cap * tanh(x / cap), soft-capping (Gemma 2) for an exact cap > 0: a division,
+  // tanh and a product, each rounded once, in the engines' order.
+  void soft_cap(Ball o, CBall x, mpfr_srcptr cap) {
+    div(o, x, {cap});
+    tanh(o, cball(o));
+    mul(o, cball(o), {cap});
+  }
+  // o = the decimal constant `digits`, rounded as MpArith rounds its results.
+  void decimal(Ball o, const char* digits) {
+    char* end = nullptr;
+    const int t = a_.finish(o.m, mpfr_strtofr(o.m, digits, &end, 10, MPFR_RNDN));  // its ternary value
+    if (end == digits || *end != '\0') throw std::logic_error(std::string("BallArith::decimal: not a number: ") + digits);
+    if (o.r) {
+      mpfr_set_zero(o.r, 1);
+      enc_.add_rounding(o.r, o.m, t);
+    }
   }
   // o = c^x for an exact c > 0.
   void pow_of_exact(Ball o, mpfr_srcptr c, CBall x) {

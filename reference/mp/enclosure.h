@@ -27,6 +27,8 @@
 //                                                       for ra <= 1 bounded by (|m| + its
 //                                                       rounding term)(1 + 2 ra) ra)
 //   sin, cos(A)   ra                                   (|derivative| <= 1)
+//   tanh(A)       ra                                   (tanh' = 1 - tanh^2 in (0, 1])
+//   decimal d     0, plus the rounding of d itself      (a constant read from its digits)
 //   c^A           max(c^(a - ra), c^(a + ra)) |ln c| ra (c > 0 exact; mean value theorem,
 //                                                       c^x monotone)
 // Dot products (scaled_bounds.h) add the sum over terms of the product rule. An
@@ -80,7 +82,7 @@ class Enclosure {
   void div(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr b, mpfr_srcptr rb, mpfr_srcptr m, int ternary);
   void sqrt(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, int ternary);
   void exp(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, int ternary);
-  void lipschitz1(mpfr_ptr r, mpfr_srcptr ra, mpfr_srcptr m, int ternary);  // sin, cos
+  void lipschitz1(mpfr_ptr r, mpfr_srcptr ra, mpfr_srcptr m, int ternary);  // sin, cos, tanh
   void pow_of_exact(mpfr_ptr r, mpfr_srcptr c, mpfr_srcptr a, mpfr_srcptr ra, mpfr_srcptr m, int ternary);
 
  private:

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "reference/formats/quant/kv_policy.h"
+#include "reference/mp/attention_score.h"
 #include "reference/mp/ball_arith.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
@@ -88,12 +89,7 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
   };
   const int hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), G = c.group(), n_kv = c.n_kv_heads;
   const mpfr_prec_t P = arith.precision();
-  const MpArray head_dim = mp_constant(hd);
-  MpArray scale(1, P);  // sqrt(head_dim), rounded once, as attention.cpp does
-  {
-    BallArith ball(arith);
-    ball.sqrt({scale[0], nullptr}, {head_dim[0]});
-  }
+  const ScoreFinish finish_score(c, arith, false);  // as attention.cpp's scores
   const std::size_t TT = std::size_t(T) * std::size_t(T);
   std::vector<std::vector<std::uint8_t>> reads(record ? std::size_t(n_kv) : 0);  // [T, T] per KV head
   std::vector<std::vector<EvictionEvent>> events(static_cast<std::size_t>(n_kv));
@@ -132,7 +128,7 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
             for (int i = 0; i < n; ++i) {
               arith.dot(row + i, query, 1, key(t, keys[i])[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd], 1, hd,
                         scratch[0]);
-              ball.div({row + i, nullptr}, {row + i, nullptr}, {scale[0], nullptr});
+              finish_score(ball, {row + i, nullptr});
             }
             softmax_in_place(row, n, ball, scratch[1]);
             if (probs) {
@@ -173,14 +169,14 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
   // The account, every (head, position) independent: in parallel.
   const mpfr_prec_t Q = 2 * P + 64;
   const MpArith exact_q = MpArith::exact(Q);
-  MpArray scale_q(1, Q);
-  mpfr_sqrt(scale_q[0], head_dim[0], MPFR_RNDN);
+  const ScoreFinish finish_score_q(c, exact_q, false);
   const std::int64_t items = std::int64_t(c.n_heads) * T;
   std::vector<EvictionStep> steps(static_cast<std::size_t>(items));
   std::vector<std::uint8_t> certified(static_cast<std::size_t>(items), 1);
   std::vector<double> deviation(static_cast<std::size_t>(items), 0.0);
   parallel_for(items, threads, [&](std::int64_t begin, std::int64_t end) {
     MpArray row(std::size_t(T), Q), scratch(3, Q);
+    BallArith ball_q(exact_q);
     // Under a hot window query t reads some values hot: [t + 1, head_dim] gathered per
     // query. Otherwise every query reads the cold plane, passed as it is.
     MpArray read_values(kv.hot_window > 0 ? std::size_t(T) * std::size_t(hd) : 0, P);
@@ -195,7 +191,7 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
           for (int d = 0; d < hd; ++d)
             mpfr_set(read_values[std::size_t(j) * hd + d], value(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd + d],
                      MPFR_RNDN);  // exact: same precision
-        mpfr_div(row[std::size_t(j)], row[std::size_t(j)], scale_q[0], MPFR_RNDN);
+        finish_score_q(ball_q, {row[std::size_t(j)], nullptr});
       }
       softmax_in_place(row.data(), t + 1, exact_q, scratch[1]);
       const std::uint8_t* r = reads[std::size_t(kv_h)].data() + std::size_t(t) * T;

@@ -62,6 +62,7 @@ class MpArith {
   int exp(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_exp(r, a, MPFR_RNDN)); }
   int sin(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_sin(r, a, MPFR_RNDN)); }
   int cos(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_cos(r, a, MPFR_RNDN)); }
+  int tanh(mpfr_ptr r, mpfr_srcptr a) const { return finish(r, mpfr_tanh(r, a, MPFR_RNDN)); }
   int pow(mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b) const { return finish(r, mpfr_pow(r, a, b, MPFR_RNDN)); }
 
   // One run of terms of a dot product: a[j*a_stride] * b[j*b_stride] for j = 0..n-1.

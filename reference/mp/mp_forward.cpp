@@ -36,9 +36,10 @@ MpArray copy_of(const MpArray& a) {
 
 MpArray* tracked(MpArray& radii) { return radii.size() ? &radii : nullptr; }
 
-// Qwen3's per-head RMSNorm: x ([rows, head_dim], rows = tokens x heads) normed in place
-// by the gain [head_dim] shared by every head; its radii likewise when tracked.
-void head_norm(MpArray& x, MpArray& x_r, const MpArray& gain, mpfr_srcptr eps, int rows, const MpArith& arith,
+// An RMSNorm in place, rows of gain.size(): Qwen3's per-head norm (x [tokens x heads,
+// head_dim], one gain for every head) and Gemma 2's post-norms of a block's output
+// (x [tokens, dim]); its radii likewise when tracked.
+void norm_in_place(MpArray& x, MpArray& x_r, const MpArray& gain, mpfr_srcptr eps, int rows, const MpArith& arith,
                int threads) {
   MpArray out(x.size(), x.precision());
   MpArray out_r = exact_radii(x_r.size());
@@ -96,9 +97,17 @@ MpForwardRun::MpForwardRun(const Model& model, const MpWeights& weights, const s
   const Model& stored = *weights.model;  // the matrices the forward reads (stored_model's, say)
   const ModelConfig& c = model.config;
   std::vector<double> row(std::size_t(c.dim));  // [dim] one embedding row, exact
+  const MpArray embed_scale = mp_constant(c.embed_scale);
+  BallArith ball(options.arith);
   for (std::size_t t = 0; t < tokens.size(); ++t) {
     stored.embedding.decode_row(tokens[t], row.data());
-    for (int i = 0; i < c.dim; ++i) options.arith.set_d(s_->x[t * std::size_t(c.dim) + std::size_t(i)], row[std::size_t(i)]);
+    for (int i = 0; i < c.dim; ++i) {
+      const std::size_t at = t * std::size_t(c.dim) + std::size_t(i);
+      options.arith.set_d(s_->x[at], row[std::size_t(i)]);
+      // Gemma's embed_scale; a product of two float64s is exact at 106 bits, and the
+      // tracked radius takes its rounding at a lower precision.
+      if (c.embed_scale != 1.0) ball.mul(ball_at(s_->x, tracked(s_->x_r), at), cball_at(s_->x, tracked(s_->x_r), at), {embed_scale[0]});
+    }
   }
 }
 
@@ -129,8 +138,8 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   project(k, s.weights.read(m.wk), normed, w.bk, T, arith, threads, shards, tracked(s.normed_r), tracked(k_r));
   project(v, s.weights.read(m.wv), normed, w.bv, T, arith, threads, shards, tracked(s.normed_r), tracked(v_r));
   if (c.qk_norm) {  // Qwen3: each head of q and of k is RMSNorm'd (rows of head_dim) before RoPE
-    head_norm(q, q_r, w.q_norm, s.eps[0], T * c.n_heads, arith, threads);
-    head_norm(k, k_r, w.k_norm, s.eps[0], T * c.n_kv_heads, arith, threads);
+    norm_in_place(q, q_r, w.q_norm, s.eps[0], T * c.n_heads, arith, threads);
+    norm_in_place(k, k_r, w.k_norm, s.eps[0], T * c.n_kv_heads, arith, threads);
   }
   apply_rope(q, s.rope, T, c.n_heads, c.rope, arith, threads, tracked(q_r));
   apply_rope(k, s.rope, T, c.n_kv_heads, c.rope, arith, threads, tracked(k_r));
@@ -195,14 +204,16 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   }
   project(block_out, s.weights.read(m.wo), attn_out, s.no_bias, T, arith, threads, shards, tracked(attn_out_r),
           tracked(s.block_out_r));
+  if (c.sandwich_norms) norm_in_place(block_out, s.block_out_r, w.post_attn_norm, s.eps[0], T, arith, threads);
   add_in_place(x, block_out, arith, threads, tracked(s.x_r), tracked(s.block_out_r));
 
   rms_norm(normed, x, w.ffn_norm, s.eps[0], T, arith, threads, tracked(s.x_r), tracked(s.normed_r));
   project(gate, s.weights.read(m.w1), normed, s.no_bias, T, arith, threads, shards, tracked(s.normed_r), tracked(s.gate_r));
   project(up, s.weights.read(m.w3), normed, s.no_bias, T, arith, threads, shards, tracked(s.normed_r), tracked(s.up_r));
-  swiglu_in_place(gate, up, arith, threads, tracked(s.gate_r), tracked(s.up_r));
+  gated_in_place(c.activation, gate, up, arith, threads, tracked(s.gate_r), tracked(s.up_r));
   project(block_out, s.weights.read(m.w2), gate, s.no_bias, T, arith, threads, shards, tracked(s.gate_r),
           tracked(s.block_out_r));
+  if (c.sandwich_norms) norm_in_place(block_out, s.block_out_r, w.post_ffn_norm, s.eps[0], T, arith, threads);
   add_in_place(x, block_out, arith, threads, tracked(s.x_r), tracked(s.block_out_r));
 
   // Only the wanted taps outlive their layer.
@@ -246,6 +257,14 @@ MpArray MpForwardRun::logits(int first, int count, MpArray* radii) {
   MpArray logits_r = s.radii(logits.size());
   project(logits, s.weights.read(s.weights.model->classifier), rows, s.no_bias, count, arith, s.options.threads,
           s.options.shards, tracked(rows_r), tracked(logits_r));
+  if (c.final_softcap > 0) {  // Gemma 2: logits -> cap * tanh(logits / cap)
+    const MpArray cap = mp_constant(c.final_softcap);
+    parallel_for(std::int64_t(logits.size()), s.options.threads, [&](std::int64_t begin, std::int64_t end) {
+      BallArith ball(arith);
+      for (std::int64_t i = begin; i < end; ++i)
+        ball.soft_cap(ball_at(logits, tracked(logits_r), std::size_t(i)), cball_at(logits, tracked(logits_r), std::size_t(i)), cap[0]);
+    });
+  }
   if (radii) *radii = std::move(logits_r);
   if (s.options.progress) s.options.progress->advance();
   return logits;

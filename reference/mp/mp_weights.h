@@ -34,6 +34,7 @@ struct MpLayerVectors {
   MpArray q_norm;     // [head_dim], empty unless qk_norm
   MpArray k_norm;     // [head_dim], empty unless qk_norm
   MpArray ffn_norm;   // [dim]
+  MpArray post_attn_norm, post_ffn_norm;  // [dim] each, empty unless sandwich_norms
 };
 
 // Borrows `model`'s matrices: the Model must outlive it.
@@ -42,12 +43,15 @@ struct MpWeights {
   mpfr_prec_t precision = kWeightPrecisionBits;
   std::vector<MpLayerVectors> layers;
   MpArray final_norm;  // [dim]
+  // Every RMSNorm gain above is the gain the norm multiplies by: 1 + w under
+  // norm_unit_offset (Gemma), held exactly (at the precision the sum needs).
 
   // One of model's matrices, read at this precision.
   MpMatrixRef read(const Matrix& m) const { return {m, precision}; }
 };
 
-// Every vector exactly, at `precision` >= 53; the matrices by reference.
+// Every vector exactly, at `precision` >= 53 (a 1 + w gain at more where its bits need
+// it); the matrices by reference.
 MpWeights to_mp_weights(const Model& model, mpfr_prec_t precision);
 
 // A float64 held exactly (constants such as eps, theta and dimensions).

@@ -27,4 +27,46 @@ void swiglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int
   });
 }
 
+namespace {
+
+// gate <- gelu_tanh(gate) * up, in swiglu.h's order.
+void geglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int threads, MpArray* gate_radii,
+                    const MpArray* up_radii) {
+  const MpArray one = mp_constant(1.0), half = mp_constant(0.5);
+  const bool track = gate_radii != nullptr;
+  parallel_for(std::int64_t(gate.size()), threads, [&](std::int64_t begin, std::int64_t end) {
+    BallArith ball(arith);
+    MpArray scratch(4, arith.precision());  // C, A, z^3 and the tanh term
+    MpArray scratch_r = exact_radii(track ? 4 : 0);
+    auto at = [&](int i) { return Ball{scratch[std::size_t(i)], track ? scratch_r[std::size_t(i)] : nullptr}; };
+    const Ball c = at(0), a = at(1), cube = at(2), term = at(3);
+    const MpArray two = mp_constant(2.0);
+    ball.pi(c);
+    ball.div(c, {two[0]}, cball(c));
+    ball.sqrt(c, cball(c));
+    ball.decimal(a, "0.044715");
+    for (std::int64_t i = begin; i < end; ++i) {
+      const Ball z = ball_at(gate, gate_radii, std::size_t(i));
+      ball.mul(cube, cball(z), cball(z));
+      ball.mul(cube, cball(cube), cball(z));
+      ball.mul(term, cball(a), cball(cube));
+      ball.add(term, cball(z), cball(term));
+      ball.mul(term, cball(c), cball(term));
+      ball.tanh(term, cball(term));
+      ball.add(term, {one[0]}, cball(term));
+      ball.mul(z, {half[0]}, cball(z));
+      ball.mul(z, cball(z), cball(term));
+      ball.mul(z, cball(z), cball_at(up, up_radii, std::size_t(i)));
+    }
+  });
+}
+
+}  // namespace
+
+void gated_in_place(Activation activation, MpArray& gate, const MpArray& up, const MpArith& arith, int threads,
+                    MpArray* gate_radii, const MpArray* up_radii) {
+  if (activation == Activation::silu) swiglu_in_place(gate, up, arith, threads, gate_radii, up_radii);
+  else geglu_in_place(gate, up, arith, threads, gate_radii, up_radii);
+}
+
 }  // namespace kvfid::ref

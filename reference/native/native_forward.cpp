@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 
 #include "reference/mp/kv_rotate.h"
 #include "reference/mp/kv_store.h"
@@ -339,8 +340,15 @@ struct Forward {
 
 }  // namespace
 
+bool native_forward_supports(const ModelConfig& c) {
+  return c.embed_scale == 1.0 && !c.norm_unit_offset && !c.sandwich_norms && c.activation == Activation::silu &&
+         c.query_scale_dim == 0 && c.attn_softcap == 0 && c.final_softcap == 0;
+}
+
 TapSet native_forward(const Model& stored, const std::vector<int>& tokens, FloatFormat arithmetic,
                       const quant::KvPolicy& kv, const TapSelection& selection, int threads) {
+  if (!native_forward_supports(stored.config))
+    throw std::invalid_argument("native_forward: Gemma 2's features are emulated by the MPFR forward only");
   ExponentRangeScope range;  // for the MPFR parts on this thread
   const int T = int(tokens.size());
   switch (arithmetic) {

@@ -16,9 +16,15 @@
 
 namespace kvfid::ref::native {
 
+// Whether native_forward computes `config`'s model: not Gemma 2's features (its embedding
+// scale, 1 + w gains, post-norms, GeGLU, score scale and soft-caps), which only the MPFR
+// emulation implements (emulated_forward falls back to it).
+bool native_forward_supports(const ModelConfig& config);
+
 // `stored`: the model as the engine stores it (stored_model(...)); tokens valid for it;
 // threads as resolved by resolve_thread_count. Taps in tap_specs order, every value in
-// the format except k and v, which hold what the cache stores.
+// the format except k and v, which hold what the cache stores. std::invalid_argument
+// unless native_forward_supports(stored.config).
 TapSet native_forward(const Model& stored, const std::vector<int>& tokens, FloatFormat arithmetic,
                       const quant::KvPolicy& kv, const TapSelection& selection, int threads);
 

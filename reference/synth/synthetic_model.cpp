@@ -52,9 +52,9 @@ bool per_layer(WeightRole r) {
 
 // A tensor's place in the generation order the committed fixtures were made with:
 // embedding; per layer attn_norm, wq, wk, wv, [bq, bk, bv], wo, ffn_norm, w1, w3, w2,
-// [q_norm, k_norm]; final norm; classifier. Its stream is keyed by that place.
-std::uint64_t ordinal_in_layer(WeightRole r, bool bias) {
-  const std::uint64_t b = bias ? 3 : 0;
+// [q_norm, k_norm], [post_attn_norm, post_ffn_norm]; final norm; classifier. Its stream is keyed by that place.
+std::uint64_t ordinal_in_layer(WeightRole r, bool bias, bool qk_norm) {
+  const std::uint64_t b = bias ? 3 : 0, n = qk_norm ? 2 : 0;
   switch (r) {
     case WeightRole::attn_norm: return 0;
     case WeightRole::wq: return 1;
@@ -70,6 +70,8 @@ std::uint64_t ordinal_in_layer(WeightRole r, bool bias) {
     case WeightRole::w2: return 8 + b;
     case WeightRole::q_norm: return 9 + b;
     case WeightRole::k_norm: return 10 + b;
+    case WeightRole::post_attn_norm: return 9 + b + n;
+    case WeightRole::post_ffn_norm: return 10 + b + n;
     default: throw std::logic_error("not a per-layer weight");
   }
 }
@@ -84,10 +86,11 @@ SyntheticWeights::SyntheticWeights(const ModelConfig& c, std::uint64_t seed, con
 }
 
 std::uint64_t SyntheticWeights::stream_base(WeightRole role, int layer) const {
-  const std::uint64_t per_layer_count = 9 + (config_.qkv_bias ? 3 : 0) + (config_.qk_norm ? 2 : 0);
+  const std::uint64_t per_layer_count =
+      9 + (config_.qkv_bias ? 3 : 0) + (config_.qk_norm ? 2 : 0) + (config_.sandwich_norms ? 2 : 0);
   std::uint64_t counter;  // 1-based place in the generation order
   if (role == WeightRole::embedding) counter = 1;
-  else if (per_layer(role)) counter = 2 + std::uint64_t(layer) * per_layer_count + ordinal_in_layer(role, config_.qkv_bias);
+  else if (per_layer(role)) counter = 2 + std::uint64_t(layer) * per_layer_count + ordinal_in_layer(role, config_.qkv_bias, config_.qk_norm);
   else counter = 2 + std::uint64_t(options_.layout_layers) * per_layer_count + (role == WeightRole::classifier ? 1 : 0);
   return seed_ * 0x2545F4914F6CDD1Dull + 0x9E37ull * counter;
 }
@@ -95,7 +98,8 @@ std::uint64_t SyntheticWeights::stream_base(WeightRole role, int layer) const {
 std::int64_t SyntheticWeights::columns(WeightRole role) const {
   const ModelConfig& c = config_;
   switch (role) {
-    case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::final_norm: return c.dim;
+    case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::final_norm:
+    case WeightRole::post_attn_norm: case WeightRole::post_ffn_norm: return c.dim;
     case WeightRole::bq: return c.q_dim();
     case WeightRole::q_norm: case WeightRole::k_norm: return c.head_dim;
     case WeightRole::bk: case WeightRole::bv: return c.kv_dim();
@@ -120,17 +124,25 @@ void SyntheticWeights::rows(WeightRole role, int layer, std::int64_t begin, std:
   // final-norm gain carries that factor instead, or the logits would be sqrt(dim) times
   // those of an untied model (measured: max |logit| 395 for tiny-mqa over the long
   // prompt, a one-hot softmax that no fidelity metric can see into).
+  // Gemma's embedding is multiplied by embed_scale (about sqrt(dim)) on the way in, so
+  // it is drawn at 1/embed_scale. The massive dimensions still dominate a tied
+  // classifier's logits (tiny-gemma2 without the factor: rms 9.7, max 40), so the factor
+  // stays.
+  const double embedding_scale = 1.0 / c.embed_scale;
   const double final_scale = c.tied_classifier ? in_scale : 1.0;
+  // Gains 1 + w are drawn as w around 0.
+  const double gain_mean = c.norm_unit_offset ? 0.0 : 1.0;
 
   bool vector = true;  // mean + scale * noise, else scale * noise
   double mean = 0, scale = 1;
   switch (role) {
-    case WeightRole::attn_norm: case WeightRole::ffn_norm: mean = 1.0, scale = 0.1; break;
-    case WeightRole::q_norm: case WeightRole::k_norm: mean = 1.0, scale = 0.2; break;
+    case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::post_attn_norm:
+    case WeightRole::post_ffn_norm: mean = gain_mean, scale = 0.1; break;
+    case WeightRole::q_norm: case WeightRole::k_norm: mean = gain_mean, scale = 0.2; break;
     case WeightRole::bq: case WeightRole::bk: scale = 0.5; break;
     case WeightRole::bv: scale = 0.1; break;
-    case WeightRole::final_norm: mean = final_scale, scale = 0.1 * final_scale; break;
-    case WeightRole::embedding: vector = false, scale = 1.0; break;
+    case WeightRole::final_norm: mean = c.norm_unit_offset ? final_scale - 1.0 : final_scale, scale = 0.1 * final_scale; break;
+    case WeightRole::embedding: vector = false, scale = embedding_scale; break;
     case WeightRole::wo: vector = false, scale = attn_scale; break;
     case WeightRole::w2: vector = false, scale = hidden_scale; break;
     default: vector = false, scale = in_scale; break;
@@ -191,6 +203,10 @@ Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const Synth
     if (c.qk_norm) {
       w.q_norm = vector(WeightRole::q_norm, l, c.head_dim);
       w.k_norm = vector(WeightRole::k_norm, l, c.head_dim);
+    }
+    if (c.sandwich_norms) {
+      w.post_attn_norm = vector(WeightRole::post_attn_norm, l, c.dim);
+      w.post_ffn_norm = vector(WeightRole::post_ffn_norm, l, c.dim);
     }
     m.layers.push_back(std::move(w));
   }

@@ -24,6 +24,7 @@ struct RealShape {
   double theta, eps;
   RopeScaling rope_scaling;
   int sliding_window = 0;
+  double query_pre_attn_scalar = 0;  // Gemma 2's, with its soft-caps (50, 30)
 };
 
 // From the models' published config.json files (hidden_size, intermediate_size,
@@ -39,12 +40,17 @@ constexpr RealShape kRealShapes[] = {
     {"qwen3-0.6b", Arch::qwen3, 1024, 3072, 28, 16, 8, 128, 151936, 40960, true, 1e6, 1e-6, {}, 0},
     {"qwen3-8b", Arch::qwen3, 4096, 12288, 36, 32, 8, 128, 151936, 40960, false, 1e6, 1e-6, {}, 0},
     {"mistral-7b", Arch::mistral, 4096, 14336, 32, 32, 8, 128, 32000, 32768, false, 10000.0, 1e-5, {}, 4096},
+    {"gemma-2-2b", Arch::gemma2, 2304, 9216, 26, 8, 4, 256, 256000, 8192, true, 10000.0, 1e-6, {}, 4096, 256},
+    {"gemma-2-9b", Arch::gemma2, 3584, 14336, 42, 16, 8, 256, 256000, 8192, true, 10000.0, 1e-6, {}, 4096, 256},
 };
+
+// Gemma 2's published soft-caps (attn_logit_softcapping, final_logit_softcapping).
+constexpr double kGemma2AttnSoftcap = 50.0, kGemma2FinalSoftcap = 30.0;
 
 }  // namespace
 
 std::vector<std::string> synthetic_shape_names() {
-  return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3", "tiny-qwen3", "tiny-mistral"};
+  return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3", "tiny-qwen3", "tiny-mistral", "tiny-gemma2"};
 }
 
 std::vector<std::string> real_shape_names() {
@@ -75,6 +81,17 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
     c.sliding_window = 6;
     return c;
   }
+  // Gemma 2 at toy width: 2:1 GQA, heads narrower than the model (q_dim 64 < dim 72, as
+  // Gemma-2-2B's 2048 < 2304), scores over sqrt(24) rather than sqrt(head_dim) (as
+  // Gemma-2-27B's 144 for heads of 128), a window of 5 on layer 0 and layer 1 global,
+  // embed_scale bf16(sqrt 72) = 8.5, and soft-caps low enough to bend this model's
+  // scores and logits (a few units) where Gemma's 50 and 30 would leave them straight.
+  if (name == "tiny-gemma2") {
+    ModelConfig c = tiny(Arch::gemma2, 256, 72, 4, 2, 160, 256, 1e-6, 10000.0, true);
+    c.sliding_window = 5;
+    apply_gemma2(c, 24, 4.0, 3.0);
+    return c;
+  }
   if (name == "tiny-qwen3") {
     ModelConfig c = tiny(Arch::qwen3, 256, 64, 4, 2, 160, 256, 1e-6, 1000000.0, true);
     c.head_dim = 32, c.qkv_bias = false, c.qk_norm = true;
@@ -91,6 +108,7 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
       c.rope_scaling = s.rope_scaling;
       c.qk_norm = s.arch == Arch::qwen3;
       c.sliding_window = s.sliding_window;
+      if (s.arch == Arch::gemma2) apply_gemma2(c, s.query_pre_attn_scalar, kGemma2AttnSoftcap, kGemma2FinalSoftcap);
       return c;
     }
   std::string known;

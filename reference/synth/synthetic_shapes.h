@@ -1,6 +1,6 @@
 #pragma once
-// Named model shapes of `kvfid fixture`: three tiny ones for fast tests, and the
-// configurations of four public models (their weights are generated, never downloaded).
+// Named model shapes of `kvfid fixture`: tiny ones for fast tests, and the
+// configurations of public models (their weights are generated, never downloaded).
 #include <optional>
 #include <string>
 #include <vector>

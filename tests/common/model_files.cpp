@@ -97,6 +97,8 @@ void expect_same_model(const Model& a, const Model& b) {
     expect_same_values(x.k_norm, y.k_norm, at + "k_norm");
     expect_same_matrix(x.wo, y.wo, at + "wo");
     expect_same_values(x.ffn_norm, y.ffn_norm, at + "ffn_norm");
+    expect_same_values(x.post_attn_norm, y.post_attn_norm, at + "post_attn_norm");
+    expect_same_values(x.post_ffn_norm, y.post_ffn_norm, at + "post_ffn_norm");
     expect_same_matrix(x.w1, y.w1, at + "w1");
     expect_same_matrix(x.w2, y.w2, at + "w2");
     expect_same_matrix(x.w3, y.w3, at + "w3");

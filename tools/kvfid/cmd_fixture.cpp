@@ -92,7 +92,9 @@ extern const CommandSpec kFixtureCommand{
     "classifier), tiny-llama3 (2:1 GQA, theta 500000, Llama 3 RoPE scaling with an original context of 64 "
     "so that all three frequency bands occur), tiny-qwen3 (Qwen3's q/k norms, 2:1 GQA, heads of 32 "
     "wider than the model: q_dim 128 > dim 64, tied), tiny-mistral (every layer's attention windowed to 6 "
-    "positions). Real shapes, with the public models' configurations (BF16 by default): "
+    "positions), tiny-gemma2 (Gemma 2's block: embedding times bf16(sqrt 72) = 8.5, gains 1 + w, four norms, "
+    "GeGLU, scores over sqrt(24) soft-capped at 4, logits soft-capped at 3, layer 0 windowed to 5 positions, "
+    "2:1 GQA, q_dim 64 < dim 72, tied). Real shapes, with the public models' configurations (BF16 by default): "
     "qwen2.5-0.5b (896 wide, 24 layers, 14/2 heads of 64, vocab 151936, tied, q/k/v bias; 0.99 GB), "
     "qwen2.5-7b (3584 wide, 28 layers, 28/4 heads of 128, vocab 152064; 15.2 GB), "
     "llama-3.2-1b (2048 wide, 16 layers, 32/8 heads of 64, vocab 128256, tied, llama3 RoPE scaling "
@@ -101,15 +103,18 @@ extern const CommandSpec kFixtureCommand{
     "16.1 GB), "
     "qwen3-0.6b (1024 wide, 28 layers, 16/8 heads of 128, vocab 151936, tied, q/k norms; 1.2 GB), "
     "qwen3-8b (4096 wide, 36 layers, 32/8 heads of 128, vocab 151936, q/k norms; 16.4 GB), "
-    "mistral-7b (4096 wide, 32 layers, 32/8 heads of 128, vocab 32000, sliding window 4096; 14.5 GB). "
+    "mistral-7b (4096 wide, 32 layers, 32/8 heads of 128, vocab 32000, sliding window 4096; 14.5 GB), "
+    "gemma-2-2b (2304 wide, 26 layers, 8/4 heads of 256, vocab 256000, tied, soft-caps 50 and 30, window 4096 "
+    "on even layers; 5.2 GB), "
+    "gemma-2-9b (3584 wide, 42 layers, 16/8 heads of 256, vocab 256000, tied, as gemma-2-2b; 18.5 GB). "
     "--layers and --vocab cut a shape to its first layers and token ids; the result is exactly the "
     "corresponding part of the full model of the same seed. Big models are streamed to disk a chunk "
     "at a time (bounded memory), refused up front if the disk lacks the room, and "
     "written atomically with a progress bar.",
     {
         {"shape", "NAME",
-         "tiny-llama, tiny-qwen2, tiny-mqa, tiny-llama3, tiny-qwen3, tiny-mistral, qwen2.5-0.5b, qwen2.5-7b, llama-3.2-1b, "
-         "llama-3.1-8b, qwen3-0.6b, qwen3-8b or mistral-7b",
+         "tiny-llama, tiny-qwen2, tiny-mqa, tiny-llama3, tiny-qwen3, tiny-mistral, tiny-gemma2, qwen2.5-0.5b, "
+         "qwen2.5-7b, llama-3.2-1b, llama-3.1-8b, qwen3-0.6b, qwen3-8b, mistral-7b, gemma-2-2b or gemma-2-9b",
          true},
         {"seed", "S", "non-negative integer seeding every weight", true},
         {"out", "DIR", "folder to write (created if missing); written atomically", true},

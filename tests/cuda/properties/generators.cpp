@@ -25,11 +25,15 @@ const char* name_of(SynthPrecision p) {
   return "?";
 }
 
+// tiny-gemma2's soft-caps: its scores (rms 2, up to 13) and logits (rms 1.3, up to 5)
+// reach both the straight and the saturated part of cap * tanh(z / cap).
+constexpr double kPropertyAttnSoftcap = 4.0, kPropertyFinalSoftcap = 3.0;
+
 }  // namespace
 
 ModelConfig ModelCase::config(int max_seq) const {
   ModelConfig c;
-  c.arch = qk_norm ? Arch::qwen3 : bias ? Arch::qwen2 : Arch::llama;
+  c.arch = qk_norm ? Arch::qwen3 : bias ? Arch::qwen2 : gemma2 ? Arch::gemma2 : Arch::llama;
   c.vocab = vocab;
   c.dim = dim;
   c.n_layers = n_layers;
@@ -46,7 +50,16 @@ ModelConfig ModelCase::config(int max_seq) const {
   c.qk_norm = qk_norm;
   c.sliding_window = window, c.full_attention_layers = full_layers;
   if (llama3_rope) c.rope_theta = 500000.0, c.rope_scaling = synthetic_shape("tiny-llama3").rope_scaling;
+  // Caps low enough to bend these models' scores and logits (tiny-gemma2's).
+  if (gemma2) apply_gemma2(c, head_dim + 6, kPropertyAttnSoftcap, kPropertyFinalSoftcap);
   return c;
+}
+
+bool ModelCase::windowed() const {
+  const ModelConfig config = this->config(1);
+  for (int l = 0; l < n_layers; ++l)
+    if (config.window_of(l) > 0) return true;
+  return false;
 }
 
 Model ModelCase::model(int max_seq) const { return make_synthetic_model(config(max_seq), seed, synth); }
@@ -65,7 +78,10 @@ void showValue(const ModelCase& c, std::ostream& os) {
      << c.vocab << ", rope " << to_string(c.rope) << ", bias " << c.bias << ", weights " << to_string(c.weights)
      << ", kv " << (c.kv_policy.empty() ? to_string(c.kv) : c.kv_policy)
      << (c.llama3_rope ? ", llama3 rope scaling" : "") << (c.qk_norm ? ", qwen3 q/k norms" : "")
-     << (c.window > 0 ? ", window " + std::to_string(c.window) + " from layer " + std::to_string(c.full_layers) : "")
+     << (c.window > 0 ? ", window " + std::to_string(c.window) +
+                            (c.gemma2 ? " on even layers" : " from layer " + std::to_string(c.full_layers))
+                      : "")
+     << (c.gemma2 ? ", gemma2 block" : "")
      << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
      << c.synth.k_outlier_channels << " x" << c.synth.k_outlier_scale << ", massive dims " << c.synth.massive_dims
      << " x" << c.synth.massive_scale << "}, seed " << c.seed << "}";
@@ -99,7 +115,8 @@ rc::Gen<ModelCase> gen_model_case() {
       gen::set(&ModelCase::qk_norm, gen::arbitrary<bool>()),
       // Windows shorter than a prompt, one about a warp, one past a 256-key split.
       gen::set(&ModelCase::window, gen::element(0, 0, 1, 3, 33, 300)),
-      gen::set(&ModelCase::full_layers, gen::inRange(0, 2)));
+      gen::set(&ModelCase::full_layers, gen::inRange(0, 2)),
+      gen::set(&ModelCase::gemma2, gen::weightedElement<bool>({{3, false}, {1, true}})));
 }
 
 rc::Gen<ModelCase> gen_real_head_case() {
@@ -154,7 +171,7 @@ rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction) {
     }
     // An eviction (eviction_spec.h), never with KIVI or on windowed layers (refused),
     // nor on the CUDA engine (no eviction kernels: it refuses the policy).
-    const bool windowed = c.window > 0 && c.full_layers < n_layers;
+    const bool windowed = c.windowed();
     if (eviction && !kivi && !windowed && backend_under_test() != Backend::cuda && *gen::arbitrary<bool>())
       spec += "+evict=" + *gen_eviction(n_layers);
     return spec;

@@ -44,8 +44,13 @@ struct ModelCase {
   bool qk_norm = false;      // Qwen3: per-head RMSNorm of q and k (then no q/k/v bias)
   int window = 0;            // sliding window of the layers from full_layers on (0: none)
   int full_layers = 0;
+  // Gemma 2's block (config.h's apply_gemma2): embed scale, 1 + w gains, post-norms,
+  // GeGLU, scores over sqrt(head_dim + 6) soft-capped at 4, logits at 3; a window then
+  // falls on even layers.
+  bool gemma2 = false;
 
   ModelConfig config(int max_seq) const;
+  bool windowed() const;  // some layer has a sliding window (which refuses evictions)
   Model model(int max_seq) const;
   EngineOptions options(Backend backend) const;
 };

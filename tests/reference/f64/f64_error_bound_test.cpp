@@ -115,6 +115,161 @@ TEST_P(BoundOnShape, LayerLocalHoldsAgainstExtendedPrecision) {
 INSTANTIATE_TEST_SUITE_P(Synthetic, BoundOnShape, ::testing::ValuesIn(synthetic_shape_names()),
                          [](const auto& info) { return test::param_name(info.param); });
 
+// The soft-caps must bend tiny-gemma2's scores and logits over the long prompt, or
+// BoundOnShape would test the capped rules only where tanh is nearly the identity. At
+// |z| / cap = 1/2 the cap takes 8% off (tanh(0.5) / 0.5 = 0.924). Measured with the default
+// seed: largest |score| / cap 2.93 (layer 0) and 3.94 (layer 1), |logit| / cap 16.5.
+constexpr double kMinCapLoad = 0.5;
+
+TEST(F64ErrorBound, Gemma2SoftCapsBind) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = shape_model("tiny-gemma2");
+  const ModelConfig& c = model.config;
+  ASSERT_GT(c.attn_softcap, 0);
+  ASSERT_GT(c.final_softcap, 0);
+  const ForwardTrace<double> tr = trace_forward<double>(model, prompt("long"));
+  for (const LayerTrace<double>& L : tr.layers) {
+    double load = 0;
+    for (const RowMatrix<double>& s : L.uncapped_scores) load = std::max(load, s.cwiseAbs().maxCoeff() / c.attn_softcap);
+    std::cout << "tiny-gemma2 largest |score| / attn_softcap " << load << "\n";
+    EXPECT_GE(load, kMinCapLoad);
+  }
+  const double logit_load = tr.uncapped_logits.cwiseAbs().maxCoeff() / c.final_softcap;
+  std::cout << "tiny-gemma2 largest |logit| / final_softcap " << logit_load << "\n";
+  EXPECT_GE(logit_load, kMinCapLoad);
+}
+
+// Each Gemma 2 feature moves the forward by more than the bound allows, so a float64
+// pass that dropped or misplaced one would fail BoundOnShape: the correct float64 taps
+// and bounds against a long double forward of the model with that one feature undone.
+TEST(F64ErrorBound, DroppingAGemma2FeatureBreaksTheBound) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = shape_model("tiny-gemma2");
+  const std::vector<int> tokens = prompt("short");  // 8 tokens: past the window of 5
+  const TapSet values = forward_f64(model, tokens, TapSelection::all);
+  const TapSet bounds = f64_error_bound(model, tokens, TapSelection::all);
+  const std::vector<std::pair<const char*, void (*)(ModelConfig&)>> mutants = {
+      {"embed_scale", [](ModelConfig& c) { c.embed_scale = 1; }},
+      {"norm_unit_offset", [](ModelConfig& c) { c.norm_unit_offset = false; }},
+      {"sandwich_norms", [](ModelConfig& c) { c.sandwich_norms = false; }},
+      {"activation", [](ModelConfig& c) { c.activation = Activation::silu; }},
+      {"query_scale_dim", [](ModelConfig& c) { c.query_scale_dim = 0; }},
+      {"attn_softcap", [](ModelConfig& c) { c.attn_softcap = 0; }},
+      {"final_softcap", [](ModelConfig& c) { c.final_softcap = 0; }},
+      {"alternating_window", [](ModelConfig& c) { c.alternating_window = false; }},
+  };
+  for (const auto& [name, undo] : mutants) {
+    Model mutant = model;
+    undo(mutant.config);
+    const ExtendedTaps x87 = extended_taps(mutant, trace_forward<long double>(mutant, tokens), int(tokens.size()));
+    std::size_t outside = 0;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const std::vector<long double>& ext = x87.at(values[i].name);
+      for (std::size_t j = 0; j < ext.size(); ++j)
+        outside += std::fabs((long double)values[i].values[j] - ext[j]) > bounds[i].values[j] * (1 + kExtendedErrorShare);
+    }
+    EXPECT_GT(outside, 0u) << "undoing " << name << " stays within the bound";
+  }
+}
+
+// The element rules of Gemma 2 (gelu_tanh_bound, soft_cap_bound) on their own, against
+// MPFR at 256 bits: at a computed point z^ with input error e, the float64 result must
+// lie within the bound of the exact function at both z^ - e and z^ + e (at e = 0 that is
+// the rounding part alone). Sweeps: gelu over [-12, 12], through tanh's saturation where
+// 1 + tanh cancels; soft-caps of 3, 4, 30 and 50 over [-40, 40], bent and saturated.
+// Input errors: 0, and 2^-20 (1 + |z|), far above the roundings, so the Lipschitz part
+// dominates: a gelu constant below max |g'| = 1.129 would fail, as would capping the
+// propagated error by anything under sech^2.
+constexpr mpfr_prec_t kRulePrecision = 256;
+constexpr int kSweepPoints = 20000;
+// The bounds must stay informative. Measured worst error / bound (glibc's tanh): at zero
+// input error 0.648 for gelu_tanh_bound and 0.230 to 0.341 for soft_cap_bound over the
+// four caps; with the input error 0.672 (max |g'| 1.129 / kGeluTanhLipschitz 1.68) and
+// 1.0 (sech^2 = 1 at 0: the soft-cap's Lipschitz bound is attained). The floors are about
+// 1/30 of the least of these: a rule grown 30x looser falls below them.
+constexpr double kMinRoundingRatio = 7e-3;
+constexpr double kMinPropagatedRatio = 2e-2;
+
+// 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) at z, in out.
+void exact_gelu_tanh(mpfr_t out, double z) {
+  mpfr_t x, c, a, t;
+  mpfr_inits2(kRulePrecision, x, c, a, t, (mpfr_ptr) nullptr);
+  mpfr_set_d(x, z, MPFR_RNDN);
+  mpfr_const_pi(c, MPFR_RNDN);
+  mpfr_ui_div(c, 2, c, MPFR_RNDN);
+  mpfr_sqrt(c, c, MPFR_RNDN);
+  mpfr_set_str(a, "0.044715", 10, MPFR_RNDN);
+  mpfr_pow_ui(t, x, 3, MPFR_RNDN);
+  mpfr_mul(t, t, a, MPFR_RNDN);
+  mpfr_add(t, t, x, MPFR_RNDN);
+  mpfr_mul(t, t, c, MPFR_RNDN);
+  mpfr_tanh(t, t, MPFR_RNDN);
+  mpfr_add_ui(t, t, 1, MPFR_RNDN);
+  mpfr_mul(t, t, x, MPFR_RNDN);
+  mpfr_div_2ui(out, t, 1, MPFR_RNDN);
+  mpfr_clears(x, c, a, t, (mpfr_ptr) nullptr);
+}
+
+// cap tanh(z / cap) at z, in out.
+void exact_soft_cap(mpfr_t out, double z, double cap) {
+  mpfr_t t;
+  mpfr_init2(t, kRulePrecision);
+  mpfr_set_d(t, z, MPFR_RNDN);
+  mpfr_div_d(t, t, cap, MPFR_RNDN);
+  mpfr_tanh(t, t, MPFR_RNDN);
+  mpfr_mul_d(out, t, cap, MPFR_RNDN);
+  mpfr_clear(t);
+}
+
+// Checks one rule over a sweep of z; returns the worst observed error / bound at zero
+// input error and at the larger one.
+template <class Computed, class Exact, class Bound>
+std::pair<double, double> check_rule(double lo, double hi, Computed computed, Exact exact, Bound bound) {
+  double worst[2] = {0, 0};
+  mpfr_t e, d;
+  mpfr_inits2(kRulePrecision, e, d, (mpfr_ptr) nullptr);
+  int failures = 0;
+  for (int k = 0; k <= kSweepPoints; ++k) {
+    const double z = lo + (hi - lo) * k / kSweepPoints, y = computed(z);
+    for (int with_input = 0; with_input < 2; ++with_input) {
+      const double ez = with_input ? 0x1p-20 * (1 + std::fabs(z)) : 0, b = bound(z, ez);
+      for (const double at : {z - ez, z + ez}) {  // exact in float64 for these z
+        exact(e, at);
+        mpfr_sub_d(d, e, y, MPFR_RNDN);
+        const double err = std::fabs(mpfr_get_d(d, MPFR_RNDA));
+        // kEvaluationSlack: the bound's own float64 evaluation, as finish() allows it.
+        if (err > b * kEvaluationSlack && failures++ < 5) ADD_FAILURE() << "z " << z << " input error " << ez << ": " << err << " > " << b;
+        if (b > 0) worst[with_input] = std::max(worst[with_input], err / b);
+      }
+    }
+  }
+  mpfr_clears(e, d, (mpfr_ptr) nullptr);
+  return {worst[0], worst[1]};
+}
+
+TEST(F64ErrorBound, GeluTanhRuleHoldsAgainstMpfr) {
+  const auto [rounding, propagated] = check_rule(
+      -12, 12, [](double z) { return gelu_tanh_steps(z).value; }, exact_gelu_tanh,
+      [](double z, double ez) { return gelu_tanh_bound(z, ez); });
+  std::cout << "gelu_tanh worst error/bound: rounding " << rounding << ", with input error " << propagated << "\n";
+  EXPECT_GE(rounding, kMinRoundingRatio);
+  EXPECT_GE(propagated, kMinPropagatedRatio);
+}
+
+TEST(F64ErrorBound, SoftCapRuleHoldsAgainstMpfr) {
+  for (const double cap : {3.0, 4.0, 30.0, 50.0}) {
+    SCOPED_TRACE("cap " + std::to_string(cap));
+    const auto [rounding, propagated] = check_rule(
+        -40, 40, [cap](double z) { return soft_cap(z, cap); },
+        [cap](mpfr_t out, double z) { exact_soft_cap(out, z, cap); },
+        [cap](double z, double ez) { return soft_cap_bound(z, ez, cap); });
+    std::cout << "soft-cap " << cap << " worst error/bound: rounding " << rounding << ", with input error "
+              << propagated << "\n";
+    EXPECT_GE(rounding, kMinRoundingRatio);
+    EXPECT_GE(propagated, kMinPropagatedRatio);
+  }
+}
+
 // The RoPE frequency bound on its own, against MPFR at 256 bits (the exact frequency
 // theta^(-2i/d), Llama 3 scaled by rope_scaling.h's formula): forward_trace's float64
 // frequency errs by no more than rope_frequency_rel, which stays within a few hundred u

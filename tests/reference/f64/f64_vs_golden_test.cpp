@@ -13,8 +13,8 @@
 //         exact value correctly rounded to float64).
 // Errors compound by 1e3 to 1e4 per layer in a worst-case bound, so the float64 pass is
 // restarted at every layer L from the golden's residual stream: layer 0 from the
-// embedding rows (exact: weights embed in float64 exactly, error 0), layer L > 0 from
-// the golden's layers.(L-1).out, whose error is at most h per element; only layer L's
+// embedding rows (exact: weights embed in float64 exactly, error 0; Gemma's embed_scale
+// product rounds them once, error u/(1-u) |x|), layer L > 0 from the golden's layers.(L-1).out, whose error is at most h per element; only layer L's
 // taps (q, k, v, attn.probs, attn.out, out) are compared. The logits are compared after
 // a restart at L = n_layers from the last layer's out.
 #include <algorithm>
@@ -88,10 +88,10 @@ Restart restart_at(const Model& model, const Golden& golden, int layer) {
   const int T = int(golden.tokens.size()), dim = model.config.dim;
   Restart r;
   if (layer == 0) {
-    r.residual.resize(T, dim);
-    for (int t = 0; t < T; ++t)
-      for (int i = 0; i < dim; ++i) r.residual(t, i) = model.embedding.at(golden.tokens[t], i);
-    return r;  // the embedding rows are the exact input
+    // The embedding rows are exact; Gemma's embed_scale product rounds them once.
+    r.residual = embed_tokens<double>(model, golden.tokens);
+    r.error = embedding_error_bound(model.config, r.residual);
+    return r;
   }
   const TapTensor* out = find_tap(golden.taps, tap_layer_name(layer - 1, "out"));
   if (!out) throw std::runtime_error("golden has no " + tap_layer_name(layer - 1, "out"));
@@ -185,7 +185,7 @@ INSTANTIATE_TEST_SUITE_P(Committed, F64VsGolden, ::testing::ValuesIn(all_tap_gol
 TEST(F64VsGoldenList, FindsTheFixtureGoldens) {
   const std::vector<std::string> found = all_tap_goldens();
   for (const char* expected : {"tiny-llama/short", "tiny-mqa/short", "tiny-qwen2/short", "tiny-llama3/short", "tiny-qwen3/short",
-                               "tiny-mistral/short"})
+                               "tiny-mistral/short", "tiny-gemma2/short"})
     EXPECT_NE(std::find(found.begin(), found.end(), expected), found.end()) << expected;
 }
 

@@ -184,5 +184,33 @@ TEST(ForwardF64, RmsNormOfAConstantVector) {
     EXPECT_NEAR(q, double(expected), gamma(c.dim + 6) * double(expected));
 }
 
+// Gemma 2's gains are 1 + w in every norm (attention, FFN, both post-norms, final): the
+// same model without the offset, its stored gains replaced by float64's 1 + w, gives
+// the same bits in every tap; a norm that skipped the offset would scale by w ~ 0.1.
+// The embedding rows enter times embed_scale, here an exact product (8.5 = 17/2).
+TEST(ForwardF64, Gemma2GainsAreOnePlusTheWeight) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model gemma = synthetic(synthetic_shape("tiny-gemma2"));
+  ASSERT_TRUE(gemma.config.norm_unit_offset);
+  Model plain = gemma;
+  plain.config.norm_unit_offset = false;
+  auto offset = [](std::vector<double>& w) {
+    for (double& x : w) x = 1 + x;
+  };
+  for (LayerWeights& w : plain.layers) {
+    offset(w.attn_norm), offset(w.ffn_norm), offset(w.post_attn_norm), offset(w.post_ffn_norm);
+  }
+  offset(plain.final_norm);
+  const std::vector<int> tokens = prompt("short");
+  const TapSet a = forward_f64(gemma, tokens, TapSelection::all), b = forward_f64(plain, tokens, TapSelection::all);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].values, b[i].values) << a[i].name;
+
+  const ForwardTrace<double> tr = trace_forward<double>(gemma, tokens);
+  for (std::size_t t = 0; t < tokens.size(); ++t)
+    for (int i = 0; i < gemma.config.dim; ++i)
+      ASSERT_EQ(tr.layers[0].x_in(t, i), gemma.embedding.at(tokens[t], i) * gemma.config.embed_scale);
+}
+
 }  // namespace
 }  // namespace kvfid::ref

@@ -140,6 +140,83 @@ TEST(HfModel, Qwen3ConfigAndQkNormsAreReadAndWritten) {
   test::expect_same_model(m, back);
 }
 
+// Gemma 2: google/gemma-2-2b's published config.json (no tie_word_embeddings: Gemma2Config
+// ties by default), the derived embed scale, the window on even layers, the caps; the
+// four norms of a block, both ways; what kvfid does not implement, refused by name.
+TEST(HfModel, Gemma2ConfigAndItsFourNormsAreReadAndWritten) {
+  const std::string dir = test::scratch_dir("hf_gemma2");
+  const std::string published = R"({"architectures": ["Gemma2ForCausalLM"], "attention_bias": false,
+      "attention_dropout": 0.0, "attn_logit_softcapping": 50.0, "bos_token_id": 2, "cache_implementation": "hybrid",
+      "eos_token_id": 1, "final_logit_softcapping": 30.0, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+      "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "initializer_range": 0.02,
+      "intermediate_size": 9216, "max_position_embeddings": 8192, "model_type": "gemma2",
+      "num_attention_heads": 8, "num_hidden_layers": 26, "num_key_value_heads": 4, "pad_token_id": 0,
+      "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096,
+      "torch_dtype": "float32", "use_cache": true, "vocab_size": 256000)";
+  test::write_bytes(dir + "/config.json", published + "}");
+  ModelConfig c = read_hf_config(dir);
+  EXPECT_EQ(c.arch, Arch::gemma2);
+  EXPECT_TRUE(c.tied_classifier);
+  EXPECT_EQ(c.embed_scale, 48.0);  // sqrt(2304), exact
+  EXPECT_TRUE(c.norm_unit_offset);
+  EXPECT_TRUE(c.sandwich_norms);
+  EXPECT_EQ(c.activation, Activation::gelu_tanh);
+  EXPECT_EQ(c.score_scale_dim(), 256.0);
+  EXPECT_EQ(c.attn_softcap, 50.0);
+  EXPECT_EQ(c.final_softcap, 30.0);
+  EXPECT_EQ(c.window_of(0), 4096);
+  EXPECT_EQ(c.window_of(1), 0);
+  EXPECT_EQ(c.window_of(24), 4096);
+  EXPECT_EQ(c.q_dim(), 2048);  // narrower than hidden_size
+  EXPECT_EQ(c.parameter_count(), synthetic_shape("gemma-2-2b").parameter_count());
+  EXPECT_EQ(to_json(c), to_json(synthetic_shape("gemma-2-2b")));
+  // gemma-2-9b's width: sqrt(3584) = 59.87 is 59.75 in bfloat16, as HF's normalizer tensor.
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["Gemma2ForCausalLM"], "hidden_size": 3584,
+      "intermediate_size": 14336, "num_hidden_layers": 42, "num_attention_heads": 16, "num_key_value_heads": 8,
+      "vocab_size": 256000, "attn_logit_softcapping": null, "final_logit_softcapping": null,
+      "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]})");
+  EXPECT_THROW(read_hf_config(dir), InputError);  // four layer types for 42 layers
+  test::write_bytes(dir + "/config.json", R"({"architectures": ["Gemma2ForCausalLM"], "hidden_size": 3584,
+      "intermediate_size": 14336, "num_hidden_layers": 2, "num_attention_heads": 16, "num_key_value_heads": 8,
+      "vocab_size": 256000, "attn_logit_softcapping": null, "final_logit_softcapping": null,
+      "layer_types": ["sliding_attention", "full_attention"]})");
+  c = read_hf_config(dir);
+  EXPECT_EQ(c.embed_scale, 59.75);
+  EXPECT_EQ(c.attn_softcap, 0.0);  // null: no capping
+  EXPECT_EQ(c.final_softcap, 0.0);
+  EXPECT_EQ(c.head_dim, 256);  // Gemma2Config's default
+  EXPECT_EQ(c.score_scale_dim(), 256.0);
+  for (const std::string& bad : {std::string(R"("layer_types": ["full_attention", "sliding_attention"])"),
+                                 std::string(R"("hidden_activation": "gelu")"),
+                                 std::string(R"("hidden_act": "silu")")}) {
+    test::write_bytes(dir + "/config.json", published + ", " + bad + "}");
+    try {
+      read_hf_config(dir);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(bad.substr(1, bad.find('"', 1) - 1)), std::string::npos) << e.what();
+    }
+  }
+  const Model m = make_synthetic_model(synthetic_shape("tiny-gemma2"), test::test_seed());
+  ASSERT_EQ(m.layers[1].post_ffn_norm.size(), 72u);
+  write_hf_model(dir + "/model", m, FloatFormat::f32);
+  const SafetensorsFile st = read_safetensors(dir + "/model/" + kHfWeightsFile);
+  EXPECT_EQ(st.get("model.layers.1.pre_feedforward_layernorm.weight").shape, (std::vector<std::int64_t>{72}));
+  const Model back = read_hf_model(dir + "/model");
+  EXPECT_EQ(to_json(back.config), to_json(m.config));
+  EXPECT_EQ(back.layers[0].post_attn_norm, m.layers[0].post_attn_norm);
+  EXPECT_EQ(back.layers[0].ffn_norm, m.layers[0].ffn_norm);
+  test::expect_same_model(m, back);
+  // Gemma's features on another family (or some of them on Gemma) have no HF spelling.
+  Model odd = m;
+  odd.config.arch = Arch::llama;
+  EXPECT_THROW(write_hf_model(dir + "/odd", odd, FloatFormat::f32), std::invalid_argument);
+  odd = m;
+  odd.config.embed_scale = 8.0;
+  EXPECT_THROW(write_hf_model(dir + "/odd", odd, FloatFormat::f32), std::invalid_argument);
+  EXPECT_FALSE(fs::exists(dir + "/odd"));
+}
+
 // Sliding windows as Mistral and Qwen2 write them, read and written back.
 TEST(HfModel, SlidingWindowsAreReadAndWritten) {
   const std::string dir = test::scratch_dir("hf_window");

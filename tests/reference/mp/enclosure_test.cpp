@@ -19,6 +19,7 @@
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/scaled_bounds.h"
 #include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
 #include "tests/reference/mp/mp_test_util.h"
 
@@ -121,6 +122,25 @@ TEST(Enclosure, ElementaryFunctionsHoldTheTruth) {
                });
   check_binary("pi", [](BallArith& b, Ball o, CBall, CBall) { b.pi(o); },
                [](mpfr_ptr r, mpfr_srcptr, mpfr_srcptr) { mpfr_const_pi(r, MPFR_RNDN); });
+  // Gemma 2: tanh, the soft-cap cap * tanh(x / cap) with the cap exact (a division,
+  // tanh and a product: their rules composed), and GeGLU's decimal constant (rounded).
+  check_binary("tanh", [](BallArith& b, Ball o, CBall x, CBall) { b.tanh(o, x); },
+               [](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { mpfr_tanh(r, x, MPFR_RNDN); });
+  for (const double c : {4.0, 30.0, 0.75}) {
+    const MpArray cap = [&] {
+      MpArray v(1, 53);
+      mpfr_set_d(v[0], c, MPFR_RNDN);
+      return v;
+    }();
+    check_binary("soft_cap", [&](BallArith& b, Ball o, CBall x, CBall) { b.soft_cap(o, x, cap[0]); },
+                 [&](mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) {
+                   mpfr_div(r, x, cap[0], MPFR_RNDN);
+                   mpfr_tanh(r, r, MPFR_RNDN);
+                   mpfr_mul(r, r, cap[0], MPFR_RNDN);
+                 });
+  }
+  check_binary("decimal", [](BallArith& b, Ball o, CBall, CBall) { b.decimal(o, "0.044715"); },
+               [](mpfr_ptr r, mpfr_srcptr, mpfr_srcptr) { mpfr_set_str(r, "0.044715", 10, MPFR_RNDN); });
   for (const double c : {10000.0, 1e6, 0.375}) {
     const MpArray base = [&] {
       MpArray v(1, 53);
@@ -217,6 +237,16 @@ TEST(Enclosure, ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
   // Llama 3 RoPE scaling (every band: see tiny-llama3), through its clamp and constants.
   c.qkv_bias = false, c.rope_theta = 500000.0, c.rope_scaling = RopeScaling{8, 1, 4, 64};
   check_forward(make_synthetic_model(c, test::test_seed()), tokens, std::nullopt);
+}
+
+// Gemma 2's block (tiny-gemma2: embed scale, 1 + w gains, post-norms, GeGLU, the score
+// scale, both soft-caps, a window on layer 0), with and without a KV policy.
+TEST(Enclosure, Gemma2ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(synthetic_shape("tiny-gemma2"), test::test_seed());
+  const std::vector<int> tokens = {3, 17, 0, 31, 17, 9, 4};
+  check_forward(model, tokens, std::nullopt);
+  check_forward(model, tokens, "q8_0+hot=2");
 }
 
 // A ball is certified exactly when both of its ends round to its midpoint's float64.

@@ -77,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(Committed, CheckAllGoldens,
 // parameterized test vanish silently.
 TEST(CheckAllGoldensList, FindsTheFixtureGoldens) {
   const std::vector<std::string> found = short_goldens();
-  for (const char* expected : {"tiny-llama/short", "tiny-mqa/medium", "tiny-qwen2/short", "tiny-llama3/short", "tiny-qwen3/short", "tiny-mistral/short",
+  for (const char* expected : {"tiny-llama/short", "tiny-mqa/medium", "tiny-qwen2/short", "tiny-llama3/short", "tiny-qwen3/short", "tiny-mistral/short", "tiny-gemma2/short",
                                "qwen2.5-0.5b-l1-v256/short",
                                "qwen2.5-7b-l1-v256/short-2", "qwen3-0.6b-l1-v256/short",
                                "llama-3.2-1b-l1-v256/short"})

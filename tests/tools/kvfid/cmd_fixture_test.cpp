@@ -40,6 +40,7 @@ const FixtureCase kCommitted[] = {
     {"tiny-llama3", "4", "bf16"},
     {"tiny-qwen3", "5", "bf16"},
     {"tiny-mistral", "6", "f16"},
+    {"tiny-gemma2", "7", "bf16"},
 };
 
 TEST(CmdFixture, RegeneratesCommittedFixturesByteForByte) {

@@ -27,6 +27,14 @@ void swiglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int
   });
 }
 
+void gelu_tanh_constants(BallArith& ball, Ball c, Ball a) {
+  const MpArray two = mp_constant(2.0);
+  ball.pi(c);
+  ball.div(c, {two[0]}, cball(c));
+  ball.sqrt(c, cball(c));
+  ball.decimal(a, "0.044715");
+}
+
 namespace {
 
 // gate <- gelu_tanh(gate) * up, in swiglu.h's order.
@@ -40,11 +48,7 @@ void geglu_in_place(MpArray& gate, const MpArray& up, const MpArith& arith, int 
     MpArray scratch_r = exact_radii(track ? 4 : 0);
     auto at = [&](int i) { return Ball{scratch[std::size_t(i)], track ? scratch_r[std::size_t(i)] : nullptr}; };
     const Ball c = at(0), a = at(1), cube = at(2), term = at(3);
-    const MpArray two = mp_constant(2.0);
-    ball.pi(c);
-    ball.div(c, {two[0]}, cball(c));
-    ball.sqrt(c, cball(c));
-    ball.decimal(a, "0.044715");
+    gelu_tanh_constants(ball, c, a);
     for (std::int64_t i = begin; i < end; ++i) {
       const Ball z = ball_at(gate, gate_radii, std::size_t(i));
       ball.mul(cube, cball(z), cball(z));

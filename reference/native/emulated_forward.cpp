@@ -14,10 +14,9 @@ TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, cons
   validate_tokens(tokens, model.config, "emulated forward tokens");
   const Model stored = stored_model(model, emulation.weights);
   const quant::KvPolicy kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config);
-  // An eviction (evicting_attention.h) and Gemma 2's features are applied by the MPFR
-  // forward only, whose emulation the native forward's results equal wherever both run.
-  if (kv.evict || !native::native_forward_supports(model.config))
-    return emulated_forward_mpfr(model, tokens, emulation, selection);
+  // An eviction is applied by the MPFR forward only (evicting_attention.h), whose
+  // emulation the native forward's results equal wherever both run.
+  if (kv.evict) return emulated_forward_mpfr(model, tokens, emulation, selection);
   return native::native_forward(stored, tokens, emulation.arithmetic, kv, selection, resolve_thread_count(0));
 }
 

@@ -33,6 +33,7 @@
 //  * exp: glibc's binary64 exp, whose error is within kExpRelativeError; when both ends
 //    of the enclosure round to the same format value, that value is the correctly
 //    rounded exp (rounding is monotonic). Otherwise MPFR computes it, as the emulation.
+//    tanh likewise (Gemma 2), glibc's binary64 tanh within kTanhRelativeError.
 // Everything here must run inside an ExponentRangeScope (the MPFR fallbacks need it).
 #include <cmath>
 #include <cstdint>
@@ -50,6 +51,10 @@ namespace kvfid::ref::native {
 inline constexpr double kExpRelativeError = 0x1p-49;
 inline constexpr double kExpEnclosure = 0x1p-45;
 static_assert(kExpEnclosure >= 8 * kExpRelativeError, "the enclosure must hold the error and its own roundings");
+// glibc documents its binary64 tanh within 2 ulp (2^-51 relative) on x86-64 (the same
+// table); the enclosure assumes 2^-49 and is widened to kExpEnclosure, as exp's.
+inline constexpr double kTanhRelativeError = 0x1p-49;
+static_assert(kExpEnclosure >= 8 * kTanhRelativeError, "the enclosure must hold the error and its own roundings");
 // exp(x) for x above kExpOverflow exceeds every format's largest value by far (e^100 >
 // 2^144), and below kExpUnderflow is under half of binary32's smallest subnormal
 // (e^-120 < 2^-173 < 2^-150): Inf and +0 in every format, as MPFR rounds them.
@@ -83,6 +88,7 @@ inline double to_odd(double r, double err) {
 float mpfr_mul(FloatFormat f, double a, double b);
 float mpfr_div(FloatFormat f, double a, double b);
 float mpfr_exp(FloatFormat f, float a);
+float mpfr_tanh(FloatFormat f, float a);
 
 template <FloatFormat F>
 struct FormatArith {
@@ -176,6 +182,13 @@ struct FormatArith {
     const double y = std::exp(x);  // normal: e^-120 .. e^100
     const float lo = round(y - y * kExpEnclosure), hi = round(y + y * kExpEnclosure);
     return lo == hi ? lo : mpfr_exp(F, a);
+  }
+
+  static float tanh(float a) {
+    if (std::isnan(a) || a == 0) return a;  // tanh(+-0) = +-0, as MPFR's
+    const double y = std::tanh(double(a));  // |y| in [2^-149 (about), 1]: normal in binary64
+    const float lo = round(y - std::fabs(y) * kExpEnclosure), hi = round(y + std::fabs(y) * kExpEnclosure);
+    return lo == hi ? lo : mpfr_tanh(F, a);
   }
 };
 

@@ -33,4 +33,8 @@ float mpfr_exp(FloatFormat f, float a) {
   return through_mpfr(f, a, 0, [](const MpArith& m, mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { m.exp(r, x); });
 }
 
+float mpfr_tanh(FloatFormat f, float a) {
+  return through_mpfr(f, a, 0, [](const MpArith& m, mpfr_ptr r, mpfr_srcptr x, mpfr_srcptr) { m.tanh(r, x); });
+}
+
 }  // namespace kvfid::ref::native

@@ -2,15 +2,16 @@
 
 #include <algorithm>
 #include <map>
-#include <stdexcept>
 
 #include "reference/mp/kv_rotate.h"
+#include "reference/mp/ball_arith.h"
 #include "reference/mp/kv_store.h"
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 #include "reference/mp/rope.h"
+#include "reference/mp/swiglu.h"
 #include "reference/native/f16_dots.h"
 #include "reference/native/format_arith.h"
 #include "reference/native/native_projection.h"
@@ -57,6 +58,20 @@ struct Forward {
   int T;
   int threads;
 
+  // v times a norm's gain: w, or under norm_unit_offset 1 + w (mp_weights.h holds it
+  // exactly), i.e. RN(v + v w) with v w exact in binary64 (24 + 24 bits).
+  float gain(float v, double w) const {
+    return c.norm_unit_offset ? A::add_any(v, double(v) * w) : A::mul_any(v, w);
+  }
+
+  // attention_score.h: the dot product over the rounded sqrt(score_scale_dim), then
+  // Gemma 2's cap: RN(cap RN(tanh RN(s / cap))), cap an exact float64.
+  float finish_score(float dot, float root) const {
+    const float s = A::div(dot, root);
+    if (c.attn_softcap == 0) return s;
+    return A::mul_any(A::tanh(A::div_any(s, c.attn_softcap)), c.attn_softcap);
+  }
+
   // rms_norm.cpp: sum of squares in order, / dim, + eps, sqrt, then x / rms * weight.
   // rows of weight.size() each: the T tokens, or Qwen3's T x heads heads.
   void rms_norm(Floats& out, const Floats& x, const std::vector<double>& weight, int rows) const {
@@ -69,7 +84,7 @@ struct Forward {
         rms = A::div_any(rms, double(dim));
         rms = A::add_any(rms, c.rms_norm_eps);
         rms = A::sqrt(rms);
-        for (int i = 0; i < dim; ++i) out[row + i] = A::mul_any(A::div(x[row + i], rms), weight[std::size_t(i)]);
+        for (int i = 0; i < dim; ++i) out[row + i] = gain(A::div(x[row + i], rms), weight[std::size_t(i)]);
       }
     });
   }
@@ -131,7 +146,7 @@ struct Forward {
           const double* key = (j < k_end ? k_cold : k_hot).data() + std::size_t(j) * kv_dim + std::size_t(kv_h) * hd;
           float s = 0.0f;
           for (int i = 0; i < hd; ++i) s = A::add(s, A::mul_any(query[i], key[i]));
-          row[j] = A::div(s, scale);
+          row[j] = finish_score(s, scale);
         }
         softmax(row + first, t + 1 - first);
         for (int j = 0; j < first; ++j) row[j] = 0.0f;
@@ -203,7 +218,7 @@ struct Forward {
         accumulate_f16(cold.data(), query, hd, kv.k_cold.data() + keys, kv.stride, lanes(k_end), kv.products);
         accumulate_f16(hot.data(), query, hd, kv.k_hot.data() + keys + k_end, kv.stride, lanes(t + 1 - k_end),
                        kv.products);
-        for (int j = 0; j <= t; ++j) row[j] = A::div(j < k_end ? cold[j] : hot[j - k_end], scale);
+        for (int j = 0; j <= t; ++j) row[j] = finish_score(j < k_end ? cold[j] : hot[j - k_end], scale);
         softmax(row, t + 1);
         for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
         float* o = out.data() + std::size_t(t) * q_dim + std::size_t(h) * hd;
@@ -223,6 +238,26 @@ struct Forward {
         gate[i] = A::mul(A::div(gate[i], denominator), up[i]);
       }
     });
+  }
+
+  // swiglu.cpp's GeGLU: gate <- (0.5 gate)(1 + tanh(C (gate + A gate^3))) * up, every
+  // step rounded, with C and A as gelu_tanh_constants rounds them.
+  void geglu(Floats& gate, const Floats& up, float c_const, float a_const) const {
+    parallel_for(std::int64_t(gate.size()), threads, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float z = gate[i];
+        const float cube = A::mul(A::mul(z, z), z);
+        const float t = A::tanh(A::mul(c_const, A::add(z, A::mul(a_const, cube))));
+        gate[i] = A::mul(A::mul(A::mul(0.5f, z), A::add(1.0f, t)), up[i]);
+      }
+    });
+  }
+
+  // A block's output into the residual: Gemma 2's post-norm first, when the model has one.
+  void add_block(Floats& x, Floats& block_out, const std::vector<double>& post_norm, Floats& scratch) const {
+    if (!c.sandwich_norms) return add_in_place(x, block_out);
+    rms_norm(scratch, block_out, post_norm, T);
+    add_in_place(x, scratch);
   }
 
   void add_in_place(Floats& x, const Floats& y) const {
@@ -252,19 +287,30 @@ struct Forward {
     std::vector<double> row(std::size_t(c.dim));
     for (int t = 0; t < T; ++t) {
       stored.embedding.decode_row(tokens[std::size_t(t)], row.data());
-      for (int i = 0; i < c.dim; ++i) x[std::size_t(t) * c.dim + i] = A::round(row[std::size_t(i)]);
+      for (int i = 0; i < c.dim; ++i) {
+        float& e = x[std::size_t(t) * c.dim + i];
+        e = A::round(row[std::size_t(i)]);
+        if (c.embed_scale != 1.0) e = A::mul_any(e, c.embed_scale);  // Gemma's, as mp_forward.cpp
+      }
     }
     const MpArray theta = mp_constant(c.rope_theta);
     const RopeTable table = make_rope_table(T, c.head_dim, theta[0], c.rope_scaling, arith);
     const Floats cos = to_floats(table.cos), sin = to_floats(table.sin);  // [T, head_dim / 2]
     MpArray scale_mp(1, arith.precision());
-    arith.sqrt(scale_mp[0], mp_constant(c.head_dim)[0]);
-    const float scale = mpfr_get_flt(scale_mp[0], MPFR_RNDN);  // sqrt(head_dim) rounded once
+    arith.sqrt(scale_mp[0], mp_constant(c.score_scale_dim())[0]);
+    const float scale = mpfr_get_flt(scale_mp[0], MPFR_RNDN);  // sqrt(score_scale_dim) rounded once
+    float gelu_c = 0, gelu_a = 0;  // GeGLU's constants, rounded as the MPFR emulation rounds them
+    if (c.activation == Activation::gelu_tanh) {
+      MpArray k(2, arith.precision());
+      BallArith ball(arith);
+      gelu_tanh_constants(ball, {k[0]}, {k[1]});
+      gelu_c = mpfr_get_flt(k[0], MPFR_RNDN), gelu_a = mpfr_get_flt(k[1], MPFR_RNDN);  // exact: in the format
+    }
 
     const bool rotated = kv.rotation.active();
     const Matrix rotation = rotated ? rotation_matrix(kv.rotation, false) : Matrix();
     const Matrix rotation_back = rotated ? rotation_matrix(kv.rotation, true) : Matrix();
-    Floats normed(n * c.dim), block_out(n * c.dim);  // [T, dim]
+    Floats normed(n * c.dim), block_out(n * c.dim), post(c.sandwich_norms ? n * c.dim : 0);  // [T, dim]
     Floats gate(n * c.hidden), up(n * c.hidden);      // [T, hidden]
     const std::vector<double> no_bias;
     for (int l = 0; l < c.n_layers; ++l) {
@@ -301,14 +347,15 @@ struct Forward {
                 to_doubles(view.v_hot), view.hot_window, view.k_group, scale, l);
       if (rotated) rotate(attn_out, rotation_back, T * c.n_heads);
       project(block_out, w.wo, attn_out, no_bias);
-      add_in_place(x, block_out);
+      add_block(x, block_out, w.post_attn_norm, post);
 
       rms_norm(normed, x, w.ffn_norm, T);
       project(gate, w.w1, normed, no_bias);
       project(up, w.w3, normed, no_bias);
-      swiglu(gate, up);
+      if (c.activation == Activation::silu) swiglu(gate, up);
+      else geglu(gate, up, gelu_c, gelu_a);
       project(block_out, w.w2, gate, no_bias);
-      add_in_place(x, block_out);
+      add_block(x, block_out, w.post_ffn_norm, post);
 
       auto keep = [&](const char* what, auto&& values) {
         if (selection.wants(tap_layer_name(l, what))) produced[tap_layer_name(l, what)] = values();
@@ -329,6 +376,8 @@ struct Forward {
     rms_norm(normed, x, stored.final_norm, T);
     Floats logits(n * c.vocab);  // [T, vocab]
     project(logits, stored.classifier, normed, no_bias);
+    if (c.final_softcap > 0)  // Gemma 2, as MpForwardRun::logits: RN(cap RN(tanh RN(z / cap)))
+      for (float& z : logits) z = A::mul_any(A::tanh(A::div_any(z, c.final_softcap)), c.final_softcap);
     produced["logits"] = tap_values(logits);
 
     TapSet taps;
@@ -340,15 +389,8 @@ struct Forward {
 
 }  // namespace
 
-bool native_forward_supports(const ModelConfig& c) {
-  return c.embed_scale == 1.0 && !c.norm_unit_offset && !c.sandwich_norms && c.activation == Activation::silu &&
-         c.query_scale_dim == 0 && c.attn_softcap == 0 && c.final_softcap == 0;
-}
-
 TapSet native_forward(const Model& stored, const std::vector<int>& tokens, FloatFormat arithmetic,
                       const quant::KvPolicy& kv, const TapSelection& selection, int threads) {
-  if (!native_forward_supports(stored.config))
-    throw std::invalid_argument("native_forward: Gemma 2's features are emulated by the MPFR forward only");
   ExponentRangeScope range;  // for the MPFR parts on this thread
   const int T = int(tokens.size());
   switch (arithmetic) {

@@ -70,12 +70,14 @@ TEST(NativeForward, CommittedFixturesMatchTheMpfrEmulation) {
 }
 
 // The architectures beyond Llama and Qwen2: Llama 3's scaled RoPE frequencies, Qwen3's
-// per-head q/k norms and Mistral's sliding window (binary16 then takes the scalar path),
-// in every arithmetic format (one storage pair each, to keep the
-// sanitized run short: the committed-fixture sweep above covers the storage formats).
-TEST(NativeForward, Llama3Qwen3AndMistralMatchTheMpfrEmulation) {
+// per-head q/k norms, Mistral's sliding window (binary16 then takes the scalar path) and
+// Gemma 2's block (embed scale, 1 + w gains, post-norms, GeGLU's tanh, the score scale,
+// both soft-caps, a window on layer 0 and the vectorized binary16 path on layer 1), in
+// every arithmetic format (one storage pair each, to keep the sanitized run short: the
+// committed-fixture sweep above covers the storage formats).
+TEST(NativeForward, NewerArchitecturesMatchTheMpfrEmulation) {
   const std::vector<int> tokens = read_prompt_file(test::fixtures_dir() + "/prompts/short.tokens");
-  for (const char* name : {"tiny-llama3", "tiny-qwen3", "tiny-mistral"}) {
+  for (const char* name : {"tiny-llama3", "tiny-qwen3", "tiny-mistral", "tiny-gemma2"}) {
     const Model model = load_model(test::fixtures_dir() + "/" + name);
     for (FloatFormat f : kFormats) expect_native_is_mpfr(model, tokens, f, "bf16", "f16", name);
   }
@@ -160,7 +162,15 @@ TEST(NativeForward, RandomShapesMatchTheMpfrEmulation) {
     const bool whole_blocks = c.q_dim() % 32 == 0;  // dim and hidden are multiples of 32
     const char* weights = rng() % 2 ? "bf16" : whole_blocks ? "int8a_32" : "f32";
     const char* kv = rng() % 2 ? "f32" : rng() % 2 ? "int4_32+hot=4" : "int4_32+rot=orthogonal:3";
-    expect_native_is_mpfr(model, tokens, f, weights, kv, "random shape " + std::to_string(i));
+    // Shapes 0 and 3 get Gemma 2's block, with caps that bind (tiny-gemma2's), a window of
+    // 3 on layer 0 and post-norm gains of 1.25.
+    Model m = model;
+    if (i % 3 == 0) {
+      m.config.sliding_window = 3;
+      apply_gemma2(m.config, c.head_dim + 8, 4.0, 3.0);
+      for (LayerWeights& w : m.layers) w.post_attn_norm = w.post_ffn_norm = std::vector<double>(std::size_t(c.dim), 0.25);
+    }
+    expect_native_is_mpfr(m, tokens, f, weights, kv, "random shape " + std::to_string(i) + (m.config.sandwich_norms ? " (gemma2)" : ""));
   }
 }
 

@@ -6,8 +6,14 @@
 
 namespace kvfid::ref {
 
-AttentionShape attention_shape(const ModelConfig& config, int tokens) {
-  return {tokens, config.n_heads, config.n_kv_heads, config.head_dim};
+AttentionShape attention_shape(const ModelConfig& config, int tokens, int layer) {
+  return {tokens,           config.n_heads,       config.n_kv_heads, config.head_dim, config.score_scale_dim(),
+          config.attn_softcap, config.window_of(layer)};
+}
+
+long double AttentionShape::score(long double dot) const {
+  const long double s = dot / std::sqrt((long double)(score_scale_dim > 0 ? score_scale_dim : head_dim));
+  return softcap > 0 ? softcap * std::tanh(s / softcap) : s;
 }
 
 void check_attention_shape(const AttentionShape& shape, const char* what) {

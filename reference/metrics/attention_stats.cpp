@@ -34,24 +34,26 @@ AttentionSummary attention_summary_from_rows(const double* rows, std::size_t str
   return s;
 }
 
-AttentionSummary attention_summary_from_qk(const double* q, const double* k, int keys, const ModelConfig& config) {
+AttentionSummary attention_summary_from_qk(const double* q, const double* k, int keys, const ModelConfig& config,
+                                           int layer) {
   if (keys < 1) throw std::invalid_argument("attention_summary_from_qk: a query attends to at least one key");
   const int hd = config.head_dim;
-  const double scale = 1.0 / std::sqrt(double(hd));
-  std::vector<double> p(static_cast<std::size_t>(keys));  // [keys] one head's weights
+  const AttentionShape rule = attention_shape(config, keys, layer);
+  const int first = rule.first_key(keys - 1);
+  std::vector<double> p(static_cast<std::size_t>(keys), 0.0);  // [keys] one head's weights, 0 before the window
   AttentionSummary s;
   for (int h = 0; h < config.n_heads; ++h) {
     const double* qh = q + std::size_t(h) * hd;  // [head_dim]
-    for (int j = 0; j < keys; ++j) {
+    for (int j = first; j < keys; ++j) {
       const double* kj = k + (std::size_t(j) * config.n_kv_heads + config.kv_head_of(h)) * hd;  // [head_dim]
       double dot = 0;
       for (int d = 0; d < hd; ++d) dot += qh[d] * kj[d];
-      p[j] = dot * scale;
+      p[std::size_t(j)] = double(rule.score(dot));
     }
-    const double top = *std::max_element(p.begin(), p.end());
+    const double top = *std::max_element(p.begin() + first, p.end());
     double sum = 0;
-    for (double& v : p) sum += v = std::exp(v - top);
-    for (double& v : p) v /= sum;
+    for (int j = first; j < keys; ++j) sum += p[std::size_t(j)] = std::exp(p[std::size_t(j)] - top);
+    for (int j = first; j < keys; ++j) p[std::size_t(j)] /= sum;
     s.entropy += attention_entropy(p.data(), keys);
     s.newest_weight += p[std::size_t(keys) - 1];
   }

@@ -4,6 +4,7 @@
 // the newest key (the query's own token; 1/(t+1) when uniform). Long-context drift
 // shows in both: a cache that rounds keys flattens or sharpens the distribution.
 #include "reference/golden/taps.h"
+#include "reference/metrics/attention_shape.h"
 #include "reference/model/config.h"
 
 namespace kvfid::ref {
@@ -24,13 +25,15 @@ AttentionSummary attention_summary_from_rows(const double* rows, std::size_t str
 // Throws std::invalid_argument for a tap that is not [n_heads, T, T] or t outside [0, T).
 AttentionSummary attention_summary_from_probs(const TapTensor& probs, int t);
 
-// The attention of the query at position keys-1 recomputed in double from its query
-// and the cached keys: p_j = softmax_j(q . k_j / sqrt(head_dim)), query head h reading
-// KV head config.kv_head_of(h).
+// The attention of the query at position keys-1 in layer `layer` recomputed in double
+// from its query and the cached keys: p_j = softmax_j(score(q . k_j)) over the keys it
+// reads (attention_shape.h's rule: the model's scale and soft-cap, the layer's window;
+// keys before the window weigh 0), query head h reading KV head config.kv_head_of(h).
 //   q [n_heads, head_dim]          the query row
 //   k [keys, n_kv_heads, head_dim] the cached keys 0..keys-1, as the cache holds them
 // Every operation is in double, so the result reflects the query and the stored keys
 // alone, not the arithmetic of whichever softmax produced the engine's output.
-AttentionSummary attention_summary_from_qk(const double* q, const double* k, int keys, const ModelConfig& config);
+AttentionSummary attention_summary_from_qk(const double* q, const double* k, int keys, const ModelConfig& config,
+                                           int layer);
 
 }  // namespace kvfid::ref

@@ -57,7 +57,6 @@ std::vector<KeyDistortion> key_distortion_per_query_head(std::span<const double>
   check_inputs(golden_q, golden_k, keys, shape);
   const std::size_t T = std::size_t(shape.tokens), dim = std::size_t(shape.head_dim);
   const std::size_t heads = std::size_t(shape.n_heads), kv_heads = std::size_t(shape.n_kv_heads);
-  const Real scale = std::sqrt(Real(shape.head_dim));
   const auto key_at = [&](std::span<const double> keys_tensor, std::size_t j, std::size_t kv) {
     return keys_tensor.data() + (j * kv_heads + kv) * dim;  // [head_dim]
   };
@@ -67,34 +66,37 @@ std::vector<KeyDistortion> key_distortion_per_query_head(std::span<const double>
     const std::size_t kv = std::size_t(shape.kv_head_of(int(h)));
     KeyDistortion& d = out[h];
     Real qk_sum = 0, kl_sum = 0;
+    std::size_t pairs = 0;
     for (std::size_t t = 0; t < T; ++t) {
       const double* q = golden_q.data() + (t * heads + h) * dim;  // [head_dim]
       const Real q_norm = std::sqrt(dot(q, q, dim));
       const std::size_t cold_end = keys.cold_end.empty() ? t + 1 : std::size_t(keys.cold_end[t]);
-      scores.assign(t + 1, 0);
-      scores_read.assign(t + 1, 0);
-      for (std::size_t j = 0; j <= t; ++j) {
+      const std::size_t first = std::size_t(shape.first_key(int(t)));  // the keys the query reads
+      scores.assign(t + 1 - first, 0);
+      scores_read.assign(t + 1 - first, 0);
+      for (std::size_t j = first; j <= t; ++j) {
         const double* k = key_at(golden_k, j, kv);
         const double* read = key_at(j < cold_end ? keys.cold : keys.hot, j, kv);
         const Real score = dot(q, k, dim), error = dot_of_difference(q, read, k, dim);
         const double relative = relative_error(error, q_norm * std::sqrt(dot(k, k, dim)));
         qk_sum += relative;
+        ++pairs;
         if (relative > d.qk_max) {
           d.qk_max = relative;
           d.qk_max_t = int(t);
           d.qk_max_j = int(j);
         }
-        scores[j] = double(score / scale);
-        scores_read[j] = double((score + error) / scale);
+        scores[j - first] = double(shape.score(score));
+        scores_read[j - first] = double(shape.score(score + error));
       }
-      const double kl = kl_divergence_of_logits(scores.data(), scores_read.data(), t + 1);
+      const double kl = kl_divergence_of_logits(scores.data(), scores_read.data(), t + 1 - first);
       kl_sum += kl;
       if (kl > d.attention_kl_max) {
         d.attention_kl_max = kl;
         d.attention_kl_max_t = int(t);
       }
     }
-    d.qk_mean = double(qk_sum / (Real(T) * Real(T + 1) / 2));
+    d.qk_mean = double(qk_sum / Real(pairs));
     d.attention_kl_mean = double(kl_sum / Real(T));
   }
   return out;

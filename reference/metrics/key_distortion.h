@@ -27,16 +27,18 @@ struct KeysAsRead {
 };
 
 struct KeyDistortion {
-  // |q_t·k̂_j - q_t·k_j| / (|q_t| |k_j|) over t and j <= t (T (T + 1) / 2 pairs): the
-  // error of a score relative to the largest it could be for those norms (Cauchy-Schwarz).
+  // |q_t·k̂_j - q_t·k_j| / (|q_t| |k_j|) over t and the keys it reads, first_key(t) <= j
+  // <= t (T (T + 1) / 2 pairs without a window): the error of a score relative to the
+  // largest it could be for those norms (Cauchy-Schwarz).
   // A pair with |q_t| |k_j| = 0 counts 0 when its error is 0 and +Inf otherwise.
   double qk_mean = 0;
   double qk_max = 0;
   int qk_max_t = 0;  // where the max is (the first, in t then j order, on ties)
   int qk_max_j = 0;
-  // KL(a_t || â_t) in nats, a_t = softmax_j(q_t·k_j / sqrt(head_dim)) the golden's
-  // attention over j <= t, â_t the same with the keys as read; mean over all T query
-  // positions (position 0, with one key, always contributes 0).
+  // KL(a_t || â_t) in nats, a_t = softmax_j(shape.score(q_t·k_j)) the golden's attention
+  // over the keys it reads (the layer's scale, soft-cap and window: attention_shape.h),
+  // â_t the same with the keys as read; mean over all T query positions (position 0,
+  // with one key, always contributes 0).
   double attention_kl_mean = 0;
   double attention_kl_max = 0;
   int attention_kl_max_t = 0;

@@ -1,5 +1,7 @@
 // read_hf_config on an arbitrary config.json: a config it accepts must describe a model
-// whose sizes the rest of kvfid can compute.
+// whose sizes the rest of kvfid can compute, and one an HF folder can express again
+// (check_hf_expressible: each family's features with that family only; a violation
+// escapes as std::invalid_argument, which the fuzzer reports).
 #include <cstddef>
 #include <cstdint>
 
@@ -14,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const kvfid::ref::ModelConfig config = kvfid::ref::read_hf_config(kvfid::ref::fuzz::scratch_dir());
     kvfid::ref::fuzz::use_sizes(config);
+    kvfid::ref::check_hf_expressible(config, "hf_config_fuzz");
     (void)kvfid::ref::to_json(config).dump();
   } catch (const kvfid::ref::InputError&) {
   }

@@ -100,9 +100,9 @@ const std::vector<double>& tap_values(const TapSet& taps, const std::string& nam
 }
 
 std::vector<KvLayerError> kv_errors(const TapSet& golden, const EngineRun& run, const ModelConfig& c, int T) {
-  const AttentionShape shape = attention_shape(c, T);
   std::vector<KvLayerError> layers;
   for (int l = 0; l < c.n_layers; ++l) {
+    const AttentionShape shape = attention_shape(c, T, l);
     KeysAsRead keys{run.k_cold[l]};
     if (!run.k_hot[l].empty()) keys = KeysAsRead{run.k_cold[l], run.k_hot[l], run.k_cold_end[l]};
     layers.push_back(kv_layer_error(tap_values(golden, tap_layer_name(l, "q")), tap_values(golden, tap_layer_name(l, "k")),

@@ -47,7 +47,7 @@ void record_position(EngineRun& run, const GoldenSeries& golden, int t, const fl
     }
     const std::vector<double> q = to_double(q_rows[l], std::size_t(c.q_dim()));                 // [n_heads, head_dim]
     const std::vector<double> k = to_double(keys[l], std::size_t(t + 1) * std::size_t(c.kv_dim()));  // [t+1, n_kv_heads, head_dim]
-    r.attention.push_back(attention_summary_from_qk(q.data(), k.data(), t + 1, c));
+    r.attention.push_back(attention_summary_from_qk(q.data(), k.data(), t + 1, c, l));
   }
   run.series.positions.push_back(std::move(r));
   run.logits.insert(run.logits.end(), logits, logits + c.vocab);

@@ -35,7 +35,7 @@ TEST(AttentionStats, ZeroQueryAttendsUniformly) {
   const int keys = 7;
   std::vector<double> q(std::size_t(c.q_dim()), 0.0), k(std::size_t(keys) * c.kv_dim());
   for (std::size_t i = 0; i < k.size(); ++i) k[i] = std::sin(double(i));
-  const AttentionSummary s = attention_summary_from_qk(q.data(), k.data(), keys, c);
+  const AttentionSummary s = attention_summary_from_qk(q.data(), k.data(), keys, c, 0);
   EXPECT_NEAR(s.entropy, std::log(double(keys)), kDoubleAgreement);
   EXPECT_NEAR(s.newest_weight, 1.0 / keys, kDoubleAgreement);
 }
@@ -46,7 +46,7 @@ TEST(AttentionStats, SharpQueryPutsItsWeightOnTheMatchingKey) {
   c.n_heads = 1, c.n_kv_heads = 1, c.head_dim = 2;
   const double q[] = {0, 2000};
   const double k[] = {1, 0, 0, 1};  // key 0 = e0, key 1 (newest) = e1
-  const AttentionSummary s = attention_summary_from_qk(q, k, 2, c);
+  const AttentionSummary s = attention_summary_from_qk(q, k, 2, c, 0);
   EXPECT_EQ(s.newest_weight, 1.0);  // key 0's weight exp(-2000/sqrt 2) underflows to 0
   EXPECT_EQ(s.entropy, 0.0);
 }
@@ -78,11 +78,28 @@ TEST(AttentionStats, ProbsTapAndQueryKeyPathsAgree) {
     }
   for (int t = 0; t < T; ++t) {
     const AttentionSummary a = attention_summary_from_probs(probs, t);
-    const AttentionSummary b = attention_summary_from_qk(q.data() + std::size_t(t) * c.q_dim(), k.data(), t + 1, c);
+    const AttentionSummary b = attention_summary_from_qk(q.data() + std::size_t(t) * c.q_dim(), k.data(), t + 1, c, 0);
     EXPECT_NEAR(a.entropy, b.entropy, kDoubleAgreement * std::max(1.0, a.entropy)) << "t=" << t;
     EXPECT_NEAR(a.newest_weight, b.newest_weight, kDoubleAgreement) << "t=" << t;
   }
   EXPECT_EQ(attention_summary_from_probs(probs, 0).newest_weight, 1.0);  // one key: all the weight
+}
+
+// On a windowed, soft-capped layer the weights are the softmax of the capped scores of
+// the window's keys only: with a window of 2 over 4 keys, two keys share the weight.
+TEST(AttentionStats, TheQueryKeyPathReadsTheLayersWindowAndCap) {
+  ModelConfig c;
+  c.n_heads = 1, c.n_kv_heads = 1, c.head_dim = 2, c.dim = 2, c.sliding_window = 2;
+  apply_gemma2(c, 1, 2.0, 0);
+  const double q[] = {3, 0};
+  const double k[] = {9, 0, 9, 0, 1, 0, 0, 1};  // keys 0, 1 would dominate; the window reads 2 and 3
+  const AttentionSummary s = attention_summary_from_qk(q, k, 4, c, 0);
+  const double s2 = 2 * std::tanh(3.0 / 2), s3 = 0;  // scores over sqrt(1), capped at 2
+  const double p3 = std::exp(s3) / (std::exp(s2) + std::exp(s3));
+  EXPECT_NEAR(s.newest_weight, p3, kDoubleAgreement);
+  EXPECT_NEAR(s.entropy, -(p3 * std::log(p3) + (1 - p3) * std::log(1 - p3)), kDoubleAgreement);
+  // Layer 1 is global: all four keys, the first two heavy (capped at 2 tanh(13.5)).
+  EXPECT_LT(attention_summary_from_qk(q, k, 4, c, 1).newest_weight, p3);
 }
 
 TEST(AttentionStats, RejectsMisshapenInput) {
@@ -92,7 +109,7 @@ TEST(AttentionStats, RejectsMisshapenInput) {
   EXPECT_THROW(attention_summary_from_probs(square, 2), std::invalid_argument);
   const ModelConfig c = gqa_config();
   const std::vector<double> q(std::size_t(c.q_dim()));
-  EXPECT_THROW(attention_summary_from_qk(q.data(), nullptr, 0, c), std::invalid_argument);
+  EXPECT_THROW(attention_summary_from_qk(q.data(), nullptr, 0, c, 0), std::invalid_argument);
 }
 
 }  // namespace

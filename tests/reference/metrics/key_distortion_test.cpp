@@ -181,5 +181,27 @@ TEST(KeyDistortion, AgreesWithANaiveRecomputation) {
   }
 }
 
+// The layer's score rule enters the attention KL: AHandMadeKeyErrorByHand's keys under a
+// score scale of 4 (not head_dim 2) and a soft-cap of 0.5, then under a window of one key,
+// where each query reads only its own key: no key error it could see at t = 1, and the
+// q.k errors count only the pairs read.
+TEST(KeyDistortion, TheLayersScaleCapAndWindowShapeTheAttention) {
+  AttentionShape shape{2, 1, 1, 2};
+  shape.score_scale_dim = 4, shape.softcap = 0.5;
+  const std::vector<double> q = {1, 0, 0, 2};
+  const std::vector<double> k = {1, 0, 0, 1};
+  const std::vector<double> stored = {1, 0.5, 0, 1};
+  auto capped = [](double dot) { return 0.5 * std::tanh(dot / 2 / 0.5); };
+  const double kl = naive_kl({capped(0), capped(2)}, {capped(1), capped(2)});
+  ASSERT_GT(kl, 1e-3);
+  constexpr double kNaiveKl = 1e-13;  // as AHandMadeKeyErrorByHand
+  EXPECT_NEAR(key_distortion_per_query_head(q, k, {stored}, shape)[0].attention_kl_max, kl, kNaiveKl * kl);
+  shape.window = 1;
+  const KeyDistortion d = key_distortion_per_query_head(q, k, {stored}, shape)[0];
+  EXPECT_EQ(d.attention_kl_max, 0.0);
+  EXPECT_EQ(d.qk_max, 0.0);  // (1, 0), the only erred pair, is not read
+  EXPECT_EQ(d.qk_mean, 0.0);
+}
+
 }  // namespace
 }  // namespace kvfid::ref

@@ -158,6 +158,26 @@ TEST(GoldenForward, EnclosureEscalatesInLimbsAndAgreesWithAgreement) {
   EXPECT_EQ(proven.certification.at("values_certified").get<std::int64_t>(), total);
 }
 
+// A prompt longer than the probe (16 tokens): the probe over its first tokens' logits
+// finds the precision, and the whole prompt certifies there in one attempt where the
+// plain escalation above needs several; the bytes are the agreement method's.
+TEST(GoldenForward, EnclosureProbeStartsWhereTheWholePromptCertifies) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
+  std::vector<int> tokens;
+  for (int i = 0; i < 24; ++i) tokens.push_back((i * 7 + 3) % model.config.vocab);
+  GoldenOptions o = fast_options();
+  o.method = CertificationMethod::enclosure;
+  o.precision_bits = 40;
+  const GoldenResult proven = compute_golden(model, tokens, o);
+  EXPECT_EQ(proven.certification.at("attempts").get<int>(), 1);
+  EXPECT_GT(proven.certification.at("precision_bits").get<int>(), kCertifiedBits);
+  const GoldenResult agreed = compute_golden(model, tokens, fast_options());
+  ASSERT_EQ(proven.taps.size(), agreed.taps.size());
+  for (std::size_t i = 0; i < agreed.taps.size(); ++i)
+    EXPECT_EQ(proven.taps[i].values, agreed.taps[i].values) << agreed.taps[i].name;
+}
+
 // The recorded certification is that of the precision actually used: recomputing the two
 // runs at the recorded precision and precision + guard bits, independently of
 // compute_golden, gives the recorded tally, and the attempt before it (half the

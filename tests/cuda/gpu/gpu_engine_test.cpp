@@ -8,6 +8,9 @@
 #include "cuda/engine/engine_forward.h"
 #include "cuda/engine/generate.h"
 #include "reference/formats/quant/registry.h"
+#include "reference/synth/synthetic_shapes.h"
+#include "reference/synth/synthetic_model.h"
+#include "reference/io/load_model.h"
 #include "tests/common/test_env.h"
 #include "tests/common/typed_options.h"
 #include "tests/cuda/engine/engine_test_util.h"
@@ -84,6 +87,29 @@ TEST(GpuEngine, MatchesTwinAcrossShapes) {
     const TapSet ref = engine_forward(m, tokens, options(Backend::twin, FloatFormat::f16, FloatFormat::bf16, 0));
     for (int chunk : {0, 1, 9})
       EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, options(Backend::cuda, FloatFormat::f16, FloatFormat::bf16, chunk))), "");
+  }
+}
+
+// The architectures beyond Llama and Qwen2 on their committed fixtures: Llama 3's RoPE
+// scaling, Qwen3's q/k norms, Mistral's window, Gemma 2's block (embed scale, 1 + w gains,
+// post-norms, GeGLU, score scale, both soft-caps, a window on even layers); and Gemma 2 at
+// heads of 256 (Gemma-2-2B's), whose attention blocks hold the widest query rows.
+TEST(GpuEngine, MatchesTwinOnTheNewerArchitectures) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const auto tokens = test::prompt_tokens(40, 128, test::test_seed() + 2);
+  std::vector<std::pair<std::string, Model>> models;
+  for (const char* name : {"tiny-llama3", "tiny-qwen3", "tiny-mistral", "tiny-gemma2"})
+    models.emplace_back(name, load_model(test::fixtures_dir() + "/" + name));
+  ModelConfig wide = synthetic_shape("tiny-gemma2");
+  wide.head_dim = 256, wide.n_heads = 2, wide.n_kv_heads = 1;
+  models.emplace_back("gemma2 heads of 256", make_synthetic_model(wide, test::test_seed()));
+  for (const auto& [name, m] : models) {
+    SCOPED_TRACE(name);
+    const TapSet ref = engine_forward(m, tokens, options(Backend::twin, FloatFormat::bf16, FloatFormat::f16, 0));
+    ASSERT_EQ(test::gross_failure(ref), "");
+    for (int chunk : {0, 1, 9})
+      EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, options(Backend::cuda, FloatFormat::bf16, FloatFormat::f16, chunk))), "");
   }
 }
 

@@ -59,11 +59,11 @@ void ModelConfig::validate(const std::string& source) const {
   if (!(rope_theta > 1)) throw InputError(source, "rope_theta must be greater than 1");
   if (sliding_window < 0) throw InputError(source, "sliding_window must be positive (or 0: no window)");
   if (full_attention_layers < 0) throw InputError(source, "the count of full-attention layers must not be negative");
-  // The reference takes these as exact; the engine rounds them to FP32 once.
+  // The reference takes these as exact; the engine rounds them (and 1/sqrt of the
+  // score's) to FP32 once, which [1e-30, 1e30] keeps finite and normal.
   auto need_finite = [&](double v, bool zero_ok, const char* name) {
-    if (!std::isfinite(v) || v < 0 || (!zero_ok && v == 0) || v > 1e30)
-      throw InputError(source, std::string(name) + " must be a finite " + (zero_ok ? "non-negative" : "positive") +
-                                   " number (at most 1e30)");
+    if (!std::isfinite(v) || v < 0 || (v == 0 && !zero_ok) || (v != 0 && (v < 1e-30 || v > 1e30)))
+      throw InputError(source, std::string(name) + " must be " + (zero_ok ? "0 or " : "") + "in [1e-30, 1e30]");
   };
   need_finite(embed_scale, false, "the embedding scale");
   need_finite(query_scale_dim, true, "query_pre_attn_scalar");

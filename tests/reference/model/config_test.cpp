@@ -1,6 +1,8 @@
 #include "reference/model/config.h"
 
 #include <filesystem>
+#include <limits>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -83,6 +85,39 @@ TEST(ModelConfig, Qwen25_7BParameterCountIsTheSumOfItsTensors) {
                                  + 2 * d;             // input and post-attention norms
   const std::int64_t total = vocab * d + 28 * per_layer + d + vocab * d;  // embed, layers, norm, lm_head
   EXPECT_EQ(qwen25_7b().parameter_count(), total);
+}
+
+// Gemma 2's constants the engine rounds to FP32 (the embed scale, 1/sqrt of the score
+// scale, the caps) must stay finite and normal there: 0 (off, where allowed) or in
+// [1e-30, 1e30]; each refusal names the field.
+TEST(ModelConfig, Gemma2ConstantsOutsideFp32sRangeAreRefused) {
+  ModelConfig c = qwen25_7b();
+  c.qkv_bias = false;
+  apply_gemma2(c, 256, 50, 30);
+  EXPECT_NO_THROW(c.validate("t"));
+  // The post-norms add two [dim] gains a layer to the count.
+  ModelConfig llama = c;
+  llama.sandwich_norms = false;
+  EXPECT_EQ(c.parameter_count() - llama.parameter_count(), 28 * 2 * std::int64_t(c.dim));
+  struct Bad {
+    double ModelConfig::*field;
+    double value;
+    const char* name;
+  };
+  for (const Bad& b : {Bad{&ModelConfig::embed_scale, 0, "embedding scale"}, Bad{&ModelConfig::embed_scale, 1e31, "embedding scale"},
+                       Bad{&ModelConfig::query_scale_dim, 1e-300, "query_pre_attn_scalar"},
+                       Bad{&ModelConfig::attn_softcap, -1, "attention soft-cap"},
+                       Bad{&ModelConfig::final_softcap, 1e-31, "final logit soft-cap"},
+                       Bad{&ModelConfig::attn_softcap, std::numeric_limits<double>::infinity(), "attention soft-cap"}}) {
+    ModelConfig bad = c;
+    bad.*b.field = b.value;
+    try {
+      bad.validate("config.json");
+      ADD_FAILURE() << b.name << " = " << b.value << " accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(b.name), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(ModelConfig, Stories260KParameterCountIsItsFloatsWithoutFreqCis) {

@@ -121,7 +121,7 @@ rc::Gen<ModelCase> gen_model_case() {
 
 rc::Gen<ModelCase> gen_real_head_case() {
   using namespace rc;
-  return gen::map(gen::tuple(gen_model_case(), gen::inRange(1, 3), gen::element(64, 128), gen::inRange(32, 129),
+  return gen::map(gen::tuple(gen_model_case(), gen::inRange(1, 3), gen::element(64, 128, 256), gen::inRange(32, 129),
                              gen::inRange(32, 161)),
                   [](const std::tuple<ModelCase, int, int, int, int>& t) {
                     ModelCase c = std::get<0>(t);
@@ -136,7 +136,7 @@ rc::Gen<ModelCase> gen_real_head_case() {
 
 ModelCase draw_small_or_real_heads() {
   const bool real_heads = *rc::gen::arbitrary<bool>();
-  RC_CLASSIFY(real_heads, "head_dim 64/128, GQA 7:1");
+  RC_CLASSIFY(real_heads, "head_dim 64/128/256, GQA 7:1");
   return real_heads ? *gen_real_head_case() : *gen_model_case();
 }
 

@@ -59,9 +59,10 @@ void showValue(const ModelCase& c, std::ostream& os);  // RapidCheck prints coun
 
 // Small models: dim 8..48, hidden 8..96, one or two layers, vocab 16..96.
 rc::Gen<ModelCase> gen_model_case();
-// Real head sizes in a small model: head_dim 64 or 128, GQA 7:1 with one or two KV
-// heads (Qwen2.5-0.5B is 14/2 at head_dim 64, Qwen2.5-7B 28/4 at 128), one or two
-// layers, dim 32..128, hidden 32..160, vocab 16..96; the rest drawn as gen_model_case.
+// Real head sizes in a small model: head_dim 64, 128 or 256, GQA 7:1 with one or two KV
+// heads (Qwen2.5-0.5B is 14/2 at head_dim 64, Qwen2.5-7B 28/4 at 128, Gemma-2-2B's heads
+// are 256 wide), one or two layers, dim 32..128, hidden 32..160, vocab 16..96; the rest
+// drawn as gen_model_case (Gemma 2's block included).
 rc::Gen<ModelCase> gen_real_head_case();
 // Inside a property: half the cases from each of the two above, classified so the
 // report shows how many ran at real head sizes.

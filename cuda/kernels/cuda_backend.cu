@@ -454,7 +454,8 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
                               s.plan.k_group[l], split, c.window_of(l), float(c.attn_softcap)};
     attention<K, kTiered>(a, n, decode, most_splits(rows, split), s.partial, att, stats, c.n_kv_heads);
     if (s.plan.policy.rotation.active()) rotate_heads(s.rotation, att, n * c.n_heads, true);  // back to the model's basis
-    block_out(s, n, [&](float* y, bool add) { matvec<W>(w.wo, att, nullptr, y, n, c.dim, qd, add); }, w.post_attn_norm, x, xn);
+    block_out(s, n, [&](float* y, bool add) { matvec<W>(w.wo, att, nullptr, y, n, c.dim, qd, add); }, w.post_attn_norm,
+              x, xn);
     rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);
     matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);
     matvec<W>(w.w3, xn, nullptr, h3, n, c.hidden, c.dim, false);

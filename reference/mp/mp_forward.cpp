@@ -40,7 +40,7 @@ MpArray* tracked(MpArray& radii) { return radii.size() ? &radii : nullptr; }
 // head_dim], one gain for every head) and Gemma 2's post-norms of a block's output
 // (x [tokens, dim]); its radii likewise when tracked.
 void norm_in_place(MpArray& x, MpArray& x_r, const MpArray& gain, mpfr_srcptr eps, int rows, const MpArith& arith,
-               int threads) {
+                   int threads) {
   MpArray out(x.size(), x.precision());
   MpArray out_r = exact_radii(x_r.size());
   rms_norm(out, x, gain, eps, rows, arith, threads, tracked(x_r), tracked(out_r));
@@ -104,9 +104,10 @@ MpForwardRun::MpForwardRun(const Model& model, const MpWeights& weights, const s
     for (int i = 0; i < c.dim; ++i) {
       const std::size_t at = t * std::size_t(c.dim) + std::size_t(i);
       options.arith.set_d(s_->x[at], row[std::size_t(i)]);
-      // Gemma's embed_scale; a product of two float64s is exact at 106 bits, and the
-      // tracked radius takes its rounding at a lower precision.
-      if (c.embed_scale != 1.0) ball.mul(ball_at(s_->x, tracked(s_->x_r), at), cball_at(s_->x, tracked(s_->x_r), at), {embed_scale[0]});
+      // Gemma's embed_scale: a product of two float64s, exact at 106 bits or more; below,
+      // rounded with its radius tracked.
+      if (c.embed_scale != 1.0)
+        ball.mul(ball_at(s_->x, tracked(s_->x_r), at), cball_at(s_->x, tracked(s_->x_r), at), {embed_scale[0]});
     }
   }
 }

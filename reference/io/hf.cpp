@@ -1,6 +1,5 @@
 #include "reference/io/hf.h"
 
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -320,9 +319,9 @@ void check_hf_expressible(const ModelConfig& c, const std::string& writer) {
     throw std::invalid_argument(writer + ": HF folders express sliding windows as Qwen2's, Mistral's (every layer) "
                                          "or Gemma 2's");
   const bool gemma = c.arch == Arch::gemma2;
-  const bool gemma_like = c.norm_unit_offset && c.sandwich_norms && c.activation == Activation::gelu_tanh &&
-                          c.alternating_window && c.sliding_window > 0 && c.query_scale_dim > 0 &&
-                          c.embed_scale == round_to_format(std::sqrt(double(c.dim)), FloatFormat::bf16);
+  ModelConfig as_gemma = c;  // Gemma 2's block over c's own scale and caps, as the reader makes it
+  apply_gemma2(as_gemma, c.query_scale_dim, c.attn_softcap, c.final_softcap);
+  const bool gemma_like = c.sliding_window > 0 && c.query_scale_dim > 0 && to_json(as_gemma) == to_json(c);
   const bool llama_like = !c.norm_unit_offset && !c.sandwich_norms && c.activation == Activation::silu &&
                           !c.alternating_window && c.query_scale_dim == 0 && c.attn_softcap == 0 &&
                           c.final_softcap == 0 && c.embed_scale == 1.0;

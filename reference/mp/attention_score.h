@@ -1,5 +1,5 @@
 #pragma once
-// Op map (attention scores; docs/ops.md): reference here | shared cuda/common/attention_math.h (attn_score, capped_score) | kernel attn_prefill_kernel, attn_decode_kernel | twin TwinBackend::attend | tests MpKernels.SoftCap*, EngineTwinReference.*
+// Op map (attention scores; docs/ops.md): reference here | shared cuda/common/attention_math.h (attn_score, capped_score) | kernel attn_prefill_kernel, attn_decode_kernel | twin TwinBackend::attend | tests Enclosure.ElementaryFunctionsHoldTheTruth (tanh, soft_cap), EngineTwinReference.Gemma2LogitsMatchFloat64Forward, EnginePortableMath.SoftCapAccuracy
 // A score from its dot product, as every attention of the reference computes it:
 // s = (q.k) / sqrt(d), d = config.score_scale_dim() (head_dim, or Gemma's
 // query_pre_attn_scalar), the square root rounded once; then, when the model soft-caps,

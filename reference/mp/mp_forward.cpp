@@ -262,8 +262,10 @@ MpArray MpForwardRun::logits(int first, int count, MpArray* radii) {
     const MpArray cap = mp_constant(c.final_softcap);
     parallel_for(std::int64_t(logits.size()), s.options.threads, [&](std::int64_t begin, std::int64_t end) {
       BallArith ball(arith);
-      for (std::int64_t i = begin; i < end; ++i)
-        ball.soft_cap(ball_at(logits, tracked(logits_r), std::size_t(i)), cball_at(logits, tracked(logits_r), std::size_t(i)), cap[0]);
+      for (std::int64_t i = begin; i < end; ++i) {
+        const Ball z = ball_at(logits, tracked(logits_r), std::size_t(i));
+        ball.soft_cap(z, cball(z), cap[0]);
+      }
     });
   }
   if (radii) *radii = std::move(logits_r);

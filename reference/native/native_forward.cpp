@@ -64,12 +64,15 @@ struct Forward {
     return c.norm_unit_offset ? A::add_any(v, double(v) * w) : A::mul_any(v, w);
   }
 
-  // attention_score.h: the dot product over the rounded sqrt(score_scale_dim), then
-  // Gemma 2's cap: RN(cap RN(tanh RN(s / cap))), cap an exact float64.
+  // Gemma 2's soft-cap as BallArith::soft_cap: RN(cap RN(tanh RN(z / cap))), cap an
+  // exact float64.
+  static float soft_cap(float z, double cap) { return A::mul_any(A::tanh(A::div_any(z, cap)), cap); }
+
+  // attention_score.h: the dot product over the rounded sqrt(score_scale_dim), then the
+  // model's cap.
   float finish_score(float dot, float root) const {
     const float s = A::div(dot, root);
-    if (c.attn_softcap == 0) return s;
-    return A::mul_any(A::tanh(A::div_any(s, c.attn_softcap)), c.attn_softcap);
+    return c.attn_softcap > 0 ? soft_cap(s, c.attn_softcap) : s;
   }
 
   // rms_norm.cpp: sum of squares in order, / dim, + eps, sqrt, then x / rms * weight.
@@ -376,8 +379,8 @@ struct Forward {
     rms_norm(normed, x, stored.final_norm, T);
     Floats logits(n * c.vocab);  // [T, vocab]
     project(logits, stored.classifier, normed, no_bias);
-    if (c.final_softcap > 0)  // Gemma 2, as MpForwardRun::logits: RN(cap RN(tanh RN(z / cap)))
-      for (float& z : logits) z = A::mul_any(A::tanh(A::div_any(z, c.final_softcap)), c.final_softcap);
+    if (c.final_softcap > 0)  // Gemma 2, as MpForwardRun::logits
+      for (float& z : logits) z = soft_cap(z, c.final_softcap);
     produced["logits"] = tap_values(logits);
 
     TapSet taps;

@@ -129,7 +129,7 @@ const CommandSpec kDriftCommand{
     "(KL per position), with each position's dropped attention mass, the output error it causes and "
     "that error's proven bound 2 m max|v|, plotted in DIR/eviction.svg; a bound that fails exits 1.",
     {
-        {"model", "PATH", "llama2.c checkpoint, GGUF file (llama, qwen2, qwen3) or Hugging Face folder (Llama, Mistral, Qwen2, Qwen3, Gemma 2)", true},
+        {"model", "PATH", kModelPathHelp, true},
         {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)", true},
         {"engine", "twin|cuda", "which engine runs (default twin)"},
         threads_option(),

@@ -145,7 +145,7 @@ extern const CommandSpec kGoldenCommand = {
     "the result does not depend on the thread count. Under mpirun (a build with OpenMPI), the ranks share "
     "the work and rank 0 writes a golden byte-identical to one process's: e.g. mpirun -np 4 --hostfile "
     "HOSTS kvfid golden ... with the model at the same path on every host (README: Goldens past one machine).",
-    {{"model", "PATH", "llama2.c checkpoint, GGUF file (llama, qwen2, qwen3) or Hugging Face folder (Llama, Mistral, Qwen2, Qwen3, Gemma 2)", true},
+    {{"model", "PATH", kModelPathHelp, true},
      {"tokens", "IDS", "comma-separated token ids, e.g. 1,2,3"},
      {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)"},
      {"out", "DIR", "golden folder to write (created if missing)", true},

@@ -99,7 +99,7 @@ const CommandSpec kRunCommand{
     "holds them, attn.probs, attn.out, out), plus the engine's log-softmax of the logits as "
     "logprobs [T, vocab] (no golden has it: checks ignore it, kvfid bitwise compares it).",
     {
-        {"model", "PATH", "llama2.c checkpoint, GGUF file (llama, qwen2, qwen3) or Hugging Face folder (Llama, Mistral, Qwen2, Qwen3, Gemma 2)", true},
+        {"model", "PATH", kModelPathHelp, true},
         {"tokens", "IDS", "comma-separated token ids (or use --prompt)"},
         {"prompt", "FILE", "file of token ids (or use --tokens)"},
         {"engine", "twin|cuda", "which engine runs (default twin)"},

@@ -14,6 +14,11 @@ inline constexpr int kExitPass = 0;
 inline constexpr int kExitFidelityFailure = 1;
 inline constexpr int kExitBadInput = 2;
 
+// The help of a --model option that loads any model kvfid reads (load_model.h).
+inline constexpr const char* kModelPathHelp =
+    "llama2.c checkpoint, GGUF file (llama, qwen2, qwen3) or Hugging Face folder (Llama, Mistral, Qwen2, Qwen3, "
+    "Gemma 2)";
+
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

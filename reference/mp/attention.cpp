@@ -34,17 +34,17 @@ struct DotBounds {
   }
 };
 
-// r += sum over n terms of |a| rb + |b| ra + ra rb, each vector at its offset and stride
+// sum += the n terms of |a| rb + |b| ra + ra rb, each vector at its offset and stride
 // (a null radius: exact).
-void add_product_rule(mpfr_ptr r, const ScaledBounds& a_mag, const ScaledBounds* a_rad, std::size_t a_at,
+void add_product_rule(RadiusSum& sum, const ScaledBounds& a_mag, const ScaledBounds* a_rad, std::size_t a_at,
                       std::ptrdiff_t a_stride, const ScaledBounds& b_mag, const ScaledBounds* b_rad, std::size_t b_at,
-                      std::ptrdiff_t b_stride, int n, mpfr_ptr tmp) {
+                      std::ptrdiff_t b_stride, int n) {
   if (b_rad)
-    add_sum_bound(r, a_mag.d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_mag.scale + b_rad->scale, tmp);
+    sum.add_products(a_mag.d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_mag.scale + b_rad->scale);
   if (a_rad)
-    add_sum_bound(r, b_mag.d.data() + b_at, b_stride, a_rad->d.data() + a_at, a_stride, n, b_mag.scale + a_rad->scale, tmp);
+    sum.add_products(b_mag.d.data() + b_at, b_stride, a_rad->d.data() + a_at, a_stride, n, b_mag.scale + a_rad->scale);
   if (a_rad && b_rad)
-    add_sum_bound(r, a_rad->d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_rad->scale + b_rad->scale, tmp);
+    sum.add_products(a_rad->d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_rad->scale + b_rad->scale);
 }
 
 const ScaledBounds* opt(const std::optional<ScaledBounds>& b) { return b ? &*b : nullptr; }
@@ -93,9 +93,11 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
         const std::size_t k_at = std::size_t(j) * kv_dim + std::size_t(kv_h) * hd;
         const int ternary = arith.dot(row + j, query, 1, k[k_at], 1, hd, product);
         if (track) {
+          RadiusSum sum;
+          add_product_rule(sum, bounds->q_mag, opt(bounds->q_rad), q_at, 1, cold ? bounds->k_cold_mag : bounds->k_hot_mag,
+                           opt(bounds->k_rad), k_at, 1, hd);
           mpfr_set_zero(row_r + j, 1);
-          add_product_rule(row_r + j, bounds->q_mag, opt(bounds->q_rad), q_at, 1,
-                           cold ? bounds->k_cold_mag : bounds->k_hot_mag, opt(bounds->k_rad), k_at, 1, hd, scratch_r[0]);
+          sum.flush_into(row_r + j, scratch_r[0]);
           ball.enclosure().add_rounding(row_r + j, row + j, ternary);
         }
         finish_score(ball, {row + j, track ? row_r + j : nullptr});
@@ -142,13 +144,15 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
                                       product);
         if (track) {
           mpfr_ptr r = (*radii.out)[o_at];
-          mpfr_set_zero(r, 1);
+          RadiusSum sum;
           if (cold_n)
-            add_product_rule(r, *p_mag, &*p_rad, std::size_t(first), 1, bounds->v_cold_mag, opt(bounds->v_rad),
-                             std::size_t(first) * kv_dim + column, kv_dim, cold_n, scratch_r[0]);
+            add_product_rule(sum, *p_mag, &*p_rad, std::size_t(first), 1, bounds->v_cold_mag, opt(bounds->v_rad),
+                             std::size_t(first) * kv_dim + column, kv_dim, cold_n);
           if (hot_n)
-            add_product_rule(r, *p_mag, &*p_rad, std::size_t(hot_first), 1, bounds->v_hot_mag, opt(bounds->v_rad),
-                             std::size_t(hot_first) * kv_dim + column, kv_dim, hot_n, scratch_r[0]);
+            add_product_rule(sum, *p_mag, &*p_rad, std::size_t(hot_first), 1, bounds->v_hot_mag, opt(bounds->v_rad),
+                             std::size_t(hot_first) * kv_dim + column, kv_dim, hot_n);
+          mpfr_set_zero(r, 1);
+          sum.flush_into(r, scratch_r[0]);
           ball.enclosure().add_rounding(r, o, ternary);
         }
       }

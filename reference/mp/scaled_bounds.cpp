@@ -1,6 +1,9 @@
 #include "reference/mp/scaled_bounds.h"
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 namespace kvfid::ref {
@@ -10,6 +13,18 @@ namespace {
 // 2^-1000 bounds every scaled value below it; above it ldexp is exact (a 53-bit
 // significand stays normal down to 2^-1022).
 constexpr long kSmallestScaledExponent = -1000;
+
+// A shift below this leaves no bit of any finite double (the largest, below 2^1024, goes
+// under 2^-1075 and rounds to 0); clamping it keeps the int conversion defined.
+constexpr long kShiftFloor = -2200;
+
+// The next double above x, an upper bound of the exact result x was rounded to nearest
+// from (x >= 0 or +Inf): for a positive finite double, its bit pattern plus one;
+// 2^-1074 for a zero. Written out because std::nextafter is a library call.
+double up(double x) {
+  if (!(x > 0)) return std::numeric_limits<double>::denorm_min();
+  return x < INFINITY ? std::bit_cast<double>(std::bit_cast<std::uint64_t>(x) + 1) : x;
+}
 
 }  // namespace
 
@@ -40,21 +55,48 @@ ScaledBounds scaled_magnitudes(mpfr_srcptr x, std::size_t n, std::ptrdiff_t stri
   return b;
 }
 
-void add_computed_sum_bound(mpfr_ptr r, double s, int n, long scale, mpfr_ptr tmp) {
-  if (n < 0 || n >= kMaxSumTerms) throw std::logic_error("add_computed_sum_bound: term count out of range");
+void RadiusSum::add_computed(double s, int n, long scale) {
+  if (n < 0 || n >= kMaxSumTerms) throw std::logic_error("RadiusSum: term count out of range");
+  if (n == 0) return;  // an empty sum is exactly 0
   if (std::isnan(s)) s = INFINITY;
-  mpfr_set_d(tmp, s, MPFR_RNDU);
-  mpfr_mul_d(tmp, tmp, 1.0 + kSumInflation, MPFR_RNDU);
-  mpfr_add_d(tmp, tmp, double(n) * kSumUnderflowPerTerm, MPFR_RNDU);  // n 2^-1074: exact
-  mpfr_mul_2si(tmp, tmp, scale, MPFR_RNDU);
+  // S <= s (1 + kSumInflation) + n 2^-1074, each operation rounded up; n 2^-1074 is exact
+  // (a multiple of the smallest subnormal below 2^-1044).
+  const double bound = up(up(s * (1.0 + kSumInflation)) + double(n) * kSumUnderflowPerTerm);
+  if (d_ == 0.0) {
+    d_ = bound, scale_ = scale;
+    return;
+  }
+  // Both at the larger scale; the smaller one shifted down (ldexp rounds only where it
+  // leaves the normal range, and up() covers that; a shift past the subnormals leaves 0,
+  // which up() makes 2^-1074, still above).
+  if (scale > scale_) {
+    d_ = up(std::ldexp(d_, int(std::max(scale_ - scale, kShiftFloor))));
+    scale_ = scale;
+    d_ = up(d_ + bound);
+  } else {
+    d_ = up(d_ + up(std::ldexp(bound, int(std::max(scale - scale_, kShiftFloor)))));
+  }
+}
+
+void RadiusSum::add_products(const double* a, std::ptrdiff_t as, const double* b, std::ptrdiff_t bs, int n,
+                             long scale) {
+  double s = 0.0;
+  for (int j = 0; j < n; ++j) s += a[j * as] * b[j * bs];
+  add_computed(s, n, scale);
+}
+
+void RadiusSum::flush_into(mpfr_ptr r, mpfr_ptr tmp) const {
+  if (d_ == 0.0) return;
+  mpfr_set_d(tmp, d_, MPFR_RNDU);
+  mpfr_mul_2si(tmp, tmp, scale_, MPFR_RNDU);  // exact in MPFR's widest exponent range
   mpfr_add(r, r, tmp, MPFR_RNDU);
 }
 
 void add_sum_bound(mpfr_ptr r, const double* a, std::ptrdiff_t as, const double* b, std::ptrdiff_t bs, int n,
                    long scale, mpfr_ptr tmp) {
-  double s = 0.0;
-  for (int j = 0; j < n; ++j) s += a[j * as] * b[j * bs];
-  add_computed_sum_bound(r, s, n, scale, tmp);
+  RadiusSum sum;
+  sum.add_products(a, as, b, bs, n, scale);
+  sum.flush_into(r, tmp);
 }
 
 }  // namespace kvfid::ref

@@ -36,13 +36,30 @@ struct ScaledBounds {
 ScaledBounds scaled_magnitudes(mpfr_srcptr x, std::size_t n, std::ptrdiff_t stride = 1);
 inline ScaledBounds scaled_magnitudes(const MpArray& x) { return scaled_magnitudes(x.data(), x.size()); }
 
+// A nonnegative bound summed in float64 and added to a radius once: 2^scale * d, d
+// rounded up after every float64 operation (up(x) = nextafter(RN(x), +Inf) >= x for
+// x >= 0: round to nearest errs by at most half an ulp, subnormals included, and an
+// underflow to 0 becomes 2^-1074). A dot product's radius has up to three sums at three
+// scales (enclosure.h's product rule); each flushed into an MPFR radius on its own cost
+// five MPFR operations, all three together three.
+class RadiusSum {
+ public:
+  // += 2^scale * (an upper bound of) the exact sum of the n products a[j*as] * b[j*bs]
+  // (nonnegative doubles). n < kMaxSumTerms.
+  void add_products(const double* a, std::ptrdiff_t as, const double* b, std::ptrdiff_t bs, int n, long scale);
+  // The same for a sum s of n such products the caller has already computed in float64.
+  void add_computed(double s, int n, long scale);
+  // r += the total, rounded up; r is a radius (kRadiusBits); `tmp` is scratch of kRadiusBits.
+  void flush_into(mpfr_ptr r, mpfr_ptr tmp) const;
+
+ private:
+  double d_ = 0.0;  // the total is at most 2^scale_ * d_; +Inf: unbounded
+  long scale_ = 0;
+};
+
 // r += (an upper bound of) 2^scale * the exact sum of the n products a[j*as] * b[j*bs]
-// (nonnegative doubles), rounded up; r is a radius (kRadiusBits). n < kMaxSumTerms.
-// `tmp` is scratch of kRadiusBits.
+// (nonnegative doubles), rounded up (one RadiusSum); `tmp` is scratch of kRadiusBits.
 void add_sum_bound(mpfr_ptr r, const double* a, std::ptrdiff_t as, const double* b, std::ptrdiff_t bs, int n,
                    long scale, mpfr_ptr tmp);
-
-// The same for a sum the caller has already computed in float64 (n terms, as above).
-void add_computed_sum_bound(mpfr_ptr r, double s, int n, long scale, mpfr_ptr tmp);
 
 }  // namespace kvfid::ref

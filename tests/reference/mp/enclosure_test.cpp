@@ -182,6 +182,51 @@ TEST(Enclosure, FloatSumBoundsAreUpperBounds) {
   }
 }
 
+// A radius summed in float64 over terms at several scales (scaled_bounds.h's RadiusSum:
+// the three sums of a dot product's product rule, scales apart by up to twice float64's
+// whole exponent range, so that shifting one to another's scale underflows) is never
+// below the exact total, and overstates it by little when no term vanishes.
+TEST(Enclosure, RadiusSumOverScalesBoundsTheExactTotal) {
+  SCOPED_TRACE(test::seed_trace());
+  ExponentRangeScope range;
+  std::mt19937_64 rng(test::test_seed());
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::uniform_int_distribution<long> scale_of(-2500, 2500);
+  MpArray exact(1, 8192), term(1, 8192), bound = exact_radii(1), tmp = exact_radii(1);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int sums = 1 + int(rng() % 3);
+    const bool near = trial % 2 == 0;  // scales within 40 of each other: every term counts
+    const long base = scale_of(rng);
+    RadiusSum sum;
+    mpfr_set_zero(exact[0], 1);
+    for (int k = 0; k < sums; ++k) {
+      const int n = 1 + int(rng() % 50);
+      const long scale = near ? base + long(rng() % 40) : scale_of(rng);
+      std::vector<double> a(n), b(n);
+      for (int j = 0; j < n; ++j) a[j] = unit(rng), b[j] = unit(rng);
+      sum.add_products(a.data(), 1, b.data(), 1, n, scale);
+      for (int j = 0; j < n; ++j) {
+        mpfr_set_d(term[0], a[j], MPFR_RNDN);
+        mpfr_mul_d(term[0], term[0], b[j], MPFR_RNDN);  // exact: 106 bits
+        mpfr_mul_2si(term[0], term[0], scale, MPFR_RNDN);
+        mpfr_add(exact[0], exact[0], term[0], MPFR_RNDN);  // exact: 8192 bits span every scale
+      }
+    }
+    mpfr_set_zero(bound[0], 1);
+    sum.flush_into(bound[0], tmp[0]);
+    ASSERT_TRUE(mpfr_greaterequal_p(bound[0], exact[0])) << "trial " << trial;
+    if (near && mpfr_regular_p(exact[0])) {
+      mpfr_div(term[0], bound[0], exact[0], MPFR_RNDN);
+      EXPECT_LT(mpfr_get_d(term[0], MPFR_RNDN), 1.0 + 0x1p-18) << "trial " << trial;
+    }
+  }
+  RadiusSum empty;  // no terms: the radius stays exactly what it was
+  mpfr_set_zero(bound[0], 1);
+  empty.add_products(nullptr, 1, nullptr, 1, 0, 7);
+  empty.flush_into(bound[0], tmp[0]);
+  EXPECT_TRUE(mpfr_zero_p(bound[0]));
+}
+
 // The same model forwarded at P with enclosures and at 4 P without: every value of the
 // 4 P run (the truth, to within 2^-4P relative) lies in its ball.
 // kForwardFirstP bits first; a stored value whose rounding the balls leave undecided (a KV policy's

@@ -9,19 +9,13 @@
 
 namespace kvfid::ref {
 
-namespace {
-
-int argmax(const double* v, std::size_t n) { return int(std::max_element(v, v + n) - v); }
-
-}  // namespace
-
 NextTokenDrift next_token_drift(const double* golden, const double* candidate, std::size_t vocab) {
   NextTokenDrift d;
   d.kl = kl_divergence_of_logits(golden, candidate, vocab);
   for (std::size_t i = 0; i < vocab; ++i)
     d.max_abs_logit_error = std::max(d.max_abs_logit_error, std::fabs(candidate[i] - golden[i]));
-  d.golden_top1 = argmax(golden, vocab);
-  d.candidate_top1 = argmax(candidate, vocab);
+  d.golden_top1 = int(argmax(golden, vocab));
+  d.candidate_top1 = int(argmax(candidate, vocab));
   return d;
 }
 

@@ -21,9 +21,9 @@ std::vector<Real> softmax(const double* logits, std::size_t n) {
   return p;
 }
 
-std::size_t argmax(const double* v, std::size_t n) { return std::size_t(std::max_element(v, v + n) - v); }
-
 }  // namespace
+
+std::size_t argmax(const double* v, std::size_t n) { return std::size_t(std::max_element(v, v + n) - v); }
 
 double kl_divergence_of_logits(const double* golden, const double* candidate, std::size_t n) {
   // With d_i = x_i - g_i and p = softmax(g):  log p_i - log q_i = lse(x) - lse(g) - d_i, so

@@ -18,6 +18,10 @@ struct LogitMetrics {
 };
 
 // KL(softmax(golden) || softmax(candidate)) for one position of n logits, in nats.
+// The top-1 index of a row of n values: the first largest, so a tie goes to the lowest
+// index (every top-1 comparison of kvfid reads it so).
+std::size_t argmax(const double* v, std::size_t n);
+
 double kl_divergence_of_logits(const double* golden, const double* candidate, std::size_t n);
 
 // Logits taps are [T, vocab], same shape, all finite (the gross checks come first);

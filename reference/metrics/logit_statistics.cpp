@@ -23,8 +23,6 @@ Real log_sum_exp(const double* row, std::size_t n) {
   return top + std::log(sum);
 }
 
-std::size_t argmax(const double* row, std::size_t n) { return std::size_t(std::max_element(row, row + n) - row); }
-
 template <std::size_t N>
 std::vector<Quantile> percentiles(std::span<const double> sorted, const std::array<double, N>& levels) {
   std::vector<Quantile> out;

@@ -11,7 +11,7 @@ namespace {
 // Record layout: int64 kind (mpfr_custom_get_kind: its sign is the number's sign, zeros
 // and infinities included), int64 exponent (regular numbers only; 0 otherwise), then the
 // significand's limbs exactly as MPFR holds them.
-constexpr std::size_t kHeaderBytes = 2 * sizeof(std::int64_t);
+constexpr std::size_t kRecordHeaderBytes = 2 * sizeof(std::int64_t);
 
 std::size_t limbs_of(mpfr_prec_t precision) {
   return (mpfr_custom_get_size(precision) + sizeof(mp_limb_t) - 1) / sizeof(mp_limb_t);
@@ -25,14 +25,14 @@ ItemRange share_of(std::int64_t n, int rank, int ranks) {
   return ItemRange{n * rank / ranks, n * (rank + 1) / ranks};
 }
 
-std::size_t record_bytes(mpfr_prec_t precision) { return kHeaderBytes + limbs_of(precision) * sizeof(mp_limb_t); }
+std::size_t record_bytes(mpfr_prec_t precision) { return kRecordHeaderBytes + limbs_of(precision) * sizeof(mp_limb_t); }
 
 void pack_number(std::byte* out, mpfr_srcptr x) {
   const std::int64_t kind = mpfr_custom_get_kind(x);
   const std::int64_t exponent = mpfr_regular_p(x) ? std::int64_t(mpfr_custom_get_exp(x)) : 0;
   std::memcpy(out, &kind, sizeof kind);
   std::memcpy(out + sizeof kind, &exponent, sizeof exponent);
-  std::memcpy(out + kHeaderBytes, mpfr_custom_get_significand(x), limbs_of(mpfr_get_prec(x)) * sizeof(mp_limb_t));
+  std::memcpy(out + kRecordHeaderBytes, mpfr_custom_get_significand(x), limbs_of(mpfr_get_prec(x)) * sizeof(mp_limb_t));
 }
 
 void unpack_number(mpfr_ptr x, const std::byte* in) {
@@ -41,7 +41,7 @@ void unpack_number(mpfr_ptr x, const std::byte* in) {
   std::memcpy(&exponent, in + sizeof kind, sizeof exponent);
   const mpfr_prec_t precision = mpfr_get_prec(x);
   void* significand = mpfr_custom_get_significand(x);
-  std::memcpy(significand, in + kHeaderBytes, limbs_of(precision) * sizeof(mp_limb_t));
+  std::memcpy(significand, in + kRecordHeaderBytes, limbs_of(precision) * sizeof(mp_limb_t));
   mpfr_custom_init_set(x, int(kind), mpfr_exp_t(exponent), precision, significand);
 }
 

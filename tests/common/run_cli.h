@@ -7,6 +7,10 @@
 
 namespace kvfid::test {
 
+// The CLI's exit codes, as the README promises them: a test states the contract on its
+// own rather than reading the CLI's constants.
+inline constexpr int kExitPass = 0, kExitFail = 1, kExitBadInput = 2;
+
 struct CliResult {
   int exit_code = -1;  // 128 + signal when killed by a signal
   std::string out;     // stdout

@@ -5,11 +5,17 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "reference/io/prompt.h"
+
 namespace kvfid::test {
 namespace fs = std::filesystem;
 
 std::string source_dir() { return KVFID_SOURCE_DIR; }
 std::string fixtures_dir() { return source_dir() + "/fixtures"; }
+
+std::vector<int> fixture_prompt(const std::string& name) {
+  return ref::read_prompt_file(fixtures_dir() + "/prompts/" + name + ".tokens");
+}
 std::string golden_dir() { return source_dir() + "/golden"; }
 
 std::string kvfid_binary() {

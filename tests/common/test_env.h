@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kvfid::test {
 
@@ -12,6 +13,7 @@ std::string fixtures_dir();         // <root>/fixtures
 std::string golden_dir();           // <root>/golden
 std::string kvfid_binary();         // the built CLI (KVFID_BIN, set by ctest)
 std::string scratch_dir(const std::string& name);  // a fresh empty folder under the build tree's tmp
+std::vector<int> fixture_prompt(const std::string& name);  // the tokens of fixtures/prompts/NAME.tokens
 
 // ../shared/models/stories260K.bin beside the project root, when present.
 std::optional<std::string> stories260k_path();

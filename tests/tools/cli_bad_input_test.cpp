@@ -15,10 +15,9 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 namespace fs = std::filesystem;
 
-constexpr int kBadInput = 2;
 
 void expect_one_error_line(const test::CliResult& r, const std::string& names) {
-  EXPECT_EQ(r.exit_code, kBadInput) << r.err;
+  EXPECT_EQ(r.exit_code, test::kExitBadInput) << r.err;
   const auto lines = test::split_lines(r.err);
   ASSERT_EQ(lines.size(), 1u) << r.err;
   EXPECT_NE(lines[0].find(names), std::string::npos) << "'" << names << "' not in: " << lines[0];
@@ -66,7 +65,7 @@ TEST_F(CliConvertRefusal, ParentThatIsAFileExitsTwoAndLeavesNothing) {
 TEST_F(CliConvertRefusal, LossyDtypeExitsTwoAndLeavesNothing) {
   const std::string out = root_ + "/out";
   const auto r = test::run_kvfid({"convert", "--model", model_, "--out", out, "--dtype", "f16"});
-  EXPECT_EQ(r.exit_code, kBadInput);
+  EXPECT_EQ(r.exit_code, test::kExitBadInput);
   const auto lines = test::split_lines(r.err);
   ASSERT_FALSE(lines.empty());
   EXPECT_NE(lines.back().find(out), std::string::npos) << lines.back();  // progress lines come first

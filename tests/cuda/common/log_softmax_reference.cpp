@@ -35,9 +35,9 @@ LogSoftmaxReference log_softmax_reference(const float* x, int n) {
   const double lse = std::log(S);
   // Roundings a term passes: its thread's adds, the butterfly's levels, the warp fold.
   constexpr int kButterflyLevels = 5;  // log2(kWarp)
-  static_assert(1 << kButterflyLevels == num::kWarp);
-  const int depth = (n + num::kLogSoftmaxThreads - 1) / num::kLogSoftmaxThreads + kButterflyLevels +
-                    (num::kLogSoftmaxWarps - 1);
+  static_assert(1 << kButterflyLevels == engine::num::kWarp);
+  const int depth = (n + engine::num::kLogSoftmaxThreads - 1) / engine::num::kLogSoftmaxThreads + kButterflyLevels +
+                    (engine::num::kLogSoftmaxWarps - 1);
   const double gamma = depth * u / (1 - depth * u);
   const double sigma = (1 + term_error / S) * (1 + gamma) - 1;
   const double log_of_sum_error = -std::log1p(-sigma);

@@ -16,7 +16,7 @@ namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
-EngineOptions twin(int chunk = 0) {
+EngineOptions f16_twin(int chunk = 0) {
   EngineOptions o;
   o.backend = Backend::twin;
   o.weights = test::weight_format("f16");
@@ -42,11 +42,11 @@ TEST(EngineGenerate, GreedyFollowsTheRecomputedArgmax) {
   SCOPED_TRACE(test::seed_trace());
   const Model m = model();
   const std::vector<int> prompt = test::prompt_tokens(9, m.config.vocab, test::test_seed());
-  const std::vector<int> got = generate_tokens(m, {prompt}, twin(), SamplingParams{}, 6).front();
+  const std::vector<int> got = generate_tokens(m, {prompt}, f16_twin(), SamplingParams{}, 6).front();
   ASSERT_EQ(got.size(), 6u);
   std::vector<int> all = prompt;
   all.insert(all.end(), got.begin(), got.end() - 1);
-  EngineOptions o = twin();
+  EngineOptions o = f16_twin();
   o.taps = TapSelection::logits;
   const TapSet taps = engine_forward(m, all, o);
   const TapTensor& logits = *find_tap(taps, "logits");
@@ -60,10 +60,10 @@ TEST(EngineGenerate, SameTokensAloneOrBatchedAndWhateverTheChunk) {
   const std::vector<int> a = test::prompt_tokens(13, m.config.vocab, test::test_seed());
   const std::vector<int> b = test::prompt_tokens(5, m.config.vocab, test::test_seed() + 1);
   const SamplingParams p{1.0f, 0, 0.9f, 77};
-  const std::vector<int> alone = generate_tokens(m, {a}, twin(), p, 8).front();
-  EXPECT_EQ(generate_tokens(m, {a, b}, twin(), p, 8).front(), alone);
-  EXPECT_EQ(generate_tokens(m, {a, b}, twin(3), p, 8).front(), alone);
-  EXPECT_EQ(generate_tokens(m, {a}, twin(1), p, 8).front(), alone);
+  const std::vector<int> alone = generate_tokens(m, {a}, f16_twin(), p, 8).front();
+  EXPECT_EQ(generate_tokens(m, {a, b}, f16_twin(), p, 8).front(), alone);
+  EXPECT_EQ(generate_tokens(m, {a, b}, f16_twin(3), p, 8).front(), alone);
+  EXPECT_EQ(generate_tokens(m, {a}, f16_twin(1), p, 8).front(), alone);
 }
 
 // With T = 1 on a 256-token vocabulary, eight seeds drawing the same eight tokens would
@@ -74,8 +74,8 @@ TEST(EngineGenerate, SeedAndTemperatureReachTheDraw) {
   const std::vector<int> prompt = test::prompt_tokens(7, m.config.vocab, test::test_seed());
   std::set<std::vector<int>> sampled, greedy;
   for (std::uint64_t seed = 1; seed <= 8; ++seed) {
-    sampled.insert(generate_tokens(m, {prompt}, twin(), SamplingParams{1.0f, 0, 1.0f, seed}, 8).front());
-    greedy.insert(generate_tokens(m, {prompt}, twin(), SamplingParams{0.0f, 0, 1.0f, seed}, 8).front());
+    sampled.insert(generate_tokens(m, {prompt}, f16_twin(), SamplingParams{1.0f, 0, 1.0f, seed}, 8).front());
+    greedy.insert(generate_tokens(m, {prompt}, f16_twin(), SamplingParams{0.0f, 0, 1.0f, seed}, 8).front());
   }
   EXPECT_GT(sampled.size(), 1u);
   EXPECT_EQ(greedy.size(), 1u);
@@ -84,9 +84,9 @@ TEST(EngineGenerate, SeedAndTemperatureReachTheDraw) {
 TEST(EngineGenerate, RefusesEmptyPromptsAndNegativeCounts) {
   const Model m = model();
   const std::vector<int> empty, ok = {1, 2}, too_large = {1, m.config.vocab};
-  EXPECT_THROW(generate_tokens(m, {empty}, twin(), SamplingParams{}, 2), InputError);
-  EXPECT_THROW(generate_tokens(m, {ok}, twin(), SamplingParams{}, -1), InputError);
-  EXPECT_THROW(generate_tokens(m, {too_large}, twin(), SamplingParams{}, 1), InputError);
+  EXPECT_THROW(generate_tokens(m, {empty}, f16_twin(), SamplingParams{}, 2), InputError);
+  EXPECT_THROW(generate_tokens(m, {ok}, f16_twin(), SamplingParams{}, -1), InputError);
+  EXPECT_THROW(generate_tokens(m, {too_large}, f16_twin(), SamplingParams{}, 1), InputError);
 }
 
 }  // namespace

@@ -13,8 +13,6 @@
 namespace kvfid::test {
 namespace {
 
-constexpr int kMaxSeq = 512;
-
 // One sequence's work: its tokens in chunks (prefill chunks, then decode tokens).
 struct Work {
   int seq = -1;

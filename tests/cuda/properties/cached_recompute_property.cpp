@@ -13,8 +13,6 @@ namespace num = kvfid::engine::num;  // the engine's arithmetic (which sees the 
 using namespace kvfid::engine;  // the engine under test
 namespace {
 
-constexpr int kMaxSeq = 512;
-
 TEST(PropertyCachedEqualsRecomputed, DecodeOnCacheEqualsFreshPrefill) {
   KVFID_REQUIRE_BACKEND();
   check_property(100, [] {

@@ -11,8 +11,6 @@ namespace num = kvfid::engine::num;  // the engine's arithmetic (which sees the 
 using namespace kvfid::engine;  // the engine under test
 namespace {
 
-constexpr int kMaxSeq = 512;
-
 TEST(PropertyCausalPrefix, AppendingKeepsEarlierOutputs) {
   KVFID_REQUIRE_BACKEND();
   check_property(100, [] {

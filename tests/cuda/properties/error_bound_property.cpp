@@ -27,8 +27,6 @@ using namespace kvfid::ref;  // the specification's types
 using namespace kvfid::engine;  // the engine under test
 namespace num = kvfid::engine::num;  // the engine's arithmetic (which sees the numeric core's too)
 namespace {
-
-constexpr int kMaxSeq = 512;
 constexpr double kUnitRoundoff = 0x1p-24;  // u: FP32 round to nearest
 // gamma_k = k u / (1 - k u): the relative error bound of a k-term FP32 sum (Higham 3.1).
 double sum_gamma(int k) { return k * kUnitRoundoff / (1 - k * kUnitRoundoff); }

@@ -21,8 +21,6 @@ namespace kvfid::test {
 using namespace kvfid::engine;  // the engine under test
 namespace {
 
-constexpr int kMaxSeq = 512;
-
 // The storage part of a drawn policy (no eviction, no KIVI: gen_kv_policy), as a spec.
 std::string storage_policy(const ModelCase& mc) {
   const std::string base = *gen_kv_policy(mc, false);

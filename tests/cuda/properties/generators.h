@@ -24,6 +24,10 @@ namespace kvfid::test {
 using namespace kvfid::ref;  // the specification's types
 using namespace kvfid::engine;  // the engine under test
 
+// The context every property's models are configured for (ModelCase::config's max_seq):
+// longer than any sequence a property draws.
+inline constexpr int kMaxSeq = 512;
+
 // Everything that defines a generated model and how the engine stores it.
 struct ModelCase {
   int n_kv_heads = 1;

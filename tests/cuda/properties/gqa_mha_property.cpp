@@ -11,8 +11,6 @@
 namespace kvfid::test {
 namespace {
 
-constexpr int kMaxSeq = 512;
-
 // The MHA model: KV head of query head h is the GQA model's KV head h / group.
 Model repeat_kv_heads(const Model& gqa) {
   const ModelConfig& c = gqa.config;

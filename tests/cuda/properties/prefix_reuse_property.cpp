@@ -12,8 +12,6 @@ namespace kvfid::test {
 using namespace kvfid::ref;  // the specification's types
 namespace {
 
-constexpr int kMaxSeq = 512;
-
 TEST(PropertyPrefixReuse, ForkedSequenceEqualsSeparateRuns) {
   KVFID_REQUIRE_BACKEND();
   check_property(60, [] {

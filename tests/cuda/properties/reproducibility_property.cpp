@@ -9,8 +9,6 @@
 namespace kvfid::test {
 namespace {
 
-constexpr int kMaxSeq = 512;
-
 TEST(PropertyReproducible, RunToRunAndBufferReuse) {
   KVFID_REQUIRE_BACKEND();
   check_property(60, [] {

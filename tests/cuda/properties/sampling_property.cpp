@@ -19,8 +19,6 @@ namespace kvfid::test {
 using namespace kvfid::engine;  // the engine under test
 namespace {
 
-constexpr int kMaxSeq = 512;
-
 rc::Gen<SamplingParams> gen_sampling() {
   return rc::gen::build<SamplingParams>(
       rc::gen::set(&SamplingParams::temperature, rc::gen::element(0.0f, 0.5f, 1.0f, 1.5f)),

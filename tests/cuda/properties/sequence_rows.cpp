@@ -6,7 +6,7 @@
 #include "reference/numeric/ieee.h"
 
 namespace kvfid::test {
-namespace num = kvfid::ref::num;  // the numeric core (bits_of)
+namespace num = kvfid::engine::num;  // the engine's arithmetic (which sees the numeric core's too: bits_of)
 using namespace kvfid::ref;  // the specification's types
 
 namespace {

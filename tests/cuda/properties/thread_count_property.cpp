@@ -17,8 +17,6 @@
 
 namespace kvfid::test {
 namespace {
-
-constexpr int kMaxSeq = 512;
 constexpr int kThreadCounts[] = {1, 2, 3};
 
 // Everything an Engine returns over a schedule, in order.

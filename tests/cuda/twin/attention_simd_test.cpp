@@ -17,22 +17,22 @@ namespace {
 
 using ref::FloatFormat;
 
-float wide_value(std::mt19937_64& rng) {
+float attention_value(std::mt19937_64& rng) {
   std::uniform_real_distribution<float> mantissa(-1.0f, 1.0f);
   std::uniform_int_distribution<int> exponent(-26, 8);  // FP16 subnormals start below 2^-14
   return std::ldexp(mantissa(rng), exponent(rng));
 }
 
 template <FloatFormat F>
-void expect_same_bits(std::uint64_t seed) {
+void expect_attention_same_bits(std::uint64_t seed) {
   using T = typename num::Storage<F>::T;
   std::mt19937_64 rng(seed);
   for (int hd : {8, 16, 24, 64, 128}) {
     std::vector<T> cache(std::size_t(num::kSplit) * hd);
-    for (T& v : cache) v = num::Storage<F>::store(wide_value(rng));
+    for (T& v : cache) v = num::Storage<F>::store(attention_value(rng));
     if constexpr (F == FloatFormat::f16) cache[std::size_t(37) * hd + 3] = 0x7D01;  // a signalling NaN, key/value 37
     std::vector<float> q(hd), probs(num::kSplit);
-    for (float& v : q) v = wide_value(rng);
+    for (float& v : q) v = attention_value(rng);
     for (float& p : probs) p = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);
     std::vector<const T*> rows(num::kSplit);
     for (int j = 0; j < num::kSplit; ++j) rows[j] = cache.data() + std::size_t(j) * hd;
@@ -56,9 +56,9 @@ TEST(AttentionSimd, SameBitsAsTheScalarLoops) {
   if (!twin::attention_simd_available(64)) GTEST_SKIP() << "no AVX2 + FMA + F16C: the twin uses the scalar loops";
   SCOPED_TRACE(test::seed_trace());
   const std::uint64_t seed = test::test_seed();
-  expect_same_bits<FloatFormat::f32>(seed);
-  expect_same_bits<FloatFormat::f16>(seed + 1);
-  expect_same_bits<FloatFormat::bf16>(seed + 2);
+  expect_attention_same_bits<FloatFormat::f32>(seed);
+  expect_attention_same_bits<FloatFormat::f16>(seed + 1);
+  expect_attention_same_bits<FloatFormat::bf16>(seed + 2);
 }
 
 TEST(AttentionSimd, OnlyWholeVectorsOfDimensions) {

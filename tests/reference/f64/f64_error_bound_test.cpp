@@ -11,7 +11,6 @@
 
 #include "reference/f64/forward_f64.h"
 #include "reference/f64/forward_trace.h"
-#include "reference/io/prompt.h"
 #include "reference/synth/synthetic_model.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
@@ -65,17 +64,13 @@ double check_tap(const TapTensor& value, const TapTensor& bound, const std::vect
 
 Model shape_model(const std::string& shape) { return make_synthetic_model(synthetic_shape(shape), test::test_seed()); }
 
-std::vector<int> prompt(const std::string& name) {
-  return read_prompt_file(test::fixtures_dir() + "/prompts/" + name + ".tokens");
-}
-
 class BoundOnShape : public ::testing::TestWithParam<std::string> {};
 
 // End to end from the token ids: the bound holds on every tap element.
 TEST_P(BoundOnShape, EndToEndHoldsAgainstExtendedPrecision) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = shape_model(GetParam());
-  const std::vector<int> tokens = prompt("medium");
+  const std::vector<int> tokens = test::fixture_prompt("medium");
   const TapSet values = forward_f64(model, tokens, TapSelection::all);
   const TapSet bounds = f64_error_bound(model, tokens, TapSelection::all);
   const ExtendedTaps x87 = extended_taps(model, trace_forward<long double>(model, tokens), int(tokens.size()));
@@ -92,7 +87,7 @@ TEST_P(BoundOnShape, EndToEndHoldsAgainstExtendedPrecision) {
 TEST_P(BoundOnShape, LayerLocalHoldsAgainstExtendedPrecision) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = shape_model(GetParam());
-  const std::vector<int> tokens = prompt("long");  // RoPE angle errors grow with the position
+  const std::vector<int> tokens = test::fixture_prompt("long");  // RoPE angle errors grow with the position
   const ForwardTrace<long double> trace = trace_forward<long double>(model, tokens);
   const ExtendedTaps x87 = extended_taps(model, trace, int(tokens.size()));
   const int n_layers = model.config.n_layers;
@@ -127,7 +122,7 @@ TEST(F64ErrorBound, Gemma2SoftCapsBind) {
   const ModelConfig& c = model.config;
   ASSERT_GT(c.attn_softcap, 0);
   ASSERT_GT(c.final_softcap, 0);
-  const ForwardTrace<double> tr = trace_forward<double>(model, prompt("long"));
+  const ForwardTrace<double> tr = trace_forward<double>(model, test::fixture_prompt("long"));
   for (const LayerTrace<double>& L : tr.layers) {
     double load = 0;
     for (const RowMatrix<double>& s : L.uncapped_scores) load = std::max(load, s.cwiseAbs().maxCoeff() / c.attn_softcap);
@@ -145,7 +140,7 @@ TEST(F64ErrorBound, Gemma2SoftCapsBind) {
 TEST(F64ErrorBound, DroppingAGemma2FeatureBreaksTheBound) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = shape_model("tiny-gemma2");
-  const std::vector<int> tokens = prompt("short");  // 8 tokens: past the window of 5
+  const std::vector<int> tokens = test::fixture_prompt("short");  // 8 tokens: past the window of 5
   const TapSet values = forward_f64(model, tokens, TapSelection::all);
   const TapSet bounds = f64_error_bound(model, tokens, TapSelection::all);
   const std::vector<std::pair<const char*, void (*)(ModelConfig&)>> mutants = {

@@ -7,7 +7,6 @@
 #include "reference/f64/f64_error_bound.h"
 #include "reference/f64/forward_trace.h"
 #include "reference/util/input_error.h"
-#include "reference/io/prompt.h"
 #include "reference/synth/synthetic_model.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
@@ -20,16 +19,12 @@ double gamma(double n) { return n * u / (1 - n * u); }
 
 Model synthetic(const ModelConfig& config) { return make_synthetic_model(config, test::test_seed()); }
 
-std::vector<int> prompt(const std::string& name) {
-  return read_prompt_file(test::fixtures_dir() + "/prompts/" + name + ".tokens");
-}
-
 TEST(ForwardF64, TapsMatchTheSpecsAndAreFinite) {
   SCOPED_TRACE(test::seed_trace());
   for (const std::string& shape : synthetic_shape_names()) {
     SCOPED_TRACE(shape);
     const Model model = synthetic(synthetic_shape(shape));
-    const std::vector<int> tokens = prompt("short");
+    const std::vector<int> tokens = test::fixture_prompt("short");
     const TapSet taps = forward_f64(model, tokens, TapSelection::all);
     const auto specs = tap_specs(model.config, int(tokens.size()), TapSelection::all);
     ASSERT_EQ(taps.size(), specs.size());
@@ -65,7 +60,7 @@ TEST(ForwardF64, RopeAtPositionZeroIsTheIdentity) {
   for (const char* shape : {"tiny-llama", "tiny-qwen2"}) {
     SCOPED_TRACE(shape);
     const Model model = synthetic(synthetic_shape(shape));
-    const ForwardTrace<double> tr = trace_forward<double>(model, prompt("short"));
+    const ForwardTrace<double> tr = trace_forward<double>(model, test::fixture_prompt("short"));
     for (std::size_t l = 0; l < tr.layers.size(); ++l) {
       const LayerTrace<double>& L = tr.layers[l];
       EXPECT_EQ(L.q.row(0), L.q_lin.row(0)) << "layer " << l;
@@ -99,7 +94,7 @@ TEST(ForwardF64, RopeRotatesTheDocumentedPairs) {
     ModelConfig c = synthetic_shape("tiny-llama");
     c.rope = style;
     const Model model = synthetic(c);
-    const ForwardTrace<double> tr = trace_forward<double>(model, prompt("short"));
+    const ForwardTrace<double> tr = trace_forward<double>(model, test::fixture_prompt("short"));
     const LayerTrace<double>& L = tr.layers[0];
     for (int t : {1, 5})
       for (int h = 0; h < c.n_heads; ++h)
@@ -125,7 +120,7 @@ TEST(ForwardF64, EqualScoresGiveUniformAttention) {
   const ModelConfig c = synthetic_shape("tiny-llama");
   Model model = synthetic(c);
   for (double& w : model.layers[0].wk.mutable_values()) w = 0;
-  const ForwardTrace<double> tr = trace_forward<double>(model, prompt("medium"));
+  const ForwardTrace<double> tr = trace_forward<double>(model, test::fixture_prompt("medium"));
   const LayerTrace<double>& L = tr.layers[0];
   const int T = int(L.q.rows());
   for (int h = 0; h < c.n_heads; ++h)
@@ -152,7 +147,7 @@ TEST(ForwardF64, AttentionOverOneTokenReturnsItsValue) {
   gqa.n_kv_heads = 2;  // heads 0, 1 read KV head 0; heads 2, 3 read KV head 1
   for (const ModelConfig& c : {gqa, synthetic_shape("tiny-qwen2"), synthetic_shape("tiny-mqa")}) {
     SCOPED_TRACE(std::to_string(c.n_heads) + ":" + std::to_string(c.n_kv_heads));
-    const ForwardTrace<double> tr = trace_forward<double>(synthetic(c), prompt("short"));
+    const ForwardTrace<double> tr = trace_forward<double>(synthetic(c), test::fixture_prompt("short"));
     for (const LayerTrace<double>& L : tr.layers)
       for (int h = 0; h < c.n_heads; ++h) {
         EXPECT_EQ(L.probs[h](0, 0), 1.0);
@@ -201,7 +196,7 @@ TEST(ForwardF64, Gemma2GainsAreOnePlusTheWeight) {
     offset(w.attn_norm), offset(w.ffn_norm), offset(w.post_attn_norm), offset(w.post_ffn_norm);
   }
   offset(plain.final_norm);
-  const std::vector<int> tokens = prompt("short");
+  const std::vector<int> tokens = test::fixture_prompt("short");
   const TapSet a = forward_f64(gemma, tokens, TapSelection::all), b = forward_f64(plain, tokens, TapSelection::all);
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].values, b[i].values) << a[i].name;

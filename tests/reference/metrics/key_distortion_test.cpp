@@ -15,7 +15,7 @@ namespace {
 
 // Products and sums in long double, one division or sqrt rounded to double; the
 // closed forms take as many double operations: 16 double ULPs relative covers both.
-constexpr double kClosedForm = 16 * std::numeric_limits<double>::epsilon();
+constexpr double kDistortionClosedForm = 16 * std::numeric_limits<double>::epsilon();
 
 // KL(softmax(a) || softmax(b)) written out in double, for the closed forms.
 double naive_kl(const std::vector<double>& a, const std::vector<double>& b) {
@@ -43,7 +43,7 @@ TEST(KeyDistortion, AHandMadeKeyErrorByHand) {
   const std::vector<double> stored = {1, 0.5, 0, 1};
   const std::vector<KeyDistortion> d = key_distortion_per_query_head(q, k, {stored}, shape);
   ASSERT_EQ(d.size(), 1u);
-  EXPECT_NEAR(d[0].qk_mean, 0.5 / 3, kClosedForm);
+  EXPECT_NEAR(d[0].qk_mean, 0.5 / 3, kDistortionClosedForm);
   EXPECT_EQ(d[0].qk_max, 0.5);
   EXPECT_EQ(d[0].qk_max_t, 1);
   EXPECT_EQ(d[0].qk_max_j, 0);

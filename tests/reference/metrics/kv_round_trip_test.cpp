@@ -11,7 +11,7 @@ namespace kvfid::ref {
 namespace {
 
 // Sums in long double, one sqrt and one division rounded to double: a few ULPs.
-constexpr double kFewDoubleUlps = 8 * std::numeric_limits<double>::epsilon();
+constexpr double kRmsFewUlps = 8 * std::numeric_limits<double>::epsilon();
 
 // T = 2, two KV heads of head_dim 2: [t][head][d].
 constexpr AttentionShape kShape{2, 2, 2, 2};
@@ -27,11 +27,11 @@ TEST(KvRoundTrip, ErrorsOfOneHeadStayInThatHead) {
   EXPECT_EQ(e[0].rmse, 0.0);
   EXPECT_EQ(e[0].max_abs, 0.0);
   EXPECT_EQ(e[0].relative_rmse(), 0.0);
-  EXPECT_NEAR(e[0].rms_golden, std::sqrt(6.0 / 4), kFewDoubleUlps);         // (1 + 4 + 1 + 0) / 4
-  EXPECT_NEAR(e[1].rmse, std::sqrt(1.25 / 4), kFewDoubleUlps);               // (0.25 + 1) / 4
+  EXPECT_NEAR(e[0].rms_golden, std::sqrt(6.0 / 4), kRmsFewUlps);         // (1 + 4 + 1 + 0) / 4
+  EXPECT_NEAR(e[1].rmse, std::sqrt(1.25 / 4), kRmsFewUlps);               // (0.25 + 1) / 4
   EXPECT_EQ(e[1].max_abs, 1.0);
-  EXPECT_NEAR(e[1].rms_golden, std::sqrt(29.0 / 4), kFewDoubleUlps);         // (9 + 16 + 0 + 4) / 4
-  EXPECT_NEAR(e[1].relative_rmse(), std::sqrt(1.25 / 29.0), 4 * kFewDoubleUlps);
+  EXPECT_NEAR(e[1].rms_golden, std::sqrt(29.0 / 4), kRmsFewUlps);         // (9 + 16 + 0 + 4) / 4
+  EXPECT_NEAR(e[1].relative_rmse(), std::sqrt(1.25 / 29.0), 4 * kRmsFewUlps);
 }
 
 TEST(KvRoundTrip, RelativeErrorAgainstAnAllZeroGolden) {

@@ -14,7 +14,7 @@
 namespace kvfid::ref {
 namespace {
 
-constexpr mpfr_prec_t kPrecision = 256;  // holds every sum below exactly (53-bit values, 24-bit entries, <= 2^8 terms)
+constexpr mpfr_prec_t kExactBits = 256;  // holds every sum below exactly (53-bit values, 24-bit entries, <= 2^8 terms)
 
 MpArray copy(const MpArray& a) {
   MpArray b(a.size(), a.precision());
@@ -30,9 +30,9 @@ TEST(MpKvRotate, RotateThenBackIsTheIdentityExactlyWhereROrthogonal) {
       const quant::Rotation r = quant::make_rotation({quant::RotationKind::hadamard, seed}, d, "test");
       const int rows = 3;
       MpArray x = test::random_mp_array(std::size_t(rows) * d, 53, test::test_seed() + d);
-      MpArray y(x.size(), kPrecision);
+      MpArray y(x.size(), kExactBits);
       for (std::size_t i = 0; i < x.size(); ++i) mpfr_set(y[i], x[i], MPFR_RNDN);
-      rotate_rows(y, r, false, rows, MpArith::exact(kPrecision), 1);
+      rotate_rows(y, r, false, rows, MpArith::exact(kExactBits), 1);
       bool moved = false;
       for (std::size_t i = 0; i < x.size(); ++i) moved = moved || mpfr_cmp(y[i], x[i]) != 0;
       EXPECT_TRUE(moved) << "the rotation left x unchanged: the identity below would prove nothing";
@@ -53,7 +53,7 @@ TEST(MpKvRotate, ElsewhereTheIdentityWithinROrthogonalityError) {
       const double e = quant::rotation_orthogonality_error(r);
       MpArray x = test::random_mp_array(std::size_t(d), 53, test::test_seed());
       MpArray y = copy(x);
-      rotate_rows(y, r, false, 1, MpArith::exact(kPrecision), 1);
+      rotate_rows(y, r, false, 1, MpArith::exact(kExactBits), 1);
       const MpArray back = to_model_basis(y, r, 1, 1);
       double l1 = 0;
       for (int j = 0; j < d; ++j) l1 += std::fabs(mpfr_get_d(x[j], MPFR_RNDN));

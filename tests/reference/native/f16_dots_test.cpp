@@ -22,13 +22,12 @@
 #include "reference/formats/minifloat.h"
 #include "reference/native/format_arith.h"
 #include "tests/common/test_env.h"
+#include "tests/reference/native/same_bits.h"
 
 namespace kvfid::ref::native {
 namespace {
 
 using A = FormatArith<FloatFormat::f16>;
-
-bool same_bits(float a, float b) { return (a != a && b != b) || bits_of(double(a)) == bits_of(double(b)); }
 
 // Magnitudes of the binary16 side: binary16 exponent fields drawn from [lo, hi].
 struct Scene {
@@ -161,7 +160,7 @@ TEST(F16Dots, MatchesTheScalarFormatArith) {
             << (products == F16Products::narrow ? ", narrow products" : ", binary32 products")
             << (narrow_first ? ", binary16 b" : ", binary16 a") << ", n " << n
             << ", width " << width << ", lane " << l;
-      ASSERT_TRUE(same_bits(got, w)) << where.str() << ": kernel " << got << ", FormatArith " << w;
+      ASSERT_TRUE(test::same_bits(got, w)) << where.str() << ": kernel " << got << ", FormatArith " << w;
       ++checked;
       subnormal += w != 0 && std::fabs(w) < 0x1p-14f;
       overflow += std::isinf(w);

@@ -15,13 +15,12 @@
 #include "reference/mp/mp_arith.h"
 #include "reference/mp/mp_array.h"
 #include "tests/common/test_env.h"
+#include "tests/reference/native/same_bits.h"
 
 namespace kvfid::ref::native {
 namespace {
 
 constexpr int kSamples = 200000;  // per operation and format: ~1 s for the whole file
-
-bool same_bits(float a, float b) { return (a != a && b != b) || bits_of(double(a)) == bits_of(double(b)); }
 
 // A value of format f: any code (zeros, subnormals, Inf and NaN included) half the
 // time, else one of moderate magnitude, where sums and products stay finite.
@@ -96,7 +95,7 @@ void check_ops(std::mt19937_64& rng) {
     const double d = random_operand(rng);
     const float soft = float(round_to_format(std::ldexp(double(std::int64_t(rng() >> 20)) * 0x1p-44, -4), F));  // |x| < 2^8: exp's interesting range
     auto expect = [&](float got, float want, const char* what, double x, double y) {
-      ASSERT_TRUE(same_bits(got, want)) << to_string(F) << " " << what << "(" << x << ", " << y << "): native "
+      ASSERT_TRUE(test::same_bits(got, want)) << to_string(F) << " " << what << "(" << x << ", " << y << "): native "
                                         << got << ", MPFR " << want;
       ++checked;
     };
@@ -155,7 +154,7 @@ void check_midpoints(const std::vector<float>& values) {
     const double mid = (double(v) + next) / 2;  // exact: at most p + 1 bits
     for (double x : {mid, std::nextafter(mid, -INFINITY), std::nextafter(mid, INFINITY), -mid}) {
       const float got = FormatArith<F>::round(x), want = oracle(F, x, 0, set);
-      ASSERT_TRUE(same_bits(got, want)) << to_string(F) << " round(" << x << "): native " << got << ", MPFR " << want;
+      ASSERT_TRUE(test::same_bits(got, want)) << to_string(F) << " round(" << x << "): native " << got << ", MPFR " << want;
     }
   }
 }

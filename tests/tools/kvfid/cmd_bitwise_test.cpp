@@ -17,9 +17,7 @@
 namespace kvfid::cli {
 namespace {
 
-constexpr int kPass = 0;
 constexpr int kDiffer = 1;
-constexpr int kBadInput = 2;
 
 // Twin dumps of tiny-llama over the short prompt, made once for the whole binary.
 struct Dumps {
@@ -36,7 +34,7 @@ std::string run_twin(const std::string& dir, const std::string& name, const std:
                                    test::fixtures_dir() + "/prompts/short.tokens", "--engine", "twin", "--out", out};
   args.insert(args.end(), extra.begin(), extra.end());
   const auto r = test::run_kvfid(args);
-  EXPECT_EQ(r.exit_code, kPass) << r.err;
+  EXPECT_EQ(r.exit_code, test::kExitPass) << r.err;
   return out;
 }
 
@@ -68,7 +66,7 @@ std::vector<std::string> differing(const std::string& out) {
 
 TEST(CmdBitwise, ChunkedAndOneShotPrefillAreIdentical) {
   const auto r = bitwise(dumps().one_shot, dumps().chunked);
-  EXPECT_EQ(r.exit_code, kPass) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, test::kExitPass) << r.out << r.err;
   EXPECT_TRUE(differing(r.out).empty()) << r.out;
   EXPECT_NE(r.out.find("bitwise: IDENTICAL"), std::string::npos) << r.out;
 }
@@ -76,7 +74,7 @@ TEST(CmdBitwise, ChunkedAndOneShotPrefillAreIdentical) {
 TEST(CmdBitwise, ThreadCountsAreIdentical) {
   for (const std::string& dump : {dumps().one_thread, dumps().three_threads}) {
     const auto r = bitwise(dumps().one_shot, dump);
-    EXPECT_EQ(r.exit_code, kPass) << dump << '\n' << r.out << r.err;
+    EXPECT_EQ(r.exit_code, test::kExitPass) << dump << '\n' << r.out << r.err;
     EXPECT_NE(r.out.find("bitwise: IDENTICAL"), std::string::npos) << r.out;
   }
 }
@@ -85,7 +83,7 @@ TEST(CmdBitwise, RunRefusesAThreadCountOutsideRange) {
   for (const std::string n : {"0", "-1", "1025", "two"}) {
     const auto r = test::run_kvfid({"run", "--model", test::fixtures_dir() + "/tiny-llama", "--tokens", "1,2", "--threads",
                                     n, "--out", dumps().dir + "/refused.safetensors"});
-    EXPECT_EQ(r.exit_code, kBadInput) << n << '\n' << r.err;
+    EXPECT_EQ(r.exit_code, test::kExitBadInput) << n << '\n' << r.err;
     EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
   }
 }
@@ -123,7 +121,7 @@ TEST(CmdBitwise, MissingFileExitsTwoNamingIt) {
   const std::string missing = dumps().dir + "/absent.safetensors";
   for (const auto& [expected, actual] : {std::pair{missing, dumps().one_shot}, std::pair{dumps().one_shot, missing}}) {
     const auto r = bitwise(expected, actual);
-    EXPECT_EQ(r.exit_code, kBadInput) << r.out << r.err;
+    EXPECT_EQ(r.exit_code, test::kExitBadInput) << r.out << r.err;
     const std::vector<std::string> lines = test::split_lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_NE(lines[0].find(missing), std::string::npos) << lines[0];

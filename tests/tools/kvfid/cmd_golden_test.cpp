@@ -24,7 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kBadInput = 2;
 constexpr int kDefaultPrecisionBits = 128;  // kvfid golden's documented --bits default
 
 std::string tiny_llama() { return test::fixtures_dir() + "/tiny-llama"; }
@@ -186,7 +185,7 @@ class CmdGoldenRefusal : public ::testing::Test {
     std::vector<std::string> argv = {"golden"};
     argv.insert(argv.end(), args.begin(), args.end());
     const test::CliResult r = test::run_kvfid(argv);
-    EXPECT_EQ(r.exit_code, kBadInput) << r.err;
+    EXPECT_EQ(r.exit_code, test::kExitBadInput) << r.err;
     const std::vector<std::string> lines = test::split_lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_NE(lines[0].find(culprit), std::string::npos) << "'" << culprit << "' not in: " << lines[0];
@@ -261,7 +260,7 @@ TEST_F(CmdGoldenRefusal, OutputFolderUnderARegularFile) {
   const std::set<std::string> before = entries(dir_);
   const std::string out = file + "/g";
   const auto r = test::run_kvfid({"golden", "--model", tiny_llama(), "--tokens", "1,2", "--out", out});
-  EXPECT_EQ(r.exit_code, kBadInput) << r.err;
+  EXPECT_EQ(r.exit_code, test::kExitBadInput) << r.err;
   const std::vector<std::string> lines = test::split_lines(r.err);
   ASSERT_EQ(lines.size(), 1u) << r.err;
   EXPECT_NE(lines[0].find(out), std::string::npos) << lines[0];

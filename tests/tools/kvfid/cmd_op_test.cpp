@@ -22,8 +22,6 @@ namespace kvfid::cli {
 using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
-constexpr int kPass = 0, kFail = 1, kBadInput = 2;
-
 using Inputs = std::map<std::string, std::pair<std::vector<std::int64_t>, std::vector<double>>>;
 
 // A value rounded to the candidate's format (f32: through float).
@@ -256,7 +254,7 @@ TEST(CmdOp, NaiveKernelsPassAndAMovedValueFails) {
       for (double& x : out) x = in_format(x, format);
       const std::string good = write_tensors(dir + "/good.safetensors", {{c.op, {c.out_shape, out}}});
       const auto pass = test::run_kvfid(op_args(c, inputs, {"--candidate", good, "--arith", format, "--json", dir + "/r.json"}));
-      EXPECT_EQ(pass.exit_code, kPass) << pass.out << pass.err;
+      EXPECT_EQ(pass.exit_code, test::kExitPass) << pass.out << pass.err;
       const nlohmann::json report = nlohmann::json::parse(test::read_bytes(dir + "/r.json"));
       EXPECT_EQ(report.at("pass"), true);
       EXPECT_EQ(report.at("golden").at("certification").at("method_name"), "enclosure");
@@ -272,7 +270,7 @@ TEST(CmdOp, NaiveKernelsPassAndAMovedValueFails) {
       out[largest] += out[largest] >= 0 ? 4 * bound : -4 * bound;
       const std::string bad = write_tensors(dir + "/bad.safetensors", {{c.op, {c.out_shape, out}}});
       const auto fail = test::run_kvfid(op_args(c, inputs, {"--candidate", bad, "--arith", format, "--junit", dir + "/r.xml"}));
-      EXPECT_EQ(fail.exit_code, kFail) << fail.out << fail.err;
+      EXPECT_EQ(fail.exit_code, test::kExitFail) << fail.out << fail.err;
       EXPECT_NE(fail.out.find("FAIL " + c.op), std::string::npos) << fail.out;
       EXPECT_NE(test::read_bytes(dir + "/r.xml").find("<failure"), std::string::npos);
     }
@@ -289,7 +287,7 @@ TEST(CmdOp, GoldenIsTheExactOutput) {
     std::vector<std::pair<std::string, std::pair<std::vector<std::int64_t>, std::vector<double>>>> named(c.inputs.begin(), c.inputs.end());
     const std::string inputs = write_tensors(dir + "/in.safetensors", named);
     const auto r = test::run_kvfid(op_args(c, inputs, {"--golden", dir + "/g.safetensors"}));
-    ASSERT_EQ(r.exit_code, kPass) << r.err;
+    ASSERT_EQ(r.exit_code, test::kExitPass) << r.err;
     const SafetensorsFile g = read_safetensors(dir + "/g.safetensors");
     const std::vector<double> exact = tensor_values(g.get(c.op), "golden");
     const std::vector<double> wide = c.kernel(c.inputs, true);
@@ -324,7 +322,7 @@ TEST(CmdOp, StorageFormatsAreTheRoundedOperands) {
       std::vector<std::string> args = op_args(s.c, inputs, {"--golden", dir + "/" + name + ".safetensors"});
       args.insert(args.end(), more.begin(), more.end());
       const auto r = test::run_kvfid(args);
-      EXPECT_EQ(r.exit_code, kPass) << r.err;
+      EXPECT_EQ(r.exit_code, test::kExitPass) << r.err;
       return test::read_bytes(dir + "/" + name + ".safetensors");
     };
     Inputs rounded = s.c.inputs;
@@ -340,7 +338,7 @@ class CmdOpRefusal : public testing::Test {
  protected:
   void expect_refusal(const std::vector<std::string>& args, const std::string& culprit, const std::string& problem) {
     const test::CliResult r = test::run_kvfid(args);
-    EXPECT_EQ(r.exit_code, kBadInput) << r.err;
+    EXPECT_EQ(r.exit_code, test::kExitBadInput) << r.err;
     const std::vector<std::string> lines = test::split_lines(r.err);
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_NE(lines[0].find(culprit), std::string::npos) << lines[0];

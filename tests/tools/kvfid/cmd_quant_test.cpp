@@ -26,7 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kBadInput = 2;
 // Both sides evaluate KL(p || q) in double from the same two logit rows, in different
 // orders (the report's log-sum-exp against logit_metrics'): a few ulps per term over
 // the fixture's vocabulary of 128, so 1e-12 relative plus 1e-15 absolute (KLs near 0)
@@ -130,7 +129,7 @@ TEST(CmdQuant, BadInputExitsTwoWithOneLineAndNoReport) {
     if (flag != "--kv") args.insert(args.end(), {"--kv", "f16"});
     args.insert(args.end(), {flag, value});
     const test::CliResult cli = test::run_kvfid(args);
-    EXPECT_EQ(cli.exit_code, kBadInput) << flag << " " << value << ": " << cli.err;
+    EXPECT_EQ(cli.exit_code, test::kExitBadInput) << flag << " " << value << ": " << cli.err;
     EXPECT_EQ(test::split_lines(cli.err).size(), 1u) << cli.err;
     EXPECT_NE(cli.err.find(flag), std::string::npos) << cli.err;
     EXPECT_FALSE(fs::exists(json));
@@ -145,7 +144,7 @@ TEST(CmdQuant, OneTokenPromptIsBadInputNamingThePrompt) {
   test::write_bytes(one, "7\n");
   const test::CliResult cli =
       test::run_kvfid({"quant", "--model", model_dir(), "--prompt", one, "--kv", "f16", "--json", dir + "/r.json"});
-  EXPECT_EQ(cli.exit_code, kBadInput) << cli.err;
+  EXPECT_EQ(cli.exit_code, test::kExitBadInput) << cli.err;
   ASSERT_EQ(test::split_lines(cli.err).size(), 1u) << cli.err;
   EXPECT_NE(cli.err.find(one + ": 1 token"), std::string::npos) << cli.err;
   EXPECT_FALSE(fs::exists(dir + "/r.json"));
@@ -164,7 +163,7 @@ TEST(CmdQuant, BaselineGoldenGivesTheSameResultsAndMustBeOfThisModel) {
   EXPECT_EQ(reused.json.at("weights"), fresh.json.at("weights"));
 
   const QuantRun other = run_quant("baseline_other", {"--kv", "f16", "--baseline", test::golden_dir() + "/tiny-qwen2/short"});
-  EXPECT_EQ(other.cli.exit_code, kBadInput) << other.cli.err;
+  EXPECT_EQ(other.cli.exit_code, test::kExitBadInput) << other.cli.err;
   ASSERT_EQ(test::split_lines(other.cli.err).size(), 1u) << other.cli.err;
   EXPECT_NE(other.cli.err.find("is not the golden's model"), std::string::npos) << other.cli.err;
 }

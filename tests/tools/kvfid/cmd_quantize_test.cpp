@@ -18,7 +18,6 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 namespace fs = std::filesystem;
 
-constexpr int kBadInput = 2;
 
 std::string float_bytes(const std::vector<float>& x) {
   std::string s;
@@ -41,7 +40,7 @@ std::vector<float> floats_of(const std::string& s) {
 }
 
 void expect_refusal(const test::CliResult& r, const std::string& names, const std::string& out) {
-  EXPECT_EQ(r.exit_code, kBadInput) << r.err;
+  EXPECT_EQ(r.exit_code, test::kExitBadInput) << r.err;
   const auto lines = test::split_lines(r.err);
   ASSERT_EQ(lines.size(), 1u) << r.err;
   EXPECT_NE(lines[0].find(names), std::string::npos) << "'" << names << "' not in: " << lines[0];

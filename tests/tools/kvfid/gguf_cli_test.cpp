@@ -16,8 +16,6 @@ namespace kvfid::cli {
 using namespace kvfid::ref;  // the specification's names: the layer below
 namespace {
 
-constexpr int kPass = 0, kBadInput = 2;
-
 TEST(GgufCli, AQ8_0GgufIsCertifiedAndTheTwinPassesItsCheck) {
   SCOPED_TRACE(test::seed_trace());
   ModelConfig c = synthetic_shape("tiny-qwen2");
@@ -26,12 +24,12 @@ TEST(GgufCli, AQ8_0GgufIsCertifiedAndTheTwinPassesItsCheck) {
   const std::string model = dir + "/model.gguf";
   test::write_bytes(model, test::gguf_of(make_synthetic_model(c, test::test_seed()), "qwen2", test::GgufWriter::kQ8_0));
   const auto info = test::run_kvfid({"info", "--model", model});
-  ASSERT_EQ(info.exit_code, kPass) << info.err;
+  ASSERT_EQ(info.exit_code, test::kExitPass) << info.err;
   EXPECT_NE(info.out.find("qwen2"), std::string::npos) << info.out;
   const auto golden = test::run_kvfid({"golden", "--model", model, "--tokens", "3,17,0,31,9", "--out", dir + "/g"});
-  ASSERT_EQ(golden.exit_code, kPass) << golden.err;
+  ASSERT_EQ(golden.exit_code, test::kExitPass) << golden.err;
   const auto check = test::run_kvfid({"check", "--model", model, "--golden", dir + "/g", "--engine", "twin"});
-  EXPECT_EQ(check.exit_code, kPass) << check.out << check.err;
+  EXPECT_EQ(check.exit_code, test::kExitPass) << check.out << check.err;
 }
 
 TEST(GgufCli, AnUnsupportedArchitectureExitsTwoNamingTheFile) {
@@ -40,7 +38,7 @@ TEST(GgufCli, AnUnsupportedArchitectureExitsTwoNamingTheFile) {
   const std::string model = test::scratch_dir("gguf_cli_bad") + "/m.gguf";
   test::write_bytes(model, w.bytes());
   const auto r = test::run_kvfid({"info", "--model", model});
-  EXPECT_EQ(r.exit_code, kBadInput);
+  EXPECT_EQ(r.exit_code, test::kExitBadInput);
   const std::vector<std::string> lines = test::split_lines(r.err);
   ASSERT_EQ(lines.size(), 1u) << r.err;
   EXPECT_NE(lines[0].find(model), std::string::npos) << lines[0];

@@ -26,7 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kBadInput = 2;
 constexpr int kThreads = 2;
 constexpr int kGoldenBits = 128, kGuardBits = 64;  // kvfid golden's defaults
 // The bound adds peak RSS figures of separate processes, each of which moves with the
@@ -124,7 +123,7 @@ TEST(GoldenMemory, ARunThatCannotFitIsRefusedBeforeItStarts) {
   std::vector<std::string> args = golden_args(model, tokens, out);
   args.insert(args.end() - 2, {"--bits", std::to_string(bits)});
   const test::MeasuredRun run = test::run_measured(args, limit);
-  EXPECT_EQ(run.exit_code, kBadInput) << run.err;
+  EXPECT_EQ(run.exit_code, test::kExitBadInput) << run.err;
   EXPECT_EQ(test::split_lines(run.err).size(), 1u) << run.err;
   EXPECT_NE(run.err.find("kvfid golden needs about"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("available (RLIMIT_AS)"), std::string::npos) << run.err;

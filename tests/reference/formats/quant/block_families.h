@@ -26,6 +26,10 @@ std::vector<std::uint8_t> encode_block(const quant::FormatInfo& f, const std::ve
 std::vector<float> decode_block(const quant::FormatInfo& f, const std::vector<std::uint8_t>& bytes,
                                 const quant::CodecParams& p);
 
+// Values per family and scale in the derived suite's sweeps: 2048 gives every format
+// thousands of elements (dozens of blocks of 64) in a few milliseconds, even under ASan.
+inline constexpr int kElementsPerFamily = 2048;
+
 // Random blocks, `elements` values per family (whole blocks): normal, heavy-tailed
 // (Student t, 3 degrees of freedom), outlier channels (two fixed positions 100x the
 // rest, as LLM activations have), and uniform positive. Every family is centred on or

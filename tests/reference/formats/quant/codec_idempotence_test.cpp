@@ -14,7 +14,6 @@
 namespace kvfid::ref {
 namespace {
 
-constexpr int kElementsPerFamily = 2048;  // as in codec_roundtrip_test.cpp
 // IEEE-style formats give up one exponent value, 1/2^E of the codes, to Inf and NaN;
 // the smallest E among the one-element formats is E4M3's 4 (which keeps all but 2 of
 // its 256 codes finite). A decoder that maps more than 1/16 of the codes to non-finite
@@ -52,8 +51,8 @@ TEST_P(CodecIdempotence, ReencodingTheDecodedBlockGivesTheSameBytes) {
                  << "re-encodes to other bytes)";
   SCOPED_TRACE(test::seed_trace());
   for (const quant::CodecParams& p : test::test_params()) {
-    auto blocks = test::random_blocks(f.block, test::test_seed(), kElementsPerFamily);
-    for (auto& b : test::offset_blocks(f.block, test::test_seed() + 1, kElementsPerFamily))
+    auto blocks = test::random_blocks(f.block, test::test_seed(), test::kElementsPerFamily);
+    for (auto& b : test::offset_blocks(f.block, test::test_seed() + 1, test::kElementsPerFamily))
       blocks.push_back(std::move(b));
     for (auto& b : test::adversarial_blocks(f, p)) blocks.push_back(std::move(b));
     for (const auto& b : blocks) {

@@ -11,9 +11,6 @@
 namespace kvfid::ref {
 namespace {
 
-// Random values per family and scale: 2048 gives every format thousands of elements
-// (dozens of blocks of 64) in a few milliseconds, even under ASan.
-constexpr int kElementsPerFamily = 2048;
 // Each bound is half a step of the format's grid plus lower-order terms (the FP16
 // rounding of a scale, FP32 roundings in encode), and among thousands of random
 // elements some land within a few percent of a tie, where the error is half a step.
@@ -28,8 +25,8 @@ TEST_P(CodecRoundTrip, WithinTheBoundOnRandomBlocks) {
   const quant::FormatInfo& f = format();
   SCOPED_TRACE(test::seed_trace());
   for (const quant::CodecParams& p : test::test_params()) {
-    auto blocks = test::random_blocks(f.block, test::test_seed(), kElementsPerFamily);
-    for (auto& b : test::offset_blocks(f.block, test::test_seed() + 1, kElementsPerFamily))
+    auto blocks = test::random_blocks(f.block, test::test_seed(), test::kElementsPerFamily);
+    for (auto& b : test::offset_blocks(f.block, test::test_seed() + 1, test::kElementsPerFamily))
       blocks.push_back(std::move(b));
     double worst_use = 0;
     bool any_bound = false;

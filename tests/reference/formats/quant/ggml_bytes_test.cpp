@@ -11,19 +11,13 @@
 
 #include "reference/formats/quant/q4_0.h"
 #include "reference/formats/quant/q8_0.h"
+#include "tests/reference/formats/quant/codec_bytes.h"
 
 namespace kvfid::ref {
 namespace {
 
 using quant::Q4_0;
 using quant::Q8_0;
-
-template <class C>
-std::vector<std::uint8_t> encode(const std::vector<float>& x) {
-  std::vector<std::uint8_t> bytes(C::kBytes);
-  C::encode(x.data(), bytes.data(), {});
-  return bytes;
-}
 
 // A block of zeros with the given elements set.
 std::vector<float> block_with(std::initializer_list<std::pair<int, float>> set) {
@@ -58,13 +52,13 @@ std::vector<std::uint8_t> q4_bytes(std::uint16_t d, std::initializer_list<std::p
 TEST(GgmlBytes, Q8_0TiesRoundAwayFromZero) {
   const auto x = block_with({{0, 127.0f}, {1, 0.5f}, {2, -0.5f}, {3, 1.5f}, {4, 2.5f}, {5, -2.5f}, {6, 126.5f},
                              {7, -126.5f}, {8, 0x1.fffffep-2f}});
-  EXPECT_EQ(encode<Q8_0>(x), q8_bytes(0x3C00, {{0, 0x7F}, {1, 0x01}, {2, 0xFF}, {3, 0x02}, {4, 0x03}, {5, 0xFD},
+  EXPECT_EQ(test::encode_block_bytes<Q8_0>(x), q8_bytes(0x3C00, {{0, 0x7F}, {1, 0x01}, {2, 0xFF}, {3, 0x02}, {4, 0x03}, {5, 0xFD},
                                               {6, 0x7F}, {7, 0x81}}));
 }
 
 // The extreme value negative: amax = |-127| = 127, d = 1 again; -127 -> 0x81.
 TEST(GgmlBytes, Q8_0NegativeExtreme) {
-  EXPECT_EQ(encode<Q8_0>(block_with({{5, -127.0f}, {6, 63.0f}})), q8_bytes(0x3C00, {{5, 0x81}, {6, 0x3F}}));
+  EXPECT_EQ(test::encode_block_bytes<Q8_0>(block_with({{5, -127.0f}, {6, 63.0f}})), q8_bytes(0x3C00, {{5, 0x81}, {6, 0x3F}}));
 }
 
 // amax = 1: d = fl32(1/127) = 0x3C010204 = 2^-7 (1 + 66052 / 2^23) (1/127 = 2^-7 *
@@ -75,12 +69,12 @@ TEST(GgmlBytes, Q8_0NegativeExtreme) {
 // Quants from the float32 d (id = 127): 1 -> 127 (7F), -0.25 -> -31.75 -> -32 (E0),
 // 0.5 -> 63.5 (exact tie) -> 64 (40).
 TEST(GgmlBytes, Q8_0ScaleRoundsInFp16) {
-  EXPECT_EQ(encode<Q8_0>(block_with({{0, 1.0f}, {1, -0.25f}, {2, 0.5f}})),
+  EXPECT_EQ(test::encode_block_bytes<Q8_0>(block_with({{0, 1.0f}, {1, -0.25f}, {2, 0.5f}})),
             q8_bytes(0x2008, {{0, 0x7F}, {1, 0xE0}, {2, 0x40}}));
 }
 
 // All zeros: amax = 0, d = 0 (fp16 0x0000), id = 0, every q = 0: 34 zero bytes.
-TEST(GgmlBytes, Q8_0ZeroBlock) { EXPECT_EQ(encode<Q8_0>(std::vector<float>(32, 0.0f)), q8_bytes(0x0000, {})); }
+TEST(GgmlBytes, Q8_0ZeroBlock) { EXPECT_EQ(test::encode_block_bytes<Q8_0>(std::vector<float>(32, 0.0f)), q8_bytes(0x0000, {})); }
 
 // M = +8 (element 0, before the -8 of element 1: the first of equal magnitudes wins),
 // d = 8 / -8 = -1 (fp16 0xBC00), id = -1, so x * id = -x and q = min(15, trunc(8.5 - x)):
@@ -99,7 +93,7 @@ TEST(GgmlBytes, Q8_0ZeroBlock) { EXPECT_EQ(encode<Q8_0>(std::vector<float>(32, 0
 TEST(GgmlBytes, Q4_0PositiveExtremeTiesAndClamp) {
   const auto x = block_with({{0, 8.0f}, {1, -8.0f}, {2, 0.5f}, {3, -0.5f}, {4, 1.5f}, {5, -1.5f}, {6, 7.5f},
                              {7, -7.5f}, {16, 2.5f}, {17, -2.5f}, {18, -(2.5f - 0x1p-22f)}, {31, 3.0f}});
-  EXPECT_EQ(encode<Q4_0>(x), q4_bytes(0xBC00, {{0, 0x60}, {1, 0xBF}, {2, 0xB8}, {3, 0x89}, {4, 0x87}, {5, 0x8A},
+  EXPECT_EQ(test::encode_block_bytes<Q4_0>(x), q4_bytes(0xBC00, {{0, 0x60}, {1, 0xBF}, {2, 0xB8}, {3, 0x89}, {4, 0x87}, {5, 0x8A},
                                                {6, 0x81}, {7, 0x8F}, {15, 0x58}}));
 }
 
@@ -109,13 +103,13 @@ TEST(GgmlBytes, Q4_0PositiveExtremeTiesAndClamp) {
 // qs[0] = 0|8<<4 = 80, qs[1] = 8F, qs[2] = 89, qs[3] = 88.
 TEST(GgmlBytes, Q4_0NegativeExtremeFlipsTheScale) {
   const auto x = block_with({{0, -8.0f}, {1, 8.0f}, {2, 0.5f}, {3, -0.5f}});
-  EXPECT_EQ(encode<Q4_0>(x), q4_bytes(0x3C00, {{0, 0x80}, {1, 0x8F}, {2, 0x89}}));
+  EXPECT_EQ(test::encode_block_bytes<Q4_0>(x), q4_bytes(0x3C00, {{0, 0x80}, {1, 0x8F}, {2, 0x89}}));
 }
 
 // All zeros: M stays 0.0f, d = 0.0f / -8 = -0.0f, stored as fp16 0x8000; id = 0 (d
 // compares equal to 0), q = trunc(0 + 8.5) = 8: bytes 00 80, then 88 x 16.
 TEST(GgmlBytes, Q4_0ZeroBlockStoresNegativeZeroScale) {
-  EXPECT_EQ(encode<Q4_0>(std::vector<float>(32, 0.0f)), q4_bytes(0x8000, {}));
+  EXPECT_EQ(test::encode_block_bytes<Q4_0>(std::vector<float>(32, 0.0f)), q4_bytes(0x8000, {}));
 }
 
 // M = 8 (1 + 2^-12) = 8.001953125: d = -(1 + 2^-12) exactly in float32, but FP16 keeps
@@ -129,7 +123,7 @@ TEST(GgmlBytes, Q4_0ZeroBlockStoresNegativeZeroScale) {
 // qs[0] = 0|8<<4 = 80, qs[1] = 12|8<<4 = 8C.
 TEST(GgmlBytes, Q4_0QuantsComeFromTheFloat32Scale) {
   const auto x = block_with({{0, 8.001953125f}, {1, -4.50048828125f}});
-  EXPECT_EQ(encode<Q4_0>(x), q4_bytes(0xBC00, {{0, 0x80}, {1, 0x8C}}));
+  EXPECT_EQ(test::encode_block_bytes<Q4_0>(x), q4_bytes(0xBC00, {{0, 0x80}, {1, 0x8C}}));
 }
 
 }  // namespace

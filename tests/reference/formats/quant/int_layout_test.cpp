@@ -7,16 +7,10 @@
 
 #include "reference/formats/quant/int_asymmetric.h"
 #include "reference/formats/quant/int_symmetric.h"
+#include "tests/reference/formats/quant/codec_bytes.h"
 
 namespace kvfid::ref {
 namespace {
-
-template <class C>
-std::vector<std::uint8_t> encode(const std::vector<float>& x) {
-  std::vector<std::uint8_t> bytes(C::kBytes);
-  C::encode(x.data(), bytes.data(), {});
-  return bytes;
-}
 
 std::vector<float> block_with(int n, std::initializer_list<std::pair<int, float>> set) {
   std::vector<float> x(n, 0.0f);
@@ -39,7 +33,7 @@ std::vector<std::uint8_t> bytes_of(int size, std::initializer_list<std::uint8_t>
 // (FE, tie to even); 0.5/64 -> 0.5 -> 0.
 TEST(IntLayout, Int8_32) {
   const auto x = block_with(32, {{0, 127.0f / 64}, {1, 1.5f / 64}, {2, -2.5f / 64}, {3, 0.5f / 64}});
-  EXPECT_EQ(encode<quant::Int8_32>(x), bytes_of(34, {0x00, 0x24}, 0x00, {{2, 0x7F}, {3, 0x02}, {4, 0xFE}}));
+  EXPECT_EQ(test::encode_block_bytes<quant::Int8_32>(x), bytes_of(34, {0x00, 0x24}, 0x00, {{2, 0x7F}, {3, 0x02}, {4, 0xFE}}));
 }
 
 // amax = 1.75: d = 0.25 (fp16 0x3400), id = 4; nibble = q + 8.
@@ -52,10 +46,10 @@ TEST(IntLayout, Int8_32) {
 TEST(IntLayout, Int4NibbleOrder) {
   const std::initializer_list<std::pair<int, float>> values = {{0, 1.75f},   {1, -1.75f},  {2, -0.125f},
                                                                {16, 0.375f}, {17, 0.625f}};
-  EXPECT_EQ(encode<quant::Int4_32>(block_with(32, values)), bytes_of(18, {0x00, 0x34}, 0x88, {{2, 0xAF}, {3, 0xA1}}));
+  EXPECT_EQ(test::encode_block_bytes<quant::Int4_32>(block_with(32, values)), bytes_of(18, {0x00, 0x34}, 0x88, {{2, 0xAF}, {3, 0xA1}}));
   auto x64 = block_with(64, values);
   x64[33] = -0.5f;
-  EXPECT_EQ(encode<quant::Int4_64>(x64),
+  EXPECT_EQ(test::encode_block_bytes<quant::Int4_64>(x64),
             bytes_of(34, {0x00, 0x34}, 0x88, {{2, 0x8F}, {3, 0x61}, {18, 0x8A}, {19, 0x8A}}));
 }
 
@@ -66,7 +60,7 @@ TEST(IntLayout, Int4NibbleOrder) {
 // Header: d then m, little-endian: 00 24 F8 BF.
 TEST(IntLayout, Int8a_32) {
   const auto x = block_with(32, {{0, 255.0f / 128}, {1, -255.0f / 128}, {3, 1.0f / 128}, {4, -1.0f / 128}});
-  EXPECT_EQ(encode<quant::Int8a_32>(x), bytes_of(36, {0x00, 0x24, 0xF8, 0xBF}, 0x80, {{4, 0xFF}, {5, 0x00}, {8, 0x7F}}));
+  EXPECT_EQ(test::encode_block_bytes<quant::Int8a_32>(x), bytes_of(36, {0x00, 0x24, 0xF8, 0xBF}, 0x80, {{4, 0xFF}, {5, 0x00}, {8, 0x7F}}));
 }
 
 // lo = -1.875, hi = 1.875: d = 3.75/15 = 0.25 (0x3400); lo: 1.875 = 1 + 7/8, fraction
@@ -75,7 +69,7 @@ TEST(IntLayout, Int8a_32) {
 // qs[0] = F | 8<<4 = 8F, qs[1] = 0 | 7<<4 = 70, the rest 88.
 TEST(IntLayout, Int4a_32) {
   const auto x = block_with(32, {{0, 1.875f}, {1, -1.875f}, {16, 0.125f}, {17, -0.125f}});
-  EXPECT_EQ(encode<quant::Int4a_32>(x), bytes_of(20, {0x00, 0x34, 0x80, 0xBF}, 0x88, {{4, 0x8F}, {5, 0x70}}));
+  EXPECT_EQ(test::encode_block_bytes<quant::Int4a_32>(x), bytes_of(20, {0x00, 0x34, 0x80, 0xBF}, 0x88, {{4, 0x8F}, {5, 0x70}}));
 }
 
 }  // namespace

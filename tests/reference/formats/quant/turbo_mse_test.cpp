@@ -314,9 +314,8 @@ double expected_distortion() {
 // Vectors per format: the standard error of the mean distortion is then 0.3% to 0.8%
 // of it, in well under a second per format.
 constexpr int kVectors = 20000;
-// The sample mean against the integral: 4 standard errors (estimated from the sample),
-// a two-sided normal false alarm rate of 6.3e-5 per format, 8e-4 for all twelve.
-constexpr double kStandardErrors = 4;
+// The sample mean against the integral: within kStandardErrors (sphere_moments.h), a false
+// alarm rate of 8e-4 for all twelve formats.
 
 // TurboQuant's (Zandieh et al. 2025) distortion figures for b = 1..4, the Gaussian
 // Lloyd-Max MSE rounded to 1 to 3 significant digits (0.03 stands for 0.0345).
@@ -354,7 +353,7 @@ TYPED_TEST(TurboMse, DistortionOnRandomUnitVectorsMatchesTheExactDensity) {
   const double expected = expected_distortion<TypeParam>();
   std::cout << TypeParam::kName << ": distortion " << mean << " +- " << standard_error << " (expected " << expected
             << ")\n";
-  EXPECT_NEAR(mean, expected, kStandardErrors * standard_error);
+  EXPECT_NEAR(mean, expected, test::kStandardErrors * standard_error);
   // A sanity check of the asymptotics (B = 128 is close to the Gaussian limit): the
   // published figure up to its rounding, half a unit of its last digit, and 5%. For
   // the uniform formats (TurboQuant publishes no figure for its split rates).

@@ -244,9 +244,6 @@ TYPED_TEST(TurboProd, DecodeIsTheDocumentedEvaluationAtEverySketchBit) {
 // About 0.1 s per format pair.
 constexpr int pairs_for(int block) { return 640000 / block; }
 constexpr double kRho = 0.8;  // <q, x> for unit q and x
-// 4 standard errors (estimated from the sample): a two-sided normal false alarm rate of
-// 6.3e-5 per check.
-constexpr double kStandardErrors = 4;
 constexpr double kDetectable = 0.005;  // relative bias the test must be able to see
 
 struct BiasEstimate {
@@ -333,12 +330,12 @@ TYPED_TEST(TurboProd, MseInnerProductsShrinkByTheDistortionProdRemovesMostOfIt) 
   const BiasEstimate m = inner_product_bias(mse), p = inner_product_bias(prod);
   std::cout << mse.name << ": " << m << " (-D = " << model << ", exact " << moments.cross - 1 << ")\n"
             << prod.name << ": " << p << "\n";
-  EXPECT_LE(kStandardErrors * m.standard_error, kDetectable) << "too few pairs to see a bias of " << kDetectable;
-  EXPECT_LE(kStandardErrors * p.standard_error, kDetectable) << "too few pairs to see a bias of " << kDetectable;
-  EXPECT_LT(m.relative_bias, -kStandardErrors * m.standard_error) << mse.name << " is not measurably shrunk";
-  EXPECT_NEAR(m.relative_bias, model, kStandardErrors * m.standard_error + model_tolerance) << mse.name;
+  EXPECT_LE(test::kStandardErrors * m.standard_error, kDetectable) << "too few pairs to see a bias of " << kDetectable;
+  EXPECT_LE(test::kStandardErrors * p.standard_error, kDetectable) << "too few pairs to see a bias of " << kDetectable;
+  EXPECT_LT(m.relative_bias, -test::kStandardErrors * m.standard_error) << mse.name << " is not measurably shrunk";
+  EXPECT_NEAR(m.relative_bias, model, test::kStandardErrors * m.standard_error + model_tolerance) << mse.name;
   // Conservative for the paired samples' difference (its SE is at most the sum).
-  EXPECT_LT(std::fabs(p.relative_bias), std::fabs(m.relative_bias) - kStandardErrors * (m.standard_error + p.standard_error))
+  EXPECT_LT(std::fabs(p.relative_bias), std::fabs(m.relative_bias) - test::kStandardErrors * (m.standard_error + p.standard_error))
       << prod.name << " does not reduce " << mse.name << "'s bias";
 }
 

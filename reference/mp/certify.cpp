@@ -19,6 +19,10 @@ std::optional<long> certified_error_bits(mpfr_srcptr low, mpfr_srcptr high, mpfr
   return long(mpfr_get_exp(high) - mpfr_get_exp(difference) - 1);
 }
 
+std::string describe_error_bits(const std::optional<long>& error_bits) {
+  return error_bits ? std::to_string(*error_bits) + " correct bits" : std::string("no bounded error");
+}
+
 bool rounds_correctly(mpfr_srcptr y, long error_bits) {
   if (mpfr_can_round(y, error_bits, MPFR_RNDN, MPFR_RNDZ, kCertifiedBits)) return true;
   // The directed test also decides on which side of y the truth lies, which it cannot
@@ -43,7 +47,7 @@ std::optional<UncertifiedValue> certify_values(const std::string& tap, const MpA
       continue;
     }
     const std::optional<long> err = certified_error_bits(low[i], y, low_precision, difference[0]);
-    if (!err || !rounds_correctly(y, *err)) return UncertifiedValue{tap, first_index + std::int64_t(i), err.value_or(-1)};
+    if (!err || !rounds_correctly(y, *err)) return UncertifiedValue{tap, first_index + std::int64_t(i), err};
     const long margin = *err - kCertifiedBits;
     tally.min_margin_bits = std::min(margin, tally.min_margin_bits.value_or(margin));
     ++tally.values_certified;
@@ -59,7 +63,8 @@ std::optional<UncertifiedValue> certify_balls(const std::string& tap, const MpAr
     if (!ball_rounds_correctly(y, r)) {
       const bool bounded = mpfr_regular_p(y) && mpfr_number_p(r) && !mpfr_zero_p(r);
       return UncertifiedValue{tap, first_index + std::int64_t(i),
-                              bounded ? long(mpfr_get_exp(y)) - long(mpfr_get_exp(r)) : -1};
+                              bounded ? std::optional<long>(long(mpfr_get_exp(y)) - long(mpfr_get_exp(r)))
+                                      : std::nullopt};
     }
     ++tally.values_certified;
     if (mpfr_zero_p(r)) continue;

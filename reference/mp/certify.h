@@ -38,12 +38,15 @@ struct CertificationTally {
 struct UncertifiedValue {
   std::string tap;
   std::int64_t index = 0;  // row-major
-  long error_bits = 0;     // what the bound allowed (needs > kCertifiedBits)
+  std::optional<long> error_bits;  // what the bound allowed (needs > kCertifiedBits); none: no bound
 };
 
 // The difference only matters through its exponent; rounded away from zero it can only
 // overstate the error.
 inline constexpr mpfr_prec_t kDifferencePrecisionBits = 64;
+
+// "N correct bits" for a failure's error bits, "no bounded error" without any.
+std::string describe_error_bits(const std::optional<long>& error_bits);
 
 // Error bits of y: EXP(y) - EXP(|y_P - y|) - 1; nullopt when no bound can be stated
 // (y zero but not its companion, or not finite). `difference` is scratch of

@@ -31,18 +31,21 @@ const char* const kAgreementMethod =
 
 const char* const kEnclosureMethod =
     "one forward at P bits in ball arithmetic: each value y with a proven radius r (reference/mp/enclosure.h: "
-    "half an ulp at P per inexact rounding, propagated by first-order bounds; dot products exact and rounded once); "
+    "half an ulp of its precision per inexact rounding, propagated by first-order bounds; dot products exact and "
+    "rounded once); the residual stream at P, each later layer and the logits at the fewest 64-bit limbs (at most P) "
+    "that hold 8 bits more than its input's radii leave (stage_precision_bits); "
     "certified when the whole ball rounds to one float64: mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDZ, 54), or for y "
     "itself a normal float64 mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDN, 53); exact values (r = 0) certified as they "
-    "are; P grows until every value passes (by the deficit scaled to the whole depth, in 64-bit limbs, at "
-    "most doubling), starting from what a probe over the first 16 tokens' logits needed";
+    "are; P grows until every value passes (to what the bits lost where the run stopped, extrapolated to the whole "
+    "depth, call for, in 64-bit limbs, at most max_precision_bits), starting from what a probe over the first 16 "
+    "tokens needed";
 
 std::string describe(const UncertifiedValue& u, const GoldenOptions& o, int precision) {
   const std::string at = o.method == CertificationMethod::agreement
                              ? std::to_string(precision) + "+" + std::to_string(o.guard_bits) + " bits"
                              : std::to_string(precision) + " bits (enclosure)";
   return "golden not certified: tap '" + u.tap + "' index " + std::to_string(u.index) + " has " +
-         std::to_string(u.error_bits) + " correct bits at " + at + " (needs more than " + std::to_string(kCertifiedBits) +
+         describe_error_bits(u.error_bits) + " at " + at + " (needs more than " + std::to_string(kCertifiedBits) +
          "), and raising the precision would exceed max_precision_bits " + std::to_string(o.max_precision_bits);
 }
 
@@ -50,6 +53,7 @@ struct Attempt {
   std::optional<UncertifiedValue> failure;
   CertificationTally tally;
   TapSet taps;  // in tap_specs order when nothing failed
+  std::vector<int> stage_precisions;  // an enclosure's: each layer's, then the logits'
 };
 
 // The skeleton of every attempt: each layer, then the logits a block of tokens at a time,
@@ -126,14 +130,14 @@ Attempt certify_by_enclosure(const Model& model, const Model& weights, const std
   const MpWeights mp_weights = to_mp_weights(weights, weight_precision_for(precision));
   MpForwardRun run(model, mp_weights, tokens, options);
   const std::int64_t vocab = model.config.vocab;
-  return certify_stages(
+  Attempt a = certify_stages(
       model.config, T, forward.taps, golden_logits_block(model.config, T, precision),
       [&](std::map<std::string, TapTensor>& done, CertificationTally& tally) -> std::optional<UncertifiedValue> {
         std::vector<MpTap> taps;
         try {
           taps = run.run_layer();
         } catch (const UndecidedRounding& u) {
-          return UncertifiedValue{u.tap(), u.index(), -1};
+          return UncertifiedValue{u.tap(), u.index(), std::nullopt};
         }
         for (MpTap& tap : taps) {
           if (auto failure = certify_balls(tap.name, tap.values, tap.radii, 0, tally)) return failure;
@@ -148,33 +152,39 @@ Attempt certify_by_enclosure(const Model& model, const Model& weights, const std
         store_doubles(values, out);
         return std::nullopt;
       });
+  a.stage_precisions = run.stage_precisions();
+  return a;
 }
 
 // The enclosure method's next precision after a failure. Radii grow by a roughly constant
-// number of bits per layer, so the bits a value lacked where the run stopped, scaled to
-// the whole depth, predict what the next attempt needs: P + ceil(deficit / fraction done)
-// plus kEnclosureGrowthMarginBits, rounded up to whole 64-bit limbs (MPFR's cost steps);
-// doubling when nothing is known (an unbounded radius or an undecided KV rounding). At
-// least one limb more, at most double, so the escalation ends as doubling's does.
-// The margin, a quarter limb, covers a growth per layer that is not quite constant: on
-// stories260K (fails at layers.3.q with 50 of 55 bits) it predicts 128 + 24 bits, and 192
-// certifies, where doubling would take 256.
+// number of bits per layer, so the bits a run at P had lost where it stopped (P minus the
+// bits the failing value kept), spread over the stages run and extrapolated to the whole
+// depth, predict what a run needs: kCertifiedBits + 1 + lost / fraction done, plus
+// kEnclosureGrowthMarginBits, rounded up to whole 64-bit limbs (MPFR's cost steps), at
+// least one limb more than P; doubling when nothing is known (an unbounded radius or an
+// undecided KV rounding). The caller clamps it to max_precision_bits.
+// The margin, a quarter limb, covers a growth per layer that is not quite constant.
+// Measured: on stories260K (fails at layers.3.q with 50 of 55 bits at 128) it predicts
+// 54 + 78 / (4/6) + 16 = 187, so 192, which certifies; on a 16-layer model of
+// stories260K's widths (a 16-token prompt) it goes 128 -> 320 in one step, where
+// extrapolating only the deficit took three attempts (128, 192, 256, 320).
 inline constexpr int kEnclosureGrowthMarginBits = 16;
 
 int next_enclosure_precision(const UncertifiedValue& u, const ModelConfig& c, int precision) {
-  if (u.error_bits < 0) return 2 * precision;
+  if (!u.error_bits) return 2 * precision;
   int stage = c.n_layers;  // logits: after every layer
   if (u.tap.rfind("layers.", 0) == 0) stage = std::stoi(u.tap.substr(7));
   const double fraction = double(stage + 1) / double(c.n_layers + 1);
-  const double deficit = double(kCertifiedBits + 1 - u.error_bits) / fraction + kEnclosureGrowthMarginBits;
-  const int limbs = int(std::ceil(std::max(deficit, 1.0) / 64));
-  return std::min(2 * precision, precision + 64 * limbs);
+  const double lost = std::max(0.0, double(precision) - double(*u.error_bits));  // past P when the radius passed the value
+  const double needed = kCertifiedBits + 1 + lost / fraction + kEnclosureGrowthMarginBits;
+  return std::max(precision + 64, 64 * int(std::ceil(needed / 64)));
 }
 
 // The enclosure method's first precision for a long prompt: a probe, the enclosure run
-// over the first kEnclosureProbeTokens tokens with the logits only (the deepest values,
-// whose radii have grown through every layer), certified at P or grown by
-// next_enclosure_precision until it passes. Radii grow per layer by about as many bits
+// over the first kEnclosureProbeTokens tokens with the prompt's own tap selection,
+// certified at P or grown by next_enclosure_precision until it passes (a failing attempt
+// stops at its first uncertified value, so a low P costs little and tells the bits lost
+// per layer). Radii grow per layer by about as many bits
 // whatever the length (an attention sum over more keys adds log2 of the ratio at most
 // per dot product), so the whole prompt then mostly certifies in one attempt where the
 // first would have failed part way; when it does not, it grows as before. The probe
@@ -189,21 +199,20 @@ int enclosure_start_precision(const Model& model, const Model& weights, const st
   if (tokens.size() <= std::size_t(kEnclosureProbeTokens)) return precision;
   const std::vector<int> prefix(tokens.begin(), tokens.begin() + kEnclosureProbeTokens);
   MpForwardOptions probe = forward;
-  probe.taps = TapSelection::logits;
   probe.progress = nullptr;
   for (;;) {
     const Attempt a = certify_by_enclosure(model, weights, prefix, probe, precision);
     if (!a.failure) return precision;
-    const int next = next_enclosure_precision(*a.failure, model.config, precision);
-    if (next > options.max_precision_bits) return precision;  // the full run reports the failure
-    precision = next;
+    if (precision >= options.max_precision_bits) return precision;  // the full run reports the failure
+    precision = std::min(next_enclosure_precision(*a.failure, model.config, precision), options.max_precision_bits);
   }
 }
 
 }  // namespace
 
 nlohmann::json certification_record(CertificationMethod method, int precision, int attempts,
-                                    const CertificationTally& tally, int guard_bits) {
+                                    const CertificationTally& tally, int guard_bits,
+                                    const std::vector<int>& stage_precisions) {
   const bool agreement = method == CertificationMethod::agreement;
   nlohmann::json record = {
       {"method_name", certification_method_name(method)},
@@ -216,6 +225,7 @@ nlohmann::json certification_record(CertificationMethod method, int precision, i
     record["guard_bits"] = guard_bits;
   else
     record["max_radius_half_ulps"] = tally.max_radius_half_ulps;
+  if (!agreement && !stage_precisions.empty()) record["stage_precision_bits"] = stage_precisions;
   return record;
 }
 
@@ -249,8 +259,10 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
     Attempt attempt_result = agreement ? certify_by_agreement(model, weights, tokens, forward, precision, options.guard_bits)
                                        : certify_by_enclosure(model, weights, tokens, forward, precision);
     if (attempt_result.failure) {
-      const int next = agreement ? 2 * precision
-                                 : next_enclosure_precision(*attempt_result.failure, model.config, precision);
+      int next = 2 * precision;
+      if (!agreement && precision < options.max_precision_bits)  // an enclosure tries the cap itself before giving up
+        next = std::min(next_enclosure_precision(*attempt_result.failure, model.config, precision),
+                        options.max_precision_bits);
       if (next > options.max_precision_bits) throw CertificationError(describe(*attempt_result.failure, options, precision));
       precision = next;
       continue;
@@ -258,7 +270,8 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
     const CertificationTally& tally = attempt_result.tally;
     GoldenResult result;
     result.taps = std::move(attempt_result.taps);
-    result.certification = certification_record(options.method, precision, attempt, tally, options.guard_bits);
+    result.certification = certification_record(options.method, precision, attempt, tally, options.guard_bits,
+                                                attempt_result.stage_precisions);
     if (options.progress) options.progress->finish();
     return result;
   }

@@ -35,9 +35,12 @@ enum class CertificationMethod { agreement, enclosure };
 const char* certification_method_name(CertificationMethod method);
 
 // The manifest's "certification" record of an attempt that certified every value at
-// `precision` (guard_bits: the agreement method's; ignored for enclosures).
+// `precision` (guard_bits: the agreement method's; ignored for enclosures; for an
+// enclosure, stage_precisions: each layer's, then the logits', as the precision schedule
+// chose them, recorded when not empty).
 nlohmann::json certification_record(CertificationMethod method, int precision, int attempts,
-                                    const CertificationTally& tally, int guard_bits);
+                                    const CertificationTally& tally, int guard_bits,
+                                    const std::vector<int>& stage_precisions = {});
 
 struct GoldenOptions {
   CertificationMethod method = CertificationMethod::agreement;

@@ -1,6 +1,9 @@
 #include "reference/mp/mp_forward.h"
 
+#include <algorithm>
+#include <climits>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #include "reference/mp/attention.h"
@@ -48,6 +51,40 @@ void norm_in_place(MpArray& x, MpArray& x_r, const MpArray& gain, mpfr_srcptr ep
   x_r = std::move(out_r);
 }
 
+// The precision schedule. A rounding at P bits adds at most 2^-P of a value to its
+// radius, and the layers after it amplify that term exactly as they amplify the radius
+// the value already carries. Radii grow by many bits a layer (enclosure.h's first-order
+// rules: 17 to 21 on stories260K and the Qwen2.5-0.5B shape), so past the first layers
+// the residual stream's radii dwarf a working precision chosen for the whole depth:
+// once a row's largest radius is 2^-b of its largest value, a layer computed at
+// b + kScheduleGuardBits bits adds at most 2^-kScheduleGuardBits of the radius it
+// already carries (each output of the layer's first products mixes the whole row), so
+// the final radii grow by a factor near 1 while the later layers cost fewer limbs. The
+// precision is rounded up to whole 64-bit limbs (MPFR's cost steps), kept at or below
+// the run's, and at least one limb. Sound whatever it picks: every rule takes a result's
+// rounding from the result's own precision (Enclosure::add_rounding).
+inline constexpr long kScheduleGuardBits = 8;
+
+mpfr_prec_t scheduled_precision(const MpArray& x, const MpArray& x_r, std::size_t tokens, std::size_t dim,
+                                mpfr_prec_t ceiling) {
+  long bits = long(ceiling);  // the fewest bits any row's radii leave; rows of exact values leave all
+  for (std::size_t t = 0; t < tokens; ++t) {
+    long top_value = LONG_MIN, top_radius = LONG_MIN;
+    for (std::size_t i = t * dim; i < (t + 1) * dim; ++i) {
+      if (!mpfr_number_p(x_r[i])) return ceiling;  // an unbounded radius: nothing to go by
+      if (mpfr_regular_p(x[i])) top_value = std::max(top_value, long(mpfr_get_exp(x[i])));
+      if (mpfr_regular_p(x_r[i])) top_radius = std::max(top_radius, long(mpfr_get_exp(x_r[i])));
+    }
+    if (top_radius == LONG_MIN) continue;
+    if (top_value == LONG_MIN) return ceiling;
+    // max r <= 2^top_radius and max |x| >= 2^(top_value - 1): their ratio is at most
+    // 2^-(top_value - top_radius - 1).
+    bits = std::min(bits, top_value - top_radius - 1);
+  }
+  const long limbs = (std::max(bits, 0L) + kScheduleGuardBits + 63) / 64;
+  return mpfr_prec_t(std::clamp(64 * limbs, 64L, long(ceiling)));
+}
+
 }  // namespace
 
 const MpTap& mp_tap(const std::vector<MpTap>& taps, const std::string& name) {
@@ -72,6 +109,8 @@ struct MpForwardRun::State {
   MpArray up;         // [T, hidden]
   int layer = 0;      // the next layer to run
   bool final_normed = false;
+  std::vector<int> stage_precisions;  // the precision of each layer run, then of the logits
+  std::optional<MpArith> final_arith;  // the logits' arithmetic, chosen at the first logits call
   // Their radii when enclosed (enclosure.h), else empty.
   MpArray x_r, normed_r, block_out_r, gate_r, up_r;
 
@@ -86,6 +125,24 @@ struct MpForwardRun::State {
 
   // n radii when enclosed, else none.
   MpArray radii(std::size_t n) const { return exact_radii(options.enclose ? n : 0); }
+
+  // The arithmetic of the next stage (a layer or the logits): the run's, or with the
+  // schedule, exact() at the scheduled precision, the stage's buffers reallocated at it
+  // (the residual stream x keeps the run's). Recorded in stage_precisions.
+  MpArith next_stage_arith() {
+    MpArith arith = options.arith;
+    if (options.enclose && options.precision_schedule && layer > 0) {
+      arith = MpArith::exact(scheduled_precision(x, x_r, tokens_n, std::size_t(c.dim), arith.precision()));
+      if (arith.precision() != normed.precision()) {
+        normed = MpArray(normed.size(), arith.precision());
+        block_out = MpArray(block_out.size(), arith.precision());
+        gate = MpArray(gate.size(), arith.precision());
+        up = MpArray(up.size(), arith.precision());
+      }
+    }
+    stage_precisions.push_back(int(arith.precision()));
+    return arith;
+  }
 };
 
 MpForwardRun::MpForwardRun(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
@@ -116,12 +173,14 @@ MpForwardRun::~MpForwardRun() = default;
 
 int MpForwardRun::layers_left() const { return s_->c.n_layers - s_->layer; }
 
+const std::vector<int>& MpForwardRun::stage_precisions() const { return s_->stage_precisions; }
+
 std::vector<MpTap> MpForwardRun::run_layer() {
   if (layers_left() == 0) throw std::logic_error("MpForwardRun::run_layer: every layer has run");
   ExponentRangeScope range;
   State& s = *s_;
   const ModelConfig& c = s.c;
-  const MpArith& arith = s.options.arith;
+  const MpArith arith = s.next_stage_arith();
   const mpfr_prec_t prec = arith.precision();
   const int threads = s.options.threads, T = int(s.tokens_n), l = s.layer;
   Shards* const shards = s.options.shards;
@@ -243,7 +302,8 @@ MpArray MpForwardRun::logits(int first, int count, MpArray* radii) {
     throw std::logic_error("MpForwardRun::logits: layers left or tokens out of range");
   ExponentRangeScope range;
   const ModelConfig& c = s.c;
-  const MpArith& arith = s.options.arith;
+  if (!s.final_arith) s.final_arith = s.next_stage_arith();
+  const MpArith& arith = *s.final_arith;
   if (!s.final_normed) {
     rms_norm(s.normed, s.x, s.weights.final_norm, s.eps[0], int(s.tokens_n), arith, s.options.threads, tracked(s.x_r),
              tracked(s.normed_r));

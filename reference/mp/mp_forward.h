@@ -36,8 +36,13 @@ struct MpForwardOptions {
   // (shards.h); every rank returns the same taps, bit for bit, as a single process.
   Shards* shards = nullptr;
   // exact() only: every value also gets a radius enclosing the true value (enclosure.h),
-  // the golden's certification. The values themselves are the same bits either way.
+  // the golden's certification. The values themselves are the same bits either way,
+  // unless the schedule below lowers a layer's precision.
   bool enclose = false;
+  // With enclose: each layer after the first computes at the precision its input's radii
+  // leave worth computing (the precision schedule, mp_forward.cpp), never above arith's;
+  // the residual stream stays at arith's. Off: every layer at arith's precision.
+  bool precision_schedule = true;
   // A StreamingLLM cache (window > 0): every layer's queries read the first `sinks` keys
   // and the last `window` only (attention.h's mask; not with enclose, nor on a model
   // with its own sliding window).
@@ -85,14 +90,14 @@ class MpForwardRun {
   // their radii into `radii` when enclosed. The final norm runs at the first call; each
   // call advances the progress one step.
   MpArray logits(int first, int count, MpArray* radii = nullptr);
+  // The precision each layer run so far computed at, then (once logits ran) the logits'.
+  const std::vector<int>& stage_precisions() const;
 
  private:
   struct State;
   std::unique_ptr<State> s_;
 };
 
-// Taps in tap_specs order (with their radii when options.enclose). Tokens must already be
-// valid for the model.
 // The precision of an eviction's exact account (kvfid evict, drift, quant): the golden's
 // first attempt.
 inline constexpr int kEvictionAccountBits = 128;
@@ -103,6 +108,8 @@ inline constexpr int kEvictionAccountBits = 128;
 std::vector<double> exact_evicting_logits(const Model& model, const std::vector<int>& tokens, const quant::KvPolicy& kv,
                                           EvictionRecord* record);
 
+// Taps in tap_specs order (with their radii when options.enclose). Tokens must already be
+// valid for the model.
 std::vector<MpTap> mp_forward(const Model& model, const MpWeights& weights, const std::vector<int>& tokens,
                               const MpForwardOptions& options);
 

@@ -131,7 +131,7 @@ OpGolden certify_op(const OpCase& op, int precision_bits, int max_precision_bits
       e = evaluate(op, MpArith::exact(precision), true, threads);
       failure = certify_balls(name, e.values, e.radii, 0, tally);
     } catch (const UndecidedRounding& u) {
-      failure = UncertifiedValue{u.tap(), u.index(), -1};
+      failure = UncertifiedValue{u.tap(), u.index(), std::nullopt};
     }
     if (!failure) {
       OpGolden g{TapTensor{name, op_output_shape(op), to_doubles(e.values)}, {}};
@@ -140,7 +140,7 @@ OpGolden certify_op(const OpCase& op, int precision_bits, int max_precision_bits
     }
     if (2 * precision > max_precision_bits)
       throw CertificationError(name + " not certified: value " + std::to_string(failure->index) + " has " +
-                               std::to_string(failure->error_bits) + " proven bits at " + std::to_string(precision) +
+                               describe_error_bits(failure->error_bits) + " (proven) at " + std::to_string(precision) +
                                " bits, and doubling the precision would exceed " + std::to_string(max_precision_bits));
   }
 }

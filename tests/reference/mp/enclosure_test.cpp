@@ -7,9 +7,11 @@
 // the rounding term is the whole radius.
 #include "reference/mp/enclosure.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -292,6 +294,52 @@ TEST(Enclosure, Gemma2ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
   const std::vector<int> tokens = {3, 17, 0, 31, 17, 9, 4};
   check_forward(model, tokens, std::nullopt);
   check_forward(model, tokens, "q8_0+hot=2");
+}
+
+// The precision schedule (mp_forward.cpp): on a model deep enough for the radii to
+// outgrow a limb of the working precision, the later layers and the logits compute at
+// fewer limbs, never rising again; every value of the 4 P run still lies inside its ball
+// (check_forward's run schedules the same way); and the radii stay those of the run
+// without the schedule but for its guard: each scheduled stage adds at most
+// 2^-kScheduleGuardBits of the radius its input carries, so over the 11 stages the
+// logits' largest radius may grow by (1 + 2^-8)^11 < 1.05 -- kScheduledRadiusGrowth
+// leaves room for the rows whose radii are below their row's largest.
+constexpr int kScheduledLayers = 10;
+constexpr mpfr_prec_t kScheduledP = 128;
+constexpr double kScheduledRadiusGrowth = 1.25;
+
+// The logits' largest radius of an enclosed run at kScheduledP, and the stage precisions.
+std::pair<double, std::vector<int>> scheduled_run(const Model& model, const std::vector<int>& tokens, bool schedule) {
+  ExponentRangeScope range;
+  MpForwardOptions o;
+  o.arith = MpArith::exact(kScheduledP);
+  o.enclose = true;
+  o.precision_schedule = schedule;
+  const MpWeights weights = to_mp_weights(model, weight_precision_for(kScheduledP));
+  MpForwardRun run(model, weights, tokens, o);
+  while (run.layers_left() > 0) run.run_layer();
+  MpArray radii;
+  run.logits(0, int(tokens.size()), &radii);
+  double largest = 0;
+  for (std::size_t i = 0; i < radii.size(); ++i) largest = std::max(largest, mpfr_get_d(radii[i], MPFR_RNDU));
+  return {largest, run.stage_precisions()};
+}
+
+TEST(Enclosure, ScheduledLayersComputeAtFewerLimbsAndStaySound) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(kScheduledLayers), test::test_seed());
+  const std::vector<int> tokens = {3, 17, 0, 31, 17, 9, 4};
+  const auto [scheduled_radius, p] = scheduled_run(model, tokens, true);
+  const auto [plain_radius, plain] = scheduled_run(model, tokens, false);
+  ASSERT_EQ(p.size(), std::size_t(kScheduledLayers + 1));
+  EXPECT_EQ(p.front(), kScheduledP);
+  EXPECT_LT(p.back(), kScheduledP) << "no stage dropped a limb: the model is too shallow to test the schedule";
+  EXPECT_TRUE(std::is_sorted(p.rbegin(), p.rend())) << "a stage rose again";
+  for (int bits : p) EXPECT_EQ(bits % 64, 0);
+  EXPECT_EQ(plain, std::vector<int>(kScheduledLayers + 1, int(kScheduledP)));
+  EXPECT_GT(scheduled_radius, 0.0);
+  EXPECT_LE(scheduled_radius, kScheduledRadiusGrowth * plain_radius) << "unscheduled " << plain_radius;
+  check_forward(model, tokens, std::nullopt, kScheduledP);
 }
 
 // A ball is certified exactly when both of its ends round to its midpoint's float64.

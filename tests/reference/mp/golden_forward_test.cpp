@@ -107,6 +107,23 @@ TEST(GoldenForward, RefusesWhenThePrecisionCannotCertify) {
   }
 }
 
+// An enclosure whose extrapolated precision lies past max_precision_bits tries the cap
+// itself before refusing: the refusal names the cap as the last precision tried.
+TEST(GoldenForward, EnclosureTriesItsPrecisionCapBeforeRefusing) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
+  GoldenOptions o = fast_options();
+  o.method = CertificationMethod::enclosure;
+  o.precision_bits = 24;
+  o.max_precision_bits = 60;  // past 24, short of what float64 values need
+  try {
+    compute_golden(model, kTokens, o);
+    FAIL() << "60 bits certified float64 values";
+  } catch (const CertificationError& e) {
+    EXPECT_NE(std::string(e.what()).find("at 60 bits (enclosure)"), std::string::npos) << e.what();
+  }
+}
+
 TEST(GoldenForward, EscalatesAndAgreesAcrossPrecisions) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
@@ -128,10 +145,11 @@ TEST(GoldenForward, EscalatesAndAgreesAcrossPrecisions) {
   }
 }
 
-// The enclosure method, started too low on a two-layer model, raises P by whole limbs
-// from the deficit (never more than doubling) and ends at the agreement method's bytes;
-// its recorded tally is that of its last attempt: every value counted, every radius
-// inside the float64 rounding interval.
+// The enclosure method, started too low on a two-layer model, raises P to whole limbs,
+// at least one more per attempt, in one step here (the bits lost where 40 failed,
+// extrapolated to the depth, call for 64 at most; doubling would take two steps) and
+// ends at the agreement method's bytes; its recorded tally is that of its last attempt:
+// every value counted, every radius inside the float64 rounding interval.
 TEST(GoldenForward, EnclosureEscalatesInLimbsAndAgreesWithAgreement) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
@@ -143,7 +161,8 @@ TEST(GoldenForward, EnclosureEscalatesInLimbsAndAgreesWithAgreement) {
   const int precision = proven.certification.at("precision_bits").get<int>();
   const int attempts = proven.certification.at("attempts").get<int>();
   EXPECT_GT(attempts, 1) << "40 bits cannot certify float64 values";
-  EXPECT_LE(precision, o.precision_bits << (attempts - 1));
+  EXPECT_EQ(attempts, 2) << "the extrapolation took more than one step";
+  EXPECT_EQ(precision % 64, 0);
   EXPECT_GT(precision, kCertifiedBits);
   EXPECT_EQ(proven.certification.at("method_name"), "enclosure");
   const double radius = proven.certification.at("max_radius_half_ulps").get<double>();
@@ -158,9 +177,30 @@ TEST(GoldenForward, EnclosureEscalatesInLimbsAndAgreesWithAgreement) {
   EXPECT_EQ(proven.certification.at("values_certified").get<std::int64_t>(), total);
 }
 
-// A prompt longer than the probe (16 tokens): the probe over its first tokens' logits
-// finds the precision, and the whole prompt certifies there in one attempt where the
-// plain escalation above needs several; the bytes are the agreement method's.
+// With the precision schedule lowering the later layers of a deep model, the enclosure
+// still certifies the agreement method's bytes, and the manifest records each stage's
+// precision.
+TEST(GoldenForward, ScheduledEnclosureCertifiesTheSameBytes) {
+  SCOPED_TRACE(test::seed_trace());
+  constexpr int kLayers = 10;
+  const Model model = make_synthetic_model(test::tiny_config(kLayers), test::test_seed());
+  GoldenOptions o = fast_options();
+  o.method = CertificationMethod::enclosure;
+  const GoldenResult proven = compute_golden(model, kTokens, o);
+  const GoldenResult agreed = compute_golden(model, kTokens, fast_options());
+  const std::vector<int> stages = proven.certification.at("stage_precision_bits").get<std::vector<int>>();
+  ASSERT_EQ(stages.size(), std::size_t(kLayers + 1));
+  EXPECT_EQ(stages.front(), proven.certification.at("precision_bits").get<int>());
+  EXPECT_LT(stages.back(), stages.front()) << "the schedule lowered no stage";
+  EXPECT_FALSE(agreed.certification.contains("stage_precision_bits"));
+  ASSERT_EQ(proven.taps.size(), agreed.taps.size());
+  for (std::size_t i = 0; i < agreed.taps.size(); ++i)
+    EXPECT_EQ(proven.taps[i].values, agreed.taps[i].values) << agreed.taps[i].name;
+}
+
+// A prompt longer than the probe (16 tokens): the probe over its first tokens finds the
+// precision, and the whole prompt certifies there in one attempt; the bytes are the
+// agreement method's.
 TEST(GoldenForward, EnclosureProbeStartsWhereTheWholePromptCertifies) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());

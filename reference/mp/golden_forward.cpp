@@ -156,30 +156,6 @@ Attempt certify_by_enclosure(const Model& model, const Model& weights, const std
   return a;
 }
 
-// The enclosure method's next precision after a failure. Radii grow by a roughly constant
-// number of bits per layer, so the bits a run at P had lost where it stopped (P minus the
-// bits the failing value kept), spread over the stages run and extrapolated to the whole
-// depth, predict what a run needs: kCertifiedBits + 1 + lost / fraction done, plus
-// kEnclosureGrowthMarginBits, rounded up to whole 64-bit limbs (MPFR's cost steps), at
-// least one limb more than P; doubling when nothing is known (an unbounded radius or an
-// undecided KV rounding). The caller clamps it to max_precision_bits.
-// The margin, a quarter limb, covers a growth per layer that is not quite constant.
-// Measured: on stories260K (fails at layers.3.q with 50 of 55 bits at 128) it predicts
-// 54 + 78 / (4/6) + 16 = 187, so 192, which certifies; on a 16-layer model of
-// stories260K's widths (a 16-token prompt) it goes 128 -> 320 in one step, where
-// extrapolating only the deficit took three attempts (128, 192, 256, 320).
-inline constexpr int kEnclosureGrowthMarginBits = 16;
-
-int next_enclosure_precision(const UncertifiedValue& u, const ModelConfig& c, int precision) {
-  if (!u.error_bits) return 2 * precision;
-  int stage = c.n_layers;  // logits: after every layer
-  if (u.tap.rfind("layers.", 0) == 0) stage = std::stoi(u.tap.substr(7));
-  const double fraction = double(stage + 1) / double(c.n_layers + 1);
-  const double lost = std::max(0.0, double(precision) - double(*u.error_bits));  // past P when the radius passed the value
-  const double needed = kCertifiedBits + 1 + lost / fraction + kEnclosureGrowthMarginBits;
-  return std::max(precision + 64, 64 * int(std::ceil(needed / 64)));
-}
-
 // The enclosure method's first precision for a long prompt: a probe, the enclosure run
 // over the first kEnclosureProbeTokens tokens with the prompt's own tap selection,
 // certified at P or grown by next_enclosure_precision until it passes (a failing attempt
@@ -209,6 +185,30 @@ int enclosure_start_precision(const Model& model, const Model& weights, const st
 }
 
 }  // namespace
+
+// The enclosure method's next precision after a failure. Radii grow by a roughly constant
+// number of bits per layer, so the bits a run at P had lost where it stopped (P minus the
+// bits the failing value kept), spread over the stages run and extrapolated to the whole
+// depth, predict what a run needs: kCertifiedBits + 1 + lost / fraction done, plus
+// kEnclosureGrowthMarginBits, rounded up to whole 64-bit limbs (MPFR's cost steps), at
+// least one limb more than P; doubling when nothing is known (an unbounded radius or an
+// undecided KV rounding). The caller clamps it to max_precision_bits.
+// The margin, a quarter limb, covers a growth per layer that is not quite constant.
+// Measured: on stories260K (fails at layers.3.q with 50 bits at 128) it predicts
+// 54 + 1 + 78 / (4/6) + 16 = 188, so 192, which certifies; on a 16-layer model of
+// stories260K's widths (a 16-token prompt) it goes 128 -> 320 in one step, where the
+// earlier rule (the missing bits alone extrapolated, at most doubling) took four attempts.
+constexpr int kEnclosureGrowthMarginBits = 16;
+
+int next_enclosure_precision(const UncertifiedValue& u, const ModelConfig& c, int precision) {
+  if (!u.error_bits) return 2 * precision;
+  int stage = c.n_layers;  // logits: after every layer
+  if (u.tap.rfind("layers.", 0) == 0) stage = std::stoi(u.tap.substr(7));
+  const double fraction = double(stage + 1) / double(c.n_layers + 1);
+  const double lost = std::max(0.0, double(precision) - double(*u.error_bits));  // past P when the radius passed the value
+  const double needed = kCertifiedBits + 1 + lost / fraction + kEnclosureGrowthMarginBits;
+  return std::max(precision + 64, 64 * int(std::ceil(needed / 64)));
+}
 
 nlohmann::json certification_record(CertificationMethod method, int precision, int attempts,
                                     const CertificationTally& tally, int guard_bits,

@@ -42,6 +42,11 @@ nlohmann::json certification_record(CertificationMethod method, int precision, i
                                     const CertificationTally& tally, int guard_bits,
                                     const std::vector<int>& stage_precisions = {});
 
+// The enclosure method's next precision after a failed attempt at `precision`: the bits
+// the run had lost where it stopped, extrapolated to the whole depth (golden_forward.cpp
+// says how), in whole 64-bit limbs, at least one more; doubling without a bound.
+int next_enclosure_precision(const UncertifiedValue& failure, const ModelConfig& config, int precision);
+
 struct GoldenOptions {
   CertificationMethod method = CertificationMethod::agreement;
   int precision_bits = 128;      // working precision of the first attempt

@@ -198,6 +198,20 @@ TEST(GoldenForward, ScheduledEnclosureCertifiesTheSameBytes) {
     EXPECT_EQ(proven.taps[i].values, agreed.taps[i].values) << agreed.taps[i].name;
 }
 
+// The enclosure's next precision extrapolates the bits a run had lost where it stopped to
+// the whole depth: a failure at layers.3.q of 15 layers (4 of 16 stages) with 50 of the
+// 128 bits left lost 78 bits there, so 54 + 1 + 78 * 16 / 4 + 16 = 383 bits, 384; a
+// logit whose radius passed its value by 40 bits lost 168; an unbounded one doubles;
+// and a failure that lost almost nothing still grows a limb.
+TEST(GoldenForward, EnclosureExtrapolatesTheLossToTheWholeDepth) {
+  ModelConfig c = test::tiny_config(15);
+  EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"layers.3.q", 0, 50}, c, 128), 384);
+  EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"logits", 0, -40}, c, 128), 256);  // 54 + 1 + 168 + 16 = 239
+  EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"logits", 0, std::nullopt}, c, 128), 256);
+  EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"layers.0.q", 0, 126}, c, 128), 192);
+  EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"layers.14.out", 0, 60}, c, 192), 256);  // 54 + 1 + 132 * 16 / 15 + 16 = 211.8
+}
+
 // A prompt longer than the probe (16 tokens): the probe over its first tokens finds the
 // precision, and the whole prompt certifies there in one attempt; the bytes are the
 // agreement method's.

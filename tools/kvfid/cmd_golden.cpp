@@ -139,8 +139,10 @@ extern const CommandSpec kGoldenCommand = {
     "certified reference logits and taps for a token list (MPFR)",
     "Runs the model's forward pass in MPFR over the given tokens and proves every output value "
     "rounds correctly to float64, checked with mpfr_can_round against an error bound (--certify: two "
-    "runs' agreement, or a proven enclosure); the precision doubles until all pass (exit 1 if that "
-    "exceeds 1024 bits). The golden's bytes do not depend on the method. "
+    "runs' agreement, or a proven enclosure); the precision grows until all pass (agreement doubles it; "
+    "an enclosure extrapolates what its failed attempt lost over the layers it ran, and computes each later "
+    "layer at the fewest limbs its radii leave worth computing); exit 1 past 1024 bits. The golden's bytes "
+    "do not depend on the method. "
     "Writes DIR/golden.safetensors (F64 taps) and DIR/manifest.json. Uses every core by default; "
     "the result does not depend on the thread count. Under mpirun (a build with OpenMPI), the ranks share "
     "the work and rank 0 writes a golden byte-identical to one process's: e.g. mpirun -np 4 --hostfile "

@@ -51,19 +51,7 @@ void norm_in_place(MpArray& x, MpArray& x_r, const MpArray& gain, mpfr_srcptr ep
   x_r = std::move(out_r);
 }
 
-// The precision schedule. A rounding at P bits adds at most 2^-P of a value to its
-// radius, and the layers after it amplify that term exactly as they amplify the radius
-// the value already carries. Radii grow by many bits a layer (enclosure.h's first-order
-// rules: 17 to 21 on stories260K and the Qwen2.5-0.5B shape), so past the first layers
-// the residual stream's radii dwarf a working precision chosen for the whole depth:
-// once a row's largest radius is 2^-b of its largest value, a layer computed at
-// b + kScheduleGuardBits bits adds at most 2^-kScheduleGuardBits of the radius it
-// already carries (each output of the layer's first products mixes the whole row), so
-// the final radii grow by a factor near 1 while the later layers cost fewer limbs. The
-// precision is rounded up to whole 64-bit limbs (MPFR's cost steps), kept at or below
-// the run's, and at least one limb. Sound whatever it picks: every rule takes a result's
-// rounding from the result's own precision (Enclosure::add_rounding).
-inline constexpr long kScheduleGuardBits = 8;
+}  // namespace
 
 mpfr_prec_t scheduled_precision(const MpArray& x, const MpArray& x_r, std::size_t tokens, std::size_t dim,
                                 mpfr_prec_t ceiling) {
@@ -85,7 +73,6 @@ mpfr_prec_t scheduled_precision(const MpArray& x, const MpArray& x_r, std::size_
   return mpfr_prec_t(std::clamp(64 * limbs, 64L, long(ceiling)));
 }
 
-}  // namespace
 
 const MpTap& mp_tap(const std::vector<MpTap>& taps, const std::string& name) {
   for (const MpTap& t : taps)

@@ -8,6 +8,7 @@
 #include "reference/mp/enclosure.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -294,6 +295,45 @@ TEST(Enclosure, Gemma2ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
   const std::vector<int> tokens = {3, 17, 0, 31, 17, 9, 4};
   check_forward(model, tokens, std::nullopt);
   check_forward(model, tokens, "q8_0+hot=2");
+}
+
+// The schedule's rule on hand-made rows of dim 4, x = {1, 0.5, -3, 0}: the largest |x|
+// has EXP 2, so a largest radius of EXP e leaves 2 - e - 1 = 1 - e bits; the stage gets
+// those bits + kScheduleGuardBits rounded up to whole limbs, between one limb and the
+// ceiling, the fewest over the rows, and the ceiling when nothing bounds it.
+constexpr mpfr_prec_t kScheduleCeiling = 256;
+
+TEST(Enclosure, SchedulePicksTheLimbsTheRadiiLeaveWorthComputing) {
+  ExponentRangeScope range;
+  constexpr std::size_t kDim = 4;
+  // One row per entry of radius_exp: its largest radius has that EXP (LONG_MIN: exact row).
+  auto pick = [&](std::vector<long> radius_exp, mpfr_prec_t ceiling) {
+    const std::size_t rows = radius_exp.size();
+    MpArray x(rows * kDim, 64), r = exact_radii(rows * kDim);
+    for (std::size_t t = 0; t < rows; ++t) {
+      mpfr_set_d(x[t * kDim + 0], 1.0, MPFR_RNDN);
+      mpfr_set_d(x[t * kDim + 1], 0.5, MPFR_RNDN);
+      mpfr_set_d(x[t * kDim + 2], -3.0, MPFR_RNDN);
+      mpfr_set_zero(x[t * kDim + 3], 1);
+      if (radius_exp[t] != LONG_MIN) mpfr_set_ui_2exp(r[t * kDim + 1], 1, radius_exp[t] - 1, MPFR_RNDN);  // EXP = radius_exp
+    }
+    return scheduled_precision(x, r, rows, kDim, ceiling);
+  };
+  EXPECT_EQ(pick({-59}, kScheduleCeiling), 128);   // 60 bits + 8 = 68: two limbs (without the guard, one)
+  EXPECT_EQ(pick({-119}, kScheduleCeiling), 128);  // 120 + 8 = 128: two limbs exactly
+  EXPECT_EQ(pick({-120}, kScheduleCeiling), 192);  // 121 + 8 = 129: three
+  EXPECT_EQ(pick({-499}, kScheduleCeiling), kScheduleCeiling);  // 500 + 8 bits: eight limbs, above the ceiling
+  EXPECT_EQ(pick({6}, kScheduleCeiling), 64);           // the radius passed the value: one limb
+  EXPECT_EQ(pick({-120, -59}, kScheduleCeiling), 128);  // the fewest bits over the rows
+  EXPECT_EQ(pick({LONG_MIN, LONG_MIN}, kScheduleCeiling), kScheduleCeiling);  // exact rows bound nothing
+  EXPECT_EQ(pick({-59}, 100), 100);                           // never above the run's precision
+  MpArray x(kDim, 64), r = exact_radii(kDim);
+  mpfr_set_d(x[0], 1.0, MPFR_RNDN);
+  mpfr_set_inf(r[1], 1);
+  EXPECT_EQ(scheduled_precision(x, r, 1, kDim, kScheduleCeiling), kScheduleCeiling);  // an unbounded radius
+  mpfr_set_zero(x[0], 1);
+  mpfr_set_ui_2exp(r[1], 1, -80, MPFR_RNDN);
+  EXPECT_EQ(scheduled_precision(x, r, 1, kDim, kScheduleCeiling), kScheduleCeiling);  // a radius around zeros only
 }
 
 // The precision schedule (mp_forward.cpp): on a model deep enough for the radii to

@@ -17,11 +17,11 @@ struct LogitMetrics {
   std::int64_t max_dp_at = 0;       // flat index [position, token]
 };
 
-// KL(softmax(golden) || softmax(candidate)) for one position of n logits, in nats.
 // The top-1 index of a row of n values: the first largest, so a tie goes to the lowest
 // index (every top-1 comparison of kvfid reads it so).
 std::size_t argmax(const double* v, std::size_t n);
 
+// KL(softmax(golden) || softmax(candidate)) for one position of n logits, in nats.
 double kl_divergence_of_logits(const double* golden, const double* candidate, std::size_t n);
 
 // Logits taps are [T, vocab], same shape, all finite (the gross checks come first);

@@ -191,7 +191,7 @@ int enclosure_start_precision(const Model& model, const Model& weights, const st
 // bits the failing value kept), spread over the stages run and extrapolated to the whole
 // depth, predict what a run needs: kCertifiedBits + 1 + lost / fraction done, plus
 // kEnclosureGrowthMarginBits, rounded up to whole 64-bit limbs (MPFR's cost steps), at
-// least one limb more than P; doubling when nothing is known (an unbounded radius or an
+// least the next whole limb above P; doubling when nothing is known (an unbounded radius or an
 // undecided KV rounding). The caller clamps it to max_precision_bits.
 // The margin, a quarter limb, covers a growth per layer that is not quite constant.
 // Measured: on stories260K (fails at layers.3.q with 50 bits at 128) it predicts
@@ -207,7 +207,7 @@ int next_enclosure_precision(const UncertifiedValue& u, const ModelConfig& c, in
   const double fraction = double(stage + 1) / double(c.n_layers + 1);
   const double lost = std::max(0.0, double(precision) - double(*u.error_bits));  // past P when the radius passed the value
   const double needed = kCertifiedBits + 1 + lost / fraction + kEnclosureGrowthMarginBits;
-  return std::max(precision + 64, 64 * int(std::ceil(needed / 64)));
+  return 64 * std::max(precision / 64 + 1, int(std::ceil(needed / 64)));
 }
 
 nlohmann::json certification_record(CertificationMethod method, int precision, int attempts,

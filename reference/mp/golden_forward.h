@@ -44,7 +44,8 @@ nlohmann::json certification_record(CertificationMethod method, int precision, i
 
 // The enclosure method's next precision after a failed attempt at `precision`: the bits
 // the run had lost where it stopped, extrapolated to the whole depth (golden_forward.cpp
-// says how), in whole 64-bit limbs, at least one more; doubling without a bound.
+// says how), in whole 64-bit limbs, at least the next one above it; doubling without a
+// bound.
 int next_enclosure_precision(const UncertifiedValue& failure, const ModelConfig& config, int precision);
 
 struct GoldenOptions {

@@ -73,7 +73,6 @@ mpfr_prec_t scheduled_precision(const MpArray& x, const MpArray& x_r, std::size_
   return mpfr_prec_t(std::clamp(64 * limbs, 64L, long(ceiling)));
 }
 
-
 const MpTap& mp_tap(const std::vector<MpTap>& taps, const std::string& name) {
   for (const MpTap& t : taps)
     if (t.name == name) return t;
@@ -95,9 +94,8 @@ struct MpForwardRun::State {
   MpArray gate;       // [T, hidden]
   MpArray up;         // [T, hidden]
   int layer = 0;      // the next layer to run
-  bool final_normed = false;
   std::vector<int> stage_precisions;  // the precision of each layer run, then of the logits
-  std::optional<MpArith> final_arith;  // the logits' arithmetic, chosen at the first logits call
+  std::optional<MpArith> final_arith;  // the logits' arithmetic, set (and the final norm run) at the first logits call
   // Their radii when enclosed (enclosure.h), else empty.
   MpArray x_r, normed_r, block_out_r, gate_r, up_r;
 
@@ -113,18 +111,20 @@ struct MpForwardRun::State {
   // n radii when enclosed, else none.
   MpArray radii(std::size_t n) const { return exact_radii(options.enclose ? n : 0); }
 
-  // The arithmetic of the next stage (a layer or the logits): the run's, or with the
-  // schedule, exact() at the scheduled precision, the stage's buffers reallocated at it
-  // (the residual stream x keeps the run's). Recorded in stage_precisions.
-  MpArith next_stage_arith() {
+  // The arithmetic of the next stage (a layer, or with `logits` the logits): the run's,
+  // or with the schedule, exact() at the scheduled precision, the buffers that stage
+  // writes reallocated at it (normed; a layer's block_out, gate and up too; the residual
+  // stream x keeps the run's). Recorded in stage_precisions.
+  MpArith next_stage_arith(bool logits) {
     MpArith arith = options.arith;
     if (options.enclose && options.precision_schedule && layer > 0) {
       arith = MpArith::exact(scheduled_precision(x, x_r, tokens_n, std::size_t(c.dim), arith.precision()));
-      if (arith.precision() != normed.precision()) {
-        normed = MpArray(normed.size(), arith.precision());
-        block_out = MpArray(block_out.size(), arith.precision());
-        gate = MpArray(gate.size(), arith.precision());
-        up = MpArray(up.size(), arith.precision());
+      const mpfr_prec_t p = arith.precision();
+      if (p != normed.precision()) normed = MpArray(normed.size(), p);
+      if (!logits && p != block_out.precision()) {
+        block_out = MpArray(block_out.size(), p);
+        gate = MpArray(gate.size(), p);
+        up = MpArray(up.size(), p);
       }
     }
     stage_precisions.push_back(int(arith.precision()));
@@ -167,7 +167,7 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   ExponentRangeScope range;
   State& s = *s_;
   const ModelConfig& c = s.c;
-  const MpArith arith = s.next_stage_arith();
+  const MpArith arith = s.next_stage_arith(false);
   const mpfr_prec_t prec = arith.precision();
   const int threads = s.options.threads, T = int(s.tokens_n), l = s.layer;
   Shards* const shards = s.options.shards;
@@ -289,13 +289,12 @@ MpArray MpForwardRun::logits(int first, int count, MpArray* radii) {
     throw std::logic_error("MpForwardRun::logits: layers left or tokens out of range");
   ExponentRangeScope range;
   const ModelConfig& c = s.c;
-  if (!s.final_arith) s.final_arith = s.next_stage_arith();
-  const MpArith& arith = *s.final_arith;
-  if (!s.final_normed) {
-    rms_norm(s.normed, s.x, s.weights.final_norm, s.eps[0], int(s.tokens_n), arith, s.options.threads, tracked(s.x_r),
-             tracked(s.normed_r));
-    s.final_normed = true;
+  if (!s.final_arith) {
+    s.final_arith = s.next_stage_arith(true);
+    rms_norm(s.normed, s.x, s.weights.final_norm, s.eps[0], int(s.tokens_n), *s.final_arith, s.options.threads,
+             tracked(s.x_r), tracked(s.normed_r));
   }
+  const MpArith& arith = *s.final_arith;
   const std::size_t dim = std::size_t(c.dim);
   MpArray rows(std::size_t(count) * dim, arith.precision());  // [count, dim] the block's normed rows
   MpArray rows_r = s.radii(rows.size());                      // and their radii

@@ -47,12 +47,13 @@ class RadiusSum {
   // += 2^scale * (an upper bound of) the exact sum of the n products a[j*as] * b[j*bs]
   // (nonnegative doubles). n < kMaxSumTerms.
   void add_products(const double* a, std::ptrdiff_t as, const double* b, std::ptrdiff_t bs, int n, long scale);
-  // The same for a sum s of n such products the caller has already computed in float64.
-  void add_computed(double s, int n, long scale);
   // r += the total, rounded up; r is a radius (kRadiusBits); `tmp` is scratch of kRadiusBits.
   void flush_into(mpfr_ptr r, mpfr_ptr tmp) const;
 
  private:
+  // The same for the float64 sum s of those n products.
+  void add_computed(double s, int n, long scale);
+
   double d_ = 0.0;  // the total is at most 2^scale_ * d_; +Inf: unbounded
   long scale_ = 0;
 };

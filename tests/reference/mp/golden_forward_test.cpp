@@ -23,6 +23,14 @@ GoldenOptions fast_options() {
   return o;
 }
 
+// fast_options() certified by enclosures from `precision_bits` (the CLI's 128 by default).
+GoldenOptions enclosure_options(int precision_bits = 128) {
+  GoldenOptions o = fast_options();
+  o.method = CertificationMethod::enclosure;
+  o.precision_bits = precision_bits;
+  return o;
+}
+
 TEST(GoldenForward, OneLayerSyntheticModelIsCertified) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = make_synthetic_model(test::tiny_config(), test::test_seed());
@@ -112,9 +120,7 @@ TEST(GoldenForward, RefusesWhenThePrecisionCannotCertify) {
 TEST(GoldenForward, EnclosureTriesItsPrecisionCapBeforeRefusing) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
-  GoldenOptions o = fast_options();
-  o.method = CertificationMethod::enclosure;
-  o.precision_bits = 24;
+  GoldenOptions o = enclosure_options(24);
   o.max_precision_bits = 60;  // past 24, short of what float64 values need
   try {
     compute_golden(model, kTokens, o);
@@ -145,23 +151,18 @@ TEST(GoldenForward, EscalatesAndAgreesAcrossPrecisions) {
   }
 }
 
-// The enclosure method, started too low on a two-layer model, raises P to whole limbs,
-// at least one more per attempt, in one step here (the bits lost where 40 failed,
-// extrapolated to the depth, call for 64 at most; doubling would take two steps) and
-// ends at the agreement method's bytes; its recorded tally is that of its last attempt:
+// The enclosure method, started too low on a two-layer model, raises P to whole limbs in
+// one step (the bits lost where 40 failed, extrapolated to the depth) and ends at the
+// agreement method's bytes; its recorded tally is that of its last attempt:
 // every value counted, every radius inside the float64 rounding interval.
 TEST(GoldenForward, EnclosureEscalatesInLimbsAndAgreesWithAgreement) {
   SCOPED_TRACE(test::seed_trace());
   const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
-  GoldenOptions o = fast_options();
-  o.method = CertificationMethod::enclosure;
-  o.precision_bits = 40;
-  const GoldenResult proven = compute_golden(model, kTokens, o);
+  const GoldenResult proven = compute_golden(model, kTokens, enclosure_options(40));
   const GoldenResult agreed = compute_golden(model, kTokens, fast_options());
   const int precision = proven.certification.at("precision_bits").get<int>();
   const int attempts = proven.certification.at("attempts").get<int>();
-  EXPECT_GT(attempts, 1) << "40 bits cannot certify float64 values";
-  EXPECT_EQ(attempts, 2) << "the extrapolation took more than one step";
+  EXPECT_EQ(attempts, 2) << "40 bits cannot certify float64 values, and the extrapolation takes one step";
   EXPECT_EQ(precision % 64, 0);
   EXPECT_GT(precision, kCertifiedBits);
   EXPECT_EQ(proven.certification.at("method_name"), "enclosure");
@@ -184,9 +185,7 @@ TEST(GoldenForward, ScheduledEnclosureCertifiesTheSameBytes) {
   SCOPED_TRACE(test::seed_trace());
   constexpr int kLayers = 10;
   const Model model = make_synthetic_model(test::tiny_config(kLayers), test::test_seed());
-  GoldenOptions o = fast_options();
-  o.method = CertificationMethod::enclosure;
-  const GoldenResult proven = compute_golden(model, kTokens, o);
+  const GoldenResult proven = compute_golden(model, kTokens, enclosure_options());
   const GoldenResult agreed = compute_golden(model, kTokens, fast_options());
   const std::vector<int> stages = proven.certification.at("stage_precision_bits").get<std::vector<int>>();
   ASSERT_EQ(stages.size(), std::size_t(kLayers + 1));
@@ -202,13 +201,14 @@ TEST(GoldenForward, ScheduledEnclosureCertifiesTheSameBytes) {
 // the whole depth: a failure at layers.3.q of 15 layers (4 of 16 stages) with 50 of the
 // 128 bits left lost 78 bits there, so 54 + 1 + 78 * 16 / 4 + 16 = 383 bits, 384; a
 // logit whose radius passed its value by 40 bits lost 168; an unbounded one doubles;
-// and a failure that lost almost nothing still grows a limb.
+// and a failure that lost almost nothing still grows to the next whole limb.
 TEST(GoldenForward, EnclosureExtrapolatesTheLossToTheWholeDepth) {
   ModelConfig c = test::tiny_config(15);
   EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"layers.3.q", 0, 50}, c, 128), 384);
   EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"logits", 0, -40}, c, 128), 256);  // 54 + 1 + 168 + 16 = 239
   EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"logits", 0, std::nullopt}, c, 128), 256);
   EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"layers.0.q", 0, 126}, c, 128), 192);
+  EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"layers.0.q", 0, 98}, c, 100), 128);  // the next whole limb
   EXPECT_EQ(next_enclosure_precision(UncertifiedValue{"layers.14.out", 0, 60}, c, 192), 256);  // 54 + 1 + 132 * 16 / 15 + 16 = 211.8
 }
 
@@ -220,10 +220,7 @@ TEST(GoldenForward, EnclosureProbeStartsWhereTheWholePromptCertifies) {
   const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
   std::vector<int> tokens;
   for (int i = 0; i < 24; ++i) tokens.push_back((i * 7 + 3) % model.config.vocab);
-  GoldenOptions o = fast_options();
-  o.method = CertificationMethod::enclosure;
-  o.precision_bits = 40;
-  const GoldenResult proven = compute_golden(model, tokens, o);
+  const GoldenResult proven = compute_golden(model, tokens, enclosure_options(40));
   EXPECT_EQ(proven.certification.at("attempts").get<int>(), 1);
   EXPECT_GT(proven.certification.at("precision_bits").get<int>(), kCertifiedBits);
   const GoldenResult agreed = compute_golden(model, tokens, fast_options());

@@ -24,10 +24,6 @@ int eviction_slots(const quant::EvictionPolicy& policy, int capacity, int layer)
   return std::min(capacity, policy.budget_for(capacity, layer) + 1);
 }
 
-int eviction_slots(const quant::EvictionPolicy& policy, int capacity) {
-  return std::min(capacity, policy.max_budget_for(capacity) + 1);
-}
-
 std::vector<int> lowest_scores_f32(const std::vector<int>& keys, const std::vector<float>& scores,
                                    const std::vector<bool>& protect, int count) {
   std::vector<std::size_t> order;
@@ -78,16 +74,20 @@ void KeyScorer::attended(int, const std::vector<int>& keys, const float* probs, 
       return;
     }
     case EvictionKind::streaming:
+    case EvictionKind::window:
     case EvictionKind::knorm: return;
   }
 }
 
 std::vector<int> KeyScorer::evict(int t, const std::vector<int>& keys) {
   const std::size_t n = keys.size();
-  if (policy_.kind == EvictionKind::streaming) {
+  if (policy_.kind == EvictionKind::streaming || policy_.kind == EvictionKind::window) {
+    // window: no sinks, and the layer's window is its budget + 1 (eviction_spec.h)
+    const int sinks = policy_.kind == EvictionKind::window ? 0 : policy_.sinks;
+    const int window = policy_.kind == EvictionKind::window ? budget_ + 1 : policy_.window;
     std::vector<int> out;
     for (int j : keys)
-      if (j >= policy_.sinks && j <= t + 1 - policy_.window) out.push_back(j);  // not read by query t + 1
+      if (j >= sinks && j <= t + 1 - window) out.push_back(j);  // not read by query t + 1
     return out;
   }
   const int over = int(n) - budget_;
@@ -135,13 +135,14 @@ std::vector<int> KeyScorer::evict(int t, const std::vector<int>& keys) {
       }
       break;
     }
-    case EvictionKind::streaming: break;
+    case EvictionKind::streaming:
+    case EvictionKind::window: break;
   }
   return lowest_scores_f32(keys, scores, protect, over);
 }
 
 CacheEviction::CacheEviction(const quant::EvictionPolicy& policy, int n_layers, int n_kv_heads, int capacity)
-    : n_kv_heads_(n_kv_heads), capacity_(capacity), slots_(eviction_slots(policy, capacity)) {
+    : n_kv_heads_(n_kv_heads), capacity_(capacity) {
   for (int l = 0; l < n_layers; ++l) {
     std::vector<int> every_slot;  // the layer's, highest first
     for (int i = eviction_slots(policy, capacity, l) - 1; i >= 0; --i) every_slot.push_back(i);

@@ -22,10 +22,9 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-// Slots per KV head of layer `layer` of a sequence of `capacity` tokens under `policy`;
-// without a layer, the most any layer needs (what the planes are laid out for).
+// Slots per KV head of layer `layer` of a sequence of `capacity` tokens under `policy`
+// (what that layer's planes are laid out for: sequence_buffers.h).
 int eviction_slots(const quant::EvictionPolicy& policy, int capacity, int layer);
-int eviction_slots(const quant::EvictionPolicy& policy, int capacity);
 
 // The positions to evict from `keys` (ascending): `count` of those not protected, the
 // lowest scores[i] first, equal scores the older position first (eviction_spec.h); a NaN
@@ -61,7 +60,6 @@ class KeyScorer {
 class CacheEviction {
  public:
   CacheEviction(const quant::EvictionPolicy& policy, int n_layers, int n_kv_heads, int capacity);
-  int slots() const { return slots_; }  // the most any layer has (eviction_slots)
   // The slot of position `pos` in (layer, kv_head): taken from the free ones. Positions
   // come in increasing order, one at a time (a query attends before the next arrives).
   int place(int layer, int kv_head, int pos);
@@ -86,7 +84,7 @@ class CacheEviction {
   Cache& cache(int layer, int kv_head) { return caches_[std::size_t(layer) * n_kv_heads_ + kv_head]; }
   const Cache& cache(int layer, int kv_head) const { return caches_[std::size_t(layer) * n_kv_heads_ + kv_head]; }
 
-  int n_kv_heads_, capacity_, slots_;
+  int n_kv_heads_, capacity_;
   std::vector<Cache> caches_;                // [n_layers, n_kv_heads]
   std::vector<std::vector<int>> slot_of_;   // [n_layers][n_kv_heads * capacity]
 };

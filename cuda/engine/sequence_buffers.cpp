@@ -5,12 +5,23 @@
 
 namespace kvfid::engine {
 
+EvictedPlanes evicted_planes(const quant::EvictionPolicy& policy, const ModelConfig& c, int capacity) {
+  EvictedPlanes p;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const num::KvLayout one{1, c.n_kv_heads, c.head_dim, eviction_slots(policy, capacity, l)};
+    p.layer.push_back(one);
+    p.k_at.push_back(p.elements);
+    p.elements += one.elements();
+  }
+  return p;
+}
+
 SequenceSizes sequence_sizes(const KvPlan& plan, const ModelConfig& c, int capacity) {
   SequenceSizes s;
-  if (plan.policy.evict) {  // FP32 cold (and hot) planes of the slots (eviction.h)
-    const num::KvLayout slots{c.n_layers, c.n_kv_heads, c.head_dim, eviction_slots(*plan.policy.evict, capacity)};
-    s.cache = slots.elements() * 4;
-    if (plan.hot_plane) s.hot = slots.elements() * 4;
+  if (plan.policy.evict) {  // FP32 cold (and hot) planes of each layer's slots (eviction.h)
+    const std::size_t elements = evicted_planes(*plan.policy.evict, c, capacity).elements;
+    s.cache = elements * 4;
+    if (plan.hot_plane) s.hot = elements * 4;
     return s;
   }
   const num::KvLayout layout{c.n_layers, c.n_kv_heads, c.head_dim, capacity};

@@ -18,6 +18,17 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 enum class SequenceBuffer { cache, hot, raw, codes };
 
+// Under an eviction (eviction.h) each layer's FP32 planes hold that layer's slots,
+// eviction_slots(policy, capacity, l) per KV head: a window policy's windowed layer its
+// window, a global layer the capacity. Layer l's K plane starts at k_at[l] floats into the
+// buffer, its V plane one plane later; layer[l] lays out the slots of that one layer.
+struct EvictedPlanes {
+  std::vector<num::KvLayout> layer;  // [n_layers] n_layers = 1, capacity = the layer's slots
+  std::vector<std::size_t> k_at;     // [n_layers]
+  std::size_t elements = 0;          // every layer's K and V planes
+};
+EvictedPlanes evicted_planes(const quant::EvictionPolicy& policy, const ModelConfig& config, int capacity);
+
 // Byte sizes of the buffers of a sequence of `capacity` tokens (0: the buffer is not
 // used), and the code regions' offsets (KvPlan::code_offsets; empty on the fast path).
 struct SequenceSizes {

@@ -35,20 +35,25 @@ using num::Storage;
 
 struct TwinSequence {
   int capacity = 0;  // tokens
-  // The planes' layout: capacity tokens, or under an eviction the slots.
+  // The planes' layout: capacity tokens (under an eviction, `planes` instead).
   num::KvLayout layout;
   std::unique_ptr<CacheEviction> evict;    // set under an eviction policy
+  EvictedPlanes planes;                    // under an eviction: each layer's slots
   // Fast path: KvLayout in the fast format, per layer K then V. Tiered path
-  // (kv_plan.h): the cold planes, KvLayout of FP32.
+  // (kv_plan.h): the cold planes, KvLayout of FP32. Under an eviction: FP32, `planes`.
   std::vector<std::uint8_t> cache;
-  std::vector<float> hot;                  // tiered with a hot plane: KvLayout, FP32
+  std::vector<float> hot;                  // tiered with a hot plane: as the cold planes, FP32
   std::vector<float> raw;                  // tiered under KIVI: [n_layers] KvLayout K planes, FP32
   std::vector<std::uint8_t> codes;         // tiered: slot regions at code_offsets
   std::vector<std::size_t> code_offsets;   // KvPlan::code_offsets
-  float* cold_plane(int layer, bool values) {
-    return reinterpret_cast<float*>(cache.data()) + (values ? layout.v_offset(layer) : layout.k_offset(layer));
+  // Layer `layer`'s planes: its K or V plane's offset (floats) and their layout.
+  std::size_t plane_at(int layer, bool values) const {
+    if (evict) return planes.k_at[std::size_t(layer)] + (values ? planes.layer[std::size_t(layer)].plane() : 0);
+    return values ? layout.v_offset(layer) : layout.k_offset(layer);
   }
-  float* hot_plane(int layer, bool values) { return hot.data() + (values ? layout.v_offset(layer) : layout.k_offset(layer)); }
+  const num::KvLayout& plane_layout(int layer) const { return evict ? planes.layer[std::size_t(layer)] : layout; }
+  float* cold_plane(int layer, bool values) { return reinterpret_cast<float*>(cache.data()) + plane_at(layer, values); }
+  float* hot_plane(int layer, bool values) { return hot.data() + plane_at(layer, values); }
   float* raw_plane(int layer) { return raw.data() + layout.plane() * layer; }
   std::uint8_t* slot_codes(int layer, bool values) { return codes.data() + code_offsets[2 * layer + values]; }
 };
@@ -136,7 +141,7 @@ class TwinBackend final : public EngineBackend {
     s.layout = {c.n_layers, c.n_kv_heads, c.head_dim, capacity};
     if (plan_.policy.evict) {
       s.evict = std::make_unique<CacheEviction>(*plan_.policy.evict, c.n_layers, c.n_kv_heads, capacity);
-      s.layout.capacity = s.evict->slots();
+      s.planes = evicted_planes(*plan_.policy.evict, c, capacity);
     }
     s.cache.assign(sizes.cache, 0);
     s.hot.assign(sizes.hot / 4, 0.0f);
@@ -180,7 +185,7 @@ class TwinBackend final : public EngineBackend {
   CacheValues cache_values(int seq, int layer, int length) override {
     TwinSequence& s = seqs_[seq];
     if (s.evict)
-      return gather_evicted_values(plan_, s.layout, *s.evict, layer, length, s.capacity, s.cold_plane(layer, false),
+      return gather_evicted_values(plan_, s.plane_layout(layer), *s.evict, layer, length, s.capacity, s.cold_plane(layer, false),
                                    s.cold_plane(layer, true), plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
                                    plan_.hot_plane ? s.hot_plane(layer, true) : nullptr);
     if (!plan_.fast)
@@ -447,7 +452,7 @@ void TwinBackend::store_evicting(TwinSequence& s, int l, int pos, float* k, floa
   // Its own query reads the hot forms under a hot window (cold_end(pos) <= pos), else the cold.
   const bool own_hot = pos >= quant::cold_end(pos, policy.hot_window, 0);
   for (int h = 0; h < c.n_kv_heads; ++h) {
-    const std::size_t at = s.layout.row(h, s.evict->place(l, h, pos));
+    const std::size_t at = s.plane_layout(l).row(h, s.evict->place(l, h, pos));
     for (int d = 0; d < hd; ++d) {
       const int i = h * hd + d;
       s.cold_plane(l, false)[at + d] = row_k_[i];
@@ -468,7 +473,7 @@ void TwinBackend::attend_evicting(const std::vector<StepRow>& rows, int l, int s
   const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), group = c.group();
   for (std::size_t r = 0; r < rows.size(); ++r) {
     TwinSequence& s = seqs_[rows[r].seq];
-    const int pos = rows[r].pos, slots = s.layout.capacity;
+    const int pos = rows[r].pos, slots = s.plane_layout(l).capacity;
     store_evicting(s, l, pos, k_.data() + r * kvd, v_.data() + r * kvd);
     if (evict_probs_.size() < std::size_t(c.n_heads) * slots) evict_probs_.resize(std::size_t(c.n_heads) * slots);
     float* k_cold = s.cold_plane(l, false);
@@ -479,7 +484,7 @@ void TwinBackend::attend_evicting(const std::vector<StepRow>& rows, int l, int s
                     plan_.hot_plane ? s.hot_plane(l, true) : v_cold,
                     quant::cold_end(pos, plan_.policy.hot_window, 0),
                     quant::cold_end(pos, plan_.policy.hot_window, 0),
-                    s.layout,
+                    s.plane_layout(l),
                     s.evict->slot_map(l),
                     s.capacity};
     pool_.parallel_for(c.n_heads, 1, [&](std::int64_t h0, std::int64_t h1, int worker) {

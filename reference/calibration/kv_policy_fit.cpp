@@ -12,10 +12,7 @@ KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& s
   const std::string& source = spec.source;
   KvPolicy policy = kv_policy_for(spec, config.n_layers, config.n_kv_heads);
   policy.rotation = make_rotation(spec.rot, config.head_dim, source);
-  if (spec.evict) check_eviction_layers(*spec.evict, config.n_layers, source);
-  if (spec.evict && config.window_of(config.n_layers - 1) > 0)  // the last layer is windowed if any is
-    throw InputError(source, "KV policy '" + spec.text + "': an eviction on a model with its own sliding window (" +
-                                 std::to_string(config.sliding_window) + " tokens) is not supported");
+  if (spec.evict) policy.evict = eviction_for_model(*spec.evict, config, source);
   if (!scales.empty()) {
     const std::size_t expected = std::size_t(config.n_layers) * 2 * config.n_kv_heads;
     if (scales.size() != expected)
@@ -33,6 +30,25 @@ KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& s
       }
   }
   return policy;
+}
+
+EvictionPolicy eviction_for_model(const EvictionPolicy& policy, const ModelConfig& config, const std::string& source) {
+  check_eviction_layers(policy, config.n_layers, source);
+  bool windowed = false;  // any layer (Gemma 2's last layer is a global one)
+  for (int l = 0; l < config.n_layers; ++l) windowed = windowed || config.window_of(l) > 0;
+  EvictionPolicy p = policy;
+  if (p.kind != EvictionKind::window) {
+    if (windowed)
+      throw InputError(source, "eviction '" + p.spec() + "' on a model with its own sliding window (" +
+                                   std::to_string(config.sliding_window) +
+                                   " tokens) is not supported; 'window' keeps just that window");
+    return p;
+  }
+  if (!windowed)
+    throw InputError(source, "eviction 'window' on a model without a sliding window (every layer attends to every key)");
+  p.layer_windows.clear();
+  for (int l = 0; l < config.n_layers; ++l) p.layer_windows.push_back(config.window_of(l));
+  return p;
 }
 
 double kv_policy_bytes_per_token(const KvPolicy& policy, const ModelConfig& config) {

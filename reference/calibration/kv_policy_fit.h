@@ -20,6 +20,12 @@ namespace kvfid::ref::quant {
 // or the scales' problem.
 KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& scales, const ModelConfig& config);
 
+// An eviction policy applied to `config`: per-layer budgets held to its layer count; a
+// window policy given each layer's window (config.window_of), and refused on a model
+// without a sliding window; any other policy refused on a model with one (its layers
+// would evict inside a window that already masks). InputError(source, ...).
+EvictionPolicy eviction_for_model(const EvictionPolicy& policy, const ModelConfig& config, const std::string& source);
+
 // The bytes a cached token costs under `policy`, all layers, K and V: each row's blocks
 // (a padded last block counted whole, quant/row_blocks.h), and under KIVI the keys'
 // per-channel groups of B tokens amortized over their B tokens. FP16 hot copies (a hot

@@ -184,23 +184,27 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
     for (std::int64_t item = begin; item < end; ++item) {
       const int h = int(item / T), t = int(item % T), kv_h = c.kv_head_of(h);
       mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
-      for (int j = 0; j <= t; ++j) {
-        exact_q.dot(row[std::size_t(j)], query, 1, key(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd,
-                    scratch[0]);
+      // The full cache's attention is the model's own: keys first .. t, first past 0 on
+      // a windowed layer (under the window policy, the only one such a model takes).
+      const int first = c.first_key(layer, t), n = t - first + 1;
+      for (int j = first; j <= t; ++j) {
+        mpfr_ptr score = row[std::size_t(j - first)];
+        exact_q.dot(score, query, 1, key(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd], 1, hd, scratch[0]);
         if (kv.hot_window > 0)
           for (int d = 0; d < hd; ++d)
-            mpfr_set(read_values[std::size_t(j) * hd + d], value(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd + d],
-                     MPFR_RNDN);  // exact: same precision
-        finish_score_q(ball_q, {row[std::size_t(j)], nullptr});
+            mpfr_set(read_values[std::size_t(j - first) * hd + d],
+                     value(t, j)[std::size_t(j) * kv_dim + std::size_t(kv_h) * hd + d], MPFR_RNDN);  // exact: same precision
+        finish_score_q(ball_q, {score, nullptr});
       }
-      softmax_in_place(row.data(), t + 1, exact_q, scratch[1]);
+      softmax_in_place(row.data(), n, exact_q, scratch[1]);
       const std::uint8_t* r = reads[std::size_t(kv_h)].data() + std::size_t(t) * T;
       EvictionStep& step = steps[std::size_t(item)];
       step.layer = layer, step.head = h, step.position = t;
       step.kept = int(std::count(r, r + t + 1, std::uint8_t(1)));
       bool ok = true;
-      mpfr_srcptr v = kv.hot_window > 0 ? read_values.data() : kv.v_cold[std::size_t(kv_h) * hd];
-      account.account(step, row.data(), t + 1, v, kv.hot_window > 0 ? hd : kv_dim, r, P, &ok,
+      mpfr_srcptr v = kv.hot_window > 0 ? read_values.data()
+                                        : kv.v_cold[std::size_t(first) * kv_dim + std::size_t(kv_h) * hd];
+      account.account(step, row.data(), n, v, kv.hot_window > 0 ? hd : kv_dim, r + first, P, &ok,
                       out[std::size_t(t) * q_dim + std::size_t(h) * hd], &deviation[std::size_t(item)]);
       certified[std::size_t(item)] = ok;
     }

@@ -20,7 +20,7 @@ void group_sum(mpfr_ptr r, mpfr_srcptr probs, int group, std::size_t n, std::siz
 
 class StreamingScorer : public EvictionScorer {
  public:
-  explicit StreamingScorer(const EvictionPolicy& p) : sinks_(p.sinks), window_(p.window) {}
+  StreamingScorer(int sinks, int window) : sinks_(sinks), window_(window) {}
   void attended(int, const std::vector<int>&, mpfr_srcptr, int) override {}
   std::vector<int> evict(int t, const std::vector<int>& keys) override {
     std::vector<int> out;
@@ -194,7 +194,8 @@ std::unique_ptr<EvictionScorer> make_eviction_scorer(const EvictionPolicy& p, in
                                                      int kv_head, int head_dim, mpfr_prec_t precision) {
   const int budget = p.budget_for(tokens, layer);
   switch (p.kind) {
-    case EvictionKind::streaming: return std::make_unique<StreamingScorer>(p);
+    case EvictionKind::streaming: return std::make_unique<StreamingScorer>(p.sinks, p.window);
+    case EvictionKind::window: return std::make_unique<StreamingScorer>(0, budget + 1);  // no sinks, the layer's window
     case EvictionKind::h2o: return std::make_unique<H2oScorer>(budget, tokens, precision);
     case EvictionKind::tova: return std::make_unique<TovaScorer>(budget, precision);
     case EvictionKind::knorm:

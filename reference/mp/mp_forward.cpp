@@ -222,7 +222,9 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   }
   if (evict && (s.options.enclose || shards || s.options.eviction.window > 0))
     throw std::invalid_argument("mp_forward: an eviction policy with enclosures, shards or a mask");
-  if (evict && c.window_of(l) > 0)
+  // The window policy is the layer's own window as an eviction (eviction_spec.h): its
+  // kept keys are those the mask would let the query read.
+  if (evict && c.window_of(l) > 0 && evict->kind != EvictionKind::window)
     throw std::invalid_argument("mp_forward: an eviction on a model with its own sliding window");
   if (evict && !s.options.kv) {
     evicting_attention(kept_probs, attn_out, q, AttentionKv{k, k, v, v}, T, c, arith, threads, *evict, l,

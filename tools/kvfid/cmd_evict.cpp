@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/atomic_file.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
@@ -64,15 +65,13 @@ std::uint64_t evicting_bytes(const ModelConfig& c, int T, const std::vector<Evic
 
 int run_evict(const ParsedArgs& args) {
   if (args.has("tokens") == args.has("prompt")) throw UsageError("give exactly one of --tokens and --prompt");
-  const std::vector<EvictionPolicy> policies = quant::parse_eviction_policies(args.str("policy"), "--policy");
+  std::vector<EvictionPolicy> policies = quant::parse_eviction_policies(args.str("policy"), "--policy");
   const std::string model_path = args.str("model");
   const std::vector<int> tokens =
       args.has("tokens") ? parse_token_list(args.str("tokens"), "--tokens") : read_prompt_file(args.str("prompt"));
   const ModelConfig config = load_model_config(model_path);
-  for (const EvictionPolicy& p : policies) quant::check_eviction_layers(p, config.n_layers, "--policy");
+  for (EvictionPolicy& p : policies) p = quant::eviction_for_model(p, config, "--policy");
   validate_tokens(tokens, config, args.has("tokens") ? "--tokens" : args.str("prompt"));
-  if (config.sliding_window > 0)
-    throw InputError(model_path, "the model has its own sliding window; kvfid evict accounts for full caches");
   const int T = int(tokens.size());
   const int threads = resolve_thread_count(0);
   // One forward at a time, logits only (the full cache's kept as float64), and the
@@ -218,7 +217,8 @@ extern const CommandSpec kEvictCommand = {
     "every layer's attention reading only what the policy kept (reference/mp/eviction_policy.h: "
     "streaming:SINKS,WINDOW, h2o:BUDGET, tova:BUDGET, knorm:BUDGET, snapkv:BUDGET,OBS,POOL; BUDGET "
     "past keys as a count or a percentage of the prompt such as 25%; the policy decides in position "
-    "order from the evicted cache's own attention). For every layer, query head and position, on "
+    "order from the evicted cache's own attention; on a model with its own sliding window only "
+    "window, which keeps each windowed layer's window and evicts nothing a query reads). For every layer, query head and position, on "
     "the evicted forward's own inputs: the full cache's softmax mass m of the keys the query did not "
     "read, the attention output over the kept keys against the full one, |o - o'|_2, and the proven "
     "bound 2 m max_j |v_j|_2. Prints per policy and layer the largest and mean mass, the largest "
@@ -228,7 +228,8 @@ extern const CommandSpec kEvictCommand = {
     "its bound.",
     {{"model", "PATH", "llama2.c checkpoint, Hugging Face style model folder or GGUF file", true},
      {"policy", "SPEC[,SPEC...]",
-      "the evictions: streaming:S,W h2o:B tova:B knorm:B snapkv:B,OBS,POOL, comma-joined (B: a count or N%)", true},
+      "the evictions: streaming:S,W h2o:B tova:B knorm:B snapkv:B,OBS,POOL window, comma-joined (B: a count or N%)",
+      true},
      {"tokens", "IDS", "comma-separated token ids, e.g. 1,2,3"},
      {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)"},
      {"json", "FILE",

@@ -51,11 +51,14 @@ int run_info(const ParsedArgs& args) {
     if (spec.evict) {  // the bytes are per cached token; the eviction bounds how many stay
       const quant::EvictionPolicy& e = *spec.evict;
       const bool fixed = e.kind == quant::EvictionKind::streaming || (e.budgets.size() == 1 && !e.budgets[0].percent);
-      const std::string at_most = fixed                   ? std::to_string(e.max_budget_for(0) + 1) + " tokens"
+      const bool window = e.kind == quant::EvictionKind::window;
+      const std::string at_most = window                  ? std::to_string(c.sliding_window) + " tokens"
+                                  : fixed                 ? std::to_string(e.max_budget_for(0) + 1) + " tokens"
                                   : e.budgets.size() == 1 ? "ceil(" + e.budget_text() + " of the sequence) + 1 tokens"
                                                           : "the layer's budget (" + e.budget_text() + ") + 1 tokens";
-      std::cout << " per cached token; at most " << at_most << " cached per layer and KV head";
-      kv[label]["cached_at_most"] = at_most;
+      const std::string where = window ? " on a windowed layer (every token on a global one)" : "";
+      std::cout << " per cached token; at most " << at_most << " cached per layer and KV head" << where;
+      kv[label]["cached_at_most"] = at_most + where;
     }
     std::cout << '\n';
   }

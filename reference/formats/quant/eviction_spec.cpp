@@ -18,12 +18,13 @@ const char* name_of(EvictionKind k) {
     case EvictionKind::tova: return "tova";
     case EvictionKind::knorm: return "knorm";
     case EvictionKind::snapkv: return "snapkv";
+    case EvictionKind::window: return "window";
   }
   return "?";
 }
 
 constexpr const char* kExpected =
-    "streaming:SINKS,WINDOW, h2o:BUDGET, tova:BUDGET, knorm:BUDGET or snapkv:BUDGET,OBS,POOL";
+    "streaming:SINKS,WINDOW, h2o:BUDGET, tova:BUDGET, knorm:BUDGET, snapkv:BUDGET,OBS,POOL or window";
 
 // A count of 1 to 9 digits, at least `least`; InputError naming `what` otherwise.
 int count_of(const std::string& part, int least, const std::string& what, const std::string& source) {
@@ -72,6 +73,13 @@ std::string EvictionBudget::text() const { return std::to_string(value) + (perce
 
 int EvictionPolicy::budget_for(int tokens, int layer) const {
   if (kind == EvictionKind::streaming) return sinks + window - 1;
+  if (kind == EvictionKind::window) {
+    if (layer < 0 || std::size_t(layer) >= layer_windows.size())
+      throw std::logic_error("EvictionPolicy::budget_for: layer " + std::to_string(layer) + " of a window policy with " +
+                             std::to_string(layer_windows.size()) + " layer windows (not set from a model?)");
+    const int w = layer_windows[std::size_t(layer)];
+    return w > 0 ? w - 1 : tokens;
+  }
   if (budgets.empty()) throw std::logic_error("EvictionPolicy::budget_for: a policy without its budget");
   if (budgets.size() == 1) return budgets[0].past_keys(tokens);
   if (layer < 0 || std::size_t(layer) >= budgets.size())
@@ -82,7 +90,8 @@ int EvictionPolicy::budget_for(int tokens, int layer) const {
 
 int EvictionPolicy::max_budget_for(int tokens) const {
   int most = 0;
-  for (int l = 0; l < std::max<int>(1, int(budgets.size())); ++l) most = std::max(most, budget_for(tokens, l));
+  const int layers = kind == EvictionKind::window ? int(layer_windows.size()) : std::max<int>(1, int(budgets.size()));
+  for (int l = 0; l < layers; ++l) most = std::max(most, budget_for(tokens, l));
   return most;
 }
 
@@ -99,6 +108,7 @@ void check_eviction_layers(const EvictionPolicy& p, int n_layers, const std::str
 }
 
 std::string EvictionPolicy::spec() const {
+  if (kind == EvictionKind::window) return name_of(kind);
   std::string s = std::string(name_of(kind)) + ":";
   if (kind == EvictionKind::streaming) return s + std::to_string(sinks) + "," + std::to_string(window);
   s += budget_text();
@@ -112,9 +122,14 @@ EvictionPolicy parse_eviction_policy(const std::string& spec, const std::string&
   EvictionPolicy p;
   bool known = false;
   for (EvictionKind k : {EvictionKind::streaming, EvictionKind::h2o, EvictionKind::tova, EvictionKind::knorm,
-                         EvictionKind::snapkv})
+                         EvictionKind::snapkv, EvictionKind::window})
     if (name == name_of(k)) p.kind = k, known = true;
   if (!known) throw InputError(source, "'" + spec.substr(0, 40) + "' is not an eviction policy (expected " + kExpected + ")");
+  if (p.kind == EvictionKind::window) {
+    if (colon != std::string::npos)
+      throw InputError(source, "'" + spec.substr(0, 40) + "': window takes no argument (the model gives each layer's window)");
+    return p;
+  }
   std::vector<std::string> parts;
   if (colon != std::string::npos) {
     std::size_t at = colon + 1;

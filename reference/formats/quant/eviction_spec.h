@@ -13,6 +13,14 @@
 //   knorm:B              key-norm press (Devoto et al. 2024)
 //   snapkv:B,OBS,POOL    SnapKV (Li et al. 2024): observation window OBS >= 1, max-pool
 //                        kernel POOL >= 1 and odd (centered on each key)
+//   window               the model's own sliding window, the cache a sliding-window
+//                        engine allocates: a windowed layer of window W keeps the last
+//                        W - 1 past keys (with the query's own, the W its query reads), a
+//                        global layer every key. No argument: the model gives each
+//                        layer's window (eviction_for_model, kv_policy_fit.h), and only a
+//                        model with a sliding window takes it. It evicts no key a later
+//                        query reads, so outputs are the full cache's, bit for bit, and a
+//                        windowed layer's cache holds min(T, W) tokens instead of T.
 // B is a token count >= 1 or a percentage "25%" (1..100) of the sequence length T,
 // rounded up: ceil(25 T / 100) (the engine's T: the sequence's capacity); or one such
 // budget per layer joined by '/' ("h2o:64/32/32/64", as many as the model's layers). In a KV policy
@@ -42,6 +50,8 @@
 // Per policy, after query t (C: the candidate set, ascending positions):
 //   streaming  evicts every key of C that is neither a sink (j < S) nor in the next
 //              query's window (j > t + 1 - W); no score, no budget beyond S + W - 1.
+//   window     on a windowed layer, streaming with S = 0 and the layer's W (keys
+//              j <= t + 1 - W leave); on a global layer nothing.
 //   h2o        score_j = the attention mass key j has received from every query so far
 //              (per query the group's heads summed in head order, then added to the
 //              running total; the evicted softmax's); the floor(B/2)
@@ -69,7 +79,7 @@
 
 namespace kvfid::ref::quant {
 
-enum class EvictionKind { streaming, h2o, tova, knorm, snapkv };
+enum class EvictionKind { streaming, h2o, tova, knorm, snapkv, window };
 
 // Past keys a cache keeps: a token count, or a percentage of the sequence (rounded up).
 struct EvictionBudget {
@@ -86,13 +96,17 @@ struct EvictionPolicy {
   // (check_eviction_layers holds the count to the model's).
   std::vector<EvictionBudget> budgets;
   int obs_window = 0, pool = 0;  // snapkv
+  // window: each layer's sliding window, 0 on a global layer ([n_layers]; set from the
+  // model by eviction_for_model, empty as parsed).
+  std::vector<int> layer_windows;
 
   // Past keys layer `layer` keeps at most over a sequence of `tokens` (streaming:
-  // S + W - 1; one budget: the same for every layer).
+  // S + W - 1; one budget: the same for every layer; window: W - 1 on a windowed
+  // layer, `tokens` on a global one, which keeps them all).
   int budget_for(int tokens, int layer) const;
   int max_budget_for(int tokens) const;  // the most any layer keeps
   std::string budget_text() const;       // "25%", "64/32/32/64"
-  // The spec, canonical ("h2o:25%", "streaming:4,60", "snapkv:64/32,16,7").
+  // The spec, canonical ("h2o:25%", "streaming:4,60", "snapkv:64/32,16,7", "window").
   std::string spec() const;
 };
 

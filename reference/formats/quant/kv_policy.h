@@ -20,10 +20,11 @@
 //                  output rotated back (kv_rotation.h): hadamard, hadamard:SEED,
 //                  orthogonal:SEED
 //   evict=E        an eviction policy (eviction_spec.h: streaming:S,W, h2o:B, tova:B,
-//                  knorm:B, snapkv:B,OBS,POOL) applied to every layer's cache over the
-//                  stored forms; not with kivi (a key group spans consecutive tokens)
+//                  knorm:B, snapkv:B,OBS,POOL, or on a model with a sliding window
+//                  window) applied to every layer's cache over the stored forms; not
+//                  with kivi (a key group spans consecutive tokens)
 // e.g. "f16", "q8_0", "k=int8_32+v=int4_32", "int4_32+edges=2:f16+hot=64", "int4a_32+kivi",
-// "q4_0+rot=hadamard", "f16+evict=h2o:25%", "q8_0+evict=snapkv:64,16,7".
+// "q4_0+rot=hadamard", "f16+evict=h2o:25%", "q8_0+evict=snapkv:64,16,7", "f16+evict=window".
 #include <optional>
 #include <string>
 #include <utility>

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <tuple>
@@ -208,13 +209,19 @@ TEST(EngineEviction, TheCacheHoldsItsSlotsOnly) {
   EXPECT_EQ(s.hot, 2 * c.n_layers * slots_plane);
   EXPECT_EQ(s.codes, 0u);
   EXPECT_EQ(s.raw, 0u);
-  EXPECT_EQ(eviction_slots(policy_of("h2o:15"), 10), 10);  // never more than the capacity
-  EXPECT_EQ(eviction_slots(policy_of("streaming:4,60"), 1000), 64);
-  EXPECT_EQ(eviction_slots(policy_of("tova:25%"), 100), 26);
-  // Per layer: each its own slots; the planes are laid out for the most.
+  EXPECT_EQ(eviction_slots(policy_of("h2o:15"), 10, 0), 10);  // never more than the capacity
+  EXPECT_EQ(eviction_slots(policy_of("streaming:4,60"), 1000, 0), 64);
+  EXPECT_EQ(eviction_slots(policy_of("tova:25%"), 100, 0), 26);
+  // Per layer: each its own slots, and its planes hold just those.
   EXPECT_EQ(eviction_slots(policy_of("h2o:4/9"), 100, 0), 5);
   EXPECT_EQ(eviction_slots(policy_of("h2o:4/9"), 100, 1), 10);
-  EXPECT_EQ(eviction_slots(policy_of("h2o:4/9"), 100), 10);
+  const KvPlan per_layer = make_kv_plan(test::kv_spec("f16+evict=h2o:4/9"), {}, c);
+  const std::size_t row = std::size_t(c.n_kv_heads) * c.head_dim * 4;  // one slot of every KV head, FP32
+  EXPECT_EQ(sequence_sizes(per_layer, c, 100).cache, 2 * (5 + 10) * row);
+  const EvictedPlanes planes = evicted_planes(*per_layer.policy.evict, c, 100);
+  EXPECT_EQ(planes.layer[0].capacity, 5);
+  EXPECT_EQ(planes.layer[1].capacity, 10);
+  EXPECT_EQ(planes.k_at[1], 2 * 5 * row / 4);  // after layer 0's K and V planes
 }
 
 // Per-layer budgets: each layer's caches hold their own budget after the last query.
@@ -236,6 +243,53 @@ TEST(EngineEviction, EachLayerKeepsItsOwnBudget) {
   }
   o.kv = test::kv_spec("f32+evict=h2o:3/6/9");
   EXPECT_THROW(Engine(model, o), InputError);  // three budgets, two layers
+}
+
+// The window cache (evict=window) of the windowed fixtures -- tiny-gemma2 (window 5 on
+// layer 0, layer 1 global) and tiny-mistral (6 on both) -- is their full cache bit for bit
+// under each storage, every tap, in one prefill and in chunks of 3 (a chunk's rows read
+// the window one after another); a windowed layer's cache holds its window's 5 or 6
+// tokens at the end, a global layer's all 24; the CUDA engine refuses it.
+TEST(EngineEviction, TheWindowCacheOfAWindowedFixtureIsItsFullCache) {
+  constexpr int kTokens = 24;
+  for (const char* name : {"tiny-gemma2", "tiny-mistral"}) {
+    const Model model = load_model(test::fixtures_dir() + "/" + name);
+    const ModelConfig& c = model.config;
+    std::vector<int> tokens(kTokens);
+    for (int i = 0; i < kTokens; ++i) tokens[std::size_t(i)] = (11 * i + 5) % c.vocab;
+    for (const char* storage : {"f32", "f16", "bf16", "q8_0", "int4_32+hot=3", "q4_0+rot=hadamard"})
+      for (int chunk : {0, 3}) {
+        SCOPED_TRACE(std::string(name) + " " + storage + " chunk " + std::to_string(chunk));
+        EngineOptions o;
+        o.kv = test::kv_spec(storage);
+        o.chunk = chunk;
+        const TapSet full = engine_forward(model, tokens, o);
+        o.kv = test::kv_spec(std::string(storage) + "+evict=window");
+        const TapSet windowed = engine_forward(model, tokens, o);
+        ASSERT_EQ(full.size(), windowed.size());
+        for (std::size_t i = 0; i < full.size(); ++i) {
+          ASSERT_EQ(full[i].name, windowed[i].name);
+          ASSERT_EQ(full[i].values.size(), windowed[i].values.size());
+          EXPECT_EQ(std::memcmp(full[i].values.data(), windowed[i].values.data(), full[i].values.size() * sizeof(double)), 0)
+              << full[i].name << " differs";
+        }
+      }
+    EngineOptions o;
+    o.kv = test::kv_spec("f16+evict=window");
+    Engine engine(model, o);
+    const int seq = engine.add_sequence(kTokens);
+    engine.step({{seq, tokens}});
+    for (int l = 0; l < c.n_layers; ++l) {
+      const CacheValues cache = engine.cache_values(seq, l);
+      const int held = c.window_of(l) > 0 ? c.window_of(l) - 1 : kTokens;  // the last query evicted too
+      for (int h = 0; h < c.n_kv_heads; ++h)
+        EXPECT_EQ(std::count(cache.cached.begin() + h * kTokens, cache.cached.begin() + (h + 1) * kTokens, std::uint8_t(1)),
+                  held)
+            << name << " layer " << l << " kv head " << h;
+    }
+    o.backend = Backend::cuda;
+    EXPECT_THROW(Engine(model, o), InputError);
+  }
 }
 
 TEST(EngineEviction, ForksAndTheCudaEngineAreRefused) {

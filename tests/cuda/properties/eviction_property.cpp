@@ -3,7 +3,8 @@
 // StreamingLLM whose window covers it -- is the full cache, bit for bit, under any
 // storage. (b) What a policy evicts is gone: no later query reads it (its probability
 // is exactly 0), every query reads at most B + 1 keys, each key leaves once, and the
-// cache holds no more than its slots, its bytes those of the tokens still cached.
+// cache holds no more than its slots, its bytes those of the tokens still cached. (c)
+// The window cache of a windowed model is its full cache, holding only the window.
 // (Cached, chunked, batched and threaded runs agreeing bitwise under an eviction are the
 // other properties' cases: gen_kv_policy draws evictions.)
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "cuda/engine/eviction.h"
 #include "cuda/engine/kv_plan.h"
+#include "cuda/engine/sequence_buffers.h"
 #include "tests/cuda/properties/generators.h"
 #include "tests/cuda/properties/property_check.h"
 #include "tests/cuda/properties/sequence_rows.h"
@@ -138,6 +140,55 @@ TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
       }
       RC_ASSERT(cache.k_bytes == plan.held_bytes(l, false, c.kv_dim(), 1) * kept / std::size_t(c.n_kv_heads));
     }
+  });
+}
+
+// The window cache (evict=window) of a model with its own sliding window: the full
+// cache's outputs bit for bit (no key a query reads is evicted), each windowed layer's
+// key j leaving right after query j + W - 1 (the last query that reads it), none of a
+// global layer's, and the planes holding min(T, W) slots on a windowed layer.
+TEST(PropertyEviction, TheWindowCacheIsTheFullCacheAndHoldsOnlyTheWindow) {
+  KVFID_REQUIRE_BACKEND();
+  if (backend_under_test() != Backend::twin) GTEST_SKIP() << "the CUDA engine refuses eviction policies (no kernels)";
+  check_property(30, [] {
+    ModelCase mc = draw_small_or_real_heads();
+    mc.window = *rc::gen::inRange(1, 49);
+    mc.full_layers = mc.gemma2 ? 0 : *rc::gen::inRange(0, mc.n_layers);  // Qwen2's global lower layers
+    RC_TAG(mc.gemma2 ? "gemma2" : mc.full_layers > 0 ? "global lower layers" : "every layer windowed");
+    mc.kv_policy = storage_policy(mc);
+    const int T = *gen_length(120);
+    const auto tokens = *gen_tokens(T, mc.vocab);
+    const auto chunks = *gen_partition(T);
+    const Model m = mc.model(kMaxSeq);
+    const ModelConfig& c = m.config;
+
+    Engine full(m, mc.options(Backend::twin));
+    const SequenceRows a = run_chunks(full, full.add_sequence(T), tokens, chunks);
+    ModelCase windowed = mc;
+    windowed.kv_policy += "+evict=window";
+    Engine e(m, windowed.options(Backend::twin));
+    const int seq = e.add_sequence(T);
+    const SequenceRows b = run_chunks(e, seq, tokens, chunks);
+    RC_ASSERT(rows_gross_failure(a).empty());
+    const std::string diff = rows_difference(a, 0, b, 0, T, c);
+    if (!diff.empty()) RC_FAIL(windowed.kv_policy + ": " + diff);
+
+    std::vector<int> left(std::size_t(c.n_layers) * c.n_kv_heads, 0);  // evictions per cache
+    for (const quant::EvictionEvent& ev : e.evictions(seq)) {
+      const int w = c.window_of(ev.layer);
+      RC_ASSERT(w > 0);                          // a global layer keeps every key
+      RC_ASSERT(ev.key == ev.after + 1 - w);     // right after its last reader
+      ++left[std::size_t(ev.layer) * c.n_kv_heads + ev.kv_head];
+    }
+    std::size_t slots = 0;
+    for (int l = 0; l < c.n_layers; ++l) {
+      const int w = c.window_of(l);
+      for (int kvh = 0; kvh < c.n_kv_heads; ++kvh)
+        RC_ASSERT(left[std::size_t(l) * c.n_kv_heads + kvh] == (w > 0 ? std::max(0, T - w + 1) : 0));
+      slots += std::size_t(w > 0 ? std::min(T, w) : T);
+    }
+    const KvPlan plan = make_kv_plan(windowed.options(Backend::twin).kv, {}, c);
+    RC_ASSERT(sequence_sizes(plan, c, T).cache == 2 * slots * c.n_kv_heads * c.head_dim * sizeof(float));
   });
 }
 

@@ -169,11 +169,11 @@ rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction) {
       spec += pow2 && *gen::arbitrary<bool>() ? (*gen::arbitrary<bool>() ? "+rot=hadamard" : "+rot=hadamard:" + seed)
                                               : "+rot=orthogonal:" + seed;
     }
-    // An eviction (eviction_spec.h), never with KIVI or on windowed layers (refused),
-    // nor on the CUDA engine (no eviction kernels: it refuses the policy).
-    const bool windowed = c.windowed();
-    if (eviction && !kivi && !windowed && backend_under_test() != Backend::cuda && *gen::arbitrary<bool>())
-      spec += "+evict=" + *gen_eviction(n_layers);
+    // An eviction (eviction_spec.h), never with KIVI, nor on the CUDA engine (no
+    // eviction kernels: it refuses the policy); on a model with a sliding window the
+    // window cache, the one eviction such a model takes.
+    if (eviction && !kivi && backend_under_test() != Backend::cuda && *gen::arbitrary<bool>())
+      spec += "+evict=" + (c.windowed() ? std::string("window") : *gen_eviction(n_layers));
     return spec;
   });
   return gen::weightedOneOf<std::string>({{1, gen::just(std::string())}, {3, policy}});

@@ -54,7 +54,7 @@ struct ModelCase {
   bool gemma2 = false;
 
   ModelConfig config(int max_seq) const;
-  bool windowed() const;  // some layer has a sliding window (which refuses evictions)
+  bool windowed() const;  // some layer has a sliding window (which takes only evict=window)
   Model model(int max_seq) const;
   EngineOptions options(Backend backend) const;
 };
@@ -81,7 +81,8 @@ ModelCase draw_small_or_real_heads();
 // (1..48, so windows both shorter and longer than the prompt occur), kivi (K in a
 // format of blocks longer than one), scale=S, rot=R (one in three: hadamard[:SEED] on a
 // power-of-two head_dim, else orthogonal:SEED), and with `eviction` evict=E (one in
-// two, without KIVI or windowed layers, on the twin: gen_eviction). Every registered format can be drawn.
+// two, without KIVI, on the twin: gen_eviction, or on a windowed model the window
+// cache). Every registered format can be drawn.
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction = true);
 // An eviction policy (eviction_spec.h) of every kind for a model of n_layers, budgets as
 // token counts 1..40 (so they do not depend on a sequence's capacity and evict within

@@ -35,7 +35,9 @@ TEST(AttentionShape, CarriesTheLayersScoreRule) {
   EXPECT_EQ(even.first_key(1), 0);
   // 10 / sqrt(25) = 2, then 4 tanh(2 / 4).
   EXPECT_NEAR(double(even.score(10)), 4 * std::tanh(0.5), 1e-15);
-  const AttentionShape plain = attention_shape(ModelConfig{.n_heads = 1, .n_kv_heads = 1, .head_dim = 16}, 2, 0);
+  ModelConfig one_head;
+  one_head.n_heads = 1, one_head.n_kv_heads = 1, one_head.head_dim = 16;
+  const AttentionShape plain = attention_shape(one_head, 2, 0);
   EXPECT_EQ(double(plain.score(8)), 2.0);  // 8 / sqrt(16), no cap
 }
 

@@ -1,13 +1,17 @@
 // Eviction policies in the exact forward (reference/mp/eviction_policy.h,
 // evicting_attention.h): the specs parsed or refused; a budget covering the prompt is the
 // full cache bit for bit; streaming through the policy path is the attention mask's
-// StreamingLLM bit for bit; every policy's account holds its bound on every step, on a
+// StreamingLLM bit for bit; the window policy is a windowed model's own forward bit for
+// bit and is refused elsewhere; every policy's account holds its bound on every step, on a
 // synthetic model and on tiny-qwen2; each score-based policy evicts the keys worked out
 // by hand; the results do not depend on the thread count.
 #include <cmath>
+#include <set>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
+#include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
 #include "reference/mp/evicting_attention.h"
@@ -109,12 +113,53 @@ TEST(EvictionPolicy, BadSpecsAreRefusedNamingThePart) {
       {"streaming:4,0", "streaming's WINDOW"},
       {"streaming:-1,4", "streaming's SINKS '-1'"},
       {"h2o:8,lru:3", "'lru:3' is not an eviction policy"},
+      {"window:4", "window takes no argument"},
   };
   for (const auto& [spec, wanted] : cases) {
     const std::string got = problem(spec);
     EXPECT_NE(got.find("--policy: "), std::string::npos) << spec << ": " << got;
     EXPECT_NE(got.find(wanted), std::string::npos) << spec << ": " << got;
   }
+}
+
+// window names no size: the model gives each layer's (0 on a global layer), and only a
+// model with a sliding window takes it, while any other policy is refused on such a
+// model -- Gemma 2's included, whose last layer is a global one.
+TEST(EvictionPolicy, WindowTakesEachLayersWindowFromTheModel) {
+  const EvictionPolicy p = quant::parse_eviction_policy("window", "--policy");
+  EXPECT_EQ(p.kind, EvictionKind::window);
+  EXPECT_EQ(p.spec(), "window");
+  EXPECT_THROW(p.budget_for(100, 0), std::logic_error);  // no model's windows yet
+  EXPECT_EQ(quant::parse_eviction_policies("h2o:8,window", "--policy").at(1).spec(), "window");
+  ModelConfig c;
+  c.n_layers = 4;
+  c.sliding_window = 6;
+  c.alternating_window = true;  // Gemma 2: even layers windowed
+  const EvictionPolicy g = quant::eviction_for_model(p, c, "--kv");
+  EXPECT_EQ(g.layer_windows, (std::vector<int>{6, 0, 6, 0}));
+  EXPECT_EQ(g.budget_for(100, 0), 5);    // with the query's own key, the 6 its query reads
+  EXPECT_EQ(g.budget_for(100, 1), 100);  // every key
+  EXPECT_EQ(g.max_budget_for(100), 100);
+  c.alternating_window = false;
+  c.full_attention_layers = 3;  // Qwen2's max_window_layers
+  EXPECT_EQ(quant::eviction_for_model(p, c, "--kv").layer_windows, (std::vector<int>{0, 0, 0, 6}));
+  auto refusal = [](const EvictionPolicy& policy, const ModelConfig& config) -> std::string {
+    try {
+      quant::eviction_for_model(policy, config, "--kv");
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  c.n_layers = 2;
+  c.full_attention_layers = 0;
+  c.alternating_window = true;  // layer 1, the last, is global
+  EXPECT_NE(refusal(quant::parse_eviction_policy("h2o:8", "x"), c).find("--kv: eviction 'h2o:8' on a model with its own "
+                                                                        "sliding window (6 tokens) is not supported"),
+            std::string::npos);
+  c.sliding_window = 0;
+  EXPECT_NE(refusal(p, c).find("--kv: eviction 'window' on a model without a sliding window"), std::string::npos);
+  EXPECT_EQ(refusal(quant::parse_eviction_policy("h2o:8", "x"), c), "");
 }
 
 // The tie rule: lower scores first, equal scores the older position first; protected keys never.
@@ -257,6 +302,31 @@ TEST(EvictionPolicy, ABudgetCoveringThePromptIsTheFullCache) {
   }
   const EvictionPolicy fewer = quant::parse_eviction_policy("h2o:" + std::to_string(T - 2), "test");
   EXPECT_FALSE(same_taps(full.taps, run(model, w, tokens, &fewer).taps));
+}
+
+// The window policy on a model with its own window is that model's forward, bit for bit
+// (its mask and the evictions keep the same keys), each windowed layer's key j leaving
+// right after query j + W - 1, its last reader, and a global layer's never. tiny-gemma2:
+// window 5 on layer 0, layer 1 global.
+TEST(EvictionPolicy, TheWindowPolicyIsTheModelsOwnWindow) {
+  const Model model = load_model(test::fixtures_dir() + "/tiny-gemma2");
+  const ModelConfig& c = model.config;
+  const int W = c.window_of(0);
+  ASSERT_GT(W, 0);
+  ASSERT_EQ(c.window_of(1), 0);
+  const std::vector<int> tokens = prompt32();
+  const int T = int(tokens.size());
+  const MpWeights w = to_mp_weights(model, 128);
+  const Forward full = run(model, w, tokens, nullptr);
+  const EvictionPolicy p = quant::eviction_for_model(quant::parse_eviction_policy("window", "test"), c, "test");
+  const Forward f = run(model, w, tokens, &p);
+  EXPECT_TRUE(same_taps(full.taps, f.taps));
+  std::set<std::tuple<int, int, int, int>> got, wanted;  // (layer, kv head, after, key)
+  for (const EvictionEvent& e : f.record.evicted) got.insert({e.layer, e.kv_head, e.after, e.key});
+  for (int h = 0; h < c.n_kv_heads; ++h)
+    for (int t = W - 1; t < T - 1; ++t) wanted.insert({0, h, t, t + 1 - W});  // none after the last query
+  EXPECT_EQ(got, wanted);
+  for (const EvictionStep& s : f.record.steps) ASSERT_EQ(s.mass, 0.0);
 }
 
 // streaming:S,W through the policy path is attention.h's sinks-and-window mask, bit for bit.

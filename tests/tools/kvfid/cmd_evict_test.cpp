@@ -1,5 +1,6 @@
 // kvfid evict: the per-layer account and its JSON steps, one policy or several sharing
-// the full forward; bad policies and token sources refused with exit 2.
+// the full forward; the window policy of a windowed model; bad policies and token
+// sources refused with exit 2.
 #include <algorithm>
 
 #include <gtest/gtest.h>
@@ -94,6 +95,35 @@ TEST(CmdEvict, PerLayerBudgetsMatchTheLayerCount) {
   const auto bad = test::run_kvfid({"evict", "--model", model, "--tokens", "1,7,3", "--policy", "h2o:2/5/7"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("gives 3 per-layer budgets for a model of 2 layers"), std::string::npos) << bad.err;
+}
+
+// On a model with its own sliding window the window policy is the one taken: it keeps
+// each windowed layer's window, so no query misses any mass and the outputs are the
+// model's; any other policy there, and window on a model without one, exit 2.
+TEST(CmdEvict, TheWindowPolicyOfAWindowedModelMissesNothing) {
+  const std::string dir = test::scratch_dir("cmd_evict_window");
+  const std::string gemma = test::fixtures_dir() + "/tiny-gemma2";  // window 5 on layer 0, layer 1 global
+  const std::string tokens = "1,7,3,9,2,8,4,6,5,10,11,12";
+  const auto r = test::run_kvfid({"evict", "--model", gemma, "--tokens", tokens, "--policy", "window", "--json", dir + "/w.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const nlohmann::json j = nlohmann::json::parse(test::read_bytes(dir + "/w.json"));
+  const nlohmann::json& p = j.at("policies").at(0);
+  EXPECT_EQ(p.at("policy"), "window");
+  for (const auto& s : p.at("steps")) {  // [layer, head, position, mass, observed, bound, kept]
+    const int layer = s[0], position = s[2], kept = s[6];
+    EXPECT_EQ(s[3].get<double>(), 0.0) << s.dump();
+    EXPECT_EQ(s[4].get<double>(), 0.0) << s.dump();
+    EXPECT_EQ(kept, layer == 0 ? std::min(position + 1, 5) : position + 1) << s.dump();
+  }
+  for (const auto& kl : p.at("kl_per_position")) EXPECT_EQ(kl.get<double>(), 0.0);
+  const auto other = test::run_kvfid({"evict", "--model", gemma, "--tokens", tokens, "--policy", "h2o:4"});
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.err.find("--policy: eviction 'h2o:4' on a model with its own sliding window"), std::string::npos)
+      << other.err;
+  const auto unwindowed = test::run_kvfid(
+      {"evict", "--model", test::fixtures_dir() + "/tiny-llama", "--tokens", tokens, "--policy", "window"});
+  EXPECT_EQ(unwindowed.exit_code, 2);
+  EXPECT_NE(unwindowed.err.find("'window' on a model without a sliding window"), std::string::npos) << unwindowed.err;
 }
 
 TEST(CmdEvict, BadPoliciesAndTokenSourcesExitTwo) {

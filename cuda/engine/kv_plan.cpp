@@ -15,6 +15,7 @@ KvPlan make_kv_plan(const quant::KvPolicySpec& spec, const std::vector<float>& s
   p.policy = quant::resolve_kv_policy(spec, scales, config);
   const std::optional<FloatFormat> plain = quant::uniform_plain_format(p.policy);
   if (plain && !p.policy.evict) p.fast = *plain;  // an eviction's slots are tiered (eviction.h)
+  if (plain && p.policy.evict) p.evict_planes = *plain;
   p.hot_plane = p.policy.hot_window > 0 || p.policy.kivi;
   for (int l = 0; l < config.n_layers; ++l) {
     const quant::FormatInfo& k = quant::all_formats()[p.policy.k[l].format];

@@ -39,6 +39,9 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 struct KvPlan {
   quant::KvPolicy policy;
   std::optional<FloatFormat> fast;  // set: the fast path in this format
+  // Under an eviction, the format its slot planes hold: the storage's when that is one
+  // plain format (f32, f16 or bf16, which the decoded values are exactly), else FP32.
+  FloatFormat evict_planes = FloatFormat::f32;
   bool hot_plane = false;        // tiered: hot_window > 0 or KIVI
   std::vector<num::KvCodeSlot> k_codes, v_codes;  // [n_layers], tiered only
   std::vector<int> k_group;                        // [n_layers] cold_end's group for keys

@@ -18,9 +18,9 @@ EvictedPlanes evicted_planes(const quant::EvictionPolicy& policy, const ModelCon
 
 SequenceSizes sequence_sizes(const KvPlan& plan, const ModelConfig& c, int capacity) {
   SequenceSizes s;
-  if (plan.policy.evict) {  // FP32 cold (and hot) planes of each layer's slots (eviction.h)
+  if (plan.policy.evict) {  // cold (and FP32 hot) planes of each layer's slots (eviction.h)
     const std::size_t elements = evicted_planes(*plan.policy.evict, c, capacity).elements;
-    s.cache = elements * 4;
+    s.cache = elements * num::bytes_of(plan.evict_planes);
     if (plan.hot_plane) s.hot = elements * 4;
     return s;
   }

@@ -3,7 +3,8 @@
 // the twin holds the buffers in host vectors and copies with memcpy, the CUDA engine
 // holds them on the device and copies with cudaMemcpy2D; neither decides sizes or
 // copies of its own (cuda/README.md says what each backend still owns).
-//   cache  the fast path's KvLayout in the fast format, or the tiered path's FP32 cold planes
+//   cache  the fast path's KvLayout in the fast format, the tiered path's FP32 cold planes,
+//          or an eviction's slot planes (EvictedPlanes) in KvPlan::evict_planes
 //   hot    tiered with a hot plane: KvLayout, FP32
 //   raw    tiered under KIVI: [n_layers] KvLayout K planes, FP32
 //   codes  tiered: the slot regions at code_offsets (kv_plan.h)

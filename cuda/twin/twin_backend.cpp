@@ -40,7 +40,8 @@ struct TwinSequence {
   std::unique_ptr<CacheEviction> evict;    // set under an eviction policy
   EvictedPlanes planes;                    // under an eviction: each layer's slots
   // Fast path: KvLayout in the fast format, per layer K then V. Tiered path
-  // (kv_plan.h): the cold planes, KvLayout of FP32. Under an eviction: FP32, `planes`.
+  // (kv_plan.h): the cold planes, KvLayout of FP32. Under an eviction: `planes` in
+  // KvPlan::evict_planes.
   std::vector<std::uint8_t> cache;
   std::vector<float> hot;                  // tiered with a hot plane: as the cold planes, FP32
   std::vector<float> raw;                  // tiered under KIVI: [n_layers] KvLayout K planes, FP32
@@ -53,6 +54,11 @@ struct TwinSequence {
   }
   const num::KvLayout& plane_layout(int layer) const { return evict ? planes.layer[std::size_t(layer)] : layout; }
   float* cold_plane(int layer, bool values) { return reinterpret_cast<float*>(cache.data()) + plane_at(layer, values); }
+  // Under an eviction: layer `layer`'s K or V slot plane in KvPlan::evict_planes.
+  template <FloatFormat K>
+  typename Storage<K>::T* slot_plane(int layer, bool values) {
+    return reinterpret_cast<typename Storage<K>::T*>(cache.data()) + plane_at(layer, values);
+  }
   float* hot_plane(int layer, bool values) { return hot.data() + plane_at(layer, values); }
   float* raw_plane(int layer) { return raw.data() + layout.plane() * layer; }
   std::uint8_t* slot_codes(int layer, bool values) { return codes.data() + code_offsets[2 * layer + values]; }
@@ -78,18 +84,20 @@ struct TieredKv {
   const float* value(int kvh, int j) const { return (j < v_end ? v_cold : v_hot) + lay.row(kvh, j); }
 };
 
-// A slot-addressed cache under an eviction (cuda/engine/eviction.h): FP32 cold and
-// hot planes of `lay` (capacity: the slots), position j in kv head h at slot[h * capacity + j].
+// A slot-addressed cache under an eviction (cuda/engine/eviction.h): cold planes in K
+// (KvPlan::evict_planes) and FP32 hot ones (K is FP32 whenever there is a hot plane) of
+// `lay` (capacity: the slots), position j in kv head h at slot[h * capacity + j].
+template <FloatFormat K>
 struct SlotKv {
-  const float *k_cold, *k_hot, *v_cold, *v_hot;
+  const typename Storage<K>::T *k_cold, *k_hot, *v_cold, *v_hot;
   int k_end, v_end;  // cold_end for this query's keys and values
   const num::KvLayout& lay;
   const int* slot;  // [n_kv_heads, capacity]
   int capacity;
-  const float* key(int kvh, int j) const {
+  const typename Storage<K>::T* key(int kvh, int j) const {
     return (j < k_end ? k_cold : k_hot) + lay.row(kvh, slot[std::size_t(kvh) * capacity + j]);
   }
-  const float* value(int kvh, int j) const {
+  const typename Storage<K>::T* value(int kvh, int j) const {
     return (j < v_end ? v_cold : v_hot) + lay.row(kvh, slot[std::size_t(kvh) * capacity + j]);
   }
 };
@@ -184,10 +192,17 @@ class TwinBackend final : public EngineBackend {
 
   CacheValues cache_values(int seq, int layer, int length) override {
     TwinSequence& s = seqs_[seq];
-    if (s.evict)
-      return gather_evicted_values(plan_, s.plane_layout(layer), *s.evict, layer, length, s.capacity, s.cold_plane(layer, false),
-                                   s.cold_plane(layer, true), plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
+    if (s.evict) {
+      const num::KvLayout& lay = s.plane_layout(layer);
+      std::vector<float> decoded(2 * lay.plane());  // the layer's K and V slot planes, FP32 (contiguous)
+      num::dispatch_fmt(plan_.evict_planes, [&]<FloatFormat K>() {
+        const typename Storage<K>::T* planes = s.slot_plane<K>(layer, false);
+        for (std::size_t i = 0; i < decoded.size(); ++i) decoded[i] = Storage<K>::load(planes[i]);
+      });
+      return gather_evicted_values(plan_, lay, *s.evict, layer, length, s.capacity, decoded.data(),
+                                   decoded.data() + lay.plane(), plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
                                    plan_.hot_plane ? s.hot_plane(layer, true) : nullptr);
+    }
     if (!plan_.fast)
       return gather_cache_values(plan_, s.layout, layer, length, s.cold_plane(layer, false), s.cold_plane(layer, true),
                                  plan_.hot_plane ? s.hot_plane(layer, false) : nullptr,
@@ -227,9 +242,13 @@ class TwinBackend final : public EngineBackend {
   // policy kept after the one before), a row's query heads in parallel, then the scorer
   // told and the cache evicted (cuda/engine/eviction.h). taps: when non-null, the
   // probabilities [rows, n_heads, taps_width] of the step.
+  // The slot planes hold K (KvPlan::evict_planes).
+  template <FloatFormat K>
   void attend_evicting(const std::vector<StepRow>& rows, int layer, int split, float* taps, int taps_width);
   // Under an eviction: row `pos` of K and V (k, v: its [kv_dim]) encoded in the layer's
-  // formats, placed in a free slot per KV head, replaced by what its own query reads.
+  // formats, placed in a free slot per KV head (in K: exact, the decoded values are K's),
+  // replaced by what its own query reads.
+  template <FloatFormat K>
   void store_evicting(TwinSequence& s, int layer, int pos, float* k, float* v);
   template <FloatFormat W>
   void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y);
@@ -428,6 +447,7 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, const Keys& 
   stats[1] = run.l;
 }
 
+template <FloatFormat K>
 void TwinBackend::store_evicting(TwinSequence& s, int l, int pos, float* k, float* v) {
   const ModelConfig& c = m_.config;
   const int kvd = c.kv_dim(), hd = c.head_dim;
@@ -455,8 +475,8 @@ void TwinBackend::store_evicting(TwinSequence& s, int l, int pos, float* k, floa
     const std::size_t at = s.plane_layout(l).row(h, s.evict->place(l, h, pos));
     for (int d = 0; d < hd; ++d) {
       const int i = h * hd + d;
-      s.cold_plane(l, false)[at + d] = row_k_[i];
-      s.cold_plane(l, true)[at + d] = row_v_[i];
+      s.slot_plane<K>(l, false)[at + d] = Storage<K>::store(row_k_[i]);
+      s.slot_plane<K>(l, true)[at + d] = Storage<K>::store(row_v_[i]);
       if (plan_.hot_plane) {
         s.hot_plane(l, false)[at + d] = num::hot_value(k[i]);
         s.hot_plane(l, true)[at + d] = num::hot_value(v[i]);
@@ -464,43 +484,40 @@ void TwinBackend::store_evicting(TwinSequence& s, int l, int pos, float* k, floa
       k[i] = own_hot ? num::hot_value(k[i]) : row_k_[i];
       v[i] = own_hot ? num::hot_value(v[i]) : row_v_[i];
     }
-    s.evict->scorer(l, h).cached(pos, s.cold_plane(l, false) + at, hd);
+    s.evict->scorer(l, h).cached(pos, row_k_.data() + std::size_t(h) * hd, hd);  // the slot's values
   }
 }
 
+template <FloatFormat K>
 void TwinBackend::attend_evicting(const std::vector<StepRow>& rows, int l, int split, float* taps, int taps_width) {
   const ModelConfig& c = m_.config;
   const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), group = c.group();
   for (std::size_t r = 0; r < rows.size(); ++r) {
     TwinSequence& s = seqs_[rows[r].seq];
     const int pos = rows[r].pos, slots = s.plane_layout(l).capacity;
-    store_evicting(s, l, pos, k_.data() + r * kvd, v_.data() + r * kvd);
+    store_evicting<K>(s, l, pos, k_.data() + r * kvd, v_.data() + r * kvd);
     if (evict_probs_.size() < std::size_t(c.n_heads) * slots) evict_probs_.resize(std::size_t(c.n_heads) * slots);
-    float* k_cold = s.cold_plane(l, false);
-    float* v_cold = s.cold_plane(l, true);
-    const SlotKv kv{k_cold,
-                    plan_.hot_plane ? s.hot_plane(l, false) : k_cold,
-                    v_cold,
-                    plan_.hot_plane ? s.hot_plane(l, true) : v_cold,
-                    quant::cold_end(pos, plan_.policy.hot_window, 0),
-                    quant::cold_end(pos, plan_.policy.hot_window, 0),
-                    s.plane_layout(l),
-                    s.evict->slot_map(l),
-                    s.capacity};
+    const typename Storage<K>::T* k_cold = s.slot_plane<K>(l, false);
+    const typename Storage<K>::T* v_cold = s.slot_plane<K>(l, true);
+    const typename Storage<K>::T* k_hot = k_cold;  // a hot plane only with FP32 slot planes (a hot window)
+    const typename Storage<K>::T* v_hot = v_cold;
+    if constexpr (K == FloatFormat::f32)
+      if (plan_.hot_plane) k_hot = s.hot_plane(l, false), v_hot = s.hot_plane(l, true);
+    const int cold_end = quant::cold_end(pos, plan_.policy.hot_window, 0);
+    const SlotKv<K> kv{k_cold, k_hot, v_cold, v_hot, cold_end, cold_end, s.plane_layout(l), s.evict->slot_map(l),
+                       s.capacity};
     pool_.parallel_for(c.n_heads, 1, [&](std::int64_t h0, std::int64_t h1, int worker) {
       for (int h = int(h0); h < int(h1); ++h) {
         const int kvh = h / group;
         const std::vector<int>& keys = s.evict->cached(l, kvh);
         const float* q = q_.data() + r * qd + std::size_t(h) * hd;
         float* st = stats_.data() + (r * c.n_heads + h) * 2;
-        attend<FloatFormat::f32>(kv, q, kvh, KeyList{keys}, split, att_.data() + r * qd + std::size_t(h) * hd, st,
-                                 scratch_[worker]);
+        attend<K>(kv, q, kvh, KeyList{keys}, split, att_.data() + r * qd + std::size_t(h) * hd, st, scratch_[worker]);
         // The probabilities the output weighted by, as engine_forward's attn.probs: the
         // scorer's input and the tap.
         float* p = evict_probs_.data() + std::size_t(h) * slots;
         for (std::size_t i = 0; i < keys.size(); ++i) {
-          p[i] = num::attn_prob(num::capped_score(num::attn_score<FloatFormat::f32>(q, kv.key(kvh, keys[i]), hd,
-                                                                                     m_.attn_scale),
+          p[i] = num::attn_prob(num::capped_score(num::attn_score<K>(q, kv.key(kvh, keys[i]), hd, m_.attn_scale),
                                                    m_.attn_softcap),
                                 num::SoftmaxStats{st[0], st[1]});
           if (taps) taps[(r * c.n_heads + h) * std::size_t(taps_width) + std::size_t(keys[i])] = p[i];
@@ -609,7 +626,8 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
         taps = t.probs.data();
         width = t.probs_width;
       }
-      attend_evicting(rows, l, split, taps, width);
+      num::dispatch_fmt(plan_.evict_planes,
+                        [&]<FloatFormat P>() { attend_evicting<P>(rows, l, split, taps, width); });
     } else pool_.parallel_for(std::int64_t(n) * c.n_heads, 1, [&](std::int64_t i0, std::int64_t i1, int worker) {
       for (std::int64_t i = i0; i < i1; ++i) {
         const int r = int(i / c.n_heads), h = int(i % c.n_heads);

@@ -212,16 +212,18 @@ TEST(EngineEviction, TheCacheHoldsItsSlotsOnly) {
   EXPECT_EQ(eviction_slots(policy_of("h2o:15"), 10, 0), 10);  // never more than the capacity
   EXPECT_EQ(eviction_slots(policy_of("streaming:4,60"), 1000, 0), 64);
   EXPECT_EQ(eviction_slots(policy_of("tova:25%"), 100, 0), 26);
-  // Per layer: each its own slots, and its planes hold just those.
+  // Per layer: each its own slots, and its planes hold just those, in the storage's
+  // format when that is one plain format.
   EXPECT_EQ(eviction_slots(policy_of("h2o:4/9"), 100, 0), 5);
   EXPECT_EQ(eviction_slots(policy_of("h2o:4/9"), 100, 1), 10);
   const KvPlan per_layer = make_kv_plan(test::kv_spec("f16+evict=h2o:4/9"), {}, c);
-  const std::size_t row = std::size_t(c.n_kv_heads) * c.head_dim * 4;  // one slot of every KV head, FP32
+  EXPECT_EQ(per_layer.evict_planes, FloatFormat::f16);
+  const std::size_t row = std::size_t(c.n_kv_heads) * c.head_dim * 2;  // one slot of every KV head, FP16
   EXPECT_EQ(sequence_sizes(per_layer, c, 100).cache, 2 * (5 + 10) * row);
   const EvictedPlanes planes = evicted_planes(*per_layer.policy.evict, c, 100);
   EXPECT_EQ(planes.layer[0].capacity, 5);
   EXPECT_EQ(planes.layer[1].capacity, 10);
-  EXPECT_EQ(planes.k_at[1], 2 * 5 * row / 4);  // after layer 0's K and V planes
+  EXPECT_EQ(planes.k_at[1], 2 * 5 * row / 2);  // elements, after layer 0's K and V planes
 }
 
 // Per-layer budgets: each layer's caches hold their own budget after the last query.
@@ -249,7 +251,8 @@ TEST(EngineEviction, EachLayerKeepsItsOwnBudget) {
 // layer 0, layer 1 global) and tiny-mistral (6 on both) -- is their full cache bit for bit
 // under each storage, every tap, in one prefill and in chunks of 3 (a chunk's rows read
 // the window one after another); a windowed layer's cache holds its window's 5 or 6
-// tokens at the end, a global layer's all 24; the CUDA engine refuses it.
+// tokens at the end, a global layer's all 24, in FP16 bytes of those slots alone; the
+// CUDA engine refuses it.
 TEST(EngineEviction, TheWindowCacheOfAWindowedFixtureIsItsFullCache) {
   constexpr int kTokens = 24;
   for (const char* name : {"tiny-gemma2", "tiny-mistral"}) {
@@ -287,6 +290,13 @@ TEST(EngineEviction, TheWindowCacheOfAWindowedFixtureIsItsFullCache) {
                   held)
             << name << " layer " << l << " kv head " << h;
     }
+    // Its bytes: the full f16 cache's for the global layers, the window's for the windowed.
+    std::size_t slots = 0;
+    for (int l = 0; l < c.n_layers; ++l) slots += std::size_t(c.window_of(l) > 0 ? c.window_of(l) : kTokens);
+    const std::size_t slot_bytes = 2 * std::size_t(c.n_kv_heads) * c.head_dim * 2;  // K and V, FP16
+    EXPECT_EQ(sequence_sizes(make_kv_plan(o.kv, {}, c), c, kTokens).cache, slots * slot_bytes);
+    EXPECT_EQ(sequence_sizes(make_kv_plan(test::kv_spec("f16"), {}, c), c, kTokens).cache,
+              std::size_t(c.n_layers) * kTokens * slot_bytes);
     o.backend = Backend::cuda;
     EXPECT_THROW(Engine(model, o), InputError);
   }

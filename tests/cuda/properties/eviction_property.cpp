@@ -188,7 +188,8 @@ TEST(PropertyEviction, TheWindowCacheIsTheFullCacheAndHoldsOnlyTheWindow) {
       slots += std::size_t(w > 0 ? std::min(T, w) : T);
     }
     const KvPlan plan = make_kv_plan(windowed.options(Backend::twin).kv, {}, c);
-    RC_ASSERT(sequence_sizes(plan, c, T).cache == 2 * slots * c.n_kv_heads * c.head_dim * sizeof(float));
+    RC_ASSERT(sequence_sizes(plan, c, T).cache ==
+              2 * slots * c.n_kv_heads * c.head_dim * std::size_t(num::bytes_of(plan.evict_planes)));
   });
 }
 

@@ -15,9 +15,14 @@ TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, cons
   const Model stored = stored_model(model, emulation.weights);
   const quant::KvPolicy kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config);
   // An eviction is applied by the MPFR forward only (evicting_attention.h), whose
-  // emulation the native forward's results equal wherever both run.
-  if (kv.evict) return emulated_forward_mpfr(model, tokens, emulation, selection);
-  return native::native_forward(stored, tokens, emulation.arithmetic, kv, selection, resolve_thread_count(0));
+  // emulation the native forward's results equal wherever both run. The window cache
+  // evicts no key a query reads (eviction_spec.h): its emulation is the masked forward's,
+  // bit for bit (EmulatedForward.TheWindowCacheIsTheMaskedForward), computed natively.
+  if (kv.evict && kv.evict->kind != quant::EvictionKind::window)
+    return emulated_forward_mpfr(model, tokens, emulation, selection);
+  quant::KvPolicy stored_kv = kv;
+  stored_kv.evict.reset();
+  return native::native_forward(stored, tokens, emulation.arithmetic, stored_kv, selection, resolve_thread_count(0));
 }
 
 TapSet emulated_forward_mpfr(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,

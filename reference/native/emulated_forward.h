@@ -28,7 +28,8 @@ struct Emulation {
 
 // Same taps and shapes as the golden; values are the emulated results, exactly.
 // Computed natively (reference/native/native_forward.h), bit for bit emulated_forward_mpfr;
-// under an eviction policy by emulated_forward_mpfr itself.
+// under an eviction policy by emulated_forward_mpfr itself, except the window cache (the
+// masked forward's bits: natively).
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                         const TapSelection& selection);
 

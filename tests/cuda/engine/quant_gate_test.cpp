@@ -7,7 +7,8 @@
 // as the whole cache on tiny-llama, and every block format of 32 also on tiny-qwen2, whose
 // K/V row of 16 elements gets one padded block each (quant/row_blocks.h); and the
 // policy shapes -- per-layer edges, a hot window, KIVI with and without one, split K
-// and V formats, padded blocks under a hot window, rotations, evictions -- plus q8_0 weights.
+// and V formats, padded blocks under a hot window, rotations, evictions, window caches --
+// plus q8_0 weights.
 #include <gtest/gtest.h>
 
 #include "cuda/engine/engine_forward.h"
@@ -67,6 +68,9 @@ std::vector<GateCase> gate_cases() {
   cases.push_back({"tiny-qwen3", "f32", "int4_32+evict=knorm:5+rot=hadamard", 12});
   cases.push_back({"tiny-mqa", "f32", "q4_0+evict=h2o:50%", 12});
   cases.push_back({"tiny-qwen2", "f32", "q8_0+evict=tova:3/7", 12});  // a budget per layer
+  // The window caches of the windowed fixtures (windows 5 and 6 under 12 tokens).
+  cases.push_back({"tiny-gemma2", "f32", "f16+evict=window", 12});
+  cases.push_back({"tiny-mistral", "f32", "q8_0+evict=window+hot=2", 12});
   return cases;
 }
 

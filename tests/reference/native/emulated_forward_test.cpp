@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include <gtest/gtest.h>
 
 #include "reference/formats/quant/registry.h"
+#include "reference/io/load_model.h"
 #include "reference/mp/golden_forward.h"
 #include "reference/synth/synthetic_model.h"
 #include "tests/common/test_env.h"
@@ -131,6 +133,32 @@ TEST(EmulatedForward, KvPolicyStoresBlockCodes) {
       ASSERT_LE(std::abs(q), 127) << row << " " << i;
       ASSERT_LE(std::abs(v[row * 32 + i] - x[i]), q8.error_bound(x.data(), i, {})) << row << " " << i;
     }
+  }
+}
+
+// The window cache of a windowed model (evict=window) evicts no key a later query reads:
+// its MPFR emulation (evicting_attention over the kept keys) is the masked forward's,
+// every tap bit for bit, which is why emulated_forward computes it natively. tiny-gemma2
+// (window 5 on layer 0, layer 1 global) over 24 tokens, f16 and q8_0 with a hot window.
+TEST(EmulatedForward, TheWindowCacheIsTheMaskedForward) {
+  const Model model = load_model(test::fixtures_dir() + "/tiny-gemma2");
+  std::vector<int> tokens(24);
+  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = int(11 * i + 5) % model.config.vocab;
+  auto same = [](const TapSet& a, const TapSet& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i].name != b[i].name || a[i].values.size() != b[i].values.size() ||
+          std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * sizeof(double)) != 0)
+        return false;
+    return true;
+  };
+  for (const std::string storage : {"f16", "q8_0+hot=3"}) {
+    SCOPED_TRACE(storage);
+    const Emulation masked{FloatFormat::f32, test::weight_format("f32"), test::kv_spec(storage)};
+    const Emulation windowed{FloatFormat::f32, test::weight_format("f32"), test::kv_spec(storage + "+evict=window")};
+    const TapSet reference = emulated_forward_mpfr(model, tokens, masked, TapSelection::all);
+    EXPECT_TRUE(same(emulated_forward_mpfr(model, tokens, windowed, TapSelection::all), reference));
+    EXPECT_TRUE(same(emulated_forward(model, tokens, windowed, TapSelection::all), reference));
   }
 }
 

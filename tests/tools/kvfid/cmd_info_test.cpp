@@ -69,6 +69,17 @@ TEST(CmdInfo, AnEvictionSaysHowManyTokensStayCached) {
   EXPECT_EQ(j["kv_cache_per_token"]["q8_0+evict=streaming:4,60"]["cached_at_most"], "64 tokens");
   EXPECT_EQ(j["kv_cache_per_token"]["f16+evict=h2o:25%"]["cached_at_most"], "ceil(25% of the sequence) + 1 tokens");
   EXPECT_FALSE(j.at("kv_cache_per_token").at("FP16").contains("cached_at_most"));
+  // The window cache of a windowed model: its window on a windowed layer.
+  const auto w = test::run_kvfid({"info", "--model", test::fixtures_dir() + "/tiny-gemma2", "--kv", "f16+evict=window",
+                                  "--json", dir + "/window.json"});
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(dir + "/window.json"))["kv_cache_per_token"]["f16+evict=window"]
+                                                                          ["cached_at_most"],
+            "5 tokens on a windowed layer (every token on a global one)");
+  const auto refused = test::run_kvfid({"info", "--model", test::fixtures_dir() + "/tiny-gemma2", "--kv", "f16+evict=h2o:4"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("--kv: eviction 'h2o:4' on a model with its own sliding window"), std::string::npos)
+      << refused.err;
 }
 
 TEST(CmdInfo, Stories260KHeader) {

@@ -19,9 +19,9 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 enum class SequenceBuffer { cache, hot, raw, codes };
 
-// Under an eviction (eviction.h) each layer's FP32 planes hold that layer's slots,
+// Under an eviction (eviction.h) each layer's planes hold that layer's slots,
 // eviction_slots(policy, capacity, l) per KV head: a window policy's windowed layer its
-// window, a global layer the capacity. Layer l's K plane starts at k_at[l] floats into the
+// window, a global layer the capacity. Layer l's K plane starts k_at[l] elements into the
 // buffer, its V plane one plane later; layer[l] lays out the slots of that one layer.
 struct EvictedPlanes {
   std::vector<num::KvLayout> layer;  // [n_layers] n_layers = 1, capacity = the layer's slots

@@ -47,7 +47,7 @@ struct TwinSequence {
   std::vector<float> raw;                  // tiered under KIVI: [n_layers] KvLayout K planes, FP32
   std::vector<std::uint8_t> codes;         // tiered: slot regions at code_offsets
   std::vector<std::size_t> code_offsets;   // KvPlan::code_offsets
-  // Layer `layer`'s planes: its K or V plane's offset (floats) and their layout.
+  // Layer `layer`'s planes: its K or V plane's offset (elements) and their layout.
   std::size_t plane_at(int layer, bool values) const {
     if (evict) return planes.k_at[std::size_t(layer)] + (values ? planes.layer[std::size_t(layer)].plane() : 0);
     return values ? layout.v_offset(layer) : layout.k_offset(layer);

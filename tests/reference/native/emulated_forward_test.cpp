@@ -136,6 +136,29 @@ TEST(EmulatedForward, KvPolicyStoresBlockCodes) {
   }
 }
 
+// Every tap of a and b the same bits.
+bool same_taps(const TapSet& a, const TapSet& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].name != b[i].name || a[i].values.size() != b[i].values.size() ||
+        std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * sizeof(double)) != 0)
+      return false;
+  return true;
+}
+
+// An eviction that drops keys a query would read (H2O at 3 past keys over 12 tokens) is
+// emulated by the MPFR forward itself: the baseline evicts as the engine does, so it is
+// not the full cache's.
+TEST(EmulatedForward, AnEvictingBaselineEvicts) {
+  const Model model = load_model(test::fixtures_dir() + "/tiny-llama");
+  const std::vector<int> tokens = {3, 17, 0, 31, 17, 9, 4, 4, 12, 5, 30, 2};
+  const Emulation evicting{FloatFormat::f32, test::weight_format("f32"), test::kv_spec("f16+evict=h2o:3")};
+  const Emulation full{FloatFormat::f32, test::weight_format("f32"), test::kv_spec("f16")};
+  const TapSet baseline = emulated_forward(model, tokens, evicting, TapSelection::logits);
+  EXPECT_TRUE(same_taps(baseline, emulated_forward_mpfr(model, tokens, evicting, TapSelection::logits)));
+  EXPECT_FALSE(same_taps(baseline, emulated_forward(model, tokens, full, TapSelection::logits)));
+}
+
 // The window cache of a windowed model (evict=window) evicts no key a later query reads:
 // its MPFR emulation (evicting_attention over the kept keys) is the masked forward's,
 // every tap bit for bit, which is why emulated_forward computes it natively. tiny-gemma2
@@ -144,21 +167,13 @@ TEST(EmulatedForward, TheWindowCacheIsTheMaskedForward) {
   const Model model = load_model(test::fixtures_dir() + "/tiny-gemma2");
   std::vector<int> tokens(24);
   for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = int(11 * i + 5) % model.config.vocab;
-  auto same = [](const TapSet& a, const TapSet& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-      if (a[i].name != b[i].name || a[i].values.size() != b[i].values.size() ||
-          std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * sizeof(double)) != 0)
-        return false;
-    return true;
-  };
   for (const std::string storage : {"f16", "q8_0+hot=3"}) {
     SCOPED_TRACE(storage);
     const Emulation masked{FloatFormat::f32, test::weight_format("f32"), test::kv_spec(storage)};
     const Emulation windowed{FloatFormat::f32, test::weight_format("f32"), test::kv_spec(storage + "+evict=window")};
     const TapSet reference = emulated_forward_mpfr(model, tokens, masked, TapSelection::all);
-    EXPECT_TRUE(same(emulated_forward_mpfr(model, tokens, windowed, TapSelection::all), reference));
-    EXPECT_TRUE(same(emulated_forward(model, tokens, windowed, TapSelection::all), reference));
+    EXPECT_TRUE(same_taps(emulated_forward_mpfr(model, tokens, windowed, TapSelection::all), reference));
+    EXPECT_TRUE(same_taps(emulated_forward(model, tokens, windowed, TapSelection::all), reference));
   }
 }
 

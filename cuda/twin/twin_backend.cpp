@@ -471,15 +471,18 @@ void TwinBackend::store_evicting(TwinSequence& s, int l, int pos, float* k, floa
   encode(policy.k[l].format, k, k_scales, row_k_.data());
   // Its own query reads the hot forms under a hot window (cold_end(pos) <= pos), else the cold.
   const bool own_hot = pos >= quant::cold_end(pos, policy.hot_window, 0);
+  typename Storage<K>::T *k_slots = s.slot_plane<K>(l, false), *v_slots = s.slot_plane<K>(l, true);
+  float* k_hot = plan_.hot_plane ? s.hot_plane(l, false) : nullptr;
+  float* v_hot = plan_.hot_plane ? s.hot_plane(l, true) : nullptr;
   for (int h = 0; h < c.n_kv_heads; ++h) {
     const std::size_t at = s.plane_layout(l).row(h, s.evict->place(l, h, pos));
     for (int d = 0; d < hd; ++d) {
       const int i = h * hd + d;
-      s.slot_plane<K>(l, false)[at + d] = Storage<K>::store(row_k_[i]);
-      s.slot_plane<K>(l, true)[at + d] = Storage<K>::store(row_v_[i]);
-      if (plan_.hot_plane) {
-        s.hot_plane(l, false)[at + d] = num::hot_value(k[i]);
-        s.hot_plane(l, true)[at + d] = num::hot_value(v[i]);
+      k_slots[at + d] = Storage<K>::store(row_k_[i]);
+      v_slots[at + d] = Storage<K>::store(row_v_[i]);
+      if (k_hot) {
+        k_hot[at + d] = num::hot_value(k[i]);
+        v_hot[at + d] = num::hot_value(v[i]);
       }
       k[i] = own_hot ? num::hot_value(k[i]) : row_k_[i];
       v[i] = own_hot ? num::hot_value(v[i]) : row_v_[i];

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "reference/calibration/kv_policy_fit.h"
@@ -156,6 +157,17 @@ Attempt certify_by_enclosure(const Model& model, const Model& weights, const std
   return a;
 }
 
+// The precision after an attempt at `precision` failed with `failure`: agreement doubles
+// it; an enclosure takes next_enclosure_precision, capped at max_precision_bits (the cap
+// itself is tried before giving up). Empty when no attempt is left under the cap.
+std::optional<int> escalated_precision(const UncertifiedValue& failure, const ModelConfig& c, int precision,
+                                       const GoldenOptions& o) {
+  if (o.method == CertificationMethod::agreement)
+    return 2 * precision <= o.max_precision_bits ? std::optional<int>(2 * precision) : std::nullopt;
+  if (precision >= o.max_precision_bits) return std::nullopt;
+  return std::min(next_enclosure_precision(failure, c, precision), o.max_precision_bits);
+}
+
 // The enclosure method's first precision for a long prompt: a probe, the enclosure run
 // over the first kEnclosureProbeTokens tokens with the prompt's own tap selection,
 // certified at P or grown by next_enclosure_precision until it passes (a failing attempt
@@ -179,8 +191,9 @@ int enclosure_start_precision(const Model& model, const Model& weights, const st
   for (;;) {
     const Attempt a = certify_by_enclosure(model, weights, prefix, probe, precision);
     if (!a.failure) return precision;
-    if (precision >= options.max_precision_bits) return precision;  // the full run reports the failure
-    precision = std::min(next_enclosure_precision(*a.failure, model.config, precision), options.max_precision_bits);
+    const std::optional<int> next = escalated_precision(*a.failure, model.config, precision, options);
+    if (!next) return precision;  // the full run reports the failure
+    precision = *next;
   }
 }
 
@@ -259,12 +272,9 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
     Attempt attempt_result = agreement ? certify_by_agreement(model, weights, tokens, forward, precision, options.guard_bits)
                                        : certify_by_enclosure(model, weights, tokens, forward, precision);
     if (attempt_result.failure) {
-      int next = 2 * precision;
-      if (!agreement && precision < options.max_precision_bits)  // an enclosure tries the cap itself before giving up
-        next = std::min(next_enclosure_precision(*attempt_result.failure, model.config, precision),
-                        options.max_precision_bits);
-      if (next > options.max_precision_bits) throw CertificationError(describe(*attempt_result.failure, options, precision));
-      precision = next;
+      const std::optional<int> next = escalated_precision(*attempt_result.failure, model.config, precision, options);
+      if (!next) throw CertificationError(describe(*attempt_result.failure, options, precision));
+      precision = *next;
       continue;
     }
     const CertificationTally& tally = attempt_result.tally;

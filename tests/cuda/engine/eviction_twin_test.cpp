@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <tuple>
@@ -26,6 +25,7 @@
 #include "reference/util/input_error.h"
 #include "tests/common/test_env.h"
 #include "tests/common/typed_options.h"
+#include "tests/cuda/engine/engine_test_util.h"
 
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
@@ -268,14 +268,7 @@ TEST(EngineEviction, TheWindowCacheOfAWindowedFixtureIsItsFullCache) {
         o.chunk = chunk;
         const TapSet full = engine_forward(model, tokens, o);
         o.kv = test::kv_spec(std::string(storage) + "+evict=window");
-        const TapSet windowed = engine_forward(model, tokens, o);
-        ASSERT_EQ(full.size(), windowed.size());
-        for (std::size_t i = 0; i < full.size(); ++i) {
-          ASSERT_EQ(full[i].name, windowed[i].name);
-          ASSERT_EQ(full[i].values.size(), windowed[i].values.size());
-          EXPECT_EQ(std::memcmp(full[i].values.data(), windowed[i].values.data(), full[i].values.size() * sizeof(double)), 0)
-              << full[i].name << " differs";
-        }
+        EXPECT_EQ(test::bitwise_difference(full, engine_forward(model, tokens, o)), "");
       }
     EngineOptions o;
     o.kv = test::kv_spec("f16+evict=window");

@@ -30,6 +30,25 @@ std::string storage_policy(const ModelCase& mc) {
   return base.empty() ? to_string(mc.kv) : base;
 }
 
+// A drawn sequence run through model m's full cache (mc's storage) and through the same
+// storage under `+evict=E`, in the same chunks: the rows must be the same bits (the
+// property fails naming the policy otherwise); the evicting cache's evictions.
+std::vector<quant::EvictionEvent> evicting_run_equals_full(const ModelCase& mc, const Model& m, const std::string& evict,
+                                                           const std::vector<int>& tokens, const std::vector<int>& chunks) {
+  const int T = int(tokens.size());
+  Engine full(m, mc.options(Backend::twin));
+  const SequenceRows a = run_chunks(full, full.add_sequence(T), tokens, chunks);
+  ModelCase evicting = mc;
+  evicting.kv_policy += "+evict=" + evict;
+  Engine e(m, evicting.options(Backend::twin));
+  const int seq = e.add_sequence(T);
+  const SequenceRows b = run_chunks(e, seq, tokens, chunks);
+  RC_ASSERT(rows_gross_failure(a).empty());
+  const std::string diff = rows_difference(a, 0, b, 0, T, m.config);
+  if (!diff.empty()) RC_FAIL(evicting.kv_policy + ": " + diff);
+  return e.evictions(seq);
+}
+
 TEST(PropertyEviction, ABudgetCoveringTheSequenceIsTheFullCache) {
   KVFID_REQUIRE_BACKEND();
   if (backend_under_test() != Backend::twin) GTEST_SKIP() << "the CUDA engine refuses eviction policies (no kernels)";
@@ -47,21 +66,10 @@ TEST(PropertyEviction, ABudgetCoveringTheSequenceIsTheFullCache) {
     const auto tokens = *gen_tokens(T, mc.vocab);
     const auto chunks = *gen_partition(T);
     const Model m = mc.model(kMaxSeq);
-
-    Engine full(m, mc.options(Backend::twin));
-    const SequenceRows a = run_chunks(full, full.add_sequence(T), tokens, chunks);
-    ModelCase evicting = mc;
-    evicting.kv_policy += "+evict=" + evict;
-    Engine e(m, evicting.options(Backend::twin));
-    const int seq = e.add_sequence(T);
-    const SequenceRows b = run_chunks(e, seq, tokens, chunks);
-    const std::string gross = rows_gross_failure(a);
-    RC_ASSERT(gross.empty());
-    const std::string diff = rows_difference(a, 0, b, 0, T, m.config);
-    if (!diff.empty()) RC_FAIL(evicting.kv_policy + ": " + diff);
     // Nothing left before a later query: a cache full at B + 1 after the last query
     // evicts then (the engine cannot know it was the last), which no query reads.
-    for (const quant::EvictionEvent& ev : e.evictions(seq)) RC_ASSERT(ev.after == T - 1);
+    for (const quant::EvictionEvent& ev : evicting_run_equals_full(mc, m, evict, tokens, chunks))
+      RC_ASSERT(ev.after == T - 1);
   });
 }
 
@@ -162,19 +170,8 @@ TEST(PropertyEviction, TheWindowCacheIsTheFullCacheAndHoldsOnlyTheWindow) {
     const Model m = mc.model(kMaxSeq);
     const ModelConfig& c = m.config;
 
-    Engine full(m, mc.options(Backend::twin));
-    const SequenceRows a = run_chunks(full, full.add_sequence(T), tokens, chunks);
-    ModelCase windowed = mc;
-    windowed.kv_policy += "+evict=window";
-    Engine e(m, windowed.options(Backend::twin));
-    const int seq = e.add_sequence(T);
-    const SequenceRows b = run_chunks(e, seq, tokens, chunks);
-    RC_ASSERT(rows_gross_failure(a).empty());
-    const std::string diff = rows_difference(a, 0, b, 0, T, c);
-    if (!diff.empty()) RC_FAIL(windowed.kv_policy + ": " + diff);
-
     std::vector<int> left(std::size_t(c.n_layers) * c.n_kv_heads, 0);  // evictions per cache
-    for (const quant::EvictionEvent& ev : e.evictions(seq)) {
+    for (const quant::EvictionEvent& ev : evicting_run_equals_full(mc, m, "window", tokens, chunks)) {
       const int w = c.window_of(ev.layer);
       RC_ASSERT(w > 0);                          // a global layer keeps every key
       RC_ASSERT(ev.key == ev.after + 1 - w);     // right after its last reader
@@ -187,6 +184,8 @@ TEST(PropertyEviction, TheWindowCacheIsTheFullCacheAndHoldsOnlyTheWindow) {
         RC_ASSERT(left[std::size_t(l) * c.n_kv_heads + kvh] == (w > 0 ? std::max(0, T - w + 1) : 0));
       slots += std::size_t(w > 0 ? std::min(T, w) : T);
     }
+    ModelCase windowed = mc;
+    windowed.kv_policy += "+evict=window";
     const KvPlan plan = make_kv_plan(windowed.options(Backend::twin).kv, {}, c);
     RC_ASSERT(sequence_sizes(plan, c, T).cache ==
               2 * slots * c.n_kv_heads * c.head_dim * std::size_t(num::bytes_of(plan.evict_planes)));

@@ -1,8 +1,10 @@
 #pragma once
 // Helpers shared by the MPFR forward tests.
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
+#include "reference/golden/taps.h"
 #include "reference/model/config.h"
 #include "reference/mp/mp_array.h"
 
@@ -33,6 +35,16 @@ inline bool mp_identical(const MpArray& a, const MpArray& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
     if (!mpfr_equal_p(a[i], b[i]) || mpfr_signbit(a[i]) != mpfr_signbit(b[i])) return false;
+  return true;
+}
+
+// Every tap of a and b with the same name, shape and float64 bits.
+inline bool same_tap_bits(const TapSet& a, const TapSet& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name != b[i].name || a[i].shape != b[i].shape || a[i].values.size() != b[i].values.size()) return false;
+    if (std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * sizeof(double)) != 0) return false;
+  }
   return true;
 }
 

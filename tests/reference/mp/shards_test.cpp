@@ -105,15 +105,6 @@ std::vector<Result> on_ranks(int ranks, Body body) {
   return results;
 }
 
-bool same_bits(const TapSet& a, const TapSet& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i].name != b[i].name || a[i].shape != b[i].shape || a[i].values.size() != b[i].values.size()) return false;
-    if (std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * sizeof(double)) != 0) return false;
-  }
-  return true;
-}
-
 TEST(Shards, BlocksCoverEveryItemOnceInOrder) {
   for (std::int64_t n : {0, 1, 2, 7, 13, 64, 151936})
     for (int ranks = 1; ranks <= 7; ++ranks) {
@@ -247,7 +238,7 @@ TEST(ShardedGolden, AnyRankCountGivesTheSingleProcessBits) {
         return taps;
       });
       for (int r = 0; r < ranks; ++r)
-        EXPECT_TRUE(same_bits(results[std::size_t(r)], single.taps)) << "rank " << r << " of " << ranks;
+        EXPECT_TRUE(test::same_tap_bits(results[std::size_t(r)], single.taps)) << "rank " << r << " of " << ranks;
     }
   }
 }
@@ -267,7 +258,7 @@ TEST(ShardedGolden, ProbabilitiesTravelOnlyWhenKept) {
     const auto bytes = on_ranks<std::size_t>(2, [&](LocalShards& shards) {
       GoldenOptions mine = options;
       mine.shards = &shards;
-      EXPECT_TRUE(same_bits(compute_golden(model, tokens, mine).taps, single)) << "rank " << shards.rank();
+      EXPECT_TRUE(test::same_tap_bits(compute_golden(model, tokens, mine).taps, single)) << "rank " << shards.rank();
       return shards.bytes_sent;
     });
     return bytes[0] + bytes[1];

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include <gtest/gtest.h>
 
@@ -136,16 +135,6 @@ TEST(EmulatedForward, KvPolicyStoresBlockCodes) {
   }
 }
 
-// Every tap of a and b the same bits.
-bool same_taps(const TapSet& a, const TapSet& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].name != b[i].name || a[i].values.size() != b[i].values.size() ||
-        std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * sizeof(double)) != 0)
-      return false;
-  return true;
-}
-
 // An eviction that drops keys a query would read (H2O at 3 past keys over 12 tokens) is
 // emulated by the MPFR forward itself: the baseline evicts as the engine does, so it is
 // not the full cache's.
@@ -155,8 +144,8 @@ TEST(EmulatedForward, AnEvictingBaselineEvicts) {
   const Emulation evicting{FloatFormat::f32, test::weight_format("f32"), test::kv_spec("f16+evict=h2o:3")};
   const Emulation full{FloatFormat::f32, test::weight_format("f32"), test::kv_spec("f16")};
   const TapSet baseline = emulated_forward(model, tokens, evicting, TapSelection::logits);
-  EXPECT_TRUE(same_taps(baseline, emulated_forward_mpfr(model, tokens, evicting, TapSelection::logits)));
-  EXPECT_FALSE(same_taps(baseline, emulated_forward(model, tokens, full, TapSelection::logits)));
+  EXPECT_TRUE(test::same_tap_bits(baseline, emulated_forward_mpfr(model, tokens, evicting, TapSelection::logits)));
+  EXPECT_FALSE(test::same_tap_bits(baseline, emulated_forward(model, tokens, full, TapSelection::logits)));
 }
 
 // The window cache of a windowed model (evict=window) evicts no key a later query reads:
@@ -172,8 +161,8 @@ TEST(EmulatedForward, TheWindowCacheIsTheMaskedForward) {
     const Emulation masked{FloatFormat::f32, test::weight_format("f32"), test::kv_spec(storage)};
     const Emulation windowed{FloatFormat::f32, test::weight_format("f32"), test::kv_spec(storage + "+evict=window")};
     const TapSet reference = emulated_forward_mpfr(model, tokens, masked, TapSelection::all);
-    EXPECT_TRUE(same_taps(emulated_forward_mpfr(model, tokens, windowed, TapSelection::all), reference));
-    EXPECT_TRUE(same_taps(emulated_forward(model, tokens, windowed, TapSelection::all), reference));
+    EXPECT_TRUE(test::same_tap_bits(emulated_forward_mpfr(model, tokens, windowed, TapSelection::all), reference));
+    EXPECT_TRUE(test::same_tap_bits(emulated_forward(model, tokens, windowed, TapSelection::all), reference));
   }
 }
 

@@ -26,16 +26,17 @@ struct StepRow {
 // Engine::step turns them back to the model's.
 struct LayerTaps {
   std::vector<float> q;         // [rows, n_heads, head_dim] after bias and RoPE
-  std::vector<float> k;         // [rows, n_kv_heads, head_dim] as the cache holds it
-  std::vector<float> v;         // [rows, n_kv_heads, head_dim] as the cache holds it
+  // k, v: as the cache holds them; under latent attention as the cached row reconstructs them.
+  std::vector<float> k;         // [rows, n_kv_heads, head_dim]
+  std::vector<float> v;         // [rows, n_kv_heads, v_head_dim]
   std::vector<float> stats;     // [rows, n_heads, 2] final softmax max m and sum l
-  std::vector<float> attn_out;  // [rows, n_heads * head_dim]
+  std::vector<float> attn_out;  // [rows, n_heads * v_head_dim]
   std::vector<float> out;       // [rows, dim]
   // Under a rotated policy, set by Engine::step: q as the kernels multiplied it (the
   // rotated basis), from which the attention's own probabilities are recomputed
   // (engine_forward.cpp); empty otherwise.
   std::vector<float> q_rotated;
-  // Under an eviction policy (cuda/engine/eviction.h), set by the backend: the
+  // Under an eviction policy (cuda/engine/eviction.h) or latent attention, set by the backend: the
   // probabilities each query weighted its keys by, [rows, n_heads, probs_width] by key
   // position (0 for a key it did not read; probs_width: the widest sequence of the step),
   // computed as engine_forward's attn.probs; empty otherwise.

@@ -11,6 +11,9 @@ namespace {
 // an evicting policy is refused there rather than run another way.
 std::unique_ptr<EngineBackend> make_backend(const Model& model, const EngineOptions& options) {
   if (options.backend != Backend::cuda) return make_twin_backend(model, options);
+  if (model.config.mla.active())  // its kernels would read K and V planes the model does not have
+    throw InputError(model.source, "latent attention (DeepSeek-V2 MLA) runs on the twin only: the CUDA engine has no "
+                                   "latent-cache kernels yet");
   if (options.kv.evict)
     throw InputError(options.kv.source, "KV policy '" + options.kv.text +
                                             "': eviction runs on the twin only (the CUDA engine has no eviction kernels)");

@@ -108,17 +108,18 @@ TapSet engine_forward(const Model& model, const std::vector<int>& tokens, const 
       const LayerTaps& lt = out.layers[l];
       put_rows(tap(tap_layer_name(l, "q")), lt.q, first, c.q_dim());
       put_rows(tap(tap_layer_name(l, "k")), lt.k, first, c.kv_dim());
-      put_rows(tap(tap_layer_name(l, "v")), lt.v, first, c.kv_dim());
-      put_rows(tap(tap_layer_name(l, "attn.out")), lt.attn_out, first, c.q_dim());
+      put_rows(tap(tap_layer_name(l, "v")), lt.v, first, c.v_dim());
+      put_rows(tap(tap_layer_name(l, "attn.out")), lt.attn_out, first, c.attn_out_dim());
       put_rows(tap(tap_layer_name(l, "out")), lt.out, first, c.dim);
       std::copy(lt.stats.begin(), lt.stats.end(), stats[l].begin() + std::size_t(first) * c.n_heads * 2);
       if (rotated) put_rows(q_rotated[l], lt.q_rotated, first, c.q_dim());
       if (!lt.probs.empty()) put_evicted_probs(tap(tap_layer_name(l, "attn.probs")), lt, first, c.n_heads);
     }
   }
-  // Under an eviction the keys a query read may be gone from the cache by the end: the
+  // Under an eviction the keys a query read may be gone from the cache by the end, and
+  // latent attention's absorbed path scores against cached rows, not the k tap: the
   // backend gave each step's probabilities instead (LayerTaps::probs).
-  if (!all || options.kv.evict) return select_taps(std::move(taps), options.taps);
+  if (!all || options.kv.evict || c.mla.active()) return select_taps(std::move(taps), options.taps);
   const KvPlan plan = make_kv_plan(options.kv, options.kv_scales, c);
   for (int l = 0; l < c.n_layers; ++l)
     fill_probs(tap(tap_layer_name(l, "attn.probs")), rotated ? q_rotated[l] : tap(tap_layer_name(l, "q")),

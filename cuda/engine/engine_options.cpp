@@ -19,4 +19,12 @@ SplitMode split_mode_from_string(const std::string& name, const std::string& sou
 
 std::string to_string(SplitMode mode) { return mode == SplitMode::invariant ? "invariant" : "by-length"; }
 
+LatentPath latent_path_from_string(const std::string& name, const std::string& source) {
+  for (LatentPath p : {LatentPath::reconstruct, LatentPath::absorb})
+    if (name == to_string(p)) return p;
+  throw InputError(source, "unknown latent-attention path '" + name + "' (expected reconstruct or absorb)");
+}
+
+std::string to_string(LatentPath path) { return path == LatentPath::reconstruct ? "reconstruct" : "absorb"; }
+
 }  // namespace kvfid::engine

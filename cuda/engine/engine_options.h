@@ -21,6 +21,13 @@ enum class Backend { twin, cuda };
 //              flash-decoding engines pick num_splits: not batch- or schedule-invariant
 enum class SplitMode { invariant, by_length };
 
+// How latent attention (DeepSeek's MLA, reference/model/config.h) reads its cached rows:
+//   reconstruct  each token's keys and values rebuilt from its row (wkv_b), then the
+//                attention every other model runs
+//   absorb       the up-projections folded into the query and the output
+//                (cuda/common/latent_math.h): the rows read as they are cached
+enum class LatentPath { reconstruct, absorb };
+
 struct EngineOptions {
   Backend backend = Backend::twin;
   // Weight storage (reference/model/weight_storage.h): f32, f16 or bf16 held as such,
@@ -36,6 +43,7 @@ struct EngineOptions {
   // n_kv_heads]; empty: the spec's.
   std::vector<float> kv_scales = {};
   int chunk = 0;  // prefill chunk size; 0 = the whole prompt at once
+  LatentPath latent = LatentPath::reconstruct;  // latent attention's decode path (others ignore it)
   SplitMode split = SplitMode::invariant;
   TapSelection taps = TapSelection::all;
   // Host threads the twin runs a step's independent blocks on (cuda/twin/thread_pool.h);
@@ -50,6 +58,9 @@ Backend backend_from_string(const std::string& name, const std::string& source);
 // "invariant" or "by-length" (to_string's names); throws InputError(source, ...) otherwise.
 SplitMode split_mode_from_string(const std::string& name, const std::string& source);
 std::string to_string(SplitMode mode);
+// "reconstruct" or "absorb" (to_string's names); throws InputError(source, ...) otherwise.
+LatentPath latent_path_from_string(const std::string& name, const std::string& source);
+std::string to_string(LatentPath path);
 
 // Thrown when the CUDA backend is asked for but no GPU (or no CUDA build) is there;
 // GPU tests skip with its message.

@@ -123,8 +123,16 @@ PackedModel pack_model(const Model& model, const WeightFormat& format) {
     PackedLayer l;
     l.attn_norm = pack_gains(w.attn_norm, c);
     l.wq = pack_matrix(w.wq, format, layer + "wq");
-    l.wk = pack_matrix(w.wk, format, layer + "wk");
-    l.wv = pack_matrix(w.wv, format, layer + "wv");
+    if (c.mla.active()) {  // no wk, wv: keys and values come from the latent
+      if (c.mla.q_lora_rank > 0) l.wq_a = pack_matrix(w.wq_a, format, layer + "wq_a");
+      l.q_a_norm = pack_gains(w.q_a_norm, c);
+      l.wkv_a = pack_matrix(w.wkv_a, format, layer + "wkv_a");
+      l.kv_a_norm = pack_gains(w.kv_a_norm, c);
+      l.wkv_b = pack_matrix(w.wkv_b, format, layer + "wkv_b");
+    } else {
+      l.wk = pack_matrix(w.wk, format, layer + "wk");
+      l.wv = pack_matrix(w.wv, format, layer + "wv");
+    }
     l.bq = pack_vector(w.bq);
     l.bk = pack_vector(w.bk);
     l.bv = pack_vector(w.bv);

@@ -53,7 +53,13 @@ struct PackedLayer {
   PackedMatrix wq, wk, wv;        // [q_dim, dim], [kv_dim, dim], [kv_dim, dim]
   std::vector<float> bq, bk, bv;  // [q_dim], [kv_dim], [kv_dim]; empty without bias
   std::vector<float> q_norm, k_norm;  // [head_dim] each; empty without Qwen3's q/k norms
-  PackedMatrix wo;                // [dim, q_dim]
+  // Latent attention (config.h's LatentAttention): wq then reads q_in_dim; wk, wv empty.
+  PackedMatrix wq_a;                  // [q_lora_rank, dim]; empty without a low-rank query
+  std::vector<float> q_a_norm;        // [q_lora_rank]
+  PackedMatrix wkv_a;                 // [kv_lora_rank + rope_dim, dim]
+  std::vector<float> kv_a_norm;       // [kv_lora_rank]
+  PackedMatrix wkv_b;                 // [n_heads (nope + v_head_dim), kv_lora_rank]
+  PackedMatrix wo;                // [dim, attn_out_dim]
   std::vector<float> ffn_norm;    // [dim]
   std::vector<float> post_attn_norm, post_ffn_norm;  // [dim] each; empty without Gemma 2's post-norms
   PackedMatrix w1, w3;            // [hidden, dim]

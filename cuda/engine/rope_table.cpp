@@ -15,12 +15,12 @@ double scaled(const ModelConfig& c, double f) {
 
 RopeTable make_rope_table(const ModelConfig& c, int positions) {
   RopeTable t;
-  t.pairs = c.head_dim / 2;
+  t.pairs = c.rope_head_dim() / 2;
   t.positions = positions;
   t.cos.resize(std::size_t(positions) * t.pairs);
   t.sin.resize(std::size_t(positions) * t.pairs);
   for (int i = 0; i < t.pairs; ++i) {
-    const double inv_freq = scaled(c, std::pow(c.rope_theta, -2.0 * i / c.head_dim));
+    const double inv_freq = scaled(c, std::pow(c.rope_theta, -2.0 * i / c.rope_head_dim()));
     for (int pos = 0; pos < positions; ++pos) {
       const double angle = pos * inv_freq;
       t.cos[std::size_t(pos) * t.pairs + i] = float(std::cos(angle));

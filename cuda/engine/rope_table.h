@@ -4,7 +4,8 @@
 // the twin and the GPU rotate with identical numbers. Pair i of a head (i < head_dim/2)
 // rotates by angle pos * theta^(-2i/head_dim) (Llama 3 scaled when the config says so:
 // reference/model/rope_scaling.h); which two dimensions form pair i
-// depends on the style (num::rope_dims in cuda/common/rope.h).
+// depends on the style (num::rope_dims in cuda/common/rope.h). head_dim here is the width
+// RoPE turns (ModelConfig::rope_head_dim: latent attention's rope part).
 #include <vector>
 
 #include "reference/model/config.h"

@@ -9,6 +9,7 @@
 #include "cuda/common/attention_math.h"
 #include "cuda/common/kv_encode.h"
 #include "cuda/common/kv_layout.h"
+#include "cuda/common/latent_math.h"
 #include "cuda/common/log_softmax.h"
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
@@ -47,6 +48,13 @@ struct TwinSequence {
   std::vector<float> raw;                  // tiered under KIVI: [n_layers] KvLayout K planes, FP32
   std::vector<std::uint8_t> codes;         // tiered: slot regions at code_offsets
   std::vector<std::size_t> code_offsets;   // KvPlan::code_offsets
+  // Latent attention (config.h's LatentAttention) holds no K and V planes: its cache is
+  // `latent`, per layer [capacity, kv_lora_rank + rope_dim] in the fast format. rk and rv
+  // hold each cached token's keys and values reconstructed from its row, FP32
+  // [n_layers, n_heads, capacity, head_dim] and [.., v_head_dim]: a pure function of the
+  // row, so the same bits as rebuilding them at every step, as a prefill kernel does.
+  std::vector<std::uint8_t> latent;
+  std::vector<float> rk, rv;
   // Layer `layer`'s planes: its K or V plane's offset (elements) and their layout.
   std::size_t plane_at(int layer, bool values) const {
     if (evict) return planes.k_at[std::size_t(layer)] + (values ? planes.layer[std::size_t(layer)].plane() : 0);
@@ -102,6 +110,31 @@ struct SlotKv {
   }
 };
 
+// Latent attention's reconstructed keys and values (TwinSequence::rk, rv) of one layer:
+// query head h reads key head h.
+struct ReconstructedKv {
+  const float* k;  // [n_heads, capacity, head_dim]
+  const float* v;  // [n_heads, capacity, v_head_dim]
+  int capacity, head_dim, v_head_dim;
+  const float* key(int h, int j) const { return k + (std::size_t(h) * capacity + j) * head_dim; }
+  const float* value(int h, int j) const { return v + (std::size_t(h) * capacity + j) * v_head_dim; }
+};
+
+// The absorbed path's reading of one layer's cached rows [capacity, width]: one key head
+// whose keys are the whole rows (latent, k_pe) and whose values their latent part.
+template <FloatFormat K>
+struct LatentRows {
+  const typename Storage<K>::T* rows;
+  int width;
+  const typename Storage<K>::T* key(int, int j) const { return rows + std::size_t(j) * width; }
+  const typename Storage<K>::T* value(int, int j) const { return rows + std::size_t(j) * width; }
+};
+
+// The widths attend() reads: a key's (what q is dotted with) and a value's (what it sums).
+struct AttendWidths {
+  int key, value;
+};
+
 // The keys a query reads, in position order: a range (causal, or a sliding window), or
 // the positions an eviction kept.
 struct KeyRange {
@@ -116,7 +149,7 @@ struct KeyList {
 };
 
 // One worker's buffers for a query head's attention: a split's scores and
-// probabilities [kSplit], the running and the split's weighted value sums [head_dim].
+// probabilities [kSplit], the running and the split's weighted value sums [value width].
 struct AttendScratch {
   std::vector<float> scores, probs, acc, split_acc;
 };
@@ -135,7 +168,10 @@ class TwinBackend final : public EngineBackend {
         rotation_(quant::view_of(plan_.policy.rotation)),
         rot_tmp_(std::size_t(model.config.head_dim)),
         split_mode_(options.split),
-        scratch_(pool_.size()) {}
+        latent_path_(options.latent),
+        scratch_(pool_.size()) {
+    if (model.config.mla.active()) quant::require_latent_policy(plan_.policy, options.kv.source);
+  }
 
   int add_sequence(int capacity) override {
     const ModelConfig& c = m_.config;
@@ -150,6 +186,14 @@ class TwinBackend final : public EngineBackend {
     if (plan_.policy.evict) {
       s.evict = std::make_unique<CacheEviction>(*plan_.policy.evict, c.n_layers, c.n_kv_heads, capacity);
       s.planes = evicted_planes(*plan_.policy.evict, c, capacity);
+    }
+    if (c.mla.active()) {  // the latent rows and their reconstructions instead of K and V planes
+      const std::size_t rows = std::size_t(c.n_layers) * capacity;
+      s.latent.assign(rows * latent_width() * latent_element_bytes(), 0);
+      s.rk.assign(rows * c.kv_dim(), 0.0f);
+      s.rv.assign(rows * c.v_dim(), 0.0f);
+      seqs_.push_back(std::move(s));
+      return int(seqs_.size()) - 1;
     }
     s.cache.assign(sizes.cache, 0);
     s.hot.assign(sizes.hot / 4, 0.0f);
@@ -167,6 +211,10 @@ class TwinBackend final : public EngineBackend {
     const int id = add_sequence(capacity);
     TwinSequence& from = seqs_[source];  // after add_sequence, which may move seqs_
     TwinSequence& to = seqs_[id];
+    if (m_.config.mla.active()) {
+      fork_latent(from, to, prefix_length);
+      return id;
+    }
     auto base = [](TwinSequence& q, SequenceBuffer b) -> std::uint8_t* {
       switch (b) {
         case SequenceBuffer::cache: return q.cache.data();
@@ -192,6 +240,7 @@ class TwinBackend final : public EngineBackend {
 
   CacheValues cache_values(int seq, int layer, int length) override {
     TwinSequence& s = seqs_[seq];
+    if (m_.config.mla.active()) return latent_cache_values(s, layer, length);
     if (s.evict) {
       const num::KvLayout& lay = s.plane_layout(layer);
       std::vector<float> decoded(2 * lay.plane());  // the layer's K and V slot planes, FP32 (contiguous)
@@ -237,7 +286,7 @@ class TwinBackend final : public EngineBackend {
   // order) in splits of `split` keys (attention_math.h's order).
   template <FloatFormat K, class Source, class Keys>
   void attend(const Source& kv, const float* q, int kvh, const Keys& keys, int split, float* out, float* stats,
-              AttendScratch& scratch);
+              AttendScratch& scratch, AttendWidths widths);
   // Under an eviction: the step's rows one after another (each query reads what the
   // policy kept after the one before), a row's query heads in parallel, then the scorer
   // told and the cache evicted (cuda/engine/eviction.h). taps: when non-null, the
@@ -250,6 +299,36 @@ class TwinBackend final : public EngineBackend {
   // replaced by what its own query reads.
   template <FloatFormat K>
   void store_evicting(TwinSequence& s, int layer, int pos, float* k, float* v);
+  // One layer's attention of the step's rows, from its normed input xn_ to att_ (and the
+  // taps' q_, k_, v_, stats_): q, k, v projected, RoPE'd, stored, read back; the
+  // attention over each row's keys (per row and query head a work item).
+  template <FloatFormat W, FloatFormat K, bool kTiered>
+  void attention_layer(const std::vector<StepRow>& rows, int layer, int split, bool want_taps, StepOutput& out);
+  // The same for latent attention (config.h's LatentAttention), by latent_path_: the
+  // rows' cache rows computed and stored (read back as the cache holds them), their keys
+  // and values reconstructed into rk, rv, then the attention reads those (reconstruct)
+  // or the cached rows themselves with the absorbed query (absorb). k_, v_ hold the
+  // step's reconstructed keys and values for the taps; with taps, the probabilities each
+  // query weighted its keys by (LayerTaps::probs), from its path's own scores.
+  template <FloatFormat W, FloatFormat K>
+  void latent_layer(const std::vector<StepRow>& rows, int layer, int split, bool want_taps, StepOutput& out);
+  int latent_width() const { return m_.config.mla.kv_lora_rank + m_.config.mla.rope_dim; }
+  // The latent plane's elements: the plain format's, or FP32 holding a block format's
+  // decoded rows (whose codes are not kept: the plane holds decode() of them, kv_plan.h).
+  std::size_t latent_element_bytes() const { return plan_.fast ? num::bytes_of(*plan_.fast) : 4; }
+  // Bytes the cache holds one token's row of layer `layer` in: the plain values, or the
+  // row's code blocks (padded as a K row's, quant/row_blocks.h).
+  std::size_t latent_row_bytes(int layer) const;
+  // A block format's row: encoded as a K row of one head of latent_width() (kv_encode.h)
+  // and `decoded` [latent_width()] given what its codes decode to.
+  void encode_latent_row(int layer, const float* row, float* decoded);
+  // Layer `layer`'s cached rows of s, [capacity, latent_width()] in K.
+  template <FloatFormat K>
+  typename Storage<K>::T* latent_rows(TwinSequence& s, int layer) {
+    return reinterpret_cast<typename Storage<K>::T*>(s.latent.data()) + std::size_t(layer) * s.capacity * latent_width();
+  }
+  void fork_latent(TwinSequence& from, TwinSequence& to, int prefix_length);
+  CacheValues latent_cache_values(TwinSequence& s, int layer, int length);
   template <FloatFormat W>
   void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y);
   void rmsnorm(const float* x, const std::vector<float>& w, float eps, int rows, float* y);
@@ -263,10 +342,16 @@ class TwinBackend final : public EngineBackend {
   quant::RotationView rotation_;  // of plan_.policy.rotation
   std::vector<float> rot_tmp_;    // [head_dim] rotate_head's scratch
   SplitMode split_mode_;
+  LatentPath latent_path_;
   RopeTable rope_;
   std::vector<TwinSequence> seqs_;
   // Step buffers, reused between steps (grown, never shrunk).
   std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, h1_, h3_, stats_;
+  // Latent attention's: [rows, q_lora_rank] the low-rank query, [rows, kv_lora_rank +
+  // rope_dim] the cache rows, [rows, kv_lora_rank] a row's latent alone, [rows, n_heads
+  // (nope + v_head_dim)] wkv_b's output, and the absorbed path's [rows, n_heads, width]
+  // queries and [rows, n_heads, kv_lora_rank] outputs before W_UV.
+  std::vector<float> qa_, kva_, lat_, kvb_, qabs_, olat_;
   std::vector<float> xt_;               // [rows, cols / kRowStep * kRowStep] a matvec's x rows, lane-major (row_dot_simd.h)
   std::vector<AttendScratch> scratch_;  // [pool_.size()]
   std::vector<float> evict_probs_;      // [n_heads, slots] a row's probabilities, for the scorers
@@ -381,23 +466,23 @@ void TwinBackend::store_tiered(TwinSequence& s, int l, int pos, float* k, float*
 
 template <FloatFormat K, class Source, class Keys>
 void TwinBackend::attend(const Source& kv, const float* q, int kvh, const Keys& keys, int split, float* out,
-                         float* stats, AttendScratch& scratch) {
-  const int hd = m_.config.head_dim;
+                         float* stats, AttendScratch& scratch, AttendWidths widths) {
+  const int kw = widths.key, vw = widths.value;
   float* scores = scratch.scores.data();
   float* probs = scratch.probs.data();
   float* acc = scratch.acc.data();
   float* split_acc = scratch.split_acc.data();
-  const bool simd = twin::attention_simd_available(hd);
+  const bool simd_scores = twin::attention_simd_available(kw), simd_values = twin::attention_simd_available(vw);
   const typename Storage<K>::T* rows[num::kSplit];  // the split's keys, then its values
   num::SoftmaxStats run{};
   const int n = keys.size();
   for (int sp = 0; sp < num::split_count(n, split); ++sp) {
     const int i0 = sp * split, i1 = std::min(i0 + split, n), count = i1 - i0;
-    if (simd) {
+    if (simd_scores) {
       for (int i = i0; i < i1; ++i) rows[i - i0] = kv.key(kvh, keys[i]);
-      twin::attn_scores_simd<K>(q, rows, count, hd, m_.attn_scale, scores);
+      twin::attn_scores_simd<K>(q, rows, count, kw, m_.attn_scale, scores);
     } else {
-      for (int i = i0; i < i1; ++i) scores[i - i0] = num::attn_score<K>(q, kv.key(kvh, keys[i]), hd, m_.attn_scale);
+      for (int i = i0; i < i1; ++i) scores[i - i0] = num::attn_score<K>(q, kv.key(kvh, keys[i]), kw, m_.attn_scale);
     }
     if (m_.attn_softcap > 0)
       for (int j = 0; j < count; ++j) scores[j] = num::capped_score(scores[j], m_.attn_softcap);
@@ -423,11 +508,11 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, const Keys& 
       const float ws = num::butterfly_host<num::Add>(lanes);
       lsum = wj == 0 ? ws : lsum + ws;
     }
-    if (simd) {
+    if (simd_values) {
       for (int i = i0; i < i1; ++i) rows[i - i0] = kv.value(kvh, keys[i]);
-      twin::weighted_values_simd<K>(probs, rows, count, hd, split_acc);
+      twin::weighted_values_simd<K>(probs, rows, count, vw, split_acc);
     } else {
-      for (int d = 0; d < hd; ++d) {
+      for (int d = 0; d < vw; ++d) {
         float a = 0.0f;
         for (int i = i0; i < i1; ++i) a = num::fma(probs[i - i0], Storage<K>::load(kv.value(kvh, keys[i])[d]), a);
         split_acc[d] = a;
@@ -435,14 +520,14 @@ void TwinBackend::attend(const Source& kv, const float* q, int kvh, const Keys& 
     }
     if (sp == 0) {
       run = {m, lsum};
-      std::copy_n(split_acc, hd, acc);
+      std::copy_n(split_acc, vw, acc);
     } else {
       const num::FoldFactors f = num::fold_factors(run.m, m);
-      for (int d = 0; d < hd; ++d) acc[d] = num::fold_value(acc[d], split_acc[d], f);
+      for (int d = 0; d < vw; ++d) acc[d] = num::fold_value(acc[d], split_acc[d], f);
       run = num::fold_stats(run, lsum, f);
     }
   }
-  for (int d = 0; d < hd; ++d) out[d] = num::div(acc[d], run.l);
+  for (int d = 0; d < vw; ++d) out[d] = num::div(acc[d], run.l);
   stats[0] = run.m;
   stats[1] = run.l;
 }
@@ -515,7 +600,8 @@ void TwinBackend::attend_evicting(const std::vector<StepRow>& rows, int l, int s
         const std::vector<int>& keys = s.evict->cached(l, kvh);
         const float* q = q_.data() + r * qd + std::size_t(h) * hd;
         float* st = stats_.data() + (r * c.n_heads + h) * 2;
-        attend<K>(kv, q, kvh, KeyList{keys}, split, att_.data() + r * qd + std::size_t(h) * hd, st, scratch_[worker]);
+        attend<K>(kv, q, kvh, KeyList{keys}, split, att_.data() + r * qd + std::size_t(h) * hd, st, scratch_[worker],
+                  {hd, hd});
         // The probabilities the output weighted by, as engine_forward's attn.probs: the
         // scorer's input and the tap.
         float* p = evict_probs_.data() + std::size_t(h) * slots;
@@ -536,11 +622,265 @@ void TwinBackend::attend_evicting(const std::vector<StepRow>& rows, int l, int s
 }
 
 template <FloatFormat W, FloatFormat K, bool kTiered>
-void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) {
+void TwinBackend::attention_layer(const std::vector<StepRow>& rows, int l, int split, bool want_taps, StepOutput& out) {
   using KT = typename Storage<K>::T;
   const ModelConfig& c = m_.config;
   const int n = int(rows.size());
   const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), group = c.group();
+  const bool interleaved = c.rope == RopeStyle::interleaved;
+  const PackedLayer& w = m_.layers[l];
+  matvec<W>(w.wq, w.bq, xn_.data(), n, q_.data());
+  matvec<W>(w.wk, w.bk, xn_.data(), n, k_.data());
+  matvec<W>(w.wv, w.bv, xn_.data(), n, v_.data());
+  if (c.qk_norm) {  // Qwen3: each head of q and k RMSNorm'd, in place (a head per row), before RoPE
+    rmsnorm(q_.data(), w.q_norm, m_.eps, n * c.n_heads, q_.data());
+    rmsnorm(k_.data(), w.k_norm, m_.eps, n * c.n_kv_heads, k_.data());
+  }
+  // RoPE, the policy's rotation of every head (kv_rotation.h), then K and V into the
+  // cache; the taps read K and V back from the cache.
+  for (int r = 0; r < n; ++r) {
+    rope(q_.data() + std::size_t(r) * qd, c.n_heads, hd, interleaved, rope_, rows[r].pos);
+    rope(k_.data() + std::size_t(r) * kvd, c.n_kv_heads, hd, interleaved, rope_, rows[r].pos);
+    TwinSequence& s = seqs_[rows[r].seq];
+    float* kr = k_.data() + std::size_t(r) * kvd;
+    float* vr = v_.data() + std::size_t(r) * kvd;
+    if (rotation_.kind != quant::RotationKind::none) {
+      for (int h = 0; h < c.n_heads; ++h) quant::rotate_head(rotation_, q_.data() + std::size_t(r) * qd + h * hd, rot_tmp_.data());
+      for (int h = 0; h < c.n_kv_heads; ++h) {
+        quant::rotate_head(rotation_, kr + h * hd, rot_tmp_.data());
+        quant::rotate_head(rotation_, vr + h * hd, rot_tmp_.data());
+      }
+    }
+    if constexpr (kTiered) {
+      if (!s.evict) store_tiered(s, l, rows[r].pos, kr, vr);  // else attend_evicting stores, row by row
+    } else {
+      KT* kc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.k_offset(l);
+      KT* vc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.v_offset(l);
+      for (int h = 0; h < c.n_kv_heads; ++h)
+        for (int d = 0; d < hd; ++d) {
+          const std::size_t at = s.layout.row(h, rows[r].pos) + d;
+          kc[at] = Storage<K>::store(kr[h * hd + d]);
+          vc[at] = Storage<K>::store(vr[h * hd + d]);
+          kr[h * hd + d] = Storage<K>::load(kc[at]);
+          vr[h * hd + d] = Storage<K>::load(vc[at]);
+        }
+    }
+  }
+  // Attention (attention_math.h): per row and query head (a work item), splits of
+  // the step's size from the row's first key, folded in order.
+  const int window = c.window_of(l);
+  if (plan_.policy.evict) {
+    float* taps = nullptr;
+    int width = 0;
+    if (want_taps) {
+      LayerTaps& t = out.layers[l];
+      t.probs_width = 0;
+      for (const StepRow& r : rows) t.probs_width = std::max(t.probs_width, seqs_[r.seq].capacity);
+      t.probs.assign(std::size_t(n) * c.n_heads * t.probs_width, 0.0f);
+      taps = t.probs.data();
+      width = t.probs_width;
+    }
+    num::dispatch_fmt(plan_.evict_planes,
+                      [&]<FloatFormat P>() { attend_evicting<P>(rows, l, split, taps, width); });
+  } else pool_.parallel_for(std::int64_t(n) * c.n_heads, 1, [&](std::int64_t i0, std::int64_t i1, int worker) {
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const int r = int(i / c.n_heads), h = int(i % c.n_heads);
+      TwinSequence& s = seqs_[rows[r].seq];
+      const int pos = rows[r].pos;
+      const float* q = q_.data() + std::size_t(r) * qd + h * hd;
+      float* o = att_.data() + std::size_t(r) * qd + h * hd;
+      float* st = stats_.data() + (std::size_t(r) * c.n_heads + h) * 2;
+      if constexpr (kTiered) {
+        float* k_cold = s.cold_plane(l, false);
+        float* v_cold = s.cold_plane(l, true);
+        const TieredKv kv{k_cold,
+                          plan_.hot_plane ? s.hot_plane(l, false) : k_cold,
+                          v_cold,
+                          plan_.hot_plane ? s.hot_plane(l, true) : v_cold,
+                          quant::cold_end(pos, plan_.policy.hot_window, plan_.k_group[l]),
+                          quant::cold_end(pos, plan_.policy.hot_window, 0),
+                          s.layout};
+        attend<K>(kv, q, h / group, KeyRange{num::first_key(window, pos), pos + 1}, split, o, st, scratch_[worker],
+                  {hd, hd});
+      } else {
+        const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
+        const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
+        attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, KeyRange{num::first_key(window, pos), pos + 1}, split, o,
+                  st, scratch_[worker], {hd, hd});
+      }
+    }
+  });
+  if (rotation_.kind != quant::RotationKind::none)  // the output back to the model's basis
+    for (int i = 0; i < n * c.n_heads; ++i) quant::unrotate_head(rotation_, att_.data() + std::size_t(i) * hd, rot_tmp_.data());
+}
+
+template <FloatFormat W, FloatFormat K>
+void TwinBackend::latent_layer(const std::vector<StepRow>& rows, int l, int split, bool want_taps, StepOutput& out) {
+  using KT = typename Storage<K>::T;
+  const ModelConfig& c = m_.config;
+  const LatentAttention& a = c.mla;
+  const int n = int(rows.size()), H = c.n_heads, hd = c.head_dim, nope = c.nope_dim(), vd = a.v_head_dim;
+  const int rd = a.rope_dim, kvl = a.kv_lora_rank, lw = latent_width(), kv_b = nope + vd;
+  const int qd = c.q_dim(), out_dim = c.attn_out_dim();
+  const bool interleaved = c.rope == RopeStyle::interleaved;
+  const PackedLayer& w = m_.layers[l];
+
+  // q = wq xn, or wq norm(wq_a xn); its rope parts turned below.
+  if (a.q_lora_rank > 0) {
+    matvec<W>(w.wq_a, {}, xn_.data(), n, qa_.data());
+    rmsnorm(qa_.data(), w.q_a_norm, m_.eps, n, qa_.data());
+    matvec<W>(w.wq, {}, qa_.data(), n, q_.data());
+  } else {
+    matvec<W>(w.wq, {}, xn_.data(), n, q_.data());
+  }
+  // The cache rows: the latent (wkv_a's first kv_lora_rank, RMSNorm'd) and k_pe (its
+  // rest, RoPE'd), stored, then read back as the cache holds them.
+  matvec<W>(w.wkv_a, {}, xn_.data(), n, kva_.data());
+  for (int r = 0; r < n; ++r) std::copy_n(kva_.data() + std::size_t(r) * lw, kvl, lat_.data() + std::size_t(r) * kvl);
+  rmsnorm(lat_.data(), w.kv_a_norm, m_.eps, n, lat_.data());
+  for (int r = 0; r < n; ++r) {
+    const int pos = rows[r].pos;
+    float* row = kva_.data() + std::size_t(r) * lw;
+    std::copy_n(lat_.data() + std::size_t(r) * kvl, kvl, row);
+    rope(row + kvl, 1, rd, interleaved, rope_, pos);
+    for (int h = 0; h < H; ++h) rope(q_.data() + std::size_t(r) * qd + h * hd + nope, 1, rd, interleaved, rope_, pos);
+    KT* cached = latent_rows<K>(seqs_[rows[r].seq], l) + std::size_t(pos) * lw;
+    if (plan_.fast) {
+      for (int i = 0; i < lw; ++i) {
+        cached[i] = Storage<K>::store(row[i]);
+        row[i] = Storage<K>::load(cached[i]);
+      }
+    } else if constexpr (K == FloatFormat::f32) {  // a block format: the tiered run, FP32 planes
+      encode_latent_row(l, row, cached);
+      std::copy_n(cached, lw, row);
+    }
+    std::copy_n(row, kvl, lat_.data() + std::size_t(r) * kvl);
+  }
+  // Their keys and values, reconstructed from the stored rows: wkv_b's per-head nope keys
+  // and values, each key ending with the row's k_pe; into the sequence's rk, rv and
+  // (the taps) k_, v_.
+  matvec<W>(w.wkv_b, {}, lat_.data(), n, kvb_.data());
+  for (int r = 0; r < n; ++r) {
+    TwinSequence& s = seqs_[rows[r].seq];
+    const int pos = rows[r].pos;
+    const float* kv = kvb_.data() + std::size_t(r) * H * kv_b;
+    const float* k_pe = kva_.data() + std::size_t(r) * lw + kvl;
+    for (int h = 0; h < H; ++h) {
+      float* k = k_.data() + std::size_t(r) * qd + h * hd;
+      float* v = v_.data() + std::size_t(r) * H * vd + h * vd;
+      std::copy_n(kv + h * kv_b, nope, k);
+      std::copy_n(k_pe, rd, k + nope);
+      std::copy_n(kv + h * kv_b + nope, vd, v);
+      const std::size_t at = (std::size_t(l) * H + h) * s.capacity + pos;
+      std::copy_n(k, hd, s.rk.data() + at * hd);
+      std::copy_n(v, vd, s.rv.data() + at * vd);
+    }
+  }
+
+  // The attention: per row and query head a work item, keys 0..pos (no window: validated).
+  const bool absorb = latent_path_ == LatentPath::absorb;
+  const PackedMatrix& wkv_b = w.wkv_b;
+  pool_.parallel_for(std::int64_t(n) * H, 1, [&](std::int64_t i0, std::int64_t i1, int worker) {
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const int r = int(i / H), h = int(i % H), pos = rows[r].pos;
+      TwinSequence& s = seqs_[rows[r].seq];
+      const float* q = q_.data() + std::size_t(r) * qd + h * hd;
+      float* o = att_.data() + std::size_t(r) * out_dim + h * vd;
+      float* st = stats_.data() + std::size_t(i) * 2;
+      if (!absorb) {
+        const std::size_t layer_at = std::size_t(l) * H * s.capacity;
+        attend<FloatFormat::f32>(ReconstructedKv{s.rk.data() + layer_at * hd, s.rv.data() + layer_at * vd, s.capacity, hd, vd},
+                                 q, h, KeyRange{0, pos + 1}, split, o, st, scratch_[worker], {hd, vd});
+        continue;
+      }
+      // Absorbed: the query W_UK_h^T q_nope then q_pe, against the cached rows; the
+      // latent sum it weights out through W_UV_h (the rows of wkv_b matvec would use).
+      float* qa = qabs_.data() + std::size_t(i) * lw;
+      const auto* w_keys = wkv_b.data<W>() + std::size_t(h) * kv_b * kvl;
+      for (int cc = 0; cc < kvl; ++cc) qa[cc] = num::absorbed_query<W>(w_keys, kvl, q, nope, cc);
+      std::copy_n(q + nope, rd, qa + kvl);
+      float* ol = olat_.data() + std::size_t(i) * kvl;
+      attend<K>(LatentRows<K>{latent_rows<K>(s, l), lw}, qa, 0, KeyRange{0, pos + 1}, split, ol, st, scratch_[worker],
+                {lw, kvl});
+      for (int d = 0; d < vd; ++d) o[d] = num::row_dot_host<W>(w_keys + std::size_t(nope + d) * kvl, ol, kvl);
+    }
+  });
+  if (!want_taps) return;
+  // The probabilities each query weighted its keys by, from its path's own scores.
+  LayerTaps& t = out.layers[l];
+  t.probs_width = 0;
+  for (const StepRow& r : rows) t.probs_width = std::max(t.probs_width, seqs_[r.seq].capacity);
+  t.probs.assign(std::size_t(n) * H * t.probs_width, 0.0f);
+  for (int r = 0; r < n; ++r) {
+    TwinSequence& s = seqs_[rows[r].seq];
+    for (int h = 0; h < H; ++h) {
+      const std::size_t i = std::size_t(r) * H + h;
+      const num::SoftmaxStats st{stats_[2 * i], stats_[2 * i + 1]};
+      for (int j = 0; j <= rows[r].pos; ++j) {
+        const float score =
+            absorb ? num::attn_score<K>(qabs_.data() + i * lw, latent_rows<K>(s, l) + std::size_t(j) * lw, lw, m_.attn_scale)
+                   : num::attn_score<FloatFormat::f32>(q_.data() + std::size_t(r) * qd + h * hd,
+                                                       s.rk.data() + ((std::size_t(l) * H + h) * s.capacity + j) * hd, hd,
+                                                       m_.attn_scale);
+        t.probs[i * t.probs_width + j] = num::attn_prob(score, st);
+      }
+    }
+  }
+}
+
+std::size_t TwinBackend::latent_row_bytes(int layer) const {
+  if (plan_.fast) return std::size_t(latent_width()) * num::bytes_of(*plan_.fast);
+  const quant::FormatInfo& f = quant::all_formats()[plan_.policy.k[std::size_t(layer)].format];
+  return std::size_t(quant::row_block_count(latent_width(), f.block)) * f.bytes;
+}
+
+void TwinBackend::encode_latent_row(int l, const float* row, float* decoded) {
+  const int lw = latent_width();
+  const num::KvLayout one{1, 1, lw, 1};  // one token of one head: the row
+  const float* scales = plan_.layer_scales(l, false, m_.config.n_kv_heads);  // the first head's: store_latent's
+  quant::with_codec(plan_.policy.k[std::size_t(l)].format, [&]<class C>() {
+    const std::size_t bytes = std::size_t(quant::row_block_count(lw, C::kBlock)) * C::kBytes;
+    if (row_codes_.size() < bytes) row_codes_.resize(bytes);
+    for (int b = 0; b < quant::row_block_count(lw, C::kBlock); ++b)
+      num::encode_row_block<C>(row, b, 0, one, scales, row_codes_.data(), decoded);
+  });
+}
+
+void TwinBackend::fork_latent(TwinSequence& from, TwinSequence& to, int prefix_length) {
+  const ModelConfig& c = m_.config;
+  const std::size_t row_bytes = std::size_t(latent_width()) * latent_element_bytes();
+  for (int l = 0; l < c.n_layers; ++l) {
+    std::memcpy(to.latent.data() + std::size_t(l) * to.capacity * row_bytes,
+                from.latent.data() + std::size_t(l) * from.capacity * row_bytes, std::size_t(prefix_length) * row_bytes);
+    for (int h = 0; h < c.n_heads; ++h) {
+      const std::size_t src = (std::size_t(l) * c.n_heads + h) * from.capacity, dst = (std::size_t(l) * c.n_heads + h) * to.capacity;
+      std::copy_n(from.rk.data() + src * c.head_dim, std::size_t(prefix_length) * c.head_dim, to.rk.data() + dst * c.head_dim);
+      std::copy_n(from.rv.data() + src * c.v_head_dim(), std::size_t(prefix_length) * c.v_head_dim(),
+                  to.rv.data() + dst * c.v_head_dim());
+    }
+  }
+}
+
+CacheValues TwinBackend::latent_cache_values(TwinSequence& s, int l, int length) {
+  // What the cache stands for: each token's keys and values as its row reconstructs them,
+  // [n_heads, length, head_dim] and [n_heads, length, v_head_dim]; the bytes are the rows'
+  // (held once, for keys and values alike: counted with the keys).
+  const ModelConfig& c = m_.config;
+  CacheValues v;
+  for (int h = 0; h < c.n_heads; ++h) {
+    const std::size_t at = (std::size_t(l) * c.n_heads + h) * s.capacity;
+    v.k.insert(v.k.end(), s.rk.begin() + at * c.head_dim, s.rk.begin() + (at + length) * c.head_dim);
+    v.v.insert(v.v.end(), s.rv.begin() + at * c.v_head_dim(), s.rv.begin() + (at + length) * c.v_head_dim());
+  }
+  v.k_bytes = std::size_t(length) * latent_row_bytes(l);
+  return v;
+}
+
+template <FloatFormat W, FloatFormat K, bool kTiered>
+void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) {
+  const ModelConfig& c = m_.config;
+  const int n = int(rows.size());
+  const int qd = c.q_dim(), kvd = c.kv_dim(), vd = c.v_dim(), out_dim = c.attn_out_dim();
   for (const StepRow& r : rows) {
     if (r.seq < 0 || r.seq >= int(seqs_.size())) throw InputError("engine", "unknown sequence id");
     if (r.pos >= seqs_[r.seq].capacity) throw InputError("engine", "sequence capacity exceeded");
@@ -553,17 +893,28 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
   grow(xn_, std::size_t(n) * c.dim);
   grow(q_, std::size_t(n) * qd);
   grow(k_, std::size_t(n) * kvd);
-  grow(v_, std::size_t(n) * kvd);
-  grow(att_, std::size_t(n) * qd);
+  grow(v_, std::size_t(n) * vd);
+  grow(att_, std::size_t(n) * out_dim);
   grow(proj_, std::size_t(n) * c.dim);
   grow(h1_, std::size_t(n) * c.hidden);
   grow(h3_, std::size_t(n) * c.hidden);
   grow(stats_, std::size_t(n) * c.n_heads * 2);
+  // The widest value attend() sums: a head's, or the absorbed path's latent.
+  const int value_width = std::max(c.v_head_dim(), c.mla.kv_lora_rank);
   for (AttendScratch& s : scratch_) {
     grow(s.scores, num::kSplit);
     grow(s.probs, num::kSplit);
-    grow(s.acc, hd);
-    grow(s.split_acc, hd);
+    grow(s.acc, value_width);
+    grow(s.split_acc, value_width);
+  }
+  if (c.mla.active()) {
+    const int H = c.n_heads, lw = latent_width();
+    grow(qa_, std::size_t(n) * c.mla.q_lora_rank);
+    grow(kva_, std::size_t(n) * lw);
+    grow(lat_, std::size_t(n) * c.mla.kv_lora_rank);
+    grow(kvb_, std::size_t(n) * H * (c.nope_dim() + c.v_head_dim()));
+    grow(qabs_, std::size_t(n) * H * lw);
+    grow(olat_, std::size_t(n) * H * c.mla.kv_lora_rank);
   }
   out.layers.resize(want_taps ? c.n_layers : 0);  // kept between steps: assign() reuses capacity
 
@@ -573,93 +924,15 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
     for (int i = 0; i < c.dim; ++i)
       x_[std::size_t(r) * c.dim + i] = Storage<W>::load(emb[std::size_t(rows[r].token) * c.dim + i]) * m_.embed_scale;
 
-  const bool interleaved = c.rope == RopeStyle::interleaved;
   const int split = step_split_keys(split_mode_, rows, c.n_kv_heads);  // keys per attention split
   for (int l = 0; l < c.n_layers; ++l) {
     const PackedLayer& w = m_.layers[l];
     rmsnorm(x_.data(), w.attn_norm, m_.eps, n, xn_.data());
-    matvec<W>(w.wq, w.bq, xn_.data(), n, q_.data());
-    matvec<W>(w.wk, w.bk, xn_.data(), n, k_.data());
-    matvec<W>(w.wv, w.bv, xn_.data(), n, v_.data());
-    if (c.qk_norm) {  // Qwen3: each head of q and k RMSNorm'd, in place (a head per row), before RoPE
-      rmsnorm(q_.data(), w.q_norm, m_.eps, n * c.n_heads, q_.data());
-      rmsnorm(k_.data(), w.k_norm, m_.eps, n * c.n_kv_heads, k_.data());
+    if (c.mla.active()) {
+      latent_layer<W, K>(rows, l, split, want_taps, out);
+    } else {
+      attention_layer<W, K, kTiered>(rows, l, split, want_taps, out);
     }
-    // RoPE, the policy's rotation of every head (kv_rotation.h), then K and V into the
-    // cache; the taps read K and V back from the cache.
-    for (int r = 0; r < n; ++r) {
-      rope(q_.data() + std::size_t(r) * qd, c.n_heads, hd, interleaved, rope_, rows[r].pos);
-      rope(k_.data() + std::size_t(r) * kvd, c.n_kv_heads, hd, interleaved, rope_, rows[r].pos);
-      TwinSequence& s = seqs_[rows[r].seq];
-      float* kr = k_.data() + std::size_t(r) * kvd;
-      float* vr = v_.data() + std::size_t(r) * kvd;
-      if (rotation_.kind != quant::RotationKind::none) {
-        for (int h = 0; h < c.n_heads; ++h) quant::rotate_head(rotation_, q_.data() + std::size_t(r) * qd + h * hd, rot_tmp_.data());
-        for (int h = 0; h < c.n_kv_heads; ++h) {
-          quant::rotate_head(rotation_, kr + h * hd, rot_tmp_.data());
-          quant::rotate_head(rotation_, vr + h * hd, rot_tmp_.data());
-        }
-      }
-      if constexpr (kTiered) {
-        if (!s.evict) store_tiered(s, l, rows[r].pos, kr, vr);  // else attend_evicting stores, row by row
-      } else {
-        KT* kc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.k_offset(l);
-        KT* vc = reinterpret_cast<KT*>(s.cache.data()) + s.layout.v_offset(l);
-        for (int h = 0; h < c.n_kv_heads; ++h)
-          for (int d = 0; d < hd; ++d) {
-            const std::size_t at = s.layout.row(h, rows[r].pos) + d;
-            kc[at] = Storage<K>::store(kr[h * hd + d]);
-            vc[at] = Storage<K>::store(vr[h * hd + d]);
-            kr[h * hd + d] = Storage<K>::load(kc[at]);
-            vr[h * hd + d] = Storage<K>::load(vc[at]);
-          }
-      }
-    }
-    // Attention (attention_math.h): per row and query head (a work item), splits of
-    // the step's size from the row's first key, folded in order.
-    const int window = c.window_of(l);
-    if (plan_.policy.evict) {
-      float* taps = nullptr;
-      int width = 0;
-      if (want_taps) {
-        LayerTaps& t = out.layers[l];
-        t.probs_width = 0;
-        for (const StepRow& r : rows) t.probs_width = std::max(t.probs_width, seqs_[r.seq].capacity);
-        t.probs.assign(std::size_t(n) * c.n_heads * t.probs_width, 0.0f);
-        taps = t.probs.data();
-        width = t.probs_width;
-      }
-      num::dispatch_fmt(plan_.evict_planes,
-                        [&]<FloatFormat P>() { attend_evicting<P>(rows, l, split, taps, width); });
-    } else pool_.parallel_for(std::int64_t(n) * c.n_heads, 1, [&](std::int64_t i0, std::int64_t i1, int worker) {
-      for (std::int64_t i = i0; i < i1; ++i) {
-        const int r = int(i / c.n_heads), h = int(i % c.n_heads);
-        TwinSequence& s = seqs_[rows[r].seq];
-        const int pos = rows[r].pos;
-        const float* q = q_.data() + std::size_t(r) * qd + h * hd;
-        float* o = att_.data() + std::size_t(r) * qd + h * hd;
-        float* st = stats_.data() + (std::size_t(r) * c.n_heads + h) * 2;
-        if constexpr (kTiered) {
-          float* k_cold = s.cold_plane(l, false);
-          float* v_cold = s.cold_plane(l, true);
-          const TieredKv kv{k_cold,
-                            plan_.hot_plane ? s.hot_plane(l, false) : k_cold,
-                            v_cold,
-                            plan_.hot_plane ? s.hot_plane(l, true) : v_cold,
-                            quant::cold_end(pos, plan_.policy.hot_window, plan_.k_group[l]),
-                            quant::cold_end(pos, plan_.policy.hot_window, 0),
-                            s.layout};
-          attend<K>(kv, q, h / group, KeyRange{num::first_key(window, pos), pos + 1}, split, o, st, scratch_[worker]);
-        } else {
-          const KT* kc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.k_offset(l);
-          const KT* vc = reinterpret_cast<const KT*>(s.cache.data()) + s.layout.v_offset(l);
-          attend<K>(PlainKv<K>{kc, vc, s.layout}, q, h / group, KeyRange{num::first_key(window, pos), pos + 1}, split, o,
-                    st, scratch_[worker]);
-        }
-      }
-    });
-    if (rotation_.kind != quant::RotationKind::none)  // the output back to the model's basis
-      for (int i = 0; i < n * c.n_heads; ++i) quant::unrotate_head(rotation_, att_.data() + std::size_t(i) * hd, rot_tmp_.data());
     matvec<W>(w.wo, {}, att_.data(), n, proj_.data());
     if (c.sandwich_norms) rmsnorm(proj_.data(), w.post_attn_norm, m_.eps, n, proj_.data());  // Gemma 2, in place
     for (std::size_t i = 0; i < std::size_t(n) * c.dim; ++i) x_[i] = x_[i] + proj_[i];
@@ -680,9 +953,9 @@ void TwinBackend::run(const std::vector<StepRow>& rows, bool want_taps, StepOutp
       LayerTaps& t = out.layers[l];
       t.q.assign(q_.begin(), q_.begin() + std::size_t(n) * qd);
       t.k.assign(k_.begin(), k_.begin() + std::size_t(n) * kvd);
-      t.v.assign(v_.begin(), v_.begin() + std::size_t(n) * kvd);
+      t.v.assign(v_.begin(), v_.begin() + std::size_t(n) * vd);
       t.stats.assign(stats_.begin(), stats_.begin() + std::size_t(n) * c.n_heads * 2);
-      t.attn_out.assign(att_.begin(), att_.begin() + std::size_t(n) * qd);
+      t.attn_out.assign(att_.begin(), att_.begin() + std::size_t(n) * out_dim);
       t.out.assign(x_.begin(), x_.begin() + std::size_t(n) * c.dim);
     }
   }

@@ -33,6 +33,9 @@ KvPolicy resolve_kv_policy(const KvPolicySpec& spec, const std::vector<float>& s
 }
 
 EvictionPolicy eviction_for_model(const EvictionPolicy& policy, const ModelConfig& config, const std::string& source) {
+  if (config.mla.active())  // the scorers and the account read per-head K and V, which a latent cache does not hold
+    throw InputError(source, "eviction '" + policy.spec() + "' on a latent (MLA) cache is not supported: evictions "
+                                 "score per-head keys and values, which the cache holds only as latent rows");
   check_eviction_layers(policy, config.n_layers, source);
   bool windowed = false;  // any layer (Gemma 2's last layer is a global one)
   for (int l = 0; l < config.n_layers; ++l) windowed = windowed || config.window_of(l) > 0;

@@ -84,7 +84,7 @@ Mat head_rms_norm_bound(const Mat& x, const Mat& ex, const Mat& y, const Gain& g
 }
 
 struct RopeErrors {
-  Mat cos, sin;  // [T, head_dim/2]
+  Mat cos, sin;  // [T, rope_head_dim/2]
 };
 
 // Relative error of forward_trace's float64 Llama 3 scaled frequency (rope_scaling.h's
@@ -134,16 +134,17 @@ RopeErrors rope_table_bound(const ForwardTrace<double>& tr, const ModelConfig& c
   return r;
 }
 
-// E of x after RoPE, from x before it (x_lin, ex_lin: [T, heads*head_dim]).
+// E of x after RoPE, from x before it (x_lin, ex_lin: [T, heads*head_dim]). The part
+// RoPE leaves alone (latent attention's nope_dim first entries of a head) keeps its error.
 Mat rope_bound(const Mat& x_lin, const Mat& ex_lin, const ForwardTrace<double>& tr, const RopeErrors& rt,
                const ModelConfig& c) {
-  Mat e(x_lin.rows(), x_lin.cols());
+  Mat e = ex_lin;  // [T, heads*head_dim]
   const int heads = int(x_lin.cols()) / c.head_dim;
   for (Eigen::Index t = 0; t < x_lin.rows(); ++t)
     for (int h = 0; h < heads; ++h)
-      for (int i = 0; i < c.head_dim / 2; ++i) {
+      for (int i = 0; i < c.rope_head_dim() / 2; ++i) {
         const auto [pa, pb] = rope_pair(c, i);
-        const int ia = h * c.head_dim + pa, ib = h * c.head_dim + pb;
+        const int part = h * c.head_dim + c.nope_dim(), ia = part + pa, ib = part + pb;
         const double a = std::fabs(x_lin(t, ia)), b = std::fabs(x_lin(t, ib));
         const double ea = ex_lin(t, ia), eb = ex_lin(t, ib);
         const double cs = std::fabs(tr.cos(t, i)), sn = std::fabs(tr.sin(t, i));
@@ -187,20 +188,20 @@ Mat soft_cap_bounds(const Mat& z, const Mat& ez, double cap) {
 
 struct AttentionErrors {
   std::vector<Mat> probs;  // n_heads x [T, T]
-  Mat out;                 // [T, n_heads*head_dim]
+  Mat out;                 // [T, n_heads*v_head_dim]
 };
 
 AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, const Mat& ek, const Mat& ev,
                                 const ModelConfig& c, int layer) {
-  const int T = int(L.q.rows()), hd = c.head_dim;
+  const int T = int(L.q.rows()), hd = c.head_dim, vd = c.v_head_dim();  // key and value head widths
   // The dot product has hd terms whatever d is: gamma_{hd+2} counts them, the rounding
   // of sqrt(d) (d exact) and the division, as in the header's score rule.
   const double inv_sqrt_d = 1 / std::sqrt(c.score_scale_dim());
   const bool capped = c.attn_softcap > 0;
-  AttentionErrors r{std::vector<Mat>(c.n_heads, Mat::Zero(T, T)), Mat::Zero(T, c.q_dim())};
+  AttentionErrors r{std::vector<Mat>(c.n_heads, Mat::Zero(T, T)), Mat::Zero(T, c.attn_out_dim())};
   std::vector<double> e_score(T), e_exp(T), rho(T);
   for (int h = 0; h < c.n_heads; ++h) {
-    const int q_off = h * hd, kv_off = c.kv_head_of(h) * hd;
+    const int q_off = h * hd, kv_off = c.kv_head_of(h) * hd, v_off = c.kv_head_of(h) * vd, out_off = h * vd;
     const Mat& s = L.scores[h];
     const Mat& p = L.probs[h];
     for (int t = 0; t < T; ++t) {
@@ -234,15 +235,15 @@ AttentionErrors attention_bound(const LayerTrace<double>& L, const Mat& eq, cons
         const double rel = (1 + rho[j]) * (1 + sum_rel) * (1 + u) - 1;
         r.probs[h](t, j) = rel * p(t, j) / (1 - rel);
       }
-      for (int d = 0; d < hd; ++d) {
+      for (int d = 0; d < vd; ++d) {
         double abs_dot = 0, propagated = 0;
         for (int j = first; j <= t; ++j) {
           const double pj = p(t, j), ep = r.probs[h](t, j);
-          const double v = std::fabs(L.v(j, kv_off + d)), e_v = ev(j, kv_off + d);
+          const double v = std::fabs(L.v(j, v_off + d)), e_v = ev(j, v_off + d);
           abs_dot += pj * v;
           propagated += pj * e_v + ep * v + ep * e_v;
         }
-        r.out(t, q_off + d) = gamma(n) * abs_dot + propagated;
+        r.out(t, out_off + d) = gamma(n) * abs_dot + propagated;
       }
     }
   }
@@ -303,6 +304,50 @@ Mat product_bound(const Mat& a, const Mat& ea, const Mat& b, const Mat& eb, cons
   return (a.cwiseAbs() + ea).cwiseProduct(eb) + ea.cwiseProduct(b.cwiseAbs()) + kOpRel * prod.cwiseAbs();
 }
 
+// E of q_lin, k_lin (before RoPE) and v: [T, q_dim], [T, kv_dim], [T, v_dim].
+struct QkvErrors {
+  Mat q, k, v;
+};
+
+// Latent attention's q_lin, k_lin and v (forward_trace's latent_qkv) from h^ = L.h with
+// E(h) = eh: the projection and RMSNorm rules step by step; the copies that split kv_a
+// and kv into the latent, k_pe, the nope keys and the values are exact and carry the
+// errors of what they copy.
+QkvErrors latent_qkv_bound(const LayerTrace<double>& L, const Mat& eh, const LayerWeights& w, const ModelConfig& c) {
+  const LatentAttention& a = c.mla;
+  const int H = c.n_heads, hd = c.head_dim, nope = c.nope_dim(), vd = a.v_head_dim, rd = a.rope_dim;
+  QkvErrors r;
+  if (a.q_lora_rank > 0) {
+    const Mat e_qa = project_bound(L.h, eh, w.wq_a, {});  // [T, q_lora_rank]
+    const Mat e_qc = rms_norm_bound(L.q_a, e_qa, L.q_c, gain_of(c, w.q_a_norm), c.rms_norm_eps);
+    r.q = project_bound(L.q_c, e_qc, w.wq, {});
+  } else {
+    r.q = project_bound(L.h, eh, w.wq, {});
+  }
+  const Mat e_kva = project_bound(L.h, eh, w.wkv_a, {});  // [T, kv_lora_rank + rope_dim]
+  const Mat e_latent = rms_norm_bound(L.kv_a.leftCols(a.kv_lora_rank), e_kva.leftCols(a.kv_lora_rank), L.latent,
+                                      gain_of(c, w.kv_a_norm), c.rms_norm_eps);  // [T, kv_lora_rank]
+  const Mat e_kv = project_bound(L.latent, e_latent, w.wkv_b, {});  // [T, n_heads*(nope_dim + v_head_dim)]
+  r.k.resize(L.h.rows(), c.kv_dim());
+  r.v.resize(L.h.rows(), c.v_dim());
+  for (int h = 0; h < H; ++h) {
+    r.k.middleCols(h * hd, nope) = e_kv.middleCols(h * (nope + vd), nope);
+    r.k.middleCols(h * hd + nope, rd) = e_kva.rightCols(rd);
+    r.v.middleCols(h * vd, vd) = e_kv.middleCols(h * (nope + vd) + nope, vd);
+  }
+  return r;
+}
+
+QkvErrors qkv_bound(const LayerTrace<double>& L, const Mat& eh, const LayerWeights& w, const ModelConfig& c) {
+  if (c.mla.active()) return latent_qkv_bound(L, eh, w, c);
+  QkvErrors r{project_bound(L.h, eh, w.wq, w.bq), project_bound(L.h, eh, w.wk, w.bk), project_bound(L.h, eh, w.wv, w.bv)};
+  if (c.qk_norm) {
+    r.q = head_rms_norm_bound(L.q_proj, r.q, L.q_lin, gain_of(c, w.q_norm), c.rms_norm_eps);
+    r.k = head_rms_norm_bound(L.k_proj, r.k, L.k_lin, gain_of(c, w.k_norm), c.rms_norm_eps);
+  }
+  return r;
+}
+
 std::vector<double> finish(const Mat& e) {
   std::vector<double> out(e.size());
   for (Eigen::Index i = 0; i < e.size(); ++i) out[i] = e.data()[i] * kEvaluationSlack + kUnderflowFloor;
@@ -312,9 +357,10 @@ std::vector<double> finish(const Mat& e) {
 }  // namespace
 
 double rope_frequency_rel(const ModelConfig& c, int pair) {
-  const double exponent = double(2 * pair) / double(c.head_dim);
-  // The rounded exponent is exact iff its product with head_dim gives back 2i exactly.
-  const bool exact_exponent = std::fma(exponent, double(c.head_dim), -double(2 * pair)) == 0;
+  const int width = c.rope_head_dim();
+  const double exponent = double(2 * pair) / double(width);
+  // The rounded exponent is exact iff its product with the width gives back 2i exactly.
+  const bool exact_exponent = std::fma(exponent, double(width), -double(2 * pair)) == 0;
   const double exponent_rel = exact_exponent ? 0 : std::expm1(exponent * u * std::log(c.rope_theta));
   const double plain = (1 + exponent_rel) * (1 + kLibmRel) - 1;  // pow's result
   if (!c.rope_scaling.active()) return plain;
@@ -337,15 +383,10 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
     const LayerTrace<double>& L = tr.layers[i];
     const LayerWeights& w = model.layers[tr.first_layer + i];
     const Mat eh = rms_norm_bound(L.x_in, ex, L.h, gain_of(c, w.attn_norm), c.rms_norm_eps);
-    Mat eq_lin = project_bound(L.h, eh, w.wq, w.bq), ek_lin = project_bound(L.h, eh, w.wk, w.bk);
-    if (c.qk_norm) {
-      eq_lin = head_rms_norm_bound(L.q_proj, eq_lin, L.q_lin, gain_of(c, w.q_norm), c.rms_norm_eps);
-      ek_lin = head_rms_norm_bound(L.k_proj, ek_lin, L.k_lin, gain_of(c, w.k_norm), c.rms_norm_eps);
-    }
-    const Mat eq = rope_bound(L.q_lin, eq_lin, tr, rope_errors, c);
-    const Mat ek = rope_bound(L.k_lin, ek_lin, tr, rope_errors, c);
-    const Mat ev = project_bound(L.h, eh, w.wv, w.bv);
-    const AttentionErrors ea = attention_bound(L, eq, ek, ev, c, tr.first_layer + int(i));
+    const QkvErrors lin = qkv_bound(L, eh, w, c);
+    const Mat eq = rope_bound(L.q_lin, lin.q, tr, rope_errors, c);
+    const Mat ek = rope_bound(L.k_lin, lin.k, tr, rope_errors, c);
+    const AttentionErrors ea = attention_bound(L, eq, ek, lin.v, c, tr.first_layer + int(i));
     Mat e_attn = project_bound(L.attn_out, ea.out, w.wo, {});
     // Gemma 2's post-norms: the RMSNorm rule on the block's output and its propagated error.
     if (c.sandwich_norms)
@@ -366,7 +407,7 @@ std::vector<std::vector<double>> f64_error_bounds(const Model& model, const Forw
     };
     keep("q", [&] { return finish(eq); });
     keep("k", [&] { return finish(ek); });
-    keep("v", [&] { return finish(ev); });
+    keep("v", [&] { return finish(lin.v); });
     keep("attn.probs", [&] {
       std::vector<double> probs;  // [n_heads, T, T]
       for (const Mat& p : ea.probs) {

@@ -26,14 +26,20 @@
 //    with N_hi = |x^|_2 + |E(x)|_2 and r_max = r at N_lo = max(0, |x^|_2 - |E(x)|_2); then
 //    |g_i| (E_i r_max + |x^_i| |dr|). Rounding part: the sum of squares, / n, + eps,
 //    sqrt, reciprocal, * x_i, * g_i compose to a relative gamma_{n+6}.
-//  * RoPE angle phi = t theta^(-2i/d): the exponent 2i/d (rounded unless exact, which
+//  * RoPE angle phi = t theta^(-2i/d), d = rope_head_dim() (head_dim, or latent
+//    attention's rope_dim): the exponent 2i/d (rounded unless exact, which
 //    an FMA residual detects) moves theta^(-e) by a relative expm1(e u ln theta); pow
 //    and * t add the libm and one rounding. Llama 3 scaling (rope_scaling.h) adds its
 //    steps' roundings and, through the clamp's band s, (1 - 1/factor) E(s) relative
 //    (rope_frequency_rel; the derivation is at scaled_frequency_rel). cos/sin then err by the libm relative error
 //    plus E(phi) times a bound on |sin|/|cos| over the interval. The rotation
 //    (a c - b s, a s + b c) propagates E(a), E(b), E(c), E(s) to first and second order
-//    and rounds with gamma_2 (|a^ c^| + |b^ s^|).
+//    and rounds with gamma_2 (|a^ c^| + |b^ s^|). Entries RoPE does not rotate (latent
+//    attention's first nope_dim of a head) keep their error.
+//  * Latent attention (DeepSeek-V2): the projection and RMSNorm rules step by step, in
+//    reference/mp/latent_attention.cpp's order (wq_a, its norm, wq; wkv_a, the latent's
+//    norm, wkv_b); splitting kv_a and wkv_b's output into the latent, k_pe, nope keys and
+//    values copies values exactly, errors with them.
 //  * Qwen3's q/k norms: the RMSNorm rule above on each head's head_dim values.
 //  * Gemma 2's gains 1 + w are rounded once: |g^ - g| <= u/(1-u) |g^|, which adds
 //    E(g_i) (|x^_i| + E_i) r_max to the RMSNorm rule; its post-norms are that rule on
@@ -53,7 +59,8 @@
 //    E(s_j - m^) = E(s_j) + u |d^_j|; exp then errs by a relative
 //    rho_j = expm1(E(d_j)) + libm e^E(d_j); the sum by A = gamma_{n-1} sum e^ +
 //    sum e^_j rho_j / (1 - rho_j); p_j by the relative r_j = (1+rho_j)(1+A/S^)(1+u) - 1.
-//  * Attention output: a dot product of length t+1 with both factors inexact.
+//  * Attention output: a dot product of length t+1 with both factors inexact (values
+//    v_head_dim wide).
 //  * SwiGLU: silu is 1.0998-Lipschitz (max of |silu'|, at z ~ 2.4), so the input part is
 //    kSiluLipschitz E(z); the rounding part is relative (1+u)/((1-libm)(1-u)) - 1 (exp,
 //    1 + e, the division). The product act * up as for RoPE products.
@@ -85,7 +92,7 @@ inline constexpr double kEvaluationSlack = 1.0 + 0x1p-20;
 inline constexpr double kUnderflowFloor = 0x1p-900;
 
 // Relative error bound of forward_trace's float64 RoPE frequency of `pair` (theta^(-2i/d),
-// Llama 3 scaled when the config says so) against the exact frequency.
+// d = rope_head_dim(), Llama 3 scaled when the config says so) against the exact frequency.
 double rope_frequency_rel(const ModelConfig& c, int pair);
 
 // The rules of single elements, exposed for their own tests. E of cap * tanh(z / cap)

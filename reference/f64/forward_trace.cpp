@@ -54,12 +54,12 @@ RowMatrix<Scalar> head_rms_norm(const RowMatrix<Scalar>& x, const std::vector<Sc
 
 template <class Scalar>
 void rope_tables(ForwardTrace<Scalar>& tr, const ModelConfig& c, int T) {
-  const int pairs = c.head_dim / 2;
+  const int width = c.rope_head_dim(), pairs = width / 2;
   tr.angle.resize(T, pairs);
   tr.cos.resize(T, pairs);
   tr.sin.resize(T, pairs);
   for (int i = 0; i < pairs; ++i) {
-    const Scalar exponent = Scalar(2 * i) / Scalar(c.head_dim);
+    const Scalar exponent = Scalar(2 * i) / Scalar(width);
     Scalar freq = std::pow(Scalar(c.rope_theta), -exponent);
     if (c.rope_scaling.active()) freq = llama3_scaled_frequency(c.rope_scaling, freq, std::numbers::pi_v<Scalar>);
     for (int t = 0; t < T; ++t) {
@@ -70,35 +70,63 @@ void rope_tables(ForwardTrace<Scalar>& tr, const ModelConfig& c, int T) {
   }
 }
 
-// Rotates every head of `x` ([T, heads*head_dim]) in place: (a, b) -> (a cos - b sin,
-// a sin + b cos) on each rope_pair.
+// Rotates the rope part of every head of `x` ([T, heads*head_dim]) in place, the
+// rope_head_dim() entries from nope_dim() on (the whole head but under latent attention):
+// (a, b) -> (a cos - b sin, a sin + b cos) on each rope_pair. Latent attention's k_pe is
+// in every key head, each copy turned by the same operations on the same values, so the
+// copies stay equal to the one rotated k_pe the cache holds.
 template <class Scalar>
 void apply_rope(RowMatrix<Scalar>& x, const ForwardTrace<Scalar>& tr, const ModelConfig& c) {
-  const int pairs = c.head_dim / 2;
+  const int pairs = c.rope_head_dim() / 2;
   const int heads = int(x.cols()) / c.head_dim;
   for (Eigen::Index t = 0; t < x.rows(); ++t)
     for (int h = 0; h < heads; ++h)
       for (int i = 0; i < pairs; ++i) {
         const auto [pa, pb] = rope_pair(c, i);
-        const int ia = h * c.head_dim + pa, ib = h * c.head_dim + pb;
+        const int part = h * c.head_dim + c.nope_dim(), ia = part + pa, ib = part + pb;
         const Scalar a = x(t, ia), b = x(t, ib), cs = tr.cos(t, i), sn = tr.sin(t, i);
         x(t, ia) = a * cs - b * sn;
         x(t, ib) = a * sn + b * cs;
       }
 }
 
+// Latent attention's q_lin, k_lin and v (and the steps before them, kept in L) from L.h.
+template <class Scalar>
+void latent_qkv(LayerTrace<Scalar>& L, const LayerWeights& w, const ModelConfig& c) {
+  const LatentAttention& a = c.mla;
+  const int H = c.n_heads, hd = c.head_dim, nope = c.nope_dim(), vd = a.v_head_dim, rd = a.rope_dim;
+  if (a.q_lora_rank > 0) {
+    L.q_a = project(L.h, w.wq_a, {});
+    L.q_c = rms_norm(L.q_a, norm_gain<Scalar>(c, w.q_a_norm), c.rms_norm_eps);
+    L.q_lin = project(L.q_c, w.wq, {});
+  } else {
+    L.q_lin = project(L.h, w.wq, {});
+  }
+  L.kv_a = project(L.h, w.wkv_a, {});
+  const RowMatrix<Scalar> raw = L.kv_a.leftCols(a.kv_lora_rank);  // [T, kv_lora_rank]
+  L.latent = rms_norm(raw, norm_gain<Scalar>(c, w.kv_a_norm), c.rms_norm_eps);
+  L.kv = project(L.latent, w.wkv_b, {});
+  L.k_lin.resize(L.h.rows(), c.kv_dim());
+  L.v.resize(L.h.rows(), c.v_dim());
+  for (int h = 0; h < H; ++h) {
+    L.k_lin.middleCols(h * hd, nope) = L.kv.middleCols(h * (nope + vd), nope);
+    L.k_lin.middleCols(h * hd + nope, rd) = L.kv_a.rightCols(rd);
+    L.v.middleCols(h * vd, vd) = L.kv.middleCols(h * (nope + vd) + nope, vd);
+  }
+}
+
 // Causal GQA attention of one layer: fills scores (and uncapped_scores), probs and attn_out.
 template <class Scalar>
 void attention(LayerTrace<Scalar>& L, const ModelConfig& c, int T, int layer) {
-  const int hd = c.head_dim;
+  const int hd = c.head_dim, vd = c.v_head_dim();  // key and value head widths
   const Scalar sqrt_d = std::sqrt(Scalar(c.score_scale_dim()));
   const bool capped = c.attn_softcap > 0;
   L.scores.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
   if (capped) L.uncapped_scores.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
   L.probs.assign(c.n_heads, RowMatrix<Scalar>::Zero(T, T));
-  L.attn_out = RowMatrix<Scalar>::Zero(T, c.q_dim());
+  L.attn_out = RowMatrix<Scalar>::Zero(T, c.attn_out_dim());
   for (int h = 0; h < c.n_heads; ++h) {
-    const int q_off = h * hd, kv_off = c.kv_head_of(h) * hd;
+    const int q_off = h * hd, kv_off = c.kv_head_of(h) * hd, v_off = c.kv_head_of(h) * vd, out_off = h * vd;
     RowMatrix<Scalar>& s = L.scores[h];  // [T, T]
     RowMatrix<Scalar>& p = L.probs[h];   // [T, T]
     for (int t = 0; t < T; ++t) {
@@ -120,10 +148,10 @@ void attention(LayerTrace<Scalar>& L, const ModelConfig& c, int T, int layer) {
         sum += p(t, j);
       }
       for (int j = first; j <= t; ++j) p(t, j) /= sum;
-      for (int d = 0; d < hd; ++d) {
+      for (int d = 0; d < vd; ++d) {
         Scalar acc = 0;
-        for (int j = first; j <= t; ++j) acc += p(t, j) * L.v(j, kv_off + d);
-        L.attn_out(t, q_off + d) = acc;
+        for (int j = first; j <= t; ++j) acc += p(t, j) * L.v(j, v_off + d);
+        L.attn_out(t, out_off + d) = acc;
       }
     }
   }
@@ -191,15 +219,19 @@ ForwardTrace<Scalar> trace_forward_from(const Model& model, int first_layer, con
     LayerTrace<Scalar> L;
     L.x_in = x;
     L.h = rms_norm(L.x_in, norm_gain<Scalar>(c, w.attn_norm), c.rms_norm_eps);
-    L.q_lin = project(L.h, w.wq, w.bq);
-    L.k_lin = project(L.h, w.wk, w.bk);
-    if (c.qk_norm) {
-      L.q_proj = std::move(L.q_lin);
-      L.k_proj = std::move(L.k_lin);
-      L.q_lin = head_rms_norm(L.q_proj, norm_gain<Scalar>(c, w.q_norm), c.rms_norm_eps);
-      L.k_lin = head_rms_norm(L.k_proj, norm_gain<Scalar>(c, w.k_norm), c.rms_norm_eps);
+    if (c.mla.active()) {
+      latent_qkv(L, w, c);
+    } else {
+      L.q_lin = project(L.h, w.wq, w.bq);
+      L.k_lin = project(L.h, w.wk, w.bk);
+      if (c.qk_norm) {
+        L.q_proj = std::move(L.q_lin);
+        L.k_proj = std::move(L.k_lin);
+        L.q_lin = head_rms_norm(L.q_proj, norm_gain<Scalar>(c, w.q_norm), c.rms_norm_eps);
+        L.k_lin = head_rms_norm(L.k_proj, norm_gain<Scalar>(c, w.k_norm), c.rms_norm_eps);
+      }
+      L.v = project(L.h, w.wv, w.bv);
     }
-    L.v = project(L.h, w.wv, w.bv);
     L.q = L.q_lin;
     L.k = L.k_lin;
     apply_rope(L.q, tr, c);
@@ -260,7 +292,7 @@ std::vector<std::vector<Scalar>> tap_values(const ForwardTrace<Scalar>& tr, cons
     auto keep = [&](const char* what, auto&& make) {
       if (selection.wants(tap_layer_name(l, what))) values.push_back(make());
     };
-    keep("q", [&] { return flat(L.q); });  // [T, n_heads*head_dim] is [T, n_heads, head_dim] row-major
+    keep("q", [&] { return flat(L.q); });  // [T, n_heads*head_dim] is [T, n_heads, head_dim] row-major (v likewise)
     keep("k", [&] { return flat(L.k); });
     keep("v", [&] { return flat(L.v); });
     keep("attn.probs", [&] {

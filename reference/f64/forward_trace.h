@@ -9,6 +9,11 @@
 //   x = embedding[token] * embed_scale                      (Gemma 2; else no product)
 //   per layer: h = x / sqrt(mean(x^2) + eps) * attn_norm
 //              q = wq h (+bq), k = wk h (+bk), v = wv h (+bv), then RoPE on q and k
+//              (latent attention, config.h's LatentAttention, in reference/mp/latent_attention.cpp's
+//              order: q = wq h or wq RMSNorm(wq_a h); kv_a = wkv_a h; latent = RMSNorm(kv_a's first
+//              kv_lora_rank) * kv_a_norm; kv = wkv_b latent; each head's k = (its nope keys of kv,
+//              kv_a's last rope_dim), v = its v_head_dim values of kv; RoPE on the last rope_dim
+//              of each q and k head only)
 //              s_j = q.k_j / sqrt(d), d = score_scale_dim(); Gemma 2: s_j = cap tanh(s_j / cap)
 //              causal (windowed) GQA softmax(s), attn = sum_j p_j v_j
 //              a = wo attn (Gemma 2: a = RMSNorm(a) * post_attn_norm);  x += a
@@ -39,15 +44,22 @@ struct LayerTrace {
   RowMatrix<Scalar> h;                   // [T, dim] RMSNorm(x_in) * attn_norm
   RowMatrix<Scalar> q_proj;              // [T, n_heads*head_dim] wq h + bq; Qwen3 only (else q_lin is it)
   RowMatrix<Scalar> k_proj;              // [T, n_kv_heads*head_dim] wk h + bk; Qwen3 only
+  // Latent attention only (each empty otherwise; q_a and q_c also without a low-rank query):
+  RowMatrix<Scalar> q_a;                 // [T, q_lora_rank] wq_a h
+  RowMatrix<Scalar> q_c;                 // [T, q_lora_rank] RMSNorm(q_a) * q_a_norm, what wq reads
+  RowMatrix<Scalar> kv_a;                // [T, kv_lora_rank + rope_dim] wkv_a h: the latent before its norm, k_pe before RoPE
+  RowMatrix<Scalar> latent;              // [T, kv_lora_rank] RMSNorm(kv_a's first kv_lora_rank) * kv_a_norm
+  RowMatrix<Scalar> kv;                  // [T, n_heads*(nope_dim + v_head_dim)] wkv_b latent: per head nope keys, values
   RowMatrix<Scalar> q_lin;               // [T, n_heads*head_dim] wq h + bq (Qwen3: each head RMSNorm'd), before RoPE
-  RowMatrix<Scalar> k_lin;               // [T, n_kv_heads*head_dim] wk h + bk (Qwen3: likewise), before RoPE
+  RowMatrix<Scalar> k_lin;               // [T, n_kv_heads*head_dim] wk h + bk (Qwen3: likewise; latent: each head
+                                         // its nope keys of kv, then kv_a's k_pe), before RoPE
   RowMatrix<Scalar> q;                   // [T, n_heads*head_dim] after RoPE
   RowMatrix<Scalar> k;                   // [T, n_kv_heads*head_dim] after RoPE
-  RowMatrix<Scalar> v;                   // [T, n_kv_heads*head_dim]
+  RowMatrix<Scalar> v;                   // [T, n_kv_heads*v_head_dim]
   std::vector<RowMatrix<Scalar>> uncapped_scores;  // n_heads x [T, T] q.k/sqrt(d); empty unless attn_softcap
   std::vector<RowMatrix<Scalar>> scores; // n_heads x [T, T] q.k/sqrt(d) (soft-capped), zeros above the diagonal
   std::vector<RowMatrix<Scalar>> probs;  // n_heads x [T, T] causal softmax, zeros above the diagonal
-  RowMatrix<Scalar> attn_out;            // [T, n_heads*head_dim]
+  RowMatrix<Scalar> attn_out;            // [T, n_heads*v_head_dim]
   RowMatrix<Scalar> attn_proj;           // [T, dim] wo attn_out; sandwich_norms only
   RowMatrix<Scalar> attn_post;           // [T, dim] RMSNorm(attn_proj) * post_attn_norm; sandwich_norms only
   RowMatrix<Scalar> x_mid;               // [T, dim] x_in + wo attn_out (sandwich_norms: + attn_post)
@@ -64,9 +76,10 @@ struct LayerTrace {
 template <class Scalar>
 struct ForwardTrace {
   int first_layer = 0;                   // layers[i] is model layer first_layer + i
-  RowMatrix<Scalar> angle;               // [T, head_dim/2] RoPE angle t * theta^(-2i/head_dim)
-  RowMatrix<Scalar> cos;                 // [T, head_dim/2]
-  RowMatrix<Scalar> sin;                 // [T, head_dim/2]
+  // rd = rope_head_dim(): head_dim, or latent attention's rope_dim.
+  RowMatrix<Scalar> angle;               // [T, rd/2] RoPE angle t * theta^(-2i/rd)
+  RowMatrix<Scalar> cos;                 // [T, rd/2]
+  RowMatrix<Scalar> sin;                 // [T, rd/2]
   std::vector<LayerTrace<Scalar>> layers;
   RowMatrix<Scalar> final_in;            // [T, dim] residual stream after the last layer
   RowMatrix<Scalar> final_h;             // [T, dim] RMSNorm(final_in) * final_norm
@@ -115,11 +128,12 @@ Scalar soft_cap(Scalar z, double cap) {
   return Scalar(cap) * std::tanh(z / Scalar(cap));
 }
 
-// The two dimensions of a head that RoPE pair i rotates together: (2i, 2i+1) when
-// interleaved, (i, i + head_dim/2) for rotate_half.
+// The two dimensions of a head's rotated part (the whole head, or latent attention's
+// last rope_dim, rd = rope_head_dim()) that RoPE pair i rotates together, counted from
+// that part's start: (2i, 2i+1) when interleaved, (i, i + rd/2) for rotate_half.
 inline std::pair<int, int> rope_pair(const ModelConfig& c, int i) {
   if (c.rope == RopeStyle::interleaved) return {2 * i, 2 * i + 1};
-  return {i, i + c.head_dim / 2};
+  return {i, i + c.rope_head_dim() / 2};
 }
 
 // The residual stream entering layer 0: embedding rows times embed_scale (one rounding

@@ -91,9 +91,9 @@ std::vector<TapSpec> tap_specs(const ModelConfig& c, int tokens, const TapSelect
   for (int l = 0; l < c.n_layers; ++l) {
     for (TapSpec s : {TapSpec{tap_layer_name(l, "q"), {T, c.n_heads, c.head_dim}},
                       TapSpec{tap_layer_name(l, "k"), {T, c.n_kv_heads, c.head_dim}},
-                      TapSpec{tap_layer_name(l, "v"), {T, c.n_kv_heads, c.head_dim}},
+                      TapSpec{tap_layer_name(l, "v"), {T, c.n_kv_heads, c.v_head_dim()}},
                       TapSpec{tap_layer_name(l, "attn.probs"), {c.n_heads, T, T}},
-                      TapSpec{tap_layer_name(l, "attn.out"), {T, c.q_dim()}},
+                      TapSpec{tap_layer_name(l, "attn.out"), {T, c.attn_out_dim()}},
                       TapSpec{tap_layer_name(l, "out"), {T, c.dim}}})
       if (selection.wants(s.name)) specs.push_back(std::move(s));
   }

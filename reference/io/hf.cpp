@@ -40,6 +40,18 @@ constexpr double kGemma2DefaultAttnSoftcap = 50.0;
 constexpr double kGemma2DefaultFinalSoftcap = 30.0;
 constexpr int kGemma2DefaultSlidingWindow = 4096;
 constexpr int kGemma2DefaultMaxPositions = 8192;
+// transformers' DeepseekV2Config defaults (DeepseekV3Config's where they differ: its
+// n_routed_experts 256 and first_k_dense_replace 3 make an unstated V3 a mixture of
+// experts, refused below).
+constexpr int kDeepseekDefaultQLoraRank = 1536;
+constexpr int kDeepseekDefaultKvLoraRank = 512;
+constexpr int kDeepseekDefaultRopeDim = 64;
+constexpr int kDeepseekDefaultNopeDim = 128;
+constexpr int kDeepseekDefaultVHeadDim = 128;
+constexpr int kDeepseekV2DefaultMaxPositions = 2048;
+constexpr int kDeepseekV3DefaultMaxPositions = 4096;
+constexpr int kDeepseekV3DefaultRoutedExperts = 256;
+constexpr int kDeepseekV3DefaultDenseLayers = 3;
 
 std::string join(const std::string& dir, const char* file) { return (fs::path(dir) / file).string(); }
 
@@ -156,6 +168,34 @@ constexpr LayerTensor kGemma2LayerTensors[] = {
     {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
     {"post_feedforward_layernorm.weight", nullptr, &LayerWeights::post_ffn_norm},
 };
+// DeepSeek-V2's block: latent attention, with a full-rank or a low-rank query.
+constexpr LayerTensor kMlaLayerTensors[] = {
+    {"input_layernorm.weight", nullptr, &LayerWeights::attn_norm},
+    {"self_attn.q_proj.weight", &LayerWeights::wq, nullptr},
+    {"self_attn.kv_a_proj_with_mqa.weight", &LayerWeights::wkv_a, nullptr},
+    {"self_attn.kv_a_layernorm.weight", nullptr, &LayerWeights::kv_a_norm},
+    {"self_attn.kv_b_proj.weight", &LayerWeights::wkv_b, nullptr},
+    {"self_attn.o_proj.weight", &LayerWeights::wo, nullptr},
+    {"post_attention_layernorm.weight", nullptr, &LayerWeights::ffn_norm},
+    {"mlp.gate_proj.weight", &LayerWeights::w1, nullptr},
+    {"mlp.up_proj.weight", &LayerWeights::w3, nullptr},
+    {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
+};
+constexpr LayerTensor kMlaLowRankQueryLayerTensors[] = {
+    {"input_layernorm.weight", nullptr, &LayerWeights::attn_norm},
+    {"self_attn.q_a_proj.weight", &LayerWeights::wq_a, nullptr},
+    {"self_attn.q_a_layernorm.weight", nullptr, &LayerWeights::q_a_norm},
+    {"self_attn.q_b_proj.weight", &LayerWeights::wq, nullptr},
+    {"self_attn.kv_a_proj_with_mqa.weight", &LayerWeights::wkv_a, nullptr},
+    {"self_attn.kv_a_layernorm.weight", nullptr, &LayerWeights::kv_a_norm},
+    {"self_attn.kv_b_proj.weight", &LayerWeights::wkv_b, nullptr},
+    {"self_attn.o_proj.weight", &LayerWeights::wo, nullptr},
+    {"post_attention_layernorm.weight", nullptr, &LayerWeights::ffn_norm},
+    {"mlp.gate_proj.weight", &LayerWeights::w1, nullptr},
+    {"mlp.up_proj.weight", &LayerWeights::w3, nullptr},
+    {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
+};
+
 constexpr LayerTensor kQkNormTensors[] = {
     {"self_attn.q_norm.weight", nullptr, &LayerWeights::q_norm},
     {"self_attn.k_norm.weight", nullptr, &LayerWeights::k_norm},
@@ -169,6 +209,8 @@ constexpr LayerTensor kBiasTensors[] = {
 // The block's tensors of the model's family.
 std::span<const LayerTensor> layer_tensors(const ModelConfig& c) {
   if (c.sandwich_norms) return kGemma2LayerTensors;
+  if (c.mla.active()) return c.mla.q_lora_rank > 0 ? std::span<const LayerTensor>(kMlaLowRankQueryLayerTensors)
+                                                    : std::span<const LayerTensor>(kMlaLayerTensors);
   return kLayerTensors;
 }
 
@@ -180,9 +222,16 @@ Shape layer_shape(const ModelConfig& c, const std::string& suffix) {
   if (suffix == "input_layernorm.weight" || suffix == "post_attention_layernorm.weight" ||
       suffix == "pre_feedforward_layernorm.weight" || suffix == "post_feedforward_layernorm.weight")
     return {d};
+  const LatentAttention& a = c.mla;
   if (suffix == "self_attn.q_proj.weight") return {q, d};
   if (suffix == "self_attn.k_proj.weight" || suffix == "self_attn.v_proj.weight") return {kv, d};
-  if (suffix == "self_attn.o_proj.weight") return {d, q};
+  if (suffix == "self_attn.o_proj.weight") return {d, c.attn_out_dim()};
+  if (suffix == "self_attn.q_a_proj.weight") return {a.q_lora_rank, d};
+  if (suffix == "self_attn.q_a_layernorm.weight") return {a.q_lora_rank};
+  if (suffix == "self_attn.q_b_proj.weight") return {q, a.q_lora_rank};
+  if (suffix == "self_attn.kv_a_proj_with_mqa.weight") return {a.kv_lora_rank + a.rope_dim, d};
+  if (suffix == "self_attn.kv_a_layernorm.weight") return {a.kv_lora_rank};
+  if (suffix == "self_attn.kv_b_proj.weight") return {std::int64_t(c.n_heads) * (c.nope_dim() + a.v_head_dim), a.kv_lora_rank};
   if (suffix == "mlp.gate_proj.weight" || suffix == "mlp.up_proj.weight") return {hid, d};
   if (suffix == "mlp.down_proj.weight") return {d, hid};
   if (suffix == "self_attn.q_norm.weight" || suffix == "self_attn.k_norm.weight") return {c.head_dim};
@@ -307,6 +356,42 @@ void read_gemma2(ModelConfig& c, const nlohmann::json& j, const ConfigReader& r,
   }
 }
 
+// DeepSeek-V2/V3 (transformers' DeepseekV2/V3 models): latent attention over dense
+// Llama-style layers. A mixture-of-experts layer is refused (every layer must come before
+// first_k_dense_replace, or n_routed_experts be null), as is a rope_scaling other than
+// llama3 (DeepSeek's own use yarn: read_rope_scaling names it). V3 configs may set
+// rope_interleave false: rotate-half pairs on the rope part.
+void read_deepseek(ModelConfig& c, const nlohmann::json& j, const ConfigReader& r, const std::string& path, bool v3) {
+  LatentAttention a;
+  a.q_lora_rank = j.contains("q_lora_rank") && j["q_lora_rank"].is_null() ? 0
+                                                                           : r.positive_int_or("q_lora_rank", kDeepseekDefaultQLoraRank);
+  a.kv_lora_rank = r.positive_int_or("kv_lora_rank", kDeepseekDefaultKvLoraRank);
+  a.rope_dim = r.positive_int_or("qk_rope_head_dim", kDeepseekDefaultRopeDim);
+  a.v_head_dim = r.positive_int_or("v_head_dim", kDeepseekDefaultVHeadDim);
+  const int nope = r.positive_int_or("qk_nope_head_dim", kDeepseekDefaultNopeDim);
+  const bool experts_null = j.contains("n_routed_experts") && j["n_routed_experts"].is_null();
+  const int experts = experts_null ? 0 : r.positive_int_or("n_routed_experts", v3 ? kDeepseekV3DefaultRoutedExperts : 0);
+  const int dense = r.non_negative_int_or("first_k_dense_replace", v3 ? kDeepseekV3DefaultDenseLayers : 0);
+  if (experts > 0 && dense < c.n_layers)
+    throw InputError(path, "mixture-of-experts layers are not supported (n_routed_experts " + std::to_string(experts) +
+                               " from layer first_k_dense_replace " + std::to_string(dense) +
+                               "); kvfid runs DeepSeek's latent attention over dense layers");
+  apply_deepseek2(c, nope, a);
+  if (v3 && !r.boolean_or("rope_interleave", true)) c.rope = RopeStyle::rotate_half;
+}
+
+}  // namespace
+
+namespace {
+
+void check_hf_rope(const ModelConfig& c, const std::string& writer) {
+  // DeepSeek's checkpoints pair the rope part interleaved (DeepseekV2's modeling
+  // de-interleaves at run time); every other HF family pairs rotate-half.
+  if (c.arch == Arch::deepseek2 ? c.rope != RopeStyle::interleaved : c.rope != RopeStyle::rotate_half)
+    throw std::invalid_argument(writer + ": HF folders pair RoPE rotate-half (DeepSeek's: interleaved); the model "
+                                         "pairs it otherwise (permute_to_rotate_half turns an interleaved Llama)");
+}
+
 }  // namespace
 
 void check_hf_expressible(const ModelConfig& c, const std::string& writer) {
@@ -352,10 +437,12 @@ ModelConfig read_hf_config(const std::string& dir) {
     c.arch = Arch::mistral;
   } else if (arch == "Gemma2ForCausalLM") {
     c.arch = Arch::gemma2;
+  } else if (arch == "DeepseekV2ForCausalLM" || arch == "DeepseekV3ForCausalLM") {
+    c.arch = Arch::deepseek2;
   } else {
     throw InputError(path, "unknown architecture '" + brief_text(arch) +
                                "' (expected LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                               "Qwen3ForCausalLM or Gemma2ForCausalLM)");
+                               "Qwen3ForCausalLM, Gemma2ForCausalLM, DeepseekV2ForCausalLM or DeepseekV3ForCausalLM)");
   }
   const ConfigReader r(j, path);
   if (c.arch == Arch::gemma2) {  // Gemma2MLP reads hidden_activation; older configs also carry hidden_act
@@ -372,15 +459,18 @@ ModelConfig read_hf_config(const std::string& dir) {
   c.n_heads = r.positive_int("num_attention_heads");
   c.n_kv_heads = r.positive_int_or("num_key_value_heads", c.n_heads);
   c.vocab = r.positive_int("vocab_size");
-  if ((!j.contains("head_dim") || j["head_dim"].is_null()) && c.dim % c.n_heads != 0)
+  // DeepSeek's heads are qk_nope_head_dim + qk_rope_head_dim (read_deepseek).
+  if (c.arch != Arch::deepseek2 && (!j.contains("head_dim") || j["head_dim"].is_null()) && c.dim % c.n_heads != 0)
     throw InputError(path, "hidden_size " + std::to_string(c.dim) + " is not a multiple of num_attention_heads " +
                                std::to_string(c.n_heads) + " and no head_dim is given");
   c.head_dim = r.positive_int_or("head_dim", c.arch == Arch::gemma2 ? kGemma2DefaultHeadDim : c.dim / c.n_heads);
+  const bool v3 = arch == "DeepseekV3ForCausalLM";
   c.max_seq = r.positive_int_or("max_position_embeddings",
-                                c.arch == Arch::llama     ? kLlamaDefaultMaxPositions
-                                : c.arch == Arch::mistral ? kMistralDefaultMaxPositions
-                                : c.arch == Arch::gemma2  ? kGemma2DefaultMaxPositions
-                                                          : kQwen2DefaultMaxPositions);
+                                c.arch == Arch::llama       ? kLlamaDefaultMaxPositions
+                                : c.arch == Arch::mistral   ? kMistralDefaultMaxPositions
+                                : c.arch == Arch::gemma2    ? kGemma2DefaultMaxPositions
+                                : c.arch == Arch::deepseek2 ? (v3 ? kDeepseekV3DefaultMaxPositions : kDeepseekV2DefaultMaxPositions)
+                                                            : kQwen2DefaultMaxPositions);
   c.rms_norm_eps = r.positive_number_or("rms_norm_eps", kHfDefaultRmsEps);
   c.rope_theta = r.positive_number_or("rope_theta", kHfDefaultRopeTheta);
   c.tied_classifier = r.boolean_or("tie_word_embeddings", c.arch == Arch::gemma2);  // Gemma2Config ties by default
@@ -394,6 +484,9 @@ ModelConfig read_hf_config(const std::string& dir) {
     c.sliding_window = r.positive_int_or("sliding_window", 0);
   } else if (c.arch == Arch::gemma2) {
     read_gemma2(c, j, r, path);
+  } else if (c.arch == Arch::deepseek2) {
+    r.refuse_unless("use_sliding_window", false, "DeepSeek's attention has no sliding window");
+    read_deepseek(c, j, r, path, v3);
   } else if (r.boolean_or("use_sliding_window", false)) {
     if (c.arch != Arch::qwen2)
       throw InputError(path, "field \"use_sliding_window\" = true is not supported on " + to_string(c.arch) +
@@ -455,15 +548,16 @@ Model read_hf_model(const std::string& dir) {
 }
 
 std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
-  if (c.rope != RopeStyle::rotate_half)
-    throw std::invalid_argument("HF folders use rotate-half RoPE; permute an interleaved model first");
+  check_hf_rope(c, "hf_config_json");
+  const bool deepseek = c.arch == Arch::deepseek2;
   nlohmann::json j = {
       {"architectures", {c.arch == Arch::llama     ? "LlamaForCausalLM"
                          : c.arch == Arch::qwen2   ? "Qwen2ForCausalLM"
                          : c.arch == Arch::mistral ? "MistralForCausalLM"
                          : c.arch == Arch::gemma2  ? "Gemma2ForCausalLM"
+                         : deepseek                ? "DeepseekV2ForCausalLM"
                                                    : "Qwen3ForCausalLM"}},
-      {"model_type", to_string(c.arch)},
+      {"model_type", deepseek ? "deepseek_v2" : to_string(c.arch)},
       {"hidden_size", c.dim},
       {"intermediate_size", c.hidden},
       {"num_hidden_layers", c.n_layers},
@@ -488,6 +582,15 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
     j["query_pre_attn_scalar"] = c.score_scale_dim();
     j["attn_logit_softcapping"] = or_null(c.attn_softcap);
     j["final_logit_softcapping"] = or_null(c.final_softcap);
+  } else if (deepseek) {  // DeepseekV2Config's fields, dense: no routed experts
+    j.erase("head_dim");
+    j["q_lora_rank"] = c.mla.q_lora_rank > 0 ? nlohmann::json(c.mla.q_lora_rank) : nlohmann::json(nullptr);
+    j["kv_lora_rank"] = c.mla.kv_lora_rank;
+    j["qk_nope_head_dim"] = c.nope_dim();
+    j["qk_rope_head_dim"] = c.mla.rope_dim;
+    j["v_head_dim"] = c.mla.v_head_dim;
+    j["n_routed_experts"] = nullptr;
+    j["first_k_dense_replace"] = c.n_layers;
   } else if (c.sliding_window > 0) {
     j["use_sliding_window"] = true;
     j["sliding_window"] = c.sliding_window;
@@ -499,9 +602,7 @@ std::string hf_config_json(const ModelConfig& c, FloatFormat storage) {
 
 void write_hf_model(const std::string& dir, const Model& m, FloatFormat storage) {
   const ModelConfig& c = m.config;
-  if (c.rope != RopeStyle::rotate_half)
-    throw std::invalid_argument("write_hf_model: the model uses interleaved RoPE, which HF folders cannot express; "
-                                "apply permute_to_rotate_half first");
+  check_hf_rope(c, "write_hf_model");
   check_hf_expressible(c, "write_hf_model");
   const std::int64_t d = c.dim;
   auto fits = [](const Matrix& x, std::int64_t rows, std::int64_t cols) { return x.rows == rows && x.cols == cols; };

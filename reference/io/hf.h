@@ -29,7 +29,7 @@ std::optional<WeightType> weight_dtype(DType t);
 // Throws std::invalid_argument (naming `writer`) unless an HF folder's config.json can
 // express `config`: each family's features with that family, and only with it.
 void check_hf_expressible(const ModelConfig& config, const std::string& writer);
-// The config.json text that describes `config` (rotate-half RoPE only).
+// The config.json text that describes `config` (rotate-half RoPE pairs; DeepSeek's interleaved).
 std::string hf_config_json(const ModelConfig& config, FloatFormat storage);
 // A value the storage format cannot hold exactly (write_hf_model): the caller that
 // chose the format says how to choose another.

@@ -48,6 +48,27 @@ constexpr LayerSlot kGemma2LayerSlots[] = {
     {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
     {"mlp.down_proj.weight", WeightRole::w2},            {"post_feedforward_layernorm.weight", WeightRole::post_ffn_norm},
 };
+// DeepSeek-V2's blocks, as write_hf_model's kMlaLayerTensors and kMlaLowRankQueryLayerTensors.
+constexpr LayerSlot kMlaLayerSlots[] = {
+    {"input_layernorm.weight", WeightRole::attn_norm},   {"self_attn.q_proj.weight", WeightRole::wq},
+    {"self_attn.kv_a_proj_with_mqa.weight", WeightRole::wkv_a},
+    {"self_attn.kv_a_layernorm.weight", WeightRole::kv_a_norm},
+    {"self_attn.kv_b_proj.weight", WeightRole::wkv_b},   {"self_attn.o_proj.weight", WeightRole::wo},
+    {"post_attention_layernorm.weight", WeightRole::ffn_norm},
+    {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
+    {"mlp.down_proj.weight", WeightRole::w2},
+};
+constexpr LayerSlot kMlaLowRankQueryLayerSlots[] = {
+    {"input_layernorm.weight", WeightRole::attn_norm},   {"self_attn.q_a_proj.weight", WeightRole::wq_a},
+    {"self_attn.q_a_layernorm.weight", WeightRole::q_a_norm},
+    {"self_attn.q_b_proj.weight", WeightRole::wq},
+    {"self_attn.kv_a_proj_with_mqa.weight", WeightRole::wkv_a},
+    {"self_attn.kv_a_layernorm.weight", WeightRole::kv_a_norm},
+    {"self_attn.kv_b_proj.weight", WeightRole::wkv_b},   {"self_attn.o_proj.weight", WeightRole::wo},
+    {"post_attention_layernorm.weight", WeightRole::ffn_norm},
+    {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
+    {"mlp.down_proj.weight", WeightRole::w2},
+};
 constexpr LayerSlot kQkNormSlots[] = {
     {"self_attn.q_norm.weight", WeightRole::q_norm},
     {"self_attn.k_norm.weight", WeightRole::k_norm},
@@ -64,12 +85,17 @@ std::vector<std::int64_t> shape_of(const ModelConfig& c, WeightRole r) {
     case WeightRole::embedding: case WeightRole::classifier: return {v, d};
     case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::final_norm:
     case WeightRole::post_attn_norm: case WeightRole::post_ffn_norm: return {d};
-    case WeightRole::wq: return {q, d};
+    case WeightRole::wq: return {q, c.q_in_dim()};
+    case WeightRole::wq_a: return {c.mla.q_lora_rank, d};
+    case WeightRole::q_a_norm: return {c.mla.q_lora_rank};
+    case WeightRole::wkv_a: return {std::int64_t(c.mla.kv_lora_rank) + c.mla.rope_dim, d};
+    case WeightRole::kv_a_norm: return {c.mla.kv_lora_rank};
+    case WeightRole::wkv_b: return {std::int64_t(c.n_heads) * (c.nope_dim() + c.mla.v_head_dim), c.mla.kv_lora_rank};
     case WeightRole::wk: case WeightRole::wv: return {kv, d};
     case WeightRole::bq: return {q};
     case WeightRole::bk: case WeightRole::bv: return {kv};
     case WeightRole::q_norm: case WeightRole::k_norm: return {c.head_dim};
-    case WeightRole::wo: return {d, q};
+    case WeightRole::wo: return {d, c.attn_out_dim()};
     case WeightRole::w1: case WeightRole::w3: return {hid, d};
     case WeightRole::w2: return {d, hid};
   }
@@ -146,6 +172,10 @@ std::vector<HfTensorSlot> hf_tensor_layout(const ModelConfig& c) {
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
     if (c.sandwich_norms)
       for (const LayerSlot& s : kGemma2LayerSlots) add(prefix + s.suffix, s.role, l);
+    else if (c.mla.active() && c.mla.q_lora_rank > 0)
+      for (const LayerSlot& s : kMlaLowRankQueryLayerSlots) add(prefix + s.suffix, s.role, l);
+    else if (c.mla.active())
+      for (const LayerSlot& s : kMlaLayerSlots) add(prefix + s.suffix, s.role, l);
     else
       for (const LayerSlot& s : kLayerSlots) add(prefix + s.suffix, s.role, l);
     if (c.qkv_bias)

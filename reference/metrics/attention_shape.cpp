@@ -7,8 +7,8 @@
 namespace kvfid::ref {
 
 AttentionShape attention_shape(const ModelConfig& config, int tokens, int layer) {
-  return {tokens,           config.n_heads,       config.n_kv_heads, config.head_dim, config.score_scale_dim(),
-          config.attn_softcap, config.window_of(layer)};
+  return {tokens,           config.n_heads,          config.n_kv_heads,   config.head_dim, config.score_scale_dim(),
+          config.attn_softcap, config.window_of(layer), config.v_head_dim()};
 }
 
 long double AttentionShape::score(long double dot) const {

@@ -1,6 +1,6 @@
 #pragma once
 // The dimensions of one layer's attention taps, which the KV metrics take as plain
-// arrays: q [T, n_heads, head_dim], k and v [T, n_kv_heads, head_dim].
+// arrays: q [T, n_heads, head_dim], k [T, n_kv_heads, head_dim], v [T, n_kv_heads, v_head_dim].
 #include <cstddef>
 #include <span>
 
@@ -19,6 +19,7 @@ struct AttentionShape {
   double score_scale_dim = 0;
   double softcap = 0;
   int window = 0;
+  int v_head_dim = 0;  // 0: head_dim (latent attention's values are narrower)
 
   int kv_head_of(int query_head) const { return query_head / (n_heads / n_kv_heads); }
   // The score of a dot product, in long double (the metrics' own precision).
@@ -26,6 +27,13 @@ struct AttentionShape {
   int first_key(int t) const { return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0; }
   std::size_t q_values() const { return std::size_t(tokens) * std::size_t(n_heads) * std::size_t(head_dim); }
   std::size_t kv_values() const { return std::size_t(tokens) * std::size_t(n_kv_heads) * std::size_t(head_dim); }
+  // The shape values are read in: head_dim v_head_dim wide.
+  AttentionShape of_values() const {
+    AttentionShape v = *this;
+    if (v_head_dim > 0) v.head_dim = v_head_dim;
+    v.v_head_dim = 0;
+    return v;
+  }
 };
 
 // The shape of a forward over `tokens` tokens of this model, with layer `layer`'s score

@@ -9,7 +9,7 @@ KvLayerError kv_layer_error(std::span<const double> golden_q, std::span<const do
                             std::span<const double> golden_v, const KeysAsRead& stored_k,
                             std::span<const double> stored_v, const AttentionShape& shape) {
   return {round_trip_error_per_head(golden_k, stored_k.cold, shape),
-          round_trip_error_per_head(golden_v, stored_v, shape),
+          round_trip_error_per_head(golden_v, stored_v, shape.of_values()),
           key_distortion_per_query_head(golden_q, golden_k, stored_k, shape)};
 }
 

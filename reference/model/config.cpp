@@ -1,5 +1,6 @@
 #include "reference/model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -25,8 +26,18 @@ constexpr std::int64_t kMaxMatrixElements = std::int64_t(1) << 40;
 std::optional<std::int64_t> checked_parameter_count(const ModelConfig& c) {
   const std::int64_t d = c.dim, q = std::int64_t(c.n_heads) * c.head_dim, kv = std::int64_t(c.n_kv_heads) * c.head_dim;
   std::optional<std::int64_t> per_layer = 2 * d;                                 // two RMSNorm weights
-  per_layer = checked_add(per_layer, checked_mul(d, q + 2 * kv));                // wq, wk, wv
-  per_layer = checked_add(per_layer, checked_mul(q, d));                         // wo
+  if (c.mla.active()) {
+    const LatentAttention& a = c.mla;
+    const std::int64_t q_in = c.q_in_dim(), kv_b = std::int64_t(c.n_heads) * (c.nope_dim() + a.v_head_dim);
+    if (a.q_lora_rank > 0) per_layer = checked_add(per_layer, checked_add(checked_mul(d, q_in), q_in));  // wq_a, q_a_norm
+    per_layer = checked_add(per_layer, checked_mul(q_in, q));                                 // wq
+    per_layer = checked_add(per_layer, checked_add(checked_mul(d, a.kv_lora_rank + a.rope_dim), a.kv_lora_rank));  // wkv_a, kv_a_norm
+    per_layer = checked_add(per_layer, checked_mul(kv_b, a.kv_lora_rank));                    // wkv_b
+    per_layer = checked_add(per_layer, checked_mul(std::int64_t(c.n_heads) * a.v_head_dim, d));  // wo
+  } else {
+    per_layer = checked_add(per_layer, checked_mul(d, q + 2 * kv));  // wq, wk, wv
+    per_layer = checked_add(per_layer, checked_mul(q, d));           // wo
+  }
   per_layer = checked_add(per_layer, checked_mul(checked_mul(3, d), c.hidden));  // w1, w2, w3
   if (c.qkv_bias) per_layer = checked_add(per_layer, q + 2 * kv);
   if (c.qk_norm) per_layer = checked_add(per_layer, 2 * std::int64_t(c.head_dim));  // q_norm, k_norm
@@ -35,6 +46,34 @@ std::optional<std::int64_t> checked_parameter_count(const ModelConfig& c) {
   std::optional<std::int64_t> total = checked_add(checked_mul(std::int64_t(c.n_layers), per_layer), checked_add(table, d));
   if (!c.tied_classifier) total = checked_add(total, table);
   return total;
+}
+
+// MLA's own dimensions, and the features kvfid does not combine with it (none of
+// DeepSeek-V2/V3's checkpoints has them).
+void validate_latent_attention(const ModelConfig& c, const std::string& source) {
+  const LatentAttention& a = c.mla;
+  if (c.arch != Arch::deepseek2 || !a.active())
+    throw InputError(source, "latent attention (kv_lora_rank) goes with deepseek2 and only with it");
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok) throw InputError(source, what);
+  };
+  need(a.q_lora_rank >= 0, "q_lora_rank must be 0 (none) or positive, got " + std::to_string(a.q_lora_rank));
+  need(a.rope_dim > 0, "qk_rope_head_dim must be positive, got " + std::to_string(a.rope_dim));
+  need(a.v_head_dim > 0, "v_head_dim must be positive, got " + std::to_string(a.v_head_dim));
+  need(c.head_dim > a.rope_dim, "qk_nope_head_dim must be positive (head_dim " + std::to_string(c.head_dim) +
+                                    " = qk_nope_head_dim + qk_rope_head_dim " + std::to_string(a.rope_dim) + ")");
+  need(c.n_kv_heads == c.n_heads, "latent attention has one key head per query head (n_kv_heads " +
+                                      std::to_string(c.n_kv_heads) + ", n_heads " + std::to_string(c.n_heads) + ")");
+  need(!c.qkv_bias && !c.qk_norm && c.sliding_window == 0 && !c.sandwich_norms && c.attn_softcap == 0 &&
+           c.final_softcap == 0 && c.query_scale_dim == 0 && c.embed_scale == 1.0 && !c.norm_unit_offset,
+       "latent attention with q/k/v bias, q/k norms, a sliding window or Gemma 2's features is not supported");
+  const auto need_int = [&](std::optional<std::int64_t> v, const char* what) {
+    need(v && *v <= std::numeric_limits<int>::max(),
+         std::string(what) + " exceeds " + std::to_string(std::numeric_limits<int>::max()));
+  };
+  need_int(checked_add(std::int64_t(a.kv_lora_rank), a.rope_dim), "kv_lora_rank + qk_rope_head_dim");
+  need_int(checked_mul(std::int64_t(c.n_heads), checked_add(std::int64_t(c.head_dim - a.rope_dim), a.v_head_dim)),
+           "n_heads x (qk_nope_head_dim + v_head_dim)");
 }
 
 }  // namespace
@@ -54,7 +93,10 @@ void ModelConfig::validate(const std::string& source) const {
   if (n_heads % n_kv_heads != 0)
     throw InputError(source, "n_heads " + std::to_string(n_heads) + " is not a multiple of n_kv_heads " +
                                  std::to_string(n_kv_heads));
-  if (head_dim % 2 != 0) throw InputError(source, "head_dim " + std::to_string(head_dim) + " is odd; RoPE needs pairs");
+  if (mla.active() || arch == Arch::deepseek2) validate_latent_attention(*this, source);
+  if (rope_head_dim() % 2 != 0)
+    throw InputError(source, std::string(mla.active() ? "qk_rope_head_dim " : "head_dim ") +
+                                 std::to_string(rope_head_dim()) + " is odd; RoPE needs pairs");
   if (!(rms_norm_eps > 0)) throw InputError(source, "rms_norm_eps must be positive");
   if (!(rope_theta > 1)) throw InputError(source, "rope_theta must be greater than 1");
   if (sliding_window < 0) throw InputError(source, "sliding_window must be positive (or 0: no window)");
@@ -93,8 +135,14 @@ void ModelConfig::validate(const std::string& source) const {
   const struct {
     const char* name;
     std::int64_t rows, cols;
-  } matrices[] = {{"vocab x dim", vocab, dim}, {"q_dim x dim", q_dim(), dim}, {"kv_dim x dim", kv_dim(), dim},
-                  {"hidden x dim", hidden, dim}};
+  } matrices[] = {{"vocab x dim", vocab, dim},
+                  {"q_dim x dim", q_dim(), std::max(dim, q_in_dim())},
+                  {"kv_dim x dim", kv_dim(), dim},
+                  {"hidden x dim", hidden, dim},
+                  {"kv_b x kv_lora_rank", std::int64_t(n_heads) * (nope_dim() + mla.v_head_dim), mla.kv_lora_rank},
+                  {"(kv_lora_rank + qk_rope_head_dim) x dim", std::int64_t(mla.kv_lora_rank) + mla.rope_dim, dim},
+                  {"q_lora_rank x dim", mla.q_lora_rank, dim},
+                  {"dim x n_heads v_head_dim", dim, attn_out_dim()}};
   for (const auto& m : matrices)
     if (*checked_mul(m.rows, m.cols) > kMaxMatrixElements)
       throw InputError(source, std::string(m.name) + " = " + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
@@ -108,8 +156,19 @@ std::int64_t ModelConfig::parameter_count() const {
   return *n;
 }
 
+int ModelConfig::cache_values_per_token() const {
+  return mla.active() ? mla.kv_lora_rank + mla.rope_dim : kv_dim() + v_dim();
+}
+
 double ModelConfig::kv_bytes_per_token(double bits_per_element) const {
-  return 2.0 * n_layers * kv_dim() * bits_per_element / 8.0;
+  return double(n_layers) * cache_values_per_token() * bits_per_element / 8.0;
+}
+
+void apply_deepseek2(ModelConfig& c, int nope_dim, const LatentAttention& mla) {
+  c.mla = mla;
+  c.head_dim = nope_dim + mla.rope_dim;
+  c.n_kv_heads = c.n_heads;
+  c.rope = RopeStyle::interleaved;
 }
 
 void apply_gemma2(ModelConfig& c, double query_pre_attn_scalar, double attn_softcap, double final_softcap) {
@@ -126,6 +185,7 @@ std::string to_string(Arch arch) {
     case Arch::qwen3: return "qwen3";
     case Arch::mistral: return "mistral";
     case Arch::gemma2: return "gemma2";
+    case Arch::deepseek2: return "deepseek2";
   }
   return "?";
 }
@@ -155,6 +215,11 @@ nlohmann::json to_json(const ModelConfig& c) {
   if (c.attn_softcap > 0) j["attn_softcap"] = c.attn_softcap;
   if (c.final_softcap > 0) j["final_softcap"] = c.final_softcap;
   if (c.rope_scaling.active()) j["rope_scaling"] = to_json(c.rope_scaling);
+  if (c.mla.active())
+    j["latent_attention"] = {{"q_lora_rank", c.mla.q_lora_rank},
+                             {"kv_lora_rank", c.mla.kv_lora_rank},
+                             {"qk_rope_head_dim", c.mla.rope_dim},
+                             {"v_head_dim", c.mla.v_head_dim}};
   return j;
 }
 

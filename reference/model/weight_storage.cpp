@@ -17,8 +17,14 @@ WeightFormat weight_format_from_string(const std::string& name, const std::strin
 void check_weight_format_fits(const WeightFormat& format, const ModelConfig& config) {
   if (format.plain) return;
   const int block = quant::all_formats()[format.codec].block;
-  for (const auto& [cols, what] : {std::pair{config.dim, "dim (embedding, wq, wk, wv, w1, w3, classifier)"},
-                                   std::pair{config.q_dim(), "q_dim (wo)"}, std::pair{config.hidden, "hidden (w2)"}})
+  std::vector<std::pair<int, std::string>> widths = {{config.dim, "dim (embedding, wq, wk, wv, w1, w3, classifier)"},
+                                                     {config.attn_out_dim(), "q_dim (wo)"},
+                                                     {config.hidden, "hidden (w2)"}};
+  if (config.mla.active()) {  // latent attention's own matrices
+    widths.emplace_back(config.q_in_dim(), "q_lora_rank (wq)");
+    widths.emplace_back(config.mla.kv_lora_rank, "kv_lora_rank (wkv_b)");
+  }
+  for (const auto& [cols, what] : widths)
     if (cols % block != 0)
       throw InputError(format.source, "weight format " + format.name + " has blocks of " + std::to_string(block) +
                                    " elements, which do not divide the " + std::to_string(cols) + " columns of " +
@@ -69,7 +75,10 @@ Model stored_model(const Model& model, const WeightFormat& format) {
     l.k_norm = in_fp32(l.k_norm);
     l.bk = in_fp32(l.bk);
     l.bv = in_fp32(l.bv);
-    for (Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w3, &l.w2}) *w = stored_matrix(*w, format);
+    l.q_a_norm = in_fp32(l.q_a_norm);
+    l.kv_a_norm = in_fp32(l.kv_a_norm);
+    for (Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wq_a, &l.wkv_a, &l.wkv_b, &l.wo, &l.w1, &l.w3, &l.w2})
+      if (w->rows > 0) *w = stored_matrix(*w, format);  // the matrices the model has (MLA: no wk, wv)
   }
   s.final_norm = in_fp32(model.final_norm);
   s.classifier = stored_matrix(model.classifier, format);

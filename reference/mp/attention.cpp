@@ -55,6 +55,8 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
                       const ModelConfig& config, const MpArith& arith, int threads, Shards* shards,
                       const AttentionRadii& radii, const AttentionMask& mask) {
   const int hd = config.head_dim, q_dim = config.q_dim(), kv_dim = config.kv_dim();
+  // Values and the output are v_head_dim wide (head_dim but under latent attention).
+  const int vd = config.v_head_dim(), v_dim = config.v_dim(), out_dim = config.attn_out_dim();
   const bool track = radii.out != nullptr;
   if (track && probs && !radii.probs) throw std::logic_error("causal_attention: kept probabilities need their radii");
   if ((kv.k_radii && &kv.k_hot != &kv.k_cold) || (kv.v_radii && &kv.v_hot != &kv.v_cold))
@@ -127,30 +129,30 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
       const int hot_first = std::max(v_end, first), hot_n = std::max(0, last + 1 - hot_first);
       // The sinks' values before them: [0, min(sink_end, v_end)) cold, [v_end, sink_end) hot.
       const int sink_cold_n = std::min(sink_end, v_end), sink_hot_n = std::max(0, sink_end - v_end);
-      for (int d = 0; d < hd; ++d) {
-        const std::size_t o_at = std::size_t(t) * q_dim + std::size_t(h) * hd + d;
+      for (int d = 0; d < vd; ++d) {
+        const std::size_t o_at = std::size_t(t) * out_dim + std::size_t(h) * vd + d;
         mpfr_ptr o = out[o_at];
-        const std::size_t column = std::size_t(kv_h) * hd + d;
+        const std::size_t column = std::size_t(kv_h) * vd + d;
         // A run of no terms never reads its first element (v_hot may have no row hot_first).
-        mpfr_srcptr v_cold = cold_n ? kv.v_cold[std::size_t(first) * kv_dim + column] : nullptr;
-        mpfr_srcptr v_hot = hot_n ? kv.v_hot[std::size_t(hot_first) * kv_dim + column] : nullptr;
+        mpfr_srcptr v_cold = cold_n ? kv.v_cold[std::size_t(first) * v_dim + column] : nullptr;
+        mpfr_srcptr v_hot = hot_n ? kv.v_hot[std::size_t(hot_first) * v_dim + column] : nullptr;
         mpfr_srcptr sink_cold = sink_cold_n ? kv.v_cold[column] : nullptr;
-        mpfr_srcptr sink_hot = sink_hot_n ? kv.v_hot[std::size_t(v_end) * kv_dim + column] : nullptr;
+        mpfr_srcptr sink_hot = sink_hot_n ? kv.v_hot[std::size_t(v_end) * v_dim + column] : nullptr;
         const int ternary = arith.dot(o,
-                                      {{row, 1, sink_cold, kv_dim, sink_cold_n},
-                                       {row + v_end, 1, sink_hot, kv_dim, sink_hot_n},
-                                       {row + first, 1, v_cold, kv_dim, cold_n},
-                                       {row + hot_first, 1, v_hot, kv_dim, hot_n}},
+                                      {{row, 1, sink_cold, v_dim, sink_cold_n},
+                                       {row + v_end, 1, sink_hot, v_dim, sink_hot_n},
+                                       {row + first, 1, v_cold, v_dim, cold_n},
+                                       {row + hot_first, 1, v_hot, v_dim, hot_n}},
                                       product);
         if (track) {
           mpfr_ptr r = (*radii.out)[o_at];
           RadiusSum sum;
           if (cold_n)
             add_product_rule(sum, *p_mag, &*p_rad, std::size_t(first), 1, bounds->v_cold_mag, opt(bounds->v_rad),
-                             std::size_t(first) * kv_dim + column, kv_dim, cold_n);
+                             std::size_t(first) * v_dim + column, v_dim, cold_n);
           if (hot_n)
             add_product_rule(sum, *p_mag, &*p_rad, std::size_t(hot_first), 1, bounds->v_hot_mag, opt(bounds->v_rad),
-                             std::size_t(hot_first) * kv_dim + column, kv_dim, hot_n);
+                             std::size_t(hot_first) * v_dim + column, v_dim, hot_n);
           mpfr_set_zero(r, 1);
           sum.flush_into(r, scratch_r[0]);
           ball.enclosure().add_rounding(r, o, ternary);
@@ -168,7 +170,7 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
     const ItemRange r = block(rank);
     std::vector<ElementRun> runs;  // [items] item (h, t) owns out[t, h, :]
     for (std::int64_t item = r.begin; item < r.end; ++item)
-      runs.push_back({std::size_t(item % tokens) * q_dim + std::size_t(item / tokens) * hd, std::size_t(hd)});
+      runs.push_back({std::size_t(item % tokens) * out_dim + std::size_t(item / tokens) * vd, std::size_t(vd)});
     return runs;
   };
   if (probs) shards->exchange(*probs, probs_runs);

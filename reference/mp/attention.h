@@ -13,8 +13,8 @@ class Shards;
 
 // The cache a query reads (reference/formats/quant/kv_policy.h): query t reads key j
 // from k_cold when j < cold_end(t, hot_window, k_group), else from k_hot, and value j
-// from v_cold when j < cold_end(t, hot_window, 0), else from v_hot. Each array is
-// [tokens, n_kv_heads, head_dim], of any precision.
+// from v_cold when j < cold_end(t, hot_window, 0), else from v_hot. Keys are
+// [tokens, n_kv_heads, head_dim] and values [tokens, n_kv_heads, v_head_dim], of any precision.
 struct AttentionKv {
   const MpArray& k_cold;
   const MpArray& k_hot;
@@ -53,7 +53,7 @@ struct AttentionRadii {
 // probs: [n_heads, tokens, tokens], exact zeros for masked keys; null when the tap is
 // not kept: each thread then holds one row at a time (T numbers instead of n_heads T^2,
 // which at long contexts is the forward's largest buffer);
-// out: [tokens, n_heads * head_dim]. All results at the arithmetic's precision.
+// out: [tokens, n_heads * v_head_dim]. All results at the arithmetic's precision.
 // With `shards`, the (head, position) items are also split across ranks (shards.h) and
 // every rank ends with all of out and of probs (when kept: the probabilities feed no
 // later operation, so without the tap the largest exchange of all is never made).

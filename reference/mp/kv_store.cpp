@@ -129,6 +129,14 @@ MpKvStore store_kv(const MpArray& k, const MpArray& v, const quant::KvPolicy& po
   return s;
 }
 
+MpArray store_latent(const MpArray& rows, const MpArray* radii, const quant::KvPolicy& policy, int layer, int tokens,
+                     int width) {
+  quant::require_latent_policy(policy, "KV policy");
+  const quant::KvSlot& k = policy.k[std::size_t(layer)];
+  require_decided(rows, radii, false, tap_layer_name(layer, "latent"));
+  return cold_form(rows, k, false, tokens, width, width, std::max<mpfr_prec_t>(53, rows.precision()));
+}
+
 MpArray own_keys(const MpKvStore& s, int tokens, int kv_dim) {
   const AttentionKv kv = s.view();
   return own(kv.k_cold, kv.k_hot, s.hot_window, s.k_group, tokens, kv_dim);

@@ -39,6 +39,15 @@ struct MpKvStore {
 MpKvStore store_kv(const MpArray& k, const MpArray& v, const quant::KvPolicy& policy, int layer, int tokens,
                    const ModelConfig& config, const MpArray* k_radii = nullptr, const MpArray* v_radii = nullptr);
 
+// Latent attention's cache (config.h's LatentAttention): each row of `width` values (the
+// latent, then k_pe) stored as K's cold form is, RN32 then the layer's K format along the
+// row (blocks padded as a K row's), exactly, with the same proof of every rounding from
+// `radii` (null: exact). The row stands for both keys and values, so the policy must give
+// K and V one format a layer, and no hot window, KIVI, rotation or eviction
+// (InputError(policy source) otherwise). [tokens, width] at max(53, precision) bits.
+MpArray store_latent(const MpArray& rows, const MpArray* radii, const quant::KvPolicy& policy, int layer, int tokens,
+                     int width);
+
 // The k and v taps: row t holds what query t reads for its own key and value.
 // [tokens, n_kv_heads, head_dim] each, at the store's precision.
 MpArray own_keys(const MpKvStore& store, int tokens, int kv_dim);

@@ -39,7 +39,14 @@ std::uint64_t forward_working_bytes(const ForwardShape& s, mpfr_prec_t precision
   const std::uint64_t T = std::uint64_t(s.tokens), L = std::uint64_t(c.n_layers), H = std::uint64_t(c.n_heads);
   const std::uint64_t dim = std::uint64_t(c.dim), q = std::uint64_t(c.q_dim()), kv = std::uint64_t(c.kv_dim());
   const std::uint64_t hidden = std::uint64_t(c.hidden), vocab = std::uint64_t(c.vocab);
-  const std::uint64_t widest = std::max({dim, q, hidden});
+  // Latent attention's own arrays (latent_attention.cpp): the low-rank query before and
+  // after its norm, wkv_a's output, the latent twice, k_pe, q's rope parts, wkv_b's output.
+  const LatentAttention& a = c.mla;
+  const std::uint64_t kv_b = a.active() ? H * std::uint64_t(c.nope_dim() + a.v_head_dim) : 0;
+  const std::uint64_t latent = a.active() ? 2 * std::uint64_t(a.q_lora_rank) + 4 * std::uint64_t(a.kv_lora_rank) +
+                                                3 * std::uint64_t(a.rope_dim) + H * std::uint64_t(a.rope_dim) + kv_b
+                                          : 0;
+  const std::uint64_t widest = std::max({dim, q, hidden, kv_b});
   const mpfr_prec_t w = weight_precision_for(precision);
   const std::uint64_t at_p = mp_number_bytes(precision), at_w = mp_number_bytes(w);
   const std::uint64_t at_store = mp_number_bytes(std::max<mpfr_prec_t>(precision, kWeightPrecisionBits));
@@ -50,9 +57,9 @@ std::uint64_t forward_working_bytes(const ForwardShape& s, mpfr_prec_t precision
   bool probs_kept = false;
   for (int l = 0; l < c.n_layers && !probs_kept; ++l) probs_kept = s.taps.wants(tap_layer_name(l, "attn.probs"));
   const std::uint64_t probs = probs_kept ? H * T * T : std::uint64_t(std::max(s.threads, 1)) * T;
-  const std::uint64_t layer = (T * (2 * q + 2 * kv) + probs) * at_p + (s.kv_policy ? 6 * T * kv * at_store : 0);
+  const std::uint64_t layer = (T * (2 * q + 2 * kv + latent) + probs) * at_p + (s.kv_policy ? 6 * T * kv * at_store : 0);
   const std::uint64_t logits = logit_tokens * (vocab + dim) * at_p;  // the logits and their tokens' normed rows
-  const std::uint64_t vectors = (L * (2 * dim + q + 2 * kv) + dim) * at_w;
+  const std::uint64_t vectors = (L * (2 * dim + q + 2 * kv + std::uint64_t(a.q_lora_rank + a.kv_lora_rank)) + dim) * at_w;
   const std::uint64_t scratch = std::uint64_t(std::max(s.threads, 1)) * (widest * (8 + at_w) + 4 * at_p);
   return persistent + layer + logits + vectors + scratch;
 }
@@ -80,6 +87,10 @@ std::uint64_t golden_bytes(const ForwardShape& s, int precision_bits, int guard_
 
 std::uint64_t emulated_bytes(const ForwardShape& s) {
   const ModelConfig& c = s.config;
+  // Latent attention's baseline is the MPFR forward in FP32's 24 bits (emulated_forward.h),
+  // its taps then converted to float64.
+  constexpr mpfr_prec_t kFp32Bits = 24;
+  if (c.mla.active()) return mp_forward_bytes(s, kFp32Bits) + tap_values(s) * sizeof(double);
   const std::uint64_t T = std::uint64_t(s.tokens), H = std::uint64_t(c.n_heads), hd = std::uint64_t(c.head_dim);
   const std::uint64_t dim = std::uint64_t(c.dim), q = std::uint64_t(c.q_dim()), kv = std::uint64_t(c.kv_dim());
   const std::uint64_t hidden = std::uint64_t(c.hidden), vocab = std::uint64_t(c.vocab);

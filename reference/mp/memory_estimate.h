@@ -82,6 +82,8 @@ std::uint64_t golden_bytes(const ForwardShape& shape, int precision_bits, int gu
 //   projection  c W floats + n (c (8 + 4) + 4 W)                      (the transposed
 //               activations; per thread a decoded row as float64 and float, its sums)
 //   taps        8 N, and the T V logits as floats before their tap
+// A latent-attention model's emulation is the MPFR forward at 24 bits instead:
+// mp_forward_bytes(shape, 24) and its taps as float64.
 std::uint64_t emulated_bytes(const ForwardShape& shape);
 
 }  // namespace kvfid::ref

@@ -10,6 +10,7 @@
 #include "reference/mp/ball_arith.h"
 #include "reference/mp/kv_rotate.h"
 #include "reference/mp/kv_store.h"
+#include "reference/mp/latent_attention.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/projection.h"
 #include "reference/mp/rms_norm.h"
@@ -102,7 +103,7 @@ struct MpForwardRun::State {
   State(const Model& m, const MpWeights& w, const std::vector<int>& t, const MpForwardOptions& o)
       : weights(w), options(o), c(m.config), tokens_n(t.size()), eps(mp_constant(c.rms_norm_eps)),
         theta(mp_constant(c.rope_theta)), x(tokens_n * c.dim, o.arith.precision()),
-        rope(make_rope_table(int(tokens_n), c.head_dim, theta[0], c.rope_scaling, o.arith, o.enclose)),
+        rope(make_rope_table(int(tokens_n), c.rope_head_dim(), theta[0], c.rope_scaling, o.arith, o.enclose)),
         normed(tokens_n * c.dim, o.arith.precision()), block_out(tokens_n * c.dim, o.arith.precision()),
         gate(tokens_n * c.hidden, o.arith.precision()), up(tokens_n * c.hidden, o.arith.precision()),
         x_r(radii(tokens_n * c.dim)), normed_r(radii(tokens_n * c.dim)), block_out_r(radii(tokens_n * c.dim)),
@@ -177,19 +178,34 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   MpArray &x = s.x, &normed = s.normed, &block_out = s.block_out, &gate = s.gate, &up = s.up;
 
   rms_norm(normed, x, w.attn_norm, s.eps[0], T, arith, threads, tracked(s.x_r), tracked(s.normed_r));
-  MpArray q(tokens_n * c.q_dim(), prec);   // [T, n_heads, head_dim]
-  MpArray k(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
-  MpArray v(tokens_n * c.kv_dim(), prec);  // [T, n_kv_heads, head_dim]
-  MpArray q_r = s.radii(q.size()), k_r = s.radii(k.size()), v_r = s.radii(v.size());
-  project(q, s.weights.read(m.wq), normed, w.bq, T, arith, threads, shards, tracked(s.normed_r), tracked(q_r));
-  project(k, s.weights.read(m.wk), normed, w.bk, T, arith, threads, shards, tracked(s.normed_r), tracked(k_r));
-  project(v, s.weights.read(m.wv), normed, w.bv, T, arith, threads, shards, tracked(s.normed_r), tracked(v_r));
-  if (c.qk_norm) {  // Qwen3: each head of q and of k is RMSNorm'd (rows of head_dim) before RoPE
-    norm_in_place(q, q_r, w.q_norm, s.eps[0], T * c.n_heads, arith, threads);
-    norm_in_place(k, k_r, w.k_norm, s.eps[0], T * c.n_kv_heads, arith, threads);
+  MpArray q, k, v;  // [T, n_heads, head_dim], [T, n_kv_heads, head_dim], [T, n_kv_heads, v_head_dim]
+  MpArray q_r, k_r, v_r;
+  if (c.mla.active()) {  // DeepSeek's latent attention: k and v reconstructed from the latent
+    if (s.options.evict || s.options.eviction.window > 0)
+      throw std::invalid_argument("mp_forward: an eviction on latent attention is not supported");
+    // Under a KV policy the cache's rows are stored (store_latent refuses what a latent
+    // cannot hold) and the keys and values reconstructed from them.
+    const std::optional<LatentStore> store =
+        s.options.kv ? std::optional<LatentStore>(LatentStore{*s.options.kv, l}) : std::nullopt;
+    LatentQkv lq = latent_qkv(normed, tracked(s.normed_r), s.weights, w, m, s.rope, s.eps[0], T, c, arith, threads,
+                              shards, s.options.enclose, store ? &*store : nullptr);
+    q = std::move(lq.q), k = std::move(lq.k), v = std::move(lq.v);
+    q_r = std::move(lq.q_r), k_r = std::move(lq.k_r), v_r = std::move(lq.v_r);
+  } else {
+    q = MpArray(tokens_n * c.q_dim(), prec);
+    k = MpArray(tokens_n * c.kv_dim(), prec);
+    v = MpArray(tokens_n * c.v_dim(), prec);
+    q_r = s.radii(q.size()), k_r = s.radii(k.size()), v_r = s.radii(v.size());
+    project(q, s.weights.read(m.wq), normed, w.bq, T, arith, threads, shards, tracked(s.normed_r), tracked(q_r));
+    project(k, s.weights.read(m.wk), normed, w.bk, T, arith, threads, shards, tracked(s.normed_r), tracked(k_r));
+    project(v, s.weights.read(m.wv), normed, w.bv, T, arith, threads, shards, tracked(s.normed_r), tracked(v_r));
+    if (c.qk_norm) {  // Qwen3: each head of q and of k is RMSNorm'd (rows of head_dim) before RoPE
+      norm_in_place(q, q_r, w.q_norm, s.eps[0], T * c.n_heads, arith, threads);
+      norm_in_place(k, k_r, w.k_norm, s.eps[0], T * c.n_kv_heads, arith, threads);
+    }
+    apply_rope(q, s.rope, T, c.n_heads, c.rope, arith, threads, tracked(q_r));
+    apply_rope(k, s.rope, T, c.n_kv_heads, c.rope, arith, threads, tracked(k_r));
   }
-  apply_rope(q, s.rope, T, c.n_heads, c.rope, arith, threads, tracked(q_r));
-  apply_rope(k, s.rope, T, c.n_kv_heads, c.rope, arith, threads, tracked(k_r));
   // A rotated policy (kv_rotate.h): q, k and v rotated; the q tap stays the model's.
   const quant::Rotation* rotation = s.options.kv && s.options.kv->rotation.active() ? &s.options.kv->rotation : nullptr;
   MpArray q_model, q_model_r;
@@ -204,7 +220,7 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   const bool probs_kept = taps.wants(tap_layer_name(l, "attn.probs"));
   MpArray probs(probs_kept ? std::size_t(c.n_heads) * tokens_n * tokens_n : 0, prec);  // [n_heads, T, T]
   MpArray probs_r = s.radii(probs.size());
-  MpArray attn_out(tokens_n * c.q_dim(), prec);  // [T, n_heads * head_dim]
+  MpArray attn_out(tokens_n * c.attn_out_dim(), prec);  // [T, n_heads * v_head_dim]
   MpArray attn_out_r = s.radii(attn_out.size());
   MpArray* const kept_probs = probs_kept ? &probs : nullptr;
   const AttentionRadii attention_radii{tracked(q_r), probs_kept ? tracked(probs_r) : nullptr, tracked(attn_out_r)};
@@ -229,7 +245,7 @@ std::vector<MpTap> MpForwardRun::run_layer() {
   if (evict && !s.options.kv) {
     evicting_attention(kept_probs, attn_out, q, AttentionKv{k, k, v, v}, T, c, arith, threads, *evict, l,
                        s.options.evict_record);
-  } else if (s.options.kv) {
+  } else if (s.options.kv && !c.mla.active()) {
     // The stored forms are exact once store_kv has proven each rounding (kv_store.h).
     const MpKvStore store = store_kv(k, v, *s.options.kv, l, T, c, tracked(k_r), tracked(v_r));
     if (evict)

@@ -43,7 +43,8 @@ MpWeights to_mp_weights(const Model& model, mpfr_prec_t precision) {
     w.layers.push_back(MpLayerVectors{gains(l.attn_norm, p, offset), convert(l.bq, p), convert(l.bk, p),
                                       convert(l.bv, p), gains(l.q_norm, p, offset), gains(l.k_norm, p, offset),
                                       gains(l.ffn_norm, p, offset), gains(l.post_attn_norm, p, offset),
-                                      gains(l.post_ffn_norm, p, offset)});
+                                      gains(l.post_ffn_norm, p, offset), gains(l.q_a_norm, p, offset),
+                                      gains(l.kv_a_norm, p, offset)});
   w.final_norm = gains(model.final_norm, p, offset);
   return w;
 }

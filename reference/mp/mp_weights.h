@@ -35,6 +35,8 @@ struct MpLayerVectors {
   MpArray k_norm;     // [head_dim], empty unless qk_norm
   MpArray ffn_norm;   // [dim]
   MpArray post_attn_norm, post_ffn_norm;  // [dim] each, empty unless sandwich_norms
+  MpArray q_a_norm;   // [q_lora_rank], empty without MLA's low-rank query
+  MpArray kv_a_norm;  // [kv_lora_rank], empty without MLA
 };
 
 // Borrows `model`'s matrices: the Model must outlive it.

@@ -12,6 +12,9 @@ namespace kvfid::ref {
 TapSet emulated_forward(const Model& model, const std::vector<int>& tokens, const Emulation& emulation,
                         const TapSelection& selection) {
   validate_tokens(tokens, model.config, "emulated forward tokens");
+  // Latent attention runs in the MPFR forward only (latent_attention.h), in IEEE
+  // arithmetic here: the same algorithm, op for op, the native forward would be.
+  if (model.config.mla.active()) return emulated_forward_mpfr(model, tokens, emulation, selection);
   const Model stored = stored_model(model, emulation.weights);
   const quant::KvPolicy kv = quant::resolve_kv_policy(emulation.kv, emulation.kv_scales, model.config);
   // An eviction is applied by the MPFR forward only (evicting_attention.h), whose

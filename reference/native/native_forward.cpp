@@ -1,6 +1,7 @@
 #include "reference/native/native_forward.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <map>
 
 #include "reference/mp/kv_rotate.h"
@@ -394,6 +395,7 @@ struct Forward {
 
 TapSet native_forward(const Model& stored, const std::vector<int>& tokens, FloatFormat arithmetic,
                       const quant::KvPolicy& kv, const TapSelection& selection, int threads) {
+  if (stored.config.mla.active()) throw std::invalid_argument("native_forward: latent attention is not built natively");
   ExponentRangeScope range;  // for the MPFR parts on this thread
   const int T = int(tokens.size());
   switch (arithmetic) {

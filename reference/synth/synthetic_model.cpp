@@ -76,6 +76,28 @@ std::uint64_t ordinal_in_layer(WeightRole r, bool bias, bool qk_norm) {
   }
 }
 
+// Latent attention's layers (new: no committed fixture predates them): attn_norm, wq,
+// wq_a, q_a_norm, wkv_a, kv_a_norm, wkv_b, wo, ffn_norm, w1, w3, w2, whether or not the
+// query is low-rank.
+constexpr std::uint64_t kLatentLayerCount = 12;
+std::uint64_t latent_ordinal_in_layer(WeightRole r) {
+  switch (r) {
+    case WeightRole::attn_norm: return 0;
+    case WeightRole::wq: return 1;
+    case WeightRole::wq_a: return 2;
+    case WeightRole::q_a_norm: return 3;
+    case WeightRole::wkv_a: return 4;
+    case WeightRole::kv_a_norm: return 5;
+    case WeightRole::wkv_b: return 6;
+    case WeightRole::wo: return 7;
+    case WeightRole::ffn_norm: return 8;
+    case WeightRole::w1: return 9;
+    case WeightRole::w3: return 10;
+    case WeightRole::w2: return 11;
+    default: throw std::logic_error("not a per-layer weight of latent attention");
+  }
+}
+
 }  // namespace
 
 SyntheticWeights::SyntheticWeights(const ModelConfig& c, std::uint64_t seed, const SynthOptions& o)
@@ -86,11 +108,15 @@ SyntheticWeights::SyntheticWeights(const ModelConfig& c, std::uint64_t seed, con
 }
 
 std::uint64_t SyntheticWeights::stream_base(WeightRole role, int layer) const {
+  const bool latent = config_.mla.active();
   const std::uint64_t per_layer_count =
-      9 + (config_.qkv_bias ? 3 : 0) + (config_.qk_norm ? 2 : 0) + (config_.sandwich_norms ? 2 : 0);
+      latent ? kLatentLayerCount
+             : 9 + (config_.qkv_bias ? 3 : 0) + (config_.qk_norm ? 2 : 0) + (config_.sandwich_norms ? 2 : 0);
   std::uint64_t counter;  // 1-based place in the generation order
   if (role == WeightRole::embedding) counter = 1;
-  else if (per_layer(role)) counter = 2 + std::uint64_t(layer) * per_layer_count + ordinal_in_layer(role, config_.qkv_bias, config_.qk_norm);
+  else if (per_layer(role))
+    counter = 2 + std::uint64_t(layer) * per_layer_count +
+              (latent ? latent_ordinal_in_layer(role) : ordinal_in_layer(role, config_.qkv_bias, config_.qk_norm));
   else counter = 2 + std::uint64_t(options_.layout_layers) * per_layer_count + (role == WeightRole::classifier ? 1 : 0);
   return seed_ * 0x2545F4914F6CDD1Dull + 0x9E37ull * counter;
 }
@@ -103,10 +129,14 @@ std::int64_t SyntheticWeights::columns(WeightRole role) const {
     case WeightRole::bq: return c.q_dim();
     case WeightRole::q_norm: case WeightRole::k_norm: return c.head_dim;
     case WeightRole::bk: case WeightRole::bv: return c.kv_dim();
-    case WeightRole::embedding: case WeightRole::classifier: case WeightRole::wq: case WeightRole::wk:
-    case WeightRole::wv: case WeightRole::w1: case WeightRole::w3: return c.dim;
-    case WeightRole::wo: return c.q_dim();
+    case WeightRole::embedding: case WeightRole::classifier: case WeightRole::wk:
+    case WeightRole::wv: case WeightRole::w1: case WeightRole::w3: case WeightRole::wq_a:
+    case WeightRole::wkv_a: return c.dim;
+    case WeightRole::wq: return c.q_in_dim();
+    case WeightRole::wo: return c.attn_out_dim();
     case WeightRole::w2: return c.hidden;
+    case WeightRole::q_a_norm: return c.mla.q_lora_rank;
+    case WeightRole::kv_a_norm: case WeightRole::wkv_b: return c.mla.kv_lora_rank;
   }
   throw std::logic_error("unknown weight role");
 }
@@ -119,7 +149,10 @@ void SyntheticWeights::rows(WeightRole role, int layer, std::int64_t begin, std:
   // Projections scaled by 1/sqrt(fan_in) keep activations O(1), as trained models do.
   const double in_scale = 1.0 / std::sqrt(double(c.dim));
   const double hidden_scale = 1.0 / std::sqrt(double(c.hidden));
-  const double attn_scale = 1.0 / std::sqrt(double(c.q_dim()));
+  const double attn_scale = 1.0 / std::sqrt(double(c.attn_out_dim()));
+  // Latent attention's second projections read normed latents of O(1) entries.
+  const double q_latent_scale = c.mla.q_lora_rank > 0 ? 1.0 / std::sqrt(double(c.mla.q_lora_rank)) : in_scale;
+  const double kv_latent_scale = c.mla.active() ? 1.0 / std::sqrt(double(c.mla.kv_lora_rank)) : in_scale;
   // A tied classifier is the embedding, drawn at scale 1 rather than 1/sqrt(dim); its
   // final-norm gain carries that factor instead, or the logits would be sqrt(dim) times
   // those of an untied model (measured: max |logit| 395 for tiny-mqa over the long
@@ -137,7 +170,10 @@ void SyntheticWeights::rows(WeightRole role, int layer, std::int64_t begin, std:
   double mean = 0, scale = 1;
   switch (role) {
     case WeightRole::attn_norm: case WeightRole::ffn_norm: case WeightRole::post_attn_norm:
-    case WeightRole::post_ffn_norm: mean = gain_mean, scale = 0.1; break;
+    case WeightRole::post_ffn_norm: case WeightRole::q_a_norm: case WeightRole::kv_a_norm:
+      mean = gain_mean, scale = 0.1; break;
+    case WeightRole::wq: vector = false, scale = q_latent_scale; break;
+    case WeightRole::wkv_b: vector = false, scale = kv_latent_scale; break;
     case WeightRole::q_norm: case WeightRole::k_norm: mean = gain_mean, scale = 0.2; break;
     case WeightRole::bq: case WeightRole::bk: scale = 0.5; break;
     case WeightRole::bv: scale = 0.1; break;
@@ -161,9 +197,15 @@ void SyntheticWeights::rows(WeightRole role, int layer, std::int64_t begin, std:
         const int dim = (d * 37 + 5) % c.dim;
         row[dim] = store(row[dim] * o.massive_scale, o.precision);
       }
-    if (role == WeightRole::wk)
+    // Key outlier channels: rows of wk, or under latent attention the key rows of each
+    // head's block of wkv_b (its first nope rows), the same channels of every head.
+    const std::int64_t key_row = role == WeightRole::wk                               ? r % c.head_dim
+                                 : role == WeightRole::wkv_b && r % (c.nope_dim() + c.v_head_dim()) < c.nope_dim()
+                                     ? r % (c.nope_dim() + c.v_head_dim())
+                                     : -1;
+    if (key_row >= 0)
       for (int j = 0; j < o.k_outlier_channels && j < c.head_dim; ++j)
-        if ((j * 5 + 3 + layer) % c.head_dim == r % c.head_dim)
+        if ((j * 5 + 3 + layer) % c.head_dim == key_row)
           for (std::int64_t col = 0; col < cols; ++col) row[col] = store(row[col] * o.k_outlier_scale, o.precision);
   }
 }
@@ -187,15 +229,26 @@ Model make_synthetic_model(const ModelConfig& c, std::uint64_t seed, const Synth
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights w;
     w.attn_norm = vector(WeightRole::attn_norm, l, c.dim);
-    w.wq = matrix(WeightRole::wq, l, c.q_dim(), c.dim);
-    w.wk = matrix(WeightRole::wk, l, c.kv_dim(), c.dim);
-    w.wv = matrix(WeightRole::wv, l, c.kv_dim(), c.dim);
+    w.wq = matrix(WeightRole::wq, l, c.q_dim(), c.q_in_dim());
+    if (c.mla.active()) {
+      const LatentAttention& a = c.mla;
+      if (a.q_lora_rank > 0) {
+        w.wq_a = matrix(WeightRole::wq_a, l, a.q_lora_rank, c.dim);
+        w.q_a_norm = vector(WeightRole::q_a_norm, l, a.q_lora_rank);
+      }
+      w.wkv_a = matrix(WeightRole::wkv_a, l, a.kv_lora_rank + a.rope_dim, c.dim);
+      w.kv_a_norm = vector(WeightRole::kv_a_norm, l, a.kv_lora_rank);
+      w.wkv_b = matrix(WeightRole::wkv_b, l, c.n_heads * (c.nope_dim() + a.v_head_dim), a.kv_lora_rank);
+    } else {
+      w.wk = matrix(WeightRole::wk, l, c.kv_dim(), c.dim);
+      w.wv = matrix(WeightRole::wv, l, c.kv_dim(), c.dim);
+    }
     if (c.qkv_bias) {
       w.bq = vector(WeightRole::bq, l, c.q_dim());
       w.bk = vector(WeightRole::bk, l, c.kv_dim());
       w.bv = vector(WeightRole::bv, l, c.kv_dim());
     }
-    w.wo = matrix(WeightRole::wo, l, c.dim, c.q_dim());
+    w.wo = matrix(WeightRole::wo, l, c.dim, c.attn_out_dim());
     w.ffn_norm = vector(WeightRole::ffn_norm, l, c.dim);
     w.w1 = matrix(WeightRole::w1, l, c.hidden, c.dim);
     w.w3 = matrix(WeightRole::w3, l, c.hidden, c.dim);

@@ -50,7 +50,7 @@ constexpr double kGemma2AttnSoftcap = 50.0, kGemma2FinalSoftcap = 30.0;
 }  // namespace
 
 std::vector<std::string> synthetic_shape_names() {
-  return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3", "tiny-qwen3", "tiny-mistral", "tiny-gemma2"};
+  return {"tiny-llama", "tiny-qwen2", "tiny-mqa", "tiny-llama3", "tiny-qwen3", "tiny-mistral", "tiny-gemma2", "tiny-mla"};
 }
 
 std::vector<std::string> real_shape_names() {
@@ -90,6 +90,14 @@ ModelConfig synthetic_shape(const std::string& name, const std::string& source) 
     ModelConfig c = tiny(Arch::gemma2, 256, 72, 4, 2, 160, 256, 1e-6, 10000.0, true);
     c.sliding_window = 5;
     apply_gemma2(c, 24, 4.0, 3.0);
+    return c;
+  }
+  // DeepSeek-V2's latent attention at toy width: a low-rank query (24) and a latent of
+  // 32, keys of 16 + 8 (nope + rope) and values of 16 -- narrower than the keys, as
+  // DeepSeek's 128 against 192 -- four heads reading one cached latent, untied.
+  if (name == "tiny-mla") {
+    ModelConfig c = tiny(Arch::deepseek2, 256, 64, 4, 4, 160, 256, 1e-6, 10000.0, false);
+    apply_deepseek2(c, 16, LatentAttention{24, 32, 8, 16});
     return c;
   }
   if (name == "tiny-qwen3") {

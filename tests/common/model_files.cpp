@@ -95,6 +95,11 @@ void expect_same_model(const Model& a, const Model& b) {
     expect_same_values(x.bv, y.bv, at + "bv");
     expect_same_values(x.q_norm, y.q_norm, at + "q_norm");
     expect_same_values(x.k_norm, y.k_norm, at + "k_norm");
+    expect_same_matrix(x.wq_a, y.wq_a, at + "wq_a");
+    expect_same_values(x.q_a_norm, y.q_a_norm, at + "q_a_norm");
+    expect_same_matrix(x.wkv_a, y.wkv_a, at + "wkv_a");
+    expect_same_values(x.kv_a_norm, y.kv_a_norm, at + "kv_a_norm");
+    expect_same_matrix(x.wkv_b, y.wkv_b, at + "wkv_b");
     expect_same_matrix(x.wo, y.wo, at + "wo");
     expect_same_values(x.ffn_norm, y.ffn_norm, at + "ffn_norm");
     expect_same_values(x.post_attn_norm, y.post_attn_norm, at + "post_attn_norm");

@@ -29,6 +29,7 @@ int run_check(const ParsedArgs& args) {
   const long long chunk = args.integer_or("chunk", 0);
   if (chunk < 0) throw InputError("--chunk", "must be 0 (whole prompt) or a positive chunk size");
   engine.chunk = int(chunk);
+  engine.latent = latent_path_from_string(args.str_or("mla", "reconstruct"), "--mla");
   engine.threads = threads_from_args(args);
   check_report_paths(args);
 
@@ -52,7 +53,8 @@ int run_check(const ParsedArgs& args) {
   const Emulation baseline{FloatFormat::f32, engine.weights, engine.kv, engine.kv_scales};
   const nlohmann::json options = {{"golden", golden_dir},      {"model", model_path},
                                   {"engine", args.str("engine")}, {"weights", engine.weights.name},
-                                  {"kv", engine.kv.text},              {"chunk", engine.chunk}};
+                                  {"kv", engine.kv.text},              {"chunk", engine.chunk},
+                                  {"mla", to_string(engine.latent)}};
   return report_fidelity({"check", golden, model, baseline, options}, candidate, args);
 }
 
@@ -70,6 +72,9 @@ extern const CommandSpec kCheckCommand{
      {"weights", "FORMAT", "weight storage: f32, f16, bf16 or a block format such as q8_0 (default f32)"},
      {"kv", "POLICY", "KV-cache policy: a format (f32, f16, bf16, q8_0, ...) or e.g. k=q8_0+v=f16+hot=64 (default f32)"},
      {"chunk", "N", "prefill chunk size (default 0: the whole prompt at once)"},
+     {"mla", "reconstruct|absorb",
+      "latent attention's decode path (DeepSeek MLA models only): keys and values rebuilt from each cached row "
+      "(default), or the up-projections absorbed into the query and output"},
      threads_option(),
      json_report_option(),
      junit_report_option()},

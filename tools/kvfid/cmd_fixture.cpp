@@ -94,7 +94,9 @@ extern const CommandSpec kFixtureCommand{
     "wider than the model: q_dim 128 > dim 64, tied), tiny-mistral (every layer's attention windowed to 6 "
     "positions), tiny-gemma2 (Gemma 2's block: embedding times bf16(sqrt 72) = 8.5, gains 1 + w, four norms, "
     "GeGLU, scores over sqrt(24) soft-capped at 4, logits soft-capped at 3, layer 0 windowed to 5 positions, "
-    "2:1 GQA, q_dim 64 < dim 72, tied). Real shapes, with the public models' configurations (BF16 by default): "
+    "2:1 GQA, q_dim 64 < dim 72, tied), tiny-mla (DeepSeek-V2's latent attention: a low-rank query of 24, a "
+    "latent of 32 and a shared RoPE key of 8 cached instead of K and V, keys of 16 + 8 and values of 16, "
+    "4 heads, untied). Real shapes, with the public models' configurations (BF16 by default): "
     "qwen2.5-0.5b (896 wide, 24 layers, 14/2 heads of 64, vocab 151936, tied, q/k/v bias; 0.99 GB), "
     "qwen2.5-7b (3584 wide, 28 layers, 28/4 heads of 128, vocab 152064; 15.2 GB), "
     "llama-3.2-1b (2048 wide, 16 layers, 32/8 heads of 64, vocab 128256, tied, llama3 RoPE scaling "
@@ -113,7 +115,7 @@ extern const CommandSpec kFixtureCommand{
     "written atomically with a progress bar.",
     {
         {"shape", "NAME",
-         "tiny-llama, tiny-qwen2, tiny-mqa, tiny-llama3, tiny-qwen3, tiny-mistral, tiny-gemma2, qwen2.5-0.5b, "
+         "tiny-llama, tiny-qwen2, tiny-mqa, tiny-llama3, tiny-qwen3, tiny-mistral, tiny-gemma2, tiny-mla, qwen2.5-0.5b, "
          "qwen2.5-7b, llama-3.2-1b, llama-3.1-8b, qwen3-0.6b, qwen3-8b, mistral-7b, gemma-2-2b or gemma-2-9b",
          true},
         {"seed", "S", "non-negative integer seeding every weight", true},

@@ -24,19 +24,40 @@ std::string number(double x) {
   return buf;
 }
 
+// Latent attention's cache (config.h's LatentAttention): kv_lora_rank + rope_dim values a
+// token and layer in each plain format, beside what the K and V it stands for would cost.
+nlohmann::json print_latent_cache(const ModelConfig& c) {
+  nlohmann::json kv = nlohmann::json::object();
+  const int values = c.cache_values_per_token(), full = c.kv_dim() + c.v_dim();
+  std::cout << "kv_cache_per_token (all " << c.n_layers << " layers, the latent and k_pe: " << values
+            << " values a layer, against " << full << " for the K and V they reconstruct):\n";
+  for (const auto& [label, bits] : {std::pair<const char*, double>{"FP32", 32}, {"FP16", 16}, {"BF16", 16}}) {
+    const double bytes = c.kv_bytes_per_token(bits);
+    std::cout << "  " << label << "  " << number(bytes) << " bytes  " << number(bytes / 1024) << " KiB  "
+              << number(bits) << " bits per element  (K and V: " << number(double(c.n_layers) * full * bits / 8)
+              << " bytes)\n";
+    kv[label] = {{"bits_per_element", bits}, {"bytes", bytes}, {"kib", bytes / 1024}};
+  }
+  return kv;
+}
+
 int run_info(const ParsedArgs& args) {
   const std::string path = args.str("model");
   const ModelConfig c = load_model_config(path);
+  if (c.mla.active() && args.has("kv"))
+    throw UsageError("--kv: KV policies of a latent (MLA) cache are not built yet; info prints its plain formats");
 
   const nlohmann::json config = to_json(c);
   nlohmann::json kv = nlohmann::json::object();
   std::cout << "model: " << path << '\n' << "arch: " << to_string(c.arch) << '\n';
   for (const auto& [key, value] : config.items())
     if (key != "arch") std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << '\n';
-  std::cout << "parameters: " << c.parameter_count() << '\n'
-            << "kv_cache_per_token (all " << c.n_layers << " layers, K and V; block scales and norms included):\n";
+  std::cout << "parameters: " << c.parameter_count() << '\n';
+  if (c.mla.active()) kv = print_latent_cache(c);
+  else std::cout << "kv_cache_per_token (all " << c.n_layers << " layers, K and V; block scales and norms included):\n";
   std::vector<std::pair<std::string, quant::KvPolicySpec>> rows;
-  for (const auto& [label, spec] : kKvFormats) rows.emplace_back(label, quant::parse_kv_policy_spec(spec, "kvfid info"));
+  if (!c.mla.active())
+    for (const auto& [label, spec] : kKvFormats) rows.emplace_back(label, quant::parse_kv_policy_spec(spec, "kvfid info"));
   if (args.has("kv"))
     for (const std::string& spec : quant::split_kv_spec_list(args.str("kv"), "--kv"))
       rows.emplace_back(spec, quant::parse_kv_policy_spec(spec, "--kv"));
@@ -81,7 +102,8 @@ extern const CommandSpec kInfoCommand = {
     "token (all layers, K and V, block scales and norms included) in FP32, FP16, BF16, FP8, Q8_0 and Q4_0,\n"
     "and under each KV policy of --kv, with its bits per element (an eviction's: per cached token, with how\n"
     "many stay cached). Reads only the header of a llama2.c\n"
-    "checkpoint, and only config.json of a model folder (its weights may be absent).",
+    "checkpoint, and only config.json of a model folder (its weights may be absent). A latent-attention\n"
+    "(MLA) model's cache is its latent and k_pe, printed in FP32, FP16 and BF16 (no --kv yet).",
     {{"model", "PATH", "llama2.c checkpoint or Hugging Face style model folder", true},
      {"kv", "SPEC[,SPEC...]", "also these KV policies (grammar of kvfid quant --kv), e.g. q4_0,int4_32+edges=2:f16", false},
      {"json", "FILE", "also write the figures as JSON to FILE", false}},

@@ -43,19 +43,19 @@ namespace {
 // its queries read it.
 struct EngineRun {
   std::vector<double> logits;  // [T, vocab]
-  std::vector<std::vector<double>> k_cold, k_hot, v_cold;  // [n_layers][T, n_kv_heads, head_dim]
+  std::vector<std::vector<double>> k_cold, k_hot, v_cold;  // [n_layers][T, n_kv_heads, head_dim (v: v_head_dim)]
   std::vector<std::vector<int>> k_cold_end;                // [n_layers][T]
   double kv_bits_per_element = 0;                          // QuantColumn's, from the held bytes
 };
 
-// [n_kv_heads, T, head_dim] (the cache's layout) -> [T, n_kv_heads, head_dim] (the taps').
-std::vector<double> token_major(const std::vector<float>& cache, const ModelConfig& c, int T) {
+// [n_kv_heads, T, width] (the cache's layout) -> [T, n_kv_heads, width] (the taps'): width
+// head_dim for keys, v_head_dim for values.
+std::vector<double> token_major(const std::vector<float>& cache, const ModelConfig& c, int T, int width) {
   std::vector<double> out(cache.size());
   for (int h = 0; h < c.n_kv_heads; ++h)
     for (int t = 0; t < T; ++t)
-      for (int d = 0; d < c.head_dim; ++d)
-        out[(std::size_t(t) * c.n_kv_heads + h) * c.head_dim + d] =
-            cache[(std::size_t(h) * T + t) * c.head_dim + d];
+      for (int d = 0; d < width; ++d)
+        out[(std::size_t(t) * c.n_kv_heads + h) * width + d] = cache[(std::size_t(h) * T + t) * width + d];
   return out;
 }
 
@@ -72,14 +72,15 @@ EngineRun run_engine(const Model& model, const std::vector<int>& tokens, const E
   for (int l = 0; l < c.n_layers; ++l) {
     const CacheValues cache = engine.cache_values(seq, l);
     held_bytes += double(cache.k_bytes) + double(cache.v_bytes);
-    run.k_cold.push_back(token_major(cache.k, c, T));
-    run.v_cold.push_back(token_major(cache.v, c, T));
-    run.k_hot.push_back(cache.k_hot.empty() ? std::vector<double>{} : token_major(cache.k_hot, c, T));
+    run.k_cold.push_back(token_major(cache.k, c, T, c.head_dim));
+    run.v_cold.push_back(token_major(cache.v, c, T, c.v_head_dim()));
+    run.k_hot.push_back(cache.k_hot.empty() ? std::vector<double>{} : token_major(cache.k_hot, c, T, c.head_dim));
     std::vector<int> ends(T);
     for (int t = 0; t < T; ++t) ends[t] = quant::cold_end(t, policy.hot_window, quant::kivi_group(policy, l));
     run.k_cold_end.push_back(std::move(ends));
   }
-  run.kv_bits_per_element = 8 * held_bytes / (2.0 * c.n_layers * T * c.kv_dim());
+  // Per value the cache holds: K and V, or under latent attention the latent rows'.
+  run.kv_bits_per_element = 8 * held_bytes / (double(c.n_layers) * T * c.cache_values_per_token());
   return run;
 }
 
@@ -145,6 +146,7 @@ int run_quant(const ParsedArgs& args) {
   base.backend = backend_from_string(args.str_or("engine", "twin"), "--engine");
   base.taps = TapSelection::logits;
   base.threads = threads_from_args(args);
+  base.latent = latent_path_from_string(args.str_or("mla", "reconstruct"), "--mla");
   const std::string weights = args.str_or("weights", "f32");  // as given, for the report
   const WeightFormat weight_format = weight_format_from_string(weights, "--weights");
   const std::vector<std::string> kv_specs = quant::split_kv_spec_list(args.str("kv"), "--kv");
@@ -237,7 +239,7 @@ int run_quant(const ParsedArgs& args) {
     if (args.has("json")) {
       const nlohmann::json options = {{"model", model_path}, {"prompt", prompt_path}, {"weights", weights},
                                       {"kv", kv_specs},      {"engine", args.str_or("engine", "twin")},
-                                      {"kv_scales", scales}};
+                                      {"kv_scales", scales}, {"mla", to_string(base.latent)}};
       write_file_atomic(args.str("json"),
                         quant_report_to_json(report, "quant", options, golden_manifest_summary(golden.manifest)).dump(2) + "\n");
     }
@@ -276,6 +278,9 @@ extern const CommandSpec kQuantCommand{
      {"kv", "SPEC[,SPEC...]", "KV-cache policies to compare side by side", true},
      {"weights", "FORMAT", "weight storage: f32 (default), f16, bf16, q8_0, q4_0"},
      {"engine", "NAME", "twin (default) or cuda"},
+     {"mla", "reconstruct|absorb",
+      "latent attention's decode path (DeepSeek MLA models only; their cache is the latent, in f32, f16 or bf16): "
+      "keys and values rebuilt from each cached row (default), or the up-projections absorbed"},
      threads_option(),
      {"kv-scales", "spec|amax",
       "static scales of scaled formats (FP8): the policy's scale= (default spec, 1 when absent), or amax: per "

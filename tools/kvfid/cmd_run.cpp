@@ -42,6 +42,7 @@ int run_engine(const ParsedArgs& args) {
   if (chunk < 0) throw InputError("--chunk", "must be >= 0 (0 = the whole prompt at once)");
   options.chunk = int(std::min<long long>(chunk, 1 << 30));
   options.split = split_mode_from_string(args.str_or("split", "invariant"), "--split");
+  options.latent = latent_path_from_string(args.str_or("mla", "reconstruct"), "--mla");
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
   options.threads = threads_from_args(args);
   const std::string out = args.str("out");
@@ -73,11 +74,14 @@ int run_engine(const ParsedArgs& args) {
                                               {"kv", options.kv.text},
                                               {"chunk", std::to_string(options.chunk)},
                                               {"split", to_string(options.split)},
+                                              {"mla", to_string(options.latent)},
                                               {"model", model.source},
                                               {"model_sha256", model.sha256},
                                               {"tokens", std::to_string(tokens.size())}};
-  if (options.taps.wants(tap_layer_name(0, "attn.probs")))
-    metadata["attn_probs"] = "host-derived from the engine's q, cached keys and attention softmax statistics (m, l)";
+  if (options.taps.wants(tap_layer_name(0, "attn.probs")))  // engine_forward.cpp: who computes them
+    metadata["attn_probs"] = options.kv.evict || model.config.mla.active()
+                                 ? "computed by the engine at each step from its own scores and softmax statistics (m, l)"
+                                 : "host-derived from the engine's q, cached keys and attention softmax statistics (m, l)";
   if (generate > 0) {
     tensors.emplace_back(kGeneratedTensor, tokens_tensor(generated));
     metadata["sample"] = to_string(sampling);
@@ -106,6 +110,9 @@ const CommandSpec kRunCommand{
         {"weights", "FORMAT", "weight storage: f32, f16, bf16 or a block format such as q8_0 (default f32)"},
         {"kv", "POLICY", "KV-cache policy: a format (f32, f16, bf16, q8_0, ...) or e.g. k=q8_0+v=f16+hot=64 (default f32)"},
         {"chunk", "N", "prefill chunk size; 0 = whole prompt (default 0)"},
+        {"mla", "reconstruct|absorb",
+         "latent attention's decode path (DeepSeek MLA models only): keys and values rebuilt from each cached row "
+         "(default), or the up-projections absorbed into the query and output"},
         {"split", "invariant|by-length",
          "attention split size: fixed 256 keys (bits independent of chunking and batching) or chosen per step "
          "from its rows and longest context, as flash-decoding engines do (default invariant)"},

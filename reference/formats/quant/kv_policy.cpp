@@ -162,6 +162,14 @@ KvPolicySpec parse_kv_policy_spec(const std::string& spec, const std::string& so
   return SpecParser(spec, source).parse();
 }
 
+void require_latent_policy(const KvPolicy& policy, const std::string& source) {
+  bool one_format = true;
+  for (std::size_t l = 0; l < policy.k.size(); ++l) one_format = one_format && policy.k[l].format == policy.v[l].format;
+  if (!one_format || policy.hot_window > 0 || policy.kivi || policy.rotation.active() || policy.evict)
+    throw InputError(source, "KV policy '" + policy.spec + "' on a latent (MLA) cache: its rows are keys and values at "
+                             "once, so one format a layer for both, without hot windows, KIVI, rotations or evictions");
+}
+
 KvPolicySpec plain_kv_policy_spec(FloatFormat f) {
   KvPolicySpec spec;
   spec.text = to_string(f);

@@ -80,6 +80,11 @@ KvPolicySpec parse_kv_policy_spec(const std::string& spec, const std::string& so
 // The spec of a cache held wholly in one plain float format (what `to_string(f)` parses to).
 KvPolicySpec plain_kv_policy_spec(FloatFormat f);
 
+// Throws InputError(source, ...) naming the policy unless a latent (MLA) cache can take it: its rows
+// are keys and values at once, so one format a layer for both, and no hot window, KIVI,
+// rotation or eviction (reference/mp/kv_store.h's store_latent, the twin's latent store).
+void require_latent_policy(const KvPolicy& policy, const std::string& source);
+
 // `spec` spread over n_layers layers of n_kv_heads KV heads. Throws
 // InputError(spec.source, ...) for a shape the spec cannot hold (KIVI whose every layer
 // falls in the edges without blocks, a model without layers or heads).

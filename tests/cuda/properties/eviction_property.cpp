@@ -55,6 +55,7 @@ TEST(PropertyEviction, ABudgetCoveringTheSequenceIsTheFullCache) {
   check_property(40, [] {
     ModelCase mc = draw_small_or_real_heads();
     mc.window = 0;  // evictions are refused on windowed layers
+    mc.latent = {};  // and on latent caches
     mc.kv_policy = storage_policy(mc);
     const int T = *gen_length(300);
     // Past keys: T - 1 at most (a budget is >= 1).
@@ -79,6 +80,7 @@ TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
   check_property(40, [] {
     ModelCase mc = draw_small_or_real_heads();
     mc.window = 0;
+    mc.latent = {};
     mc.kv_policy = storage_policy(mc) + "+evict=" + *gen_eviction(mc.n_layers);
     const quant::EvictionPolicy policy = *quant::parse_kv_policy_spec(mc.kv_policy, "test").evict;
     RC_TAG(policy.spec().substr(0, policy.spec().find(':')));
@@ -161,6 +163,7 @@ TEST(PropertyEviction, TheWindowCacheIsTheFullCacheAndHoldsOnlyTheWindow) {
   check_property(30, [] {
     ModelCase mc = draw_small_or_real_heads();
     mc.window = *rc::gen::inRange(1, 49);
+    mc.latent = {};
     mc.full_layers = mc.gemma2 ? 0 : *rc::gen::inRange(0, mc.n_layers);  // Qwen2's global lower layers
     RC_TAG(mc.gemma2 ? "gemma2" : mc.full_layers > 0 ? "global lower layers" : "every layer windowed");
     mc.kv_policy = storage_policy(mc);

@@ -51,7 +51,13 @@ ModelConfig ModelCase::config(int max_seq) const {
   c.sliding_window = window, c.full_attention_layers = full_layers;
   if (llama3_rope) c.rope_theta = 500000.0, c.rope_scaling = synthetic_shape("tiny-llama3").rope_scaling;
   // Caps low enough to bend these models' scores and logits (tiny-gemma2's).
-  if (gemma2) apply_gemma2(c, head_dim + 6, kPropertyAttnSoftcap, kPropertyFinalSoftcap);
+  if (gemma2 && !latent.active()) apply_gemma2(c, head_dim + 6, kPropertyAttnSoftcap, kPropertyFinalSoftcap);
+  if (latent.active()) {  // DeepSeek's block: none of the features above but the RoPE style and scaling
+    c.arch = Arch::deepseek2;
+    c.qkv_bias = c.qk_norm = false;
+    c.sliding_window = c.full_attention_layers = 0;
+    apply_deepseek2(c, head_dim, latent);
+  }
   return c;
 }
 
@@ -69,6 +75,7 @@ EngineOptions ModelCase::options(Backend backend) const {
   o.backend = backend;
   o.weights = weight_format(weights);
   o.kv = kv_policy.empty() ? kv_spec(kv) : kv_spec(kv_policy);
+  o.latent = latent_path;
   return o;
 }
 
@@ -81,7 +88,12 @@ void showValue(const ModelCase& c, std::ostream& os) {
      << (c.window > 0 ? ", window " + std::to_string(c.window) +
                             (c.gemma2 ? " on even layers" : " from layer " + std::to_string(c.full_layers))
                       : "")
-     << (c.gemma2 ? ", gemma2 block" : "")
+     << (c.gemma2 && !c.latent.active() ? ", gemma2 block" : "")
+     << (c.latent.active() ? ", latent attention {q_lora_rank " + std::to_string(c.latent.q_lora_rank) + ", kv_lora_rank " +
+                                 std::to_string(c.latent.kv_lora_rank) + ", rope " + std::to_string(c.latent.rope_dim) +
+                                 ", v_head_dim " + std::to_string(c.latent.v_head_dim) + ", " +
+                                 to_string(c.latent_path) + "} (head_dim is its nope part)"
+                           : "")
      << ", synth {precision " << name_of(c.synth.precision) << ", k outliers "
      << c.synth.k_outlier_channels << " x" << c.synth.k_outlier_scale << ", massive dims " << c.synth.massive_dims
      << " x" << c.synth.massive_scale << "}, seed " << c.seed << "}";
@@ -116,7 +128,21 @@ rc::Gen<ModelCase> gen_model_case() {
       // Windows shorter than a prompt, one about a warp, one past a 256-key split.
       gen::set(&ModelCase::window, gen::element(0, 0, 1, 3, 33, 300)),
       gen::set(&ModelCase::full_layers, gen::inRange(0, 2)),
-      gen::set(&ModelCase::gemma2, gen::weightedElement<bool>({{3, false}, {1, true}})));
+      gen::set(&ModelCase::gemma2, gen::weightedElement<bool>({{3, false}, {1, true}})),
+      gen::set(&ModelCase::latent, gen_latent_attention()),
+      gen::set(&ModelCase::latent_path, gen::element(LatentPath::reconstruct, LatentPath::absorb)));
+}
+
+rc::Gen<LatentAttention> gen_latent_attention() {
+  using namespace rc;
+  if (backend_under_test() == Backend::cuda) return gen::just(LatentAttention{});  // no latent kernels on the GPU yet
+  // Latents and values of widths the twin's SIMD takes (multiples of 8) and does not.
+  const Gen<LatentAttention> active = gen::build<LatentAttention>(
+      gen::set(&LatentAttention::q_lora_rank, gen::element(0, 0, 8, 12)),
+      gen::set(&LatentAttention::kv_lora_rank, gen::element(4, 8, 12, 32, 40)),
+      gen::set(&LatentAttention::rope_dim, gen::element(2, 4, 8)),
+      gen::set(&LatentAttention::v_head_dim, gen::element(2, 4, 8, 16, 24)));
+  return gen::weightedOneOf<LatentAttention>({{3, gen::just(LatentAttention{})}, {1, active}});
 }
 
 rc::Gen<ModelCase> gen_real_head_case() {
@@ -137,11 +163,14 @@ rc::Gen<ModelCase> gen_real_head_case() {
 ModelCase draw_small_or_real_heads() {
   const bool real_heads = *rc::gen::arbitrary<bool>();
   RC_CLASSIFY(real_heads, "head_dim 64/128/256, GQA 7:1");
-  return real_heads ? *gen_real_head_case() : *gen_model_case();
+  const ModelCase c = real_heads ? *gen_real_head_case() : *gen_model_case();
+  RC_CLASSIFY(c.latent.active(), "latent attention");
+  return c;
 }
 
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction) {
   using namespace rc;
+  if (c.latent.active()) return gen::just(std::string());  // a latent cache is held in a plain format (its kv)
   const int n_layers = c.n_layers;
   // Every format fits any kv_dim (a row the block does not divide gets a padded last
   // block, quant/row_blocks.h); KIVI needs a K format with blocks > 1.

@@ -52,6 +52,11 @@ struct ModelCase {
   // GeGLU, scores over sqrt(head_dim + 6) soft-capped at 4, logits at 3; a window then
   // falls on even layers.
   bool gemma2 = false;
+  // DeepSeek's latent attention when active (config.h's apply_deepseek2, head_dim the
+  // nope part): then one key head per query head, no bias, q/k norms, window or Gemma
+  // block, and a plain KV format; read by `latent_path`.
+  LatentAttention latent;
+  LatentPath latent_path = LatentPath::reconstruct;
 
   ModelConfig config(int max_seq) const;
   bool windowed() const;  // some layer has a sliding window (which takes only evict=window)
@@ -63,6 +68,9 @@ void showValue(const ModelCase& c, std::ostream& os);  // RapidCheck prints coun
 
 // Small models: dim 8..48, hidden 8..96, one or two layers, vocab 16..96.
 rc::Gen<ModelCase> gen_model_case();
+// Latent attention for gen_model_case: inactive three times in four, and always on the
+// CUDA engine (which has no latent kernels yet).
+rc::Gen<LatentAttention> gen_latent_attention();
 // Real head sizes in a small model: head_dim 64, 128 or 256, GQA 7:1 with one or two KV
 // heads (Qwen2.5-0.5B is 14/2 at head_dim 64, Qwen2.5-7B 28/4 at 128, Gemma-2-2B's heads
 // are 256 wide), one or two layers, dim 32..128, hidden 32..160, vocab 16..96; the rest
@@ -82,7 +90,8 @@ ModelCase draw_small_or_real_heads();
 // format of blocks longer than one), scale=S, rot=R (one in three: hadamard[:SEED] on a
 // power-of-two head_dim, else orthogonal:SEED), and with `eviction` evict=E (one in
 // two, without KIVI, on the twin: gen_eviction, or on a windowed model the window
-// cache). Every registered format can be drawn.
+// cache). Every registered format can be drawn. A latent-attention case gets "" (its
+// plain kv format: what a latent cache takes).
 rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction = true);
 // An eviction policy (eviction_spec.h) of every kind for a model of n_layers, budgets as
 // token counts 1..40 (so they do not depend on a sequence's capacity and evict within

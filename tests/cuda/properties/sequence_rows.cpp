@@ -20,9 +20,9 @@ struct Field {
 std::vector<Field> fields(const ModelConfig& c) {
   return {{"q", &LayerTaps::q, c.q_dim()},
           {"k", &LayerTaps::k, c.kv_dim()},
-          {"v", &LayerTaps::v, c.kv_dim()},
+          {"v", &LayerTaps::v, c.v_dim()},
           {"stats", &LayerTaps::stats, c.n_heads * 2},
-          {"attn_out", &LayerTaps::attn_out, c.q_dim()},
+          {"attn_out", &LayerTaps::attn_out, c.attn_out_dim()},
           {"out", &LayerTaps::out, c.dim}};
 }
 

@@ -185,7 +185,7 @@ INSTANTIATE_TEST_SUITE_P(Committed, F64VsGolden, ::testing::ValuesIn(all_tap_gol
 TEST(F64VsGoldenList, FindsTheFixtureGoldens) {
   const std::vector<std::string> found = all_tap_goldens();
   for (const char* expected : {"tiny-llama/short", "tiny-mqa/short", "tiny-qwen2/short", "tiny-llama3/short", "tiny-qwen3/short",
-                               "tiny-mistral/short", "tiny-gemma2/short"})
+                               "tiny-mistral/short", "tiny-gemma2/short", "tiny-mla/short"})
     EXPECT_NE(std::find(found.begin(), found.end(), expected), found.end()) << expected;
 }
 

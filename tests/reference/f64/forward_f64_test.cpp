@@ -1,6 +1,7 @@
 #include "reference/f64/forward_f64.h"
 
 #include <cmath>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -110,6 +111,40 @@ TEST(ForwardF64, RopeRotatesTheDocumentedPairs) {
   }
 }
 
+// Latent attention turns the last rope_dim of each q and k head only, pair i (interleaved)
+// by t * theta^(-2i/rope_dim): the nope part leaves RoPE bit for bit, the rope part as in
+// RopeRotatesTheDocumentedPairs (same tolerance, the pairs of width rope_dim). Every key
+// head holds the one k_pe: kv_a's last rope_dim before RoPE, equal in every head after.
+TEST(ForwardF64, LatentRopeTurnsTheRopePartOnly) {
+  SCOPED_TRACE(test::seed_trace());
+  const ModelConfig c = synthetic_shape("tiny-mla");
+  const int hd = c.head_dim, nope = c.nope_dim(), rd = c.mla.rope_dim;
+  ASSERT_GT(nope, 0);
+  ASSERT_EQ(c.rope, RopeStyle::interleaved);
+  const ForwardTrace<double> tr = trace_forward<double>(synthetic(c), test::fixture_prompt("short"));
+  const LayerTrace<double>& L = tr.layers[0];
+  for (int t : {1, 5})
+    for (int h = 0; h < c.n_heads; ++h) {
+      for (int d = 0; d < nope; ++d) {
+        EXPECT_EQ(L.q(t, h * hd + d), L.q_lin(t, h * hd + d)) << t << " " << h << " " << d;
+        EXPECT_EQ(L.k(t, h * hd + d), L.k_lin(t, h * hd + d)) << t << " " << h << " " << d;
+      }
+      for (int d = 0; d < rd; ++d) {
+        EXPECT_EQ(L.k_lin(t, h * hd + nope + d), L.kv_a(t, c.mla.kv_lora_rank + d)) << t << " " << h << " " << d;
+        EXPECT_EQ(L.k(t, h * hd + nope + d), L.k(t, nope + d)) << t << " " << h << " " << d;
+      }
+      for (const auto& [lin, out] : {std::pair{&L.q_lin, &L.q}, std::pair{&L.k_lin, &L.k}})
+        for (int i = 0; i < rd / 2; ++i) {
+          const int ia = h * hd + nope + 2 * i, ib = ia + 1;
+          const long double angle = t * std::pow((long double)c.rope_theta, -(long double)(2 * i) / rd);
+          const long double a = (*lin)(t, ia), b = (*lin)(t, ib);
+          const double tol = rope_tolerance((*lin)(t, ia), (*lin)(t, ib), t, c.rope_theta);
+          EXPECT_NEAR((*out)(t, ia), double(a * std::cos(angle) - b * std::sin(angle)), tol) << t << " " << h << " " << i;
+          EXPECT_NEAR((*out)(t, ib), double(a * std::sin(angle) + b * std::cos(angle)), tol) << t << " " << h << " " << i;
+        }
+    }
+}
+
 // With wk = 0 every key is zero, every score is 0, and the softmax is exactly uniform:
 // exp(0) = 1, the sum t+1 is exact, and 1/(t+1) is one correctly rounded division.
 // The output is then the mean of the values: sum_j fl(1/(t+1)) v_j within
@@ -140,21 +175,23 @@ TEST(ForwardF64, EqualScoresGiveUniformAttention) {
 }
 
 // At position 0 a query sees one key: its probability is exactly 1 and the output is
-// exactly that token's value, from the KV head the query head is grouped with.
+// exactly that token's value, from the KV head the query head is grouped with (latent
+// attention: its own head, values v_head_dim wide, narrower than its keys).
 TEST(ForwardF64, AttentionOverOneTokenReturnsItsValue) {
   SCOPED_TRACE(test::seed_trace());
   ModelConfig gqa = synthetic_shape("tiny-llama");
   gqa.n_kv_heads = 2;  // heads 0, 1 read KV head 0; heads 2, 3 read KV head 1
-  for (const ModelConfig& c : {gqa, synthetic_shape("tiny-qwen2"), synthetic_shape("tiny-mqa")}) {
+  for (const ModelConfig& c : {gqa, synthetic_shape("tiny-qwen2"), synthetic_shape("tiny-mqa"), synthetic_shape("tiny-mla")}) {
     SCOPED_TRACE(std::to_string(c.n_heads) + ":" + std::to_string(c.n_kv_heads));
+    const int vd = c.v_head_dim();
     const ForwardTrace<double> tr = trace_forward<double>(synthetic(c), test::fixture_prompt("short"));
-    for (const LayerTrace<double>& L : tr.layers)
+    for (const LayerTrace<double>& L : tr.layers) {
+      ASSERT_EQ(L.attn_out.cols(), c.attn_out_dim());
       for (int h = 0; h < c.n_heads; ++h) {
         EXPECT_EQ(L.probs[h](0, 0), 1.0);
-        EXPECT_EQ(L.attn_out.row(0).segment(h * c.head_dim, c.head_dim),
-                  L.v.row(0).segment(c.kv_head_of(h) * c.head_dim, c.head_dim))
-            << "head " << h;
+        EXPECT_EQ(L.attn_out.row(0).segment(h * vd, vd), L.v.row(0).segment(c.kv_head_of(h) * vd, vd)) << "head " << h;
       }
+    }
   }
 }
 

@@ -36,7 +36,8 @@ TEST(HfStream, SameBytesAsWriteHfModelForAnyThreadCount) {
   const std::string dir = test::scratch_dir("hf_stream_bytes");
   for (const Case& c : {Case{"tiny-llama", SynthPrecision::f32, FloatFormat::f32},
                         Case{"tiny-qwen2", SynthPrecision::bf16, FloatFormat::bf16},
-                        Case{"tiny-mqa", SynthPrecision::f16, FloatFormat::f16}}) {
+                        Case{"tiny-mqa", SynthPrecision::f16, FloatFormat::f16},
+                        Case{"tiny-mla", SynthPrecision::bf16, FloatFormat::bf16}}) {
     SCOPED_TRACE(c.shape);
     const ModelConfig config = synthetic_shape(c.shape);
     const SynthOptions options{.precision = c.precision};

@@ -217,6 +217,66 @@ TEST(HfModel, Gemma2ConfigAndItsFourNormsAreReadAndWritten) {
   EXPECT_FALSE(fs::exists(dir + "/odd"));
 }
 
+// DeepSeek-V2's latent attention as its config.json spells it (DeepSeek-V2-Lite's
+// attention: no low-rank query, a latent of 512, heads of 128 + 64 and values of 128),
+// and tiny-mla (a low-rank query) written and read back tensor for tensor.
+TEST(HfModel, DeepseekLatentAttentionIsReadAndWritten) {
+  const std::string dir = test::scratch_dir("hf_deepseek");
+  const std::string base = R"({"architectures": ["DeepseekV2ForCausalLM"], "hidden_size": 2048,
+      "intermediate_size": 10944, "num_hidden_layers": 27, "num_attention_heads": 16, "num_key_value_heads": 16,
+      "vocab_size": 102400, "kv_lora_rank": 512, "q_lora_rank": null, "qk_nope_head_dim": 128,
+      "qk_rope_head_dim": 64, "v_head_dim": 128, "rms_norm_eps": 1e-06, "tie_word_embeddings": false, )";
+  test::write_bytes(dir + "/config.json", base + R"("n_routed_experts": null})");
+  const ModelConfig c = read_hf_config(dir);
+  EXPECT_EQ(c.arch, Arch::deepseek2);
+  EXPECT_EQ(c.head_dim, 192);
+  EXPECT_EQ(c.n_kv_heads, 16);
+  EXPECT_EQ(c.v_head_dim(), 128);
+  EXPECT_EQ(c.attn_out_dim(), 2048);
+  EXPECT_EQ(c.mla.q_lora_rank, 0);
+  EXPECT_EQ(c.q_in_dim(), 2048);
+  EXPECT_EQ(c.rope, RopeStyle::interleaved);
+  EXPECT_EQ(c.rope_head_dim(), 64);
+  EXPECT_EQ(c.cache_values_per_token(), 576);  // 512 + 64: the cache DeepSeek-V2 holds, against 16 x (192 + 128)
+  // Per layer: norms 2 x 2048, wq 3072 x 2048, wkv_a 576 x 2048 + its norm 512, wkv_b
+  // 16 (128 + 128) x 512, wo 2048 x 2048, three FFN matrices 3 x 2048 x 10944; then the
+  // embedding, the head and the final norm.
+  const std::int64_t layer = 2 * 2048 + 3072LL * 2048 + 576LL * 2048 + 512 + 4096LL * 512 + 2048LL * 2048 + 3LL * 2048 * 10944;
+  EXPECT_EQ(c.parameter_count(), 27 * layer + 2 * 102400LL * 2048 + 2048);
+  // What kvfid does not run is refused by name: routed experts (Lite's own), yarn RoPE
+  // (Lite's own), an unstated V3 (256 experts by default), a sliding window.
+  for (const std::string& bad : {std::string(R"("n_routed_experts": 64, "first_k_dense_replace": 1})"),
+                                 std::string(R"("rope_scaling": {"type": "yarn", "factor": 40}})"),
+                                 std::string(R"("use_sliding_window": true})")}) {
+    SCOPED_TRACE(bad);
+    test::write_bytes(dir + "/config.json", base + bad);
+    EXPECT_THROW(read_hf_config(dir), InputError);
+  }
+  test::write_bytes(dir + "/config.json", base + R"("n_routed_experts": 64, "first_k_dense_replace": 27})");
+  EXPECT_EQ(read_hf_config(dir).mla.kv_lora_rank, 512);  // every layer dense: no expert runs
+  std::string v3 = base;
+  v3.replace(v3.find("DeepseekV2"), 10, "DeepseekV3");
+  test::write_bytes(dir + "/config.json", v3 + R"("first_k_dense_replace": 1})");
+  EXPECT_THROW(read_hf_config(dir), InputError);
+  test::write_bytes(dir + "/config.json", v3 + R"("n_routed_experts": null, "rope_interleave": false})");
+  EXPECT_EQ(read_hf_config(dir).rope, RopeStyle::rotate_half);
+
+  const Model m = make_synthetic_model(synthetic_shape("tiny-mla"), test::test_seed());
+  ASSERT_EQ(m.layers[1].wkv_b.rows, 4 * (16 + 16));
+  write_hf_model(dir + "/model", m, FloatFormat::f32);
+  const SafetensorsFile st = read_safetensors(dir + "/model/" + kHfWeightsFile);
+  EXPECT_EQ(st.get("model.layers.1.self_attn.kv_a_proj_with_mqa.weight").shape, (std::vector<std::int64_t>{40, 64}));
+  EXPECT_EQ(st.get("model.layers.0.self_attn.q_b_proj.weight").shape, (std::vector<std::int64_t>{96, 24}));
+  EXPECT_EQ(st.get("model.layers.0.self_attn.o_proj.weight").shape, (std::vector<std::int64_t>{64, 64}));
+  test::expect_same_model(m, read_hf_model(dir + "/model"));
+  ModelConfig full_rank = m.config;  // DeepSeek-V2-Lite's form: q_proj instead of q_a/q_b
+  full_rank.mla.q_lora_rank = 0;
+  const Model lite = make_synthetic_model(full_rank, test::test_seed());
+  write_hf_model(dir + "/lite", lite, FloatFormat::f32);
+  EXPECT_TRUE(read_safetensors(dir + "/lite/" + kHfWeightsFile).has("model.layers.0.self_attn.q_proj.weight"));
+  test::expect_same_model(lite, read_hf_model(dir + "/lite"));
+}
+
 // Sliding windows as Mistral and Qwen2 write them, read and written back.
 TEST(HfModel, SlidingWindowsAreReadAndWritten) {
   const std::string dir = test::scratch_dir("hf_window");

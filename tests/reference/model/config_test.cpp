@@ -1,6 +1,7 @@
 #include "reference/model/config.h"
 
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -8,6 +9,8 @@
 
 #include "reference/util/input_error.h"
 #include "reference/io/load_model.h"
+#include "reference/synth/synthetic_model.h"
+#include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
 
 namespace kvfid::ref {
@@ -85,6 +88,52 @@ TEST(ModelConfig, Qwen25_7BParameterCountIsTheSumOfItsTensors) {
                                  + 2 * d;             // input and post-attention norms
   const std::int64_t total = vocab * d + 28 * per_layer + d + vocab * d;  // embed, layers, norm, lm_head
   EXPECT_EQ(qwen25_7b().parameter_count(), total);
+}
+
+// Latent attention's dimensions: each inconsistent one refused by name; the parameter
+// count is the sum of the tensors a synthetic tiny-mla holds (both query forms).
+TEST(ModelConfig, LatentAttentionIsValidatedAndCounted) {
+  const ModelConfig mla = synthetic_shape("tiny-mla");
+  EXPECT_NO_THROW(mla.validate("t"));
+  for (const int q_lora : {24, 0}) {
+    ModelConfig c = mla;
+    c.mla.q_lora_rank = q_lora;
+    const Model m = make_synthetic_model(c, 1);
+    std::int64_t n = std::int64_t(m.embedding.rows) * m.embedding.cols + m.classifier.rows * std::int64_t(m.classifier.cols) +
+                     std::int64_t(m.final_norm.size());
+    for (const LayerWeights& w : m.layers) {
+      for (const Matrix* x : {&w.wq, &w.wk, &w.wv, &w.wq_a, &w.wkv_a, &w.wkv_b, &w.wo, &w.w1, &w.w2, &w.w3})
+        n += std::int64_t(x->rows) * x->cols;
+      for (const auto* v : {&w.attn_norm, &w.ffn_norm, &w.q_a_norm, &w.kv_a_norm}) n += std::int64_t(v->size());
+    }
+    EXPECT_EQ(c.parameter_count(), n) << "q_lora_rank " << q_lora;
+  }
+  EXPECT_EQ(mla.cache_values_per_token(), 32 + 8);
+  EXPECT_EQ(mla.kv_bytes_per_token(16), 2 * 40 * 2.0);
+  struct Bad {
+    std::function<void(ModelConfig&)> change;
+    const char* named;
+  };
+  for (const Bad& b : {Bad{[](ModelConfig& c) { c.arch = Arch::llama; }, "goes with deepseek2"},
+                       Bad{[](ModelConfig& c) { c.mla = {}; }, "goes with deepseek2"},
+                       Bad{[](ModelConfig& c) { c.n_kv_heads = 2; }, "one key head per query head"},
+                       Bad{[](ModelConfig& c) { c.head_dim = 8; }, "qk_nope_head_dim"},
+                       Bad{[](ModelConfig& c) { c.mla.rope_dim = 7, c.head_dim = 23; }, "qk_rope_head_dim 7 is odd"},
+                       Bad{[](ModelConfig& c) { c.mla.v_head_dim = 0; }, "v_head_dim"},
+                       Bad{[](ModelConfig& c) { c.mla.q_lora_rank = -1; }, "q_lora_rank"},
+                       Bad{[](ModelConfig& c) { c.qk_norm = true; }, "q/k norms"},
+                       Bad{[](ModelConfig& c) { c.sliding_window = 4; }, "sliding window"},
+                       Bad{[](ModelConfig& c) { c.mla.kv_lora_rank = std::numeric_limits<int>::max() - 4; },
+                           "kv_lora_rank + qk_rope_head_dim exceeds"}}) {
+    ModelConfig bad = mla;
+    b.change(bad);
+    try {
+      bad.validate("config.json");
+      ADD_FAILURE() << b.named << ": accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(b.named), std::string::npos) << e.what();
+    }
+  }
 }
 
 // Gemma 2's constants the engine rounds to FP32 (the embed scale, 1/sqrt of the score

@@ -297,6 +297,17 @@ TEST(Enclosure, Gemma2ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
   check_forward(model, tokens, "q8_0+hot=2");
 }
 
+// Latent attention (tiny-mla: a low-rank query, the latent's norm, RoPE on the rope
+// parts only, values narrower than keys), and its full-rank query form.
+TEST(Enclosure, LatentAttentionForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
+  SCOPED_TRACE(test::seed_trace());
+  ModelConfig c = synthetic_shape("tiny-mla");
+  const std::vector<int> tokens = {3, 17, 0, 31, 17, 9, 4};
+  check_forward(make_synthetic_model(c, test::test_seed()), tokens, std::nullopt);
+  c.mla.q_lora_rank = 0;
+  check_forward(make_synthetic_model(c, test::test_seed()), tokens, std::nullopt);
+}
+
 // The schedule's rule on hand-made rows of dim 4, x = {1, 0.5, -3, 0}: the largest |x|
 // has EXP 2, so a largest radius of EXP e leaves 2 - e - 1 = 1 - e bits; the stage gets
 // those bits + kScheduleGuardBits rounded up to whole limbs, between one limb and the

@@ -1,6 +1,7 @@
 // kvfid check --engine twin against every committed golden short enough to run in CI,
 // with weights and KV cache both stored in each of f32, f16 and bf16: the engine's
-// CPU twin must pass the fidelity gate (exit 0) on all of them.
+// CPU twin must pass the fidelity gate (exit 0) on all of them; latent attention's by both
+// of its decode paths.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -54,16 +55,22 @@ class CheckAllGoldens : public ::testing::TestWithParam<std::tuple<std::string, 
 TEST_P(CheckAllGoldens, TwinPasses) {
   const auto& [golden, format] = GetParam();
   const fs::path dir = fs::path(test::golden_dir()) / golden;
-  const std::string model_rel = read_manifest(dir).at("model").get<std::string>();
+  const nlohmann::json manifest = read_manifest(dir);
+  const std::string model_rel = manifest.at("model").get<std::string>();
   const fs::path model = test::ensure_model(model_rel);
   if (!fs::exists(model)) {
     // Only the shared real model may be absent (a fresh clone has no ../shared).
     ASSERT_EQ(model_rel.rfind("../shared/", 0), 0u) << model << " missing";
     GTEST_SKIP() << test::kStoriesMissing;
   }
-  const auto r = test::run_kvfid({"check", "--model", model.string(), "--golden", dir.string(), "--engine", "twin",
-                                  "--weights", format, "--kv", format});
-  EXPECT_EQ(r.exit_code, 0) << golden << " --weights " << format << " --kv " << format << "\n" << r.out << r.err;
+  const bool latent = manifest.at("config").contains("latent_attention");
+  for (const char* path : {"reconstruct", "absorb"}) {
+    if (!latent && std::string(path) == "absorb") break;  // --mla means nothing to other models
+    const auto r = test::run_kvfid({"check", "--model", model.string(), "--golden", dir.string(), "--engine", "twin",
+                                    "--weights", format, "--kv", format, "--mla", path});
+    EXPECT_EQ(r.exit_code, 0) << golden << " --weights " << format << " --kv " << format << " --mla " << path << "\n"
+                              << r.out << r.err;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Committed, CheckAllGoldens,
@@ -77,7 +84,7 @@ INSTANTIATE_TEST_SUITE_P(Committed, CheckAllGoldens,
 // parameterized test vanish silently.
 TEST(CheckAllGoldensList, FindsTheFixtureGoldens) {
   const std::vector<std::string> found = short_goldens();
-  for (const char* expected : {"tiny-llama/short", "tiny-mqa/medium", "tiny-qwen2/short", "tiny-llama3/short", "tiny-qwen3/short", "tiny-mistral/short", "tiny-gemma2/short",
+  for (const char* expected : {"tiny-llama/short", "tiny-mqa/medium", "tiny-qwen2/short", "tiny-llama3/short", "tiny-qwen3/short", "tiny-mistral/short", "tiny-gemma2/short", "tiny-mla/short",
                                "qwen2.5-0.5b-l1-v256/short",
                                "qwen2.5-7b-l1-v256/short-2", "qwen3-0.6b-l1-v256/short",
                                "llama-3.2-1b-l1-v256/short"})

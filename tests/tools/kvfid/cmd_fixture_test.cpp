@@ -41,6 +41,7 @@ const FixtureCase kCommitted[] = {
     {"tiny-qwen3", "5", "bf16"},
     {"tiny-mistral", "6", "f16"},
     {"tiny-gemma2", "7", "bf16"},
+    {"tiny-mla", "11", "bf16"},
 };
 
 TEST(CmdFixture, RegeneratesCommittedFixturesByteForByte) {

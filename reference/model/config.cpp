@@ -156,12 +156,12 @@ std::int64_t ModelConfig::parameter_count() const {
   return *n;
 }
 
-int ModelConfig::cache_values_per_token() const {
-  return mla.active() ? mla.kv_lora_rank + mla.rope_dim : kv_dim() + v_dim();
+std::int64_t ModelConfig::cache_values_per_token() const {
+  return mla.active() ? std::int64_t(mla.kv_lora_rank) + mla.rope_dim : std::int64_t(kv_dim()) + v_dim();
 }
 
 double ModelConfig::kv_bytes_per_token(double bits_per_element) const {
-  return double(n_layers) * cache_values_per_token() * bits_per_element / 8.0;
+  return double(n_layers) * double(cache_values_per_token()) * bits_per_element / 8.0;
 }
 
 void apply_deepseek2(ModelConfig& c, int nope_dim, const LatentAttention& mla) {

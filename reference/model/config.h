@@ -115,7 +115,7 @@ struct ModelConfig {
   // Parameters, counting a tied classifier once.
   std::int64_t parameter_count() const;
   // Values one token puts in one layer's cache: K and V, or MLA's latent and k_pe.
-  int cache_values_per_token() const;
+  std::int64_t cache_values_per_token() const;  // K and V together may pass int's range
   // KV-cache bytes for one token over all layers at the given bits per element (block
   // formats pass their effective bits, e.g. Q8_0 = 8.5).
   double kv_bytes_per_token(double bits_per_element) const;

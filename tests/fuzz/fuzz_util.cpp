@@ -53,6 +53,10 @@ void use_sizes(const ModelConfig& config) {
   sink = config.group();
   sink = config.parameter_count();
   sink = std::int64_t(config.kv_bytes_per_token(16));
+  sink = config.v_dim();  // latent attention's widths
+  sink = config.attn_out_dim();
+  sink = config.rope_head_dim();
+  sink = config.cache_values_per_token();
   (void)sink;
 }
 

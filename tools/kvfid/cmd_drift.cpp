@@ -30,6 +30,7 @@ int run_drift_command(const ParsedArgs& args) {
   request.weights = args.str_or("weights", "f32");
   request.weight_format = weight_format_from_string(request.weights, "--weights");
   request.threads = threads_from_args(args);
+  request.latent = latent_path_from_string(args.str_or("mla", "reconstruct"), "--mla");
   request.kv_specs = drift::parse_kv_spec_list(args.str_or("kv", "f16"), "--kv");
   request.progress = true;
   const long long every = args.integer_or("recompute-every", 1);
@@ -64,7 +65,8 @@ int run_drift_command(const ParsedArgs& args) {
     // Constructing each engine also checks that the weight format and every KV policy fit
     // the model (blocks tiling its rows), naming the flag (their source).
     for (const quant::KvPolicySpec& spec : request.kv_specs)
-      Engine probe(model, drift::drift_engine_options(request.backend, request.weight_format, spec, request.threads));
+      Engine probe(model,
+                   drift::drift_engine_options(request.backend, request.weight_format, spec, request.threads, request.latent));
     const std::vector<int> tokens = drift::drift_sequence(model, prompt, int(positions), request.backend, request.threads);
     std::cerr << "kvfid drift: " << tokens.size() << " positions (" << std::min<std::size_t>(prompt.size(), tokens.size())
               << " from the prompt), KV " << args.str_or("kv", "f16") << ", weights " << request.weights << ", "
@@ -135,6 +137,9 @@ const CommandSpec kDriftCommand{
         threads_option(),
         {"kv", "SPEC[,SPEC...]", "KV-cache formats, three engine curves each (default f16)"},
         {"weights", "f32|f16|bf16", "engine weight storage; the budget's weights source (default f32)"},
+        {"mla", "reconstruct|absorb",
+         "latent attention's decode path (DeepSeek MLA models only): keys and values rebuilt from each cached row "
+         "(default), or the up-projections absorbed into the query and output"},
         {"positions", "N", "sequence length (default: the prompt's length)"},
         {"recompute-every", "N",
          "run the recompute's fresh prefill only at every Nth position and the last (default 1: at each); its "

@@ -28,7 +28,7 @@ std::string number(double x) {
 // token and layer in each plain format, beside what the K and V it stands for would cost.
 nlohmann::json print_latent_cache(const ModelConfig& c) {
   nlohmann::json kv = nlohmann::json::object();
-  const int values = c.cache_values_per_token(), full = c.kv_dim() + c.v_dim();
+  const std::int64_t values = c.cache_values_per_token(), full = std::int64_t(c.kv_dim()) + c.v_dim();
   std::cout << "kv_cache_per_token (all " << c.n_layers << " layers, the latent and k_pe: " << values
             << " values a layer, against " << full << " for the K and V they reconstruct):\n";
   for (const auto& [label, bits] : {std::pair<const char*, double>{"FP32", 32}, {"FP16", 16}, {"BF16", 16}}) {

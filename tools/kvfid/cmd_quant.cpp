@@ -80,7 +80,7 @@ EngineRun run_engine(const Model& model, const std::vector<int>& tokens, const E
     run.k_cold_end.push_back(std::move(ends));
   }
   // Per value the cache holds: K and V, or under latent attention the latent rows'.
-  run.kv_bits_per_element = 8 * held_bytes / (double(c.n_layers) * T * c.cache_values_per_token());
+  run.kv_bits_per_element = 8 * held_bytes / (double(c.n_layers) * T * double(c.cache_values_per_token()));
   return run;
 }
 

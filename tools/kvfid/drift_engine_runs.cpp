@@ -102,11 +102,11 @@ bool recomputed_at(int t, int T, int every) { return (t + 1) % every == 0 || t =
 std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
                                                        const WeightFormat& weight_format,
                                                        const std::vector<quant::KvPolicySpec>& kv_specs,
-                                                       int recompute_every, int threads) {
+                                                       int recompute_every, int threads, LatentPath latent) {
   std::vector<EngineConfiguration> configurations;
   for (const quant::KvPolicySpec& spec : kv_specs) {
     const std::string& kv = spec.text;
-    const EngineOptions invariant = drift_engine_options(backend, weight_format, spec, threads);
+    const EngineOptions invariant = drift_engine_options(backend, weight_format, spec, threads, latent);
     for (Schedule s : {Schedule::cached_decode, Schedule::recompute})
       configurations.push_back({kv + " " + to_string(s), weights, kv, s, invariant, recompute_every});
     EngineOptions by_length = invariant;

@@ -46,12 +46,13 @@ bool recomputed_at(int t, int T, int every);
 
 // Per KV spec, in order: cached decode, recompute (both in the invariant split mode),
 // then cached decode in the by-length split mode. The recompute runs every
-// `recompute_every` positions (recomputed_at). threads: EngineOptions::threads.
-// `weights` names `weight_format` in the reports.
+// `recompute_every` positions (recomputed_at). threads: EngineOptions::threads; latent:
+// EngineOptions::latent. `weights` names `weight_format` in the reports.
 std::vector<EngineConfiguration> engine_configurations(Backend backend, const std::string& weights,
                                                        const WeightFormat& weight_format,
                                                        const std::vector<quant::KvPolicySpec>& kv_specs,
-                                                       int recompute_every = 1, int threads = 0);
+                                                       int recompute_every = 1, int threads = 0,
+                                                       LatentPath latent = LatentPath::reconstruct);
 
 // Rows of work a configuration does over T positions (T for cached decode, the sum of
 // t + 1 over the recomputed positions for recompute: T(T+1)/2 at every position), for

@@ -11,10 +11,11 @@ std::vector<quant::KvPolicySpec> parse_kv_spec_list(const std::string& text, con
 }
 
 EngineOptions drift_engine_options(Backend backend, const WeightFormat& weights, const quant::KvPolicySpec& kv,
-                                   int threads) {
+                                   int threads, LatentPath latent) {
   EngineOptions options;
   options.backend = backend;
   options.threads = threads;
+  options.latent = latent;
   options.weights = weights;
   options.kv = kv;
   options.taps = TapSelection::all;

@@ -28,9 +28,9 @@ inline constexpr const char* kExactStorage = "f32";  // their name in the report
 std::vector<quant::KvPolicySpec> parse_kv_spec_list(const std::string& text, const std::string& source);
 
 // The engine with weights stored in `weights` and the KV cache in `kv`, on `threads` host
-// threads (EngineOptions::threads).
+// threads (EngineOptions::threads), latent attention by `latent` (EngineOptions::latent).
 EngineOptions drift_engine_options(Backend backend, const WeightFormat& weights, const quant::KvPolicySpec& kv,
-                                   int threads = 0);
+                                   int threads = 0, LatentPath latent = LatentPath::reconstruct);
 
 // The plain algorithm in MPFR with every operation rounded to `arithmetic`, weights
 // stored in `weights` and the KV cache in `kv`.

@@ -263,6 +263,7 @@ nlohmann::json drift_json(const Result& result, const ReportContext& context) {
           {"engine", context.engine},
           {"weights", result.request.weights},
           {"kv", spec_texts(result.request.kv_specs)},
+          {"mla", to_string(result.request.latent)},
           {"positions", result.tokens.size()},
           {"recompute_every", result.request.recompute_every},
           {"prompt_tokens", result.prompt_tokens},

@@ -70,7 +70,7 @@ Result run_drift(const Model& model, const std::vector<int>& tokens, int prompt_
   // Fail fast on an unavailable backend, before the long golden.
   const std::vector<EngineConfiguration> configurations =
       engine_configurations(request.backend, request.weights, request.weight_format, request.kv_specs, request.recompute_every,
-                            request.threads);
+                            request.threads, request.latent);
   { Engine probe(model, configurations.front().options); }
 
   std::optional<Progress> progress;

@@ -18,6 +18,7 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 struct Request {
   Backend backend = Backend::twin;
   int threads = 0;                    // EngineOptions::threads
+  LatentPath latent = LatentPath::reconstruct;  // EngineOptions::latent: a latent-attention model's decode path
   std::string weights = "f32";        // engine weight storage as given, for the reports;
   WeightFormat weight_format = {};    // parsed: the attribution's "weights" source
   std::vector<quant::KvPolicySpec> kv_specs;  // three engine curves and one attribution pair per spec

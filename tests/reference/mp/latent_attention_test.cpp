@@ -191,7 +191,8 @@ TEST(MpLatentAttention, AKvPolicyStoresTheLatentRows) {
   o.taps = TapSelection::all;
   const MpWeights w = to_mp_weights(m, 128);
   o.kv = quant::resolve_kv_policy(quant::parse_kv_policy_spec("f16", "test"), {}, c);
-  const MpTap& k = mp_tap(mp_forward(m, w, tokens, o), "layers.0.k");
+  const std::vector<MpTap> taps = mp_forward(m, w, tokens, o);
+  const MpTap& k = mp_tap(taps, "layers.0.k");
   int rope_fp16 = 0, nope_fp16 = 0;
   for (std::size_t i = 0; i < k.values.size(); ++i) {
     const double x = mpfr_get_d(k.values[i], MPFR_RNDN);

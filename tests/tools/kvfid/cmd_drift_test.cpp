@@ -370,6 +370,28 @@ TEST(CmdDrift, AnEvictionAddsItsExactAccountAndStaysInvariant) {
     EXPECT_EQ(row.at("evicted_mass").empty(), row.at("kind") != "account") << key.first << " " << key.second;
 }
 
+// A latent-attention model by its absorbed decode path: cached decode and recompute
+// still agree bit for bit, the path is recorded, and an unknown path is refused in one
+// line naming the flag.
+TEST(CmdDrift, ALatentModelDriftsByTheDecodePathAsked) {
+  const std::string out = test::scratch_dir("cmd_drift_mla") + "/out";
+  const std::vector<std::string> args = {"drift", "--model", test::fixtures_dir() + "/tiny-mla", "--prompt",
+                                         test::fixtures_dir() + "/prompts/short.tokens", "--kv", "f16", "--positions",
+                                         std::to_string(kPositions), "--out", out};
+  std::vector<std::string> absorb = args, bad = args;
+  absorb.insert(absorb.end(), {"--mla", "absorb"});
+  const test::CliResult r = test::run_kvfid(absorb);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("bitwise equal at all 12 positions (KV f16)"), std::string::npos) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(out + "/drift.json")).at("mla"), "absorb");
+  bad.back() = out + "-bad";
+  bad.insert(bad.end(), {"--mla", "absorbed"});
+  const test::CliResult b = test::run_kvfid(bad);
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_NE(b.err.find("--mla"), std::string::npos) << b.err;
+  EXPECT_FALSE(fs::exists(out + "-bad"));
+}
+
 // Without a GPU (or a CUDA build) the CUDA engine is unavailable: exit 2 with its
 // reason, before any long work; with one, the run must pass like the twin's.
 TEST(CmdDrift, CudaEngineWithoutGpuExitsTwo) {

@@ -82,6 +82,24 @@ TEST(CmdInfo, AnEvictionSaysHowManyTokensStayCached) {
       << refused.err;
 }
 
+// A latent-attention model's cache is its latent rows: 2 layers x (32 + 8) values, 160
+// bytes a token in FP16, against 640 for the K and V (4 heads x (24 + 16)) they stand for.
+// KV policies of latent rows are not printed yet: --kv is refused naming itself.
+TEST(CmdInfo, ALatentCacheIsItsRows) {
+  const std::string dir = test::scratch_dir("info_mla");
+  const auto r = test::run_kvfid({"info", "--model", test::fixtures_dir() + "/tiny-mla", "--json", dir + "/info.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("40 values a layer, against 160 for the K and V they reconstruct"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FP16  160 bytes  0.15625 KiB  16 bits per element  (K and V: 640 bytes)"), std::string::npos)
+      << r.out;
+  const auto j = nlohmann::json::parse(test::read_bytes(dir + "/info.json"));
+  EXPECT_EQ(j["kv_cache_per_token"]["FP32"]["bytes"].get<double>(), 320.0);
+  EXPECT_EQ(j["config"]["latent_attention"]["kv_lora_rank"], 32);
+  const auto refused = test::run_kvfid({"info", "--model", test::fixtures_dir() + "/tiny-mla", "--kv", "q8_0"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("--kv"), std::string::npos) << refused.err;
+}
+
 TEST(CmdInfo, Stories260KHeader) {
   auto path = test::stories260k_path();
   if (!path) GTEST_SKIP() << test::kStoriesMissing;

@@ -27,7 +27,9 @@ struct MpForwardOptions {
   MpArith arith = MpArith::exact(128);
   // When set, K and V are stored per the policy as they enter the cache (kv_store.h)
   // and every query reads the form its position calls for; the k and v taps hold what
-  // each row's own query reads for its own key and value. Unset: K and V as computed.
+  // each row's own query reads for its own key and value. Under latent attention the
+  // cache rows are stored instead (store_latent) and k and v reconstructed from them.
+  // Unset: K and V as computed.
   std::optional<quant::KvPolicy> kv;
   TapSelection taps = TapSelection::all;
   int threads = 1;               // as resolved by resolve_thread_count

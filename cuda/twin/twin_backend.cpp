@@ -319,8 +319,11 @@ class TwinBackend final : public EngineBackend {
   // Bytes the cache holds one token's row of layer `layer` in: the plain values, or the
   // row's code blocks (padded as a K row's, quant/row_blocks.h).
   std::size_t latent_row_bytes(int layer) const;
-  // A block format's row: encoded as a K row of one head of latent_width() (kv_encode.h)
-  // and `decoded` [latent_width()] given what its codes decode to.
+  // One token's row of `one` (a one-token KvLayout: n_kv_heads x head_dim values) in
+  // `format`'s row blocks (kv_encode.h), `decoded` given what the codes decode to; the
+  // codes (row_codes_) are not kept.
+  void encode_row(int format, const num::KvLayout& one, const float* row, const float* scales, float* decoded);
+  // A block format's latent row: encode_row as one head of latent_width().
   void encode_latent_row(int layer, const float* row, float* decoded);
   // Layer `layer`'s cached rows of s, [capacity, latent_width()] in K.
   template <FloatFormat K>
@@ -544,16 +547,8 @@ void TwinBackend::store_evicting(TwinSequence& s, int l, int pos, float* k, floa
   const num::KvLayout one{1, c.n_kv_heads, hd, 1};
   row_k_.resize(std::size_t(kvd));
   row_v_.resize(std::size_t(kvd));
-  auto encode = [&](int format, const float* row, const float* scales, float* decoded) {
-    quant::with_codec(format, [&]<class C>() {
-      const std::size_t bytes = std::size_t(quant::row_block_count(kvd, C::kBlock)) * C::kBytes;
-      if (row_codes_.size() < bytes) row_codes_.resize(bytes);
-      for (int b = 0; b < quant::row_block_count(kvd, C::kBlock); ++b)
-        num::encode_row_block<C>(row, b, 0, one, scales, row_codes_.data(), decoded);
-    });
-  };
-  encode(policy.v[l].format, v, v_scales, row_v_.data());
-  encode(policy.k[l].format, k, k_scales, row_k_.data());
+  encode_row(policy.v[l].format, one, v, v_scales, row_v_.data());
+  encode_row(policy.k[l].format, one, k, k_scales, row_k_.data());
   // Its own query reads the hot forms under a hot window (cold_end(pos) <= pos), else the cold.
   const bool own_hot = pos >= quant::cold_end(pos, policy.hot_window, 0);
   typename Storage<K>::T *k_slots = s.slot_plane<K>(l, false), *v_slots = s.slot_plane<K>(l, true);
@@ -834,16 +829,21 @@ std::size_t TwinBackend::latent_row_bytes(int layer) const {
   return std::size_t(quant::row_block_count(latent_width(), f.block)) * f.bytes;
 }
 
-void TwinBackend::encode_latent_row(int l, const float* row, float* decoded) {
-  const int lw = latent_width();
-  const num::KvLayout one{1, 1, lw, 1};  // one token of one head: the row
-  const float* scales = plan_.layer_scales(l, false, m_.config.n_kv_heads);  // the first head's: store_latent's
-  quant::with_codec(plan_.policy.k[std::size_t(l)].format, [&]<class C>() {
-    const std::size_t bytes = std::size_t(quant::row_block_count(lw, C::kBlock)) * C::kBytes;
+void TwinBackend::encode_row(int format, const num::KvLayout& one, const float* row, const float* scales,
+                             float* decoded) {
+  const int width = one.n_kv_heads * one.head_dim;
+  quant::with_codec(format, [&]<class C>() {
+    const std::size_t bytes = std::size_t(quant::row_block_count(width, C::kBlock)) * C::kBytes;
     if (row_codes_.size() < bytes) row_codes_.resize(bytes);
-    for (int b = 0; b < quant::row_block_count(lw, C::kBlock); ++b)
+    for (int b = 0; b < quant::row_block_count(width, C::kBlock); ++b)
       num::encode_row_block<C>(row, b, 0, one, scales, row_codes_.data(), decoded);
   });
+}
+
+void TwinBackend::encode_latent_row(int l, const float* row, float* decoded) {
+  const num::KvLayout one{1, 1, latent_width(), 1};  // one token of one head: the row
+  const float* scales = plan_.layer_scales(l, false, m_.config.n_kv_heads);  // the first head's: store_latent's
+  encode_row(plan_.policy.k[std::size_t(l)].format, one, row, scales, decoded);
 }
 
 void TwinBackend::fork_latent(TwinSequence& from, TwinSequence& to, int prefix_length) {

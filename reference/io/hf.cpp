@@ -5,9 +5,11 @@
 #include <fstream>
 #include <limits>
 #include <set>
+#include <iterator>
 #include <span>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -168,24 +170,15 @@ constexpr LayerTensor kGemma2LayerTensors[] = {
     {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
     {"post_feedforward_layernorm.weight", nullptr, &LayerWeights::post_ffn_norm},
 };
-// DeepSeek-V2's block: latent attention, with a full-rank or a low-rank query.
-constexpr LayerTensor kMlaLayerTensors[] = {
-    {"input_layernorm.weight", nullptr, &LayerWeights::attn_norm},
-    {"self_attn.q_proj.weight", &LayerWeights::wq, nullptr},
-    {"self_attn.kv_a_proj_with_mqa.weight", &LayerWeights::wkv_a, nullptr},
-    {"self_attn.kv_a_layernorm.weight", nullptr, &LayerWeights::kv_a_norm},
-    {"self_attn.kv_b_proj.weight", &LayerWeights::wkv_b, nullptr},
-    {"self_attn.o_proj.weight", &LayerWeights::wo, nullptr},
-    {"post_attention_layernorm.weight", nullptr, &LayerWeights::ffn_norm},
-    {"mlp.gate_proj.weight", &LayerWeights::w1, nullptr},
-    {"mlp.up_proj.weight", &LayerWeights::w3, nullptr},
-    {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
-};
-constexpr LayerTensor kMlaLowRankQueryLayerTensors[] = {
-    {"input_layernorm.weight", nullptr, &LayerWeights::attn_norm},
+// DeepSeek-V2's block: input_layernorm, the query (full-rank, or low-rank with its own
+// norm), then the latent's projections, o_proj and Llama's FFN.
+constexpr LayerTensor kMlaQueryTensors[] = {{"self_attn.q_proj.weight", &LayerWeights::wq, nullptr}};
+constexpr LayerTensor kMlaLowRankQueryTensors[] = {
     {"self_attn.q_a_proj.weight", &LayerWeights::wq_a, nullptr},
     {"self_attn.q_a_layernorm.weight", nullptr, &LayerWeights::q_a_norm},
     {"self_attn.q_b_proj.weight", &LayerWeights::wq, nullptr},
+};
+constexpr LayerTensor kMlaAfterQueryTensors[] = {
     {"self_attn.kv_a_proj_with_mqa.weight", &LayerWeights::wkv_a, nullptr},
     {"self_attn.kv_a_layernorm.weight", nullptr, &LayerWeights::kv_a_norm},
     {"self_attn.kv_b_proj.weight", &LayerWeights::wkv_b, nullptr},
@@ -206,12 +199,16 @@ constexpr LayerTensor kBiasTensors[] = {
     {"self_attn.v_proj.bias", nullptr, &LayerWeights::bv},
 };
 
-// The block's tensors of the model's family.
-std::span<const LayerTensor> layer_tensors(const ModelConfig& c) {
-  if (c.sandwich_norms) return kGemma2LayerTensors;
-  if (c.mla.active()) return c.mla.q_lora_rank > 0 ? std::span<const LayerTensor>(kMlaLowRankQueryLayerTensors)
-                                                    : std::span<const LayerTensor>(kMlaLayerTensors);
-  return kLayerTensors;
+// The block's tensors of the model's family, in the order the writers write them.
+std::vector<LayerTensor> layer_tensors(const ModelConfig& c) {
+  if (c.sandwich_norms) return {std::begin(kGemma2LayerTensors), std::end(kGemma2LayerTensors)};
+  if (!c.mla.active()) return {std::begin(kLayerTensors), std::end(kLayerTensors)};
+  std::vector<LayerTensor> t = {kLayerTensors[0]};  // input_layernorm
+  const std::span<const LayerTensor> query =
+      c.mla.q_lora_rank > 0 ? std::span<const LayerTensor>(kMlaLowRankQueryTensors) : kMlaQueryTensors;
+  t.insert(t.end(), query.begin(), query.end());
+  t.insert(t.end(), std::begin(kMlaAfterQueryTensors), std::end(kMlaAfterQueryTensors));
+  return t;
 }
 
 std::string layer_name(int l, const char* suffix) { return "model.layers." + std::to_string(l) + "." + suffix; }

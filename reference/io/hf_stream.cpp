@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 
@@ -48,20 +49,15 @@ constexpr LayerSlot kGemma2LayerSlots[] = {
     {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
     {"mlp.down_proj.weight", WeightRole::w2},            {"post_feedforward_layernorm.weight", WeightRole::post_ffn_norm},
 };
-// DeepSeek-V2's blocks, as write_hf_model's kMlaLayerTensors and kMlaLowRankQueryLayerTensors.
-constexpr LayerSlot kMlaLayerSlots[] = {
-    {"input_layernorm.weight", WeightRole::attn_norm},   {"self_attn.q_proj.weight", WeightRole::wq},
-    {"self_attn.kv_a_proj_with_mqa.weight", WeightRole::wkv_a},
-    {"self_attn.kv_a_layernorm.weight", WeightRole::kv_a_norm},
-    {"self_attn.kv_b_proj.weight", WeightRole::wkv_b},   {"self_attn.o_proj.weight", WeightRole::wo},
-    {"post_attention_layernorm.weight", WeightRole::ffn_norm},
-    {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
-    {"mlp.down_proj.weight", WeightRole::w2},
-};
-constexpr LayerSlot kMlaLowRankQueryLayerSlots[] = {
-    {"input_layernorm.weight", WeightRole::attn_norm},   {"self_attn.q_a_proj.weight", WeightRole::wq_a},
+// DeepSeek-V2's block in parts, as write_hf_model's: input_layernorm (kLayerSlots[0]),
+// the query (full-rank, or low-rank with its norm), then the rest.
+constexpr LayerSlot kMlaQuerySlots[] = {{"self_attn.q_proj.weight", WeightRole::wq}};
+constexpr LayerSlot kMlaLowRankQuerySlots[] = {
+    {"self_attn.q_a_proj.weight", WeightRole::wq_a},
     {"self_attn.q_a_layernorm.weight", WeightRole::q_a_norm},
     {"self_attn.q_b_proj.weight", WeightRole::wq},
+};
+constexpr LayerSlot kMlaAfterQuerySlots[] = {
     {"self_attn.kv_a_proj_with_mqa.weight", WeightRole::wkv_a},
     {"self_attn.kv_a_layernorm.weight", WeightRole::kv_a_norm},
     {"self_attn.kv_b_proj.weight", WeightRole::wkv_b},   {"self_attn.o_proj.weight", WeightRole::wo},
@@ -170,14 +166,17 @@ std::vector<HfTensorSlot> hf_tensor_layout(const ModelConfig& c) {
   add("model.embed_tokens.weight", WeightRole::embedding, -1);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
-    if (c.sandwich_norms)
+    if (c.sandwich_norms) {
       for (const LayerSlot& s : kGemma2LayerSlots) add(prefix + s.suffix, s.role, l);
-    else if (c.mla.active() && c.mla.q_lora_rank > 0)
-      for (const LayerSlot& s : kMlaLowRankQueryLayerSlots) add(prefix + s.suffix, s.role, l);
-    else if (c.mla.active())
-      for (const LayerSlot& s : kMlaLayerSlots) add(prefix + s.suffix, s.role, l);
-    else
+    } else if (c.mla.active()) {
+      add(prefix + kLayerSlots[0].suffix, kLayerSlots[0].role, l);  // input_layernorm
+      const std::span<const LayerSlot> query =
+          c.mla.q_lora_rank > 0 ? std::span<const LayerSlot>(kMlaLowRankQuerySlots) : kMlaQuerySlots;
+      for (const LayerSlot& s : query) add(prefix + s.suffix, s.role, l);
+      for (const LayerSlot& s : kMlaAfterQuerySlots) add(prefix + s.suffix, s.role, l);
+    } else {
       for (const LayerSlot& s : kLayerSlots) add(prefix + s.suffix, s.role, l);
+    }
     if (c.qkv_bias)
       for (const LayerSlot& s : kBiasSlots) add(prefix + s.suffix, s.role, l);
     if (c.qk_norm)

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "reference/formats/quant/kv_policy.h"
+#include "reference/mp/attention_bounds.h"
 #include "reference/mp/attention_score.h"
 #include "reference/mp/ball_arith.h"
 #include "reference/mp/mp_parallel.h"
@@ -14,42 +15,6 @@
 #include "reference/mp/softmax.h"
 
 namespace kvfid::ref {
-
-namespace {
-
-// The float64 bounds the radii of the two dot products read (scaled_bounds.h), computed
-// once per call: magnitudes of every operand, radii of the inexact ones.
-struct DotBounds {
-  ScaledBounds q_mag, k_cold_mag, k_hot_mag, v_cold_mag, v_hot_mag;
-  std::optional<ScaledBounds> q_rad, k_rad, v_rad;
-
-  DotBounds(const MpArray& q, const AttentionKv& kv, const AttentionRadii& radii)
-      : q_mag(scaled_magnitudes(q)), k_cold_mag(scaled_magnitudes(kv.k_cold)),
-        k_hot_mag(&kv.k_hot == &kv.k_cold ? k_cold_mag : scaled_magnitudes(kv.k_hot)),
-        v_cold_mag(scaled_magnitudes(kv.v_cold)),
-        v_hot_mag(&kv.v_hot == &kv.v_cold ? v_cold_mag : scaled_magnitudes(kv.v_hot)) {
-    if (radii.q) q_rad = scaled_magnitudes(*radii.q);
-    if (kv.k_radii) k_rad = scaled_magnitudes(*kv.k_radii);
-    if (kv.v_radii) v_rad = scaled_magnitudes(*kv.v_radii);
-  }
-};
-
-// sum += the n terms of |a| rb + |b| ra + ra rb, each vector at its offset and stride
-// (a null radius: exact).
-void add_product_rule(RadiusSum& sum, const ScaledBounds& a_mag, const ScaledBounds* a_rad, std::size_t a_at,
-                      std::ptrdiff_t a_stride, const ScaledBounds& b_mag, const ScaledBounds* b_rad, std::size_t b_at,
-                      std::ptrdiff_t b_stride, int n) {
-  if (b_rad)
-    sum.add_products(a_mag.d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_mag.scale + b_rad->scale);
-  if (a_rad)
-    sum.add_products(b_mag.d.data() + b_at, b_stride, a_rad->d.data() + a_at, a_stride, n, b_mag.scale + a_rad->scale);
-  if (a_rad && b_rad)
-    sum.add_products(a_rad->d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_rad->scale + b_rad->scale);
-}
-
-const ScaledBounds* opt(const std::optional<ScaledBounds>& b) { return b ? &*b : nullptr; }
-
-}  // namespace
 
 void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
                       const ModelConfig& config, const MpArith& arith, int threads, Shards* shards,
@@ -72,7 +37,7 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
     BallArith ball(arith);
     MpArray scratch(3, arith.precision());
     mpfr_ptr product = scratch[0], softmax_scratch = scratch[1];
-    MpArray scratch_r = exact_radii(track ? 3 : 0);
+    MpArray scratch_r = exact_radii(track ? 1 : 0);
     MpArray own_row(probs ? 0 : std::size_t(tokens), arith.precision());           // [tokens] when probs are not kept
     MpArray own_row_r = exact_radii(probs || !track ? 0 : std::size_t(tokens));   // [tokens] its radii
     for (std::int64_t item = begin; item < end; ++item) {
@@ -105,8 +70,7 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
         finish_score(ball, {row + j, track ? row_r + j : nullptr});
       }
       if (sink_end == 0) {
-        softmax_in_place(row + first, last - first + 1, ball, softmax_scratch, track ? row_r + first : nullptr,
-                         track ? scratch_r[1] : nullptr);
+        softmax_in_place(row + first, last - first + 1, ball, softmax_scratch, track ? row_r + first : nullptr);
       } else {  // the sinks and the window as one row: gathered, normalized, put back (exact copies)
         const int n = sink_end + last - first + 1;
         MpArray kept(std::size_t(n), arith.precision());

@@ -31,8 +31,21 @@
 //   decimal d     0, plus the rounding of d itself      (a constant read from its digits)
 //   c^A           max(c^(a - ra), c^(a + ra)) |ln c| ra (c > 0 exact; mean value theorem,
 //                                                       c^x monotone)
-// Dot products (scaled_bounds.h) add the sum over terms of the product rule. An
-// unbounded radius is +Inf; a radius that is not a finite number never certifies.
+// Dot products (scaled_bounds.h) add the sum over terms of the product rule.
+// Softmax (softmax.cpp) is bounded as a whole row, not op by op: with p = softmax(x) of
+// the midpoints, P = softmax(X) of the true inputs and p~ the computed row (shift by the
+// largest x, exp, in-order sum, divide, each rounded to nearest at P bits),
+//   |P_j - p~_j| <= p^_j ( e^(2R) J_j + rho_j ),   J_j = (1 - p_j) r_j + sum_{k!=j} p_k r_k
+// where R = max_k r_k and p^_j >= p_j. Propagation: with u_k = e^(X_k - x_k),
+//   P_j - p_j = p_j ((1 - p_j)(u_j - 1) - sum_{k!=j} p_k (u_k - 1)) / sum_k p_k u_k,
+// |u_k - 1| <= r_k e^R and sum_k p_k u_k >= e^-R: the first-order (Jacobian) bound,
+// rigorous through its e^(2R), and zero for a lone key. It charges a uniform row 2 p (1 - p) r
+// where the op-by-op rules charged about 4 p r. Rounding: each E~_k = RN(exp(RN(x_k - max)))
+// is e_k (1 + eta_k), |eta_k| <= H = e^a (1 + u) - 1 (a: a half ulp of the widest rounded
+// difference, u = 2^-P), the sum's relative error is at most gamma_{n-1} (positive terms,
+// Higham Lemma 3.1), the division's u (or 0 when exact), so p~_j / p_j differs from 1 by
+// at most rho_j = (2H + gamma + e_j + H max(e_j, gamma)) / ((1 - H)(1 - gamma)).
+// An unbounded radius is +Inf; a radius that is not a finite number never certifies.
 #include <cstdint>
 #include <stdexcept>
 #include <string>

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "reference/formats/quant/kv_policy.h"
+#include "reference/golden/taps.h"
+#include "reference/mp/attention_bounds.h"
 #include "reference/mp/attention_score.h"
 #include "reference/mp/ball_arith.h"
+#include "reference/mp/enclosure.h"
 #include "reference/mp/mp_parallel.h"
 #include "reference/mp/mp_weights.h"
 #include "reference/mp/softmax.h"
@@ -78,7 +82,11 @@ void RowAccount::account(EvictionStep& step, mpfr_srcptr p, int n, mpfr_srcptr v
 
 void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int T,
                         const ModelConfig& c, const MpArith& arith, int threads, const EvictionPolicy& policy,
-                        int layer, EvictionRecord* record) {
+                        int layer, EvictionRecord* record, const AttentionRadii& radii) {
+  const bool track = radii.out != nullptr;
+  if (track && (kv.k_radii || kv.v_radii))
+    throw std::logic_error("evicting_attention: enclosures need exact keys and values (a KV policy's stored forms)");
+  if (track && probs && !radii.probs) throw std::logic_error("evicting_attention: kept probabilities need their radii");
   // Query t reads key j in cold form before cold_end, else hot (kv_policy.h); one store
   // (k_cold is k_hot) without a hot window.
   auto key = [&](int t, int j) -> const MpArray& {
@@ -89,7 +97,8 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
   };
   const int hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), G = c.group(), n_kv = c.n_kv_heads;
   const mpfr_prec_t P = arith.precision();
-  const ScoreFinish finish_score(c, arith, false);  // as attention.cpp's scores
+  const ScoreFinish finish_score(c, arith, track);  // as attention.cpp's scores
+  const std::optional<DotBounds> bounds = track ? std::optional<DotBounds>(std::in_place, q, kv, radii) : std::nullopt;
   const std::size_t TT = std::size_t(T) * std::size_t(T);
   std::vector<std::vector<std::uint8_t>> reads(record ? std::size_t(n_kv) : 0);  // [T, T] per KV head
   std::vector<std::vector<EvictionEvent>> events(static_cast<std::size_t>(n_kv));
@@ -100,7 +109,7 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
   parallel_for(n_kv, std::min(threads, n_kv), [&](std::int64_t begin, std::int64_t end) {
     for (int kv_h = int(begin); kv_h < int(end); ++kv_h) {
       const std::unique_ptr<EvictionScorer> scorer =
-          make_eviction_scorer(policy, T, layer, kv.k_cold.data(), kv_dim, kv_h, hd, P);
+          make_eviction_scorer(policy, T, layer, kv.k_cold.data(), kv_dim, kv_h, hd, P, track);
       std::uint8_t* read = nullptr;
       if (record) {
         reads[std::size_t(kv_h)].assign(TT, 0);
@@ -112,39 +121,73 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
         keys.push_back(t);
         const int n = int(keys.size());
         MpArray rows(std::size_t(G) * std::size_t(n), P);      // [G, n] scores, then probabilities
+        MpArray rows_r = exact_radii(track ? rows.size() : 0);  // their radii under enclosures
         MpArray values(std::size_t(n) * std::size_t(hd), P);   // [n, head_dim] the values read
         for (int i = 0; i < n; ++i)
           for (int d = 0; d < hd; ++d)
             mpfr_set(values[std::size_t(i) * hd + d],
                      value(t, keys[i])[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd + d],
                      MPFR_RNDN);  // exact: same precision
+        const std::optional<ScaledBounds> values_mag =
+            track ? std::optional<ScaledBounds>(scaled_magnitudes(values)) : std::nullopt;
         parallel_for(G, inner, [&](std::int64_t g_begin, std::int64_t g_end) {
           BallArith ball(arith);
           MpArray scratch(3, P);
+          MpArray scratch_r = exact_radii(track ? 1 : 0);
           for (int g = int(g_begin); g < int(g_end); ++g) {
             const int h = kv_h * G + g;
             mpfr_ptr row = rows[std::size_t(g) * n];
-            mpfr_srcptr query = q[std::size_t(t) * q_dim + std::size_t(h) * hd];
+            mpfr_ptr row_r = track ? rows_r[std::size_t(g) * n] : nullptr;
+            const std::size_t q_at = std::size_t(t) * q_dim + std::size_t(h) * hd;
             for (int i = 0; i < n; ++i) {
-              arith.dot(row + i, query, 1, key(t, keys[i])[std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd], 1, hd,
-                        scratch[0]);
-              finish_score(ball, {row + i, nullptr});
+              const std::size_t k_at = std::size_t(keys[i]) * kv_dim + std::size_t(kv_h) * hd;
+              const MpArray& k = key(t, keys[i]);
+              const int ternary = arith.dot(row + i, q[q_at], 1, k[k_at], 1, hd, scratch[0]);
+              if (track) {  // the keys are exact: q's radii against |k|
+                RadiusSum sum;
+                add_product_rule(sum, bounds->q_mag, opt(bounds->q_rad), q_at, 1,
+                                 &k == &kv.k_cold ? bounds->k_cold_mag : bounds->k_hot_mag, nullptr, k_at, 1, hd);
+                mpfr_set_zero(row_r + i, 1);
+                sum.flush_into(row_r + i, scratch_r[0]);
+                ball.enclosure().add_rounding(row_r + i, row + i, ternary);
+              }
+              finish_score(ball, {row + i, track ? row_r + i : nullptr});
             }
-            softmax_in_place(row, n, ball, scratch[1]);
+            softmax_in_place(row, n, ball, scratch[1], row_r);
             if (probs) {
               mpfr_ptr full = (*probs)[(std::size_t(h) * T + std::size_t(t)) * T];
               for (int i = 0; i < n; ++i) mpfr_set(full + keys[i], row + i, MPFR_RNDN);
+              if (track) {
+                mpfr_ptr full_r = (*radii.probs)[(std::size_t(h) * T + std::size_t(t)) * T];
+                for (int i = 0; i < n; ++i) mpfr_set(full_r + keys[i], row_r + i, MPFR_RNDU);
+              }
             }
-            for (int d = 0; d < hd; ++d)
-              arith.dot(out[std::size_t(t) * q_dim + std::size_t(h) * hd + d], row, 1, values[std::size_t(d)], hd, n,
-                        scratch[0]);
+            std::optional<ScaledBounds> p_mag, p_rad;  // the row's probabilities, for the value sums' radii
+            if (track) {
+              p_mag = scaled_magnitudes(row, std::size_t(n));
+              p_rad = scaled_magnitudes(row_r, std::size_t(n));
+            }
+            for (int d = 0; d < hd; ++d) {
+              mpfr_ptr o = out[q_at + std::size_t(d)];
+              const int ternary = arith.dot(o, row, 1, values[std::size_t(d)], hd, n, scratch[0]);
+              if (!track) continue;
+              mpfr_ptr r = (*radii.out)[q_at + std::size_t(d)];
+              RadiusSum sum;  // the values are exact: the probabilities' radii against |v|
+              add_product_rule(sum, *p_mag, &*p_rad, 0, 1, *values_mag, nullptr, std::size_t(d), hd, n);
+              mpfr_set_zero(r, 1);
+              sum.flush_into(r, scratch_r[0]);
+              ball.enclosure().add_rounding(r, o, ternary);
+            }
           }
         });
         if (read)
           for (int j : keys) read[std::size_t(t) * T + std::size_t(j)] = 1;
         if (t + 1 == T) break;  // no query reads the cache after the last
-        scorer->attended(t, keys, rows.data(), G);
+        scorer->attended(t, keys, rows.data(), track ? rows_r.data() : nullptr, G);
         std::vector<int> gone = scorer->evict(t, keys);
+        // A decision the balls leave open: the true scores may evict otherwise.
+        if (!scorer->decided())
+          throw UndecidedRounding(tap_layer_name(layer, "attn.probs"), (std::int64_t(kv_h) * G * T + t) * T);
         std::sort(gone.begin(), gone.end());
         if (std::isfinite(scorer->margin()))
           decisions[std::size_t(kv_h)].push_back({layer, kv_h, t, scorer->margin()});

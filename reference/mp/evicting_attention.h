@@ -81,8 +81,12 @@ class RowAccount {
 // values: one store, or a KV policy's stored forms, which query t reads as attention.h
 // says; knorm scores the cold forms, the account uses what query t would read); probs (null: not kept) [n_heads, tokens, tokens], zeros where not read; out
 // [tokens, n_heads * head_dim]. With a record, the layer's steps and events are appended.
+// radii: under enclosures (enclosure.h) q's radii in, probs' (when kept) and out's out;
+// the keys and values must then be exact, and every eviction decision is proven on the
+// scores' balls (EvictionScorer::decided) or UndecidedRounding names the layer's probs
+// tap and the query.
 void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const AttentionKv& kv, int tokens,
                         const ModelConfig& config, const MpArith& arith, int threads, const EvictionPolicy& policy,
-                        int layer, EvictionRecord* record);
+                        int layer, EvictionRecord* record, const AttentionRadii& radii = {});
 
 }  // namespace kvfid::ref

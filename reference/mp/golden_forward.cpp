@@ -33,13 +33,14 @@ const char* const kAgreementMethod =
 const char* const kEnclosureMethod =
     "one forward at P bits in ball arithmetic: each value y with a proven radius r (reference/mp/enclosure.h: "
     "half an ulp of its precision per inexact rounding, propagated by first-order bounds; dot products exact and "
-    "rounded once); the residual stream at P, each later layer and the logits at the fewest 64-bit limbs (at most P) "
+    "rounded once; each softmax row bounded as a whole, by its Jacobian with a proven second-order factor); the residual stream at P, each later layer and the logits at the fewest 64-bit limbs (at most P) "
     "that hold 8 bits more than its input's radii leave (stage_precision_bits); "
     "certified when the whole ball rounds to one float64: mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDZ, 54), or for y "
     "itself a normal float64 mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDN, 53); exact values (r = 0) certified as they "
     "are; P grows until every value passes (to what the bits lost where the run stopped, extrapolated to the whole "
-    "depth, call for, in 64-bit limbs, at most max_precision_bits), starting from what a probe over the first 16 "
-    "tokens needed";
+    "depth, call for, in 64-bit limbs, at most max_precision_bits; an attempt whose residual stream has already "
+    "lost, extrapolated the same way, clearly more than P - 55 bits stops there), starting from what a probe over "
+    "the first 8 tokens needed";
 
 std::string describe(const UncertifiedValue& u, const GoldenOptions& o, int precision) {
   const std::string at = o.method == CertificationMethod::agreement
@@ -119,9 +120,12 @@ Attempt certify_by_agreement(const Model& model, const Model& weights, const std
       });
 }
 
+constexpr int kEnclosureGrowthMarginBits = 16;  // next_enclosure_precision and enclosure_early_stop say how
+
 // One attempt of the enclosure method at `precision`: one run in ball arithmetic, each
-// tap certified as soon as the run has it. A stored KV value whose rounding the
-// enclosure leaves undecided fails the attempt there.
+// tap certified as soon as the run has it, stopped early when it cannot end certified
+// (enclosure_early_stop). A stored KV value whose rounding the enclosure leaves undecided fails the
+// attempt there.
 Attempt certify_by_enclosure(const Model& model, const Model& weights, const std::vector<int>& tokens,
                              const MpForwardOptions& forward, int precision) {
   const int T = int(tokens.size());
@@ -144,7 +148,8 @@ Attempt certify_by_enclosure(const Model& model, const Model& weights, const std
           if (auto failure = certify_balls(tap.name, tap.values, tap.radii, 0, tally)) return failure;
           done[tap.name] = TapTensor{tap.name, tap.shape, to_doubles(tap.values)};
         }
-        return std::nullopt;
+        return enclosure_early_stop(run.residual_bits(), model.config, precision,
+                                    model.config.n_layers - run.layers_left() - 1);
       },
       [&](int first, int count, double* out, CertificationTally& tally) -> std::optional<UncertifiedValue> {
         MpArray radii;
@@ -179,7 +184,7 @@ std::optional<int> escalated_precision(const UncertifiedValue& failure, const Mo
 // costs kEnclosureProbeTokens / T of a pass and changes no value (a golden's bytes do
 // not depend on the precision it was certified at). Measured on stories260K, 128 tokens:
 // the probe goes 128 -> 192 and the full run certifies at 192 in one attempt.
-inline constexpr int kEnclosureProbeTokens = 16;
+inline constexpr int kEnclosureProbeTokens = 8;
 
 int enclosure_start_precision(const Model& model, const Model& weights, const std::vector<int>& tokens,
                               const MpForwardOptions& forward, const GoldenOptions& options) {
@@ -199,6 +204,22 @@ int enclosure_start_precision(const Model& model, const Model& weights, const st
 
 }  // namespace
 
+// The early stop: radii grow by a roughly constant number of bits a stage, so a residual
+// stream that lost P - b bits in l + 1 of the L + 1 stages leaves the logits about
+// P - (P - b)(L + 1)/(l + 1) bits. Only a clear miss stops: that many under
+// kCertifiedBits + 1 - kEnclosureGrowthMarginBits. A failure at layers.l.out with b error
+// bits then extrapolates (next_enclosure_precision) exactly as the estimate did.
+std::optional<UncertifiedValue> enclosure_early_stop(std::optional<long> residual_bits, const ModelConfig& c,
+                                                     int precision, int layer) {
+  const std::string tap = tap_layer_name(layer, "out");
+  if (!residual_bits) return UncertifiedValue{tap, 0, std::nullopt};
+  if (*residual_bits >= precision) return std::nullopt;  // nothing lost yet (exact values keep LONG_MAX)
+  const double stages = double(c.n_layers + 1), done = double(layer + 1);
+  const double kept = double(precision) - double(precision - *residual_bits) * stages / done;
+  if (kept >= double(kCertifiedBits + 1 - kEnclosureGrowthMarginBits)) return std::nullopt;
+  return UncertifiedValue{tap, 0, *residual_bits};
+}
+
 // The enclosure method's next precision after a failure. Radii grow by a roughly constant
 // number of bits per layer, so the bits a run at P had lost where it stopped (P minus the
 // bits the failing value kept), spread over the stages run and extrapolated to the whole
@@ -206,13 +227,12 @@ int enclosure_start_precision(const Model& model, const Model& weights, const st
 // kEnclosureGrowthMarginBits, rounded up to whole 64-bit limbs (MPFR's cost steps), at
 // least the next whole limb above P; doubling when nothing is known (an unbounded radius or an
 // undecided KV rounding). The caller clamps it to max_precision_bits.
-// The margin, a quarter limb, covers a growth per layer that is not quite constant.
+// The margin, a quarter limb (kEnclosureGrowthMarginBits), covers a growth per layer that
+// is not quite constant.
 // Measured: on stories260K (fails at layers.3.q with 50 bits at 128) it predicts
 // 54 + 1 + 78 / (4/6) + 16 = 188, so 192, which certifies; on a 16-layer model of
 // stories260K's widths (a 16-token prompt) it goes 128 -> 320 in one step, where the
 // earlier rule (the missing bits alone extrapolated, at most doubling) took four attempts.
-constexpr int kEnclosureGrowthMarginBits = 16;
-
 int next_enclosure_precision(const UncertifiedValue& u, const ModelConfig& c, int precision) {
   if (!u.error_bits) return 2 * precision;
   int stage = c.n_layers;  // logits: after every layer
@@ -285,6 +305,11 @@ GoldenResult compute_golden(const Model& model, const std::vector<int>& tokens, 
     if (options.progress) options.progress->finish();
     return result;
   }
+}
+
+std::uint64_t golden_memory_bytes(const ForwardShape& shape, const GoldenOptions& options) {
+  const bool agreement = options.method == CertificationMethod::agreement;
+  return golden_bytes(shape, options.precision_bits, agreement ? options.guard_bits : 0);
 }
 
 }  // namespace kvfid::ref

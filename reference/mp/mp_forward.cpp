@@ -54,22 +54,29 @@ void norm_in_place(MpArray& x, MpArray& x_r, const MpArray& gain, mpfr_srcptr ep
 
 }  // namespace
 
-mpfr_prec_t scheduled_precision(const MpArray& x, const MpArray& x_r, std::size_t tokens, std::size_t dim,
-                                mpfr_prec_t ceiling) {
-  long bits = long(ceiling);  // the fewest bits any row's radii leave; rows of exact values leave all
+std::optional<long> radius_free_bits(const MpArray& x, const MpArray& x_r, std::size_t tokens, std::size_t dim) {
+  long bits = LONG_MAX;  // rows of exact values leave all
   for (std::size_t t = 0; t < tokens; ++t) {
     long top_value = LONG_MIN, top_radius = LONG_MIN;
     for (std::size_t i = t * dim; i < (t + 1) * dim; ++i) {
-      if (!mpfr_number_p(x_r[i])) return ceiling;  // an unbounded radius: nothing to go by
+      if (!mpfr_number_p(x_r[i])) return std::nullopt;  // an unbounded radius
       if (mpfr_regular_p(x[i])) top_value = std::max(top_value, long(mpfr_get_exp(x[i])));
       if (mpfr_regular_p(x_r[i])) top_radius = std::max(top_radius, long(mpfr_get_exp(x_r[i])));
     }
     if (top_radius == LONG_MIN) continue;
-    if (top_value == LONG_MIN) return ceiling;
+    if (top_value == LONG_MIN) return std::nullopt;  // a radius about zeros
     // max r <= 2^top_radius and max |x| >= 2^(top_value - 1): their ratio is at most
     // 2^-(top_value - top_radius - 1).
     bits = std::min(bits, top_value - top_radius - 1);
   }
+  return bits;
+}
+
+mpfr_prec_t scheduled_precision(const MpArray& x, const MpArray& x_r, std::size_t tokens, std::size_t dim,
+                                mpfr_prec_t ceiling) {
+  const std::optional<long> free = radius_free_bits(x, x_r, tokens, dim);
+  if (!free) return ceiling;  // nothing to go by
+  const long bits = std::min(*free, long(ceiling));
   const long limbs = (std::max(bits, 0L) + kScheduleGuardBits + 63) / 64;
   return mpfr_prec_t(std::clamp(64 * limbs, 64L, long(ceiling)));
 }
@@ -163,6 +170,11 @@ int MpForwardRun::layers_left() const { return s_->c.n_layers - s_->layer; }
 
 const std::vector<int>& MpForwardRun::stage_precisions() const { return s_->stage_precisions; }
 
+std::optional<long> MpForwardRun::residual_bits() const {
+  if (!s_->options.enclose) throw std::logic_error("MpForwardRun::residual_bits: the run has no radii");
+  return radius_free_bits(s_->x, s_->x_r, s_->tokens_n, std::size_t(s_->c.dim));
+}
+
 std::vector<MpTap> MpForwardRun::run_layer() {
   if (layers_left() == 0) throw std::logic_error("MpForwardRun::run_layer: every layer has run");
   ExponentRangeScope range;
@@ -236,8 +248,9 @@ std::vector<MpTap> MpForwardRun::run_layer() {
     if (evict) throw std::invalid_argument("mp_forward: two eviction policies");
     evict = &*s.options.kv->evict;
   }
-  if (evict && (s.options.enclose || shards || s.options.eviction.window > 0))
-    throw std::invalid_argument("mp_forward: an eviction policy with enclosures, shards or a mask");
+  // Enclosures take a KV policy's eviction only: its keys and values are exact.
+  if (evict && ((s.options.enclose && !s.options.kv) || shards || s.options.eviction.window > 0))
+    throw std::invalid_argument("mp_forward: an eviction policy on unstored K and V with enclosures, shards or a mask");
   // The window policy is the layer's own window as an eviction (eviction_spec.h): its
   // kept keys are those the mask would let the query read.
   if (evict && c.window_of(l) > 0 && evict->kind != EvictionKind::window)
@@ -249,7 +262,8 @@ std::vector<MpTap> MpForwardRun::run_layer() {
     // The stored forms are exact once store_kv has proven each rounding (kv_store.h).
     const MpKvStore store = store_kv(k, v, *s.options.kv, l, T, c, tracked(k_r), tracked(v_r));
     if (evict)
-      evicting_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, *evict, l, s.options.evict_record);
+      evicting_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, *evict, l, s.options.evict_record,
+                         attention_radii);
     else
       causal_attention(kept_probs, attn_out, q, store.view(), T, c, arith, threads, shards, attention_radii, mask);
     k = own_keys(store, T, c.kv_dim());

@@ -29,7 +29,8 @@ struct MpForwardOptions {
   // and every query reads the form its position calls for; the k and v taps hold what
   // each row's own query reads for its own key and value. Under latent attention the
   // cache rows are stored instead (store_latent) and k and v reconstructed from them.
-  // Unset: K and V as computed.
+  // Its eviction, if any, runs under enclose too: the stored forms are exact and each
+  // decision is proven (evicting_attention.h). Unset: K and V as computed.
   std::optional<quant::KvPolicy> kv;
   TapSelection taps = TapSelection::all;
   int threads = 1;               // as resolved by resolve_thread_count
@@ -94,6 +95,8 @@ class MpForwardRun {
   MpArray logits(int first, int count, MpArray* radii = nullptr);
   // The precision each layer run so far computed at, then (once logits ran) the logits'.
   const std::vector<int>& stage_precisions() const;
+  // With enclose: radius_free_bits of the residual stream as the layers run so far left it.
+  std::optional<long> residual_bits() const;
 
  private:
   struct State;
@@ -114,10 +117,16 @@ class MpForwardRun {
 // rounding from the result's own precision (Enclosure::add_rounding).
 inline constexpr long kScheduleGuardBits = 8;
 
+// The fewest bits any row of x ([tokens, dim]) keeps above its radii x_r: the least, over
+// rows, of EXP(its largest value) - EXP(its largest radius) - 1 (its largest radius is at
+// most 2^-that of its largest value); LONG_MAX when every radius is 0; none when a radius
+// is unbounded or a row of zeros has one.
+std::optional<long> radius_free_bits(const MpArray& x, const MpArray& x_r, std::size_t tokens, std::size_t dim);
+
 // The precision the schedule gives a stage whose input is the residual stream x
-// ([tokens, dim]) with radii x_r: b + kScheduleGuardBits in whole 64-bit limbs, b the
-// fewest bits any row's largest radius leaves below its largest value; within
-// [64, ceiling]; the ceiling itself when no row has a bounded inexact radius to go by.
+// ([tokens, dim]) with radii x_r: b + kScheduleGuardBits in whole 64-bit limbs, b =
+// radius_free_bits(x, x_r); within [64, ceiling]; the ceiling itself when no row has a
+// bounded inexact radius to go by.
 mpfr_prec_t scheduled_precision(const MpArray& x, const MpArray& x_r, std::size_t tokens, std::size_t dim,
                                 mpfr_prec_t ceiling);
 

@@ -73,9 +73,8 @@ Evaluated evaluate(const OpCase& op, const MpArith& arith, bool enclose, int thr
       e.values = load(x, arith, true);
       BallArith ball(arith);
       MpArray scratch(2, p);
-      MpArray scratch_r = exact_radii(2);
       for (std::size_t row = 0; row < e.values.size(); row += std::size_t(n))
-        softmax_in_place(e.values[row], n, ball, scratch[0], enclose ? e.radii[row] : nullptr, scratch_r[0]);
+        softmax_in_place(e.values[row], n, ball, scratch[0], enclose ? e.radii[row] : nullptr);
       break;
     }
     case OpKind::swiglu: {

@@ -55,13 +55,18 @@ ScaledBounds scaled_magnitudes(mpfr_srcptr x, std::size_t n, std::ptrdiff_t stri
   return b;
 }
 
-void RadiusSum::add_computed(double s, int n, long scale) {
-  if (n < 0 || n >= kMaxSumTerms) throw std::logic_error("RadiusSum: term count out of range");
-  if (n == 0) return;  // an empty sum is exactly 0
+void RadiusSum::add_computed(double s, int n, int nonzero, long scale) {
+  if (n < 0 || n >= kMaxSumTerms || nonzero < 0 || nonzero > n)
+    throw std::logic_error("RadiusSum: term count out of range");
   if (std::isnan(s)) s = INFINITY;
-  // S <= s (1 + kSumInflation) + n 2^-1074, each operation rounded up; n 2^-1074 is exact
-  // (a multiple of the smallest subnormal below 2^-1044).
-  const double bound = up(up(s * (1.0 + kSumInflation)) + double(n) * kSumUnderflowPerTerm);
+  // Every product with a zero factor is exactly 0 (a float64 product of 0 and a finite
+  // number): such a sum, an empty one included, is exactly 0 -- an exact zero's radius
+  // stays 0, so the zero certifies as exact.
+  if (nonzero == 0 && s == 0.0) return;
+  // S <= s (1 + kSumInflation) + m 2^-1074 (m: the products that can underflow, those
+  // of two nonzero factors), each operation rounded up; m 2^-1074 is exact (a multiple
+  // of the smallest subnormal below 2^-1044).
+  const double bound = up(up(s * (1.0 + kSumInflation)) + double(nonzero) * kSumUnderflowPerTerm);
   if (d_ == 0.0) {
     d_ = bound, scale_ = scale;
     return;
@@ -81,8 +86,13 @@ void RadiusSum::add_computed(double s, int n, long scale) {
 void RadiusSum::add_products(const double* a, std::ptrdiff_t as, const double* b, std::ptrdiff_t bs, int n,
                              long scale) {
   double s = 0.0;
-  for (int j = 0; j < n; ++j) s += a[j * as] * b[j * bs];
-  add_computed(s, n, scale);
+  int nonzero = 0;
+  for (int j = 0; j < n; ++j) {
+    const double x = a[j * as], y = b[j * bs];
+    s += x * y;
+    nonzero += int(x != 0.0) & int(y != 0.0);  // no branch in the hot loop
+  }
+  add_computed(s, n, nonzero, scale);
 }
 
 void RadiusSum::flush_into(mpfr_ptr r, mpfr_ptr tmp) const {

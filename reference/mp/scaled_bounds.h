@@ -16,9 +16,10 @@
 namespace kvfid::ref {
 
 // The float64 sum s of n nonnegative products p_j = fl(a_j b_j), added in order from 0,
-// bounds the exact sum S = sum a_j b_j as S <= s (1 - u)^-(n+1) + n 2^-1074: each
-// product satisfies fl(ab) >= ab (1 - u) - 2^-1075 (gradual underflow), each addition of
-// nonnegative terms fl(x + y) >= (x + y)(1 - u) (sums of subnormals are exact), u = 2^-53.
+// bounds the exact sum S = sum a_j b_j as S <= s (1 - u)^-(n+1) + m 2^-1074: each
+// product satisfies fl(ab) >= ab (1 - u) - 2^-1075 (gradual underflow), exactly 0 when a
+// factor is 0 (m counts the others), each addition of nonnegative terms
+// fl(x + y) >= (x + y)(1 - u) (sums of subnormals are exact), u = 2^-53.
 // (1 - u)^-(n+1) <= 1 + 2 (n + 1) u while (n + 1) u <= 1/2; below kMaxSumTerms that is
 // at most 1 + kSumInflation.
 inline constexpr int kMaxSumTerms = 1 << 30;
@@ -51,8 +52,8 @@ class RadiusSum {
   void flush_into(mpfr_ptr r, mpfr_ptr tmp) const;
 
  private:
-  // The same for the float64 sum s of those n products.
-  void add_computed(double s, int n, long scale);
+  // The same for the float64 sum s of those n products, `nonzero` of them of two nonzero factors.
+  void add_computed(double s, int n, int nonzero, long scale);
 
   double d_ = 0.0;  // the total is at most 2^scale_ * d_; +Inf: unbounded
   long scale_ = 0;

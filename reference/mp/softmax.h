@@ -7,10 +7,10 @@
 namespace kvfid::ref {
 
 // x: [n] at the arithmetic's precision; scratch: [2] of the same precision.
-// radii: null, or [n] radii of x (enclosure.h) replaced by the probabilities' radii;
-// radius_scratch then [2] of kRadiusBits.
-void softmax_in_place(mpfr_ptr x, int n, BallArith& ball, mpfr_ptr scratch, mpfr_ptr radii = nullptr,
-                      mpfr_ptr radius_scratch = nullptr);
+// radii: null, or [n] radii of x (enclosure.h) replaced by the probabilities' radii
+// (enclosure.h's softmax rule, applied to the row as a whole). The midpoints are the same
+// bits either way.
+void softmax_in_place(mpfr_ptr x, int n, BallArith& ball, mpfr_ptr scratch, mpfr_ptr radii = nullptr);
 inline void softmax_in_place(mpfr_ptr x, int n, const MpArith& arith, mpfr_ptr scratch) {
   BallArith ball(arith);
   softmax_in_place(x, n, ball, scratch);

@@ -53,7 +53,7 @@ int run_drift_command(const ParsedArgs& args) {
     const ForwardShape shape{config, int(positions), TapSelection::all, true, resolve_thread_count(0)};
     const GoldenOptions golden_options;
     check_memory("kvfid drift", model_path,
-                 golden_bytes(shape, golden_options.precision_bits, golden_options.guard_bits) +
+                 golden_memory_bytes(shape, golden_options) +
                      emulated_bytes(shape) +
                      engine_weight_bytes(config, {WeightFormat{}, request.weight_format}, stored_matrix_type(model_path)));
   }

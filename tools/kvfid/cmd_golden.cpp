@@ -57,8 +57,8 @@ GoldenJob prepare_golden(const ParsedArgs& args, bool writes) {
   options.precision_bits = int(bits);
   options.threads = int(threads);
   options.taps = tap_selection_from_string(args.str_or("taps", "all"), "--taps");
-  const std::string certify = args.str_or("certify", "agreement");
-  if (certify != "agreement" && certify != "enclosure") throw UsageError("--certify must be agreement or enclosure");
+  const std::string certify = args.str_or("certify", "enclosure");
+  if (certify != "agreement" && certify != "enclosure") throw UsageError("--certify must be enclosure or agreement");
   options.method = certify == "agreement" ? CertificationMethod::agreement : CertificationMethod::enclosure;
   job.out = args.str("out");
   if (writes) check_output_folder(job.out);
@@ -68,8 +68,7 @@ GoldenJob prepare_golden(const ParsedArgs& args, bool writes) {
   const ModelConfig config = load_model_config(job.model_path);
   validate_tokens(job.tokens, config, args.has("tokens") ? "--tokens" : args.str("prompt"));
   const ForwardShape shape{config, int(job.tokens.size()), options.taps, false, resolve_thread_count(options.threads)};
-  const int guard_bits = options.method == CertificationMethod::agreement ? options.guard_bits : 0;
-  check_memory("kvfid golden", job.model_path, golden_bytes(shape, options.precision_bits, guard_bits));
+  check_memory("kvfid golden", job.model_path, golden_memory_bytes(shape, options));
   job.model = load_model(job.model_path);
   check_tap_selection(options.taps, config, "--taps");
   job.command = command_line(args);
@@ -138,10 +137,10 @@ extern const CommandSpec kGoldenCommand = {
     "golden",
     "certified reference logits and taps for a token list (MPFR)",
     "Runs the model's forward pass in MPFR over the given tokens and proves every output value "
-    "rounds correctly to float64, checked with mpfr_can_round against an error bound (--certify: two "
-    "runs' agreement, or a proven enclosure); the precision grows until all pass (agreement doubles it; "
-    "an enclosure extrapolates what its failed attempt lost over the layers it ran, and computes each later "
-    "layer at the fewest limbs its radii leave worth computing); exit 1 past 1024 bits. The golden's bytes "
+    "rounds correctly to float64, checked with mpfr_can_round against an error bound (--certify: a proven "
+    "enclosure, or two runs' agreement); the precision grows until all pass (an enclosure extrapolates what "
+    "its failed attempt lost over the layers it ran, and computes each later layer at the fewest limbs its "
+    "radii leave worth computing; agreement doubles it); exit 1 past 1024 bits. The golden's bytes "
     "do not depend on the method. "
     "Writes DIR/golden.safetensors (F64 taps) and DIR/manifest.json. Uses every core by default; "
     "the result does not depend on the thread count. Under mpirun (a build with OpenMPI), the ranks share "
@@ -152,10 +151,11 @@ extern const CommandSpec kGoldenCommand = {
      {"prompt", "FILE", "file of token ids (commas, spaces or newlines; # comments)"},
      {"out", "DIR", "golden folder to write (created if missing)", true},
      {"bits", "N", "working precision of the first attempt (default 128)"},
-     {"certify", "agreement|enclosure",
-      "how each value is shown to round correctly: agreement (default) reruns at +64 bits and bounds the error "
-      "by the runs' difference (MPFR's test idiom, not a proof); enclosure carries a proven radius with every "
-      "value (ball arithmetic), a proof, whose worst-case radii need much more precision on deep models"},
+     {"certify", "enclosure|agreement",
+      "how each value is shown to round correctly: enclosure (default) carries a proven radius with every value "
+      "(ball arithmetic), a proof in one pass, whose worst-case radii need more precision on deep models; "
+      "agreement, a cross-check, reruns at +64 bits and bounds the error by the runs' difference (MPFR's test "
+      "idiom, not a proof)"},
      {"taps", "all|logits|LIST",
       "which taps to record (default all); LIST: comma-separated tap names or globs, e.g. "
       "logits,layers.0.*,layers.23.* (logits are always recorded; a pattern matching no tap is an error)"},

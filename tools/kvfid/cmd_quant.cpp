@@ -167,7 +167,7 @@ int run_quant(const ParsedArgs& args) {
     const ForwardShape shape{config, int(tokens.size()), GoldenOptions{}.taps, false, resolve_thread_count(0)};
     const GoldenOptions golden_options;
     check_memory("kvfid quant", model_path,
-                 (args.has("baseline") ? 0 : golden_bytes(shape, golden_options.precision_bits, golden_options.guard_bits)) +
+                 (args.has("baseline") ? 0 : golden_memory_bytes(shape, golden_options)) +
                      engine_weight_bytes(config, {WeightFormat{}, weight_format}, stored_matrix_type(model_path)));
   }
   const Model model = load_model(model_path);

@@ -76,7 +76,7 @@ TEST(EngineEviction, Fp32ScorersDecideAsTheExactScorersOnExactSums) {
       }
       MpArray mp_probs(probs.size(), kPrecision);
       for (std::size_t i = 0; i < probs.size(); ++i) mpfr_set_flt(mp_probs[i], probs[i], MPFR_RNDN);
-      exact->attended(t, read, mp_probs.data(), kGroup);
+      exact->attended(t, read, mp_probs.data(), nullptr, kGroup);
       fp32.attended(t, read, probs.data(), n, kGroup);
       std::vector<int> want = exact->evict(t, read);
       std::sort(want.begin(), want.end());

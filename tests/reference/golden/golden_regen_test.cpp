@@ -3,10 +3,11 @@
 // function of (model, tokens, taps), never of the machine, the thread count or the
 // precision it happened to be certified at. Goldens of generated models (reduced real
 // shapes, fixtures/generated/) regenerate the model from its recipe first. The
-// enclosure method (the proof) regenerates every one of them; the agreement method (the
-// CLI's default) those of the committed fixtures and one generated shape, since the
-// larger generated shapes cost it twice the enclosure's time (llama-3.2-1b-l1-v256 and
-// qwen2.5-7b-l1-v256: 13 s each on the 2-core machine, against 6.5 s proven).
+// enclosure method (the proof, and the one every committed manifest records)
+// regenerates every one of them; the agreement method (the cross-check) those of the
+// committed fixtures and one generated shape, since the larger generated shapes cost it
+// twice the enclosure's time (llama-3.2-1b-l1-v256 and qwen2.5-7b-l1-v256: 13 s each on
+// the 2-core machine, against 6.5 s proven).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -92,7 +93,7 @@ TapSelection recorded_taps(const Regenerable& g) {
   return tap_selection_from_string(g.manifest.at("taps").get<std::string>(), g.manifest_path.string());
 }
 
-TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
+TEST(GoldenRegen, AgreementReproducesTheCommittedGoldens) {
   bool generated_checked = false;
   auto wanted = [](const std::string& name, const std::string& model) {
     return !generated_model(model) || name == kAgreementGeneratedShape;
@@ -100,8 +101,7 @@ TEST(GoldenRegen, CommittedGoldensRegenerateByteForByte) {
   const Visited v = for_each_regenerable_golden(wanted, [&](const Regenerable& g) {
     EXPECT_EQ(g.model.sha256, g.manifest.at("model_sha256").get<std::string>());
     GoldenOptions options;
-    options.precision_bits = g.manifest.at("certification").at("precision_bits").get<int>();
-    options.guard_bits = g.manifest.at("certification").at("guard_bits").get<int>();
+    options.method = CertificationMethod::agreement;
     options.taps = recorded_taps(g);
     const GoldenResult again = compute_golden(g.model, g.tokens, options);
     EXPECT_TRUE(encode_taps_f64(again.taps) == file_bytes(g.dir / kGoldenTensorsFile))
@@ -137,12 +137,16 @@ TEST(GoldenRegen, CommittedGoldensAreProvenByEnclosures) {
   EXPECT_GT(v.checked, 0);
 }
 
-// Every committed manifest's certification is consistent with its golden: the recorded
-// precision is the requested one (--bits in its command, else 128) doubled once per
-// attempt after the first, every value of golden.safetensors is counted, and the
-// weakest margin is one agreeing runs at that precision allow or less (err <= P - 2).
-TEST(GoldenRegen, CommittedManifestsRecordTheirCertification) {
+// Every committed manifest records a proof consistent with its golden: certified by
+// enclosures, at a precision of whole 64-bit limbs at least the requested one (--bits in
+// its command, else 128) and at most kvfid's cap, each stage at that precision or
+// fewer limbs, every value of golden.safetensors counted, every ball inside its
+// float64 rounding interval (a radius under one half ulp), and a margin an enclosure
+// at that precision can have (an inexact value's radius is at least its rounding at P,
+// half an ulp, so err <= P).
+TEST(GoldenRegen, CommittedManifestsRecordAProof) {
   constexpr int kDefaultBits = 128;  // kvfid golden's --bits default
+  const int max_bits = GoldenOptions{}.max_precision_bits;
   int checked = 0;
   if (fs::is_directory(test::golden_dir()))
     for (const fs::directory_entry& entry : fs::recursive_directory_iterator(test::golden_dir())) {
@@ -150,19 +154,29 @@ TEST(GoldenRegen, CommittedManifestsRecordTheirCertification) {
       SCOPED_TRACE(entry.path().string());
       const Golden g = read_golden(entry.path().string());
       const nlohmann::json& cert = g.manifest.at("certification");
+      EXPECT_EQ(cert.at("method_name"), "enclosure");
+      EXPECT_FALSE(cert.contains("guard_bits"));
       const std::string command = g.manifest.at("command").get<std::string>();
       const std::size_t bits_at = command.find("--bits ");
       const int requested = bits_at == std::string::npos ? kDefaultBits : std::stoi(command.substr(bits_at + 7));
       const int precision = cert.at("precision_bits").get<int>();
-      const int attempts = cert.at("attempts").get<int>();
-      ASSERT_GE(attempts, 1);
-      EXPECT_EQ(precision, requested << (attempts - 1));
+      EXPECT_GE(precision, requested);
+      EXPECT_LE(precision, max_bits);
+      EXPECT_TRUE(precision == requested || precision % 64 == 0) << precision << " bits: not whole limbs";
+      EXPECT_GE(cert.at("attempts").get<int>(), 1);
       EXPECT_EQ(g.manifest.at("precision_bits"), precision);
+      for (const int stage : cert.at("stage_precision_bits").get<std::vector<int>>()) {
+        EXPECT_LE(stage, precision);
+        EXPECT_TRUE(stage == precision || stage % 64 == 0) << stage;
+      }
       std::int64_t numel = 0;
       for (const TapTensor& t : g.taps) numel += t.numel();
       EXPECT_EQ(cert.at("values_certified").get<std::int64_t>(), numel);
+      const double radius = cert.at("max_radius_half_ulps").get<double>();
+      EXPECT_GE(radius, 0.0);
+      EXPECT_LT(radius, 1.0);
       EXPECT_GE(cert.at("min_margin_bits").get<long>(), 0);
-      EXPECT_LE(cert.at("min_margin_bits").get<long>(), precision - 2 - kCertifiedBits);
+      EXPECT_LE(cert.at("min_margin_bits").get<long>(), precision - kCertifiedBits);
       ++checked;
     }
   EXPECT_GT(checked, 0) << "no golden/**/" << kGoldenManifestFile << " under " << test::golden_dir();

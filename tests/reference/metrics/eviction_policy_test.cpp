@@ -5,6 +5,7 @@
 // bit and is refused elsewhere; every policy's account holds its bound on every step, on a
 // synthetic model and on tiny-qwen2; each score-based policy evicts the keys worked out
 // by hand; the results do not depend on the thread count.
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <tuple>
@@ -14,6 +15,7 @@
 #include "reference/calibration/kv_policy_fit.h"
 #include "reference/io/load_model.h"
 #include "reference/io/prompt.h"
+#include "reference/mp/enclosure.h"
 #include "reference/mp/evicting_attention.h"
 #include "reference/mp/eviction_policy.h"
 #include "reference/mp/mp_forward.h"
@@ -183,11 +185,11 @@ TEST(EvictionPolicy, SnapKvMaxPoolsTheWindowsAttention) {
     if (two_queries) {  // query 3 read keys 0..3 and gave key 2 a lot
       const double earlier[] = {0.1, 0.1, 0.7, 0.1};
       for (int i = 0; i < 4; ++i) mpfr_set_d(probs[i], earlier[i], MPFR_RNDN);
-      scorer->attended(3, {0, 1, 2, 3}, probs.data(), 1);
+      scorer->attended(3, {0, 1, 2, 3}, probs.data(), nullptr, 1);
     }
     const double now[] = {0.02, 0.30, 0.03, 0.05, 0.60};
     for (int i = 0; i < 5; ++i) mpfr_set_d(probs[i], now[i], MPFR_RNDN);
-    scorer->attended(4, {0, 1, 2, 3, 4}, probs.data(), 1);
+    scorer->attended(4, {0, 1, 2, 3, 4}, probs.data(), nullptr, 1);
     std::vector<int> gone = scorer->evict(4, {0, 1, 2, 3, 4});
     std::sort(gone.begin(), gone.end());
     return gone;
@@ -197,6 +199,46 @@ TEST(EvictionPolicy, SnapKvMaxPoolsTheWindowsAttention) {
   // OBS 2, POOL 1: keys 3 and 4 protected, the sums over both queries (0.12, 0.40, 0.73):
   // keys 0 and 1.
   EXPECT_EQ(evicted(2, 1, true), (std::vector<int>{0, 1}));
+}
+
+// Under enclosures a decision is taken only when proven (EvictionScorer::decided): TOVA
+// at budget 3 over probabilities (0.2, 0.2 + 2^-30, 0.25, 0.35) evicts key 0 against key 1
+// -- proven with exact scores or radii of 2^-40 (the balls apart), not with radii of 2^-28
+// (they overlap) nor for an exact tie with any radius. SnapKV's pooled ties are one
+// quantity when the raw score pooled is provably its windows' largest, so its tie rule
+// stands: at budget 3, OBS 1, POOL 3 over (0.295, 0.30, 0.01, 0.01, 0.385) keys 0, 1 and 2
+// all pool key 1's 0.30 and key 0 (the oldest) leaves with key 3 -- proven with radii of
+// 2^-40; with radii of 0.02 key 0's own 0.295 may be the larger in truth (then keys 0 and
+// 1 pool it and key 2 leaves instead), so it is not.
+TEST(EvictionPolicy, EnclosedDecisionsAreProvenOrLeftOpen) {
+  auto decided = [](const std::string& spec, const std::vector<double>& p, double radius,
+                    std::vector<int> expected_gone) {
+    SCOPED_TRACE(spec + " radius " + std::to_string(radius));
+    const EvictionPolicy policy = quant::parse_eviction_policy(spec, "test");
+    auto scorer = make_eviction_scorer(policy, 8, 0, nullptr, 0, 0, 1, 64, true);
+    const int n = int(p.size());
+    MpArray probs(std::size_t(n), 64), radii = exact_radii(std::size_t(n));
+    std::vector<int> keys;
+    for (int i = 0; i < n; ++i) {
+      mpfr_set_d(probs[i], p[std::size_t(i)], MPFR_RNDN);
+      mpfr_set_d(radii[i], radius, MPFR_RNDU);
+      keys.push_back(i);
+    }
+    scorer->attended(n - 1, keys, probs.data(), radii.data(), 1);
+    std::vector<int> gone = scorer->evict(n - 1, keys);
+    std::sort(gone.begin(), gone.end());
+    EXPECT_EQ(gone, expected_gone);
+    return scorer->decided();
+  };
+  const std::vector<double> near = {0.2, 0.2 + 0x1p-30, 0.25, 0.35}, tie = {0.2, 0.2, 0.25, 0.35};
+  EXPECT_TRUE(decided("tova:3", near, 0.0, {0}));
+  EXPECT_TRUE(decided("tova:3", near, 0x1p-40, {0}));
+  EXPECT_FALSE(decided("tova:3", near, 0x1p-28, {0}));
+  EXPECT_TRUE(decided("tova:3", tie, 0.0, {0}));
+  EXPECT_FALSE(decided("tova:3", tie, 0x1p-40, {0}));
+  const std::vector<double> pooled = {0.295, 0.30, 0.01, 0.01, 0.385};
+  EXPECT_TRUE(decided("snapkv:3,1,3", pooled, 0x1p-40, {0, 3}));
+  EXPECT_FALSE(decided("snapkv:3,1,3", pooled, 0.02, {0, 3}));
 }
 
 // One head of dimension 1, q = 1 at every position, keys (1, 3, 2, 0, 1): query t's scores

@@ -21,6 +21,7 @@
 #include "reference/mp/ball_arith.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/scaled_bounds.h"
+#include "reference/mp/softmax.h"
 #include "reference/synth/synthetic_model.h"
 #include "reference/synth/synthetic_shapes.h"
 #include "tests/common/test_env.h"
@@ -155,6 +156,64 @@ TEST(Enclosure, ElementaryFunctionsHoldTheTruth) {
   }
 }
 
+// The softmax rule bounds a row as a whole (enclosure.h). softmax_j is increasing in x_j
+// and decreasing in every other input, so the extremes of P_j over the balls are exact
+// corners: x_j + r_j with every other x_k - r_k, and the reverse. Both, and the softmax of
+// the midpoints themselves, computed at 4 P, lie in the ball of p~_j. Rows of exact inputs
+// (the radius is then the roundings alone, rho), peaked rows (one probability near 1) and
+// lone keys (exactly 1, radius 0) included.
+TEST(Enclosure, SoftmaxRowHoldsEveryTruthItsBallsAllow) {
+  SCOPED_TRACE(test::seed_trace());
+  ExponentRangeScope range;
+  std::mt19937_64 rng(test::test_seed());
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const MpArith arith = MpArith::exact(kP), truth_arith = MpArith::exact(kTruth);
+  BallArith ball(arith), truth_ball(truth_arith);
+  MpArray scratch(2, kP), truth_scratch(2, kTruth);
+  int inexact = 0;
+  for (int row = 0; row < 410; ++row) {
+    // The last ten rows are long rows of exact inputs, where the sum's own rounding error
+    // (gamma) takes its share of the radius.
+    const bool long_row = row >= 400;
+    const int n = long_row ? 1000 : row % 10 == 0 ? 1 : 1 + int(rng() % 40);
+    const int kind = long_row ? 0 : row % 4;  // 0: exact inputs; 1: a few ulps; 2: wide radii; 3: peaked
+    MpArray x(std::size_t(n), kP), r_in = exact_radii(std::size_t(n));
+    MpArray p(std::size_t(n), kP), r = exact_radii(std::size_t(n));
+    for (int j = 0; j < n; ++j) {
+      mpfr_set_d(x[j], kind == 3 && j == 0 ? 40.0 : 8 * (2 * unit(rng) - 1), MPFR_RNDN);
+      if (kind == 1 || kind == 3)
+        mpfr_set_ui_2exp(r_in[j], 1 + rng() % 7, mpfr_get_exp(x[j]) - kP + int(rng() % 4) - 2, MPFR_RNDU);
+      if (kind == 2) mpfr_set_d(r_in[j], std::ldexp(unit(rng), -6), MPFR_RNDU);
+      mpfr_set(p[j], x[j], MPFR_RNDN);
+      mpfr_set(r[j], r_in[j], MPFR_RNDU);
+    }
+    softmax_in_place(p.data(), n, ball, scratch[0], r.data());  // r: now the probabilities' radii
+    if (n == 1) {
+      EXPECT_TRUE(mpfr_zero_p(r[0]) && mpfr_cmp_ui(p[0], 1) == 0) << "row " << row << ": a lone key's probability is 1";
+    }
+    MpArray mid(std::size_t(n), kTruth), t(std::size_t(n), kTruth);  // the midpoints' softmax; a corner's
+    for (int k = 0; k < n; ++k) mpfr_set(mid[k], x[k], MPFR_RNDN);
+    softmax_in_place(mid.data(), n, truth_ball, truth_scratch[0]);
+    for (int j = 0; j < n; ++j) {
+      ASSERT_TRUE(mpfr_number_p(r[j])) << "row " << row << " j " << j;
+      inexact += !mpfr_zero_p(r[j]);
+      ASSERT_TRUE(inside(mid[j], p[j], r[j])) << "row " << row << " (kind " << kind << ", n " << n << ") j " << j;
+      if (kind == 0) continue;  // exact inputs: the midpoints are the only truth
+      for (const int sign : {1, -1}) {  // P_j's largest, its smallest
+        for (int k = 0; k < n; ++k) {
+          // Exact at kTruth: a kP-bit midpoint plus a kRadiusBits radius a few binades apart.
+          if ((k == j) == (sign > 0)) mpfr_add(t[k], x[k], r_in[k], MPFR_RNDN);
+          else mpfr_sub(t[k], x[k], r_in[k], MPFR_RNDN);
+        }
+        softmax_in_place(t.data(), n, truth_ball, truth_scratch[0]);
+        ASSERT_TRUE(inside(t[j], p[j], r[j])) << "row " << row << " (kind " << kind << ", n " << n << ") j " << j
+                                              << " corner " << sign;
+      }
+    }
+  }
+  EXPECT_GT(inexact, 1000);
+}
+
 // A dot product's radius terms summed in float64 (scaled_bounds.h) never fall below the
 // exact sum, subnormal products and long sums included, and overstate it by little.
 TEST(Enclosure, FloatSumBoundsAreUpperBounds) {
@@ -285,6 +344,19 @@ TEST(Enclosure, ForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
   // Llama 3 RoPE scaling (every band: see tiny-llama3), through its clamp and constants.
   c.qkv_bias = false, c.rope_theta = 500000.0, c.rope_scaling = RopeScaling{8, 1, 4, 64};
   check_forward(make_synthetic_model(c, test::test_seed()), tokens, std::nullopt);
+}
+
+// An evicting cache (a KV policy's eviction on its stored forms): the scores, softmax
+// and outputs over the keys kept, with every decision proven on the scores' balls
+// (evicting_attention.h), so the 4 P forward, deciding on its own values, evicts the same
+// keys and lies inside the balls. Each score-based policy and the positional one.
+TEST(Enclosure, EvictingCacheForwardAtFourTimesThePrecisionLiesInsideTheBalls) {
+  SCOPED_TRACE(test::seed_trace());
+  const Model model = make_synthetic_model(test::tiny_config(2), test::test_seed());
+  const std::vector<int> tokens = {3, 17, 0, 31, 17, 9, 4};
+  for (const char* spec : {"q8_0+evict=h2o:3", "f32+evict=tova:3", "bf16+evict=snapkv:3,2,3", "int8_32+evict=knorm:3",
+                           "f16+evict=streaming:1,3"})
+    check_forward(model, tokens, spec);
 }
 
 // Gemma 2's block (tiny-gemma2: embed scale, 1 + w gains, post-norms, GeGLU, the score

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "reference/calibration/kv_policy_fit.h"
+#include "reference/mp/enclosure.h"
 #include "reference/mp/golden_forward.h"
 #include "reference/mp/mp_forward.h"
 #include "reference/mp/mp_weights.h"
@@ -264,11 +265,11 @@ TEST(ShardedGolden, ProbabilitiesTravelOnlyWhenKept) {
     return bytes[0] + bytes[1];
   };
   const std::size_t with_probs = sent(TapSelection::all), without = sent(TapSelection::logits);
-  // Without probs each of the two runs saves n_heads * T * T numbers (records of 32 and
-  // 40 bytes at 128 and 192 bits) per layer; the other taps' exchange is the same.
+  // Without probs the enclosure's one run saves n_heads * T * T balls per layer (a value
+  // at 128 bits and its radius at kRadiusBits); the other taps' exchange is the same.
   const ModelConfig c = model.config;
   const std::size_t probs_numbers = std::size_t(c.n_layers) * c.n_heads * tokens.size() * tokens.size();
-  EXPECT_EQ(with_probs - without, probs_numbers * (record_bytes(128) + record_bytes(192)));
+  EXPECT_EQ(with_probs - without, probs_numbers * (record_bytes(128) + record_bytes(kRadiusBits)));
 }
 
 // The emulated (IEEE binary32) arithmetic takes the other projection path.

@@ -116,26 +116,38 @@ TEST(CmdGolden, SameInputGivesByteIdenticalTensors) {
       << "differs from the committed golden of the same model and prompt";
 }
 
-// --certify enclosure proves the same golden: the committed bytes, and a manifest that
-// records the method and how tight its enclosures were.
-TEST(CmdGolden, EnclosureCertificationWritesTheSameBytes) {
-  const std::string dir = test::scratch_dir("cmd_golden_enclosure");
-  const auto r = test::run_kvfid(
-      {"golden", "--model", tiny_llama(), "--prompt", short_prompt(), "--out", dir + "/g", "--certify", "enclosure"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(test::read_bytes(dir + "/g/" + kGoldenTensorsFile) ==
-              test::read_bytes(committed_short_golden() + "/" + kGoldenTensorsFile));
-  const Golden g = read_golden(dir + "/g");
-  const nlohmann::json& cert = g.manifest.at("certification");
-  EXPECT_EQ(cert.at("method_name"), "enclosure");
-  EXPECT_FALSE(cert.contains("guard_bits"));
-  const double radius = cert.at("max_radius_half_ulps").get<double>();
-  EXPECT_GT(radius, 0.0);
-  EXPECT_LT(radius, 1.0);  // every ball inside its float64 rounding interval
-  EXPECT_NE(g.manifest.at("command").get<std::string>().find("--certify enclosure"), std::string::npos);
+// By default the golden is proven (enclosures) and --certify agreement cross-checks it:
+// both write the committed bytes, each manifest records its method, an enclosure how
+// tight its balls were, agreement its guard.
+TEST(CmdGolden, ProofByDefaultAndAgreementWriteTheSameBytes) {
+  const std::string dir = test::scratch_dir("cmd_golden_methods");
+  for (const std::string method : {"", "agreement"}) {
+    SCOPED_TRACE(method.empty() ? "default" : method);
+    std::vector<std::string> argv = {"golden", "--model", tiny_llama(), "--prompt", short_prompt(), "--out",
+                                     dir + "/g" + method};
+    if (!method.empty()) argv.insert(argv.end(), {"--certify", method});
+    const auto r = test::run_kvfid(argv);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(test::read_bytes(dir + "/g" + method + "/" + kGoldenTensorsFile) ==
+                test::read_bytes(committed_short_golden() + "/" + kGoldenTensorsFile));
+    const Golden g = read_golden(dir + "/g" + method);
+    const nlohmann::json& cert = g.manifest.at("certification");
+    if (method.empty()) {
+      EXPECT_EQ(cert.at("method_name"), "enclosure");
+      EXPECT_FALSE(cert.contains("guard_bits"));
+      const double radius = cert.at("max_radius_half_ulps").get<double>();
+      EXPECT_GT(radius, 0.0);
+      EXPECT_LT(radius, 1.0);  // every ball inside its float64 rounding interval
+    } else {
+      EXPECT_EQ(cert.at("method_name"), "agreement");
+      EXPECT_EQ(cert.at("guard_bits"), 64);
+      EXPECT_FALSE(cert.contains("max_radius_half_ulps"));
+      EXPECT_NE(g.manifest.at("command").get<std::string>().find("--certify agreement"), std::string::npos);
+    }
+  }
 }
 
-// A low --bits request escalates (doubling until the guard-bits rerun certifies every
+// With --certify agreement, a low --bits request escalates (doubling until the guard-bits rerun certifies every
 // value) and ends at the committed golden's bytes, computed at 128 bits: the golden does
 // not depend on the precision it started from. The starting points make attempts at 58,
 // 72 and 74 bits, where agreeing runs (an error bound of P - 2 bits) would already pass
@@ -148,7 +160,7 @@ TEST(CmdGolden, LowBitsEscalatesToTheCommittedGoldensBytes) {
     SCOPED_TRACE(testing::Message() << "--bits " << low_bits);
     const std::string out = test::scratch_dir("cmd_golden_low_bits_" + std::to_string(low_bits)) + "/g";
     const auto r = test::run_kvfid({"golden", "--model", tiny_llama(), "--prompt", short_prompt(), "--out", out,
-                                    "--bits", std::to_string(low_bits)});
+                                    "--bits", std::to_string(low_bits), "--certify", "agreement"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(test::read_bytes(out + "/" + kGoldenTensorsFile) ==
                 test::read_bytes(committed_short_golden() + "/" + kGoldenTensorsFile))
@@ -221,7 +233,7 @@ TEST_F(CmdGoldenRefusal, EmptyTokenList) {
 
 TEST_F(CmdGoldenRefusal, UnknownCertificationMethod) {
   expect_refusal({"--model", tiny_llama(), "--tokens", "1,2", "--out", out_, "--certify", "ziv"}, "--certify",
-                 "agreement or enclosure");
+                 "enclosure or agreement");
 }
 
 TEST_F(CmdGoldenRefusal, BothTokensAndPrompt) {

@@ -21,8 +21,8 @@ void ball_add(mpfr_ptr x, mpfr_ptr r_x, mpfr_srcptr y, mpfr_srcptr r_y, Enclosur
 
 // Sum over the group's heads of probs[g, i], into r (rounded at r's precision, heads in
 // order); with radii (r_r and probs_r non-null) its radius into r_r.
-void group_sum(mpfr_ptr r, mpfr_ptr r_r, mpfr_srcptr probs, mpfr_srcptr probs_r, int group, std::size_t n, std::size_t i,
-               Enclosure& enc) {
+void group_sum(mpfr_ptr r, mpfr_ptr r_r, mpfr_srcptr probs, mpfr_srcptr probs_r, int group, std::size_t n,
+               std::size_t i, Enclosure& enc) {
   mpfr_set_zero(r, 1);
   if (r_r) mpfr_set_zero(r_r, 1);
   for (int g = 0; g < group; ++g) {
@@ -255,7 +255,8 @@ class SnapKvScorer : public BudgetScorer {
     MpArray raw(old.size(), precision_);                        // the window's attention to each old key
     MpArray raw_r = exact_radii(radii ? old.size() : 0);  // its radii
     for (const Row& r : window_) {  // queries in order; each a merge of two ascending lists
-      if (radii && r.attention_r.size() != r.keys.size()) throw std::logic_error("snapkv: enclosed evict without radii");
+      if (radii && r.attention_r.size() != r.keys.size())
+        throw std::logic_error("snapkv: enclosed evict without radii");
       std::size_t at = 0;
       for (std::size_t o = 0; o < old.size(); ++o) {
         const int j = keys[old[o]];

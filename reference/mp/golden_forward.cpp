@@ -33,7 +33,8 @@ const char* const kAgreementMethod =
 const char* const kEnclosureMethod =
     "one forward at P bits in ball arithmetic: each value y with a proven radius r (reference/mp/enclosure.h: "
     "half an ulp of its precision per inexact rounding, propagated by first-order bounds; dot products exact and "
-    "rounded once; each softmax row bounded as a whole, by its Jacobian with a proven second-order factor); the residual stream at P, each later layer and the logits at the fewest 64-bit limbs (at most P) "
+    "rounded once; each softmax row bounded as a whole, by its Jacobian with a proven second-order factor); the "
+    "residual stream at P, each later layer and the logits at the fewest 64-bit limbs (at most P) "
     "that hold 8 bits more than its input's radii leave (stage_precision_bits); "
     "certified when the whole ball rounds to one float64: mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDZ, 54), or for y "
     "itself a normal float64 mpfr_can_round(y, EXP(y) - EXP(r), RNDN, RNDN, 53); exact values (r = 0) certified as they "
@@ -124,8 +125,8 @@ constexpr int kEnclosureGrowthMarginBits = 16;  // next_enclosure_precision and 
 
 // One attempt of the enclosure method at `precision`: one run in ball arithmetic, each
 // tap certified as soon as the run has it, stopped early when it cannot end certified
-// (enclosure_early_stop). A stored KV value whose rounding the enclosure leaves undecided fails the
-// attempt there.
+// (enclosure_early_stop). A stored KV value whose rounding the enclosure leaves
+// undecided fails the attempt there.
 Attempt certify_by_enclosure(const Model& model, const Model& weights, const std::vector<int>& tokens,
                              const MpForwardOptions& forward, int precision) {
   const int T = int(tokens.size());

@@ -9,6 +9,7 @@
 #include <span>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -171,23 +172,21 @@ constexpr LayerTensor kGemma2LayerTensors[] = {
     {"post_feedforward_layernorm.weight", nullptr, &LayerWeights::post_ffn_norm},
 };
 // DeepSeek-V2's block: input_layernorm, the query (full-rank, or low-rank with its own
-// norm), then the latent's projections, o_proj and Llama's FFN.
+// norm), the latent's projections, then Llama's o_proj and FFN (kLlamaAfterQkv).
 constexpr LayerTensor kMlaQueryTensors[] = {{"self_attn.q_proj.weight", &LayerWeights::wq, nullptr}};
 constexpr LayerTensor kMlaLowRankQueryTensors[] = {
     {"self_attn.q_a_proj.weight", &LayerWeights::wq_a, nullptr},
     {"self_attn.q_a_layernorm.weight", nullptr, &LayerWeights::q_a_norm},
     {"self_attn.q_b_proj.weight", &LayerWeights::wq, nullptr},
 };
-constexpr LayerTensor kMlaAfterQueryTensors[] = {
+constexpr LayerTensor kMlaLatentTensors[] = {
     {"self_attn.kv_a_proj_with_mqa.weight", &LayerWeights::wkv_a, nullptr},
     {"self_attn.kv_a_layernorm.weight", nullptr, &LayerWeights::kv_a_norm},
     {"self_attn.kv_b_proj.weight", &LayerWeights::wkv_b, nullptr},
-    {"self_attn.o_proj.weight", &LayerWeights::wo, nullptr},
-    {"post_attention_layernorm.weight", nullptr, &LayerWeights::ffn_norm},
-    {"mlp.gate_proj.weight", &LayerWeights::w1, nullptr},
-    {"mlp.up_proj.weight", &LayerWeights::w3, nullptr},
-    {"mlp.down_proj.weight", &LayerWeights::w2, nullptr},
 };
+// Where Llama's block goes on past its q, k and v: o_proj, then the FFN (DeepSeek's too).
+constexpr std::size_t kLlamaAfterQkv = 4;
+static_assert(std::string_view(kLayerTensors[kLlamaAfterQkv].suffix) == "self_attn.o_proj.weight");
 
 constexpr LayerTensor kQkNormTensors[] = {
     {"self_attn.q_norm.weight", nullptr, &LayerWeights::q_norm},
@@ -207,7 +206,8 @@ std::vector<LayerTensor> layer_tensors(const ModelConfig& c) {
   const std::span<const LayerTensor> query =
       c.mla.q_lora_rank > 0 ? std::span<const LayerTensor>(kMlaLowRankQueryTensors) : kMlaQueryTensors;
   t.insert(t.end(), query.begin(), query.end());
-  t.insert(t.end(), std::begin(kMlaAfterQueryTensors), std::end(kMlaAfterQueryTensors));
+  t.insert(t.end(), std::begin(kMlaLatentTensors), std::end(kMlaLatentTensors));
+  t.insert(t.end(), std::begin(kLayerTensors) + kLlamaAfterQkv, std::end(kLayerTensors));
   return t;
 }
 

@@ -50,21 +50,21 @@ constexpr LayerSlot kGemma2LayerSlots[] = {
     {"mlp.down_proj.weight", WeightRole::w2},            {"post_feedforward_layernorm.weight", WeightRole::post_ffn_norm},
 };
 // DeepSeek-V2's block in parts, as write_hf_model's: input_layernorm (kLayerSlots[0]),
-// the query (full-rank, or low-rank with its norm), then the rest.
+// the query (full-rank, or low-rank with its norm), the latent's projections, then
+// Llama's o_proj and FFN (kLayerSlots from kLlamaSlotsAfterQkv).
 constexpr LayerSlot kMlaQuerySlots[] = {{"self_attn.q_proj.weight", WeightRole::wq}};
 constexpr LayerSlot kMlaLowRankQuerySlots[] = {
     {"self_attn.q_a_proj.weight", WeightRole::wq_a},
     {"self_attn.q_a_layernorm.weight", WeightRole::q_a_norm},
     {"self_attn.q_b_proj.weight", WeightRole::wq},
 };
-constexpr LayerSlot kMlaAfterQuerySlots[] = {
+constexpr LayerSlot kMlaLatentSlots[] = {
     {"self_attn.kv_a_proj_with_mqa.weight", WeightRole::wkv_a},
     {"self_attn.kv_a_layernorm.weight", WeightRole::kv_a_norm},
-    {"self_attn.kv_b_proj.weight", WeightRole::wkv_b},   {"self_attn.o_proj.weight", WeightRole::wo},
-    {"post_attention_layernorm.weight", WeightRole::ffn_norm},
-    {"mlp.gate_proj.weight", WeightRole::w1},            {"mlp.up_proj.weight", WeightRole::w3},
-    {"mlp.down_proj.weight", WeightRole::w2},
+    {"self_attn.kv_b_proj.weight", WeightRole::wkv_b},
 };
+constexpr std::size_t kLlamaSlotsAfterQkv = 4;
+static_assert(kLayerSlots[kLlamaSlotsAfterQkv].role == WeightRole::wo);
 constexpr LayerSlot kQkNormSlots[] = {
     {"self_attn.q_norm.weight", WeightRole::q_norm},
     {"self_attn.k_norm.weight", WeightRole::k_norm},
@@ -173,7 +173,9 @@ std::vector<HfTensorSlot> hf_tensor_layout(const ModelConfig& c) {
       const std::span<const LayerSlot> query =
           c.mla.q_lora_rank > 0 ? std::span<const LayerSlot>(kMlaLowRankQuerySlots) : kMlaQuerySlots;
       for (const LayerSlot& s : query) add(prefix + s.suffix, s.role, l);
-      for (const LayerSlot& s : kMlaAfterQuerySlots) add(prefix + s.suffix, s.role, l);
+      for (const LayerSlot& s : kMlaLatentSlots) add(prefix + s.suffix, s.role, l);
+      for (const LayerSlot& s : std::span<const LayerSlot>(kLayerSlots).subspan(kLlamaSlotsAfterQkv))
+        add(prefix + s.suffix, s.role, l);
     } else {
       for (const LayerSlot& s : kLayerSlots) add(prefix + s.suffix, s.role, l);
     }

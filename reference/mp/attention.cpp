@@ -63,9 +63,7 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
           RadiusSum sum;
           add_product_rule(sum, bounds->q_mag, opt(bounds->q_rad), q_at, 1, cold ? bounds->k_cold_mag : bounds->k_hot_mag,
                            opt(bounds->k_rad), k_at, 1, hd);
-          mpfr_set_zero(row_r + j, 1);
-          sum.flush_into(row_r + j, scratch_r[0]);
-          ball.enclosure().add_rounding(row_r + j, row + j, ternary);
+          set_dot_radius(row_r + j, sum, row + j, ternary, ball.enclosure(), scratch_r[0]);
         }
         finish_score(ball, {row + j, track ? row_r + j : nullptr});
       }
@@ -109,7 +107,6 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
                                        {row + hot_first, 1, v_hot, v_dim, hot_n}},
                                       product);
         if (track) {
-          mpfr_ptr r = (*radii.out)[o_at];
           RadiusSum sum;
           if (cold_n)
             add_product_rule(sum, *p_mag, &*p_rad, std::size_t(first), 1, bounds->v_cold_mag, opt(bounds->v_rad),
@@ -117,9 +114,7 @@ void causal_attention(MpArray* probs, MpArray& out, const MpArray& q, const Atte
           if (hot_n)
             add_product_rule(sum, *p_mag, &*p_rad, std::size_t(hot_first), 1, bounds->v_hot_mag, opt(bounds->v_rad),
                              std::size_t(hot_first) * v_dim + column, v_dim, hot_n);
-          mpfr_set_zero(r, 1);
-          sum.flush_into(r, scratch_r[0]);
-          ball.enclosure().add_rounding(r, o, ternary);
+          set_dot_radius((*radii.out)[o_at], sum, o, ternary, ball.enclosure(), scratch_r[0]);
         }
       }
     }

@@ -23,4 +23,10 @@ void add_product_rule(RadiusSum& sum, const ScaledBounds& a_mag, const ScaledBou
     sum.add_products(a_rad->d.data() + a_at, a_stride, b_rad->d.data() + b_at, b_stride, n, a_rad->scale + b_rad->scale);
 }
 
+void set_dot_radius(mpfr_ptr r, const RadiusSum& sum, mpfr_srcptr m, int ternary, Enclosure& enc, mpfr_ptr tmp) {
+  mpfr_set_zero(r, 1);
+  sum.flush_into(r, tmp);
+  enc.add_rounding(r, m, ternary);
+}
+
 }  // namespace kvfid::ref

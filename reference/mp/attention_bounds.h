@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "reference/mp/attention.h"
+#include "reference/mp/enclosure.h"
 #include "reference/mp/mp_array.h"
 #include "reference/mp/scaled_bounds.h"
 
@@ -27,5 +28,9 @@ void add_product_rule(RadiusSum& sum, const ScaledBounds& a_mag, const ScaledBou
                       std::ptrdiff_t b_stride, int n);
 
 inline const ScaledBounds* opt(const std::optional<ScaledBounds>& b) { return b ? &*b : nullptr; }
+
+// r := the radius of the rounded-once dot product m (ternary: MPFR's for it): the
+// product rule's terms summed in `sum`, plus m's rounding. tmp: scratch of kRadiusBits.
+void set_dot_radius(mpfr_ptr r, const RadiusSum& sum, mpfr_srcptr m, int ternary, Enclosure& enc, mpfr_ptr tmp);
 
 }  // namespace kvfid::ref

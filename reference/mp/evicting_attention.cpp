@@ -147,9 +147,7 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
                 RadiusSum sum;
                 add_product_rule(sum, bounds->q_mag, opt(bounds->q_rad), q_at, 1,
                                  &k == &kv.k_cold ? bounds->k_cold_mag : bounds->k_hot_mag, nullptr, k_at, 1, hd);
-                mpfr_set_zero(row_r + i, 1);
-                sum.flush_into(row_r + i, scratch_r[0]);
-                ball.enclosure().add_rounding(row_r + i, row + i, ternary);
+                set_dot_radius(row_r + i, sum, row + i, ternary, ball.enclosure(), scratch_r[0]);
               }
               finish_score(ball, {row + i, track ? row_r + i : nullptr});
             }
@@ -171,12 +169,9 @@ void evicting_attention(MpArray* probs, MpArray& out, const MpArray& q, const At
               mpfr_ptr o = out[q_at + std::size_t(d)];
               const int ternary = arith.dot(o, row, 1, values[std::size_t(d)], hd, n, scratch[0]);
               if (!track) continue;
-              mpfr_ptr r = (*radii.out)[q_at + std::size_t(d)];
               RadiusSum sum;  // the values are exact: the probabilities' radii against |v|
               add_product_rule(sum, *p_mag, &*p_rad, 0, 1, *values_mag, nullptr, std::size_t(d), hd, n);
-              mpfr_set_zero(r, 1);
-              sum.flush_into(r, scratch_r[0]);
-              ball.enclosure().add_rounding(r, o, ternary);
+              set_dot_radius((*radii.out)[q_at + std::size_t(d)], sum, o, ternary, ball.enclosure(), scratch_r[0]);
             }
           }
         });

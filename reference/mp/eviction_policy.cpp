@@ -101,25 +101,29 @@ class BudgetScorer : public EvictionScorer {
   // kept and one evicted is ordered alike -- the kept one's ball wholly above the
   // evicted one's, or both the same quantity (equal in truth, so the tie rule orders
   // them alike) -- or every score is exact (the computed decision is the true one).
+  // Cost: one pass, then the kept x evicted pairs only when the lowest kept end does not
+  // clear the highest evicted end (a step evicts about one key: O(budget)).
   bool proven(const MpArray& scores, const MpArray& radii, const std::vector<long>& sources,
               const std::vector<bool>& protect, const std::vector<bool>& evicted) const {
     const std::size_t n = protect.size();
     MpArray end(n, precision_);  // a kept score's lower end, an evicted one's upper end
+    std::vector<std::size_t> kept, gone;
     bool exact = true;
     for (std::size_t i = 0; i < n; ++i) {
       if (protect[i]) continue;
       exact = exact && mpfr_zero_p(radii[i]);
       if (evicted[i]) mpfr_add(end[i], scores[i], radii[i], MPFR_RNDU);
       else mpfr_sub(end[i], scores[i], radii[i], MPFR_RNDD);
+      (evicted[i] ? gone : kept).push_back(i);
     }
     if (exact) return true;
-    for (std::size_t k = 0; k < n; ++k) {
-      if (protect[k] || evicted[k]) continue;
-      for (std::size_t e = 0; e < n; ++e) {
-        if (protect[e] || !evicted[e] || sources[e] == sources[k]) continue;
-        if (!mpfr_greater_p(end[k], end[e])) return false;
-      }
-    }
+    auto lower = [&](std::size_t a, std::size_t b) { return mpfr_less_p(end[a], end[b]); };
+    const std::size_t k_min = *std::min_element(kept.begin(), kept.end(), lower);
+    const std::size_t e_max = *std::max_element(gone.begin(), gone.end(), lower);
+    if (mpfr_greater_p(end[k_min], end[e_max])) return true;  // every pair apart
+    for (const std::size_t k : kept)
+      for (const std::size_t e : gone)
+        if (sources[e] != sources[k] && !mpfr_greater_p(end[k], end[e])) return false;
     return true;
   }
   int budget_;

@@ -1,5 +1,5 @@
 #pragma once
-// Op map (latent attention; docs/ops.md): reference reference/mp/latent_attention.h | shared cuda/common/latent_math.h | twin TwinBackend::latent_attention | tests EngineLatent*, MpLatentAttention.*
+// Op map (latent attention; docs/ops.md): reference reference/mp/latent_attention.h | shared cuda/common/latent_math.h | twin TwinBackend::latent_layer | kernel absorbed_query_kernel (cuda/kernels/latent_kernels.cuh) | tests EngineLatent*, GpuEngine.LatentPathsMatchTwin, MpLatentAttention.*
 // The absorbed decode path of latent attention (reference/model/config.h's
 // LatentAttention). Head h's keys are k = (W_UK_h c, k_pe) for a cached row (c, k_pe), so
 // q.k = (W_UK_h^T q_nope).c + q_pe.k_pe: the query absorbed into the latent's space reads

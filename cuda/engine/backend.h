@@ -73,7 +73,8 @@ class EngineBackend {
   virtual int add_sequence(int capacity) = 0;
   // A new sequence of `capacity` tokens whose cache starts as a copy of the first
   // `prefix_length` cached tokens of `source` (prefix reuse); returns its id. The
-  // caller (Engine) has checked the ids and lengths.
+  // caller (Engine) has checked the ids and lengths, and refuses a fork under an
+  // eviction policy.
   virtual int fork_sequence(int source, int prefix_length, int capacity) = 0;
   virtual void step(const std::vector<StepRow>& rows, bool want_taps, StepOutput& out) = 0;
   // The first `length` tokens of layer `layer` of sequence `seq` (ids checked by Engine).

@@ -7,16 +7,9 @@ using namespace kvfid::ref;  // the specification's names: the layer below
 
 namespace {
 
-// The backend for `options`: the CUDA engine has no eviction kernels (eviction.h), so
-// an evicting policy is refused there rather than run another way.
+// The backend for `options`.
 std::unique_ptr<EngineBackend> make_backend(const Model& model, const EngineOptions& options) {
   if (options.backend != Backend::cuda) return make_twin_backend(model, options);
-  if (model.config.mla.active())  // its kernels would read K and V planes the model does not have
-    throw InputError(model.source, "latent attention (DeepSeek-V2 MLA) runs on the twin only: the CUDA engine has no "
-                                   "latent-cache kernels yet");
-  if (options.kv.evict)
-    throw InputError(options.kv.source, "KV policy '" + options.kv.text +
-                                            "': eviction runs on the twin only (the CUDA engine has no eviction kernels)");
   return make_cuda_backend(model, options);
 }
 
@@ -25,7 +18,8 @@ std::unique_ptr<EngineBackend> make_backend(const Model& model, const EngineOpti
 Engine::Engine(const Model& model, const EngineOptions& options)
     : config_(model.config),
       model_basis_(quant::make_rotation(options.kv.rot, model.config.head_dim, options.kv.source)),
-      backend_(make_backend(model, options)) {}
+      backend_(make_backend(model, options)),
+      evicting_(bool(options.kv.evict)) {}
 
 int Engine::add_sequence(int capacity) {
   const int id = backend_->add_sequence(capacity);
@@ -39,6 +33,9 @@ int Engine::fork_sequence(int source, int prefix_length, int capacity) {
   if (prefix_length < 0 || prefix_length > lengths_[source] || prefix_length > capacity)
     throw InputError("engine", "prefix length " + std::to_string(prefix_length) + " outside [0, min(source length " +
                                    std::to_string(lengths_[source]) + ", capacity " + std::to_string(capacity) + ")]");
+  if (evicting_)  // the kept keys of a prefix are gone once later queries evicted them
+    throw InputError("engine", "a fork of a sequence under an eviction policy (its cache no longer holds the prefix "
+                               "as it was)");
   const int id = backend_->fork_sequence(source, prefix_length, capacity);
   lengths_.push_back(prefix_length);
   return id;

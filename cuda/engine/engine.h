@@ -50,6 +50,7 @@ class Engine {
   ModelConfig config_;
   quant::ModelBasis model_basis_;  // the KV policy's rotation, back
   std::unique_ptr<EngineBackend> backend_;
+  bool evicting_;  // the KV policy evicts: no forks (a cache no longer holds its prefix as it was)
   std::vector<int> lengths_;
   std::vector<StepRow> rows_;
   StepOutput out_;

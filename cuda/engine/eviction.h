@@ -1,5 +1,5 @@
 #pragma once
-// Op map (KV eviction; docs/ops.md): spec reference/formats/quant/eviction_spec.h | reference reference/mp/eviction_policy.h, evicting_attention.h | engine CacheEviction (here) | twin TwinBackend::attend_evicting | kernel none (the CUDA engine refuses an evicting policy) | tests EngineEviction*
+// Op map (KV eviction; docs/ops.md): spec reference/formats/quant/eviction_spec.h | reference reference/mp/eviction_policy.h, evicting_attention.h | engine CacheEviction (here; the host's, for both backends) | twin TwinBackend::attend_evicting | kernel evict_store_kernel, attn_indexed_kernel (cuda/kernels/cuda_eviction.cu) | tests EngineEviction*, GpuEngine.EvictionMatchesTwin
 // One sequence's evicting KV cache, as the engine keeps it: per (layer, KV head) a fixed
 // number of token slots, the positions they hold, and the policy's FP32 scorer. The
 // policy's rules (eviction_spec.h) are applied to the engine's own probabilities, those

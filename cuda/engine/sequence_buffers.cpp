@@ -2,6 +2,8 @@
 
 #include "cuda/common/kv_layout.h"
 #include "cuda/engine/eviction.h"
+#include "reference/formats/quant/registry.h"
+#include "reference/formats/quant/row_blocks.h"
 
 namespace kvfid::engine {
 
@@ -16,8 +18,24 @@ EvictedPlanes evicted_planes(const quant::EvictionPolicy& policy, const ModelCon
   return p;
 }
 
+std::size_t latent_element_bytes(const KvPlan& plan) { return plan.fast ? num::bytes_of(*plan.fast) : 4; }
+
+std::size_t latent_row_bytes(const KvPlan& plan, const ModelConfig& c, int layer) {
+  const int width = c.mla.kv_lora_rank + c.mla.rope_dim;
+  if (plan.fast) return std::size_t(width) * num::bytes_of(*plan.fast);
+  const quant::FormatInfo& f = quant::all_formats()[plan.policy.k[std::size_t(layer)].format];
+  return std::size_t(quant::row_block_count(width, f.block)) * f.bytes;
+}
+
 SequenceSizes sequence_sizes(const KvPlan& plan, const ModelConfig& c, int capacity) {
   SequenceSizes s;
+  if (c.mla.active()) {
+    const std::size_t rows = std::size_t(c.n_layers) * capacity;
+    s.latent = rows * (c.mla.kv_lora_rank + c.mla.rope_dim) * latent_element_bytes(plan);
+    s.rk = rows * c.kv_dim() * 4;
+    s.rv = rows * c.v_dim() * 4;
+    return s;
+  }
   if (plan.policy.evict) {  // cold (and FP32 hot) planes of each layer's slots (eviction.h)
     const std::size_t elements = evicted_planes(*plan.policy.evict, c, capacity).elements;
     s.cache = elements * num::bytes_of(plan.evict_planes);
@@ -40,6 +58,16 @@ std::vector<StridedCopy> fork_copies(const KvPlan& plan, const ModelConfig& c, i
   auto add = [&](StridedCopy copy) {
     if (copy.width > 0 && copy.height > 0) copies.push_back(copy);
   };
+  if (c.mla.active()) {  // per layer the prefix's cache rows; per (layer, head) its reconstructions
+    const std::size_t row = std::size_t(c.mla.kv_lora_rank + c.mla.rope_dim) * latent_element_bytes(plan);
+    add({SequenceBuffer::latent, 0, to_capacity * row, 0, from_capacity * row, prefix_length * row,
+         std::size_t(c.n_layers)});
+    const std::size_t heads = std::size_t(c.n_layers) * c.n_heads, k_row = std::size_t(c.head_dim) * 4,
+                      v_row = std::size_t(c.v_head_dim()) * 4;
+    add({SequenceBuffer::rk, 0, to_capacity * k_row, 0, from_capacity * k_row, prefix_length * k_row, heads});
+    add({SequenceBuffer::rv, 0, to_capacity * v_row, 0, from_capacity * v_row, prefix_length * v_row, heads});
+    return copies;
+  }
   // Every (layer, K|V, kv head) block of a plane is [capacity, head_dim]: its first
   // prefix_length rows, one block a row of the copy.
   const std::size_t plane_blocks = 2 * std::size_t(c.n_layers) * c.n_kv_heads;

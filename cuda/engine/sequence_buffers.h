@@ -8,6 +8,11 @@
 //   hot    tiered with a hot plane: KvLayout, FP32
 //   raw    tiered under KIVI: [n_layers] KvLayout K planes, FP32
 //   codes  tiered: the slot regions at code_offsets (kv_plan.h)
+// Under latent attention (config.h's LatentAttention) none of those, but:
+//   latent [n_layers, capacity, kv_lora_rank + rope_dim] the cache rows, in the plain
+//          format, or FP32 holding a block format's decoded rows (codes not kept)
+//   rk, rv [n_layers, n_heads, capacity, head_dim | v_head_dim] FP32: each cached
+//          token's keys and values reconstructed from its row (a pure function of it)
 #include <cstddef>
 #include <vector>
 
@@ -17,7 +22,7 @@
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below
 
-enum class SequenceBuffer { cache, hot, raw, codes };
+enum class SequenceBuffer { cache, hot, raw, codes, latent, rk, rv };
 
 // Under an eviction (eviction.h) each layer's planes hold that layer's slots,
 // eviction_slots(policy, capacity, l) per KV head: a window policy's windowed layer its
@@ -33,10 +38,17 @@ EvictedPlanes evicted_planes(const quant::EvictionPolicy& policy, const ModelCon
 // Byte sizes of the buffers of a sequence of `capacity` tokens (0: the buffer is not
 // used), and the code regions' offsets (KvPlan::code_offsets; empty on the fast path).
 struct SequenceSizes {
-  std::size_t cache = 0, hot = 0, raw = 0, codes = 0;
+  std::size_t cache = 0, hot = 0, raw = 0, codes = 0, latent = 0, rk = 0, rv = 0;
   std::vector<std::size_t> code_offsets;
 };
 SequenceSizes sequence_sizes(const KvPlan& plan, const ModelConfig& config, int capacity);
+
+// Latent attention: the bytes of one element of the cache rows (the plain format's, or
+// FP32 holding a block format's decoded rows), and the bytes the cache holds one token's
+// row of layer `layer` in (the plain values, or the row's code blocks, padded as a K
+// row's: quant/row_blocks.h).
+std::size_t latent_element_bytes(const KvPlan& plan);
+std::size_t latent_row_bytes(const KvPlan& plan, const ModelConfig& config, int layer);
 
 // `height` rows of `width` bytes: row r from src_offset + r * src_pitch of the source
 // sequence's `buffer` to dst_offset + r * dst_pitch of the new one's (cudaMemcpy2D's

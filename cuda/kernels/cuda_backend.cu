@@ -11,7 +11,7 @@
 #include "cuda/engine/sequence_buffers.h"
 #include "cuda/engine/split_keys.h"
 #include "cuda/kernels/cuda_engine.h"
-#include "cuda/kernels/kernels.cuh"
+#include "cuda/kernels/device_state.cuh"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
 #include "reference/util/input_error.h"
@@ -22,36 +22,10 @@ namespace {
 
 using kernels::RowInfo;
 using ref::FloatFormat;
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
-}
-#define KVFID_CUDA(call) check((call), #call)
-#define KVFID_LAUNCHED(name) check(cudaGetLastError(), name)
-
-template <class T>
-T* device_alloc(std::size_t count) {
-  void* p = nullptr;
-  KVFID_CUDA(cudaMalloc(&p, std::max<std::size_t>(count, 1) * sizeof(T)));
-  return static_cast<T*>(p);
-}
-
-// A device buffer that grows (never shrinks) to the largest size asked for.
-template <class T>
-struct Grow {
-  T* p = nullptr;
-  std::size_t n = 0;
-  T* get(std::size_t count) {
-    if (count > n) {
-      cudaFree(p);
-      p = nullptr;
-      p = device_alloc<T>(count);
-      n = count;
-    }
-    return p;
-  }
-  ~Grow() { cudaFree(p); }
-};
+using launch::grid_for;
+using launch::matvec;
+using launch::rmsnorm;
+using launch::to_host;
 
 }  // namespace
 
@@ -63,56 +37,15 @@ void require_cuda_device() {
   if (count == 0) throw BackendUnavailable("no CUDA device present");
 }
 
-// A sequence's device buffers (kv_plan.h); the tiered ones null on the fast path.
-struct DeviceSequence {
-  void* cache = nullptr;  // KvLayout in the fast format, or the FP32 cold planes
-  int capacity = 0;
-  float* hot = nullptr;             // KvLayout FP32 (hot plane)
-  float* raw = nullptr;             // KIVI: [n_layers] KvLayout K planes, FP32
-  std::uint8_t* codes = nullptr;    // slot regions at KvPlan::code_offsets
-  std::uint8_t** code_table = nullptr;  // [n_layers, 2] device pointers into codes
-  std::vector<std::size_t> code_offsets;
-};
-
-struct CudaEngine::State {
-  ModelConfig c;
-  FloatFormat wf;
-  KvPlan plan;
-  SplitMode split_mode = SplitMode::invariant;
-  DeviceWeights w;
-  float eps = 0, scale = 0;
-  int rope_positions = 0;
-  Grow<float> rope_cos, rope_sin;  // [positions, head_dim/2]
-  Grow<float> kv_scales;           // [n_layers, 2, n_kv_heads] (tiered path)
-  Grow<float> rot_signs, rot_matrix;  // the policy's rotation (kv_rotation.h): [head_dim], [head_dim, head_dim]
-  quant::RotationView rotation;       // pointing into them
-  std::vector<DeviceSequence> seqs;
-  // Step buffers, rows-major as in the twin.
-  Grow<float> x, xn, q, k, v, att, h1, h3, logits, logprobs, stats, partial;
-  Grow<int> tokens;
-  Grow<RowInfo> rows;
-  std::vector<RowInfo> rows_host;
-  std::vector<int> tokens_host;
-
-  ~State() {
-    for (DeviceSequence& q : seqs) {
-      cudaFree(q.cache);
-      cudaFree(q.hot);
-      cudaFree(q.raw);
-      cudaFree(q.codes);
-      cudaFree(q.code_table);
-    }
-  }
-};
-
 CudaEngine::CudaEngine(const ModelConfig& config, FloatFormat weights, const KvPlan& kv, const DeviceWeights& device_weights,
-                       SplitMode split)
+                       SplitMode split, LatentPath latent)
     : s_(std::make_unique<State>()) {
   require_cuda_device();
   s_->c = config;
   s_->wf = weights;
   s_->plan = kv;
   s_->split_mode = split;
+  s_->latent_path = latent;
   s_->w = device_weights;
   s_->eps = float(config.rms_norm_eps);
   s_->scale = attention_scale(config);
@@ -155,9 +88,20 @@ int CudaEngine::add_sequence(int capacity) {
     KVFID_CUDA(cudaMemset(p, 0, std::max<std::size_t>(bytes, 1)));
     return p;
   };
+  if (s.plan.policy.evict) {
+    q.evict = std::make_unique<CacheEviction>(*s.plan.policy.evict, s.c.n_layers, s.c.n_kv_heads, capacity);
+    q.planes = evicted_planes(*s.plan.policy.evict, s.c, capacity);
+  }
+  if (s.c.mla.active()) {  // the cache rows and their reconstructions instead of K and V planes
+    q.latent = zeroed(sizes.latent);
+    q.rk = static_cast<float*>(zeroed(sizes.rk));
+    q.rv = static_cast<float*>(zeroed(sizes.rv));
+    s.seqs.push_back(std::move(q));
+    return int(s.seqs.size()) - 1;
+  }
   q.cache = zeroed(sizes.cache);
-  if (!s.plan.fast) {
-    if (sizes.hot) q.hot = static_cast<float*>(zeroed(sizes.hot));
+  if (sizes.hot) q.hot = static_cast<float*>(zeroed(sizes.hot));
+  if (!s.plan.fast && !s.plan.policy.evict) {
     if (sizes.raw) q.raw = static_cast<float*>(zeroed(sizes.raw));
     q.code_offsets = sizes.code_offsets;
     q.codes = static_cast<std::uint8_t*>(zeroed(sizes.codes));
@@ -171,8 +115,8 @@ int CudaEngine::add_sequence(int capacity) {
 }
 
 int CudaEngine::fork_sequence(int source, int prefix_length, int capacity) {
-  const int id = add_sequence(capacity);
   State& s = *s_;
+  const int id = add_sequence(capacity);
   const DeviceSequence& from = s.seqs[source];
   const DeviceSequence& to = s.seqs[id];
   auto base = [](const DeviceSequence& q, SequenceBuffer b) -> std::uint8_t* {
@@ -181,6 +125,9 @@ int CudaEngine::fork_sequence(int source, int prefix_length, int capacity) {
       case SequenceBuffer::hot: return reinterpret_cast<std::uint8_t*>(q.hot);
       case SequenceBuffer::raw: return reinterpret_cast<std::uint8_t*>(q.raw);
       case SequenceBuffer::codes: return q.codes;
+      case SequenceBuffer::latent: return static_cast<std::uint8_t*>(q.latent);
+      case SequenceBuffer::rk: return reinterpret_cast<std::uint8_t*>(q.rk);
+      case SequenceBuffer::rv: return reinterpret_cast<std::uint8_t*>(q.rv);
     }
     return nullptr;
   };
@@ -192,33 +139,6 @@ int CudaEngine::fork_sequence(int source, int prefix_length, int capacity) {
 }
 
 namespace {
-
-template <FloatFormat W, int kTokens>
-void matvec_tiled(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
-  using T = typename num::Storage<W>::T;
-  const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kTokens - 1) / kTokens);
-  kernels::matvec_kernel<W, kTokens><<<grid, kernels::kMatvecWarps * num::kWarp>>>(
-      static_cast<const T*>(w), x, bias, y, n, rows, cols, accumulate, cols % num::kVec == 0);
-  KVFID_LAUNCHED("matvec_kernel");
-}
-
-// Decode (one row) takes the one-token kernel; the tile size changes which tokens share
-// a weight load, never the order of any output's sum.
-template <FloatFormat W>
-void matvec(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
-  if (n == 1) matvec_tiled<W, 1>(w, x, bias, y, n, rows, cols, accumulate);
-  else matvec_tiled<W, kernels::kTokTile>(w, x, bias, y, n, rows, cols, accumulate);
-}
-
-void rmsnorm(const float* x, const float* w, float eps, int dim, int rows, float* y) {
-  constexpr int kRowsPerBlock = 4;
-  kernels::rmsnorm_kernel<<<(rows + kRowsPerBlock - 1) / kRowsPerBlock, kRowsPerBlock * num::kWarp>>>(x, w, eps, dim,
-                                                                                                      rows, y);
-  KVFID_LAUNCHED("rmsnorm_kernel");
-}
-
-// Blocks for an elementwise kernel of 256 threads over n elements (grid-stride beyond).
-int grid_for(std::size_t n) { return int(std::min<std::size_t>((n + 255) / 256, 4096)); }
 
 // A block's output added to the residual x ([n, dim]): project(y, accumulate) writes it,
 // straight into x (accumulating, as the twin's x + proj), or under Gemma 2's post-norm
@@ -300,12 +220,6 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, G
     kernels::attn_prefill_kernel<K, kTiered><<<dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared>>>(a, att, stats);
     KVFID_LAUNCHED("attn_prefill_kernel");
   }
-}
-
-void to_host(std::vector<float>& dst, const float* src, std::size_t count) {
-  dst.resize(count);
-  if (count == 0) return;
-  KVFID_CUDA(cudaMemcpy(dst.data(), src, count * 4, cudaMemcpyDeviceToHost));
 }
 
 template <FloatFormat W, FloatFormat K, bool kTiered>
@@ -394,11 +308,55 @@ void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float*
   KVFID_LAUNCHED("own_read_kernel");
 }
 
+// Layer l's attention of the step's rows from xn to att (and the taps' q, k, v, stats):
+// q, k, v projected, Qwen3's q/k norms, RoPE (and the policy's rotation), then the
+// cache's store and the attention kernels, or an eviction's row-by-row path.
+template <FloatFormat W, FloatFormat K, bool kTiered>
+void dense_attention(CudaEngine::State& s, int l, const std::vector<StepRow>& rows, const RowInfo* rows_d,
+                     const kernels::RopeArgs& rope, const num::KvLayout& base, bool decode, int split, bool want_taps,
+                     StepOutput* out) {
+  const ModelConfig& c = s.c;
+  const int n = int(rows.size()), hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  const DeviceLayerWeights& w = s.w.layers[l];
+  float *xn = s.xn.p, *q = s.q.p, *k = s.k.p, *v = s.v.p, *att = s.att.p, *stats = s.stats.p;
+  matvec<W>(w.wq, xn, w.bq, q, n, qd, c.dim, false);
+  matvec<W>(w.wk, xn, w.bk, k, n, kvd, c.dim, false);
+  matvec<W>(w.wv, xn, w.bv, v, n, kvd, c.dim, false);
+  if (c.qk_norm) {  // Qwen3: each head of q and k RMSNorm'd in place (a warp per head: rmsnorm_kernel's
+                    // lanes write only what they read themselves, after the row's sum is reduced)
+    rmsnorm(q, w.q_norm, s.eps, hd, n * c.n_heads, q);
+    rmsnorm(k, w.k_norm, s.eps, hd, n * c.n_kv_heads, k);
+  }
+  const bool rotated = s.plan.policy.rotation.active();
+  if (s.plan.policy.evict) {  // RoPE and the rotation here; the stores row by row with the attention
+    kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
+    KVFID_LAUNCHED("rope_kernel");
+    if (rotated) rotate_qkv(s, n, q, k, v);
+    evicting_attention(s, l, rows, split, want_taps, out);
+  } else {
+    if constexpr (kTiered) {
+      store_tiered(s, l, n, q, k, v, rows_d, rope, base);
+    } else {
+      if (rotated) {
+        kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
+        KVFID_LAUNCHED("rope_kernel");
+        rotate_qkv(s, n, q, k, v);
+      }
+      kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads, rotated);
+      KVFID_LAUNCHED("rope_store_kernel");
+    }
+    const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale, s.plan.policy.hot_window,
+                              s.plan.k_group[l], split, c.window_of(l), float(c.attn_softcap)};
+    attention<K, kTiered>(a, n, decode, most_splits(rows, split), s.partial, att, stats, c.n_kv_heads);
+  }
+  if (rotated) rotate_heads(s.rotation, att, n * c.n_heads, true);  // back to the model's basis
+}
+
 template <FloatFormat W, FloatFormat K, bool kTiered>
 void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool want_taps, StepOutput* out) {
   const ModelConfig& c = s.c;
   const int n = int(rows.size());
-  const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), vd = c.v_dim(), out_dim = c.attn_out_dim();
   s.rows_host.resize(n);
   s.tokens_host.resize(n);
   for (int r = 0; r < n; ++r) {
@@ -413,8 +371,8 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   float* xn = s.xn.get(std::size_t(n) * c.dim);
   float* q = s.q.get(std::size_t(n) * qd);
   float* k = s.k.get(std::size_t(n) * kvd);
-  float* v = s.v.get(std::size_t(n) * kvd);
-  float* att = s.att.get(std::size_t(n) * qd);
+  float* v = s.v.get(std::size_t(n) * vd);
+  float* att = s.att.get(std::size_t(n) * out_dim);
   float* h1 = s.h1.get(std::size_t(n) * c.hidden);
   float* h3 = s.h3.get(std::size_t(n) * c.hidden);
   float* stats = s.stats.get(std::size_t(n) * c.n_heads * 2);
@@ -430,32 +388,13 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   for (int l = 0; l < c.n_layers; ++l) {
     const DeviceLayerWeights& w = s.w.layers[l];
     rmsnorm(x, w.attn_norm, s.eps, c.dim, n, xn);
-    matvec<W>(w.wq, xn, w.bq, q, n, qd, c.dim, false);
-    matvec<W>(w.wk, xn, w.bk, k, n, kvd, c.dim, false);
-    matvec<W>(w.wv, xn, w.bv, v, n, kvd, c.dim, false);
-    if (c.qk_norm) {  // Qwen3: each head of q and k RMSNorm'd in place (a warp per head: rmsnorm_kernel's
-                      // lanes write only what they read themselves, after the row's sum is reduced)
-      rmsnorm(q, w.q_norm, s.eps, hd, n * c.n_heads, q);
-      rmsnorm(k, w.k_norm, s.eps, hd, n * c.n_kv_heads, k);
-    }
-    if constexpr (kTiered) {
-      store_tiered(s, l, n, q, k, v, rows_d, rope, base);
+    if (c.mla.active()) {
+      latent_layer(s, l, rows, split, want_taps, out);
     } else {
-      const bool rotated = s.plan.policy.rotation.active();
-      if (rotated) {
-        kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
-        KVFID_LAUNCHED("rope_kernel");
-        rotate_qkv(s, n, q, k, v);
-      }
-      kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads, rotated);
-      KVFID_LAUNCHED("rope_store_kernel");
+      dense_attention<W, K, kTiered>(s, l, rows, rows_d, rope, base, decode, split, want_taps, out);
     }
-    const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale, s.plan.policy.hot_window,
-                              s.plan.k_group[l], split, c.window_of(l), float(c.attn_softcap)};
-    attention<K, kTiered>(a, n, decode, most_splits(rows, split), s.partial, att, stats, c.n_kv_heads);
-    if (s.plan.policy.rotation.active()) rotate_heads(s.rotation, att, n * c.n_heads, true);  // back to the model's basis
-    block_out(s, n, [&](float* y, bool add) { matvec<W>(w.wo, att, nullptr, y, n, c.dim, qd, add); }, w.post_attn_norm,
-              x, xn);
+    block_out(s, n, [&](float* y, bool add) { matvec<W>(w.wo, att, nullptr, y, n, c.dim, out_dim, add); },
+              w.post_attn_norm, x, xn);
     rmsnorm(x, w.ffn_norm, s.eps, c.dim, n, xn);
     matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);
     matvec<W>(w.w3, xn, nullptr, h3, n, c.hidden, c.dim, false);
@@ -468,9 +407,9 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
       LayerTaps& t = out->layers[l];
       to_host(t.q, q, std::size_t(n) * qd);
       to_host(t.k, k, std::size_t(n) * kvd);
-      to_host(t.v, v, std::size_t(n) * kvd);
+      to_host(t.v, v, std::size_t(n) * vd);
       to_host(t.stats, stats, std::size_t(n) * c.n_heads * 2);
-      to_host(t.attn_out, att, std::size_t(n) * qd);
+      to_host(t.attn_out, att, std::size_t(n) * out_dim);
       to_host(t.out, x, std::size_t(n) * c.dim);
     }
   }
@@ -519,9 +458,44 @@ void CudaEngine::attention_only(const std::vector<StepRow>& rows) {
   num::dispatch_fmt(*s.plan.fast, [&]<FloatFormat K>() { attention<K, false>(a, n, true, splits, s.partial, att, stats, c.n_kv_heads); });
 }
 
+// As the twin's: under latent attention each token's keys and values as its row
+// reconstructs them (the bytes: its rows'); under an eviction the cached tokens by their
+// slots (gather_evicted_values); else the planes (gather_cache_values).
 CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
   const State& s = *s_;
   const DeviceSequence& q = s.seqs[seq];
+  if (s.c.mla.active()) {
+    CacheValues v;
+    v.k.resize(std::size_t(s.c.n_heads) * length * s.c.head_dim);
+    v.v.resize(std::size_t(s.c.n_heads) * length * s.c.v_head_dim());
+    const std::size_t heads = std::size_t(layer) * s.c.n_heads;  // the layer's first head block
+    if (length > 0) {
+      KVFID_CUDA(cudaMemcpy2D(v.k.data(), std::size_t(length) * s.c.head_dim * 4, q.rk + heads * q.capacity * s.c.head_dim,
+                              std::size_t(q.capacity) * s.c.head_dim * 4, std::size_t(length) * s.c.head_dim * 4,
+                              s.c.n_heads, cudaMemcpyDeviceToHost));
+      KVFID_CUDA(cudaMemcpy2D(v.v.data(), std::size_t(length) * s.c.v_head_dim() * 4,
+                              q.rv + heads * q.capacity * s.c.v_head_dim(), std::size_t(q.capacity) * s.c.v_head_dim() * 4,
+                              std::size_t(length) * s.c.v_head_dim() * 4, s.c.n_heads, cudaMemcpyDeviceToHost));
+    }
+    v.k_bytes = std::size_t(length) * latent_row_bytes(s.plan, s.c, layer);
+    return v;
+  }
+  if (q.evict) {
+    const num::KvLayout& lay = q.planes.layer[std::size_t(layer)];
+    const std::size_t at = q.planes.k_at[std::size_t(layer)];
+    std::vector<float> planes(2 * lay.plane());  // the layer's K and V slot planes, FP32 (contiguous)
+    num::dispatch_fmt(s.plan.evict_planes, [&]<FloatFormat K>() {
+      std::vector<typename num::Storage<K>::T> stored(planes.size());
+      KVFID_CUDA(cudaMemcpy(stored.data(), static_cast<const typename num::Storage<K>::T*>(q.cache) + at,
+                            stored.size() * sizeof(stored[0]), cudaMemcpyDeviceToHost));
+      for (std::size_t i = 0; i < planes.size(); ++i) planes[i] = num::Storage<K>::load(stored[i]);
+    });
+    std::vector<float> hot(s.plan.hot_plane ? planes.size() : 0);
+    if (s.plan.hot_plane) KVFID_CUDA(cudaMemcpy(hot.data(), q.hot + at, hot.size() * 4, cudaMemcpyDeviceToHost));
+    return gather_evicted_values(s.plan, lay, *q.evict, layer, length, q.capacity, planes.data(),
+                                 planes.data() + lay.plane(), s.plan.hot_plane ? hot.data() : nullptr,
+                                 s.plan.hot_plane ? hot.data() + lay.plane() : nullptr);
+  }
   const num::KvLayout lay{s.c.n_layers, s.c.n_kv_heads, s.c.head_dim, q.capacity};
   // The layer's K and V planes (adjacent in KvLayout), decoded to FP32 on the host.
   std::vector<float> planes(2 * lay.plane());
@@ -541,6 +515,11 @@ CacheValues CudaEngine::cache_values(int seq, int layer, int length) const {
     KVFID_CUDA(cudaMemcpy(hot.data(), q.hot + lay.k_offset(layer), hot.size() * 4, cudaMemcpyDeviceToHost));
   return gather_cache_values(s.plan, lay, layer, length, planes.data(), planes.data() + lay.plane(),
                              s.plan.hot_plane ? hot.data() : nullptr, s.plan.hot_plane ? hot.data() + lay.plane() : nullptr);
+}
+
+std::vector<quant::EvictionEvent> CudaEngine::evictions(int seq) const {
+  const DeviceSequence& q = s_->seqs[seq];
+  return q.evict ? q.evict->events() : std::vector<quant::EvictionEvent>{};
 }
 
 namespace {
@@ -568,6 +547,13 @@ class UploadedModel {
       d.w1 = upload(l.w1.bytes());
       d.w3 = upload(l.w3.bytes());
       d.w2 = upload(l.w2.bytes());
+      if (!l.wkv_a.bytes().empty()) {  // latent attention
+        d.wq_a = l.wq_a.bytes().empty() ? nullptr : upload(l.wq_a.bytes());
+        d.q_a_norm = l.q_a_norm.empty() ? nullptr : upload_f(l.q_a_norm);
+        d.wkv_a = upload(l.wkv_a.bytes());
+        d.kv_a_norm = upload_f(l.kv_a_norm);
+        d.wkv_b = upload(l.wkv_b.bytes());
+      }
       w.layers.push_back(d);
     }
     w.final_norm = upload_f(m.final_norm);
@@ -595,13 +581,19 @@ class UploadedModel {
   std::vector<void*> buffers_;
 };
 
+// The cache's plan, refused as the twin refuses it where a latent cache cannot take the policy.
+KvPlan backend_plan(const Model& model, const EngineOptions& options) {
+  KvPlan plan = make_kv_plan(options.kv, options.kv_scales, model.config);
+  if (model.config.mla.active()) quant::require_latent_policy(plan.policy, options.kv.source);
+  return plan;
+}
+
 class CudaBackend final : public EngineBackend {
  public:
   CudaBackend(const Model& model, const EngineOptions& options)
       : packed_((require_cuda_device(), pack_model(model, options.weights))),
         uploaded_(packed_),
-        engine_(model.config, packed_.weights, make_kv_plan(options.kv, options.kv_scales, model.config), uploaded_.w,
-                options.split) {}
+        engine_(model.config, packed_.weights, backend_plan(model, options), uploaded_.w, options.split, options.latent) {}
 
   int add_sequence(int capacity) override { return engine_.add_sequence(capacity); }
   int fork_sequence(int source, int prefix_length, int capacity) override {
@@ -614,6 +606,7 @@ class CudaBackend final : public EngineBackend {
   }
 
   CacheValues cache_values(int seq, int layer, int length) override { return engine_.cache_values(seq, layer, length); }
+  std::vector<quant::EvictionEvent> evictions(int seq) override { return engine_.evictions(seq); }
 
   void log_softmax(const StepOutput& last, std::vector<float>& logprobs) override {
     engine_.copy_logprobs(int(last.logits.size() / packed_.config.vocab), logprobs);

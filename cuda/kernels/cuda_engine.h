@@ -24,6 +24,12 @@ struct DeviceLayerWeights {
   const float *post_attn_norm = nullptr, *post_ffn_norm = nullptr;   // [dim]; null without Gemma 2's post-norms
   const void *w1 = nullptr, *w3 = nullptr;                           // [hidden, dim]
   const void* w2 = nullptr;                                          // [dim, hidden]
+  // Latent attention (config.h's LatentAttention), else null; wq is then [q_dim, q_in_dim].
+  const void* wq_a = nullptr;           // [q_lora_rank, dim]; null without a low-rank query
+  const float* q_a_norm = nullptr;      // [q_lora_rank]
+  const void* wkv_a = nullptr;          // [kv_lora_rank + rope_dim, dim]
+  const float* kv_a_norm = nullptr;     // [kv_lora_rank]
+  const void* wkv_b = nullptr;          // [n_heads (nope + v_head_dim), kv_lora_rank]
 };
 
 struct DeviceWeights {
@@ -36,10 +42,11 @@ struct DeviceWeights {
 class CudaEngine {
  public:
   // Throws BackendUnavailable when no device is usable. `kv` lays out the KV cache
-  // (kv_plan.h: the fast path or the tiered one); `split` picks each step's attention
-  // split size (split_keys.h).
+  // (kv_plan.h: the fast path, the tiered one, or an eviction's slots); `split` picks
+  // each step's attention split size (split_keys.h); `latent` how latent attention reads
+  // its rows (engine_options.h).
   CudaEngine(const ModelConfig& config, FloatFormat weights, const KvPlan& kv, const DeviceWeights& device_weights,
-             SplitMode split = SplitMode::invariant);
+             SplitMode split = SplitMode::invariant, LatentPath latent = LatentPath::reconstruct);
   // The fast path's cache in one plain format.
   CudaEngine(const ModelConfig& config, FloatFormat weights, FloatFormat kv, const DeviceWeights& device_weights);
   ~CudaEngine();
@@ -56,6 +63,8 @@ class CudaEngine {
   void copy_logprobs(int rows, std::vector<float>& logprobs);
   // Layer `layer` of sequence `seq`'s first `length` tokens in cold form (backend.h).
   CacheValues cache_values(int seq, int layer, int length) const;
+  // Every key an eviction policy has evicted from sequence `seq` (backend.h).
+  std::vector<quant::EvictionEvent> evictions(int seq) const;
   // Decode attention alone for `rows` rows (one per sequence, each at the given
   // length), for timing; layer 0's cache.
   void attention_only(const std::vector<StepRow>& rows);

@@ -187,14 +187,9 @@ class TwinBackend final : public EngineBackend {
       s.evict = std::make_unique<CacheEviction>(*plan_.policy.evict, c.n_layers, c.n_kv_heads, capacity);
       s.planes = evicted_planes(*plan_.policy.evict, c, capacity);
     }
-    if (c.mla.active()) {  // the latent rows and their reconstructions instead of K and V planes
-      const std::size_t rows = std::size_t(c.n_layers) * capacity;
-      s.latent.assign(rows * latent_width() * latent_element_bytes(), 0);
-      s.rk.assign(rows * c.kv_dim(), 0.0f);
-      s.rv.assign(rows * c.v_dim(), 0.0f);
-      seqs_.push_back(std::move(s));
-      return int(seqs_.size()) - 1;
-    }
+    s.latent.assign(sizes.latent, 0);  // latent attention's rows and reconstructions, else empty
+    s.rk.assign(sizes.rk / 4, 0.0f);
+    s.rv.assign(sizes.rv / 4, 0.0f);
     s.cache.assign(sizes.cache, 0);
     s.hot.assign(sizes.hot / 4, 0.0f);
     s.raw.assign(sizes.raw / 4, 0.0f);
@@ -205,22 +200,18 @@ class TwinBackend final : public EngineBackend {
   }
 
   int fork_sequence(int source, int prefix_length, int capacity) override {
-    if (plan_.policy.evict)  // the kept keys of a prefix are gone once later queries evicted them
-      throw InputError("engine", "a fork of a sequence under an eviction policy (its cache no longer holds the prefix "
-                                 "as it was)");
     const int id = add_sequence(capacity);
     TwinSequence& from = seqs_[source];  // after add_sequence, which may move seqs_
     TwinSequence& to = seqs_[id];
-    if (m_.config.mla.active()) {
-      fork_latent(from, to, prefix_length);
-      return id;
-    }
     auto base = [](TwinSequence& q, SequenceBuffer b) -> std::uint8_t* {
       switch (b) {
         case SequenceBuffer::cache: return q.cache.data();
         case SequenceBuffer::hot: return reinterpret_cast<std::uint8_t*>(q.hot.data());
         case SequenceBuffer::raw: return reinterpret_cast<std::uint8_t*>(q.raw.data());
         case SequenceBuffer::codes: return q.codes.data();
+        case SequenceBuffer::latent: return q.latent.data();
+        case SequenceBuffer::rk: return reinterpret_cast<std::uint8_t*>(q.rk.data());
+        case SequenceBuffer::rv: return reinterpret_cast<std::uint8_t*>(q.rv.data());
       }
       return nullptr;
     };
@@ -313,12 +304,6 @@ class TwinBackend final : public EngineBackend {
   template <FloatFormat W, FloatFormat K>
   void latent_layer(const std::vector<StepRow>& rows, int layer, int split, bool want_taps, StepOutput& out);
   int latent_width() const { return m_.config.mla.kv_lora_rank + m_.config.mla.rope_dim; }
-  // The latent plane's elements: the plain format's, or FP32 holding a block format's
-  // decoded rows (whose codes are not kept: the plane holds decode() of them, kv_plan.h).
-  std::size_t latent_element_bytes() const { return plan_.fast ? num::bytes_of(*plan_.fast) : 4; }
-  // Bytes the cache holds one token's row of layer `layer` in: the plain values, or the
-  // row's code blocks (padded as a K row's, quant/row_blocks.h).
-  std::size_t latent_row_bytes(int layer) const;
   // One token's row of `one` (a one-token KvLayout: n_kv_heads x head_dim values) in
   // `format`'s row blocks (kv_encode.h), `decoded` given what the codes decode to; the
   // codes (row_codes_) are not kept.
@@ -330,7 +315,6 @@ class TwinBackend final : public EngineBackend {
   typename Storage<K>::T* latent_rows(TwinSequence& s, int layer) {
     return reinterpret_cast<typename Storage<K>::T*>(s.latent.data()) + std::size_t(layer) * s.capacity * latent_width();
   }
-  void fork_latent(TwinSequence& from, TwinSequence& to, int prefix_length);
   CacheValues latent_cache_values(TwinSequence& s, int layer, int length);
   template <FloatFormat W>
   void matvec(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int rows, float* y);
@@ -823,12 +807,6 @@ void TwinBackend::latent_layer(const std::vector<StepRow>& rows, int l, int spli
   }
 }
 
-std::size_t TwinBackend::latent_row_bytes(int layer) const {
-  if (plan_.fast) return std::size_t(latent_width()) * num::bytes_of(*plan_.fast);
-  const quant::FormatInfo& f = quant::all_formats()[plan_.policy.k[std::size_t(layer)].format];
-  return std::size_t(quant::row_block_count(latent_width(), f.block)) * f.bytes;
-}
-
 void TwinBackend::encode_row(int format, const num::KvLayout& one, const float* row, const float* scales,
                              float* decoded) {
   const int width = one.n_kv_heads * one.head_dim;
@@ -846,21 +824,6 @@ void TwinBackend::encode_latent_row(int l, const float* row, float* decoded) {
   encode_row(plan_.policy.k[std::size_t(l)].format, one, row, scales, decoded);
 }
 
-void TwinBackend::fork_latent(TwinSequence& from, TwinSequence& to, int prefix_length) {
-  const ModelConfig& c = m_.config;
-  const std::size_t row_bytes = std::size_t(latent_width()) * latent_element_bytes();
-  for (int l = 0; l < c.n_layers; ++l) {
-    std::memcpy(to.latent.data() + std::size_t(l) * to.capacity * row_bytes,
-                from.latent.data() + std::size_t(l) * from.capacity * row_bytes, std::size_t(prefix_length) * row_bytes);
-    for (int h = 0; h < c.n_heads; ++h) {
-      const std::size_t src = (std::size_t(l) * c.n_heads + h) * from.capacity, dst = (std::size_t(l) * c.n_heads + h) * to.capacity;
-      std::copy_n(from.rk.data() + src * c.head_dim, std::size_t(prefix_length) * c.head_dim, to.rk.data() + dst * c.head_dim);
-      std::copy_n(from.rv.data() + src * c.v_head_dim(), std::size_t(prefix_length) * c.v_head_dim(),
-                  to.rv.data() + dst * c.v_head_dim());
-    }
-  }
-}
-
 CacheValues TwinBackend::latent_cache_values(TwinSequence& s, int l, int length) {
   // What the cache stands for: each token's keys and values as its row reconstructs them,
   // [n_heads, length, head_dim] and [n_heads, length, v_head_dim]; the bytes are the rows'
@@ -872,7 +835,7 @@ CacheValues TwinBackend::latent_cache_values(TwinSequence& s, int l, int length)
     v.k.insert(v.k.end(), s.rk.begin() + at * c.head_dim, s.rk.begin() + (at + length) * c.head_dim);
     v.v.insert(v.v.end(), s.rv.begin() + at * c.v_head_dim(), s.rv.begin() + (at + length) * c.v_head_dim());
   }
-  v.k_bytes = std::size_t(length) * latent_row_bytes(l);
+  v.k_bytes = std::size_t(length) * latent_row_bytes(plan_, c, l);
   return v;
 }
 

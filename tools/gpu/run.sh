@@ -53,12 +53,13 @@ if grep -qiE '\*\*\*Skipped|^\[  SKIPPED \]' "$logs/gpu_tests.log"; then
 fi
 [ $rc = 0 ] || overall=1
 
-# compute-sanitizer on the shapes test (every kernel, several launch shapes; a few
-# seconds natively, minutes under the tools).
+# compute-sanitizer on the shapes test (every dense kernel, several launch shapes; a few
+# seconds natively, minutes under the tools) and the latent fork test (the latent
+# kernels and the listed-key attention of both latent paths).
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 if [ -x "$sanitizer" ] && [ -x "$test_binary" ]; then
   for tool in memcheck racecheck; do
-    "$sanitizer" --tool "$tool" --error-exitcode 3 "$test_binary" --gtest_filter='GpuEngine.MatchesTwinAcrossShapes:GpuEngine.LogprobsMatchTwin:GpuEngine.DecodeHeadSpreadChangesNoBit' \
+    "$sanitizer" --tool "$tool" --error-exitcode 3 "$test_binary" --gtest_filter='GpuEngine.MatchesTwinAcrossShapes:GpuEngine.LogprobsMatchTwin:GpuEngine.DecodeHeadSpreadChangesNoBit:GpuEngine.LatentForkAndCacheValuesMatchTwin' \
       >"$logs/$tool.log" 2>&1
     rc=$?
     say "compute-sanitizer $tool: $([ $rc = 0 ] && echo CLEAN || echo "FAIL (exit $rc)") -- $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$logs/$tool.log" | tail -1)"

@@ -1,5 +1,6 @@
 // sequence_buffers: a sequence's buffer sizes and a fork's copies, worked by hand for a
-// plain cache and for a tiered one (codes, hot plane, KIVI raw keys); the end-to-end
+// plain cache, a tiered one (codes, hot plane, KIVI raw keys) and a latent one (rows and
+// their reconstructions, in a plain and a block format); the end-to-end
 // check that a fork equals separate runs is tests/cuda/properties/prefix_reuse_property.cpp.
 #include "cuda/engine/sequence_buffers.h"
 
@@ -69,6 +70,48 @@ TEST(SequenceBuffers, TieredCacheCopiesPlanesRowsAndOnlyCompleteKiviGroups) {
     EXPECT_EQ(v.src_offset, from[2 * l + 1]);
     EXPECT_EQ(v.height, 1u);
     EXPECT_EQ(v.width, std::size_t(prefix * bytes));  // every token's row of one block
+  }
+}
+
+// tiny-mla's shape: 2 layers, 4 heads of head_dim 24 (16 nope + 8 rope), v_head_dim
+// 16, rows of kv_lora_rank 32 + rope 8 = 40 values.
+TEST(SequenceBuffers, LatentCacheHoldsRowsAndReconstructionsAndForksEachPrefix) {
+  ModelConfig c = config();
+  apply_deepseek2(c, 16, LatentAttention{24, 32, 8, 16});
+  for (const char* kv : {"bf16", "q8_0"}) {
+    SCOPED_TRACE(kv);
+    const KvPlan plan = make_kv_plan(test::kv_spec(kv), {}, c);
+    const std::size_t elem = kv == std::string("bf16") ? 2 : 4;  // a block format's rows: FP32 decoded values
+    EXPECT_EQ(latent_element_bytes(plan), elem);
+    // What a token's row of a layer is held in: 40 bf16 values, or two q8_0 blocks of 34
+    // bytes (the second padded: 40 = 32 + 8).
+    EXPECT_EQ(latent_row_bytes(plan, c, 1), kv == std::string("bf16") ? 80u : 68u);
+    const SequenceSizes s = sequence_sizes(plan, c, 10);
+    EXPECT_EQ(s.latent, 2u * 10 * 40 * elem);        // [n_layers, capacity, 40]
+    EXPECT_EQ(s.rk, 2u * 4 * 10 * 24 * 4);           // [n_layers, n_heads, capacity, head_dim] FP32
+    EXPECT_EQ(s.rv, 2u * 4 * 10 * 16 * 4);           // [.., v_head_dim]
+    EXPECT_EQ(s.cache + s.hot + s.raw + s.codes, 0u);  // no K and V planes
+
+    const std::vector<StridedCopy> copies = fork_copies(plan, c, 10, 7, 3);
+    ASSERT_EQ(copies.size(), 3u);
+    const StridedCopy &rows = copies[0], &rk = copies[1], &rv = copies[2];
+    EXPECT_EQ(rows.buffer, SequenceBuffer::latent);
+    EXPECT_EQ(rows.height, 2u);                        // a block per layer
+    EXPECT_EQ(rows.width, 3u * 40 * elem);             // its first 3 rows
+    EXPECT_EQ(rows.src_pitch, 10u * 40 * elem);
+    EXPECT_EQ(rows.dst_pitch, 7u * 40 * elem);
+    EXPECT_EQ(rk.buffer, SequenceBuffer::rk);
+    EXPECT_EQ(rk.height, 2u * 4);                      // a block per (layer, head)
+    EXPECT_EQ(rk.width, 3u * 24 * 4);
+    EXPECT_EQ(rk.src_pitch, 10u * 24 * 4);
+    EXPECT_EQ(rk.dst_pitch, 7u * 24 * 4);
+    EXPECT_EQ(rv.buffer, SequenceBuffer::rv);
+    EXPECT_EQ(rv.height, 2u * 4);
+    EXPECT_EQ(rv.width, 3u * 16 * 4);
+    EXPECT_EQ(rv.src_pitch, 10u * 16 * 4);
+    EXPECT_EQ(rv.dst_pitch, 7u * 16 * 4);
+    for (const StridedCopy& copy : copies) EXPECT_EQ(copy.src_offset + copy.dst_offset, 0u);
+    EXPECT_TRUE(fork_copies(plan, c, 10, 7, 0).empty());
   }
 }
 

@@ -47,6 +47,44 @@ EngineOptions options(Backend b, FloatFormat w, FloatFormat kv, int chunk) {
   return o;
 }
 
+// Sequence seq's cache, every layer, the same bits on the GPU and the twin (and under an
+// eviction the same tokens cached).
+void expect_same_caches(Engine& gpu, Engine& twin, int seq, int n_layers) {
+  for (int l = 0; l < n_layers; ++l) {
+    const CacheValues a = gpu.cache_values(seq, l), b = twin.cache_values(seq, l);
+    for (const auto field : {&CacheValues::k, &CacheValues::v, &CacheValues::k_hot, &CacheValues::v_hot}) {
+      ASSERT_EQ((a.*field).size(), (b.*field).size());
+      for (std::size_t i = 0; i < (a.*field).size(); ++i)
+        ASSERT_EQ(num::bits_of((a.*field)[i]), num::bits_of((b.*field)[i])) << "seq " << seq << " layer " << l << " " << i;
+    }
+    EXPECT_EQ(a.cached, b.cached) << "seq " << seq << " layer " << l;
+    EXPECT_EQ(a.k_bytes, b.k_bytes);
+    EXPECT_EQ(a.v_bytes, b.v_bytes);
+  }
+}
+
+// One step of both engines: the GPU's logits the twin's bits.
+void expect_same_step(Engine& gpu, Engine& twin, const std::vector<SequenceInput>& step, int index) {
+  const std::vector<float> expected = twin.step(step).logits;
+  const std::vector<float>& actual = gpu.step(step).logits;
+  ASSERT_EQ(actual.size(), expected.size());
+  for (std::size_t j = 0; j < expected.size(); ++j)
+    ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "step " << index << " logit " << j;
+}
+
+// A 45-token prompt, a fork of its first 40 tokens, then `steps` batched decode steps
+// of fork and source: every step's logits and both caches the twin's bits.
+void expect_same_fork_and_decode(Engine& gpu, Engine& twin, const ModelConfig& c, int steps) {
+  const int V = c.vocab;
+  for (Engine* e : {&gpu, &twin}) {
+    ASSERT_EQ(e->add_sequence(120), 0);
+    e->step({{0, test::prompt_tokens(45, V, 4)}});
+    ASSERT_EQ(e->fork_sequence(0, 40, 100), 1);
+  }
+  for (int d = 0; d < steps; ++d) expect_same_step(gpu, twin, {{1, {(3 * d) % V}}, {0, {(5 * d + 1) % V}}}, d);
+  for (int seq : {0, 1}) expect_same_caches(gpu, twin, seq, c.n_layers);
+}
+
 // Every format pair, chunk sizes including token-by-token decode (decode kernel) and
 // multi-token chunks (prefill kernel), a prompt crossing the 256-key split boundary.
 TEST(GpuEngine, MatchesTwinOnAllPaths) {
@@ -293,37 +331,13 @@ TEST(GpuEngine, TieredForkAndCacheValuesMatchTwin) {
   SKIP_WITHOUT_CUDA();
   SCOPED_TRACE(test::seed_trace());
   const Model m = test::tiny_model(test::tiny_config(4, 2, 16, RopeStyle::interleaved, false), test::test_seed());
-  const int V = m.config.vocab;
   EngineOptions o;
-  o.kv = test::kv_spec("q8_0+kivi+hot=3");
+  o.kv = test::kv_spec("q8_0+kivi+hot=3");  // the fork at 40 cuts the group of tokens 32..63
   o.backend = Backend::cuda;
   Engine gpu(m, o);
   o.backend = Backend::twin;
   Engine twin(m, o);
-  for (Engine* e : {&gpu, &twin}) {
-    ASSERT_EQ(e->add_sequence(120), 0);
-    e->step({{0, test::prompt_tokens(45, V, 4)}});
-    ASSERT_EQ(e->fork_sequence(0, 40, 100), 1);  // cuts the group of tokens 32..63
-  }
-  for (int d = 0; d < 30; ++d) {
-    const std::vector<SequenceInput> step = {{1, {(3 * d) % V}}, {0, {(5 * d + 1) % V}}};
-    const std::vector<float> expected = twin.step(step).logits;
-    const std::vector<float>& actual = gpu.step(step).logits;
-    ASSERT_EQ(actual.size(), expected.size());
-    for (std::size_t j = 0; j < expected.size(); ++j)
-      ASSERT_EQ(num::bits_of(actual[j]), num::bits_of(expected[j])) << "decode " << d << " logit " << j;
-  }
-  for (int seq : {0, 1})
-    for (int l = 0; l < m.config.n_layers; ++l) {
-      const CacheValues a = gpu.cache_values(seq, l), b = twin.cache_values(seq, l);
-      for (const auto field : {&CacheValues::k, &CacheValues::v, &CacheValues::k_hot, &CacheValues::v_hot}) {
-        ASSERT_EQ((a.*field).size(), (b.*field).size());
-        for (std::size_t i = 0; i < (a.*field).size(); ++i)
-          ASSERT_EQ(num::bits_of((a.*field)[i]), num::bits_of((b.*field)[i])) << "seq " << seq << " layer " << l << " " << i;
-      }
-      EXPECT_EQ(a.k_bytes, b.k_bytes);
-      EXPECT_EQ(a.v_bytes, b.v_bytes);
-    }
+  expect_same_fork_and_decode(gpu, twin, m.config, 30);
 }
 
 // Sampled generation reads the GPU's logits through the host sampler: the same tokens
@@ -337,6 +351,120 @@ TEST(GpuEngine, GenerateMatchesTwin) {
   for (const SamplingParams& p : {SamplingParams{}, SamplingParams{0.9f, 50, 0.9f, 5}}) {
     const auto twin = generate_tokens(m, prompts, options(Backend::twin, FloatFormat::f16, FloatFormat::f16, 0), p, 12);
     EXPECT_EQ(generate_tokens(m, prompts, options(Backend::cuda, FloatFormat::f16, FloatFormat::f16, 0), p, 12), twin);
+  }
+}
+
+// Latent attention (DeepSeek MLA; cuda_latent.cu): both decode paths over the cached
+// rows in every registered format (plain, and block formats' decoded rows), one-shot,
+// token by token and chunked, on the tiny-mla fixture; then a low-rank-free query with
+// widths no SIMD step divides (kv_lora_rank 12, rope 4, v_head_dim 24) and 16 heads (the
+// absorbed attention's one key head read by a group of 16). The taps include the
+// probabilities each path's own scores give (LayerTaps::probs, computed on the GPU).
+// The synthetic models' prompts cross a 256-key split (the fixture's 256 positions do not).
+TEST(GpuEngine, LatentPathsMatchTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  std::vector<std::pair<std::string, Model>> models;
+  models.emplace_back("tiny-mla", load_model(test::fixtures_dir() + "/tiny-mla"));
+  ModelConfig odd = synthetic_shape("tiny-mla");
+  apply_deepseek2(odd, 6, LatentAttention{0, 12, 4, 24});
+  odd.max_seq = 300;
+  models.emplace_back("odd widths", make_synthetic_model(odd, test::test_seed()));
+  ModelConfig wide = synthetic_shape("tiny-mla");
+  wide.n_heads = 16;
+  apply_deepseek2(wide, 16, LatentAttention{24, 32, 8, 16});
+  wide.max_seq = 300;
+  models.emplace_back("16 heads", make_synthetic_model(wide, test::test_seed()));
+  for (const auto& [name, m] : models) {
+    const auto tokens = test::prompt_tokens(name == "tiny-mla" ? 200 : 270, 128, test::test_seed() + 3);
+    std::vector<std::string> formats = {"f16", "q8_0"};
+    if (name == "tiny-mla")
+      for (const quant::FormatInfo& f : quant::all_formats())
+        if (f.name != std::string("f16") && f.name != std::string("q8_0")) formats.push_back(f.name);
+    for (const std::string& kv : formats)
+      for (LatentPath path : {LatentPath::reconstruct, LatentPath::absorb}) {
+        EngineOptions o;
+        o.weights = test::weight_format("bf16");
+        o.kv = test::kv_spec(kv);
+        o.latent = path;
+        o.backend = Backend::twin;
+        const TapSet ref = engine_forward(m, tokens, o);
+        ASSERT_EQ(test::gross_failure(ref), "") << name << " " << kv;
+        o.backend = Backend::cuda;
+        for (int chunk : {0, 1, 7}) {
+          SCOPED_TRACE(name + " kv " + kv + " " + to_string(path) + " chunk " + std::to_string(chunk));
+          o.chunk = chunk;
+          EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, o)), "");
+        }
+      }
+  }
+}
+
+// A latent cache forked mid-sequence, then batched decode of source and fork: the
+// logits of every step and both caches (the rows' reconstructions) the twin's bits.
+TEST(GpuEngine, LatentForkAndCacheValuesMatchTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const Model m = load_model(test::fixtures_dir() + "/tiny-mla");
+  for (LatentPath path : {LatentPath::reconstruct, LatentPath::absorb}) {
+    SCOPED_TRACE(to_string(path));
+    EngineOptions o;
+    o.kv = test::kv_spec("q8_0");
+    o.latent = path;
+    o.backend = Backend::cuda;
+    Engine gpu(m, o);
+    o.backend = Backend::twin;
+    Engine twin(m, o);
+    expect_same_fork_and_decode(gpu, twin, m.config, 20);
+  }
+}
+
+// Evicting caches (cuda_eviction.cu): every policy of eviction_spec.h, plain, block and
+// rotated formats, a hot window beside the slots, per-layer budgets; and the window cache
+// of the windowed fixtures. Their taps (the probabilities the GPU's attention weighted
+// by), the logits of a batched run, the evictions and the caches: the twin's.
+TEST(GpuEngine, EvictionMatchesTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const auto tokens = test::prompt_tokens(200, 128, test::test_seed() + 4);  // the fixtures hold 256 positions
+  struct Case {
+    const char* fixture;
+    const char* kv;
+  };
+  for (const Case& k : {Case{"tiny-llama", "f16+evict=tova:4"}, Case{"tiny-llama", "bf16+evict=h2o:4/9"},
+                        Case{"tiny-llama", "f32+evict=knorm:5"}, Case{"tiny-llama", "f16+evict=snapkv:6,3,3"},
+                        Case{"tiny-llama", "f16+evict=streaming:2,5"}, Case{"tiny-llama", "q8_0+evict=h2o:15+hot=4"},
+                        Case{"tiny-qwen2", "q4_0+rot=hadamard+evict=tova:7"}, Case{"tiny-mistral", "f16+evict=window"},
+                        Case{"tiny-gemma2", "bf16+evict=window"}}) {
+    SCOPED_TRACE(std::string(k.fixture) + " kv " + k.kv);
+    const Model m = load_model(test::fixtures_dir() + "/" + k.fixture);
+    EngineOptions o;
+    o.weights = test::weight_format("f16");
+    o.kv = test::kv_spec(k.kv);
+    o.backend = Backend::twin;
+    const TapSet ref = engine_forward(m, tokens, o);
+    ASSERT_EQ(test::gross_failure(ref), "");
+    o.backend = Backend::cuda;
+    for (int chunk : {0, 1, 7}) {
+      SCOPED_TRACE("chunk " + std::to_string(chunk));
+      o.chunk = chunk;
+      EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, o)), "");
+    }
+    // Two sequences of different lengths in one batch, prefill then decode.
+    Engine gpu(m, o);
+    o.backend = Backend::twin;
+    Engine twin(m, o);
+    const int V = m.config.vocab;
+    for (Engine* e : {&gpu, &twin}) {
+      e->add_sequence(80);
+      e->add_sequence(80);
+    }
+    for (int d = 0; d < 40; ++d)
+      expect_same_step(gpu, twin, {{0, {(7 * d + 2) % V, (3 * d) % V}}, {1, {(5 * d + 1) % V}}}, d);
+    for (int seq : {0, 1}) {
+      EXPECT_EQ(gpu.evictions(seq), twin.evictions(seq));
+      expect_same_caches(gpu, twin, seq, m.config.n_layers);
+    }
   }
 }
 

@@ -202,19 +202,10 @@ std::string report_failures(const FidelityReport& report) {
   return o.str();
 }
 
-// The synthetic shapes the engine under test runs: on CUDA all but latent attention's
-// (tiny-mla), which it refuses until it has latent-cache kernels.
-std::vector<std::string> engine_shape_names() {
-  std::vector<std::string> names;
-  for (const std::string& n : synthetic_shape_names())
-    if (backend_under_test() != Backend::cuda || !synthetic_shape(n).mla.active()) names.push_back(n);
-  return names;
-}
-
 TEST(PropertyErrorBounds, EnginePassesGateAgainstMpfrGolden) {
   KVFID_REQUIRE_BACKEND();
   check_property(6, [] {
-    const std::string shape = *rc::gen::elementOf(engine_shape_names());
+    const std::string shape = *rc::gen::elementOf(synthetic_shape_names());
     const std::uint32_t seed = *rc::gen::arbitrary<std::uint32_t>();
     // Every weight format: the baseline (emulated_forward) stores norm weights and biases
     // in FP32 as the engine does (weight_storage.h). Before it did, this property found

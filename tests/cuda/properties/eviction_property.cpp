@@ -51,7 +51,6 @@ std::vector<quant::EvictionEvent> evicting_run_equals_full(const ModelCase& mc, 
 
 TEST(PropertyEviction, ABudgetCoveringTheSequenceIsTheFullCache) {
   KVFID_REQUIRE_BACKEND();
-  if (backend_under_test() != Backend::twin) GTEST_SKIP() << "the CUDA engine refuses eviction policies (no kernels)";
   check_property(40, [] {
     ModelCase mc = draw_small_or_real_heads();
     mc.window = 0;  // evictions are refused on windowed layers
@@ -76,7 +75,6 @@ TEST(PropertyEviction, ABudgetCoveringTheSequenceIsTheFullCache) {
 
 TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
   KVFID_REQUIRE_BACKEND();
-  if (backend_under_test() != Backend::twin) GTEST_SKIP() << "the CUDA engine refuses eviction policies (no kernels)";
   check_property(40, [] {
     ModelCase mc = draw_small_or_real_heads();
     mc.window = 0;
@@ -159,7 +157,6 @@ TEST(PropertyEviction, EvictedKeysAreGoneAndNeverReadAgain) {
 // global layer's, and the planes holding min(T, W) slots on a windowed layer.
 TEST(PropertyEviction, TheWindowCacheIsTheFullCacheAndHoldsOnlyTheWindow) {
   KVFID_REQUIRE_BACKEND();
-  if (backend_under_test() != Backend::twin) GTEST_SKIP() << "the CUDA engine refuses eviction policies (no kernels)";
   check_property(30, [] {
     ModelCase mc = draw_small_or_real_heads();
     mc.window = *rc::gen::inRange(1, 49);

@@ -135,7 +135,6 @@ rc::Gen<ModelCase> gen_model_case() {
 
 rc::Gen<LatentAttention> gen_latent_attention() {
   using namespace rc;
-  if (backend_under_test() == Backend::cuda) return gen::just(LatentAttention{});  // no latent kernels on the GPU yet
   // Latents and values of widths the twin's SIMD takes (multiples of 8) and does not.
   const Gen<LatentAttention> active = gen::build<LatentAttention>(
       gen::set(&LatentAttention::q_lora_rank, gen::element(0, 0, 8, 12)),
@@ -198,10 +197,9 @@ rc::Gen<std::string> gen_kv_policy(const ModelCase& c, bool eviction) {
       spec += pow2 && *gen::arbitrary<bool>() ? (*gen::arbitrary<bool>() ? "+rot=hadamard" : "+rot=hadamard:" + seed)
                                               : "+rot=orthogonal:" + seed;
     }
-    // An eviction (eviction_spec.h), never with KIVI, nor on the CUDA engine (no
-    // eviction kernels: it refuses the policy); on a model with a sliding window the
-    // window cache, the one eviction such a model takes.
-    if (eviction && !kivi && backend_under_test() != Backend::cuda && *gen::arbitrary<bool>())
+    // An eviction (eviction_spec.h), never with KIVI; on a model with a sliding window
+    // the window cache, the one eviction such a model takes.
+    if (eviction && !kivi && *gen::arbitrary<bool>())
       spec += "+evict=" + (c.windowed() ? std::string("window") : *gen_eviction(n_layers));
     return spec;
   });

@@ -183,6 +183,27 @@ void CacheEviction::evict_after(int layer, int kv_head, int pos) {
   c.kept = std::move(kept);
 }
 
+void CacheEviction::attended(int layer, int pos, const float* probs, std::size_t stride, int group) {
+  for (int h = 0; h < n_kv_heads_; ++h) {
+    Cache& c = cache(layer, h);
+    c.scorer.attended(pos, c.kept, probs + std::size_t(h) * group * stride, stride, group);
+    evict_after(layer, h, pos);
+  }
+}
+
+void CacheEviction::key_lists(int layer, int width, std::vector<int>& lists) const {
+  lists.assign(std::size_t(2 * n_kv_heads_) * width + n_kv_heads_, 0);
+  for (int h = 0; h < n_kv_heads_; ++h) {
+    const std::vector<int>& kept = cached(layer, h);
+    if (int(kept.size()) > width) throw std::logic_error("CacheEviction::key_lists: more kept keys than the width");
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+      lists[std::size_t(h) * width + i] = kept[i];
+      lists[std::size_t(n_kv_heads_ + h) * width + i] = slot_map(layer)[std::size_t(h) * capacity_ + kept[i]];
+    }
+    lists[std::size_t(2 * n_kv_heads_) * width + h] = int(kept.size());
+  }
+}
+
 std::vector<quant::EvictionEvent> CacheEviction::events() const {
   std::vector<quant::EvictionEvent> out;
   for (const Cache& c : caches_) out.insert(out.end(), c.evicted.begin(), c.evicted.end());

@@ -71,6 +71,16 @@ class CacheEviction {
   // After query pos of (layer, kv_head) attended and its scorer was told: evict, free
   // the slots and record the events.
   void evict_after(int layer, int kv_head, int pos);
+  // After query pos of layer `layer` attended, the host's half of the step for both
+  // backends: each KV head's scorer told the probabilities its group's query heads
+  // weighted cached(layer, h) by, probs[(h * group + g) * stride + i] (i: the key's index
+  // in cached()), then evict_after.
+  void attended(int layer, int pos, const float* probs, std::size_t stride, int group);
+  // Layer `layer`'s kept keys as a device reads them (the CUDA engine's key lists,
+  // cuda/kernels/indexed_attention.cuh): lists[h * width + i] the position of cached key
+  // i of KV head h, lists[(n_kv_heads + h) * width + i] its slot, then
+  // lists[2 * n_kv_heads * width + h] their count; width: at least the layer's slots.
+  void key_lists(int layer, int width, std::vector<int>& lists) const;
   // Every key evicted so far: layer, KV head, then position order within a cache.
   std::vector<quant::EvictionEvent> events() const;
 

@@ -76,20 +76,11 @@ void evicting_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& rows
     launch::to_host(s.row_k_host, row_k, std::size_t(kvd));
     for (int h = 0; h < KVH; ++h) ev.scorer(l, h).cached(pos, s.row_k_host.data() + std::size_t(h) * hd, hd);
 
-    // The kept keys of each KV head in position order, with their slots: [KVH, slots]
-    // positions, then slots, then [KVH] counts.
-    s.key_lists_host.assign(std::size_t(2 * KVH) * slots + KVH, 0);
-    int max_keys = 0;
-    for (int h = 0; h < KVH; ++h) {
-      const std::vector<int>& kept = ev.cached(l, h);
-      for (std::size_t i = 0; i < kept.size(); ++i) {
-        s.key_lists_host[std::size_t(h) * slots + i] = kept[i];
-        s.key_lists_host[std::size_t(KVH + h) * slots + i] = ev.slot_map(l)[std::size_t(h) * seq.capacity + kept[i]];
-      }
-      s.key_lists_host[std::size_t(2 * KVH) * slots + h] = int(kept.size());
-      max_keys = std::max(max_keys, int(kept.size()));
-    }
+    // The kept keys of each KV head in position order, with their slots.
+    ev.key_lists(l, slots, s.key_lists_host);
     launch::to_device(s.key_lists, s.key_lists_host);
+    int max_keys = 0;
+    for (int h = 0; h < KVH; ++h) max_keys = std::max(max_keys, int(ev.cached(l, h).size()));
     kernels::IndexedKeys ik{};
     ik.k = k_plane;
     ik.v = v_plane;
@@ -122,11 +113,7 @@ void evicting_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& rows
       for (std::size_t i = 0; i < kept.size(); ++i)
         taps[(std::size_t(r) * H + h) * taps_width + kept[i]] = s.probs_host[std::size_t(h) * slots + i];
     }
-    for (int kvh = 0; kvh < KVH; ++kvh) {
-      ev.scorer(l, kvh).attended(pos, ev.cached(l, kvh), s.probs_host.data() + std::size_t(kvh) * group * slots,
-                                 std::size_t(slots), group);
-      ev.evict_after(l, kvh, pos);
-    }
+    ev.attended(l, pos, s.probs_host.data(), std::size_t(slots), group);
   }
 }
 

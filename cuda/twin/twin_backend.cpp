@@ -592,11 +592,7 @@ void TwinBackend::attend_evicting(const std::vector<StepRow>& rows, int l, int s
         }
       }
     });
-    for (int kvh = 0; kvh < c.n_kv_heads; ++kvh) {
-      s.evict->scorer(l, kvh).attended(pos, s.evict->cached(l, kvh), evict_probs_.data() + std::size_t(kvh) * group * slots,
-                                       std::size_t(slots), group);
-      s.evict->evict_after(l, kvh, pos);
-    }
+    s.evict->attended(l, pos, evict_probs_.data(), std::size_t(slots), group);
   }
 }
 

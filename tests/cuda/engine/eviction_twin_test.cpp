@@ -226,6 +226,37 @@ TEST(EngineEviction, TheCacheHoldsItsSlotsOnly) {
   EXPECT_EQ(planes.k_at[1], 2 * 5 * row / 2);  // elements, after layer 0's K and V planes
 }
 
+// The host's half of an evicting step, which the twin and the CUDA engine share: each KV
+// head's scorer reads its own group's rows of the probabilities, and the key lists a
+// device reads give each kept key's position and slot, in position order.
+TEST(EngineEviction, TheHostStepReadsEachGroupsProbabilitiesAndListsTheKeptKeys) {
+  CacheEviction tova(policy_of("tova:2"), 1, 2, 10);  // one layer, 2 KV heads of 3 slots
+  constexpr int kGroup = 2, kStride = 3;
+  std::vector<float> probs(2 * kGroup * kStride, 0.25f);  // [query heads, stride]
+  for (int t = 0; t < 2; ++t) {
+    for (int h = 0; h < 2; ++h) tova.place(0, h, t);
+    tova.attended(0, t, probs.data(), kStride, kGroup);
+  }
+  for (int h = 0; h < 2; ++h) tova.place(0, h, 2);
+  probs = {0.5f, 0.2f, 0.3f, 0.9f, 0.0f, 0.1f,   // KV head 0's query heads: key 1 the least mass
+           0.0f, 0.6f, 0.4f, 0.3f, 0.4f, 0.3f};  // KV head 1's: key 0 (rows 1 and 2 would say key 1)
+  tova.attended(0, 2, probs.data(), kStride, kGroup);
+  EXPECT_EQ(tova.cached(0, 0), (std::vector<int>{0, 2}));
+  EXPECT_EQ(tova.cached(0, 1), (std::vector<int>{1, 2}));
+  // Slots: 0, 1, 2 taken in order (the free stack's lowest first), none reused yet.
+  std::vector<int> lists;
+  tova.key_lists(0, 4, lists);
+  EXPECT_EQ(lists, (std::vector<int>{0, 2, 0, 0, 1, 2, 0, 0,    // positions, per KV head
+                                     0, 2, 0, 0, 1, 2, 0, 0,    // their slots
+                                     2, 2}));                   // counts
+  EXPECT_THROW(tova.key_lists(0, 1, lists), std::logic_error);
+  // The next token takes the slot freed last: KV head 0's slot 1, KV head 1's slot 0.
+  EXPECT_EQ(tova.place(0, 0, 3), 1);
+  EXPECT_EQ(tova.place(0, 1, 3), 0);
+  tova.key_lists(0, 3, lists);
+  EXPECT_EQ(lists, (std::vector<int>{0, 2, 3, 1, 2, 3, 0, 2, 1, 1, 2, 0, 3, 3}));
+}
+
 // Per-layer budgets: each layer's caches hold their own budget after the last query.
 TEST(EngineEviction, EachLayerKeepsItsOwnBudget) {
   const Model model = load_model(test::fixtures_dir() + "/tiny-llama");

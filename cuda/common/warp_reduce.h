@@ -30,7 +30,8 @@ inline float butterfly_host(float* lanes, Op op = Op()) {
   return lanes[0];
 }
 
-#if defined(__CUDACC__)
+// KVFID_EMULATED_DEVICE: the CPU suite's kernel emulation (tests/cuda/kernels/emulation).
+#if defined(__CUDACC__) || defined(KVFID_EMULATED_DEVICE)
 template <class Op>
 __device__ __forceinline__ float butterfly_device(float v, Op op = Op()) {
   for (int offset = kWarp / 2; offset >= 1; offset /= 2) v = op(v, __shfl_xor_sync(0xFFFFFFFFu, v, offset));

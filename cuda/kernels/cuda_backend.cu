@@ -150,7 +150,7 @@ void block_out(const CudaEngine::State& s, int n, Project project, const float* 
   project(scratch, false);
   rmsnorm(scratch, post_norm, s.eps, dim, n, scratch);
   const std::size_t count = std::size_t(n) * dim;
-  kernels::add_kernel<<<grid_for(count), 256>>>(x, scratch, count);
+  KVFID_LAUNCH(grid_for(count), 256, 0, kernels::add_kernel)(x, scratch, count);
   KVFID_LAUNCHED("add_kernel");
 }
 
@@ -210,14 +210,14 @@ void attention(const kernels::AttnArgs& a, int n, bool decode, int max_splits, G
     const int per_block = decode_heads_per_block(a.group, n * n_kv_heads * max_splits);
     const int head_blocks = (a.group + per_block - 1) / per_block;
     const std::size_t shared = kernels::AttnShared::floats(per_block, hd) * 4;
-    kernels::attn_decode_kernel<K, kTiered><<<dim3(n, n_kv_heads * head_blocks, max_splits), kernels::kAttnThreads, shared>>>(
+    KVFID_LAUNCH(dim3(n, n_kv_heads * head_blocks, max_splits), kernels::kAttnThreads, shared, kernels::attn_decode_kernel<K, kTiered>)(
         a, max_splits, per_block, ws);
     KVFID_LAUNCHED("attn_decode_kernel");
-    kernels::attn_combine_kernel<<<dim3(n, a.n_heads), std::min(hd, 256)>>>(ws, a.rows, a.n_heads, hd, max_splits, a.split,
+    KVFID_LAUNCH(dim3(n, a.n_heads), std::min(hd, 256), 0, kernels::attn_combine_kernel)(ws, a.rows, a.n_heads, hd, max_splits, a.split,
                                                                           a.window, att, stats);
     KVFID_LAUNCHED("attn_combine_kernel");
   } else {
-    kernels::attn_prefill_kernel<K, kTiered><<<dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared>>>(a, att, stats);
+    KVFID_LAUNCH(dim3(n, n_kv_heads), kernels::kAttnThreads, prefill_shared, kernels::attn_prefill_kernel<K, kTiered>)(a, att, stats);
     KVFID_LAUNCHED("attn_prefill_kernel");
   }
 }
@@ -257,7 +257,7 @@ namespace {
 void rotate_heads(const quant::RotationView& rot, float* x, int vectors, bool inverse) {
   constexpr int kThreads = 128;
   if (vectors == 0) return;  // no kernel may be launched with an empty grid
-  kernels::rotate_heads_kernel<<<(vectors + kThreads - 1) / kThreads, kThreads>>>(x, vectors, rot, inverse);
+  KVFID_LAUNCH((vectors + kThreads - 1) / kThreads, kThreads, 0, kernels::rotate_heads_kernel)(x, vectors, rot, inverse);
   KVFID_LAUNCHED("rotate_heads_kernel");
 }
 
@@ -277,11 +277,11 @@ void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float*
                   const kernels::RopeArgs& rope, const num::KvLayout& base) {
   const ModelConfig& c = s.c;
   const KvPlan& plan = s.plan;
-  kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
+  KVFID_LAUNCH(n, 128, 0, kernels::rope_kernel)(q, k, rows_d, rope, base, c.n_heads);
   KVFID_LAUNCHED("rope_kernel");
   if (plan.policy.rotation.active()) rotate_qkv(s, n, q, k, v);
   if (plan.hot_plane || plan.policy.kivi) {
-    kernels::store_hot_raw_kernel<<<n, 128>>>(k, v, rows_d, base, l, plan.hot_plane, plan.policy.kivi);
+    KVFID_LAUNCH(n, 128, 0, kernels::store_hot_raw_kernel)(k, v, rows_d, base, l, plan.hot_plane, plan.policy.kivi);
     KVFID_LAUNCHED("store_hot_raw_kernel");
   }
   const float* k_scales = s.kv_scales.p + std::size_t(2 * l) * c.n_kv_heads;
@@ -290,7 +290,7 @@ void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float*
   auto encode_rows = [&](int format, const float* x, bool values, const float* scales) {
     quant::with_codec(format, [&]<class C>() {
       const int blocks = quant::row_block_count(c.kv_dim(), C::kBlock);
-      kernels::encode_rows_kernel<C><<<dim3(n, (blocks + kThreads - 1) / kThreads), kThreads>>>(x, rows_d, base, l,
+      KVFID_LAUNCH(dim3(n, (blocks + kThreads - 1) / kThreads), kThreads, 0, kernels::encode_rows_kernel<C>)(x, rows_d, base, l,
                                                                                                values, scales);
       KVFID_LAUNCHED("encode_rows_kernel");
     });
@@ -300,11 +300,11 @@ void store_tiered(CudaEngine::State& s, int l, int n, float* q, float* k, float*
     encode_rows(plan.policy.k[l].format, k, false, k_scales);
   } else {
     quant::with_codec(plan.policy.k[l].format, [&]<class C>() {
-      kernels::encode_key_groups_kernel<C><<<n, kThreads>>>(rows_d, base, l, k_scales);
+      KVFID_LAUNCH(n, kThreads, 0, kernels::encode_key_groups_kernel<C>)(rows_d, base, l, k_scales);
       KVFID_LAUNCHED("encode_key_groups_kernel");
     });
   }
-  kernels::own_read_kernel<<<n, 128>>>(k, v, rows_d, base, l, plan.policy.hot_window, plan.k_group[l]);
+  KVFID_LAUNCH(n, 128, 0, kernels::own_read_kernel)(k, v, rows_d, base, l, plan.policy.hot_window, plan.k_group[l]);
   KVFID_LAUNCHED("own_read_kernel");
 }
 
@@ -329,7 +329,7 @@ void dense_attention(CudaEngine::State& s, int l, const std::vector<StepRow>& ro
   }
   const bool rotated = s.plan.policy.rotation.active();
   if (s.plan.policy.evict) {  // RoPE and the rotation here; the stores row by row with the attention
-    kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
+    KVFID_LAUNCH(n, 128, 0, kernels::rope_kernel)(q, k, rows_d, rope, base, c.n_heads);
     KVFID_LAUNCHED("rope_kernel");
     if (rotated) rotate_qkv(s, n, q, k, v);
     evicting_attention(s, l, rows, split, want_taps, out);
@@ -338,11 +338,11 @@ void dense_attention(CudaEngine::State& s, int l, const std::vector<StepRow>& ro
       store_tiered(s, l, n, q, k, v, rows_d, rope, base);
     } else {
       if (rotated) {
-        kernels::rope_kernel<<<n, 128>>>(q, k, rows_d, rope, base, c.n_heads);
+        KVFID_LAUNCH(n, 128, 0, kernels::rope_kernel)(q, k, rows_d, rope, base, c.n_heads);
         KVFID_LAUNCHED("rope_kernel");
         rotate_qkv(s, n, q, k, v);
       }
-      kernels::rope_store_kernel<K><<<n, 128>>>(q, k, v, rows_d, rope, base, l, c.n_heads, rotated);
+      KVFID_LAUNCH(n, 128, 0, kernels::rope_store_kernel<K>)(q, k, v, rows_d, rope, base, l, c.n_heads, rotated);
       KVFID_LAUNCHED("rope_store_kernel");
     }
     const kernels::AttnArgs a{q, rows_d, base, l, c.n_heads, c.group(), s.scale, s.plan.policy.hot_window,
@@ -379,7 +379,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   float* logits = s.logits.get(std::size_t(n) * c.vocab);
 
   using T = typename num::Storage<W>::T;
-  kernels::embed_kernel<W><<<n, 256>>>(static_cast<const T*>(s.w.embedding), tokens_d, c.dim, float(c.embed_scale), x);
+  KVFID_LAUNCH(n, 256, 0, kernels::embed_kernel<W>)(static_cast<const T*>(s.w.embedding), tokens_d, c.dim, float(c.embed_scale), x);
   KVFID_LAUNCHED("embed_kernel");
   const kernels::RopeArgs rope{s.rope_cos.p, s.rope_sin.p, hd / 2, c.rope == RopeStyle::interleaved};
   const num::KvLayout base{c.n_layers, c.n_kv_heads, hd, 0};
@@ -399,7 +399,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
     matvec<W>(w.w1, xn, nullptr, h1, n, c.hidden, c.dim, false);
     matvec<W>(w.w3, xn, nullptr, h3, n, c.hidden, c.dim, false);
     const std::size_t hn = std::size_t(n) * c.hidden;
-    kernels::gated_kernel<<<grid_for(hn), 256>>>(h1, h3, hn, c.activation == Activation::gelu_tanh);
+    KVFID_LAUNCH(grid_for(hn), 256, 0, kernels::gated_kernel)(h1, h3, hn, c.activation == Activation::gelu_tanh);
     KVFID_LAUNCHED("gated_kernel");
     block_out(s, n, [&](float* y, bool add) { matvec<W>(w.w2, h1, nullptr, y, n, c.dim, c.hidden, add); }, w.post_ffn_norm,
               x, xn);
@@ -417,7 +417,7 @@ void forward_impl(CudaEngine::State& s, const std::vector<StepRow>& rows, bool w
   matvec<W>(s.w.classifier, xn, nullptr, logits, n, c.vocab, c.dim, false);
   if (c.final_softcap > 0) {
     const std::size_t count = std::size_t(n) * c.vocab;
-    kernels::soft_cap_kernel<<<grid_for(count), 256>>>(logits, count, float(c.final_softcap));
+    KVFID_LAUNCH(grid_for(count), 256, 0, kernels::soft_cap_kernel)(logits, count, float(c.final_softcap));
     KVFID_LAUNCHED("soft_cap_kernel");
   }
 }
@@ -433,7 +433,7 @@ void CudaEngine::copy_logprobs(int rows, std::vector<float>& logprobs) {
   const std::size_t count = std::size_t(rows) * s.c.vocab;
   float* lp = s.logprobs.get(count);
   if (rows > 0) {  // no kernel may be launched with an empty grid
-    kernels::log_softmax_kernel<<<rows, num::kLogSoftmaxThreads>>>(s.logits.p, s.c.vocab, lp);
+    KVFID_LAUNCH(rows, num::kLogSoftmaxThreads, kernels::kLogSoftmaxShared * 4, kernels::log_softmax_kernel)(s.logits.p, s.c.vocab, lp);
     KVFID_LAUNCHED("log_softmax_kernel");
   }
   to_host(logprobs, lp, count);

@@ -21,7 +21,7 @@ void encode_row(CudaEngine::State& s, int format, const float* x, const float* s
   const num::KvLayout one{1, s.c.n_kv_heads, s.c.head_dim, 1};
   quant::with_codec(format, [&]<class C>() {
     const int blocks = quant::row_block_count(s.c.kv_dim(), C::kBlock);
-    kernels::evict_encode_kernel<C><<<(blocks + kThreads - 1) / kThreads, kThreads>>>(
+    KVFID_LAUNCH((blocks + kThreads - 1) / kThreads, kThreads, 0, kernels::evict_encode_kernel<C>)(
         x, one, scales, s.row_codes.get(std::size_t(blocks) * C::kBytes), decoded);
     KVFID_LAUNCHED("evict_encode_kernel");
   });
@@ -70,7 +70,7 @@ void evicting_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& rows
     for (int h = 0; h < KVH; ++h) token_slots[h] = ev.place(l, h, pos);
     launch::to_device(s.token_slots, token_slots);
     const int cold_end = quant::cold_end(pos, policy.hot_window, 0);
-    kernels::evict_store_kernel<K><<<1, kThreads>>>(kr, vr, row_k, row_v, s.token_slots.p, k_plane, v_plane, k_hot, v_hot,
+    KVFID_LAUNCH(1, kThreads, 0, kernels::evict_store_kernel<K>)(kr, vr, row_k, row_v, s.token_slots.p, k_plane, v_plane, k_hot, v_hot,
                                                     lay, pos >= cold_end);
     KVFID_LAUNCHED("evict_store_kernel");
     launch::to_host(s.row_k_host, row_k, std::size_t(kvd));

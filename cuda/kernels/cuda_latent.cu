@@ -40,7 +40,7 @@ void latent_layer_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& 
   // The cache rows: the latent (wkv_a's first kv_lora_rank, RMSNorm'd) and k_pe (its rest,
   // RoPE'd), stored, then read back as the cache holds them.
   launch::matvec<W>(w.wkv_a, xn, nullptr, kva, n, lw, c.dim, false);
-  kernels::latent_split_kernel<<<n, kRowThreads>>>(kva, lat, shape);
+  KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_split_kernel)(kva, lat, shape);
   KVFID_LAUNCHED("latent_split_kernel");
   launch::rmsnorm(lat, w.kv_a_norm, s.eps, kvl, n, lat);
   std::vector<kernels::LatentRow> latent_rows(static_cast<std::size_t>(n));
@@ -55,26 +55,26 @@ void latent_layer_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& 
   }
   launch::to_device(s.latent_rows, latent_rows);
   const kernels::LatentRow* rows_d = s.latent_rows.p;
-  kernels::latent_rope_kernel<<<n, kRowThreads>>>(kva, lat, q, rows_d, s.rope_cos.p, s.rope_sin.p, c.rope_head_dim() / 2,
+  KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_rope_kernel)(kva, lat, q, rows_d, s.rope_cos.p, s.rope_sin.p, c.rope_head_dim() / 2,
                                                   c.rope == RopeStyle::interleaved, shape);
   KVFID_LAUNCHED("latent_rope_kernel");
   if (s.plan.fast) {
-    kernels::latent_store_kernel<K><<<n, kRowThreads>>>(kva, lat, rows_d, shape);
+    KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_store_kernel<K>)(kva, lat, rows_d, shape);
     KVFID_LAUNCHED("latent_store_kernel");
   } else {  // a block format: its decode() into the FP32 rows (the first head's scales, as the twin)
     quant::with_codec(s.plan.policy.k[std::size_t(l)].format, [&]<class C>() {
       const int blocks = quant::row_block_count(lw, C::kBlock);
       const std::size_t bytes = std::size_t(blocks) * C::kBytes;
-      kernels::latent_encode_kernel<C><<<dim3(n, (blocks + kRowThreads - 1) / kRowThreads), kRowThreads>>>(
+      KVFID_LAUNCH(dim3(n, (blocks + kRowThreads - 1) / kRowThreads), kRowThreads, 0, kernels::latent_encode_kernel<C>)(
           kva, rows_d, s.kv_scales.p + std::size_t(2 * l) * c.n_kv_heads, s.row_codes.get(n * bytes), bytes, shape);
       KVFID_LAUNCHED("latent_encode_kernel");
     });
-    kernels::latent_read_back_kernel<<<n, kRowThreads>>>(kva, lat, rows_d, shape);
+    KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_read_back_kernel)(kva, lat, rows_d, shape);
     KVFID_LAUNCHED("latent_read_back_kernel");
   }
   // Their keys and values, reconstructed from the stored rows into the sequences and the taps.
   launch::matvec<W>(w.wkv_b, lat, nullptr, kvb, n, H * kv_b, kvl, false);
-  kernels::latent_scatter_kernel<<<n, kRowThreads>>>(kvb, kva, k, v, rows_d, shape);
+  KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_scatter_kernel)(kvb, kva, k, v, rows_d, shape);
   KVFID_LAUNCHED("latent_scatter_kernel");
 
   // The attention, keys 0 .. pos of each row: over the reconstructions (a key head per
@@ -116,7 +116,7 @@ void latent_layer_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& 
     float* olat = s.olat.get(std::size_t(n) * H * kvl);
     using WT = typename num::Storage<W>::T;
     const std::size_t queries = std::size_t(n) * H * lw;
-    kernels::absorbed_query_kernel<W><<<launch::blocks_for(queries, kThreads), kThreads>>>(static_cast<const WT*>(w.wkv_b),
+    KVFID_LAUNCH(launch::blocks_for(queries, kThreads), kThreads, 0, kernels::absorbed_query_kernel<W>)(static_cast<const WT*>(w.wkv_b),
                                                                                           q, qabs, n, shape);
     KVFID_LAUNCHED("absorbed_query_kernel");
     args.q = qabs, args.q_row = (long long)H * lw, args.q_head = lw;
@@ -124,7 +124,7 @@ void latent_layer_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& 
     args.out = olat, args.out_row = (long long)H * kvl, args.out_head = kvl;
     launch::indexed_attention<K>(args, n, 1);
     const std::size_t lanes = std::size_t(n) * H * vd * num::kWarp;
-    kernels::absorbed_output_kernel<W><<<launch::blocks_for(lanes, kThreads), kThreads>>>(static_cast<const WT*>(w.wkv_b),
+    KVFID_LAUNCH(launch::blocks_for(lanes, kThreads), kThreads, 0, kernels::absorbed_output_kernel<W>)(static_cast<const WT*>(w.wkv_b),
                                                                                          olat, att, n, shape);
     KVFID_LAUNCHED("absorbed_output_kernel");
   }

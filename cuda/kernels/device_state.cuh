@@ -24,6 +24,12 @@ inline void cuda_check(cudaError_t e, const char* what) {
 }
 #define KVFID_CUDA(call) ::kvfid::engine::cuda_check((call), #call)
 #define KVFID_LAUNCHED(name) ::kvfid::engine::cuda_check(cudaGetLastError(), name)
+// KVFID_LAUNCH(grid, block, shared bytes, kernel)(arguments...): a kernel launch. The
+// CPU suite's emulation of the engine (tests/cuda/kernels/emulation) defines it first,
+// to run the kernel's blocks on the CPU.
+#ifndef KVFID_LAUNCH
+#define KVFID_LAUNCH(grid, block, shared, ...) __VA_ARGS__<<<grid, block, shared>>>
+#endif
 
 template <class T>
 T* device_alloc(std::size_t count) {
@@ -140,7 +146,7 @@ template <FloatFormat W, int kTokens>
 void matvec_tiled(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
   using T = typename num::Storage<W>::T;
   const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kTokens - 1) / kTokens);
-  kernels::matvec_kernel<W, kTokens><<<grid, kernels::kMatvecWarps * num::kWarp>>>(
+  KVFID_LAUNCH(grid, kernels::kMatvecWarps * num::kWarp, 0, kernels::matvec_kernel<W, kTokens>)(
       static_cast<const T*>(w), x, bias, y, n, rows, cols, accumulate, cols % num::kVec == 0);
   KVFID_LAUNCHED("matvec_kernel");
 }
@@ -155,7 +161,7 @@ void matvec(const void* w, const float* x, const float* bias, float* y, int n, i
 
 inline void rmsnorm(const float* x, const float* w, float eps, int dim, int rows, float* y) {
   constexpr int kRowsPerBlock = 4;
-  kernels::rmsnorm_kernel<<<(rows + kRowsPerBlock - 1) / kRowsPerBlock, kRowsPerBlock * num::kWarp>>>(x, w, eps, dim,
+  KVFID_LAUNCH((rows + kRowsPerBlock - 1) / kRowsPerBlock, kRowsPerBlock * num::kWarp, 0, kernels::rmsnorm_kernel)(x, w, eps, dim,
                                                                                                       rows, y);
   KVFID_LAUNCHED("rmsnorm_kernel");
 }
@@ -176,8 +182,7 @@ void indexed_attention(const kernels::IndexedArgs& a, int rows, int key_heads) {
     throw std::runtime_error("CUDA: a query head of " + std::to_string(a.kw) + " + " + std::to_string(a.vw) +
                              " floats does not fit one block's shared memory");
   const int head_blocks = (a.group + per_block - 1) / per_block;
-  kernels::attn_indexed_kernel<K><<<dim3(rows, key_heads * head_blocks), num::kSplit,
-                                    kernels::indexed_shared_floats(per_block, a.kw, a.vw) * 4>>>(a, per_block);
+  KVFID_LAUNCH(dim3(rows, key_heads * head_blocks), num::kSplit, kernels::indexed_shared_floats(per_block, a.kw, a.vw) * 4, kernels::attn_indexed_kernel<K>)(a, per_block);
   KVFID_LAUNCHED("attn_indexed_kernel");
 }
 
@@ -187,7 +192,7 @@ void indexed_probs(const kernels::IndexedArgs& a, int rows, int max_keys, float*
   constexpr int kThreads = 256;
   const std::size_t n = std::size_t(rows) * a.n_heads * max_keys;
   if (n == 0) return;
-  kernels::attn_indexed_probs_kernel<K><<<blocks_for(n, kThreads), kThreads>>>(a, rows, max_keys, probs, width, by_position);
+  KVFID_LAUNCH(blocks_for(n, kThreads), kThreads, 0, kernels::attn_indexed_probs_kernel<K>)(a, rows, max_keys, probs, width, by_position);
   KVFID_LAUNCHED("attn_indexed_probs_kernel");
 }
 

@@ -634,11 +634,17 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_k
   }
 }
 
+// Dynamic shared memory of log_softmax_kernel (the emulation of tests/cuda/kernels runs
+// only kernels whose shared memory is dynamic).
+inline constexpr int kLogSoftmaxShared = num::kLogSoftmaxWarps + 2;
+
 // One block per row: logprobs[r, :] = log-softmax of logits[r, :] in log_softmax.h's order.
 static __global__ void __launch_bounds__(num::kLogSoftmaxThreads)
     log_softmax_kernel(const float* logits, int vocab, float* logprobs) {
-  __shared__ float warps[num::kLogSoftmaxWarps];  // per-warp maxima, then sums
-  __shared__ float row_max, log_sum;
+  extern __shared__ float smem[];  // kLogSoftmaxShared floats
+  float* warps = smem;              // [kLogSoftmaxWarps] per-warp maxima, then sums
+  float& row_max = smem[num::kLogSoftmaxWarps];
+  float& log_sum = smem[num::kLogSoftmaxWarps + 1];
   const int t = threadIdx.x, warp = t / num::kWarp, lane = t % num::kWarp;
   const float* x = logits + std::size_t(blockIdx.x) * vocab;
   const float wm = num::butterfly_device<num::Max>(num::log_softmax_thread_max(x, vocab, t));

@@ -16,7 +16,7 @@ float smem[kEmulatedSharedFloats];
 namespace kvfid::test {
 namespace {
 
-constexpr std::size_t kStackBytes = 256 * 1024;  // a fiber's stack: the kernels keep small arrays there
+constexpr std::size_t kStackBytes = 128 * 1024;  // a fiber's stack: the kernels keep small arrays there
 constexpr int kWarp = 32;
 
 enum class State { ready, at_block_barrier, at_warp_barrier, done };
@@ -109,7 +109,7 @@ void emulated_launch(dim3 grid, dim3 block, std::size_t shared_bytes, const std:
   b.kernel = &kernel;
   b.fibers.resize(std::size_t(threads));
   b.exchange.assign(std::size_t(threads), 0.0f);
-  for (Fiber& f : b.fibers) f.stack = std::make_unique<char[]>(kStackBytes);
+  for (Fiber& f : b.fibers) f.stack = std::make_unique_for_overwrite<char[]>(kStackBytes);
   running = &b;
   blockDim = block;
   gridDim = grid;

@@ -25,4 +25,21 @@ namespace kvfid::test {
 // at one barrier, others at another).
 void emulated_launch(dim3 grid, dim3 block, std::size_t shared_bytes, const std::function<void()>& kernel);
 
+// KVFID_LAUNCH's emulation (cuda/kernels/device_state.cuh): kernel(arguments...) over
+// the grid, the arguments copied as a launch copies them.
+template <class Kernel>
+struct EmulatedKernel {
+  dim3 grid, block;
+  std::size_t shared;
+  Kernel kernel;
+  template <class... Args>
+  void operator()(Args... args) const {
+    emulated_launch(grid, block, shared, [&] { kernel(args...); });
+  }
+};
+template <class Kernel>
+EmulatedKernel<Kernel> emulated_kernel(dim3 grid, dim3 block, std::size_t shared, Kernel kernel) {
+  return {grid, block, shared, kernel};
+}
+
 }  // namespace kvfid::test

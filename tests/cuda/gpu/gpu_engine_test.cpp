@@ -419,6 +419,44 @@ TEST(GpuEngine, LatentForkAndCacheValuesMatchTwin) {
   }
 }
 
+// A short evicting run (the CPU suite runs it on the emulated engine too): the window
+// cache of a windowed fixture, and per-layer H2O budgets in q8_0 beside a hot window;
+// one-shot and token-by-token taps, then batched steps of two sequences, their
+// evictions and caches, the twin's bits.
+TEST(GpuEngine, EvictionShortRunMatchesTwin) {
+  SKIP_WITHOUT_CUDA();
+  SCOPED_TRACE(test::seed_trace());
+  const auto tokens = test::prompt_tokens(20, 128, test::test_seed() + 5);
+  for (const auto& [fixture, kv] : {std::pair<const char*, const char*>{"tiny-mistral", "f16+evict=window"},
+                                    std::pair<const char*, const char*>{"tiny-llama", "q8_0+evict=h2o:4/9+hot=3"}}) {
+    SCOPED_TRACE(std::string(fixture) + " kv " + kv);
+    const Model m = load_model(test::fixtures_dir() + "/" + fixture);
+    EngineOptions o;
+    o.kv = test::kv_spec(kv);
+    o.backend = Backend::twin;
+    const TapSet ref = engine_forward(m, tokens, o);
+    ASSERT_EQ(test::gross_failure(ref), "");
+    o.backend = Backend::cuda;
+    for (int chunk : {0, 1}) {
+      o.chunk = chunk;
+      EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, o)), "") << "chunk " << chunk;
+    }
+    Engine gpu(m, o);
+    o.backend = Backend::twin;
+    Engine twin(m, o);
+    const int V = m.config.vocab;
+    for (Engine* e : {&gpu, &twin}) {
+      e->add_sequence(32);
+      e->add_sequence(32);
+    }
+    for (int d = 0; d < 12; ++d) expect_same_step(gpu, twin, {{0, {(7 * d + 2) % V, (3 * d) % V}}, {1, {(5 * d + 1) % V}}}, d);
+    for (int seq : {0, 1}) {
+      EXPECT_EQ(gpu.evictions(seq), twin.evictions(seq));
+      expect_same_caches(gpu, twin, seq, m.config.n_layers);
+    }
+  }
+}
+
 // Evicting caches (cuda_eviction.cu): every policy of eviction_spec.h, plain, block and
 // rotated formats, a hot window beside the slots, per-layer budgets; and the window cache
 // of the windowed fixtures. Their taps (the probabilities the GPU's attention weighted

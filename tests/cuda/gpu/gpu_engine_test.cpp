@@ -63,6 +63,16 @@ void expect_same_caches(Engine& gpu, Engine& twin, int seq, int n_layers) {
   }
 }
 
+// f(gpu, twin): the CUDA engine and the twin, both under `o`.
+template <class F>
+void on_gpu_and_twin(const Model& m, EngineOptions o, F&& f) {
+  o.backend = Backend::cuda;
+  Engine gpu(m, o);
+  o.backend = Backend::twin;
+  Engine twin(m, o);
+  f(gpu, twin);
+}
+
 // One step of both engines: the GPU's logits the twin's bits.
 void expect_same_step(Engine& gpu, Engine& twin, const std::vector<SequenceInput>& step, int index) {
   const std::vector<float> expected = twin.step(step).logits;
@@ -333,11 +343,7 @@ TEST(GpuEngine, TieredForkAndCacheValuesMatchTwin) {
   const Model m = test::tiny_model(test::tiny_config(4, 2, 16, RopeStyle::interleaved, false), test::test_seed());
   EngineOptions o;
   o.kv = test::kv_spec("q8_0+kivi+hot=3");  // the fork at 40 cuts the group of tokens 32..63
-  o.backend = Backend::cuda;
-  Engine gpu(m, o);
-  o.backend = Backend::twin;
-  Engine twin(m, o);
-  expect_same_fork_and_decode(gpu, twin, m.config, 30);
+  on_gpu_and_twin(m, o, [&](Engine& gpu, Engine& twin) { expect_same_fork_and_decode(gpu, twin, m.config, 30); });
 }
 
 // Sampled generation reads the GPU's logits through the host sampler: the same tokens
@@ -411,12 +417,27 @@ TEST(GpuEngine, LatentForkAndCacheValuesMatchTwin) {
     EngineOptions o;
     o.kv = test::kv_spec("q8_0");
     o.latent = path;
-    o.backend = Backend::cuda;
-    Engine gpu(m, o);
-    o.backend = Backend::twin;
-    Engine twin(m, o);
-    expect_same_fork_and_decode(gpu, twin, m.config, 20);
+    on_gpu_and_twin(m, o, [&](Engine& gpu, Engine& twin) { expect_same_fork_and_decode(gpu, twin, m.config, 20); });
   }
+}
+
+// Two sequences in one batch, one growing by two tokens a step and one by one, for
+// `steps` steps under an evicting policy: every step's logits, then both sequences'
+// evictions and caches, the twin's bits.
+void expect_same_batched_eviction(const Model& m, const EngineOptions& o, int steps) {
+  on_gpu_and_twin(m, o, [&](Engine& gpu, Engine& twin) {
+    const int V = m.config.vocab;
+    for (Engine* e : {&gpu, &twin}) {
+      e->add_sequence(2 * steps);
+      e->add_sequence(2 * steps);
+    }
+    for (int d = 0; d < steps; ++d)
+      expect_same_step(gpu, twin, {{0, {(7 * d + 2) % V, (3 * d) % V}}, {1, {(5 * d + 1) % V}}}, d);
+    for (int seq : {0, 1}) {
+      EXPECT_EQ(gpu.evictions(seq), twin.evictions(seq));
+      expect_same_caches(gpu, twin, seq, m.config.n_layers);
+    }
+  });
 }
 
 // A short evicting run (the CPU suite runs it on the emulated engine too): the window
@@ -441,19 +462,7 @@ TEST(GpuEngine, EvictionShortRunMatchesTwin) {
       o.chunk = chunk;
       EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, o)), "") << "chunk " << chunk;
     }
-    Engine gpu(m, o);
-    o.backend = Backend::twin;
-    Engine twin(m, o);
-    const int V = m.config.vocab;
-    for (Engine* e : {&gpu, &twin}) {
-      e->add_sequence(32);
-      e->add_sequence(32);
-    }
-    for (int d = 0; d < 12; ++d) expect_same_step(gpu, twin, {{0, {(7 * d + 2) % V, (3 * d) % V}}, {1, {(5 * d + 1) % V}}}, d);
-    for (int seq : {0, 1}) {
-      EXPECT_EQ(gpu.evictions(seq), twin.evictions(seq));
-      expect_same_caches(gpu, twin, seq, m.config.n_layers);
-    }
+    expect_same_batched_eviction(m, o, 12);
   }
 }
 
@@ -488,21 +497,7 @@ TEST(GpuEngine, EvictionMatchesTwin) {
       o.chunk = chunk;
       EXPECT_EQ(bitwise_difference(ref, engine_forward(m, tokens, o)), "");
     }
-    // Two sequences of different lengths in one batch, prefill then decode.
-    Engine gpu(m, o);
-    o.backend = Backend::twin;
-    Engine twin(m, o);
-    const int V = m.config.vocab;
-    for (Engine* e : {&gpu, &twin}) {
-      e->add_sequence(80);
-      e->add_sequence(80);
-    }
-    for (int d = 0; d < 40; ++d)
-      expect_same_step(gpu, twin, {{0, {(7 * d + 2) % V, (3 * d) % V}}, {1, {(5 * d + 1) % V}}}, d);
-    for (int seq : {0, 1}) {
-      EXPECT_EQ(gpu.evictions(seq), twin.evictions(seq));
-      expect_same_caches(gpu, twin, seq, m.config.n_layers);
-    }
+    expect_same_batched_eviction(m, o, 40);
   }
 }
 

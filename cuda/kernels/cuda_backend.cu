@@ -12,6 +12,7 @@
 #include "cuda/engine/split_keys.h"
 #include "cuda/kernels/cuda_engine.h"
 #include "cuda/kernels/device_state.cuh"
+#include "cuda/kernels/kernels.cuh"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
 #include "reference/util/input_error.h"
@@ -27,7 +28,35 @@ using launch::matvec;
 using launch::rmsnorm;
 using launch::to_host;
 
+template <FloatFormat W, int kTokens>
+void matvec_tiled(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
+  using T = typename num::Storage<W>::T;
+  const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kTokens - 1) / kTokens);
+  KVFID_LAUNCH(grid, kernels::kMatvecWarps * num::kWarp, 0, kernels::matvec_kernel<W, kTokens>)(
+      static_cast<const T*>(w), x, bias, y, n, rows, cols, accumulate, cols % num::kVec == 0);
+  KVFID_LAUNCHED("matvec_kernel");
+}
+
 }  // namespace
+
+// Decode (one row) takes the one-token kernel; the tile size changes which tokens share
+// a weight load, never the order of any output's sum.
+template <FloatFormat W>
+void launch::matvec(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols,
+                    bool accumulate) {
+  if (n == 1) matvec_tiled<W, 1>(w, x, bias, y, n, rows, cols, accumulate);
+  else matvec_tiled<W, kernels::kTokTile>(w, x, bias, y, n, rows, cols, accumulate);
+}
+template void launch::matvec<FloatFormat::f32>(const void*, const float*, const float*, float*, int, int, int, bool);
+template void launch::matvec<FloatFormat::f16>(const void*, const float*, const float*, float*, int, int, int, bool);
+template void launch::matvec<FloatFormat::bf16>(const void*, const float*, const float*, float*, int, int, int, bool);
+
+void launch::rmsnorm(const float* x, const float* w, float eps, int dim, int rows, float* y) {
+  constexpr int kRowsPerBlock = 4;
+  KVFID_LAUNCH((rows + kRowsPerBlock - 1) / kRowsPerBlock, kRowsPerBlock * num::kWarp, 0, kernels::rmsnorm_kernel)(
+      x, w, eps, dim, rows, y);
+  KVFID_LAUNCHED("rmsnorm_kernel");
+}
 
 void require_cuda_device() {
   int count = 0;

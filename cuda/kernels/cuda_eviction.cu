@@ -16,17 +16,6 @@ namespace {
 
 constexpr int kThreads = 128;
 
-// decode() of the row x ([kv_dim]) in `format`'s row blocks into `decoded` (the twin's encode_row).
-void encode_row(CudaEngine::State& s, int format, const float* x, const float* scales, float* decoded) {
-  const num::KvLayout one{1, s.c.n_kv_heads, s.c.head_dim, 1};
-  quant::with_codec(format, [&]<class C>() {
-    const int blocks = quant::row_block_count(s.c.kv_dim(), C::kBlock);
-    KVFID_LAUNCH((blocks + kThreads - 1) / kThreads, kThreads, 0, kernels::evict_encode_kernel<C>)(
-        x, one, scales, s.row_codes.get(std::size_t(blocks) * C::kBytes), decoded);
-    KVFID_LAUNCHED("evict_encode_kernel");
-  });
-}
-
 template <FloatFormat K>
 void evicting_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& rows, int split, bool want_taps,
                    StepOutput* out) {
@@ -64,8 +53,9 @@ void evicting_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& rows
     float* vr = v + std::size_t(r) * kvd;
 
     // The store: decoded rows, the slots the host gives them, the scorers told the key.
-    encode_row(s, policy.v[std::size_t(l)].format, vr, v_scales, row_v);
-    encode_row(s, policy.k[std::size_t(l)].format, kr, k_scales, row_k);
+    const num::KvLayout one{1, KVH, hd, 1};  // the token's row as one plane row
+    encode_row(s, policy.v[std::size_t(l)].format, vr, one, v_scales, row_v);
+    encode_row(s, policy.k[std::size_t(l)].format, kr, one, k_scales, row_k);
     std::vector<int> token_slots(static_cast<std::size_t>(KVH));
     for (int h = 0; h < KVH; ++h) token_slots[h] = ev.place(l, h, pos);
     launch::to_device(s.token_slots, token_slots);
@@ -118,6 +108,17 @@ void evicting_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& rows
 }
 
 }  // namespace
+
+// One thread per block of the row; the codes go to scratch (not kept).
+void encode_row(CudaEngine::State& s, int format, const float* x, const num::KvLayout& one, const float* scales,
+                float* decoded) {
+  quant::with_codec(format, [&]<class C>() {
+    const int blocks = quant::row_block_count(one.n_kv_heads * one.head_dim, C::kBlock);
+    KVFID_LAUNCH((blocks + kThreads - 1) / kThreads, kThreads, 0, kernels::encode_row_kernel<C>)(
+        x, one, scales, s.row_codes.get(std::size_t(blocks) * C::kBytes), decoded);
+    KVFID_LAUNCHED("encode_row_kernel");
+  });
+}
 
 void evicting_attention(CudaEngine::State& s, int l, const std::vector<StepRow>& rows, int split, bool want_taps,
                         StepOutput* out) {

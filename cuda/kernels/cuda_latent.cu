@@ -3,6 +3,7 @@
 #include <climits>
 
 #include "cuda/kernels/device_state.cuh"
+#include "cuda/kernels/latent_kernels.cuh"
 #include "reference/formats/quant/registry.h"
 #include "reference/formats/quant/row_blocks.h"
 
@@ -61,14 +62,11 @@ void latent_layer_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& 
   if (s.plan.fast) {
     KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_store_kernel<K>)(kva, lat, rows_d, shape);
     KVFID_LAUNCHED("latent_store_kernel");
-  } else {  // a block format: its decode() into the FP32 rows (the first head's scales, as the twin)
-    quant::with_codec(s.plan.policy.k[std::size_t(l)].format, [&]<class C>() {
-      const int blocks = quant::row_block_count(lw, C::kBlock);
-      const std::size_t bytes = std::size_t(blocks) * C::kBytes;
-      KVFID_LAUNCH(dim3(n, (blocks + kRowThreads - 1) / kRowThreads), kRowThreads, 0, kernels::latent_encode_kernel<C>)(
-          kva, rows_d, s.kv_scales.p + std::size_t(2 * l) * c.n_kv_heads, s.row_codes.get(n * bytes), bytes, shape);
-      KVFID_LAUNCHED("latent_encode_kernel");
-    });
+  } else {  // a block format: each row's decode() into its FP32 cache row (the first head's scales, as the twin)
+    const num::KvLayout one{1, 1, lw, 1};
+    for (int r = 0; r < n; ++r)
+      encode_row(s, s.plan.policy.k[std::size_t(l)].format, kva + std::size_t(r) * lw, one,
+                 s.kv_scales.p + std::size_t(2 * l) * c.n_kv_heads, static_cast<float*>(latent_rows[r].row));
     KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_read_back_kernel)(kva, lat, rows_d, shape);
     KVFID_LAUNCHED("latent_read_back_kernel");
   }

@@ -1,7 +1,9 @@
 #pragma once
 // The CUDA engine's device state (cuda_engine.h's CudaEngine::State) and the launch
 // helpers its three step paths share: the dense layers (cuda_backend.cu), latent
-// attention (cuda_latent.cu) and evicting caches (cuda_eviction.cu).
+// attention (cuda_latent.cu) and evicting caches (cuda_eviction.cu). Each file includes
+// the kernels it launches itself, so nvcc compiles a kernel in one file only; the
+// matvec and RMSNorm launches of the others are cuda_backend.cu's.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -14,8 +16,7 @@
 #include "cuda/engine/sequence_buffers.h"
 #include "cuda/kernels/cuda_engine.h"
 #include "cuda/kernels/indexed_attention.cuh"
-#include "cuda/kernels/kernels.cuh"
-#include "cuda/kernels/latent_kernels.cuh"
+#include "cuda/kernels/kernel_args.cuh"
 
 namespace kvfid::engine {
 
@@ -142,29 +143,13 @@ inline int grid_for(std::size_t n) { return int(std::min<std::size_t>((n + 255) 
 // Blocks for a kernel of `threads` threads, one per item of n.
 inline int blocks_for(std::size_t n, int threads) { return int((n + threads - 1) / threads); }
 
-template <FloatFormat W, int kTokens>
-void matvec_tiled(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
-  using T = typename num::Storage<W>::T;
-  const dim3 grid((rows + kernels::kMatvecWarps - 1) / kernels::kMatvecWarps, (n + kTokens - 1) / kTokens);
-  KVFID_LAUNCH(grid, kernels::kMatvecWarps * num::kWarp, 0, kernels::matvec_kernel<W, kTokens>)(
-      static_cast<const T*>(w), x, bias, y, n, rows, cols, accumulate, cols % num::kVec == 0);
-  KVFID_LAUNCHED("matvec_kernel");
-}
-
-// Decode (one row) takes the one-token kernel; the tile size changes which tokens share
-// a weight load, never the order of any output's sum.
+// y[t, o] (=|+=) W[o, :] . x[t, :] (+ bias[o]) over n tokens: matvec_kernel (kernels.cuh),
+// defined and instantiated for f32, f16 and bf16 weights in cuda_backend.cu.
 template <FloatFormat W>
-void matvec(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate) {
-  if (n == 1) matvec_tiled<W, 1>(w, x, bias, y, n, rows, cols, accumulate);
-  else matvec_tiled<W, kernels::kTokTile>(w, x, bias, y, n, rows, cols, accumulate);
-}
+void matvec(const void* w, const float* x, const float* bias, float* y, int n, int rows, int cols, bool accumulate);
 
-inline void rmsnorm(const float* x, const float* w, float eps, int dim, int rows, float* y) {
-  constexpr int kRowsPerBlock = 4;
-  KVFID_LAUNCH((rows + kRowsPerBlock - 1) / kRowsPerBlock, kRowsPerBlock * num::kWarp, 0, kernels::rmsnorm_kernel)(x, w, eps, dim,
-                                                                                                      rows, y);
-  KVFID_LAUNCHED("rmsnorm_kernel");
-}
+// y = RMSNorm(x) * w over `rows` rows of `dim`: rmsnorm_kernel (cuda_backend.cu).
+void rmsnorm(const float* x, const float* w, float eps, int dim, int rows, float* y);
 
 // Listed-key attention (indexed_attention.cuh) of `rows` rows over `key_heads` key
 // heads, each block as many of a group's query heads as its shared memory holds.
@@ -202,6 +187,11 @@ void indexed_probs(const kernels::IndexedArgs& a, int rows, int max_keys, float*
 // q, k, v, stats; with taps, LayerTaps::probs from the path's own scores).
 void latent_layer(CudaEngine::State& s, int l, const std::vector<StepRow>& rows, int split, bool want_taps,
                   StepOutput* out);
+// decode() of one row x in `format`'s row blocks (kv_encode.h through the one-token
+// layout `one`) into `decoded`, the codes not kept: encode_row_kernel (cuda_eviction.cu),
+// for an eviction's K and V rows and a latent cache's rows alike.
+void encode_row(CudaEngine::State& s, int format, const float* x, const num::KvLayout& one, const float* scales,
+                float* decoded);
 // An evicting cache's store and attention of layer l (cuda_eviction.cu), q, k and v
 // RoPE'd (and rotated) in their step buffers: row by row as the twin's attend_evicting.
 void evicting_attention(CudaEngine::State& s, int l, const std::vector<StepRow>& rows, int split, bool want_taps,

@@ -1,5 +1,5 @@
 #pragma once
-// Op map (KV eviction; docs/ops.md): spec reference/formats/quant/eviction_spec.h | reference reference/mp/evicting_attention.h | engine CacheEviction (cuda/engine/eviction.h) | twin TwinBackend::store_evicting, attend_evicting | kernel evict_encode_kernel, evict_store_kernel (here), attention attn_indexed_kernel | tests GpuEngine.EvictionMatchesTwin, EngineEviction*
+// Op map (KV eviction; docs/ops.md): spec reference/formats/quant/eviction_spec.h | reference reference/mp/evicting_attention.h | engine CacheEviction (cuda/engine/eviction.h) | twin TwinBackend::store_evicting, attend_evicting | kernel encode_row_kernel, evict_store_kernel (here), attention attn_indexed_kernel | tests GpuEngine.EvictionMatchesTwin, EngineEviction*
 // An evicting cache's store of one token on the device, as the twin's store_evicting:
 // the token's K and V rows encoded in the layer's formats and decoded (kv_encode.h
 // through a one-token layout; the codes are not kept), each KV head's decoded values
@@ -17,10 +17,11 @@ namespace kvfid::engine::kernels {
 using ref::FloatFormat;
 using num::Storage;
 
-// Thread b of the grid encodes block b of the [kv_dim] row x (one token of `one`, whose
-// plane row is the row), decode() into `decoded`; codes: scratch.
+// Thread b of the grid encodes block b of the row x (one token of `one`, whose plane row
+// is the row: an eviction's [kv_dim] K or V, a latent cache's row as one head),
+// decode() into `decoded`; codes: scratch.
 template <class C>
-__global__ void evict_encode_kernel(const float* x, num::KvLayout one, const float* scales, std::uint8_t* codes,
+__global__ void encode_row_kernel(const float* x, num::KvLayout one, const float* scales, std::uint8_t* codes,
                                     float* decoded) {
   const int b = blockIdx.x * blockDim.x + threadIdx.x;
   if (b >= quant::row_block_count(one.n_kv_heads * one.head_dim, C::kBlock)) return;

@@ -1,8 +1,6 @@
 #pragma once
 // The engine's kernels. Each one computes its outputs with the cuda/common functions
 // in the order those headers define, which the twin (cuda/twin) follows on the CPU.
-// Every .cu file of the engine includes this header (device_state.cuh), so a kernel that
-// is not a template is static: one copy per file, never two definitions at link time.
 #include <cuda_runtime.h>
 
 #include "cuda/common/attention_math.h"
@@ -11,6 +9,7 @@
 #include "cuda/common/log_softmax.h"
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
+#include "cuda/kernels/kernel_args.cuh"
 #include "reference/formats/quant/kv_rotation.h"
 
 namespace kvfid::engine::kernels {
@@ -29,17 +28,6 @@ inline constexpr int kKeyTile = 4;               // keys whose values a thread l
 // registers a thread): a 32K-token decode step has 4 KV heads x 128 splits = 512
 // blocks, about 4 per SM of an H100.
 inline constexpr int kAttnBlocksPerSm = 4;
-
-// Where a step row's token lives: its sequence's cache and position.
-struct RowInfo {
-  void* cache;  // the sequence's KvLayout buffer (tiered path: the FP32 cold planes)
-  int capacity;
-  int pos;
-  // Tiered path only (cuda/engine/kv_plan.h), else null:
-  float* hot;                  // KvLayout FP32 hot planes, null without a hot plane
-  float* raw;                  // KIVI: [n_layers] KvLayout K planes of the FP32 keys
-  std::uint8_t* const* codes;  // [n_layers, 2 (K, V)] pointers to the slots' code regions
-};
 
 // kVec consecutive elements as stored: one 16-byte load for FP16/BF16, two for FP32
 // (p aligned to 16 bytes). Loading and decoding are separate so that a lane can issue
@@ -82,14 +70,14 @@ __device__ __forceinline__ void load8(const typename Storage<W>::T* p, float* ou
 
 template <FloatFormat W>
 // The token's row times `scale` (Gemma's embed_scale; 1 changes no bit).
-static __global__ void embed_kernel(const typename Storage<W>::T* emb, const int* tokens, int dim, float scale, float* x) {
+__global__ void embed_kernel(const typename Storage<W>::T* emb, const int* tokens, int dim, float scale, float* x) {
   const int r = blockIdx.x;
   const auto* row = emb + std::size_t(tokens[r]) * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) x[std::size_t(r) * dim + i] = Storage<W>::load(row[i]) * scale;
 }
 
 // One warp per row: the sum of squares in row_dot order, then y = (x * inv) * w.
-static __global__ void rmsnorm_kernel(const float* x, const float* w, float eps, int dim, int rows, float* y) {
+__global__ void rmsnorm_kernel(const float* x, const float* w, float eps, int dim, int rows, float* y) {
   const int r = blockIdx.x * (blockDim.x / num::kWarp) + threadIdx.x / num::kWarp;
   const int lane = threadIdx.x % num::kWarp;
   if (r >= rows) return;  // uniform over the warp
@@ -172,19 +160,19 @@ __global__ void __launch_bounds__(kMatvecWarps * num::kWarp)
 }
 
 // The FFN gate: h1 <- act(h1) * h3, act silu (SwiGLU) or gelu_tanh (GeGLU).
-static __global__ void gated_kernel(float* h1, const float* h3, std::size_t n, bool gelu) {
+__global__ void gated_kernel(float* h1, const float* h3, std::size_t n, bool gelu) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
     h1[i] = (gelu ? num::gelu_tanh(h1[i]) : num::silu(h1[i])) * h3[i];
 }
 
 // x <- x + y (a residual add after Gemma 2's post-norm), as the twin's loop.
-static __global__ void add_kernel(float* x, const float* y, std::size_t n) {
+__global__ void add_kernel(float* x, const float* y, std::size_t n) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
     x[i] = x[i] + y[i];
 }
 
 // z <- cap * tanh(z / cap), Gemma 2's final logit soft-cap.
-static __global__ void soft_cap_kernel(float* z, std::size_t n, float cap) {
+__global__ void soft_cap_kernel(float* z, std::size_t n, float cap) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
     z[i] = num::soft_cap(z[i], cap);
 }
@@ -245,14 +233,14 @@ __global__ void rope_store_kernel(float* q, float* k, float* v, const RowInfo* r
 // taps are the same bits.
 
 // One block per row: RoPE on q and k (the fast path does it in rope_store_kernel).
-static __global__ void rope_kernel(float* q, float* k, const RowInfo* rows, RopeArgs rope, num::KvLayout base, int n_heads) {
+__global__ void rope_kernel(float* q, float* k, const RowInfo* rows, RopeArgs rope, num::KvLayout base, int n_heads) {
   rope_row(q, k, blockIdx.x, rows[blockIdx.x].pos, rope, base, n_heads);
 }
 
 // Thread i rotates (or with `inverse`, rotates back) head vector i of x ([vectors,
 // head_dim]) in place: quant::rotate_head / unrotate_head, the twin's functions, in one
 // thread each, so the order of operations is theirs.
-static __global__ void rotate_heads_kernel(float* x, int vectors, quant::RotationView rot, bool inverse) {
+__global__ void rotate_heads_kernel(float* x, int vectors, quant::RotationView rot, bool inverse) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= vectors) return;
   float tmp[quant::kMaxRotationDim];  // orthogonal only
@@ -266,7 +254,7 @@ static __global__ void rotate_heads_kernel(float* x, int vectors, quant::Rotatio
 
 // One block per row: the hot forms of K and V (under a hot window or KIVI) and the raw
 // FP32 keys (under KIVI) at the row's position.
-static __global__ void store_hot_raw_kernel(const float* k, const float* v, const RowInfo* rows, num::KvLayout base, int layer,
+__global__ void store_hot_raw_kernel(const float* k, const float* v, const RowInfo* rows, num::KvLayout base, int layer,
                                      bool hot, bool kivi) {
   const int r = blockIdx.x;
   const RowInfo row = rows[r];
@@ -316,7 +304,7 @@ __global__ void encode_key_groups_kernel(const RowInfo* rows, num::KvLayout base
 
 // One block per row: k and v become what the row's own query reads for its own key and
 // value (the taps; attention reads the planes).
-static __global__ void own_read_kernel(float* k, float* v, const RowInfo* rows, num::KvLayout base, int layer, int hot_window,
+__global__ void own_read_kernel(float* k, float* v, const RowInfo* rows, num::KvLayout base, int layer, int hot_window,
                                 int k_group) {
   const int r = blockIdx.x;
   const RowInfo row = rows[r];
@@ -557,7 +545,7 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm)
 }
 
 // The combine: block (row, query head) folds the splits in increasing order.
-static __global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, int n_heads, int hd, int max_splits,
+__global__ void attn_combine_kernel(const float* partial, const RowInfo* rows, int n_heads, int hd, int max_splits,
                                     int split, int window, float* att, float* stats) {
   const int r = blockIdx.x, h = blockIdx.y;
   const int splits = num::split_count(rows[r].pos + 1 - num::first_key(window, rows[r].pos), split);
@@ -639,7 +627,7 @@ __global__ void __launch_bounds__(kAttnThreads, kAttnBlocksPerSm) attn_prefill_k
 inline constexpr int kLogSoftmaxShared = num::kLogSoftmaxWarps + 2;
 
 // One block per row: logprobs[r, :] = log-softmax of logits[r, :] in log_softmax.h's order.
-static __global__ void __launch_bounds__(num::kLogSoftmaxThreads)
+__global__ void __launch_bounds__(num::kLogSoftmaxThreads)
     log_softmax_kernel(const float* logits, int vocab, float* logprobs) {
   extern __shared__ float smem[];  // kLogSoftmaxShared floats
   float* warps = smem;              // [kLogSoftmaxWarps] per-warp maxima, then sums

@@ -1,46 +1,29 @@
 #pragma once
-// Op map (latent attention; docs/ops.md): reference reference/mp/latent_attention.h | shared cuda/common/latent_math.h, cuda/common/rope.h, cuda/common/kv_encode.h | twin TwinBackend::latent_layer | kernel latent_*_kernel, absorbed_*_kernel (here), attention attn_indexed_kernel | tests GpuEngine.LatentPathsMatchTwin, EngineLatent*
+// Op map (latent attention; docs/ops.md): reference reference/mp/latent_attention.h | shared cuda/common/latent_math.h, cuda/common/rope.h, cuda/common/kv_encode.h | twin TwinBackend::latent_layer | kernel latent_*_kernel, absorbed_*_kernel (here), rows of a block format encode_row_kernel (eviction_kernels.cuh), attention attn_indexed_kernel | tests GpuEngine.LatentPathsMatchTwin, EngineLatent*
 // DeepSeek's latent attention (reference/model/config.h's LatentAttention) on the
 // device, kernel by kernel in the order of the twin's latent_layer: each cache row is
 // (latent, k_pe) of width lw = kv_lora_rank + rope_dim, one per (layer, token),
 // [capacity, lw] per layer in the cache's plain format, or in FP32 holding a block
 // format's decoded row (its codes are not kept). Every value below is the same
 // function of the same inputs as the twin's: copies, RoPE pairs, Storage round trips,
-// encode_row_block, absorbed_query and the row dot's lanes and butterfly. Kernels that
-// are not templates are static, as kernels.cuh's (every engine .cu includes both).
+// encode_row_block, absorbed_query and the row dot's lanes and butterfly.
 #include <cuda_runtime.h>
 
-#include "cuda/common/kv_encode.h"
 #include "cuda/common/kv_layout.h"
 #include "cuda/common/latent_math.h"
 #include "cuda/common/rope.h"
 #include "cuda/common/row_dot.h"
 #include "cuda/common/storage.h"
 #include "cuda/common/warp_reduce.h"
+#include "cuda/kernels/kernel_args.cuh"
 
 namespace kvfid::engine::kernels {
 
 using ref::FloatFormat;
 using num::Storage;
 
-// Where step row r's latent state lives: its cache row for this layer, and its
-// reconstructed keys and values (FP32, [n_heads, capacity, head_dim | v_head_dim] of
-// the layer).
-struct LatentRow {
-  void* row;    // the cache row of the row's position: lw elements of the cache format
-  float* rk;    // key head 0, position 0 of the layer
-  float* rv;
-  int capacity;
-  int pos;
-};
-
-struct LatentShape {
-  int n_heads, head_dim, nope, rope_dim, v_head_dim, kv_lora_rank;
-  __host__ __device__ int q_dim() const { return n_heads * head_dim; }
-};
-
 // lat[r] <- kva[r, 0 .. kv_lora_rank): the latent part of wkv_a's output, normed next.
-static __global__ void latent_split_kernel(const float* kva, float* lat, LatentShape s) {
+__global__ void latent_split_kernel(const float* kva, float* lat, LatentShape s) {
   const int r = blockIdx.x, lw = s.kv_lora_rank + s.rope_dim;
   for (int i = threadIdx.x; i < s.kv_lora_rank; i += blockDim.x)
     lat[std::size_t(r) * s.kv_lora_rank + i] = kva[std::size_t(r) * lw + i];
@@ -48,7 +31,7 @@ static __global__ void latent_split_kernel(const float* kva, float* lat, LatentS
 
 // Block per row: the cache row (the normed latent, then k_pe RoPE'd at the row's
 // position) assembled in kva, and the rope part of each query head of q turned.
-static __global__ void latent_rope_kernel(float* kva, const float* lat, float* q, const LatentRow* rows, const float* cos,
+__global__ void latent_rope_kernel(float* kva, const float* lat, float* q, const LatentRow* rows, const float* cos,
                                    const float* sin, int pairs, bool interleaved, LatentShape s) {
   const int r = blockIdx.x, lw = s.kv_lora_rank + s.rope_dim, pos = rows[r].pos;
   float* row = kva + std::size_t(r) * lw;
@@ -78,23 +61,9 @@ __global__ void latent_store_kernel(float* kva, float* lat, const LatentRow* row
   }
 }
 
-// Block (row, chunk of blocks), a block format C: thread b encodes block b of the row
-// as one head of lw (encode_row_block through a one-token layout, the twin's
-// encode_latent_row), its decode() into the FP32 cache row; codes: `code_bytes` per
-// row of scratch, not kept. latent_read_back_kernel then reads the row back.
-template <class C>
-__global__ void latent_encode_kernel(const float* kva, const LatentRow* rows, const float* scales, std::uint8_t* codes,
-                                     std::size_t code_bytes, LatentShape s) {
-  const int r = blockIdx.x, lw = s.kv_lora_rank + s.rope_dim;
-  const int b = blockIdx.y * blockDim.x + threadIdx.x;
-  if (b >= quant::row_block_count(lw, C::kBlock)) return;
-  const num::KvLayout one{1, 1, lw, 1};
-  num::encode_row_block<C>(kva + std::size_t(r) * lw, b, 0, one, scales, codes + r * code_bytes,
-                           static_cast<float*>(rows[r].row));
-}
-
-// Block per row (block formats): kva's row becomes the FP32 cache row, its latent part lat.
-static __global__ void latent_read_back_kernel(float* kva, float* lat, const LatentRow* rows, LatentShape s) {
+// Block per row (block formats, after encode_row_kernel wrote each row's decode() into
+// its FP32 cache row): kva's row becomes the cache row, its latent part lat.
+__global__ void latent_read_back_kernel(float* kva, float* lat, const LatentRow* rows, LatentShape s) {
   const int r = blockIdx.x, lw = s.kv_lora_rank + s.rope_dim;
   const float* cached = static_cast<const float*>(rows[r].row);
   for (int i = threadIdx.x; i < lw; i += blockDim.x) {
@@ -106,7 +75,7 @@ static __global__ void latent_read_back_kernel(float* kva, float* lat, const Lat
 // Block per row: head h's key (wkv_b's nope part, then the row's k_pe) and value into the
 // taps k [rows, n_heads, head_dim], v [rows, n_heads, v_head_dim] and the sequence's
 // reconstructions at the row's position.
-static __global__ void latent_scatter_kernel(const float* kvb, const float* kva, float* k, float* v, const LatentRow* rows,
+__global__ void latent_scatter_kernel(const float* kvb, const float* kva, float* k, float* v, const LatentRow* rows,
                                       LatentShape s) {
   const int r = blockIdx.x, lw = s.kv_lora_rank + s.rope_dim, kv_b = s.nope + s.v_head_dim;
   const LatentRow row = rows[r];

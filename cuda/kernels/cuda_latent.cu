@@ -4,8 +4,6 @@
 
 #include "cuda/kernels/device_state.cuh"
 #include "cuda/kernels/latent_kernels.cuh"
-#include "reference/formats/quant/registry.h"
-#include "reference/formats/quant/row_blocks.h"
 
 namespace kvfid::engine {
 using namespace kvfid::ref;  // the specification's names: the layer below

@@ -1,9 +1,10 @@
 #pragma once
 // The CUDA engine's own host code and kernels (cuda/kernels/*.cu) compiled as C++, its
-// launches run by the kernel emulation (emulated_launch.h): the library
-// kvfid_engine_emulated, the engine's CPU sources with these in place of the device
-// code, where Backend::cuda is this engine. The GPU tests (tests/cuda/gpu) link it to
-// compare the CUDA engine's code with the twin without a GPU (-DKVFID_EMULATED_CUDA=ON).
+// launches run by the kernel emulation (emulated_launch.h): kvfid_engine_emulated, the
+// engine's CPU objects (kvfid_engine_core) with these in place of the device code, where
+// Backend::cuda is this engine. The GPU tests (tests/cuda/gpu) linked to it compare the
+// CUDA engine's code with the twin without a GPU (Emulated.GpuEngine.*, and
+// tools/gpu/emulate.sh).
 #include "tests/cuda/kernels/emulation/emulated_launch.h"
 
 #define KVFID_LAUNCH(grid, block, shared, ...) \

@@ -60,8 +60,8 @@ void evicting_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& rows
     for (int h = 0; h < KVH; ++h) token_slots[h] = ev.place(l, h, pos);
     launch::to_device(s.token_slots, token_slots);
     const int cold_end = quant::cold_end(pos, policy.hot_window, 0);
-    KVFID_LAUNCH(1, kThreads, 0, kernels::evict_store_kernel<K>)(kr, vr, row_k, row_v, s.token_slots.p, k_plane, v_plane, k_hot, v_hot,
-                                                    lay, pos >= cold_end);
+    KVFID_LAUNCH(1, kThreads, 0, kernels::evict_store_kernel<K>)(kr, vr, row_k, row_v, s.token_slots.p, k_plane,
+                                                                 v_plane, k_hot, v_hot, lay, pos >= cold_end);
     KVFID_LAUNCHED("evict_store_kernel");
     launch::to_host(s.row_k_host, row_k, std::size_t(kvd));
     for (int h = 0; h < KVH; ++h) ev.scorer(l, h).cached(pos, s.row_k_host.data() + std::size_t(h) * hd, hd);

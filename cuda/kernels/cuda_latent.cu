@@ -54,8 +54,9 @@ void latent_layer_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& 
   }
   launch::to_device(s.latent_rows, latent_rows);
   const kernels::LatentRow* rows_d = s.latent_rows.p;
-  KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_rope_kernel)(kva, lat, q, rows_d, s.rope_cos.p, s.rope_sin.p, c.rope_head_dim() / 2,
-                                                  c.rope == RopeStyle::interleaved, shape);
+  KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_rope_kernel)(kva, lat, q, rows_d, s.rope_cos.p, s.rope_sin.p,
+                                                               c.rope_head_dim() / 2, c.rope == RopeStyle::interleaved,
+                                                               shape);
   KVFID_LAUNCHED("latent_rope_kernel");
   if (s.plan.fast) {
     KVFID_LAUNCH(n, kRowThreads, 0, kernels::latent_store_kernel<K>)(kva, lat, rows_d, shape);
@@ -112,16 +113,17 @@ void latent_layer_impl(CudaEngine::State& s, int l, const std::vector<StepRow>& 
     float* olat = s.olat.get(std::size_t(n) * H * kvl);
     using WT = typename num::Storage<W>::T;
     const std::size_t queries = std::size_t(n) * H * lw;
-    KVFID_LAUNCH(launch::blocks_for(queries, kThreads), kThreads, 0, kernels::absorbed_query_kernel<W>)(static_cast<const WT*>(w.wkv_b),
-                                                                                          q, qabs, n, shape);
+    const WT* wkv_b = static_cast<const WT*>(w.wkv_b);
+    KVFID_LAUNCH(launch::blocks_for(queries, kThreads), kThreads, 0, kernels::absorbed_query_kernel<W>)(wkv_b, q, qabs,
+                                                                                                      n, shape);
     KVFID_LAUNCHED("absorbed_query_kernel");
     args.q = qabs, args.q_row = (long long)H * lw, args.q_head = lw;
     args.group = H, args.kw = lw, args.vw = kvl;
     args.out = olat, args.out_row = (long long)H * kvl, args.out_head = kvl;
     launch::indexed_attention<K>(args, n, 1);
     const std::size_t lanes = std::size_t(n) * H * vd * num::kWarp;
-    KVFID_LAUNCH(launch::blocks_for(lanes, kThreads), kThreads, 0, kernels::absorbed_output_kernel<W>)(static_cast<const WT*>(w.wkv_b),
-                                                                                         olat, att, n, shape);
+    KVFID_LAUNCH(launch::blocks_for(lanes, kThreads), kThreads, 0, kernels::absorbed_output_kernel<W>)(wkv_b, olat, att,
+                                                                                                     n, shape);
     KVFID_LAUNCHED("absorbed_output_kernel");
   }
   if (!want_taps || !out) return;
@@ -141,7 +143,8 @@ void latent_layer(CudaEngine::State& s, int l, const std::vector<StepRow>& rows,
                   StepOutput* out) {
   num::dispatch_fmt(s.wf, [&]<FloatFormat W>() {
     if (!s.plan.fast) return latent_layer_impl<W, FloatFormat::f32>(s, l, rows, split, want_taps, out);
-    num::dispatch_fmt(*s.plan.fast, [&]<FloatFormat K>() { latent_layer_impl<W, K>(s, l, rows, split, want_taps, out); });
+    num::dispatch_fmt(*s.plan.fast,
+                      [&]<FloatFormat K>() { latent_layer_impl<W, K>(s, l, rows, split, want_taps, out); });
   });
 }
 

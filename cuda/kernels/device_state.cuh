@@ -158,16 +158,19 @@ void indexed_attention(const kernels::IndexedArgs& a, int rows, int key_heads) {
   static const int limit = [] {
     int bytes = 0;
     KVFID_CUDA(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
-    KVFID_CUDA(cudaFuncSetAttribute(kernels::attn_indexed_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    KVFID_CUDA(
+        cudaFuncSetAttribute(kernels::attn_indexed_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     return bytes;
   }();
+  auto shared_bytes = [&](int heads) { return kernels::indexed_shared_floats(heads, a.kw, a.vw) * 4; };
   int per_block = a.group;
-  while (per_block > 1 && kernels::indexed_shared_floats(per_block, a.kw, a.vw) * 4 > std::size_t(limit)) --per_block;
-  if (kernels::indexed_shared_floats(per_block, a.kw, a.vw) * 4 > std::size_t(limit))
+  while (per_block > 1 && shared_bytes(per_block) > std::size_t(limit)) --per_block;
+  if (shared_bytes(per_block) > std::size_t(limit))
     throw std::runtime_error("CUDA: a query head of " + std::to_string(a.kw) + " + " + std::to_string(a.vw) +
                              " floats does not fit one block's shared memory");
   const int head_blocks = (a.group + per_block - 1) / per_block;
-  KVFID_LAUNCH(dim3(rows, key_heads * head_blocks), num::kSplit, kernels::indexed_shared_floats(per_block, a.kw, a.vw) * 4, kernels::attn_indexed_kernel<K>)(a, per_block);
+  KVFID_LAUNCH(dim3(rows, key_heads * head_blocks), num::kSplit, shared_bytes(per_block),
+               kernels::attn_indexed_kernel<K>)(a, per_block);
   KVFID_LAUNCHED("attn_indexed_kernel");
 }
 
@@ -177,7 +180,8 @@ void indexed_probs(const kernels::IndexedArgs& a, int rows, int max_keys, float*
   constexpr int kThreads = 256;
   const std::size_t n = std::size_t(rows) * a.n_heads * max_keys;
   if (n == 0) return;
-  KVFID_LAUNCH(blocks_for(n, kThreads), kThreads, 0, kernels::attn_indexed_probs_kernel<K>)(a, rows, max_keys, probs, width, by_position);
+  KVFID_LAUNCH(blocks_for(n, kThreads), kThreads, 0, kernels::attn_indexed_probs_kernel<K>)(a, rows, max_keys, probs,
+                                                                                          width, by_position);
   KVFID_LAUNCHED("attn_indexed_probs_kernel");
 }
 
